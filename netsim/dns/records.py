@@ -1,0 +1,378 @@
+"""Cluster DNS records: Kubernetes objects in, an in-memory zone out (pure, no I/O).
+
+`Zone.build` turns Services, EndpointSlices and Pods (Kubernetes JSON) into a dict of
+lower-case owner name -> {qtype: [RR]} so that `Zone.answer` is one dict lookup per query.
+Behaviour follows shared/reference/dns.md (kubernetes/dns schema 1.1.0 and CoreDNS
+`plugin/kubernetes`): NXDOMAIN vs NODATA with the zone SOA in authority, SRV weights
+`100 // n`, glue addresses in the additional section, `pods insecure` pod records.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from dnslib import (
+    AAAA,
+    CNAME,
+    NS,
+    PTR,
+    QTYPE,
+    RCODE,
+    RR,
+    SOA,
+    SRV,
+    TXT,
+    A,
+    DNSRecord,
+)
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SCHEMA_VERSION = "1.1.0"
+DNS_VERSION_TTL = 28800  # CoreDNS answers dns-version with this TTL
+SOA_TTL = 5  # the reference SOA: `cluster.local. 5 IN SOA ... 7200 1800 86400 5`
+REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
+CLASS_IN = 1
+CLASS_ANY = 255
+
+_A, _AAAA, _CNAME, _PTR, _SRV, _TXT, _SOA, _NS = (
+    QTYPE.A, QTYPE.AAAA, QTYPE.CNAME, QTYPE.PTR, QTYPE.SRV, QTYPE.TXT, QTYPE.SOA, QTYPE.NS)
+_ANY = QTYPE.ANY
+
+
+def dashed(ip: str) -> str:
+    """`10.244.1.5` -> `10-244-1-5`, `5678:abcd::1` -> `5678-abcd--1` (CoreDNS endpoint names)."""
+    return ip.replace(".", "-").replace(":", "-")
+
+
+def reverse_name(ip: str) -> str:
+    """The PTR owner name of an address, lower case with the trailing dot."""
+    return ipaddress.ip_address(ip).reverse_pointer + "."
+
+
+def _addr(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
+def _fqdn(name: str) -> str:
+    return name if name.endswith(".") else name + "."
+
+
+def _rv(obj: dict) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _ready(endpoint: dict) -> bool:
+    # EndpointSlice semantics: a missing `ready` condition means "unknown", read as ready.
+    return (endpoint.get("conditions") or {}).get("ready") is not False
+
+
+def _pod_ready(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed") or pod.get("metadata", {}).get(
+            "deletionTimestamp"):
+        return False
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return status.get("phase") == "Running"
+
+
+@dataclass
+class _Builder:
+    """Collects record data as plain tuples; `finish` turns them into dnslib RRs."""
+
+    origin: str
+    ttl: int
+    nodes: dict[str, dict[int, list]] = field(default_factory=dict)
+    srv: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+
+    def node(self, name: str) -> dict[int, list]:
+        """Create `name` and every ancestor down to the zone apex (empty non-terminals)."""
+        node = self.nodes.get(name)
+        if node is not None:
+            return node
+        node = self.nodes[name] = {}
+        if name != self.origin and name.endswith("." + self.origin):
+            self.node(name.split(".", 1)[1])
+        return node
+
+    def add(self, name: str, qtype: int, value) -> None:
+        values = self.node(name).setdefault(qtype, [])
+        if value not in values:
+            values.append(value)
+
+    def address(self, name: str, ip: str) -> None:
+        a = _addr(ip)
+        if a is not None:
+            self.add(name, _A if a.version == 4 else _AAAA, str(a))
+
+    def add_srv(self, name: str, port: int, target: str) -> None:
+        self.node(name)
+        values = self.srv.setdefault(name, [])
+        if (port, target) not in values:
+            values.append((port, target))
+
+
+class Zone:
+    """An immutable snapshot of the cluster zone; swap the whole object on change."""
+
+    def __init__(self, domain: str, ttl: int, serial: int,
+                 nodes: dict[str, dict[int, list[RR]]],
+                 extra: dict[tuple[str, int], list[RR]],
+                 namespaces: frozenset[str], reverse: dict[str, dict[int, list[RR]]]):
+        self.domain = domain.strip(".").lower()
+        self.origin = self.domain + "."
+        self.ttl = ttl
+        self.serial = serial
+        self.generation = 0  # set by whoever swaps zones in (ZoneSource)
+        self.nodes = nodes
+        self.extra = extra
+        self.namespaces = namespaces
+        self.reverse = reverse
+        self._pod_suffix = ".pod." + self.origin
+        # CoreDNS: `ns.dns.<zone>` / `hostmaster.<zone>`, refresh 7200 retry 1800 expire 86400.
+        self._soa = {zone: RR(zone, _SOA, CLASS_IN, SOA_TTL, SOA(
+            "ns.dns." + zone, "hostmaster." + zone, (serial, 7200, 1800, 86400, SOA_TTL)))
+            for zone in (self.origin, *REVERSE_ZONES)}
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def build(cls, services: list[dict], endpoint_slices: list[dict], pods: list[dict], *,
+              domain: str = "cluster.local", ttl: int = 30, serial: int | None = None) -> Zone:
+        """Render the zone from Kubernetes JSON. `serial` defaults to the newest resourceVersion."""
+        origin = domain.strip(".").lower() + "."
+        b = _Builder(origin, ttl)
+        rev = _Builder("", ttl)
+        namespaces: set[str] = set()
+        b.node(origin)
+        b.add("dns-version." + origin, _TXT, SCHEMA_VERSION)
+        b.node("svc." + origin)
+        b.node("pod." + origin)
+
+        slices_by_svc: dict[tuple[str, str], list[dict]] = {}
+        for es in endpoint_slices:
+            md = es.get("metadata") or {}
+            svc_name = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            ns = md.get("namespace") or "default"
+            namespaces.add(ns)
+            if svc_name:
+                slices_by_svc.setdefault((ns, svc_name), []).append(es)
+
+        headless: set[tuple[str, str]] = set()
+        for svc in services:
+            md = svc.get("metadata") or {}
+            spec = svc.get("spec") or {}
+            ns, name = (md.get("namespace") or "default"), md.get("name")
+            if not name:
+                continue
+            namespaces.add(ns)
+            svc_fqdn = f"{name}.{ns}.svc.{origin}".lower()
+            if spec.get("type") == "ExternalName":
+                target = spec.get("externalName")
+                if target:
+                    b.add(svc_fqdn, _CNAME, _fqdn(target))
+                continue
+            ips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")])
+                   if ip and ip != "None" and _addr(ip)]
+            if ips:
+                for ip in ips:
+                    b.address(svc_fqdn, ip)
+                    rev.add(reverse_name(ip), _PTR, svc_fqdn)
+                for port in spec.get("ports") or []:
+                    number = port.get("port")
+                    if not number:
+                        continue
+                    proto = "_" + (port.get("protocol") or "TCP").lower()
+                    if port.get("name"):
+                        b.add_srv(f"_{port['name']}.{proto}.{svc_fqdn}".lower(), number, svc_fqdn)
+                    b.add_srv(svc_fqdn, number, svc_fqdn)
+            elif spec.get("clusterIP") in (None, "", "None"):
+                headless.add((ns, name))
+                cls._headless(b, rev, svc_fqdn, slices_by_svc.get((ns, name), []))
+
+        for pod in pods:
+            md = pod.get("metadata") or {}
+            spec = pod.get("spec") or {}
+            status = pod.get("status") or {}
+            ns = md.get("namespace") or "default"
+            namespaces.add(ns)
+            ips = [p.get("ip") for p in status.get("podIPs") or []] or [status.get("podIP")]
+            ips = [ip for ip in ips if ip and _addr(ip)]
+            if not ips or spec.get("hostNetwork"):
+                continue
+            for ip in ips:
+                b.address(f"{dashed(ip)}.{ns}.pod.{origin}", ip)
+            hostname, subdomain = spec.get("hostname"), spec.get("subdomain")
+            if hostname and subdomain and (ns, subdomain) in headless and _pod_ready(pod):
+                for ip in ips:
+                    b.address(f"{hostname}.{subdomain}.{ns}.svc.{origin}".lower(), ip)
+
+        for ns in namespaces:
+            b.node(f"{ns}.svc.{origin}".lower())
+            b.node(f"{ns}.pod.{origin}".lower())
+
+        # The apex: NS ns.dns.<zone> with kube-dns' address as glue (CoreDNS answers its own).
+        dns_svc = b.nodes.get(f"kube-dns.kube-system.svc.{origin}", {})
+        for qtype in (_A, _AAAA):
+            for ip in dns_svc.get(qtype, []):
+                b.add("ns.dns." + origin, qtype, ip)
+        b.add(origin, _NS, "ns.dns." + origin)
+
+        if serial is None:
+            serial = max((_rv(o) for o in (*services, *endpoint_slices, *pods)), default=0)
+        nodes, extra = cls._finish(b, origin, ttl)
+        rnodes, _ = cls._finish(rev, origin, ttl)
+        return cls(domain, ttl, serial, nodes, extra, frozenset(namespaces), rnodes)
+
+    @staticmethod
+    def _headless(b: _Builder, rev: _Builder, svc_fqdn: str, slices: list[dict]) -> None:
+        """One A per ready endpoint, a name per endpoint, SRV per endpoint x named port."""
+        for es in slices:
+            ports = [p for p in es.get("ports") or [] if p.get("port")]
+            for ep in es.get("endpoints") or []:
+                if not _ready(ep):
+                    continue
+                for ip in ep.get("addresses") or []:
+                    if not _addr(ip):
+                        continue
+                    ep_fqdn = f"{ep.get('hostname') or dashed(ip)}.{svc_fqdn}".lower()
+                    b.address(svc_fqdn, ip)
+                    b.address(ep_fqdn, ip)
+                    rev.add(reverse_name(ip), _PTR, ep_fqdn)
+                    for port in ports:
+                        proto = "_" + (port.get("protocol") or "TCP").lower()
+                        if port.get("name"):
+                            b.add_srv(f"_{port['name']}.{proto}.{svc_fqdn}".lower(),
+                                      port["port"], ep_fqdn)
+                        b.add_srv(svc_fqdn, port["port"], ep_fqdn)
+
+    @staticmethod
+    def _finish(b: _Builder, origin: str, ttl: int
+                ) -> tuple[dict[str, dict[int, list[RR]]], dict[tuple[str, int], list[RR]]]:
+        makers = {_A: A, _AAAA: AAAA, _CNAME: CNAME, _PTR: PTR, _NS: NS, _TXT: TXT}
+        nodes: dict[str, dict[int, list[RR]]] = {}
+        for name, types in b.nodes.items():
+            nodes[name] = {}
+            for qtype, values in types.items():
+                rr_ttl = DNS_VERSION_TTL if qtype == _TXT else ttl
+                nodes[name][qtype] = [RR(name, qtype, CLASS_IN, rr_ttl, makers[qtype](v))
+                                      for v in values]
+        extra: dict[tuple[str, int], list[RR]] = {}
+        for name, values in b.srv.items():
+            weight = 100 // len(values)
+            nodes[name][_SRV] = [RR(name, _SRV, CLASS_IN, ttl, SRV(0, weight, port, target))
+                                 for port, target in values]
+            glue: list[RR] = []
+            for target in dict.fromkeys(t for _, t in values):
+                target_node = nodes.get(target) or {}
+                glue += target_node.get(_A, []) + target_node.get(_AAAA, [])
+            extra[(name, _SRV)] = glue
+        ns_node = nodes.get(origin, {})
+        if _NS in ns_node:
+            target = nodes.get("ns.dns." + origin) or {}
+            extra[(origin, _NS)] = target.get(_A, []) + target.get(_AAAA, [])
+        return nodes, extra
+
+    # --------------------------------------------------------------- answering
+    def in_zone(self, name: str) -> bool:
+        """True for names this zone is authoritative for (lower case, trailing dot)."""
+        return name == self.origin or name.endswith("." + self.origin)
+
+    def answer(self, request: DNSRecord) -> DNSRecord | None:
+        """The reply to `request`, or None when the name is not ours (forward or REFUSE)."""
+        reply = self._answer(request)
+        if reply is not None:
+            reply.set_header_qa()  # section counts: records are appended to the lists directly
+        return reply
+
+    def _answer(self, request: DNSRecord) -> DNSRecord | None:
+        q = request.q
+        if q.qclass not in (CLASS_IN, CLASS_ANY):
+            return None
+        qname = str(q.qname)
+        lname = qname.lower()
+        if not lname.endswith("."):
+            lname += "."
+        qtype = q.qtype
+        if self.in_zone(lname):
+            zone = self.origin
+            node = self.nodes.get(lname)
+            if node is None and lname.endswith(self._pod_suffix):
+                node = self._insecure_pod(lname)
+        else:
+            # Reverse names: authoritative only for addresses we know (kubeadm's Corefile has
+            # `fallthrough in-addr.arpa ip6.arpa`, so unknown ones go to the forwarder).
+            node = self.reverse.get(lname)
+            if node is None:
+                return None
+            zone = "in-addr.arpa." if lname.endswith("in-addr.arpa.") else "ip6.arpa."
+        reply = request.reply()
+        if node is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+            reply.add_auth(self._soa[zone])
+            return reply
+        if lname == zone and qtype in (_SOA, _ANY):
+            self._add(reply, qname, lname, [self._soa[zone]])
+            if qtype == _SOA:
+                return reply
+        cname = node.get(_CNAME)
+        if cname and qtype != _CNAME:
+            self._add(reply, qname, lname, cname)
+            # Chase a target inside the zone (CoreDNS "external to internal service").
+            target = str(cname[0].rdata.label).lower()
+            target_rrs = (self.nodes.get(target) or {}).get(qtype) if self.in_zone(target) else None
+            if target_rrs:
+                reply.rr.extend(target_rrs)
+            return reply
+        rrs = [rr for rrs in node.values() for rr in rrs] if qtype == _ANY else node.get(qtype)
+        if not rrs:
+            if not reply.rr:
+                reply.add_auth(self._soa[zone])
+            return reply
+        self._add(reply, qname, lname, rrs)
+        for rr in self.extra.get((lname, qtype), ()):
+            reply.add_ar(rr)
+        return reply
+
+    @staticmethod
+    def _add(reply: DNSRecord, qname: str, lname: str, rrs: Iterable[RR]) -> None:
+        if qname == lname:
+            reply.rr.extend(rrs)
+        else:  # echo the question's spelling (case, missing trailing dot) in owner names
+            reply.rr.extend(RR(qname, rr.rtype, rr.rclass, rr.ttl, rr.rdata) for rr in rrs)
+
+    def _insecure_pod(self, lname: str) -> dict[int, list[RR]] | None:
+        """`pods insecure`: any well-formed `a-b-c-d.<ns>.pod.<zone>` in a known namespace."""
+        label, _, rest = lname.partition(".")
+        ns = rest[: -len(self._pod_suffix)]
+        if not ns or "." in ns or ns not in self.namespaces:
+            return None
+        parts = label.split("-")
+        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
+            return None
+        ip = ".".join(str(int(p)) for p in parts)
+        if _addr(ip) is None:
+            return None
+        return {_A: [RR(lname, _A, CLASS_IN, self.ttl, A(ip))]}
+
+    # ----------------------------------------------------------------- helpers
+    def names(self) -> list[str]:
+        """Every owner name (forward and reverse), sorted: for golden files and debugging."""
+        return sorted([*self.nodes, *self.reverse])
+
+    def render(self) -> str:
+        """The zone as master-file text (stable order), for `rules/` golden files."""
+        lines = [str(self._soa[self.origin])]
+        for table in (self.nodes, self.reverse):
+            for name in sorted(table):
+                for qtype in sorted(table[name]):
+                    lines.extend(str(rr) for rr in table[name][qtype])
+        return "\n".join(lines) + "\n"
