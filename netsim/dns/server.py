@@ -1,0 +1,684 @@
+"""The cluster DNS server (runs as the `coredns` pods): asyncio UDP + TCP over a swapped Zone.
+
+- Answers come from the *current* `Zone` (records.py); a `ZoneSource` keeps Services,
+  EndpointSlices and Pods from an API watch in memory and swaps in a rebuilt Zone (one
+  attribute assignment, so readers never see half a zone).
+- UDP answers are cached as packed bytes keyed by the raw query after its ID (so the
+  question's case, RD bit and EDNS size are part of the key) and tied to the Zone object:
+  a hit costs one dict lookup and patching the 2-byte transaction ID.
+- Names outside the zone: forwarded to `upstream` (UDP, 2 s, then SERVFAIL) when one is
+  configured, else REFUSED at once. Malformed packets never raise out of the loop.
+- Prometheus text on `metrics_port` (`/metrics`, plus `/health` and `/ready`) with
+  CoreDNS' metric names.
+
+Corefile subset understood by `parse_corefile` (everything else is ignored)::
+
+    .:53 {
+        kubernetes cluster.local in-addr.arpa ip6.arpa {   # first zone = cluster domain
+            pods insecure
+            ttl 30                                         # record TTL
+        }
+        prometheus :9153                                   # metrics port
+        forward . 10.0.0.2[:53]                            # upstream; /etc/resolv.conf = none
+    }
+
+`forward . /etc/resolv.conf` is deliberately ignored: cluster traffic must not leave the
+machine, so without an explicit address outside names get REFUSED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import logging
+import os
+import re
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
+
+from netsim.dns.records import Zone
+
+log = logging.getLogger("netsim.dns")
+
+UDP_MAX = 512
+EDNS_SIZE = 1232  # what we advertise in our OPT record (DNS flag day 2020 value)
+CACHE_MAX = 20000
+TCP_IDLE_TIMEOUT = 10.0
+# CoreDNS: prometheus.ExponentialBuckets(0.00025, 2, 16)
+BUCKETS = tuple(0.00025 * 2 ** i for i in range(16))
+KNOWN_TYPES = {"A", "AAAA", "CNAME", "HINFO", "TXT", "NS", "PTR", "SOA", "MX", "SRV", "NAPTR",
+               "DS", "DNSKEY", "RRSIG", "NSEC", "NSEC3", "IXFR", "AXFR", "ANY", "OPT"}
+
+ZoneProvider = Callable[[], "Zone | None"]
+
+
+def _rcode_name(rcode: int) -> str:
+    try:
+        return RCODE[rcode]
+    except Exception:
+        return str(rcode)
+
+
+def _type_name(qtype: int) -> str:
+    try:
+        name = QTYPE[qtype]
+    except Exception:
+        return "other"
+    return name if name in KNOWN_TYPES else "other"
+
+
+# ------------------------------------------------------------------------- metrics
+class Metrics:
+    """Counters and one histogram, rendered in Prometheus text format (no client library)."""
+
+    def __init__(self, server: str):
+        self.server = server
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.responses: dict[tuple[str, str], int] = {}
+        self.buckets: dict[tuple[str, str], list[int]] = {}
+        self.sums: dict[tuple[str, str], float] = {}
+        self.forwards: dict[str, int] = {}
+
+    def observe(self, proto: str, family: str, zone: str, qtype: str, rcode: str,
+                seconds: float) -> None:
+        key = (zone, proto, family, qtype)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        rkey = (zone, rcode)
+        self.responses[rkey] = self.responses.get(rkey, 0) + 1
+        hkey = (zone, qtype)
+        counts = self.buckets.get(hkey)
+        if counts is None:
+            counts = self.buckets[hkey] = [0] * (len(BUCKETS) + 1)
+            self.sums[hkey] = 0.0
+        counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.sums[hkey] += seconds
+
+    def render(self) -> str:
+        s = self.server
+        out = ["# HELP coredns_dns_requests_total Counter of DNS requests made per zone, "
+               "protocol and family.",
+               "# TYPE coredns_dns_requests_total counter"]
+        for (zone, proto, family, qtype), n in sorted(self.requests.items()):
+            out.append(f'coredns_dns_requests_total{{server="{s}",zone="{zone}",view="",'
+                       f'proto="{proto}",family="{family}",type="{qtype}"}} {n}')
+        out += ["# HELP coredns_dns_responses_total Counter of response status codes.",
+                "# TYPE coredns_dns_responses_total counter"]
+        for (zone, rcode), n in sorted(self.responses.items()):
+            out.append(f'coredns_dns_responses_total{{server="{s}",zone="{zone}",view="",'
+                       f'rcode="{rcode}",plugin=""}} {n}')
+        out += ["# HELP coredns_dns_request_duration_seconds Histogram of the time (in "
+                "seconds) each request took per zone.",
+                "# TYPE coredns_dns_request_duration_seconds histogram"]
+        for (zone, qtype), counts in sorted(self.buckets.items()):
+            labels = f'server="{s}",zone="{zone}",view="",type="{qtype}"'
+            total = 0
+            for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
+                total += n
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                out.append(f'coredns_dns_request_duration_seconds_bucket{{{labels},le="{le}"}} '
+                           f'{total}')
+            out.append(f"coredns_dns_request_duration_seconds_sum{{{labels}}} "
+                       f"{self.sums[(zone, qtype)]!r}")
+            out.append(f"coredns_dns_request_duration_seconds_count{{{labels}}} {total}")
+        out += ["# HELP coredns_forward_requests_total Counter of requests made per upstream.",
+                "# TYPE coredns_forward_requests_total counter"]
+        for to, n in sorted(self.forwards.items()):
+            out.append(f'coredns_forward_requests_total{{to="{to}"}} {n}')
+        return "\n".join(out) + "\n"
+
+
+# -------------------------------------------------------------------------- server
+def _header_reply(data: bytes, rcode: int) -> bytes | None:
+    """A bare reply (no sections) built from a query's header alone; None if not a query."""
+    if len(data) < 12:
+        return None
+    ident, flags = struct.unpack("!HH", data[:4])
+    if flags & 0x8000:  # a response: never answer it (no reflection loops)
+        return None
+    flags = 0x8000 | (flags & 0x7900) | 0x0080 | (rcode & 0xF)  # QR, opcode+RD, RA
+    return struct.pack("!HHHHHH", ident, flags, 0, 0, 0, 0)
+
+
+def _parse_upstream(upstream: str | None) -> tuple[str, int] | None:
+    if not upstream:
+        return None
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9a-fA-F:]+)",
+                     upstream.strip().removeprefix("dns://"))
+    if not m:
+        raise ValueError(f"bad upstream address: {upstream!r}")
+    host = m.group(1) or m.group(3) or m.group(5)
+    port = m.group(2) or m.group(4) or "53"
+    return host, int(port)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: DnsServer):
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            self.server._udp_datagram(data, addr, self.transport)
+        except Exception:  # never let one packet take the loop down
+            log.exception("dns: unexpected error on a UDP query")
+
+    def error_received(self, exc) -> None:  # ICMP unreachable from a client that left
+        pass
+
+
+class _ForwardProtocol(asyncio.DatagramProtocol):
+    def __init__(self, ident: bytes, fut: asyncio.Future):
+        self.ident = ident
+        self.fut = fut
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if data[:2] == self.ident and not self.fut.done():
+            self.fut.set_result(data)
+
+    def error_received(self, exc) -> None:
+        if not self.fut.done():
+            self.fut.set_exception(exc)
+
+
+class DnsServer:
+    """UDP+TCP DNS on (host, port) answering from `zone_provider()`; metrics on HTTP."""
+
+    def __init__(self, zone_provider: ZoneProvider | Zone, *, host: str, port: int = 53,
+                 upstream: str | None = None, metrics_port: int | None = 9153,
+                 upstream_timeout: float = 2.0, cache: bool = True):
+        if isinstance(zone_provider, Zone):
+            zone = zone_provider
+            zone_provider = lambda: zone  # noqa: E731
+        self.zone_provider = zone_provider
+        self.host = host
+        self.port = port
+        self.upstream = _parse_upstream(upstream)
+        self.metrics_port = metrics_port
+        self.upstream_timeout = upstream_timeout
+        self.cache_enabled = cache
+        self.family = "2" if ":" in host else "1"
+        self.metrics = Metrics(f"dns://{host}:{port}")
+        self._cache: dict[bytes, tuple[bytes, str, str, str]] = {}
+        self._cache_zone: Zone | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.AbstractServer | None = None
+        self._http: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stopped: asyncio.Event | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Bind UDP, TCP (same port; port 0 picks a free one) and the metrics listener."""
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        for attempt in range(20):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._tcp_client, self.host, port,
+                                                       reuse_address=True)
+            except OSError:
+                transport.close()
+                if self.port or attempt == 19:
+                    raise
+                continue
+            self._udp, self.port = transport, port
+            break
+        self.metrics.server = f"dns://{self.host}:{self.port}"
+        if self.metrics_port is not None:
+            self._http = await asyncio.start_server(self._http_client, self.host,
+                                                    self.metrics_port, reuse_address=True)
+            self.metrics_port = self._http.sockets[0].getsockname()[1]
+        log.info("dns: serving on %s:%d (udp+tcp), metrics on %s", self.host, self.port,
+                 self.metrics_port)
+
+    async def stop(self) -> None:
+        if self._udp:
+            self._udp.close()
+        for srv in (self._tcp, self._http):
+            if srv:
+                srv.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._stopped:
+            self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        if self._stopped is None:
+            await self.start()
+        await self._stopped.wait()
+
+    # ------------------------------------------------------------- answering
+    def _zone(self) -> Zone | None:
+        zone = self.zone_provider()
+        if zone is not self._cache_zone:  # new generation: drop every packed answer
+            self._cache = {}
+            self._cache_zone = zone
+        return zone
+
+    def _udp_datagram(self, data: bytes, addr, transport) -> None:
+        t0 = time.perf_counter()
+        zone = self._zone()
+        hit = self._cache.get(data[2:])
+        if hit is not None:
+            transport.sendto(data[:2] + hit[0], addr)
+            self.metrics.observe("udp", self.family, hit[1], hit[2], hit[3],
+                                 time.perf_counter() - t0)
+            return
+        result = self.resolve(data, zone, "udp")
+        if result is None:
+            return
+        kind, payload, zname, qtype = result
+        if kind == "forward":
+            self._spawn(self._forward_udp(data, addr, transport, zname, qtype, t0))
+            return
+        transport.sendto(payload, addr)
+        rcode = _rcode_name(payload[3] & 0xF)
+        if kind == "cache" and self.cache_enabled:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[data[2:]] = (payload[2:], zname, qtype, rcode)
+        self.metrics.observe("udp", self.family, zname, qtype, rcode, time.perf_counter() - t0)
+
+    def resolve(self, data: bytes, zone: Zone | None, proto: str
+                ) -> tuple[str, bytes, str, str] | None:
+        """Answer one wire query: ('cache'|'nocache'|'forward', reply bytes, zone, type).
+
+        Returns None for packets that deserve silence (too short, or a response).
+        """
+        try:
+            request = DNSRecord.parse(data)
+        except Exception:
+            reply = _header_reply(data, RCODE.FORMERR)
+            return None if reply is None else ("nocache", reply, ".", "other")
+        if request.header.qr:
+            return None
+        if request.header.opcode != 0:
+            return "nocache", _header_reply(data, RCODE.NOTIMP) or b"", ".", "other"
+        if len(request.questions) != 1:
+            return "nocache", _header_reply(data, RCODE.FORMERR) or b"", ".", "other"
+        qtype = _type_name(request.q.qtype)
+        opt = next((rr for rr in request.ar if rr.rtype == QTYPE.OPT), None)
+        limit = max(UDP_MAX, opt.rclass if opt is not None else 0) if proto == "udp" else 65535
+        if zone is None:  # not synced with the API yet
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return "nocache", self._pack(reply, opt, limit), ".", qtype
+        try:
+            reply = zone.answer(request)
+        except Exception:
+            log.exception("dns: answering %s failed", request.q.qname)
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return "nocache", self._pack(reply, opt, limit), zone.origin, qtype
+        if reply is None:
+            if self.upstream is not None:
+                return "forward", b"", ".", qtype
+            reply = request.reply()
+            reply.header.aa = 0
+            reply.header.rcode = RCODE.REFUSED
+            return "cache", self._pack(reply, opt, limit), ".", qtype
+        return "cache", self._pack(reply, opt, limit), zone.origin, qtype
+
+    @staticmethod
+    def _pack(reply: DNSRecord, opt, limit: int) -> bytes:
+        if opt is not None:
+            reply.add_ar(EDNS0(udp_len=EDNS_SIZE))
+        packed = reply.pack()
+        if len(packed) <= limit:
+            return packed
+        # Does not fit: header + question (+ OPT) with TC set; the client retries over TCP.
+        short = DNSRecord(reply.header, q=reply.q)
+        short.header.tc = 1
+        if opt is not None:
+            short.add_ar(EDNS0(udp_len=EDNS_SIZE))
+        return short.pack()
+
+    # ------------------------------------------------------------ forwarding
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def forward(self, data: bytes) -> bytes:
+        """Send the query as is to the upstream over UDP; SERVFAIL after the timeout."""
+        assert self.upstream is not None
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        to = f"{self.upstream[0]}:{self.upstream[1]}"
+        self.metrics.forwards[to] = self.metrics.forwards.get(to, 0) + 1
+        transport = None
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _ForwardProtocol(data[:2], fut), remote_addr=self.upstream)
+            transport.sendto(data)
+            return await asyncio.wait_for(fut, self.upstream_timeout)
+        except (OSError, asyncio.TimeoutError):
+            return _header_reply(data, RCODE.SERVFAIL) or b""
+        finally:
+            if transport is not None:
+                transport.close()
+
+    async def _forward_udp(self, data: bytes, addr, transport, zname: str, qtype: str,
+                           t0: float) -> None:
+        try:
+            reply = await self.forward(data)
+            if reply:
+                transport.sendto(reply, addr)
+                self.metrics.observe("udp", self.family, zname, qtype,
+                                     _rcode_name(reply[3] & 0xF), time.perf_counter() - t0)
+        except Exception:
+            log.exception("dns: forwarding failed")
+
+    # ------------------------------------------------------------------- TCP
+    async def _tcp_client(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_TIMEOUT)
+                (length,) = struct.unpack("!H", head)
+                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_TIMEOUT)
+                t0 = time.perf_counter()
+                result = self.resolve(data, self._zone(), "tcp")
+                if result is None:
+                    continue
+                kind, payload, zname, qtype = result
+                if kind == "forward":
+                    payload = await self.forward(data)
+                if not payload:
+                    continue
+                writer.write(struct.pack("!H", len(payload)) + payload)
+                await writer.drain()
+                self.metrics.observe("tcp", self.family, zname, qtype,
+                                     _rcode_name(payload[3] & 0xF), time.perf_counter() - t0)
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            pass
+        except Exception:
+            log.exception("dns: TCP connection failed")
+        finally:
+            writer.close()
+
+    # --------------------------------------------------------------- metrics
+    async def _http_client(self, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            path = request.split(b" ", 2)[1].decode("ascii", "replace") if b" " in request else ""
+            path = path.split("?", 1)[0]
+            if path == "/metrics":
+                status, ctype, body = "200 OK", "text/plain; version=0.0.4", self.metrics.render()
+            elif path in ("/health", "/ready"):
+                ready = path == "/health" or self.zone_provider() is not None
+                status = "200 OK" if ready else "503 Service Unavailable"
+                ctype, body = "text/plain", "OK" if ready else "not ready"
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", "404 page not found\n"
+            raw = body.encode()
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: "
+                         f"{len(raw)}\r\nConnection: close\r\n\r\n".encode() + raw)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, asyncio.LimitOverrunError,
+                ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+
+class BackgroundDnsServer:
+    """Run a DnsServer on its own event loop thread (tests, embedding in sync code)."""
+
+    def __init__(self, server: DnsServer):
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="dns-server", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_until_complete(self.server.serve_forever())
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+
+    def start(self, timeout: float = 10) -> BackgroundDnsServer:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("dns server did not start")
+        if self._error:
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(timeout)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> BackgroundDnsServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ----------------------------------------------------------------------- zone source
+def _key(obj: dict) -> tuple[str, str]:
+    md = obj.get("metadata") or {}
+    return md.get("namespace") or "", md.get("name") or ""
+
+
+def _rv_int(obj: dict) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ZoneSource:
+    """Keeps Services/EndpointSlices/Pods from list+watch in memory; rebuilds the Zone.
+
+    One thread per resource lists, then watches from the newest resourceVersion; any
+    watch error (including Gone) means re-list. Changes mark the zone dirty; a rebuild
+    thread renders a new Zone ~`debounce` seconds after the first change and swaps it in.
+    `current()` (or calling the object) returns the latest Zone, None before the first sync.
+    """
+
+    RESOURCES = ("services", "endpointslices", "pods")
+
+    def __init__(self, client, *, domain: str = "cluster.local", ttl: int = 30,
+                 debounce: float = 0.05, retry: float = 0.5):
+        self.client = client
+        self.domain = domain
+        self.ttl = ttl
+        self.debounce = debounce
+        self.retry = retry
+        self.generation = 0
+        self._zone: Zone | None = None
+        self._objects: dict[str, dict[tuple[str, str], dict]] = {r: {} for r in self.RESOURCES}
+        self._synced: set[str] = set()
+        self._lock = threading.Lock()
+        self._dirty = threading.Condition(self._lock)
+        self._changed = False
+        self._stop = threading.Event()
+        self._zone_changed = threading.Condition()
+        self._threads: list[threading.Thread] = []
+
+    def current(self) -> Zone | None:
+        return self._zone
+
+    __call__ = current
+
+    def start(self) -> ZoneSource:
+        for res in self.RESOURCES:
+            t = threading.Thread(target=self._watch_loop, args=(res,), daemon=True,
+                                 name=f"dns-watch-{res}")
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._rebuild_loop, daemon=True, name="dns-rebuild")
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._dirty:
+            self._dirty.notify_all()
+
+    def wait_for(self, predicate: Callable[[Zone], bool], timeout: float = 5.0) -> Zone:
+        """Block until a built Zone satisfies `predicate` (tests, startup)."""
+        deadline = time.monotonic() + timeout
+        with self._zone_changed:
+            while True:
+                zone = self._zone
+                if zone is not None and predicate(zone):
+                    return zone
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("zone condition not met")
+                self._zone_changed.wait(left)
+
+    def _kick(self) -> None:
+        with self._dirty:
+            self._changed = True
+            self._dirty.notify_all()
+
+    def _watch_loop(self, resource: str) -> None:
+        while not self._stop.is_set():
+            try:
+                items = self.client.list(resource)
+                with self._lock:
+                    self._objects[resource] = {_key(o): o for o in items}
+                    self._synced.add(resource)
+                self._kick()
+                rv = max((_rv_int(o) for o in items), default=0)
+                for etype, obj in self.client.watch(resource, resource_version=str(rv)):
+                    if self._stop.is_set():
+                        return
+                    if etype == "ERROR":
+                        raise RuntimeError(f"watch {resource}: {obj}")
+                    if etype == "BOOKMARK":
+                        continue
+                    with self._lock:
+                        if etype == "DELETED":
+                            self._objects[resource].pop(_key(obj), None)
+                        else:
+                            self._objects[resource][_key(obj)] = obj
+                    self._kick()
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("dns: %s watch failed (%s); re-listing", resource, exc)
+            self._stop.wait(self.retry)
+
+    def _rebuild_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._dirty:
+                while not self._changed and not self._stop.is_set():
+                    self._dirty.wait()
+            if self._stop.is_set():
+                return
+            self._stop.wait(self.debounce)  # let a burst of events land in one rebuild
+            with self._lock:
+                if len(self._synced) < len(self.RESOURCES):
+                    continue  # half a picture would answer NXDOMAIN for live names
+                self._changed = False
+                snapshot = {r: list(objs.values()) for r, objs in self._objects.items()}
+            try:
+                zone = Zone.build(snapshot["services"], snapshot["endpointslices"],
+                                  snapshot["pods"], domain=self.domain, ttl=self.ttl)
+            except Exception:
+                log.exception("dns: zone build failed")
+                continue
+            self.generation += 1
+            zone.generation = self.generation
+            with self._zone_changed:
+                self._zone = zone
+                self._zone_changed.notify_all()
+
+
+# --------------------------------------------------------------------------- config
+@dataclass
+class CorefileConfig:
+    zone: str = "cluster.local"
+    ttl: int = 30
+    upstream: str | None = None
+    metrics_port: int = 9153
+
+
+def parse_corefile(text: str) -> CorefileConfig:
+    """Read the tiny Corefile subset documented at the top of this module."""
+    cfg = CorefileConfig()
+    seen_zone = False
+    for raw in text.splitlines():
+        words = raw.split("#", 1)[0].replace("{", " ").replace("}", " ").split()
+        if not words:
+            continue
+        if words[0] == "kubernetes" and len(words) > 1:
+            cfg.zone, seen_zone = words[1].strip(".").lower(), True
+        elif words[0] == "ttl" and len(words) > 1 and words[1].isdigit():
+            cfg.ttl = int(words[1])
+        elif words[0] == "forward" and len(words) > 2:
+            target = words[2]
+            cfg.upstream = None if target.startswith("/") else target
+        elif words[0] == "prometheus" and len(words) > 1:
+            port = words[1].rsplit(":", 1)[-1]
+            if port.isdigit():
+                cfg.metrics_port = int(port)
+        elif not seen_zone and len(words) == 1 and ":" in words[0] and \
+                not words[0].startswith("."):
+            cfg.zone = words[0].split(":", 1)[0].strip(".").lower()  # `cluster.local:53 {`
+    return cfg
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """`python -m netsim.dns`: serve the cluster zone from the netsim API."""
+    ap = argparse.ArgumentParser(prog="netsim-dns", description=__doc__.splitlines()[0])
+    ap.add_argument("--listen", default="0.0.0.0")
+    ap.add_argument("--port", type=int, default=53)
+    ap.add_argument("--metrics-port", type=int, default=None)
+    ap.add_argument("--config", help="Corefile-like config (see module docs)")
+    ap.add_argument("--cluster", default=os.environ.get("NETSIM_CLUSTER", "netsim"))
+    ap.add_argument("--upstream", help="override the Corefile's forward address")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = CorefileConfig()
+    if args.config:
+        with open(args.config, encoding="utf-8") as fh:
+            cfg = parse_corefile(fh.read())
+    from netsim.api.client import HttpClient  # the control plane may not be importable in tests
+
+    source = ZoneSource(HttpClient(args.cluster), domain=cfg.zone, ttl=cfg.ttl).start()
+    server = DnsServer(source, host=args.listen, port=args.port,
+                       upstream=args.upstream or cfg.upstream,
+                       metrics_port=args.metrics_port if args.metrics_port is not None
+                       else cfg.metrics_port)
+
+    async def run() -> None:
+        await server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))
+        await server.serve_forever()
+
+    try:
+        asyncio.run(run())
+    finally:
+        source.stop()
+    return 0
