@@ -1,0 +1,386 @@
+"""Shared plumbing of the image programs: flags, SIGTERM, listeners, access log, HTTP/1.1.
+
+Every pod runs one of these programs, so start-up time counts hundreds of times: only
+os/sys/socket/select/signal/threading/time are imported here, never netsim or http.server.
+The programs run both as `python -m netsim.images.X` and as `python -S .../images/X.py`
+(the faster form the catalog uses), hence no imports from the netsim package.
+"""
+
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+# flags that take a value; anything else starting with '-' is ignored (real images get
+# extra flags such as mysqld's --character-set-server=... through `args`)
+VALUE_FLAGS = {"port", "p", "listen", "version", "bind", "text", "status-code", "timeout"}
+IDLE_TIMEOUT = 60.0  # keep-alive idle time before the server closes a connection
+MAX_HEAD = 65536  # request line + headers
+MAX_LINE = 8192  # one chunk-size line
+
+
+def warn(msg: str) -> None:
+    """One line on stderr: bad flags must not crash a container that would run on Kubernetes."""
+    try:
+        os.write(2, (msg + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def log(line: str) -> None:
+    """One flushed line on stdout (the container log `netsim logs` shows); atomic via write(2)."""
+    try:
+        os.write(1, (line + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def parse_port(value: str) -> int | None:
+    """'8080', ':8080' or 'host:8080' -> 8080; None when not a TCP port."""
+    value = value.rsplit(":", 1)[-1].strip()
+    if value.isdigit() and 0 < int(value) < 65536:
+        return int(value)
+    return None
+
+
+def parse_args(argv: list[str], default_port: int | None) -> dict:
+    """Parse `--name value`, `--name=value`, `-name=value` (Go-style, as hashicorp/http-echo).
+
+    Returns {"ports": [...], "version", "bind", "text", "status-code", "timeout", "rest"}.
+    `--port` may repeat; `--listen [host]:port` also adds a port. Unknown flags are ignored.
+    """
+    opts: dict = {"ports": [], "version": "latest", "bind": "0.0.0.0", "rest": []}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("-") or arg in ("-", "--"):
+            opts["rest"].append(arg)
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name not in VALUE_FLAGS:
+            warn(f"ignoring unknown flag {arg}")
+            continue
+        if not eq:
+            if i >= len(argv):
+                warn(f"flag {arg} needs a value")
+                break
+            value = argv[i]
+            i += 1
+        if name in ("port", "p", "listen"):
+            for part in value.split(","):
+                port = parse_port(part)
+                if port is None:
+                    warn(f"ignoring bad port {part!r}")
+                elif port not in opts["ports"]:
+                    opts["ports"].append(port)
+            if name == "listen" and value.rpartition(":")[0]:
+                opts["bind"] = value.rpartition(":")[0].strip("[]") or opts["bind"]
+        else:
+            opts[name] = value
+    if not opts["ports"] and default_port:
+        opts["ports"] = [default_port]
+    return opts
+
+
+def _exit_now(signum, frame) -> None:  # noqa: ARG001
+    """SIGTERM: a container must stop promptly with status 0; daemon threads die with us."""
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    os._exit(0)
+
+
+def install_signals() -> None:
+    signal.signal(signal.SIGTERM, _exit_now)
+    signal.signal(signal.SIGINT, _exit_now)
+
+
+def listen(bind: str, ports: list[int]) -> list[socket.socket]:
+    """Bind every port or exit 1 (a port clash is a crashing container, as on Kubernetes)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    socks = []
+    for port in ports:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((bind, port))
+            s.listen(512)
+        except OSError as e:
+            warn(f"cannot listen on {bind}:{port}: {e.strerror or e}")
+            sys.exit(1)
+        socks.append(s)
+    return socks
+
+
+def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEOUT) -> None:
+    """Accept forever; one daemon thread per connection runs handle(conn, peer)."""
+
+    def run(conn: socket.socket, peer) -> None:
+        try:
+            handle(conn, peer)
+        except Exception:  # noqa: BLE001 - garbage from a client never kills the server
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    while True:
+        ready = select.select(socks, [], [])[0] if len(socks) > 1 else socks
+        for s in ready:
+            try:
+                conn, peer = s.accept()
+            except OSError:  # EMFILE and friends: back off instead of spinning
+                time.sleep(0.05)
+                continue
+            conn.settimeout(timeout)
+            try:
+                threading.Thread(target=run, args=(conn, peer), daemon=True).start()
+            except RuntimeError:
+                conn.close()
+
+
+def addr(sockaddr) -> str:
+    """('10.0.0.1', 5555) -> '10.0.0.1:5555'; IPv6 gets brackets."""
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def now_clf() -> str:
+    """Common Log Format timestamp, as nginx writes it."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# --- HTTP/1.1 -------------------------------------------------------------------------------
+
+REASONS = {
+    100: "Continue", 200: "OK", 301: "Moved Permanently", 400: "Bad Request",
+    404: "Not Found", 408: "Request Timeout", 413: "Payload Too Large",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 503: "Service Unavailable",
+}
+
+
+class BadRequest(Exception):
+    """The client sent something that is not HTTP/1.x; answered with `status` then closed."""
+
+    def __init__(self, status: int = 400, why: str = "bad request") -> None:
+        super().__init__(why)
+        self.status = status
+
+
+class Request:
+    __slots__ = ("method", "target", "version", "path", "query", "headers", "hdr",
+                 "body_length", "keep_alive")
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}  # original spelling, repeated headers joined
+        self.hdr: dict[str, str] = {}  # lower-case name -> value
+        self.body_length = 0
+        self.keep_alive = True
+
+
+class HttpConn:
+    """A buffered reader over one client socket that yields parsed requests."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def _line(self, limit: int) -> bytes:
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 1:]
+                return line.rstrip(b"\r")
+            if len(self.buf) > limit:
+                raise BadRequest(400, "line too long")
+            if not self._fill():
+                raise BadRequest(400, "connection closed mid-request")
+
+    def _skip(self, n: int) -> None:
+        while n > 0:
+            if not self.buf and not self._fill():
+                raise BadRequest(400, "connection closed mid-body")
+            take = min(n, len(self.buf))
+            self.buf = self.buf[take:]
+            n -= take
+
+    def read_request(self) -> Request | None:
+        """Next request, None on a clean close between requests; BadRequest on garbage."""
+        while True:  # RFC 9112: ignore empty lines before the request line
+            while b"\n" not in self.buf:
+                if len(self.buf) > MAX_HEAD:
+                    raise BadRequest(431, "request line too long")
+                if not self._fill():
+                    if self.buf.strip():
+                        raise BadRequest(400, "connection closed mid-request")
+                    return None
+            if self.buf[:1] in (b"\r", b"\n"):
+                self.buf = self.buf[1:]
+                continue
+            break
+        while b"\r\n\r\n" not in self.buf and b"\n\n" not in self.buf:
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest(431, "headers too large")
+            if not self._fill():
+                raise BadRequest(400, "connection closed mid-headers")
+        cut, sep = min((i, n) for i, n in ((self.buf.find(b"\r\n\r\n"), 4),
+                                           (self.buf.find(b"\n\n"), 2)) if i >= 0)
+        head, self.buf = self.buf[:cut], self.buf[cut + sep:]
+        if len(head) > MAX_HEAD:
+            raise BadRequest(431, "headers too large")
+        lines = head.decode("latin-1").split("\n")
+        parts = lines[0].rstrip("\r").split(" ")
+        req = Request()
+        if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
+            raise BadRequest(400, "malformed request line")
+        req.method, req.target, req.version = parts
+        if req.version not in ("HTTP/1.1", "HTTP/1.0"):
+            raise BadRequest(400, "unsupported protocol")
+        for raw in lines[1:]:
+            raw = raw.rstrip("\r")
+            name, colon, value = raw.partition(":")
+            if not colon or not name or name != name.strip() or " " in name or "\t" in name:
+                raise BadRequest(400, "malformed header")
+            value = value.strip()
+            low = name.lower()
+            if low in req.hdr:
+                if low == "content-length" and req.hdr[low] != value:
+                    raise BadRequest(400, "conflicting Content-Length")
+                req.hdr[low] += ", " + value
+                for k in req.headers:
+                    if k.lower() == low:
+                        req.headers[k] += ", " + value
+                        break
+            else:
+                req.hdr[low] = value
+                req.headers[name] = value
+        target = req.target
+        if "://" in target:  # absolute-form, as sent to proxies
+            rest = target.split("://", 1)[1]
+            target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        req.path, _, req.query = target.partition("?")
+        conn = req.hdr.get("connection", "").lower()
+        if req.version == "HTTP/1.0":
+            req.keep_alive = "keep-alive" in conn
+        else:
+            req.keep_alive = "close" not in conn
+        return req
+
+    def read_body(self, req: Request) -> None:
+        """Consume (and count) the body so the next keep-alive request parses cleanly."""
+        te = req.hdr.get("transfer-encoding", "").lower()
+        cl = req.hdr.get("content-length", "").split(",")[0].strip()
+        wants_body = "chunked" in te or (cl and cl != "0")
+        if wants_body and req.hdr.get("expect", "").lower() == "100-continue":
+            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "chunked" in te:
+            total = 0
+            while True:
+                size = self._line(MAX_LINE).split(b";")[0].strip()
+                try:
+                    n = int(size, 16)
+                except ValueError:
+                    raise BadRequest(400, "bad chunk size") from None
+                if n < 0:
+                    raise BadRequest(400, "bad chunk size")
+                if n == 0:
+                    while self._line(MAX_LINE):  # trailers up to the empty line
+                        pass
+                    break
+                self._skip(n)
+                total += n
+                self._line(MAX_LINE)  # CRLF after the chunk data
+            req.body_length = total
+        elif cl:
+            if not cl.isdigit():
+                raise BadRequest(400, "bad Content-Length")
+            self._skip(int(cl))
+            req.body_length = int(cl)
+
+
+def send_response(sock: socket.socket, req: Request | None, status: int, body: bytes,
+                  ctype: str = "text/plain; charset=utf-8", extra: list | None = None,
+                  server: str = "netsim") -> None:
+    keep = req is not None and req.keep_alive and status != 400
+    lines = [
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
+        f"Server: {server}",
+        "Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
+        f"Content-Type: {ctype}",
+        f"Content-Length: {len(body)}",
+        "Connection: " + ("keep-alive" if keep else "close"),
+    ]
+    lines += extra or []
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+    if req is not None and req.method == "HEAD":
+        body = b""
+    sock.sendall(head + body)
+
+
+def access_log(peer, req: Request | None, status: int, size: int) -> None:
+    """nginx's `combined` format, so `netsim logs` looks like a web server's log."""
+    ip = peer[0] if peer else "-"
+    if req is None:
+        line, ref, ua = "-", "-", "-"
+    else:
+        line = f"{req.method} {req.target} {req.version}"
+        ref, ua = req.hdr.get("referer", "-"), req.hdr.get("user-agent", "-")
+    log(f'{ip} - - [{now_clf()}] "{line}" {status} {size} "{ref}" "{ua}"')
+
+
+def http_loop(conn: socket.socket, peer, app, server: str = "netsim") -> None:
+    """Serve requests on one connection until close; app(conn, req) -> (status, body, ctype, extra)."""
+    hc = HttpConn(conn)
+    while True:
+        try:
+            req = hc.read_request()
+            if req is None:
+                return
+            hc.read_body(req)
+        except BadRequest as e:
+            body = f"{e.status} {REASONS.get(e.status, 'Bad Request')}: {e}\n".encode()
+            try:
+                send_response(conn, None, e.status, body, server=server)
+            except OSError:
+                pass
+            access_log(peer, None, e.status, len(body))
+            return
+        except (OSError, UnicodeError):
+            return
+        try:
+            status, body, ctype, extra = app(conn, req)
+        except Exception as e:  # noqa: BLE001 - a bug in one answer must not kill the server
+            status, body, ctype, extra = 500, f"internal error: {e!r}\n".encode(), "text/plain", None
+        send_response(conn, req, status, body, ctype, extra, server=server)
+        access_log(peer, req, status, len(body))
+        if not req.keep_alive:
+            return
+
+
+def health_failing() -> bool:
+    """Tests flip readiness/liveness by creating the file named in ECHO_FAIL_HEALTHZ_FILE."""
+    path = os.environ.get("ECHO_FAIL_HEALTHZ_FILE")
+    return bool(path) and os.path.exists(path)
