@@ -11,7 +11,7 @@ fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${NETSIM_VENV:-/opt/netsim/venv}
 PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump nginx dnsutils
-      curl socat python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
+      curl socat iputils-ping python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
       openssl libnetfilter-conntrack3)
 
 missing=()

@@ -1,0 +1,222 @@
+"""API clients: the same calls in-process (controllers, tests) and over the unix socket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator
+
+from netsim.api import errors
+from netsim.api.resources import BY_PLURAL, for_object
+from netsim.api.store import Store
+
+RUN_DIR = "/run/netsim"
+
+
+def socket_path(cluster: str) -> str:
+    return os.path.join(RUN_DIR, cluster, "api.sock")
+
+
+class Client:
+    """The calls every component uses; see docs/contracts.md."""
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict:
+        raise NotImplementedError
+
+    def list(self, resource: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict]:
+        return self.list_rv(resource, namespace, label_selector)[0]
+
+    def list_rv(self, resource: str, namespace: str | None = None,
+                label_selector: str | None = None) -> tuple[list[dict], int]:
+        raise NotImplementedError
+
+    def create(self, obj: dict) -> dict:
+        raise NotImplementedError
+
+    def update(self, obj: dict) -> dict:
+        raise NotImplementedError
+
+    def update_status(self, obj: dict) -> dict:
+        raise NotImplementedError
+
+    def patch(self, resource: str, name: str, namespace: str | None, merge_patch: dict,
+              subresource: str | None = None) -> dict:
+        raise NotImplementedError
+
+    def delete(self, resource: str, name: str, namespace: str | None = None,
+               grace_period_seconds: int | None = None) -> dict | None:
+        raise NotImplementedError
+
+    def watch(self, resource: str, namespace: str | None = None,
+              resource_version: int | None = None, timeout: float = 300.0,
+              label_selector: str | None = None) -> Iterator[tuple[str, dict]]:
+        raise NotImplementedError
+
+    def get_or_none(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
+        try:
+            return self.get(resource, name, namespace)
+        except errors.NotFound:
+            return None
+
+
+class LocalClient(Client):
+    """Direct calls into a Store in the same process."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def get(self, resource, name, namespace=None):
+        return self.store.get(resource, name, namespace)
+
+    def list_rv(self, resource, namespace=None, label_selector=None):
+        return self.store.list(resource, namespace, label_selector)
+
+    def create(self, obj):
+        return self.store.create(obj)
+
+    def update(self, obj):
+        return self.store.update(obj)
+
+    def update_status(self, obj):
+        return self.store.update(obj, subresource="status")
+
+    def patch(self, resource, name, namespace, merge_patch, subresource=None):
+        return self.store.patch(resource, name, namespace, merge_patch, subresource)
+
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
+        return self.store.delete(resource, name, namespace, grace_period_seconds)
+
+    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
+              label_selector=None):
+        return self.store.watch(resource, namespace, resource_version, timeout, label_selector)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30.0):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+class HttpClient(Client):
+    """Talks HTTP to a cluster's API server over its unix socket (one connection per thread)."""
+
+    def __init__(self, cluster: str = "netsim", path: str | None = None, timeout: float = 30.0):
+        self.cluster = cluster
+        self.path = path or socket_path(cluster)
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _conn(self) -> _UnixConnection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = _UnixConnection(self.path, self.timeout)
+        return c
+
+    def _request(self, method: str, url: str, body: dict | None = None,
+                 content_type: str = "application/json") -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                conn.request(method, url, body=data, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+                break
+            except (ConnectionError, http.client.HTTPException, BrokenPipeError, OSError) as e:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2 or isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+                    raise errors.ApiError(
+                        f"The connection to the netsim API server ({self.path}) was refused - "
+                        f"is the cluster \"{self.cluster}\" up?", code=503,
+                        reason="ServiceUnavailable") from e
+        out = json.loads(payload) if payload else {}
+        if resp.status >= 400:
+            raise errors.ApiError.from_status(out)
+        return out
+
+    @staticmethod
+    def _url(resource: str, namespace: str | None, name: str | None = None,
+             sub: str | None = None, query: dict | None = None) -> str:
+        res = BY_PLURAL[resource]
+        url = res.base_path(namespace if res.namespaced else None)
+        if name:
+            url += "/" + urllib.parse.quote(name)
+        if sub:
+            url += "/" + sub
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        return url
+
+    def get(self, resource, name, namespace=None):
+        res = BY_PLURAL[resource]
+        return self._request("GET", self._url(resource, (namespace or "default") if res.namespaced else None, name))
+
+    def list_rv(self, resource, namespace=None, label_selector=None):
+        out = self._request("GET", self._url(resource, namespace,
+                                             query={"labelSelector": label_selector}))
+        return out.get("items", []), int(out.get("metadata", {}).get("resourceVersion", 0))
+
+    def create(self, obj):
+        res = for_object(obj)
+        ns = (obj.get("metadata") or {}).get("namespace") or "default"
+        return self._request("POST", self._url(res.plural, ns if res.namespaced else None), obj)
+
+    def _put(self, obj, sub=None):
+        res = for_object(obj)
+        md = obj.get("metadata") or {}
+        return self._request("PUT", self._url(res.plural, md.get("namespace") or "default",
+                                              md.get("name"), sub), obj)
+
+    def update(self, obj):
+        return self._put(obj)
+
+    def update_status(self, obj):
+        return self._put(obj, "status")
+
+    def patch(self, resource, name, namespace, merge_patch, subresource=None):
+        return self._request("PATCH", self._url(resource, namespace or "default", name, subresource),
+                             merge_patch, "application/merge-patch+json")
+
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
+        return self._request("DELETE", self._url(resource, namespace or "default", name, query={
+            "gracePeriodSeconds": grace_period_seconds}))
+
+    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
+              label_selector=None):
+        url = self._url(resource, namespace, query={
+            "watch": "1", "resourceVersion": resource_version, "timeoutSeconds": int(timeout),
+            "labelSelector": label_selector})
+        conn = _UnixConnection(self.path, timeout=timeout + 30)
+        try:
+            try:
+                conn.request("GET", url)
+                resp = conn.getresponse()
+            except OSError as e:
+                raise errors.ApiError(f"watch failed: {e}", code=503) from e
+            if resp.status >= 400:
+                raise errors.ApiError.from_status(json.loads(resp.read() or b"{}"))
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                if ev.get("type") == "ERROR":
+                    raise errors.ApiError.from_status(ev.get("object", {}))
+                yield ev["type"], ev["object"]
+        finally:
+            conn.close()

@@ -1,0 +1,54 @@
+"""Recording Events the way Kubernetes components do: repeated events are counted, not duplicated."""
+
+from __future__ import annotations
+
+import hashlib
+
+from netsim.api import errors
+from netsim.api.client import Client
+from netsim.api.store import now_rfc3339
+
+
+def record(client: Client, obj: dict, etype: str, reason: str, message: str,
+           component: str, host: str | None = None) -> None:
+    """Create or bump the Event for (object, reason, message, source). Never raises."""
+    md = obj.get("metadata", {})
+    ns = md.get("namespace") or "default"
+    digest = hashlib.sha256(f"{md.get('uid')}|{reason}|{message}|{component}".encode()).hexdigest()
+    name = f"{md.get('name')}.{digest[:16]}"
+    now = now_rfc3339()
+    try:
+        try:
+            ev = client.get("events", name, ns)
+            ev["count"] = ev.get("count", 1) + 1
+            ev["lastTimestamp"] = now
+            client.update(ev)
+            return
+        except errors.NotFound:
+            pass
+        source = {"component": component}
+        if host:
+            source["host"] = host
+        client.create({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {"kind": obj.get("kind"), "namespace": md.get("namespace"),
+                               "name": md.get("name"), "uid": md.get("uid"),
+                               "apiVersion": obj.get("apiVersion"),
+                               "resourceVersion": md.get("resourceVersion")},
+            "reason": reason, "message": message, "source": source, "type": etype,
+            "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+            "reportingComponent": component, "reportingInstance": host or "",
+        })
+    except errors.ApiError:
+        pass
+
+
+def for_object(client: Client, obj: dict) -> list[dict]:
+    """Events about one object, oldest first (describe's Events table)."""
+    md = obj.get("metadata", {})
+    out = [e for e in client.list("events", md.get("namespace") or "default")
+           if e.get("involvedObject", {}).get("uid") == md.get("uid")
+           or (e.get("involvedObject", {}).get("name") == md.get("name")
+               and e.get("involvedObject", {}).get("kind") == obj.get("kind"))]
+    return sorted(out, key=lambda e: (e.get("firstTimestamp") or "", e.get("lastTimestamp") or ""))

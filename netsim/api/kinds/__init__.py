@@ -1,0 +1,3 @@
+"""Per-kind defaulting and validation; importing this package registers them all."""
+
+from netsim.api.kinds import core  # noqa: F401

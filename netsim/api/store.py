@@ -1,0 +1,351 @@
+"""The object store: SQLite for durability, an in-memory event log for watch.
+
+One writer (the control-plane process) owns it; every change bumps one global
+resourceVersion, as etcd's revision does, so watches can resume from any version still
+held in the event log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+from netsim.api import errors
+from netsim.api.resources import BY_PLURAL, Resource, for_object
+from netsim.api.selectors import parse as parse_selector
+
+# admit(store, operation, new_obj, old_obj) -> new_obj  (may raise errors.Invalid)
+Admission = Callable[["Store", str, dict, "dict | None"], dict]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+  rv INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (resource, namespace, name));
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+
+
+def now_rfc3339(offset_s: float = 0) -> str:
+    t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _spec_part(obj: dict) -> dict:
+    """What counts for `generation`: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+class Store:
+    """Kubernetes-shaped CRUD + watch over SQLite. Thread-safe."""
+
+    def __init__(self, path: str = ":memory:", admission: Admission | None = None,
+                 history: int = 20000):
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._events: deque[tuple[int, str, str, str, dict]] = deque(maxlen=history)
+        self.admission = admission
+        row = self._db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
+        self._rv = int(row[0]) if row else 0
+        self._oldest_rv = self._rv
+        self.closed = False
+
+    # ---- internals -------------------------------------------------------------------
+    def _next_rv(self) -> int:
+        self._rv += 1
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
+        return self._rv
+
+    def _emit(self, etype: str, res: Resource, obj: dict) -> None:
+        rv = int(obj["metadata"]["resourceVersion"])
+        if len(self._events) == self._events.maxlen:
+            self._oldest_rv = self._events[0][0]
+        self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""), obj))
+        self._cond.notify_all()
+
+    def _row(self, res: Resource, ns: str, name: str) -> dict | None:
+        row = self._db.execute(
+            "SELECT data FROM objects WHERE resource=? AND namespace=? AND name=?",
+            (res.plural, ns, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _write(self, res: Resource, obj: dict) -> None:
+        md = obj["metadata"]
+        self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
+                         (res.plural, md.get("namespace", ""), md["name"],
+                          int(md["resourceVersion"]), json.dumps(obj, separators=(",", ":"))))
+
+    @staticmethod
+    def _ns(res: Resource, namespace: str | None) -> str:
+        return (namespace or "default") if res.namespaced else ""
+
+    # ---- reads -----------------------------------------------------------------------
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict:
+        res = BY_PLURAL[resource]
+        with self._lock:
+            obj = self._row(res, self._ns(res, namespace), name)
+        if obj is None:
+            raise errors.not_found(res.plural, name, res.group)
+        return obj
+
+    def list(self, resource: str, namespace: str | None = None,
+             label_selector: str | None = None) -> tuple[list[dict], int]:
+        res = BY_PLURAL[resource]
+        match = parse_selector(label_selector)
+        with self._lock:
+            if res.namespaced and namespace:
+                rows = self._db.execute(
+                    "SELECT data FROM objects WHERE resource=? AND namespace=? ORDER BY namespace, name",
+                    (res.plural, namespace)).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT data FROM objects WHERE resource=? ORDER BY namespace, name",
+                    (res.plural,)).fetchall()
+            rv = self._rv
+        objs = [json.loads(r[0]) for r in rows]
+        return [o for o in objs if match(o["metadata"].get("labels") or {})], rv
+
+    # ---- writes ----------------------------------------------------------------------
+    def create(self, obj: dict) -> dict:
+        obj = copy.deepcopy(obj)
+        res = for_object(obj)
+        obj["apiVersion"] = res.api_version
+        md = obj.setdefault("metadata", {})
+        if res.namespaced:
+            md["namespace"] = md.get("namespace") or "default"
+        else:
+            md.pop("namespace", None)
+        with self._lock:
+            if res.namespaced and self._row(BY_PLURAL["namespaces"], "", md["namespace"]) is None:
+                raise errors.NotFound(f'namespaces "{md["namespace"]}" not found')
+            if not md.get("name") and md.get("generateName"):
+                md["name"] = self._generate_name(res, md)
+            if not md.get("name"):
+                raise errors.invalid(res.kind, "", ["metadata.name: Required value: name or generateName is required"])
+            ns = md.get("namespace", "")
+            if ns and res.plural != "namespaces":
+                nsobj = self._row(BY_PLURAL["namespaces"], "", ns)
+                if nsobj and (nsobj.get("metadata") or {}).get("deletionTimestamp"):
+                    raise errors.ApiError(
+                        f'{res.plural} "{md["name"]}" is forbidden: unable to create new content in namespace {ns} because it is being terminated',
+                        code=403, reason="Forbidden")
+            if self._row(res, ns, md["name"]) is not None:
+                raise errors.already_exists(res.plural, md["name"], res.group)
+            if self.admission:
+                obj = self.admission(self, "CREATE", obj, None)
+                md = obj["metadata"]
+            md["uid"] = str(uuid.uuid4())
+            md["creationTimestamp"] = now_rfc3339()
+            md.pop("deletionTimestamp", None)
+            if "spec" in obj:
+                md["generation"] = 1
+            md["resourceVersion"] = str(self._next_rv())
+            self._write(res, obj)
+            self._emit("ADDED", res, obj)
+            return copy.deepcopy(obj)
+
+    def _generate_name(self, res: Resource, md: dict) -> str:
+        import random
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        for _ in range(100):
+            name = md["generateName"] + "".join(random.choice(alphabet) for _ in range(5))
+            if self._row(res, md.get("namespace", ""), name) is None:
+                return name
+        raise errors.ApiError("could not generate a unique name")
+
+    def update(self, obj: dict, subresource: str | None = None) -> dict:
+        """PUT: replace the object (or only its status with subresource='status')."""
+        obj = copy.deepcopy(obj)
+        res = for_object(obj)
+        md = obj.setdefault("metadata", {})
+        ns = self._ns(res, md.get("namespace"))
+        with self._lock:
+            old = self._row(res, ns, md.get("name", ""))
+            if old is None:
+                raise errors.not_found(res.plural, md.get("name", ""), res.group)
+            want_rv = md.get("resourceVersion")
+            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+                raise errors.Conflict(
+                    f'Operation cannot be fulfilled on {res.qualified} "{md["name"]}": the object '
+                    "has been modified; please apply your changes to the latest version and try again")
+            if subresource == "status":
+                new = copy.deepcopy(old)
+                new["status"] = obj.get("status", {})
+            else:
+                new = obj
+                new["apiVersion"] = res.api_version
+                if "status" in old:
+                    new["status"] = old["status"]
+                # Server-owned metadata cannot be changed by a client.
+                for k in ("uid", "creationTimestamp", "deletionTimestamp",
+                          "deletionGracePeriodSeconds", "generation"):
+                    if k in old["metadata"]:
+                        new["metadata"][k] = old["metadata"][k]
+                    else:
+                        new["metadata"].pop(k, None)
+                if res.namespaced:
+                    new["metadata"]["namespace"] = ns
+                if self.admission:
+                    new = self.admission(self, "UPDATE", new, old)
+                if _spec_part(new) != _spec_part(old) and "spec" in new:
+                    new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+            if new == old:
+                return copy.deepcopy(old)
+            new["metadata"]["resourceVersion"] = str(self._next_rv())
+            # An object whose last finalizer went away while it was being deleted is gone.
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
+                    and res.plural != "pods":
+                return self._remove(res, new)
+            self._write(res, new)
+            self._emit("MODIFIED", res, new)
+            return copy.deepcopy(new)
+
+    def patch(self, resource: str, name: str, namespace: str | None, patch: dict,
+              subresource: str | None = None) -> dict:
+        """JSON merge patch (RFC 7386), retried against concurrent writers."""
+        for _ in range(20):
+            cur = self.get(resource, name, namespace)
+            new = merge_patch(copy.deepcopy(cur), patch)
+            new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+            try:
+                return self.update(new, subresource=subresource)
+            except errors.Conflict:
+                continue
+        raise errors.Conflict(f'{resource} "{name}": too many conflicts')
+
+    def _remove(self, res: Resource, obj: dict) -> dict:
+        md = obj["metadata"]
+        self._db.execute("DELETE FROM objects WHERE resource=? AND namespace=? AND name=?",
+                         (res.plural, md.get("namespace", ""), md["name"]))
+        md["resourceVersion"] = str(self._next_rv())
+        self._emit("DELETED", res, obj)
+        return copy.deepcopy(obj)
+
+    def delete(self, resource: str, name: str, namespace: str | None = None,
+               grace_period_seconds: int | None = None) -> dict:
+        """Delete now, or mark for graceful deletion (pods on a node, finalizers)."""
+        res = BY_PLURAL[resource]
+        ns = self._ns(res, namespace)
+        with self._lock:
+            obj = self._row(res, ns, name)
+            if obj is None:
+                raise errors.not_found(res.plural, name, res.group)
+            md = obj["metadata"]
+            graceful = False
+            if res.plural == "pods":
+                grace = grace_period_seconds
+                if grace is None:
+                    grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                phase = (obj.get("status") or {}).get("phase")
+                on_node = bool((obj.get("spec") or {}).get("nodeName"))
+                if on_node and grace > 0 and phase not in ("Succeeded", "Failed"):
+                    if md.get("deletionTimestamp"):
+                        # Already terminating: only shorten the grace period.
+                        if grace >= md.get("deletionGracePeriodSeconds", grace):
+                            return copy.deepcopy(obj)
+                    md["deletionTimestamp"] = now_rfc3339(grace)
+                    md["deletionGracePeriodSeconds"] = grace
+                    graceful = True
+                elif on_node and grace > 0 and md.get("deletionTimestamp"):
+                    graceful = True
+            elif res.plural == "namespaces":
+                if md.get("deletionTimestamp"):
+                    return copy.deepcopy(obj)
+                md["deletionTimestamp"] = now_rfc3339()
+                obj.setdefault("status", {})["phase"] = "Terminating"
+                md.setdefault("finalizers", ["kubernetes"])
+                graceful = True
+            elif md.get("finalizers"):
+                if not md.get("deletionTimestamp"):
+                    md["deletionTimestamp"] = now_rfc3339()
+                graceful = True
+            if graceful:
+                md["resourceVersion"] = str(self._next_rv())
+                self._write(res, obj)
+                self._emit("MODIFIED", res, obj)
+                return copy.deepcopy(obj)
+            return self._remove(res, obj)
+
+    # ---- watch -----------------------------------------------------------------------
+    def watch(self, resource: str, namespace: str | None = None,
+              resource_version: int | None = None, timeout: float = 300.0,
+              label_selector: str | None = None) -> Iterator[tuple[str, dict]]:
+        """Yield (type, obj) for changes after resource_version; ends after `timeout` s.
+
+        Raises Gone when that version has left the event log (the caller re-lists).
+        Yields ('BOOKMARK', {}) about once a second so idle streams can notice closed peers.
+        """
+        res = BY_PLURAL[resource]
+        match = parse_selector(label_selector)
+        rv = self._rv if resource_version is None else int(resource_version)
+        if rv < self._oldest_rv:
+            raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            batch = []
+            with self._cond:
+                if self._events and self._events[-1][0] <= rv or not self._events:
+                    self._cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                if rv < self._oldest_rv:
+                    raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
+                for ev in reversed(self._events):
+                    if ev[0] <= rv:
+                        break
+                    batch.append(ev)
+            batch.reverse()
+            for erv, etype, eres, ens, obj in batch:
+                rv = erv
+                if eres != res.plural or (namespace and res.namespaced and ens != namespace):
+                    continue
+                if not match(obj["metadata"].get("labels") or {}):
+                    continue
+                yield etype, copy.deepcopy(obj)
+            if not batch:
+                yield "BOOKMARK", {"metadata": {"resourceVersion": str(rv)}}
+            if time.monotonic() >= deadline:
+                return
+
+    def bootstrap(self) -> None:
+        """The namespaces every cluster starts with."""
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            try:
+                self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
+                             "spec": {"finalizers": ["kubernetes"]},
+                             "status": {"phase": "Active"}})
+            except errors.AlreadyExists:
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        with self._cond:
+            self._cond.notify_all()
+        self._db.close()
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if not isinstance(target, dict):
+        target = {}
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = merge_patch(target.get(k), v)
+    return target

@@ -1,0 +1,191 @@
+"""The scheduler: binds each unscheduled pod to a feasible node, spreading replicas.
+
+Filters as kube-scheduler's default plugins (NodeUnschedulable, NodeName, NodeAffinity /
+nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its words.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from netsim.api import errors, events
+from netsim.controllers.base import Controller, split_key
+from netsim.controllers.quantity import pod_requests
+
+
+def tolerates(tolerations: list[dict], taint: dict) -> bool:
+    for t in tolerations or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        op = t.get("operator", "Equal")
+        if not t.get("key") and op == "Exists":
+            return True
+        if t.get("key") != taint.get("key"):
+            continue
+        if op == "Exists" or t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def _node_ready(node: dict) -> bool:
+    for c in node.get("status", {}).get("conditions", []):
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def _host_ports(pod: dict) -> set[tuple[str, int]]:
+    spec = pod.get("spec", {})
+    out = set()
+    for c in spec.get("containers", []):
+        for p in c.get("ports", []) or []:
+            hp = p.get("hostPort") or (p.get("containerPort") if spec.get("hostNetwork") else None)
+            if hp:
+                out.add((p.get("protocol", "TCP"), int(hp)))
+    return out
+
+
+def _match_affinity(pod: dict, labels: dict) -> bool:
+    spec = pod.get("spec", {})
+    for k, v in (spec.get("nodeSelector") or {}).items():
+        if labels.get(k) != v:
+            return False
+    req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+           .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = req.get("nodeSelectorTerms") or []
+    if not terms:
+        return True
+    for term in terms:
+        ok = True
+        for e in term.get("matchExpressions") or []:
+            val, op, vals = labels.get(e["key"]), e["operator"], e.get("values") or []
+            if op == "In" and val not in vals or op == "NotIn" and val in vals \
+                    or op == "Exists" and e["key"] not in labels \
+                    or op == "DoesNotExist" and e["key"] in labels:
+                ok = False
+        if ok:
+            return True
+    return False
+
+
+def _taint_str(t: dict) -> str:
+    return "{" + f"{t['key']}: {t.get('value', '')}" + "}"
+
+
+def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict]) -> tuple[list[dict], str]:
+    """Feasible nodes, and kube-scheduler's FailedScheduling message when there are none."""
+    reasons: Counter[str] = Counter()
+    feasible = []
+    want_ports = _host_ports(pod)
+    want_cpu, want_mem = pod_requests(pod)
+    tolerations = pod.get("spec", {}).get("tolerations") or []
+    for node in nodes:
+        name = node["metadata"]["name"]
+        labels = node["metadata"].get("labels") or {}
+        if node.get("spec", {}).get("unschedulable"):
+            reasons["node(s) were unschedulable"] += 1
+            continue
+        if not _node_ready(node):
+            reasons["node(s) had untolerated taint {node.kubernetes.io/not-ready: }"] += 1
+            continue
+        if not _match_affinity(pod, labels):
+            reasons["node(s) didn't match Pod's node affinity/selector"] += 1
+            continue
+        bad = [t for t in node.get("spec", {}).get("taints") or []
+               if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)]
+        if bad:
+            reasons[f"node(s) had untolerated taint {_taint_str(bad[0])}"] += 1
+            continue
+        on_node = [p for p in pods if p.get("spec", {}).get("nodeName") == name
+                   and p["metadata"]["uid"] != pod["metadata"].get("uid")
+                   and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+        used_ports = set().union(*[_host_ports(p) for p in on_node]) if on_node else set()
+        if want_ports & used_ports:
+            reasons["node(s) didn't have free ports for the requested pod ports"] += 1
+            continue
+        alloc = node.get("status", {}).get("allocatable", {})
+        from netsim.controllers.quantity import parse_cpu, parse_memory
+        cap_cpu = parse_cpu(alloc.get("cpu", "0")) if alloc.get("cpu") else None
+        cap_mem = parse_memory(alloc.get("memory", "0")) if alloc.get("memory") else None
+        used_cpu = sum(pod_requests(p)[0] for p in on_node)
+        used_mem = sum(pod_requests(p)[1] for p in on_node)
+        insufficient = []
+        if cap_cpu is not None and want_cpu and used_cpu + want_cpu > cap_cpu:
+            insufficient.append("Insufficient cpu")
+        if cap_mem is not None and want_mem and used_mem + want_mem > cap_mem:
+            insufficient.append("Insufficient memory")
+        if insufficient:
+            for r in insufficient:
+                reasons[r] += 1
+            continue
+        feasible.append(node)
+    if feasible:
+        return feasible, ""
+    parts = sorted(f"{n} {r}" for r, n in reasons.items())
+    n = len(nodes)
+    msg = f"0/{n} nodes are available: " + ", ".join(parts) + "."
+    msg += f" preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
+    if not nodes:
+        msg = "no nodes available to schedule pods"
+    return [], msg
+
+
+def score(pod: dict, node: dict, pods: list[dict]) -> tuple:
+    """Prefer nodes with fewer pods of the same owner, then fewer pods overall (spread)."""
+    name = node["metadata"]["name"]
+    owner = [r.get("uid") for r in pod["metadata"].get("ownerReferences") or []]
+    same = sum(1 for p in pods if p.get("spec", {}).get("nodeName") == name and owner and
+               [r.get("uid") for r in p["metadata"].get("ownerReferences") or []] == owner)
+    total = sum(1 for p in pods if p.get("spec", {}).get("nodeName") == name)
+    return (same, total, name)
+
+
+class Scheduler(Controller):
+    name = "default-scheduler"
+    watches = ("pods", "nodes")
+    resync_seconds = 5.0
+
+    def keys_for(self, resource, obj):
+        if resource == "nodes":
+            return [f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+                    for p in self.client.list("pods") if not p.get("spec", {}).get("nodeName")]
+        if obj.get("spec", {}).get("nodeName") or obj["metadata"].get("deletionTimestamp"):
+            return []
+        return [f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"]
+
+    def all_keys(self):
+        for p in self.client.list("pods"):
+            yield from self.keys_for("pods", p)
+
+    def reconcile(self, key):
+        ns, name = split_key(key)
+        pod = self.client.get_or_none("pods", name, ns)
+        if pod is None or pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
+            return None
+        if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
+            return None
+        nodes = self.client.list("nodes")
+        pods = self.client.list("pods")
+        feasible, why = filter_nodes(pod, nodes, pods)
+        if not feasible:
+            cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": why}
+            status = pod.setdefault("status", {})
+            old = [c for c in status.get("conditions", []) if c.get("type") == "PodScheduled"]
+            if not old or old[0].get("message") != why:
+                status["phase"] = "Pending"
+                status["conditions"] = [c for c in status.get("conditions", [])
+                                        if c.get("type") != "PodScheduled"] + [cond]
+                try:
+                    self.client.update_status(pod)
+                except errors.ApiError:
+                    pass
+            events.record(self.client, pod, "Warning", "FailedScheduling", why, "default-scheduler")
+            return 5.0
+        best = min(feasible, key=lambda n: score(pod, n, pods))
+        node = best["metadata"]["name"]
+        pod["spec"]["nodeName"] = node
+        self.client.update(pod)
+        events.record(self.client, pod, "Normal", "Scheduled",
+                      f"Successfully assigned {ns}/{name} to {node}", "default-scheduler")
+        return None

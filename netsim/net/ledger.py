@@ -1,0 +1,71 @@
+"""The ledger: an append-only record of every kernel object and process netsim creates.
+
+`cluster down` undoes exactly what is written here, in reverse order, so cleanup never
+guesses from name patterns and still works after every netsim process was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+
+STATE_ROOT = "/var/lib/netsim"
+RUN_ROOT = "/run/netsim"
+
+
+def state_dir(cluster: str) -> str:
+    return os.path.join(STATE_ROOT, cluster)
+
+
+def run_dir(cluster: str) -> str:
+    return os.path.join(RUN_ROOT, cluster)
+
+
+class Ledger:
+    """Records are dicts like {"kind": "netns", "name": "netsim-lan"}; appended with flock."""
+
+    def __init__(self, cluster: str, root: str | None = None):
+        self.cluster = cluster
+        base = root or state_dir(cluster)
+        os.makedirs(base, exist_ok=True)
+        self.path = os.path.join(base, "ledger.jsonl")
+
+    def add(self, kind: str, **fields) -> None:
+        rec = {"kind": kind, **fields}
+        line = json.dumps(rec, sort_keys=True) + "\n"
+        with open(self.path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+    def forget(self, kind: str, **fields) -> None:
+        """Mark a record as undone (the object was removed on purpose)."""
+        self.add("forget", what={"kind": kind, **fields})
+
+    def records(self) -> list[dict]:
+        """Live records in creation order (forgotten ones dropped, duplicates merged)."""
+        if not os.path.exists(self.path):
+            return []
+        out: list[dict] = []
+        with open(self.path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line after a crash
+                if rec["kind"] == "forget":
+                    what = rec["what"]
+                    out = [r for r in out if r != what]
+                elif rec not in out:
+                    out.append(rec)
+        return out
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.records())

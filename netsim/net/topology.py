@@ -1,0 +1,218 @@
+"""The cluster's network as data (ClusterConfig) and the code that builds and removes it.
+
+LAN netns with a bridge; one netns per node (eth0 on the LAN, cni0 with the node's pod /24
+gateway, host-gw routes to the other nodes); optional host access from the root netns.
+Everything created is written to the ledger first, so teardown can undo it after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from netsim.net import netlink as nl
+from netsim.net.ledger import Ledger, state_dir
+
+DEFAULT_LAN = "192.168.3.0/24"
+DEFAULT_POD_CIDR = "10.244.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    ip: str
+    pod_cidr: str
+    control_plane: bool = False
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.pod_cidr).hosts()))
+
+
+@dataclass
+class ClusterConfig:
+    name: str = "netsim"
+    lan: str = DEFAULT_LAN
+    pod_cidr: str = DEFAULT_POD_CIDR
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    proxy_mode: str = "iptables"
+    host_access: bool = True
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+    nodes: list[NodeSpec] = field(default_factory=list)
+
+    # ---- derived names -----------------------------------------------------------------
+    @property
+    def lan_netns(self) -> str:
+        return f"{self.name}-lan"
+
+    def node_netns(self, node: str) -> str:
+        return f"{self.name}-{node}"
+
+    @property
+    def host_ip(self) -> str:
+        return str(next(ipaddress.ip_network(self.lan).hosts()))
+
+    @property
+    def lan_prefix(self) -> int:
+        return ipaddress.ip_network(self.lan).prefixlen
+
+    @property
+    def host_ifname(self) -> str:
+        return _ifname("nsim-", self.name)
+
+    @property
+    def route_metric(self) -> int:
+        """Each cluster's `unreachable` routes get their own metric so two clusters with
+        the same CIDRs can add and remove theirs independently."""
+        return 3000 + int(hashlib.sha256(self.name.encode()).hexdigest()[:4], 16) % 1000
+
+    @property
+    def dns_ip(self) -> str:
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+    @property
+    def kubernetes_ip(self) -> str:
+        return str(ipaddress.ip_network(self.service_cidr)[1])
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    # ---- persistence -------------------------------------------------------------------
+    def save(self) -> None:
+        os.makedirs(state_dir(self.name), exist_ok=True)
+        with open(os.path.join(state_dir(self.name), "cluster.json"), "w") as f:
+            json.dump(asdict(self), f, indent=2)
+
+    @classmethod
+    def load(cls, name: str) -> ClusterConfig | None:
+        path = os.path.join(state_dir(name), "cluster.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            data = json.load(f)
+        data["nodes"] = [NodeSpec(**n) for n in data.get("nodes", [])]
+        return cls(**data)
+
+    @classmethod
+    def make(cls, name: str = "netsim", nodes: int = 3, lan: str = DEFAULT_LAN,
+             pod_cidr: str = DEFAULT_POD_CIDR, service_cidr: str = DEFAULT_SERVICE_CIDR,
+             proxy_mode: str = "iptables", host_access: bool = True) -> ClusterConfig:
+        """kubeadm-like defaults: k8s-master-171 (control plane), k8s-slave-172, -173 ..."""
+        net = ipaddress.ip_network(lan, strict=False)
+        pods = ipaddress.ip_network(pod_cidr, strict=False)
+        if nodes < 1:
+            raise ValueError("--nodes must be at least 1")
+        subnets = pods.subnets(new_prefix=24) if pods.prefixlen <= 24 else iter(())
+        specs = []
+        for i in range(nodes):
+            octet = 171 + i
+            if octet >= net.num_addresses - 1:
+                raise ValueError(f"the LAN {lan} is too small for {nodes} nodes")
+            role = "master" if i == 0 else "slave"
+            sub = next(subnets, None)
+            if sub is None:
+                raise ValueError(f"the pod CIDR {pod_cidr} has room for fewer than {nodes} /24s")
+            specs.append(NodeSpec(f"k8s-{role}-{octet}", str(net[octet]), str(sub), i == 0))
+        return cls(name=name, lan=str(net), pod_cidr=str(pods),
+                   service_cidr=str(ipaddress.ip_network(service_cidr, strict=False)),
+                   proxy_mode=proxy_mode, host_access=host_access, nodes=specs)
+
+
+def _ifname(prefix: str, name: str) -> str:
+    """An interface name of at most 15 bytes: the readable name when it fits, else a hash."""
+    if len(prefix + name) <= 15:
+        return prefix + name
+    return prefix + hashlib.sha256(name.encode()).hexdigest()[: 15 - len(prefix)]
+
+
+def lan_port_name(node: str) -> str:
+    return node if len(node) <= 15 else _ifname("n-", node)
+
+
+def build_lan(cfg: ClusterConfig, ledger: Ledger) -> None:
+    ledger.add("netns", name=cfg.lan_netns)
+    nl.create_netns(cfg.lan_netns)
+    with nl.inside(cfg.lan_netns) as ipr:
+        ipr.link("set", index=1, state="up")
+        nl.ensure_bridge(ipr, "lan0")
+
+
+def build_node(cfg: ClusterConfig, node: NodeSpec, ledger: Ledger) -> None:
+    ns = cfg.node_netns(node.name)
+    ledger.add("netns", name=ns)
+    nl.create_netns(ns)
+    port = lan_port_name(node.name)
+    with nl.inside(cfg.lan_netns) as ipr:
+        idx = nl.veth_into(ipr, port, "eth0", ns)
+        ipr.link("set", index=idx, master=nl.index(ipr, "lan0"), state="up")
+    with nl.inside(ns) as ipr:
+        ipr.link("set", index=1, state="up")
+        eth0 = nl.index(ipr, "eth0")
+        nl.add_addr(ipr, eth0, node.ip, cfg.lan_prefix)
+        ipr.link("set", index=eth0, state="up")
+        pod_net = ipaddress.ip_network(node.pod_cidr)
+        nl.ensure_bridge(ipr, "cni0", node.gateway, pod_net.prefixlen)
+        for other in cfg.nodes:
+            if other.name != node.name:
+                nl.add_route(ipr, dst=other.pod_cidr, gateway=other.ip)
+        # Node-originated traffic to a ClusterIP needs a route before kube-proxy's DNAT
+        # (real nodes have a default route); it never leaves the LAN.
+        nl.add_route(ipr, dst=cfg.service_cidr, oif=eth0, prefsrc=node.ip)
+        nl.set_sysctl("net.ipv4.ip_forward", "1")
+        nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+        nl.set_sysctl("net.ipv4.conf.all.route_localnet", "1")
+
+
+def build_host_access(cfg: ClusterConfig, ledger: Ledger) -> None:
+    """The root netns joins the LAN through one veth; cluster CIDRs become unreachable."""
+    name = cfg.host_ifname
+    ledger.add("link", name=name)
+    with nl.inside(cfg.lan_netns) as ipr:
+        if nl.index(ipr, "host") is None:
+            ipr.link("add", ifname="host", kind="veth",
+                     peer={"ifname": name, "net_ns_fd": "/proc/1/ns/net"})
+        ipr.link("set", index=nl.index(ipr, "host"), master=nl.index(ipr, "lan0"), state="up")
+    _root_routes(cfg, ledger)
+
+
+def _root_routes(cfg: ClusterConfig, ledger: Ledger) -> None:
+    with nl.inside(None) as ipr:
+        idx = nl.index(ipr, cfg.host_ifname)
+        if idx is not None:
+            nl.add_addr(ipr, idx, cfg.host_ip, cfg.lan_prefix)
+            ipr.link("set", index=idx, state="up")
+        for cidr in (cfg.pod_cidr, cfg.service_cidr):
+            ledger.add("route", dst=cidr, type="unreachable", metric=cfg.route_metric)
+            nl.add_route(ipr, dst=cidr, type="unreachable", priority=cfg.route_metric)
+
+
+def build_unreachable_only(cfg: ClusterConfig, ledger: Ledger) -> None:
+    _root_routes(cfg, ledger)
+
+
+def teardown(ledger: Ledger) -> list[str]:
+    """Remove every recorded link, route and netns (reverse order). Returns what it removed."""
+    done = []
+    recs = ledger.records()
+    with nl.inside(None) as ipr:
+        for rec in reversed(recs):
+            if rec["kind"] == "route":
+                nl.del_route(ipr, dst=rec["dst"], type=rec.get("type", "unicast"),
+                             priority=rec.get("metric"))
+                done.append(f"route {rec['dst']}")
+            elif rec["kind"] == "link" and not rec.get("ns"):
+                nl.del_link(ipr, rec["name"])
+                done.append(f"link {rec['name']}")
+    for rec in reversed(recs):
+        if rec["kind"] == "netns":
+            nl.remove_netns(rec["name"])
+            done.append(f"netns {rec['name']}")
+    return done
