@@ -64,7 +64,7 @@ def validate_metadata(obj: dict) -> list[str]:
             causes.append(f'metadata.name: Invalid value: "{name}": {LABEL_MSG}')
     elif kind != "Event" and (not DNS1123_SUBDOMAIN.match(name) or len(name) > 253):
         causes.append(f'metadata.name: Invalid value: "{name}": {SUBDOMAIN_MSG}')
-    for k, v in (md.get("labels") or {}).items():
+    for v in (md.get("labels") or {}).values():
         if not isinstance(v, str):
             causes.append(f"metadata.labels: Invalid value: {v!r}: must be a string")
     return causes

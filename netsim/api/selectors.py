@@ -49,7 +49,8 @@ def parse(selector: str | None) -> Matcher:
             k, v = (s.strip() for s in re.split("==?", term, maxsplit=1))
             tests.append(lambda lb, k=k, v=v: lb.get(k) == v)
         elif term.startswith("!"):
-            tests.append(lambda lb, k=term[1:].strip(): k not in lb)
+            neg = term[1:].strip()
+            tests.append(lambda lb, k=neg: k not in lb)
         else:
             if not re.match(r"^[A-Za-z0-9._/-]+$", term):
                 raise ValueError(f"unable to parse requirement: {term}")
