@@ -1,0 +1,460 @@
+"""The DNS server on 127.0.0.1 (free ports): UDP, TCP, TC, REFUSED, forwarding, fuzz, metrics,
+and ZoneSource following a fake API client."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import random
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
+
+from netsim.dns.records import Zone
+from netsim.dns.server import (
+    BackgroundDnsServer,
+    DnsServer,
+    ZoneSource,
+    parse_corefile,
+)
+
+HOST = "127.0.0.1"
+
+
+def svc(name, ns="default", cluster_ip="10.96.0.20", ports=(("http", 80, "TCP"),), rv="1",
+        **spec):
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv},
+            "spec": {"clusterIP": cluster_ip,
+                     "ports": [{"name": n, "port": p, "protocol": pr} for n, p, pr in ports],
+                     **spec}}
+
+
+def eps(service, ips, ns="default", ready=True, rv="1"):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{service}-x", "namespace": ns, "resourceVersion": rv,
+                         "labels": {"kubernetes.io/service-name": service}},
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}} for ip in ips],
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+
+
+BIG = [f"10.244.{i // 250}.{i % 250 + 1}" for i in range(100)]
+
+
+def cluster_zone() -> Zone:
+    return Zone.build(
+        [svc("kubernetes", cluster_ip="10.96.0.1", ports=(("https", 443, "TCP"),)),
+         svc("big", cluster_ip="None")],
+        [eps("big", BIG)], [])
+
+
+def query(port: int, name: str, qtype: str = "A", tcp: bool = False, timeout: float = 3,
+          edns: int | None = None) -> DNSRecord:
+    q = DNSRecord.question(name, qtype)
+    if edns:
+        q.add_ar(EDNS0(udp_len=edns))
+    reply = DNSRecord.parse(q.send(HOST, port, tcp=tcp, timeout=timeout))
+    assert reply.header.id == q.header.id
+    return reply
+
+
+@pytest.fixture
+def server():
+    with BackgroundDnsServer(DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=0)) as bg:
+        yield bg.server
+
+
+def test_udp_and_tcp_answer(server):
+    for tcp in (False, True):
+        r = query(server.port, "kubernetes.default.svc.cluster.local", tcp=tcp)
+        assert r.header.rcode == RCODE.NOERROR
+        assert [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
+    r = query(server.port, "nope.default.svc.cluster.local")
+    assert r.header.rcode == RCODE.NXDOMAIN and QTYPE[r.auth[0].rtype] == "SOA"
+
+
+def test_cached_answers_keep_each_query_id_and_case(server):
+    for _ in range(3):  # the second and third come from the packed-answer cache
+        r = query(server.port, "KUBERNETES.default.svc.cluster.local")
+        assert str(r.rr[0].rname) == "KUBERNETES.default.svc.cluster.local."
+        r = query(server.port, "kubernetes.default.svc.cluster.local")
+        assert str(r.rr[0].rname) == "kubernetes.default.svc.cluster.local."
+
+
+def test_big_headless_answer_truncates_on_udp_then_tcp_has_it_all(server):
+    r = query(server.port, "big.default.svc.cluster.local")
+    assert r.header.tc == 1 and not r.rr
+    r = query(server.port, "big.default.svc.cluster.local", tcp=True)
+    assert r.header.tc == 0
+    assert sorted(str(rr.rdata) for rr in r.rr) == sorted(BIG)
+
+
+def test_edns_buffer_size_lifts_the_512_byte_limit(server):
+    r = query(server.port, "big.default.svc.cluster.local", edns=4096)
+    assert r.header.tc == 0 and len(r.rr) == 100
+    assert any(rr.rtype == QTYPE.OPT for rr in r.ar)
+    r = query(server.port, "big.default.svc.cluster.local", edns=1232)
+    assert r.header.tc == 1
+
+
+def test_several_queries_on_one_tcp_connection(server):
+    names = ["kubernetes.default.svc.cluster.local", "nope.default.svc.cluster.local",
+             "dns-version.cluster.local"]
+    with socket.create_connection((HOST, server.port), timeout=3) as s:
+        wire = b""
+        for i, name in enumerate(names):
+            q = DNSRecord.question(name, "TXT" if name.startswith("dns") else "A")
+            q.header.id = 100 + i
+            packed = q.pack()
+            wire += struct.pack("!H", len(packed)) + packed
+        s.sendall(wire)
+        got = []
+        buf = b""
+        while len(got) < len(names):
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                chunk = s.recv(65535)
+                assert chunk, "server closed the connection early"
+                buf += chunk
+            n = struct.unpack("!H", buf[:2])[0]
+            got.append(DNSRecord.parse(buf[2:2 + n]))
+            buf = buf[2 + n:]
+    assert [r.header.id for r in got] == [100, 101, 102]
+    assert [RCODE[r.header.rcode] for r in got] == ["NOERROR", "NXDOMAIN", "NOERROR"]
+
+
+def test_outside_names_are_refused_quickly_without_upstream(server):
+    t0 = time.monotonic()
+    r = query(server.port, "example.com", timeout=2)
+    assert r.header.rcode == RCODE.REFUSED and not r.rr
+    assert time.monotonic() - t0 < 1.5  # a user's dig must not hang
+    assert query(server.port, "example.com", tcp=True).header.rcode == RCODE.REFUSED
+
+
+def test_forwarding_to_an_upstream_server():
+    upstream_zone = Zone.build([svc("web", cluster_ip="10.1.2.3")], [], [],
+                               domain="corp.internal")
+    with BackgroundDnsServer(DnsServer(upstream_zone, host=HOST, port=0,
+                                       metrics_port=None)) as up:
+        main = DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None,
+                         upstream=f"{HOST}:{up.server.port}")
+        with BackgroundDnsServer(main):
+            for tcp in (False, True):
+                r = query(main.port, "web.default.svc.corp.internal", tcp=tcp)
+                assert [str(rr.rdata) for rr in r.rr] == ["10.1.2.3"]
+            # the upstream's own REFUSED comes back unchanged
+            assert query(main.port, "example.com").header.rcode == RCODE.REFUSED
+            # our own zone is still answered locally
+            assert query(main.port, "kubernetes.default.svc.cluster.local").rr
+
+
+def test_dead_upstream_gives_servfail():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+        hole.bind((HOST, 0))  # bound but never read: the upstream that does not answer
+        main = DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None,
+                         upstream=f"{HOST}:{hole.getsockname()[1]}", upstream_timeout=0.3)
+        with BackgroundDnsServer(main):
+            assert query(main.port, "example.com").header.rcode == RCODE.SERVFAIL
+
+
+def test_malformed_datagrams_never_break_the_server(server, caplog):
+    caplog.set_level(logging.ERROR, logger="netsim.dns")
+    rnd = random.Random(1234)
+    valid = DNSRecord.question("kubernetes.default.svc.cluster.local").pack()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)
+        for i in range(10_000):
+            kind = i % 4
+            if kind == 0:
+                pkt = rnd.randbytes(rnd.randrange(0, 600))
+            elif kind == 1:
+                pkt = valid[:rnd.randrange(0, len(valid))]
+            elif kind == 2:
+                pkt = bytearray(valid)
+                for _ in range(rnd.randrange(1, 6)):
+                    pkt[rnd.randrange(len(pkt))] = rnd.randrange(256)
+                pkt = bytes(pkt)
+            else:  # header says 40 questions / huge counts, body is garbage
+                pkt = struct.pack("!HHHHHH", i, 0x0100, 40, 9, 9, 9) + rnd.randbytes(30)
+            try:
+                s.sendto(pkt, (HOST, server.port))
+            except (BlockingIOError, OSError):
+                pass
+            try:
+                while True:
+                    s.recv(65535)
+            except (BlockingIOError, OSError):
+                pass
+    r = query(server.port, "kubernetes.default.svc.cluster.local", timeout=5)
+    assert [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+
+
+def test_formerr_and_notimp_where_the_header_parses(server):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.sendto(struct.pack("!HHHHHH", 4321, 0x0100, 1, 0, 0, 0) + b"\x05abc", (HOST, server.port))
+        reply = DNSRecord.parse(s.recv(512))
+        assert reply.header.id == 4321 and reply.header.rcode == RCODE.FORMERR
+        q = DNSRecord.question("kubernetes.default.svc.cluster.local")
+        q.header.opcode = 2  # STATUS
+        s.sendto(q.pack(), (HOST, server.port))
+        assert DNSRecord.parse(s.recv(512)).header.rcode == RCODE.NOTIMP
+
+
+def test_zone_swap_is_seen_by_the_next_query():
+    holder = {"zone": Zone.build([svc("web", cluster_ip="10.96.1.1")], [], [])}
+    with BackgroundDnsServer(DnsServer(lambda: holder["zone"], host=HOST, port=0,
+                                       metrics_port=None)) as bg:
+        name = "web.default.svc.cluster.local"
+        assert [str(rr.rdata) for rr in query(bg.server.port, name).rr] == ["10.96.1.1"]
+        holder["zone"] = Zone.build([svc("web", cluster_ip="10.96.2.2")], [], [])
+        assert [str(rr.rdata) for rr in query(bg.server.port, name).rr] == ["10.96.2.2"]
+
+
+def test_not_synced_yet_is_servfail():
+    with BackgroundDnsServer(DnsServer(lambda: None, host=HOST, port=0,
+                                       metrics_port=None)) as bg:
+        r = query(bg.server.port, "kubernetes.default.svc.cluster.local")
+        assert r.header.rcode == RCODE.SERVFAIL
+
+
+def test_metrics_use_coredns_names(server):
+    query(server.port, "kubernetes.default.svc.cluster.local")
+    query(server.port, "kubernetes.default.svc.cluster.local")
+    query(server.port, "nope.default.svc.cluster.local", "AAAA", tcp=True)
+    query(server.port, "example.com")
+    with urllib.request.urlopen(f"http://{HOST}:{server.metrics_port}/metrics", timeout=3) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    assert (f'coredns_dns_requests_total{{server="dns://127.0.0.1:{server.port}",'
+            'zone="cluster.local.",view="",proto="udp",family="1",type="A"} 2') in text
+    assert 'proto="tcp",family="1",type="AAAA"} 1' in text
+    assert 'rcode="NXDOMAIN"' in text and 'rcode="REFUSED"' in text
+    assert "# TYPE coredns_dns_request_duration_seconds histogram" in text
+    assert 'coredns_dns_request_duration_seconds_bucket{' in text and 'le="+Inf"} 2' in text
+    with urllib.request.urlopen(f"http://{HOST}:{server.metrics_port}/ready", timeout=3) as resp:
+        assert resp.status == 200
+
+
+def measure_qps(port: int, total: int = 6000, window: int = 32) -> tuple[float, int]:
+    """One Python client thread keeping `window` UDP queries in flight; bounded count."""
+    names = [DNSRecord.question(n).pack() for n in
+             ("kubernetes.default.svc.cluster.local", "nope.default.svc.cluster.local",
+              "big.default.svc.cluster.local", "_https._tcp.kubernetes.default.svc.cluster.local")]
+    result: dict = {}
+
+    def client() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            sent = received = 0
+            t0 = time.perf_counter()
+            while received < total:
+                while sent < total and sent - received < window:
+                    s.sendto(names[sent % len(names)], (HOST, port))
+                    sent += 1
+                try:
+                    s.recv(4096)
+                    received += 1
+                except TimeoutError:
+                    break  # a dropped datagram: stop rather than hang
+            result["qps"] = received / (time.perf_counter() - t0)
+            result["received"] = received
+
+    t = threading.Thread(target=client)
+    t.start()
+    t.join(60)
+    return result.get("qps", 0.0), result.get("received", 0)
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cached", "uncached"])
+def test_qps_is_measured_and_printed(cache):
+    """A rough figure, printed and not asserted (benchmarks live in tests/bench)."""
+    with BackgroundDnsServer(DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None,
+                                       cache=cache)) as bg:
+        qps, received = measure_qps(bg.server.port)
+    print(f"\ndns qps (udp, {'cached' if cache else 'uncached'}, 1 client thread, "
+          f"32 in flight): {qps:.0f} ({received} answers)")
+    assert received > 0
+
+
+# --------------------------------------------------------------------------- ZoneSource
+class Gone(Exception):
+    pass
+
+
+class FakeClient:
+    """The docs/contracts.md client surface that ZoneSource uses: list + watch."""
+
+    def __init__(self, **initial: list[dict]):
+        self.lock = threading.Lock()
+        self.rv = 100
+        self.objects: dict[str, dict] = {r: {} for r in ZoneSource.RESOURCES}
+        self.watchers: dict[str, list[queue.Queue]] = {r: [] for r in ZoneSource.RESOURCES}
+        self.drop_events = False
+        self.lists = 0
+        for res, objs in initial.items():
+            for o in objs:
+                self.apply(res, o)
+
+    def _k(self, o):
+        return o["metadata"].get("namespace"), o["metadata"]["name"]
+
+    def apply(self, res: str, obj: dict) -> None:
+        with self.lock:
+            self.rv += 1
+            obj = copy.deepcopy(obj)
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            etype = "MODIFIED" if self._k(obj) in self.objects[res] else "ADDED"
+            self.objects[res][self._k(obj)] = obj
+            if not self.drop_events:
+                for q in self.watchers[res]:
+                    q.put((etype, copy.deepcopy(obj)))
+
+    def remove(self, res: str, obj: dict) -> None:
+        with self.lock:
+            self.rv += 1
+            old = self.objects[res].pop(self._k(obj))
+            for q in self.watchers[res]:
+                q.put(("DELETED", old))
+
+    def break_watches(self) -> None:
+        with self.lock:
+            for qs in self.watchers.values():
+                for q in qs:
+                    q.put(Gone("too old resource version"))
+                qs.clear()
+
+    def close(self) -> None:
+        with self.lock:
+            for qs in self.watchers.values():
+                for q in qs:
+                    q.put(None)
+
+    def list(self, resource, namespace=None, label_selector=None):
+        with self.lock:
+            self.lists += 1
+            return [copy.deepcopy(o) for o in self.objects[resource].values()]
+
+    def watch(self, resource, namespace=None, resource_version=None):
+        q: queue.Queue = queue.Queue()
+        with self.lock:
+            self.watchers[resource].append(q)
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+
+def a_of(zone: Zone, name: str) -> list[str]:
+    reply = zone.answer(DNSRecord.question(name))
+    return sorted(str(rr.rdata) for rr in reply.rr) if reply else []
+
+
+@pytest.fixture
+def fake():
+    client = FakeClient(services=[svc("kubernetes", cluster_ip="10.96.0.1"),
+                                  svc("db", cluster_ip="None")],
+                        endpointslices=[eps("db", ["10.244.1.2", "10.244.1.3"])])
+    source = ZoneSource(client, debounce=0.02, retry=0.02).start()
+    yield client, source
+    source.stop()
+    client.close()
+
+
+def test_zone_source_initial_sync_and_watch_updates(fake):
+    client, source = fake
+    db = "db.default.svc.cluster.local"
+    zone = source.wait_for(lambda z: a_of(z, db) == ["10.244.1.2", "10.244.1.3"])
+    assert source() is zone and zone.generation >= 1
+    client.apply("endpointslices", eps("db", ["10.244.1.2", "10.244.1.3"], ready=False))
+    source.wait_for(lambda z: a_of(z, db) == [])
+    client.apply("services", svc("web", cluster_ip="10.96.5.5"))
+    source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.5.5"])
+    client.remove("services", svc("web"))
+    source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
+
+
+def test_zone_source_relists_after_a_watch_error(fake):
+    client, source = fake
+    source.wait_for(lambda z: a_of(z, "kubernetes.default.svc.cluster.local") == ["10.96.0.1"])
+    lists = client.lists
+    client.drop_events = True  # this change is never delivered as an event ...
+    client.apply("services", svc("missed", cluster_ip="10.96.9.9"))
+    client.drop_events = False
+    client.break_watches()  # ... only the re-list after the error can see it
+    source.wait_for(lambda z: a_of(z, "missed.default.svc.cluster.local") == ["10.96.9.9"])
+    assert client.lists > lists
+
+
+def test_zone_source_debounces_bursts(fake):
+    client, source = fake
+    source.wait_for(lambda z: a_of(z, "kubernetes.default.svc.cluster.local") != [])
+    before = source.generation
+    for i in range(50):
+        client.apply("services", svc(f"s{i}", cluster_ip=f"10.96.10.{i + 1}"))
+    source.wait_for(lambda z: a_of(z, "s49.default.svc.cluster.local") == ["10.96.10.50"])
+    assert source.generation - before < 50
+
+
+def test_server_follows_the_zone_source(fake):
+    client, source = fake
+    source.wait_for(lambda z: True)
+    with BackgroundDnsServer(DnsServer(source, host=HOST, port=0, metrics_port=None)) as bg:
+        name = "late.default.svc.cluster.local"
+        assert query(bg.server.port, name).header.rcode == RCODE.NXDOMAIN
+        client.apply("services", svc("late", cluster_ip="10.96.3.3"))
+        source.wait_for(lambda z: a_of(z, name) == ["10.96.3.3"])
+        assert [str(rr.rdata) for rr in query(bg.server.port, name).rr] == ["10.96.3.3"]
+
+
+# ------------------------------------------------------------------------------- config
+KUBEADM_COREFILE = """\
+.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+"""
+
+
+def test_parse_kubeadm_corefile():
+    cfg = parse_corefile(KUBEADM_COREFILE)
+    assert (cfg.zone, cfg.ttl, cfg.upstream, cfg.metrics_port) == ("cluster.local", 30, None, 9153)
+    cfg = parse_corefile("corp.internal:53 {\n  kubernetes corp.internal\n  ttl 5\n"
+                         "  forward . 10.0.0.2:5353\n  prometheus 0.0.0.0:9253\n}\n")
+    assert (cfg.zone, cfg.ttl, cfg.upstream, cfg.metrics_port) == (
+        "corp.internal", 5, "10.0.0.2:5353", 9253)
+
+
+def test_module_entry_point_has_help():
+    out = subprocess.run([sys.executable, "-m", "netsim.dns", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0
+    for flag in ("--listen", "--port", "--metrics-port", "--config"):
+        assert flag in out.stdout
