@@ -151,11 +151,12 @@ class _Canary:
     header: str
     header_value: str
     cookie: str
+    path: str = ""
 
 
 @dataclass
 class _Loc:
-    modifier: str  # "=", "~" or "" (prefix)
+    modifier: str  # "=", "~", "~=" (anchored exact regex) or "" (prefix)
     match: str
     rank: tuple
     ing: _Ing | None
@@ -305,6 +306,10 @@ def _location_specs(path: str, path_type: str, regex_server: bool, regex_ing: bo
                     ) -> list[tuple[str, str]]:
     """nginx (modifier, match) pairs for one Ingress path."""
     if path_type == "Exact":
+        if len(path) > 1 and path.endswith("/"):
+            # `location = /foo/` would 301-redirect /foo to /foo/ (nginx auto_redirect for
+            # proxied locations ending in a slash); Exact /foo/ must not match /foo at all.
+            return [("~=", f"^{_re_escape(path)}$")]
         return [("=", path or "/")]
     if regex_server:
         if regex_ing:
@@ -348,7 +353,7 @@ def _check_ingress(ing: _Ing) -> None:
         raise _Unrenderable(f'app-root "{app_root}" must start with "/"')
 
 
-def _canary_of(r: _Renderer, ing: _Ing, backend: _Backend) -> _Canary:
+def _canary_of(r: _Renderer, ing: _Ing, backend: _Backend, path: str) -> _Canary:
     ann = ing.ann
 
     def num(name: str, default: int, hi: int | None) -> int:
@@ -376,7 +381,7 @@ def _canary_of(r: _Renderer, ing: _Ing, backend: _Backend) -> _Canary:
         r.warn(ing.key, f'canary-by-cookie "{cookie}" is not a valid cookie name; ignored')
         cookie = ""
     value = ann.get(ANN + "canary-by-header-value") or "" if header else ""
-    return _Canary(ing, backend, weight, total, header, value, cookie)
+    return _Canary(ing, backend, weight, total, header, value, cookie, path)
 
 
 # --------------------------------------------------------------------------- render
@@ -512,7 +517,7 @@ def render_nginx_conf(
                     r.warn(ing.key, f'canary path "{path}" on host "{host or "*"}" has no main '
                                     "Ingress to shadow; ignored")
                     continue
-                canary = _canary_of(r, ing, r.backend(ing, p.get("backend") or {}))
+                canary = _canary_of(r, ing, r.backend(ing, p.get("backend") or {}), path)
                 for loc in targets:
                     if loc.canary is None:
                         loc.canary = canary
@@ -563,7 +568,11 @@ def _server_name(host: str) -> str:
 
 
 def _loc_order(loc: _Loc) -> tuple:
-    return (-len(loc.match.removeprefix("^")), {"=": 0, "~": 1, "": 2}[loc.modifier], loc.match)
+    """Descending length; anchored exact regexes first (nginx tries regexes in order)."""
+    if loc.modifier == "~=":
+        return (0, -len(loc.match), loc.match)
+    rank = {"=": 0, "~": 1, "": 2}[loc.modifier]
+    return (1, -len(loc.match.removeprefix("^")), rank, loc.match)
 
 
 def _emit(r: _Renderer, servers: dict[str, _Server], accepted: list[_Ing],
@@ -652,13 +661,13 @@ def _emit(r: _Renderer, servers: dict[str, _Server], accepted: list[_Ing],
     for srv in ordered:
         for loc in sorted(srv.locations.values(), key=_loc_order):
             c = loc.canary
-            if c is None:
+            if c is None or id(c) in canary_vars:
                 continue
             n += 1
-            canary_vars[id(loc)] = f"$netsim_canary_{n}"
+            canary_vars[id(c)] = f"$netsim_canary_{n}"
             b("")
-            b(f"# canary {c.ing.key} for {srv.host or '_'} {loc.modifier + ' ' if loc.modifier else ''}"
-              f"{loc.match}: header > cookie > weight {c.weight}/{c.total}")
+            b(f'# canary {c.ing.key} for {srv.host or "_"} path "{c.path}": '
+              f"header > cookie > weight {c.weight}/{c.total}")
             parts = []
             if c.header:
                 var = "$http_" + c.header.lower().replace("-", "_")
@@ -740,7 +749,8 @@ def _emit(r: _Renderer, servers: dict[str, _Server], accepted: list[_Ing],
             s.append("}")
         for loc in sorted(srv.locations.values(), key=_loc_order):
             s.append("")
-            s.extend(_location(loc, srv, canary_vars.get(id(loc)), redirect_port))
+            var = canary_vars.get(id(loc.canary)) if loc.canary else None
+            s.extend(_location(loc, srv, var, redirect_port))
         body.extend("    " + line if line else "" for line in s)
         b("}")
 
@@ -751,7 +761,7 @@ def _emit(r: _Renderer, servers: dict[str, _Server], accepted: list[_Ing],
 
 def _location(loc: _Loc, srv: _Server, canary_var: str | None, redirect_port: str) -> list[str]:
     head = "location "
-    if loc.modifier == "~":
+    if loc.modifier in ("~", "~="):
         head += f"~ {_nq(loc.match)}"
     elif loc.modifier == "=":
         head += f"= {_arg(loc.match)}"
