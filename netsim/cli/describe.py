@@ -505,7 +505,9 @@ def _volumes(w: _PrefixWriter, volumes: list[Mapping] | None, space: str) -> Non
             w.write(0, "    Items:\n")
             for item in v["downwardAPI"].get("items") or []:
                 if item.get("fieldRef"):
-                    w.write(3, f"{item['fieldRef'].get('fieldPath', '')} -> {item.get('path', '')}\n")
+                    w.write(
+                        3, f"{item['fieldRef'].get('fieldPath', '')} -> {item.get('path', '')}\n"
+                    )
                 if item.get("resourceFieldRef"):
                     res = item["resourceFieldRef"].get("resource", "")
                     w.write(3, f"{res} -> {item.get('path', '')}\n")
@@ -626,8 +628,10 @@ def _qos_class(pod: Mapping) -> str:
             all_limited = False
     if zero_requests:
         return "BestEffort"
-    if all_limited and set(requests) <= set(limits) and all(
-        requests.get(k, limits[k]) == limits[k] for k in limits
+    if (
+        all_limited
+        and set(requests) <= set(limits)
+        and all(requests.get(k, limits[k]) == limits[k] for k in limits)
     ):
         return "Guaranteed"
     return "Burstable"
@@ -660,9 +664,7 @@ def _describe_pod(pod: Mapping, related: Mapping, now: datetime) -> str:
     phase = status.get("phase", "")
     if meta.get("deletionTimestamp") and phase not in ("Failed", "Succeeded"):
         w.write(0, f"Status:\tTerminating (lasts {age(meta['deletionTimestamp'], now)})\n")
-        w.write(
-            0, f"Termination Grace Period:\t{_int(meta.get('deletionGracePeriodSeconds'))}s\n"
-        )
+        w.write(0, f"Termination Grace Period:\t{_int(meta.get('deletionGracePeriodSeconds'))}s\n")
     else:
         w.write(0, f"Status:\t{phase}\n")
     if status.get("reason"):
@@ -944,7 +946,9 @@ def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
             w.write(2, "Name\tPort\tProtocol\n")
             w.write(2, "----\t----\t--------\n")
             for p in ss["ports"]:
-                w.write(2, f"{p.get('name') or UNSET}\t{p.get('port')}\t{p.get('protocol') or 'TCP'}\n")
+                w.write(
+                    2, f"{p.get('name') or UNSET}\t{p.get('port')}\t{p.get('protocol') or 'TCP'}\n"
+                )
         w.write(0, "\n")
     describe_events(w, related.get("events", []), now)
     return w.text()
@@ -1205,10 +1209,16 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
             f"{mrs} ({pct(mr, alloc_mem)}%)\t{mls} ({pct(ml, alloc_mem)}%)\t"
             f"{age(_meta(p).get('creationTimestamp'), now)}\n",
         )
-    w.write(0, "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n")
+    w.write(
+        0, "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n"
+    )
     w.write(1, "Resource\tRequests\tLimits\n")
     w.write(1, "--------\t--------\t------\n")
-    for name, total in (("cpu", alloc_cpu), ("memory", alloc_mem), ("ephemeral-storage", alloc_eph)):
+    for name, total in (
+        ("cpu", alloc_cpu),
+        ("memory", alloc_mem),
+        ("ephemeral-storage", alloc_eph),
+    ):
         rv, rs = q(tot_req, name)
         lv, ls = q(tot_lim, name)
         w.write(1, f"{name}\t{rs} ({pct(rv, total)}%)\t{ls} ({pct(lv, total)}%)\n")

@@ -242,7 +242,9 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
             else:
                 reason = "Init:" + term["reason"]
             initializing = True
-        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+        elif (
+            waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing"
+        ):
             reason = "Init:" + waiting["reason"]
             initializing = True
         else:

@@ -140,7 +140,11 @@ def pod(name, *, ready=True, phase="Running", age_kw, labels=None, ip=None, node
 def test_get_deploy_seed():
     def dep(name, minutes):
         return {
-            "metadata": {"name": name, "namespace": "uit", "creationTimestamp": ago(minutes=minutes)},
+            "metadata": {
+                "name": name,
+                "namespace": "uit",
+                "creationTimestamp": ago(minutes=minutes),
+            },
             "spec": {"replicas": 1, "template": {"spec": {"containers": []}}},
             "status": {"readyReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1},
         }
@@ -204,8 +208,13 @@ def test_get_po_seed_with_pending_and_terminating():
     )
     pods = [
         pod("mysql-6fbb5cc967-48dfd", age_kw={"minutes": 34}),
-        pod("ublog-5ff678657f-8xcp7", ready=False, phase="Pending", waiting="ContainerCreating",
-            age_kw={"seconds": 1}),  # fmt: skip
+        pod(
+            "ublog-5ff678657f-8xcp7",
+            ready=False,
+            phase="Pending",
+            waiting="ContainerCreating",
+            age_kw={"seconds": 1},
+        ),  # fmt: skip
         pod("ublog-5ff678657f-nbs77", deleting=True, age_kw={"seconds": 82}),
     ]
     assert print_table("pods", pods, now=NOW) == dedent(
@@ -471,7 +480,9 @@ def test_deployment_and_rs_wide():
     r["spec"]["selector"] = {"matchLabels": {"app": "myblog", "pod-template-hash": "5ff678657f"}}
     r["spec"]["template"] = d["spec"]["template"]
     line = print_table("replicasets", [r], now=NOW, wide=True).splitlines()[1]
-    assert line.endswith("myblog       192.168.3.171:5000/myblog:v1   app=myblog,pod-template-hash=5ff678657f")
+    assert line.endswith(
+        "myblog       192.168.3.171:5000/myblog:v1   app=myblog,pod-template-hash=5ff678657f"
+    )
 
 
 def test_configmaps_secrets_namespaces():
@@ -518,7 +529,11 @@ def test_events_table():
 
 def test_ingress_and_ingressclass():
     ing = {
-        "metadata": {"name": "myblog-tls", "namespace": "demo", "creationTimestamp": ago(minutes=2)},
+        "metadata": {
+            "name": "myblog-tls",
+            "namespace": "demo",
+            "creationTimestamp": ago(minutes=2),
+        },
         "spec": {
             "ingressClassName": "nginx",
             "rules": [{"host": "myblog.devops.cn"}],
