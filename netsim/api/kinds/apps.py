@@ -1,0 +1,411 @@
+"""Deployments, ReplicaSets, ConfigMaps and Secrets: API-server defaults and validation.
+
+Defaults are the ones `kubectl get -o yaml` shows on a real cluster (strategy 25%/25%,
+revisionHistoryLimit 10, progressDeadlineSeconds 600, `creationTimestamp: null` in the pod
+template); errors use the apiserver's field paths and wording, including Go's `%#v`
+rendering of the offending value (`map[string]string{"app":"x"}`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from netsim.api import errors
+from netsim.api.admission import register
+from netsim.api.kinds.core import default_pod_spec, validate_pod_spec
+from netsim.api.selectors import from_label_selector
+from netsim.controllers import quantity
+
+QUANTITY_RE_MSG = ("quantities must match the regular expression "
+                   "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' "
+               "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                  "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
+                  "is '[-._a-zA-Z0-9]+')")
+NONNEG_MSG = "must be greater than or equal to 0"
+IMMUTABLE_MSG = "field is immutable"
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+# ---- Go value rendering (what field.Invalid prints) -----------------------------------------
+def go_string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def go_map(m) -> str:
+    if m is None:
+        return "map[string]string(nil)"
+    items = ", ".join(f"{go_string(str(k))}:{go_string(str(v))}" for k, v in sorted(m.items()))
+    return "map[string]string{" + items + "}"
+
+
+def go_label_selector(sel: dict | None) -> str:
+    sel = sel or {}
+    exprs = sel.get("matchExpressions")
+    if exprs is None:
+        ex = "[]v1.LabelSelectorRequirement(nil)"
+    else:
+        parts = []
+        for e in exprs:
+            vals = e.get("values")
+            vs = "[]string(nil)" if vals is None else \
+                "[]string{" + ", ".join(go_string(str(v)) for v in vals) + "}"
+            parts.append(f"v1.LabelSelectorRequirement{{Key:{go_string(str(e.get('key', '')))}, "
+                         f"Operator:{go_string(str(e.get('operator', '')))}, Values:{vs}}}")
+        ex = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
+    return f"v1.LabelSelector{{MatchLabels:{go_map(sel.get('matchLabels'))}, MatchExpressions:{ex}}}"
+
+
+def go_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if v is None:
+        return "null"
+    return go_string(str(v))
+
+
+# ---- shared pieces --------------------------------------------------------------------------
+def default_template(template: dict) -> None:
+    md = template.get("metadata")
+    if not isinstance(md, dict):
+        md = template["metadata"] = {}
+    md.setdefault("creationTimestamp", None)
+    spec = template.get("spec")
+    if not isinstance(spec, dict):
+        spec = template["spec"] = {}
+    default_pod_spec(spec)
+
+
+def check_quantities(kind: str, pod_spec: dict) -> None:
+    """A malformed quantity never reaches validation upstream: decoding fails first."""
+    for group in ("initContainers", "containers"):
+        for c in pod_spec.get(group) or []:
+            res = (c or {}).get("resources") or {}
+            for section in ("limits", "requests"):
+                for q in (res.get(section) or {}).values():
+                    if not quantity.valid(q):
+                        raise errors.BadRequest(
+                            f'{kind} in version "v1" cannot be handled as a {kind}: '
+                            f"{QUANTITY_RE_MSG}")
+
+
+def _fmt_quantity(q) -> str:
+    return str(q).strip()
+
+
+def validate_resources(pod_spec: dict, path: str) -> list[str]:
+    causes = []
+    for i, c in enumerate(pod_spec.get("containers") or []):
+        res = (c or {}).get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        p = f"{path}.containers[{i}].resources"
+        for section, vals in (("limits", limits), ("requests", requests)):
+            for name, q in sorted(vals.items()):
+                try:
+                    if quantity.parse(q) < 0:
+                        causes.append(f"{p}.{section}[{name}]: Invalid value: "
+                                      f"{go_string(_fmt_quantity(q))}: {NONNEG_MSG}")
+                except ValueError:
+                    causes.append(f"{p}.{section}[{name}]: Invalid value: "
+                                  f"{go_string(_fmt_quantity(q))}: {QUANTITY_RE_MSG}")
+        for name, q in sorted(requests.items()):
+            if name in limits:
+                try:
+                    if quantity.parse(q) > quantity.parse(limits[name]):
+                        causes.append(
+                            f"{p}.requests[{name}]: Invalid value: {go_string(_fmt_quantity(q))}: "
+                            f"must be less than or equal to {name} limit of "
+                            f"{_fmt_quantity(limits[name])}")
+                except ValueError:
+                    pass
+    return causes
+
+
+def _nonneg(value, path: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, int) or isinstance(value, bool):
+        return [f"{path}: Invalid value: {go_value(value)}: must be an integer"]
+    if value < 0:
+        return [f"{path}: Invalid value: {value}: {NONNEG_MSG}"]
+    return []
+
+
+def validate_selector_and_template(kind: str, spec: dict) -> list[str]:
+    """ValidateDeploymentSpec / ValidateReplicaSetSpec: the selector/template part."""
+    causes = []
+    sel = spec.get("selector")
+    tmpl = spec.get("template")
+    if sel is None:
+        causes.append("spec.selector: Required value")
+    elif not isinstance(sel, dict):
+        causes.append(f"spec.selector: Invalid value: {go_value(sel)}: invalid label selector")
+        sel = None
+    else:
+        for j, e in enumerate(sel.get("matchExpressions") or []):
+            op = e.get("operator")
+            ep = f"spec.selector.matchExpressions[{j}]"
+            if op not in _SELECTOR_OPS:
+                causes.append(f"{ep}.operator: Invalid value: {go_value(op)}: "
+                              "not a valid selector operator")
+            elif op in ("In", "NotIn") and not e.get("values"):
+                causes.append(f"{ep}.values: Required value: must be specified when `operator` "
+                              "is 'In' or 'NotIn'")
+            elif op in ("Exists", "DoesNotExist") and e.get("values"):
+                causes.append(f"{ep}.values: Forbidden: may not be specified when `operator` "
+                              "is 'Exists' or 'DoesNotExist'")
+        if not (sel.get("matchLabels") or sel.get("matchExpressions")):
+            causes.append(f"spec.selector: Invalid value: {go_label_selector(sel)}: "
+                          f"empty selector is invalid for {kind.lower()}")
+    if not isinstance(tmpl, dict):
+        causes.append("spec.template: Required value")
+        return causes
+    labels = (tmpl.get("metadata") or {}).get("labels")
+    empty = isinstance(sel, dict) and not (sel.get("matchLabels") or sel.get("matchExpressions"))
+    if not empty and not from_label_selector(sel)(labels or {}):
+        causes.append(f"spec.template.metadata.labels: Invalid value: {go_map(labels)}: "
+                      "`selector` does not match template `labels`")
+    pod_spec = tmpl.get("spec") or {}
+    causes += validate_pod_spec(pod_spec, "spec.template.spec")
+    causes += validate_resources(pod_spec, "spec.template.spec")
+    rp = pod_spec.get("restartPolicy")
+    if rp in ("OnFailure", "Never"):
+        causes.append(f'spec.template.spec.restartPolicy: Unsupported value: "{rp}": '
+                      'supported values: "Always"')
+    if pod_spec.get("activeDeadlineSeconds") is not None:
+        causes.append("spec.template.spec.activeDeadlineSeconds: Forbidden: "
+                      f"activeDeadlineSeconds in {kind} is not Supported")
+    return causes
+
+
+def selector_immutable(obj: dict, old: dict | None) -> list[str]:
+    if old is None:
+        return []
+    new_sel = (obj.get("spec") or {}).get("selector")
+    old_sel = (old.get("spec") or {}).get("selector")
+    if _norm_sel(new_sel) != _norm_sel(old_sel):
+        return [f"spec.selector: Invalid value: {go_label_selector(new_sel)}: {IMMUTABLE_MSG}"]
+    return []
+
+
+def _norm_sel(sel) -> tuple:
+    sel = sel or {}
+    ml = tuple(sorted((sel.get("matchLabels") or {}).items()))
+    me = tuple(sorted(json.dumps(e, sort_keys=True) for e in sel.get("matchExpressions") or []))
+    return ml, me
+
+
+# ---- Deployment -----------------------------------------------------------------------------
+def default_deployment(obj: dict, old: dict | None) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    spec.setdefault("replicas", 1)
+    strategy = spec.get("strategy")
+    if not isinstance(strategy, dict):
+        strategy = spec["strategy"] = {}
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = strategy["rollingUpdate"] = {}
+        ru.setdefault("maxUnavailable", "25%")
+        ru.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        default_template(tmpl)
+        check_quantities("Deployment", tmpl.get("spec") or {})
+
+
+def _validate_int_or_percent(value, path: str) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return [f"{path}: Invalid value: {go_value(value)}: must be an integer or percentage "
+                "(e.g '5%')"]
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]+%", value):
+            return [f"{path}: Invalid value: {go_string(value)}: {PERCENT_MSG}"]
+        return []
+    return _nonneg(value, path)
+
+
+def _int_or_percent_value(value) -> int:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+%", value):
+        return int(value[:-1])
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return 0
+
+
+def validate_strategy(spec: dict) -> list[str]:
+    st = spec.get("strategy") or {}
+    t = st.get("type")
+    path = "spec.strategy"
+    if t == "Recreate":
+        if st.get("rollingUpdate") is not None:
+            return [f"{path}.rollingUpdate: Forbidden: may not be specified when strategy "
+                    "`type` is 'Recreate'"]
+        return []
+    if t != "RollingUpdate":
+        return [f"{path}.type: Unsupported value: {go_value(t)}: supported values: "
+                '"Recreate", "RollingUpdate"']
+    ru = st.get("rollingUpdate") or {}
+    p = f"{path}.rollingUpdate"
+    mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
+    causes = _validate_int_or_percent(mu, f"{p}.maxUnavailable")
+    causes += _validate_int_or_percent(ms, f"{p}.maxSurge")
+    if _int_or_percent_value(mu) == 0 and _int_or_percent_value(ms) == 0:
+        causes.append(f"{p}.maxUnavailable: Invalid value: {go_value(mu)}: "
+                      "may not be 0 when `maxSurge` is 0")
+    if isinstance(mu, str) and re.fullmatch(r"[0-9]+%", mu) and int(mu[:-1]) > 100:
+        causes.append(f"{p}.maxUnavailable: Invalid value: {go_string(mu)}: "
+                      "must not be greater than 100%")
+    return causes
+
+
+def validate_deployment(obj: dict, old: dict | None) -> list[str]:
+    spec = obj.get("spec") or {}
+    causes = _nonneg(spec.get("replicas"), "spec.replicas")
+    causes += validate_selector_and_template("Deployment", spec)
+    causes += validate_strategy(spec)
+    causes += _nonneg(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    causes += _nonneg(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    pds = spec.get("progressDeadlineSeconds")
+    if pds is not None:
+        bad = _nonneg(pds, "spec.progressDeadlineSeconds")
+        causes += bad
+        if not bad and pds <= (spec.get("minReadySeconds") or 0):
+            causes.append(f"spec.progressDeadlineSeconds: Invalid value: {pds}: "
+                          "must be greater than minReadySeconds")
+    causes += selector_immutable(obj, old)
+    return causes
+
+
+# ---- ReplicaSet -----------------------------------------------------------------------------
+def default_replicaset(obj: dict, old: dict | None) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    spec.setdefault("replicas", 1)
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        default_template(tmpl)
+        check_quantities("ReplicaSet", tmpl.get("spec") or {})
+
+
+def validate_replicaset(obj: dict, old: dict | None) -> list[str]:
+    spec = obj.get("spec") or {}
+    causes = _nonneg(spec.get("replicas"), "spec.replicas")
+    causes += _nonneg(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    causes += validate_selector_and_template("ReplicaSet", spec)
+    causes += selector_immutable(obj, old)
+    return causes
+
+
+# ---- ConfigMap and Secret -------------------------------------------------------------------
+def _validate_keys(data: dict | None, field: str) -> list[str]:
+    causes = []
+    for k in sorted((data or {}).keys()):
+        if not _CONFIG_KEY.match(k) or len(k) > 253:
+            causes.append(f"{field}[{k}]: Invalid value: {go_string(k)}: {CONFIG_KEY_MSG}")
+        elif k in (".", "..") or k.startswith(".."):
+            msg = "must not be '.'" if k == "." else \
+                "must not be '..'" if k == ".." else "must not start with '..'"
+            causes.append(f"{field}[{k}]: Invalid value: {go_string(k)}: {msg}")
+    return causes
+
+
+def _validate_immutable_data(obj: dict, old: dict | None) -> list[str]:
+    if old is None or not old.get("immutable"):
+        return []
+    causes = []
+    if obj.get("immutable") is not True:
+        causes.append("immutable: Forbidden: field is immutable when `immutable` is set")
+    for f in ("data", "binaryData"):
+        if (obj.get(f) or {}) != (old.get(f) or {}):
+            causes.append(f"{f}: Forbidden: field is immutable when `immutable` is set")
+    return causes
+
+
+def validate_configmap(obj: dict, old: dict | None) -> list[str]:
+    causes = _validate_keys(obj.get("data"), "data")
+    causes += _validate_keys(obj.get("binaryData"), "binaryData")
+    for k in sorted(set(obj.get("data") or {}) & set(obj.get("binaryData") or {})):
+        causes.append(f"data[{k}]: Invalid value: {go_string(k)}: "
+                      "duplicate of key present in binaryData")
+    for _k, v in sorted((obj.get("data") or {}).items()):
+        if not isinstance(v, str):
+            raise errors.BadRequest(
+                'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot '
+                f"unmarshal {type(v).__name__ if v is not None else 'null'} into Go struct "
+                f"field ConfigMap.data of type string")
+    causes += _validate_immutable_data(obj, old)
+    return causes
+
+
+def default_secret(obj: dict, old: dict | None) -> None:
+    """stringData is write-only: it is merged into base64 `data` and never stored."""
+    obj.setdefault("type", "Opaque")
+    data = obj.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise errors.BadRequest('Secret in version "v1" cannot be handled as a Secret: '
+                                "json: cannot unmarshal into Go struct field Secret.data of "
+                                "type map[string][]uint8")
+    for v in (data or {}).values():
+        try:
+            base64.b64decode(str(v), validate=True)
+        except (binascii.Error, ValueError):
+            pos = _bad_b64_at(str(v))
+            raise errors.BadRequest('Secret in version "v1" cannot be handled as a Secret: '
+                                    f"illegal base64 data at input byte {pos}") from None
+    sd = obj.pop("stringData", None)
+    if sd:
+        data = obj.setdefault("data", {})
+        for k, v in sd.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
+def _bad_b64_at(s: str) -> int:
+    """Where Go's base64 decoder gives up: the first byte outside the alphabet."""
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    for i, ch in enumerate(s):
+        if ch not in alphabet:
+            return i
+    return len(s) - len(s) % 4
+
+
+def validate_secret(obj: dict, old: dict | None) -> list[str]:
+    data = obj.get("data") or {}
+    causes = _validate_keys(data, "data")
+    t = obj.get("type", "Opaque")
+    if t == "kubernetes.io/tls":
+        for key in ("tls.crt", "tls.key"):
+            if key not in data:
+                causes.append(f"data[{key}]: Required value")
+    elif t == "kubernetes.io/dockerconfigjson":
+        if ".dockerconfigjson" not in data:
+            causes.append("data[.dockerconfigjson]: Required value")
+    elif t == "kubernetes.io/basic-auth":
+        if "username" not in data and "password" not in data:
+            causes.append("data[username]: Required value")
+    elif t == "kubernetes.io/ssh-auth":
+        if "ssh-privatekey" not in data:
+            causes.append("data[ssh-privatekey]: Required value")
+    if old is not None and old.get("type", "Opaque") != t:
+        causes.append(f"type: Invalid value: {go_string(t)}: {IMMUTABLE_MSG}")
+    causes += _validate_immutable_data(obj, old)
+    return causes
+
+
+register("Deployment", defaulter=default_deployment, validator=validate_deployment)
+register("ReplicaSet", defaulter=default_replicaset, validator=validate_replicaset)
+register("ConfigMap", validator=validate_configmap)
+register("Secret", defaulter=default_secret, validator=validate_secret)
