@@ -562,13 +562,16 @@ class ZoneSource:
     def _watch_loop(self, resource: str) -> None:
         while not self._stop.is_set():
             try:
-                items = self.client.list(resource)
+                if hasattr(self.client, "list_rv"):  # netsim's client: the list's own version
+                    items, rv = self.client.list_rv(resource)
+                else:  # the newest object is a safe lower bound: replayed events are idempotent
+                    items = self.client.list(resource)
+                    rv = max((_rv_int(o) for o in items), default=0) or None
                 with self._lock:
                     self._objects[resource] = {_key(o): o for o in items}
                     self._synced.add(resource)
                 self._kick()
-                rv = max((_rv_int(o) for o in items), default=0)
-                for etype, obj in self.client.watch(resource, resource_version=str(rv)):
+                for etype, obj in self.client.watch(resource, resource_version=rv):
                     if self._stop.is_set():
                         return
                     if etype == "ERROR":

@@ -465,3 +465,21 @@ def test_module_entry_point_has_help():
     assert out.returncode == 0
     for flag in ("--listen", "--port", "--metrics-port", "--config"):
         assert flag in out.stdout
+
+
+def test_zone_source_with_the_real_store_client():
+    store_mod = pytest.importorskip("netsim.api.store")
+    client_mod = pytest.importorskip("netsim.api.client")
+    client = client_mod.LocalClient(store_mod.Store(":memory:"))
+    if client.get_or_none("namespaces", "default") is None:
+        client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    client.create(svc("web", cluster_ip="10.96.0.50"))
+    source = ZoneSource(client).start()
+    try:
+        source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.0.50"])
+        client.create(svc("web2", cluster_ip="10.96.0.51"))
+        source.wait_for(lambda z: a_of(z, "web2.default.svc.cluster.local") == ["10.96.0.51"])
+        client.delete("services", "web", "default")
+        source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
+    finally:
+        source.stop()
