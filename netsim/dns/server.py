@@ -560,6 +560,7 @@ class ZoneSource:
             self._dirty.notify_all()
 
     def _watch_loop(self, resource: str) -> None:
+        delay = self.retry
         while not self._stop.is_set():
             try:
                 if hasattr(self.client, "list_rv"):  # netsim's client: the list's own version
@@ -571,6 +572,7 @@ class ZoneSource:
                     self._objects[resource] = {_key(o): o for o in items}
                     self._synced.add(resource)
                 self._kick()
+                delay = self.retry
                 for etype, obj in self.client.watch(resource, resource_version=rv):
                     if self._stop.is_set():
                         return
@@ -587,7 +589,11 @@ class ZoneSource:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                log.warning("dns: %s watch failed (%s); re-listing", resource, exc)
+                log.warning("dns: %s watch failed (%s); re-listing in %.1fs", resource, exc,
+                            delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)  # an API that is down is not hammered
+                continue
             self._stop.wait(self.retry)
 
     def _rebuild_loop(self) -> None:
