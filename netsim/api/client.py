@@ -35,10 +35,10 @@ class Client:
                 label_selector: str | None = None) -> tuple[list[dict], int]:
         raise NotImplementedError
 
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, dry_run: bool = False) -> dict:
         raise NotImplementedError
 
-    def update(self, obj: dict) -> dict:
+    def update(self, obj: dict, dry_run: bool = False) -> dict:
         raise NotImplementedError
 
     def update_status(self, obj: dict) -> dict:
@@ -76,11 +76,11 @@ class LocalClient(Client):
     def list_rv(self, resource, namespace=None, label_selector=None):
         return self.store.list(resource, namespace, label_selector)
 
-    def create(self, obj):
-        return self.store.create(obj)
+    def create(self, obj, dry_run=False):
+        return self.store.create(obj, dry_run=dry_run)
 
-    def update(self, obj):
-        return self.store.update(obj)
+    def update(self, obj, dry_run=False):
+        return self.store.update(obj, dry_run=dry_run)
 
     def update_status(self, obj):
         return self.store.update(obj, subresource="status")
@@ -169,19 +169,22 @@ class HttpClient(Client):
                                              query={"labelSelector": label_selector}))
         return out.get("items", []), int(out.get("metadata", {}).get("resourceVersion", 0))
 
-    def create(self, obj):
+    def create(self, obj, dry_run=False):
         res = for_object(obj)
         ns = (obj.get("metadata") or {}).get("namespace") or "default"
-        return self._request("POST", self._url(res.plural, ns if res.namespaced else None), obj)
+        q = {"dryRun": "All"} if dry_run else None
+        return self._request("POST", self._url(res.plural, ns if res.namespaced else None,
+                                               query=q), obj)
 
-    def _put(self, obj, sub=None):
+    def _put(self, obj, sub=None, dry_run=False):
         res = for_object(obj)
         md = obj.get("metadata") or {}
+        q = {"dryRun": "All"} if dry_run else None
         return self._request("PUT", self._url(res.plural, md.get("namespace") or "default",
-                                              md.get("name"), sub), obj)
+                                              md.get("name"), sub, query=q), obj)
 
-    def update(self, obj):
-        return self._put(obj)
+    def update(self, obj, dry_run=False):
+        return self._put(obj, dry_run=dry_run)
 
     def update_status(self, obj):
         return self._put(obj, "status")

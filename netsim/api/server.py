@@ -95,13 +95,14 @@ class _Handler(BaseHTTPRequestHandler):
                 obj = self._body()
                 if res.namespaced and ns:
                     obj.setdefault("metadata", {})["namespace"] = ns
-                return self._send(201, store.create(obj))
+                return self._send(201, store.create(obj, dry_run=query.get("dryRun") == "All"))
             if method == "PUT" and name:
                 obj = self._body()
                 obj.setdefault("metadata", {})["name"] = name
                 if res.namespaced:
                     obj["metadata"]["namespace"] = ns
-                return self._send(200, store.update(obj, subresource=sub))
+                return self._send(200, store.update(obj, subresource=sub,
+                                                   dry_run=query.get("dryRun") == "All"))
             if method == "PATCH" and name:
                 return self._send(200, store.patch(res.plural, name, ns, self._body(), sub))
             if method == "DELETE" and name:

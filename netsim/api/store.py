@@ -121,10 +121,9 @@ class Store:
         return [o for o in objs if match(o["metadata"].get("labels") or {})], rv
 
     # ---- writes ----------------------------------------------------------------------
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, dry_run: bool = False) -> dict:
         obj = copy.deepcopy(obj)
         res = for_object(obj)
-        obj["apiVersion"] = res.api_version
         md = obj.setdefault("metadata", {})
         if res.namespaced:
             md["namespace"] = md.get("namespace") or "default"
@@ -149,6 +148,9 @@ class Store:
             if self.admission:
                 obj = self.admission(self, "CREATE", obj, None)
                 md = obj["metadata"]
+            obj["apiVersion"] = res.api_version
+            if dry_run:
+                return obj
             md["uid"] = str(uuid.uuid4())
             md["creationTimestamp"] = now_rfc3339()
             md.pop("deletionTimestamp", None)
@@ -168,7 +170,7 @@ class Store:
                 return name
         raise errors.ApiError("could not generate a unique name")
 
-    def update(self, obj: dict, subresource: str | None = None) -> dict:
+    def update(self, obj: dict, subresource: str | None = None, dry_run: bool = False) -> dict:
         """PUT: replace the object (or only its status with subresource='status')."""
         obj = copy.deepcopy(obj)
         res = for_object(obj)
@@ -188,7 +190,6 @@ class Store:
                 new["status"] = obj.get("status", {})
             else:
                 new = obj
-                new["apiVersion"] = res.api_version
                 if "status" in old:
                     new["status"] = old["status"]
                 # Server-owned metadata cannot be changed by a client.
@@ -202,10 +203,11 @@ class Store:
                     new["metadata"]["namespace"] = ns
                 if self.admission:
                     new = self.admission(self, "UPDATE", new, old)
+                new["apiVersion"] = res.api_version
                 if _spec_part(new) != _spec_part(old) and "spec" in new:
                     new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-            if new == old:
-                return copy.deepcopy(old)
+            if new == old or dry_run:
+                return copy.deepcopy(new)
             new["metadata"]["resourceVersion"] = str(self._next_rv())
             # An object whose last finalizer went away while it was being deleted is gone.
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \

@@ -206,27 +206,28 @@ def new_rs_new_replicas(deploy: dict, all_rss: list[dict], new_rs: dict) -> int:
 
 
 def plan_scale_down(deploy: dict, all_rss: list[dict], old_rss: list[dict],
-                    new_rs: dict | None) -> dict[str, int]:
-    """reconcileOldReplicaSets: new sizes for the old RSs that shrink at this step.
+                    new_rs: dict | None) -> list[tuple[str, int]]:
+    """reconcileOldReplicaSets: the (old RS name, new size) scale-downs of this step, in order.
 
     First unhealthy old pods go (oldest RS first, bounded by
     allPods - minAvailable - newRS unavailable), then available ones while the total available
-    stays above replicas - maxUnavailable.
+    stays above replicas - maxUnavailable. One RS may appear twice (cleanup, then scale-down),
+    each step being one upstream API call and one event.
     """
-    old_active = [rs for rs in old_rss if replicas(rs) > 0]
-    if sum(replicas(rs) for rs in old_active) == 0:
-        return {}
+    old_active = sorted((rs for rs in old_rss if replicas(rs) > 0), key=creation_key)
+    if not old_active:
+        return []
     all_pods = sum(replicas(rs) for rs in all_rss)
     min_available = replicas(deploy) - max_unavailable(deploy)
     new_unavailable = replicas(new_rs) - available(new_rs) if new_rs else 0
     max_scaled_down = all_pods - min_available - new_unavailable
     if max_scaled_down <= 0:
-        return {}
+        return []
     sizes = {rs["metadata"]["name"]: replicas(rs) for rs in old_active}
-    ordered = sorted(old_active, key=creation_key)
+    steps: list[tuple[str, int]] = []
     # cleanupUnhealthyReplicas
     cleaned = 0
-    for rs in ordered:
+    for rs in old_active:
         if cleaned >= max_scaled_down:
             break
         name = rs["metadata"]["name"]
@@ -236,6 +237,7 @@ def plan_scale_down(deploy: dict, all_rss: list[dict], old_rss: list[dict],
         n = min(max_scaled_down - cleaned, unhealthy)
         sizes[name] -= n
         cleaned += n
+        steps.append((name, sizes[name]))
     # scaleDownOldReplicaSetsForRollingUpdate: availability counted on the RSs as they are
     # after the cleanup (upstream re-reads the updated RSs, whose status is unchanged).
     avail = sum(min(available(rs), sizes.get(rs["metadata"]["name"], replicas(rs)))
@@ -243,7 +245,7 @@ def plan_scale_down(deploy: dict, all_rss: list[dict], old_rss: list[dict],
     if avail > min_available:
         budget = avail - min_available
         done = 0
-        for rs in ordered:
+        for rs in old_active:
             if done >= budget:
                 break
             name = rs["metadata"]["name"]
@@ -252,8 +254,8 @@ def plan_scale_down(deploy: dict, all_rss: list[dict], old_rss: list[dict],
             n = min(sizes[name], budget - done)
             sizes[name] -= n
             done += n
-    return {name: size for name, size in sizes.items()
-            if size != replicas(next(rs for rs in old_active if rs["metadata"]["name"] == name))}
+            steps.append((name, sizes[name]))
+    return steps
 
 
 # ---- proportional scaling ---------------------------------------------------------------------

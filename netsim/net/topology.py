@@ -175,10 +175,9 @@ def build_host_access(cfg: ClusterConfig, ledger: Ledger) -> None:
     """The root netns joins the LAN through one veth; cluster CIDRs become unreachable."""
     name = cfg.host_ifname
     ledger.add("link", name=name)
+    with nl.inside(None) as ipr:
+        nl.veth_into(ipr, name, "host", cfg.lan_netns)
     with nl.inside(cfg.lan_netns) as ipr:
-        if nl.index(ipr, "host") is None:
-            ipr.link("add", ifname="host", kind="veth",
-                     peer={"ifname": name, "net_ns_fd": "/proc/1/ns/net"})
         ipr.link("set", index=nl.index(ipr, "host"), master=nl.index(ipr, "lan0"), state="up")
     _root_routes(cfg, ledger)
 

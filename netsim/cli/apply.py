@@ -1,0 +1,206 @@
+"""`apply`, `create`, `delete` with -f: all or nothing, kubectl's messages."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from netsim.api import errors
+from netsim.api.resources import BY_PLURAL, for_object, lookup
+from netsim.cli.context import CliError, Ctx, err, out, server_error
+from netsim.cli.manifests import Doc, ManifestError, load
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+DEPRECATED = {
+    ("extensions/v1beta1", "Ingress"): "extensions/v1beta1 Ingress is deprecated in v1.14+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
+    ("networking.k8s.io/v1beta1", "Ingress"): "networking.k8s.io/v1beta1 Ingress is deprecated in v1.19+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
+}
+
+
+def _prepare(ctx: Ctx, docs: list[Doc]) -> None:
+    for d in docs:
+        res = for_object(d.obj)
+        md = d.obj.setdefault("metadata", {})
+        if res.namespaced:
+            if ctx.namespace and md.get("namespace") and md["namespace"] != ctx.namespace:
+                raise CliError(f"the namespace from the provided object \"{md['namespace']}\" does not "
+                               f"match the namespace \"{ctx.namespace}\". You must pass "
+                               f"'--namespace={md['namespace']}' to perform this operation.")
+            md["namespace"] = md.get("namespace") or ctx.ns
+        else:
+            md.pop("namespace", None)
+        w = DEPRECATED.get((d.obj.get("apiVersion"), d.obj.get("kind")))
+        if w:
+            err(f"Warning: {w}")
+
+
+def _label(obj: dict) -> str:
+    res = for_object(obj)
+    return f"{res.type_name}/{obj['metadata'].get('name') or obj['metadata'].get('generateName')}"
+
+
+def _merge_apply(live: dict, last: dict | None, new: dict) -> dict:
+    """Three-way merge (kubectl apply): drop what the last apply set and this one does not,
+    overlay the new manifest; lists are replaced whole."""
+    out_ = copy.deepcopy(live)
+
+    def prune(target: dict, old: dict, cur: dict) -> None:
+        for k, v in old.items():
+            if k not in cur:
+                target.pop(k, None)
+            elif isinstance(v, dict) and isinstance(cur.get(k), dict) and isinstance(target.get(k), dict):
+                prune(target[k], v, cur[k])
+
+    def overlay(target: dict, src: dict) -> None:
+        for k, v in src.items():
+            if isinstance(v, dict) and isinstance(target.get(k), dict):
+                overlay(target[k], v)
+            else:
+                target[k] = copy.deepcopy(v)
+
+    if last:
+        prune(out_, last, new)
+    overlay(out_, new)
+    return out_
+
+
+def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
+    docs = _load(files, recursive)
+    _prepare(ctx, docs)
+    plans = []
+    # Dry run everything first: a bad document means nothing from these files is stored.
+    for d in docs:
+        obj = copy.deepcopy(d.obj)
+        res = for_object(obj)
+        md = obj["metadata"]
+        anns = md.setdefault("annotations", {})
+        if record_cause:
+            anns["kubernetes.io/change-cause"] = record_cause
+        last_cfg = copy.deepcopy(d.obj)
+        last_cfg.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
+        anns[LAST_APPLIED] = json.dumps(last_cfg, sort_keys=True, separators=(",", ":")) + "\n"
+        try:
+            live = ctx.client.get(res.plural, md["name"], md.get("namespace"))
+        except errors.NotFound:
+            live = None
+        except errors.ApiError as e:
+            raise CliError(server_error(e)) from e
+        try:
+            if live is None:
+                ctx.client.create(obj, dry_run=True)
+                plans.append(("created", obj, d))
+            else:
+                prev = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+                merged = _merge_apply(live, json.loads(prev) if prev else None, obj)
+                merged["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+                result = ctx.client.update(merged, dry_run=True)
+                same = _strip(result) == _strip(live)
+                plans.append(("unchanged" if same else "configured", merged, d))
+        except errors.ApiError as e:
+            action = "creating" if live is None else "patching"
+            raise CliError(server_error(e, action, d.source)) from e
+    failed = False
+    for verb, obj, d in plans:
+        try:
+            if verb == "created":
+                ctx.client.create(obj)
+            elif verb == "configured":
+                ctx.client.update(obj)
+            out(f"{_label(obj)} {verb}")
+        except errors.ApiError as e:
+            err(server_error(e, "applying", d.source))
+            failed = True
+    return 1 if failed else 0
+
+
+def _strip(obj: dict) -> dict:
+    o = copy.deepcopy(obj)
+    for k in ("resourceVersion", "generation", "managedFields"):
+        o.get("metadata", {}).pop(k, None)
+    o.pop("status", None)
+    return o
+
+
+def _load(files: list[str], recursive: bool) -> list[Doc]:
+    if not files:
+        raise CliError("must specify one of -f and -k")
+    try:
+        return load(files, recursive)
+    except ManifestError as e:
+        raise CliError(f"error: {e}") from e
+    except OSError as e:
+        raise CliError(f"error: {e}") from e
+
+
+def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
+    docs = _load(files, recursive)
+    _prepare(ctx, docs)
+    objs = []
+    for d in docs:
+        obj = copy.deepcopy(d.obj)
+        if record_cause:
+            obj["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = record_cause
+        try:
+            ctx.client.create(obj, dry_run=True)
+        except errors.ApiError as e:
+            raise CliError(server_error(e, "creating", d.source)) from e
+        objs.append((obj, d))
+    rc = 0
+    for obj, d in objs:
+        try:
+            ctx.client.create(obj)
+            out(f"{_label(obj)} created")
+        except errors.ApiError as e:
+            err(server_error(e, "creating", d.source))
+            rc = 1
+    return rc
+
+
+def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
+                 ignore_not_found: bool) -> int:
+    docs = _load(files, recursive)
+    _prepare(ctx, docs)
+    rc = 0
+    for d in docs:
+        res = for_object(d.obj)
+        md = d.obj["metadata"]
+        try:
+            ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
+            out(f'{res.type_name} "{md["name"]}" deleted')
+        except errors.NotFound as e:
+            if not ignore_not_found:
+                err(server_error(e, "deleting", d.source))
+                rc = 1
+        except errors.ApiError as e:
+            err(server_error(e, "deleting", d.source))
+            rc = 1
+    return rc
+
+
+def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, all_: bool,
+                 grace: int | None, ignore_not_found: bool) -> int:
+    res = lookup(kind)
+    rc = 0
+    if selector or all_:
+        objs = ctx.client.list(res.plural, ctx.ns if res.namespaced else None, selector)
+        names = [o["metadata"]["name"] for o in objs]
+        if not names:
+            out("No resources found")
+            return 0
+    if not names:
+        raise CliError("error: resource(s) were provided, but no name was specified")
+    for n in names:
+        try:
+            ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace)
+            out(f'{res.type_name} "{n}" deleted')
+        except errors.NotFound as e:
+            if not ignore_not_found:
+                err(server_error(e))
+                rc = 1
+        except errors.ApiError as e:
+            err(server_error(e))
+            rc = 1
+    return rc
+
+
+__all__ = ["apply", "create", "delete_files", "delete_named", "BY_PLURAL"]

@@ -1,0 +1,27 @@
+"""`netsim cluster up|down|status`."""
+
+from __future__ import annotations
+
+from netsim.cli.context import CliError
+from netsim.cluster import lifecycle
+from netsim.net.topology import ClusterConfig
+
+
+def run(args) -> int:
+    name = args.name or args.cluster
+    if args.action == "status":
+        return lifecycle.status(name)
+    if args.action == "down":
+        lifecycle.down(name)
+        return 0
+    if args.proxy_mode == "ipvs":
+        from netsim.cli import extra_cmds
+        extra_cmds.check_ipvs()
+    try:
+        cfg = ClusterConfig.make(name=name, nodes=args.nodes, lan=args.lan, pod_cidr=args.pod_cidr,
+                                 service_cidr=args.service_cidr, proxy_mode=args.proxy_mode,
+                                 host_access=not args.no_host_access)
+        lifecycle.up(cfg)
+    except (ValueError, lifecycle.ClusterError) as e:
+        raise CliError(f"error: {e}") from e
+    return 0

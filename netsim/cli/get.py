@@ -1,0 +1,197 @@
+"""`get` and `describe`: fetch from the API, print with kubectl's printers."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from netsim.api import errors
+from netsim.api import events as ev
+from netsim.api.resources import UnknownResource, lookup
+from netsim.cli import describe as describer
+from netsim.cli import printers
+from netsim.cli.context import CliError, Ctx, err, out, server_error
+
+
+def _split_targets(args: list[str]) -> list[tuple[str, list[str]]]:
+    """`po`, `po a b`, `po/a`, `deploy,svc`, `po/a svc/b` -> [(kind, names)]."""
+    if not args:
+        raise CliError("You must specify the type of resource to get. Use \"netsim api-resources\" "
+                       "for a complete list of supported resources.")
+    if all("/" in a for a in args):
+        out_: list[tuple[str, list[str]]] = []
+        for a in args:
+            k, n = a.split("/", 1)
+            out_.append((k, [n]))
+        return out_
+    kinds = args[0].split(",")
+    return [(k, args[1:]) for k in kinds]
+
+
+def _yaml(obj: dict) -> str:
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def str_presenter(dumper, data):
+        if "\n" in data:
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+    Dumper.add_representer(str, str_presenter)
+    return yaml.dump(obj, Dumper=Dumper, default_flow_style=False, sort_keys=True,
+                     allow_unicode=True, width=1 << 20)
+
+
+def _as_list(items: list[dict]) -> dict:
+    return {"apiVersion": "v1", "items": items, "kind": "List",
+            "metadata": {"resourceVersion": ""}}
+
+
+def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
+        show_labels: bool, no_headers: bool = False, label_columns: list[str] | None = None) -> int:
+    targets = _split_targets(args)
+    rc = 0
+    sections = []
+    all_items = []
+    single = len(targets) == 1 and len(targets[0][1]) == 1
+    for kind, names in targets:
+        try:
+            res = lookup(kind)
+        except UnknownResource as e:
+            raise CliError(f"error: {e}") from e
+        ns = None if ctx.all_namespaces or not res.namespaced else ctx.ns
+        objs = []
+        try:
+            if names:
+                for n in names:
+                    try:
+                        objs.append(ctx.client.get(res.plural, n, ctx.ns if res.namespaced else None))
+                    except errors.NotFound as e:
+                        err(server_error(e))
+                        rc = 1
+            else:
+                objs = ctx.client.list(res.plural, ns, selector)
+        except errors.ApiError as e:
+            raise CliError(server_error(e)) from e
+        if res.plural == "events":
+            objs.sort(key=lambda e: e.get("lastTimestamp") or "")
+        all_items.extend(objs)
+        if output in (None, "wide"):
+            if not objs:
+                continue
+            extra = {"no_headers": no_headers}
+            if label_columns:
+                extra["label_columns"] = label_columns
+            sections.append(printers.print_table(
+                res.plural, objs, now=ctx.now(), wide=output == "wide", show_labels=show_labels,
+                all_namespaces=ctx.all_namespaces and res.namespaced, extra=extra))
+        elif output == "name":
+            sections.append(printers.print_name(res.plural, objs))
+    if output in (None, "wide"):
+        if not sections and rc == 0:
+            err(printers.no_resources_message(None if ctx.all_namespaces else ctx.ns))
+        out("\n".join(s.rstrip("\n") for s in sections) if sections else "")
+    elif output == "name":
+        out("".join(sections))
+    elif output in ("yaml", "json"):
+        doc = all_items[0] if single and all_items else _as_list(all_items)
+        if single and not all_items:
+            return rc
+        out(_yaml(doc) if output == "yaml" else json.dumps(doc, indent=4))
+    elif output and output.startswith("jsonpath="):
+        out(_jsonpath(all_items[0] if single and all_items else _as_list(all_items), output[9:]))
+    else:
+        raise CliError(f'error: unable to match a printer suitable for the output format "{output}", '
+                       "allowed formats are: custom-columns,custom-columns-file,go-template,"
+                       "go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,"
+                       "template,templatefile,wide,yaml")
+    return rc
+
+
+def _jsonpath(obj, expr: str) -> str:
+    """A small subset of kubectl's jsonpath: {.a.b}, {.items[0].x}, {.items[*].x}."""
+    expr = expr.strip()
+    if expr.startswith("{") and expr.endswith("}"):
+        expr = expr[1:-1]
+    cur = [obj]
+    for part in [p for p in expr.strip(".").replace("[", ".[").split(".") if p]:
+        nxt = []
+        for c in cur:
+            if part == "[*]":
+                nxt.extend(c if isinstance(c, list) else [])
+            elif part.startswith("[") and isinstance(c, list):
+                i = int(part[1:-1])
+                if -len(c) <= i < len(c):
+                    nxt.append(c[i])
+            elif isinstance(c, dict) and part in c:
+                nxt.append(c[part])
+        cur = nxt
+    return " ".join(json.dumps(c) if isinstance(c, (dict, list)) else str(c) for c in cur)
+
+
+def describe(ctx: Ctx, args: list[str], selector: str | None) -> int:
+    if not args:
+        raise CliError("You must specify the type of resource to describe. Use \"netsim "
+                       "api-resources\" for a complete list of supported resources.")
+    targets = _split_targets(args)
+    texts = []
+    rc = 0
+    for kind, names in targets:
+        try:
+            res = lookup(kind)
+        except UnknownResource as e:
+            raise CliError(f"error: {e}") from e
+        if res.plural not in describer.SUPPORTED:
+            raise CliError(f"error: describing {res.plural} is not supported yet")
+        nsarg = ctx.ns if res.namespaced else None
+        try:
+            if names:
+                objs = []
+                for n in names:
+                    try:
+                        objs.append(ctx.client.get(res.plural, n, nsarg))
+                    except errors.NotFound as e:
+                        err(server_error(e))
+                        rc = 1
+            else:
+                objs = ctx.client.list(res.plural, None if ctx.all_namespaces else nsarg, selector)
+        except errors.ApiError as e:
+            raise CliError(server_error(e)) from e
+        for o in objs:
+            texts.append(describer.describe(res.plural, o, related=related(ctx, res.plural, o),
+                                            now=ctx.now()))
+    if texts:
+        out("\n\n".join(t.rstrip("\n") for t in texts))
+    elif rc == 0:
+        err(printers.no_resources_message(ctx.ns))
+    return rc
+
+
+def related(ctx: Ctx, plural: str, obj: dict) -> dict:
+    """What describe shows besides the object: events, owned ReplicaSets, endpoints, pods."""
+    c = ctx.client
+    ns = obj["metadata"].get("namespace")
+    rel: dict = {"events": ev.for_object(c, obj)}
+    uid = obj["metadata"].get("uid")
+    if plural == "deployments":
+        rss = [r for r in c.list("replicasets", ns)
+               if any(o.get("uid") == uid for o in r["metadata"].get("ownerReferences") or [])]
+        try:
+            from netsim.controllers import rollout
+            new, old = rollout.split_replicasets(obj, rss)
+        except (ImportError, AttributeError):
+            new, old = None, rss
+        rel["new_rs"] = new
+        rel["old_rs"] = [r for r in old if (r.get("spec") or {}).get("replicas")]
+    elif plural == "services":
+        rel["endpoints"] = c.get_or_none("endpoints", obj["metadata"]["name"], ns)
+    elif plural in ("replicasets",):
+        rel["pods"] = [p for p in c.list("pods", ns)
+                       if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
+    elif plural == "nodes":
+        rel["pods"] = [p for p in c.list("pods") if p.get("spec", {}).get("nodeName") == obj["metadata"]["name"]
+                       and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+    elif plural == "ingresses":
+        rel["services"] = c.list("services", ns)
+        rel["endpoints"] = c.list("endpoints", ns)
+    return rel

@@ -1,0 +1,123 @@
+"""`exec`, `logs`, `node exec`: step into a pod's or a node's namespaces on this machine."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from netsim.api import errors
+from netsim.cli.context import CliError, Ctx, err, server_error
+from netsim.kubelet.runtime import PodRecord, proc_starttime
+from netsim.net.ledger import state_dir
+from netsim.net.topology import ClusterConfig
+
+
+def _pod(ctx: Ctx, name: str) -> dict:
+    try:
+        return ctx.client.get("pods", name, ctx.ns)
+    except errors.ApiError as e:
+        raise CliError(server_error(e)) from e
+
+
+def _record(ctx: Ctx, pod: dict) -> PodRecord | None:
+    md = pod["metadata"]
+    node = pod["spec"].get("nodeName")
+    if not node:
+        return None
+    d = os.path.join(state_dir(ctx.cluster), "nodes", node, "pods",
+                     f"{md['namespace']}_{md['name']}_{md['uid']}")
+    return PodRecord.load(d)
+
+
+def _container(pod: dict, name: str | None) -> str:
+    names = [c["name"] for c in pod["spec"].get("containers", [])]
+    if name is None:
+        if len(names) > 1:
+            err(f'Defaulted container "{names[0]}" out of: {", ".join(names)}')
+        return names[0]
+    if name not in names:
+        raise CliError(f'error: container {name} is not valid for pod {pod["metadata"]["name"]}')
+    return name
+
+
+def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tty: bool,
+          stdin: bool) -> int:
+    pod = _pod(ctx, pod_name)
+    cname = _container(pod, container)
+    rec = _record(ctx, pod)
+    crec = rec.containers.get(cname) if rec else None
+    if pod["status"].get("phase") in ("Succeeded", "Failed"):
+        raise CliError("error: cannot exec into a container in a completed pod; current phase "
+                       f"is {pod['status']['phase']}")
+    if crec is None or not crec.pid or proc_starttime(crec.pid) != crec.starttime:
+        raise CliError(f"error: unable to upgrade connection: container not found (\"{cname}\")")
+    if not command:
+        raise CliError("error: you must specify at least one command for the container")
+    try:
+        with open(f"/proc/{crec.pid}/environ", "rb") as f:
+            env = dict(kv.split("=", 1) for kv in f.read().decode(errors="replace").split("\0") if "=" in kv)
+    except OSError:
+        env = {}
+    env.setdefault("TERM", os.environ.get("TERM", "xterm"))
+    argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "--wd=/", "--", *command]
+    try:
+        os.execvpe("nsenter", argv, env)
+    except FileNotFoundError as e:
+        raise CliError(f"error: {e}") from e
+    return 0
+
+
+def logs(ctx: Ctx, pod_name: str, container: str | None, follow: bool, previous: bool,
+         tail: int | None) -> int:
+    pod = _pod(ctx, pod_name)
+    cname = _container(pod, container)
+    rec = _record(ctx, pod)
+    crec = rec.containers.get(cname) if rec else None
+    if crec is None or not crec.log_path:
+        state = next((s.get("state") for s in pod.get("status", {}).get("containerStatuses", [])
+                      if s["name"] == cname), {}) or {}
+        reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+        raise CliError(f'Error from server (BadRequest): container "{cname}" in pod '
+                       f'"{pod_name}" is waiting to start: {reason}')
+    path = crec.log_path
+    if previous:
+        if crec.restart_count == 0:
+            raise CliError(f'Error from server (BadRequest): previous terminated container "{cname}" '
+                           f'in pod "{pod_name}" not found')
+        path = os.path.join(os.path.dirname(path), f"{crec.restart_count - 1}.log")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+            lines = data.splitlines(keepends=True)
+            if tail is not None and tail >= 0:
+                lines = lines[-tail:] if tail else []
+            os.write(1, b"".join(lines))
+            while follow:
+                chunk = f.read()
+                if chunk:
+                    os.write(1, chunk)
+                else:
+                    if proc_starttime(crec.pid) != crec.starttime:
+                        break
+                    time.sleep(0.2)
+    except FileNotFoundError:
+        pass
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def node_exec(ctx: Ctx, node: str, command: list[str]) -> int:
+    cfg = ClusterConfig.load(ctx.cluster)
+    if cfg is None:
+        raise CliError(f'error: cluster "{ctx.cluster}" is not up')
+    try:
+        cfg.node(node)
+    except KeyError as e:
+        raise CliError(f'Error from server (NotFound): nodes "{node}" not found') from e
+    if not command:
+        command = [os.environ.get("SHELL", "/bin/bash")]
+    argv = ["ip", "netns", "exec", cfg.node_netns(node), "unshare", "--uts", "sh", "-c",
+            'hostname "$0"; exec "$@"', node, *command]
+    os.execvp("ip", argv)
+    return 0

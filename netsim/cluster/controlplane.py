@@ -1,0 +1,103 @@
+"""The control-plane process: API server + controllers + scheduler, in the root netns.
+
+`python -m netsim.cluster.controlplane --cluster NAME`
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+
+from netsim.api import errors
+from netsim.api.admission import admit
+from netsim.api.client import LocalClient, socket_path
+from netsim.api.server import serve
+from netsim.api.store import Store
+from netsim.net.ledger import state_dir
+from netsim.net.topology import ClusterConfig
+
+log = logging.getLogger("netsim.controlplane")
+
+# (module, class) of every controller; optional ones are skipped until their room exists.
+CONTROLLERS = [
+    ("netsim.controllers.scheduler", "Scheduler"),
+    ("netsim.controllers.gc", "GarbageCollector"),
+    ("netsim.controllers.replicaset", "ReplicaSetController"),
+    ("netsim.controllers.deployment", "DeploymentController"),
+    ("netsim.controllers.endpoints", "EndpointsController"),
+    ("netsim.controllers.endpoints", "EndpointSliceController"),
+    ("netsim.controllers.nodelifecycle", "NodeLifecycleController"),
+]
+
+
+def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
+    """What kubeadm creates: the `kubernetes` Service, add-ons come from netsim.addons."""
+    with contextlib.suppress(errors.AlreadyExists):
+        client.create({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": "kubernetes", "namespace": "default",
+                                    "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                       "spec": {"clusterIP": cfg.kubernetes_ip, "type": "ClusterIP",
+                                "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                           "targetPort": 6443}]}})
+    with contextlib.suppress(Exception):
+        addons = importlib.import_module("netsim.cluster.addons")
+        addons.install(client, cfg)
+
+
+def configure_kinds(cfg: ClusterConfig) -> None:
+    with contextlib.suppress(ImportError, AttributeError):
+        svc = importlib.import_module("netsim.api.kinds.service")
+        svc.configure(cfg.service_cidr, cfg.node_port_range)
+
+
+def start_controllers(client: LocalClient, cfg: ClusterConfig) -> list:
+    running = []
+    for mod, cls in CONTROLLERS:
+        try:
+            klass = getattr(importlib.import_module(mod), cls)
+        except (ImportError, AttributeError):
+            log.info("controller %s.%s not available", mod, cls)
+            continue
+        ctrl = klass(client)
+        ctrl.start()
+        running.append(ctrl)
+    return running
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="netsim-controlplane")
+    ap.add_argument("--cluster", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg = ClusterConfig.load(args.cluster)
+    if cfg is None:
+        print(f"cluster {args.cluster} has no configuration", file=sys.stderr)
+        return 1
+    configure_kinds(cfg)
+    store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admit)
+    store.bootstrap()
+    client = LocalClient(store)
+    srv = serve(store, socket_path(cfg.name))
+    threading.Thread(target=srv.serve_forever, daemon=True, name="api").start()
+    bootstrap_objects(client, cfg)
+    controllers = start_controllers(client, cfg)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    log.info("control plane of %s up with %d controllers", cfg.name, len(controllers))
+    done.wait()
+    for c in controllers:
+        c.stop()
+    srv.shutdown()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

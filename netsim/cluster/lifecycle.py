@@ -1,0 +1,180 @@
+"""`netsim cluster up|down|status`: build or remove everything one cluster consists of."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from netsim.api import errors
+from netsim.api.client import HttpClient, socket_path
+from netsim.cluster import procs
+from netsim.net import netlink as nl
+from netsim.net import topology
+from netsim.net.ledger import STATE_ROOT, Ledger, run_dir, state_dir
+from netsim.net.topology import ClusterConfig
+
+
+class ClusterError(Exception):
+    pass
+
+
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, flush=True)
+
+
+def is_up(name: str) -> bool:
+    led = Ledger.__new__(Ledger)
+    led.path = os.path.join(state_dir(name), "ledger.jsonl")
+    return any(r["kind"] == "process" and r.get("role") == "controlplane" and procs.alive(r)
+               for r in led.records()) if os.path.exists(led.path) else False
+
+
+def other_clusters(name: str) -> list[ClusterConfig]:
+    out = []
+    if os.path.isdir(STATE_ROOT):
+        for d in sorted(os.listdir(STATE_ROOT)):
+            if d != name:
+                cfg = ClusterConfig.load(d)
+                if cfg:
+                    out.append(cfg)
+    return out
+
+
+def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> bool:
+    """Create the cluster. Returns False if it was already up."""
+    if is_up(cfg.name):
+        _say(f'cluster "{cfg.name}" is already up (netsim cluster status --name {cfg.name})', quiet)
+        return False
+    if os.path.exists(state_dir(cfg.name)):
+        down(cfg.name, quiet=True)  # leftovers of a crashed cluster
+    for other in other_clusters(cfg.name):
+        if ipaddress.ip_network(other.lan).overlaps(ipaddress.ip_network(cfg.lan)):
+            raise ClusterError(f'the LAN {cfg.lan} overlaps cluster "{other.name}" ({other.lan}): '
+                               f"choose another with --lan")
+    t0 = time.monotonic()
+    _say(f'Creating cluster "{cfg.name}" ...', quiet)
+    cfg.save()
+    ledger = Ledger(cfg.name)
+    ledger.add("dir", path=state_dir(cfg.name))
+    ledger.add("dir", path=run_dir(cfg.name))
+    os.makedirs(run_dir(cfg.name), exist_ok=True)
+    if not os.path.ismount(nl.NETNS_DIR):
+        # `ip netns` makes /run/netns a mount point on first use; undo that too if it was us.
+        ledger.add("mount", path=nl.NETNS_DIR)
+    try:
+        topology.build_lan(cfg, ledger)
+        for node in cfg.nodes:
+            topology.build_node(cfg, node, ledger)
+        if cfg.host_access:
+            topology.build_host_access(cfg, ledger)
+        else:
+            topology.build_unreachable_only(cfg, ledger)
+        _say(f" ✓ Network: LAN {cfg.lan} bridge, {len(cfg.nodes)} nodes "
+             f"({', '.join(n.name + ' ' + n.ip for n in cfg.nodes)})", quiet)
+        logs = os.path.join(state_dir(cfg.name), "logs")
+        procs.spawn(ledger, "controlplane",
+                    procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name),
+                    os.path.join(logs, "controlplane.log"))
+        client = HttpClient(cfg.name)
+        _wait(lambda: os.path.exists(socket_path(cfg.name)) and client.list("namespaces"),
+              timeout, "the API server did not come up (see " + logs + "/controlplane.log)")
+        _say(f" ✓ Control plane: API on {socket_path(cfg.name)}", quiet)
+        for node in cfg.nodes:
+            procs.spawn(ledger, f"agent/{node.name}",
+                        procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node.name),
+                        os.path.join(logs, f"agent-{node.name}.log"), netns=cfg.node_netns(node.name))
+
+        def all_ready():
+            nodes = client.list("nodes")
+            ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                              for c in n.get("status", {}).get("conditions", []))]
+            return len(ready) == len(cfg.nodes)
+        _wait(all_ready, timeout, "node agents did not register (see " + logs + ")")
+        _say(f" ✓ Nodes Ready: {len(cfg.nodes)} (kubelet + kube-proxy {cfg.proxy_mode})", quiet)
+    except BaseException:
+        down(cfg.name, quiet=True)
+        raise
+    _say(f'Cluster "{cfg.name}" is up in {time.monotonic() - t0:.1f}s. Try: netsim get no -o wide', quiet)
+    return True
+
+
+def _wait(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(errors.ApiError, OSError):
+            if cond():
+                return
+        time.sleep(0.05)
+    raise ClusterError(what)
+
+
+def down(name: str, *, quiet: bool = False) -> bool:
+    """Remove everything the ledger lists. Returns False when there was nothing."""
+    path = state_dir(name)
+    if not os.path.exists(os.path.join(path, "ledger.jsonl")):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        _say(f'cluster "{name}" is not up: nothing to delete', quiet)
+        return False
+    t0 = time.monotonic()
+    _say(f'Deleting cluster "{name}" ...', quiet)
+    ledger = Ledger(name)
+    recs = ledger.records()
+    inodes = {i for r in recs if r["kind"] == "netns" for i in [nl.netns_inode(r["name"])] if i}
+    daemons = [(r["pid"], r["starttime"]) for r in recs if r["kind"] == "process"]
+    # Agents and control plane first (so nothing restarts containers), then everything
+    # still running inside the cluster's namespaces: containers, nginx, user shells.
+    procs.terminate(daemons, grace=1.0)
+    procs.terminate(procs.processes_in_netns(inodes), grace=1.0)
+    topology.teardown(ledger)
+    for r in reversed(recs):
+        if r["kind"] == "dir" and r["path"] not in (path,):
+            shutil.rmtree(r["path"], ignore_errors=True)
+        elif r["kind"] == "file":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(r["path"])
+    for r in recs:
+        if r["kind"] == "mount" and os.path.isdir(r["path"]) and not os.listdir(r["path"]):
+            subprocess.run(["umount", r["path"]], capture_output=True)
+    with contextlib.suppress(OSError):
+        os.rmdir("/etc/netns")  # only when empty: other tools may use it
+    shutil.rmtree(run_dir(name), ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(run_dir(name)))
+    _say(f'Deleted cluster "{name}" in {time.monotonic() - t0:.1f}s.', quiet)
+    return True
+
+
+def status(name: str) -> int:
+    cfg = ClusterConfig.load(name)
+    if cfg is None:
+        print(f'cluster "{name}" is not up')
+        return 1
+    ledger = Ledger(name)
+    print(f"Cluster:       {cfg.name}")
+    print(f"LAN:           {cfg.lan} (host {cfg.host_ip if cfg.host_access else 'no access'})")
+    print(f"Pod CIDR:      {cfg.pod_cidr}")
+    print(f"Service CIDR:  {cfg.service_cidr}")
+    print(f"Proxy mode:    {cfg.proxy_mode}")
+    print(f"API:           {socket_path(cfg.name)}")
+    ok = True
+    print("Processes:")
+    for r in ledger.records():
+        if r["kind"] == "process":
+            live = procs.alive(r)
+            ok &= live
+            print(f"  {r['role']:<28} pid {r['pid']:<8} {'running' if live else 'NOT RUNNING'}")
+    print("Nodes:")
+    for n in cfg.nodes:
+        print(f"  {n.name:<20} {n.ip:<16} pods {n.pod_cidr:<16} netns {cfg.node_netns(n.name)}")
+    return 0 if ok else 1
+
+
+__all__ = ["up", "down", "status", "ClusterError", "sys"]

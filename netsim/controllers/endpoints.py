@@ -1,0 +1,448 @@
+"""Endpoints and EndpointSlices for Services, as kube-controller-manager writes them.
+
+One reconcile per Service computes both objects from the pods its selector matches
+(upstream `pkg/controller/endpoint` and `pkg/controller/endpointslice`):
+
+- v1 Endpoints (same name as the Service): Ready pods in `addresses`, the others in
+  `notReadyAddresses`; terminating pods (deletionTimestamp) and terminal pods are left out;
+  a named targetPort is resolved per pod, and a pod lacking it is skipped for that port.
+- discovery.k8s.io/v1 EndpointSlices (`<svc>-xxxxx`): every non-terminal pod with an IP,
+  terminating ones included with ready=false, serving=<pod Ready>, terminating=true, so
+  kube-proxy can drain them as upstream does; one slice per distinct port list.
+
+Selectorless Services keep whatever Endpoints the user wrote; those are mirrored into
+slices managed by `endpointslicemirroring-controller.k8s.io`, as upstream's mirroring
+controller does, so the proxy and DNS (which read slices) see them. Writes happen only when
+content changes. `static_endpoints` lets the control plane publish fixed endpoints (the
+`kubernetes` Service pointing at the API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+
+from netsim.api import errors
+from netsim.api.client import Client
+from netsim.api.store import now_rfc3339
+from netsim.controllers.base import Controller, split_key
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "endpointslice-controller.k8s.io"
+MIRROR_MANAGED_BY = "endpointslicemirroring-controller.k8s.io"
+SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+MAX_ENDPOINTS_PER_SLICE = 100
+
+# (namespace, name) -> EndpointSubset list, e.g. {("default", "kubernetes"): [{"addresses":
+# [{"ip": "192.168.3.171"}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]}
+StaticEndpoints = Mapping[tuple[str, str], list]
+
+
+# ---- pure helpers -------------------------------------------------------------------------
+def pod_ready(pod: dict) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def _pod_ip(pod: dict) -> str:
+    st = pod.get("status") or {}
+    if st.get("podIP"):
+        return st["podIP"]
+    for p in st.get("podIPs") or []:
+        if p.get("ip"):
+            return p["ip"]
+    return ""
+
+
+def _terminal(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def selector_matches(selector: dict, labels: dict | None) -> bool:
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def find_port(pod: dict, svc_port: dict) -> int | None:
+    """podutil.FindPort: a numeric targetPort as is, a named one from the pod's containers."""
+    tp = svc_port.get("targetPort", svc_port.get("port"))
+    if isinstance(tp, int):
+        return tp
+    if isinstance(tp, str) and tp:
+        proto = svc_port.get("protocol") or "TCP"
+        spec = pod.get("spec") or {}
+        containers = list(spec.get("containers") or [])
+        containers += [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+        for c in containers:
+            for p in c.get("ports") or []:
+                if p.get("name") == tp and (p.get("protocol") or "TCP") == proto:
+                    return p.get("containerPort")
+    return None
+
+
+def _should_set_hostname(pod: dict, svc: dict) -> bool:
+    spec = pod.get("spec") or {}
+    return bool(spec.get("hostname")) and spec.get("subdomain") == svc["metadata"]["name"] \
+        and pod["metadata"].get("namespace") == svc["metadata"].get("namespace")
+
+
+def _target_ref(pod: dict) -> dict:
+    md = pod["metadata"]
+    return {"kind": "Pod", "namespace": md.get("namespace"), "name": md["name"], "uid": md.get("uid")}
+
+
+def _endpoint_port(svc_port: dict, port: int) -> dict:
+    ep = {}
+    if svc_port.get("name"):
+        ep["name"] = svc_port["name"]
+    ep["port"] = port
+    ep["protocol"] = svc_port.get("protocol") or "TCP"
+    if svc_port.get("appProtocol"):
+        ep["appProtocol"] = svc_port["appProtocol"]
+    return ep
+
+
+def _ip_key(ip: str) -> tuple:
+    try:
+        return (0, tuple(int(x) for x in ip.split(".")))
+    except ValueError:
+        return (1, ip)
+
+
+def endpoints_subsets(svc: dict, pods: Iterable[dict]) -> list[dict]:
+    """The Endpoints controller's subsets, repacked: one subset per distinct port set."""
+    spec = svc.get("spec") or {}
+    publish = bool(spec.get("publishNotReadyAddresses"))
+    svc_ports = spec.get("ports") or []
+    # address key -> (address, ready, frozenset of ports)
+    groups: dict[tuple, dict] = {}
+    for pod in pods:
+        ip = _pod_ip(pod)
+        if not ip or _terminal(pod):
+            continue
+        if pod["metadata"].get("deletionTimestamp") and not publish:
+            continue
+        addr = {"ip": ip}
+        if _should_set_hostname(pod, svc):
+            addr["hostname"] = pod["spec"]["hostname"]
+        if (pod.get("spec") or {}).get("nodeName"):
+            addr["nodeName"] = pod["spec"]["nodeName"]
+        addr["targetRef"] = _target_ref(pod)
+        ready = publish or pod_ready(pod)
+        ports = []
+        for sp in svc_ports:
+            num = find_port(pod, sp)
+            if num is None:
+                continue  # upstream logs and skips this port for this pod
+            ports.append(_endpoint_port(sp, num))
+        if svc_ports and not ports:
+            continue
+        if not svc_ports and spec.get("clusterIP") != "None":
+            continue
+        pkey = tuple(sorted((p.get("name", ""), p["port"], p["protocol"]) for p in ports))
+        g = groups.setdefault(pkey, {"ports": ports, "ready": [], "notready": []})
+        g["ready" if ready else "notready"].append(addr)
+    subsets = []
+    for g in groups.values():
+        sub: dict = {}
+        if g["ready"]:
+            sub["addresses"] = sorted(g["ready"], key=lambda a: _ip_key(a["ip"]))
+        if g["notready"]:
+            sub["notReadyAddresses"] = sorted(g["notready"], key=lambda a: _ip_key(a["ip"]))
+        if g["ports"]:
+            sub["ports"] = g["ports"]
+        subsets.append(sub)
+    subsets.sort(key=lambda s: _ip_key(((s.get("addresses") or s.get("notReadyAddresses"))[0])["ip"]))
+    return subsets
+
+
+def slice_endpoints(svc: dict, pods: Iterable[dict], zones: Mapping[str, str] | None = None
+                    ) -> list[tuple[list[dict], list[dict]]]:
+    """(ports, endpoints) groups for EndpointSlices; terminating pods stay, flagged."""
+    spec = svc.get("spec") or {}
+    publish = bool(spec.get("publishNotReadyAddresses"))
+    svc_ports = spec.get("ports") or []
+    groups: dict[tuple, tuple[list, list]] = {}
+    for pod in pods:
+        ip = _pod_ip(pod)
+        if not ip or _terminal(pod) or ":" in ip:
+            continue
+        serving = pod_ready(pod)
+        terminating = bool(pod["metadata"].get("deletionTimestamp"))
+        ready = publish or serving
+        if terminating and not publish:
+            ready = False
+        ep: dict = {"addresses": [ip],
+                    "conditions": {"ready": ready, "serving": serving, "terminating": terminating}}
+        if _should_set_hostname(pod, svc):
+            ep["hostname"] = pod["spec"]["hostname"]
+        ep["targetRef"] = _target_ref(pod)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            ep["nodeName"] = node
+            if zones and zones.get(node):
+                ep["zone"] = zones[node]
+        ports = []
+        for sp in svc_ports:
+            num = find_port(pod, sp)
+            if num is None:
+                continue
+            p = {"name": sp.get("name") or "", "port": num, "protocol": sp.get("protocol") or "TCP"}
+            if sp.get("appProtocol"):
+                p["appProtocol"] = sp["appProtocol"]
+            ports.append(p)
+        key = tuple((p["name"], p["port"], p["protocol"]) for p in ports)
+        groups.setdefault(key, (ports, []))[1].append(ep)
+    out = []
+    for ports, eps in groups.values():
+        eps.sort(key=lambda e: _ip_key(e["addresses"][0]))
+        for i in range(0, len(eps), MAX_ENDPOINTS_PER_SLICE):
+            out.append((ports, eps[i:i + MAX_ENDPOINTS_PER_SLICE]))
+    return out
+
+
+def mirror_endpoints(subsets: list[dict]) -> list[tuple[list[dict], list[dict]]]:
+    """Slices' (ports, endpoints) for user-written Endpoints (endpointslicemirroring)."""
+    out = []
+    for sub in subsets or []:
+        ports = [{"name": p.get("name") or "", "port": p.get("port"),
+                  "protocol": p.get("protocol") or "TCP",
+                  **({"appProtocol": p["appProtocol"]} if p.get("appProtocol") else {})}
+                 for p in sub.get("ports") or []]
+        eps = []
+        for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
+            for a in sub.get(key) or []:
+                if not a.get("ip") or ":" in a["ip"]:
+                    continue
+                ep: dict = {"addresses": [a["ip"]], "conditions": {"ready": ready}}
+                if a.get("hostname"):
+                    ep["hostname"] = a["hostname"]
+                if a.get("targetRef"):
+                    ep["targetRef"] = a["targetRef"]
+                if a.get("nodeName"):
+                    ep["nodeName"] = a["nodeName"]
+                eps.append(ep)
+        if eps:
+            for i in range(0, len(eps), MAX_ENDPOINTS_PER_SLICE):
+                out.append((ports, eps[i:i + MAX_ENDPOINTS_PER_SLICE]))
+    return out
+
+
+def _ports_key(ports: list[dict]) -> tuple:
+    return tuple((p.get("name", ""), p.get("port"), p.get("protocol")) for p in ports or [])
+
+
+# ---- the controller ---------------------------------------------------------------------------
+class EndpointsController(Controller):
+    """Writes Endpoints and EndpointSlices for every Service (one key per Service)."""
+
+    name = "endpoints-controller"
+    watches = ("services", "pods", "endpoints", "endpointslices")
+
+    def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None):
+        super().__init__(client)
+        # The control plane may fill or replace this mapping at any time.
+        self.static_endpoints: dict[tuple[str, str], list] = dict(static_endpoints or {})
+
+    # -- keys ----------------------------------------------------------------------------
+    def keys_for(self, resource: str, obj: dict) -> Iterable[str]:
+        md = obj.get("metadata") or {}
+        ns = md.get("namespace") or "default"
+        if resource == "pods":
+            # Every Service with a selector in the namespace: a pod that *left* a Service's
+            # selector must also re-queue it, and this stays correct without old objects.
+            return [f"{ns}/{s['metadata']['name']}" for s in self.client.list("services", ns)
+                    if (s.get("spec") or {}).get("selector") is not None]
+        if resource == "endpointslices":
+            svc = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            return [f"{ns}/{svc}"] if svc else []
+        return [f"{ns}/{md['name']}"]
+
+    def all_keys(self) -> Iterable[str]:
+        keys = {f"{ns}/{name}" for ns, name in self.static_endpoints}
+        for res in ("services", "endpoints", "endpointslices"):
+            for obj in self.client.list(res):
+                keys.update(self.keys_for(res, obj))
+        return sorted(keys)
+
+    # -- reconcile -----------------------------------------------------------------------
+    def reconcile(self, key: str) -> float | None:
+        ns, name = split_key(key)
+        ns = ns or "default"
+        svc = self.client.get_or_none("services", name, ns)
+        if svc is None or svc["metadata"].get("deletionTimestamp"):
+            self._service_gone(ns, name)
+            return None
+        spec = svc.get("spec") or {}
+        static = self.static_endpoints.get((ns, name))
+        if static is not None:
+            self._write_static(svc, static)
+            return None
+        if spec.get("selector") is None:
+            self._mirror(svc)
+            return None
+        pods = [p for p in self.client.list("pods", ns)
+                if selector_matches(spec["selector"], p["metadata"].get("labels"))]
+        pods.sort(key=lambda p: p["metadata"]["name"])
+        self._write_endpoints(svc, endpoints_subsets(svc, pods))
+        if spec.get("type") == "ExternalName":
+            self._sync_slices(svc, [], MANAGED_BY, placeholder=False)
+        else:
+            self._sync_slices(svc, slice_endpoints(svc, pods, self._zones(pods)), MANAGED_BY)
+        return None
+
+    def _zones(self, pods: list[dict]) -> dict[str, str]:
+        if not any((p.get("spec") or {}).get("nodeName") for p in pods):
+            return {}
+        return {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ZONE_LABEL, "")
+                for n in self.client.list("nodes")}
+
+    def _service_gone(self, ns: str, name: str) -> None:
+        ep = self.client.get_or_none("endpoints", name, ns)
+        # Only ours (they carry the trigger-time annotation); user-written ones stay.
+        if ep and TRIGGER_ANNOTATION in ((ep["metadata"].get("annotations")) or {}):
+            with contextlib.suppress(errors.NotFound):
+                self.client.delete("endpoints", name, ns)
+        for s in self._slices(ns, name):
+            if (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) in (MANAGED_BY, MIRROR_MANAGED_BY):
+                with contextlib.suppress(errors.NotFound):
+                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+
+    def _slices(self, ns: str, svc_name: str) -> list[dict]:
+        return self.client.list("endpointslices", ns, label_selector=f"{SERVICE_NAME_LABEL}={svc_name}")
+
+    @staticmethod
+    def _labels(svc: dict, extra: dict | None = None) -> dict:
+        labels = dict(svc["metadata"].get("labels") or {})
+        for k in (SERVICE_NAME_LABEL, MANAGED_BY_LABEL, HEADLESS_LABEL):
+            labels.pop(k, None)
+        if (svc.get("spec") or {}).get("clusterIP") == "None":
+            labels[HEADLESS_LABEL] = ""
+        labels.update(extra or {})
+        return labels
+
+    def _write_endpoints(self, svc: dict, subsets: list[dict], extra_labels: dict | None = None) -> None:
+        ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
+        labels = self._labels(svc, extra_labels)
+        cur = self.client.get_or_none("endpoints", name, ns)
+        if cur is not None:
+            ann = cur["metadata"].get("annotations") or {}
+            if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
+                    and TRIGGER_ANNOTATION in ann:
+                return
+            cur["metadata"]["labels"] = labels
+            cur["metadata"]["annotations"] = {**ann, TRIGGER_ANNOTATION: now_rfc3339()}
+            if subsets:
+                cur["subsets"] = subsets
+            else:
+                cur.pop("subsets", None)
+            self.client.update(cur)
+            return
+        obj = {"apiVersion": "v1", "kind": "Endpoints",
+               "metadata": {"name": name, "namespace": ns, "labels": labels,
+                            "annotations": {TRIGGER_ANNOTATION: now_rfc3339()}}}
+        if subsets:
+            obj["subsets"] = subsets
+        with contextlib.suppress(errors.AlreadyExists):  # raced: the next pass converges
+            self.client.create(obj)
+
+    def _sync_slices(self, svc: dict, groups: list[tuple[list[dict], list[dict]]],
+                     managed_by: str, placeholder: bool = True) -> None:
+        """Make this controller's slices hold exactly `groups`, touching as few as possible."""
+        ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
+        existing = [s for s in self._slices(ns, name)
+                    if (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == managed_by]
+        # The other controller's slices for this Service (e.g. a selector was added) go.
+        other = MIRROR_MANAGED_BY if managed_by == MANAGED_BY else MANAGED_BY
+        for s in self._slices(ns, name):
+            if (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == other:
+                with contextlib.suppress(errors.NotFound):
+                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+        if not groups and placeholder:
+            groups = [([], [])]
+        labels = self._labels(svc, {SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: managed_by})
+        owner = [{"apiVersion": "v1", "kind": "Service", "name": name,
+                  "uid": svc["metadata"].get("uid"), "controller": True, "blockOwnerDeletion": True}]
+
+        def same(s: dict, ports: list, eps: list) -> bool:
+            return ((s.get("endpoints") or []) == eps and (s.get("ports") or []) == ports
+                    and (s["metadata"].get("labels") or {}) == labels
+                    and s["metadata"].get("ownerReferences") == owner
+                    and s.get("addressType") == "IPv4")
+
+        pending = list(groups)
+        # 1. exact matches stay untouched; 2. same ports get updated in place.
+        for want in list(pending):
+            for s in existing:
+                if same(s, *want):
+                    existing.remove(s)
+                    pending.remove(want)
+                    break
+        for want in list(pending):
+            for s in existing:
+                if _ports_key(s.get("ports") or []) == _ports_key(want[0]):
+                    self._update_slice(s, want, labels, owner)
+                    existing.remove(s)
+                    pending.remove(want)
+                    break
+        for want in pending:
+            if existing:
+                self._update_slice(existing.pop(0), want, labels, owner)
+                continue
+            self.client.create({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
+                             "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
+                             "ownerReferences": owner},
+                "addressType": "IPv4", "endpoints": want[1], "ports": want[0]})
+        for s in existing:
+            with contextlib.suppress(errors.NotFound):
+                self.client.delete("endpointslices", s["metadata"]["name"], ns)
+
+    def _update_slice(self, s: dict, want: tuple[list, list], labels: dict, owner: list) -> None:
+        s["metadata"]["labels"] = labels
+        s["metadata"]["ownerReferences"] = owner
+        s["metadata"]["annotations"] = {**(s["metadata"].get("annotations") or {}),
+                                        TRIGGER_ANNOTATION: now_rfc3339()}
+        s["addressType"] = "IPv4"
+        s["ports"], s["endpoints"] = want
+        self.client.update(s)
+
+    def _mirror(self, svc: dict) -> None:
+        """Selectorless Service: mirror the user's Endpoints into slices, never edit them."""
+        ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
+        ep = self.client.get_or_none("endpoints", name, ns)
+        groups = []
+        if ep is not None and (ep["metadata"].get("labels") or {}).get(SKIP_MIRROR_LABEL) != "true":
+            groups = mirror_endpoints(ep.get("subsets") or [])
+        self._sync_slices(svc, groups, MIRROR_MANAGED_BY, placeholder=False)
+
+    def _write_static(self, svc: dict, subsets: list) -> None:
+        """Endpoints + a slice named like the Service, as kube-apiserver keeps `kubernetes`'s."""
+        ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
+        self._write_endpoints(svc, list(subsets), {SKIP_MIRROR_LABEL: "true"})
+        groups = mirror_endpoints(subsets)
+        ports, eps = (groups[0] if groups else ([], []))
+        labels = {SERVICE_NAME_LABEL: name}
+        cur = self.client.get_or_none("endpointslices", name, ns)
+        if cur is None:
+            with contextlib.suppress(errors.AlreadyExists):
+                self.client.create({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": name, "namespace": ns, "labels": labels},
+                    "addressType": "IPv4", "endpoints": eps, "ports": ports})
+        elif (cur.get("endpoints") or []) != eps or (cur.get("ports") or []) != ports \
+                or (cur["metadata"].get("labels") or {}) != labels:
+            cur["metadata"]["labels"] = labels
+            cur["endpoints"], cur["ports"] = eps, ports
+            self.client.update(cur)
+
+
+__all__ = ["EndpointsController", "endpoints_subsets", "slice_endpoints", "mirror_endpoints",
+           "find_port", "pod_ready", "MANAGED_BY", "SERVICE_NAME_LABEL"]

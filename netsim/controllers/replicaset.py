@@ -1,0 +1,308 @@
+"""The ReplicaSet controller: keeps `spec.replicas` pods alive, as kube-controller-manager does.
+
+It claims pods by selector (adopts matching orphans, releases owned pods that stopped
+matching) through controller ownerReferences, creates missing pods from the template
+(`<rs>-<5 chars>`), deletes surplus ones in upstream's order (unscheduled, pending, not ready,
+then the most recently ready / newest), and reports replicas / ready / available
+(minReadySeconds) in status. Terminating and finished pods never count.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from netsim.api import errors, events
+from netsim.api.client import Client
+from netsim.api.selectors import from_label_selector
+from netsim.controllers.base import Controller, split_key
+
+COMPONENT = "replicaset-controller"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+_PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def parse_time(ts: str | None) -> float | None:
+    if not ts:
+        return None
+    try:
+        return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        try:
+            return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+
+
+def controller_ref(obj: dict) -> dict | None:
+    for r in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if r.get("controller"):
+            return r
+    return None
+
+
+def owner_ref(owner: dict) -> dict:
+    md = owner["metadata"]
+    return {"apiVersion": owner.get("apiVersion", "apps/v1"), "kind": owner["kind"],
+            "name": md["name"], "uid": md["uid"], "controller": True,
+            "blockOwnerDeletion": True}
+
+
+def is_active(pod: dict) -> bool:
+    """controller.IsPodActive: not terminating, not finished."""
+    return not (pod.get("metadata") or {}).get("deletionTimestamp") and \
+        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def ready_condition(pod: dict) -> dict | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c
+    return None
+
+
+def is_ready(pod: dict) -> bool:
+    c = ready_condition(pod)
+    return c is not None and c.get("status") == "True"
+
+
+def ready_since(pod: dict) -> float | None:
+    c = ready_condition(pod)
+    if c is None or c.get("status") != "True":
+        return None
+    return parse_time(c.get("lastTransitionTime"))
+
+
+def is_available(pod: dict, min_ready_seconds: int, now: float) -> bool:
+    """podutil.IsPodAvailable: Ready for at least minReadySeconds."""
+    if not is_ready(pod):
+        return False
+    if not min_ready_seconds:
+        return True
+    since = ready_since(pod)
+    return since is not None and since + min_ready_seconds <= now
+
+
+def _max_restarts(pod: dict) -> int:
+    return max((int(cs.get("restartCount") or 0)
+                for cs in (pod.get("status") or {}).get("containerStatuses") or []), default=0)
+
+
+def _cost(pod: dict) -> int:
+    try:
+        return int(((pod.get("metadata") or {}).get("annotations") or {}).get(DELETION_COST, 0))
+    except ValueError:
+        return 0
+
+
+def deletion_order(pods: list[dict], related: list[dict] | None = None) -> list[dict]:
+    """controller.ActivePodsWithRanks: the pods to delete first come first."""
+    per_node = Counter((p.get("spec") or {}).get("nodeName") for p in (related or pods)
+                       if (p.get("spec") or {}).get("nodeName") and is_active(p))
+
+    def newer_first(ts: float | None) -> tuple:
+        return (0, 0.0) if ts is None else (1, -ts)
+
+    def key(p: dict) -> tuple:
+        node = (p.get("spec") or {}).get("nodeName") or ""
+        ready = is_ready(p)
+        return (
+            bool(node),
+            _PHASE_ORDER.get((p.get("status") or {}).get("phase") or "Pending", 0),
+            ready,
+            _cost(p),
+            -per_node.get(node, 0) if node else 0,
+            newer_first(ready_since(p)) if ready else (0, 0.0),
+            -_max_restarts(p),
+            newer_first(parse_time((p.get("metadata") or {}).get("creationTimestamp"))),
+        )
+    return sorted(pods, key=key)
+
+
+def pod_from_template(rs: dict) -> dict:
+    """The pod a ReplicaSet creates: template labels/annotations, spec, controller ref."""
+    md = rs["metadata"]
+    tmpl = (rs.get("spec") or {}).get("template") or {}
+    tmd = tmpl.get("metadata") or {}
+    meta = {"generateName": md["name"] + "-", "namespace": md.get("namespace", "default"),
+            "ownerReferences": [owner_ref(rs)]}
+    if tmd.get("labels"):
+        meta["labels"] = dict(tmd["labels"])
+    if tmd.get("annotations"):
+        meta["annotations"] = dict(tmd["annotations"])
+    if tmd.get("finalizers"):
+        meta["finalizers"] = list(tmd["finalizers"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": copy.deepcopy(tmpl.get("spec") or {})}
+
+
+def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None) -> dict:
+    """calculateStatus: counts over the RS's active pods (zero counts omitted, as upstream)."""
+    spec = rs.get("spec") or {}
+    tmpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    mrs = int(spec.get("minReadySeconds") or 0)
+    labeled = sum(1 for p in pods if all(
+        ((p.get("metadata") or {}).get("labels") or {}).get(k) == v
+        for k, v in tmpl_labels.items()))
+    ready = sum(1 for p in pods if is_ready(p))
+    avail = sum(1 for p in pods if is_available(p, mrs, now))
+    status: dict = {"replicas": len(pods)}
+    if labeled:
+        status["fullyLabeledReplicas"] = labeled
+    if ready:
+        status["readyReplicas"] = ready
+    if avail:
+        status["availableReplicas"] = avail
+    status["observedGeneration"] = (rs.get("metadata") or {}).get("generation", 1)
+    old_conds = [c for c in (rs.get("status") or {}).get("conditions") or []
+                 if c.get("type") != "ReplicaFailure"]
+    if failure:
+        prev = [c for c in (rs.get("status") or {}).get("conditions") or []
+                if c.get("type") == "ReplicaFailure"]
+        ts = prev[0].get("lastTransitionTime") if prev else \
+            datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        old_conds.append({"type": "ReplicaFailure", "status": "True",
+                          "lastTransitionTime": ts, "reason": "FailedCreate",
+                          "message": failure})
+    if old_conds:
+        status["conditions"] = old_conds
+    return status
+
+
+class ReplicaSetController(Controller):
+    """Reconciles one ReplicaSet per key `namespace/name`."""
+
+    name = COMPONENT
+    watches = ("replicasets", "pods")
+    resync_seconds = 30.0
+    workers = 2
+
+    def __init__(self, client: Client, clock: Callable[[], float] = time.time):
+        super().__init__(client)
+        self.clock = clock
+
+    # -- keys -----------------------------------------------------------------------------
+    def keys_for(self, resource: str, obj: dict) -> list[str]:
+        md = obj.get("metadata") or {}
+        ns = md.get("namespace") or "default"
+        if resource == "replicasets":
+            return [f"{ns}/{md['name']}"]
+        ref = controller_ref(obj)
+        if ref is not None:
+            return [f"{ns}/{ref['name']}"] if ref.get("kind") == "ReplicaSet" else []
+        labels = md.get("labels") or {}
+        if md.get("deletionTimestamp"):
+            return []
+        try:
+            rss = self.client.list("replicasets", ns)
+        except errors.ApiError:
+            return []
+        return [f"{ns}/{rs['metadata']['name']}" for rs in rss
+                if from_label_selector((rs.get("spec") or {}).get("selector"))(labels)]
+
+    def all_keys(self):
+        for rs in self.client.list("replicasets"):
+            yield from self.keys_for("replicasets", rs)
+
+    # -- reconcile ------------------------------------------------------------------------
+    def reconcile(self, key: str) -> float | None:
+        ns, name = split_key(key)
+        rs = self.client.get_or_none("replicasets", name, ns)
+        if rs is None:
+            return None
+        pods = self.claim_pods(rs)
+        active = [p for p in pods if is_active(p)]
+        failure = None
+        if not rs["metadata"].get("deletionTimestamp"):
+            failure = self.manage_replicas(rs, active, pods)
+            pods = self._owned(rs, self.client.list("pods", ns))
+            active = [p for p in pods if is_active(p)]
+        now = self.clock()
+        status = rs_status(rs, active, now, failure)
+        if status != (rs.get("status") or {}):
+            rs["status"] = status
+            try:
+                self.client.update_status(rs)
+            except errors.NotFound:
+                return None
+        return self._requeue_after(rs, active, now, failure)
+
+    def _owned(self, rs: dict, pods: list[dict]) -> list[dict]:
+        uid = rs["metadata"]["uid"]
+        return [p for p in pods if (controller_ref(p) or {}).get("uid") == uid]
+
+    def claim_pods(self, rs: dict) -> list[dict]:
+        """PodControllerRefManager.ClaimPods: adopt matching orphans, release strays."""
+        ns = rs["metadata"].get("namespace") or "default"
+        match = from_label_selector((rs.get("spec") or {}).get("selector"))
+        uid = rs["metadata"]["uid"]
+        deleting = bool(rs["metadata"].get("deletionTimestamp"))
+        out = []
+        for pod in self.client.list("pods", ns):
+            ref = controller_ref(pod)
+            labels = pod["metadata"].get("labels") or {}
+            if ref is not None:
+                if ref.get("uid") != uid:
+                    continue
+                if match(labels) or deleting:
+                    out.append(pod)
+                    continue
+                # Owned but no longer selected: release it.
+                refs = [r for r in pod["metadata"].get("ownerReferences") or []
+                        if r.get("uid") != uid]
+                try:
+                    self.client.patch("pods", pod["metadata"]["name"], ns,
+                                      {"metadata": {"ownerReferences": refs or None}})
+                except errors.NotFound:
+                    pass
+                continue
+            if deleting or not match(labels) or pod["metadata"].get("deletionTimestamp"):
+                continue
+            refs = list(pod["metadata"].get("ownerReferences") or []) + [owner_ref(rs)]
+            try:
+                pod = self.client.patch("pods", pod["metadata"]["name"], ns,
+                                        {"metadata": {"ownerReferences": refs}})
+            except errors.NotFound:
+                continue
+            out.append(pod)
+        return out
+
+    def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
+        """Create or delete pods towards spec.replicas; returns a create failure message."""
+        want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
+        diff = len(active) - want
+        if diff < 0:
+            for _ in range(-diff):
+                try:
+                    pod = self.client.create(pod_from_template(rs))
+                except errors.ApiError as e:
+                    msg = f"Error creating: {e.message}"
+                    events.record(self.client, rs, "Warning", "FailedCreate", msg, COMPONENT)
+                    return msg
+                events.record(self.client, rs, "Normal", "SuccessfulCreate",
+                              f"Created pod: {pod['metadata']['name']}", COMPONENT)
+        elif diff > 0:
+            for pod in deletion_order(active, related)[:diff]:
+                pname = pod["metadata"]["name"]
+                try:
+                    self.client.delete("pods", pname, pod["metadata"].get("namespace"))
+                except errors.NotFound:
+                    continue
+                events.record(self.client, rs, "Normal", "SuccessfulDelete",
+                              f"Deleted pod: {pname}", COMPONENT)
+        return None
+
+    def _requeue_after(self, rs: dict, active: list[dict], now: float,
+                       failure: str | None) -> float | None:
+        if failure:
+            return 5.0
+        mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+        if not mrs:
+            return None
+        waits = [since + mrs - now for p in active if (since := ready_since(p)) is not None
+                 and since + mrs > now]
+        return max(0.1, min(waits)) if waits else None

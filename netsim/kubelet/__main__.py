@@ -1,0 +1,49 @@
+"""Node agent entry point: `python -m netsim.kubelet --cluster C --node N` (inside the node netns)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from netsim.api.client import HttpClient
+from netsim.net.topology import ClusterConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="netsim-node-agent")
+    ap.add_argument("--cluster", required=True)
+    ap.add_argument("--node", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg = ClusterConfig.load(args.cluster)
+    if cfg is None:
+        print(f"cluster {args.cluster} has no configuration", file=sys.stderr)
+        return 1
+    node = cfg.node(args.node)
+    client = HttpClient(args.cluster)
+    from netsim.kubelet.agent import Kubelet
+    kubelet = Kubelet(client, cfg, node)
+    agents = [kubelet]
+    try:
+        from netsim.proxy.agent import KubeProxy
+    except ImportError:
+        KubeProxy = None  # noqa: N806
+    if KubeProxy is not None:
+        proxy = KubeProxy(HttpClient(args.cluster), cfg, node)
+        proxy.start()
+        agents.append(proxy)
+
+    def stop(*_):
+        # Containers keep running: a restarted agent re-adopts them.
+        for a in agents:
+            a.stopped.set()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    kubelet.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

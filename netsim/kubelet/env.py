@@ -1,0 +1,135 @@
+"""Container environment: env, envFrom, ConfigMap/Secret references, as the kubelet builds it."""
+
+from __future__ import annotations
+
+import base64
+
+from netsim.api import errors
+from netsim.api.client import Client
+
+
+class ConfigError(Exception):
+    """The container cannot start yet (kubectl shows CreateContainerConfigError)."""
+
+
+def _lookup(client: Client, kind: str, name: str, ns: str, cache: dict) -> dict | None:
+    key = (kind, name)
+    if key not in cache:
+        try:
+            cache[key] = client.get(kind, name, ns)
+        except errors.NotFound:
+            cache[key] = None
+    return cache[key]
+
+
+def _values(obj: dict, kind: str) -> dict[str, str]:
+    if kind == "secrets":
+        return {k: base64.b64decode(v).decode(errors="replace")
+                for k, v in (obj.get("data") or {}).items()}
+    return dict(obj.get("data") or {})
+
+
+def container_env(client: Client, pod: dict, container: dict) -> dict[str, str]:
+    """The container's variables (not the process's base env). Raises ConfigError."""
+    ns = pod["metadata"].get("namespace", "default")
+    cache: dict = {}
+    env: dict[str, str] = {}
+    for src in container.get("envFrom") or []:
+        for kind, key in (("configmaps", "configMapRef"), ("secrets", "secretRef")):
+            ref = src.get(key)
+            if not ref:
+                continue
+            obj = _lookup(client, kind, ref["name"], ns, cache)
+            if obj is None:
+                if ref.get("optional"):
+                    continue
+                word = "configmap" if kind == "configmaps" else "secret"
+                raise ConfigError(f'{word} "{ref["name"]}" not found')
+            for k, v in _values(obj, kind).items():
+                env[src.get("prefix", "") + k] = v
+    for e in container.get("env") or []:
+        name = e.get("name")
+        if "value" in e or "valueFrom" not in e:
+            env[name] = _expand(str(e.get("value", "")), env)
+            continue
+        vf = e["valueFrom"]
+        for kind, key in (("configmaps", "configMapKeyRef"), ("secrets", "secretKeyRef")):
+            ref = vf.get(key)
+            if not ref:
+                continue
+            word = "configmap" if kind == "configmaps" else "secret"
+            obj = _lookup(client, kind, ref["name"], ns, cache)
+            if obj is None:
+                if ref.get("optional"):
+                    break
+                raise ConfigError(f'{word} "{ref["name"]}" not found')
+            vals = _values(obj, kind)
+            if ref["key"] not in vals:
+                if ref.get("optional"):
+                    break
+                raise ConfigError(f"couldn't find key {ref['key']} in {'ConfigMap' if kind == 'configmaps' else 'Secret'} {ns}/{ref['name']}")
+            env[name] = vals[ref["key"]]
+        fr = vf.get("fieldRef")
+        if fr:
+            env[name] = _field(pod, fr.get("fieldPath", ""))
+    return env
+
+
+def _field(pod: dict, path: str) -> str:
+    md, st, sp = pod["metadata"], pod.get("status", {}), pod.get("spec", {})
+    table = {"metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
+             "metadata.uid": md.get("uid"), "spec.nodeName": sp.get("nodeName"),
+             "spec.serviceAccountName": sp.get("serviceAccountName", "default"),
+             "status.hostIP": st.get("hostIP"), "status.podIP": st.get("podIP")}
+    if path.startswith("metadata.labels['"):
+        return (md.get("labels") or {}).get(path[17:-2], "")
+    if path.startswith("metadata.annotations['"):
+        return (md.get("annotations") or {}).get(path[22:-2], "")
+    return str(table.get(path) or "")
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """$(VAR) references to earlier variables; $$ escapes."""
+    out, i = "", 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out += "$"
+            i += 2
+        elif value.startswith("$(", i) and ")" in value[i:]:
+            j = value.index(")", i)
+            name = value[i + 2:j]
+            out += env.get(name, value[i:j + 1])
+            i = j + 1
+        else:
+            out += value[i]
+            i += 1
+    return out
+
+
+def service_links(services: list[dict], namespace: str) -> dict[str, str]:
+    """Docker-link style variables for the namespace's Services (enableServiceLinks)."""
+    env = {}
+    for svc in services:
+        if svc["metadata"].get("namespace") != namespace:
+            continue
+        ip = svc.get("spec", {}).get("clusterIP")
+        if not ip or ip == "None":
+            continue
+        name = svc["metadata"]["name"].upper().replace("-", "_")
+        ports = svc["spec"].get("ports") or []
+        env[f"{name}_SERVICE_HOST"] = ip
+        if ports:
+            env[f"{name}_SERVICE_PORT"] = str(ports[0]["port"])
+            p0 = ports[0]
+            proto = p0.get("protocol", "TCP").lower()
+            env[f"{name}_PORT"] = f"{proto}://{ip}:{p0['port']}"
+        for p in ports:
+            proto = p.get("protocol", "TCP")
+            if p.get("name"):
+                env[f"{name}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p["port"])
+            base = f"{name}_PORT_{p['port']}_{proto}"
+            env[base] = f"{proto.lower()}://{ip}:{p['port']}"
+            env[base + "_PROTO"] = proto.lower()
+            env[base + "_PORT"] = str(p["port"])
+            env[base + "_ADDR"] = ip
+    return env

@@ -1,0 +1,206 @@
+"""Liveness, readiness and startup probes, run by the kubelet from the node's netns.
+
+Each probe keeps its own schedule (initialDelaySeconds, periodSeconds) and thresholds;
+results change readiness (-> Ready condition -> endpoints) or restart the container.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from netsim.api import events
+from netsim.kubelet import runtime
+
+KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
+
+
+@dataclass
+class ProbeState:
+    spec: dict
+    container: dict
+    started: float
+    next_at: float
+    result: bool
+    successes: int = 0
+    failures: int = 0
+    running: bool = False
+
+
+def _port(port, container: dict) -> int:
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return int(p["containerPort"])
+    raise ValueError(f"port {port!r} not found")
+
+
+def run_probe(spec: dict, container: dict, pod_ip: str, pid: int) -> tuple[bool, str]:
+    """Execute one probe; returns (success, kubelet-style failure message)."""
+    timeout = float(spec.get("timeoutSeconds", 1))
+    if "httpGet" in spec:
+        h = spec["httpGet"]
+        host = h.get("host") or pod_ip
+        scheme = h.get("scheme", "HTTP").lower()
+        try:
+            port = _port(h.get("port"), container)
+        except ValueError as e:
+            return False, str(e)
+        url = f"{scheme}://{host}:{port}{h.get('path', '/')}"
+        try:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                                   context=ssl._create_unverified_context())
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+            headers.setdefault("User-Agent", "kube-probe/1.30")
+            conn.request("GET", h.get("path", "/"), headers=headers)
+            code = conn.getresponse().status
+            conn.close()
+        except ConnectionRefusedError:
+            return False, f'Get "{url}": dial tcp {host}:{port}: connect: connection refused'
+        except TimeoutError:
+            return False, (f'Get "{url}": context deadline exceeded (Client.Timeout exceeded '
+                           "while awaiting headers)")
+        except OSError as e:
+            return False, f'Get "{url}": {e}'
+        if 200 <= code < 400:
+            return True, ""
+        return False, f"HTTP probe failed with statuscode: {code}"
+    if "tcpSocket" in spec:
+        t = spec["tcpSocket"]
+        host = t.get("host") or pod_ip
+        try:
+            port = _port(t.get("port"), container)
+            with socket.create_connection((host, port), timeout=timeout):
+                return True, ""
+        except ConnectionRefusedError:
+            return False, f"dial tcp {host}:{port}: connect: connection refused"
+        except TimeoutError:
+            return False, f"dial tcp {host}:{port}: i/o timeout"
+        except (OSError, ValueError) as e:
+            return False, str(e)
+    if "exec" in spec:
+        cmd = spec["exec"].get("command") or []
+        try:
+            r = subprocess.run(["nsenter", "-t", str(pid), "-n", "-u", "-m", "--", *cmd],
+                               capture_output=True, timeout=timeout + 0.5)
+        except subprocess.TimeoutExpired:
+            return False, f"command {cmd!r} timed out"
+        if r.returncode == 0:
+            return True, ""
+        out = (r.stdout + r.stderr).decode(errors="replace").strip()
+        return False, out or f"command {cmd!r} exited with {r.returncode}"
+    return True, ""
+
+
+class ProbeManager:
+    def __init__(self, kubelet):
+        self.kubelet = kubelet
+        self.states: dict[tuple[str, str, str], ProbeState] = {}
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="probe")
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, daemon=True, name="probes").start()
+
+    def forget(self, uid: str) -> None:
+        with self.lock:
+            for k in [k for k in self.states if k[0] == uid]:
+                del self.states[k]
+
+    def container_started(self, uid: str, cname: str) -> None:
+        with self.lock:
+            for k in [k for k in self.states if k[0] == uid and k[1] == cname]:
+                del self.states[k]
+
+    def _state(self, uid: str, cname: str, kind: str, c: dict, crec) -> ProbeState | None:
+        spec = c.get(kind)
+        if not spec or crec is None or not crec.alive():
+            return None
+        key = (uid, cname, kind)
+        with self.lock:
+            s = self.states.get(key)
+            if s is None:
+                now = time.monotonic()
+                s = self.states[key] = ProbeState(
+                    spec=spec, container=c, started=now,
+                    next_at=now + float(spec.get("initialDelaySeconds", 0)),
+                    result=(kind == "livenessProbe"))
+            return s
+
+    def started(self, uid, cname, c, crec) -> bool | None:
+        s = self._state(uid, cname, "startupProbe", c, crec)
+        return None if s is None else s.result
+
+    def ready(self, uid, cname, c, crec) -> bool:
+        if crec is None or not crec.alive():
+            return False
+        self._state(uid, cname, "livenessProbe", c, crec)
+        if self.started(uid, cname, c, crec) is False:
+            return False
+        s = self._state(uid, cname, "readinessProbe", c, crec)
+        return True if s is None else s.result
+
+    def _loop(self) -> None:
+        while not self.kubelet.stopped.wait(0.1):
+            now = time.monotonic()
+            with self.lock:
+                due = [(k, s) for k, s in self.states.items() if not s.running and s.next_at <= now]
+            for key, s in due:
+                uid, cname, kind = key
+                if kind != "startupProbe":
+                    st = self.states.get((uid, cname, "startupProbe"))
+                    if st and not st.result:
+                        continue
+                s.running = True
+                self.pool.submit(self._probe, key, s)
+
+    def _probe(self, key, s: ProbeState) -> None:
+        uid, cname, kind = key
+        rec = self.kubelet.records.get(uid)
+        crec = rec.containers.get(cname) if rec else None
+        try:
+            if rec is None or crec is None or not crec.alive():
+                return
+            ok, msg = run_probe(s.spec, s.container, rec.ip, crec.pid)
+            success_needed = int(s.spec.get("successThreshold", 1))
+            failure_needed = int(s.spec.get("failureThreshold", 3))
+            before = s.result
+            if ok:
+                s.successes += 1
+                s.failures = 0
+                if s.successes >= success_needed:
+                    s.result = True
+            else:
+                s.failures += 1
+                s.successes = 0
+                pod = self.kubelet.client.get_or_none("pods", rec.name, rec.namespace)
+                word = {"startupProbe": "Startup", "livenessProbe": "Liveness",
+                        "readinessProbe": "Readiness"}[kind]
+                if pod:
+                    events.record(self.kubelet.client, pod, "Warning", "Unhealthy",
+                                  f"{word} probe failed: {msg}", "kubelet", self.kubelet.node.name)
+                if s.failures >= failure_needed:
+                    s.result = False
+                    if kind in ("livenessProbe", "startupProbe") and pod:
+                        events.record(self.kubelet.client, pod, "Normal", "Killing",
+                                      f"Container {cname} failed {word.lower()} probe, will be restarted",
+                                      "kubelet", self.kubelet.node.name)
+                        grace = s.spec.get("terminationGracePeriodSeconds") or \
+                            pod["spec"].get("terminationGracePeriodSeconds", 30)
+                        runtime.stop(crec, float(grace))
+                        crec.killed_by_us = True
+            if s.result != before:
+                self.kubelet.queue.add(f"{rec.namespace}/{rec.name}")
+        finally:
+            s.next_at = time.monotonic() + float(s.spec.get("periodSeconds", 10))
+            s.running = False

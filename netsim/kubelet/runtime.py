@@ -1,0 +1,145 @@
+"""Container processes: start one inside a pod's namespaces, find it again after a restart.
+
+There is no container runtime: a container is one process tree started through
+`ip netns exec <netns> unshare --uts --mount` (own hostname, the pod's resolv.conf/hosts
+bind-mounted). Each process is recorded with its kernel start time, so an agent that
+restarts re-adopts the very same process and never starts a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+
+# $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
+_LAUNCH = ('hostname "$1" 2>/dev/null; d="$2"; shift 2; '
+           'if [ -n "$d" ]; then for f in resolv.conf hosts; do '
+           '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; exec "$@"')
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: identifies a process beyond pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data.rsplit(")", 1)[1].split()
+    if rest[0] == "Z":
+        return None
+    return int(rest[19])
+
+
+@dataclass
+class ContainerRecord:
+    name: str
+    pid: int = 0
+    starttime: int = 0
+    started_at: str = ""
+    restart_count: int = 0
+    exit_code: int | None = None
+    finished_at: str = ""
+    reason: str = ""
+    log_path: str = ""
+    killed_by_us: bool = False
+    last_terminated: dict = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return bool(self.pid) and self.exit_code is None and proc_starttime(self.pid) == self.starttime
+
+
+@dataclass
+class PodRecord:
+    """What the kubelet knows locally about one pod (saved as JSON next to its logs)."""
+
+    uid: str
+    namespace: str
+    name: str
+    netns: str = ""
+    ip: str = ""
+    host_network: bool = False
+    containers: dict[str, ContainerRecord] = field(default_factory=dict)
+
+    def save(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, "pod.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(asdict(self), f)
+        os.replace(tmp, os.path.join(directory, "pod.json"))
+
+    @classmethod
+    def load(cls, directory: str) -> PodRecord | None:
+        try:
+            with open(os.path.join(directory, "pod.json")) as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            return None
+        data["containers"] = {k: ContainerRecord(**v) for k, v in data.get("containers", {}).items()}
+        return cls(**data)
+
+
+def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict[str, str],
+          log_path: str, cwd: str = "/") -> tuple[int, int]:
+    """Start a container process; returns (pid, starttime)."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    cmd = ["ip", "netns", "exec", netns, "unshare", "--uts", "--mount", "--propagation",
+           "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, *argv]
+    with open(log_path, "ab") as log:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             env=env, cwd=cwd if os.path.isdir(cwd) else "/",
+                             start_new_session=True, close_fds=True)
+    st = None
+    for _ in range(50):
+        st = proc_starttime(p.pid)
+        if st is not None:
+            break
+        time.sleep(0.001)
+    return p.pid, st or 0
+
+
+def reap() -> dict[int, int]:
+    """Collect exit codes of our exited children (non-blocking)."""
+    out = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return out
+        if pid == 0:
+            return out
+        out[pid] = os.waitstatus_to_exitcode(status)
+        if out[pid] < 0:  # killed by signal N -> 128+N as container runtimes report
+            out[pid] = 128 - out[pid]
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Signal a container's whole process group (it is its session leader)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def stop(rec: ContainerRecord, grace: float) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+    if not rec.alive():
+        return
+    rec.killed_by_us = True
+    signal_group(rec.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap()
+        if proc_starttime(rec.pid) != rec.starttime:
+            return
+        time.sleep(0.05)
+    signal_group(rec.pid, signal.SIGKILL)
+    for _ in range(100):
+        reap()
+        if proc_starttime(rec.pid) != rec.starttime:
+            return
+        time.sleep(0.01)
