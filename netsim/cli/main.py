@@ -201,6 +201,9 @@ def run(argv: list[str]) -> int:
             raise CliError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
         name = args.args[0].split("/", 1)[-1]
         return pods.logs(ctx, name, args.container, args.follow, args.previous, args.tail)
+    if v == "proxy":
+        from netsim.proxy import cli as proxy_cli
+        return proxy_cli.run(ctx, args.args + extra)
     from netsim.cli import workloads
     return workloads.run(v, ctx, args.args + extra, argv)
 

@@ -71,6 +71,14 @@ BUILTINS: dict[str, _Entry] = {
     "pause": _Entry("pause"),
     # pods share the host's filesystem, so the host's curl is this image's binary
     "curlimages/curl": _Entry(None, command=("curl",), args=("--help",)),
+    # add-ons: netsim's own cluster DNS and ingress controller run as these images' pods
+    "coredns/coredns": _Entry(None, command=(sys.executable, "-m", "netsim.dns"),
+                              args=("--config", "/etc/coredns/Corefile")),
+    "coredns": _Entry(None, command=(sys.executable, "-m", "netsim.dns"),
+                      args=("--config", "/etc/coredns/Corefile")),
+    "ingress-nginx/controller": _Entry(None, command=(sys.executable, "-m", "netsim.ingress")),
+    "kubernetes-ingress-controller/nginx-ingress-controller": _Entry(
+        None, command=(sys.executable, "-m", "netsim.ingress")),
 }
 
 # flags that make a built-in listen somewhere else than the container ports say

@@ -313,7 +313,7 @@ class Kubelet:
         base_env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
                     "HOSTNAME": spec.get("hostname") or md["name"], "HOME": "/root",
                     "NETSIM_POD_NAMESPACE": md["namespace"], "NETSIM_POD_NAME": md["name"],
-                    "NETSIM_NODE_NAME": self.node.name}
+                    "NETSIM_NODE_NAME": self.node.name, "NETSIM_CLUSTER": self.cfg.name}
         links = service_links(self._services(), md["namespace"]) if spec.get("enableServiceLinks", True) else {}
         k8s = next((s for s in self._services() if s["metadata"]["name"] == "kubernetes"
                     and s["metadata"]["namespace"] == "default"), None)

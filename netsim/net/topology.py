@@ -215,3 +215,20 @@ def teardown(ledger: Ledger) -> list[str]:
             nl.remove_netns(rec["name"])
             done.append(f"netns {rec['name']}")
     return done
+
+
+def build_lan_client(cfg: ClusterConfig, ledger: Ledger, name: str, ip: str) -> str:
+    """An extra machine on the LAN (a netns with eth0 on the LAN bridge): tests' clients."""
+    ns = f"{cfg.name}-{name}"
+    ledger.add("netns", name=ns)
+    nl.create_netns(ns)
+    port = _ifname("c-", name)
+    with nl.inside(cfg.lan_netns) as ipr:
+        idx = nl.veth_into(ipr, port, "eth0", ns)
+        ipr.link("set", index=idx, master=nl.index(ipr, "lan0"), state="up")
+    with nl.inside(ns) as ipr:
+        ipr.link("set", index=1, state="up")
+        eth0 = nl.index(ipr, "eth0")
+        nl.add_addr(ipr, eth0, ip, cfg.lan_prefix)
+        ipr.link("set", index=eth0, state="up")
+    return ns
