@@ -1,0 +1,301 @@
+"""Endpoints / EndpointSlice controller: reconcile called directly against an in-memory store."""
+
+from __future__ import annotations
+
+import pytest
+
+from netsim.api.admission import admit
+from netsim.api.client import LocalClient
+from netsim.api.store import Store
+from netsim.controllers.endpoints import MANAGED_BY, EndpointsController
+from netsim.controllers.gc import GarbageCollector
+
+
+@pytest.fixture
+def client():
+    store = Store(":memory:", admission=admit)
+    store.bootstrap()
+    yield LocalClient(store)
+    store.close()
+
+
+@pytest.fixture
+def ctl(client):
+    return EndpointsController(client)
+
+
+def make_svc(client, name="web", selector=None, ports=None, **spec):
+    spec["selector"] = {"app": "web"} if selector is None else selector
+    if spec["selector"] is False:
+        del spec["selector"]
+    spec["ports"] = ports if ports is not None else [{"name": "http", "port": 80, "targetPort": 8080}]
+    if not spec["ports"]:
+        del spec["ports"]
+    return client.create({"apiVersion": "v1", "kind": "Service",
+                          "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+
+
+def make_pod(client, name, ip, ready=True, node="k8s-slave-172", labels=None, ports=None, **spec):
+    client.create({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": labels or {"app": "web"}},
+        "spec": {"nodeName": node, "containers": [{
+            "name": "c", "image": "echo", "ports": ports or [{"name": "web", "containerPort": 8080}]}],
+            **spec}})
+    if ip:
+        set_status(client, name, ip, ready)
+    return client.get("pods", name)
+
+
+def set_status(client, name, ip, ready):
+    pod = client.get("pods", name)
+    pod["status"].update(phase="Running", podIP=ip, podIPs=[{"ip": ip}], conditions=[
+        {"type": "Ready", "status": "True" if ready else "False"}])
+    client.update_status(pod)
+
+
+def endpoints(client, name="web"):
+    return client.get("endpoints", name)
+
+
+def slices(client, name="web"):
+    return client.list("endpointslices", "default",
+                       label_selector=f"kubernetes.io/service-name={name}")
+
+
+def slice_conditions(client, name="web"):
+    return {e["addresses"][0]: e["conditions"] for s in slices(client, name)
+            for e in s.get("endpoints") or []}
+
+
+def test_ready_pods_become_endpoints_and_slice(client, ctl):
+    svc = make_svc(client)
+    p1 = make_pod(client, "web-1", "10.244.1.5", node="k8s-slave-172")
+    make_pod(client, "web-2", "10.244.2.7", node="k8s-slave-173")
+    make_pod(client, "other", "10.244.2.8", labels={"app": "db"})
+    make_pod(client, "no-ip", None)
+    ctl.reconcile("default/web")
+
+    ep = endpoints(client)
+    assert ep["subsets"] == [{
+        "addresses": [
+            {"ip": "10.244.1.5", "nodeName": "k8s-slave-172", "targetRef": {
+                "kind": "Pod", "namespace": "default", "name": "web-1", "uid": p1["metadata"]["uid"]}},
+            {"ip": "10.244.2.7", "nodeName": "k8s-slave-173", "targetRef": {
+                "kind": "Pod", "namespace": "default", "name": "web-2",
+                "uid": client.get("pods", "web-2")["metadata"]["uid"]}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]
+
+    (sl,) = slices(client)
+    md = sl["metadata"]
+    assert md["name"].startswith("web-") and len(md["name"]) == len("web-") + 5
+    assert md["generateName"] == "web-"
+    assert md["labels"] == {"kubernetes.io/service-name": "web",
+                            "endpointslice.kubernetes.io/managed-by": MANAGED_BY}
+    assert md["ownerReferences"] == [{"apiVersion": "v1", "kind": "Service", "name": "web",
+                                      "uid": svc["metadata"]["uid"], "controller": True,
+                                      "blockOwnerDeletion": True}]
+    assert sl["addressType"] == "IPv4"
+    assert sl["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    assert sl["endpoints"][0] == {
+        "addresses": ["10.244.1.5"],
+        "conditions": {"ready": True, "serving": True, "terminating": False},
+        "targetRef": {"kind": "Pod", "namespace": "default", "name": "web-1",
+                      "uid": p1["metadata"]["uid"]},
+        "nodeName": "k8s-slave-172"}
+    assert len(sl["endpoints"]) == 2
+
+
+def test_no_rewrite_when_nothing_changed(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    ctl.reconcile("default/web")
+    rv_ep = endpoints(client)["metadata"]["resourceVersion"]
+    rv_sl = [s["metadata"]["resourceVersion"] for s in slices(client)]
+    ctl.reconcile("default/web")
+    ctl.reconcile("default/web")
+    assert endpoints(client)["metadata"]["resourceVersion"] == rv_ep
+    assert [s["metadata"]["resourceVersion"] for s in slices(client)] == rv_sl
+
+
+def test_readiness_flip_moves_address(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    make_pod(client, "web-2", "10.244.1.6")
+    ctl.reconcile("default/web")
+    set_status(client, "web-2", "10.244.1.6", ready=False)
+    ctl.reconcile("default/web")
+    (sub,) = endpoints(client)["subsets"]
+    assert [a["ip"] for a in sub["addresses"]] == ["10.244.1.5"]
+    assert [a["ip"] for a in sub["notReadyAddresses"]] == ["10.244.1.6"]
+    cond = slice_conditions(client)
+    assert cond["10.244.1.6"] == {"ready": False, "serving": False, "terminating": False}
+    assert cond["10.244.1.5"]["ready"] is True
+    set_status(client, "web-2", "10.244.1.6", ready=True)
+    ctl.reconcile("default/web")
+    (sub,) = endpoints(client)["subsets"]
+    assert [a["ip"] for a in sub["addresses"]] == ["10.244.1.5", "10.244.1.6"]
+    assert "notReadyAddresses" not in sub
+    assert slice_conditions(client)["10.244.1.6"]["ready"] is True
+
+
+def test_scale_down_drops_one(client, ctl):
+    make_svc(client)
+    for i in range(3):
+        make_pod(client, f"web-{i}", f"10.244.1.{10 + i}")
+    ctl.reconcile("default/web")
+    assert len(endpoints(client)["subsets"][0]["addresses"]) == 3
+    client.delete("pods", "web-2", grace_period_seconds=0)
+    ctl.reconcile("default/web")
+    assert [a["ip"] for a in endpoints(client)["subsets"][0]["addresses"]] == \
+        ["10.244.1.10", "10.244.1.11"]
+    assert sorted(slice_conditions(client)) == ["10.244.1.10", "10.244.1.11"]
+    assert len(slices(client)) == 1
+
+
+def test_terminating_pod_leaves(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    make_pod(client, "web-2", "10.244.1.6")
+    ctl.reconcile("default/web")
+    client.delete("pods", "web-2")           # on a node: graceful, gets a deletionTimestamp
+    assert client.get("pods", "web-2")["metadata"].get("deletionTimestamp")
+    ctl.reconcile("default/web")
+    (sub,) = endpoints(client)["subsets"]
+    assert [a["ip"] for a in sub["addresses"]] == ["10.244.1.5"]
+    assert "notReadyAddresses" not in sub
+    # The slice keeps it flagged terminating (not ready) so kube-proxy can drain it.
+    assert slice_conditions(client)["10.244.1.6"] == {"ready": False, "serving": True,
+                                                      "terminating": True}
+
+
+def test_terminal_pods_leave(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    pod = client.get("pods", "web-1")
+    pod["status"]["phase"] = "Failed"
+    client.update_status(pod)
+    ctl.reconcile("default/web")
+    assert "subsets" not in endpoints(client)
+    (sl,) = slices(client)
+    assert sl["endpoints"] == [] and sl["ports"] == []
+
+
+def test_named_target_port_per_pod(client, ctl):
+    make_svc(client, ports=[{"name": "http", "port": 80, "targetPort": "web"}])
+    make_pod(client, "v1", "10.244.1.5", ports=[{"name": "web", "containerPort": 8080}])
+    make_pod(client, "v2", "10.244.1.6", ports=[{"name": "web", "containerPort": 9090}])
+    make_pod(client, "none", "10.244.1.7", ports=[{"name": "admin", "containerPort": 9000}])
+    make_pod(client, "udp", "10.244.1.8",
+             ports=[{"name": "web", "containerPort": 7070, "protocol": "UDP"}])
+    ctl.reconcile("default/web")
+    subsets = endpoints(client)["subsets"]
+    got = {(a["ip"], s["ports"][0]["port"]) for s in subsets for a in s["addresses"]}
+    assert got == {("10.244.1.5", 8080), ("10.244.1.6", 9090)}
+    by_port = {s["ports"][0]["port"] if s["ports"] else None: [e["addresses"][0] for e in s["endpoints"]]
+               for s in slices(client)}
+    assert by_port[8080] == ["10.244.1.5"] and by_port[9090] == ["10.244.1.6"]
+    # Pods without the named port still get a slice entry, with no ports (as upstream).
+    assert sorted(by_port[None]) == ["10.244.1.7", "10.244.1.8"]
+
+
+def test_multiple_ports_and_udp(client, ctl):
+    make_svc(client, ports=[{"name": "dns", "port": 53, "protocol": "UDP"},
+                            {"name": "dns-tcp", "port": 53, "protocol": "TCP"}])
+    make_pod(client, "dns-1", "10.244.1.5")
+    ctl.reconcile("default/web")
+    assert endpoints(client)["subsets"][0]["ports"] == [
+        {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+    assert slices(client)[0]["ports"] == [
+        {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+
+
+def test_headless_hostname_and_label(client, ctl):
+    make_svc(client, name="db", selector={"app": "db"}, clusterIP="None", ports=[])
+    make_pod(client, "db-0", "10.244.1.5", labels={"app": "db"}, hostname="db-0", subdomain="db")
+    make_pod(client, "db-1", "10.244.1.6", labels={"app": "db"}, hostname="db-1", subdomain="other")
+    ctl.reconcile("default/db")
+    ep = endpoints(client, "db")
+    assert ep["metadata"]["labels"] == {"service.kubernetes.io/headless": ""}
+    (sub,) = ep["subsets"]
+    assert "ports" not in sub
+    assert [(a["ip"], a.get("hostname")) for a in sub["addresses"]] == \
+        [("10.244.1.5", "db-0"), ("10.244.1.6", None)]
+    (sl,) = slices(client, "db")
+    assert sl["metadata"]["labels"]["service.kubernetes.io/headless"] == ""
+    assert sl["endpoints"][0]["hostname"] == "db-0" and "hostname" not in sl["endpoints"][1]
+
+
+def test_no_pods_gives_empty_endpoints_and_placeholder_slice(client, ctl):
+    make_svc(client)
+    ctl.reconcile("default/web")
+    assert "subsets" not in endpoints(client)
+    (sl,) = slices(client)
+    assert sl["endpoints"] == []
+
+
+def test_selectorless_service_keeps_user_endpoints_and_mirrors_them(client, ctl):
+    make_svc(client, name="ext-db", selector=False, ports=[{"name": "mysql", "port": 3306}])
+    client.create({"apiVersion": "v1", "kind": "Endpoints",
+                   "metadata": {"name": "ext-db", "namespace": "default"},
+                   "subsets": [{"addresses": [{"ip": "192.168.3.50"}],
+                                "ports": [{"name": "mysql", "port": 3306}]}]})
+    before = endpoints(client, "ext-db")
+    ctl.reconcile("default/ext-db")
+    assert endpoints(client, "ext-db") == before
+    (sl,) = slices(client, "ext-db")
+    assert sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
+        "endpointslicemirroring-controller.k8s.io"
+    assert sl["endpoints"] == [{"addresses": ["192.168.3.50"], "conditions": {"ready": True}}]
+    assert sl["ports"] == [{"name": "mysql", "port": 3306, "protocol": "TCP"}]
+    # Deleting the Service leaves the user's Endpoints, removes the mirror.
+    client.delete("services", "ext-db")
+    ctl.reconcile("default/ext-db")
+    assert client.get_or_none("endpoints", "ext-db") is not None
+    assert slices(client, "ext-db") == []
+
+
+def test_service_deleted_removes_endpoints_and_slices(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    ctl.reconcile("default/web")
+    client.delete("services", "web")
+    ctl.reconcile("default/web")
+    assert client.get_or_none("endpoints", "web") is None
+    assert slices(client) == []
+
+
+def test_gc_removes_orphaned_slices(client, ctl):
+    make_svc(client)
+    ctl.reconcile("default/web")
+    client.delete("services", "web")
+    GarbageCollector(client).sweep()
+    assert slices(client) == []
+
+
+def test_pod_label_change_requeues_service(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    ctl.reconcile("default/web")
+    pod = client.get("pods", "web-1")
+    pod["metadata"]["labels"] = {"app": "moved"}
+    pod = client.update(pod)
+    assert "default/web" in list(ctl.keys_for("pods", pod))
+    ctl.reconcile("default/web")
+    assert "subsets" not in endpoints(client)
+
+
+def test_static_endpoints_hook(client):
+    client.create({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "kubernetes", "namespace": "default"},
+                   "spec": {"clusterIP": "10.96.0.1",
+                            "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}})
+    subsets = [{"addresses": [{"ip": "192.168.3.171"}],
+                "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]
+    ctl = EndpointsController(client, static_endpoints={("default", "kubernetes"): subsets})
+    assert "default/kubernetes" in ctl.all_keys()
+    ctl.reconcile("default/kubernetes")
+    assert endpoints(client, "kubernetes")["subsets"] == subsets
+    sl = client.get("endpointslices", "kubernetes", "default")
+    assert sl["endpoints"] == [{"addresses": ["192.168.3.171"], "conditions": {"ready": True}}]
+    assert sl["ports"] == [{"name": "https", "port": 6443, "protocol": "TCP"}]
