@@ -25,3 +25,21 @@ def run(args) -> int:
     except (ValueError, lifecycle.ClusterError) as e:
         raise CliError(f"error: {e}") from e
     return 0
+
+
+def node_agent(ctx, action: str, node: str) -> int:
+    """`node stop NODE` kills the node's agent (a node failure); `node start NODE` revives it."""
+    cfg = ClusterConfig.load(ctx.cluster)
+    if cfg is None:
+        raise CliError(f'error: cluster "{ctx.cluster}" is not up')
+    try:
+        cfg.node(node)
+    except KeyError as e:
+        raise CliError(f'Error from server (NotFound): nodes "{node}" not found') from e
+    if action == "stop":
+        n = lifecycle.stop_agent(cfg.name, node)
+        print(f"node/{node} agent {'stopped' if n else 'was not running'}")
+    else:
+        pid = lifecycle.start_agent(cfg, node)
+        print(f"node/{node} agent {f'started (pid {pid})' if pid else 'already running'}")
+    return 0

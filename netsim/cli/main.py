@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-mode", default="iptables", choices=["iptables", "nftables", "ipvs"])
     p.add_argument("--no-host-access", action="store_true")
     p.add_argument("--no-addons", action="store_true")
-    p = verb("node", help="node exec NODE -- CMD")
-    p.add_argument("action", choices=["exec"])
+    p = verb("node", help="node exec NODE -- CMD | node stop NODE | node start NODE")
+    p.add_argument("action", choices=["exec", "stop", "start"])
     p.add_argument("args", nargs=argparse.REMAINDER)
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
@@ -157,6 +157,9 @@ def run(argv: list[str]) -> int:
         rest = [a for a in args.args if a != "--"]
         if not rest:
             raise CliError("error: usage: netsim node exec NODE -- COMMAND")
+        if args.action in ("stop", "start"):
+            from netsim.cli import cluster_cmds
+            return cluster_cmds.node_agent(ctx, args.action, rest[0])
         return pods.node_exec(ctx, rest[0], rest[1:])
     if v in ("apply", "create", "delete"):
         return _crud(ctx, args)

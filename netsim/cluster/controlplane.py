@@ -31,7 +31,6 @@ CONTROLLERS = [
     ("netsim.controllers.replicaset", "ReplicaSetController"),
     ("netsim.controllers.deployment", "DeploymentController"),
     ("netsim.controllers.endpoints", "EndpointsController"),
-    ("netsim.controllers.endpoints", "EndpointSliceController"),
     ("netsim.controllers.nodelifecycle", "NodeLifecycleController"),
 ]
 

@@ -104,6 +104,31 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
     return True
 
 
+def agent_records(name: str, node: str) -> list[dict]:
+    return [r for r in Ledger(name).records()
+            if r["kind"] == "process" and r.get("role") == f"agent/{node}"]
+
+
+def stop_agent(name: str, node: str) -> int:
+    """Kill a node's agent with SIGKILL, like a node that dies: its pods keep running."""
+    killed = 0
+    for r in agent_records(name, node):
+        if procs.alive(r):
+            os.kill(r["pid"], 9)
+            killed += 1
+        Ledger(name).forget("process", **{k: v for k, v in r.items() if k != "kind"})
+    return killed
+
+
+def start_agent(cfg: ClusterConfig, node: str) -> int:
+    if any(procs.alive(r) for r in agent_records(cfg.name, node)):
+        return 0
+    logs = os.path.join(state_dir(cfg.name), "logs")
+    return procs.spawn(Ledger(cfg.name), f"agent/{node}",
+                       procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node),
+                       os.path.join(logs, f"agent-{node}.log"), netns=cfg.node_netns(node))
+
+
 def _wait(cond, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
