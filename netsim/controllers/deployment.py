@@ -210,6 +210,8 @@ class DeploymentController(Controller):
             if changed or ((rs.get("spec") or {}).get("minReadySeconds", 0) or 0) != mrs:
                 rs["spec"]["minReadySeconds"] = mrs
                 rs = self.client.update(rs)
+                # Later passes of this sync read the same list: keep it current.
+                rs_list[:] = [rs if r is new_rs else r for r in rs_list]
             self._set_revision(d, (rs["metadata"].get("annotations") or {}).get(
                 ro.REVISION, str(new_revision)))
             if self._has_deadline(d) and ro.get_condition(status, "Progressing") is None:
