@@ -9,7 +9,11 @@
 - Names outside the zone: forwarded to `upstream` (UDP, 2 s, then SERVFAIL) when one is
   configured, else REFUSED at once. Malformed packets never raise out of the loop.
 - Prometheus text on `metrics_port` (`/metrics`, plus `/health` and `/ready`) with
-  CoreDNS' metric names.
+  CoreDNS' metric names; `/health` and `/ready` also on CoreDNS' own ports (`health` :8080,
+  `ready` :8181) when the Corefile names those plugins.
+- `main` reads the Corefile from a ConfigMap (kube-system/coredns) through the API and
+  watches it: `ttl`, the zone and `forward` take effect at once, without a restart (CoreDNS'
+  `reload` plugin does the same within ~2 min). Listening ports need a pod restart.
 
 Corefile subset understood by `parse_corefile` (everything else is ignored)::
 
@@ -19,6 +23,8 @@ Corefile subset understood by `parse_corefile` (everything else is ignored)::
             ttl 30                                         # record TTL
         }
         prometheus :9153                                   # metrics port
+        health [:8080]                                     # /health listener
+        ready [:8181]                                      # /ready listener
         forward . 10.0.0.2[:53]                            # upstream; /etc/resolv.conf = none
     }
 
@@ -195,7 +201,8 @@ class DnsServer:
 
     def __init__(self, zone_provider: ZoneProvider | Zone, *, host: str, port: int = 53,
                  upstream: str | None = None, metrics_port: int | None = 9153,
-                 upstream_timeout: float = 2.0, cache: bool = True):
+                 upstream_timeout: float = 2.0, cache: bool = True,
+                 probe_ports: Iterable[int] = ()):
         if isinstance(zone_provider, Zone):
             zone = zone_provider
             zone_provider = lambda: zone  # noqa: E731
@@ -213,6 +220,8 @@ class DnsServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.AbstractServer | None = None
         self._http: asyncio.AbstractServer | None = None
+        self.probe_ports = [p for p in probe_ports if p is not None]
+        self._probes: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task] = set()
         self._stopped: asyncio.Event | None = None
 
@@ -240,13 +249,16 @@ class DnsServer:
             self._http = await asyncio.start_server(self._http_client, self.host,
                                                     self.metrics_port, reuse_address=True)
             self.metrics_port = self._http.sockets[0].getsockname()[1]
+        for port in self.probe_ports:  # CoreDNS `health` / `ready` listeners
+            self._probes.append(await asyncio.start_server(self._http_client, self.host, port,
+                                                           reuse_address=True))
         log.info("dns: serving on %s:%d (udp+tcp), metrics on %s", self.host, self.port,
                  self.metrics_port)
 
     async def stop(self) -> None:
         if self._udp:
             self._udp.close()
-        for srv in (self._tcp, self._http):
+        for srv in (self._tcp, self._http, *self._probes):
             if srv:
                 srv.close()
         for task in list(self._tasks):
@@ -258,6 +270,11 @@ class DnsServer:
         if self._stopped is None:
             await self.start()
         await self._stopped.wait()
+
+    def set_upstream(self, upstream: str | None) -> None:
+        """Change the forwarder (call on the server's loop); cached REFUSED answers go."""
+        self.upstream = _parse_upstream(upstream)
+        self._cache = {}
 
     # ------------------------------------------------------------- answering
     def _zone(self) -> Zone | None:
@@ -541,6 +558,19 @@ class ZoneSource:
         with self._dirty:
             self._dirty.notify_all()
 
+    def configure(self, *, domain: str | None = None, ttl: int | None = None) -> bool:
+        """New zone name / TTL (an edited Corefile): rebuild now. True when anything changed."""
+        with self._lock:
+            changed = (domain is not None and domain != self.domain) or (
+                ttl is not None and ttl != self.ttl)
+            if domain is not None:
+                self.domain = domain
+            if ttl is not None:
+                self.ttl = ttl
+        if changed:
+            self._kick()
+        return changed
+
     def wait_for(self, predicate: Callable[[Zone], bool], timeout: float = 5.0) -> Zone:
         """Block until a built Zone satisfies `predicate` (tests, startup)."""
         deadline = time.monotonic() + timeout
@@ -610,8 +640,10 @@ class ZoneSource:
                 self._changed = False
                 snapshot = {r: list(objs.values()) for r, objs in self._objects.items()}
             try:
+                with self._lock:
+                    domain, ttl = self.domain, self.ttl
                 zone = Zone.build(snapshot["services"], snapshot["endpointslices"],
-                                  snapshot["pods"], domain=self.domain, ttl=self.ttl)
+                                  snapshot["pods"], domain=domain, ttl=ttl)
             except Exception:
                 log.exception("dns: zone build failed")
                 continue
@@ -623,12 +655,26 @@ class ZoneSource:
 
 
 # --------------------------------------------------------------------------- config
+HEALTH_PORT = 8080  # CoreDNS `health` plugin default
+READY_PORT = 8181  # CoreDNS `ready` plugin default
+
+
 @dataclass
 class CorefileConfig:
     zone: str = "cluster.local"
     ttl: int = 30
     upstream: str | None = None
     metrics_port: int = 9153
+    health_port: int | None = None  # `health` plugin present
+    ready_port: int | None = None  # `ready` plugin present
+
+
+def _plugin_port(words: list[str], default: int) -> int:
+    if len(words) > 1:
+        port = words[1].rsplit(":", 1)[-1]
+        if port.isdigit():
+            return int(port)
+    return default
 
 
 def parse_corefile(text: str) -> CorefileConfig:
@@ -646,14 +692,112 @@ def parse_corefile(text: str) -> CorefileConfig:
         elif words[0] == "forward" and len(words) > 2:
             target = words[2]
             cfg.upstream = None if target.startswith("/") else target
-        elif words[0] == "prometheus" and len(words) > 1:
-            port = words[1].rsplit(":", 1)[-1]
-            if port.isdigit():
-                cfg.metrics_port = int(port)
+        elif words[0] == "prometheus":
+            cfg.metrics_port = _plugin_port(words, cfg.metrics_port)
+        elif words[0] == "health":
+            cfg.health_port = _plugin_port(words, HEALTH_PORT)
+        elif words[0] == "ready":
+            cfg.ready_port = _plugin_port(words, READY_PORT)
         elif not seen_zone and len(words) == 1 and ":" in words[0] and \
                 not words[0].startswith("."):
             cfg.zone = words[0].split(":", 1)[0].strip(".").lower()  # `cluster.local:53 {`
     return cfg
+
+
+class CorefileWatch:
+    """Reads the Corefile from a ConfigMap (key `Corefile`) and applies edits as they land.
+
+    `ttl`, the zone and `forward` are applied live (ZoneSource.configure rebuilds the zone,
+    which also empties the answer cache); a change of listening ports is only logged: the
+    pod must be restarted for it (`netsim -n kube-system rollout restart deploy coredns`).
+    """
+
+    def __init__(self, client, namespace: str, name: str, *, retry: float = 0.5):
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.retry = retry
+        self.applied: CorefileConfig | None = None
+        self.text: str | None = None
+        self.on_change: Callable[[CorefileConfig, CorefileConfig], None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def load(self, timeout: float = 30.0) -> CorefileConfig:
+        """The Corefile now: waits for the API (up to `timeout`); defaults when the
+        ConfigMap or its `Corefile` key is missing."""
+        from netsim.api import errors
+
+        deadline = time.monotonic() + timeout
+        delay = self.retry
+        while True:
+            try:
+                cm = self.client.get("configmaps", self.name, self.namespace)
+                self.text = (cm.get("data") or {}).get("Corefile")
+                break
+            except errors.NotFound:
+                log.warning("dns: configmap %s/%s not found; using defaults", self.namespace,
+                            self.name)
+                self.text = None
+                break
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    log.warning("dns: cannot read configmap %s/%s (%s); using defaults",
+                                self.namespace, self.name, exc)
+                    self.text = None
+                    break
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        self.applied = parse_corefile(self.text) if self.text else CorefileConfig()
+        return self.applied
+
+    def start(self) -> CorefileWatch:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="dns-corefile")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _update(self, cm: dict | None) -> None:
+        text = ((cm or {}).get("data") or {}).get("Corefile")
+        if text == self.text:
+            return
+        self.text = text
+        new = parse_corefile(text) if text else CorefileConfig()
+        old, self.applied = self.applied or CorefileConfig(), new
+        log.info("dns: Corefile changed: zone %s ttl %d upstream %s", new.zone, new.ttl,
+                 new.upstream)
+        if (old.metrics_port, old.health_port, old.ready_port) != (
+                new.metrics_port, new.health_port, new.ready_port):
+            log.warning("dns: listening ports changed in the Corefile; restart the pod to "
+                        "apply them")
+        if self.on_change is not None:
+            self.on_change(old, new)
+
+    def _loop(self) -> None:
+        delay = self.retry
+        while not self._stop.is_set():
+            try:
+                items, rv = self.client.list_rv("configmaps", self.namespace)
+                self._update(next((o for o in items
+                                   if o["metadata"]["name"] == self.name), None))
+                delay = self.retry
+                for etype, obj in self.client.watch("configmaps", namespace=self.namespace,
+                                                    resource_version=rv):
+                    if self._stop.is_set():
+                        return
+                    if etype in ("BOOKMARK", "ERROR") or obj["metadata"]["name"] != self.name:
+                        continue
+                    self._update(None if etype == "DELETED" else obj)
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("dns: configmap watch failed (%s); re-listing in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._stop.wait(self.retry)
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -662,32 +806,57 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--listen", default="0.0.0.0")
     ap.add_argument("--port", type=int, default=53)
     ap.add_argument("--metrics-port", type=int, default=None)
-    ap.add_argument("--config", help="Corefile-like config (see module docs)")
+    ap.add_argument("--config", "-conf", help="Corefile-like config file (see module docs); "
+                    "when the file does not exist the ConfigMap is read instead")
+    ap.add_argument("--configmap", default=None,
+                    help="NAMESPACE/NAME of a ConfigMap whose `Corefile` key is read and "
+                         "watched (default: <pod namespace or kube-system>/coredns)")
     ap.add_argument("--cluster", default=os.environ.get("NETSIM_CLUSTER", "netsim"))
     ap.add_argument("--upstream", help="override the Corefile's forward address")
     args = ap.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = CorefileConfig()
-    if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            cfg = parse_corefile(fh.read())
     from netsim.api.client import HttpClient  # the control plane may not be importable in tests
 
-    source = ZoneSource(HttpClient(args.cluster), domain=cfg.zone, ttl=cfg.ttl).start()
+    client = HttpClient(args.cluster)
+    watch: CorefileWatch | None = None
+    if args.config and os.path.exists(args.config):
+        with open(args.config, encoding="utf-8") as fh:
+            cfg = parse_corefile(fh.read())
+    else:
+        if args.config:  # a kubeadm manifest's `-conf /etc/coredns/Corefile`: no volumes here
+            log.info("dns: %s does not exist; reading the Corefile from the ConfigMap",
+                     args.config)
+        ref = args.configmap or (os.environ.get("NETSIM_POD_NAMESPACE", "kube-system")
+                                 + "/coredns")
+        ns, _, name = ref.rpartition("/")
+        watch = CorefileWatch(client, ns or "kube-system", name)
+        cfg = watch.load()
+    source = ZoneSource(client, domain=cfg.zone, ttl=cfg.ttl).start()
     server = DnsServer(source, host=args.listen, port=args.port,
                        upstream=args.upstream or cfg.upstream,
                        metrics_port=args.metrics_port if args.metrics_port is not None
-                       else cfg.metrics_port)
+                       else cfg.metrics_port,
+                       probe_ports=[p for p in (cfg.health_port, cfg.ready_port)
+                                    if p is not None and p != cfg.metrics_port])
 
     async def run() -> None:
         await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))
+        if watch is not None:
+            def changed(old: CorefileConfig, new: CorefileConfig) -> None:
+                if not args.upstream and new.upstream != old.upstream:
+                    loop.call_soon_threadsafe(server.set_upstream, new.upstream)
+                source.configure(domain=new.zone, ttl=new.ttl)
+            watch.on_change = changed
+            watch.start()
         await server.serve_forever()
 
     try:
         asyncio.run(run())
     finally:
         source.stop()
+        if watch is not None:
+            watch.stop()
     return 0

@@ -73,9 +73,9 @@ BUILTINS: dict[str, _Entry] = {
     "curlimages/curl": _Entry(None, command=("curl",), args=("--help",)),
     # add-ons: netsim's own cluster DNS and ingress controller run as these images' pods
     "coredns/coredns": _Entry(None, command=(sys.executable, "-m", "netsim.dns"),
-                              args=("--config", "/etc/coredns/Corefile")),
+                              args=("--configmap", "kube-system/coredns")),
     "coredns": _Entry(None, command=(sys.executable, "-m", "netsim.dns"),
-                      args=("--config", "/etc/coredns/Corefile")),
+                      args=("--configmap", "kube-system/coredns")),
     "ingress-nginx/controller": _Entry(None, command=(sys.executable, "-m", "netsim.ingress")),
     "kubernetes-ingress-controller/nginx-ingress-controller": _Entry(
         None, command=(sys.executable, "-m", "netsim.ingress")),
