@@ -22,47 +22,87 @@ def veth_name(pod_uid: str) -> str:
 
 
 def netns_name(cluster: str, pod_uid: str) -> str:
-    return f"{cluster}-pod-{pod_uid.replace('-', '')[:12]}"
+    return f"{cluster}-pod-{hashlib.sha256(pod_uid.encode()).hexdigest()[:12]}"
 
 
-def resolv_conf(pod: dict, *, dns_ip: str, domain: str, host_resolv: str = "/etc/resolv.conf") -> str:
-    """/etc/resolv.conf exactly as the kubelet writes it for the pod's dnsPolicy."""
-    spec = pod.get("spec", {})
-    ns = pod["metadata"].get("namespace", "default")
-    policy = spec.get("dnsPolicy", "ClusterFirst")
-    if policy == "ClusterFirst" and spec.get("hostNetwork"):
-        policy = "Default"
-    cfg = spec.get("dnsConfig") or {}
+def _omit_duplicates(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _merge_options(existing: list[str], extra: list[str]) -> list[str]:
+    """kubelet mergeDNSOptions / appendOptions: one entry per option name, the last wins.
+
+    (The kubelet goes through a Go map, so its order is random; first-seen order here.)
+    """
+    merged: dict[str, str] = {}
+    for opt in [*existing, *extra]:
+        name, sep, value = opt.partition(":")
+        merged[name] = value if sep else ""
+    return [f"{k}:{v}" if v != "" else k for k, v in merged.items()]
+
+
+def _host_dns(path: str) -> tuple[list[str], list[str], list[str]]:
+    """kubelet parseResolvConf: nameservers, the last `search` line, options (deduped)."""
     servers: list[str] = []
     searches: list[str] = []
     options: list[str] = []
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        servers = [dns_ip]
-        searches = [f"{ns}.svc.{domain}", f"svc.{domain}", domain]
-        options = ["ndots:5"]
-    elif policy == "Default":
-        try:
-            with open(host_resolv) as f:
-                for line in f:
-                    parts = line.split()
-                    if not parts:
-                        continue
-                    if parts[0] == "nameserver":
-                        servers.append(parts[1])
-                    elif parts[0] in ("search", "domain"):
-                        searches = parts[1:]
-                    elif parts[0] == "options":
-                        options.extend(parts[1:])
-        except OSError:
-            pass
-    servers += [s for s in cfg.get("nameservers") or [] if s not in servers]
-    searches += [s for s in cfg.get("searches") or [] if s not in searches]
-    for o in cfg.get("options") or []:
-        opt = o["name"] + (f":{o['value']}" if o.get("value") is not None else "")
-        options = [x for x in options if x.split(":")[0] != o["name"]] + [opt]
-    lines = [f"nameserver {s}" for s in servers[:3]]
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return servers, searches, options
+    for line in lines:
+        for mark in "#;":
+            line = line.split(mark, 1)[0]
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "nameserver" and len(parts) >= 2:
+            servers.append(parts[1])
+        elif parts[0] == "search":  # `domain` lines are ignored by the kubelet
+            searches = [s.removesuffix(".") for s in parts[1:] if s != "."]
+        elif parts[0] == "options":
+            options = _merge_options(options, parts[1:])
+    return servers, searches, options
+
+
+def resolv_conf(pod: dict, *, dns_ip: str, domain: str, host_resolv: str = "/etc/resolv.conf") -> str:
+    """/etc/resolv.conf exactly as the kubelet writes it for the pod's dnsPolicy.
+
+    kubelet pkg/kubelet/network/dns/dns.go: ClusterFirst (not hostNetwork) and
+    ClusterFirstWithHostNet -> the cluster DNS only, the cluster search list followed by the
+    node's search domains, `ndots:5`; Default and hostNetwork + ClusterFirst -> the node's
+    resolv.conf; None -> nothing. Then dnsConfig is appended (duplicates omitted, options
+    merged by name) and the limits applied (3 nameservers, 32 search domains of at most 253
+    characters, 2048 characters in all).
+    """
+    spec = pod.get("spec", {})
+    ns = pod["metadata"].get("namespace", "default")
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    if policy == "ClusterFirst" and spec.get("hostNetwork"):
+        policy = "Default"
+    cfg = spec.get("dnsConfig") or {}
+    if policy == "None":
+        servers, searches, options = [], [], []
+    else:
+        servers, searches, options = _host_dns(host_resolv)
+        if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+            servers = [dns_ip]
+            searches = _omit_duplicates([f"{ns}.svc.{domain}", f"svc.{domain}", domain,
+                                         *searches])
+            options = ["ndots:5"]
+    servers = _omit_duplicates([*servers, *(cfg.get("nameservers") or [])])
+    searches = _omit_duplicates([*searches, *(cfg.get("searches") or [])])
+    options = _merge_options(options, [
+        o["name"] + (f":{o['value']}" if o.get("value") not in (None, "") else "")
+        for o in cfg.get("options") or [] if o.get("name")])
+    servers = servers[:3]
+    searches = [s for s in searches[:32] if len(s) <= 253]
+    while searches and len(" ".join(searches)) > 2048:
+        searches.pop()
+    lines = [f"nameserver {s}" for s in servers]
     if searches:
-        lines.append("search " + " ".join(searches[:32]))
+        lines.append("search " + " ".join(searches))
     if options:
         lines.append("options " + " ".join(options))
     return "\n".join(lines) + "\n"
