@@ -1,0 +1,413 @@
+"""kube-proxy (iptables mode) for one node: watch Services + EndpointSlices, render, apply.
+
+Runs in the node agent process, which lives inside the node's netns (`start()` refuses to
+run anywhere else, so the machine's own firewall is never touched). Like upstream:
+
+- list+watch Services and EndpointSlices (re-list after any error or watch end);
+- debounce bursts of changes (50 ms), then sync: the first sync, and any sync after a
+  failed restore or a vanished KUBE-PROXY-CANARY chain, is full; the others are partial
+  (KEP-3453: only the per-service chains of services whose Service or slices changed are
+  rewritten, the top-level chains every time, stale chains deleted);
+- one `iptables-restore --noflush --counters` per sync;
+- jump rules from the built-in chains ensured with `-C`/`-I`, canaries with `-N`;
+- every NodePort held open (TCP listen / UDP bind on 0.0.0.0) by a small child process
+  named `kube-proxy`, so nothing else on the node can take the port and `netstat -ntpl`
+  shows who owns it, as in the seed;
+- conntrack entries of removed UDP endpoints flushed (UDP "connections" would otherwise
+  keep going to a dead pod until they time out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from netsim.proxy.apply import Iptables, RestoreError, check_in_node_netns, conntrack_delete
+from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
+from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot, categorize_endpoints
+
+log = logging.getLogger("netsim.proxy")
+
+DEBOUNCE_SECONDS = 0.05
+CANARY_INTERVAL = 2.0
+RETRY_SECONDS = 1.0
+WATCH_TIMEOUT = 120.0
+
+# sysctls upstream kube-proxy sets (or requires) on a node; all are per-netns.
+NODE_SYSCTLS = (
+    ("net.ipv4.conf.all.route_localnet", "1"),  # localhost NodePorts (127.0.0.1:NP)
+    ("net.bridge.bridge-nf-call-iptables", "1"),  # bridged pod->pod traffic sees KUBE-*
+    ("net.netfilter.nf_conntrack_tcp_timeout_established", "86400"),  # conntrack.go
+    ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "3600"),
+)
+
+
+def set_thread_name(name: str) -> None:
+    """prctl(PR_SET_NAME) on the calling thread: `ps -T`/`top -H` show it (no dependency)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(15, name.encode()[:15], 0, 0, 0)
+
+
+def set_sysctls() -> None:
+    for key, value in NODE_SYSCTLS:
+        with contextlib.suppress(OSError):
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+
+
+# --- the sync engine (also used by the benchmark) -------------------------------------------
+
+@dataclass
+class SyncResult:
+    full: bool
+    seconds: float  # render + restore (+ iptables-save on a first/recovery sync)
+    restore_seconds: float
+    text_bytes: int
+    fell_back: bool = False
+
+
+@dataclass
+class Syncer:
+    """Snapshot -> kernel, with the full/partial decision and the stale-chain bookkeeping.
+
+    `known_chains` is the set of nat chains we know exist: read with iptables-save on the
+    first (or a recovery) sync, then kept up to date from the texts we restored, so a partial
+    sync costs one restore and no save."""
+
+    ipt: Iptables
+    options: RenderOptions = field(default_factory=RenderOptions)
+    known_chains: set[str] | None = None
+    need_setup: bool = True  # jump rules + canaries
+    force_full: bool = True
+    last_text: str = ""
+
+    def sync(self, snapshot: ProxySnapshot, changed: set[str] | None) -> SyncResult:
+        t0 = time.perf_counter()
+        full = changed is None or self.force_full or self.known_chains is None
+        try:
+            res = self._sync(snapshot, None if full else changed, t0)
+        except RestoreError as e:
+            self.force_full = self.need_setup = True
+            self.known_chains = None
+            if full:
+                raise
+            log.warning("partial restore failed (%s); doing a full sync", e)
+            res = self._sync(snapshot, None, t0)
+            res.fell_back = True
+        return res
+
+    def _sync(self, snapshot: ProxySnapshot, changed: set[str] | None, t0: float) -> SyncResult:
+        if changed is None:
+            if self.need_setup:
+                self.ipt.ensure_canaries()
+                self.ipt.ensure_jump_rules()
+                self.need_setup = False
+            if self.known_chains is None:
+                self.known_chains = self.ipt.nat_chains()
+            text = render_full(snapshot, self.options, existing_chains=self.known_chains)
+        else:
+            text = render_partial(snapshot, changed, self.known_chains or set(), self.options)
+        try:
+            restore_s = self.ipt.restore(text)
+        except RestoreError:
+            self.known_chains = None
+            raise
+        deleted = {ln[3:].strip() for ln in text.splitlines() if ln.startswith("-X ")}
+        declared = parse_chains(text, "nat")
+        if changed is None:
+            self.known_chains = declared - deleted
+        else:
+            self.known_chains = ((self.known_chains or set()) | declared) - deleted
+        self.force_full = False
+        self.last_text = text
+        return SyncResult(changed is None, time.perf_counter() - t0, restore_s, len(text))
+
+
+# --- NodePort holder --------------------------------------------------------------------------
+
+_HOLDER_CODE = r"""
+import ctypes, socket, sys
+try:
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGKILL: die with the agent
+except Exception:
+    pass
+socks = {}
+for line in sys.stdin:
+    parts = line.split()
+    if len(parts) != 3:
+        continue
+    op, proto, port = parts[0], parts[1], int(parts[2])
+    key = (proto, port)
+    if op == "open" and key not in socks:
+        try:
+            s = socket.socket(socket.AF_INET,
+                              socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", port))
+            if proto == "tcp":
+                s.listen(128)
+            socks[key] = s
+        except OSError as e:
+            print("error", e.strerror or e, flush=True)
+            continue
+    elif op == "close" and key in socks:
+        socks.pop(key).close()
+    print("ok", flush=True)
+"""
+
+
+class PortHolder:
+    """A child process (argv[0] `kube-proxy`) holding the node's NodePorts open.
+
+    A child rather than sockets in the agent itself only so that `netstat -ntpl` (which
+    prints argv[0]) says `kube-proxy` like on a real node, not `python3`."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.held: set[tuple[str, int]] = set()
+
+    def _start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            exe = os.path.realpath(sys.executable)
+            self.proc = subprocess.Popen(["kube-proxy", "-I", "-S", "-c", _HOLDER_CODE],
+                                         executable=exe, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, bufsize=1,
+                                         close_fds=True)
+            self.held = set()
+        return self.proc
+
+    def _cmd(self, op: str, proto: str, port: int) -> str:
+        p = self._start()
+        assert p.stdin and p.stdout
+        p.stdin.write(f"{op} {proto} {port}\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    def update(self, wanted: set[tuple[str, int]]) -> None:
+        if not wanted and self.proc is None:
+            return
+        if self.proc is not None and self.proc.poll() is not None:
+            self.held = set()
+        for proto, port in sorted(self.held - wanted):
+            self._cmd("close", proto, port)
+            self.held.discard((proto, port))
+        for proto, port in sorted(wanted - self.held):
+            reply = self._cmd("open", proto, port)
+            if reply == "ok":
+                self.held.add((proto, port))
+            else:
+                log.warning("can't hold nodePort %s/%d open: %s", proto, port, reply)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=2)
+            with contextlib.suppress(Exception):
+                self.proc.kill()
+            self.proc = None
+
+
+# --- the agent ---------------------------------------------------------------------------------
+
+def _key(obj: dict) -> str:
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace') or 'default'}/{md.get('name')}"
+
+
+def _service_of_slice(obj: dict) -> str | None:
+    md = obj.get("metadata") or {}
+    svc = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{md.get('namespace') or 'default'}/{svc}" if svc else None
+
+
+def _rv(obj: dict | None) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+
+
+class KubeProxy:
+    """kube-proxy for one node. `start()` returns at once; set `stopped` to end it."""
+
+    def __init__(self, client, cfg, node, *, netns: str | None = None,
+                 options: RenderOptions | None = None, check_netns: bool = True,
+                 hold_node_ports: bool = True):
+        self.client = client
+        self.cfg = cfg
+        self.node = node
+        self.netns = netns  # None: this process' netns (the node agent's case)
+        self.options = options or RenderOptions()
+        self.check_netns = check_netns
+        self.stopped = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._objs: dict[str, dict[str, dict]] = {"services": {}, "endpointslices": {}}
+        self._listed: set[str] = set()
+        self._dirty: set[str] = set()
+        self._need_full = True
+        self._udp: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
+        self.ports = PortHolder() if hold_node_ports else None
+        self.syncer: Syncer | None = None
+        self.last_snapshot: ProxySnapshot | None = None
+        self.syncs = 0
+        self.last_result: SyncResult | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.check_netns and self.netns is None:
+            check_in_node_netns(self.cfg.node_netns(self.node.name))  # raises RootNetnsError
+        ipt = Iptables(netns=self.netns)
+        self.syncer = Syncer(ipt, self.options)
+        if self.netns is None:
+            set_sysctls()
+        log.info("kube-proxy (iptables mode, %s) on node %s", ipt.prefix, self.node.name)
+        for res, svc_of in (("services", _key), ("endpointslices", _service_of_slice)):
+            threading.Thread(target=self._watch, args=(res, svc_of), daemon=True,
+                             name=f"proxy-watch-{res}").start()
+        threading.Thread(target=self._loop, daemon=True, name="kube-proxy").start()
+
+    # ---- watching ---------------------------------------------------------------------------
+    def _watch(self, resource: str, svc_of) -> None:
+        delay = 0.2
+        while not self.stopped.is_set():
+            try:
+                items, rv = self.client.list_rv(resource)
+                new = {_key(o): o for o in items}
+                with self._lock:
+                    old = self._objs[resource]
+                    for k in old.keys() | new.keys():
+                        if _rv(old.get(k)) != _rv(new.get(k)):
+                            for o in (old.get(k), new.get(k)):
+                                s = svc_of(o) if o else None
+                                if s:
+                                    self._dirty.add(s)
+                    self._objs[resource] = new
+                    self._listed.add(resource)
+                self._wake.set()
+                delay = 0.2
+                for etype, obj in self.client.watch(resource, resource_version=rv,
+                                                    timeout=WATCH_TIMEOUT):
+                    if self.stopped.is_set():
+                        return
+                    if etype not in ("ADDED", "MODIFIED", "DELETED"):
+                        continue
+                    k = _key(obj)
+                    with self._lock:
+                        store = self._objs[resource]
+                        prev = store.pop(k, None) if etype == "DELETED" else store.get(k)
+                        if etype != "DELETED":
+                            store[k] = obj
+                        for o in (prev, obj):
+                            s = svc_of(o) if o else None
+                            if s:
+                                self._dirty.add(s)
+                    self._wake.set()
+            except Exception as e:  # API restart, Gone, socket errors: re-list
+                log.debug("watch %s: %s", resource, e)
+                self.stopped.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    # ---- the sync loop ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        set_thread_name("kube-proxy")
+        next_canary = time.monotonic() + CANARY_INTERVAL
+        retry_at: float | None = None
+        try:
+            while not self.stopped.is_set():
+                now = time.monotonic()
+                timeout = next_canary - now
+                if retry_at is not None:
+                    timeout = min(timeout, retry_at - now)
+                woke = self._wake.wait(max(timeout, 0.0))
+                if self.stopped.is_set():
+                    break
+                if woke:
+                    time.sleep(DEBOUNCE_SECONDS)  # let a burst of events collapse into one sync
+                    self._wake.clear()
+                now = time.monotonic()
+                if now >= next_canary:
+                    next_canary = now + CANARY_INTERVAL
+                    if self.syncer and self.syncer.known_chains is not None \
+                            and not self.syncer.ipt.canaries_present():
+                        log.warning("KUBE-PROXY-CANARY is gone (tables flushed?): full resync")
+                        self.syncer.need_setup = True
+                        self.syncer.known_chains = None
+                        with self._lock:
+                            self._need_full = True
+                        woke = True
+                if retry_at is not None and now >= retry_at:
+                    retry_at, woke = None, True
+                if not woke or self._listed != {"services", "endpointslices"}:
+                    continue
+                if not self.sync_once():
+                    retry_at = time.monotonic() + RETRY_SECONDS
+        finally:
+            if self.ports:
+                self.ports.stop()
+
+    def sync_once(self) -> bool:
+        """One sync from the current caches; False when it failed (retried later, fully)."""
+        assert self.syncer is not None
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            full, self._need_full = self._need_full, False
+            services = list(self._objs["services"].values())
+            slices = list(self._objs["endpointslices"].values())
+        snap = ProxySnapshot.from_objects(services, slices, node_name=self.node.name,
+                                          node_ips=[self.node.ip],
+                                          cluster_cidr=self.cfg.pod_cidr)
+        try:
+            res = self.syncer.sync(snap, None if full else dirty)
+        except Exception as e:
+            log.error("sync failed: %s", e)
+            with self._lock:
+                self._need_full = True
+                self._dirty |= dirty
+            return False
+        self.syncs += 1
+        self.last_result = res
+        self.last_snapshot = snap
+        log.info("%s sync #%d (%d changed): %d service ports, %d bytes, %.1f ms (restore %.1f ms)",
+                 "full" if res.full else "partial", self.syncs, len(dirty),
+                 len(snap.service_ports), res.text_bytes, res.seconds * 1e3,
+                 res.restore_seconds * 1e3)
+        if self.ports is not None:
+            try:
+                self.ports.update({(sp.proto, sp.node_port) for sp in snap.service_ports
+                                   if sp.node_port and sp.proto in ("tcp", "udp")})
+            except Exception as e:
+                log.warning("nodePort holder: %s", e)
+        self._flush_udp(snap)
+        return True
+
+    def _flush_udp(self, snap: ProxySnapshot) -> None:
+        """conntrack -D for UDP flows to endpoints that went away (and for services that got
+        their first endpoint: flows that hit the REJECT must not stick), as upstream."""
+        now: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
+        for sp in snap.service_ports:
+            if sp.proto != "udp":
+                continue
+            ips = frozenset(e.ip for e in categorize_endpoints(sp).all_reachable)
+            now[(sp.name_string, sp.cluster_ip)] = (sp.cluster_ip, sp.node_port, ips)
+        for key in self._udp.keys() | now.keys():
+            old = self._udp.get(key)
+            cur = now.get(key)
+            cip = (cur or old)[0]  # type: ignore[index]
+            old_ips = old[2] if old else frozenset()
+            cur_ips = cur[2] if cur else frozenset()
+            for ip in sorted(old_ips - cur_ips):
+                conntrack_delete("-p", "udp", "--orig-dst", cip, "--dst-nat", ip, netns=self.netns)
+                if old and old[1]:
+                    conntrack_delete("-p", "udp", "--orig-port-dst", str(old[1]), "--dst-nat", ip,
+                                     netns=self.netns)
+            if cur_ips and not old_ips:
+                conntrack_delete("-p", "udp", "--orig-dst", cip, netns=self.netns)
+                if cur and cur[1]:
+                    conntrack_delete("-p", "udp", "--dport", str(cur[1]), netns=self.netns)
+        self._udp = now

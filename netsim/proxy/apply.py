@@ -1,0 +1,171 @@
+"""The iptables applier: the thin, impure half of "render, then apply".
+
+One backend per process, chosen once: `iptables-legacy*` when installed, else plain
+`iptables*`. Mixing the legacy and nft backends in one netns is the classic kube-proxy bug
+(rules in both, each invisible to the other's `iptables-save`), and python-iptables (used by
+`netsim proxy stats`) only reads legacy tables — hence legacy first.
+
+Every command runs either in the current netns (the node agent already lives in its node's
+netns) or in a named one via `ip netns exec`. Both paths refuse to touch the root netns
+(`RootNetnsError`): netsim never changes the machine's own firewall.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from netsim.proxy.iptables import CANARY_CHAINS, jump_rules, parse_chains
+
+NETNS_DIR = "/var/run/netns"
+
+
+class RootNetnsError(RuntimeError):
+    """Raised instead of running iptables in the machine's own (root) network namespace."""
+
+
+class RestoreError(RuntimeError):
+    """iptables-restore rejected the text (the caller falls back to a full sync)."""
+
+
+def _ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def root_netns_inode() -> int | None:
+    """The netns of PID 1: the machine's own network (the control plane lives there too)."""
+    return _ns_inode("/proc/1/ns/net")
+
+
+def current_netns_inode() -> int | None:
+    return _ns_inode("/proc/self/ns/net")
+
+
+def check_not_root(netns: str | None) -> None:
+    """Refuse when `netns` (None: this process' netns) is the root netns or does not exist."""
+    root = root_netns_inode()
+    if netns is None:
+        mine = current_netns_inode()
+        if mine is None or mine == root:
+            raise RootNetnsError("refusing to run iptables in the root network namespace")
+        return
+    ino = _ns_inode(os.path.join(NETNS_DIR, netns))
+    if ino is None:
+        raise RootNetnsError(f"network namespace {netns!r} does not exist")
+    if ino == root:
+        raise RootNetnsError(f"network namespace {netns!r} is the root network namespace")
+
+
+def check_in_node_netns(netns_name: str) -> None:
+    """The agent's start guard: this process must live in exactly the node's netns."""
+    check_not_root(None)
+    want = _ns_inode(os.path.join(NETNS_DIR, netns_name))
+    mine = current_netns_inode()
+    if want is None or want != mine:
+        raise RootNetnsError(
+            f"kube-proxy must run inside netns {netns_name!r} (this process is in net:[{mine}])")
+
+
+def backend_prefix() -> str:
+    """`iptables-legacy` when its restore tool exists, else `iptables` (decided per call site
+    once; the applier stores it)."""
+    if shutil.which("iptables-legacy-restore") and shutil.which("iptables-legacy"):
+        return "iptables-legacy"
+    return "iptables"
+
+
+@dataclass
+class Iptables:
+    """iptables / -save / -restore of one backend, in one netns (None: the current one)."""
+
+    netns: str | None = None
+    prefix: str = field(default_factory=backend_prefix)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_not_root(self.netns)
+
+    def _argv(self, tool: str, *args: str) -> list[str]:
+        argv = [tool, *args]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        return argv
+
+    def run(self, *args: str, input: str | None = None, tool: str | None = None,
+            check: bool = False) -> subprocess.CompletedProcess:
+        argv = self._argv(tool or self.prefix, *args)
+        p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise RestoreError(f"{' '.join(argv[:4])}... failed: {p.stderr.strip()}")
+        return p
+
+    # ---- whole-table operations -----------------------------------------------------------
+    def restore(self, text: str) -> float:
+        """One `iptables-restore --noflush --counters`; returns its wall time in seconds."""
+        t0 = time.perf_counter()
+        p = self.run("-w", "--noflush", "--counters", input=text, tool=self.prefix + "-restore")
+        dt = time.perf_counter() - t0
+        self.timings["restore"] = dt
+        if p.returncode != 0:
+            raise RestoreError(p.stderr.strip() or f"exit {p.returncode}")
+        return dt
+
+    def save(self, table: str | None = None, counters: bool = False) -> str:
+        args = []
+        if counters:
+            args.append("-c")
+        if table:
+            args += ["-t", table]
+        return self.run(*args, tool=self.prefix + "-save", check=True).stdout
+
+    def nat_chains(self) -> set[str]:
+        return parse_chains(self.save("nat"), "nat")
+
+    # ---- out-of-band bits (upstream does these with iptables -N / -C / -I) -----------------
+    def ensure_chain(self, table: str, chain: str) -> None:
+        """`-N`; "Chain already exists" is fine (one call, not a list of a long chain)."""
+        self.run("-w", "-t", table, "-N", chain)
+
+    def ensure_jump_rules(self) -> int:
+        """Jump rules from the built-in chains, idempotently (`-C`, then `-I` if missing).
+        Returns how many were inserted."""
+        inserted = 0
+        made: set[tuple[str, str]] = set()
+        for table, chain, args in jump_rules():
+            target = args[-1]
+            if (table, target) not in made:
+                self.ensure_chain(table, target)
+                made.add((table, target))
+            c = self.run("-w", "-t", table, "-C", chain, *args)
+            if c.returncode != 0:
+                p = self.run("-w", "-t", table, "-I", chain, *args)
+                if p.returncode != 0:
+                    raise RestoreError(f"iptables -t {table} -I {chain}: {p.stderr.strip()}")
+                inserted += 1
+        return inserted
+
+    def ensure_canaries(self) -> None:
+        for table, chain in CANARY_CHAINS:
+            self.ensure_chain(table, chain)
+
+    def canaries_present(self) -> bool:
+        """False when any canary chain is gone: someone flushed the tables; resync fully."""
+        return all(self.run("-w", "-t", table, "-n", "-L", chain).returncode == 0
+                   for table, chain in CANARY_CHAINS)
+
+
+def conntrack_delete(*args: str, netns: str | None = None) -> bool:
+    """`conntrack -D ARGS`; True when entries were deleted. Missing tool or no match: False."""
+    if not shutil.which("conntrack"):
+        return False
+    argv = ["conntrack", "-D", *args]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    return p.returncode == 0
