@@ -7,8 +7,10 @@ opening a plain IPRoute there is ~3x faster. Such a socket belongs to the callin
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import threading
 from collections.abc import Iterator
 
 from pyroute2 import IPRoute, netns
@@ -37,9 +39,43 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+
+
+def _bind_new_netns(path: str, result: list) -> None:
+    """Runs on a throw-away thread: unshare its netns and pin it at `path` (no fork)."""
+    try:
+        if _libc.unshare(_CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+        src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        if _libc.mount(src, path.encode(), None, _MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount {path}")
+        result.append(None)
+    except OSError as e:
+        result.append(e)
+
+
 def create_netns(name: str) -> None:
-    if not netns_exists(name):
+    """`ip netns add`, ~20x faster than pyroute2's forking netns.create once /run/netns
+    is set up (the first call lets pyroute2 make it a shared mount point, as ip does)."""
+    if netns_exists(name):
+        return
+    if not os.path.ismount(NETNS_DIR):
         netns.create(name)
+        return
+    path = os.path.join(NETNS_DIR, name)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    result: list = []
+    t = threading.Thread(target=_bind_new_netns, args=(path, result))
+    t.start()
+    t.join()
+    if result and result[0] is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise result[0]
 
 
 def remove_netns(name: str) -> None:

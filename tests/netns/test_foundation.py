@@ -170,7 +170,7 @@ def _echo_pids() -> set[int]:
 def test_delete_and_recreate_50_pods_no_ip_conflicts(cluster):
     client = cluster.client
     seen_conflicts = []
-    for round_ in range(2):
+    for _round in range(2):
         for i in range(25):
             client.create(_pod(f"churn-{i}", "k8s-slave-173", {"app": "churn"}))
 
