@@ -1,0 +1,688 @@
+"""The ingress controller: watch the API, render nginx.conf, `nginx -t`, swap, reload.
+
+It runs as the container of an ingress-nginx pod (usually hostNetwork, so nginx listens on
+the node's 80/443). One process per pod:
+
+- list+watch Ingresses, IngressClasses, Services, EndpointSlices, Secrets (and the pods of
+  its own namespace, for the status addresses); any watch error means re-list;
+- a change marks the state dirty; the sync loop (main thread) renders a new config after a
+  short debounce and does nothing when the text and files are unchanged;
+- the new config is checked with `nginx -t` on a scratch copy; if it fails, the offending
+  Ingresses are found by bisection, left out, and reported as Warning events; the last good
+  config keeps serving whatever happens;
+- files are written (certificates 0600), nginx.conf is replaced by rename, and nginx gets a
+  SIGHUP: its master starts new workers, old ones finish the requests in flight (a graceful
+  reload), so endpoint-only changes cost no failed request;
+- nginx is our child, in our process group and netns, with PR_SET_PDEATHSIG: SIGTERM of
+  the controller (or of its group by the kubelet) stops nginx too, SIGKILL of the
+  controller makes the kernel stop nginx;
+- the Ingresses it serves get `status.loadBalancer.ingress[].ip` = the node IPs of the
+  running controller pods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.server
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+
+from netsim.api import errors, events
+from netsim.ingress.model import normalize_ingress
+from netsim.ingress.render import (
+    CLASS_ANNOTATION,
+    FILE_MODE,
+    RenderResult,
+    generate_default_certificate,
+    render_nginx_conf,
+    validate,
+)
+
+log = logging.getLogger("netsim.ingress")
+
+CONTROLLER_CLASS = "k8s.io/ingress-nginx"
+DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+COMPONENT = "nginx-ingress-controller"
+STATE_ROOT = "/var/lib/netsim"
+RESOURCES = ("ingresses", "ingressclasses", "services", "endpointslices", "secrets")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig() -> None:
+    """In the forked nginx: die with SIGTERM when the controller's thread that forked it dies."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _children(pid: int) -> set[int]:
+    """PIDs whose parent is `pid` (nginx workers of a master)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat.rsplit(b")", 1)[-1].split()
+        if len(rest) > 2 and int(rest[1]) == pid and rest[0] != b"Z":
+            out.add(int(entry))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def write_file(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write via a temp file and rename: readers see the old or the new file, never half."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- nginx
+
+
+class Nginx:
+    """One nginx master running `conf` in the foreground as our child."""
+
+    def __init__(self, binary: str, conf: str, pid_path: str, error_log: str):
+        self.binary = binary
+        self.conf = conf
+        self.pid_path = pid_path
+        self.error_log = error_log
+        self.proc: subprocess.Popen | None = None
+        self.reloads = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill_stale(self) -> None:
+        """A master left from an earlier controller in this pod dir (its pid file names it)."""
+        try:
+            with open(self.pid_path) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return
+        if pid > 1 and "nginx" in _cmdline(pid) and self.conf in _cmdline(pid):
+            log.info("stopping stale nginx master %d", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+                time.sleep(0.05)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.kill_stale()
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", self.conf, "-e", self.error_log],
+            stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig, close_fds=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode}: {self.tail_error()}")
+            if _children(self.proc.pid):
+                return
+            time.sleep(0.01)
+        raise RuntimeError("nginx started no worker in time")
+
+    def reload(self, timeout: float = 10.0) -> bool:
+        """SIGHUP and wait for a new worker (= the new config was loaded)."""
+        if not self.alive():
+            return False
+        before = _children(self.proc.pid)
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _children(self.proc.pid) - before:
+                self.reloads += 1
+                return True
+            if not self.alive():
+                return False
+            time.sleep(0.002)
+        return False
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Graceful quit (SIGQUIT), then SIGTERM, then SIGKILL."""
+        if self.proc is None:
+            return
+        for sig, wait in ((signal.SIGQUIT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if self.proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(wait)
+        self.proc = None
+
+    def tail_error(self, n: int = 5) -> str:
+        try:
+            with open(self.error_log, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 4096))
+                lines = f.read().decode(errors="replace").splitlines()
+            return " | ".join(lines[-n:])
+        except OSError:
+            return ""
+
+
+# --------------------------------------------------------------------------- controller
+
+
+@dataclass
+class SyncStats:
+    syncs: int = 0
+    reloads: int = 0
+    last_render_s: float = 0.0
+    last_validate_s: float = 0.0
+    last_reload_s: float = 0.0
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def _key(obj: dict) -> tuple[str, str]:
+    md = obj.get("metadata") or {}
+    return (md.get("namespace") or "", md.get("name") or "")
+
+
+def _ing_key(obj: dict) -> str:
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace') or 'default'}/{md.get('name') or ''}"
+
+
+class IngressController:
+    def __init__(self, client, *, cluster: str, pod_name: str = "", pod_namespace: str = "",
+                 node_name: str = "", class_name: str = "nginx",
+                 controller_class: str = CONTROLLER_CLASS, state_dir: str | None = None,
+                 http_port: int = 80, https_port: int = 443, nginx_binary: str = "nginx",
+                 publish_ips: list[str] | None = None, watch_without_class: bool = True,
+                 debounce: float = 0.05, min_interval: float = 0.0, user: str | None = None,
+                 create_class: bool = True, update_status: bool = True):
+        self.client = client
+        self.cluster = cluster
+        self.pod_name = pod_name or os.environ.get("HOSTNAME", "") or "ingress"
+        self.pod_namespace = pod_namespace
+        self.node_name = node_name
+        self.class_name = class_name
+        self.controller_class = controller_class
+        self.dir = state_dir or os.path.join(STATE_ROOT, cluster, "ingress", self.pod_name)
+        self.http_port, self.https_port = http_port, https_port
+        self.nginx_binary = shutil.which(nginx_binary) or nginx_binary
+        self.publish_ips = publish_ips
+        self.watch_without_class = watch_without_class
+        self.debounce = debounce
+        self.min_interval = min_interval
+        self.user = user
+        self.create_class = create_class
+        self.update_status = update_status
+        self.conf_path = os.path.join(self.dir, "nginx.conf")
+        self.cert_dir = os.path.join(self.dir, "certs")
+        self.log_dir = os.path.join(self.dir, "logs")
+        self.pid_path = os.path.join(self.dir, "nginx.pid")
+        self.nginx = Nginx(self.nginx_binary, self.conf_path, self.pid_path,
+                           os.path.join(self.log_dir, "error.log"))
+        self.stats = SyncStats()
+        self._objects: dict[str, dict[tuple[str, str], dict]] = {r: {} for r in RESOURCES}
+        self._pods: dict[tuple[str, str], dict] = {}
+        self._synced: set[str] = set()
+        self._cond = threading.Condition()
+        self._dirty = False
+        self._stop = threading.Event()
+        self._current: tuple[str, dict[str, bytes]] | None = None
+        self._reported: dict[str, tuple[str, ...]] = {}
+        self._status_ips: dict[str, tuple[str, ...]] = {}
+        self._default_cert: tuple[bytes, bytes] | None = None
+        self.ready = threading.Event()
+
+    # ------------------------------------------------------------------ watching
+
+    def _kick(self) -> None:
+        with self._cond:
+            self._dirty = True
+            self._cond.notify_all()
+
+    def _watch_loop(self, resource: str, namespace: str | None = None,
+                    store: dict | None = None) -> None:
+        delay = 0.2
+        target = store if store is not None else self._objects[resource]
+        while not self._stop.is_set():
+            try:
+                items, rv = self.client.list_rv(resource, namespace)
+                with self._cond:
+                    target.clear()
+                    target.update({_key(o): o for o in items})
+                    if store is None:
+                        self._synced.add(resource)
+                self._kick()
+                delay = 0.2
+                for etype, obj in self.client.watch(resource, namespace=namespace,
+                                                    resource_version=rv):
+                    if self._stop.is_set():
+                        return
+                    if etype == "BOOKMARK":
+                        continue
+                    with self._cond:
+                        if etype == "DELETED":
+                            target.pop(_key(obj), None)
+                        else:
+                            target[_key(obj)] = obj
+                    self._kick()
+            except Exception as exc:  # any error: back off, then re-list
+                if self._stop.is_set():
+                    return
+                log.info("watch %s: %s; re-listing in %.1fs", resource, exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start_watches(self) -> None:
+        for res in RESOURCES:
+            threading.Thread(target=self._watch_loop, args=(res,), daemon=True,
+                             name=f"ingress-watch-{res}").start()
+        if self.pod_namespace and self.update_status:
+            threading.Thread(target=self._watch_loop,
+                             args=("pods", self.pod_namespace, self._pods), daemon=True,
+                             name="ingress-watch-pods").start()
+
+    # ------------------------------------------------------------------ classes
+
+    def ensure_ingress_class(self) -> None:
+        """Create IngressClass `<class>` (default class) when nobody did."""
+        if not self.create_class:
+            return
+        try:
+            self.client.get("ingressclasses", self.class_name)
+        except errors.NotFound:
+            with contextlib.suppress(errors.AlreadyExists):
+                self.client.create(ingress_class_object(self.class_name, self.controller_class))
+        except errors.ApiError as exc:
+            log.info("IngressClass check failed: %s", exc)
+
+    def _handled(self, ingresses: list[dict], classes: list[dict]) -> list[dict]:
+        """Our Ingresses, as v1 with the class fields removed (the renderer then takes all).
+
+        Ours: the annotation `kubernetes.io/ingress.class` equals our class name; or
+        spec.ingressClassName names an IngressClass whose controller is ours (or our class
+        name when that IngressClass does not exist); or no class at all when our class is
+        the default one or no class is default (ingress-nginx's --watch-ingress-without-class).
+        """
+        ours = {_key(c)[1] for c in classes
+                if (c.get("spec") or {}).get("controller") == self.controller_class}
+        known = {_key(c)[1] for c in classes}
+        defaults = {_key(c)[1] for c in classes if _is_default(c)}
+        out = []
+        for raw in ingresses:
+            ing, _ = normalize_ingress(raw)
+            md = ing.get("metadata") or {}
+            if md.get("deletionTimestamp"):
+                continue
+            spec = ing.get("spec") or {}
+            ann = (md.get("annotations") or {}).get(CLASS_ANNOTATION)
+            name = spec.get("ingressClassName")
+            if ann is not None:
+                mine = ann == self.class_name
+            elif name is not None:
+                mine = name in ours or (name == self.class_name and name not in known)
+            else:
+                mine = bool(defaults & ours) or (not defaults and self.watch_without_class)
+            if not mine:
+                continue
+            ing = dict(ing)
+            ing["metadata"] = {**md, "annotations": {
+                k: v for k, v in (md.get("annotations") or {}).items() if k != CLASS_ANNOTATION}}
+            ing["spec"] = {k: v for k, v in spec.items() if k != "ingressClassName"}
+            out.append(ing)
+        return out
+
+    # ------------------------------------------------------------------ render
+
+    def default_certificate(self) -> tuple[bytes, bytes]:
+        if self._default_cert is None:
+            path = os.path.join(self.dir, "default-cert.pem")
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+                crt, _, key = data.partition(b"-----END CERTIFICATE-----\n")
+                crt += b"-----END CERTIFICATE-----\n"
+                if b"PRIVATE KEY" not in key:
+                    raise ValueError("no key")
+                self._default_cert = (crt, key)
+            except (OSError, ValueError):
+                crt, key = generate_default_certificate()
+                write_file(path, crt + key, FILE_MODE)
+                self._default_cert = (crt, key)
+        return self._default_cert
+
+    def render(self, ingresses: list[dict], services, slices, secrets) -> RenderResult:
+        return render_nginx_conf(
+            ingresses, services, slices, secrets, class_name=self.class_name,
+            is_default_class=True, cert_dir=self.cert_dir, listen_http=self.http_port,
+            listen_https=self.https_port, pid_path=self.pid_path, log_dir=self.log_dir,
+            state_dir=self.dir, daemon=False, default_certificate=self.default_certificate(),
+            user=self.user)
+
+    def _snapshot(self) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
+        with self._cond:
+            o = self._objects
+            return (list(o["ingresses"].values()), list(o["ingressclasses"].values()),
+                    list(o["services"].values()), list(o["endpointslices"].values()),
+                    list(o["secrets"].values()))
+
+    def build(self) -> tuple[RenderResult, list[dict], dict[str, str]]:
+        """Render, `nginx -t`, and leave out whatever Ingress nginx rejects.
+
+        Returns (result, handled Ingresses, rejected "ns/name" -> message)."""
+        ingresses, classes, services, slices, secrets = self._snapshot()
+        handled = self._handled(ingresses, classes)
+        t0 = time.monotonic()
+        result = self.render(handled, services, slices, secrets)
+        t1 = time.monotonic()
+        rejected = dict(result.errors)
+        ok, msg = validate(result.conf, result.files, self.nginx_binary)
+        if not ok:
+            bad = self._bisect([i for i in handled if _ing_key(i) not in rejected],
+                               services, slices, secrets)
+            for key, why in bad.items():
+                rejected[key] = why
+            keep = [i for i in handled if _ing_key(i) not in rejected]
+            result = self.render(keep, services, slices, secrets)
+            ok, msg = validate(result.conf, result.files, self.nginx_binary)
+            if not ok:
+                raise RuntimeError(f"nginx -t failed even without the rejected Ingresses: {msg}")
+        self.stats.last_render_s = t1 - t0
+        self.stats.last_validate_s = time.monotonic() - t1
+        return result, handled, rejected
+
+    def _bisect(self, ings: list[dict], services, slices, secrets) -> dict[str, str]:
+        """Ingresses nginx -t rejects: halve the set until single culprits remain."""
+
+        def check(subset: list[dict]) -> tuple[bool, str]:
+            r = self.render(subset, services, slices, secrets)
+            return validate(r.conf, r.files, self.nginx_binary)
+
+        bad: dict[str, str] = {}
+
+        def walk(subset: list[dict]) -> None:
+            ok, msg = check(subset)
+            if ok:
+                return
+            if len(subset) <= 1:
+                if not subset:  # nginx rejects even the empty config: not an Ingress' fault
+                    raise RuntimeError(f"nginx -t failed: {msg}")
+                bad[_ing_key(subset[0])] = f"nginx -t rejected the configuration: {msg}"
+                return
+            mid = len(subset) // 2
+            walk(subset[:mid])
+            walk(subset[mid:])
+
+        walk(ings)
+        # culprits that only fail together: add one at a time, oldest first
+        rest = [i for i in ings if _ing_key(i) not in bad]
+        if rest and not check(rest)[0]:
+            good: list[dict] = []
+            for ing in rest:
+                ok, msg = check(good + [ing])
+                if ok:
+                    good.append(ing)
+                else:
+                    bad[_ing_key(ing)] = f"nginx -t rejected the configuration: {msg}"
+        return bad
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, result: RenderResult) -> bool:
+        """Write files, swap nginx.conf, start or reload nginx. False: nothing changed."""
+        state = (result.conf, result.files)
+        if self._current == state and self.nginx.alive():
+            return False
+        for path, data in result.files.items():
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            write_file(path, data, FILE_MODE)
+        write_file(self.conf_path, result.conf.encode(), 0o644)
+        t0 = time.monotonic()
+        if not self.nginx.alive():
+            self.nginx.start()
+            log.info("nginx started (pid %s) with %s", self.nginx.pid, self.conf_path)
+        elif not self.nginx.reload():
+            raise RuntimeError(f"nginx reload failed: {self.nginx.tail_error()}")
+        self.stats.last_reload_s = time.monotonic() - t0
+        self.stats.reloads += 1
+        # certificates no longer referenced
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.cert_dir):
+                path = os.path.join(self.cert_dir, name)
+                if path not in result.files and name.endswith(".pem"):
+                    os.unlink(path)
+        self._current = state
+        return True
+
+    def sync(self) -> bool:
+        """One render/validate/apply round plus events and status. True when nginx reloaded."""
+        self.stats.syncs += 1
+        result, handled, rejected = self.build()
+        changed = self.apply(result)
+        self.stats.rejected = rejected
+        self.ready.set()
+        by_key = {_ing_key(i): i for i in self._snapshot()[0]}
+        self._report(by_key, {_ing_key(i) for i in handled}, rejected, result.warnings)
+        if self.update_status:
+            served = [by_key[_ing_key(i)] for i in handled
+                      if _ing_key(i) not in rejected and _ing_key(i) in by_key]
+            self._update_status(served)
+        return changed
+
+    def _report(self, by_key: dict[str, dict], handled: set[str], rejected: dict[str, str],
+                warnings: dict[str, list[str]]) -> None:
+        """Events on an Ingress when what we have to say about it changes (not every sync):
+        Warning Rejected (left out of nginx.conf), Warning Degraded (served around a
+        problem), Normal Sync once per generation when all is well."""
+        for key in list(self._reported):
+            if key not in by_key:
+                self._reported.pop(key)
+        for key, obj in by_key.items():
+            if key not in handled:
+                continue
+            msgs: list[tuple[str, str, str]] = []
+            if key in rejected:
+                msgs.append(("Warning", "Rejected", rejected[key]))
+            for w in warnings.get(key, []):
+                msgs.append(("Warning", "Degraded", w))
+            sig = ((obj.get("metadata") or {}).get("generation"), tuple(m[2] for m in msgs))
+            if self._reported.get(key) == sig:
+                continue
+            self._reported[key] = sig
+            for etype, reason, message in msgs:
+                events.record(self.client, obj, etype, reason, message, COMPONENT,
+                              self.node_name or None)
+            if not msgs:
+                events.record(self.client, obj, "Normal", "Sync", "Scheduled for sync",
+                              COMPONENT, self.node_name or None)
+
+    def addresses(self) -> list[str]:
+        """Node IPs of the running pods of this controller (same labels as our pod)."""
+        if self.publish_ips:
+            return sorted(set(self.publish_ips))
+        with self._cond:
+            pods = list(self._pods.values())
+        me = self._pods.get((self.pod_namespace, self.pod_name))
+        if me is None:
+            return []
+        labels = {k: v for k, v in ((me.get("metadata") or {}).get("labels") or {}).items()
+                  if k != "pod-template-hash"}
+        ips = set()
+        for p in pods:
+            md, st = p.get("metadata") or {}, p.get("status") or {}
+            plabels = md.get("labels") or {}
+            if md.get("deletionTimestamp") or st.get("phase") != "Running":
+                continue
+            if any(plabels.get(k) != v for k, v in labels.items()):
+                continue
+            if st.get("hostIP"):
+                ips.add(st["hostIP"])
+        if (me.get("status") or {}).get("hostIP") and not (me.get("metadata") or {}).get(
+                "deletionTimestamp"):
+            ips.add(me["status"]["hostIP"])
+        return sorted(ips, key=lambda a: tuple(int(x) for x in a.split(".")) if "." in a else (a,))
+
+    def _update_status(self, served: list[dict]) -> None:
+        ips = tuple(self.addresses())
+        if not ips:
+            return
+        for ing in served:
+            md = ing.get("metadata") or {}
+            key = _ing_key(ing)
+            current = tuple(e.get("ip") for e in ((ing.get("status") or {}).get("loadBalancer")
+                                                  or {}).get("ingress") or [])
+            if current == ips:
+                self._status_ips[key] = ips
+                continue
+            try:
+                self.client.patch("ingresses", md.get("name"), md.get("namespace"),
+                                  {"status": {"loadBalancer": {
+                                      "ingress": [{"ip": ip} for ip in ips]}}},
+                                  subresource="status")
+                self._status_ips[key] = ips
+            except errors.ApiError as exc:
+                log.info("status of %s: %s", key, exc)
+
+    # ------------------------------------------------------------------ main loop
+
+    def wait_synced(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while set(RESOURCES) - self._synced:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def run(self) -> None:
+        """Blocks until stop(); the sync loop runs in the calling (main) thread because nginx
+        is forked from it and PR_SET_PDEATHSIG follows the forking thread."""
+        for d in (self.dir, self.log_dir):
+            os.makedirs(d, mode=0o755, exist_ok=True)
+        os.makedirs(self.cert_dir, mode=0o700, exist_ok=True)
+        self.ensure_ingress_class()
+        self.start_watches()
+        self.wait_synced()
+        last = 0.0
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                with self._cond:
+                    while not self._dirty and not self._stop.is_set():
+                        self._cond.wait(5.0)
+                        if not self.nginx.alive() and self._current is not None:
+                            log.warning("nginx exited (%s); restarting",
+                                        self.nginx.tail_error())
+                            self._current = None
+                            self._dirty = True
+                    if self._stop.is_set():
+                        break
+                self._stop.wait(self.debounce)
+                wait = self.min_interval - (time.monotonic() - last)
+                if wait > 0:
+                    self._stop.wait(wait)
+                with self._cond:
+                    self._dirty = False
+                try:
+                    self.sync()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.exception("sync failed: %s", exc)
+                    self._stop.wait(min(0.2 * 2 ** failures, 5.0))
+                    self._kick()
+                last = time.monotonic()
+        finally:
+            self.nginx.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+
+def _is_default(ic: dict) -> bool:
+    anns = (ic.get("metadata") or {}).get("annotations") or {}
+    return str(anns.get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
+
+
+def ingress_class_object(name: str = "nginx", controller: str = CONTROLLER_CLASS) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": name,
+                         "labels": {"app.kubernetes.io/name": "ingress-nginx",
+                                    "app.kubernetes.io/component": "controller"},
+                         "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+            "spec": {"controller": controller}}
+
+
+# --------------------------------------------------------------------------- health
+
+
+def serve_health(controller: IngressController, port: int) -> http.server.HTTPServer | None:
+    """`/healthz` as ingress-nginx serves it on 10254: 200 once nginx runs a synced config."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] in ("/healthz", "/is-dynamic-lb-initialized"):
+                ok = controller.ready.is_set() and controller.nginx.alive()
+                body = b"ok" if ok else b"nginx is not running"
+                self.send_response(200 if ok else 500)
+            elif self.path.split("?")[0] == "/metrics":
+                s = controller.stats
+                body = (f"netsim_ingress_syncs_total {s.syncs}\n"
+                        f"netsim_ingress_reloads_total {s.reloads}\n"
+                        f"netsim_ingress_render_seconds {s.last_render_s:.6f}\n"
+                        f"netsim_ingress_validate_seconds {s.last_validate_s:.6f}\n"
+                        f"netsim_ingress_reload_seconds {s.last_reload_s:.6f}\n"
+                        f"netsim_ingress_rejected {len(s.rejected)}\n").encode()
+                self.send_response(200)
+            else:
+                body = b"not found"
+                self.send_response(404)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    try:
+        srv = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    except OSError as exc:
+        log.warning("healthz on :%d unavailable: %s", port, exc)
+        return None
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True, name="healthz").start()
+    return srv
+
