@@ -17,29 +17,35 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
     digest = hashlib.sha256(f"{md.get('uid')}|{reason}|{message}|{component}".encode()).hexdigest()
     name = f"{md.get('name')}.{digest[:16]}"
     now = now_rfc3339()
+    source = {"component": component}
+    if host:
+        source["host"] = host
     try:
         try:
+            # Create first: a new event is the common case and costs one call.
+            client.create({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": {"kind": obj.get("kind"), "namespace": md.get("namespace"),
+                                   "name": md.get("name"), "uid": md.get("uid"),
+                                   "apiVersion": obj.get("apiVersion"),
+                                   "resourceVersion": md.get("resourceVersion")},
+                "reason": reason, "message": message, "source": source, "type": etype,
+                "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+                "reportingComponent": component, "reportingInstance": host or "",
+            })
+            return
+        except errors.AlreadyExists:
+            pass
+        for _ in range(3):
             ev = client.get("events", name, ns)
             ev["count"] = ev.get("count", 1) + 1
             ev["lastTimestamp"] = now
-            client.update(ev)
-            return
-        except errors.NotFound:
-            pass
-        source = {"component": component}
-        if host:
-            source["host"] = host
-        client.create({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {"kind": obj.get("kind"), "namespace": md.get("namespace"),
-                               "name": md.get("name"), "uid": md.get("uid"),
-                               "apiVersion": obj.get("apiVersion"),
-                               "resourceVersion": md.get("resourceVersion")},
-            "reason": reason, "message": message, "source": source, "type": etype,
-            "count": 1, "firstTimestamp": now, "lastTimestamp": now,
-            "reportingComponent": component, "reportingInstance": host or "",
-        })
+            try:
+                client.update(ev)
+                return
+            except errors.Conflict:
+                continue
     except errors.ApiError:
         pass
 

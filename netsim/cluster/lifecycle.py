@@ -64,7 +64,7 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
     ledger.add("dir", path=state_dir(cfg.name))
     ledger.add("dir", path=run_dir(cfg.name))
     os.makedirs(run_dir(cfg.name), exist_ok=True)
-    if not os.path.ismount(nl.NETNS_DIR):
+    if not nl.netns_dir_mounted():
         # `ip netns` makes /run/netns a mount point on first use; undo that too if it was us.
         ledger.add("mount", path=nl.NETNS_DIR)
     try:

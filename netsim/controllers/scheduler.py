@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from netsim.api import errors, events
-from netsim.controllers.base import Controller, split_key
+from netsim.api.store import now_rfc3339
+from netsim.controllers.base import Controller
 from netsim.controllers.quantity import pod_requests
 
 
@@ -146,33 +147,44 @@ class Scheduler(Controller):
     resync_seconds = 5.0
 
     def keys_for(self, resource, obj):
-        if resource == "nodes":
-            return [f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-                    for p in self.client.list("pods") if not p.get("spec", {}).get("nodeName")]
-        if obj.get("spec", {}).get("nodeName") or obj["metadata"].get("deletionTimestamp"):
+        # One key for the whole queue: a pass lists nodes and pods once and places every
+        # pending pod, instead of re-listing the cluster for each pod.
+        if resource == "pods" and (obj.get("spec", {}).get("nodeName")
+                                   or obj["metadata"].get("deletionTimestamp")):
             return []
-        return [f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"]
+        return ["pending"]
 
     def all_keys(self):
-        for p in self.client.list("pods"):
-            yield from self.keys_for("pods", p)
+        yield "pending"
 
     def reconcile(self, key):
-        ns, name = split_key(key)
-        pod = self.client.get_or_none("pods", name, ns)
-        if pod is None or pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
-            return None
-        if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
-            return None
         nodes = self.client.list("nodes")
         pods = self.client.list("pods")
+        again = None
+        for pod in sorted((p for p in pods if not p["spec"].get("nodeName")
+                           and not p["metadata"].get("deletionTimestamp")),
+                          key=lambda p: p["metadata"].get("creationTimestamp", "")):
+            if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
+                continue
+            try:
+                if not self._place(pod, nodes, pods):
+                    again = 5.0
+            except errors.Conflict:
+                again = 0.1
+            except errors.NotFound:
+                pass
+        return again
+
+    def _place(self, pod: dict, nodes: list[dict], pods: list[dict]) -> bool:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         feasible, why = filter_nodes(pod, nodes, pods)
         if not feasible:
-            cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": why}
             status = pod.setdefault("status", {})
             old = [c for c in status.get("conditions", []) if c.get("type") == "PodScheduled"]
             if not old or old[0].get("message") != why:
+                cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": why, "lastProbeTime": None,
+                        "lastTransitionTime": now_rfc3339()}
                 status["phase"] = "Pending"
                 status["conditions"] = [c for c in status.get("conditions", [])
                                         if c.get("type") != "PodScheduled"] + [cond]
@@ -181,11 +193,11 @@ class Scheduler(Controller):
                 except errors.ApiError:
                     pass
             events.record(self.client, pod, "Warning", "FailedScheduling", why, "default-scheduler")
-            return 5.0
+            return False
         best = min(feasible, key=lambda n: score(pod, n, pods))
         node = best["metadata"]["name"]
         pod["spec"]["nodeName"] = node
-        self.client.update(pod)
+        self.client.update(pod)  # the in-memory copy in `pods` now counts for spreading
         events.record(self.client, pod, "Normal", "Scheduled",
                       f"Successfully assigned {ns}/{name} to {node}", "default-scheduler")
-        return None
+        return True

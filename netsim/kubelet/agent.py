@@ -193,7 +193,9 @@ class Kubelet:
     def _monitor(self) -> None:
         """Notice container exits (ours via waitpid, adopted ones via /proc)."""
         while not self.stopped.wait(0.1):
-            self.exit_codes.update(runtime.reap())
+            pids = [c.pid for r in list(self.records.values()) for c in r.containers.values()
+                    if c.pid and c.exit_code is None]
+            self.exit_codes.update(runtime.reap(pids))
             for rec in list(self.records.values()):
                 for c in rec.containers.values():
                     if c.pid and c.exit_code is None and not c.alive():

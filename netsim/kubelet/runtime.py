@@ -102,19 +102,23 @@ def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict
     return p.pid, st or 0
 
 
-def reap() -> dict[int, int]:
-    """Collect exit codes of our exited children (non-blocking)."""
+def reap(pids) -> dict[int, int]:
+    """Collect exit codes of the given children that exited (non-blocking).
+
+    Only these pids: a waitpid(-1) would steal the exit status of subprocesses other
+    threads are waiting for (iptables-restore, probes), which then look successful.
+    """
     out = {}
-    while True:
+    for pid in pids:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            got, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return out
-        if pid == 0:
-            return out
-        out[pid] = os.waitstatus_to_exitcode(status)
-        if out[pid] < 0:  # killed by signal N -> 128+N as container runtimes report
-            out[pid] = 128 - out[pid]
+            continue  # not our child (adopted after a restart) or already reaped
+        if got == 0:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        out[pid] = 128 - code if code < 0 else code  # killed by signal N -> 128+N
+    return out
 
 
 def signal_group(pid: int, sig: int) -> None:
@@ -133,13 +137,13 @@ def stop(rec: ContainerRecord, grace: float) -> None:
     signal_group(rec.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        reap()
+        reap([rec.pid])
         if proc_starttime(rec.pid) != rec.starttime:
             return
         time.sleep(0.05)
     signal_group(rec.pid, signal.SIGKILL)
     for _ in range(100):
-        reap()
+        reap([rec.pid])
         if proc_starttime(rec.pid) != rec.starttime:
             return
         time.sleep(0.01)

@@ -39,6 +39,13 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
 
 
+def netns_dir_mounted() -> bool:
+    """Is /run/netns a mount point? (os.path.ismount misses a bind mount of itself.)"""
+    real = os.path.realpath(NETNS_DIR)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == real for line in f)
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
@@ -62,7 +69,7 @@ def create_netns(name: str) -> None:
     is set up (the first call lets pyroute2 make it a shared mount point, as ip does)."""
     if netns_exists(name):
         return
-    if not os.path.ismount(NETNS_DIR):
+    if not netns_dir_mounted():
         netns.create(name)
         return
     path = os.path.join(NETNS_DIR, name)
