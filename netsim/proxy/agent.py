@@ -132,12 +132,9 @@ class Syncer:
 
 # --- NodePort holder --------------------------------------------------------------------------
 
+# Ends on stdin EOF, i.e. when the agent exits or is killed (the pipe closes with it).
 _HOLDER_CODE = r"""
-import ctypes, socket, sys
-try:
-    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGKILL: die with the agent
-except Exception:
-    pass
+import socket, sys
 socks = {}
 for line in sys.stdin:
     parts = line.split()
@@ -176,10 +173,13 @@ class PortHolder:
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             exe = os.path.realpath(sys.executable)
-            self.proc = subprocess.Popen(["kube-proxy", "-I", "-S", "-c", _HOLDER_CODE],
+            # argv[0] is not a path, so tell Python where its stdlib is (PYTHONHOME).
+            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                   "PYTHONHOME": sys.base_prefix}
+            self.proc = subprocess.Popen(["kube-proxy", "-S", "-c", _HOLDER_CODE],
                                          executable=exe, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True, bufsize=1,
-                                         close_fds=True)
+                                         close_fds=True, env=env, cwd="/")
             self.held = set()
         return self.proc
 
