@@ -1,0 +1,124 @@
+"""Issue #2 CLI contract: kubectl's tables, output formats, and bad input in kubectl's words."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import requires_root, wait_for
+
+pytestmark = [requires_root, pytest.mark.e2e]
+NS = "clibasics"
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: clibasics
+  labels: {{app: {app}, tier: web}}
+spec:
+  containers:
+  - name: main
+    image: {image}
+    ports: [{{containerPort: 8080}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def ns(cluster):
+    cluster.netsim("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
+    yield NS
+    cluster.netsim("delete", "namespace", NS, check=False)
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_apply_get_wide_labels_yaml_json_name(cluster, ns, tmp_path):
+    f = _write(tmp_path, "p.yaml", POD.format(name="web-1", app="web", image="netsim/echo"))
+    r = cluster.netsim("apply", "-f", f)
+    assert r.stdout == "pod/web-1 created\n"
+    assert cluster.netsim("apply", "-f", f).stdout == "pod/web-1 unchanged\n"
+    wait_for(lambda: cluster.client.get("pods", "web-1", NS)["status"].get("phase") == "Running",
+             30, what="web-1 Running")
+    out = cluster.netsim("-n", NS, "get", "po").stdout.splitlines()
+    assert out[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert out[1].split()[:4] == ["web-1", "1/1", "Running", "0"]
+    wide = cluster.netsim(f"-n{NS}", "get", "po", "-owide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE",
+                               "NOMINATED", "NODE", "READINESS", "GATES"]
+    pod = cluster.client.get("pods", "web-1", NS)
+    assert pod["status"]["podIP"] in wide[1] and pod["spec"]["nodeName"] in wide[1]
+    labels = cluster.netsim("get", "po", "-n", NS, "--show-labels").stdout
+    assert "app=web,tier=web" in labels
+    assert cluster.netsim("get", "po", "-n", NS, "-l", "app=nope").stderr == \
+        f"No resources found in {NS} namespace.\n"
+    y = yaml.safe_load(cluster.netsim("get", "po", "web-1", "-n", NS, "-o", "yaml").stdout)
+    assert y["kind"] == "Pod" and y["spec"]["dnsPolicy"] == "ClusterFirst"
+    assert y["metadata"]["uid"] and y["metadata"]["resourceVersion"]
+    j = json.loads(cluster.netsim("get", "po", "-n", NS, "-o", "json").stdout)
+    assert j["kind"] == "List" and j["items"][0]["metadata"]["name"] == "web-1"
+    assert cluster.netsim("get", "po", "-n", NS, "-o", "name").stdout == "pod/web-1\n"
+    allns = cluster.netsim("get", "po", "-A").stdout.splitlines()
+    assert allns[0].split()[0] == "NAMESPACE"
+    assert any(line.split()[:2] == [NS, "web-1"] for line in allns)
+    d = cluster.netsim("describe", "po", "web-1", "-n", NS).stdout
+    assert d.startswith("Name:") and f"Namespace:    {NS}\n" in d and "Events:" in d
+    assert "Started container main" in d or "Started" in d
+    logs = cluster.netsim("logs", "web-1", "-n", NS).stdout
+    assert "listening" in logs
+
+
+def test_unknown_image_is_errimagepull_then_backoff(cluster, ns, tmp_path):
+    f = _write(tmp_path, "bad.yaml", POD.format(name="ghost", app="ghost", image="no/such-image:1"))
+    cluster.netsim("apply", "-f", f)
+
+    def status():
+        line = cluster.netsim("get", "po", "ghost", "-n", NS).stdout.splitlines()[1].split()
+        return line[2] if line[2] in ("ErrImagePull", "ImagePullBackOff") else None
+    assert wait_for(status, 30, what="ErrImagePull") in ("ErrImagePull", "ImagePullBackOff")
+    wait_for(lambda: status() == "ImagePullBackOff", 30, what="ImagePullBackOff")
+    assert cluster.netsim("get", "po", "ghost", "-n", NS).stdout.splitlines()[1].split()[1] == "0/1"
+
+
+def test_bad_input_messages_and_nothing_stored(cluster, ns, tmp_path):
+    good = POD.format(name="half", app="half", image="netsim/echo")
+    cases = {
+        "syntax.yaml": (good + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n   bad: [\n",
+                        "error: error parsing"),
+        "nokind.yaml": (good + "---\napiVersion: v1\nmetadata:\n  name: nokind\n",
+                        'error: error validating "'),
+        "unknown.yaml": (good + "---\napiVersion: v1\nkind: Gizmo\nmetadata:\n  name: g\n",
+                         'error: resource mapping not found for name: "g" namespace: "" from'),
+        "noimage.yaml": (good + "---\n" + POD.format(name="noimg", app="x", image='""'),
+                         'Error from server (Invalid): error when creating'),
+    }
+    for fname, (text, want) in cases.items():
+        r = cluster.netsim("apply", "-f", _write(tmp_path, fname, text), check=False)
+        assert r.returncode == 1, fname
+        assert r.stderr.startswith(want), (fname, r.stderr)
+        assert "Traceback" not in r.stderr
+        assert cluster.client.get_or_none("pods", "half", NS) is None, f"{fname} stored half"
+    r = cluster.netsim("apply", "-f", _write(tmp_path, "noimage2.yaml",
+                                             POD.format(name="noimg", app="x", image='""')),
+                       check=False)
+    assert 'The Pod "noimg" is invalid: spec.containers[0].image: Required value' in r.stderr
+    r = cluster.netsim("get", "gizmos", check=False)
+    assert r.returncode == 1 and r.stderr == 'error: the server doesn\'t have a resource type "gizmos"\n'
+    r = cluster.netsim("get", "po", "nothere", "-n", NS, check=False)
+    assert r.returncode == 1 and r.stderr == 'Error from server (NotFound): pods "nothere" not found\n'
+
+
+def test_not_root_says_so_in_one_line():
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        sys.executable, "-m", "netsim.cli.main", "get", "po"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert len(r.stderr.splitlines()) == 1 and "root" in r.stderr
