@@ -51,4 +51,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want:$HERE" ]; then
   echo "$want:$HERE" > "$stamp"
 fi
 ln -sf "$VENV/bin/netsim" /usr/local/bin/netsim
-echo "==> netsim installed: $(command -v netsim)"
+echo "==> netsim installed: /usr/local/bin/netsim -> $VENV/bin/netsim"

@@ -156,17 +156,30 @@ def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None
     return rc
 
 
+def _wait_gone(ctx: Ctx, items: list[tuple[str, str, str | None]], timeout: float = 120) -> None:
+    """kubectl delete waits (--wait=true) until the objects are really gone."""
+    import time
+    deadline = time.monotonic() + timeout
+    left = list(items)
+    while left and time.monotonic() < deadline:
+        left = [(p, n, ns) for p, n, ns in left if ctx.client.get_or_none(p, n, ns) is not None]
+        if left:
+            time.sleep(0.1)
+
+
 def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
-                 ignore_not_found: bool) -> int:
+                 ignore_not_found: bool, wait: bool = True) -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
     rc = 0
+    gone = []
     for d in docs:
         res = for_object(d.obj)
         md = d.obj["metadata"]
         try:
             ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
             out(f'{res.type_name} "{md["name"]}" deleted')
+            gone.append((res.plural, md["name"], md.get("namespace")))
         except errors.NotFound as e:
             if not ignore_not_found:
                 err(server_error(e, "deleting", d.source))
@@ -174,11 +187,13 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
         except errors.ApiError as e:
             err(server_error(e, "deleting", d.source))
             rc = 1
+    if wait:
+        _wait_gone(ctx, gone)
     return rc
 
 
 def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, all_: bool,
-                 grace: int | None, ignore_not_found: bool) -> int:
+                 grace: int | None, ignore_not_found: bool, wait: bool = True) -> int:
     res = lookup(kind)
     rc = 0
     if selector or all_:
@@ -189,10 +204,12 @@ def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, al
             return 0
     if not names:
         raise CliError("error: resource(s) were provided, but no name was specified")
+    gone = []
     for n in names:
         try:
             ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace)
             out(f'{res.type_name} "{n}" deleted')
+            gone.append((res.plural, n, ctx.ns if res.namespaced else None))
         except errors.NotFound as e:
             if not ignore_not_found:
                 err(server_error(e))
@@ -200,6 +217,8 @@ def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, al
         except errors.ApiError as e:
             err(server_error(e))
             rc = 1
+    if wait:
+        _wait_gone(ctx, gone)
     return rc
 
 

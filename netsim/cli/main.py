@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from netsim.api import errors
@@ -69,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--grace-period", type=int)
         p.add_argument("--force", action="store_true")
         p.add_argument("--now", action="store_true")
-        p.add_argument("--wait", default="true")
+        p.add_argument("--wait", nargs="?", const="true", default="true")
         p.add_argument("--ignore-not-found", action="store_true")
         p.add_argument("--from-literal", action="append", default=[])
         p.add_argument("--from-file", action="append", default=[])
@@ -126,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _record_cause(argv: list[str]) -> str:
-    return "netsim " + " ".join(shlex.quote(a) for a in argv)
+    from netsim.cli.workloads import change_cause  # kubectl's `--record` text
+    return change_cause(argv)
 
 
 def run(argv: list[str]) -> int:
@@ -226,8 +226,10 @@ def _crud(ctx: Ctx, args) -> int:
     grace = 0 if (args.force or args.now) and args.grace_period is None else args.grace_period
     if args.now and args.grace_period is None:
         grace = 1
+    wait = str(args.wait).lower() not in ("false", "0", "no")
     if args.filename:
-        return ap.delete_files(ctx, args.filename, args.recursive, grace, args.ignore_not_found)
+        return ap.delete_files(ctx, args.filename, args.recursive, grace, args.ignore_not_found,
+                               wait)
     if not args.args:
         raise CliError("error: You must provide one or more resources by argument or filename.")
     targets = args.args
@@ -235,10 +237,10 @@ def _crud(ctx: Ctx, args) -> int:
         rc = 0
         for t in targets:
             k, n = t.split("/", 1)
-            rc |= ap.delete_named(ctx, k, [n], None, False, grace, args.ignore_not_found)
+            rc |= ap.delete_named(ctx, k, [n], None, False, grace, args.ignore_not_found, wait)
         return rc
     return ap.delete_named(ctx, targets[0], targets[1:], args.selector, args.all, grace,
-                           args.ignore_not_found)
+                           args.ignore_not_found, wait)
 
 
 def main(argv: list[str] | None = None) -> int:
