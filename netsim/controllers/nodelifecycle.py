@@ -1,0 +1,115 @@
+"""Node lifecycle: a node whose agent stops posting status turns NotReady, gets the
+unreachable taints, and its pods are evicted after their tolerationSeconds (default 300 s).
+
+Grace periods come from the environment so demos and tests can shorten them:
+NETSIM_NODE_MONITOR_GRACE (upstream node-monitor-grace-period, 40-50 s) and
+NETSIM_DEFAULT_TOLERATION_SECONDS (300 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from datetime import datetime, timezone
+
+from netsim.api import errors, events
+from netsim.api.store import now_rfc3339
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+GRACE = float(os.environ.get("NETSIM_NODE_MONITOR_GRACE", "40"))
+DEFAULT_TOLERATION = float(os.environ.get("NETSIM_DEFAULT_TOLERATION_SECONDS", "300"))
+
+
+def _ts(s: str | None) -> float:
+    if not s:
+        return 0.0
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+class NodeLifecycleController:
+    name = "node-lifecycle-controller"
+
+    def __init__(self, client, period: float = 2.0):
+        self.client = client
+        self.period = period
+        self.stopped = threading.Event()
+
+    def start(self) -> list[threading.Thread]:
+        t = threading.Thread(target=self._loop, daemon=True, name=self.name)
+        t.start()
+        return [t]
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.period):
+            with contextlib.suppress(Exception):
+                self.sweep(time.time())
+
+    def sweep(self, now: float) -> None:
+        for node in self.client.list("nodes"):
+            ready = next((c for c in node.get("status", {}).get("conditions", [])
+                          if c.get("type") == "Ready"), None)
+            if ready is None:
+                continue
+            stale = now - _ts(ready.get("lastHeartbeatTime")) > GRACE
+            if stale and ready.get("status") != "Unknown":
+                self._mark_unknown(node)
+            elif not stale and ready.get("status") == "True":
+                self._clear_taints(node)
+            if ready.get("status") == "Unknown" or stale:
+                self._evict(node, now)
+
+    def _mark_unknown(self, node: dict) -> None:
+        stamp = now_rfc3339()
+        for c in node["status"]["conditions"]:
+            c.update({"status": "Unknown", "reason": "NodeStatusUnknown",
+                      "message": "Kubelet stopped posting node status.",
+                      "lastTransitionTime": stamp})
+        with contextlib.suppress(errors.ApiError):
+            node = self.client.update_status(node)
+            taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != UNREACHABLE]
+            taints += [{"key": UNREACHABLE, "effect": "NoSchedule"},
+                       {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": stamp}]
+            node["spec"]["taints"] = taints
+            self.client.update(node)
+            events.record(self.client, node, "Normal", "NodeNotReady",
+                          f"Node {node['metadata']['name']} status is now: NodeNotReady",
+                          "node-controller")
+
+    def _clear_taints(self, node: dict) -> None:
+        taints = node["spec"].get("taints") or []
+        keep = [t for t in taints if t.get("key") != UNREACHABLE]
+        if keep != taints:
+            node["spec"]["taints"] = keep
+            with contextlib.suppress(errors.ApiError):
+                self.client.update(node)
+
+    def _evict(self, node: dict, now: float) -> None:
+        added = next((_ts(t.get("timeAdded")) for t in node["spec"].get("taints") or []
+                      if t.get("key") == UNREACHABLE and t.get("effect") == "NoExecute"), None)
+        if not added:
+            return
+        for pod in self.client.list("pods"):
+            if pod["spec"].get("nodeName") != node["metadata"]["name"]:
+                continue
+            if any(r.get("kind") == "DaemonSet" for r in pod["metadata"].get("ownerReferences") or []):
+                continue
+            tol = next((t for t in pod["spec"].get("tolerations") or []
+                        if t.get("key") == UNREACHABLE and t.get("effect") == "NoExecute"), None)
+            if tol is not None and "tolerationSeconds" not in tol:
+                continue  # tolerates forever
+            seconds = float(tol["tolerationSeconds"]) if tol else 0.0
+            if tol and tol["tolerationSeconds"] == 300:
+                seconds = DEFAULT_TOLERATION
+            if now - added >= seconds:
+                events.record(self.client, pod, "Normal", "TaintManagerEviction",
+                              f"Marking for deletion Pod {pod['metadata']['namespace']}/"
+                              f"{pod['metadata']['name']}", "taint-eviction-controller")
+                # The node's kubelet is gone: nothing would finish a graceful delete.
+                with contextlib.suppress(errors.ApiError):
+                    self.client.delete("pods", pod["metadata"]["name"],
+                                       pod["metadata"]["namespace"], 0)
