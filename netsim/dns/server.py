@@ -23,7 +23,8 @@ Corefile subset understood by `parse_corefile` (everything else is ignored)::
             ttl 30                                         # record TTL
         }
         prometheus :9153                                   # metrics port
-        health [:8080]                                     # /health listener
+        health [:8080] { lameduck 5s }                     # /health listener; on SIGTERM
+                                                           # keep serving 5 s, then exit
         ready [:8181]                                      # /ready listener
         forward . 10.0.0.2[:53]                            # upstream; /etc/resolv.conf = none
     }
@@ -221,6 +222,7 @@ class DnsServer:
         self._tcp: asyncio.AbstractServer | None = None
         self._http: asyncio.AbstractServer | None = None
         self.probe_ports = [p for p in probe_ports if p is not None]
+        self.draining = False  # lame duck: still answering, /ready says 503
         self._probes: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task] = set()
         self._stopped: asyncio.Event | None = None
@@ -436,7 +438,8 @@ class DnsServer:
             if path == "/metrics":
                 status, ctype, body = "200 OK", "text/plain; version=0.0.4", self.metrics.render()
             elif path in ("/health", "/ready"):
-                ready = path == "/health" or self.zone_provider() is not None
+                ready = path == "/health" or (self.zone_provider() is not None
+                                              and not self.draining)
                 status = "200 OK" if ready else "503 Service Unavailable"
                 ctype, body = "text/plain", "OK" if ready else "not ready"
             else:
@@ -666,6 +669,7 @@ class CorefileConfig:
     upstream: str | None = None
     metrics_port: int = 9153
     health_port: int | None = None  # `health` plugin present
+    lameduck: float = 0.0  # `health { lameduck 5s }`: keep answering this long after SIGTERM
     ready_port: int | None = None  # `ready` plugin present
 
 
@@ -696,6 +700,10 @@ def parse_corefile(text: str) -> CorefileConfig:
             cfg.metrics_port = _plugin_port(words, cfg.metrics_port)
         elif words[0] == "health":
             cfg.health_port = _plugin_port(words, HEALTH_PORT)
+        elif words[0] == "lameduck" and len(words) > 1:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", words[1])
+            if m:
+                cfg.lameduck = float(m.group(1)) * {"ms": 0.001, "m": 60.0}.get(m.group(2), 1.0)
         elif words[0] == "ready":
             cfg.ready_port = _plugin_port(words, READY_PORT)
         elif not seen_zone and len(words) == 1 and ":" in words[0] and \
@@ -842,8 +850,19 @@ def main(argv: Iterable[str] | None = None) -> int:
     async def run() -> None:
         await server.start()
         loop = asyncio.get_running_loop()
+
+        def terminate() -> None:
+            # CoreDNS `health { lameduck 5s }`: keep answering while the endpoint is taken
+            # out of the Service, so clients never hit a dead server; a second signal ends it.
+            if server.draining or cfg.lameduck <= 0:
+                loop.create_task(server.stop())
+                return
+            log.info("dns: going lame duck for %.1fs", cfg.lameduck)
+            server.draining = True
+            loop.call_later(cfg.lameduck, lambda: loop.create_task(server.stop()))
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))
+            loop.add_signal_handler(sig, terminate)
         if watch is not None:
             def changed(old: CorefileConfig, new: CorefileConfig) -> None:
                 if not args.upstream and new.upstream != old.upstream:
