@@ -1,4 +1,4 @@
-"""Cluster DNS end to end: the coredns pods behind kube-dns, seen from pods as a user sees them.
+"""Cluster DNS end to end (root; the cluster fixture skips without it): the coredns pods behind kube-dns, seen from pods as a user sees them.
 
 Two client pods in namespace `dnse2e`:
 - `cf`: dnsPolicy ClusterFirst (resolv.conf -> 10.96.0.10, through kube-proxy);
@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -22,14 +23,13 @@ import uuid
 
 import pytest
 
-from tests.conftest import requires_root, wait_for
-
-pytestmark = requires_root
+from tests.conftest import wait_for
 
 NS = "dnse2e"
 OTHER = "dnse2e-other"
 TOKEN = uuid.uuid4().hex[:10]
 DOMAIN = "cluster.local"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HAS_PROXY = importlib.util.find_spec("netsim.proxy.agent") is not None
 
 
@@ -130,6 +130,13 @@ def manifests(coredns_ips: list[str]) -> str:
             - {{name: attempts, value: "3"}}
           containers: [{{name: c, image: busybox, args: [sleep, "100000"]}}]
         """).format(ns=NS, other=OTHER, token=TOKEN, domain=DOMAIN, servers=servers)
+
+
+def test_golden_zones_in_rules_are_current():
+    """rules/dns/*.zone match what the server would serve for examples/ (no root needed)."""
+    p = subprocess.run([sys.executable, os.path.join(REPO, "rules", "dns", "regen.py"),
+                        "--check"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 # ------------------------------------------------------------------------------ helpers
