@@ -47,18 +47,38 @@ def current_netns_inode() -> int | None:
     return _ns_inode("/proc/self/ns/net")
 
 
+def named_netns_inodes() -> set[int]:
+    """Inodes of every named netns (`ip netns` / pyroute2 bind mounts)."""
+    out: set[int] = set()
+    try:
+        names = os.listdir(NETNS_DIR)
+    except OSError:
+        return out
+    for n in names:
+        ino = _ns_inode(os.path.join(NETNS_DIR, n))
+        if ino is not None:
+            out.add(ino)
+    return out
+
+
 def check_not_root(netns: str | None) -> None:
-    """Refuse when `netns` (None: this process' netns) is the root netns or does not exist."""
+    """Refuse when `netns` (None: this process' netns) may be the machine's own netns.
+
+    /proc/1/ns/net is not always readable (containers, sandboxes), so the test is positive:
+    the target must be a *named* netns, and not PID 1's nor (when this process is not in a
+    named netns, i.e. probably in the root one) our own."""
     root = root_netns_inode()
+    named = named_netns_inodes()
+    mine = current_netns_inode()
     if netns is None:
-        mine = current_netns_inode()
-        if mine is None or mine == root:
-            raise RootNetnsError("refusing to run iptables in the root network namespace")
+        if mine is None or mine == root or mine not in named:
+            raise RootNetnsError("refusing to run iptables outside a netsim network namespace "
+                                 "(this looks like the root network namespace)")
         return
     ino = _ns_inode(os.path.join(NETNS_DIR, netns))
     if ino is None:
         raise RootNetnsError(f"network namespace {netns!r} does not exist")
-    if ino == root:
+    if ino == root or (mine not in named and ino == mine):
         raise RootNetnsError(f"network namespace {netns!r} is the root network namespace")
 
 
