@@ -1,0 +1,104 @@
+"""Bench: kube-proxy sync cost in one throw-away netns (root).
+
+For N services x 5 endpoints: the agent's full sync (render + one iptables-restore) against
+a bare `iptables-restore` of the same text (the kernel's own cost), then a partial sync
+after one endpoint change. Small N by default (pytest and CI); NETSIM_BENCH_FULL=1 runs
+100 / 1,000 / 5,000. Run as a script or with pytest; the last line is the headline.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from netsim.proxy.agent import Syncer  # noqa: E402
+from netsim.proxy.apply import Iptables  # noqa: E402
+from netsim.proxy.model import ProxySnapshot  # noqa: E402
+
+SIZES = (100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,)
+EPS = 5
+
+
+def objects(n: int, shift: int = 0):
+    svcs, slices = [], []
+    for i in range(n):
+        name = f"svc-{i}"
+        svcs.append({"metadata": {"namespace": "bench", "name": name},
+                     "spec": {"clusterIP": f"10.96.{i // 250}.{i % 250 + 2}",
+                              "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+        eps = [{"addresses": [f"10.244.{(i * EPS + j) // 250 % 250}.{(i * EPS + j) % 250 + 2}"],
+                "conditions": {"ready": True}, "nodeName": "n1"} for j in range(EPS)]
+        if shift and i == n - 1:
+            eps[0]["addresses"] = ["10.250.0.99"]
+        slices.append({"metadata": {"namespace": "bench", "name": name + "-x",
+                                    "labels": {"kubernetes.io/service-name": name}},
+                       "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                       "endpoints": eps})
+    return svcs, slices
+
+
+def snap(n: int, shift: int = 0) -> ProxySnapshot:
+    s, e = objects(n, shift)
+    return ProxySnapshot.from_objects(s, e, node_name="n1", node_ips=["192.168.3.171"],
+                                      cluster_cidr="10.244.0.0/16")
+
+
+def bench(n: int, netns: str) -> dict:
+    ipt = Iptables(netns=netns)
+    syncer = Syncer(ipt)
+    base = snap(n)
+    first = syncer.sync(base, None)  # includes jump rules, canaries, one iptables-save
+    fulls, bares, partials = [], [], []
+    for _ in range(3):
+        fulls.append(syncer.sync(base, None).seconds)
+        t0 = time.perf_counter()
+        ipt.restore(syncer.last_text)
+        bares.append(time.perf_counter() - t0)
+    changed = snap(n, shift=1)
+    for k in range(3):
+        s = changed if k % 2 == 0 else base
+        partials.append(syncer.sync(s, {f"bench/svc-{n - 1}"}).seconds)
+    assert f"bench/svc-{n - 1}" in syncer.last_text
+    return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
+            "bare": statistics.median(bares), "partial": statistics.median(partials),
+            "bytes": first.text_bytes}
+
+
+def run() -> list[dict]:
+    netns = f"bench-kp-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        results = []
+        for n in SIZES:
+            r = bench(n, netns)
+            results.append(r)
+            print(f"N={n:5d} x {EPS} eps: text {r['bytes'] / 1024:8.0f} KiB  first sync "
+                  f"{r['first'] * 1e3:7.1f} ms  full {r['full'] * 1e3:7.1f} ms  bare restore "
+                  f"{r['bare'] * 1e3:7.1f} ms  ratio {r['full'] / r['bare']:.2f}x  partial "
+                  f"(1 endpoint) {r['partial'] * 1e3:6.1f} ms", flush=True)
+        last = results[-1]
+        print(f"headline: N={last['n']} full sync {last['full'] / last['bare']:.2f}x bare "
+              f"iptables-restore, partial sync {last['partial'] * 1e3:.1f} ms")
+        return results
+    finally:
+        subprocess.run(["ip", "netns", "del", netns])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+def test_bench_proxy_sync():
+    results = run()
+    assert all(r["full"] > 0 and r["partial"] > 0 for r in results)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("bench_proxy_sync needs root (it makes a throw-away netns)")
+    run()
