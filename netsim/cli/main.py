@@ -124,6 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _after_verb(argv: list[str], verb: str) -> list[str]:
+    """The raw arguments of a verb that parses its own flags (global flags dropped)."""
+    out, seen, skip = [], False, False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if not seen and a == verb:
+            seen = True
+            continue
+        if a in ("--cluster", "-n", "--namespace"):
+            skip = True
+            continue
+        if a.startswith(("--cluster=", "--namespace=")) or (a.startswith("-n") and len(a) > 2
+                                                            and not a.startswith("--")):
+            continue
+        out.append(a)
+    return out
+
+
 def _record_cause(argv: list[str]) -> str:
     from netsim.cli.workloads import change_cause  # kubectl's `--record` text
     return change_cause(argv)
@@ -144,7 +164,7 @@ def run(argv: list[str]) -> int:
     v = args.verb
     if v in ("render", "version", "api-resources"):
         from netsim.cli import extra_cmds
-        return extra_cmds.run(v, ctx, args.args + extra)
+        return extra_cmds.run(v, ctx, _after_verb(argv, v))
     ensure_root()
     if v == "cluster":
         from netsim.cli import cluster_cmds
@@ -206,7 +226,7 @@ def run(argv: list[str]) -> int:
         return pods.logs(ctx, name, args.container, args.follow, args.previous, args.tail)
     if v == "proxy":
         from netsim.proxy import cli as proxy_cli
-        return proxy_cli.run(ctx, args.args + extra)
+        return proxy_cli.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     return workloads.run(v, ctx, args.args + extra, argv)
 

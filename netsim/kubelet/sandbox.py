@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import os
 import shutil
+import subprocess
 
 from netsim.net import netlink as nl
 from netsim.net.ledger import Ledger
@@ -149,8 +150,10 @@ def create(cluster: str, pod_uid: str, ip: str, pod_cidr: str, ledger: Ledger) -
     with nl.inside(None) as ipr:
         idx = nl.veth_into(ipr, veth, "eth0", ns)
         ipr.link("set", index=idx, master=nl.index(ipr, "cni0"), state="up")
-        # hairpin: a pod must reach itself through its own Service
-        ipr.brport("set", index=idx, hairpin_mode=1)
+    # hairpin: a pod must reach itself through its own Service. pyroute2 0.9's brport()
+    # does not set it, so ask iproute2 (runs in this thread's netns, the node's).
+    subprocess.run(["bridge", "link", "set", "dev", veth, "hairpin", "on"], check=True,
+                   capture_output=True)
     with nl.inside(ns) as ipr:
         ipr.link("set", index=1, state="up")
         eth0 = nl.index(ipr, "eth0")

@@ -160,9 +160,7 @@ def test_client_ip_affinity_sticks_to_one_pod(cluster, echo):
 
 def test_hairpin_pod_reaches_itself_through_its_service(cluster, echo):
     me = _pod_on(echo, W1)["metadata"]["name"]
-    if not _hairpin_on(cluster, W1):
-        pytest.xfail("kubelet left hairpin_mode off on the pod's cni0 port "
-                     "(pyroute2 brport set is a no-op; netsim/kubelet/sandbox.py)")
+    assert _hairpin_on(cluster, W1), "hairpin_mode off on the pod's cni0 port"
     answers = _pod_many(cluster, me, f"http://{echo['cip']['cip']}/", 40)
     assert me in {a["pod"] for a in answers}, "40 tries over 3 endpoints never hit itself"
 
