@@ -156,14 +156,23 @@ class Nginx:
         raise RuntimeError("nginx started no worker in time")
 
     def reload(self, timeout: float = 10.0) -> bool:
-        """SIGHUP and wait for a new worker (= the new config was loaded)."""
+        """SIGHUP; done when a new worker runs and every old one stopped accepting.
+
+        nginx starts the new workers, sleeps 100 ms, then tells the old ones to quit: in
+        between both generations accept. Waiting for the old ones' "is shutting down" title
+        (or exit) makes "reloaded" mean that every new connection gets the new config."""
         if not self.alive():
             return False
         before = _children(self.proc.pid)
         os.kill(self.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
+        started = False
         while time.monotonic() < deadline:
-            if _children(self.proc.pid) - before:
+            now = _children(self.proc.pid)
+            if not started and now - before:
+                started = True
+            if started and all("shutting down" in _cmdline(p) or not _cmdline(p)
+                               for p in before & now):
                 self.reloads += 1
                 return True
             if not self.alive():
@@ -473,6 +482,10 @@ class IngressController:
         elif not self.nginx.reload():
             raise RuntimeError(f"nginx reload failed: {self.nginx.tail_error()}")
         self.stats.last_reload_s = time.monotonic() - t0
+        log.info("nginx reloaded in %.0f ms: %d Ingresses, %d rejected",
+                 self.stats.last_reload_s * 1000,
+                 sum(1 for x in result.conf.splitlines() if x.startswith("# ingress ")),
+                 len(result.errors))
         self.stats.reloads += 1
         # certificates no longer referenced
         with contextlib.suppress(OSError):
