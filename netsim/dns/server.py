@@ -38,10 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import logging
 import os
 import re
 import signal
+import socket
 import struct
 import threading
 import time
@@ -165,22 +167,44 @@ def _parse_upstream(upstream: str | None) -> tuple[str, int] | None:
     return host, int(port)
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DnsServer):
+class _UdpSocket:
+    """The UDP listener without asyncio's transport: each wake-up drains up to BATCH datagrams.
+
+    asyncio's datagram transport reads one datagram per selector wake-up, so every query paid
+    an epoll_wait and a callback round; draining the socket in one go roughly doubles the
+    cache-hit rate. Replies are sent straight away; a full send buffer drops the reply (UDP).
+    """
+
+    BATCH = 256
+
+    def __init__(self, server: DnsServer, sock: socket.socket):
         self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
+    def sendto(self, data: bytes, addr) -> None:
         try:
-            self.server._udp_datagram(data, addr, self.transport)
-        except Exception:  # never let one packet take the loop down
-            log.exception("dns: unexpected error on a UDP query")
+            self.sock.sendto(data, addr)
+        except OSError:  # EAGAIN, or the client's ICMP error surfacing here
+            pass
 
-    def error_received(self, exc) -> None:  # ICMP unreachable from a client that left
-        pass
+    def readable(self) -> None:
+        recvfrom, handle = self.sock.recvfrom, self.server._udp_datagram
+        for _ in range(self.BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ECONNREFUSED queued by an earlier ICMP error
+                continue
+            try:
+                handle(data, addr, self)
+            except Exception:  # never let one packet take the loop down
+                log.exception("dns: unexpected error on a UDP query")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class _ForwardProtocol(asyncio.DatagramProtocol):
@@ -218,7 +242,7 @@ class DnsServer:
         self.metrics = Metrics(f"dns://{host}:{port}")
         self._cache: dict[bytes, tuple[bytes, str, str, str]] = {}
         self._cache_zone: Zone | None = None
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UdpSocket | None = None
         self._tcp: asyncio.AbstractServer | None = None
         self._http: asyncio.AbstractServer | None = None
         self.probe_ports = [p for p in probe_ports if p is not None]
@@ -233,18 +257,22 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         for attempt in range(20):
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
-            port = transport.get_extra_info("sockname")[1]
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                sock.bind((self.host, self.port))
+                sock.setblocking(False)
+                port = sock.getsockname()[1]
                 self._tcp = await asyncio.start_server(self._tcp_client, self.host, port,
                                                        reuse_address=True)
             except OSError:
-                transport.close()
+                sock.close()
                 if self.port or attempt == 19:
                     raise
                 continue
-            self._udp, self.port = transport, port
+            self._udp, self.port = _UdpSocket(self, sock), port
+            loop.add_reader(sock.fileno(), self._udp.readable)
             break
         self.metrics.server = f"dns://{self.host}:{self.port}"
         if self.metrics_port is not None:
