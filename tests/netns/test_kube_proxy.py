@@ -329,7 +329,10 @@ def test_canary_loss_triggers_a_full_resync(cluster, echo):
     ipt.run("-t", "nat", "-F", "KUBE-SERVICES")
     ipt.run("-t", "nat", "-X", "KUBE-PROXY-CANARY")
     assert ipt.run("-t", "nat", "-n", "-L", "KUBE-PROXY-CANARY").returncode != 0
-    wait_for(lambda: ipt.canaries_present() and echo["cip"]["cip"] in ipt.save("nat"), 15,
+    # KUBE-SVC chains survived the flush and mention the ClusterIP too: wait for the
+    # KUBE-SERVICES rule itself, which only the full resync can bring back.
+    wait_for(lambda: ipt.canaries_present()
+             and f"-A KUBE-SERVICES -d {echo['cip']['cip']}/32" in ipt.save("nat"), 15,
              what="kube-proxy rebuilding the flushed rules")
     rc, _ = _curl(cluster, cluster.node_netns(W2), f"http://{echo['cip']['cip']}/")
     assert rc == 0
