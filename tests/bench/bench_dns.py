@@ -284,13 +284,13 @@ def report(r: dict) -> None:
     tool = "dnsperf" if r["dnsperf"] else "python asyncio generator"
     print(f"cluster DNS, {SERVICES} services, {SECONDS} s per server, load: {tool}, "
           f"server and load on separate cores")
-    print(f"{'server':<28}{'qps':>10}{'avg latency':>14}{'stddev':>10}{'lost':>8}")
+    print(f"{'server':<28}{'qps':>10}{'avg latency':>14}{'stddev':>12}{'lost':>8}")
     labels = {"netsim": "netsim (asyncio + cache)", "dnslib": "dnslib threaded DNSServer",
               "nsd": "nsd 1 server process (C)"}
     for k in ("netsim", "dnslib", "nsd"):
         if k in r:
             m = r[k]
-            print(f"{labels[k]:<28}{m['qps']:>10.0f}{m['lat_ms']:>11.3f} ms{m['sd_ms']:>7.3f} ms"
+            print(f"{labels[k]:<28}{m['qps']:>10.0f}{m['lat_ms']:>11.3f} ms{m['sd_ms']:>9.3f} ms"
                   f"{m['lost_pct']:>7.2f}%")
     ours = r["netsim"]["qps"]
     ratio = ours / r["dnslib"]["qps"] if r.get("dnslib", {}).get("qps") else float("nan")
