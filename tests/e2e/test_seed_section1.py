@@ -413,3 +413,36 @@ def test_bad_manifests_store_nothing(cluster, ns, tmp_path):
     p = cluster.netsim("-n", ns, "scale", "deploy", "nope", check=False)
     assert p.stderr.strip() == ("error: --replicas=COUNT is required, and COUNT must be greater "
                                 "than or equal to 0")
+
+
+# ------------------------------------------------------------------ known gaps elsewhere
+# Each passes once the named room is fixed (strict=False keeps the suite green meanwhile).
+
+@pytest.mark.xfail(strict=False, reason="netsim/cli/get.py related() calls "
+                   "rollout.split_replicasets, which netsim/controllers/rollout.py lacks")
+def test_describe_deploy_new_replicaset(cluster, ns, tmp_path):
+    _apply(cluster, echo_deploy("nr", ns, 2, "netsim/echo:v1"), tmp_path)
+    rollout_done(cluster, ns, "nr", 120)
+    desc = cluster.netsim("-n", ns, "describe", "deploy", "nr").stdout
+    assert re.search(rf"NewReplicaSet:\s+nr-{HASH} \(2/2 replicas created\)", desc), desc
+    assert re.search(r"OldReplicaSets:\s+<none>", desc), desc
+
+
+@pytest.mark.xfail(strict=False, reason="netsim/cli/get.py _yaml quotes strings with ' where "
+                   "kubectl (go-yaml) uses \"")
+def test_yaml_revision_annotation_quoted_like_kubectl(cluster, ns, tmp_path):
+    _apply(cluster, echo_deploy("q", ns, 1, "netsim/echo:v1"), tmp_path)
+    rollout_done(cluster, ns, "q", 120)
+    y = cluster.netsim("-n", ns, "get", "deploy", "q", "-oyaml").stdout
+    assert '    deployment.kubernetes.io/revision: "1"\n' in y
+
+
+@pytest.mark.xfail(strict=False, reason="netsim/cli/manifests.py (PyYAML) rejects the TABs the "
+                   "seed puts before trailing comments; kubectl accepts them")
+def test_seed_manifest_verbatim_with_tabs(cluster, ns, tmp_path):
+    text = (EX / "svc-np-ublog.yaml").read_text().replace("  #", "\t\t\t\t#")
+    text = text.replace("namespace: uit", f"namespace: {ns}").replace("32333", "32334")
+    f = tmp_path / "svc.yaml"
+    f.write_text(text)
+    p = cluster.netsim("create", "-f", str(f), check=False)
+    assert p.stdout.strip() == "service/svc-np-ublog created", p.stderr
