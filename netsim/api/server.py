@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         rv = query.get("resourceVersion")
         timeout = float(query.get("timeoutSeconds") or 300)
         stream = self.server.store.watch(plural, ns, int(rv) if rv else None, timeout,
-                                         query.get("labelSelector"))
+                                         query.get("labelSelector"), raw=True)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -133,8 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if etype == "BOOKMARK" and query.get("allowWatchBookmarks") not in ("1", "true"):
                         self._chunk(b"\n")  # keep-alive probe: detects a gone client
                         continue
-                    self._chunk(json.dumps({"type": etype, "object": obj},
-                                           separators=(",", ":")).encode() + b"\n")
+                    self._chunk(b'{"type":"%s","object":%s}\n' % (etype.encode(), obj.encode()))
             except errors.ApiError as e:
                 self._chunk(json.dumps({"type": "ERROR", "object": e.status()}).encode() + b"\n")
             self.wfile.write(b"0\r\n\r\n")

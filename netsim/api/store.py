@@ -67,11 +67,16 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
         return self._rv
 
-    def _emit(self, etype: str, res: Resource, obj: dict) -> None:
+    def _emit(self, etype: str, res: Resource, obj: dict, text: str | None = None) -> None:
+        """Log a change for watchers. The object is kept as JSON text: each watcher decodes
+        its own copy (cheaper than deepcopy) and the HTTP API sends the text as it is."""
         rv = int(obj["metadata"]["resourceVersion"])
+        if text is None:
+            text = json.dumps(obj, separators=(",", ":"))
         if len(self._events) == self._events.maxlen:
             self._oldest_rv = self._events[0][0]
-        self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""), obj))
+        self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
+                             dict(obj["metadata"].get("labels") or {}), text))
         self._cond.notify_all()
 
     def _row(self, res: Resource, ns: str, name: str) -> dict | None:
@@ -80,11 +85,13 @@ class Store:
             (res.plural, ns, name)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def _write(self, res: Resource, obj: dict) -> None:
+    def _write(self, res: Resource, obj: dict) -> str:
         md = obj["metadata"]
+        text = json.dumps(obj, separators=(",", ":"))
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
                          (res.plural, md.get("namespace", ""), md["name"],
-                          int(md["resourceVersion"]), json.dumps(obj, separators=(",", ":"))))
+                          int(md["resourceVersion"]), text))
+        return text
 
     @staticmethod
     def _ns(res: Resource, namespace: str | None) -> str:
@@ -157,9 +164,8 @@ class Store:
             if "spec" in obj:
                 md["generation"] = 1
             md["resourceVersion"] = str(self._next_rv())
-            self._write(res, obj)
-            self._emit("ADDED", res, obj)
-            return copy.deepcopy(obj)
+            self._emit("ADDED", res, obj, self._write(res, obj))
+            return obj  # a private copy: the store keeps only the JSON text
 
     def _generate_name(self, res: Resource, md: dict) -> str:
         import random
@@ -213,9 +219,8 @@ class Store:
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
                     and res.plural != "pods":
                 return self._remove(res, new)
-            self._write(res, new)
-            self._emit("MODIFIED", res, new)
-            return copy.deepcopy(new)
+            self._emit("MODIFIED", res, new, self._write(res, new))
+            return new
 
     def patch(self, resource: str, name: str, namespace: str | None, patch: dict,
               subresource: str | None = None) -> dict:
@@ -236,7 +241,7 @@ class Store:
                          (res.plural, md.get("namespace", ""), md["name"]))
         md["resourceVersion"] = str(self._next_rv())
         self._emit("DELETED", res, obj)
-        return copy.deepcopy(obj)
+        return obj
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
                grace_period_seconds: int | None = None) -> dict:
@@ -278,17 +283,17 @@ class Store:
                 graceful = True
             if graceful:
                 md["resourceVersion"] = str(self._next_rv())
-                self._write(res, obj)
-                self._emit("MODIFIED", res, obj)
-                return copy.deepcopy(obj)
+                self._emit("MODIFIED", res, obj, self._write(res, obj))
+                return obj
             return self._remove(res, obj)
 
     # ---- watch -----------------------------------------------------------------------
     def watch(self, resource: str, namespace: str | None = None,
               resource_version: int | None = None, timeout: float = 300.0,
-              label_selector: str | None = None) -> Iterator[tuple[str, dict]]:
+              label_selector: str | None = None, raw: bool = False) -> Iterator[tuple[str, dict]]:
         """Yield (type, obj) for changes after resource_version; ends after `timeout` s.
 
+        With raw=True the object comes as its JSON text (the HTTP API sends it unparsed).
         Raises Gone when that version has left the event log (the caller re-lists).
         Yields ('BOOKMARK', {}) about once a second so idle streams can notice closed peers.
         """
@@ -301,7 +306,7 @@ class Store:
         while not self.closed:
             batch = []
             with self._cond:
-                if self._events and self._events[-1][0] <= rv or not self._events:
+                if not self._events or self._events[-1][0] <= rv:
                     self._cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
                 if rv < self._oldest_rv:
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
@@ -310,13 +315,13 @@ class Store:
                         break
                     batch.append(ev)
             batch.reverse()
-            for erv, etype, eres, ens, obj in batch:
+            for erv, etype, eres, ens, labels, text in batch:
                 rv = erv
                 if eres != res.plural or (namespace and res.namespaced and ens != namespace):
                     continue
-                if not match(obj["metadata"].get("labels") or {}):
+                if not match(labels):
                     continue
-                yield etype, copy.deepcopy(obj)
+                yield etype, (text if raw else json.loads(text))
             if not batch:
                 yield "BOOKMARK", {"metadata": {"resourceVersion": str(rv)}}
             if time.monotonic() >= deadline:

@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cluster", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from netsim import profiling
+    profiling.maybe_start("controlplane")
     cfg = ClusterConfig.load(args.cluster)
     if cfg is None:
         print(f"cluster {args.cluster} has no configuration", file=sys.stderr)

@@ -1,0 +1,27 @@
+"""Opt-in profiling of netsim's daemons: NETSIM_PROFILE=/dir makes the control plane and
+node agents write yappi (all threads, wall clock) stats there when they stop."""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+
+def maybe_start(role: str) -> None:
+    out = os.environ.get("NETSIM_PROFILE")
+    if not out:
+        return
+    try:
+        import yappi
+    except ImportError:
+        return
+    yappi.set_clock_type("cpu")
+    yappi.start()
+
+    def dump() -> None:
+        yappi.stop()
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, f"{role}.txt"), "w") as f:
+            yappi.get_func_stats().sort("ttot").print_all(
+                out=f, columns={0: ("name", 90), 1: ("ncall", 10), 2: ("tsub", 8), 3: ("ttot", 8)})
+    atexit.register(dump)
