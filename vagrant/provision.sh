@@ -12,7 +12,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${NETSIM_VENV:-/opt/netsim/venv}
 PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump nginx dnsutils
       curl socat iputils-ping python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
-      openssl libnetfilter-conntrack3)
+      openssl libnetfilter-conntrack3
+      wrk dnsperf)
 
 missing=()
 for p in "${PKGS[@]}"; do

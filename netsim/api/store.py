@@ -137,7 +137,9 @@ class Store:
         else:
             md.pop("namespace", None)
         with self._lock:
-            if res.namespaced and self._row(BY_PLURAL["namespaces"], "", md["namespace"]) is None:
+            # A dry run skips this: kubectl checks namespaces made earlier in the same apply.
+            if res.namespaced and not dry_run and \
+                    self._row(BY_PLURAL["namespaces"], "", md["namespace"]) is None:
                 raise errors.NotFound(f'namespaces "{md["namespace"]}" not found')
             if not md.get("name") and md.get("generateName"):
                 md["name"] = self._generate_name(res, md)

@@ -17,6 +17,22 @@ DEPRECATED = {
 }
 
 
+def _check_namespaces(ctx: Ctx, docs: list[Doc]) -> None:
+    """The server's dry run cannot know about Namespaces created earlier in the same apply;
+    check namespaces here (kubectl's message) and let the dry run skip that check."""
+    planned = {d.obj["metadata"]["name"] for d in docs if d.obj.get("kind") == "Namespace"}
+    known: dict[str, bool] = {}
+    for d in docs:
+        ns = d.obj["metadata"].get("namespace")
+        if not ns or ns in planned:
+            continue
+        if ns not in known:
+            known[ns] = ctx.client.get_or_none("namespaces", ns) is not None
+        if not known[ns]:
+            raise CliError(f'Error from server (NotFound): error when creating "{d.source}": '
+                           f'namespaces "{ns}" not found')
+
+
 def _prepare(ctx: Ctx, docs: list[Doc]) -> None:
     for d in docs:
         res = for_object(d.obj)
@@ -67,6 +83,7 @@ def _merge_apply(live: dict, last: dict | None, new: dict) -> dict:
 def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
+    _check_namespaces(ctx, docs)
     plans = []
     # Dry run everything first: a bad document means nothing from these files is stored.
     for d in docs:
@@ -135,6 +152,7 @@ def _load(files: list[str], recursive: bool) -> list[Doc]:
 def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
+    _check_namespaces(ctx, docs)
     objs = []
     for d in docs:
         obj = copy.deepcopy(d.obj)

@@ -17,28 +17,28 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--to-revision", "--revision", "--grace-period", "--tail", "--name", "--nodes",
                "--lan", "--pod-cidr", "--service-cidr", "--proxy-mode", "--from-literal",
                "--from-file", "--from-env-file", "--cert", "--key", "--type", "--timeout",
-               "--node", "--mode", "--image", "--port", "--target-port", "--field-selector"}
+               "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
+               "--current-replicas", "--output-directory"}
 
 
 def reorder(argv: list[str]) -> list[str]:
-    """Move the verb (and `cluster`/`node`/`rollout`/`set`/`create` sub-verbs) to the front."""
-    words, rest, i = [], [], 0
+    """kubectl takes flags anywhere: move the verb first, then the positional words, then
+    the flags (with their values), so `describe ing -n demo x` parses like `describe ing x -n
+    demo`. Everything from `--` on stays as it is (exec's command)."""
+    words, flags, i = [], [], 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            rest.extend(argv[i:])
-            break
-        if a.startswith("-"):
-            rest.append(a)
+            return words + flags + argv[i:]
+        if a.startswith("-") and a != "-":
+            flags.append(a)
             if a in VALUE_FLAGS and i + 1 < len(argv):
-                rest.append(argv[i + 1])
+                flags.append(argv[i + 1])
                 i += 1
-        elif not words:
-            words.append(a)
         else:
-            rest.append(a)
+            words.append(a)
         i += 1
-    return words + rest
+    return words + flags
 
 
 def _common(p: argparse.ArgumentParser) -> None:

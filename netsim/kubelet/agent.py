@@ -280,7 +280,7 @@ class Kubelet:
         files = {"resolv.conf": sandbox.resolv_conf(pod, dns_ip=self.cfg.dns_ip,
                                                     domain=self.cfg.cluster_domain)}
         if not rec.host_network:
-            files["hosts"] = sandbox.hosts_file(pod, rec.ip)
+            files["hosts"] = sandbox.hosts_file(pod, rec.ip, self.cfg.cluster_domain)
             sandbox.write_etc(rec.netns, files, self.ledger)
         pdir = self.pod_dir(md["namespace"], md["name"], rec.uid)
         os.makedirs(os.path.join(pdir, "etc"), exist_ok=True)

@@ -109,7 +109,7 @@ def resolv_conf(pod: dict, *, dns_ip: str, domain: str, host_resolv: str = "/etc
     return "\n".join(lines) + "\n"
 
 
-def hosts_file(pod: dict, ip: str) -> str:
+def hosts_file(pod: dict, ip: str, domain: str = "cluster.local") -> str:
     """The kubelet-managed /etc/hosts."""
     spec = pod.get("spec", {})
     name = spec.get("hostname") or pod["metadata"]["name"]
@@ -118,7 +118,7 @@ def hosts_file(pod: dict, ip: str) -> str:
              "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
     if spec.get("subdomain"):
         ns = pod["metadata"].get("namespace", "default")
-        lines.append(f"{ip}\t{name}.{spec['subdomain']}.{ns}.svc.cluster.local\t{name}")
+        lines.append(f"{ip}\t{name}.{spec['subdomain']}.{ns}.svc.{domain}\t{name}")
     else:
         lines.append(f"{ip}\t{name}")
     for alias in spec.get("hostAliases") or []:
