@@ -9,9 +9,11 @@ class ApiError(Exception):
     code = 500
     reason = "InternalError"
 
-    def __init__(self, message: str, *, code: int | None = None, reason: str | None = None):
+    def __init__(self, message: str, *, code: int | None = None, reason: str | None = None,
+                 details: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.details = details or {}
         if code is not None:
             self.code = code
         if reason is not None:
@@ -19,8 +21,11 @@ class ApiError(Exception):
 
     def status(self) -> dict:
         """The `Status` object the HTTP API returns for this error."""
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
+        out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            out["details"] = self.details
+        return out
 
     @staticmethod
     def from_status(status: dict) -> ApiError:
@@ -28,7 +33,8 @@ class ApiError(Exception):
             status.get("code", 500), ApiError)
         if cls is Conflict and status.get("reason") == "AlreadyExists":
             cls = AlreadyExists
-        return cls(status.get("message", ""), code=status.get("code"), reason=status.get("reason"))
+        return cls(status.get("message", ""), code=status.get("code"), reason=status.get("reason"),
+                   details=status.get("details"))
 
 
 class BadRequest(ApiError):
@@ -71,4 +77,6 @@ def invalid(kind: str, name: str, causes: list[str]) -> Invalid:
         detail = causes[0]
     else:
         detail = "[" + ", ".join(causes) + "]"
-    return Invalid(f'The {kind} "{name}" is invalid: {detail}')
+    return Invalid(f'The {kind} "{name}" is invalid: {detail}',
+                   details={"kind": kind, "name": name,
+                            "causes": [{"message": c} for c in causes]})

@@ -9,6 +9,11 @@ from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 
 
+def _micro() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def record(client: Client, obj: dict, etype: str, reason: str, message: str,
            component: str, host: str | None = None) -> None:
     """Create or bump the Event for (object, reason, message, source). Never raises."""
@@ -31,7 +36,7 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
                                    "apiVersion": obj.get("apiVersion"),
                                    "resourceVersion": md.get("resourceVersion")},
                 "reason": reason, "message": message, "source": source, "type": etype,
-                "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+                "count": 1, "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro(),
                 "reportingComponent": component, "reportingInstance": host or "",
             })
             return
@@ -41,6 +46,7 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
             ev = client.get("events", name, ns)
             ev["count"] = ev.get("count", 1) + 1
             ev["lastTimestamp"] = now
+            ev["series"] = {"count": ev["count"], "lastObservedTime": _micro()}
             try:
                 client.update(ev)
                 return
@@ -57,4 +63,10 @@ def for_object(client: Client, obj: dict) -> list[dict]:
            if e.get("involvedObject", {}).get("uid") == md.get("uid")
            or (e.get("involvedObject", {}).get("name") == md.get("name")
                and e.get("involvedObject", {}).get("kind") == obj.get("kind"))]
-    return sorted(out, key=lambda e: (e.get("firstTimestamp") or "", e.get("lastTimestamp") or ""))
+    return sorted(out, key=order_key)
+
+
+def order_key(e: dict) -> tuple:
+    """Seconds-resolution lastTimestamp, then the microsecond time of the last occurrence."""
+    return (e.get("lastTimestamp") or "",
+            (e.get("series") or {}).get("lastObservedTime") or e.get("eventTime") or "")

@@ -80,7 +80,14 @@ def _merge_apply(live: dict, last: dict | None, new: dict) -> dict:
     return out_
 
 
-def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
+def _dry_suffix(dry_run: str | None) -> str:
+    if dry_run in (None, "none", "false"):
+        return ""
+    return " (server dry run)" if dry_run == "server" else " (dry run)"
+
+
+def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
+          dry_run: str | None = None) -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
     _check_namespaces(ctx, docs)
@@ -117,6 +124,10 @@ def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None)
             action = "creating" if live is None else "patching"
             raise CliError(server_error(e, action, d.source)) from e
     failed = False
+    if _dry_suffix(dry_run):
+        for verb, obj, _ in plans:
+            out(f"{_label(obj)} {verb}{_dry_suffix(dry_run)}")
+        return 0
     for verb, obj, d in plans:
         try:
             if verb == "created":
@@ -149,7 +160,8 @@ def _load(files: list[str], recursive: bool) -> list[Doc]:
         raise CliError(f"error: {e}") from e
 
 
-def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None) -> int:
+def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
+           dry_run: str | None = None) -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
     _check_namespaces(ctx, docs)
@@ -164,6 +176,10 @@ def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None
             raise CliError(server_error(e, "creating", d.source)) from e
         objs.append((obj, d))
     rc = 0
+    if _dry_suffix(dry_run):
+        for obj, _ in objs:
+            out(f"{_label(obj)} created{_dry_suffix(dry_run)}")
+        return 0
     for obj, d in objs:
         try:
             ctx.client.create(obj)

@@ -45,6 +45,13 @@ def server_error(e: errors.ApiError, action: str | None = None, source: str | No
     """`Error from server (NotFound): pods "x" not found` (with kubectl's 'when creating "f"')."""
     if e.code == 503 and e.reason == "ServiceUnavailable":
         return e.message
+    causes = [c.get("message", "") for c in (e.details or {}).get("causes") or []]
+    if e.reason == "Invalid" and causes:
+        # kubectl prints field errors without "Error from server" (cmdutil.checkErr).
+        prefix = f'The {e.details.get("kind")} "{e.details.get("name")}" is invalid: '
+        if len(causes) == 1:
+            return prefix + causes[0]
+        return prefix + "\n" + "\n".join(f"* {c}" for c in causes)
     where = f'error when {action} "{source}": ' if action and source else ""
     return f"Error from server ({e.reason}): {where}{e.message}"
 

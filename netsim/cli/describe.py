@@ -174,7 +174,8 @@ def _tolerations_multiline(w: _PrefixWriter, title: str, tolerations: list | Non
 
 def _event_sort_key(e: Mapping):
     t = parse_time(e.get("lastTimestamp"))
-    return (t is not None, t or datetime.min)
+    micro = (e.get("series") or {}).get("lastObservedTime") or e.get("eventTime") or ""
+    return (t is not None, t or datetime.min, micro)
 
 
 def describe_events(w: _PrefixWriter, events: list[Mapping] | None, now: datetime) -> None:

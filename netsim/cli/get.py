@@ -36,6 +36,9 @@ def _yaml(obj: dict) -> str:
     def str_presenter(dumper, data):
         if "\n" in data:
             return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        # kubectl (go-yaml) double-quotes strings that would read as another type: "3", "true"
+        if dumper.resolve(yaml.ScalarNode, data, (True, False)) != "tag:yaml.org,2002:str":
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
         return dumper.represent_scalar("tag:yaml.org,2002:str", data)
     Dumper.add_representer(str, str_presenter)
     return yaml.dump(obj, Dumper=Dumper, default_flow_style=False, sort_keys=True,
@@ -74,7 +77,7 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
         except errors.ApiError as e:
             raise CliError(server_error(e)) from e
         if res.plural == "events":
-            objs.sort(key=lambda e: e.get("lastTimestamp") or "")
+            objs.sort(key=ev.order_key)
         all_items.extend(objs)
         if output in (None, "wide"):
             if not objs:
@@ -176,11 +179,8 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
     if plural == "deployments":
         rss = [r for r in c.list("replicasets", ns)
                if any(o.get("uid") == uid for o in r["metadata"].get("ownerReferences") or [])]
-        try:
-            from netsim.controllers import rollout
-            new, old = rollout.split_replicasets(obj, rss)
-        except (ImportError, AttributeError):
-            new, old = None, rss
+        from netsim.controllers import rollout
+        new, old = rollout.split_replicasets(obj, rss)
         rel["new_rs"] = new
         rel["old_rs"] = [r for r in old if (r.get("spec") or {}).get("replicas")]
     elif plural == "services":

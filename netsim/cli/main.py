@@ -237,10 +237,10 @@ def _crud(ctx: Ctx, args) -> int:
     if record:
         err("Flag --record has been deprecated, --record will be removed in the future")
     if args.verb == "apply":
-        return ap.apply(ctx, args.filename, args.recursive, record)
+        return ap.apply(ctx, args.filename, args.recursive, record, args.dry_run)
     if args.verb == "create":
         if args.filename:
-            return ap.create(ctx, args.filename, args.recursive, record)
+            return ap.create(ctx, args.filename, args.recursive, record, args.dry_run)
         from netsim.cli import workloads
         return workloads.create_generic(ctx, args)
     grace = 0 if (args.force or args.now) and args.grace_period is None else args.grace_period
@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
     except CliError as e:
         msg = str(e)
-        err(msg if msg.startswith(("error", "Error", "netsim", "cluster", "the ", "You ", "Flag"))
+        err(msg if msg.startswith(("error", "Error", "netsim", "cluster", "the ", "The ", "You ",
+                                   "Flag"))
             or "\n" in msg else "error: " + msg)
         return 1
     except errors.ApiError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -54,6 +55,9 @@ def load(paths: list[str], recursive: bool = False) -> list[Doc]:
         for f in _files(p, recursive):
             text = sys.stdin.read() if f == "-" else open(f, encoding="utf-8").read()
             name = "STDIN" if f == "-" else f
+            # kubectl's YAML parser takes a TAB before a trailing comment (the seed has
+            # `valueFrom:\t\t# ...`); PyYAML does not, so make those TABs spaces.
+            text = re.sub(r"(?m)(?<=\S)\t+(?=[ \t]*#)", "  ", text)
             try:
                 if f.endswith(".json"):
                     raw = [json.loads(text)]

@@ -443,6 +443,16 @@ def owned_by(rs: dict, deploy: dict) -> bool:
                for r in (rs.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def split_replicasets(deploy: dict, replicasets: list[dict]) -> tuple[dict | None, list[dict]]:
+    """(new RS, old RSs) of a Deployment: the new one's template equals the Deployment's
+    (ignoring pod-template-hash); the oldest such RS wins, as upstream's FindNewReplicaSet."""
+    owned = sorted((r for r in replicasets if owned_by(r, deploy)), key=creation_key)
+    template = (deploy.get("spec") or {}).get("template") or {}
+    new = next((r for r in owned
+                if equal_ignore_hash((r.get("spec") or {}).get("template") or {}, template)), None)
+    return new, [r for r in owned if r is not new]
+
+
 def history_rows(replicasets: list[dict], deploy: dict | None = None) -> list[tuple[int, str]]:
     """`rollout history` rows: (revision, change-cause or "<none>"), oldest first."""
     rows = {}

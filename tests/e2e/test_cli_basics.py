@@ -98,7 +98,7 @@ def test_bad_input_messages_and_nothing_stored(cluster, ns, tmp_path):
         "unknown.yaml": (good + "---\napiVersion: v1\nkind: Gizmo\nmetadata:\n  name: g\n",
                          'error: resource mapping not found for name: "g" namespace: "" from'),
         "noimage.yaml": (good + "---\n" + POD.format(name="noimg", app="x", image='""'),
-                         'Error from server (Invalid): error when creating'),
+                         'The Pod "noimg" is invalid: spec.containers[0].image: Required value'),
     }
     for fname, (text, want) in cases.items():
         r = cluster.netsim("apply", "-f", _write(tmp_path, fname, text), check=False)
