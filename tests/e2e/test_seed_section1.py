@@ -415,11 +415,8 @@ def test_bad_manifests_store_nothing(cluster, ns, tmp_path):
                                 "than or equal to 0")
 
 
-# ------------------------------------------------------------------ known gaps elsewhere
-# Each passes once the named room is fixed (strict=False keeps the suite green meanwhile).
+# ------------------------------------------------------------------ kubectl details
 
-@pytest.mark.xfail(strict=False, reason="netsim/cli/get.py related() calls "
-                   "rollout.split_replicasets, which netsim/controllers/rollout.py lacks")
 def test_describe_deploy_new_replicaset(cluster, ns, tmp_path):
     _apply(cluster, echo_deploy("nr", ns, 2, "netsim/echo:v1"), tmp_path)
     rollout_done(cluster, ns, "nr", 120)
@@ -428,8 +425,6 @@ def test_describe_deploy_new_replicaset(cluster, ns, tmp_path):
     assert re.search(r"OldReplicaSets:\s+<none>", desc), desc
 
 
-@pytest.mark.xfail(strict=False, reason="netsim/cli/get.py _yaml quotes strings with ' where "
-                   "kubectl (go-yaml) uses \"")
 def test_yaml_revision_annotation_quoted_like_kubectl(cluster, ns, tmp_path):
     _apply(cluster, echo_deploy("q", ns, 1, "netsim/echo:v1"), tmp_path)
     rollout_done(cluster, ns, "q", 120)
@@ -437,8 +432,6 @@ def test_yaml_revision_annotation_quoted_like_kubectl(cluster, ns, tmp_path):
     assert '    deployment.kubernetes.io/revision: "1"\n' in y
 
 
-@pytest.mark.xfail(strict=False, reason="netsim/cli/manifests.py (PyYAML) rejects the TABs the "
-                   "seed puts before trailing comments; kubectl accepts them")
 def test_seed_manifest_verbatim_with_tabs(cluster, ns, tmp_path):
     text = (EX / "svc-np-ublog.yaml").read_text().replace("  #", "\t\t\t\t#")
     text = text.replace("namespace: uit", f"namespace: {ns}").replace("32333", "32334")
