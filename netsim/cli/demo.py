@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from netsim.cli.context import CliError, Ctx
@@ -70,6 +72,25 @@ class Demo:
         return p if os.path.exists(p) else None
 
 
+def _apply_text(d: Demo, text: str) -> None:
+    print(f"{DIM}${RESET} netsim apply -f - <<EOF\n{text}EOF", flush=True)
+    p = subprocess.run([sys.executable, "-m", "netsim.cli.main", "apply", "-f", "-"], input=text,
+                       capture_output=True, text=True, env=d.env, timeout=60)
+    print((p.stdout + p.stderr).rstrip(), flush=True)
+
+
+def _wait_http(curl_args: list[str], timeout: float = 60) -> bool:
+    """Until the URL answers 200 (a freshly reloaded ingress, a restarted pod)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                            *curl_args], capture_output=True, text=True)
+        if r.stdout == "200":
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def run(ctx: Ctx, args) -> int:
     cfg = ClusterConfig.load(ctx.cluster)
     if cfg is None or not lifecycle.is_up(ctx.cluster):
@@ -107,24 +128,47 @@ def run(ctx: Ctx, args) -> int:
         d.run("curl", "-s", "-m", "3", f"http://{n.ip}:32333/blog/index/")
     d.run("netsim", "node", "exec", worker, "--", "sh", "-c", "iptables-save | grep svc-np-ublog")
 
+    d.say("2.2 Service discovery: pods resolve Services by name through kube-dns 10.96.0.10")
+    blog = next((p["metadata"]["name"] for p in ctx.client.list("pods", "uit", "app=myblog")
+                 if p.get("status", {}).get("phase") == "Running"), None)
+    d.run("netsim", "get", "svc", "--all-namespaces")
+    d.run("netsim", "-n", "kube-system", "get", "po", "-l", "k8s-app=kube-dns", "-o", "wide")
+    if blog:
+        d.run("netsim", "-n", "uit", "exec", blog, "--", "cat", "/etc/resolv.conf")
+        d.run("netsim", "-n", "uit", "exec", blog, "--", "getent", "hosts", "svc-mysql")
+    d.say("    ... so the ConfigMap names svc-mysql instead of a node IP, and the blog follows")
+    _apply_text(d, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ublog\n  namespace: uit\n"
+                   "data:\n  MYSQL_HOST: svc-mysql\n  MYSQL_PORT: \"3306\"\n")
+    d.run("netsim", "-n", "uit", "rollout", "restart", "deploy", "ublog")
+    d.run("netsim", "-n", "uit", "rollout", "status", "deploy", "ublog", "--timeout=120s")
+    d.run("curl", "-s", "-m", "3", f"http://{cfg.node(worker).ip}:32333/blog/index/")
+
     d.say("3. Ingress (seed section 3): nginx on the node labelled ingress=true")
     ing = d.file("ingress")
     if ing:
-        d.run("netsim", "label", "node", worker, "ingress=true", "--overwrite")
-        for f in sorted(os.listdir(ing)):
-            if f.endswith((".yaml", ".yml")) and "tls" not in f:
-                d.run("netsim", "apply", "-f", os.path.join(ing, f))
-        d.wait_ready("ingress-nginx", "", 1)
         ip = cfg.node(worker).ip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
-                                "-H", "Host: myblog.devops.cn", f"http://{ip}/blog/index/"],
-                               capture_output=True, text=True)
-            if r.stdout == "200":
-                break
-            time.sleep(0.5)
+        d.run("netsim", "label", "node", worker, "ingress=true", "--overwrite")
+        d.run("netsim", "create", "namespace", "demo")
+        d.run("netsim", "apply", "-f", os.path.join(ing, "myblog.yaml"))
+        d.run("netsim", "apply", "-f", os.path.join(ing, "ingress.yaml"))
+        d.wait_ready("ingress-nginx", "", 1)
+        d.wait_ready("demo", "app=myblog", 1)
+        _wait_http(["-H", "Host: myblog.devops.cn", f"http://{ip}/blog/index/"])
+        d.run("netsim", "-n", "demo", "get", "ing")
         d.run("curl", "-s", "-m", "3", "-H", "Host: myblog.devops.cn", f"http://{ip}/blog/index/")
+        d.say("    HTTPS with a self-signed certificate in a kubernetes.io/tls Secret")
+        tmp = tempfile.mkdtemp(prefix="netsim-demo-")
+        key, crt = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+        d.run("openssl", "req", "-x509", "-nodes", "-days", "2920", "-newkey", "rsa:2048",
+              "-keyout", key, "-out", crt, "-subj", "/CN=*.devops.cn/O=ingress-nginx")
+        d.run("netsim", "-n", "demo", "create", "secret", "tls", "https-secret", "--key", key,
+              "--cert", crt)
+        d.run("netsim", "apply", "-f", os.path.join(ing, "ingress-tls.yaml"))
+        _wait_http(["-k", "--resolve", f"myblog.devops.cn:443:{ip}",
+                    "https://myblog.devops.cn/blog/index/"])
+        d.run("curl", "-s", "-k", "-m", "3", "--resolve", f"myblog.devops.cn:443:{ip}",
+              "https://myblog.devops.cn/blog/index/")
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{BOLD}Done.{RESET} The cluster \"{ctx.cluster}\" stays up: try `netsim -n uit get po -o wide`, "
           f"`netsim node exec {worker} -- iptables-save`, `netsim -n uit exec -ti <pod> -- bash`.\n"
           f"Remove everything with `netsim cluster down`.")
