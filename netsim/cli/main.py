@@ -21,24 +21,29 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--current-replicas", "--output-directory"}
 
 
+# Flags whose value is optional (`--record`, `--record=true`): written bare they get their
+# default value here, so that argparse never takes the next word as their value.
+BARE_DEFAULTS = {"--record": "true", "--wait": "true", "--dry-run": "client"}
+
+
 def reorder(argv: list[str]) -> list[str]:
-    """kubectl takes flags anywhere: move the verb first, then the positional words, then
-    the flags (with their values), so `describe ing -n demo x` parses like `describe ing x -n
-    demo`. Everything from `--` on stays as it is (exec's command)."""
+    """kubectl takes flags anywhere: put the verb first, then the flags (with their values),
+    then the positional words, so `describe ing -n demo x` parses like `describe -n demo ing
+    x`. Everything from `--` on stays as it is (exec's command)."""
     words, flags, i = [], [], 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            return words + flags + argv[i:]
+            return words[:1] + flags + words[1:] + argv[i:]
         if a.startswith("-") and a != "-":
-            flags.append(a)
+            flags.append(f"{a}={BARE_DEFAULTS[a]}" if a in BARE_DEFAULTS else a)
             if a in VALUE_FLAGS and i + 1 < len(argv):
                 flags.append(argv[i + 1])
                 i += 1
         else:
             words.append(a)
         i += 1
-    return words + flags
+    return words[:1] + flags + words[1:]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -228,7 +233,8 @@ def run(argv: list[str]) -> int:
         from netsim.proxy import cli as proxy_cli
         return proxy_cli.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
-    return workloads.run(v, ctx, args.args + extra, argv)
+    # these verbs parse their own flags (pflag style), from the raw words after the verb
+    return workloads.run(v, ctx, _after_verb(argv, v), argv)
 
 
 def _crud(ctx: Ctx, args) -> int:
