@@ -1235,7 +1235,20 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
         w.write(1, f"{name}\t{q(tot_req, name)[1]}\t{q(tot_lim, name)[1]}\n")
 
 
+def _describe_namespace(ns: Mapping, related: Mapping, now: datetime) -> str:
+    """kubectl's NamespaceDescriber (netsim has no quotas or limit ranges)."""
+    w = _PrefixWriter()
+    meta = _meta(ns)
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    _labels_multiline(w, "Labels", meta.get("labels"))
+    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"Status:\t{(ns.get('status') or {}).get('phase', '')}\n")
+    w.write(0, "\nNo resource quota.\n\nNo LimitRange resource.\n")
+    return w.text()
+
+
 _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
+    "namespaces": _describe_namespace,
     "pods": _describe_pod,
     "deployments": _describe_deployment,
     "replicasets": _describe_replicaset,
