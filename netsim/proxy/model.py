@@ -86,9 +86,10 @@ class ServicePort:
 
     @property
     def uses_cluster_endpoints(self) -> bool:
-        return (not self.internal_policy_local) or (
-            self.externally_accessible and not self.external_policy_local
-        )
+        # upstream: internal policy Cluster, or externally accessible at all (even with
+        # externalTrafficPolicy Local the EXT chain short-circuits pod and node traffic to
+        # the Cluster chain, which must then exist)
+        return (not self.internal_policy_local) or self.externally_accessible
 
     @property
     def uses_local_endpoints(self) -> bool:

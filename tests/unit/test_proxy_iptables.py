@@ -856,3 +856,18 @@ def test_partial_with_no_stale_chains_is_subset_of_full(changed):
     assert set(part.splitlines()) <= set(full.splitlines())
     if changed:
         assert part == full
+
+
+def test_both_policies_local_nodeport_still_declares_the_svc_chain():
+    """upstream UsesClusterEndpoints: an externally accessible service always uses Cluster
+    endpoints (the EXT chain's short-circuit rules jump to KUBE-SVC). Without the chain the
+    whole iptables-restore would fail."""
+    s = snap([svc("ns1", "loc", type="NodePort", clusterIP="172.30.0.50",
+                  externalTrafficPolicy="Local", internalTrafficPolicy="Local",
+                  ports=[port("", 80, nodePort=3010)])],
+             [eps("ns1", "loc", [ep("10.180.0.1", "other-node")], [port("", 80)])])
+    text = render_full(s, FAKE_OPTS)
+    chain = service_port_chain_name("ns1/loc", "tcp")
+    declared = parse_chains(text, "nat")
+    jumped = set(re.findall(r"-j (KUBE-(?:SVC|SVL|EXT|SEP)-\S+)", text))
+    assert chain in declared and jumped <= declared
