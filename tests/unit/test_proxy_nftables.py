@@ -1,0 +1,561 @@
+"""netsim.proxy.nftables against upstream kube-proxy's own expected ruleset.
+
+`UPSTREAM_BASE` + `UPSTREAM_OVERALL` are upstream's expected table from
+kubernetes/kubernetes pkg/proxy/nftables/proxier_test.go (`baseRules`,
+`TestOverallNFTablesRules`, the release with filter-*-pre-dnat base chains and the
+mark-for-masquerade chain). Upstream compares `knftables.Fake.Dump()` (the table's final
+state, as `add ...` lines) after `sortNFTablesTransaction`; here `FakeNft` plays knftables'
+Fake: it runs our transaction text (add / flush / delete, refusing to delete a referenced
+chain or set, or a missing element, like the kernel) and dumps the result, and
+`sort_nft` is a port of `sortNFTablesTransaction`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from netsim.proxy import nftables as nft
+from netsim.proxy.model import ProxySnapshot
+
+TEST_NODE = "test-node"
+UPSTREAM_OPTS = nft.NftOptions(nodeport_addresses=("192.168.0.2/32",),
+                               service_cidrs=("172.30.0.0/16",))
+
+
+# --- a fake `nft -f` (knftables.Fake in spirit) --------------------------------------------
+
+class NftError(Exception):
+    pass
+
+
+class FakeNft:
+    """The kube-proxy table as add-lines; applies a transaction atomically."""
+
+    def __init__(self) -> None:
+        self.table: str | None = None
+        self.chains: dict[str, tuple[str, list[str]]] = {}  # name -> (add line, rules)
+        self.sets: dict[str, tuple[str, dict[str, str]]] = {}  # sets and maps
+
+    def _snapshot(self):
+        return (self.table, {k: (v[0], list(v[1])) for k, v in self.chains.items()},
+                {k: (v[0], dict(v[1])) for k, v in self.sets.items()})
+
+    def _referenced(self, name: str, sigil: str) -> bool:
+        pat = re.compile(rf"(^|\s){re.escape(sigil + name)}(\s|$)")
+        for _, rules in self.chains.values():
+            if any(pat.search(r.split(" ", 5)[5]) for r in rules):
+                return True
+        if sigil == "":
+            for _, elems in self.sets.values():
+                if any(pat.search(e.split("{", 1)[1]) for e in elems.values()):
+                    return True
+        return False
+
+    def run(self, text: str) -> None:
+        saved = self._snapshot()
+        try:
+            for line in text.splitlines():
+                if line.strip():
+                    self._apply(line)
+        except Exception:
+            self.table, self.chains, self.sets = saved
+            raise
+
+    def _apply(self, line: str) -> None:
+        w = line.split(" ")
+        op, kind = w[0], w[1]
+        assert w[2:4] == ["ip", "kube-proxy"], line
+        if kind == "table":
+            if op == "add":
+                self.table = self.table or line
+            elif op == "delete":
+                self.table, self.chains, self.sets = None, {}, {}
+            return
+        if self.table is None:
+            raise NftError(f"no table: {line}")
+        name = w[4]
+        if kind == "chain":
+            if op == "add":
+                self.chains.setdefault(name, (line, []))
+            elif name not in self.chains:
+                raise NftError(f"no such chain: {line}")
+            elif op == "flush":
+                self.chains[name][1].clear()
+            elif op == "delete":
+                if self._referenced(name, ""):
+                    raise NftError(f"chain in use: {line}")
+                del self.chains[name]
+        elif kind == "rule":
+            if name not in self.chains:
+                raise NftError(f"no such chain: {line}")
+            for ref in re.findall(r"(?:jump|goto) (\S+)", line) + re.findall(r"@(\S+)", line):
+                if ref not in self.chains and ref not in self.sets:
+                    raise NftError(f"unknown reference {ref}: {line}")
+            self.chains[name][1].append(line)
+        elif kind in ("set", "map"):
+            if op == "add":
+                self.sets.setdefault(name, (line, {}))
+            elif name not in self.sets:
+                raise NftError(f"no such {kind}: {line}")
+            elif op == "flush":
+                self.sets[name][1].clear()
+            elif op == "delete":
+                if self._referenced(name, "@"):
+                    raise NftError(f"{kind} in use: {line}")
+                del self.sets[name]
+        elif kind == "element":
+            if name not in self.sets:
+                raise NftError(f"no such set: {line}")
+            body = line.split("{", 1)[1].rsplit("}", 1)[0].strip()
+            key = re.split(r" comment | : ", body, maxsplit=1)[0].strip()
+            elems = self.sets[name][1]
+            if op == "add":
+                for ref in re.findall(r"goto (\S+)", body):
+                    if ref not in self.chains:
+                        raise NftError(f"unknown chain {ref}: {line}")
+                elems.setdefault(key, line)
+            elif op == "delete":
+                if key not in elems:
+                    raise NftError(f"no such element: {line}")
+                del elems[key]
+        else:
+            raise NftError(f"unknown command: {line}")
+
+    def dump(self) -> str:
+        out = [self.table or ""]
+        for add, rules in self.chains.values():
+            out += [add, *rules]
+        for add, elems in self.sets.values():
+            out += [add, *elems.values()]
+        return "\n".join(out)
+
+    def state(self) -> nft.NftState:
+        elements = {}
+        for name, (_, elems) in self.sets.items():
+            if name in {n for _, n in nft.ELEMENT_CONTAINERS}:
+                elements[name] = {k: _value(v) for k, v in elems.items()}
+        return nft.NftState(chains=set(self.chains), sets=set(self.sets), elements=elements)
+
+
+def _value(element_line: str) -> str:
+    body = element_line.split("{", 1)[1].rsplit("}", 1)[0]
+    return body.split(" : ", 1)[1].strip() if " : " in body else ""
+
+
+_ORDER = {"table": 10, "chain": 9, "rule": 8, "set": 7, "map": 6, "element": 5}
+
+
+def sort_nft(text: str) -> str:
+    """Port of upstream sortNFTablesTransaction: drop blanks/comments; by object type, then
+    object name; rules keep their order, everything else sorts by the whole line."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+
+    def key(ln: str):
+        w = ln.split(" ")
+        if len(w) < 5:
+            return (0, "", "")
+        return (-_ORDER.get(w[1], 0), w[4], "" if w[1] == "rule" else ln)
+    return "\n".join(sorted(lines, key=key))
+
+
+def dump_of(*texts: str) -> FakeNft:
+    f = FakeNft()
+    for t in texts:
+        f.run(t)
+    return f
+
+
+# --- upstream's TestOverallNFTablesRules ---------------------------------------------------
+
+def svc(ns, name, *, status=None, **spec):
+    obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": ns, "name": name},
+           "spec": spec}
+    if status:
+        obj["status"] = status
+    return obj
+
+
+def port(name, p, proto="TCP", **kw):
+    return {"name": name, "port": p, "protocol": proto, **kw}
+
+
+def eps(ns, name, endpoints, ports=None):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"namespace": ns, "name": f"{name}-1",
+                         "labels": {"kubernetes.io/service-name": name}},
+            "endpoints": endpoints, "ports": ports or [port("p80", 80)]}
+
+
+def ep(ip, node=None, **cond):
+    out = {"addresses": [ip]}
+    if node:
+        out["nodeName"] = node
+    if cond:
+        out["conditions"] = cond
+    return out
+
+
+def overall_objects():
+    services = [
+        svc("ns1", "svc1", clusterIP="172.30.0.41", ports=[port("p80", 80)]),
+        svc("ns2", "svc2", type="LoadBalancer", externalTrafficPolicy="Local",
+            clusterIP="172.30.0.42", ports=[port("p80", 80, nodePort=3001)],
+            externalIPs=["192.168.99.22"], healthCheckNodePort=30000,
+            status={"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
+        svc("ns3", "svc3", type="NodePort", clusterIP="172.30.0.43",
+            ports=[port("p80", 80, nodePort=3003)]),
+        svc("ns4", "svc4", type="NodePort", clusterIP="172.30.0.44",
+            externalIPs=["192.168.99.33"], ports=[port("p80", 80, targetPort=80)]),
+        svc("ns5", "svc5", type="LoadBalancer", externalTrafficPolicy="Cluster",
+            clusterIP="172.30.0.45", ports=[port("p80", 80, nodePort=3002)],
+            healthCheckNodePort=30000, loadBalancerSourceRanges=[" 203.0.113.0/25"],
+            sessionAffinity="ClientIP",
+            sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}},
+            status={"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}),
+        svc("ns6", "svc6", type="ClusterIP", clusterIP="172.30.0.46",
+            ports=[port("p80", 80, targetPort=80)]),
+    ]
+    slices = [
+        eps("ns1", "svc1", [ep("10.180.0.1")]),
+        eps("ns2", "svc2", [ep("10.180.0.2")]),
+        eps("ns3", "svc3", [ep("10.180.0.3")]),
+        eps("ns4", "svc4", [ep("10.180.0.4"), ep("10.180.0.5", TEST_NODE)]),
+        eps("ns5", "svc5", [ep("10.180.0.3")]),
+    ]
+    return services, slices
+
+
+def snap(services, slices, **kw) -> ProxySnapshot:
+    return ProxySnapshot.from_objects(
+        services, slices, node_name=kw.pop("node_name", TEST_NODE),
+        node_ips=kw.pop("node_ips", ["192.168.0.2", "192.168.1.2", "192.168.99.11"]),
+        cluster_cidr=kw.pop("cluster_cidr", "10.0.0.0/8"), **kw)
+
+
+UPSTREAM_BASE = textwrap.dedent("""
+    add table ip kube-proxy { comment "rules for kube-proxy" ; }
+
+    add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }
+    add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }
+
+    add map ip kube-proxy firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }
+    add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }
+    add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }
+    add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }
+    add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }
+
+    add chain ip kube-proxy cluster-ips-check
+    add chain ip kube-proxy filter-prerouting-pre-dnat { type filter hook prerouting priority -110 ; }
+    add chain ip kube-proxy filter-output-pre-dnat { type filter hook output priority -110 ; }
+    add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }
+    add chain ip kube-proxy filter-input { type filter hook input priority 0 ; }
+    add chain ip kube-proxy filter-output { type filter hook output priority 0 ; }
+    add chain ip kube-proxy firewall-check
+    add chain ip kube-proxy mark-for-masquerade
+    add chain ip kube-proxy masquerading
+    add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }
+    add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
+    add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+    add chain ip kube-proxy nodeport-endpoints-check
+    add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }
+    add chain ip kube-proxy services
+    add chain ip kube-proxy service-endpoints-check
+
+    add rule ip kube-proxy cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"
+    add rule ip kube-proxy cluster-ips-check ip daddr { 172.30.0.0/16 } drop comment "Drop traffic to unallocated ClusterIPs"
+    add rule ip kube-proxy filter-prerouting-pre-dnat ct state new jump firewall-check
+    add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check
+    add rule ip kube-proxy filter-forward ct state new jump cluster-ips-check
+    add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check
+    add rule ip kube-proxy filter-input ct state new jump service-endpoints-check
+    add rule ip kube-proxy filter-output ct state new jump service-endpoints-check
+    add rule ip kube-proxy filter-output-pre-dnat ct state new jump firewall-check
+    add rule ip kube-proxy filter-output ct state new jump cluster-ips-check
+    add rule ip kube-proxy firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips
+    add rule ip kube-proxy mark-for-masquerade mark set mark or 0x4000
+    add rule ip kube-proxy masquerading mark and 0x4000 == 0 return
+    add rule ip kube-proxy masquerading mark set mark xor 0x4000
+    add rule ip kube-proxy masquerading masquerade fully-random
+    add rule ip kube-proxy nat-output jump services
+    add rule ip kube-proxy nat-postrouting jump masquerading
+    add rule ip kube-proxy nat-prerouting jump services
+    add rule ip kube-proxy nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
+    add rule ip kube-proxy reject-chain reject
+    add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips
+    add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
+
+    add element ip kube-proxy nodeport-ips { 192.168.0.2 }
+    add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+    """)
+
+UPSTREAM_OVERALL = textwrap.dedent("""
+    # svc1
+    add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+    add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+
+    add chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+    add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80
+
+    add element ip kube-proxy cluster-ips { 172.30.0.41 }
+    add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
+
+    # svc2
+    add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
+    add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }
+    add chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
+    add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit pod traffic"
+    add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"
+    add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit local traffic"
+    add chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
+    add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 ip saddr 10.180.0.2 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 meta l4proto tcp dnat to 10.180.0.2:80
+
+    add element ip kube-proxy cluster-ips { 172.30.0.42 }
+    add element ip kube-proxy service-ips { 172.30.0.42 . tcp . 80 : goto service-42NFTM6N-ns2/svc2/tcp/p80 }
+    add element ip kube-proxy service-ips { 192.168.99.22 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+    add element ip kube-proxy service-ips { 1.2.3.4 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+    add element ip kube-proxy service-nodeports { tcp . 3001 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+
+    add element ip kube-proxy no-endpoint-nodeports { tcp . 3001 comment "ns2/svc2:p80" : drop }
+    add element ip kube-proxy no-endpoint-services { 1.2.3.4 . tcp . 80 comment "ns2/svc2:p80" : drop }
+    add element ip kube-proxy no-endpoint-services { 192.168.99.22 . tcp . 80 comment "ns2/svc2:p80" : drop }
+
+    # svc3
+    add chain ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80
+    add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 }
+    add chain ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80
+    add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 jump mark-for-masquerade
+    add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 goto service-4AT6LBPK-ns3/svc3/tcp/p80
+    add chain ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80
+    add rule ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
+
+    add element ip kube-proxy cluster-ips { 172.30.0.43 }
+    add element ip kube-proxy service-ips { 172.30.0.43 . tcp . 80 : goto service-4AT6LBPK-ns3/svc3/tcp/p80 }
+    add element ip kube-proxy service-nodeports { tcp . 3003 : goto external-4AT6LBPK-ns3/svc3/tcp/p80 }
+
+    # svc4
+    add chain ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80
+    add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 ip daddr 172.30.0.44 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap { 0 : goto endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 , 1 : goto endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }
+    add chain ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80
+    add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 jump mark-for-masquerade
+    add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 goto service-LAUZTJTB-ns4/svc4/tcp/p80
+    add chain ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80
+    add rule ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 ip saddr 10.180.0.5 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 meta l4proto tcp dnat to 10.180.0.5:80
+    add chain ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80
+    add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 ip saddr 10.180.0.4 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 meta l4proto tcp dnat to 10.180.0.4:80
+
+    add element ip kube-proxy cluster-ips { 172.30.0.44 }
+    add element ip kube-proxy service-ips { 172.30.0.44 . tcp . 80 : goto service-LAUZTJTB-ns4/svc4/tcp/p80 }
+    add element ip kube-proxy service-ips { 192.168.99.33 . tcp . 80 : goto external-LAUZTJTB-ns4/svc4/tcp/p80 }
+
+    # svc5
+    add set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }
+    add chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
+    add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip daddr 172.30.0.45 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+    add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 }
+    add chain ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80
+    add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 jump mark-for-masquerade
+    add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 goto service-HVFWP5L3-ns5/svc5/tcp/p80
+
+    add chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+    add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
+    add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 update @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { ip saddr }
+    add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
+
+    add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
+    add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop
+
+    add element ip kube-proxy cluster-ips { 172.30.0.45 }
+    add element ip kube-proxy service-ips { 172.30.0.45 . tcp . 80 : goto service-HVFWP5L3-ns5/svc5/tcp/p80 }
+    add element ip kube-proxy service-ips { 5.6.7.8 . tcp . 80 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }
+    add element ip kube-proxy service-nodeports { tcp . 3002 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }
+    add element ip kube-proxy firewall-ips { 5.6.7.8 . tcp . 80 : goto firewall-HVFWP5L3-ns5/svc5/tcp/p80 }
+
+    # svc6
+    add element ip kube-proxy cluster-ips { 172.30.0.46 }
+    add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment "ns6/svc6:p80" : goto reject-chain }
+    """)
+
+
+def overall_snapshot() -> ProxySnapshot:
+    return snap(*overall_objects())
+
+
+def test_overall_rules_equal_upstreams_expected_table():
+    text = nft.render_full(overall_snapshot(), UPSTREAM_OPTS)
+    assert sort_nft(dump_of(text).dump()) == sort_nft(UPSTREAM_BASE + UPSTREAM_OVERALL)
+
+
+def test_upstream_chain_name_hashes():
+    assert nft.service_chain_base("ns1", "svc1", "tcp", "p80") == "ULMVA6XW-ns1/svc1/tcp/p80"
+    assert nft.endpoint_chain_base("ns1", "svc1", "tcp", "p80", "10.180.0.1:80") == \
+        "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"
+    assert nft.endpoint_chain_base("ns5", "svc5", "tcp", "p80", "10.180.0.3:80").startswith(
+        "GTK6MW7G-")
+    long = nft.hash_and_truncate("x" * 300)
+    assert len(long) == nft.CHAIN_NAME_BASE_LENGTH_MAX and long.endswith("...")
+
+
+def test_full_sync_is_a_transaction_of_adds_flushes_and_deletes_only():
+    text = nft.render_full(overall_snapshot(), UPSTREAM_OPTS)
+    ops = {ln.split(" ", 2)[0] + " " + ln.split(" ", 2)[1] for ln in text.splitlines()}
+    assert "flush table" not in {o for o in ops} and "delete table" not in ops
+    assert text.startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
+    # first sync: base chains are re-created (add+delete) so a priority change can't fail
+    assert "add chain ip kube-proxy nat-prerouting\ndelete chain ip kube-proxy nat-prerouting\n" in text
+    again = nft.render_full(overall_snapshot(), nft.NftOptions(
+        nodeport_addresses=("192.168.0.2/32",), service_cidrs=("172.30.0.0/16",),
+        recreate_base_chains=False))
+    assert "delete chain" not in again
+    # applying the same full sync twice is idempotent
+    f = dump_of(text, again)
+    assert sort_nft(f.dump()) == sort_nft(UPSTREAM_BASE + UPSTREAM_OVERALL)
+
+
+def test_match_all_nodeports_use_fib_and_no_nodeport_ips_set():
+    text = nft.render_full(overall_snapshot(), nft.NftOptions(service_cidrs=("172.30.0.0/16",)))
+    f = dump_of(text)
+    assert "nodeport-ips" not in f.sets
+    rules = f.chains["services"][1]
+    assert rules[1].endswith("services fib daddr type local ip daddr != 127.0.0.0/8 "
+                             "meta l4proto . th dport vmap @service-nodeports")
+    assert f.chains["nodeport-endpoints-check"][1][0].endswith(
+        "ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports")
+
+
+def _changed_objects():
+    services, slices = overall_objects()
+    services = [s for s in services if s["metadata"]["name"] != "svc6"]  # svc6 deleted
+    slices = [s for s in slices if s["metadata"]["namespace"] not in ("ns1", "ns3")]
+    slices.append(eps("ns1", "svc1", [ep("10.180.0.1"), ep("10.180.0.7")]))  # scaled up
+    # ns3/svc3 lost its endpoints: its chains go stale, its NodePort rejects
+    services.append(svc("ns7", "svc7", clusterIP="172.30.0.47", sessionAffinity="ClientIP",
+                        ports=[port("p80", 80)]))
+    slices.append(eps("ns7", "svc7", [ep("10.180.0.8"), ep("10.180.0.9")]))
+    return services, slices
+
+
+def test_partial_sync_writes_only_changed_services_and_converges_to_a_full_sync():
+    before = overall_snapshot()
+    first = nft.render(before, UPSTREAM_OPTS)
+    f = dump_of(first.text)
+    after = snap(*_changed_objects())
+    changed = {"ns1/svc1", "ns3/svc3", "ns6/svc6", "ns7/svc7"}
+    part = nft.render(after, UPSTREAM_OPTS, changed=changed, existing=first.state)
+    assert not part.full
+    text = part.text
+    assert "add table" not in text and "filter-input" not in text
+    # unchanged services' chains are not rewritten
+    assert "service-LAUZTJTB-ns4/svc4" not in text and "HVFWP5L3" not in text
+    assert "add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 2" in text
+    assert "delete element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 }" in text
+    assert "delete element ip kube-proxy cluster-ips { 172.30.0.46 }" in text
+    # svc3: NodePort map element replaced by a reject; its chains flushed, deleted later
+    assert 'add element ip kube-proxy no-endpoint-nodeports { tcp . 3003 comment "ns3/svc3:p80" ' \
+           ': goto reject-chain }' in text
+    assert part.stale_chains == {"service-4AT6LBPK-ns3/svc3/tcp/p80",
+                                 "external-4AT6LBPK-ns3/svc3/tcp/p80",
+                                 "endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80"}
+    assert all(f"flush chain ip kube-proxy {c}" in text for c in part.stale_chains)
+    f.run(text)
+    # the stale chains can only go once no map element points at them any more
+    f.run(nft.render_delete_chains(part.stale_chains))
+    fresh = dump_of(nft.render_full(after, UPSTREAM_OPTS))
+    assert sort_nft(f.dump()) == sort_nft(fresh.dump())
+    # and our bookkeeping agrees with the table
+    st = part.state
+    st.chains -= part.stale_chains
+    assert st.chains == set(f.chains)
+    assert st.elements == f.state().elements
+
+
+def test_partial_sync_with_nothing_changed_is_empty():
+    first = nft.render(overall_snapshot(), UPSTREAM_OPTS)
+    again = nft.render(overall_snapshot(), UPSTREAM_OPTS, changed=set(), existing=first.state)
+    assert again.text == ""
+
+
+def test_endpoint_chain_names_follow_the_endpoint_change_on_partial_sync():
+    first = nft.render(overall_snapshot(), UPSTREAM_OPTS)
+    services, slices = overall_objects()
+    slices = [s if s["metadata"]["namespace"] != "ns5" else eps("ns5", "svc5", [ep("10.180.0.9")])
+              for s in slices]
+    part = nft.render(snap(services, slices), UPSTREAM_OPTS, changed={"ns5/svc5"},
+                      existing=first.state)
+    f = dump_of(first.text, part.text)
+    # the old affinity set is deleted at once, the new one added
+    assert "affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80" not in f.sets
+    assert any(s.startswith("affinity-") and s.endswith("__10.180.0.9/80") for s in f.sets)
+    with pytest.raises(NftError):  # deleting a chain still referenced is refused...
+        FakeNft().run("add table ip kube-proxy\nadd chain ip kube-proxy a/b\n"
+                      "add chain ip kube-proxy c\nadd rule ip kube-proxy c goto a/b\n"
+                      "delete chain ip kube-proxy a/b\n")
+    f.run(nft.render_delete_chains(part.stale_chains))  # ...these are no longer referenced
+
+
+def test_full_sync_with_known_state_flushes_stale_chains_and_diffs_elements():
+    first = nft.render(overall_snapshot(), UPSTREAM_OPTS)
+    after = snap(*_changed_objects())
+    full = nft.render(after, UPSTREAM_OPTS, existing=first.state)
+    assert "flush map ip kube-proxy service-ips" not in full.text  # elements known: diffed
+    assert full.stale_chains
+    f = dump_of(first.text, full.text, nft.render_delete_chains(full.stale_chains))
+    assert sort_nft(f.dump()) == sort_nft(dump_of(nft.render_full(after, UPSTREAM_OPTS)).dump())
+
+
+def test_full_sync_without_known_elements_flushes_the_maps():
+    text = nft.render_full(overall_snapshot(), UPSTREAM_OPTS,
+                           existing=nft.NftState(chains={"service-OLD-x/y/tcp/p"}))
+    for _, name in nft.ELEMENT_CONTAINERS:
+        assert f"flush {'set' if name == 'cluster-ips' else 'map'} ip kube-proxy {name}\n" in text
+    assert "flush chain ip kube-proxy service-OLD-x/y/tcp/p\n" in text
+
+
+def test_local_policy_without_local_endpoints_and_internal_local():
+    services = [svc("ns1", "loc", type="NodePort", clusterIP="172.30.0.50",
+                    externalTrafficPolicy="Local", internalTrafficPolicy="Local",
+                    ports=[port("", 80, nodePort=3010)])]
+    slices = [eps("ns1", "loc", [ep("10.180.0.1", "other-node")], [port("", 80)])]
+    f = dump_of(nft.render_full(snap(services, slices), UPSTREAM_OPTS))
+    assert f.sets["no-endpoint-services"][1]["172.30.0.50 . tcp . 80"].endswith(
+        'comment "ns1/loc" : drop }')
+    assert f.sets["no-endpoint-nodeports"][1]["tcp . 3010"].endswith('comment "ns1/loc" : drop }')
+    # the external chain still short-circuits pod/node traffic to the Cluster chain
+    assert "tcp . 3010" in f.sets["service-nodeports"][1]
+    assert "service-LOBLMDOU-ns1/loc/tcp/" in f.chains
+    assert not [c for c in f.chains if c.startswith("local-")]
+
+
+def test_parse_listing_reads_chain_and_set_names():
+    listing = textwrap.dedent("""\
+        table ip kube-proxy {
+        \tcomment "rules for kube-proxy"
+        \tset affinity-AB-ns/s/tcp/__10.0.0.1/80 {
+        \t\ttype ipv4_addr
+        \t}
+        \tmap service-ips {
+        \t\ttype ipv4_addr . inet_proto . inet_service : verdict
+        \t}
+        \tchain services {
+        \t\tip daddr . meta l4proto . th dport vmap @service-ips
+        \t}
+        \tchain endpoint-XY-ns/s/tcp/__10.0.0.1/80 {
+        \t}
+        }
+        """)
+    st = nft.parse_listing(listing)
+    assert st.chains == {"services", "endpoint-XY-ns/s/tcp/__10.0.0.1/80"}
+    assert "affinity-AB-ns/s/tcp/__10.0.0.1/80" in st.sets and st.elements is None
