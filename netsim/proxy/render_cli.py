@@ -1,4 +1,7 @@
-"""`netsim render`: the iptables-restore text kube-proxy would write, offline.
+"""`netsim render`: the rules kube-proxy would write, offline.
+
+`--mode iptables` (default) prints the iptables-restore text of a full sync, `--mode
+nftables` the `nft -f` transaction of a full (first) sync.
 
 No root, no cluster: manifests in, `render_full` text out. What a live cluster would add
 is filled in deterministically, so the output (and the golden files in `rules/`) only
@@ -37,6 +40,7 @@ import sys
 
 from netsim.cli.manifests import ManifestError, load
 from netsim.net.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ClusterConfig
+from netsim.proxy import nftables
 from netsim.proxy.iptables import render_full
 from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot
 
@@ -230,7 +234,12 @@ def build_snapshot(objs: list[dict], *, node: str | None = None, nodes: int = 3,
 
 def render_paths(paths: list[str], **kw) -> str:
     docs = load(paths, recursive=kw.pop("recursive", False))
-    return render_full(build_snapshot([d.obj for d in docs], **kw))
+    mode = kw.pop("mode", "iptables")
+    snap = build_snapshot([d.obj for d in docs], **kw)
+    if mode == "nftables":
+        cidr = kw.get("service_cidr", DEFAULT_SERVICE_CIDR)
+        return nftables.render_full(snap, nftables.NftOptions(service_cidrs=(cidr,)))
+    return render_full(snap)
 
 
 # --- golden files --------------------------------------------------------------------------
@@ -247,6 +256,8 @@ def golden_cases() -> list[tuple[str, list[str], dict]]:
             continue
         cases.append((f"iptables-{d}-k8s-master-171.rules", [path], {"node": "k8s-master-171"}))
         cases.append((f"iptables-{d}-k8s-slave-172.rules", [path], {"node": "k8s-slave-172"}))
+        for node in ("k8s-master-171", "k8s-slave-172"):
+            cases.append((f"nftables-{d}-{node}.nft", [path], {"node": node, "mode": "nftables"}))
     return cases
 
 
@@ -274,8 +285,9 @@ def regen(check: bool = False) -> int:
 
 def run(args: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="netsim render", description=(
-        "Print the iptables-restore text kube-proxy would write on one node for the given "
-        "manifests (offline: no root, no cluster)."))
+        "Print the rules kube-proxy would write on one node for the given manifests "
+        "(iptables-restore text, or with --mode nftables the nft -f transaction; offline: "
+        "no root, no cluster)."))
     ap.add_argument("-f", "--filename", action="append", default=[])
     ap.add_argument("-R", "--recursive", action="store_true")
     ap.add_argument("--node", help="whose rules (default: the first node, k8s-master-171)")
@@ -294,8 +306,8 @@ def run(args: list[str]) -> int:
     a.filename = [*a.filename, *a.paths]
     if a.regen or a.check:
         return regen(check=a.check)
-    if a.mode != "iptables":
-        print(f"error: render --mode {a.mode} is not implemented yet (only iptables)",
+    if a.mode not in ("iptables", "nftables"):
+        print(f"error: render --mode {a.mode} is not implemented yet (iptables, nftables)",
               file=sys.stderr)
         return 1
     if not a.filename:
@@ -303,7 +315,7 @@ def run(args: list[str]) -> int:
         return 1
     try:
         text = render_paths(a.filename, recursive=a.recursive, node=a.node, nodes=a.nodes,
-                            pod_cidr=a.pod_cidr, service_cidr=a.service_cidr)
+                            pod_cidr=a.pod_cidr, service_cidr=a.service_cidr, mode=a.mode)
     except ManifestError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

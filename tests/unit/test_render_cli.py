@@ -103,3 +103,26 @@ def test_cli_verb_needs_no_root(capsys):
     from netsim.cli.main import run
     assert run(["render", "-f", os.path.join(SERVICES, "echo-nodeport.yaml")]) == 0
     assert "--dport 30080" in capsys.readouterr().out
+
+
+def test_render_mode_nftables_prints_the_nft_transaction(capsys):
+    assert render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml"), "--mode", "nftables"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
+    assert ("add rule ip kube-proxy services ip daddr . meta l4proto . th dport "
+            "vmap @service-ips\n") in out
+    assert "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport " \
+           "vmap @service-nodeports" in out
+    assert "numgen random mod 3 vmap {" in out
+    assert out.count(" dnat to ") == 3
+    assert "ip daddr { 10.96.0.0/12 } drop" in out  # unallocated ClusterIPs
+
+
+def test_every_example_folder_has_nftables_golden_files():
+    names = {c[0] for c in render_cli.golden_cases()}
+    assert {"nftables-services-k8s-master-171.nft", "nftables-uit-k8s-slave-172.nft"} <= names
+
+
+def test_render_mode_ipvs_is_refused(capsys):
+    assert render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml"), "--mode", "ipvs"]) == 1
+    assert "ipvs" in capsys.readouterr().err
