@@ -1,4 +1,9 @@
-"""kube-proxy (iptables mode) for one node: watch Services + EndpointSlices, render, apply.
+"""kube-proxy for one node: watch Services + EndpointSlices, render, apply.
+
+The mode comes from the cluster's config (`cluster up --proxy-mode`): `iptables` (default:
+one `iptables-restore` per sync, below) or `nftables` (one `nft -f -` transaction per sync
+into table `ip kube-proxy`, see `NftSyncer`); `ipvs` is refused with an error in the log
+and a Warning event on the Node. Everything else is shared by both modes.
 
 Runs in the node agent process, which lives inside the node's netns (`start()` refuses to
 run anywhere else, so the machine's own firewall is never touched). Like upstream:
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import subprocess
@@ -29,7 +35,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from netsim.proxy.apply import Iptables, RestoreError, check_in_node_netns, conntrack_delete
+from netsim.proxy import nftables
+from netsim.proxy.apply import (
+    Iptables,
+    Nft,
+    NftError,
+    RestoreError,
+    check_in_node_netns,
+    conntrack_delete,
+)
 from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
 from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot, categorize_endpoints
 
@@ -128,6 +142,113 @@ class Syncer:
         self.force_full = False
         self.last_text = text
         return SyncResult(changed is None, time.perf_counter() - t0, restore_s, len(text))
+
+    def lost_state(self) -> bool:
+        """True when a KUBE-PROXY-CANARY chain is gone (tables flushed): resync fully."""
+        return self.known_chains is not None and not self.ipt.canaries_present()
+
+    def reset(self) -> None:
+        self.need_setup = True
+        self.known_chains = None
+
+
+STALE_CHAIN_DELAY = 1.0  # upstream: stale chains are deleted once they are >1 s old
+
+
+@dataclass
+class NftSyncer:
+    """nftables mode: snapshot -> one `nft -f` transaction per sync (upstream proxier.go).
+
+    `state` is what the table holds (chain/set names, map elements): read from the kernel
+    on the first (or a recovery) sync — names only, so that sync flushes and refills the
+    maps — then kept up to date from the transactions that succeeded, so a partial sync
+    is one `nft -f` with only the changed elements and chains. Service chains nobody needs
+    any more are flushed by the sync and deleted by a later one (>1 s), as upstream."""
+
+    nft: Nft
+    options: nftables.NftOptions = field(default_factory=nftables.NftOptions)
+    state: nftables.NftState | None = None
+    need_setup: bool = True  # first sync of this process: re-create the base chains
+    force_full: bool = True
+    last_text: str = ""
+    stale: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stale_pending(self) -> bool:
+        return bool(self.stale)
+
+    def sync(self, snapshot: ProxySnapshot, changed: set[str] | None) -> SyncResult:
+        t0 = time.perf_counter()
+        full = changed is None or self.force_full or self.state is None
+        try:
+            res = self._sync(snapshot, None if full else changed, t0)
+        except NftError as e:
+            self.force_full = True
+            self.state = None
+            if full:
+                raise RestoreError(str(e)) from e
+            log.warning("partial nft transaction failed (%s); doing a full sync", e)
+            try:
+                res = self._sync(snapshot, None, t0)
+            except NftError as e2:
+                raise RestoreError(str(e2)) from e2
+            res.fell_back = True
+        return res
+
+    def _delete_stale(self) -> None:
+        cutoff = time.monotonic() - STALE_CHAIN_DELAY
+        due = {c for c, t in self.stale.items() if t <= cutoff}
+        if not due:
+            return
+        for c in due:
+            del self.stale[c]
+        try:
+            self.nft.apply(nftables.render_delete_chains(due))
+        except NftError as e:
+            # still referenced or already gone: a full sync recomputes what is stale
+            log.warning("deleting %d stale nftables chains failed (%s); full resync",
+                        len(due), e)
+            self.state = None
+            self.force_full = True
+            return
+        if self.state is not None:
+            self.state.chains -= due
+
+    def _sync(self, snapshot: ProxySnapshot, changed: set[str] | None, t0: float) -> SyncResult:
+        self._delete_stale()
+        if self.state is None:
+            changed = None
+            listing = self.nft.list_table()
+            self.state = nftables.parse_listing(listing) if listing else nftables.NftState()
+            self.stale.clear()
+        opts = self.options
+        if opts.recreate_base_chains != self.need_setup:
+            opts = dataclasses.replace(opts, recreate_base_chains=self.need_setup)
+        r = nftables.render(snapshot, opts, changed=changed, existing=self.state)
+        try:
+            apply_s = self.nft.apply(r.text)
+        except NftError:
+            self.state = None
+            raise
+        now = time.monotonic()
+        for c in r.stale_chains:
+            self.stale.setdefault(c, now)
+        for c in list(self.stale):
+            if c not in r.state.chains:
+                del self.stale[c]
+        self.state = r.state
+        self.need_setup = False
+        self.force_full = False
+        self.last_text = r.text
+        return SyncResult(r.full, time.perf_counter() - t0, apply_s, len(r.text))
+
+    def lost_state(self) -> bool:
+        """True when table ip kube-proxy is gone (someone ran `nft flush ruleset`...)."""
+        return self.state is not None and not self.nft.table_exists()
+
+    def reset(self) -> None:
+        self.state = None
+        self.force_full = True
 
 
 # --- NodePort holder --------------------------------------------------------------------------
@@ -253,24 +374,59 @@ class KubeProxy:
         self._need_full = True
         self._udp: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
         self.ports = PortHolder() if hold_node_ports else None
-        self.syncer: Syncer | None = None
+        self.syncer: Syncer | NftSyncer | None = None
+        self.mode = (getattr(cfg, "proxy_mode", None) or "iptables").lower()
         self.last_snapshot: ProxySnapshot | None = None
         self.syncs = 0
         self.last_result: SyncResult | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        if self.mode not in ("iptables", "nftables"):
+            self._refuse_mode()
+            return
         if self.check_netns and self.netns is None:
             check_in_node_netns(self.cfg.node_netns(self.node.name))  # raises RootNetnsError
-        ipt = Iptables(netns=self.netns)
-        self.syncer = Syncer(ipt, self.options)
+        if self.mode == "nftables":
+            cidr = getattr(self.cfg, "service_cidr", None)
+            self.syncer = NftSyncer(Nft(netns=self.netns), nftables.NftOptions(
+                masquerade_mark=self.options.masquerade_mark,
+                masquerade_all=self.options.masquerade_all,
+                nodeport_addresses=self.options.nodeport_addresses,
+                service_cidrs=(cidr,) if cidr else ()))
+            backend = "nft -f"
+        else:
+            ipt = Iptables(netns=self.netns)
+            self.syncer = Syncer(ipt, self.options)
+            backend = ipt.prefix
         if self.netns is None:
             set_sysctls()
-        log.info("kube-proxy (iptables mode, %s) on node %s", ipt.prefix, self.node.name)
+        log.info("kube-proxy (%s mode, %s) on node %s", self.mode, backend, self.node.name)
         for res, svc_of in (("services", _key), ("endpointslices", _service_of_slice)):
             threading.Thread(target=self._watch, args=(res, svc_of), daemon=True,
                              name=f"proxy-watch-{res}").start()
         threading.Thread(target=self._loop, daemon=True, name="kube-proxy").start()
+
+    def _refuse_mode(self) -> None:
+        """ipvs (or an unknown mode): say so in the log and as a Warning event on the Node,
+        then stay idle (no rules at all) — like a kube-proxy that failed to start."""
+        if self.mode == "ipvs":
+            why = ("the kernel has no IP_VS" if not os.path.exists("/proc/net/ip_vs")
+                   else "netsim does not implement it yet")
+            msg = (f"kube-proxy: proxy mode \"ipvs\" is not supported on this kernel ({why}); "
+                   "recreate the cluster with --proxy-mode iptables or nftables")
+        else:
+            msg = (f"kube-proxy: unknown proxy mode {self.mode!r}; "
+                   "use --proxy-mode iptables or nftables")
+        log.error("%s", msg)
+        try:
+            from netsim.api import events  # noqa: PLC0415 - only on this error path
+            node = self.client.get("nodes", self.node.name)
+            events.record(self.client, node, "Warning", "ProxyModeNotSupported", msg,
+                          "kube-proxy", self.node.name)
+        except Exception as e:  # the API may be down; the log line is the main signal
+            log.warning("could not record the event: %s", e)
+        self.stopped.set()
 
     # ---- watching ---------------------------------------------------------------------------
     def _watch(self, resource: str, svc_of) -> None:
@@ -318,12 +474,15 @@ class KubeProxy:
         set_thread_name("kube-proxy")
         next_canary = time.monotonic() + CANARY_INTERVAL
         retry_at: float | None = None
+        cleanup_at: float | None = None  # nftables: when the flushed stale chains may go
         try:
             while not self.stopped.is_set():
                 now = time.monotonic()
                 timeout = next_canary - now
                 if retry_at is not None:
                     timeout = min(timeout, retry_at - now)
+                if cleanup_at is not None:
+                    timeout = min(timeout, cleanup_at - now)
                 woke = self._wake.wait(max(timeout, 0.0))
                 if self.stopped.is_set():
                     break
@@ -333,20 +492,25 @@ class KubeProxy:
                 now = time.monotonic()
                 if now >= next_canary:
                     next_canary = now + CANARY_INTERVAL
-                    if self.syncer and self.syncer.known_chains is not None \
-                            and not self.syncer.ipt.canaries_present():
-                        log.warning("KUBE-PROXY-CANARY is gone (tables flushed?): full resync")
-                        self.syncer.need_setup = True
-                        self.syncer.known_chains = None
+                    if self.syncer and self.syncer.lost_state():
+                        if self.mode == "nftables":
+                            log.warning("table ip kube-proxy is gone: full resync")
+                        else:
+                            log.warning("KUBE-PROXY-CANARY is gone (tables flushed?): full resync")
+                        self.syncer.reset()
                         with self._lock:
                             self._need_full = True
                         woke = True
                 if retry_at is not None and now >= retry_at:
                     retry_at, woke = None, True
+                if cleanup_at is not None and now >= cleanup_at:
+                    cleanup_at, woke = None, True  # the sync deletes the stale chains first
                 if not woke or self._listed != {"services", "endpointslices"}:
                     continue
                 if not self.sync_once():
                     retry_at = time.monotonic() + RETRY_SECONDS
+                if getattr(self.syncer, "stale_pending", False):
+                    cleanup_at = time.monotonic() + STALE_CHAIN_DELAY + 0.1
         finally:
             if self.ports:
                 self.ports.stop()

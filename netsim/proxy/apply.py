@@ -61,7 +61,7 @@ def named_netns_inodes() -> set[int]:
     return out
 
 
-def check_not_root(netns: str | None) -> None:
+def check_not_root(netns: str | None, tool: str = "iptables") -> None:
     """Refuse when `netns` (None: this process' netns) may be the machine's own netns.
 
     /proc/1/ns/net is not always readable (containers, sandboxes), so the test is positive:
@@ -72,7 +72,7 @@ def check_not_root(netns: str | None) -> None:
     mine = current_netns_inode()
     if netns is None:
         if mine is None or mine == root or mine not in named:
-            raise RootNetnsError("refusing to run iptables outside a netsim network namespace "
+            raise RootNetnsError(f"refusing to run {tool} outside a netsim network namespace "
                                  "(this looks like the root network namespace)")
         return
     ino = _ns_inode(os.path.join(NETNS_DIR, netns))
@@ -189,3 +189,52 @@ def conntrack_delete(*args: str, netns: str | None = None) -> bool:
         argv = ["ip", "netns", "exec", netns, *argv]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     return p.returncode == 0
+
+
+class NftError(RuntimeError):
+    """`nft -f` rejected a transaction (nothing of it was applied: nft is atomic)."""
+
+
+@dataclass
+class Nft:
+    """`nft` for the kube-proxy table in one netns (None: the current one); never the root
+    netns. Transactions go in as text on stdin (`nft -f -`): nft 1.0.6's JSON input
+    rejects some of kube-proxy's maps."""
+
+    netns: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_not_root(self.netns, "nft")
+
+    def _argv(self, *args: str) -> list[str]:
+        argv = ["nft", *args]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        return argv
+
+    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(self._argv(*args), input=input, capture_output=True, text=True,
+                              timeout=300)
+
+    def apply(self, text: str) -> float:
+        """One transaction; returns its wall time in seconds. Empty text: nothing to do."""
+        if not text:
+            return 0.0
+        t0 = time.perf_counter()
+        p = self.run("-f", "-", input=text)
+        dt = time.perf_counter() - t0
+        self.timings["apply"] = dt
+        if p.returncode != 0:
+            raise NftError(p.stderr.strip()[:2000] or f"nft exit {p.returncode}")
+        return dt
+
+    def list_table(self, family: str = "ip", table: str = "kube-proxy") -> str | None:
+        """`nft list table`, or None when the table does not exist."""
+        p = self.run("list", "table", family, table)
+        return p.stdout if p.returncode == 0 else None
+
+    def table_exists(self, family: str = "ip", table: str = "kube-proxy") -> bool:
+        """Cheap check (`nft list tables`), used like iptables mode's canary chains."""
+        p = self.run("list", "tables", family)
+        return p.returncode == 0 and f"table {family} {table}" in p.stdout.splitlines()
