@@ -559,3 +559,45 @@ def test_parse_listing_reads_chain_and_set_names():
     st = nft.parse_listing(listing)
     assert st.chains == {"services", "endpoint-XY-ns/s/tcp/__10.0.0.1/80"}
     assert "affinity-AB-ns/s/tcp/__10.0.0.1/80" in st.sets and st.elements is None
+
+
+# --- the agent's mode choice ---------------------------------------------------------------
+
+class _FakeClient:
+    def __init__(self):
+        self.created = []
+
+    def get(self, resource, name, namespace=None):
+        assert resource == "nodes"
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "uid": "u-1", "resourceVersion": "1"}}
+
+    def create(self, obj):
+        self.created.append(obj)
+        return obj
+
+
+def _cfg(mode):
+    from netsim.net.topology import ClusterConfig
+    return ClusterConfig.make(name="unit", nodes=2, proxy_mode=mode)
+
+
+def test_ipvs_mode_is_refused_in_the_log_and_a_node_event(caplog):
+    from netsim.proxy.agent import KubeProxy
+    cfg = _cfg("ipvs")
+    client = _FakeClient()
+    kp = KubeProxy(client, cfg, cfg.nodes[0], hold_node_ports=False)
+    kp.start()  # no netns check, no rules: it refuses before touching anything
+    assert kp.stopped.is_set() and kp.syncer is None
+    assert any("ipvs" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    (ev,) = client.created
+    assert ev["kind"] == "Event" and ev["type"] == "Warning"
+    assert ev["involvedObject"]["kind"] == "Node" and "not supported" in ev["message"]
+
+
+def test_mode_defaults_to_iptables():
+    from netsim.proxy.agent import KubeProxy
+    cfg = _cfg("iptables")
+    assert KubeProxy(_FakeClient(), cfg, cfg.nodes[0], hold_node_ports=False).mode == "iptables"
+    cfg = _cfg("nftables")
+    assert KubeProxy(_FakeClient(), cfg, cfg.nodes[0], hold_node_ports=False).mode == "nftables"
