@@ -29,6 +29,7 @@ map order); topology hints are not modelled; IPv4 only; no health-check-node-por
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -157,9 +158,12 @@ class NftRender:
 
 # --- names --------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=262144)
 def hash_and_truncate(name: str) -> str:
-    """upstream hashAndTruncate: first 8 chars of base32(sha256(name)) + "-" + name."""
-    h = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode()[:8]
+    """upstream hashAndTruncate: first 8 chars of base32(sha256(name)) + "-" + name.
+    (8 base32 chars are exactly the first 5 digest bytes; cached: every sync names every
+    endpoint chain again.)"""
+    h = base64.b32encode(hashlib.sha256(name.encode()).digest()[:5]).decode()
     out = f"{h}-{name}"
     if len(out) > CHAIN_NAME_BASE_LENGTH_MAX:
         out = out[:CHAIN_NAME_BASE_LENGTH_MAX - 3] + "..."
@@ -253,7 +257,10 @@ def _local_ips(snapshot: ProxySnapshot, opts: NftOptions) -> list[str]:
     return out
 
 
-def _service_objects(sp: ServicePort, snapshot: ProxySnapshot, opts: NftOptions) -> _ServiceObjects:
+def _service_objects(sp: ServicePort, snapshot: ProxySnapshot, opts: NftOptions,
+                     with_rules: bool = True) -> _ServiceObjects:
+    """Chains and map elements of one service port; its rules and affinity sets only when
+    `with_rules` (a partial sync needs only the names and elements of unchanged services)."""
     o = _ServiceObjects(sp)
     proto = sp.proto
     cat = categorize_endpoints(sp)
@@ -335,6 +342,12 @@ def _service_objects(sp: ServicePort, snapshot: ProxySnapshot, opts: NftOptions)
             el.append((NO_ENDPOINT_NODEPORTS_MAP, _Element(f"{proto} . {sp.node_port}",
                                                            external_verdict, name)))
 
+    if sp.session_affinity_client_ip:
+        for ep in cat.all_reachable:
+            o.affinity_sets.append((affinity_set(sp, ep.endpoint), sp.sticky_max_age_seconds))
+    if not with_rules:
+        return o
+
     r = o.rules
     # internal traffic: masquerade off-cluster sources of the cluster IP
     if has_internal:
@@ -364,10 +377,6 @@ def _service_objects(sp: ServicePort, snapshot: ProxySnapshot, opts: NftOptions)
                                        for c in sp.load_balancer_source_ranges):
             sources += list(sp.load_balancer_vips)
         r.append((fw_chain, f"ip saddr != {{ {' , '.join(sources)} }} drop"))
-
-    if sp.session_affinity_client_ip:
-        for ep in cat.all_reachable:
-            o.affinity_sets.append((affinity_set(sp, ep.endpoint), sp.sticky_max_age_seconds))
 
     if uses_cluster_chain:
         _service_to_endpoint_rules(r, sp, cluster_chain, cat.cluster)
@@ -517,8 +526,8 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
     active_chains: set[str] = set()
     active_sets: set[str] = set()
     for sp in snapshot.service_ports:
-        o = _service_objects(sp, snapshot, opts)
         write = full or sp.service_name in changed  # type: ignore[operator]
+        o = _service_objects(sp, snapshot, opts, with_rules=write)
         for chain in o.chains:
             if chain in active_chains:
                 continue
