@@ -231,11 +231,8 @@ class NftSyncer:
             self.state = None
             raise
         now = time.monotonic()
-        for c in r.stale_chains:
-            self.stale.setdefault(c, now)
-        for c in list(self.stale):
-            if c not in r.state.chains:
-                del self.stale[c]
+        # still-stale chains keep their first time; a chain in use again is not stale
+        self.stale = {c: self.stale.get(c, now) for c in r.stale_chains}
         self.state = r.state
         self.need_setup = False
         self.force_full = False

@@ -601,3 +601,36 @@ def test_mode_defaults_to_iptables():
     assert KubeProxy(_FakeClient(), cfg, cfg.nodes[0], hold_node_ports=False).mode == "iptables"
     cfg = _cfg("nftables")
     assert KubeProxy(_FakeClient(), cfg, cfg.nodes[0], hold_node_ports=False).mode == "nftables"
+
+
+def test_syncer_forgets_a_stale_chain_that_is_in_use_again():
+    """An endpoint that leaves and comes back within a second must not be deleted later
+    (the kernel refuses: the chain is referenced again)."""
+    from netsim.proxy import agent
+
+    class Fake(FakeNft):
+        def apply(self, text):
+            self.run(text)
+            return 0.0
+
+        def list_table(self):
+            return None
+
+        def table_exists(self):
+            return self.table is not None
+
+    fake = Fake()
+    syncer = agent.NftSyncer(fake, UPSTREAM_OPTS)  # type: ignore[arg-type]
+    base = overall_snapshot()
+    services, slices = overall_objects()
+    moved = [s if s["metadata"]["namespace"] != "ns1" else eps("ns1", "svc1", [ep("10.180.0.9")])
+             for s in slices]
+    syncer.sync(base, None)
+    syncer.sync(snap(services, moved), {"ns1/svc1"})
+    assert syncer.stale_pending
+    syncer.sync(base, {"ns1/svc1"})  # back again: the old chain is active, the new one stale
+    assert all("10.180.0.1/80" not in c for c in syncer.stale)
+    syncer.stale = {c: 0.0 for c in syncer.stale}  # pretend a second has passed
+    syncer.sync(base, set())
+    assert not syncer.stale_pending and not syncer.force_full
+    assert sort_nft(fake.dump()) == sort_nft(UPSTREAM_BASE + UPSTREAM_OVERALL)
