@@ -111,7 +111,7 @@ class _UnixConnection(http.client.HTTPConnection):
 class HttpClient(Client):
     """Talks HTTP to a cluster's API server over its unix socket (one connection per thread)."""
 
-    def __init__(self, cluster: str = "netsim", path: str | None = None, timeout: float = 30.0):
+    def __init__(self, cluster: str = "netsim", path: str | None = None, timeout: float = 60.0):
         self.cluster = cluster
         self.path = path or socket_path(cluster)
         self.timeout = timeout
@@ -134,10 +134,18 @@ class HttpClient(Client):
                 resp = conn.getresponse()
                 payload = resp.read()
                 break
-            except (ConnectionError, http.client.HTTPException, BrokenPipeError, OSError) as e:
+            except (ConnectionError, http.client.HTTPException, OSError) as e:
                 conn.close()
                 self._local.conn = None
-                if attempt == 2 or isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+                # Retry once on a stale keep-alive connection (the server never saw the
+                # request), never after a timeout: a POST might then be applied twice.
+                stale = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError,
+                                       ConnectionResetError))
+                if attempt == 2 or not stale:
+                    if isinstance(e, TimeoutError):
+                        raise errors.ApiError(
+                            f"the netsim API server ({self.path}) did not answer within "
+                            f"{self.timeout:.0f}s", code=504, reason="Timeout") from e
                     raise errors.ApiError(
                         f"The connection to the netsim API server ({self.path}) was refused - "
                         f"is the cluster \"{self.cluster}\" up?", code=503,

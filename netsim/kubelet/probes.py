@@ -131,9 +131,14 @@ class ProbeManager:
             s = self.states.get(key)
             if s is None:
                 now = time.monotonic()
+                # A process needs a moment to listen (Python images: ~50 ms, seconds on a
+                # loaded machine): liveness/startup probes never fire in the first second,
+                # so a slow start is not mistaken for a dead container and killed.
+                delay = float(spec.get("initialDelaySeconds", 0))
+                if kind != "readinessProbe":
+                    delay = max(delay, 1.0)
                 s = self.states[key] = ProbeState(
-                    spec=spec, container=c, started=now,
-                    next_at=now + float(spec.get("initialDelaySeconds", 0)),
+                    spec=spec, container=c, started=now, next_at=now + delay,
                     result=(kind == "livenessProbe"))
             return s
 
@@ -186,7 +191,9 @@ class ProbeManager:
                 pod = self.kubelet.client.get_or_none("pods", rec.name, rec.namespace)
                 word = {"startupProbe": "Startup", "livenessProbe": "Liveness",
                         "readinessProbe": "Readiness"}[kind]
-                if pod:
+                warming = (kind == "readinessProbe" and time.monotonic() - s.started
+                           < float(s.spec.get("periodSeconds", 10)))
+                if pod and not warming:
                     events.record(self.kubelet.client, pod, "Warning", "Unhealthy",
                                   f"{word} probe failed: {msg}", "kubelet", self.kubelet.node.name)
                 if s.failures >= failure_needed:
@@ -202,5 +209,11 @@ class ProbeManager:
             if s.result != before:
                 self.kubelet.queue.add(f"{rec.namespace}/{rec.name}")
         finally:
-            s.next_at = time.monotonic() + float(s.spec.get("periodSeconds", 10))
+            period = float(s.spec.get("periodSeconds", 10))
+            now = time.monotonic()
+            if kind == "readinessProbe" and not s.result and now - s.started < period:
+                # Not ready yet in the first period: look again soon rather than a whole
+                # period later, so a pod is Ready as soon as it answers.
+                period = min(period, 0.5)
+            s.next_at = now + period
             s.running = False

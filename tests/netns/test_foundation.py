@@ -197,10 +197,18 @@ def test_down_after_sigkill_of_everything_leaves_nothing(tmp_path):
     env = {**os.environ, "NETSIM_CLUSTER": name}
 
     def snapshot():
-        return (set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()),
-                subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n"),
-                subprocess.run(["ip", "route"], capture_output=True, text=True).stdout,
-                open("/proc/mounts").read().count("\n"))
+        """What this cluster could leave behind (other clusters may come and go meanwhile)."""
+        ns = {n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                        text=True).stdout.split() if n.startswith(name + "-")}
+        links = [x for x in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                           text=True).stdout.splitlines() if f"nsim-{name}" in x]
+        from netsim.net.topology import ClusterConfig
+        metric = f"metric {ClusterConfig(name=name).route_metric}"
+        routes = [x for x in subprocess.run(["ip", "route"], capture_output=True,
+                                            text=True).stdout.splitlines()
+                  if metric in x or lan.rsplit(".", 1)[0] in x]
+        mounts = [x for x in open("/proc/mounts").read().splitlines() if name in x]
+        return ns, links, routes, mounts
     before = snapshot()
     assert subprocess.run(cli + ["cluster", "up", "--name", name, "--lan", lan],
                           capture_output=True, env=env).returncode == 0
