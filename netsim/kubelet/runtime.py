@@ -122,11 +122,13 @@ def reap(pids) -> dict[int, int]:
 
 
 def signal_group(pid: int, sig: int) -> None:
-    """Signal a container's whole process group (it is its session leader)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """Signal a container's whole process group (it is its session leader) — once: a
+    second SIGTERM means "stop now" to servers with a drain period (coredns' lame duck)."""
+    try:
         os.killpg(pid, sig)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
 
 
 def stop(rec: ContainerRecord, grace: float) -> None:
