@@ -1,7 +1,9 @@
 """`netsim render`: the rules kube-proxy would write, offline.
 
 `--mode iptables` (default) prints the iptables-restore text of a full sync, `--mode
-nftables` the `nft -f` transaction of a full (first) sync.
+nftables` the `nft -f` transaction of a full (first) sync, `--mode ipvs` the IPVS state
+(virtual servers as `ipvsadm -R` input, ipsets, the constant iptables rules, the
+addresses on kube-ipvs0).
 
 No root, no cluster: manifests in, `render_full` text out. What a live cluster would add
 is filled in deterministically, so the output (and the golden files in `rules/`) only
@@ -40,7 +42,7 @@ import sys
 
 from netsim.cli.manifests import ManifestError, load
 from netsim.net.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ClusterConfig
-from netsim.proxy import nftables
+from netsim.proxy import ipvs, nftables
 from netsim.proxy.iptables import render_full
 from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot
 
@@ -239,6 +241,8 @@ def render_paths(paths: list[str], **kw) -> str:
     if mode == "nftables":
         cidr = kw.get("service_cidr", DEFAULT_SERVICE_CIDR)
         return nftables.render_full(snap, nftables.NftOptions(service_cidrs=(cidr,)))
+    if mode == "ipvs":
+        return ipvs.render_text(snap)
     return render_full(snap)
 
 
@@ -258,6 +262,8 @@ def golden_cases() -> list[tuple[str, list[str], dict]]:
         cases.append((f"iptables-{d}-k8s-slave-172.rules", [path], {"node": "k8s-slave-172"}))
         for node in ("k8s-master-171", "k8s-slave-172"):
             cases.append((f"nftables-{d}-{node}.nft", [path], {"node": node, "mode": "nftables"}))
+        for node in ("k8s-master-171", "k8s-slave-172"):
+            cases.append((f"ipvs-{d}-{node}.txt", [path], {"node": node, "mode": "ipvs"}))
     return cases
 
 
@@ -286,7 +292,8 @@ def regen(check: bool = False) -> int:
 def run(args: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="netsim render", description=(
         "Print the rules kube-proxy would write on one node for the given manifests "
-        "(iptables-restore text, or with --mode nftables the nft -f transaction; offline: "
+        "(iptables-restore text; with --mode nftables the nft -f transaction; with --mode ipvs "
+        "the IPVS virtual servers, ipsets, iptables rules and kube-ipvs0 addresses; offline: "
         "no root, no cluster)."))
     ap.add_argument("-f", "--filename", action="append", default=[])
     ap.add_argument("-R", "--recursive", action="store_true")
@@ -306,10 +313,6 @@ def run(args: list[str]) -> int:
     a.filename = [*a.filename, *a.paths]
     if a.regen or a.check:
         return regen(check=a.check)
-    if a.mode not in ("iptables", "nftables"):
-        print(f"error: render --mode {a.mode} is not implemented yet (iptables, nftables)",
-              file=sys.stderr)
-        return 1
     if not a.filename:
         print("error: must specify -f FILE|DIR", file=sys.stderr)
         return 1

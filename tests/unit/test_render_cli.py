@@ -96,7 +96,6 @@ def test_errors_are_one_line(capsys):
     assert "does not exist" in capsys.readouterr().err
     assert render_cli.run(["-f", SERVICES, "--node", "nope"]) == 1
     assert 'node "nope" not found' in capsys.readouterr().err
-    assert render_cli.run(["-f", SERVICES, "--mode", "ipvs"]) == 1
 
 
 def test_cli_verb_needs_no_root(capsys):
@@ -123,6 +122,9 @@ def test_every_example_folder_has_nftables_golden_files():
     assert {"nftables-services-k8s-master-171.nft", "nftables-uit-k8s-slave-172.nft"} <= names
 
 
-def test_render_mode_ipvs_is_refused(capsys):
-    assert render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml"), "--mode", "ipvs"]) == 1
-    assert "ipvs" in capsys.readouterr().err
+def test_render_mode_ipvs_prints_virtual_servers_ipsets_and_rules(capsys):
+    assert render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml"), "--mode", "ipvs"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("-a -t ") == 3 and " -m -w 1" in out  # one VS, three real servers
+    assert "create KUBE-CLUSTER-IP hash:ip,port family inet" in out
+    assert "-m set --match-set KUBE-CLUSTER-IP dst,dst" in out
