@@ -50,6 +50,40 @@ def _as_list(items: list[dict]) -> dict:
             "metadata": {"resourceVersion": ""}}
 
 
+def watch(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
+          show_labels: bool) -> int:
+    """`get -w`: the table, then one row per change, as kubectl prints them."""
+    kind, names = _split_targets(args)[0]
+    try:
+        res = lookup(kind)
+    except UnknownResource as e:
+        raise CliError(f"error: {e}") from e
+    ns = None if ctx.all_namespaces or not res.namespaced else ctx.ns
+    objs, rv = ctx.client.list_rv(res.plural, ns, selector)
+    objs = [o for o in objs if not names or o["metadata"]["name"] in names]
+    opts = {"now": None, "wide": output == "wide", "show_labels": show_labels,
+            "all_namespaces": ctx.all_namespaces and res.namespaced}
+    header = bool(objs)
+    if objs:
+        out(printers.print_table(res.plural, objs, **{**opts, "now": ctx.now()}).rstrip("\n"))
+    try:
+        while True:
+            for etype, obj in ctx.client.watch(res.plural, ns, rv, timeout=300,
+                                               label_selector=selector):
+                if etype == "BOOKMARK":
+                    rv = int(obj["metadata"]["resourceVersion"])
+                    continue
+                rv = int(obj["metadata"]["resourceVersion"])
+                if names and obj["metadata"]["name"] not in names:
+                    continue
+                table = printers.print_table(res.plural, [obj], **{**opts, "now": ctx.now()},
+                                             extra={"no_headers": header})
+                header = True
+                out(table.rstrip("\n"))
+    except KeyboardInterrupt:
+        return 0
+
+
 def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
         show_labels: bool, no_headers: bool = False, label_columns: list[str] | None = None) -> int:
     targets = _split_targets(args)

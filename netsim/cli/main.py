@@ -188,6 +188,9 @@ def run(argv: list[str]) -> int:
         return pods.node_exec(ctx, rest[0], rest[1:])
     if v in ("apply", "create", "delete"):
         return _crud(ctx, args)
+    if v == "get" and args.watch:
+        from netsim.cli import get
+        return get.watch(ctx, args.args, args.output, args.selector, args.show_labels)
     if v == "get":
         from netsim.cli import get
         return get.get(ctx, args.args, args.output, args.selector, args.show_labels,
