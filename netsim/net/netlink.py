@@ -46,6 +46,16 @@ def netns_dir_mounted() -> bool:
         return any(line.split()[4] == real for line in f)
 
 
+_NETNS_DIR_READY = threading.Event()
+
+
+def netns_dir_ready() -> bool:
+    """netns_dir_mounted(), remembered once true (mountinfo grows with every netns)."""
+    if not _NETNS_DIR_READY.is_set() and netns_dir_mounted():
+        _NETNS_DIR_READY.set()
+    return _NETNS_DIR_READY.is_set()
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
@@ -69,7 +79,7 @@ def create_netns(name: str) -> None:
     is set up (the first call lets pyroute2 make it a shared mount point, as ip does)."""
     if netns_exists(name):
         return
-    if not netns_dir_mounted():
+    if not netns_dir_ready():
         netns.create(name)
         return
     path = os.path.join(NETNS_DIR, name)
