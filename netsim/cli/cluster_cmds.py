@@ -29,13 +29,7 @@ def run(args) -> int:
 
 def node_agent(ctx, action: str, node: str) -> int:
     """`node stop NODE` kills the node's agent (a node failure); `node start NODE` revives it."""
-    cfg = ClusterConfig.load(ctx.cluster)
-    if cfg is None:
-        raise CliError(f'error: cluster "{ctx.cluster}" is not up')
-    try:
-        cfg.node(node)
-    except KeyError as e:
-        raise CliError(f'Error from server (NotFound): nodes "{node}" not found') from e
+    cfg = cluster_with_node(ctx.cluster, node)
     if action == "stop":
         n = lifecycle.stop_agent(cfg.name, node)
         print(f"node/{node} agent {'stopped' if n else 'was not running'}")
@@ -43,3 +37,15 @@ def node_agent(ctx, action: str, node: str) -> int:
         pid = lifecycle.start_agent(cfg, node)
         print(f"node/{node} agent {f'started (pid {pid})' if pid else 'already running'}")
     return 0
+
+
+def cluster_with_node(cluster: str, node: str) -> ClusterConfig:
+    """The cluster's config, after checking it is up and has that node (kubectl's words)."""
+    cfg = ClusterConfig.load(cluster)
+    if cfg is None:
+        raise CliError(f'error: cluster "{cluster}" is not up')
+    try:
+        cfg.node(node)
+    except KeyError as e:
+        raise CliError(f'Error from server (NotFound): nodes "{node}" not found') from e
+    return cfg

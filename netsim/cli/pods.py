@@ -9,7 +9,6 @@ from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, err, server_error
 from netsim.kubelet.runtime import PodRecord, proc_starttime
 from netsim.net.ledger import state_dir
-from netsim.net.topology import ClusterConfig
 
 
 def _pod(ctx: Ctx, name: str) -> dict:
@@ -108,13 +107,8 @@ def logs(ctx: Ctx, pod_name: str, container: str | None, follow: bool, previous:
 
 
 def node_exec(ctx: Ctx, node: str, command: list[str]) -> int:
-    cfg = ClusterConfig.load(ctx.cluster)
-    if cfg is None:
-        raise CliError(f'error: cluster "{ctx.cluster}" is not up')
-    try:
-        cfg.node(node)
-    except KeyError as e:
-        raise CliError(f'Error from server (NotFound): nodes "{node}" not found') from e
+    from netsim.cli.cluster_cmds import cluster_with_node
+    cfg = cluster_with_node(ctx.cluster, node)
     if not command:
         command = [os.environ.get("SHELL", "/bin/bash")]
     argv = ["ip", "netns", "exec", cfg.node_netns(node), "unshare", "--uts", "sh", "-c",

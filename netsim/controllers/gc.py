@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 
 from netsim.api import errors
 from netsim.api.client import Client
 from netsim.api.resources import BY_PLURAL, RESOURCES
+from netsim.controllers.periodic import PeriodicController
 
 DEPENDENT_KINDS = ("pods", "replicasets", "endpointslices", "controllerrevisions", "jobs")
 OWNER_KINDS = ("deployments", "replicasets", "services", "daemonsets", "statefulsets", "jobs",
                "cronjobs", "nodes")
 
 
-class GarbageCollector:
+class GarbageCollector(PeriodicController):
     """Deletes objects whose owners are all gone; empties and removes terminating namespaces."""
 
     name = "garbage-collector"
 
     def __init__(self, client: Client, period: float = 1.0):
-        self.client = client
-        self.period = period
-        self.stopped = threading.Event()
-
-    def start(self) -> list[threading.Thread]:
-        t = threading.Thread(target=self._loop, daemon=True, name=self.name)
-        t.start()
-        return [t]
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def _loop(self) -> None:
-        while not self.stopped.wait(self.period):
-            with contextlib.suppress(Exception):
-                self.sweep()
+        super().__init__(client, period)
 
     def sweep(self) -> int:
         """One pass; returns how many objects it deleted."""

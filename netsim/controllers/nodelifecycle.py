@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from datetime import datetime, timezone
 
 from netsim.api import errors, events
 from netsim.api.store import now_rfc3339
+from netsim.controllers.periodic import PeriodicController
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 GRACE = float(os.environ.get("NETSIM_NODE_MONITOR_GRACE", "40"))
@@ -28,28 +28,14 @@ def _ts(s: str | None) -> float:
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-class NodeLifecycleController:
+class NodeLifecycleController(PeriodicController):
     name = "node-lifecycle-controller"
 
     def __init__(self, client, period: float = 2.0):
-        self.client = client
-        self.period = period
-        self.stopped = threading.Event()
+        super().__init__(client, period)
 
-    def start(self) -> list[threading.Thread]:
-        t = threading.Thread(target=self._loop, daemon=True, name=self.name)
-        t.start()
-        return [t]
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def _loop(self) -> None:
-        while not self.stopped.wait(self.period):
-            with contextlib.suppress(Exception):
-                self.sweep(time.time())
-
-    def sweep(self, now: float) -> None:
+    def sweep(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         for node in self.client.list("nodes"):
             ready = next((c for c in node.get("status", {}).get("conditions", [])
                           if c.get("type") == "Ready"), None)
