@@ -19,7 +19,7 @@ from netsim.api.client import Client
 from netsim.api.selectors import from_label_selector
 from netsim.controllers import rollout as ro
 from netsim.controllers.base import Controller, split_key
-from netsim.controllers.replicaset import controller_ref, owner_ref, parse_time
+from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time
 
 COMPONENT = "deployment-controller"
 _STATUS_INTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
@@ -157,38 +157,7 @@ class DeploymentController(Controller):
 
     def claim_replicasets(self, d: dict) -> list[dict]:
         """ReplicaSetControllerRefManager.ClaimReplicaSets."""
-        ns = d["metadata"].get("namespace") or "default"
-        uid = d["metadata"]["uid"]
-        match = from_label_selector((d.get("spec") or {}).get("selector"))
-        deleting = bool(d["metadata"].get("deletionTimestamp"))
-        out = []
-        for rs in self.client.list("replicasets", ns):
-            ref = controller_ref(rs)
-            labels = rs["metadata"].get("labels") or {}
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if match(labels) or deleting:
-                    out.append(rs)
-                    continue
-                refs = [r for r in rs["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != uid]
-                try:
-                    self.client.patch("replicasets", rs["metadata"]["name"], ns,
-                                      {"metadata": {"ownerReferences": refs or None}})
-                except errors.NotFound:
-                    pass
-                continue
-            if deleting or not match(labels) or rs["metadata"].get("deletionTimestamp"):
-                continue
-            refs = list(rs["metadata"].get("ownerReferences") or []) + [owner_ref(d)]
-            try:
-                rs = self.client.patch("replicasets", rs["metadata"]["name"], ns,
-                                       {"metadata": {"ownerReferences": refs}})
-            except errors.NotFound:
-                continue
-            out.append(rs)
-        return out
+        return claim(self.client, d, "replicasets")
 
     # -- new / old ReplicaSets --------------------------------------------------------------
     def get_all_rss(self, d: dict, rs_list: list[dict],

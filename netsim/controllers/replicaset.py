@@ -45,6 +45,42 @@ def controller_ref(obj: dict) -> dict | None:
     return None
 
 
+def claim(client: Client, owner: dict, plural: str) -> list[dict]:
+    """Upstream's ControllerRefManager.Claim*: the objects `owner` controls after adopting
+    matching orphans and releasing owned objects its selector no longer matches."""
+    ns = owner["metadata"].get("namespace") or "default"
+    match = from_label_selector((owner.get("spec") or {}).get("selector"))
+    uid = owner["metadata"]["uid"]
+    deleting = bool(owner["metadata"].get("deletionTimestamp"))
+    out = []
+    for obj in client.list(plural, ns):
+        ref = controller_ref(obj)
+        labels = obj["metadata"].get("labels") or {}
+        name = obj["metadata"]["name"]
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if match(labels) or deleting:
+                out.append(obj)
+                continue
+            # Owned but no longer selected: release it.
+            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+            try:
+                client.patch(plural, name, ns, {"metadata": {"ownerReferences": refs or None}})
+            except errors.NotFound:
+                pass
+            continue
+        if deleting or not match(labels) or obj["metadata"].get("deletionTimestamp"):
+            continue
+        refs = list(obj["metadata"].get("ownerReferences") or []) + [owner_ref(owner)]
+        try:
+            obj = client.patch(plural, name, ns, {"metadata": {"ownerReferences": refs}})
+        except errors.NotFound:
+            continue
+        out.append(obj)
+    return out
+
+
 def owner_ref(owner: dict) -> dict:
     md = owner["metadata"]
     return {"apiVersion": owner.get("apiVersion", "apps/v1"), "kind": owner["kind"],
@@ -237,39 +273,7 @@ class ReplicaSetController(Controller):
 
     def claim_pods(self, rs: dict) -> list[dict]:
         """PodControllerRefManager.ClaimPods: adopt matching orphans, release strays."""
-        ns = rs["metadata"].get("namespace") or "default"
-        match = from_label_selector((rs.get("spec") or {}).get("selector"))
-        uid = rs["metadata"]["uid"]
-        deleting = bool(rs["metadata"].get("deletionTimestamp"))
-        out = []
-        for pod in self.client.list("pods", ns):
-            ref = controller_ref(pod)
-            labels = pod["metadata"].get("labels") or {}
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if match(labels) or deleting:
-                    out.append(pod)
-                    continue
-                # Owned but no longer selected: release it.
-                refs = [r for r in pod["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != uid]
-                try:
-                    self.client.patch("pods", pod["metadata"]["name"], ns,
-                                      {"metadata": {"ownerReferences": refs or None}})
-                except errors.NotFound:
-                    pass
-                continue
-            if deleting or not match(labels) or pod["metadata"].get("deletionTimestamp"):
-                continue
-            refs = list(pod["metadata"].get("ownerReferences") or []) + [owner_ref(rs)]
-            try:
-                pod = self.client.patch("pods", pod["metadata"]["name"], ns,
-                                        {"metadata": {"ownerReferences": refs}})
-            except errors.NotFound:
-                continue
-            out.append(pod)
-        return out
+        return claim(self.client, rs, "pods")
 
     def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
         """Create or delete pods towards spec.replicas; returns a create failure message."""
