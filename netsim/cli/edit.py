@@ -15,7 +15,7 @@ import yaml
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, err, out, server_error
-from netsim.cli.workloads import apply_globals, fetch, label_of, parse_flags, split_targets
+from netsim.cli.pflags import apply_globals, fetch, label_of, parse_flags, split_targets
 
 HEADER = ("# Please edit the object below. Lines beginning with a '#' will be ignored,\n"
           "# and an empty file will abort the edit. If an error occurs while saving this file "

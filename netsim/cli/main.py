@@ -150,7 +150,7 @@ def _after_verb(argv: list[str], verb: str) -> list[str]:
 
 
 def _record_cause(argv: list[str]) -> str:
-    from netsim.cli.workloads import change_cause  # kubectl's `--record` text
+    from netsim.cli.pflags import change_cause  # kubectl's `--record` text
     return change_cause(argv)
 
 
@@ -250,8 +250,8 @@ def _crud(ctx: Ctx, args) -> int:
     if args.verb == "create":
         if args.filename:
             return ap.create(ctx, args.filename, args.recursive, record, args.dry_run)
-        from netsim.cli import workloads
-        return workloads.create_generic(ctx, args)
+        from netsim.cli import create_cmds
+        return create_cmds.create_generic(ctx, args)
     grace = 0 if (args.force or args.now) and args.grace_period is None else args.grace_period
     if args.now and args.grace_period is None:
         grace = 1

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, err, out, server_error
-from netsim.cli.workloads import (
+from netsim.cli.pflags import (
     apply_globals,
     fetch,
     label_of,

@@ -1,0 +1,304 @@
+"""`create configmap|secret generic|secret tls|namespace|deployment` without -f, as kubectl."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import re
+
+from netsim.api import errors
+from netsim.api.resources import Resource
+from netsim.cli.context import CliError, Ctx, out, server_error
+from netsim.cli.pflags import Parsed
+
+# ---------------------------------------------------------------------------- create X
+
+ENV_NAME_MSG = ("a valid environment variable name must consist of alphabetic characters, "
+                "digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  "
+                "or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
+                "'[-._a-zA-Z][-._a-zA-Z0-9]*')")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_CM_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+CM_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+              "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+              "'[-._a-zA-Z0-9]+')")
+
+
+def parse_env_file(text: str, path: str, environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """kubectl's env-file reader: `KEY=VALUE` lines, `#` comments and blank lines skipped,
+    leading whitespace trimmed, a bare `KEY` takes its value from the environment."""
+    env = os.environ if environ is None else environ
+    pairs = []
+    for n, raw in enumerate(text.split("\n")):
+        line = raw[1:] if n == 0 and raw.startswith("\ufeff") else raw
+        line = line.rstrip("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.partition("=")
+        if not _ENV_NAME.match(key):
+            raise CliError(f'error: "{key}" is not a valid key name: {ENV_NAME_MSG}')
+        if not eq:
+            if key not in env:
+                continue
+            value = env[key]
+        pairs.append((key, value))
+    return pairs
+
+
+def _read_source(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError as e:
+        raise CliError(f"error: lstat {path}: no such file or directory") from e
+    except OSError as e:
+        raise CliError(f"error: {e}") from e
+
+
+def collect_data(p: Parsed, kind: str, name: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """--from-literal / --from-file / --from-env-file -> (text data, binary data)."""
+    data: dict[str, str] = {}
+    binary: dict[str, bytes] = {}
+    label = "ConfigMap" if kind == "configmap" else "Secret"
+
+    def put(k: str, v: bytes | str) -> None:
+        if not _CM_KEY.match(k):
+            raise CliError(f'error: "{k}" is not a valid key name for a {label}: {CM_KEY_MSG}')
+        if k in data or k in binary:
+            raise CliError(f"error: cannot add key {k}, another key by that name already exists "
+                           f"in {'Data' if kind == 'secret' else 'data'} for {label} \"{name}\"")
+        if isinstance(v, str):
+            data[k] = v
+            return
+        try:
+            data[k] = v.decode("utf-8")
+        except UnicodeDecodeError:
+            binary[k] = v
+
+    env_files = p.all("from-env-file")
+    if env_files and (p.all("from-literal") or p.all("from-file")):
+        raise CliError("error: from-env-file cannot be combined with from-file or from-literal")
+    for lit in p.all("from-literal"):
+        k, eq, v = lit.partition("=")
+        if not eq or not k:
+            raise CliError(f"error: invalid literal source {lit}, expected key=value")
+        put(k, v)
+    for src in p.all("from-file"):
+        k, eq, path = src.partition("=")
+        if not eq:
+            k, path = "", src
+        elif not k:
+            raise CliError(f"error: key name for file path {path} missing")
+        if os.path.isdir(path):
+            if k:
+                raise CliError(f"error: cannot give a key name for a directory path {path}")
+            for f in sorted(os.listdir(path)):
+                fp = os.path.join(path, f)
+                if os.path.isfile(fp):
+                    put(f, _read_source(fp))
+        else:
+            put(k or os.path.basename(path), _read_source(path))
+    for path in env_files:
+        raw = _read_source(path)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CliError(f"error: env file {path} contains invalid utf8 bytes") from e
+        for k, v in parse_env_file(text, path):
+            if k in data:
+                data.pop(k)  # later lines win in an env file
+            put(k, v)
+    return data, binary
+
+
+def _check_pem(cert: bytes, key: bytes) -> None:
+    """tls.X509KeyPair's checks, with its messages."""
+    import ssl
+    import tempfile
+    if b"-----BEGIN" not in cert:
+        raise CliError("error: failed to load key pair tls: failed to find any PEM data in "
+                       "certificate input")
+    if b"-----BEGIN CERTIFICATE-----" not in cert:
+        raise CliError("error: failed to load key pair tls: failed to find certificate PEM data "
+                       "in certificate input, but did find a private key; PEM inputs may have "
+                       "been switched")
+    if b"-----BEGIN" not in key:
+        raise CliError("error: failed to load key pair tls: failed to find any PEM data in key "
+                       "input")
+    if b"PRIVATE KEY-----" not in key:
+        raise CliError("error: failed to load key pair tls: failed to find PEM block with type "
+                       "ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the "
+                       "following types: [CERTIFICATE]")
+    with tempfile.TemporaryDirectory() as d:
+        cp, kp = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+        with open(cp, "wb") as f:
+            f.write(cert)
+        with open(kp, "wb") as f:
+            f.write(key)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            ctx.load_cert_chain(cp, kp)
+        except ssl.SSLError as e:
+            if "KEY_VALUES_MISMATCH" in str(e) or "key values mismatch" in str(e):
+                raise CliError("error: failed to load key pair tls: private key does not match "
+                               "public key") from e
+            raise CliError("error: failed to load key pair x509: malformed certificate") from e
+
+
+def image_container_name(image: str) -> str:
+    """kubectl create deployment: container named after the image (`nginx` for nginx:1.19)."""
+    base = image.split("@", 1)[0]
+    last = base.rsplit("/", 1)[-1]
+    last = last.split(":", 1)[0]
+    return re.sub(r"[^a-z0-9-]", "-", last.lower()).strip("-") or "app"
+
+
+def _namespace_md(ctx: Ctx, md: dict) -> dict:
+    if ctx.namespace:
+        md["namespace"] = ctx.namespace
+    return md
+
+
+def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
+    """The object `create configmap|secret|namespace|deployment` would send."""
+    if what in ("configmap", "cm"):
+        data, binary = collect_data(p, "configmap", name)
+        obj = {"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None})}
+        if binary:
+            obj["binaryData"] = {k: base64.b64encode(v).decode() for k, v in binary.items()}
+        if data:
+            obj["data"] = data
+        return obj
+    if what == "secret generic":
+        data, binary = collect_data(p, "secret", name)
+        allb = {k: v.encode() for k, v in data.items()}
+        allb.update(binary)
+        obj = {"apiVersion": "v1", "kind": "Secret",
+               "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None})}
+        if allb:
+            obj["data"] = {k: base64.b64encode(allb[k]).decode() for k in sorted(allb)}
+        if p.get("type"):
+            obj["type"] = p.get("type")
+        return obj
+    if what == "secret tls":
+        missing = [f'"{f}"' for f in ("cert", "key") if not p.get(f)]
+        if missing:
+            raise CliError(f"error: required flag(s) {', '.join(missing)} not set")
+        cert, key = _read_source(p.get("cert")), _read_source(p.get("key"))
+        _check_pem(cert, key)
+        return {"apiVersion": "v1", "kind": "Secret",
+                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
+                "type": "kubernetes.io/tls",
+                "data": {"tls.crt": base64.b64encode(cert).decode(),
+                         "tls.key": base64.b64encode(key).decode()}}
+    if what in ("namespace", "ns"):
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "creationTimestamp": None},
+                "spec": {}, "status": {}}
+    if what in ("deployment", "deploy"):
+        images = p.all("image")
+        if not images:
+            raise CliError("error: required flag(s) \"image\" not set")
+        containers = []
+        for img in images:
+            c = {"image": img, "name": image_container_name(img), "resources": {}}
+            containers.append(c)
+        if p.get("port") and p.get("port") != "-1":
+            containers[0]["ports"] = [{"containerPort": int(p.get("port"))}]
+        labels = {"app": name}
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None,
+                                                "labels": dict(labels)}),
+                "spec": {"replicas": int(p.get("replicas") or 1),
+                         "selector": {"matchLabels": dict(labels)},
+                         "strategy": {},
+                         "template": {"metadata": {"creationTimestamp": None,
+                                                   "labels": dict(labels)},
+                                      "spec": {"containers": containers}}},
+                "status": {}}
+    raise CliError(f'error: unknown command "{what}" for "netsim create"\n'
+                   "See 'netsim create -h' for help and examples")
+
+
+def _parsed_from_namespace(args) -> Parsed:
+    """The argparse namespace main.py hands over, as the same Parsed the other verbs use."""
+    p = Parsed()
+
+    def put(name: str, v) -> None:
+        if v is None or v == [] or v is False:
+            return
+        if isinstance(v, list):
+            p.flags[name] = [str(x) for x in v]
+        else:
+            p.flags[name] = [str(v) if not isinstance(v, bool) else "true"]
+    for attr, name in (("from_literal", "from-literal"), ("from_file", "from-file"),
+                       ("from_env_file", "from-env-file"), ("cert", "cert"), ("key", "key"),
+                       ("type", "type"), ("image", "image"), ("replicas", "replicas"),
+                       ("port", "port"), ("output", "output"), ("dry_run", "dry-run")):
+        put(name, getattr(args, attr, None))
+    p.positional = list(getattr(args, "args", []) or [])
+    return p
+
+
+def create_generic(ctx: Ctx, args) -> int:
+    p = _parsed_from_namespace(args)
+    pos = p.positional
+    if not pos:
+        raise CliError("error: must specify one of -f and -k")
+    what, rest = pos[0], pos[1:]
+    if what == "secret":
+        if not rest:
+            raise CliError("error: Unknown command: use one of 'secret generic', 'secret tls', "
+                           "'secret docker-registry'")
+        what, rest = f"secret {rest[0]}", rest[1:]
+    if not rest:
+        raise CliError("error: exactly one NAME is required, got 0\n"
+                       f"See 'netsim create {what} -h' for help and examples")
+    if len(rest) > 1:
+        raise CliError(f"error: exactly one NAME is required, got {len(rest)}\n"
+                       f"See 'netsim create {what} -h' for help and examples")
+    name = rest[0]
+    obj = build_generic(ctx, what, name, p)
+    from netsim.api.resources import for_object
+    res = for_object(obj)
+    if res.namespaced:
+        obj["metadata"].setdefault("namespace", ctx.ns)
+    dry = p.get("dry-run")
+    if dry not in (None, "none", "client", "server", "unchanged", "true", "false"):
+        raise CliError(f'error: Invalid dry-run value ({dry}). Must be "none", "server", or '
+                       '"client".')
+    output = p.get("output")
+    if dry in ("client", "unchanged", "true"):
+        shown = copy.deepcopy(obj)
+        if not ctx.namespace:
+            shown["metadata"].pop("namespace", None)
+        return _print_result(shown, res, output, "created (dry run)")
+    send = copy.deepcopy(obj)
+    send["metadata"].pop("creationTimestamp", None)
+    send.pop("status", None)
+    try:
+        created = ctx.client.create(send, dry_run=dry == "server")
+    except errors.ApiError as e:
+        raise CliError(server_error(e)) from e
+    return _print_result(created, res, output,
+                         "created (server dry run)" if dry == "server" else "created")
+
+
+def _print_result(obj: dict, res: Resource, output: str | None, verb: str) -> int:
+    if output in ("yaml", "json"):
+        import json
+
+        from netsim.cli.get import _yaml
+        out(_yaml(obj) if output == "yaml" else json.dumps(obj, indent=4))
+    elif output == "name":
+        out(f"{res.type_name}/{obj['metadata']['name']}")
+    elif output:
+        raise CliError(f'error: unable to match a printer suitable for the output format '
+                       f'"{output}", allowed formats are: json,name,yaml')
+    else:
+        out(f"{res.type_name}/{obj['metadata']['name']} {verb}")
+    return 0
+
+
