@@ -27,6 +27,9 @@ SIZES = (100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50
 EPS = 5
 
 
+BACKEND = "10.250.0.2"  # a real listener behind the first and the last service
+
+
 def objects(n: int, shift: int = 0):
     svcs, slices = [], []
     for i in range(n):
@@ -36,8 +39,11 @@ def objects(n: int, shift: int = 0):
                               "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
         eps = [{"addresses": [f"10.244.{(i * EPS + j) // 250 % 250}.{(i * EPS + j) % 250 + 2}"],
                 "conditions": {"ready": True}, "nodeName": "n1"} for j in range(EPS)]
+        if i in (0, n - 1):
+            eps = [{"addresses": [BACKEND], "conditions": {"ready": True}, "nodeName": "n1"}]
         if shift and i == n - 1:
-            eps[0]["addresses"] = ["10.250.0.99"]
+            eps.append({"addresses": ["10.250.0.99"], "conditions": {"ready": False},
+                        "nodeName": "n1"})
         slices.append({"metadata": {"namespace": "bench", "name": name + "-x",
                                     "labels": {"kubernetes.io/service-name": name}},
                        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
@@ -67,14 +73,72 @@ def bench(n: int, netns: str) -> dict:
         s = changed if k % 2 == 0 else base
         partials.append(syncer.sync(s, {f"bench/svc-{n - 1}"}).seconds)
     assert f"bench/svc-{n - 1}" in syncer.last_text
+    syncer.sync(base, None)
+    lat_first = connect_latency(netns, "10.96.0.2")
+    last = n - 1
+    lat_last = connect_latency(netns, f"10.96.{last // 250}.{last % 250 + 2}")
     return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
             "bare": statistics.median(bares), "partial": statistics.median(partials),
-            "bytes": first.text_bytes}
+            "bytes": first.text_bytes, "lat_first": lat_first, "lat_last": lat_last}
+
+
+_CONNECT = r"""
+import socket, statistics, sys, time
+ip, n = sys.argv[1], int(sys.argv[2])
+out = []
+for _ in range(n):
+    s = socket.socket()
+    t = time.perf_counter()
+    s.connect((ip, 80))
+    out.append(time.perf_counter() - t)
+    s.close()
+out.sort()
+print(statistics.median(out), out[int(len(out) * 0.99) - 1])
+"""
+
+
+def connect_latency(netns: str, ip: str, count: int = 300) -> tuple[float, float]:
+    """(p50, p99) seconds of a TCP connect to a ClusterIP: the first packet walks the rules."""
+    r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _CONNECT, ip,
+                        str(count)], capture_output=True, text=True, timeout=120, check=True)
+    p50, p99 = (float(x) for x in r.stdout.split())
+    return p50, p99
+
+
+def backend(netns: str) -> subprocess.Popen:
+    """A second netns at 10.250.0.2 with an HTTP echo, wired to the bench netns."""
+    be = netns + "-be"
+    subprocess.run(["ip", "netns", "add", be], check=True)
+    cmds = [["ip", "-n", netns, "link", "add", "be0", "type", "veth", "peer", "name", "eth0",
+             "netns", be],
+            ["ip", "-n", netns, "addr", "add", "10.250.0.1/24", "dev", "be0"],
+            ["ip", "-n", netns, "link", "set", "be0", "up"],
+            ["ip", "-n", netns, "link", "set", "lo", "up"],
+            # a route for ClusterIPs, as a node has, so OUTPUT reaches the DNAT rules
+            ["ip", "-n", netns, "route", "add", "10.96.0.0/12", "dev", "be0"],
+            ["ip", "-n", be, "addr", "add", f"{BACKEND}/24", "dev", "eth0"],
+            ["ip", "-n", be, "link", "set", "eth0", "up"],
+            ["ip", "-n", be, "link", "set", "lo", "up"]]
+    for c in cmds:
+        subprocess.run(c, check=True)
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.Popen(["ip", "netns", "exec", be, sys.executable, "-S",
+                          os.path.join(here, "netsim", "images", "echo.py"), "--port", "8080"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ok = subprocess.run(["ip", "netns", "exec", netns, "curl", "-s", "-m", "1",
+                             f"http://{BACKEND}:8080/healthz"], capture_output=True)
+        if ok.returncode == 0:
+            break
+        time.sleep(0.05)
+    return p
 
 
 def run() -> list[dict]:
     netns = f"bench-kp-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
+    server = backend(netns)
     try:
         results = []
         for n in SIZES:
@@ -83,12 +147,18 @@ def run() -> list[dict]:
             print(f"N={n:5d} x {EPS} eps: text {r['bytes'] / 1024:8.0f} KiB  first sync "
                   f"{r['first'] * 1e3:7.1f} ms  full {r['full'] * 1e3:7.1f} ms  bare restore "
                   f"{r['bare'] * 1e3:7.1f} ms  ratio {r['full'] / r['bare']:.2f}x  partial "
-                  f"(1 endpoint) {r['partial'] * 1e3:6.1f} ms", flush=True)
+                  f"(1 endpoint) {r['partial'] * 1e3:6.1f} ms  first-packet connect p50/p99: "
+                  f"first service {r['lat_first'][0] * 1e3:.3f}/{r['lat_first'][1] * 1e3:.3f} ms, "
+                  f"last {r['lat_last'][0] * 1e3:.3f}/{r['lat_last'][1] * 1e3:.3f} ms", flush=True)
         last = results[-1]
         print(f"headline: N={last['n']} full sync {last['full'] / last['bare']:.2f}x bare "
-              f"iptables-restore, partial sync {last['partial'] * 1e3:.1f} ms")
+              f"iptables-restore, partial sync {last['partial'] * 1e3:.1f} ms, connect to the "
+              f"last service p50 {last['lat_last'][0] * 1e3:.3f} ms")
         return results
     finally:
+        server.terminate()
+        server.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", netns + "-be"])
         subprocess.run(["ip", "netns", "del", netns])
 
 
