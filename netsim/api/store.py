@@ -38,6 +38,11 @@ def now_rfc3339(offset_s: float = 0) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _copy(obj: dict) -> dict:
+    """A private deep copy of a JSON object (a JSON round trip: ~5x cheaper than deepcopy)."""
+    return json.loads(json.dumps(obj, separators=(",", ":")))
+
+
 def _spec_part(obj: dict) -> dict:
     """What counts for `generation`: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -129,7 +134,7 @@ class Store:
 
     # ---- writes ----------------------------------------------------------------------
     def create(self, obj: dict, dry_run: bool = False) -> dict:
-        obj = copy.deepcopy(obj)
+        obj = _copy(obj)
         res = for_object(obj)
         md = obj.setdefault("metadata", {})
         if res.namespaced:
@@ -180,7 +185,7 @@ class Store:
 
     def update(self, obj: dict, subresource: str | None = None, dry_run: bool = False) -> dict:
         """PUT: replace the object (or only its status with subresource='status')."""
-        obj = copy.deepcopy(obj)
+        obj = _copy(obj)
         res = for_object(obj)
         md = obj.setdefault("metadata", {})
         ns = self._ns(res, md.get("namespace"))
@@ -194,7 +199,10 @@ class Store:
                     f'Operation cannot be fulfilled on {res.qualified} "{md["name"]}": the object '
                     "has been modified; please apply your changes to the latest version and try again")
             if subresource == "status":
-                new = copy.deepcopy(old)
+                # `old` is a fresh parse of the row: a shallow copy is enough, only the
+                # top level and metadata.resourceVersion change below.
+                new = dict(old)
+                new["metadata"] = dict(old["metadata"])
                 new["status"] = obj.get("status", {})
             else:
                 new = obj
@@ -215,7 +223,7 @@ class Store:
                 if _spec_part(new) != _spec_part(old) and "spec" in new:
                     new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
             if new == old or dry_run:
-                return copy.deepcopy(new)
+                return new  # private: built from a copy of `obj` or a fresh parse
             new["metadata"]["resourceVersion"] = str(self._next_rv())
             # An object whose last finalizer went away while it was being deleted is gone.
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
@@ -229,7 +237,7 @@ class Store:
         """JSON merge patch (RFC 7386), retried against concurrent writers."""
         for _ in range(20):
             cur = self.get(resource, name, namespace)
-            new = merge_patch(copy.deepcopy(cur), patch)
+            new = merge_patch(cur, patch)  # `cur` is a fresh parse
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
             try:
                 return self.update(new, subresource=subresource)
@@ -266,7 +274,7 @@ class Store:
                     if md.get("deletionTimestamp"):
                         # Already terminating: only shorten the grace period.
                         if grace >= md.get("deletionGracePeriodSeconds", grace):
-                            return copy.deepcopy(obj)
+                            return obj
                     md["deletionTimestamp"] = now_rfc3339(grace)
                     md["deletionGracePeriodSeconds"] = grace
                     graceful = True
@@ -274,7 +282,7 @@ class Store:
                     graceful = True
             elif res.plural == "namespaces":
                 if md.get("deletionTimestamp"):
-                    return copy.deepcopy(obj)
+                    return obj
                 md["deletionTimestamp"] = now_rfc3339()
                 obj.setdefault("status", {})["phase"] = "Terminating"
                 md.setdefault("finalizers", ["kubernetes"])
