@@ -2,8 +2,10 @@
 
 The mode comes from the cluster's config (`cluster up --proxy-mode`): `iptables` (default:
 one `iptables-restore` per sync, below) or `nftables` (one `nft -f -` transaction per sync
-into table `ip kube-proxy`, see `NftSyncer`); `ipvs` is refused with an error in the log
-and a Warning event on the Node. Everything else is shared by both modes.
+into table `ip kube-proxy`, see `NftSyncer`) or `ipvs` (virtual servers, ipsets and a
+constant set of iptables rules, see `netsim/proxy/ipvs_apply.py`; on a kernel without
+IP_VS it is refused with an error in the log and a Warning event on the Node). Everything
+else is shared by all modes.
 
 Runs in the node agent process, which lives inside the node's netns (`start()` refuses to
 run anywhere else, so the machine's own firewall is never touched). Like upstream:
@@ -35,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from netsim.proxy import nftables
+from netsim.proxy import ipvs, nftables
 from netsim.proxy.apply import (
     Iptables,
     Nft,
@@ -45,6 +47,7 @@ from netsim.proxy.apply import (
     conntrack_delete,
 )
 from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
+from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, unsupported_reason
 from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot, categorize_endpoints
 
 log = logging.getLogger("netsim.proxy")
@@ -371,7 +374,7 @@ class KubeProxy:
         self._need_full = True
         self._udp: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
         self.ports = PortHolder() if hold_node_ports else None
-        self.syncer: Syncer | NftSyncer | None = None
+        self.syncer: Syncer | NftSyncer | IpvsSyncer | None = None
         self.mode = (getattr(cfg, "proxy_mode", None) or "iptables").lower()
         self.last_snapshot: ProxySnapshot | None = None
         self.syncs = 0
@@ -379,9 +382,14 @@ class KubeProxy:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        if self.mode not in ("iptables", "nftables"):
+        if self.mode not in ("iptables", "nftables", "ipvs"):
             self._refuse_mode()
             return
+        if self.mode == "ipvs":
+            why = unsupported_reason(self.netns)
+            if why:
+                self._refuse_mode(why)
+                return
         if self.check_netns and self.netns is None:
             check_in_node_netns(self.cfg.node_netns(self.node.name))  # raises RootNetnsError
         if self.mode == "nftables":
@@ -392,6 +400,14 @@ class KubeProxy:
                 nodeport_addresses=self.options.nodeport_addresses,
                 service_cidrs=(cidr,) if cidr else ()))
             backend = "nft -f"
+        elif self.mode == "ipvs":
+            ipt = Iptables(netns=self.netns)
+            mark = int(self.options.masquerade_mark, 16)
+            self.syncer = IpvsSyncer(IpvsKernel(netns=self.netns), ipt, ipvs.IpvsOptions(
+                masquerade_bit=mark.bit_length() - 1,
+                masquerade_all=self.options.masquerade_all,
+                random_fully=self.options.random_fully))
+            backend = f"ipvsadm -R, ipset restore, {ipt.prefix}"
         else:
             ipt = Iptables(netns=self.netns)
             self.syncer = Syncer(ipt, self.options)
@@ -404,14 +420,14 @@ class KubeProxy:
                              name=f"proxy-watch-{res}").start()
         threading.Thread(target=self._loop, daemon=True, name="kube-proxy").start()
 
-    def _refuse_mode(self) -> None:
-        """ipvs (or an unknown mode): say so in the log and as a Warning event on the Node,
-        then stay idle (no rules at all) — like a kube-proxy that failed to start."""
+    def _refuse_mode(self, why: str | None = None) -> None:
+        """ipvs on a kernel without IP_VS (or an unknown mode): say so in the log and as a
+        Warning event on the Node, then stay idle (no rules at all) — like a kube-proxy that
+        failed to start."""
         if self.mode == "ipvs":
-            why = ("the kernel has no IP_VS" if not os.path.exists("/proc/net/ip_vs")
-                   else "netsim does not implement it yet")
             msg = (f"kube-proxy: proxy mode \"ipvs\" is not supported on this kernel ({why}); "
-                   "recreate the cluster with --proxy-mode iptables or nftables")
+                   "recreate the cluster with --proxy-mode iptables or nftables, or run netsim "
+                   "in a VM with a stock kernel (README: IPVS mode)")
         else:
             msg = (f"kube-proxy: unknown proxy mode {self.mode!r}; "
                    "use --proxy-mode iptables or nftables")
@@ -492,6 +508,8 @@ class KubeProxy:
                     if self.syncer and self.syncer.lost_state():
                         if self.mode == "nftables":
                             log.warning("table ip kube-proxy is gone: full resync")
+                        elif self.mode == "ipvs":
+                            log.warning("%s is gone: full resync", ipvs.DUMMY_DEVICE)
                         else:
                             log.warning("KUBE-PROXY-CANARY is gone (tables flushed?): full resync")
                         self.syncer.reset()

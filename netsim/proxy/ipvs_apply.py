@@ -1,0 +1,331 @@
+"""The IPVS-mode applier: the thin, impure half of `netsim/proxy/ipvs.py`.
+
+One sync (upstream `syncProxyRules`, in the same order):
+1. first sync of the process: sysctls (net.ipv4.vs.conntrack=1, expire_nodest_conn=1,
+   expire_quiescent_template=1, ip_forward=1, arp_ignore=1, arp_announce=2, one `sysctl`
+   call), the dummy device `kube-ipvs0`, and the jump rules from the built-in chains that
+   `iptables-save` does not show (inserted by the restore of step 5, `-I CHAIN 1`);
+2. render with the node's own addresses (every local IPv4 address not on kube-ipvs0, not
+   loopback) as NodePort addresses, like upstream;
+3. `ipset restore`: every set is created (-exist), filled as a temporary set and swapped in
+   (`swap` is atomic; a set referenced by iptables can't be destroyed, but can be swapped);
+4. missing ClusterIPs bound on kube-ipvs0 (`ip -batch`);
+5. one `iptables-restore --noflush --counters` (the constant rules);
+6. IPVS: `ipvsadm -Sn` read, diffed with the render, the difference (-A/-E/-D, -a/-e/-d)
+   fed to one `ipvsadm -R`; a failed diff falls back to `ipvsadm -C` + the full state;
+7. addresses no longer wanted removed from kube-ipvs0.
+
+Every command runs in the current netns (the node agent lives in its node's netns) or in a
+named one via `ip netns exec`; both refuse the root netns (`check_not_root`), so neither
+the machine's IPVS table, its ipsets nor its firewall are ever touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from netsim.proxy import ipvs
+from netsim.proxy.apply import Iptables, RestoreError, check_not_root
+from netsim.proxy.model import ProxySnapshot
+
+log = logging.getLogger("netsim.proxy")
+
+_FLAG_PROTO = {"-t": "TCP", "-u": "UDP", "--sctp-service": "SCTP"}
+
+
+class IpvsError(RuntimeError):
+    """A kernel-side step of an IPVS sync failed (the caller retries with a full sync)."""
+
+
+def unsupported_reason(netns: str | None = None) -> str | None:
+    """Why IPVS mode can't run here (None: it can). Checked in the target netns: /proc/net
+    is per netns, and ip_vs creates /proc/net/ip_vs in every netns once it is loaded."""
+    missing = [t for t in ("ipvsadm", "ipset", "ip") if not shutil.which(t)]
+    if missing:
+        return f"missing tools: {', '.join(missing)} (apt-get install ipvsadm ipset iproute2)"
+    if netns is None:
+        ok = os.path.exists("/proc/net/ip_vs")
+    else:
+        ok = subprocess.run(["ip", "netns", "exec", netns, "test", "-e", "/proc/net/ip_vs"],
+                            capture_output=True, timeout=30).returncode == 0
+    if not ok:
+        return "the kernel has no IP_VS (/proc/net/ip_vs is missing)"
+    return None
+
+
+def parse_ipvsadm_save(text: str) -> dict[tuple[str, str, int], tuple[str, dict[str, int]]]:
+    """`ipvsadm -Sn` -> {(PROTO, ip, port): (service args after the address, {rs: weight})}.
+    fwmark services (-f) are not kube-proxy's and are skipped."""
+    out: dict[tuple[str, str, int], tuple[str, dict[str, int]]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[0] not in ("-A", "-a") or parts[1] not in _FLAG_PROTO:
+            continue
+        host, _, port = parts[2].rpartition(":")
+        key = (_FLAG_PROTO[parts[1]], host.strip("[]"), int(port))
+        rest = parts[3:]
+        if parts[0] == "-A":
+            out[key] = (" ".join(rest), out.get(key, ("", {}))[1])
+            continue
+        if key not in out or "-r" not in rest:
+            continue
+        rs = rest[rest.index("-r") + 1]
+        weight = int(rest[rest.index("-w") + 1]) if "-w" in rest else 1
+        out[key][1][rs] = weight
+    return out
+
+
+def ipvs_diff(current: dict[tuple[str, str, int], tuple[str, dict[str, int]]],
+              desired: list[ipvs.VirtualServer]) -> list[str]:
+    """`ipvsadm -R` lines that turn `current` into `desired` (services deleted last, so a
+    VIP being replaced never has a gap)."""
+    lines: list[str] = []
+    want_keys = set()
+    for vs in desired:
+        want_keys.add(vs.key)
+        args = vs.service_args()
+        cur = current.get(vs.key)
+        if cur is None:
+            lines.append(f"-A {vs.address} {args}")
+            cur_rs: dict[str, int] = {}
+        else:
+            if cur[0] != args:
+                lines.append(f"-E {vs.address} {args}")
+            cur_rs = cur[1]
+        want_rs = {str(rs): rs.weight for rs in vs.real_servers}
+        for rs, w in want_rs.items():
+            if rs not in cur_rs:
+                lines.append(f"-a {vs.address} -r {rs} -m -w {w}")
+            elif cur_rs[rs] != w:
+                lines.append(f"-e {vs.address} -r {rs} -m -w {w}")
+        for rs in cur_rs:
+            if rs not in want_rs:
+                lines.append(f"-d {vs.address} -r {rs}")
+    for key in current:
+        if key not in want_keys:
+            proto, ip, port = key
+            flag = next(f for f, p in _FLAG_PROTO.items() if p == proto)
+            lines.append(f"-D {flag} {ip}:{port}")
+    return lines
+
+
+@dataclass
+class IpvsKernel:
+    """ip / ipset / ipvsadm / sysctl in one netns (None: the current one), never the root."""
+
+    netns: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_not_root(self.netns, "ipvsadm")
+
+    def run(self, *argv: str, input: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        full = list(argv)
+        if self.netns and full[0] == "ip":
+            full = ["ip", "-n", self.netns, *full[1:]]  # one exec instead of two
+        elif self.netns:
+            full = ["ip", "netns", "exec", self.netns, *full]
+        p = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise IpvsError(f"{' '.join(argv[:3])}: {(p.stderr or p.stdout).strip()[:2000]}")
+        return p
+
+    # ---- sysctls ---------------------------------------------------------------------------
+    def set_sysctls(self) -> list[str]:
+        """Set the IPVS-mode sysctls; returns the ones that could not be set."""
+        failed = []
+        if self.netns is not None:
+            p = self.run("sysctl", "-qw", *(f"{k}={v}" for k, v in ipvs.SYSCTLS), check=False)
+            if p.returncode == 0:
+                return []
+        for key, value in ipvs.SYSCTLS:
+            if self.netns is None:
+                try:
+                    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                        f.write(value)
+                except OSError:
+                    failed.append(key)
+            elif self.run("sysctl", "-qw", f"{key}={value}", check=False).returncode != 0:
+                failed.append(key)
+        return failed
+
+    # ---- kube-ipvs0 ------------------------------------------------------------------------
+    def dummy_exists(self) -> bool:
+        return self.run("ip", "link", "show", ipvs.DUMMY_DEVICE, check=False).returncode == 0
+
+    def ensure_dummy(self) -> bool:
+        """Create kube-ipvs0 (type dummy, left down as upstream: its addresses are local all
+        the same). Returns True when it had to be created."""
+        if self.dummy_exists():
+            return False
+        p = self.run("ip", "link", "add", ipvs.DUMMY_DEVICE, "type", "dummy", check=False)
+        if p.returncode != 0:
+            err = p.stderr.strip()
+            if "Unknown device type" in err or "not supported" in err.lower():
+                raise IpvsError(f"this kernel has no dummy links ({err}); "
+                                "kube-proxy's IPVS mode needs them for kube-ipvs0")
+            raise IpvsError(f"ip link add {ipvs.DUMMY_DEVICE}: {err}")
+        return True
+
+    def addresses(self, dev: str | None = None) -> list[tuple[str, str]]:
+        """(device, IPv4 address) of every address, or of one device."""
+        argv = ["ip", "-4", "-o", "addr", "show"]
+        if dev:
+            argv += ["dev", dev]
+        p = self.run(*argv, check=False)
+        out = []
+        for line in p.stdout.splitlines():
+            parts = line.split()
+            if "inet" in parts:
+                out.append((parts[1].split("@")[0], parts[parts.index("inet") + 1].split("/")[0]))
+        return out
+
+    def node_addresses(self) -> list[str]:
+        """upstream GetAllLocalAddressesExcept(kube-ipvs0), minus loopback / link-local."""
+        seen: list[str] = []
+        for dev, ip in self.addresses():
+            if dev == ipvs.DUMMY_DEVICE or ip.startswith("127.") or ip.startswith("169.254."):
+                continue
+            if ip not in seen:
+                seen.append(ip)
+        return seen
+
+    def bound_addresses(self) -> set[str]:
+        return {ip for _, ip in self.addresses(ipvs.DUMMY_DEVICE)}
+
+    def change_addresses(self, add: list[str], remove: list[str]) -> None:
+        if not add and not remove:
+            return
+        batch = [f"addr add {a}/32 dev {ipvs.DUMMY_DEVICE}" for a in add]
+        batch += [f"addr del {a}/32 dev {ipvs.DUMMY_DEVICE}" for a in remove]
+        self.run("ip", "-force", "-batch", "-", input="\n".join(batch) + "\n")
+
+    # ---- ipset / ipvsadm -------------------------------------------------------------------
+    def ipset_restore(self, text: str) -> None:
+        t0 = time.perf_counter()
+        self.run("ipset", "restore", input=text)
+        self.timings["ipset"] = time.perf_counter() - t0
+
+    def ipvs_save(self) -> str:
+        return self.run("ipvsadm", "-Sn").stdout
+
+    def ipvs_restore(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        t0 = time.perf_counter()
+        self.run("ipvsadm", "-R", input="\n".join(lines) + "\n")
+        self.timings["ipvsadm"] = time.perf_counter() - t0
+
+    def ipvs_clear(self) -> None:
+        self.run("ipvsadm", "-C")
+
+
+@dataclass
+class IpvsSyncResult:
+    full: bool
+    seconds: float
+    restore_seconds: float
+    text_bytes: int
+    fell_back: bool = False
+    ipvs_changes: int = 0
+
+
+@dataclass
+class IpvsSyncer:
+    """kube-proxy IPVS mode for one node netns (the agent's `syncer` for mode ipvs)."""
+
+    kernel: IpvsKernel
+    ipt: Iptables
+    options: ipvs.IpvsOptions = field(default_factory=ipvs.IpvsOptions)
+    need_setup: bool = True
+    last: ipvs.IpvsRender | None = None
+    last_text: str = ""
+    _jumps: dict[str, list[str]] = field(default_factory=dict)  # table -> `-I` lines to add
+
+    def setup(self) -> None:
+        failed = self.kernel.set_sysctls()
+        if failed:
+            log.warning("ipvs: could not set sysctls %s", ", ".join(failed))
+        self.kernel.ensure_dummy()
+        saved = self.ipt.save()
+        self._jumps = {}
+        for table, chain, args in ipvs.jump_rules():
+            line = f'{chain} -m comment --comment "{args[3]}" -j {args[5]}'
+            if f"-A {line}" not in saved:
+                self._jumps.setdefault(table, []).append(f"-I {chain} 1 -m comment --comment "
+                                                         f'"{args[3]}" -j {args[5]}')
+
+    def _with_jumps(self, text: str) -> str:
+        """Put the missing jump rules into the restore, after each table's chain lines."""
+        if not self._jumps:
+            return text
+        out: list[str] = []
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif table and not line.startswith(":"):
+                out += self._jumps.get(table, [])
+                table = ""
+            out.append(line)
+        return "\n".join(out) + "\n"
+
+    def sync(self, snapshot: ProxySnapshot, changed: set[str] | None = None) -> IpvsSyncResult:
+        """A full sync (IPVS mode has no partial one upstream: the kernel diff is cheap)."""
+        t0 = time.perf_counter()
+        try:
+            if self.need_setup:
+                self.setup()
+            else:
+                self.kernel.ensure_dummy()
+            node_ips = self.options.node_ips
+            if node_ips is None and any(sp.node_port for sp in snapshot.service_ports):
+                node_ips = tuple(self.kernel.node_addresses())
+            opts = self.options if node_ips is None else _with_node_ips(self.options, node_ips)
+            r = ipvs.render(snapshot, opts)
+            self.kernel.ipset_restore(r.ipset_text(swap=True))
+            bound = self.kernel.bound_addresses()
+            self.kernel.change_addresses([a for a in r.bind_addresses if a not in bound], [])
+            restore_s = self.ipt.restore(self._with_jumps(r.iptables))
+            self.need_setup = False
+            self._jumps = {}
+            current = parse_ipvsadm_save(self.kernel.ipvs_save())
+            lines = ipvs_diff(current, r.virtual_servers)
+            fell_back = False
+            try:
+                self.kernel.ipvs_restore(lines)
+            except IpvsError as e:
+                log.warning("ipvsadm -R of %d changes failed (%s); reloading the whole table",
+                            len(lines), e)
+                self.kernel.ipvs_clear()
+                lines = ipvs_diff({}, r.virtual_servers)
+                self.kernel.ipvs_restore(lines)
+                fell_back = True
+            want = set(r.bind_addresses)
+            self.kernel.change_addresses([], sorted(bound - want))
+        except (IpvsError, RestoreError):
+            self.need_setup = True
+            raise
+        self.last = r
+        text = r.ipvsadm_text()
+        self.last_text = text
+        return IpvsSyncResult(True, time.perf_counter() - t0, restore_s,
+                              len(text) + len(r.iptables), fell_back, len(lines))
+
+    def lost_state(self) -> bool:
+        """True when kube-ipvs0 is gone (someone deleted it): resync fully."""
+        return self.last is not None and not self.kernel.dummy_exists()
+
+    def reset(self) -> None:
+        self.need_setup = True
+
+
+def _with_node_ips(opts: ipvs.IpvsOptions, node_ips: tuple[str, ...]) -> ipvs.IpvsOptions:
+    return dataclasses.replace(opts, node_ips=tuple(node_ips))
