@@ -28,6 +28,13 @@ class WorkQueue:
         self._delayed: list[tuple[float, str]] = []
         self._active: set[str] = set()
         self._dirty: set[str] = set()
+        self._closed = False
+
+    def close(self) -> None:
+        """Wake every get() now and from now on return None (shutting down)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def add(self, key: str, after: float = 0.0) -> None:
         with self._cond:
@@ -44,6 +51,8 @@ class WorkQueue:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
+                if self._closed:
+                    return None
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
                     _, key = heapq.heappop(self._delayed)

@@ -191,15 +191,17 @@ class Kubelet:
                 time.sleep(0.5)
 
     def _monitor(self) -> None:
-        """Notice container exits (ours via waitpid, adopted ones via /proc)."""
+        """Notice container exits: our children by waitpid (one syscall each), adopted
+        ones (or ones another thread reaped) by their /proc entry."""
         while not self.stopped.wait(0.1):
-            pids = [c.pid for r in list(self.records.values()) for c in r.containers.values()
-                    if c.pid and c.exit_code is None]
-            self.exit_codes.update(runtime.reap(pids))
-            for rec in list(self.records.values()):
-                for c in rec.containers.values():
-                    if c.pid and c.exit_code is None and not c.alive():
-                        self.queue.add(f"{rec.namespace}/{rec.name}")
+            live = [(r, c) for r in list(self.records.values())
+                    for c in list(r.containers.values()) if c.pid and c.exit_code is None]
+            foreign: set[int] = set()
+            codes = runtime.reap([c.pid for _, c in live], foreign)
+            self.exit_codes.update(codes)
+            for rec, c in live:
+                if c.pid in codes or (c.pid in foreign and not c.alive()):
+                    self.queue.add(f"{rec.namespace}/{rec.name}")
 
     # ---- sync ------------------------------------------------------------------------
     def sync(self, key: str) -> float | None:

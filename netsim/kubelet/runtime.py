@@ -102,17 +102,20 @@ def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict
     return p.pid, st or 0
 
 
-def reap(pids) -> dict[int, int]:
+def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
     """Collect exit codes of the given children that exited (non-blocking).
 
     Only these pids: a waitpid(-1) would steal the exit status of subprocesses other
     threads are waiting for (iptables-restore, probes), which then look successful.
+    Pids that are not (or no longer) our children go into `not_children`.
     """
     out = {}
     for pid in pids:
         try:
             got, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
+            if not_children is not None:
+                not_children.add(pid)
             continue  # not our child (adopted after a restart) or already reaped
         if got == 0:
             continue

@@ -45,13 +45,17 @@ class Ipam:
             for ip, who in st["allocated"].items():
                 if who == owner:
                     return ip
-            hosts = list(self.net.hosts())[1:]  # .1 is the bridge gateway
+            # hosts() without the first (.1 is the bridge gateway), by arithmetic
+            first = int(self.net.network_address) + 2
+            n = max(self.net.num_addresses - 3, 0)
             start = 0
             if st["last"]:
                 with contextlib.suppress(ValueError):
-                    start = hosts.index(ipaddress.ip_address(st["last"])) + 1
-            for i in range(len(hosts)):
-                ip = str(hosts[(start + i) % len(hosts)])
+                    k = int(ipaddress.ip_address(st["last"])) - first
+                    if 0 <= k < n:
+                        start = k + 1
+            for i in range(n):
+                ip = str(ipaddress.ip_address(first + (start + i) % n))
                 if ip not in st["allocated"]:
                     st["allocated"][ip] = owner
                     st["last"] = ip
