@@ -58,7 +58,9 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
+        # One condition per resource: a write wakes only the watchers of its resource
+        # (with a dozen watchers, waking all of them on every write cost more than the write).
+        self._conds: dict[str, threading.Condition] = {}
         self._events: deque[tuple[int, str, str, str, dict]] = deque(maxlen=history)
         self.admission = admission
         row = self._db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
@@ -82,7 +84,9 @@ class Store:
             self._oldest_rv = self._events[0][0]
         self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
                              dict(obj["metadata"].get("labels") or {}), text))
-        self._cond.notify_all()
+        cond = self._conds.get(res.plural)
+        if cond is not None:
+            cond.notify_all()
 
     def _row(self, res: Resource, ns: str, name: str) -> dict | None:
         row = self._db.execute(
@@ -315,9 +319,12 @@ class Store:
         deadline = time.monotonic() + timeout
         while not self.closed:
             batch = []
-            with self._cond:
+            with self._lock:
+                cond = self._conds.get(res.plural)
+                if cond is None:
+                    cond = self._conds[res.plural] = threading.Condition(self._lock)
                 if not self._events or self._events[-1][0] <= rv:
-                    self._cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                    cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
                 if rv < self._oldest_rv:
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
                 for ev in reversed(self._events):
@@ -349,8 +356,9 @@ class Store:
 
     def close(self) -> None:
         self.closed = True
-        with self._cond:
-            self._cond.notify_all()
+        with self._lock:
+            for cond in self._conds.values():
+                cond.notify_all()
         self._db.close()
 
 
