@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     store.bootstrap()
     client = LocalClient(store)
     srv = serve(store, socket_path(cfg.name))
-    threading.Thread(target=srv.serve_forever, daemon=True, name="api").start()
+    # A short poll: shutdown() waits for it, and `cluster down` waits for the shutdown.
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                     name="api").start()
     bootstrap_objects(client, cfg)
     controllers = start_controllers(client, cfg)
     done = threading.Event()

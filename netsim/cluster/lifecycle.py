@@ -68,6 +68,12 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         # `ip netns` makes /run/netns a mount point on first use; undo that too if it was us.
         ledger.add("mount", path=nl.NETNS_DIR)
     try:
+        # The control plane lives in the root netns and needs no network: it boots (~0.5 s
+        # of imports and bootstrap) while the namespaces are made.
+        logs = os.path.join(state_dir(cfg.name), "logs")
+        procs.spawn(ledger, "controlplane",
+                    procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name),
+                    os.path.join(logs, "controlplane.log"))
         topology.build_lan(cfg, ledger)
         for node in cfg.nodes:
             topology.build_node(cfg, node, ledger)
@@ -77,10 +83,6 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
             topology.build_unreachable_only(cfg, ledger)
         _say(f" ✓ Network: LAN {cfg.lan} bridge, {len(cfg.nodes)} nodes "
              f"({', '.join(n.name + ' ' + n.ip for n in cfg.nodes)})", quiet)
-        logs = os.path.join(state_dir(cfg.name), "logs")
-        procs.spawn(ledger, "controlplane",
-                    procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name),
-                    os.path.join(logs, "controlplane.log"))
         client = HttpClient(cfg.name)
         _wait(lambda: os.path.exists(socket_path(cfg.name)) and client.list("namespaces"),
               timeout, "the API server did not come up (see " + logs + "/controlplane.log)")
@@ -135,7 +137,7 @@ def _wait(cond, timeout: float, what: str) -> None:
         with contextlib.suppress(errors.ApiError, OSError):
             if cond():
                 return
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise ClusterError(what)
 
 
@@ -153,10 +155,19 @@ def down(name: str, *, quiet: bool = False) -> bool:
     recs = ledger.records()
     inodes = {i for r in recs if r["kind"] == "netns" for i in [nl.netns_inode(r["name"])] if i}
     daemons = [(r["pid"], r["starttime"]) for r in recs if r["kind"] == "process"]
-    # Agents and control plane first (so nothing restarts containers), then everything
-    # still running inside the cluster's namespaces: containers, nginx, user shells.
-    procs.terminate(daemons, grace=1.0)
-    procs.terminate(procs.processes_in_netns(inodes), grace=1.0)
+    agents = [(r["pid"], r["starttime"]) for r in recs if r["kind"] == "process"
+              and str(r.get("role", "")).startswith("agent/")]
+    # Every daemon gets SIGTERM at once; the agents must be gone before the containers
+    # are stopped (so nothing restarts them), then whatever still runs inside the
+    # cluster's namespaces (containers, nginx, user shells) and the control plane stop
+    # together. Containers get a short grace: the cluster is going away (CoreDNS's lame
+    # duck would otherwise hold every `down` for the whole grace). A profiled cluster's
+    # daemons get time to write their stats.
+    grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 1.0
+    procs.signal_all(daemons)
+    procs.terminate(agents, grace=grace)
+    rest = [d for d in daemons if d not in agents]
+    procs.terminate(rest + procs.processes_in_netns(inodes), grace=grace if rest and grace > 1 else 0.5)
     topology.teardown(ledger)
     for r in reversed(recs):
         if r["kind"] == "dir" and r["path"] not in (path,):

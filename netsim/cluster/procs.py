@@ -57,6 +57,14 @@ def processes_in_netns(inodes: set[int]) -> list[tuple[int, int]]:
     return out
 
 
+def signal_all(procs: list[tuple[int, int]], sig: int = signal.SIGTERM) -> None:
+    """Send `sig` to each (pid, starttime) still alive."""
+    for p, s in procs:
+        if proc_starttime(p) == s and p != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+
+
 def terminate(procs: list[tuple[int, int]], grace: float = 1.0) -> None:
     """SIGTERM each (pid, starttime) still alive, SIGKILL whatever outlives `grace`."""
     live = [(p, s) for p, s in procs if proc_starttime(p) == s and p != os.getpid()]
@@ -68,7 +76,7 @@ def terminate(procs: list[tuple[int, int]], grace: float = 1.0) -> None:
         _reap()
         live = [(p, s) for p, s in live if proc_starttime(p) == s]
         if live:
-            time.sleep(0.02)
+            time.sleep(0.01)
     for p, _ in live:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)

@@ -151,19 +151,7 @@ def create(cluster: str, pod_uid: str, ip: str, pod_cidr: str, ledger: Ledger) -
     ns = netns_name(cluster, pod_uid)
     veth = veth_name(pod_uid)
     ledger.add("netns", name=ns)
-    path = os.path.join(rtnl.NETNS_DIR, ns)
-    if not nl.netns_dir_ready():
-        nl.create_netns(ns)  # the first netns ever: let pyroute2 set up /run/netns
-    if nl.netns_exists(ns):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            with rtnl.in_netns(path):
-                pod = rtnl.Rtnl()
-        except OSError:
-            os.close(fd)
-            raise
-    else:
-        fd, pod = rtnl.new_netns(ns)
+    fd, pod = nl.open_netns(ns)
     try:
         net = ipaddress.ip_network(pod_cidr)
         gw = str(next(net.hosts()))

@@ -2,6 +2,8 @@
 
 pyroute2's IPRoute(netns=...) forks per call; entering the namespace with pushns() and
 opening a plain IPRoute there is ~3x faster. Such a socket belongs to the calling thread.
+pyroute2 is imported on first use (~0.3 s): the cluster's own plumbing goes through
+netsim.net.rtnl; these helpers remain for other callers.
 """
 
 from __future__ import annotations
@@ -12,9 +14,28 @@ import errno
 import os
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
+from netsim.net import rtnl
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
+
+class _Lazy:
+    """pyroute2's `netns` module, imported when first touched."""
+
+    def __getattr__(self, name):
+        from pyroute2 import netns as mod
+        return getattr(mod, name)
+
+
+netns = _Lazy()
+
+
+def _netlink_error() -> type[Exception]:
+    from pyroute2.netlink.exceptions import NetlinkError
+    return NetlinkError
 
 NETNS_DIR = "/var/run/netns"
 
@@ -25,6 +46,7 @@ def inside(ns: str | None) -> Iterator[IPRoute]:
     if ns:
         netns.pushns(ns)
     try:
+        from pyroute2 import IPRoute
         ipr = IPRoute()
         try:
             yield ipr
@@ -97,8 +119,25 @@ def create_netns(name: str) -> None:
 
 def remove_netns(name: str) -> None:
     if netns_exists(name):
-        with contextlib.suppress(OSError, NetlinkError):
-            netns.remove(name)
+        with contextlib.suppress(OSError):
+            rtnl.remove_netns(name)
+
+
+def open_netns(name: str) -> tuple[int, rtnl.Rtnl]:
+    """Make netns `name` unless it exists; returns an fd of it and an rtnetlink socket
+    living in it (both the caller's to close). Only the calling thread switches."""
+    if not netns_dir_ready():
+        create_netns(name)  # the first netns ever: let pyroute2 set up /run/netns
+    path = os.path.join(NETNS_DIR, name)
+    if not netns_exists(name):
+        return rtnl.new_netns(name)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with rtnl.in_netns(path):
+            return fd, rtnl.Rtnl()
+    except OSError:
+        os.close(fd)
+        raise
 
 
 def netns_inode(name: str) -> int | None:
@@ -127,7 +166,7 @@ def ensure_bridge(ipr: IPRoute, name: str, address: str | None = None, prefix: i
 def add_addr(ipr: IPRoute, idx: int, address: str, prefix: int) -> None:
     try:
         ipr.addr("add", index=idx, address=address, prefixlen=prefix)
-    except NetlinkError as e:
+    except _netlink_error() as e:
         if e.code != errno.EEXIST:
             raise
 
@@ -135,20 +174,20 @@ def add_addr(ipr: IPRoute, idx: int, address: str, prefix: int) -> None:
 def add_route(ipr: IPRoute, **kw) -> None:
     try:
         ipr.route("add", **kw)
-    except NetlinkError as e:
+    except _netlink_error() as e:
         if e.code != errno.EEXIST:
             raise
 
 
 def del_route(ipr: IPRoute, **kw) -> None:
-    with contextlib.suppress(NetlinkError):
+    with contextlib.suppress(_netlink_error()):
         ipr.route("del", **kw)
 
 
 def del_link(ipr: IPRoute, name: str) -> None:
     idx = index(ipr, name)
     if idx is not None:
-        with contextlib.suppress(NetlinkError):
+        with contextlib.suppress(_netlink_error()):
             ipr.link("del", index=idx)
 
 

@@ -26,7 +26,7 @@ NETNS_DIR = "/var/run/netns"
 # message types / flags
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR = 20
-RTM_NEWROUTE = 24
+RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLA_F_NESTED = 0x8000
@@ -38,9 +38,9 @@ IFLA_BRPORT_MODE = 4  # hairpin
 IFF_UP = 0x1
 # address / route attributes
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
-RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
-RT_SCOPE_LINK = 253
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 4, 5, 6, 7
+RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 254, 4, 0, 255
+RTN_TYPES = {"unicast": 1, "unreachable": 7}
 
 _IFINFO = struct.Struct("=BxHiII")   # family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBi")    # family, prefixlen, flags, scope, index
@@ -120,6 +120,16 @@ class Rtnl:
             body += _u32(IFLA_MASTER, master)
         self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
 
+    def bridge(self, name: str) -> None:
+        """`ip link add NAME type bridge` (EEXIST is fine)."""
+        body = _IFINFO.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name) + _attr(
+            IFLA_LINKINFO | NLA_F_NESTED, _str(IFLA_INFO_KIND, "bridge"))
+        try:
+            self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+
     def link_index(self, name: str) -> int | None:
         """ifindex of `name` in this socket's netns (RTM_GETLINK by name, no dump)."""
         try:
@@ -158,22 +168,44 @@ class Rtnl:
             if e.errno != errno.EEXIST:
                 raise
 
-    def add_route(self, dst: str, *, gateway: str | None = None, oif: int | None = None) -> None:
-        """`ip route add DST [via GW] [dev OIF]` (proto static) in the main table (EEXIST is fine)."""
+    @staticmethod
+    def _route(dst: str, gateway: str | None, oif: int | None, prefsrc: str | None,
+               rtype: str, priority: int | None) -> bytes:
         net = ipaddress.IPv4Network(dst, strict=False)
-        scope = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
         body = _RTMSG.pack(socket.AF_INET, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
-                           scope, RTN_UNICAST, 0)
+                           RT_SCOPE_UNIVERSE, RTN_TYPES[rtype], 0)
         if net.prefixlen:
             body += _attr(RTA_DST, net.network_address.packed)
         if gateway:
             body += _attr(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
         if oif is not None:
             body += _u32(RTA_OIF, oif)
+        if prefsrc:
+            body += _attr(RTA_PREFSRC, ipaddress.IPv4Address(prefsrc).packed)
+        if priority is not None:
+            body += _u32(RTA_PRIORITY, priority)
+        return body
+
+    def add_route(self, dst: str, *, gateway: str | None = None, oif: int | None = None,
+                  prefsrc: str | None = None, rtype: str = "unicast",
+                  priority: int | None = None) -> None:
+        """`ip route add [TYPE] DST [via GW] [dev OIF] [src S] [metric M]` (proto static,
+        main table; EEXIST is fine)."""
         try:
-            self.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL)
+            self.request(RTM_NEWROUTE, self._route(dst, gateway, oif, prefsrc, rtype, priority),
+                         NLM_F_CREATE | NLM_F_EXCL)
         except OSError as e:
             if e.errno != errno.EEXIST:
+                raise
+
+    def del_route(self, dst: str, *, rtype: str = "unicast", priority: int | None = None) -> None:
+        """`ip route del [TYPE] DST [metric M]` (a missing route is fine)."""
+        body = bytearray(self._route(dst, None, None, None, rtype, priority))
+        body[5], body[6] = 0, RT_SCOPE_NOWHERE  # any protocol and scope, as `ip route del`
+        try:
+            self.request(RTM_DELROUTE, bytes(body))
+        except OSError as e:
+            if e.errno not in (errno.ESRCH, errno.ENOENT):
                 raise
 
 
@@ -216,6 +248,17 @@ def in_netns(path: str) -> Iterator[None]:
             _setns(home)
     finally:
         os.close(home)
+
+
+def remove_netns(name: str) -> None:
+    """`ip netns del NAME`: detach the bind mount and remove the file (gone is fine)."""
+    path = os.path.join(NETNS_DIR, name)
+    if _libc.umount2(path.encode(), 2) != 0:  # MNT_DETACH
+        e = ctypes.get_errno()
+        if e == errno.ENOENT:
+            return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def new_netns(name: str) -> tuple[int, Rtnl]:

@@ -7,6 +7,7 @@ Everything created is written to the ledger first, so teardown can undo it after
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -14,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from netsim.net import netlink as nl
+from netsim.net import rtnl
 from netsim.net.ledger import Ledger, state_dir
 
 DEFAULT_LAN = "192.168.3.0/24"
@@ -137,60 +139,89 @@ def lan_port_name(node: str) -> str:
     return node if len(node) <= 15 else _ifname("n-", node)
 
 
+def _lan_port(lan: rtnl.Rtnl, port: str, peer: str, peer_fd: int) -> None:
+    """veth `port` on the LAN bridge, its peer `peer` in the netns of `peer_fd`."""
+    lan0 = lan.link_index("lan0")
+    idx = lan.link_index(port)
+    if idx is None:
+        lan.veth(port, peer, peer_fd, master=lan0)
+    else:
+        lan.set_up(idx, master=lan0)
+
+
+def _eth0(sock: rtnl.Rtnl, ip: str, prefix: int) -> int:
+    sock.set_up(1)
+    eth0 = sock.link_index("eth0")
+    sock.add_addr(eth0, ip, prefix)
+    sock.set_up(eth0)
+    return eth0
+
+
 def build_lan(cfg: ClusterConfig, ledger: Ledger) -> None:
     ledger.add("netns", name=cfg.lan_netns)
-    nl.create_netns(cfg.lan_netns)
-    with nl.inside(cfg.lan_netns) as ipr:
-        ipr.link("set", index=1, state="up")
-        nl.ensure_bridge(ipr, "lan0")
+    fd, lan = nl.open_netns(cfg.lan_netns)
+    with lan:
+        os.close(fd)
+        lan.set_up(1)
+        lan.bridge("lan0")
+        lan.set_up(lan.link_index("lan0"))
 
 
 def build_node(cfg: ClusterConfig, node: NodeSpec, ledger: Ledger) -> None:
     ns = cfg.node_netns(node.name)
     ledger.add("netns", name=ns)
-    nl.create_netns(ns)
-    port = lan_port_name(node.name)
-    with nl.inside(cfg.lan_netns) as ipr:
-        idx = nl.veth_into(ipr, port, "eth0", ns)
-        ipr.link("set", index=idx, master=nl.index(ipr, "lan0"), state="up")
-    with nl.inside(ns) as ipr:
-        ipr.link("set", index=1, state="up")
-        eth0 = nl.index(ipr, "eth0")
-        nl.add_addr(ipr, eth0, node.ip, cfg.lan_prefix)
-        ipr.link("set", index=eth0, state="up")
+    fd, sock = nl.open_netns(ns)
+    try:
+        lan_fd, lan = nl.open_netns(cfg.lan_netns)
+        with lan:
+            os.close(lan_fd)
+            _lan_port(lan, lan_port_name(node.name), "eth0", fd)
+        eth0 = _eth0(sock, node.ip, cfg.lan_prefix)
         pod_net = ipaddress.ip_network(node.pod_cidr)
-        nl.ensure_bridge(ipr, "cni0", node.gateway, pod_net.prefixlen)
+        sock.bridge("cni0")
+        cni0 = sock.link_index("cni0")
+        sock.add_addr(cni0, node.gateway, pod_net.prefixlen)
+        sock.set_up(cni0)
         for other in cfg.nodes:
             if other.name != node.name:
-                nl.add_route(ipr, dst=other.pod_cidr, gateway=other.ip)
+                sock.add_route(other.pod_cidr, gateway=other.ip)
         # Node-originated traffic to a ClusterIP needs a route before kube-proxy's DNAT
         # (real nodes have a default route); it never leaves the LAN.
-        nl.add_route(ipr, dst=cfg.service_cidr, oif=eth0, prefsrc=node.ip)
-        nl.set_sysctl("net.ipv4.ip_forward", "1")
-        nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
-        nl.set_sysctl("net.ipv4.conf.all.route_localnet", "1")
+        sock.add_route(cfg.service_cidr, oif=eth0, prefsrc=node.ip)
+        with rtnl.in_netns(os.path.join(nl.NETNS_DIR, ns)):  # /proc/sys/net is per thread
+            nl.set_sysctl("net.ipv4.ip_forward", "1")
+            nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+            nl.set_sysctl("net.ipv4.conf.all.route_localnet", "1")
+    finally:
+        sock.close()
+        os.close(fd)
 
 
 def build_host_access(cfg: ClusterConfig, ledger: Ledger) -> None:
     """The root netns joins the LAN through one veth; cluster CIDRs become unreachable."""
     name = cfg.host_ifname
     ledger.add("link", name=name)
-    with nl.inside(None) as ipr:
-        nl.veth_into(ipr, name, "host", cfg.lan_netns)
-    with nl.inside(cfg.lan_netns) as ipr:
-        ipr.link("set", index=nl.index(ipr, "host"), master=nl.index(ipr, "lan0"), state="up")
+    lan_fd, lan = nl.open_netns(cfg.lan_netns)
+    with lan:
+        try:
+            if rtnl.index(name) is None:
+                with rtnl.Rtnl() as root:
+                    root.veth(name, "host", lan_fd, up=False)
+        finally:
+            os.close(lan_fd)
+        lan.set_up(lan.link_index("host"), master=lan.link_index("lan0"))
     _root_routes(cfg, ledger)
 
 
 def _root_routes(cfg: ClusterConfig, ledger: Ledger) -> None:
-    with nl.inside(None) as ipr:
-        idx = nl.index(ipr, cfg.host_ifname)
+    with rtnl.Rtnl() as root:
+        idx = rtnl.index(cfg.host_ifname)
         if idx is not None:
-            nl.add_addr(ipr, idx, cfg.host_ip, cfg.lan_prefix)
-            ipr.link("set", index=idx, state="up")
+            root.add_addr(idx, cfg.host_ip, cfg.lan_prefix)
+            root.set_up(idx)
         for cidr in (cfg.pod_cidr, cfg.service_cidr):
             ledger.add("route", dst=cidr, type="unreachable", metric=cfg.route_metric)
-            nl.add_route(ipr, dst=cidr, type="unreachable", priority=cfg.route_metric)
+            root.add_route(cidr, rtype="unreachable", priority=cfg.route_metric)
 
 
 def build_unreachable_only(cfg: ClusterConfig, ledger: Ledger) -> None:
@@ -201,14 +232,18 @@ def teardown(ledger: Ledger) -> list[str]:
     """Remove every recorded link, route and netns (reverse order). Returns what it removed."""
     done = []
     recs = ledger.records()
-    with nl.inside(None) as ipr:
+    with rtnl.Rtnl() as root:
         for rec in reversed(recs):
             if rec["kind"] == "route":
-                nl.del_route(ipr, dst=rec["dst"], type=rec.get("type", "unicast"),
-                             priority=rec.get("metric"))
+                with contextlib.suppress(OSError):
+                    root.del_route(rec["dst"], rtype=rec.get("type", "unicast"),
+                                   priority=rec.get("metric"))
                 done.append(f"route {rec['dst']}")
             elif rec["kind"] == "link" and not rec.get("ns"):
-                nl.del_link(ipr, rec["name"])
+                idx = rtnl.index(rec["name"])
+                if idx is not None:
+                    with contextlib.suppress(OSError):
+                        root.del_link(idx)
                 done.append(f"link {rec['name']}")
     for rec in reversed(recs):
         if rec["kind"] == "netns":
@@ -221,14 +256,14 @@ def build_lan_client(cfg: ClusterConfig, ledger: Ledger, name: str, ip: str) -> 
     """An extra machine on the LAN (a netns with eth0 on the LAN bridge): tests' clients."""
     ns = f"{cfg.name}-{name}"
     ledger.add("netns", name=ns)
-    nl.create_netns(ns)
-    port = _ifname("c-", name)
-    with nl.inside(cfg.lan_netns) as ipr:
-        idx = nl.veth_into(ipr, port, "eth0", ns)
-        ipr.link("set", index=idx, master=nl.index(ipr, "lan0"), state="up")
-    with nl.inside(ns) as ipr:
-        ipr.link("set", index=1, state="up")
-        eth0 = nl.index(ipr, "eth0")
-        nl.add_addr(ipr, eth0, ip, cfg.lan_prefix)
-        ipr.link("set", index=eth0, state="up")
+    fd, sock = nl.open_netns(ns)
+    try:
+        lan_fd, lan = nl.open_netns(cfg.lan_netns)
+        with lan:
+            os.close(lan_fd)
+            _lan_port(lan, _ifname("c-", name), "eth0", fd)
+        _eth0(sock, ip, cfg.lan_prefix)
+    finally:
+        sock.close()
+        os.close(fd)
     return ns
