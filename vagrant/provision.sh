@@ -25,6 +25,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# nsd is only the DNS benchmark's C reference server: install it without letting its
+# package start a system nsd on :53 (policy-rc.d 101 = "do not start services").
+if ! dpkg-query -W -f='${Status}' nsd 2>/dev/null | grep -q "install ok installed"; then
+  echo "==> apt-get install nsd (service left stopped)"
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nsd >/dev/null || true
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nsd >/dev/null 2>&1; then
+  systemctl disable --now nsd >/dev/null 2>&1 || true
+fi
 # The packaged nginx service is not ours: netsim runs its own nginx per ingress pod.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nginx >/dev/null 2>&1; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
