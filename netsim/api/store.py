@@ -136,6 +136,37 @@ class Store:
         objs = [json.loads(r[0]) for r in rows]
         return [o for o in objs if match(o["metadata"].get("labels") or {})], rv
 
+    def get_raw(self, resource: str, name: str, namespace: str | None = None) -> str:
+        """get() as the stored JSON text (the HTTP API sends it without decoding)."""
+        res = BY_PLURAL[resource]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM objects WHERE resource=? AND namespace=? AND name=?",
+                (res.plural, self._ns(res, namespace), name)).fetchone()
+        if row is None:
+            raise errors.not_found(res.plural, name, res.group)
+        return row[0]
+
+    def list_raw(self, resource: str, namespace: str | None = None,
+                 label_selector: str | None = None) -> tuple[list[str], int]:
+        """list() as JSON texts: only the labels are decoded, and only for a selector."""
+        res = BY_PLURAL[resource]
+        match = parse_selector(label_selector) if label_selector else None
+        cols = "data, json_extract(data, '$.metadata.labels')" if match else "data, NULL"
+        with self._lock:
+            if res.namespaced and namespace:
+                rows = self._db.execute(
+                    f"SELECT {cols} FROM objects WHERE resource=? AND namespace=? "
+                    "ORDER BY namespace, name", (res.plural, namespace)).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"SELECT {cols} FROM objects WHERE resource=? ORDER BY namespace, name",
+                    (res.plural,)).fetchall()
+            rv = self._rv
+        if match is None:
+            return [r[0] for r in rows], rv
+        return [r[0] for r in rows if match(json.loads(r[1]) if r[1] else {})], rv
+
     # ---- writes ----------------------------------------------------------------------
     def create(self, obj: dict, dry_run: bool = False) -> dict:
         obj = _copy(obj)
