@@ -414,8 +414,14 @@ class Kubelet:
         argv = catalog.expand(image.argv, env)
         crec.log_path = os.path.join(pdir, cname, f"{crec.restart_count}.log")
         hostname = self.node.name if rec.host_network else (pod["spec"].get("hostname") or pod["metadata"]["name"])[:63]
+        # `ip netns exec` already binds /etc/netns/<netns>/* over /etc (sandbox.write_etc
+        # put the same resolv.conf and hosts there): binding them again costs two `mount`
+        # execs per container. hostNetwork pods have no such directory.
+        etc_dir = os.path.join(pdir, "etc")
+        if not rec.host_network and os.path.isdir(os.path.join(sandbox.ETC_NETNS, rec.netns)):
+            etc_dir = ""
         pid, start = runtime.start(argv, netns=rec.netns, hostname=hostname,
-                                   etc_dir=os.path.join(pdir, "etc"), env=env,
+                                   etc_dir=etc_dir, env=env,
                                    log_path=crec.log_path, cwd=c.get("workingDir") or "/")
         crec.pid, crec.starttime = pid, start
         crec.started_at = now_rfc3339()

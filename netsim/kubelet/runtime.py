@@ -69,7 +69,7 @@ class PodRecord:
         os.makedirs(directory, exist_ok=True)
         tmp = os.path.join(directory, "pod.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(asdict(self), f)
+            f.write(json.dumps(asdict(self)))  # dumps uses the C encoder, dump does not
         os.replace(tmp, os.path.join(directory, "pod.json"))
 
     @classmethod
