@@ -167,7 +167,7 @@ def down(name: str, *, quiet: bool = False) -> bool:
     procs.signal_all(daemons)
     procs.terminate(agents, grace=grace)
     rest = [d for d in daemons if d not in agents]
-    procs.terminate(rest + procs.processes_in_netns(inodes), grace=grace if rest and grace > 1 else 0.5)
+    procs.terminate(rest + procs.processes_in_netns(inodes), grace=30.0 if grace > 1 else 0.3)
     topology.teardown(ledger)
     for r in reversed(recs):
         if r["kind"] == "dir" and r["path"] not in (path,):
