@@ -390,7 +390,9 @@ class Store:
         with self._lock:
             for cond in self._conds.values():
                 cond.notify_all()
-        self._db.close()
+            # Under the lock: closing SQLite while another thread runs a statement on the
+            # same connection can crash the process (it did at shutdown, under load).
+            self._db.close()
 
 
 def merge_patch(target, patch):

@@ -6,6 +6,7 @@ nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its 
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -205,7 +206,7 @@ class Scheduler(Controller):
             time.sleep(wait)
         self._last_pass = time.monotonic()
         nodes = self.client.list("nodes")
-        pods = self.client.list("pods")
+        pods = self._list_pods()
         usage = NodeUsage(pods)
         again = None
         for pod in sorted((p for p in pods if not p["spec"].get("nodeName")
@@ -221,6 +222,28 @@ class Scheduler(Controller):
             except errors.NotFound:
                 pass
         return again
+
+    _bound: dict[str, dict] = {}
+
+    def _list_pods(self) -> list[dict]:
+        """All pods. In the control plane (a store at hand) the JSON texts of bound pods are
+        decoded once and reused while their stored text is unchanged: a pass only reads
+        them. Pods still to place are always decoded afresh (_place changes them)."""
+        store = getattr(self.client, "store", None)
+        if store is None or not hasattr(store, "list_raw"):
+            return self.client.list("pods")
+        texts, _ = store.list_raw("pods")
+        bound: dict[str, dict] = {}
+        out = []
+        for text in texts:
+            pod = self._bound.get(text)
+            if pod is None:
+                pod = json.loads(text)
+            if pod.get("spec", {}).get("nodeName"):
+                bound[text] = pod
+            out.append(pod)
+        self._bound = bound
+        return out
 
     def _place(self, pod: dict, nodes: list[dict], pods: list[dict],
                usage: NodeUsage | None = None) -> bool:
