@@ -149,22 +149,35 @@ def test_nothing_left_through_the_real_interfaces(cluster, pods, wire_watch):
 
 def test_agent_sigkill_and_restart_keeps_pods_without_duplicates(cluster, pods):
     before = cluster.client.get("pods", "a1", NS)
-    pid_file_pids = _echo_pids()
+    pid_file_pids = _echo_pids(cluster)
     cluster.netsim("node", "stop", "k8s-slave-172")
     # the pods keep serving while their node agent is dead
     assert _echo(cluster, "b1", f"http://{pods['a1']['status']['podIP']}:8080/")["pod"] == "a1"
     cluster.netsim("node", "start", "k8s-slave-172")
     wait_for(lambda: cluster.client.get("nodes", "k8s-slave-172"), 10)
     time.sleep(1.0)  # give a (wrong) duplicate start a chance to appear
-    assert _echo_pids() == pid_file_pids
+    assert _echo_pids(cluster) == pid_file_pids
     after = cluster.client.get("pods", "a1", NS)
     assert after["status"]["podIP"] == before["status"]["podIP"]
     assert after["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
-def _echo_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "images/echo.py"], capture_output=True, text=True).stdout
-    return {int(x) for x in out.split()}
+def _echo_pids(cluster) -> set[int]:
+    """Echo processes in this cluster's namespaces (other clusters may run on the machine)."""
+    from netsim.cluster.procs import processes_in_netns
+    from netsim.net.ledger import Ledger
+    from netsim.net.netlink import netns_inode
+    inodes = {netns_inode(r["name"]) for r in Ledger(cluster.name).records()
+              if r["kind"] == "netns"} - {None}
+    out = set()
+    for pid, _ in processes_in_netns(inodes):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"images/echo.py" in cmd:
+            out.add(pid)
+    return out
 
 
 def test_delete_and_recreate_50_pods_no_ip_conflicts(cluster):
