@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from netsim.api import errors
@@ -167,7 +168,13 @@ def down(name: str, *, quiet: bool = False) -> bool:
     procs.signal_all(daemons)
     procs.terminate(agents, grace=grace)
     rest = [d for d in daemons if d not in agents]
+    # With the agents gone nobody reads or writes the per-pod records and logs: remove
+    # them (thousands of small files and directories) while the containers get their grace.
+    sweeper = threading.Thread(target=shutil.rmtree, args=(os.path.join(path, "nodes"),),
+                               kwargs={"ignore_errors": True}, daemon=True)
+    sweeper.start()
     procs.terminate(rest + procs.processes_in_netns(inodes), grace=30.0 if grace > 1 else 0.3)
+    sweeper.join()
     topology.teardown(ledger)
     for r in reversed(recs):
         if r["kind"] == "dir" and r["path"] not in (path,):
