@@ -63,7 +63,8 @@ mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mount -t devtmpfs dev /newroot/dev
 mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
+# no tmpfs over /tmp: the tree under test may live there (CI clones anywhere); the overlay's
+# tmpfs upper layer already makes /tmp writable
 args=$(sed -n 's/.*netsim.run=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
 echo "netsim-vm: booted in $(cut -d' ' -f1 /proc/uptime) s, running python3 $args"
 chroot /newroot /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root /usr/bin/python3 $args
