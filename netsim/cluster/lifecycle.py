@@ -189,8 +189,9 @@ def down(name: str, *, quiet: bool = False) -> bool:
         os.rmdir("/etc/netns")  # only when empty: other tools may use it
     shutil.rmtree(run_dir(name), ignore_errors=True)
     shutil.rmtree(path, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        os.rmdir(os.path.dirname(run_dir(name)))
+    for parent in (os.path.dirname(run_dir(name)), os.path.dirname(path)):
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)  # /run/netsim, /var/lib/netsim: only when no other cluster is left
     _say(f'Deleted cluster "{name}" in {time.monotonic() - t0:.1f}s.', quiet)
     return True
 
