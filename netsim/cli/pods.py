@@ -111,6 +111,10 @@ def node_exec(ctx: Ctx, node: str, command: list[str]) -> int:
     cfg = cluster_with_node(ctx.cluster, node)
     if not command:
         command = [os.environ.get("SHELL", "/bin/bash")]
+    from netsim.cluster.lifecycle import node_tools_dir
+    tools = node_tools_dir(cfg.name)
+    if os.path.isdir(tools):
+        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
     argv = ["ip", "netns", "exec", cfg.node_netns(node), "unshare", "--uts", "sh", "-c",
             'hostname "$0"; exec "$@"', node, *command]
     os.execvp("ip", argv)

@@ -82,6 +82,7 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
             topology.build_host_access(cfg, ledger)
         else:
             topology.build_unreachable_only(cfg, ledger)
+        write_node_tools(cfg.name)
         _say(f" ✓ Network: LAN {cfg.lan} bridge, {len(cfg.nodes)} nodes "
              f"({', '.join(n.name + ' ' + n.ip for n in cfg.nodes)})", quiet)
         client = HttpClient(cfg.name)
@@ -105,6 +106,29 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         raise
     _say(f'Cluster "{cfg.name}" is up in {time.monotonic() - t0:.1f}s. Try: netsim get no -o wide', quiet)
     return True
+
+
+def node_tools_dir(name: str) -> str:
+    return os.path.join(run_dir(name), "bin")
+
+
+def write_node_tools(name: str) -> None:
+    """`iptables`, `iptables-save`, `iptables-restore` for `netsim node exec` that use the
+    backend kube-proxy writes with (legacy when installed), so the seed's
+    `iptables-save | grep svc-np-ublog` shows the rules instead of a backend warning."""
+    from netsim.proxy.apply import backend_prefix
+    prefix = backend_prefix()
+    if prefix == "iptables":
+        return
+    d = node_tools_dir(name)
+    os.makedirs(d, exist_ok=True)
+    for tool in ("iptables", "iptables-save", "iptables-restore"):
+        real = tool.replace("iptables", prefix, 1)
+        path = os.path.join(d, tool)
+        with open(path, "w") as f:
+            f.write(f'#!/bin/sh\n# netsim: kube-proxy uses {prefix}; see the same tables\n'
+                    f'exec {real} "$@"\n')
+        os.chmod(path, 0o755)
 
 
 def agent_records(name: str, node: str) -> list[dict]:
