@@ -311,6 +311,9 @@ def test_seed_svc_np_ublog_chains_and_a_clean_root_netns(cluster):
             assert f":{chain} - " in text
         p = cluster.in_netns(cluster.node_netns(W1), "netstat", "-ntpl")
         assert any(":32333 " in ln and "kube-proxy" in ln for ln in p.stdout.splitlines())
+        # the seed's own command, as a user types it inside a node
+        p = cluster.netsim("node", "exec", W1, "--", "sh", "-c", "iptables-save | grep svc-np-ublog")
+        assert f"-j {svc_chain}" in p.stdout and "--dport 32333" in p.stdout, p.stdout + p.stderr
         for node, ip in ((MASTER, cluster.cfg.nodes[0].ip),):
             rc, _ = _curl(cluster, None, f"http://{ip}:32333/blog/index/")
             assert rc == 0, node
