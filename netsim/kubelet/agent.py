@@ -420,8 +420,9 @@ class Kubelet:
         etc_dir = os.path.join(pdir, "etc")
         if not rec.host_network and os.path.isdir(os.path.join(sandbox.ETC_NETNS, rec.netns)):
             etc_dir = ""
+        binds_file = self._host_path_binds(pod, c, os.path.join(pdir, cname))
         pid, start = runtime.start(argv, netns=rec.netns, hostname=hostname,
-                                   etc_dir=etc_dir, env=env,
+                                   etc_dir=etc_dir, env=env, binds_file=binds_file,
                                    log_path=crec.log_path, cwd=c.get("workingDir") or "/")
         crec.pid, crec.starttime = pid, start
         crec.started_at = now_rfc3339()
@@ -435,6 +436,37 @@ class Kubelet:
         events.record(ev, pod, "Normal", "Created", f"Created container {cname}", "kubelet", self.node.name)
         events.record(ev, pod, "Normal", "Started", f"Started container {cname}", "kubelet", self.node.name)
         return crec
+
+    def _host_path_binds(self, pod: dict, c: dict, cdir: str) -> str:
+        """hostPath volumes become bind mounts in the container's own mount namespace.
+
+        Pods share the host's filesystem, and netsim creates nothing outside its ledger: a
+        hostPath whose path or mountPath does not exist on this machine is not mounted (a
+        FailedMount event says so) and the container sees the host's own directory there.
+        Other volume types are accepted and not mounted."""
+        vols = {v.get("name"): v for v in pod["spec"].get("volumes") or []}
+        lines = []
+        for m in c.get("volumeMounts") or []:
+            hp = (vols.get(m.get("name")) or {}).get("hostPath")
+            if not hp:
+                continue
+            src, dst = hp.get("path", ""), m.get("mountPath", "")
+            if os.path.exists(src) and os.path.exists(dst) and \
+                    os.path.isdir(src) == os.path.isdir(dst):
+                lines.append(f"{src}\t{dst}\n")
+                continue
+            missing = src if not os.path.exists(src) else dst
+            events.record(self.client, pod, "Warning", "FailedMount",
+                          f'hostPath volume "{m.get("name")}" not mounted at {dst}: {missing} '
+                          "does not exist on this machine (netsim creates no host directories)",
+                          "kubelet", self.node.name)
+        if not lines:
+            return ""
+        os.makedirs(cdir, exist_ok=True)
+        path = os.path.join(cdir, "binds")
+        with open(path, "w") as f:
+            f.writelines(lines)
+        return path
 
     def _write_status(self, pod: dict, rec: runtime.PodRecord, statuses: list[dict],
                       restart_policy: str) -> None:

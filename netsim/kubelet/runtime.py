@@ -17,9 +17,13 @@ import time
 from dataclasses import asdict, dataclass, field
 
 # $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
-_LAUNCH = ('hostname "$1" 2>/dev/null; d="$2"; shift 2; '
+# $3: a file of "source<TAB>target" lines to bind-mount (hostPath volumes), may be empty.
+_LAUNCH = ('hostname "$1" 2>/dev/null; d="$2"; b="$3"; shift 3; '
            'if [ -n "$d" ]; then for f in resolv.conf hosts; do '
-           '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; exec "$@"')
+           '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; '
+           'if [ -n "$b" ] && [ -f "$b" ]; then tab=$(printf "\\t"); '
+           'while IFS="$tab" read -r src dst; do mount --bind "$src" "$dst" || '
+           'echo "netsim: cannot mount $src on $dst" >&2; done < "$b"; fi; exec "$@"')
 
 
 def proc_starttime(pid: int) -> int | None:
@@ -84,11 +88,11 @@ class PodRecord:
 
 
 def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict[str, str],
-          log_path: str, cwd: str = "/") -> tuple[int, int]:
+          log_path: str, cwd: str = "/", binds_file: str = "") -> tuple[int, int]:
     """Start a container process; returns (pid, starttime)."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     cmd = ["ip", "netns", "exec", netns, "unshare", "--uts", "--mount", "--propagation",
-           "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, *argv]
+           "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, binds_file, *argv]
     with open(log_path, "ab") as log:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                              env=env, cwd=cwd if os.path.isdir(cwd) else "/",
