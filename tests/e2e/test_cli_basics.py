@@ -122,3 +122,30 @@ def test_not_root_says_so_in_one_line():
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert len(r.stderr.splitlines()) == 1 and "root" in r.stderr
+
+
+def test_host_path_volume_is_mounted_only_when_both_paths_exist(cluster, ns, tmp_path):
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "marker").write_text("from the host\n")
+    pod = f"""apiVersion: v1
+kind: Pod
+metadata: {{name: hostpath, namespace: {NS}}}
+spec:
+  volumes:
+  - {{name: data, hostPath: {{path: {src}}}}}
+  - {{name: gone, hostPath: {{path: {tmp_path}/does-not-exist}}}}
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - {{name: data, mountPath: /mnt}}
+    - {{name: gone, mountPath: /srv}}
+"""
+    cluster.netsim("apply", "-f", _write(tmp_path, "hp.yaml", pod))
+    wait_for(lambda: cluster.client.get("pods", "hostpath", NS)["status"].get("phase")
+             == "Running", 30, what="hostpath pod Running")
+    assert cluster.pod_exec("hostpath", "cat", "/mnt/marker", namespace=NS).stdout == "from the host\n"
+    d = cluster.netsim("describe", "po", "hostpath", "-n", NS).stdout
+    assert 'FailedMount' in d and 'hostPath volume "gone" not mounted at /srv' in d
