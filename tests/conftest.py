@@ -114,3 +114,17 @@ def cluster():
     yield c
     subprocess.run([sys.executable, "-m", "netsim.cli.main", "cluster", "down", "--name", c.name],
                    capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leave_run_netns_as_found():
+    """`ip netns add` (benches, VM-less netns tests) makes /run/netns a mount point the first
+    time; a test run must leave no mount behind, so undo that if the run made it."""
+    if not is_root():
+        yield
+        return
+    from netsim.net.netlink import NETNS_DIR, netns_dir_mounted
+    before = netns_dir_mounted()
+    yield
+    if not before and netns_dir_mounted() and not os.listdir(NETNS_DIR):
+        subprocess.run(["umount", NETNS_DIR], capture_output=True)
