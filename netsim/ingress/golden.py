@@ -8,12 +8,11 @@ Endpoints are fixed pod IPs, certificates placeholders (only their paths reach t
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import yaml
 
+from netsim.golden import write_or_check
 from netsim.ingress.controller import IngressController, ingress_class_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,14 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     bad = 0
     for name, text in cases().items():
-        path = RULES / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                print(f"{path} differs; regenerate with python -m netsim.ingress golden",
-                      file=sys.stderr)
-                bad += 1
-        else:
-            os.makedirs(RULES, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
+        if not write_or_check(str(RULES / name), text, args.check,
+                              "python -m netsim.ingress golden"):
+            bad += 1
     return 1 if bad else 0

@@ -41,6 +41,7 @@ import os
 import sys
 
 from netsim.cli.manifests import ManifestError, load
+from netsim.golden import write_or_check
 from netsim.net.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ClusterConfig
 from netsim.proxy import ipvs, nftables
 from netsim.proxy.iptables import render_full
@@ -276,16 +277,9 @@ def regen(check: bool = False) -> int:
         except ManifestError as e:
             print(f"skip {paths[0]}: {e}", file=sys.stderr)
             continue
-        dst = os.path.join(RULES, fname)
-        if check:
-            old = open(dst).read() if os.path.exists(dst) else None
-            if old != text:
-                print(f"differs: rules/{fname}")
-                bad += 1
-            continue
-        with open(dst, "w") as f:
-            f.write(text)
-        print(f"wrote rules/{fname}")
+        if not write_or_check(os.path.join(RULES, fname), text, check,
+                              "python -m netsim.proxy.render_cli --regen"):
+            bad += 1
     return 1 if bad else 0
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, REPO)
 from netsim.cli.manifests import ManifestError, load  # noqa: E402
 from netsim.dns import addon  # noqa: E402
 from netsim.dns.records import Zone  # noqa: E402
+from netsim.golden import write_or_check  # noqa: E402
 from netsim.net.topology import ClusterConfig  # noqa: E402
 from netsim.proxy import render_cli  # noqa: E402
 
@@ -85,16 +86,9 @@ def regen(check: bool = False) -> int:
         except ManifestError as e:
             print(f"skip {os.path.relpath(path, REPO)}: {e}", file=sys.stderr)
             continue
-        dst = os.path.join(HERE, fname)
-        if check:
-            old = open(dst).read() if os.path.exists(dst) else None
-            if old != text:
-                print(f"differs: rules/dns/{fname} (run: python rules/dns/regen.py)")
-                bad += 1
-            continue
-        with open(dst, "w") as f:
-            f.write(text)
-        print(f"wrote rules/dns/{fname}")
+        if not write_or_check(os.path.join(HERE, fname), text, check,
+                              "python rules/dns/regen.py"):
+            bad += 1
     return 1 if bad else 0
 
 
