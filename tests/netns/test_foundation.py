@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -61,10 +60,17 @@ def wire_watch(cluster):
         ifaces = [i for i in os.listdir("/sys/class/net") if i == "eth0"]
     lan = cluster.cfg.lan
     filt = f"net 10.244.0.0/16 or net 10.96.0.0/12 or net {lan}"
-    procs = [subprocess.Popen(["tcpdump", "-n", "-l", "-i", i, "-w", f"/tmp/netsim-wire-{i}.pcap",
-                               filt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for i in ifaces]
-    time.sleep(0.5)  # tcpdump needs a moment to attach; nothing to poll for
+    pcaps = [f"/tmp/netsim-wire-{i}.pcap" for i in ifaces]
+    for p in pcaps:
+        if os.path.exists(p):
+            os.unlink(p)
+    # -U: write each packet at once, so the file is current whenever the test reads it
+    procs = [subprocess.Popen(["tcpdump", "-n", "-U", "-i", i, "-w", p, filt],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i, p in zip(ifaces, pcaps, strict=True)]
+    # tcpdump writes the 24-byte pcap header once it is capturing
+    wait_for(lambda: all(os.path.exists(p) and os.path.getsize(p) >= 24 for p in pcaps), 10,
+             what="tcpdump capturing on the real interfaces")
     yield ifaces
     for p in procs:
         p.send_signal(signal.SIGINT)
@@ -124,8 +130,7 @@ def test_tcpdump_in_pod_captures_the_exchange(cluster, pods, tmp_path):
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          env={**os.environ, "NETSIM_CLUSTER": cluster.name})
     # tcpdump says "listening on eth0" once it is capturing
-    wait_for(lambda: pcap.exists(), 10, what="tcpdump to start")
-    time.sleep(0.3)
+    wait_for(lambda: pcap.exists() and pcap.stat().st_size >= 24, 10, what="tcpdump capturing")
     _echo(cluster, "a1", f"http://{b1['status']['podIP']}:8080/captured")
     wait_for(lambda: pcap.stat().st_size > 200, 10, what="packets in the pcap")
     p.send_signal(signal.SIGINT)
@@ -140,7 +145,6 @@ def test_nothing_left_through_the_real_interfaces(cluster, pods, wire_watch):
     # generate some traffic of every kind first
     _echo(cluster, "a1", f"http://{pods['b1']['status']['podIP']}:8080/")
     cluster.pod_exec("a1", "curl", "-s", "-m", "1", "http://10.96.0.1:443/", namespace=NS)
-    time.sleep(0.5)  # let tcpdump flush what it saw
     for i in wire_watch:
         r = subprocess.run(["tcpdump", "-n", "-r", f"/tmp/netsim-wire-{i}.pcap"],
                            capture_output=True, text=True)
@@ -155,11 +159,28 @@ def test_agent_sigkill_and_restart_keeps_pods_without_duplicates(cluster, pods):
     assert _echo(cluster, "b1", f"http://{pods['a1']['status']['podIP']}:8080/")["pod"] == "a1"
     cluster.netsim("node", "start", "k8s-slave-172")
     wait_for(lambda: cluster.client.get("nodes", "k8s-slave-172"), 10)
-    time.sleep(1.0)  # give a (wrong) duplicate start a chance to appear
+    # the new agent has worked through its queue (old pods first) once it runs a new pod
+    cluster.client.create(_pod("after-restart", "k8s-slave-172"))
+    wait_for(lambda: cluster.client.get("pods", "after-restart", NS)["status"].get("phase")
+             == "Running", 30, what="a pod started by the restarted agent")
+    pid_file_pids |= {p for p in _echo_pids(cluster) if p not in pid_file_pids
+                      and _pod_of(p) == "after-restart"}
     assert _echo_pids(cluster) == pid_file_pids
     after = cluster.client.get("pods", "a1", NS)
     assert after["status"]["podIP"] == before["status"]["podIP"]
     assert after["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def _pod_of(pid: int) -> str | None:
+    """The pod a container process belongs to (the kubelet sets NETSIM_POD_NAME)."""
+    try:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return None
+    for kv in env:
+        if kv.startswith(b"NETSIM_POD_NAME="):
+            return kv.split(b"=", 1)[1].decode()
+    return None
 
 
 def _echo_pids(cluster) -> set[int]:
