@@ -23,9 +23,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 
-from netsim.proxy.model import ProxySnapshot, ServicePort, categorize_endpoints
+from netsim.proxy.model import (
+    ProxySnapshot,
+    ServicePort,
+    categorize_endpoints,
+    safe_comment,
+)
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -165,7 +171,17 @@ def jump_rules() -> list[tuple[str, str, list[str]]]:
 # --- rendering ----------------------------------------------------------------------------
 
 def _q(text: str) -> str:
-    return f'"{text}"'
+    """A quoted `--comment` argument (xt_comment holds at most 255 bytes)."""
+    return f'"{safe_comment(text, 255)}"'
+
+
+_BARE_OK = re.compile(r"[A-Za-z0-9./:_-]+")
+
+
+def _bare(text: str) -> str:
+    """A `--comment` argument written bare as upstream does (`ns/svc:port`), quoted if it
+    holds anything else."""
+    return text if _BARE_OK.fullmatch(text) and len(text) <= 255 else _q(text)
 
 
 class _Buffers:
@@ -362,12 +378,12 @@ def _render_service_port(
         if has_endpoints:
             if opts.localhost_nodeports and opts.nfacct:
                 nr_top.append(
-                    f"-A {KUBE_NODEPORTS} -m comment --comment {name} {mp} -d 127.0.0.0/8 "
+                    f"-A {KUBE_NODEPORTS} -m comment --comment {_bare(name)} {mp} -d 127.0.0.0/8 "
                     f"--dport {sp.node_port} -m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORT} "
                     f"-j {ext_chain}"
                 )
             nr_top.append(
-                f"-A {KUBE_NODEPORTS} -m comment --comment {name} {mp} "
+                f"-A {KUBE_NODEPORTS} -m comment --comment {_bare(name)} {mp} "
                 f"--dport {sp.node_port} -j {ext_chain}"
             )
         if not has_external:
@@ -455,7 +471,7 @@ def _render_service_port(
         sep = endpoint_chain_name(name, proto, ep.endpoint)
         nat_chains.append(_chain_line(sep))
         active_nat.add(sep)
-        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {name}"
+        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {_bare(name)}"
         nat_rules.append(f"{head} -s {ep.ip} -j {KUBE_MARK_MASQ}")
         affinity = f" -m recent --name {sep} --set" if sp.session_affinity_client_ip else ""
         nat_rules.append(f"{head}{affinity} {mp} -j DNAT --to-destination {ep.endpoint}")

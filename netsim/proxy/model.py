@@ -14,8 +14,14 @@ Ordering (upstream iterates Go maps, so its order is random; its tests sort):
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("netsim.proxy")
 
 DEFAULT_STICKY_SECONDS = 10800  # v1.DefaultClientIPServiceAffinitySeconds
 
@@ -163,22 +169,378 @@ def service_port_name_string(namespace: str, name: str, port_name: str,
     return f"{namespace}/{name}"
 
 
-def _ipv4(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        addr = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    return str(addr) if addr.version == 4 else None
-
-
 def _ipv4_cidr(value: str) -> str | None:
     try:
         net = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         return None
     return str(net) if net.version == 4 else None
+
+
+# --- validation: what kube-proxy accepts into a snapshot --------------------------------------
+#
+# The apiserver validates Services and EndpointSlices before storing them; kube-proxy then
+# trusts them. Objects can still reach a consumer unvalidated (stored by an older version,
+# written straight into the store), and one such object must not break the rules of every
+# other Service on every node. So each object is checked again here with the apiserver's
+# rules for the fields the dataplane uses (full-string matches, Kubernetes' messages); a bad
+# one is left out of the snapshot and reported in `ProxySnapshot.rejected`.
+
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL)
+_DNS1123_SUBDOMAIN = rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*"
+_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN)
+_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL)
+_IANA_SVC_NAME_RE = re.compile("[-a-z0-9]+")
+_LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+MSG_DNS1123_LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    f"regex used for validation is '{_DNS1123_LABEL}')")
+MSG_DNS1123_SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+    f"regex used for validation is '{_DNS1123_SUBDOMAIN}')")
+MSG_DNS1035_LABEL = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    f"'abc-123', regex used for validation is '{_DNS1035_LABEL}')")
+MSG_PORT_RANGE = "must be between 1 and 65535, inclusive"
+MSG_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+MSG_IPV4 = "must be a valid IPv4 address"
+MSG_CIDR = "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+MAX_AFFINITY_SECONDS = 86400
+
+
+def go_quote(value: Any) -> str:
+    """An invalid value as a field error prints it (Go's %q for strings: escapes, so a
+    newline in the value never becomes a newline in a log line or an event)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) or value is None:
+        return "null" if value is None else str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(str(value))
+
+
+def _invalid(fld: str, value: Any, detail: str) -> str:
+    return f"{fld}: Invalid value: {go_quote(value)}: {detail}"
+
+
+def _unsupported(fld: str, value: Any, supported: tuple[str, ...]) -> str:
+    return (f"{fld}: Unsupported value: {go_quote(value)}: supported values: "
+            + ", ".join(go_quote(v) for v in supported))
+
+
+def is_port_number(value: Any) -> bool:
+    """An int (not a bool, not "80") in 1..65535."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def parse_ip(value: Any, version: int | None = None) -> str | None:
+    """The canonical text of an IP address, or None. No surrounding blanks, no IPv6 zone
+    (`fe80::1%eth0` parses in Python but is no Kubernetes address, and the zone is free text)."""
+    if not isinstance(value, str) or "%" in value:
+        return None
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if version is not None and addr.version != version:
+        return None
+    return str(addr)
+
+
+def _label_errors(fld: str, value: Any, *, max_len: int = 63) -> list[str]:
+    if not isinstance(value, str):
+        return [_invalid(fld, value, MSG_DNS1123_LABEL)]
+    errs = []
+    if len(value) > max_len:
+        errs.append(_invalid(fld, value, f"must be no more than {max_len} characters"))
+    if not _DNS1123_LABEL_RE.fullmatch(value):
+        errs.append(_invalid(fld, value, MSG_DNS1123_LABEL))
+    return errs
+
+
+def _subdomain_errors(fld: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return [_invalid(fld, value, MSG_DNS1123_SUBDOMAIN)]
+    errs = []
+    if len(value) > 253:
+        errs.append(_invalid(fld, value, "must be no more than 253 characters"))
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
+        errs.append(_invalid(fld, value, MSG_DNS1123_SUBDOMAIN))
+    return errs
+
+
+def _port_name_errors(fld: str, value: Any) -> list[str]:
+    """validation.IsValidPortName (IANA_SVC_NAME), for a named targetPort."""
+    if not isinstance(value, str):
+        return [_invalid(fld, value, "must contain only alpha-numeric characters (a-z, 0-9), "
+                                     "and hyphens (-)")]
+    errs = []
+    if len(value) > 15:
+        errs.append(_invalid(fld, value, "must be no more than 15 characters"))
+    if not _IANA_SVC_NAME_RE.fullmatch(value):
+        errs.append(_invalid(fld, value, "must contain only alpha-numeric characters (a-z, 0-9),"
+                                         " and hyphens (-)"))
+    if not re.search("[a-z]", value):
+        errs.append(_invalid(fld, value, "must contain at least one letter (a-z)"))
+    if "--" in value:
+        errs.append(_invalid(fld, value, "must not contain consecutive hyphens"))
+    if value.startswith("-") or value.endswith("-"):
+        errs.append(_invalid(fld, value, "must not begin or end with a hyphen"))
+    return errs
+
+
+def _metadata_errors(obj: Any, name_check) -> list[str]:
+    if not isinstance(obj, dict):
+        return [_invalid("<object>", obj, "must be a JSON object")]
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        return [_invalid("metadata", md, "must be a JSON object")]
+    errs = name_check("metadata.name", md.get("name"))
+    ns = md.get("namespace")
+    if ns is not None:
+        errs += _label_errors("metadata.namespace", ns)
+    labels = md.get("labels")
+    if labels is not None:
+        if not isinstance(labels, dict):
+            errs.append(_invalid("metadata.labels", labels, "must be a map of strings"))
+        else:
+            for k, v in labels.items():
+                if not isinstance(v, str) or len(v) > 63 or not _LABEL_VALUE_RE.fullmatch(v):
+                    errs.append(_invalid(f"metadata.labels[{k}]" if isinstance(k, str)
+                                         else "metadata.labels", v,
+                                         "a valid label must be an empty string or consist of "
+                                         "alphanumeric characters, '-', '_' or '.', and must start "
+                                         "and end with an alphanumeric character (e.g. 'MyValue',  "
+                                         "or 'my_value',  or '12345', regex used for validation is "
+                                         "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
+    return errs
+
+
+def _dns1035_errors(fld: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return [_invalid(fld, value, MSG_DNS1035_LABEL)]
+    errs = []
+    if len(value) > 63:
+        errs.append(_invalid(fld, value, "must be no more than 63 characters"))
+    if not _DNS1035_LABEL_RE.fullmatch(value):
+        errs.append(_invalid(fld, value, MSG_DNS1035_LABEL))
+    return errs
+
+
+def _node_port_errors(fld: str, value: Any) -> list[str]:
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return []
+    return [] if is_port_number(value) else [_invalid(fld, value, MSG_PORT_RANGE)]
+
+
+def _list(value: Any) -> list | None:
+    """A JSON array (absent -> empty); None when it is something else."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else None
+
+
+def service_errors(svc: Any) -> list[str]:
+    """The apiserver's field errors for the parts of a v1 Service the proxies use."""
+    errs = _metadata_errors(svc, _dns1035_errors)
+    if not isinstance(svc, dict) or not isinstance(svc.get("metadata"), dict):
+        return errs
+    spec = svc.get("spec")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        return errs + [_invalid("spec", spec, "must be a JSON object")]
+    typ = spec.get("type")
+    if typ is not None and typ not in SERVICE_TYPES:
+        errs.append(_unsupported("spec.type", typ, SERVICE_TYPES))
+    cip = spec.get("clusterIP")
+    if cip is not None and cip not in ("", "None") and parse_ip(cip) is None:
+        errs.append(_invalid("spec.clusterIPs[0]", cip, MSG_IP))
+    ports = _list(spec.get("ports"))
+    if ports is None:
+        errs.append(_invalid("spec.ports", spec.get("ports"), "must be a list of ports"))
+        ports = []
+    names: set[str] = set()
+    for i, p in enumerate(ports):
+        fld = f"spec.ports[{i}]"
+        if not isinstance(p, dict):
+            errs.append(_invalid(fld, p, "must be a JSON object"))
+            continue
+        name = p.get("name")
+        if name is None or name == "":
+            if len(ports) > 1:
+                errs.append(f"{fld}.name: Required value")
+        else:
+            errs += _label_errors(f"{fld}.name", name)
+            if isinstance(name, str):
+                if name in names:
+                    errs.append(f"{fld}.name: Duplicate value: {go_quote(name)}")
+                names.add(name)
+        if not is_port_number(p.get("port")):
+            errs.append(_invalid(f"{fld}.port", p.get("port"), MSG_PORT_RANGE))
+        proto = p.get("protocol")
+        if proto is not None and proto not in PROTOCOLS:
+            errs.append(_unsupported(f"{fld}.protocol", proto, PROTOCOLS))
+        errs += _node_port_errors(f"{fld}.nodePort", p.get("nodePort"))
+        tp = p.get("targetPort")
+        if isinstance(tp, str):
+            errs += _port_name_errors(f"{fld}.targetPort", tp)
+        elif tp is not None and not is_port_number(tp):
+            errs.append(_invalid(f"{fld}.targetPort", tp, MSG_PORT_RANGE))
+    ext = _list(spec.get("externalIPs"))
+    if ext is None:
+        errs.append(_invalid("spec.externalIPs", spec.get("externalIPs"), MSG_IP))
+    for i, ip in enumerate(ext or []):
+        if parse_ip(ip) is None:
+            errs.append(_invalid(f"spec.externalIPs[{i}]", ip, MSG_IP))
+    affinity = spec.get("sessionAffinity")
+    if affinity is not None and affinity not in ("ClientIP", "None"):
+        errs.append(_unsupported("spec.sessionAffinity", affinity, ("ClientIP", "None")))
+    cfg = spec.get("sessionAffinityConfig")
+    if cfg is not None:
+        client_ip = cfg.get("clientIP") if isinstance(cfg, dict) else None
+        t = client_ip.get("timeoutSeconds") if isinstance(client_ip, dict) else None
+        if not isinstance(cfg, dict) or (client_ip is not None and not isinstance(client_ip, dict)):
+            errs.append(_invalid("spec.sessionAffinityConfig", cfg, "must be a JSON object"))
+        elif t is not None and not (isinstance(t, int) and not isinstance(t, bool)
+                                    and 0 < t <= MAX_AFFINITY_SECONDS):
+            errs.append(_invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", t,
+                                 f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}"))
+    for fld in ("externalTrafficPolicy", "internalTrafficPolicy"):
+        v = spec.get(fld)
+        if v is not None and v not in TRAFFIC_POLICIES:
+            errs.append(_unsupported(f"spec.{fld}", v, TRAFFIC_POLICIES))
+    errs += _node_port_errors("spec.healthCheckNodePort", spec.get("healthCheckNodePort"))
+    ranges = _list(spec.get("loadBalancerSourceRanges"))
+    for i, r in enumerate(ranges if ranges is not None else [spec.get("loadBalancerSourceRanges")]):
+        ok = isinstance(r, str) and "%" not in r
+        if ok:
+            try:
+                ipaddress.ip_network(r.strip(), strict=False)
+            except ValueError:
+                ok = False
+        if not ok:
+            errs.append(_invalid(f"spec.loadBalancerSourceRanges[{i}]", r, MSG_CIDR))
+    status = svc.get("status")
+    lb = status.get("loadBalancer") if isinstance(status, dict) else None
+    ingress = lb.get("ingress") if isinstance(lb, dict) else None
+    for i, ing in enumerate(ingress if isinstance(ingress, list) else []):
+        ip = ing.get("ip") if isinstance(ing, dict) else ing
+        if ip not in (None, "") and parse_ip(ip) is None:
+            errs.append(_invalid(f"status.loadBalancer.ingress[{i}].ip", ip, MSG_IP))
+    return errs
+
+
+def endpoint_slice_errors(es: Any) -> list[str]:
+    """The apiserver's field errors for the parts of an EndpointSlice the proxies use."""
+    errs = _metadata_errors(es, _subdomain_errors)
+    if not isinstance(es, dict) or not isinstance(es.get("metadata"), dict):
+        return errs
+    atype = es.get("addressType")
+    types = ("FQDN", "IPv4", "IPv6")
+    if atype is not None and atype not in types:
+        errs.append(_unsupported("addressType", atype, types))
+    ports = _list(es.get("ports"))
+    if ports is None:
+        errs.append(_invalid("ports", es.get("ports"), "must be a list of ports"))
+    for i, p in enumerate(ports or []):
+        if not isinstance(p, dict):
+            errs.append(_invalid(f"ports[{i}]", p, "must be a JSON object"))
+            continue
+        if p.get("name") not in (None, ""):
+            errs += _label_errors(f"ports[{i}].name", p.get("name"))
+        if p.get("port") is not None and not is_port_number(p.get("port")):
+            errs.append(_invalid(f"ports[{i}].port", p.get("port"), MSG_PORT_RANGE))
+        proto = p.get("protocol")
+        if proto is not None and proto not in PROTOCOLS:
+            errs.append(_unsupported(f"ports[{i}].protocol", proto, PROTOCOLS))
+    eps = _list(es.get("endpoints"))
+    if eps is None:
+        errs.append(_invalid("endpoints", es.get("endpoints"), "must be a list of endpoints"))
+    version = {"IPv4": 4, "IPv6": 6}.get(atype or "IPv4")
+    for i, ep in enumerate(eps or []):
+        fld = f"endpoints[{i}]"
+        if not isinstance(ep, dict):
+            errs.append(_invalid(fld, ep, "must be a JSON object"))
+            continue
+        addrs = _list(ep.get("addresses"))
+        if not addrs:
+            errs.append(f"{fld}.addresses: Required value: must contain at least 1 address"
+                        if addrs == [] else _invalid(f"{fld}.addresses", ep.get("addresses"),
+                                                      "must be a list of addresses"))
+        for j, a in enumerate(addrs or []):
+            if version is None:
+                errs += _subdomain_errors(f"{fld}.addresses[{j}]", a)
+            elif parse_ip(a, version) is None:
+                errs.append(_invalid(f"{fld}.addresses[{j}]", a,
+                                     MSG_IPV4 if version == 4 else "must be a valid IPv6 address"))
+        cond = ep.get("conditions")
+        if cond is not None and not isinstance(cond, dict):
+            errs.append(_invalid(f"{fld}.conditions", cond, "must be a JSON object"))
+        elif cond:
+            for c in ("ready", "serving", "terminating"):
+                if cond.get(c) is not None and not isinstance(cond.get(c), bool):
+                    errs.append(_invalid(f"{fld}.conditions.{c}", cond.get(c), "must be a boolean"))
+        # nodeName and zone are only compared, never written into rules: any string will do
+        for f in ("nodeName", "zone"):
+            if ep.get(f) is not None and not isinstance(ep.get(f), str):
+                errs.append(_invalid(f"{fld}.{f}", ep.get(f), "must be a string"))
+    return errs
+
+
+def invalid_message(kind: str, obj: Any, causes: list[str]) -> str:
+    """kubectl's aggregate form: `The Service "web" is invalid: <cause>` ([a, b] for several)."""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    name = md.get("name") if isinstance(md, dict) else None
+    shown = name if isinstance(name, str) else ""
+    shown = go_quote(shown)
+    if len(causes) == 1:
+        return f"The {kind} {shown} is invalid: {causes[0]}"
+    return f"The {kind} {shown} is invalid: [{', '.join(causes)}]"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An object left out of the snapshot, and why (an apiserver-style message)."""
+
+    resource: str  # "services" | "endpointslices"
+    namespace: str
+    name: str
+    message: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _rejected(resource: str, kind: str, obj: Any, causes: list[str]) -> Rejected:
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    md = md if isinstance(md, dict) else {}
+    ns, name = md.get("namespace") or "default", md.get("name") or ""
+    return Rejected(resource, ns if isinstance(ns, str) else go_quote(ns),
+                    name if isinstance(name, str) else go_quote(name),
+                    invalid_message(kind, obj, causes))
+
+
+def safe_comment(text: str, limit: int) -> str:
+    """Comment text that cannot end a quoted string or a line in iptables-restore / nft input:
+    printable ASCII without `"` and `\\` (others become `?`), at most `limit` bytes. Names are
+    validated before they get here; this is the second fence."""
+    out = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(text))
+    return out[:limit]
 
 
 def _externally_accessible_service(spec: dict) -> bool:
@@ -202,6 +564,8 @@ class ProxySnapshot:
     node_ips: tuple[str, ...]
     cluster_cidr: str
     service_ports: tuple[ServicePort, ...] = field(default_factory=tuple)
+    # objects left out because they are invalid (see service_errors / endpoint_slice_errors)
+    rejected: tuple[Rejected, ...] = field(default_factory=tuple)
 
     @property
     def node_ip(self) -> str | None:
@@ -226,118 +590,184 @@ class ProxySnapshot:
 
         Skipped like upstream: headless (`clusterIP: None`), empty clusterIP, ExternalName,
         services/slices labelled service-proxy-name, headless-labelled slices, non-IPv4 slices.
+        Skipped and listed in `rejected`: objects the apiserver's validation would refuse
+        (written around admission, or by an older version), so they cannot break the rules
+        of every other Service.
         """
+        rejected: list[Rejected] = []
         # (ns, name, portName, PROTOCOL) -> {endpoint string: Endpoint}
         eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
         for es in endpoint_slices:
-            ns, _, labels = _meta(es)
-            svc = labels.get(SERVICE_NAME_LABEL)
-            if not svc or SERVICE_PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
+            if not _slice_for_proxy(es):
                 continue
-            if (es.get("addressType") or "IPv4") != "IPv4":
-                continue
-            for p in es.get("ports") or []:
-                # upstream ignores ports with a nil name; the endpointslice controller always
-                # writes "" for an unnamed port, so a missing name is read as "" here.
-                pname = p.get("name") or ""
-                pnum = p.get("port")
-                if not pnum:
+            causes = endpoint_slice_errors(es)
+            if not causes:
+                try:
+                    _add_slice(es, node_name, eps_by_port)
                     continue
-                proto = (p.get("protocol") or "TCP").upper()
-                bucket = eps_by_port.setdefault((ns, svc, pname, proto), {})
-                for ep in es.get("endpoints") or []:
-                    addrs = ep.get("addresses") or []
-                    ip = _ipv4(addrs[0]) if addrs else None
-                    if ip is None:
-                        continue
-                    cond = ep.get("conditions") or {}
-                    node = ep.get("nodeName")
-                    is_local = node is not None and node == node_name
-                    e = Endpoint(
-                        ip=ip,
-                        port=int(pnum),
-                        node_name=node,
-                        is_local=is_local,
-                        ready=cond.get("ready") is None or bool(cond.get("ready")),
-                        serving=cond.get("serving") is None or bool(cond.get("serving")),
-                        terminating=bool(cond.get("terminating")),
-                        zone=ep.get("zone"),
-                    )
-                    # dedupe by ip:port; a local copy wins (as upstream)
-                    if e.endpoint not in bucket or is_local:
-                        bucket[e.endpoint] = e
+                except Exception as e:  # noqa: BLE001 - validation missed something: skip it
+                    causes = [f"could not be read: {e!r}"]
+            rejected.append(_rejected("endpointslices", "EndpointSlice", es, causes))
 
         ports: list[ServicePort] = []
         for svc in services:
-            ns, name, labels = _meta(svc)
-            if SERVICE_PROXY_NAME_LABEL in labels:
+            if not _service_for_proxy(svc):
                 continue
-            spec = svc.get("spec") or {}
-            typ = spec.get("type") or "ClusterIP"
-            cip_raw = spec.get("clusterIP") or ""
-            if typ == "ExternalName" or cip_raw in ("", "None"):
-                continue
-            cluster_ip = _ipv4(cip_raw)
-            if cluster_ip is None:
-                continue
-            affinity = spec.get("sessionAffinity") == "ClientIP"
-            sticky = DEFAULT_STICKY_SECONDS
-            if affinity:
-                cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
-                if cfg.get("timeoutSeconds"):
-                    sticky = int(cfg["timeoutSeconds"])
-            ext_local = (
-                _externally_accessible_service(spec)
-                and spec.get("externalTrafficPolicy") == "Local"
-            )
-            int_local = spec.get("internalTrafficPolicy") == "Local"
-            external_ips = tuple(ip for ip in (_ipv4(x) for x in spec.get("externalIPs") or []) if ip)
-            lb_vips: tuple[str, ...] = ()
-            lb_ranges: tuple[str, ...] = ()
-            hc_port = 0
-            if typ == "LoadBalancer":
-                ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-                lb_vips = tuple(
-                    ip for ip in (
-                        _ipv4(i.get("ip")) for i in ingress
-                        if (i.get("ipMode") or "VIP") == "VIP"
-                    ) if ip
-                )
-                lb_ranges = tuple(
-                    c for c in (_ipv4_cidr(r) for r in spec.get("loadBalancerSourceRanges") or []) if c
-                )
-                if spec.get("externalTrafficPolicy") == "Local":
-                    hc_port = int(spec.get("healthCheckNodePort") or 0)
-            for p in spec.get("ports") or []:
-                pname = p.get("name") or ""
-                proto = (p.get("protocol") or "TCP").upper()
-                eps = eps_by_port.get((ns, name, pname, proto), {})
-                ports.append(ServicePort(
-                    namespace=ns,
-                    name=name,
-                    port_name=pname,
-                    protocol=proto,
-                    port=int(p.get("port") or 0),
-                    cluster_ip=cluster_ip,
-                    service_type=typ,
-                    node_port=int(p.get("nodePort") or 0),
-                    target_port=p.get("targetPort"),
-                    external_ips=external_ips,
-                    load_balancer_vips=lb_vips,
-                    load_balancer_source_ranges=lb_ranges,
-                    session_affinity_client_ip=affinity,
-                    sticky_max_age_seconds=sticky,
-                    external_policy_local=ext_local,
-                    internal_policy_local=int_local,
-                    health_check_node_port=hc_port,
-                    endpoints=tuple(sorted(eps.values(), key=lambda e: e.endpoint)),
-                    name_string=service_port_name_string(
-                        ns, name, pname, legacy_unnamed_port_colon=legacy_unnamed_port_colon),
-                ))
+            causes = service_errors(svc)
+            if not causes:
+                try:
+                    ports.extend(_service_ports(svc, eps_by_port, legacy_unnamed_port_colon))
+                    continue
+                except Exception as e:  # noqa: BLE001 - validation missed something: skip it
+                    causes = [f"could not be read: {e!r}"]
+            rejected.append(_rejected("services", "Service", svc, causes))
         ports.sort(key=lambda sp: (sp.name_string, sp.proto))
         return cls(
             node_name=node_name,
             node_ips=tuple(node_ips),
             cluster_cidr=cluster_cidr,
             service_ports=tuple(ports),
+            rejected=tuple(sorted(rejected, key=lambda r: (r.resource, r.key))),
         )
+
+
+def _labels_of(obj: Any) -> dict | None:
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    labels = md.get("labels") if isinstance(md, dict) else None
+    return labels if isinstance(labels, dict) else ({} if labels is None else None)
+
+
+def _slice_for_proxy(es: Any) -> bool:
+    """Whether kube-proxy looks at this slice at all (an unreadable one: yes, to report it)."""
+    labels = _labels_of(es)
+    if labels is None or not isinstance(es, dict):
+        return True
+    if not labels.get(SERVICE_NAME_LABEL) or SERVICE_PROXY_NAME_LABEL in labels \
+            or HEADLESS_LABEL in labels:
+        return False
+    return es.get("addressType") not in ("IPv6", "FQDN")  # an unknown type is reported
+
+
+def _service_for_proxy(svc: Any) -> bool:
+    """Whether kube-proxy programs this Service at all (headless, ExternalName and other
+    proxies' Services are not its business, valid or not)."""
+    labels = _labels_of(svc)
+    if labels is None or not isinstance(svc, dict):
+        return True
+    if SERVICE_PROXY_NAME_LABEL in labels:
+        return False
+    spec = svc.get("spec")
+    if not isinstance(spec, dict):
+        return True
+    cip = spec.get("clusterIP")
+    if spec.get("type") == "ExternalName" or cip in ("", "None", None):
+        return False
+    # dual-stack's other family: this proxy is single-stack IPv4
+    return not (isinstance(cip, str) and parse_ip(cip, 6) is not None)
+
+
+def _add_slice(es: dict, node_name: str,
+               eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]]) -> None:
+    """A validated slice's endpoints into the per-service-port buckets (all or nothing)."""
+    ns, _, labels = _meta(es)
+    svc = labels[SERVICE_NAME_LABEL]
+    found: list[tuple[tuple[str, str, str, str], Endpoint]] = []
+    for p in es.get("ports") or []:
+        # upstream ignores ports with a nil name; the endpointslice controller always
+        # writes "" for an unnamed port, so a missing name is read as "" here.
+        pname = p.get("name") or ""
+        pnum = p.get("port")
+        if not pnum:
+            continue
+        proto = p.get("protocol") or "TCP"
+        for ep in es.get("endpoints") or []:
+            addrs = ep.get("addresses") or []
+            ip = parse_ip(addrs[0], 4) if addrs else None
+            if ip is None:
+                continue
+            cond = ep.get("conditions") or {}
+            node = ep.get("nodeName")
+            is_local = node is not None and node == node_name
+            e = Endpoint(
+                ip=ip,
+                port=pnum,
+                node_name=node,
+                is_local=is_local,
+                ready=cond.get("ready") is None or bool(cond.get("ready")),
+                serving=cond.get("serving") is None or bool(cond.get("serving")),
+                terminating=bool(cond.get("terminating")),
+                zone=ep.get("zone"),
+            )
+            found.append(((ns, svc, pname, proto), e))
+    for key, e in found:
+        bucket = eps_by_port.setdefault(key, {})
+        # dedupe by ip:port; a local copy wins (as upstream)
+        if e.endpoint not in bucket or e.is_local:
+            bucket[e.endpoint] = e
+
+
+def _service_ports(svc: dict, eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
+                   legacy_unnamed_port_colon: bool) -> list[ServicePort]:
+    """A validated Service's ports with their endpoints."""
+    ns, name, _ = _meta(svc)
+    spec = svc.get("spec") or {}
+    typ = spec.get("type") or "ClusterIP"
+    cluster_ip = parse_ip(spec.get("clusterIP"), 4)
+    if cluster_ip is None:
+        return []
+    affinity = spec.get("sessionAffinity") == "ClientIP"
+    sticky = DEFAULT_STICKY_SECONDS
+    if affinity:
+        cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
+        if cfg.get("timeoutSeconds"):
+            sticky = int(cfg["timeoutSeconds"])
+    ext_local = (
+        _externally_accessible_service(spec)
+        and spec.get("externalTrafficPolicy") == "Local"
+    )
+    int_local = spec.get("internalTrafficPolicy") == "Local"
+    external_ips = tuple(ip for ip in (parse_ip(x, 4) for x in spec.get("externalIPs") or []) if ip)
+    lb_vips: tuple[str, ...] = ()
+    lb_ranges: tuple[str, ...] = ()
+    hc_port = 0
+    if typ == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        lb_vips = tuple(
+            ip for ip in (
+                parse_ip(i.get("ip"), 4) for i in ingress
+                if (i.get("ipMode") or "VIP") == "VIP"
+            ) if ip
+        )
+        lb_ranges = tuple(
+            c for c in (_ipv4_cidr(r) for r in spec.get("loadBalancerSourceRanges") or []) if c
+        )
+        if spec.get("externalTrafficPolicy") == "Local":
+            hc_port = spec.get("healthCheckNodePort") or 0
+    out = []
+    for p in spec.get("ports") or []:
+        pname = p.get("name") or ""
+        proto = p.get("protocol") or "TCP"
+        eps = eps_by_port.get((ns, name, pname, proto), {})
+        out.append(ServicePort(
+            namespace=ns,
+            name=name,
+            port_name=pname,
+            protocol=proto,
+            port=p["port"],
+            cluster_ip=cluster_ip,
+            service_type=typ,
+            node_port=p.get("nodePort") or 0,
+            target_port=p.get("targetPort"),
+            external_ips=external_ips,
+            load_balancer_vips=lb_vips,
+            load_balancer_source_ranges=lb_ranges,
+            session_affinity_client_ip=affinity,
+            sticky_max_age_seconds=sticky,
+            external_policy_local=ext_local,
+            internal_policy_local=int_local,
+            health_check_node_port=hc_port,
+            endpoints=tuple(sorted(eps.values(), key=lambda e: e.endpoint)),
+            name_string=service_port_name_string(
+                ns, name, pname, legacy_unnamed_port_colon=legacy_unnamed_port_colon),
+        ))
+    return out

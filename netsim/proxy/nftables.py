@@ -34,7 +34,12 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from netsim.proxy.model import ProxySnapshot, ServicePort, categorize_endpoints
+from netsim.proxy.model import (
+    ProxySnapshot,
+    ServicePort,
+    categorize_endpoints,
+    safe_comment,
+)
 
 FAMILY = "ip"
 TABLE = "kube-proxy"
@@ -225,7 +230,8 @@ def is_affinity_set_name(name: str) -> bool:
 # --- the desired state --------------------------------------------------------------------
 
 def _q(s: str) -> str:
-    return f'"{s}"'
+    """A quoted nft string (comments hold at most 128 bytes): no `"` or newline can end it."""
+    return f'"{safe_comment(s, 128)}"'
 
 
 @dataclass
