@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -33,6 +34,7 @@ _DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 _DNS1123_SUBDOMAIN_RE = re.compile(rf"^{_DNS1123_SUBDOMAIN}$")
 _WILDCARD_RE = re.compile(rf"^\*\.{_DNS1123_SUBDOMAIN}$")
 _DNS1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 
 MSG_DNS1123_SUBDOMAIN = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
@@ -49,6 +51,12 @@ MSG_DNS1035_LABEL = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
     "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+
+MSG_DNS1123_LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    f"regex used for validation is '{_DNS1123_LABEL}')"
 )
 
 _INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
@@ -117,8 +125,8 @@ def _quote(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    s = str(value)
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Go's %q escapes control characters too: a newline in a value never ends a log line
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def _invalid(field: str, value: Any, detail: str) -> str:
@@ -138,7 +146,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 253:
         errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(MSG_DNS1123_SUBDOMAIN)
     return errs
 
@@ -147,7 +155,7 @@ def wildcard_subdomain_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 253:
         errs.append("must be no more than 253 characters")
-    if not _WILDCARD_RE.match(value):
+    if not _WILDCARD_RE.fullmatch(value):
         errs.append(MSG_WILDCARD_SUBDOMAIN)
     return errs
 
@@ -156,7 +164,7 @@ def _port_name_errors(name: str) -> list[str]:
     errs = []
     if len(name) > 15:
         errs.append("must be no more than 15 characters")
-    if not re.match(r"^[-a-z0-9]+$", name):
+    if not re.fullmatch(r"[-a-z0-9]+", name):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
     if not re.search(r"[a-z]", name):
         errs.append("must contain at least one letter (a-z)")
@@ -191,10 +199,10 @@ def _backend_errors(backend: Any, fld: str) -> list[str]:
     name = service.get("name") or ""
     if not name:
         errs.append(_required(f"{fld}.service.name"))
-    elif not _DNS1035_LABEL_RE.match(name) or len(name) > 63:
+    elif not _DNS1035_LABEL_RE.fullmatch(name) or len(name) > 63:
         if len(name) > 63:
             errs.append(_invalid(f"{fld}.service.name", name, "must be no more than 63 characters"))
-        if not _DNS1035_LABEL_RE.match(name):
+        if not _DNS1035_LABEL_RE.fullmatch(name):
             errs.append(_invalid(f"{fld}.service.name", name, MSG_DNS1035_LABEL))
     port = service.get("port") if isinstance(service.get("port"), dict) else {}
     pname = port.get("name") or ""
@@ -266,6 +274,13 @@ def ingress_field_errors(obj: dict) -> list[str]:
         errs.append(_required("metadata.name", "name or generateName is required"))
     elif name:
         errs.extend(_invalid("metadata.name", name, m) for m in dns1123_subdomain_errors(name))
+    namespace = meta.get("namespace")
+    if namespace is not None:
+        if not isinstance(namespace, str) or not re.fullmatch(_DNS1123_LABEL, namespace):
+            errs.append(_invalid("metadata.namespace", namespace, MSG_DNS1123_LABEL))
+        elif len(namespace) > 63:
+            errs.append(_invalid("metadata.namespace", namespace,
+                                 "must be no more than 63 characters"))
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     rules = spec.get("rules") or []
     default = spec.get("defaultBackend")

@@ -27,6 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsim.ingress.model import ingress_field_errors, invalid_message, normalize_ingress
+from netsim.proxy.model import (
+    endpoint_slice_errors,
+    is_port_number,
+    parse_ip,
+    service_errors,
+)
+from netsim.proxy.model import invalid_message as object_invalid_message
 
 ANN = "nginx.ingress.kubernetes.io/"
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
@@ -45,12 +52,15 @@ class RenderResult:
     """`conf` is nginx.conf; `files` maps absolute paths to contents to write with FILE_MODE
     (certificate+key PEMs); `errors` names Ingresses left out because they would break the
     config ("ns/name" -> message); `warnings` are problems served around (missing Secret ->
-    default certificate, lost path conflicts, canaries without a main Ingress)."""
+    default certificate, lost path conflicts, canaries without a main Ingress); `invalid`
+    names Services and EndpointSlices left out because the apiserver would refuse them
+    (("services"|"endpointslices", "ns/name") -> message)."""
 
     conf: str
     files: dict[str, bytes] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    invalid: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -84,7 +94,8 @@ def _truthy(value: Any) -> bool:
 
 
 def _meta(obj: dict) -> dict:
-    return obj.get("metadata") or {}
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    return md if isinstance(md, dict) else {}
 
 
 def _key(obj: dict) -> str:
@@ -92,9 +103,15 @@ def _key(obj: dict) -> str:
     return f"{m.get('namespace') or 'default'}/{m.get('name') or ''}"
 
 
+def _ns_name(obj: dict) -> tuple[str, str]:
+    m = _meta(obj)
+    return (m.get("namespace") or "default", m.get("name") or "")
+
+
 def _age_key(obj: dict) -> tuple[str, str, str]:
     m = _meta(obj)
-    return (m.get("creationTimestamp") or "", m.get("namespace") or "default", m.get("name") or "")
+    return tuple(str(m.get(f) or d) for f, d in  # type: ignore[return-value]
+                 (("creationTimestamp", ""), ("namespace", "default"), ("name", "")))
 
 
 def _ip_sort(addr: str) -> tuple[int, Any]:
@@ -184,21 +201,40 @@ class _Server:
 
 class _Renderer:
     def __init__(self, services, endpoint_slices, secrets, cert_dir, default_cert):
-        self.services = {(_meta(s).get("namespace") or "default", _meta(s).get("name")): s
-                         for s in services}
+        self.services = {_ns_name(s): s for s in services}
         self.slices: dict[tuple[str, str], list[dict]] = {}
         for sl in endpoint_slices:
             m = _meta(sl)
-            svc = (m.get("labels") or {}).get("kubernetes.io/service-name")
-            if svc:
+            labels = m.get("labels")
+            svc = labels.get("kubernetes.io/service-name") if isinstance(labels, dict) else None
+            if svc and isinstance(svc, str):
                 self.slices.setdefault((m.get("namespace") or "default", svc), []).append(sl)
-        self.secrets = {(_meta(s).get("namespace") or "default", _meta(s).get("name")): s
-                        for s in secrets}
+        self.secrets = {_ns_name(s): s for s in secrets}
+        # objects the apiserver would refuse: left out, reported once per render
+        self.invalid: dict[tuple[str, str], str] = {}
+        self._checked: dict[int, bool] = {}
         self.cert_dir = cert_dir
         self.default_cert = default_cert
         self.upstreams: dict[str, list[str]] = {}
         self.files: dict[str, bytes] = {}
         self.warnings: dict[str, list[str]] = {}
+
+    def usable(self, resource: str, obj: dict) -> bool:
+        """Whether a Service / EndpointSlice passes the apiserver's validation (cached per
+        render); an invalid one is recorded in `invalid` and must not reach nginx.conf."""
+        ok = self._checked.get(id(obj))
+        if ok is None:
+            kind = "Service" if resource == "services" else "EndpointSlice"
+            check = service_errors if resource == "services" else endpoint_slice_errors
+            try:
+                causes = check(obj)
+            except Exception as exc:  # noqa: BLE001 - unreadable is invalid
+                causes = [f"could not be read: {exc!r}"]
+            ok = not causes
+            if causes:
+                self.invalid[(resource, _key(obj))] = object_invalid_message(kind, obj, causes)
+            self._checked[id(obj)] = ok
+        return ok
 
     def warn(self, key: str, message: str) -> None:
         lst = self.warnings.setdefault(key, [])
@@ -225,6 +261,10 @@ class _Renderer:
         if svc is None:
             self.warn(ing.key, f'service "{ing.ns}/{svc_name}" not found; answering 503')
             return []
+        if not self.usable("services", svc):
+            self.warn(ing.key, f'service "{ing.ns}/{svc_name}" is invalid (see its events); '
+                               "answering 503")
+            return []
         svc_port = None
         for sp in (svc.get("spec") or {}).get("ports") or []:
             if port.get("number") and sp.get("port") == port.get("number"):
@@ -239,16 +279,21 @@ class _Renderer:
         proto = svc_port.get("protocol") or "TCP"
         found: set[tuple[str, int]] = set()
         for sl in self.slices.get((ing.ns, svc_name), []):
+            if not self.usable("endpointslices", sl):
+                continue
             for p in sl.get("ports") or []:
                 if (p.get("name") or "") != want or (p.get("protocol") or "TCP") != proto:
                     continue
-                if not p.get("port"):
+                if not is_port_number(p.get("port")):
                     continue
                 for ep in sl.get("endpoints") or []:
                     if (ep.get("conditions") or {}).get("ready") is False:
                         continue
                     for addr in ep.get("addresses") or []:
-                        found.add((addr, int(p["port"])))
+                        # only what parsed as an address goes into nginx.conf, canonical form
+                        ip = parse_ip(addr)
+                        if ip is not None:
+                            found.add((ip, p["port"]))
         out = []
         for addr, num in sorted(found, key=lambda a: (_ip_sort(a[0]), a[1])):
             out.append(f"[{addr}]:{num}" if ":" in addr else f"{addr}:{num}")
@@ -374,10 +419,10 @@ def _canary_of(r: _Renderer, ing: _Ing, backend: _Backend, path: str) -> _Canary
     weight = min(num("canary-weight", 0, None), total)
     header = ann.get(ANN + "canary-by-header") or ""
     cookie = ann.get(ANN + "canary-by-cookie") or ""
-    if header and not _TOKEN.match(header):
+    if header and not _TOKEN.fullmatch(header):
         r.warn(ing.key, f'canary-by-header "{header}" is not a valid header name; ignored')
         header = ""
-    if cookie and not re.match(r"^[A-Za-z0-9_.-]+$", cookie):
+    if cookie and not re.fullmatch(r"[A-Za-z0-9_.-]+", cookie):
         r.warn(ing.key, f'canary-by-cookie "{cookie}" is not a valid cookie name; ignored')
         cookie = ""
     value = ann.get(ANN + "canary-by-header-value") or "" if header else ""
@@ -429,21 +474,29 @@ def render_nginx_conf(
     # 1. accept, validate, order (oldest first).
     accepted: list[_Ing] = []
     for raw in sorted(ingresses, key=_age_key):
-        obj, _ = normalize_ingress(raw)
-        if not ingress_class_matches(obj, class_name, is_default_class):
-            continue
-        key = _key(obj)
-        causes = ingress_field_errors(obj)
+        key = _key(raw)
+        try:
+            obj, _ = normalize_ingress(raw)
+            if not ingress_class_matches(obj, class_name, is_default_class):
+                continue
+            key = _key(obj)
+            causes = ingress_field_errors(obj)
+        except Exception as exc:  # noqa: BLE001 - an unreadable Ingress is skipped, not fatal
+            causes = [f"could not be read: {exc!r}"]
         if causes:
-            errors[key] = invalid_message(_meta(obj).get("name") or "", causes)
+            errors[key] = invalid_message(str(_meta(raw).get("name") or ""), causes)
             continue
         m = _meta(obj)
-        ann = {k: str(v) for k, v in (m.get("annotations") or {}).items()}
-        ing = _Ing(key, m.get("namespace") or "default", m.get("name"), obj, len(accepted), ann)
         try:
+            ann = {str(k): str(v) for k, v in (m.get("annotations") or {}).items()}
+            ing = _Ing(key, m.get("namespace") or "default", m.get("name"), obj, len(accepted),
+                       ann)
             _check_ingress(ing)
         except _Unrenderable as exc:
             errors[key] = f'Ingress "{key}" skipped: {exc}'
+            continue
+        except Exception as exc:  # noqa: BLE001
+            errors[key] = f'Ingress "{key}" skipped: could not be read: {exc!r}'
             continue
         accepted.append(ing)
     mains = [i for i in accepted if not _truthy(i.ann.get(ANN + "canary"))]
@@ -548,7 +601,8 @@ def render_nginx_conf(
     except _Unrenderable as exc:  # pragma: no cover - _check_ingress should catch all
         raise ValueError(str(exc)) from None
     return RenderResult(conf, dict(sorted(r.files.items())), dict(sorted(errors.items())),
-                        {k: v for k, v in sorted(r.warnings.items())})
+                        {k: v for k, v in sorted(r.warnings.items())},
+                        dict(sorted(r.invalid.items())))
 
 
 # --------------------------------------------------------------------------- emit
