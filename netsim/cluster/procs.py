@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 
-from netsim.kubelet.runtime import proc_starttime
+from netsim.kubelet import cgroups
+from netsim.kubelet.runtime import proc_starttime, processes_in_netns
+from netsim.kubelet.runtime import spawn as _spawn
 from netsim.net.ledger import Ledger
+
+__all__ = ["spawn", "python_module", "alive", "processes_in_netns", "processes_in_cgroups",
+           "signal_all", "terminate"]
 
 
 def spawn(ledger: Ledger, role: str, argv: list[str], log_path: str,
@@ -18,18 +22,9 @@ def spawn(ledger: Ledger, role: str, argv: list[str], log_path: str,
     """Start a daemon in its own session (optionally inside a netns) and record it."""
     if netns:
         argv = ["nsenter", f"--net=/var/run/netns/{netns}", "--", *argv]
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True, close_fds=True, cwd="/")
-    st = None
-    for _ in range(200):
-        st = proc_starttime(p.pid)
-        if st is not None:
-            break
-        time.sleep(0.001)
-    ledger.add("process", role=role, pid=p.pid, starttime=st or 0)
-    return p.pid
+    pid, st = _spawn(argv, log_path)
+    ledger.add("process", role=role, pid=pid, starttime=st)
+    return pid
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -40,20 +35,15 @@ def alive(rec: dict) -> bool:
     return proc_starttime(rec["pid"]) == rec.get("starttime")
 
 
-def processes_in_netns(inodes: set[int]) -> list[tuple[int, int]]:
-    """(pid, starttime) of every process whose network namespace is one of `inodes`."""
+def processes_in_cgroups(records: list[dict]) -> list[tuple[int, int]]:
+    """(pid, starttime) of every process in the cgroups the ledger records (not shared ones)."""
     out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            link = os.readlink(f"/proc/{d}/ns/net")
-        except OSError:
-            continue
-        if link.startswith("net:[") and int(link[5:-1]) in inodes:
-            st = proc_starttime(int(d))
-            if st is not None:
-                out.append((int(d), st))
+    for r in records:
+        if r.get("kind") == "cgroup" and not r.get("shared"):
+            for pid in cgroups.pids(r["path"]):
+                st = proc_starttime(pid)
+                if st is not None:
+                    out.append((pid, st))
     return out
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import threading
 import time
 
@@ -20,10 +21,11 @@ from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import WorkQueue
 from netsim.images import catalog
-from netsim.kubelet import runtime, sandbox
+from netsim.kubelet import cgroups, runtime, sandbox
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_links
 from netsim.kubelet.probes import ProbeManager
+from netsim.net import netlink as nl
 from netsim.net.ipam import Ipam, IpamExhausted
 from netsim.net.ledger import Ledger, state_dir
 from netsim.net.topology import ClusterConfig, NodeSpec
@@ -61,6 +63,16 @@ class Kubelet:
         self.terminating: set[str] = set()
         self.probes = ProbeManager(self)
         self._services_cache: tuple[float, list] = (0.0, [])
+        self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
+
+    def _setup_cgroups(self) -> None:
+        try:
+            self.cgroup = cgroups.ensure_node(self.ledger, self.cfg.name, self.node.name)
+        except OSError as e:
+            log.warning("cgroup v2 is not usable (%s): a container's processes are killed through "
+                        "its process group and, when its pod is deleted, the pod's network "
+                        "namespace only; a daemonized child of a hostNetwork pod or one that "
+                        "left its network namespace can outlive its container", e)
 
     # ---- node ------------------------------------------------------------------------
     def node_object(self) -> dict:
@@ -148,6 +160,7 @@ class Kubelet:
     # ---- loops -----------------------------------------------------------------------
     def run(self) -> None:
         self._load_records()
+        self._setup_cgroups()
         self.register()
         threading.Thread(target=self.heartbeat, daemon=True, name="heartbeat").start()
         threading.Thread(target=self._watch, daemon=True, name="watch").start()
@@ -254,6 +267,7 @@ class Kubelet:
         self._cleanup(rec)
 
     def _cleanup(self, rec: runtime.PodRecord) -> None:
+        self._kill_rest(rec)
         if not rec.host_network and rec.netns:
             sandbox.destroy(self.cfg.name, rec.uid, self.ledger)
         self.ipam.release(rec.uid)
@@ -263,9 +277,31 @@ class Kubelet:
             self.backoff.pop(k, None)
         shutil.rmtree(self.pod_dir(rec.namespace, rec.name, rec.uid), ignore_errors=True)
 
+    def _kill_rest(self, rec: runtime.PodRecord) -> None:
+        """Nothing a pod started outlives it: its cgroup is killed and removed (without
+        cgroup v2: whatever still runs in its own network namespace is killed)."""
+        if rec.cgroup:
+            cgroups.kill(rec.cgroup)
+            cgroups.remove(rec.cgroup)
+            if not os.path.isdir(rec.cgroup):
+                self.ledger.forget("cgroup", path=rec.cgroup)
+        elif not rec.host_network and rec.netns:
+            inode = nl.netns_inode(rec.netns)
+            if inode:
+                for pid, _ in runtime.processes_in_netns({inode}):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+
     def _ensure_sandbox(self, pod: dict, rec: runtime.PodRecord) -> str | None:
         """Returns an error message when the sandbox cannot be made."""
         md, spec = pod["metadata"], pod["spec"]
+        if self.cgroup and not rec.cgroup:
+            path = cgroups.pod_path(self.cgroup, rec.uid)
+            try:
+                cgroups.make_pod(self.ledger, path)
+            except OSError as e:
+                return f"cannot make the pod's cgroup {path}: {e}"
+            rec.cgroup = path
         if rec.netns:
             return None
         if spec.get("hostNetwork"):
@@ -382,6 +418,9 @@ class Kubelet:
         return requeue
 
     def _record_exit(self, pod: dict, crec: runtime.ContainerRecord) -> None:
+        # The leader is gone: the rest of the container goes with it (a pid namespace's
+        # processes die with its init).
+        cgroups.kill(crec.cgroup)
         code = self.exit_codes.pop(crec.pid, None)
         if code is None:
             code = 137 if crec.killed_by_us else 0
@@ -421,9 +460,11 @@ class Kubelet:
         if not rec.host_network and os.path.isdir(os.path.join(sandbox.ETC_NETNS, rec.netns)):
             etc_dir = ""
         binds_file = self._host_path_binds(pod, c, os.path.join(pdir, cname))
+        crec.cgroup = cgroups.container_path(rec.cgroup, cname) if rec.cgroup else ""
         pid, start = runtime.start(argv, netns=rec.netns, hostname=hostname,
                                    etc_dir=etc_dir, env=env, binds_file=binds_file,
-                                   log_path=crec.log_path, cwd=c.get("workingDir") or "/")
+                                   log_path=crec.log_path, cwd=c.get("workingDir") or "/",
+                                   cgroup=crec.cgroup)
         crec.pid, crec.starttime = pid, start
         crec.started_at = now_rfc3339()
         crec.exit_code = None

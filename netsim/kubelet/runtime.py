@@ -2,8 +2,10 @@
 
 There is no container runtime: a container is one process tree started through
 `ip netns exec <netns> unshare --uts --mount` (own hostname, the pod's resolv.conf/hosts
-bind-mounted). Each process is recorded with its kernel start time, so an agent that
-restarts re-adopts the very same process and never starts a duplicate.
+bind-mounted). Its first act is to join the container's cgroup (netsim.kubelet.cgroups),
+before it can fork, so every process it ever starts is killed with it. Each leader is
+recorded with its kernel start time, so an agent that restarts re-adopts the very same
+process and never starts a duplicate.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 
+from netsim.kubelet import cgroups
+
 # $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
 # $3: a file of "source<TAB>target" lines to bind-mount (hostPath volumes), may be empty.
-_LAUNCH = ('hostname "$1" 2>/dev/null; d="$2"; b="$3"; shift 3; '
+# $4: "cgroup" when stdin is the container's cgroup.procs (opened by the kubelet: `ip
+# netns exec` mounts a fresh /sys without cgroupfs), else empty: the shell ($$ is the
+# leader: ip and unshare exec without forking) moves itself into the cgroup before
+# anything else runs, or the container fails with 125 (a runtime error); then stdin is
+# /dev/null again.
+_LAUNCH = ('if [ -n "$4" ]; then echo $$ >&0 || exit 125; exec </dev/null; fi; '
+           'hostname "$1" 2>/dev/null; d="$2"; b="$3"; shift 4; '
            'if [ -n "$d" ]; then for f in resolv.conf hosts; do '
            '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; '
            'if [ -n "$b" ] && [ -f "$b" ]; then tab=$(printf "\\t"); '
@@ -52,6 +62,7 @@ class ContainerRecord:
     log_path: str = ""
     killed_by_us: bool = False
     last_terminated: dict = field(default_factory=dict)
+    cgroup: str = ""  # every process of the container, "" without cgroup v2
 
     def alive(self) -> bool:
         return bool(self.pid) and self.exit_code is None and proc_starttime(self.pid) == self.starttime
@@ -67,6 +78,7 @@ class PodRecord:
     netns: str = ""
     ip: str = ""
     host_network: bool = False
+    cgroup: str = ""  # the pod's cgroup (its containers' are below it), "" without v2
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
 
     def save(self, directory: str) -> None:
@@ -87,23 +99,59 @@ class PodRecord:
         return cls(**data)
 
 
-def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict[str, str],
-          log_path: str, cwd: str = "/", binds_file: str = "") -> tuple[int, int]:
-    """Start a container process; returns (pid, starttime)."""
+def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
+          cwd: str = "/", stdin: int = subprocess.DEVNULL) -> tuple[int, int]:
+    """Start a detached process (own session, stdout+stderr appended to `log_path`);
+    returns (pid, kernel start time). Daemons and containers both start here."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    cmd = ["ip", "netns", "exec", netns, "unshare", "--uts", "--mount", "--propagation",
-           "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, binds_file, *argv]
     with open(log_path, "ab") as log:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        p = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
                              env=env, cwd=cwd if os.path.isdir(cwd) else "/",
                              start_new_session=True, close_fds=True)
     st = None
-    for _ in range(50):
+    for _ in range(200):
         st = proc_starttime(p.pid)
         if st is not None:
             break
         time.sleep(0.001)
     return p.pid, st or 0
+
+
+def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict[str, str],
+          log_path: str, cwd: str = "/", binds_file: str = "", cgroup: str = "") -> tuple[int, int]:
+    """Start a container process (in `cgroup` when given); returns (pid, starttime).
+
+    Whatever a previous run of the container left in its cgroup is killed first."""
+    fd = -1
+    if cgroup:
+        cgroups.kill(cgroup)
+        fd = cgroups.open_procs(cgroup)
+    cmd = ["ip", "netns", "exec", netns, "unshare", "--uts", "--mount", "--propagation",
+           "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, binds_file,
+           "cgroup" if fd >= 0 else "", *argv]
+    try:
+        return spawn(cmd, log_path, env=env, cwd=cwd,
+                     stdin=fd if fd >= 0 else subprocess.DEVNULL)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def processes_in_netns(inodes: set[int]) -> list[tuple[int, int]]:
+    """(pid, starttime) of every process whose network namespace is one of `inodes`."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            link = os.readlink(f"/proc/{d}/ns/net")
+        except OSError:
+            continue
+        if link.startswith("net:[") and int(link[5:-1]) in inodes:
+            st = proc_starttime(int(d))
+            if st is not None:
+                out.append((int(d), st))
+    return out
 
 
 def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
@@ -139,10 +187,16 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 def stop(rec: ContainerRecord, grace: float) -> None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
-    if not rec.alive():
-        return
-    rec.killed_by_us = True
+    """SIGTERM, wait up to `grace` seconds for the leader, then SIGKILL; whatever else
+    the container started dies with it (its cgroup is killed, as a pid namespace's
+    processes die with its init)."""
+    if rec.alive():
+        rec.killed_by_us = True
+        _stop_leader(rec, grace)
+    cgroups.kill(rec.cgroup)
+
+
+def _stop_leader(rec: ContainerRecord, grace: float) -> None:
     signal_group(rec.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
