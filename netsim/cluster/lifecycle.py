@@ -14,6 +14,7 @@ import time
 from netsim.api import errors
 from netsim.api.client import HttpClient, socket_path
 from netsim.cluster import procs
+from netsim.kubelet import cgroups
 from netsim.net import netlink as nl
 from netsim.net import topology
 from netsim.net.ledger import STATE_ROOT, Ledger, run_dir, state_dir
@@ -197,7 +198,9 @@ def down(name: str, *, quiet: bool = False) -> bool:
     sweeper = threading.Thread(target=shutil.rmtree, args=(os.path.join(path, "nodes"),),
                                kwargs={"ignore_errors": True}, daemon=True)
     sweeper.start()
-    procs.terminate(rest + procs.processes_in_netns(inodes), grace=30.0 if grace > 1 else 0.3)
+    procs.terminate(rest + procs.processes_in_netns(inodes) + procs.processes_in_cgroups(recs),
+                    grace=30.0 if grace > 1 else 0.3)
+    cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     sweeper.join()
     topology.teardown(ledger)
     for r in reversed(recs):
