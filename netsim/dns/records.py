@@ -5,11 +5,19 @@ lower-case owner name -> {qtype: [RR]} so that `Zone.answer` is one dict lookup 
 Behaviour follows shared/reference/dns.md (kubernetes/dns schema 1.1.0 and CoreDNS
 `plugin/kubernetes`): NXDOMAIN vs NODATA with the zone SOA in authority, SRV weights
 `100 // n`, glue addresses in the additional section, `pods insecure` pod records.
+
+Objects that admission would have refused (written straight into the store, or by an older
+version) may still arrive: one that cannot become valid records (a name that is no DNS
+label, an address that is no IP, a port that is no number) is left out of the zone whole
+and listed in `Zone.skipped` with the reason, so the server keeps answering for everything
+else and the caller can tell the user (ZoneSource logs it and sends a Warning event).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -74,6 +82,174 @@ def _ready(endpoint: dict) -> bool:
     return (endpoint.get("conditions") or {}).get("ready") is not False
 
 
+# --------------------------------------------------------------- what can become records
+_LABEL_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+def _quote(value) -> str:
+    """A value as Kubernetes' messages show it (Go's %q for strings)."""
+    return json.dumps(value, default=str)[:300]
+
+
+def _label_error(value, pattern: re.Pattern, what: str) -> str | None:
+    if isinstance(value, str) and len(value) <= 63 and pattern.fullmatch(value):
+        return None
+    return f"Invalid value: {_quote(value)}: must be a {what}"
+
+
+def _subdomain_error(value) -> str | None:
+    name = value[:-1] if isinstance(value, str) and value.endswith(".") else value
+    if isinstance(name, str) and len(name) <= 253 and all(
+            len(part) <= 63 and _LABEL_1123.fullmatch(part) for part in name.split(".")):
+        return None
+    return f"Invalid value: {_quote(value)}: must be a DNS-1123 subdomain"
+
+
+def _ip_error(value) -> str | None:
+    if isinstance(value, str) and _addr(value) is not None:
+        return None
+    return f"Invalid value: {_quote(value)}: must be a valid IP address"
+
+
+def _ports_errors(ports, field_: str, optional_port: bool) -> list[str]:
+    if ports is None:
+        return []
+    if not isinstance(ports, list):
+        return [f"{field_}: Invalid value: must be a list"]
+    errs = []
+    for i, port in enumerate(ports):
+        where = f"{field_}[{i}]"
+        if not isinstance(port, dict):
+            errs.append(f"{where}: Invalid value: must be an object")
+            continue
+        number = port.get("port")
+        if not (number is None and optional_port) and not (
+                type(number) is int and 1 <= number <= 65535):
+            errs.append(f"{where}.port: Invalid value: {_quote(number)}: must be between 1 and "
+                        "65535, inclusive")
+        if port.get("name") not in (None, ""):
+            err = _label_error(port["name"], _LABEL_1123, "DNS-1123 label")
+            if err:
+                errs.append(f"{where}.name: {err}")
+        if port.get("protocol") not in (None, *_PROTOCOLS):
+            errs.append(f"{where}.protocol: Unsupported value: {_quote(port['protocol'])}: "
+                        'supported values: "SCTP", "TCP", "UDP"')
+    return errs
+
+
+def _meta_errors(obj: dict, service_name: bool = False) -> list[str]:
+    """The namespace (part of every name); a Service's own name also becomes a label."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        return ["metadata: Invalid value: must be an object"]
+    errs = []
+    if service_name and md.get("name") is not None:  # nameless: ignored, not reported
+        err = _label_error(md["name"], _LABEL_1035, "DNS-1035 label")
+        if err:
+            errs.append(f"metadata.name: {err}")
+    if md.get("namespace") not in (None, ""):
+        err = _label_error(md["namespace"], _LABEL_1123, "DNS-1123 label")
+        if err:
+            errs.append(f"metadata.namespace: {err}")
+    return errs
+
+
+def service_errors(svc: dict) -> list[str]:
+    """Why `svc` cannot become records (Kubernetes' field paths), empty when it can."""
+    errs = _meta_errors(svc, service_name=True)
+    spec = svc.get("spec")
+    if spec is None:
+        return errs
+    if not isinstance(spec, dict):
+        return [*errs, "spec: Invalid value: must be an object"]
+    if spec.get("type") == "ExternalName":
+        err = _subdomain_error(spec.get("externalName"))
+        return [*errs, f"spec.externalName: {err}"] if err else errs
+    ips = spec.get("clusterIPs")
+    if ips is not None and not isinstance(ips, list):
+        errs.append("spec.clusterIPs: Invalid value: must be a list")
+        ips = None
+    for where, ip in [("spec.clusterIP", spec.get("clusterIP")),
+                      *((f"spec.clusterIPs[{i}]", ip) for i, ip in enumerate(ips or []))]:
+        if ip not in (None, "", "None"):
+            err = _ip_error(ip)
+            if err:
+                errs.append(f"{where}: {err}")
+    return errs + _ports_errors(spec.get("ports"), "spec.ports", optional_port=False)
+
+
+def endpoint_slice_errors(es: dict) -> list[str]:
+    """Why an EndpointSlice cannot become records, empty when it can."""
+    errs = _meta_errors(es)
+    md = es.get("metadata")
+    labels = md.get("labels") if isinstance(md, dict) else None
+    if labels is not None and not (isinstance(labels, dict) and isinstance(
+            labels.get(SERVICE_NAME_LABEL, ""), str)):
+        errs.append(f"metadata.labels: Invalid value: {SERVICE_NAME_LABEL} must be a string")
+    endpoints = es.get("endpoints")
+    if endpoints is not None and not isinstance(endpoints, list):
+        return [*errs, "endpoints: Invalid value: must be a list"]
+    for i, ep in enumerate(endpoints or []):
+        if not isinstance(ep, dict):
+            errs.append(f"endpoints[{i}]: Invalid value: must be an object")
+            continue
+        addresses = ep.get("addresses")
+        if not isinstance(addresses, list):
+            errs.append(f"endpoints[{i}].addresses: Required value")
+            continue
+        for j, ip in enumerate(addresses):
+            err = _ip_error(ip)
+            if err:
+                errs.append(f"endpoints[{i}].addresses[{j}]: {err}")
+        if ep.get("hostname") not in (None, ""):
+            err = _label_error(ep["hostname"], _LABEL_1123, "DNS-1123 label")
+            if err:
+                errs.append(f"endpoints[{i}].hostname: {err}")
+        if not isinstance(ep.get("conditions") or {}, dict):
+            errs.append(f"endpoints[{i}].conditions: Invalid value: must be an object")
+    return errs + _ports_errors(es.get("ports"), "ports", optional_port=True)
+
+
+def pod_errors(pod: dict) -> list[str]:
+    """Why a Pod cannot get its records (address, hostname.subdomain), empty when it can."""
+    errs = _meta_errors(pod)
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    if not isinstance(spec, dict) or not isinstance(status, dict):
+        return [*errs, "spec/status: Invalid value: must be objects"]
+    for field_ in ("hostname", "subdomain"):
+        if spec.get(field_) not in (None, ""):
+            err = _label_error(spec[field_], _LABEL_1123, "DNS-1123 label")
+            if err:
+                errs.append(f"spec.{field_}: {err}")
+    ips = status.get("podIPs")
+    if ips is not None and not (isinstance(ips, list) and all(isinstance(p, dict)
+                                                              for p in ips)):
+        return [*errs, "status.podIPs: Invalid value: must be a list of objects"]
+    for where, ip in [("status.podIP", status.get("podIP")),
+                      *((f"status.podIPs[{i}].ip", p.get("ip")) for i, p in enumerate(ips or []))]:
+        if ip not in (None, ""):
+            err = _ip_error(ip)
+            if err:
+                errs.append(f"{where}: {err}")
+    return errs
+
+
+def _usable(objs: list[dict], check, skipped: list[tuple[dict, str]]) -> list[dict]:
+    """The objects `check` finds nothing wrong with; the others go to `skipped`."""
+    out = []
+    for obj in objs:
+        if not isinstance(obj, dict):
+            continue
+        errs = check(obj)
+        if errs:
+            skipped.append((obj, "; ".join(errs)))
+        else:
+            out.append(obj)
+    return out
+
+
 def _pod_ready(pod: dict) -> bool:
     status = pod.get("status") or {}
     if status.get("phase") in ("Succeeded", "Failed") or pod.get("metadata", {}).get(
@@ -133,6 +309,7 @@ class Zone:
         self.ttl = ttl
         self.serial = serial
         self.generation = 0  # set by whoever swaps zones in (ZoneSource)
+        self.skipped: list[tuple[dict, str]] = []  # (object, why) left out by build()
         self.nodes = nodes
         self.extra = extra
         self.namespaces = namespaces
@@ -149,6 +326,10 @@ class Zone:
               domain: str = "cluster.local", ttl: int = 30, serial: int | None = None) -> Zone:
         """Render the zone from Kubernetes JSON. `serial` defaults to the newest resourceVersion."""
         origin = domain.strip(".").lower() + "."
+        skipped: list[tuple[dict, str]] = []
+        services = _usable(services, service_errors, skipped)
+        endpoint_slices = _usable(endpoint_slices, endpoint_slice_errors, skipped)
+        pods = _usable(pods, pod_errors, skipped)
         b = _Builder(origin, ttl)
         rev = _Builder("", ttl)
         namespaces: set[str] = set()
@@ -230,7 +411,9 @@ class Zone:
             serial = max((_rv(o) for o in (*services, *endpoint_slices, *pods)), default=0)
         nodes, extra = cls._finish(b, origin, ttl)
         rnodes, _ = cls._finish(rev, origin, ttl)
-        return cls(domain, ttl, serial, nodes, extra, frozenset(namespaces), rnodes)
+        zone = cls(domain, ttl, serial, nodes, extra, frozenset(namespaces), rnodes)
+        zone.skipped = skipped
+        return zone
 
     @staticmethod
     def _headless(b: _Builder, rev: _Builder, svc_fqdn: str, slices: list[dict]) -> None:

@@ -3,9 +3,16 @@
 - Answers come from the *current* `Zone` (records.py); a `ZoneSource` keeps Services,
   EndpointSlices and Pods from an API watch in memory and swaps in a rebuilt Zone (one
   attribute assignment, so readers never see half a zone).
-- UDP answers are cached as packed bytes keyed by the raw query after its ID (so the
-  question's case, RD bit and EDNS size are part of the key) and tied to the Zone object:
-  a hit costs one dict lookup and patching the 2-byte transaction ID.
+- UDP answers are cached as packed bytes keyed by the question, as CoreDNS' cache keys
+  them (qname lower-cased, qtype, qclass; plus the RD/CD bits, EDNS presence, DO and the
+  UDP size that decides truncation), bounded in entries and bytes and tied to the Zone
+  object: a hit costs parsing the question, one dict lookup and splicing the query's ID
+  and spelling of the name into the packed reply. EDNS options (cookies, padding) are
+  not part of the key.
+- Hostile input gets an answer, not a traceback: a name over 255 bytes or a label over
+  63 is FORMERR, EDNS version > 0 is BADVERS (RFC 6891), UDP replies are at most
+  min(client's EDNS size, 1232) bytes (TC beyond that). Bad queries are logged as one
+  short line at most every 10 s.
 - Names outside the zone: forwarded to `upstream` (UDP, 2 s, then SERVFAIL) when one is
   configured, else REFUSED at once. Malformed packets never raise out of the loop.
 - Prometheus text on `metrics_port` (`/metrics`, plus `/health` and `/ready`) with
@@ -50,15 +57,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSLabel, DNSRecord
 
+from netsim.api import events
 from netsim.dns.records import Zone
 
 log = logging.getLogger("netsim.dns")
 
 UDP_MAX = 512
-EDNS_SIZE = 1232  # what we advertise in our OPT record (DNS flag day 2020 value)
-CACHE_MAX = 20000
+EDNS_SIZE = 1232  # what we advertise and the most we send over UDP (DNS flag day 2020)
+CACHE_MAX = 10000  # entries (CoreDNS' cache default capacity)
+CACHE_BYTES = 4 << 20  # packed answers plus keys; oldest entries go first
+BADVERS = 16  # extended RCODE (RFC 6891): 4 bits in the header, 8 in the OPT TTL
+LOG_EVERY = 10.0  # seconds between log lines about bad queries
+_HEADER_KEEP = 0x0110  # RD and CD are echoed; a query's other flag bits are not
 TCP_IDLE_TIMEOUT = 10.0
 # CoreDNS: prometheus.ExponentialBuckets(0.00025, 2, 16)
 BUCKETS = tuple(0.00025 * 2 ** i for i in range(16))
@@ -155,6 +167,85 @@ def _header_reply(data: bytes, rcode: int) -> bytes | None:
     return struct.pack("!HHHHHH", ident, flags, 0, 0, 0, 0)
 
 
+class _Throttled:
+    """One log line per `every` seconds at most: a flood of bad packets must not flood the
+    log (or the disk); the next line says how many were left out."""
+
+    def __init__(self, every: float = LOG_EVERY):
+        self.every = every
+        self.next_at = 0.0
+        self.skipped = 0
+
+    def __call__(self, level: int, msg: str, *args, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.skipped += 1
+            return
+        self.next_at = now + self.every
+        if self.skipped:
+            msg, args = msg + " (and %d more like it)", (*args, self.skipped)
+            self.skipped = 0
+        log.log(level, msg, *args, exc_info=exc_info)
+
+
+def _name_problem(labels: tuple[bytes, ...]) -> str | None:
+    """Why a query name cannot be a DNS name (RFC 1035 2.3.4), or None."""
+    if any(len(label) > 63 for label in labels):
+        return "a label is longer than 63 bytes"
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
+        return "the name is longer than 255 bytes"
+    return None
+
+
+def _qname_end(data: bytes) -> int | None:
+    """Where the question name of a one-question query ends (after its zero byte); None when
+    it is not a plain uncompressed name of at most 255 bytes."""
+    n = len(data)
+    if n < 17 or data[4:6] != b"\0\1":
+        return None
+    i = 12
+    while True:
+        length = data[i]
+        if length == 0:
+            return i + 1
+        if length > 63:
+            return None
+        i += length + 1
+        if i >= n or i - 12 > 254:
+            return None
+
+
+def _question_key(data: bytes) -> tuple[bytes, int] | None:
+    """(cache key, end of the question name) of a plain query, read straight off the wire.
+
+    The key is what decides the packed answer: the question lower-cased, the RD/CD bits,
+    EDNS presence with its DO bit, and the UDP size limit. None for anything unusual (the
+    full parser then answers it, uncached): not exactly one question, other sections,
+    compression in the question, more than an OPT record, EDNS version > 0.
+    """
+    qend = _qname_end(data)
+    if qend is None:
+        return None
+    n = len(data)
+    flags, an, ns, ar = struct.unpack_from("!HxxHHH", data, 2)
+    if flags & 0xF800 or an or ns or ar > 1:  # a response, or an opcode
+        return None
+    end = qend + 4
+    if ar == 0:
+        if end != n:
+            return None
+        edns = b"\0\0\0"
+    else:
+        if end + 11 > n or data[end] != 0:
+            return None
+        rtype, size, ext, version, oflags, rdlen = struct.unpack_from("!HHBBHH", data, end + 1)
+        if rtype != QTYPE.OPT or version or end + 11 + rdlen != n:
+            return None
+        limit = min(max(UDP_MAX, size), EDNS_SIZE)
+        edns = struct.pack("!BH", 1 | (2 if oflags & 0x8000 else 0), limit)
+    return data[12:end].lower() + struct.pack("!H", flags & _HEADER_KEEP) + edns, qend
+
+
 def _parse_upstream(upstream: str | None) -> tuple[str, int] | None:
     if not upstream:
         return None
@@ -198,8 +289,9 @@ class _UdpSocket:
                 continue
             try:
                 handle(data, addr, self)
-            except Exception:  # never let one packet take the loop down
-                log.exception("dns: unexpected error on a UDP query")
+            except Exception:  # never let one packet take the loop down (nor fill the log)
+                self.server._log_error(logging.ERROR, "dns: unexpected error on a UDP query",
+                                       exc_info=True)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -240,8 +332,15 @@ class DnsServer:
         self.cache_enabled = cache
         self.family = "2" if ":" in host else "1"
         self.metrics = Metrics(f"dns://{host}:{port}")
-        self._cache: dict[bytes, tuple[bytes, str, str, str]] = {}
+        self.cache_max = CACHE_MAX
+        self.cache_bytes_max = CACHE_BYTES
+        # key -> (header after the ID, reply after the question name, zone, qtype, rcode,
+        #         bytes counted for the entry)
+        self._cache: dict[bytes, tuple[bytes, bytes, str, str, str, int]] = {}
+        self.cache_bytes = 0
         self._cache_zone: Zone | None = None
+        self._log_bad = _Throttled()  # hostile or broken queries
+        self._log_error = _Throttled()  # our own failures: a traceback now and then
         self._udp: _UdpSocket | None = None
         self._tcp: asyncio.AbstractServer | None = None
         self._http: asyncio.AbstractServer | None = None
@@ -304,25 +403,45 @@ class DnsServer:
     def set_upstream(self, upstream: str | None) -> None:
         """Change the forwarder (call on the server's loop); cached REFUSED answers go."""
         self.upstream = _parse_upstream(upstream)
+        self._cache_clear()
+
+    def _cache_clear(self) -> None:
         self._cache = {}
+        self.cache_bytes = 0
+
+    def _cache_put(self, key: bytes, qend: int, payload: bytes, zname: str, qtype: str,
+                   rcode: str) -> None:
+        """Keep the packed reply minus its ID and question name; oldest entries go first."""
+        size = len(key) + len(payload) + 200  # + dict slot, tuple and bytes headers
+        cache = self._cache
+        if key in cache:
+            return
+        while cache and (len(cache) >= self.cache_max
+                         or self.cache_bytes + size > self.cache_bytes_max):
+            self.cache_bytes -= cache.pop(next(iter(cache)))[5]
+        cache[key] = (payload[2:12], payload[qend:], zname, qtype, rcode, size)
+        self.cache_bytes += size
 
     # ------------------------------------------------------------- answering
     def _zone(self) -> Zone | None:
         zone = self.zone_provider()
         if zone is not self._cache_zone:  # new generation: drop every packed answer
-            self._cache = {}
+            self._cache_clear()
             self._cache_zone = zone
         return zone
 
     def _udp_datagram(self, data: bytes, addr, transport) -> None:
         t0 = time.perf_counter()
         zone = self._zone()
-        hit = self._cache.get(data[2:])
-        if hit is not None:
-            transport.sendto(data[:2] + hit[0], addr)
-            self.metrics.observe("udp", self.family, hit[1], hit[2], hit[3],
-                                 time.perf_counter() - t0)
-            return
+        keyed = _question_key(data) if self.cache_enabled else None
+        if keyed is not None:
+            key, qend = keyed
+            hit = self._cache.get(key)
+            if hit is not None:  # the query's own ID and spelling of the name
+                transport.sendto(data[:2] + hit[0] + data[12:qend] + hit[1], addr)
+                self.metrics.observe("udp", self.family, hit[2], hit[3], hit[4],
+                                     time.perf_counter() - t0)
+                return
         result = self.resolve(data, zone, "udp")
         if result is None:
             return
@@ -332,18 +451,33 @@ class DnsServer:
             return
         transport.sendto(payload, addr)
         rcode = _rcode_name(payload[3] & 0xF)
-        if kind == "cache" and self.cache_enabled:
-            if len(self._cache) >= CACHE_MAX:
-                self._cache.clear()
-            self._cache[data[2:]] = (payload[2:], zname, qtype, rcode)
+        if kind == "cache" and keyed is not None \
+                and payload[12:qend].lower() == data[12:qend].lower():
+            self._cache_put(key, qend, payload, zname, qtype, rcode)
         self.metrics.observe("udp", self.family, zname, qtype, rcode, time.perf_counter() - t0)
 
     def resolve(self, data: bytes, zone: Zone | None, proto: str
                 ) -> tuple[str, bytes, str, str] | None:
         """Answer one wire query: ('cache'|'nocache'|'forward', reply bytes, zone, type).
 
-        Returns None for packets that deserve silence (too short, or a response).
+        Returns None for packets that deserve silence (too short, or a response). The
+        answer is built for the name in lower case, then the query's own spelling is put
+        back into the question, which the answer's names point at: so the bytes depend on
+        the spelling only there, and a cached answer fits every spelling (DNS 0x20).
         """
+        result = self._resolve(data, zone, proto)
+        if result is None or result[0] == "forward":
+            return result
+        kind, payload, zname, qtype = result
+        qend = _qname_end(data)
+        if qend is not None and payload[4:6] == b"\0\1" and \
+                payload[12:qend] != data[12:qend] and \
+                payload[12:qend].lower() == data[12:qend].lower():
+            payload = payload[:12] + data[12:qend] + payload[qend:]
+        return kind, payload, zname, qtype
+
+    def _resolve(self, data: bytes, zone: Zone | None, proto: str
+                 ) -> tuple[str, bytes, str, str] | None:
         try:
             request = DNSRecord.parse(data)
         except Exception:
@@ -353,35 +487,60 @@ class DnsServer:
             return None
         if request.header.opcode != 0:
             return "nocache", _header_reply(data, RCODE.NOTIMP) or b"", ".", "other"
-        if len(request.questions) != 1:
+        opts = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+        if len(request.questions) != 1 or len(opts) > 1:  # RFC 6891 6.1.1: one OPT at most
             return "nocache", _header_reply(data, RCODE.FORMERR) or b"", ".", "other"
+        problem = _name_problem(request.q.qname.label)
+        if problem is not None:
+            self._log_bad(logging.WARNING, "dns: FORMERR for a %s query: %s", proto, problem)
+            return "nocache", _header_reply(data, RCODE.FORMERR) or b"", ".", "other"
+        # A reply echoes RD and CD (miekg/dns SetReply); the query's other bits are noise.
+        request.header.bitmap &= 0x7800 | _HEADER_KEEP
+        request.q.qname = DNSLabel([label.lower() for label in request.q.qname.label])
         qtype = _type_name(request.q.qtype)
-        opt = next((rr for rr in request.ar if rr.rtype == QTYPE.OPT), None)
-        limit = max(UDP_MAX, opt.rclass if opt is not None else 0) if proto == "udp" else 65535
+        opt = opts[0] if opts else None
+        if proto != "udp":
+            limit = 65535
+        elif opt is None:
+            limit = UDP_MAX
+        else:  # never more than we advertise, whatever the client offers
+            limit = min(max(UDP_MAX, opt.rclass), EDNS_SIZE)
+        if opt is not None and (opt.ttl >> 16) & 0xFF:
+            # EDNS version we do not speak: BADVERS with our version, 0 (RFC 6891 6.1.3).
+            reply = request.reply(aa=0)
+            reply.header.rcode = BADVERS & 0xF
+            reply.add_ar(EDNS0(udp_len=EDNS_SIZE, ext_rcode=BADVERS >> 4, version=0))
+            return "nocache", reply.pack(), ".", qtype
         if zone is None:  # not synced with the API yet
             reply = request.reply()
             reply.header.rcode = RCODE.SERVFAIL
             return "nocache", self._pack(reply, opt, limit), ".", qtype
         try:
             reply = zone.answer(request)
+            if reply is None:
+                if self.upstream is not None:
+                    return "forward", b"", ".", qtype
+                reply = request.reply()
+                reply.header.aa = 0
+                reply.header.rcode = RCODE.REFUSED
+                return "cache", self._pack(reply, opt, limit), ".", qtype
+            return "cache", self._pack(reply, opt, limit), zone.origin, qtype
         except Exception:
-            log.exception("dns: answering %s failed", request.q.qname)
+            self._log_error(logging.ERROR, "dns: answering %s failed", request.q.qname,
+                            exc_info=True)
             reply = request.reply()
             reply.header.rcode = RCODE.SERVFAIL
             return "nocache", self._pack(reply, opt, limit), zone.origin, qtype
-        if reply is None:
-            if self.upstream is not None:
-                return "forward", b"", ".", qtype
-            reply = request.reply()
-            reply.header.aa = 0
-            reply.header.rcode = RCODE.REFUSED
-            return "cache", self._pack(reply, opt, limit), ".", qtype
-        return "cache", self._pack(reply, opt, limit), zone.origin, qtype
 
     @staticmethod
-    def _pack(reply: DNSRecord, opt, limit: int) -> bytes:
+    def _opt(query_opt) -> EDNS0:
+        """Our OPT record: 1232 advertised, DO echoed (RFC 3225 3)."""
+        return EDNS0(udp_len=EDNS_SIZE, flags="do" if query_opt.ttl & 0x8000 else "")
+
+    @classmethod
+    def _pack(cls, reply: DNSRecord, opt, limit: int) -> bytes:
         if opt is not None:
-            reply.add_ar(EDNS0(udp_len=EDNS_SIZE))
+            reply.add_ar(cls._opt(opt))
         packed = reply.pack()
         if len(packed) <= limit:
             return packed
@@ -389,7 +548,7 @@ class DnsServer:
         short = DNSRecord(reply.header, q=reply.q)
         short.header.tc = 1
         if opt is not None:
-            short.add_ar(EDNS0(udp_len=EDNS_SIZE))
+            short.add_ar(cls._opt(opt))
         return short.pack()
 
     # ------------------------------------------------------------ forwarding
@@ -546,13 +705,20 @@ class ZoneSource:
     watch error (including Gone) means re-list. Changes mark the zone dirty; a rebuild
     thread renders a new Zone ~`debounce` seconds after the first change and swaps it in.
     `current()` (or calling the object) returns the latest Zone, None before the first sync.
+    An object the zone had to leave out (`Zone.skipped`) is logged once and gets a Warning
+    event (reason FailedToBuildDNSRecords) for each version of it that is still unusable.
     """
 
     RESOURCES = ("services", "endpointslices", "pods")
+    EVENT_REASON = "FailedToBuildDNSRecords"
 
     def __init__(self, client, *, domain: str = "cluster.local", ttl: int = 30,
-                 debounce: float = 0.05, retry: float = 0.5):
+                 debounce: float = 0.05, retry: float = 0.5, component: str = "coredns",
+                 host: str | None = None):
         self.client = client
+        self.component = component
+        self.host = host
+        self._reported: set[tuple] = set()
         self.domain = domain
         self.ttl = ttl
         self.debounce = debounce
@@ -683,6 +849,27 @@ class ZoneSource:
             with self._zone_changed:
                 self._zone = zone
                 self._zone_changed.notify_all()
+            self._report(zone.skipped)
+
+    def _report(self, skipped: list[tuple[dict, str]]) -> None:
+        """Log and record a Warning event once per (object version, reason)."""
+        seen: set[tuple] = set()
+        for obj, why in skipped:
+            md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            key = (obj.get("kind"), md.get("namespace"), md.get("name"), md.get("uid"),
+                   md.get("resourceVersion"), why)
+            seen.add(key)
+            if key in self._reported:
+                continue
+            message = f"no DNS records for this {obj.get('kind') or 'object'}: {why}"
+            log.warning("dns: %s %s/%s skipped: %s", obj.get("kind"), md.get("namespace"),
+                        md.get("name"), why)
+            try:
+                events.record(self.client, obj, "Warning", self.EVENT_REASON, message,
+                              self.component, self.host)
+            except Exception as exc:  # the API is down: the log line is all we can do
+                log.warning("dns: cannot record an event for %s: %s", md.get("name"), exc)
+        self._reported = seen  # a fixed object that breaks again is reported again
 
 
 # --------------------------------------------------------------------------- config
@@ -867,7 +1054,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         ns, _, name = ref.rpartition("/")
         watch = CorefileWatch(client, ns or "kube-system", name)
         cfg = watch.load()
-    source = ZoneSource(client, domain=cfg.zone, ttl=cfg.ttl).start()
+    source = ZoneSource(client, domain=cfg.zone, ttl=cfg.ttl,
+                        host=os.environ.get("NETSIM_POD_NAME")).start()
     server = DnsServer(source, host=args.listen, port=args.port,
                        upstream=args.upstream or cfg.upstream,
                        metrics_port=args.metrics_port if args.metrics_port is not None

@@ -325,3 +325,66 @@ def test_render_is_stable(zone):
     assert "kubernetes.default.svc.cluster.local. 30      IN      A       10.96.0.1" in text
     assert Zone.build([], [], []).answer(DNSRecord.question("dns-version.cluster.local",
                                                             "TXT")) is not None
+
+
+# ----------------------------------------------------------- objects that cannot be records
+def every_answer_packs(zone: Zone) -> None:
+    """What a client would hit: every name and type in the zone answers on the wire."""
+    for name in zone.names():
+        for qtype in ("A", "AAAA", "SRV", "PTR", "CNAME", "TXT", "ANY"):
+            reply = zone.answer(DNSRecord.question(name, qtype))
+            if reply is not None:
+                DNSRecord.parse(reply.pack())
+
+
+def test_unusable_objects_are_left_out_whole_and_listed_with_the_reason():
+    bad_slice = eps("db", endpoints=[ep("10.244.1.3"), ep("not-an-ip")], name="db-bad")
+    bad_slice_port = eps("db", endpoints=[ep("10.244.1.4")], ports=(("http", 70000, "TCP"),),
+                         name="db-bad-port")
+    bad_pod = pod("p", "10.244.1.8", hostname="Host_1", subdomain="db")
+    dual = svc("dual", cluster_ip="10.96.0.10")
+    dual["spec"]["clusterIPs"] = ["10.96.0.10", "fd00::zz"]
+    services = [svc("web", cluster_ip="10.96.0.5"), svc("db", cluster_ip="None"),
+                svc("web\n", cluster_ip="10.96.0.6"),
+                svc("a" * 64, cluster_ip="10.96.0.7"),
+                svc("ports", cluster_ip="10.96.0.8", ports=(("http", "abc", "TCP"),)),
+                svc("proto", cluster_ip="10.96.0.9", ports=(("http", 80, "ICMP"),)),
+                dual,
+                svc("ext", cluster_ip=None, ports=(), type="ExternalName",
+                    externalName="a" * 64 + ".example.com"),
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nospec"},
+                 "spec": "oops"}]
+    slices = [eps("db", endpoints=[ep("10.244.1.2")]), bad_slice, bad_slice_port]
+    zone = Zone.build(services, slices, [bad_pod, pod("q", "10.244.1.2")])
+    assert rdatas(ask(zone, "web.default.svc.cluster.local").rr) == ["10.96.0.5"]
+    assert rdatas(ask(zone, "db.default.svc.cluster.local").rr) == ["10.244.1.2"]
+    assert rdatas(ask(zone, "10-244-1-2.default.pod.cluster.local").rr) == ["10.244.1.2"]
+    for name in ("ports", "proto", "dual", "ext"):
+        assert ask(zone, f"{name}.default.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
+    every_answer_packs(zone)
+    why = {(o.get("kind"), o["metadata"]["name"]): reason for o, reason in zone.skipped}
+    assert why == {
+        ("Service", "web\n"): 'metadata.name: Invalid value: "web\\n": must be a DNS-1035 '
+                              "label",
+        ("Service", "a" * 64): f'metadata.name: Invalid value: "{"a" * 64}": must be a '
+                               "DNS-1035 label",
+        ("Service", "ports"): 'spec.ports[0].port: Invalid value: "abc": must be between 1 '
+                              "and 65535, inclusive",
+        ("Service", "proto"): 'spec.ports[0].protocol: Unsupported value: "ICMP": supported '
+                              'values: "SCTP", "TCP", "UDP"',
+        ("Service", "dual"): 'spec.clusterIPs[1]: Invalid value: "fd00::zz": must be a valid '
+                             "IP address",
+        ("Service", "ext"): f'spec.externalName: Invalid value: "{"a" * 64}.example.com": '
+                            "must be a DNS-1123 subdomain",
+        ("Service", "nospec"): "spec: Invalid value: must be an object",
+        ("EndpointSlice", "db-bad"): 'endpoints[1].addresses[0]: Invalid value: "not-an-ip": '
+                                     "must be a valid IP address",
+        ("EndpointSlice", "db-bad-port"): "ports[0].port: Invalid value: 70000: must be "
+                                          "between 1 and 65535, inclusive",
+        ("Pod", "p"): 'spec.hostname: Invalid value: "Host_1": must be a DNS-1123 label',
+    }
+
+
+def test_valid_objects_leave_nothing_skipped(zone):
+    assert zone.skipped == []
+    every_answer_packs(zone)

@@ -1,8 +1,10 @@
 """The DNS server on 127.0.0.1 (free ports): UDP, TCP, TC, REFUSED, forwarding, fuzz, metrics,
-and ZoneSource following a fake API client."""
+hostile queries (over-long names, EDNS sizes and versions, cache keys), and ZoneSource
+following a fake API client and the real store (objects it cannot use included)."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import logging
 import queue
@@ -16,10 +18,15 @@ import time
 import urllib.request
 
 import pytest
-from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord, EDNSOption
 
+from netsim.api import events
+from netsim.api.client import LocalClient
+from netsim.api.store import Store
 from netsim.dns.records import Zone
 from netsim.dns.server import (
+    CACHE_MAX,
+    EDNS_SIZE,
     BackgroundDnsServer,
     DnsServer,
     ZoneSource,
@@ -46,14 +53,15 @@ def eps(service, ips, ns="default", ready=True, rv="1"):
             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
 
 
-BIG = [f"10.244.{i // 250}.{i % 250 + 1}" for i in range(100)]
+BIG = [f"10.244.{i // 250}.{i % 250 + 1}" for i in range(100)]  # ~1.7 kB of A records
+MID = [f"10.245.0.{i + 1}" for i in range(50)]  # ~0.9 kB: over 512, under 1232
 
 
 def cluster_zone() -> Zone:
     return Zone.build(
         [svc("kubernetes", cluster_ip="10.96.0.1", ports=(("https", 443, "TCP"),)),
-         svc("big", cluster_ip="None")],
-        [eps("big", BIG)], [])
+         svc("big", cluster_ip="None"), svc("mid", cluster_ip="None")],
+        [eps("big", BIG), eps("mid", MID)], [])
 
 
 def query(port: int, name: str, qtype: str = "A", tcp: bool = False, timeout: float = 3,
@@ -97,12 +105,172 @@ def test_big_headless_answer_truncates_on_udp_then_tcp_has_it_all(server):
     assert sorted(str(rr.rdata) for rr in r.rr) == sorted(BIG)
 
 
-def test_edns_buffer_size_lifts_the_512_byte_limit(server):
-    r = query(server.port, "big.default.svc.cluster.local", edns=4096)
+def raw_query(port: int, q: DNSRecord, timeout: float = 3) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(q.pack(), (HOST, port))
+        return s.recv(65535)
+
+
+def opt_of(r: DNSRecord):
+    return next(rr for rr in r.ar if rr.rtype == QTYPE.OPT)
+
+
+def test_edns_buffer_size_lifts_the_512_byte_limit_up_to_what_we_advertise(server):
+    assert query(server.port, "mid.default.svc.cluster.local").header.tc == 1  # no EDNS: 512
+    for size in (1232, 4096):
+        r = query(server.port, "mid.default.svc.cluster.local", edns=size)
+        assert r.header.tc == 0 and len(r.rr) == 50
+        assert opt_of(r).rclass == EDNS_SIZE == 1232  # what we advertise
+    # A client offering 4 or 64 KiB still gets at most 1232 bytes over UDP: TC, then TCP.
+    for size in (4096, 65535):
+        q = DNSRecord.question("big.default.svc.cluster.local")
+        q.add_ar(EDNS0(udp_len=size))
+        wire = raw_query(server.port, q)
+        r = DNSRecord.parse(wire)
+        assert len(wire) <= 1232 and r.header.tc == 1 and not r.rr
+        assert opt_of(r).rclass == 1232
+    r = query(server.port, "big.default.svc.cluster.local", tcp=True, edns=4096)
     assert r.header.tc == 0 and len(r.rr) == 100
-    assert any(rr.rtype == QTYPE.OPT for rr in r.ar)
-    r = query(server.port, "big.default.svc.cluster.local", edns=1232)
-    assert r.header.tc == 1
+
+
+def test_edns_version_1_gets_badvers_with_our_version_0(server):
+    """RFC 6891 6.1.3, as CoreDNS' request/edns.go: BADVERS (16) = 0 in the header and 1 in
+    the OPT's extended-RCODE byte; the OPT says version 0; no answer."""
+    for tcp in (False, True):
+        q = DNSRecord.question("kubernetes.default.svc.cluster.local")
+        q.add_ar(EDNS0(udp_len=1232, version=1))
+        r = DNSRecord.parse(q.send(HOST, server.port, tcp=tcp, timeout=3))
+        opt = opt_of(r)
+        ext_rcode, version = opt.ttl >> 24, (opt.ttl >> 16) & 0xFF
+        assert (ext_rcode << 4 | r.header.rcode, version) == (16, 0)
+        assert r.header.id == q.header.id and not r.rr and opt.rclass == 1232
+    r = query(server.port, "kubernetes.default.svc.cluster.local", edns=1232)  # version 0
+    assert r.header.rcode == RCODE.NOERROR and [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
+
+
+def test_do_bit_is_echoed_in_our_opt(server):
+    q = DNSRecord.question("kubernetes.default.svc.cluster.local")
+    q.add_ar(EDNS0(udp_len=1232, flags="do"))
+    r = DNSRecord.parse(q.send(HOST, server.port, timeout=3))
+    assert opt_of(r).ttl & 0x8000 and [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
+
+
+def wire_query(labels: list[bytes], ident: int) -> bytes:
+    """A query whose name is whatever `labels` say (dnslib refuses to build bad names)."""
+    name = b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1)
+
+
+LONG_NAMES = {
+    "64-byte label": [b"a" * 64, b"default", b"svc", b"cluster", b"local"],
+    "270-byte name": [b"b" * 63] * 4 + [b"cluster", b"local"],
+    "256-byte name": [b"c" * 63] * 3 + [b"d" * 44, b"svc", b"cluster", b"local"],
+}
+LONGEST = [b"c" * 63] * 3 + [b"d" * 43, b"svc", b"cluster", b"local"]  # 255 bytes: fine
+
+
+def test_over_long_names_get_formerr_and_no_traceback(server, caplog):
+    caplog.set_level(logging.DEBUG, logger="netsim.dns")
+    assert len(wire_query(LONG_NAMES["256-byte name"], 0)) - 16 == 256  # just over the limit
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.sendto(wire_query(LONGEST, 5), (HOST, server.port))
+        assert DNSRecord.parse(s.recv(1232)).header.rcode == RCODE.NXDOMAIN
+        for i in range(60):  # a flood of them: every one answered, the log barely noticed
+            for what, labels in LONG_NAMES.items():
+                s.sendto(wire_query(labels, i), (HOST, server.port))
+                r = DNSRecord.parse(s.recv(512))
+                assert (r.header.id, r.header.qr, r.header.rcode) == (i, 1, RCODE.FORMERR), what
+    with socket.create_connection((HOST, server.port), timeout=3) as t:
+        pkt = wire_query(LONG_NAMES["64-byte label"], 77)
+        t.sendall(struct.pack("!H", len(pkt)) + pkt)
+        n = struct.unpack("!H", t.recv(2))[0]
+        r = DNSRecord.parse(t.recv(n))
+        assert (r.header.id, r.header.rcode) == (77, RCODE.FORMERR)
+    assert [str(rr.rdata) for rr in query(server.port, "kubernetes.default.svc.cluster."
+                                          "local").rr] == ["10.96.0.1"]
+    assert not [rec for rec in caplog.records if rec.exc_info], "a traceback was logged"
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert len(lines) <= 1 and all(len(line) < 200 for line in lines), lines
+
+
+class Sent:
+    """Stands in for the UDP socket: collects what the server sends."""
+
+    def __init__(self):
+        self.out: list[bytes] = []
+
+    def sendto(self, data: bytes, addr) -> None:
+        self.out.append(data)
+
+
+def ask_server(server: DnsServer, q: DNSRecord) -> bytes:
+    sent = Sent()
+    server._udp_datagram(bytes(q.pack()), ("127.0.0.1", 5353), sent)  # as recvfrom gives
+    assert len(sent.out) == 1
+    return sent.out[0]
+
+
+def mixed_case(name: str, rnd: random.Random) -> str:
+    """DNS 0x20: resolvers randomise the case of every letter."""
+    return "".join(c.upper() if rnd.random() < 0.5 else c for c in name)
+
+
+def test_cache_is_keyed_by_the_question_not_the_raw_query():
+    """300 queries for one name, each padded (RFC 7830) with 4 kB and carrying its own cookie,
+    in random case: one cache entry, and every reply is what an uncached server says."""
+    cached = DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None)
+    plain = DnsServer(cached.zone_provider, host=HOST, port=0, metrics_port=None, cache=False)
+    rnd = random.Random(7)
+    for i in range(300):
+        q = DNSRecord.question(mixed_case("kubernetes.default.svc.cluster.local", rnd))
+        q.header.id = i
+        q.add_ar(EDNS0(udp_len=1232, opts=[EDNSOption(10, rnd.randbytes(8)),
+                                           EDNSOption(12, bytes(4000 + i))]))
+        got = ask_server(cached, q)
+        assert got == ask_server(plain, q)
+        r = DNSRecord.parse(got)
+        assert r.header.id == i and str(r.rr[0].rname) == str(q.q.qname)
+        assert [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
+    assert len(cached._cache) == 1 and cached.cache_bytes < 2000
+
+
+def test_cached_answers_equal_uncached_ones_for_every_kind_of_reply():
+    cached = DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None)
+    plain = DnsServer(cached.zone_provider, host=HOST, port=0, metrics_port=None, cache=False)
+    rnd = random.Random(3)
+    cases = [("kubernetes.default.svc.cluster.local", "A", None),
+             ("_https._tcp.kubernetes.default.svc.cluster.local", "SRV", None),
+             ("mid.default.svc.cluster.local", "A", None),  # TC without EDNS
+             ("mid.default.svc.cluster.local", "A", 1232),
+             ("big.default.svc.cluster.local", "A", 4096),  # TC at 1232
+             ("nope.default.svc.cluster.local", "A", None),  # NXDOMAIN + SOA
+             ("kubernetes.default.svc.cluster.local", "AAAA", 1232),  # NODATA + SOA
+             ("dns-version.cluster.local", "TXT", None),
+             ("example.com", "A", None)]  # REFUSED
+    for name, qtype, edns in cases:
+        for rd in (1, 0, 1, 0):
+            q = DNSRecord.question(mixed_case(name, rnd), qtype)
+            q.header.rd = rd
+            if edns:
+                q.add_ar(EDNS0(udp_len=edns))
+            assert ask_server(cached, q) == ask_server(plain, q), (name, qtype, edns, rd)
+    assert len(cached._cache) == 2 * len(cases)  # RD on and off
+
+
+def test_cache_is_bounded_in_entries_and_bytes():
+    server = DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None)
+    assert server.cache_max == CACHE_MAX == 10000  # CoreDNS' default capacity
+    server.cache_max, server.cache_bytes_max = 500, 60_000
+    for i in range(2000):  # distinct names: REFUSED and NXDOMAIN answers are cached too
+        name = f"n{i}.example.com" if i % 2 else f"n{i}.default.svc.cluster.local"
+        ask_server(server, DNSRecord.question(name))
+        assert len(server._cache) <= 500 and server.cache_bytes <= 60_000
+    assert len(server._cache) > 100  # it still caches, the oldest went first
+    r = DNSRecord.parse(ask_server(server, DNSRecord.question(
+        "kubernetes.default.svc.cluster.local")))
+    assert [str(rr.rdata) for rr in r.rr] == ["10.96.0.1"]
 
 
 def test_several_queries_on_one_tcp_connection(server):
@@ -251,12 +419,22 @@ def test_metrics_use_coredns_names(server):
         assert resp.status == 200
 
 
-def measure_qps(port: int, total: int = 6000, window: int = 32) -> tuple[float, int]:
-    """One Python client thread keeping `window` UDP queries in flight; bounded count."""
-    names = [DNSRecord.question(n).pack() for n in
-             ("kubernetes.default.svc.cluster.local", "nope.default.svc.cluster.local",
-              "big.default.svc.cluster.local", "_https._tcp.kubernetes.default.svc.cluster.local")]
-    result: dict = {}
+QPS_NAMES = (("kubernetes.default.svc.cluster.local", "A"),
+             ("nope.default.svc.cluster.local", "A"),
+             ("big.default.svc.cluster.local", "A"),
+             ("_https._tcp.kubernetes.default.svc.cluster.local", "SRV"))
+
+
+def measure_qps(port: int, total: int = 6000, window: int = 32
+                ) -> tuple[float, int, collections.Counter]:
+    """One Python client thread keeping `window` UDP queries in flight; bounded count.
+    Returns the rate, the number of answers and how often each distinct reply came."""
+    names = []
+    for i, (name, qtype) in enumerate(QPS_NAMES):
+        q = DNSRecord.question(name, qtype)
+        q.header.id = 1000 + i
+        names.append(q.pack())
+    result: dict = {"replies": collections.Counter()}
 
     def client() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -268,7 +446,7 @@ def measure_qps(port: int, total: int = 6000, window: int = 32) -> tuple[float, 
                     s.sendto(names[sent % len(names)], (HOST, port))
                     sent += 1
                 try:
-                    s.recv(4096)
+                    result["replies"][s.recv(4096)] += 1
                     received += 1
                 except TimeoutError:
                     break  # a dropped datagram: stop rather than hang
@@ -278,7 +456,7 @@ def measure_qps(port: int, total: int = 6000, window: int = 32) -> tuple[float, 
     t = threading.Thread(target=client)
     t.start()
     t.join(60)
-    return result.get("qps", 0.0), result.get("received", 0)
+    return result.get("qps", 0.0), result.get("received", 0), result["replies"]
 
 
 @pytest.mark.parametrize("cache", [True, False], ids=["cached", "uncached"])
@@ -286,10 +464,18 @@ def test_qps_is_measured_and_printed(cache):
     """A rough figure, printed and not asserted (benchmarks live in tests/bench)."""
     with BackgroundDnsServer(DnsServer(cluster_zone(), host=HOST, port=0, metrics_port=None,
                                        cache=cache)) as bg:
-        qps, received = measure_qps(bg.server.port)
+        qps, received, replies = measure_qps(bg.server.port)
     print(f"\ndns qps (udp, {'cached' if cache else 'uncached'}, 1 client thread, "
           f"32 in flight): {qps:.0f} ({received} answers)")
-    assert received > 0
+    # Every query answered, and each name always got the one right answer.
+    assert received == 6000
+    assert sorted(replies.values()) == [1500] * 4, "different replies to the same query"
+    by_id = {r.header.id: r for r in map(DNSRecord.parse, replies)}
+    assert [str(rr.rdata) for rr in by_id[1000].rr] == ["10.96.0.1"]
+    assert by_id[1001].header.rcode == RCODE.NXDOMAIN
+    assert by_id[1002].header.tc == 1  # 100 A records do not fit in 512 bytes
+    assert [str(rr.rdata) for rr in by_id[1003].rr] == [
+        "0 100 443 kubernetes.default.svc.cluster.local."]
 
 
 # --------------------------------------------------------------------------- ZoneSource
@@ -467,12 +653,15 @@ def test_module_entry_point_has_help():
         assert flag in out.stdout
 
 
-def test_zone_source_with_the_real_store_client():
-    store_mod = pytest.importorskip("netsim.api.store")
-    client_mod = pytest.importorskip("netsim.api.client")
-    client = client_mod.LocalClient(store_mod.Store(":memory:"))
+def store_client() -> LocalClient:
+    client = LocalClient(Store(":memory:"))
     if client.get_or_none("namespaces", "default") is None:
         client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    return client
+
+
+def test_zone_source_with_the_real_store_client():
+    client = store_client()
     client.create(svc("web", cluster_ip="10.96.0.50"))
     source = ZoneSource(client).start()
     try:
@@ -481,5 +670,95 @@ def test_zone_source_with_the_real_store_client():
         source.wait_for(lambda z: a_of(z, "web2.default.svc.cluster.local") == ["10.96.0.51"])
         client.delete("services", "web", "default")
         source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
+    finally:
+        source.stop()
+
+
+# ------------------------------------------------------------- objects DNS cannot use
+def bad_objects() -> list[dict]:
+    """What admission refuses, as if written into the store directly (or by an old version)."""
+    bad_address = eps("db", ["127.0.0.1 max_fails=0; } server { listen 80"])
+    bad_address["metadata"]["name"] = "db-bad-address"
+    bad_port = eps("db", ["10.244.1.9"])
+    bad_port["metadata"]["name"] = "db-bad-port"
+    bad_port["ports"][0]["port"] = "abc"
+    return [svc("web\n", cluster_ip="10.96.0.51"),
+            svc("x" * 64, cluster_ip="10.96.0.52"),
+            svc("badip", cluster_ip="10.96.0.999"),
+            svc("badport", cluster_ip="10.96.0.53", ports=(("http", "abc", "TCP"),)),
+            svc("badportname", cluster_ip="10.96.0.54", ports=(("http\n", 80, "TCP"),)),
+            svc("badext", cluster_ip=None, ports=(), type="ExternalName",
+                externalName="one.example.com\n"),
+            bad_address, bad_port]
+
+
+def test_objects_dns_cannot_use_are_skipped_with_a_warning_event(caplog):
+    caplog.set_level(logging.WARNING, logger="netsim.dns")
+    client = store_client()
+    client.store.admission = None  # straight into the store, as admission never saw them
+    client.create(svc("web", cluster_ip="10.96.0.50"))
+    client.create(svc("db", cluster_ip="None"))
+    client.create(eps("db", ["10.244.1.2"]))
+    stored = [client.create(o) for o in bad_objects()]
+    source = ZoneSource(client, debounce=0.02).start()
+    try:
+        client.create(svc("late", cluster_ip="10.96.0.60"))  # the zone keeps following the API
+        zone = source.wait_for(lambda z: a_of(z, "late.default.svc.cluster.local")
+                               == ["10.96.0.60"])
+        assert a_of(zone, "web.default.svc.cluster.local") == ["10.96.0.50"]
+        assert a_of(zone, "db.default.svc.cluster.local") == ["10.244.1.2"]
+        with BackgroundDnsServer(DnsServer(source, host=HOST, port=0,
+                                           metrics_port=None)) as bg:
+            for name, qtype in (("web.default.svc.cluster.local", "A"),
+                                ("_http._tcp.db.default.svc.cluster.local", "SRV"),
+                                ("badport.default.svc.cluster.local", "SRV"),
+                                ("badext.default.svc.cluster.local", "CNAME")):
+                r = query(bg.server.port, name, qtype)
+                want = RCODE.NXDOMAIN if name.startswith("bad") else RCODE.NOERROR
+                assert r.header.rcode == want, (name, r)
+            assert [str(rr.rdata) for rr in query(bg.server.port, "_http._tcp.db.default.svc."
+                                                  "cluster.local", "SRV").rr] == [
+                "0 100 80 10-244-1-2.db.default.svc.cluster.local."]
+
+        def warnings(obj: dict) -> list[dict]:
+            return [e for e in events.for_object(client, obj)
+                    if e["type"] == "Warning" and e["reason"] == "FailedToBuildDNSRecords"]
+
+        deadline = time.monotonic() + 5
+        while not all(warnings(o) for o in stored) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        wanted = {"web\n": 'metadata.name: Invalid value: "web\\n": must be a DNS-1035 label',
+                  "x" * 64: "metadata.name: Invalid value:",
+                  "badip": 'spec.clusterIP: Invalid value: "10.96.0.999": must be a valid IP',
+                  "badport": 'spec.ports[0].port: Invalid value: "abc": must be between 1 and '
+                             "65535, inclusive",
+                  "badportname": 'spec.ports[0].name: Invalid value: "http\\n"',
+                  "badext": 'spec.externalName: Invalid value: "one.example.com\\n"',
+                  "db-bad-address": "endpoints[0].addresses[0]: Invalid value: \"127.0.0.1 "
+                                    "max_fails=0; } server { listen 80\": must be a valid IP",
+                  "db-bad-port": 'ports[0].port: Invalid value: "abc"'}
+        for obj in stored:
+            evs = warnings(obj)
+            assert len(evs) == 1, (obj["metadata"]["name"], evs)
+            assert evs[0]["source"]["component"] == "coredns"
+            assert wanted[obj["metadata"]["name"]] in evs[0]["message"], evs[0]["message"]
+            assert evs[0]["involvedObject"]["uid"] == obj["metadata"]["uid"]
+
+        # More rebuilds: no new log lines or events for the same versions of the same objects.
+        for i in range(3):
+            client.create(svc(f"more{i}", cluster_ip=f"10.96.0.7{i}"))
+            source.wait_for(lambda z, i=i: a_of(z, f"more{i}.default.svc.cluster.local") != [])
+        lines = [r.getMessage() for r in caplog.records if "badport " in r.getMessage()
+                 or "badport:" in r.getMessage() or "/badport " in r.getMessage()]
+        assert len(lines) == 1, lines
+        assert all(ev["count"] == 1 for o in stored for ev in warnings(o))
+
+        # Fixed by the user: it resolves.
+        fixed = client.get("services", "badport", "default")
+        fixed["spec"]["ports"][0]["port"] = 8080
+        client.update(fixed)
+        zone = source.wait_for(lambda z: a_of(z, "badport.default.svc.cluster.local")
+                               == ["10.96.0.53"])
+        assert not [o for o, _ in zone.skipped if o["metadata"]["name"] == "badport"]
     finally:
         source.stop()
