@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 from netsim.api import errors
-from netsim.api.resources import BY_PLURAL, for_object
+from netsim.api.resources import ACCEPTED_VERSIONS, BY_PLURAL, for_object
 from netsim.api.store import Store
 
 RUN_DIR = "/run/netsim"
@@ -132,7 +132,17 @@ class _FastConnection:
         head = f"{method} {url} HTTP/1.1\r\nHost: localhost\r\n"
         if data is not None:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
-        self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
+        try:
+            self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may have answered before it stopped reading (413 for a body over
+            # its limit): that answer is what the caller needs. Nothing to read: stale.
+            try:
+                self.sock.settimeout(min(self.sock.gettimeout() or 1.0, 1.0))
+                if not self.rfile.peek(1):
+                    raise http.client.RemoteDisconnected("connection closed") from None
+            except OSError:
+                raise http.client.RemoteDisconnected("connection closed") from None
         line = self.rfile.readline(65537)
         if not line:
             raise http.client.RemoteDisconnected("Remote end closed connection without response")
@@ -236,9 +246,13 @@ class HttpClient(Client):
 
     @staticmethod
     def _url(resource: str, namespace: str | None, name: str | None = None,
-             sub: str | None = None, query: dict | None = None) -> str:
+             sub: str | None = None, query: dict | None = None, api: str | None = None) -> str:
         res = BY_PLURAL[resource]
         url = res.base_path(namespace if res.namespaced else None)
+        if api and api != res.api_version and api in ACCEPTED_VERSIONS.get(res.kind, ()):
+            # an old version (the seed's extensions/v1beta1 Ingress) goes to its own path,
+            # where the server converts it, as kubectl sends it
+            url = f"/apis/{api}" + url[len(f"/apis/{res.api_version}"):]
         if name:
             url += "/" + urllib.parse.quote(name)
         if sub:
@@ -261,14 +275,15 @@ class HttpClient(Client):
         ns = (obj.get("metadata") or {}).get("namespace") or "default"
         q = {"dryRun": "All"} if dry_run else None
         return self._request("POST", self._url(res.plural, ns if res.namespaced else None,
-                                               query=q), obj)
+                                               query=q, api=obj.get("apiVersion")), obj)
 
     def _put(self, obj, sub=None, dry_run=False):
         res = for_object(obj)
         md = obj.get("metadata") or {}
         q = {"dryRun": "All"} if dry_run else None
         return self._request("PUT", self._url(res.plural, md.get("namespace") or "default",
-                                              md.get("name"), sub, query=q), obj)
+                                              md.get("name"), sub, query=q,
+                                              api=obj.get("apiVersion")), obj)
 
     def update(self, obj, dry_run=False):
         return self._put(obj, dry_run=dry_run)

@@ -8,6 +8,8 @@ from netsim.api import errors
 from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 
+MAX_MESSAGE = 1024
+
 
 def _micro() -> str:
     from datetime import datetime, timezone
@@ -17,6 +19,10 @@ def _micro() -> str:
 def record(client: Client, obj: dict, etype: str, reason: str, message: str,
            component: str, host: str | None = None) -> None:
     """Create or bump the Event for (object, reason, message, source). Never raises."""
+    if len(message) > MAX_MESSAGE:
+        # as client-go's event recorders do (events.k8s.io's note is at most 1 kB): a
+        # component quoting a long error cannot make every Event of its loop that large
+        message = message[:MAX_MESSAGE - 3] + "..."
     md = obj.get("metadata", {})
     ns = md.get("namespace") or "default"
     digest = hashlib.sha256(f"{md.get('uid')}|{reason}|{message}|{component}".encode()).hexdigest()

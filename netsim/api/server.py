@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import socket
 import socketserver
+import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
 from netsim.api import errors
-from netsim.api.resources import BY_PLURAL, RESOURCES
+from netsim.api.resources import ACCEPTED_VERSIONS, BY_PLURAL, RESOURCES, Resource
+from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
+
+log = logging.getLogger("netsim.api")
+
+# kube-apiserver's defaults: 3 MiB request bodies (MaxRequestBodyBytes), 32 s to read a
+# request's headers (ReadHeaderTimeout), 90 s for an idle keep-alive connection (IdleTimeout).
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+HEADER_TIMEOUT = 32.0
+IDLE_TIMEOUT = 90.0
+# Past this many open connections (each one a thread) a new one gets 429 at once.
+MAX_CONNECTIONS = 1024
+# After a 413 the rest of a body is read and dropped up to this much, so a client still
+# busy sending sees the answer instead of a broken pipe; past it the connection is closed.
+_DRAIN_MAX = 64 * 1024 * 1024
+_INT64 = re.compile(r"[+-]?[0-9]+")
 
 # /api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]
 # /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]
@@ -21,9 +40,97 @@ _PATH = re.compile(
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A thread per connection, at most max_connections of them; a reaper thread shuts
+    the socket of any request whose headers or body are not in by their deadline
+    (a per-read socket timeout alone lets a client trickle one byte at a time)."""
+
     daemon_threads = True
     allow_reuse_address = True
     store: Store
+    max_body_bytes = MAX_REQUEST_BODY_BYTES
+    header_timeout = HEADER_TIMEOUT
+    idle_timeout = IDLE_TIMEOUT
+    max_connections = MAX_CONNECTIONS
+
+    def start_reaper(self) -> None:
+        self._conn_lock = threading.Lock()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._reaped: set[socket.socket] = set()
+        self._active = 0
+        self._closing = threading.Event()
+        threading.Thread(target=self._reap, daemon=True, name="api-reaper").start()
+
+    def set_deadline(self, sock: socket.socket, deadline: float | None) -> None:
+        with self._conn_lock:
+            if deadline is None:
+                self._deadlines.pop(sock, None)
+            else:
+                self._deadlines[sock] = deadline
+
+    def _reap(self) -> None:
+        tick = max(0.02, min(1.0, self.header_timeout / 4))
+        while not self._closing.wait(tick):
+            now = time.monotonic()
+            with self._conn_lock:
+                late = [s for s, d in self._deadlines.items() if d <= now]
+                for s in late:
+                    del self._deadlines[s]
+                    self._reaped.add(s)
+            for s in late:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked reading it
+                except OSError:
+                    pass
+
+    @property
+    def active_connections(self) -> int:
+        return self._active
+
+    def process_request(self, request, client_address):
+        with self._conn_lock:
+            busy = self._active >= self.max_connections
+            if not busy:
+                self._active += 1
+        if busy:
+            # kube-apiserver's max-in-flight answer; sent from the accept loop, so it must
+            # not block: a fresh socket's send buffer takes these few bytes at once.
+            body = json.dumps(errors.ApiError(
+                "Too many requests, please try again later.", code=429,
+                reason="TooManyRequests").status()).encode()
+            try:
+                request.setblocking(False)
+                request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                             b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self._conn_lock:
+                self._active -= 1
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._active -= 1
+                self._deadlines.pop(request, None)
+                self._reaped.discard(request)
+
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], OSError):  # a client that went away or timed out
+            return
+        log.exception("API connection failed")
+
+    def server_close(self):
+        self._closing.set()
+        super().server_close()
 
 
 class _Headers(dict):
@@ -46,6 +153,57 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the API is chatty
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # Every blocking read or write on this connection is bounded; the header and body
+        # reads also have a deadline (the server's reaper).
+        self.connection.settimeout(self.server.idle_timeout)
+        self._served = False
+        self._body_raw = b""
+
+    def _reaped(self) -> bool:
+        return self.connection in self.server._reaped
+
+    def handle_one_request(self) -> None:
+        """One request: wait for it (idle timeout), read its headers and body by a deadline,
+        then serve it with no deadline (a watch lasts as long as it asks)."""
+        srv, sock = self.server, self.connection
+        try:
+            if self._served and not self.rfile.peek(1):
+                self.close_connection = True
+                return
+            self._served = True
+            srv.set_deadline(sock, time.monotonic() + srv.header_timeout)
+            self.raw_requestline = self.rfile.readline(65537)
+            if self._reaped() or not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.send_error(414)
+                return
+            if not self.parse_request():
+                return
+            if self._reaped():
+                self.close_connection = True
+                return
+            if not self._read_body():
+                return
+            srv.set_deadline(sock, None)
+            if self._reaped():
+                self.close_connection = True
+                return
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self.send_error(501, f"Unsupported method ({self.command!r})")
+                return
+            method()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+        finally:
+            srv.set_deadline(sock, None)
+
     def parse_request(self) -> bool:
         """The request line and headers, parsed directly; anything unusual goes to
         http.server's own parser."""
@@ -66,55 +224,191 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             k, sep, v = line.decode("iso-8859-1").partition(":")
             if sep:
-                headers[k.strip().lower()] = v.strip()
+                k, v = k.strip().lower(), v.strip()
+                if k == "content-length" and k in headers and headers[k] != v:
+                    v = "multiple"  # refused below, as Go's server does
+                headers[k] = v
         self.headers = headers
         conn = headers.get("connection", "").lower()
         self.close_connection = conn == "close" or (words[2] == "HTTP/1.0" and conn != "keep-alive")
         return True
 
+    def _read_body(self) -> bool:
+        """Read the whole body (Content-Length or chunked) up to the server's limit. Answers
+        and returns False for a bad or too large body."""
+        self._body_raw = b""
+        limit = self.server.max_body_bytes
+        te = (self.headers.get("transfer-encoding") or "").lower()
+        cl = self.headers.get("content-length")
+        expect = (self.headers.get("expect") or "").lower() == "100-continue"
+        if te:
+            if te.replace(" ", "").split(",")[-1] != "chunked":
+                return self._refuse(501, f"unsupported transfer encoding: {te!r}", "BadRequest")
+            if expect:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+            return self._read_chunked(limit)
+        if cl is None:
+            return True
+        if not (cl.isascii() and cl.isdigit()):
+            return self._refuse(400, f"bad Content-Length {cl!r}", "BadRequest")
+        n = int(cl)
+        if n > limit:
+            self._refuse(413, f"Request entity too large: limit is {limit}",
+                         "RequestEntityTooLarge")
+            if not expect:
+                self._drain(min(n, _DRAIN_MAX))
+            return False
+        if n:
+            if expect:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+            data = self.rfile.read(n)
+            if len(data) < n:  # the client went away, or the reaper shut it out
+                self.close_connection = True
+                return False
+            self._body_raw = data
+        return True
+
+    def _read_chunked(self, limit: int) -> bool:
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1026)
+            size = line.split(b";", 1)[0].strip()
+            try:
+                n = int(size, 16) if size and size.isalnum() else -1
+            except ValueError:
+                n = -1
+            if n < 0:
+                self.close_connection = True
+                if line:
+                    self._refuse(400, "invalid chunked request body", "BadRequest")
+                return False
+            if n == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            total += n
+            if total > limit:
+                return self._refuse(413, f"Request entity too large: limit is {limit}",
+                                    "RequestEntityTooLarge")
+            data = self.rfile.read(n)
+            self.rfile.readline(3)
+            if len(data) < n:
+                self.close_connection = True
+                return False
+            parts.append(data)
+        self._body_raw = b"".join(parts)
+        return True
+
+    def _refuse(self, code: int, message: str, reason: str) -> bool:
+        """Answer before the body was read: the connection cannot carry another request."""
+        self.close_connection = True
+        self._send(code, errors.ApiError(message, code=code, reason=reason).status(),
+                   b"Connection: close\r\n")
+        self.wfile.flush()
+        return False
+
+    def _drain(self, n: int) -> None:
+        """Read and drop what the client is still sending (fixed memory), within the
+        request's deadline; the connection closes afterwards."""
+        try:
+            while n > 0:
+                chunk = self.rfile.read1(min(n, 65536))
+                if not chunk:
+                    break
+                n -= len(chunk)
+        except OSError:
+            pass
+
     def address_string(self) -> str:
         return "unix"
 
     # ---- helpers ---------------------------------------------------------------------
-    def _send(self, code: int, body: dict) -> None:
-        self._send_raw(code, json.dumps(body, separators=(",", ":")).encode())
+    def _send(self, code: int, body: dict, extra: bytes = b"") -> None:
+        self._send_raw(code, json.dumps(body, separators=(",", ":")).encode(), extra)
 
-    def _send_raw(self, code: int, data: bytes) -> None:
+    def _send_raw(self, code: int, data: bytes, extra: bytes = b"") -> None:
         phrase = self.responses.get(code, ("",))[0].encode()
-        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (code, phrase, len(data), data))
+        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
+                         b"Content-Length: %d\r\n\r\n%s" % (code, phrase, extra, len(data), data))
 
-    def _body(self) -> dict:
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b"{}"
+    def _json_body(self, res: Resource):
+        raw = self._body_raw
+        if not raw.strip():
+            raise errors.BadRequest(
+                f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
+                "get version/kind; json parse error: unexpected end of JSON input (<empty>)")
         try:
-            return json.loads(raw or b"{}")
-        except json.JSONDecodeError as e:
-            raise errors.BadRequest(f"invalid JSON body: {e}") from e
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise errors.BadRequest(
+                f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
+                f"get version/kind; json parse error: {e} ({_summary(raw)})") from e
+
+    def _object(self, res: Resource, url_api: str) -> dict:
+        """The body as an object of the URL's resource, as kube-apiserver decodes it: the
+        URL decides; kind and apiVersion default from it; a body that names another kind or
+        version is refused with the apiserver's words."""
+        obj = self._json_body(res)
+        if not isinstance(obj, dict):
+            raise errors.BadRequest(
+                f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
+                "get version/kind; json parse error: json: cannot unmarshal "
+                f"{_go_type(obj)} into Go value of type struct {{ APIVersion string "
+                '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" } '
+                f"({_summary(self._body_raw)})")
+        for field in ("apiVersion", "kind"):
+            if obj.get(field) is not None and not isinstance(obj[field], str):
+                raise errors.BadRequest(
+                    f"the object provided is unrecognized (must be of type {res.kind}): "
+                    "couldn't get version/kind; json parse error: json: cannot unmarshal "
+                    f"{_go_type(obj[field])} into Go struct field .{field} of type string "
+                    f"({_summary(self._body_raw)})")
+        kind = obj.get("kind") or res.kind
+        api = obj.get("apiVersion") or url_api
+        _check_kind(res, url_api, kind, api)
+        obj["kind"], obj["apiVersion"] = kind, api
+        md = obj.get("metadata")
+        if md is None:
+            md = obj["metadata"] = {}
+        elif not isinstance(md, dict):
+            raise errors.BadRequest(
+                f'{kind} in version "{_version(api)}" cannot be handled as a {res.kind}: json: '
+                f"cannot unmarshal {_go_type(md)} into Go struct field {res.kind}.metadata of "
+                "type v1.ObjectMeta")
+        for field in ("name", "namespace"):
+            if md.get(field) is not None and not isinstance(md[field], str):
+                raise errors.BadRequest(
+                    f'{kind} in version "{_version(api)}" cannot be handled as a {res.kind}: '
+                    f"json: cannot unmarshal {_go_type(md[field])} into Go struct field "
+                    f"ObjectMeta.metadata.{field} of type string")
+        return obj
 
     def _route(self):
         url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query))
+        query: dict[str, str] = {}
+        for k, v in urllib.parse.parse_qsl(url.query):
+            query.setdefault(k, v)  # the first value counts, as in the apiserver
         if url.path in ("/healthz", "/readyz", "/livez"):
-            return None, None, None, None, query, url.path
+            return None, None, None, None, None, query, url.path
         m = _PATH.match(url.path)
         if not m:
             raise errors.NotFound(f"the server could not find the requested resource ({url.path})")
         plural = m.group("plural")
-        if plural == "namespaces" and m.group("ns") is None and m.group("name") is None:
-            pass
         res = BY_PLURAL.get(plural)
-        if res is None:
-            # /api/v1/namespaces/{name} is the namespace object itself.
-            raise errors.NotFound(f"the server could not find the requested resource ({plural})")
+        url_api = "v1" if m.group("v1") else f"{m.group('group')}/{m.group('version')}"
+        if res is None or url_api not in _served_versions(res) or \
+                m.group("sub") not in (None, "status") or (m.group("ns") and not res.namespaced):
+            raise errors.NotFound("the server could not find the requested resource")
         ns = urllib.parse.unquote(m.group("ns")) if m.group("ns") else None
         name = urllib.parse.unquote(m.group("name")) if m.group("name") else None
-        return res, ns, name, m.group("sub"), query, None
+        return res, url_api, ns, name, m.group("sub"), query, None
 
     def _handle(self, method: str) -> None:
         store = self.server.store
         try:
-            res, ns, name, sub, query, special = self._route()
+            res, url_api, ns, name, sub, query, special = self._route()
             if special:
                 data = b"ok"
                 self.send_response(200)
@@ -123,10 +417,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 return
             if method == "GET" and name is None:
-                if query.get("watch") in ("1", "true"):
-                    return self._watch(res.plural, ns, query)
+                selector = query.get("labelSelector")
+                _check_selector(selector)
+                _int_param(query, "limit")
+                rv = _rv_param(query)
+                if _bool_param(query, "watch"):
+                    return self._watch(res.plural, ns, query, rv, selector)
                 # The stored JSON texts go out as they are (no decode and re-encode).
-                items, rv = store.list_raw(res.plural, ns, query.get("labelSelector"))
+                items, rv = store.list_raw(res.plural, ns, selector)
                 head = json.dumps({"kind": res.kind + "List", "apiVersion": res.api_version,
                                    "metadata": {"resourceVersion": str(rv)}},
                                   separators=(",", ":"))
@@ -134,26 +432,51 @@ class _Handler(BaseHTTPRequestHandler):
                                             + "]}").encode())
             if method == "GET":
                 return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
-            if method == "POST" and name is None:
-                obj = self._body()
+            if method == "POST" and name is None and sub is None:
+                dry_run = query.get("dryRun") == "All"
+                obj = self._object(res, url_api)
+                md = obj["metadata"]
                 if res.namespaced and ns:
-                    obj.setdefault("metadata", {})["namespace"] = ns
-                return self._send(201, store.create(obj, dry_run=query.get("dryRun") == "All"))
+                    if md.get("namespace") and md["namespace"] != ns:
+                        raise errors.BadRequest("the namespace of the provided object does not "
+                                                "match the namespace sent on the request")
+                    md["namespace"] = ns
+                return self._send(201, store.create(obj, dry_run=dry_run))
             if method == "PUT" and name:
-                obj = self._body()
-                obj.setdefault("metadata", {})["name"] = name
+                dry_run = query.get("dryRun") == "All"
+                obj = self._object(res, url_api)
+                md = obj["metadata"]
+                _check_name(md, name, ns if res.namespaced else None)
                 if res.namespaced:
-                    obj["metadata"]["namespace"] = ns
-                return self._send(200, store.update(obj, subresource=sub,
-                                                   dry_run=query.get("dryRun") == "All"))
+                    md["namespace"] = ns
+                return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run))
             if method == "PATCH" and name:
-                return self._send(200, store.patch(res.plural, name, ns, self._body(), sub))
-            if method == "DELETE" and name:
-                grace = query.get("gracePeriodSeconds")
-                return self._send(200, store.delete(res.plural, name, ns,
-                                                    int(grace) if grace not in (None, "") else None))
-            raise errors.ApiError(f"method {method} not allowed here", code=405,
-                                  reason="MethodNotAllowed")
+                patch = self._json_body(res)
+                if not isinstance(patch, dict):
+                    raise errors.BadRequest(f"json: cannot unmarshal {_go_type(patch)} into Go "
+                                            "value of type map[string]interface {}")
+                if "kind" in patch or "apiVersion" in patch:
+                    _check_kind(res, res.api_version, patch.get("kind") or res.kind,
+                                patch.get("apiVersion") or res.api_version)
+                pmd = patch.get("metadata")
+                if isinstance(pmd, dict):
+                    _check_name({"name": pmd.get("name", name), **pmd}, name,
+                                ns if res.namespaced else None)
+                return self._send(200, store.patch(res.plural, name, ns, patch, sub))
+            if method == "DELETE" and name and sub is None:
+                grace = _int_param(query, "gracePeriodSeconds")
+                if self._body_raw.strip():  # DeleteOptions in the body win over the query
+                    opts = self._json_body(res)
+                    g = opts.get("gracePeriodSeconds") if isinstance(opts, dict) else None
+                    if g is not None and (not isinstance(g, int) or isinstance(g, bool)):
+                        raise errors.BadRequest(
+                            "json: cannot unmarshal " + _go_type(g) + " into Go struct field "
+                            "DeleteOptions.gracePeriodSeconds of type int64")
+                    if g is not None:
+                        grace = g
+                return self._send(200, store.delete(res.plural, name, ns, grace))
+            raise errors.ApiError("the server does not allow this method on the requested "
+                                  "resource", code=405, reason="MethodNotAllowed")
         except errors.ApiError as e:
             self._send(e.code, e.status())
         except (BrokenPipeError, ConnectionResetError):
@@ -161,11 +484,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # the API must answer, never die
             self._send(500, errors.ApiError(f"internal error: {type(e).__name__}: {e}").status())
 
-    def _watch(self, plural: str, ns: str | None, query: dict) -> None:
-        rv = query.get("resourceVersion")
-        timeout = float(query.get("timeoutSeconds") or 300)
-        stream = self.server.store.watch(plural, ns, int(rv) if rv else None, timeout,
-                                         query.get("labelSelector"), raw=True)
+    def _watch(self, plural: str, ns: str | None, query: dict, rv: int | None,
+               selector: str | None) -> None:
+        timeout = _int_param(query, "timeoutSeconds")
+        # 0 or absent: the default; negative: the watch ends at once (the apiserver's timer).
+        timeout = 300.0 if not timeout else max(0.0, float(timeout))
+        bookmarks = _bool_param(query, "allowWatchBookmarks")
+        stream = self.server.store.watch(plural, ns, rv, timeout, selector, raw=True)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -173,7 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             try:
                 for etype, obj in stream:
-                    if etype == "BOOKMARK" and query.get("allowWatchBookmarks") not in ("1", "true"):
+                    if etype == "BOOKMARK" and not bookmarks:
                         self._chunk(b"\n")  # keep-alive probe: detects a gone client
                         continue
                     self._chunk(b'{"type":"%s","object":%s}\n' % (etype.encode(), obj.encode()))
@@ -203,8 +528,105 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def serve(store: Store, path: str) -> _Server:
-    """Bind the API on a unix socket (mode 0600: root only). Caller runs serve_forever()."""
+# ---- request checks, in kube-apiserver's words ---------------------------------------
+def _served_versions(res: Resource) -> set[str]:
+    """The API versions whose paths serve `res` (old Ingress versions are converted)."""
+    return ACCEPTED_VERSIONS.get(res.kind, set()) | {res.api_version}
+
+
+def _version(api: str) -> str:
+    return api.rsplit("/", 1)[-1]
+
+
+def _check_kind(res: Resource, url_api: str, kind: str, api: str) -> None:
+    """The body's kind/apiVersion against the URL's, in the order the apiserver checks:
+    decoding into the URL's type first, then the version."""
+    known = BY_PLURAL.get(next((r.plural for r in RESOURCES if r.kind == kind), ""), None)
+    if known is None or api not in _served_versions(known):
+        raise errors.BadRequest(
+            f'{kind} in version "{_version(api)}" cannot be handled as a {res.kind}: no kind '
+            f'"{kind}" is registered for version "{api}" in scheme '
+            '"pkg/api/legacyscheme/scheme.go:30"')
+    if kind != res.kind:
+        internal = res.group.split(".")[0] if res.group else "core"
+        raise errors.BadRequest(
+            f'{kind} in version "{_version(api)}" cannot be handled as a {res.kind}: converting '
+            f"({_version(api)}.{kind}) to ({internal}.{res.kind}): unknown conversion")
+    if api != url_api:
+        raise errors.BadRequest(f"the API version in the data ({api}) does not match the "
+                                f"expected API version ({url_api})")
+
+
+def _check_name(md: dict, name: str, ns: str | None) -> None:
+    """PUT (and PATCH) address one object: the body cannot name another (checkName)."""
+    if (md.get("name") or "") != name:
+        raise errors.BadRequest(f"the name of the object ({md.get('name') or ''}) does not "
+                                f"match the name on the URL ({name})")
+    if ns and md.get("namespace") and md["namespace"] != ns:
+        raise errors.BadRequest(f"the namespace of the object ({md['namespace']}) does not "
+                                f"match the namespace on the URL ({ns})")
+
+
+def _int_param(query: dict, key: str) -> int | None:
+    """An int64 query parameter, parsed as Go's strconv.ParseInt does (no floats, no nan)."""
+    v = query.get(key)
+    if v is None or v == "":
+        return None
+    if not _INT64.fullmatch(v):
+        raise errors.BadRequest(f'strconv.ParseInt: parsing "{v}": invalid syntax')
+    n = int(v)
+    if not -(1 << 63) <= n < (1 << 63):
+        raise errors.BadRequest(f'strconv.ParseInt: parsing "{v}": value out of range')
+    return n
+
+
+def _bool_param(query: dict, key: str) -> bool:
+    """Anything but absent, "0" or "false" is true, as the apiserver reads booleans."""
+    v = query.get(key)
+    return v is not None and v != "0" and v.lower() != "false"
+
+
+def _rv_param(query: dict) -> int | None:
+    v = query.get("resourceVersion")
+    if v is None or v == "":
+        return None
+    if not (v.isascii() and v.isdigit()) or int(v) >= 1 << 64:
+        why = "value out of range" if v.isascii() and v.isdigit() else "invalid syntax"
+        raise errors.BadRequest(f'resourceVersion: Invalid value: "{v}": strconv.ParseUint: '
+                                f'parsing "{v}": {why}')
+    return int(v)
+
+
+def _check_selector(selector: str | None) -> None:
+    if selector:
+        try:
+            parse_selector(selector)
+        except ValueError as e:
+            raise errors.BadRequest(str(e)) from e
+
+
+def _go_type(v) -> str:
+    """How Go's encoding/json names a JSON value's type in its errors."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(v), "null")
+
+
+def _summary(raw: bytes, n: int = 30) -> str:
+    """The apiserver's summarizeData: the start of a JSON body, or hex of anything else."""
+    if raw[:1] == b"{":
+        text = raw.decode("utf-8", "replace")
+        return text[:n] + " ..." if len(text) > n else text
+    return raw[:n].hex() + (" ..." if len(raw) > n else "")
+
+
+def serve(store: Store, path: str, *, max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+          header_timeout: float = HEADER_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
+          max_connections: int = MAX_CONNECTIONS) -> _Server:
+    """Bind the API on a unix socket (mode 0600: root only). Caller runs serve_forever().
+    The limits default to kube-apiserver's; tests shorten them."""
     if os.path.exists(path):
         os.unlink(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -215,6 +637,9 @@ def serve(store: Store, path: str) -> _Server:
         os.umask(old)
     os.chmod(path, 0o600)
     srv.store = store
+    srv.max_body_bytes, srv.header_timeout = max_body_bytes, header_timeout
+    srv.idle_timeout, srv.max_connections = idle_timeout, max_connections
+    srv.start_reaper()
     return srv
 
 

@@ -52,7 +52,8 @@ class Store:
     """Kubernetes-shaped CRUD + watch over SQLite. Thread-safe."""
 
     def __init__(self, path: str = ":memory:", admission: Admission | None = None,
-                 history: int = 20000):
+                 history: int = 20000, history_bytes: int = 256 * 1024 * 1024,
+                 event_ttl: float = 3600.0):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -61,7 +62,13 @@ class Store:
         # One condition per resource: a write wakes only the watchers of its resource
         # (with a dozen watchers, waking all of them on every write cost more than the write).
         self._conds: dict[str, threading.Condition] = {}
-        self._events: deque[tuple[int, str, str, str, dict]] = deque(maxlen=history)
+        # The watch log is capped by count and by the bytes of its texts (20000 large
+        # objects would otherwise be gigabytes); a watcher older than its start gets 410.
+        self._events: deque[tuple[int, str, str, str, dict, str]] = deque()
+        self._history, self._history_bytes, self._event_bytes = history, history_bytes, 0
+        # Events expire event_ttl seconds after their last write (kube-apiserver --event-ttl).
+        self.event_ttl = event_ttl
+        self._next_event_sweep = 0.0
         self.admission = admission
         row = self._db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
         self._rv = int(row[0]) if row else 0
@@ -80,10 +87,14 @@ class Store:
         rv = int(obj["metadata"]["resourceVersion"])
         if text is None:
             text = json.dumps(obj, separators=(",", ":"))
-        if len(self._events) == self._events.maxlen:
-            self._oldest_rv = self._events[0][0]
         self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
                              dict(obj["metadata"].get("labels") or {}), text))
+        self._event_bytes += len(text)
+        while len(self._events) > self._history or (
+                self._event_bytes > self._history_bytes and len(self._events) > 1):
+            old = self._events.popleft()
+            self._event_bytes -= len(old[5])
+            self._oldest_rv = old[0]
         cond = self._conds.get(res.plural)
         if cond is not None:
             cond.notify_all()
@@ -168,9 +179,36 @@ class Store:
         return [r[0] for r in rows if match(json.loads(r[1]) if r[1] else {})], rv
 
     # ---- writes ----------------------------------------------------------------------
+    def expire_events(self, now: float | None = None) -> int:
+        """Delete the Events last written more than event_ttl ago (watchers see DELETED,
+        as an etcd lease expiring does). Returns how many went."""
+        now = time.time() if now is None else now
+        cutoff = datetime.fromtimestamp(now - self.event_ttl, timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        res = BY_PLURAL["events"]
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM objects WHERE resource='events' AND coalesce("
+                "json_extract(data, '$.lastTimestamp'), json_extract(data, '$.eventTime'), "
+                "json_extract(data, '$.metadata.creationTimestamp'), '') < ?",
+                (cutoff,)).fetchall()
+            for (data,) in rows:
+                self._remove(res, json.loads(data))
+        return len(rows)
+
+    def _maybe_expire_events(self) -> None:
+        """At most once a minute, on an Event write: a flood of Events cannot outgrow
+        the TTL, and an idle store does no work."""
+        now = time.monotonic()
+        if now >= self._next_event_sweep:
+            self._next_event_sweep = now + min(60.0, max(1.0, self.event_ttl / 10))
+            self.expire_events()
+
     def create(self, obj: dict, dry_run: bool = False) -> dict:
         obj = _copy(obj)
         res = for_object(obj)
+        if res.plural == "events" and not dry_run:
+            self._maybe_expire_events()
         md = obj.setdefault("metadata", {})
         if res.namespaced:
             md["namespace"] = md.get("namespace") or "default"
@@ -272,7 +310,11 @@ class Store:
         """JSON merge patch (RFC 7386), retried against concurrent writers."""
         for _ in range(20):
             cur = self.get(resource, name, namespace)
+            kind, api = cur.get("kind"), cur.get("apiVersion")
             new = merge_patch(cur, patch)  # `cur` is a fresh parse
+            if not isinstance(new.get("metadata"), dict):
+                raise errors.BadRequest("metadata: Invalid value: must be an object")
+            new["kind"], new["apiVersion"] = kind, api  # a patch cannot turn it into another kind
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
             try:
                 return self.update(new, subresource=subresource)
@@ -303,6 +345,8 @@ class Store:
                 grace = grace_period_seconds
                 if grace is None:
                     grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                if grace < 0:
+                    grace = 1  # the pod strategy: a negative grace period means 1 s
                 phase = (obj.get("status") or {}).get("phase")
                 on_node = bool((obj.get("spec") or {}).get("nodeName"))
                 if on_node and grace > 0 and phase not in ("Succeeded", "Failed"):
@@ -347,6 +391,8 @@ class Store:
         rv = self._rv if resource_version is None else int(resource_version)
         if rv < self._oldest_rv:
             raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
+        if not timeout >= 0:  # nan: end at once rather than spin
+            timeout = 0.0
         deadline = time.monotonic() + timeout
         while not self.closed:
             batch = []
