@@ -5,13 +5,15 @@ Two client pods in namespace `dnse2e`:
 - `direct`: dnsPolicy None + dnsConfig naming the coredns pod IPs (the same search list),
   so the server itself is tested even where the Service path is broken.
 Queries go out with `dig` and glibc (`getent`, Python's getaddrinfo) inside those pods.
+Python inside a pod is the interpreter running these tests (the venv netsim was installed
+into, which has scapy), never whatever `python3` the machine's PATH finds first.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -30,7 +32,7 @@ OTHER = "dnse2e-other"
 TOKEN = uuid.uuid4().hex[:10]
 DOMAIN = "cluster.local"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HAS_PROXY = importlib.util.find_spec("netsim.proxy.agent") is not None
+PYTHON = sys.executable  # pods share the host's filesystem: the venv is there too
 
 
 def manifests(coredns_ips: list[str]) -> str:
@@ -246,7 +248,6 @@ def test_dig_kubernetes_service(env, name, transport):
     assert env.a(name, "+search", transport) == [env.cluster.cfg.kubernetes_ip]
 
 
-@pytest.mark.skipif(not HAS_PROXY, reason="kube-proxy (netsim.proxy.agent) not available yet")
 @pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
 def test_dig_through_kube_dns_cluster_ip(env, transport):
     """The pod's own resolv.conf: 10.96.0.10, reached through kube-proxy's rules."""
@@ -347,13 +348,12 @@ def glibc_cases(env) -> list[tuple[str, str]]:
                                                                env.cluster.cfg.kubernetes_ip)]
 
 
-@pytest.mark.parametrize("pod", ["direct", pytest.param("cf", marks=pytest.mark.skipif(
-    not HAS_PROXY, reason="kube-proxy (netsim.proxy.agent) not available yet"))])
+@pytest.mark.parametrize("pod", ["direct", "cf"])
 def test_getent_and_getaddrinfo_inside_a_pod(env, pod):
     for name, ip in glibc_cases(env):
         p = env.exec(pod, "getent", "hosts", name)
         assert p.returncode == 0 and p.stdout.split()[0] == ip, (name, p.stdout, p.stderr)
-        p = env.exec(pod, "python3", "-c", GETADDRINFO, name)
+        p = env.exec(pod, PYTHON, "-c", GETADDRINFO, name)
         assert p.returncode == 0 and p.stdout.strip() == repr([ip]), (name, p.stdout, p.stderr)
     p = env.exec(pod, "getent", "hosts", f"missing.{NS}")
     assert p.returncode == 2, p.stdout
@@ -362,39 +362,48 @@ def test_getent_and_getaddrinfo_inside_a_pod(env, pod):
 # -------------------------------------------------------------------- failure drills
 LOOKUP_LOOP = textwrap.dedent("""\
     import socket, sys, time, json
-    n, fails, deadline = 0, [], time.monotonic() + float(sys.argv[2])
+    n, ok, fails, deadline = 0, 0, [], time.monotonic() + float(sys.argv[2])
     while time.monotonic() < deadline:
         n += 1
         try:
             socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET, socket.SOCK_STREAM)
+            ok += 1
+            if ok == 5:
+                print("answering", flush=True)  # the test kills a server after this line
         except OSError as e:
             fails.append(str(e))
         time.sleep(0.05)
-    print(json.dumps({"n": n, "fails": fails}))
+    print(json.dumps({"n": n, "ok": ok, "fails": fails}), flush=True)
     """)
 
 
 def test_lookups_keep_succeeding_while_a_coredns_pod_is_replaced(env):
     cluster = env.cluster
-    pod = "cf" if HAS_PROXY else "direct"
     before = coredns_pods(cluster)
     victim = before[0]["metadata"]["name"]
-    result: dict = {}
-
-    def loop() -> None:
-        p = env.exec(pod, "python3", "-c", LOOKUP_LOOP, f"web.{NS}.svc.{DOMAIN}", "15",
-                     timeout=90)
-        result["out"] = p.stdout + p.stderr
-
-    t = threading.Thread(target=loop)
-    t.start()
-    time.sleep(1.0)  # the loop is running: now kill one server
-    cluster.netsim("-n", "kube-system", "delete", "po", victim, timeout=90)
-    t.join(120)
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "netsim.cli.main", "exec", "-n", NS, "cf", "--", PYTHON, "-c",
+         LOOKUP_LOOP, f"web.{NS}.svc.{DOMAIN}", "15"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "NETSIM_CLUSTER": cluster.name})
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in loop.stdout],
+                              daemon=True)
+    reader.start()
+    try:
+        first = lines.get(timeout=30)  # the lookups are answered: now kill one server
+        assert first.strip() == "answering", first
+        cluster.netsim("-n", "kube-system", "delete", "po", victim, timeout=90)
+        assert loop.wait(90) == 0
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+    reader.join(10)
+    rest = list(lines.queue)
     after = coredns_pods(cluster)
     assert victim not in {p["metadata"]["name"] for p in after}
-    stats = json.loads(result["out"].strip().splitlines()[-1])
-    assert stats["n"] > 50 and stats["fails"] == [], stats
+    stats = json.loads(rest[-1])
+    assert stats["n"] > 50 and stats["ok"] == stats["n"] and stats["fails"] == [], stats
     env.server_ips = sorted(p["status"]["podIP"] for p in after)
     new = next(p for p in after if p["metadata"]["name"] not in
                {b["metadata"]["name"] for b in before})
@@ -473,10 +482,10 @@ def test_random_and_malformed_packets_do_not_stop_the_server(env):
     ip = target["status"]["podIP"]
     pid = server_pid(cluster, target)
     # warm-up: caches and allocator arenas reach their working size first
-    p = env.exec("direct", "python3", "-c", FUZZ, ip, "20000", "1", timeout=300)
+    p = env.exec("direct", PYTHON, "-c", FUZZ, ip, "20000", "1", timeout=300)
     assert p.returncode == 0, p.stderr
     before = rss_kb(pid)
-    p = env.exec("direct", "python3", "-c", FUZZ, ip, "100000", "2", timeout=600)
+    p = env.exec("direct", PYTHON, "-c", FUZZ, ip, "100000", "2", timeout=600)
     assert p.returncode == 0, p.stderr
     assert int(p.stdout.split()[-1]) > 90000, p.stdout
     assert server_pid(cluster, target) == pid  # same process, still there
