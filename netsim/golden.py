@@ -8,6 +8,13 @@ from __future__ import annotations
 import os
 import sys
 
+# What the examples' READMEs tell the user to do before applying them, as
+# {example folder: {node: labels}}; the offline cluster labels the nodes so first.
+EXAMPLE_NODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "uit": {"k8s-slave-172": {"component": "zz"}},       # examples/uit/README.md
+    "ingress": {"k8s-slave-172": {"ingress": "true"}},   # examples/ingress/mandatory.yaml
+}
+
 
 def write_or_check(path: str, text: str, check: bool, regen_hint: str) -> bool:
     """Write `text` to `path` (check=False) or compare with it; False when it differs."""

@@ -27,6 +27,6 @@ def run(verb: str, ctx: Ctx, args: list[str]) -> int:
         out(tabulate(["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"], rows))
         return 0
     if verb == "render":
-        from netsim.proxy import render_cli
-        return render_cli.run(args)
+        from netsim.cli import render_cmd
+        return render_cmd.run(args)
     raise CliError(f"error: unknown command {verb}")

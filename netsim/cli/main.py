@@ -18,7 +18,7 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--lan", "--pod-cidr", "--service-cidr", "--proxy-mode", "--from-literal",
                "--from-file", "--from-env-file", "--cert", "--key", "--type", "--timeout",
                "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
-               "--current-replicas", "--output-directory"}
+               "--current-replicas", "--output-directory", "--node-label"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -233,8 +233,8 @@ def run(argv: list[str]) -> int:
         name = args.args[0].split("/", 1)[-1]
         return pods.logs(ctx, name, args.container, args.follow, args.previous, args.tail)
     if v == "proxy":
-        from netsim.proxy import cli as proxy_cli
-        return proxy_cli.run(ctx, _after_verb(argv, v))
+        from netsim.cli import proxy_cmd
+        return proxy_cmd.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     # these verbs parse their own flags (pflag style), from the raw words after the verb
     return workloads.run(v, ctx, _after_verb(argv, v), argv)

@@ -2,7 +2,10 @@
 
 Regenerate after an intended change with `python -m netsim.ingress golden` and review the
 diff; `python -m netsim.ingress golden --check` (and tests/e2e/test_ingress.py) compare.
-Endpoints are fixed pod IPs, certificates placeholders (only their paths reach the conf).
+The objects come from the offline cluster (netsim/offline.py: the real admission,
+controllers and scheduler, with node k8s-slave-172 labelled ingress=true as for
+`netsim render`), so the upstream servers are the myblog pods' IPs as a fresh cluster
+would give them; certificates are placeholders (only their paths reach the conf).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from netsim.golden import write_or_check
+from netsim import offline
+from netsim.golden import EXAMPLE_NODE_LABELS, write_or_check
 from netsim.ingress.controller import IngressController, ingress_class_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,15 +32,6 @@ def _docs(name: str) -> list[dict]:
         return [d for d in yaml.safe_load_all(f) if d]
 
 
-def _slice(ns: str, svc: str, port: int, ips: list[str]) -> dict:
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": f"{svc}-abcde", "namespace": ns,
-                         "labels": {"kubernetes.io/service-name": svc}},
-            "addressType": "IPv4",
-            "ports": [{"name": "", "port": port, "protocol": "TCP"}],
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips]}
-
-
 def _tls_secret(ns: str, name: str) -> dict:
     import base64
     return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
@@ -47,14 +42,13 @@ def _tls_secret(ns: str, name: str) -> dict:
 
 def cases() -> dict[str, str]:
     """file name -> rendered nginx.conf."""
-    app = _docs("myblog.yaml")
-    services = [d for d in app if d.get("kind") == "Service"]
-    slices = [_slice("demo", "myblog", 8002, ["10.244.1.3", "10.244.2.3"])]
-    ingresses = []
-    for i, name in enumerate(("ingress.yaml", "ingress-tls.yaml")):
-        for d in _docs(name):
-            d.setdefault("metadata", {})["creationTimestamp"] = f"2026-11-25T18:0{i}:00Z"
-            ingresses.append(d)
+    docs = [d for name in ("mandatory.yaml", "myblog.yaml", "ingress.yaml", "ingress-tls.yaml")
+            for d in _docs(name)]
+    snap = offline.build(docs + [_tls_secret("demo", "https-secret")],
+                         node_labels=EXAMPLE_NODE_LABELS["ingress"])
+    ingresses = snap.list("ingresses", "demo")
+    by_name = {i["metadata"]["name"]: i for i in ingresses}
+    services, slices = snap.list("services"), snap.list("endpointslices")
     ctrl = IngressController(None, cluster="netsim", pod_name=POD)
     ctrl._default_cert = (FAKE_CRT, FAKE_KEY)
     classes = [ingress_class_object()]
@@ -63,8 +57,8 @@ def cases() -> dict[str, str]:
         return ctrl.render(ctrl._handled(ings, classes), services, slices, secrets).conf
 
     return {
-        "myblog.conf": render(ingresses[:1], []),
-        "myblog-tls.conf": render(ingresses, [_tls_secret("demo", "https-secret")]),
+        "myblog.conf": render([by_name["myblog"]], []),
+        "myblog-tls.conf": render(ingresses, snap.list("secrets", "demo")),
     }
 
 

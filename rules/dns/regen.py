@@ -4,18 +4,17 @@
     python rules/dns/regen.py --check   # compare only (tests/e2e/test_dns.py runs this)
 
 Each zone is `Zone.render()` (netsim/dns/records.py) of the objects a fresh cluster would
-hold after `netsim apply -f examples/<folder>`: the example's Services, pods and
-EndpointSlices filled in exactly as `netsim render` fills them for rules/ (same pod IPs,
-ClusterIPs and NodePorts: netsim/proxy/render_cli.py), plus what `cluster up` creates
-(Service `kubernetes` 10.96.0.1, the DNS add-on's `kube-dns` 10.96.0.10 and its two coredns
-pods, placed after the example's pods so those keep their addresses). TTL 30 as in the
-add-on's Corefile; the SOA serial is 0 (no resourceVersions offline).
+hold after `netsim apply -f examples/<folder>`: the offline cluster of netsim/offline.py
+(the real admission, allocators, controllers and scheduler, as `netsim render` runs them
+for rules/, with the same node labels) settles the example's objects, then what `cluster
+up` creates (Service `kubernetes` 10.96.0.1, the DNS add-on's `kube-dns` 10.96.0.10 and its
+coredns Deployment), so the example's pods keep the addresses they have in rules/. TTL 30
+as in the add-on's Corefile; the SOA serial is 0 (no resourceVersions offline).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 
@@ -23,12 +22,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 
+from netsim import offline  # noqa: E402
 from netsim.cli.manifests import ManifestError, load  # noqa: E402
 from netsim.dns import addon  # noqa: E402
 from netsim.dns.records import Zone  # noqa: E402
-from netsim.golden import write_or_check  # noqa: E402
+from netsim.golden import EXAMPLE_NODE_LABELS, write_or_check  # noqa: E402
 from netsim.net.topology import ClusterConfig  # noqa: E402
-from netsim.proxy import render_cli  # noqa: E402
 
 EXAMPLES = os.path.join(REPO, "examples")
 
@@ -42,30 +41,11 @@ def cluster_objects(cfg: ClusterConfig) -> list[dict]:
     return [kubernetes, addon.service(cfg), addon.deployment(cfg)]
 
 
-def zone_for(objs: list[dict]) -> Zone:
+def zone_for(objs: list[dict], node_labels: dict | None = None) -> Zone:
     cfg = ClusterConfig.make(name="render", nodes=3)
-    objs = [copy.deepcopy(o) for o in objs] + cluster_objects(cfg)
-    services = [o for o in objs if o.get("kind") == "Service"]
-    render_cli._allocate(services, cfg.service_cidr)
-    slices = [o for o in objs if o.get("kind") == "EndpointSlice"]
-    for o in objs:
-        if o.get("kind") == "Endpoints":
-            slices += render_cli._endpoints_to_slices(o)
-    have = {(render_cli._ns(s), ((s.get("metadata") or {}).get("labels") or {}).get(
-        render_cli.SERVICE_NAME_LABEL)) for s in slices}
-    placed = render_cli._pods(objs, render_cli._Placer(cfg))
-    for svc in services:
-        if (render_cli._ns(svc), render_cli._name(svc)) not in have:
-            made = render_cli._synth_slice(svc, placed)
-            if made:
-                slices += made["slices"]
-    pods = [{"apiVersion": "v1", "kind": "Pod",
-             "metadata": {"name": p["name"], "namespace": p["ns"], "labels": p["labels"]},
-             "spec": {"nodeName": p["node"], "containers": p["containers"]},
-             "status": {"phase": "Running", "podIP": p["ip"], "podIPs": [{"ip": p["ip"]}],
-                        "conditions": [{"type": "Ready", "status": "True"}]}}
-            for p in placed]
-    return Zone.build(services, slices, pods, domain=cfg.cluster_domain, ttl=30, serial=0)
+    snap = offline.build(objs, node_labels=node_labels, then=cluster_objects(cfg))
+    return Zone.build(snap.list("services"), snap.list("endpointslices"), snap.list("pods"),
+                      domain=cfg.cluster_domain, ttl=30, serial=0)
 
 
 def cases() -> list[tuple[str, str]]:
@@ -82,7 +62,8 @@ def regen(check: bool = False) -> int:
     bad = 0
     for fname, path in cases():
         try:
-            text = zone_for([d.obj for d in load([path])]).render()
+            labels = EXAMPLE_NODE_LABELS.get(fname.removesuffix(".zone"))
+            text = zone_for([d.obj for d in load([path])], labels).render()
         except ManifestError as e:
             print(f"skip {os.path.relpath(path, REPO)}: {e}", file=sys.stderr)
             continue

@@ -1,12 +1,14 @@
-"""`netsim render`: offline rules for manifests, golden files in rules/ (no root)."""
+"""`netsim render`: offline rules for manifests through the real control plane, golden files
+in rules/ (no root)."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
-from netsim.proxy import render_cli
+from netsim.cli import render_cmd as render_cli
 from netsim.proxy.iptables import endpoint_chain_name, service_port_chain_name
 
 SERVICES = os.path.join(render_cli.EXAMPLES, "services")
@@ -16,9 +18,9 @@ SERVICES = os.path.join(render_cli.EXAMPLES, "services")
 def test_golden_rules_match_examples(case):
     fname, paths, kw = case
     path = os.path.join(render_cli.RULES, fname)
-    assert os.path.exists(path), "run: python -m netsim.proxy.render_cli --regen"
+    assert os.path.exists(path), "run: netsim render --regen"
     assert render_cli.render_paths(paths, **kw) == open(path).read(), (
-        f"rules/{fname} is stale: python -m netsim.proxy.render_cli --regen")
+        f"rules/{fname} is stale: netsim render --regen")
 
 
 def test_every_example_folder_has_golden_files():
@@ -70,12 +72,16 @@ def test_local_policy_depends_on_the_node(capsys):
 
 
 def test_allocation_is_deterministic_and_in_range(capsys):
-    render_cli.run(["-f", SERVICES, "--service-cidr", "10.100.0.0/16"])
+    render_cli.run(["-f", SERVICES, "--service-cidr", "10.96.0.0/16"])
     a = capsys.readouterr().out
-    render_cli.run(["-f", SERVICES, "--service-cidr", "10.100.0.0/16"])
+    render_cli.run(["-f", SERVICES, "--service-cidr", "10.96.0.0/16"])
     b = capsys.readouterr().out
     assert a == b
-    assert "-d 10.100." in a and "-d 10.96." not in a.replace("-d 10.96.100.100", "")
+    ips = set(re.findall(r"-A KUBE-SERVICES .* -d (\S+) --dport", a))
+    assert len(ips) == 7 and all(ip.startswith("10.96.") for ip in ips)
+    # external-db's clusterIP 10.96.100.100 is outside 10.100.0.0/16: the API server says no
+    assert render_cli.run(["-f", SERVICES, "--service-cidr", "10.100.0.0/16"]) == 1
+    assert "The range of valid IPs is 10.100.0.0/16" in capsys.readouterr().err
 
 
 def test_pod_cidr_flag(capsys):
@@ -128,3 +134,137 @@ def test_render_mode_ipvs_prints_virtual_servers_ipsets_and_rules(capsys):
     assert out.count("-a -t ") == 3 and " -m -w 1" in out  # one VS, three real servers
     assert "create KUBE-CLUSTER-IP hash:ip,port family inet" in out
     assert "-m set --match-set KUBE-CLUSTER-IP dst,dst" in out
+
+
+# --- the real control plane behind the render --------------------------------------------
+
+UIT = os.path.join(render_cli.EXAMPLES, "uit")
+
+
+def _write(tmp_path, text: str) -> str:
+    path = tmp_path / "objs.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+UPSTREAM_FIXTURE = """
+apiVersion: v1
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  clusterIP: 172.30.0.41
+  type: NodePort
+  externalTrafficPolicy: Local
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 30080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc1-1
+  namespace: ns1
+  labels: {kubernetes.io/service-name: svc1}
+addressType: IPv4
+ports: [{name: p80, port: 80, protocol: TCP}]
+endpoints:
+- addresses: [10.180.0.1]
+  conditions: {ready: true}
+  nodeName: test-node
+"""
+
+
+def test_nodes_named_by_endpoint_slices_exist(tmp_path, capsys):
+    """Upstream's fixtures name their node test-node: render knows it from the slice."""
+    path = _write(tmp_path, UPSTREAM_FIXTURE)
+    args = ["-f", path, "--service-cidr", "172.30.0.0/16"]
+    assert render_cli.run([*args, "--node", "test-node"]) == 0
+    local = capsys.readouterr().out
+    assert "--to-destination 10.180.0.1:80" in local and "has no local endpoints" not in local
+    assert render_cli.run([*args, "--node", "k8s-slave-172"]) == 0
+    assert '"ns1/svc1:p80 has no local endpoints"' in capsys.readouterr().out
+
+
+def test_node_objects_in_the_files_are_the_cluster(tmp_path, capsys):
+    path = _write(tmp_path, """
+apiVersion: v1
+kind: Node
+metadata: {name: worker-a}
+spec: {podCIDR: 10.1.5.0/24}
+status:
+  addresses: [{type: InternalIP, address: 10.0.0.5}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  containers: [{name: web, image: netsim/echo, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+""")
+    assert render_cli.run(["-f", path, "--node", "worker-a"]) == 0
+    out = capsys.readouterr().out
+    assert "--to-destination 10.1.5.2:8080" in out  # the kubelet's IPAM: .2 of the node's /24
+    assert render_cli.run(["-f", path, "--node", "k8s-master-171"]) == 1
+    assert 'node "k8s-master-171" not found' in capsys.readouterr().err
+
+
+def test_node_selector_and_host_network_as_the_scheduler_and_kubelet_do(capsys):
+    # Without the label examples/uit/README.md asks for, mysql stays Pending ...
+    assert render_cli.run(["-f", UIT, "--node", "k8s-slave-172"]) == 0
+    assert '"uit/svc-mysql has no endpoints"' in capsys.readouterr().out
+    # ... with it, mysql runs on k8s-slave-172 with hostNetwork: the endpoint is the node IP.
+    assert render_cli.run(["-f", UIT, "--node", "k8s-slave-172",
+                           "--node-label", "k8s-slave-172:component=zz"]) == 0
+    assert "--to-destination 192.168.3.172:3306" in capsys.readouterr().out
+
+
+def test_node_label_flag_through_the_netsim_command(capsys):
+    from netsim.cli.main import run
+    assert run(["render", "-f", UIT, "--node-label", "k8s-slave-172:component=zz"]) == 0
+    assert "192.168.3.172:3306" in capsys.readouterr().out
+    assert render_cli.run(["-f", UIT, "--node-label", "nope:a=b"]) == 1
+    assert 'node "nope" not found' in capsys.readouterr().err
+
+
+def test_admission_refuses_what_the_api_server_refuses(tmp_path, capsys):
+    path = _write(tmp_path, """
+apiVersion: v1
+kind: Service
+metadata: {name: bad}
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 85}]
+""")
+    assert render_cli.run(["-f", path]) == 1
+    assert capsys.readouterr().err == (
+        'Error from server (Invalid): The Service "bad" is invalid: spec.ports[0].nodePort: '
+        "Invalid value: 85: provided port is not in the valid range. The range of valid ports "
+        "is 30000-32767\n")
+
+
+def test_a_service_ip_does_not_depend_on_the_other_files(capsys):
+    """The allocator runs seeded from the Service's own name: echo alone or with its
+    neighbours gets the same ClusterIP, and the process' random state is left alone."""
+    import random
+    import re
+    state = random.getstate()
+    render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml")])
+    alone = capsys.readouterr().out
+    render_cli.run(["-f", SERVICES])
+    together = capsys.readouterr().out
+    assert random.getstate() == state
+    ip = re.compile(r'"default/echo:http cluster IP" -m tcp -p tcp -d (\S+)')
+    assert ip.search(alone).group(1) == ip.search(together).group(1)
+
+
+def test_no_component_imports_the_cli():
+    import pathlib
+    root = pathlib.Path(render_cli.REPO) / "netsim"
+    bad = [str(p.relative_to(root.parent)) for p in root.rglob("*.py")
+           if "cli" not in p.relative_to(root).parts[:1]
+           and re.search(r"^\s*(from|import) netsim\.cli\b", p.read_text(), re.M)]
+    assert bad == []
