@@ -7,6 +7,7 @@ import time
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, err, server_error
+from netsim.kubelet import cgroups
 from netsim.kubelet.runtime import PodRecord, proc_starttime
 from netsim.net.ledger import state_dir
 
@@ -59,6 +60,11 @@ def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tt
         env = {}
     env.setdefault("TERM", os.environ.get("TERM", "xterm"))
     argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "--wd=/", "--", *command]
+    if crec.cgroup:  # like runc exec: the command dies with the container
+        try:
+            cgroups.join(crec.cgroup)
+        except OSError as e:
+            raise CliError(f"error: unable to upgrade connection: container not found (\"{cname}\")") from e
     try:
         os.execvpe("nsenter", argv, env)
     except FileNotFoundError as e:

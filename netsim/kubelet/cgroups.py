@@ -79,7 +79,7 @@ def pod_path(node_cgroup: str, uid: str) -> str:
 
 def container_path(pod_cgroup: str, name: str) -> str:
     """ctr-<name>: never a cgroup interface file name, never a path (odd names are hashed)."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", name):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", name):
         name = hashlib.sha256(name.encode()).hexdigest()[:16]
     return os.path.join(pod_cgroup, f"ctr-{name}")
 
@@ -111,6 +111,13 @@ def open_procs(path: str) -> int:
     """Make a container's cgroup and open its cgroup.procs for the new process to join."""
     os.makedirs(path, exist_ok=True)
     return os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+
+
+def join(path: str, pid: int = 0) -> None:
+    """Move a process (this one by default) into an existing container cgroup, as `runc
+    exec` does: what `netsim exec` runs then dies with the container."""
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(pid or os.getpid()))
 
 
 def pids(path: str) -> list[int]:

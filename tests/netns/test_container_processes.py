@@ -93,7 +93,11 @@ def _gone(cluster, name: str, what: str) -> None:
 @pytest.mark.parametrize("host_network", [False, True], ids=["pod-network", "host-network"])
 def test_deleted_pod_takes_its_daemonized_grandchildren(cluster, ns, host_network):
     name = "daemon-host" if host_network else "daemon"
-    _start(cluster, name, hostNetwork=host_network)
+    pids = _start(cluster, name, hostNetwork=host_network)
+    # what `netsim exec` starts belongs to the container too (kubectl exec joins its cgroup)
+    r = cluster.pod_exec(name, "sh", "-c", "(setsid sleep 1000 > /dev/null 2>&1 &)", namespace=NS)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(_procs(cluster.name, name)) > len(pids), 10, what="the exec'd daemon")
     cluster.netsim("delete", "pod", "-n", NS, name)
     _gone(cluster, name, f"every process of deleted pod {name} gone")
 
