@@ -217,10 +217,20 @@ def test_same_port_number_shares_node_port(client):
     assert s["ports"][0]["nodePort"] == s["ports"][1]["nodePort"]
 
 
+def _holds_node_port(client, name: str, node_port: int) -> None:
+    """`name` owns node_port: it reads back so, and no other Service can take it."""
+    assert client.get("services", name)["spec"]["ports"][0]["nodePort"] == node_port
+    assert rejected(client, svc("other", type="NodePort",
+                                ports=[{"port": 80, "nodePort": node_port}])).endswith(
+        f"spec.ports[0].nodePort: Invalid value: {node_port}: provided port is already allocated")
+
+
 def test_nodeport_released_on_delete(client):
     client.create(svc("a", type="NodePort", ports=[{"port": 80, "nodePort": 32333}]))
     client.delete("services", "a")
-    client.create(svc("b", type="NodePort", ports=[{"port": 80, "nodePort": 32333}]))
+    b = client.create(svc("b", type="NodePort", ports=[{"port": 80, "nodePort": 32333}]))
+    assert b["spec"]["ports"][0]["nodePort"] == 32333
+    _holds_node_port(client, "b", 32333)
 
 
 def test_nodeport_released_on_type_change(client):
@@ -229,7 +239,9 @@ def test_nodeport_released_on_type_change(client):
     out = client.update(cur)["spec"]
     assert "nodePort" not in out["ports"][0]
     assert "externalTrafficPolicy" not in out
-    client.create(svc("b", type="NodePort", ports=[{"port": 80, "nodePort": 32333}]))
+    b = client.create(svc("b", type="NodePort", ports=[{"port": 80, "nodePort": 32333}]))
+    assert b["spec"]["ports"][0]["nodePort"] == 32333
+    _holds_node_port(client, "b", 32333)
 
 
 def test_nodeport_kept_on_update_by_port_and_protocol(client):
