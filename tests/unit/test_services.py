@@ -9,17 +9,10 @@ from unittest import mock
 import pytest
 
 from netsim.api import errors
-from netsim.api.admission import admit
+from netsim.api.admission import Admission, ClusterSettings, admit
 from netsim.api.client import LocalClient
 from netsim.api.kinds import service as svcmod
 from netsim.api.store import Store
-
-
-@pytest.fixture(autouse=True)
-def _default_ranges():
-    svcmod.configure()
-    yield
-    svcmod.configure()
 
 
 @pytest.fixture
@@ -28,6 +21,14 @@ def client():
     store.bootstrap()
     yield LocalClient(store)
     store.close()
+
+
+def client_for(service_cidr=None, node_port_range=None) -> LocalClient:
+    """A cluster started with other --service-cidr / --service-node-port-range flags."""
+    store = Store(":memory:", admission=Admission(
+        ClusterSettings.parse(service_cidr, node_port_range)))
+    store.bootstrap()
+    return LocalClient(store)
 
 
 def svc(name, ns="default", **spec):
@@ -74,8 +75,8 @@ def test_nodeport_defaults_external_traffic_policy(client):
 
 
 # ---- ClusterIP allocation ------------------------------------------------------------------
-def test_random_cluster_ips_are_unique_and_skip_reserved(client):
-    svcmod.configure("10.96.0.0/28")   # 14 usable, minus .1 and .10 -> 12
+def test_random_cluster_ips_are_unique_and_skip_reserved():
+    client = client_for("10.96.0.0/28")   # 14 usable, minus .1 and .10 -> 12
     ips = {client.create(svc(f"s{i}"))["spec"]["clusterIP"] for i in range(12)}
     assert len(ips) == 12
     assert "10.96.0.1" not in ips and "10.96.0.10" not in ips
@@ -85,10 +86,10 @@ def test_random_cluster_ips_are_unique_and_skip_reserved(client):
 
 def test_random_pick_never_hands_out_reserved():
     # Even when the random draw lands on .1 (kubernetes) or .10 (kube-dns), they are skipped.
-    svcmod.configure("10.96.0.0/28")
+    settings = ClusterSettings.parse("10.96.0.0/28")
     for off, want in ((0, "10.96.0.2"), (9, "10.96.0.11")):
         with mock.patch.object(svcmod.random, "randrange", side_effect=lambda a, b, o=off: o):
-            assert svcmod.allocate_cluster_ip(set()) == want
+            assert svcmod.allocate_cluster_ip(set(), settings) == want
 
 
 def test_explicit_cluster_ip_and_conflict(client):
@@ -138,8 +139,8 @@ def test_cluster_ip_kept_on_update_and_immutable(client):
     assert client.get("services", "web")["spec"]["clusterIP"] == ip
 
 
-def test_configure_other_cidr(client):
-    svcmod.configure("10.100.0.0/16", "31000-31010")
+def test_configure_other_cidr():
+    client = client_for("10.100.0.0/16", "31000-31010")
     s = client.create(svc("x", type="NodePort"))["spec"]
     assert ipaddress.ip_address(s["clusterIP"]) in ipaddress.ip_network("10.100.0.0/16")
     assert 31000 <= s["ports"][0]["nodePort"] <= 31010
@@ -201,8 +202,8 @@ def test_nodeport_explicit_conflict_and_range(client):
         "not in the valid range. The range of valid ports is 30000-32767")
 
 
-def test_nodeport_random_avoids_used(client):
-    svcmod.configure(node_port_range="30000-30004")
+def test_nodeport_random_avoids_used():
+    client = client_for(node_port_range="30000-30004")
     got = {client.create(svc(f"n{i}", type="NodePort"))["spec"]["ports"][0]["nodePort"]
            for i in range(5)}
     assert got == {30000, 30001, 30002, 30003, 30004}

@@ -1,8 +1,9 @@
-"""Per-kind defaulting and validation; importing this package registers them all."""
+"""Per-kind decoding shapes, defaulting and validation.
 
-from netsim.api.kinds import (
-    apps,  # noqa: F401
-    core,  # noqa: F401
-    networking,  # noqa: F401
-    service,  # noqa: F401
-)
+Nothing registers on import: `netsim.api.admission.Admission` calls each module's
+`register(registry, settings)` in this order.
+"""
+
+from netsim.api.kinds import apps, core, discovery, networking, service
+
+DEFAULT_KINDS = (core, apps, service, networking, discovery)

@@ -13,23 +13,18 @@ import binascii
 import json
 import re
 
-from netsim.api import errors
-from netsim.api.admission import register
+from netsim.api import errors, quantity
+from netsim.api import validation as v
+from netsim.api.kinds.base import ClusterSettings, Registry
 from netsim.api.kinds.core import default_pod_spec, validate_pod_spec
 from netsim.api.selectors import from_label_selector
-from netsim.controllers import quantity
 
 QUANTITY_RE_MSG = ("quantities must match the regular expression "
                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
 PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' "
                "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
-CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-                  "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
-                  "is '[-._a-zA-Z0-9]+')")
 NONNEG_MSG = "must be greater than or equal to 0"
 IMMUTABLE_MSG = "field is immutable"
-_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
 # ---- Go value rendering (what field.Invalid prints) -----------------------------------------
@@ -149,25 +144,17 @@ def validate_selector_and_template(kind: str, spec: dict) -> list[str]:
         causes.append(f"spec.selector: Invalid value: {go_value(sel)}: invalid label selector")
         sel = None
     else:
-        for j, e in enumerate(sel.get("matchExpressions") or []):
-            op = e.get("operator")
-            ep = f"spec.selector.matchExpressions[{j}]"
-            if op not in _SELECTOR_OPS:
-                causes.append(f"{ep}.operator: Invalid value: {go_value(op)}: "
-                              "not a valid selector operator")
-            elif op in ("In", "NotIn") and not e.get("values"):
-                causes.append(f"{ep}.values: Required value: must be specified when `operator` "
-                              "is 'In' or 'NotIn'")
-            elif op in ("Exists", "DoesNotExist") and e.get("values"):
-                causes.append(f"{ep}.values: Forbidden: may not be specified when `operator` "
-                              "is 'Exists' or 'DoesNotExist'")
+        causes += v.label_selector(sel, "spec.selector")
         if not (sel.get("matchLabels") or sel.get("matchExpressions")):
             causes.append(f"spec.selector: Invalid value: {go_label_selector(sel)}: "
                           f"empty selector is invalid for {kind.lower()}")
     if not isinstance(tmpl, dict):
         causes.append("spec.template: Required value")
         return causes
-    labels = (tmpl.get("metadata") or {}).get("labels")
+    tmeta = tmpl.get("metadata") or {}
+    labels = tmeta.get("labels")
+    causes += v.labels(labels, "spec.template.metadata.labels")
+    causes += v.annotations(tmeta.get("annotations"), "spec.template.metadata.annotations")
     empty = isinstance(sel, dict) and not (sel.get("matchLabels") or sel.get("matchExpressions"))
     if not empty and not from_label_selector(sel)(labels or {}):
         causes.append(f"spec.template.metadata.labels: Invalid value: {go_map(labels)}: "
@@ -312,14 +299,10 @@ def validate_replicaset(obj: dict, old: dict | None) -> list[str]:
 
 # ---- ConfigMap and Secret -------------------------------------------------------------------
 def _validate_keys(data: dict | None, field: str) -> list[str]:
+    """IsConfigMapKey for every key of data / binaryData."""
     causes = []
     for k in sorted((data or {}).keys()):
-        if not _CONFIG_KEY.match(k) or len(k) > 253:
-            causes.append(f"{field}[{k}]: Invalid value: {go_string(k)}: {CONFIG_KEY_MSG}")
-        elif k in (".", "..") or k.startswith(".."):
-            msg = "must not be '.'" if k == "." else \
-                "must not be '..'" if k == ".." else "must not start with '..'"
-            causes.append(f"{field}[{k}]: Invalid value: {go_string(k)}: {msg}")
+        causes += [v.invalid(f"{field}[{k}]", k, m) for m in v.is_config_map_key(k)]
     return causes
 
 
@@ -341,11 +324,11 @@ def validate_configmap(obj: dict, old: dict | None) -> list[str]:
     for k in sorted(set(obj.get("data") or {}) & set(obj.get("binaryData") or {})):
         causes.append(f"data[{k}]: Invalid value: {go_string(k)}: "
                       "duplicate of key present in binaryData")
-    for _k, v in sorted((obj.get("data") or {}).items()):
-        if not isinstance(v, str):
+    for _k, val in sorted((obj.get("data") or {}).items()):
+        if not isinstance(val, str):
             raise errors.BadRequest(
                 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot '
-                f"unmarshal {type(v).__name__ if v is not None else 'null'} into Go struct "
+                f"unmarshal {type(val).__name__ if val is not None else 'null'} into Go struct "
                 f"field ConfigMap.data of type string")
     causes += _validate_immutable_data(obj, old)
     return causes
@@ -359,11 +342,11 @@ def default_secret(obj: dict, old: dict | None) -> None:
         raise errors.BadRequest('Secret in version "v1" cannot be handled as a Secret: '
                                 "json: cannot unmarshal into Go struct field Secret.data of "
                                 "type map[string][]uint8")
-    for v in (data or {}).values():
+    for val in (data or {}).values():
         try:
-            base64.b64decode(str(v), validate=True)
+            base64.b64decode(str(val), validate=True)
         except (binascii.Error, ValueError):
-            pos = _bad_b64_at(str(v))
+            pos = _bad_b64_at(str(val))
             raise errors.BadRequest('Secret in version "v1" cannot be handled as a Secret: '
                                     f"illegal base64 data at input byte {pos}") from None
     sd = obj.pop("stringData", None)
@@ -405,7 +388,8 @@ def validate_secret(obj: dict, old: dict | None) -> list[str]:
     return causes
 
 
-register("Deployment", defaulter=default_deployment, validator=validate_deployment)
-register("ReplicaSet", defaulter=default_replicaset, validator=validate_replicaset)
-register("ConfigMap", validator=validate_configmap)
-register("Secret", defaulter=default_secret, validator=validate_secret)
+def register(reg: Registry, settings: ClusterSettings) -> None:
+    reg.add("Deployment", defaulter=default_deployment, validator=validate_deployment)
+    reg.add("ReplicaSet", defaulter=default_replicaset, validator=validate_replicaset)
+    reg.add("ConfigMap", validator=validate_configmap)
+    reg.add("Secret", defaulter=default_secret, validator=validate_secret)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netsim.api.admission import DNS1123_LABEL, LABEL_MSG, register
+from netsim.api import validation as v
+from netsim.api.kinds.base import ClusterSettings, Registry
 
 DEFAULT_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
@@ -73,42 +74,91 @@ def _qos(spec: dict) -> str:
     return "Burstable"
 
 
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _validate_container_ports(ports: list, path: str) -> list[str]:
+    """validateContainerPorts."""
+    causes: list[str] = []
+    names: set[str] = set()
+    for j, port in enumerate(ports or []):
+        pp = f"{path}[{j}]"
+        name = port.get("name") or ""
+        if name:
+            errs = v.port_name(name, f"{pp}.name")
+            if errs:
+                causes += errs
+            elif name in names:
+                causes.append(v.duplicate(f"{pp}.name", name))
+            else:
+                names.add(name)
+        cp = port.get("containerPort")
+        if not cp:
+            causes.append(v.required(f"{pp}.containerPort"))
+        else:
+            causes += v.port_num(cp, f"{pp}.containerPort")
+        hp = port.get("hostPort")
+        if hp:
+            causes += v.port_num(hp, f"{pp}.hostPort")
+        proto = port.get("protocol")
+        if not proto:
+            causes.append(v.required(f"{pp}.protocol"))
+        elif proto not in _PROTOCOLS:
+            causes.append(v.unsupported(f"{pp}.protocol", proto, _PROTOCOLS))
+    return causes
+
+
+def _validate_container(c: dict, p: str) -> list[str]:
+    """validateContainerCommon: what init and regular containers share."""
+    name = c.get("name") or ""
+    causes = v.dns1123_label(name, f"{p}.name") if name else [v.required(f"{p}.name")]
+    if not c.get("image"):
+        causes.append(v.required(f"{p}.image"))
+    causes += _validate_container_ports(c.get("ports") or [], f"{p}.ports")
+    return causes
+
+
 def validate_pod_spec(spec: dict, path: str = "spec") -> list[str]:
-    causes = []
-    containers = spec.get("containers")
+    """ValidatePodSpec, the parts netsim runs: containers, names, ports, placement."""
+    causes: list[str] = []
+    containers = spec.get("containers") or []
     if not containers:
-        causes.append(f"{path}.containers: Required value")
-        return causes
-    seen = set()
+        causes.append(v.required(f"{path}.containers"))
+    names: set[str] = set()
     for i, c in enumerate(containers):
         p = f"{path}.containers[{i}]"
-        if not isinstance(c, dict):
-            causes.append(f"{p}: Invalid value: must be an object")
-            continue
-        name = c.get("name")
-        if not name:
-            causes.append(f"{p}.name: Required value")
-        elif not DNS1123_LABEL.match(name):
-            causes.append(f'{p}.name: Invalid value: "{name}": {LABEL_MSG}')
-        elif name in seen:
-            causes.append(f'{p}.name: Duplicate value: "{name}"')
-        seen.add(name)
-        if not c.get("image"):
-            causes.append(f"{p}.image: Required value")
-        for j, port in enumerate(c.get("ports") or []):
-            cp = port.get("containerPort")
-            if cp is None:
-                causes.append(f"{p}.ports[{j}].containerPort: Required value")
-            elif not isinstance(cp, int) or not 0 < cp < 65536:
-                causes.append(f"{p}.ports[{j}].containerPort: Invalid value: {cp}: must be between 1 and 65535, inclusive")
-            if port.get("protocol") not in (None, "TCP", "UDP", "SCTP"):
-                causes.append(f'{p}.ports[{j}].protocol: Unsupported value: "{port.get("protocol")}": supported values: "SCTP", "TCP", "UDP"')
+        causes += _validate_container(c, p)
+        name = c.get("name") or ""
+        if name in names:
+            causes.append(v.duplicate(f"{p}.name", name))
+        else:
+            names.add(name)
+    # Init container names are unique across both lists; a clash is reported here.
+    for i, c in enumerate(spec.get("initContainers") or []):
+        p = f"{path}.initContainers[{i}]"
+        causes += _validate_container(c, p)
+        name = c.get("name") or ""
+        if name in names:
+            causes.append(v.duplicate(f"{p}.name", name))
+        elif name:
+            names.add(name)
     rp = spec.get("restartPolicy")
     if rp not in (None, "Always", "OnFailure", "Never"):
-        causes.append(f'{path}.restartPolicy: Unsupported value: "{rp}": supported values: "Always", "Never", "OnFailure"')
+        causes.append(v.unsupported(f"{path}.restartPolicy", rp, ("Always", "Never", "OnFailure")))
     dp = spec.get("dnsPolicy")
     if dp not in (None, "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"):
-        causes.append(f'{path}.dnsPolicy: Unsupported value: "{dp}": supported values: "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"')
+        causes.append(v.unsupported(f"{path}.dnsPolicy", dp, (
+            "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")))
+    causes += v.labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
+    sa = spec.get("serviceAccountName") or ""
+    if sa:
+        causes += v.dns1123_subdomain(sa, f"{path}.serviceAccountName")
+    node = spec.get("nodeName") or ""
+    if node:
+        causes += v.dns1123_subdomain(node, f"{path}.nodeName")
+    for f in ("hostname", "subdomain"):
+        if spec.get(f):
+            causes += v.dns1123_label(spec[f], f"{path}.{f}")
     return causes
 
 
@@ -121,7 +171,7 @@ def _validate_pod(obj: dict, old: dict | None) -> list[str]:
         for s in (a, b):
             s.pop("tolerations", None)
             s.pop("activeDeadlineSeconds", None)
-            s["containers"] = [{k: v for k, v in c.items() if k != "image"}
+            s["containers"] = [{k: val for k, val in c.items() if k != "image"}
                                for c in s.get("containers") or []]
         if not a.get("nodeName"):
             b.pop("nodeName", None)
@@ -141,5 +191,7 @@ def _default_namespace(obj: dict, old: dict | None) -> None:
     obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
 
 
-register("Pod", defaulter=_default_pod, validator=_validate_pod)
-register("Namespace", defaulter=_default_namespace)
+def register(reg: Registry, settings: ClusterSettings) -> None:
+    reg.add("Pod", defaulter=_default_pod, validator=_validate_pod)
+    reg.add("Namespace", defaulter=_default_namespace, name=v.name_is_dns_label)
+    reg.add("Event", name=v.name_is_path_segment)

@@ -16,47 +16,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-import re
 
 from netsim.api import errors
-from netsim.api.admission import (
-    DNS1123_LABEL,
-    DNS1123_SUBDOMAIN,
-    LABEL_MSG,
-    SUBDOMAIN_MSG,
-    register,
-)
-
-# ---- cluster configuration (set by the control plane at start) --------------------------
-DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
-DEFAULT_NODE_PORT_RANGE = (30000, 32767)
-
-SERVICE_CIDR = ipaddress.ip_network(DEFAULT_SERVICE_CIDR)
-NODE_PORT_RANGE: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
+from netsim.api import validation as v
+from netsim.api.kinds.base import ClusterSettings, Registry
 
 
-def configure(service_cidr: str | None = None,
-              node_port_range: str | tuple[int, int] | None = None) -> None:
-    """Set the service CIDR and NodePort range (`cluster up` flags); None keeps the default."""
-    global SERVICE_CIDR, NODE_PORT_RANGE
-    SERVICE_CIDR = ipaddress.ip_network(service_cidr or DEFAULT_SERVICE_CIDR, strict=False)
-    if node_port_range is None:
-        NODE_PORT_RANGE = DEFAULT_NODE_PORT_RANGE
-    elif isinstance(node_port_range, str):
-        lo, _, hi = node_port_range.partition("-")
-        NODE_PORT_RANGE = (int(lo), int(hi or lo))
-    else:
-        NODE_PORT_RANGE = (int(node_port_range[0]), int(node_port_range[1]))
-
-
-def reserved_ips() -> set[str]:
+# ---- cluster configuration (the apiserver's flags, given to register()) -------------------
+def reserved_ips(settings: ClusterSettings) -> set[str]:
     """Addresses never handed out at random: .1 (`kubernetes`) and .10 (`kube-dns`)."""
-    base = int(SERVICE_CIDR.network_address)
+    base = int(settings.service_cidr.network_address)
     return {str(ipaddress.ip_address(base + 1)), str(ipaddress.ip_address(base + 10))}
 
 
-def node_port_range_str() -> str:
-    return f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"
+def node_port_range_str(settings: ClusterSettings) -> str:
+    return f"{settings.node_port_range[0]}-{settings.node_port_range[1]}"
 
 
 # ---- Go value rendering (field.Error's `%#v` / `%q` forms) -------------------------------
@@ -138,28 +112,8 @@ def _valid_port_num(n) -> bool:
     return isinstance(n, int) and not isinstance(n, bool) and 0 < n < 65536
 
 
-def _port_name_errors(name: str) -> list[str]:
-    """validation.IsValidPortName."""
-    out = []
-    if len(name) > 15:
-        out.append("must be no more than 15 characters")
-    if not re.fullmatch(r"[-a-z0-9]+", name):
-        out.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search(r"[a-z]", name):
-        out.append("must contain at least one letter (a-z)")
-    if "--" in name:
-        out.append("must not contain consecutive hyphens")
-    if name and (name[0] == "-" or name[-1] == "-"):
-        out.append("must not begin or end with a hyphen")
-    return out
-
-
 def _ip_errors(path: str, ip) -> list[str]:
-    try:
-        ipaddress.ip_address(str(ip))
-        return []
-    except ValueError:
-        return [_invalid(path, ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
+    return v.ip_address(ip, path)
 
 
 def _family(ip: str) -> str | None:
@@ -169,12 +123,12 @@ def _family(ip: str) -> str | None:
         return None
 
 
-def _cluster_family() -> str:
-    return "IPv6" if SERVICE_CIDR.version == 6 else "IPv4"
+def _cluster_family(settings: ClusterSettings) -> str:
+    return "IPv6" if settings.service_cidr.version == 6 else "IPv4"
 
 
 # ---- defaulting (v1 defaults + the registry strategy's PrepareFor*) ---------------------
-def _default_service(obj: dict, old: dict | None) -> None:
+def _default_service(obj: dict, old: dict | None, settings: ClusterSettings) -> None:
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -210,7 +164,7 @@ def _default_service(obj: dict, old: dict | None) -> None:
     _normalize_cluster_ips(spec, oldspec if old is not None else None)
     if old is not None:
         _drop_type_dependent_fields(spec, oldspec)
-    _init_ip_family_fields(spec, oldspec if old is not None else None)
+    _init_ip_family_fields(spec, oldspec if old is not None else None, settings)
 
 
 def _patch_allocated_values(spec: dict, oldspec: dict) -> None:
@@ -286,7 +240,7 @@ def _drop_type_dependent_fields(spec: dict, oldspec: dict) -> None:
         spec.pop("externalTrafficPolicy", None)
 
 
-def _init_ip_family_fields(spec: dict, oldspec: dict | None) -> None:
+def _init_ip_family_fields(spec: dict, oldspec: dict | None, settings: ClusterSettings) -> None:
     """ipFamilyPolicy / ipFamilies as alloc.go initIPFamilyFields fills them (single-stack)."""
     if spec.get("type") == "ExternalName":
         return
@@ -310,16 +264,16 @@ def _init_ip_family_fields(spec: dict, oldspec: dict | None) -> None:
     if spec.get("clusterIP") == "None" and not spec.get("selector"):
         # Headless and selectorless: any family goes, even on a single-stack cluster.
         if not fams:
-            fams = [_cluster_family()]
+            fams = [_cluster_family(settings)]
         if len(fams) < 2 and spec.get("ipFamilyPolicy") != "SingleStack":
             fams.append("IPv6" if fams[0] == "IPv4" else "IPv4")
     elif not fams:
-        fams = [_cluster_family()]
+        fams = [_cluster_family(settings)]
     spec["ipFamilies"] = fams
 
 
 # ---- validation -----------------------------------------------------------------------------
-def _family_errors(spec: dict) -> list[str]:
+def _family_errors(spec: dict, settings: ClusterSettings) -> list[str]:
     """The checks initIPFamilyFields makes before allocation (single-stack cluster)."""
     if spec.get("type") == "ExternalName":
         return []
@@ -328,7 +282,7 @@ def _family_errors(spec: dict) -> list[str]:
         if ip == "None":
             break
         fam = _family(str(ip))
-        if fam and fam != _cluster_family():
+        if fam and fam != _cluster_family(settings):
             causes.append(f"spec.clusterIPs[{i}]: Invalid value: {go_strings(spec.get('clusterIPs'))}: "
                           f"{fam} is not configured on this cluster")
     if causes:
@@ -339,7 +293,7 @@ def _family_errors(spec: dict) -> list[str]:
         causes.append(_invalid("spec.ipFamilyPolicy", "RequireDualStack",
                                "this cluster is not configured for dual-stack services"))
     for i, fam in enumerate(spec.get("ipFamilies") or []):
-        if fam in ("IPv4", "IPv6") and fam != _cluster_family():
+        if fam in ("IPv4", "IPv6") and fam != _cluster_family(settings):
             causes.append(_invalid(f"spec.ipFamilies[{i}]", fam, "not configured on this cluster"))
     return causes
 
@@ -403,10 +357,7 @@ def _validate_port(p: dict, i: int, require_name: bool, names: set) -> list[str]
     if require_name and not name:
         causes.append(f"{path}.name: Required value")
     elif name:
-        if not DNS1123_LABEL.match(name):
-            causes.append(f"{path}.name: Invalid value: {_q(name)}: {LABEL_MSG}")
-        elif len(name) > 63:
-            causes.append(f"{path}.name: Invalid value: {_q(name)}: must be no more than 63 characters")
+        causes.extend(v.dns1123_label(name, f"{path}.name"))
         if name in names:
             causes.append(f"{path}.name: Duplicate value: {_q(name)}")
         else:
@@ -419,11 +370,7 @@ def _validate_port(p: dict, i: int, require_name: bool, names: set) -> list[str]
         causes.append(f"{path}.protocol: Required value")
     elif proto not in PROTOCOLS:
         causes.append(_unsupported(f"{path}.protocol", proto, PROTOCOLS))
-    tp = p.get("targetPort")
-    if isinstance(tp, str):
-        causes.extend(_invalid(f"{path}.targetPort", tp, m) for m in _port_name_errors(tp))
-    elif not _valid_port_num(tp):
-        causes.append(_invalid(f"{path}.targetPort", tp, "must be between 1 and 65535, inclusive"))
+    causes.extend(v.port_num_or_name(p.get("targetPort"), f"{path}.targetPort"))
     return causes
 
 
@@ -446,10 +393,7 @@ def validate_service_spec(spec: dict) -> list[str]:
             causes.append("spec.ipFamilyPolicy: Forbidden: may not be set for ExternalName services")
         cname = str(spec.get("externalName") or "").removesuffix(".")
         if cname:
-            if len(cname) > 253:
-                causes.append(_invalid("spec.externalName", cname, "must be no more than 253 characters"))
-            if not DNS1123_SUBDOMAIN.match(cname):
-                causes.append(_invalid("spec.externalName", cname, SUBDOMAIN_MSG))
+            causes.extend(v.dns1123_subdomain(cname, "spec.externalName"))
         else:
             causes.append("spec.externalName: Required value")
     names: set[str] = set()
@@ -458,6 +402,8 @@ def validate_service_spec(spec: dict) -> list[str]:
             causes.append(f"spec.ports[{i}]: Invalid value: must be an object")
             continue
         causes.extend(_validate_port(p, i, len(ports) > 1, names))
+    if spec.get("selector") is not None:
+        causes.extend(v.labels(spec["selector"], "spec.selector"))
     aff = spec.get("sessionAffinity")
     if not aff:
         causes.append("spec.sessionAffinity: Required value")
@@ -481,7 +427,8 @@ def validate_service_spec(spec: dict) -> list[str]:
         causes.append("spec.sessionAffinityConfig: Forbidden: must not be set when session affinity is None")
     causes.extend(_validate_cluster_ips_related(spec))
     for i, ip in enumerate(spec.get("externalIPs") or []):
-        causes.extend(_ip_errors(f"spec.externalIPs[{i}]", ip))
+        causes.extend(_ip_errors(f"spec.externalIPs[{i}]", ip)
+                      or v.non_special_ip(ip, f"spec.externalIPs[{i}]"))
     if not typ:
         causes.append("spec.type: Required value")
     elif typ not in TYPES:
@@ -519,9 +466,12 @@ def validate_service_spec(spec: dict) -> list[str]:
     elif etp not in ("Cluster", "Local"):
         causes.append(_unsupported("spec.externalTrafficPolicy", etp, ["Cluster", "Local"]))
     hc = spec.get("healthCheckNodePort")
-    if not needs_health_check(spec) and hc:
-        causes.append(_invalid("spec.healthCheckNodePort", hc,
-                               "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+    if not needs_health_check(spec):
+        if hc:
+            causes.append(_invalid("spec.healthCheckNodePort", hc,
+                                   "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+    elif hc:  # 0 / absent: the allocator picks one
+        causes.extend(v.port_num(hc, "spec.healthCheckNodePort"))
     itp = spec.get("internalTrafficPolicy")
     if itp is None and typ in ("NodePort", "LoadBalancer", "ClusterIP"):
         causes.append("spec.internalTrafficPolicy: Required value")
@@ -554,11 +504,11 @@ def _validate_upgrade_downgrade(spec: dict, oldspec: dict) -> list[str]:
     return causes
 
 
-def _validate_service(obj: dict, old: dict | None) -> list[str]:
+def _validate_service(obj: dict, old: dict | None, settings: ClusterSettings) -> list[str]:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return ["spec: Required value"]
-    fam = _family_errors(spec)
+    fam = _family_errors(spec, settings)
     if fam:
         return fam
     causes = []
@@ -604,13 +554,13 @@ def _pick(total: int, static: int, taken, value_of) -> int | None:
     return None
 
 
-def allocate_cluster_ip(used: set[str]) -> str:
-    net = SERVICE_CIDR
+def allocate_cluster_ip(used: set[str], settings: ClusterSettings) -> str:
+    net = settings.service_cidr
     base = int(net.network_address)
     # Usable addresses exclude the network (and, for IPv4, broadcast) address.
     total = net.num_addresses - (2 if net.version == 4 else 1)
     total = max(total, 0)
-    reserved = reserved_ips()
+    reserved = reserved_ips(settings)
     static = _static_size(total, 16, 16, 256)
 
     def value_of(off: int) -> str:
@@ -622,19 +572,19 @@ def allocate_cluster_ip(used: set[str]) -> str:
     return value_of(off)
 
 
-def _ip_in_range(ip: str) -> bool:
+def _ip_in_range(ip: str, settings: ClusterSettings) -> bool:
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    net = SERVICE_CIDR
+    net = settings.service_cidr
     if a.version != net.version or a not in net or a == net.network_address:
         return False
     return not (net.version == 4 and a == net.broadcast_address)
 
 
-def allocate_node_port(used: set[int]) -> int:
-    lo, hi = NODE_PORT_RANGE
+def allocate_node_port(used: set[int], settings: ClusterSettings) -> int:
+    lo, hi = settings.node_port_range
     total = hi - lo + 1
     static = _static_size(total, 16, 32, 128)
     off = _pick(total, static, lambda p: p in used, lambda o: lo + o)
@@ -643,7 +593,7 @@ def allocate_node_port(used: set[int]) -> int:
     return lo + off
 
 
-def _allocate_service(store, obj: dict, old: dict | None) -> None:
+def _allocate_service(store, obj: dict, old: dict | None, settings: ClusterSettings) -> None:
     spec = obj["spec"]
     oldspec = (old or {}).get("spec") or {}
     name = obj["metadata"].get("name", "")
@@ -655,16 +605,16 @@ def _allocate_service(store, obj: dict, old: dict | None) -> None:
         used = {ip for s in others for ip in ((s.get("spec") or {}).get("clusterIPs") or [])}
         cip = spec.get("clusterIP") or ""
         if not cip:
-            cip = allocate_cluster_ip(used)
+            cip = allocate_cluster_ip(used, settings)
             spec["clusterIP"] = cip
             spec["clusterIPs"] = [cip]
         elif cip not in old_ips:
             ips = spec.get("clusterIPs")
-            if not _ip_in_range(cip):
+            if not _ip_in_range(cip, settings):
                 raise errors.invalid("Service", name, [
                     f"spec.clusterIPs: Invalid value: {go_strings(ips)}: failed to allocate IP {cip}: "
                     f"the provided IP ({cip}) is not in the valid range. "
-                    f"The range of valid IPs is {SERVICE_CIDR}"])
+                    f"The range of valid IPs is {settings.service_cidr}"])
             if cip in used:
                 raise errors.invalid("Service", name, [
                     f"spec.clusterIPs: Invalid value: {go_strings(ips)}: failed to allocate IP {cip}: "
@@ -682,7 +632,7 @@ def _allocate_service(store, obj: dict, old: dict | None) -> None:
     mine = set(_node_ports(oldspec)) if _needs_node_port(oldspec) else set()
     if needs_health_check(oldspec) and oldspec.get("healthCheckNodePort"):
         mine.add(oldspec["healthCheckNodePort"])
-    lo, hi = NODE_PORT_RANGE
+    lo, hi = settings.node_port_range
     allocate_new = spec.get("type") == "NodePort" or spec.get("allocateLoadBalancerNodePorts", True)
 
     def check(np: int, path: str) -> None:
@@ -691,7 +641,7 @@ def _allocate_service(store, obj: dict, old: dict | None) -> None:
         if not lo <= np <= hi:
             raise errors.invalid("Service", name, [_invalid(
                 path, np, "provided port is not in the valid range. "
-                          f"The range of valid ports is {node_port_range_str()}")])
+                          f"The range of valid ports is {node_port_range_str(settings)}")])
         if np in used_ports:
             raise errors.invalid("Service", name, [_invalid(path, np, "provided port is already allocated")])
 
@@ -709,19 +659,28 @@ def _allocate_service(store, obj: dict, old: dict | None) -> None:
         # Ports sharing a number (53/UDP and 53/TCP) share one node port, as upstream.
         np = by_port.get(p.get("port"))
         if not np:
-            np = allocate_node_port(used_ports | taken_here)
+            np = allocate_node_port(used_ports | taken_here, settings)
             taken_here.add(np)
             by_port[p.get("port")] = np
         p["nodePort"] = np
     if needs_health_check(spec):
         hc = spec.get("healthCheckNodePort")
         if hc:
+            if hc not in mine and not lo <= hc <= hi:
+                raise _internal(f"failed to allocate requested HealthCheck NodePort {hc}: "
+                                "provided port is not in the valid range. The range of valid "
+                                f"ports is {node_port_range_str(settings)}")
             if hc not in mine and (hc in used_ports or hc in taken_here):
                 raise _internal(f"failed to allocate requested HealthCheck NodePort {hc}: "
                                 "provided port is already allocated")
         else:
-            spec["healthCheckNodePort"] = allocate_node_port(used_ports | taken_here)
+            spec["healthCheckNodePort"] = allocate_node_port(used_ports | taken_here, settings)
 
 
-register("Service", defaulter=_default_service, validator=_validate_service,
-         allocator=_allocate_service)
+def register(reg: Registry, settings: ClusterSettings) -> None:
+    """Service hooks bound to this cluster's service CIDR and NodePort range."""
+    reg.add("Service",
+            defaulter=lambda obj, old: _default_service(obj, old, settings),
+            validator=lambda obj, old: _validate_service(obj, old, settings),
+            allocator=lambda store, obj, old: _allocate_service(store, obj, old, settings),
+            name=v.name_is_dns1035_label)

@@ -1,0 +1,266 @@
+"""The Go types behind each kind's JSON, for the fields netsim reads.
+
+The apiserver decodes a body into Go structs before anything validates it, so a string
+where an int32 belongs never reaches validation: it is a 400 with encoding/json's words,
+`Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into
+Go struct field ServiceSpec.spec.healthCheckNodePort of type int32`. `decode_errors` walks an
+object against these shapes and reports the first mismatch the same way. Unknown fields
+pass (the decoder ignores them too); null is every type's zero value.
+"""
+
+from __future__ import annotations
+
+import json
+
+from netsim.api import errors
+
+
+class Scalar:
+    def __init__(self, go: str, accepts):
+        self.go, self.accepts = go, accepts
+
+
+class List:
+    def __init__(self, elem):
+        self.elem = elem
+
+    @property
+    def go(self) -> str:
+        return "[]" + self.elem.go
+
+
+class Map:
+    def __init__(self, elem):
+        self.elem = elem
+
+    @property
+    def go(self) -> str:
+        return "map[string]" + self.elem.go
+
+
+class Struct:
+    def __init__(self, go_name: str, /, **fields):
+        self.pkg = fields.pop("_pkg", "v1")
+        self.name, self.fields = go_name, fields
+
+    @property
+    def go(self) -> str:
+        return f"{self.pkg}.{self.name}"
+
+
+def _int_range(bits: int):
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def ok(v) -> bool | str:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if isinstance(v, float) and not v.is_integer() or not lo <= v <= hi:
+            return "number " + json.dumps(v)
+        return True
+    return ok
+
+
+STR = Scalar("string", lambda v: isinstance(v, str))
+BOOL = Scalar("bool", lambda v: isinstance(v, bool))
+I32 = Scalar("int32", _int_range(32))
+I64 = Scalar("int64", _int_range(64))
+INTSTR = Scalar("intstr.IntOrString",
+                lambda v: isinstance(v, str) or (_int_range(32)(v) is True))
+QUANTITY = Scalar("resource.Quantity",
+                  lambda v: isinstance(v, str) or (isinstance(v, (int, float))
+                                                   and not isinstance(v, bool)))
+BYTES = Scalar("[]uint8", lambda v: isinstance(v, str))
+STRINGS = List(STR)
+STRMAP = Map(STR)
+
+OWNER_REF = Struct("OwnerReference", apiVersion=STR, kind=STR, name=STR, uid=STR,
+                   controller=BOOL, blockOwnerDeletion=BOOL)
+OBJECT_META = Struct("ObjectMeta", name=STR, generateName=STR, namespace=STR,
+                     labels=STRMAP, annotations=STRMAP, finalizers=STRINGS,
+                     ownerReferences=List(OWNER_REF), resourceVersion=STR)
+OBJECT_REF = Struct("ObjectReference", kind=STR, namespace=STR, name=STR, uid=STR,
+                    apiVersion=STR, resourceVersion=STR)
+LABEL_SELECTOR = Struct("LabelSelector", matchLabels=STRMAP, matchExpressions=List(
+    Struct("LabelSelectorRequirement", key=STR, operator=STR, values=STRINGS)))
+
+CONTAINER_PORT = Struct("ContainerPort", name=STR, hostPort=I32, containerPort=I32,
+                        protocol=STR, hostIP=STR)
+RESOURCES = Struct("ResourceRequirements", limits=Map(QUANTITY), requests=Map(QUANTITY))
+HTTP_GET = Struct("HTTPGetAction", path=STR, port=INTSTR, host=STR, scheme=STR)
+PROBE = Struct("Probe", httpGet=HTTP_GET,
+               tcpSocket=Struct("TCPSocketAction", port=INTSTR, host=STR),
+               exec=Struct("ExecAction", command=STRINGS),
+               initialDelaySeconds=I32, timeoutSeconds=I32, periodSeconds=I32,
+               successThreshold=I32, failureThreshold=I32)
+CONTAINER = Struct("Container", name=STR, image=STR, command=STRINGS, args=STRINGS,
+                   workingDir=STR, ports=List(CONTAINER_PORT),
+                   env=List(Struct("EnvVar", name=STR, value=STR)),
+                   resources=RESOURCES, imagePullPolicy=STR,
+                   livenessProbe=PROBE, readinessProbe=PROBE, startupProbe=PROBE,
+                   restartPolicy=STR,
+                   volumeMounts=List(Struct("VolumeMount", name=STR, mountPath=STR,
+                                            readOnly=BOOL, subPath=STR)))
+TOLERATION = Struct("Toleration", key=STR, operator=STR, value=STR, effect=STR,
+                    tolerationSeconds=I64)
+POD_SPEC = Struct("PodSpec", containers=List(CONTAINER), initContainers=List(CONTAINER),
+                  restartPolicy=STR, terminationGracePeriodSeconds=I64,
+                  activeDeadlineSeconds=I64, dnsPolicy=STR, nodeSelector=STRMAP,
+                  serviceAccountName=STR, nodeName=STR, hostNetwork=BOOL,
+                  hostname=STR, subdomain=STR, schedulerName=STR,
+                  tolerations=List(TOLERATION), priority=I32,
+                  enableServiceLinks=BOOL)
+POD_TEMPLATE = Struct("PodTemplateSpec", metadata=OBJECT_META, spec=POD_SPEC)
+
+SERVICE_PORT = Struct("ServicePort", name=STR, protocol=STR, appProtocol=STR, port=I32,
+                      targetPort=INTSTR, nodePort=I32)
+SERVICE_SPEC = Struct(
+    "ServiceSpec", ports=List(SERVICE_PORT), selector=STRMAP, clusterIP=STR,
+    clusterIPs=STRINGS, type=STR, externalIPs=STRINGS, sessionAffinity=STR,
+    loadBalancerIP=STR, loadBalancerSourceRanges=STRINGS, externalName=STR,
+    externalTrafficPolicy=STR, healthCheckNodePort=I32, publishNotReadyAddresses=BOOL,
+    sessionAffinityConfig=Struct("SessionAffinityConfig", clientIP=Struct(
+        "ClientIPConfig", timeoutSeconds=I32)),
+    ipFamilies=STRINGS, ipFamilyPolicy=STR, allocateLoadBalancerNodePorts=BOOL,
+    internalTrafficPolicy=STR)
+
+ENDPOINT_ADDRESS = Struct("EndpointAddress", ip=STR, hostname=STR, nodeName=STR,
+                          targetRef=OBJECT_REF)
+ENDPOINTS_PORT = Struct("EndpointPort", name=STR, port=I32, protocol=STR, appProtocol=STR)
+SLICE_ENDPOINT = Struct(
+    "Endpoint", addresses=STRINGS, hostname=STR, nodeName=STR, zone=STR,
+    targetRef=OBJECT_REF, deprecatedTopology=STRMAP,
+    conditions=Struct("EndpointConditions", ready=BOOL, serving=BOOL, terminating=BOOL))
+SLICE_PORT = Struct("EndpointPort", name=STR, protocol=STR, port=I32, appProtocol=STR)
+
+BACKEND = Struct("IngressBackend", _pkg="networking",
+                 service=Struct("IngressServiceBackend", _pkg="networking", name=STR,
+                                port=Struct("ServiceBackendPort", _pkg="networking",
+                                            name=STR, number=I32)),
+                 resource=Struct("TypedLocalObjectReference", apiGroup=STR, kind=STR,
+                                 name=STR),
+                 serviceName=STR, servicePort=INTSTR)
+INGRESS_SPEC = Struct(
+    "IngressSpec", _pkg="networking", ingressClassName=STR, defaultBackend=BACKEND,
+    backend=BACKEND,
+    tls=List(Struct("IngressTLS", _pkg="networking", hosts=STRINGS, secretName=STR)),
+    rules=List(Struct("IngressRule", _pkg="networking", host=STR, http=Struct(
+        "HTTPIngressRuleValue", _pkg="networking", paths=List(Struct(
+            "HTTPIngressPath", _pkg="networking", path=STR, pathType=STR,
+            backend=BACKEND))))))
+
+_WORKLOAD = dict(replicas=I32, selector=LABEL_SELECTOR, template=POD_TEMPLATE,
+                 minReadySeconds=I32, revisionHistoryLimit=I32)
+STRATEGY = Struct("DeploymentStrategy", type=STR, rollingUpdate=Struct(
+    "RollingUpdateDeployment", maxUnavailable=INTSTR, maxSurge=INTSTR))
+
+# kind -> top-level shape (TypeMeta and status are left alone)
+KINDS: dict[str, Struct] = {
+    "Pod": Struct("Pod", metadata=OBJECT_META, spec=POD_SPEC),
+    "Service": Struct("Service", metadata=OBJECT_META, spec=SERVICE_SPEC),
+    "Namespace": Struct("Namespace", metadata=OBJECT_META,
+                        spec=Struct("NamespaceSpec", finalizers=STRINGS)),
+    "Node": Struct("Node", metadata=OBJECT_META, spec=Struct(
+        "NodeSpec", podCIDR=STR, podCIDRs=STRINGS, unschedulable=BOOL,
+        taints=List(Struct("Taint", key=STR, value=STR, effect=STR)))),
+    "ConfigMap": Struct("ConfigMap", metadata=OBJECT_META, data=STRMAP,
+                        binaryData=Map(BYTES), immutable=BOOL),
+    "Secret": Struct("Secret", metadata=OBJECT_META, data=Map(BYTES), stringData=STRMAP,
+                     type=STR, immutable=BOOL),
+    "ServiceAccount": Struct("ServiceAccount", metadata=OBJECT_META),
+    "Endpoints": Struct("Endpoints", metadata=OBJECT_META, subsets=List(Struct(
+        "EndpointSubset", addresses=List(ENDPOINT_ADDRESS),
+        notReadyAddresses=List(ENDPOINT_ADDRESS), ports=List(ENDPOINTS_PORT)))),
+    "EndpointSlice": Struct("EndpointSlice", metadata=OBJECT_META, addressType=STR,
+                            endpoints=List(SLICE_ENDPOINT), ports=List(SLICE_PORT)),
+    "Deployment": Struct("Deployment", metadata=OBJECT_META, spec=Struct(
+        "DeploymentSpec", strategy=STRATEGY, progressDeadlineSeconds=I32, paused=BOOL,
+        **_WORKLOAD)),
+    "ReplicaSet": Struct("ReplicaSet", metadata=OBJECT_META,
+                         spec=Struct("ReplicaSetSpec", **_WORKLOAD)),
+    "DaemonSet": Struct("DaemonSet", metadata=OBJECT_META,
+                        spec=Struct("DaemonSetSpec", **_WORKLOAD)),
+    "StatefulSet": Struct("StatefulSet", metadata=OBJECT_META, spec=Struct(
+        "StatefulSetSpec", serviceName=STR, **_WORKLOAD)),
+    "Job": Struct("Job", metadata=OBJECT_META, spec=Struct(
+        "JobSpec", template=POD_TEMPLATE, selector=LABEL_SELECTOR, parallelism=I32,
+        completions=I32, backoffLimit=I32, activeDeadlineSeconds=I64)),
+    "CronJob": Struct("CronJob", metadata=OBJECT_META, spec=Struct(
+        "CronJobSpec", schedule=STR, suspend=BOOL)),
+    "Ingress": Struct("Ingress", metadata=OBJECT_META, spec=INGRESS_SPEC),
+    "IngressClass": Struct("IngressClass", metadata=OBJECT_META, spec=Struct(
+        "IngressClassSpec", _pkg="networking", controller=STR,
+        parameters=Struct("IngressClassParametersReference", _pkg="networking",
+                          apiGroup=STR, kind=STR, name=STR, scope=STR, namespace=STR))),
+    "Event": Struct("Event", metadata=OBJECT_META, reason=STR, message=STR, type=STR,
+                    count=I32, involvedObject=OBJECT_REF),
+    "ControllerRevision": Struct("ControllerRevision", metadata=OBJECT_META, revision=I64),
+}
+
+
+def _json_kind(v) -> str:
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _first_error(value, typ, owner: str, path: str) -> str | None:
+    """The first `cannot unmarshal X into Go struct field Owner.path of type T`, or None."""
+    if value is None:
+        return None
+    if isinstance(typ, Scalar):
+        ok = typ.accepts(value)
+        if ok is True:
+            return None
+        what = ok if isinstance(ok, str) else _json_kind(value)
+        return f"cannot unmarshal {what} into Go struct field {owner}.{path} of type {typ.go}"
+    if isinstance(typ, List):
+        if not isinstance(value, list):
+            return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+                    f"{owner}.{path} of type {typ.go}")
+        for item in value:
+            err = _first_error(item, typ.elem, owner, path)
+            if err:
+                return err
+        return None
+    if isinstance(typ, Map):
+        if not isinstance(value, dict):
+            return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+                    f"{owner}.{path} of type {typ.go}")
+        for item in value.values():
+            err = _first_error(item, typ.elem, owner, path)
+            if err:
+                return err
+        return None
+    if not isinstance(value, dict):
+        return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+                f"{owner}.{path} of type {typ.go}")
+    for key, item in value.items():
+        sub = typ.fields.get(key)
+        if sub is not None:
+            err = _first_error(item, sub, typ.name, f"{path}.{key}" if path else key)
+            if err:
+                return err
+    return None
+
+
+def decode_errors(obj: dict) -> str | None:
+    """The decoder's complaint about a wrongly typed field of a known kind, or None."""
+    shape = KINDS.get(obj.get("kind", ""))
+    if shape is None:
+        return None
+    return _first_error(obj, shape, shape.name, "")
+
+
+def check_decodes(obj: dict, version: str = "v1") -> None:
+    """Raise the 400 the apiserver gives for a body its Go types cannot hold."""
+    err = decode_errors(obj)
+    if err:
+        kind = obj.get("kind", "")
+        raise errors.BadRequest(f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                                f"json: {err}")
