@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import http.server
+import json
 import logging
 import os
 import shutil
@@ -217,14 +218,22 @@ class SyncStats:
     rejected: dict[str, str] = field(default_factory=dict)
 
 
+def _md(obj: dict) -> dict:
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    return md if isinstance(md, dict) else {}
+
+
 def _key(obj: dict) -> tuple[str, str]:
-    md = obj.get("metadata") or {}
+    md = _md(obj)
     return (md.get("namespace") or "", md.get("name") or "")
 
 
 def _ing_key(obj: dict) -> str:
-    md = obj.get("metadata") or {}
+    md = _md(obj)
     return f"{md.get('namespace') or 'default'}/{md.get('name') or ''}"
+
+
+_KINDS = {"services": "Service", "endpointslices": "EndpointSlice"}
 
 
 class IngressController:
@@ -267,6 +276,9 @@ class IngressController:
         self._stop = threading.Event()
         self._current: tuple[str, dict[str, bytes]] | None = None
         self._reported: dict[str, tuple[str, ...]] = {}
+        # ("services"|"endpointslices", "ns/name") -> message already reported
+        self._reported_invalid: dict[tuple[str, str], str] = {}
+        self._reload_error: str | None = None  # last "Error reloading NGINX" reported
         self._status_ips: dict[str, tuple[str, ...]] = {}
         self._default_cert: tuple[bytes, bytes] | None = None
         self.ready = threading.Event()
@@ -348,12 +360,18 @@ class IngressController:
         defaults = {_key(c)[1] for c in classes if _is_default(c)}
         out = []
         for raw in ingresses:
-            ing, _ = normalize_ingress(raw)
-            md = ing.get("metadata") or {}
+            try:
+                ing, _ = normalize_ingress(raw)
+                md = _md(ing)
+                spec = ing.get("spec") or {}
+                ann = (md.get("annotations") or {}).get(CLASS_ANNOTATION)
+                if not isinstance(spec, dict):
+                    raise TypeError(f"spec is a {type(spec).__name__}, not an object")
+            except Exception:  # noqa: BLE001 - the renderer rejects it with a reason
+                out.append(raw)
+                continue
             if md.get("deletionTimestamp"):
                 continue
-            spec = ing.get("spec") or {}
-            ann = (md.get("annotations") or {}).get(CLASS_ANNOTATION)
             name = spec.get("ingressClassName")
             if ann is not None:
                 mine = ann == self.class_name
@@ -503,8 +521,10 @@ class IngressController:
         changed = self.apply(result)
         self.stats.rejected = rejected
         self.ready.set()
+        self._reload_error = None
         by_key = {_ing_key(i): i for i in self._snapshot()[0]}
         self._report(by_key, {_ing_key(i) for i in handled}, rejected, result.warnings)
+        self._report_invalid(result.invalid)
         if self.update_status:
             served = [by_key[_ing_key(i)] for i in handled
                       if _ing_key(i) not in rejected and _ing_key(i) in by_key]
@@ -532,11 +552,49 @@ class IngressController:
                 continue
             self._reported[key] = sig
             for etype, reason, message in msgs:
-                events.record(self.client, obj, etype, reason, message, COMPONENT,
-                              self.node_name or None)
+                self._event(obj, etype, reason, message, COMPONENT)
             if not msgs:
-                events.record(self.client, obj, "Normal", "Sync", "Scheduled for sync",
-                              COMPONENT, self.node_name or None)
+                self._event(obj, "Normal", "Sync", "Scheduled for sync", COMPONENT)
+
+    def _event(self, obj: dict, etype: str, reason: str, message: str, component: str) -> None:
+        """events.record, which must not fail a sync whatever the object looks like."""
+        try:
+            events.record(self.client, obj, etype, reason, message, component,
+                          self.node_name or None)
+        except Exception as exc:  # noqa: BLE001 - the log line is the main signal
+            log.info("could not record the event %s: %s", reason, exc)
+
+    def _report_invalid(self, invalid: dict[tuple[str, str], str]) -> None:
+        """A Service or EndpointSlice left out of nginx.conf: one log line and one Warning
+        event when its problem first appears or changes."""
+        for (resource, key), message in invalid.items():
+            if self._reported_invalid.get((resource, key)) == message:
+                continue
+            kind = _KINDS.get(resource, resource)
+            log.warning("%s %s left out of nginx.conf: %s", kind, json.dumps(key), message)
+            ns, _, name = key.partition("/")
+            with self._cond:
+                obj = self._objects.get(resource, {}).get((ns, name))
+            if obj is not None:
+                self._event({**obj, "kind": obj.get("kind") or kind}, "Warning",
+                              "Rejected", f"left out of nginx.conf: {message}", COMPONENT)
+        self._reported_invalid = dict(invalid)
+
+    def _report_sync_failure(self, exc: Exception) -> None:
+        """ingress-nginx's `Warning RELOAD Error reloading NGINX: ...` on the controller's
+        Pod, once per distinct error; nginx keeps serving the last good config meanwhile."""
+        message = f"Error reloading NGINX: {exc}"
+        if message == self._reload_error:
+            return
+        self._reload_error = message
+        if not (self.pod_namespace and self.pod_name):
+            return
+        try:
+            pod = self.client.get("pods", self.pod_name, self.pod_namespace)
+        except Exception as e:  # noqa: BLE001 - the API may be down: the log has it
+            log.info("could not read pod %s for the event: %s", self.pod_name, e)
+            return
+        self._event(pod, "Warning", "RELOAD", message, COMPONENT)
 
     def addresses(self) -> list[str]:
         """Node IPs of the running pods of this controller (same labels as our pod)."""
@@ -631,7 +689,8 @@ class IngressController:
                     failures = 0
                 except Exception as exc:
                     failures += 1
-                    log.exception("sync failed: %s", exc)
+                    log.exception("sync failed (still serving the last good config): %s", exc)
+                    self._report_sync_failure(exc)
                     self._stop.wait(min(0.2 * 2 ** failures, 5.0))
                     self._kick()
                 last = time.monotonic()

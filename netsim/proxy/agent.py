@@ -48,13 +48,21 @@ from netsim.proxy.apply import (
 )
 from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
 from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, unsupported_reason
-from netsim.proxy.model import SERVICE_NAME_LABEL, ProxySnapshot, categorize_endpoints
+from netsim.proxy.model import (
+    SERVICE_NAME_LABEL,
+    ProxySnapshot,
+    Rejected,
+    categorize_endpoints,
+    go_quote,
+)
 
 log = logging.getLogger("netsim.proxy")
 
 DEBOUNCE_SECONDS = 0.05
 CANARY_INTERVAL = 2.0
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0  # failed syncs back off 1, 2, 4 ... 30 s (upstream: minSyncPeriod..)
+REJECTED_REASON = "Rejected"  # the Warning event on an object left out of the rules
 WATCH_TIMEOUT = 120.0
 
 # sysctls upstream kube-proxy sets (or requires) on a node; all are per-netns.
@@ -338,19 +346,25 @@ class PortHolder:
 
 # --- the agent ---------------------------------------------------------------------------------
 
+def _md(obj) -> dict:
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    return md if isinstance(md, dict) else {}
+
+
 def _key(obj: dict) -> str:
-    md = obj.get("metadata") or {}
+    md = _md(obj)
     return f"{md.get('namespace') or 'default'}/{md.get('name')}"
 
 
 def _service_of_slice(obj: dict) -> str | None:
-    md = obj.get("metadata") or {}
-    svc = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
-    return f"{md.get('namespace') or 'default'}/{svc}" if svc else None
+    md = _md(obj)
+    labels = md.get("labels")
+    svc = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, dict) else None
+    return f"{md.get('namespace') or 'default'}/{svc}" if isinstance(svc, str) and svc else None
 
 
 def _rv(obj: dict | None) -> str | None:
-    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+    return _md(obj).get("resourceVersion")
 
 
 class KubeProxy:
@@ -379,6 +393,9 @@ class KubeProxy:
         self.last_snapshot: ProxySnapshot | None = None
         self.syncs = 0
         self.last_result: SyncResult | None = None
+        self.failures = 0  # consecutive failed syncs (the retry backs off with it)
+        # (resource, "ns/name") -> message already logged and reported as an event
+        self._reported: dict[tuple[str, str], str] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -505,7 +522,7 @@ class KubeProxy:
                 now = time.monotonic()
                 if now >= next_canary:
                     next_canary = now + CANARY_INTERVAL
-                    if self.syncer and self.syncer.lost_state():
+                    if self.syncer and self._lost_state():
                         if self.mode == "nftables":
                             log.warning("table ip kube-proxy is gone: full resync")
                         elif self.mode == "ipvs":
@@ -522,13 +539,34 @@ class KubeProxy:
                     cleanup_at, woke = None, True  # the sync deletes the stale chains first
                 if not woke or self._listed != {"services", "endpointslices"}:
                     continue
-                if not self.sync_once():
-                    retry_at = time.monotonic() + RETRY_SECONDS
+                try:
+                    ok = self.sync_once()
+                except Exception:  # a bug or a bad object must not end kube-proxy for good
+                    log.exception("sync failed")
+                    with self._lock:
+                        self._need_full = True
+                    ok = False
+                if ok:
+                    self.failures = 0
+                else:
+                    self.failures += 1
+                    retry_at = time.monotonic() + self.retry_delay()
                 if getattr(self.syncer, "stale_pending", False):
                     cleanup_at = time.monotonic() + STALE_CHAIN_DELAY + 0.1
         finally:
             if self.ports:
                 self.ports.stop()
+
+    def _lost_state(self) -> bool:
+        try:
+            return bool(self.syncer and self.syncer.lost_state())
+        except Exception as e:  # can't tell: a full resync is the safe answer
+            log.warning("checking the canary failed (%s): full resync", e)
+            return True
+
+    def retry_delay(self) -> float:
+        """Seconds before the next try after `failures` failed syncs in a row."""
+        return min(RETRY_SECONDS * 2 ** max(self.failures - 1, 0), MAX_RETRY_SECONDS)
 
     def sync_once(self) -> bool:
         """One sync from the current caches; False when it failed (retried later, fully)."""
@@ -538,10 +576,11 @@ class KubeProxy:
             full, self._need_full = self._need_full, False
             services = list(self._objs["services"].values())
             slices = list(self._objs["endpointslices"].values())
-        snap = ProxySnapshot.from_objects(services, slices, node_name=self.node.name,
-                                          node_ips=[self.node.ip],
-                                          cluster_cidr=self.cfg.pod_cidr)
         try:
+            snap = ProxySnapshot.from_objects(services, slices, node_name=self.node.name,
+                                              node_ips=[self.node.ip],
+                                              cluster_cidr=self.cfg.pod_cidr)
+            self._report_rejected(snap.rejected)
             res = self.syncer.sync(snap, None if full else dirty)
         except Exception as e:
             log.error("sync failed: %s", e)
@@ -564,6 +603,31 @@ class KubeProxy:
                 log.warning("nodePort holder: %s", e)
         self._flush_udp(snap)
         return True
+
+    def _report_rejected(self, rejected: tuple[Rejected, ...]) -> None:
+        """One log line and one Warning event per invalid object when its problem first
+        appears or changes (not on every sync); forgotten once it is fixed or deleted, so a
+        relapse is reported again."""
+        now = {(r.resource, r.key): r for r in rejected}
+        for k, r in now.items():
+            if self._reported.get(k) == r.message:
+                continue
+            kind = "Service" if r.resource == "services" else "EndpointSlice"
+            log.warning("%s %s left out of the rules: %s", kind, go_quote(r.key), r.message)
+            with self._lock:
+                obj = self._objs.get(r.resource, {}).get(r.key)
+            if obj is not None:
+                self._event(obj, kind, f"kube-proxy left it out of the rules: {r.message}")
+        self._reported = {k: r.message for k, r in now.items()}
+
+    def _event(self, obj: dict, kind: str, message: str) -> None:
+        try:
+            from netsim.api import events  # noqa: PLC0415 - only when something is wrong
+            obj = {**obj, "kind": obj.get("kind") or kind}
+            events.record(self.client, obj, "Warning", REJECTED_REASON, message,
+                          "kube-proxy", self.node.name)
+        except Exception as e:  # the API may be down; the log line is the main signal
+            log.warning("could not record the event: %s", e)
 
     def _flush_udp(self, snap: ProxySnapshot) -> None:
         """conntrack -D for UDP flows to endpoints that went away (and for services that got
