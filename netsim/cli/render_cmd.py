@@ -45,9 +45,23 @@ def proxy_snapshot(snap: offline.Snapshot, node: str | None) -> ProxySnapshot:
                                       cluster_cidr=snap.cfg.pod_cidr)
 
 
+def pending_pods(snap: offline.Snapshot) -> list[str]:
+    """`pod ns/name is Pending: <the scheduler's reason>` for every pod left unscheduled."""
+    out = []
+    for p in snap.list("pods"):
+        if (p.get("spec") or {}).get("nodeName"):
+            continue
+        why = next((c.get("message") for c in (p.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "PodScheduled"), None) or "not scheduled"
+        out.append(f'pod {p["metadata"]["namespace"]}/{p["metadata"]["name"]} is Pending: {why}')
+    return out
+
+
 def render_objects(objs: list[dict], *, mode: str = "iptables", node: str | None = None,
                    **build) -> str:
     snap = offline.build(objs, **build)
+    for line in pending_pods(snap):
+        print(f"Warning: {line}", file=sys.stderr)
     psnap = proxy_snapshot(snap, node)
     if mode == "nftables":
         return nftables.render_full(psnap, nftables.NftOptions(

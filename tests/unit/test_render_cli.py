@@ -215,11 +215,15 @@ spec:
 def test_node_selector_and_host_network_as_the_scheduler_and_kubelet_do(capsys):
     # Without the label examples/uit/README.md asks for, mysql stays Pending ...
     assert render_cli.run(["-f", UIT, "--node", "k8s-slave-172"]) == 0
-    assert '"uit/svc-mysql has no endpoints"' in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert '"uit/svc-mysql has no endpoints"' in out
+    assert re.search(r"^Warning: pod uit/mysql-\S+ is Pending: 0/3 nodes are available: "
+                     r"3 node\(s\) didn't match Pod's node affinity/selector\.", err, re.M), err
     # ... with it, mysql runs on k8s-slave-172 with hostNetwork: the endpoint is the node IP.
     assert render_cli.run(["-f", UIT, "--node", "k8s-slave-172",
                            "--node-label", "k8s-slave-172:component=zz"]) == 0
-    assert "--to-destination 192.168.3.172:3306" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "--to-destination 192.168.3.172:3306" in out and err == ""
 
 
 def test_node_label_flag_through_the_netsim_command(capsys):
