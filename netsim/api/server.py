@@ -251,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         if cl is None:
             return True
         if not (cl.isascii() and cl.isdigit()):
-            return self._refuse(400, f"bad Content-Length {cl!r}", "BadRequest")
+            return self._refuse(400, f'bad Content-Length "{cl}"', "BadRequest")
         n = int(cl)
         if n > limit:
             self._refuse(413, f"Request entity too large: limit is {limit}",

@@ -114,13 +114,14 @@ def test_body_just_under_the_limit_is_accepted(api):
     assert len(obj["data"]["k"]) == 3 * MiB - 200
 
 
-@pytest.mark.parametrize("cl", ["-1", "abc", "1e3", " 5x"])
+@pytest.mark.parametrize("cl", ["-1", "abc", "1e3", "5x"])
 def test_bad_content_length_gets_400_not_a_hang(api, cl):
     _, path, _ = api
     t = time.monotonic()
     status, body = _raw(path, f"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\n"
                               f"Content-Length: {cl}\r\n\r\n{{}}".encode(), timeout=5)
     assert status == 400 and body["reason"] == "BadRequest"
+    assert body["message"] == f'bad Content-Length "{cl}"'
     assert time.monotonic() - t < 2
 
 
