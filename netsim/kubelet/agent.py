@@ -64,15 +64,18 @@ class Kubelet:
         self.probes = ProbeManager(self)
         self._services_cache: tuple[float, list] = (0.0, [])
         self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
+        self.cgroup_error = ""
 
     def _setup_cgroups(self) -> None:
         try:
             self.cgroup = cgroups.ensure_node(self.ledger, self.cfg.name, self.node.name)
         except OSError as e:
-            log.warning("cgroup v2 is not usable (%s): a container's processes are killed through "
-                        "its process group and, when its pod is deleted, the pod's network "
-                        "namespace only; a daemonized child of a hostNetwork pod or one that "
-                        "left its network namespace can outlive its container", e)
+            self.cgroup_error = (f"cgroup v2 is not usable ({e}): a container's processes are "
+                                 "killed through its process group and, when its pod is deleted, "
+                                 "the pod's network namespace only; a daemonized child of a "
+                                 "hostNetwork pod or one that left its network namespace can "
+                                 "outlive its container")
+            log.warning("%s", self.cgroup_error)
 
     # ---- node ------------------------------------------------------------------------
     def node_object(self) -> dict:
@@ -135,6 +138,9 @@ class Kubelet:
         events.record(self.client, self.client.get("nodes", self.node.name), "Normal",
                       "NodeReady", f"Node {self.node.name} status is now: NodeReady", "kubelet",
                       self.node.name)
+        if self.cgroup_error:
+            events.record(self.client, self.client.get("nodes", self.node.name), "Warning",
+                          "CgroupsUnavailable", self.cgroup_error, "kubelet", self.node.name)
 
     def heartbeat(self) -> None:
         while not self.stopped.wait(10.0):

@@ -11,8 +11,9 @@ a hybrid layout; no controller needs to be enabled, cgroup.procs and cgroup.kill
 Every directory is written to the cluster's ledger before it is made (a pod's record
 covers its container directories), so `cluster down` kills and removes them even after
 SIGKILL of every netsim daemon. Without a usable cgroup2 mount (not root, read-only,
-kernel without cgroup v2) `usable()` says why and the kubelet falls back to killing what
-runs in the pod's network namespace.
+kernel without cgroup v2, or NETSIM_CGROUPS=0 in `cluster up`'s environment) `usable()`
+says why, the node gets a Warning event saying so, and the kubelet falls back to killing
+what runs in a deleted pod's network namespace.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def cgroup2_mount(mountinfo: str = MOUNTINFO) -> str | None:
 @functools.cache
 def usable() -> tuple[str | None, str]:
     """(netsim's top cgroup path, "") when cgroup v2 can hold containers, else (None, why)."""
+    if os.environ.get("NETSIM_CGROUPS") == "0":
+        return None, "turned off by NETSIM_CGROUPS=0"
     mnt = cgroup2_mount()
     if mnt is None:
         return None, "no cgroup2 file system is mounted (see /proc/self/mountinfo)"
