@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from netsim.cli.context import CliError
+from netsim.cli.context import CliError, check_cluster
 from netsim.cluster import lifecycle
 from netsim.net.topology import ClusterConfig
 
 
 def run(args) -> int:
-    name = args.name or args.cluster
-    if args.action == "status":
-        return lifecycle.status(name)
-    if args.action == "down":
-        lifecycle.down(name)
-        return 0
+    # `--name ""` is a name (an invalid one), not "no --name".
+    name = args.name if args.name is not None else args.cluster
+    check_cluster(name, "--name" if args.name is not None else None)
+    try:
+        if args.action == "status":
+            return lifecycle.status(name)
+        if args.action == "down":
+            lifecycle.down(name)
+            return 0
+    except lifecycle.ClusterError as e:
+        raise CliError(f"error: {e}") from e
     if args.proxy_mode == "ipvs":
         from netsim.cli import extra_cmds
         extra_cmds.check_ipvs()

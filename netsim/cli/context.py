@@ -16,6 +16,17 @@ class CliError(Exception):
     """An error already worded for the user; main() prints it and exits 1."""
 
 
+def check_cluster(name: str, flag: str | None = None) -> str:
+    """Refuse an invalid cluster name (it becomes paths and interface names) in one line,
+    before anything is touched. `flag` names where it came from; None: --cluster, or
+    NETSIM_CLUSTER when that flag was not given."""
+    from netsim.net.topology import cluster_name_error
+    msg = cluster_name_error(name, flag or _cluster_flag(sys.argv[1:]))
+    if msg:
+        raise CliError(f"error: {msg}")
+    return name
+
+
 @dataclass
 class Ctx:
     cluster: str
@@ -25,6 +36,13 @@ class Ctx:
 
     def __post_init__(self):
         self._client = None
+        if not _cluster_verb(self.argv):  # `cluster up|down|status` checks the name it uses
+            check_cluster(self.cluster, _cluster_flag(self.argv))
+
+    def __setattr__(self, key, value):
+        if key == "cluster" and "argv" in self.__dict__:  # `--cluster` after the verb's words
+            check_cluster(value, "--cluster")
+        super().__setattr__(key, value)
 
     @property
     def client(self) -> HttpClient:
@@ -39,6 +57,16 @@ class Ctx:
     @staticmethod
     def now() -> datetime:
         return datetime.now(timezone.utc)
+
+
+def _cluster_verb(argv: list[str]) -> bool:
+    from netsim.cli.main import reorder  # main imports this module
+    return reorder(list(argv))[:1] == ["cluster"]
+
+
+def _cluster_flag(argv: list[str]) -> str:
+    return "--cluster" if any(a == "--cluster" or a.startswith("--cluster=") for a in argv) \
+        else "NETSIM_CLUSTER"
 
 
 def server_error(e: errors.ApiError, action: str | None = None, source: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import subprocess
@@ -17,12 +18,25 @@ from netsim.cluster import procs
 from netsim.kubelet import cgroups
 from netsim.net import netlink as nl
 from netsim.net import topology
-from netsim.net.ledger import STATE_ROOT, Ledger, run_dir, state_dir
+from netsim.net.ledger import RUN_ROOT, STATE_ROOT, Ledger, private_dir, run_dir, state_dir
 from netsim.net.topology import ClusterConfig
 
 
 class ClusterError(Exception):
     pass
+
+
+LEDGER = "ledger.jsonl"
+# What netsim itself writes in /var/lib/netsim/<cluster>: `down` removes these and nothing else.
+OWN_ENTRIES = {"cluster.json", "logs", "nodes", "ipam", "ingress", "store.db", "store.db-wal",
+               "store.db-shm", "store.db-journal"}
+
+
+def _check_name(name: str) -> None:
+    """Refuse a name that is not a cluster name before anything is touched (it becomes a path)."""
+    msg = topology.cluster_name_error(name)
+    if msg:
+        raise ClusterError(msg)
 
 
 def _say(msg: str, quiet: bool) -> None:
@@ -31,8 +45,10 @@ def _say(msg: str, quiet: bool) -> None:
 
 
 def is_up(name: str) -> bool:
+    if topology.cluster_name_error(name):
+        return False
     led = Ledger.__new__(Ledger)
-    led.path = os.path.join(state_dir(name), "ledger.jsonl")
+    led.path = os.path.join(state_dir(name), LEDGER)
     return any(r["kind"] == "process" and r.get("role") == "controlplane" and procs.alive(r)
                for r in led.records()) if os.path.exists(led.path) else False
 
@@ -48,34 +64,135 @@ def other_clusters(name: str) -> list[ClusterConfig]:
     return out
 
 
+def netsim_ledgers() -> list[list[dict]]:
+    """The records of every cluster's ledger on this machine (this one's leftovers included)."""
+    out = []
+    if os.path.isdir(STATE_ROOT):
+        for d in sorted(os.listdir(STATE_ROOT)):
+            if not topology.cluster_name_error(d) and os.path.isfile(os.path.join(STATE_ROOT, d, LEDGER)):
+                led = Ledger.__new__(Ledger)
+                led.path = os.path.join(STATE_ROOT, d, LEDGER)
+                out.append(led.records())
+    return out
+
+
+def host_routes() -> list[dict]:
+    """The root netns's IPv4 routes in every table (`ip -j route show table all`)."""
+    try:
+        p = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"],
+                           capture_output=True, text=True, timeout=10)
+        routes = json.loads(p.stdout) if p.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        routes = None
+    if not isinstance(routes, list):
+        raise ClusterError("cannot read the host's routes (ip -j route show table all): "
+                           "netsim checks them before it adds its own")
+    return routes
+
+
+def _route_net(r: dict) -> ipaddress.IPv4Network | None:
+    dst = r.get("dst", "")
+    if dst == "default":
+        return ipaddress.ip_network("0.0.0.0/0")
+    try:
+        return ipaddress.ip_network(dst, strict=False)
+    except ValueError:
+        return None
+
+
+def describe_route(r: dict) -> str:
+    """A route the way `ip route` prints it (the parts a user recognises it by)."""
+    words = [] if r.get("type", "unicast") == "unicast" else [r["type"]]
+    words.append(r.get("dst", "?"))
+    if r.get("gateway"):
+        words += ["via", r["gateway"]]
+    if r.get("dev"):
+        words += ["dev", r["dev"]]
+    if r.get("table") not in (None, "main"):
+        words += ["table", str(r["table"])]
+    if r.get("metric"):
+        words += ["metric", str(r["metric"])]
+    return " ".join(words)
+
+
+def host_route_conflict(cfg: ClusterConfig, routes: list[dict],
+                        ledgers: list[list[dict]]) -> str | None:
+    """Why the host's routes forbid `cfg`'s LAN, pod or service CIDR (None when they do not).
+
+    A route more specific than a default route that overlaps a CIDR would be shadowed by
+    netsim's routes (or shadow them), so it is refused. Default routes do not count: 0/0,
+    and the 0.0.0.0/1 + 128.0.0.0/1 pair VPNs put in its place, overlap everything. The
+    routes netsim clusters add themselves (their `unreachable` routes, the routes via their
+    host veth) are recorded in their ledgers and do not count either: clusters with the
+    same pod and service CIDRs run side by side."""
+    own_devs = {r["name"] for recs in ledgers for r in recs if r["kind"] == "link" and not r.get("ns")}
+    own_routes = {(str(ipaddress.ip_network(r["dst"], strict=False)), r.get("type", "unicast"),
+                   r.get("metric")) for recs in ledgers for r in recs if r["kind"] == "route"}
+    for label, flag, cidr in (("LAN", "--lan", cfg.lan), ("pod CIDR", "--pod-cidr", cfg.pod_cidr),
+                              ("service CIDR", "--service-cidr", cfg.service_cidr)):
+        net = ipaddress.ip_network(cidr)
+        for r in routes:
+            rnet = _route_net(r)
+            if rnet is None or rnet.prefixlen <= 1 or not rnet.overlaps(net):
+                continue
+            if r.get("dev") in own_devs:
+                continue
+            if (str(rnet), r.get("type", "unicast"), r.get("metric")) in own_routes:
+                continue
+            return (f'the {label} {cidr} overlaps the host\'s route "{describe_route(r)}": '
+                    f"choose another with {flag}")
+    return None
+
+
+def _private_file(path: str) -> str:
+    """Create `path` (a log the daemon appends to) readable by root only."""
+    private_dir(os.path.dirname(path))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
 def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> bool:
     """Create the cluster. Returns False if it was already up."""
+    _check_name(cfg.name)
     if is_up(cfg.name):
         _say(f'cluster "{cfg.name}" is already up (netsim cluster status --name {cfg.name})', quiet)
         return False
-    if os.path.exists(state_dir(cfg.name)):
-        down(cfg.name, quiet=True)  # leftovers of a crashed cluster
+    path = state_dir(cfg.name)
+    if os.path.lexists(path) and not os.path.isfile(os.path.join(path, LEDGER)):
+        raise ClusterError(f"{path} exists and holds no netsim ledger: netsim leaves it alone "
+                           "(remove it yourself or choose another --name)")
     for other in other_clusters(cfg.name):
         if ipaddress.ip_network(other.lan).overlaps(ipaddress.ip_network(cfg.lan)):
             raise ClusterError(f'the LAN {cfg.lan} overlaps cluster "{other.name}" ({other.lan}): '
                                f"choose another with --lan")
+    conflict = host_route_conflict(cfg, host_routes(), netsim_ledgers())
+    if conflict:
+        raise ClusterError(conflict)
+    if os.path.exists(path):
+        down(cfg.name, quiet=True)  # leftovers of a crashed cluster
     t0 = time.monotonic()
     _say(f'Creating cluster "{cfg.name}" ...', quiet)
-    cfg.save()
+    # The ledger first: a folder without one is never netsim's (see down). Everything below
+    # /var/lib/netsim and /run/netsim/<cluster> is root's only (0700, files 0600).
     ledger = Ledger(cfg.name)
-    ledger.add("dir", path=state_dir(cfg.name))
+    ledger.add("dir", path=path)
     ledger.add("dir", path=run_dir(cfg.name))
-    os.makedirs(run_dir(cfg.name), exist_ok=True)
+    cfg.save()
+    private_dir(RUN_ROOT)
+    private_dir(run_dir(cfg.name))
     if not nl.netns_dir_mounted():
         # `ip netns` makes /run/netns a mount point on first use; undo that too if it was us.
         ledger.add("mount", path=nl.NETNS_DIR)
     try:
         # The control plane lives in the root netns and needs no network: it boots (~0.5 s
         # of imports and bootstrap) while the namespaces are made.
-        logs = os.path.join(state_dir(cfg.name), "logs")
+        logs = private_dir(os.path.join(path, "logs"))
+        for d in ("nodes", "ipam"):  # the agents' pod records, container logs, IP leases
+            private_dir(os.path.join(path, d))
         procs.spawn(ledger, "controlplane",
                     procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name),
-                    os.path.join(logs, "controlplane.log"))
+                    _private_file(os.path.join(logs, "controlplane.log")))
         topology.build_lan(cfg, ledger)
         for node in cfg.nodes:
             topology.build_node(cfg, node, ledger)
@@ -93,7 +210,8 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         for node in cfg.nodes:
             procs.spawn(ledger, f"agent/{node.name}",
                         procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node.name),
-                        os.path.join(logs, f"agent-{node.name}.log"), netns=cfg.node_netns(node.name))
+                        _private_file(os.path.join(logs, f"agent-{node.name}.log")),
+                        netns=cfg.node_netns(node.name))
 
         def all_ready():
             nodes = client.list("nodes")
@@ -154,7 +272,8 @@ def start_agent(cfg: ClusterConfig, node: str) -> int:
     logs = os.path.join(state_dir(cfg.name), "logs")
     return procs.spawn(Ledger(cfg.name), f"agent/{node}",
                        procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node),
-                       os.path.join(logs, f"agent-{node}.log"), netns=cfg.node_netns(node))
+                       _private_file(os.path.join(logs, f"agent-{node}.log")),
+                       netns=cfg.node_netns(node))
 
 
 def _wait(cond, timeout: float, what: str) -> None:
@@ -167,12 +286,37 @@ def _wait(cond, timeout: float, what: str) -> None:
     raise ClusterError(what)
 
 
+def _remove_state_dir(path: str, quiet: bool) -> None:
+    """Remove what netsim wrote in the cluster's state folder (the ledger last), then the
+    folder when that emptied it; anything else someone put there stays."""
+    entries = os.listdir(path) if os.path.isdir(path) else []
+    for e in entries:
+        if e in OWN_ENTRIES:
+            p = os.path.join(path, e)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(path, LEDGER))
+    foreign = sorted(set(entries) - OWN_ENTRIES - {LEDGER})
+    if foreign:
+        _say(f"left {path} in place: it holds files netsim did not make ({', '.join(foreign)})",
+             quiet)
+        return
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
 def down(name: str, *, quiet: bool = False) -> bool:
-    """Remove everything the ledger lists. Returns False when there was nothing."""
+    """Remove everything the ledger lists. Returns False when there was nothing.
+
+    A folder without a ledger is not netsim's (or holds nothing netsim made): it is left
+    as it is."""
+    _check_name(name)
     path = state_dir(name)
-    if not os.path.exists(os.path.join(path, "ledger.jsonl")):
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
+    if not os.path.isfile(os.path.join(path, LEDGER)):
         _say(f'cluster "{name}" is not up: nothing to delete', quiet)
         return False
     t0 = time.monotonic()
@@ -215,7 +359,7 @@ def down(name: str, *, quiet: bool = False) -> bool:
     with contextlib.suppress(OSError):
         os.rmdir("/etc/netns")  # only when empty: other tools may use it
     shutil.rmtree(run_dir(name), ignore_errors=True)
-    shutil.rmtree(path, ignore_errors=True)
+    _remove_state_dir(path, quiet)
     for parent in (os.path.dirname(run_dir(name)), os.path.dirname(path)):
         with contextlib.suppress(OSError):
             os.rmdir(parent)  # /run/netsim, /var/lib/netsim: only when no other cluster is left
@@ -224,6 +368,7 @@ def down(name: str, *, quiet: bool = False) -> bool:
 
 
 def status(name: str) -> int:
+    _check_name(name)
     cfg = ClusterConfig.load(name)
     if cfg is None:
         print(f'cluster "{name}" is not up')

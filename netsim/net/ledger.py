@@ -23,19 +23,29 @@ def run_dir(cluster: str) -> str:
     return os.path.join(RUN_ROOT, cluster)
 
 
+def private_dir(path: str) -> str:
+    """Make `path` a folder only root may enter (0700, as etcd keeps its data dir): the
+    store, its WAL, secrets and logs live below. Also tightens a folder made before."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 class Ledger:
     """Records are dicts like {"kind": "netns", "name": "netsim-lan"}; appended with flock."""
 
     def __init__(self, cluster: str, root: str | None = None):
         self.cluster = cluster
         base = root or state_dir(cluster)
-        os.makedirs(base, exist_ok=True)
+        if root is None:
+            private_dir(STATE_ROOT)
+        private_dir(base)
         self.path = os.path.join(base, "ledger.jsonl")
 
     def add(self, kind: str, **fields) -> None:
         rec = {"kind": kind, **fields}
         line = json.dumps(rec, sort_keys=True) + "\n"
-        with open(self.path, "a") as f:
+        with open(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.write(line)
             f.flush()

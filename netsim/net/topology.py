@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 
 from netsim.net import netlink as nl
@@ -21,6 +22,38 @@ from netsim.net.ledger import Ledger, state_dir
 DEFAULT_LAN = "192.168.3.0/24"
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+
+# A cluster name becomes paths (/var/lib/netsim/<name>, /run/netsim/<name>), netns names
+# (<name>-lan, <name>-<node>, <name>-pod-<hash>) and the host's veth `nsim-<name>`. kind's
+# rule (a DNS-1123 label) keeps it a single harmless path component; the length keeps the
+# veth name readable within the kernel's 15-byte interface names (IFNAMSIZ - 1).
+HOST_IF_PREFIX = "nsim-"
+CLUSTER_NAME_MAX = 15 - len(HOST_IF_PREFIX)
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+              "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+              "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+
+
+def cluster_name_error(name: object, source: str = "") -> str | None:
+    """Why `name` cannot name a cluster, in one line (None when it can); `source` says
+    where the name came from (`--name`, `NETSIM_CLUSTER`)."""
+    shown = (json.dumps(name) if isinstance(name, str) else repr(name)) + \
+        (f" (from {source})" if source else "")
+    if not isinstance(name, str) or not _DNS1123_LABEL.fullmatch(name):
+        return f"invalid cluster name {shown}: {_LABEL_MSG}"
+    if len(name) > CLUSTER_NAME_MAX:
+        return (f"invalid cluster name {shown}: must be no more than {CLUSTER_NAME_MAX} "
+                f"characters (the host's veth {HOST_IF_PREFIX}<name> must fit in 15 bytes)")
+    return None
+
+
+def check_cluster_name(name: str) -> str:
+    """`name` when it is a valid cluster name; ValueError (one line) otherwise."""
+    msg = cluster_name_error(name)
+    if msg:
+        raise ValueError(msg)
+    return name
 
 
 @dataclass
@@ -65,7 +98,7 @@ class ClusterConfig:
 
     @property
     def host_ifname(self) -> str:
-        return _ifname("nsim-", self.name)
+        return _ifname(HOST_IF_PREFIX, self.name)
 
     @property
     def route_metric(self) -> int:
@@ -89,12 +122,17 @@ class ClusterConfig:
 
     # ---- persistence -------------------------------------------------------------------
     def save(self) -> None:
-        os.makedirs(state_dir(self.name), exist_ok=True)
-        with open(os.path.join(state_dir(self.name), "cluster.json"), "w") as f:
+        check_cluster_name(self.name)
+        os.makedirs(state_dir(self.name), mode=0o700, exist_ok=True)
+        path = os.path.join(state_dir(self.name), "cluster.json")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            os.fchmod(f.fileno(), 0o600)  # private to root, like everything in the state dir
             json.dump(asdict(self), f, indent=2)
 
     @classmethod
     def load(cls, name: str) -> ClusterConfig | None:
+        if cluster_name_error(name):
+            return None  # no such cluster: an invalid name was never saved
         path = os.path.join(state_dir(name), "cluster.json")
         if not os.path.exists(path):
             return None
@@ -108,6 +146,7 @@ class ClusterConfig:
              pod_cidr: str = DEFAULT_POD_CIDR, service_cidr: str = DEFAULT_SERVICE_CIDR,
              proxy_mode: str = "iptables", host_access: bool = True) -> ClusterConfig:
         """kubeadm-like defaults: k8s-master-171 (control plane), k8s-slave-172, -173 ..."""
+        check_cluster_name(name)
         net = ipaddress.ip_network(lan, strict=False)
         pods = ipaddress.ip_network(pod_cidr, strict=False)
         if nodes < 1:
