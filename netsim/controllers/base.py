@@ -1,103 +1,108 @@
-"""A level-triggered controller runner: list + watch -> work queue of keys -> reconcile(key).
+"""Level-triggered controllers on netsim.machinery: shared informers -> handlers -> a work
+queue of keys -> reconcile(key), which reads the informers' caches, not the API.
 
-Reconcile reads the current state from the API every time (no truth kept in memory), so
-a missed event or a restart only delays convergence; a periodic resync re-queues every key.
+Every controller of a process shares one informer (one watch) per resource: the default
+factory is the one of the client it is given (the control plane gives all of its
+controllers one LocalClient). Writes go through a TrackingClient, and reconcile's cache
+reads wait until the cache holds the controller's own last write of that resource, so a
+controller never acts on a cache older than what it did itself (no second round of pod
+creations while the first round's events are still on their way).
+
+A controller that was never started (unit tests and the offline renderer call
+reconcile() and all_keys() by hand) reads the API through the same calls.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
-import time
 from collections.abc import Iterable
 
 from netsim.api import errors
 from netsim.api.client import Client
+from netsim.machinery import (
+    FreshLister,
+    InformerFactory,
+    StaleCache,
+    TrackingClient,
+    WorkQueue,
+    shared_factory,
+    split_key,
+)
+from netsim.machinery.cache import IndexFunc
 
 log = logging.getLogger("netsim.controllers")
 
-
-class WorkQueue:
-    """Deduplicating queue with delayed adds; one key is never handled by two workers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._ready: list[str] = []
-        self._queued: set[str] = set()
-        self._delayed: list[tuple[float, str]] = []
-        self._active: set[str] = set()
-        self._dirty: set[str] = set()
-        self._closed = False
-
-    def close(self) -> None:
-        """Wake every get() now and from now on return None (shutting down)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def add(self, key: str, after: float = 0.0) -> None:
-        with self._cond:
-            if after > 0:
-                heapq.heappush(self._delayed, (time.monotonic() + after, key))
-            elif key in self._active:
-                self._dirty.add(key)
-            elif key not in self._queued:
-                self._queued.add(key)
-                self._ready.append(key)
-            self._cond.notify()
-
-    def get(self, timeout: float = 1.0) -> str | None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._closed:
-                    return None
-                now = time.monotonic()
-                while self._delayed and self._delayed[0][0] <= now:
-                    _, key = heapq.heappop(self._delayed)
-                    if key in self._active:
-                        self._dirty.add(key)
-                    elif key not in self._queued:
-                        self._queued.add(key)
-                        self._ready.append(key)
-                if self._ready:
-                    key = self._ready.pop(0)
-                    self._queued.discard(key)
-                    self._active.add(key)
-                    return key
-                wait = deadline - now
-                if self._delayed:
-                    wait = min(wait, self._delayed[0][0] - now)
-                if wait <= 0:
-                    return None
-                self._cond.wait(wait)
-
-    def done(self, key: str) -> None:
-        with self._cond:
-            self._active.discard(key)
-            if key in self._dirty:
-                self._dirty.discard(key)
-                self._queued.add(key)
-                self._ready.append(key)
-                self._cond.notify()
+__all__ = ["Controller", "Informed", "split_key"]
 
 
-class Controller:
-    """Subclasses set `watches` and implement keys_for() and reconcile()."""
+class Informed:
+    """Informers for `watches` + `reads`, cache reads (`lister`, `cache`), tracked writes."""
 
     name = "controller"
-    watches: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()       # resources whose events queue keys
+    reads: tuple[str, ...] = ()         # further resources read from a cache
+    indexers: dict[str, dict[str, IndexFunc]] = {}  # resource -> extra indexes
+
+    def __init__(self, client: Client, informers: InformerFactory | None = None):
+        self.client = TrackingClient(client)
+        self.informers = informers or shared_factory(client)
+        self.stopped = threading.Event()
+        self._running = False
+        for res in (*self.watches, *self.reads):
+            self.informers.informer(res, self.indexers.get(res))
+
+    def lister(self, resource: str):
+        """Cache reads for reconcile: each waits until the cache holds our own last write
+        of `resource` (StaleCache after 5 s; the key is retried)."""
+        inf = self.informers.informer(resource, self.indexers.get(resource))
+        if not self._running:
+            return inf.api_lister(self.client)
+        if not inf.started:  # a resource not declared in watches/reads
+            inf.start()
+            inf.wait_for_sync(5.0, self.stopped)
+        return FreshLister(inf, self.client)
+
+    def cache(self, resource: str):
+        """Cache reads that never wait (for event handlers, which must not block)."""
+        inf = self.informers.informer(resource, self.indexers.get(resource))
+        return inf.indexer if self._running else inf.api_lister(self.client)
+
+    def _start_informers(self) -> None:
+        """Start the (shared) informers; wait_synced() waits for their first lists."""
+        self._running = True
+        self.informers.retain()
+        self.informers.start()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """client-go's WaitForCacheSync for this controller's informers (False if stopped
+        or timed out first)."""
+        return self.informers.wait_for_sync(timeout, stop=self.stopped,
+                                            resources=[*self.watches, *self.reads])
+
+    def stop(self) -> None:
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        if self._running:
+            self.informers.release()
+
+
+class Controller(Informed):
+    """Subclasses set `watches` and implement keys_for() and reconcile()."""
+
     resync_seconds = 30.0
     workers = 1
 
-    def __init__(self, client: Client):
-        self.client = client
+    def __init__(self, client: Client, informers: InformerFactory | None = None):
+        super().__init__(client, informers)
         self.queue = WorkQueue()
-        self.stopped = threading.Event()
+        self._handlers: list = []
 
     # -- to implement -----------------------------------------------------------------
     def keys_for(self, resource: str, obj: dict) -> Iterable[str]:
+        """The keys an event on `obj` re-queues. Runs on an informer's thread: read
+        through self.cache() (never waits), not self.lister()."""
         md = obj.get("metadata", {})
         ns = md.get("namespace")
         return [f"{ns}/{md['name']}" if ns else md["name"]]
@@ -108,15 +113,20 @@ class Controller:
 
     def all_keys(self) -> Iterable[str]:
         for res in self.watches[:1]:
-            for obj in self.client.list(res):
+            for obj in self.lister(res).list():
                 yield from self.keys_for(res, obj)
 
     # -- runner -----------------------------------------------------------------------
     def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._watch_loop, args=(r,), daemon=True,
-                                    name=f"{self.name}-watch-{r}") for r in self.watches]
-        threads += [threading.Thread(target=self._work_loop, daemon=True,
-                                     name=f"{self.name}-worker{i}") for i in range(self.workers)]
+        for res in self.watches:
+            inf = self.informers.informer(res, self.indexers.get(res))
+            self._handlers.append((inf, inf.add_handler(
+                on_add=lambda o, r=res: self._enqueue(r, o),
+                on_update=lambda old, new, r=res: self._enqueue(r, old, new),
+                on_delete=lambda o, r=res: self._enqueue(r, o))))
+        self._start_informers()
+        threads = [threading.Thread(target=self._work_loop, daemon=True,
+                                    name=f"{self.name}-worker{i}") for i in range(self.workers)]
         threads.append(threading.Thread(target=self._resync_loop, daemon=True,
                                         name=f"{self.name}-resync"))
         for t in threads:
@@ -124,28 +134,22 @@ class Controller:
         return threads
 
     def stop(self) -> None:
-        self.stopped.set()
+        for inf, h in self._handlers:
+            inf.remove_handler(h)
+        self._handlers.clear()
+        self.queue.shutdown()
+        super().stop()
 
-    def _watch_loop(self, resource: str) -> None:
-        while not self.stopped.is_set():
-            try:
-                items, rv = self.client.list_rv(resource)
-                for obj in items:
-                    for k in self.keys_for(resource, obj):
-                        self.queue.add(k)
-                for etype, obj in self.client.watch(resource, resource_version=rv, timeout=60):
-                    if self.stopped.is_set():
-                        return
-                    if etype == "BOOKMARK":
-                        continue
-                    for k in self.keys_for(resource, obj):
-                        self.queue.add(k)
-            except Exception as e:  # keep watching whatever happens
-                if not self.stopped.is_set():
-                    log.debug("%s: watch %s: %s", self.name, resource, e)
-                    time.sleep(0.5)
+    def _enqueue(self, resource: str, *objs: dict) -> None:
+        keys: set[str] = set()
+        for obj in objs:
+            keys.update(self.keys_for(resource, obj))
+        for k in keys:
+            self.queue.add(k)
 
     def _resync_loop(self) -> None:
+        if not self.wait_synced():
+            return
         while not self.stopped.wait(self.resync_seconds):
             try:
                 for k in self.all_keys():
@@ -154,25 +158,19 @@ class Controller:
                 log.debug("%s: resync: %s", self.name, e)
 
     def _work_loop(self) -> None:
-        while not self.stopped.is_set():
-            key = self.queue.get(timeout=0.5)
-            if key is None:
-                continue
+        if not self.wait_synced():  # nothing is reconciled from a half-filled cache
+            return
+        while (key := self.queue.get(timeout=None)) is not None:
             try:
                 after = self.reconcile(key)
+                self.queue.forget(key)
                 if after:
-                    self.queue.add(key, after=after)
-            except errors.Conflict:
-                self.queue.add(key, after=0.05)
+                    self.queue.add_after(key, after)
+            except (errors.Conflict, StaleCache) as e:
+                log.debug("%s: %s: %s; retrying", self.name, key, e)
+                self.queue.add_rate_limited(key)
             except Exception:
                 log.exception("%s: reconcile %s failed", self.name, key)
-                self.queue.add(key, after=1.0)
+                self.queue.add_rate_limited(key)
             finally:
                 self.queue.done(key)
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    if "/" in key:
-        ns, name = key.split("/", 1)
-        return ns, name
-    return None, key

@@ -20,6 +20,7 @@ from netsim.api.selectors import from_label_selector
 from netsim.controllers import rollout as ro
 from netsim.controllers.base import Controller, split_key
 from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time
+from netsim.machinery import InformerFactory
 
 COMPONENT = "deployment-controller"
 _STATUS_INTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
@@ -94,8 +95,9 @@ class DeploymentController(Controller):
     resync_seconds = 30.0
     workers = 2
 
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time):
-        super().__init__(client)
+    def __init__(self, client: Client, clock: Callable[[], float] = time.time,
+                 informers: InformerFactory | None = None):
+        super().__init__(client, informers)
         self.clock = clock
 
     # -- keys -----------------------------------------------------------------------------
@@ -108,7 +110,7 @@ class DeploymentController(Controller):
         if resource == "pods":
             if ref is None or ref.get("kind") != "ReplicaSet":
                 return []
-            rs = self.client.get_or_none("replicasets", ref["name"], ns)
+            rs = self.cache("replicasets").get_by_name(ref["name"], ns)
             if rs is None:
                 return []
             obj, ref = rs, controller_ref(rs)
@@ -116,14 +118,14 @@ class DeploymentController(Controller):
             return [f"{ns}/{ref['name']}"] if ref.get("kind") == "Deployment" else []
         labels = (obj.get("metadata") or {}).get("labels") or {}
         try:
-            deploys = self.client.list("deployments", ns)
+            deploys = self.cache("deployments").list(ns)
         except errors.ApiError:
             return []
         return [f"{ns}/{d['metadata']['name']}" for d in deploys
                 if from_label_selector((d.get("spec") or {}).get("selector"))(labels)]
 
     def all_keys(self):
-        for d in self.client.list("deployments"):
+        for d in self.lister("deployments").list():
             yield from self.keys_for("deployments", d)
 
     # -- helpers --------------------------------------------------------------------------
@@ -156,8 +158,11 @@ class DeploymentController(Controller):
         md["resourceVersion"] = out["metadata"]["resourceVersion"]
 
     def claim_replicasets(self, d: dict) -> list[dict]:
-        """ReplicaSetControllerRefManager.ClaimReplicaSets."""
-        return claim(self.client, d, "replicasets")
+        """ReplicaSetControllerRefManager.ClaimReplicaSets (private copies: a sync
+        changes them as it goes)."""
+        ns = d["metadata"].get("namespace") or "default"
+        return copy.deepcopy(claim(self.client, d, "replicasets",
+                                   self.lister("replicasets").list(ns)))
 
     # -- new / old ReplicaSets --------------------------------------------------------------
     def get_all_rss(self, d: dict, rs_list: list[dict],
@@ -264,9 +269,10 @@ class DeploymentController(Controller):
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
-        d = self.client.get_or_none("deployments", name, ns)
+        d = self.lister("deployments").get_by_name(name, ns)
         if d is None:
             return None
+        d = copy.deepcopy(d)  # cached objects are shared: a sync changes this one
         sel = (d.get("spec") or {}).get("selector") or {}
         if not (sel.get("matchLabels") or sel.get("matchExpressions")):
             return None
@@ -402,7 +408,7 @@ class DeploymentController(Controller):
         if sum(ro.status_of(rs, "replicas") for rs in old_rss) > 0:
             return True
         old_uids = {rs["metadata"]["uid"] for rs in old_rss}
-        for pod in self.client.list("pods", d["metadata"].get("namespace")):
+        for pod in self.lister("pods").list(d["metadata"].get("namespace") or "default"):
             if (controller_ref(pod) or {}).get("uid") not in old_uids:
                 continue
             if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):

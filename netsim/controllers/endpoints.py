@@ -20,12 +20,14 @@ content changes. `static_endpoints` lets the control plane publish fixed endpoin
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterable, Mapping
 
 from netsim.api import errors
 from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import Controller, split_key
+from netsim.machinery import InformerFactory, label_index
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -244,9 +246,12 @@ class EndpointsController(Controller):
 
     name = "endpoints-controller"
     watches = ("services", "pods", "endpoints", "endpointslices")
+    reads = ("nodes",)
+    indexers = {"endpointslices": {SERVICE_NAME_LABEL: label_index(SERVICE_NAME_LABEL)}}
 
-    def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None):
-        super().__init__(client)
+    def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None,
+                 informers: InformerFactory | None = None):
+        super().__init__(client, informers)
         # The control plane may fill or replace this mapping at any time.
         self.static_endpoints: dict[tuple[str, str], list] = dict(static_endpoints or {})
 
@@ -257,7 +262,7 @@ class EndpointsController(Controller):
         if resource == "pods":
             # Every Service with a selector in the namespace: a pod that *left* a Service's
             # selector must also re-queue it, and this stays correct without old objects.
-            return [f"{ns}/{s['metadata']['name']}" for s in self.client.list("services", ns)
+            return [f"{ns}/{s['metadata']['name']}" for s in self.cache("services").list(ns)
                     if (s.get("spec") or {}).get("selector") is not None]
         if resource == "endpointslices":
             svc = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
@@ -267,7 +272,7 @@ class EndpointsController(Controller):
     def all_keys(self) -> Iterable[str]:
         keys = {f"{ns}/{name}" for ns, name in self.static_endpoints}
         for res in ("services", "endpoints", "endpointslices"):
-            for obj in self.client.list(res):
+            for obj in self.lister(res).list():
                 keys.update(self.keys_for(res, obj))
         return sorted(keys)
 
@@ -275,7 +280,7 @@ class EndpointsController(Controller):
     def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
         ns = ns or "default"
-        svc = self.client.get_or_none("services", name, ns)
+        svc = self.lister("services").get_by_name(name, ns)
         if svc is None or svc["metadata"].get("deletionTimestamp"):
             self._service_gone(ns, name)
             return None
@@ -287,7 +292,7 @@ class EndpointsController(Controller):
         if spec.get("selector") is None:
             self._mirror(svc)
             return None
-        pods = [p for p in self.client.list("pods", ns)
+        pods = [p for p in self.lister("pods").list(ns)
                 if selector_matches(spec["selector"], p["metadata"].get("labels"))]
         pods.sort(key=lambda p: p["metadata"]["name"])
         self._write_endpoints(svc, endpoints_subsets(svc, pods))
@@ -301,10 +306,10 @@ class EndpointsController(Controller):
         if not any((p.get("spec") or {}).get("nodeName") for p in pods):
             return {}
         return {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ZONE_LABEL, "")
-                for n in self.client.list("nodes")}
+                for n in self.lister("nodes").list()}
 
     def _service_gone(self, ns: str, name: str) -> None:
-        ep = self.client.get_or_none("endpoints", name, ns)
+        ep = self.lister("endpoints").get_by_name(name, ns)
         # Only ours (they carry the trigger-time annotation); user-written ones stay.
         if ep and TRIGGER_ANNOTATION in ((ep["metadata"].get("annotations")) or {}):
             with contextlib.suppress(errors.NotFound):
@@ -315,7 +320,9 @@ class EndpointsController(Controller):
                     self.client.delete("endpointslices", s["metadata"]["name"], ns)
 
     def _slices(self, ns: str, svc_name: str) -> list[dict]:
-        return self.client.list("endpointslices", ns, label_selector=f"{SERVICE_NAME_LABEL}={svc_name}")
+        """The Service's slices (private copies: _update_slice changes them)."""
+        return copy.deepcopy([s for s in self.lister("endpointslices").by_index(
+            SERVICE_NAME_LABEL, svc_name) if s["metadata"].get("namespace") == ns])
 
     @staticmethod
     def _labels(svc: dict, extra: dict | None = None) -> dict:
@@ -330,7 +337,7 @@ class EndpointsController(Controller):
     def _write_endpoints(self, svc: dict, subsets: list[dict], extra_labels: dict | None = None) -> None:
         ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
         labels = self._labels(svc, extra_labels)
-        cur = self.client.get_or_none("endpoints", name, ns)
+        cur = copy.deepcopy(self.lister("endpoints").get_by_name(name, ns))
         if cur is not None:
             ann = cur["metadata"].get("annotations") or {}
             if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
@@ -417,7 +424,7 @@ class EndpointsController(Controller):
     def _mirror(self, svc: dict) -> None:
         """Selectorless Service: mirror the user's Endpoints into slices, never edit them."""
         ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
-        ep = self.client.get_or_none("endpoints", name, ns)
+        ep = self.lister("endpoints").get_by_name(name, ns)
         groups = []
         if ep is not None and (ep["metadata"].get("labels") or {}).get(SKIP_MIRROR_LABEL) != "true":
             groups = mirror_endpoints(ep.get("subsets") or [])
@@ -430,7 +437,7 @@ class EndpointsController(Controller):
         groups = mirror_endpoints(subsets)
         ports, eps = (groups[0] if groups else ([], []))
         labels = {SERVICE_NAME_LABEL: name}
-        cur = self.client.get_or_none("endpointslices", name, ns)
+        cur = copy.deepcopy(self.lister("endpointslices").get_by_name(name, ns))
         if cur is None:
             with contextlib.suppress(errors.AlreadyExists):
                 self.client.create({

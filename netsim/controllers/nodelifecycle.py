@@ -9,6 +9,7 @@ NETSIM_DEFAULT_TOLERATION_SECONDS (300 s).
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from netsim.api import errors, events
 from netsim.api.store import now_rfc3339
 from netsim.controllers.periodic import PeriodicController
+from netsim.machinery import InformerFactory, node_name_index
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 GRACE = float(os.environ.get("NETSIM_NODE_MONITOR_GRACE", "40"))
@@ -30,13 +32,16 @@ def _ts(s: str | None) -> float:
 
 class NodeLifecycleController(PeriodicController):
     name = "node-lifecycle-controller"
+    watches = ("nodes", "pods")
+    indexers = {"pods": {"node": node_name_index}}
 
-    def __init__(self, client, period: float = 2.0):
-        super().__init__(client, period)
+    def __init__(self, client, period: float = 2.0, informers: InformerFactory | None = None):
+        super().__init__(client, period, informers)
 
     def sweep(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        for node in self.client.list("nodes"):
+        for node in self.lister("nodes").list():
+            node = copy.deepcopy(node)  # cached objects are shared: this one may change
             ready = next((c for c in node.get("status", {}).get("conditions", [])
                           if c.get("type") == "Ready"), None)
             if ready is None:
@@ -79,9 +84,7 @@ class NodeLifecycleController(PeriodicController):
                       if t.get("key") == UNREACHABLE and t.get("effect") == "NoExecute"), None)
         if not added:
             return
-        for pod in self.client.list("pods"):
-            if pod["spec"].get("nodeName") != node["metadata"]["name"]:
-                continue
+        for pod in self.lister("pods").by_index("node", node["metadata"]["name"]):
             if any(r.get("kind") == "DaemonSet" for r in pod["metadata"].get("ownerReferences") or []):
                 continue
             tol = next((t for t in pod["spec"].get("tolerations") or []

@@ -1,36 +1,44 @@
-"""Controllers that sweep the whole cluster on a timer (GC, node lifecycle) share this loop."""
+"""Controllers that sweep the whole cluster on a timer (GC, node lifecycle) share this loop.
+
+They read informer caches (`watches`) like the queue-driven controllers, so a sweep every
+second costs no API list; see netsim.controllers.base.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
+
+from netsim.api.client import Client
+from netsim.controllers.base import Informed
+from netsim.machinery import InformerFactory
 
 log = logging.getLogger("netsim.controllers")
 
 
-class PeriodicController:
+class PeriodicController(Informed):
     """Calls `sweep()` every `period` seconds on its own thread until stopped."""
 
     name = "periodic"
 
-    def __init__(self, client, period: float):
-        self.client = client
+    def __init__(self, client: Client, period: float, informers: InformerFactory | None = None):
         self.period = period
-        self.stopped = threading.Event()
+        super().__init__(client, informers)
 
     def start(self) -> list[threading.Thread]:
+        self._start_informers()
         t = threading.Thread(target=self._loop, daemon=True, name=self.name)
         t.start()
         return [t]
 
-    def stop(self) -> None:
-        self.stopped.set()
-
     def _loop(self) -> None:
+        if not self.wait_synced():
+            return
         while not self.stopped.wait(self.period):
-            with contextlib.suppress(Exception):
+            try:
                 self.sweep()
+            except Exception:
+                log.exception("%s: sweep failed", self.name)
 
     def sweep(self):
         raise NotImplementedError

@@ -19,6 +19,7 @@ from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.selectors import from_label_selector
 from netsim.controllers.base import Controller, split_key
+from netsim.machinery import InformerFactory
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -45,15 +46,16 @@ def controller_ref(obj: dict) -> dict | None:
     return None
 
 
-def claim(client: Client, owner: dict, plural: str) -> list[dict]:
-    """Upstream's ControllerRefManager.Claim*: the objects `owner` controls after adopting
-    matching orphans and releasing owned objects its selector no longer matches."""
+def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[dict]:
+    """Upstream's ControllerRefManager.Claim*: of `objs` (the namespace's, from a cache),
+    the ones `owner` controls after adopting matching orphans and releasing owned objects
+    its selector no longer matches. Adopted ones come back as the API returned them."""
     ns = owner["metadata"].get("namespace") or "default"
     match = from_label_selector((owner.get("spec") or {}).get("selector"))
     uid = owner["metadata"]["uid"]
     deleting = bool(owner["metadata"].get("deletionTimestamp"))
     out = []
-    for obj in client.list(plural, ns):
+    for obj in objs:
         ref = controller_ref(obj)
         labels = obj["metadata"].get("labels") or {}
         name = obj["metadata"]["name"]
@@ -217,8 +219,9 @@ class ReplicaSetController(Controller):
     resync_seconds = 30.0
     workers = 2
 
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time):
-        super().__init__(client)
+    def __init__(self, client: Client, clock: Callable[[], float] = time.time,
+                 informers: InformerFactory | None = None):
+        super().__init__(client, informers)
         self.clock = clock
 
     # -- keys -----------------------------------------------------------------------------
@@ -234,28 +237,30 @@ class ReplicaSetController(Controller):
         if md.get("deletionTimestamp"):
             return []
         try:
-            rss = self.client.list("replicasets", ns)
+            rss = self.cache("replicasets").list(ns)
         except errors.ApiError:
             return []
         return [f"{ns}/{rs['metadata']['name']}" for rs in rss
                 if from_label_selector((rs.get("spec") or {}).get("selector"))(labels)]
 
     def all_keys(self):
-        for rs in self.client.list("replicasets"):
+        for rs in self.lister("replicasets").list():
             yield from self.keys_for("replicasets", rs)
 
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
-        rs = self.client.get_or_none("replicasets", name, ns)
+        rs = self.lister("replicasets").get_by_name(name, ns)
         if rs is None:
             return None
+        rs = copy.deepcopy(rs)  # cached objects are shared: this one gets a new status
         pods = self.claim_pods(rs)
         active = [p for p in pods if is_active(p)]
         failure = None
         if not rs["metadata"].get("deletionTimestamp"):
             failure = self.manage_replicas(rs, active, pods)
-            pods = self._owned(rs, self.client.list("pods", ns))
+            # The cache read waits for the pods just created or deleted.
+            pods = self._owned(rs, self.lister("pods").list(ns))
             active = [p for p in pods if is_active(p)]
         now = self.clock()
         status = rs_status(rs, active, now, failure)
@@ -273,7 +278,8 @@ class ReplicaSetController(Controller):
 
     def claim_pods(self, rs: dict) -> list[dict]:
         """PodControllerRefManager.ClaimPods: adopt matching orphans, release strays."""
-        return claim(self.client, rs, "pods")
+        ns = rs["metadata"].get("namespace") or "default"
+        return claim(self.client, rs, "pods", self.lister("pods").list(ns))
 
     def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
         """Create or delete pods towards spec.replicas; returns a create failure message."""

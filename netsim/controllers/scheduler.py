@@ -6,7 +6,7 @@ nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its 
 
 from __future__ import annotations
 
-import json
+import copy
 import time
 from collections import Counter
 
@@ -203,10 +203,10 @@ class Scheduler(Controller):
     def reconcile(self, key):
         wait = self._last_pass + self.min_pass_gap - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            self.stopped.wait(wait)
         self._last_pass = time.monotonic()
-        nodes = self.client.list("nodes")
-        pods = self._list_pods()
+        nodes = self.lister("nodes").list()
+        pods = self.lister("pods").list()  # shared with the cache: read-only
         usage = NodeUsage(pods)
         again = None
         for pod in sorted((p for p in pods if not p["spec"].get("nodeName")
@@ -214,6 +214,7 @@ class Scheduler(Controller):
                           key=lambda p: p["metadata"].get("creationTimestamp", "")):
             if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
+            pod = copy.deepcopy(pod)  # _place writes its binding into it
             try:
                 if not self._place(pod, nodes, pods, usage):
                     again = 5.0
@@ -222,28 +223,6 @@ class Scheduler(Controller):
             except errors.NotFound:
                 pass
         return again
-
-    _bound: dict[str, dict] = {}
-
-    def _list_pods(self) -> list[dict]:
-        """All pods. In the control plane (a store at hand) the JSON texts of bound pods are
-        decoded once and reused while their stored text is unchanged: a pass only reads
-        them. Pods still to place are always decoded afresh (_place changes them)."""
-        store = getattr(self.client, "store", None)
-        if store is None or not hasattr(store, "list_raw"):
-            return self.client.list("pods")
-        texts, _ = store.list_raw("pods")
-        bound: dict[str, dict] = {}
-        out = []
-        for text in texts:
-            pod = self._bound.get(text)
-            if pod is None:
-                pod = json.loads(text)
-            if pod.get("spec", {}).get("nodeName"):
-                bound[text] = pod
-            out.append(pod)
-        self._bound = bound
-        return out
 
     def _place(self, pod: dict, nodes: list[dict], pods: list[dict],
                usage: NodeUsage | None = None) -> bool:

@@ -69,6 +69,7 @@ from netsim.machinery.informer import (
     SharedInformer,
     StaleCache,
     TrackingClient,
+    shared_factory,
 )
 from netsim.machinery.reflector import Reflector, is_gone
 from netsim.machinery.workqueue import WorkQueue
@@ -77,5 +78,5 @@ __all__ = [
     "NAMESPACE", "ApiLister", "Backoff", "DeletedFinalStateUnknown", "FreshLister", "Handler",
     "Indexer", "InformerFactory", "ItemBackoff", "Reflector", "SharedInformer", "StaleCache",
     "TrackingClient", "WorkQueue", "controller_uid_index", "is_gone", "key_of", "label_index",
-    "namespace_index", "node_name_index", "split_key",
+    "namespace_index", "node_name_index", "shared_factory", "split_key",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -203,12 +204,27 @@ class SharedInformer:
 
 
 class InformerFactory:
-    """One SharedInformer per resource for a whole process (or one test)."""
+    """One SharedInformer per resource for a whole process (or one test).
+
+    Consumers that come and go call retain() when they start and release() when they
+    stop; the last release() stops the informers."""
 
     def __init__(self, client: Client):
         self.client = client
         self._informers: dict[str, SharedInformer] = {}
         self._lock = threading.Lock()
+        self._users = 0
+
+    def retain(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.stop()
 
     def informer(self, resource: str,
                  indexers: dict[str, IndexFunc] | None = None) -> SharedInformer:
@@ -255,6 +271,20 @@ class InformerFactory:
             if not inf.wait_for_sync(left, stop):
                 return False
         return True
+
+
+_SHARED: weakref.WeakKeyDictionary[Client, InformerFactory] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_factory(client: Client) -> InformerFactory:
+    """The factory of everything in this process that reads through `client` (the control
+    plane hands one LocalClient to all its controllers, so they share one watch each)."""
+    with _SHARED_LOCK:
+        f = _SHARED.get(client)
+        if f is None:
+            f = _SHARED[client] = InformerFactory(client)
+        return f
 
 
 # ---- reading one's own writes ---------------------------------------------------------------

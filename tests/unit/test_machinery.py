@@ -493,3 +493,34 @@ def test_shutdown_wakes_waiting_workers():
     assert not t.is_alive() and out == [None]
     q.add("x")
     assert q.get(0) is None
+
+
+# ---- controllers on the machinery ----------------------------------------------------------------
+def test_started_replicaset_controller_reads_its_cache_without_overshooting(client):
+    """Created pods trigger reconciles before all their events are in; reads wait for the
+    controller's own writes, so the pod count never goes past spec.replicas."""
+    from netsim.controllers.replicaset import ReplicaSetController
+
+    counts: list[int] = []
+    watcher = SharedInformer(client, "pods")
+    watcher.add_handler(on_add=lambda o: counts.append(len(watcher.indexer.list())))
+    factory = InformerFactory(client)
+    ctrl = ReplicaSetController(client, informers=factory)
+    ctrl.start()
+    try:
+        with running(watcher):
+            assert watcher.wait_for_sync(5.0)
+            client.create({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                           "metadata": {"name": "web", "namespace": "default"},
+                           "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "web"}},
+                                    "template": {"metadata": {"labels": {"app": "web"}},
+                                                 "spec": {"containers": [{"name": "c",
+                                                                          "image": "echo"}]}}}})
+            wait_for(lambda: (client.get("replicasets", "web", "default").get("status") or {})
+                     .get("replicas") == 5, 10, what="status.replicas 5")
+            assert len(client.list("pods", "default")) == 5
+            assert max(counts) == 5
+    finally:
+        ctrl.stop()
+        factory.stop()
+        assert factory.join(3.0)
