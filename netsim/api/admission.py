@@ -60,10 +60,19 @@ class Admission:
                                     f"{kind}: {e}") from e
         causes = list(dict.fromkeys(causes))  # ErrorList.ToAggregate drops repeats
         if causes:
-            raise errors.invalid(kind, name, causes)
+            raise invalid(kind, name, causes)
         for a in reg.allocators.get(kind, []):
             a(store, obj, old)
         return obj
+
+
+def invalid(kind: str, name: str, causes: list[str]) -> errors.Invalid:
+    """errors.invalid with the name as NewInvalid prints it (%q: `"web\\n"`, not a raw
+    newline that would end kubectl's line)."""
+    err = errors.invalid(kind, name, causes)
+    err.message = err.message.replace(f'The {kind} "{name}" is', f"The {kind} {v.go_quote(name)} is", 1)
+    err.args = (err.message,)
+    return err
 
 
 # The default cluster's admission (10.96.0.0/12, 30000-32767): what unit tests and an
