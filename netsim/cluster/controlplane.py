@@ -15,7 +15,7 @@ import sys
 import threading
 
 from netsim.api import errors
-from netsim.api.admission import admit
+from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient, socket_path
 from netsim.api.server import serve
 from netsim.api.store import Store
@@ -49,12 +49,6 @@ def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
         addons.install(client, cfg)
 
 
-def configure_kinds(cfg: ClusterConfig) -> None:
-    with contextlib.suppress(ImportError, AttributeError):
-        svc = importlib.import_module("netsim.api.kinds.service")
-        svc.configure(cfg.service_cidr, cfg.node_port_range)
-
-
 def start_controllers(client: LocalClient, cfg: ClusterConfig) -> list:
     running = []
     for mod, cls in CONTROLLERS:
@@ -83,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg is None:
         print(f"cluster {args.cluster} has no configuration", file=sys.stderr)
         return 1
-    configure_kinds(cfg)
-    store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admit)
+    admission = Admission(ClusterSettings.parse(cfg.service_cidr, cfg.node_port_range))
+    store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admission)
     store.bootstrap()
     client = LocalClient(store)
     srv = serve(store, socket_path(cfg.name))
