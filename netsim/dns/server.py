@@ -199,20 +199,22 @@ def _name_problem(labels: tuple[bytes, ...]) -> str | None:
 
 def _qname_end(data: bytes) -> int | None:
     """Where the question name of a one-question query ends (after its zero byte); None when
-    it is not a plain uncompressed name of at most 255 bytes."""
-    n = len(data)
-    if n < 17 or data[4:6] != b"\0\1":
+    it is not a plain uncompressed name of at most 255 bytes. (On every cache hit: short.)"""
+    if len(data) < 17 or data[4:6] != b"\0\1":
         return None
     i = 12
-    while True:
-        length = data[i]
-        if length == 0:
-            return i + 1
-        if length > 63:
-            return None
-        i += length + 1
-        if i >= n or i - 12 > 254:
-            return None
+    length = data[12]
+    try:
+        while length:
+            if length > 63:  # a pointer or a reserved label type
+                return None
+            i += length + 1
+            if i > 266:  # 12 + 254: the name would be over 255 bytes
+                return None
+            length = data[i]
+    except IndexError:
+        return None
+    return i + 1
 
 
 def _question_key(data: bytes) -> tuple[bytes, int] | None:
@@ -224,26 +226,21 @@ def _question_key(data: bytes) -> tuple[bytes, int] | None:
     compression in the question, more than an OPT record, EDNS version > 0.
     """
     qend = _qname_end(data)
-    if qend is None:
-        return None
-    n = len(data)
-    flags, an, ns, ar = struct.unpack_from("!HxxHHH", data, 2)
-    if flags & 0xF800 or an or ns or ar > 1:  # a response, or an opcode
+    if qend is None or data[2] & 0xF8 or data[6:10] != b"\0\0\0\0":  # QR, opcode; an, ns
         return None
     end = qend + 4
-    if ar == 0:
-        if end != n:
-            return None
-        edns = b"\0\0\0"
-    else:
-        if end + 11 > n or data[end] != 0:
-            return None
-        rtype, size, ext, version, oflags, rdlen = struct.unpack_from("!HHBBHH", data, end + 1)
-        if rtype != QTYPE.OPT or version or end + 11 + rdlen != n:
-            return None
-        limit = min(max(UDP_MAX, size), EDNS_SIZE)
-        edns = struct.pack("!BH", 1 | (2 if oflags & 0x8000 else 0), limit)
-    return data[12:end].lower() + struct.pack("!H", flags & _HEADER_KEEP) + edns, qend
+    n = len(data)
+    flags = bytes((data[2] & 0x01, data[3] & 0x10))  # RD, CD
+    ar = data[10:12]
+    if ar == b"\0\0":
+        return (data[12:end].lower() + flags + b"\0\0\0", qend) if end == n else None
+    # one OPT: root name, type 41, class = UDP size, TTL = ext-RCODE, version, DO+Z, rdlen
+    if ar != b"\0\1" or end + 11 > n or data[end:end + 3] != b"\0\0\x29" or data[end + 6] \
+            or end + 11 + int.from_bytes(data[end + 9:end + 11], "big") != n:
+        return None
+    limit = min(max(UDP_MAX, int.from_bytes(data[end + 3:end + 5], "big")), EDNS_SIZE)
+    edns = bytes((1 | (2 if data[end + 7] & 0x80 else 0), limit >> 8, limit & 0xFF))
+    return data[12:end].lower() + flags + edns, qend
 
 
 def _parse_upstream(upstream: str | None) -> tuple[str, int] | None:
