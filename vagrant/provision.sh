@@ -10,14 +10,22 @@ fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${NETSIM_VENV:-/opt/netsim/venv}
-PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump nginx dnsutils
+PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump dnsutils
       curl socat iputils-ping python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
       openssl libnetfilter-conntrack3
       wrk dnsperf)
+# Packages netsim needs only as programs, never as the machine's services: netsim runs its
+# own nginx per ingress pod, and nsd is only the DNS benchmark's C reference server. When
+# this script installs one, its service is not started (policy-rc.d 101 = "do not start
+# services") and is disabled afterwards. One the machine already had is left exactly as
+# it was, running or not.
+SERVICE_PKGS=(nginx nsd)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
@@ -25,24 +33,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# nsd is only the DNS benchmark's C reference server: install it without letting its
-# package start a system nsd on :53 (policy-rc.d 101 = "do not start services").
-if ! dpkg-query -W -f='${Status}' nsd 2>/dev/null | grep -q "install ok installed"; then
-  echo "==> apt-get install nsd (service left stopped)"
-  own_policy=0
+# Present already (a package, or a binary the user installed another way): not ours.
+have() { installed "$1" || [ -x "/usr/sbin/$1" ]; }
+ours=()
+for p in "${SERVICE_PKGS[@]}"; do
+  have "$p" || ours+=("$p")
+done
+if [ ${#ours[@]} -gt 0 ]; then
+  echo "==> apt-get install ${ours[*]} (services left stopped)"
+  export DEBIAN_FRONTEND=noninteractive
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT  # also when apt-get fails
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nsd >/dev/null || true
-  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nsd >/dev/null 2>&1; then
-  systemctl disable --now nsd >/dev/null 2>&1 || true
-fi
-# The packaged nginx service is not ours: netsim runs its own nginx per ingress pod.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nginx >/dev/null 2>&1; then
-  systemctl disable --now nginx >/dev/null 2>&1 || true
+  [ ${#missing[@]} -gt 0 ] || apt-get update -qq
+  for p in "${ours[@]}"; do
+    if [ "$p" = nsd ]; then  # optional: the DNS bench skips its reference server without it
+      apt-get install -y -qq --no-install-recommends nsd >/dev/null || echo "    (nsd not installed)"
+    else
+      apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+    fi
+  done
+  if [ "$(trap -p EXIT)" != "" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
+  if command -v systemctl >/dev/null 2>&1; then
+    for p in "${ours[@]}"; do
+      if installed "$p"; then systemctl disable --now "$p" >/dev/null 2>&1 || true; fi
+    done
+  fi
 fi
 
 # Kernel modules: load where they are modules; carry on where built in or absent.
