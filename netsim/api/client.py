@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import socket
 import threading
@@ -302,7 +303,9 @@ class HttpClient(Client):
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
               label_selector=None):
         url = self._url(resource, namespace, query={
-            "watch": "1", "resourceVersion": resource_version, "timeoutSeconds": int(timeout),
+            "watch": "1", "resourceVersion": resource_version,
+            # whole seconds, at least 1: the server reads 0 as "its default"
+            "timeoutSeconds": max(1, math.ceil(timeout)),
             "labelSelector": label_selector})
         conn = _UnixConnection(self.path, timeout=timeout + 30)
         try:

@@ -8,13 +8,14 @@ import os
 import re
 import socket
 import socketserver
+import struct
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
 from netsim.api import errors
-from netsim.api.resources import ACCEPTED_VERSIONS, BY_PLURAL, RESOURCES, Resource
+from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
 
@@ -155,9 +156,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        # Every blocking read or write on this connection is bounded; the header and body
-        # reads also have a deadline (the server's reaper).
-        self.connection.settimeout(self.server.idle_timeout)
+        # Every read or write on this connection is bounded by the kernel (SO_RCVTIMEO,
+        # SO_SNDTIMEO: a Python socket timeout would add a poll() to every call); the
+        # header and body reads also have a deadline (the server's reaper).
+        t = self.server.idle_timeout
+        tv = struct.pack("ll", int(t), int((t - int(t)) * 1e6))
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         self._served = False
         self._body_raw = b""
 
@@ -199,10 +204,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             method()
             self.wfile.flush()
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # a read or write past the idle timeout
             self.close_connection = True
         finally:
-            srv.set_deadline(sock, None)
+            if sock in srv._deadlines:  # left early, before the deadline was cleared
+                srv.set_deadline(sock, None)
 
     def parse_request(self) -> bool:
         """The request line and headers, parsed directly; anything unusual goes to
@@ -237,10 +243,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Read the whole body (Content-Length or chunked) up to the server's limit. Answers
         and returns False for a bad or too large body."""
         self._body_raw = b""
+        h = self.headers
+        get = dict.get if type(h) is _Headers else type(h).get  # keys already lower-cased
+        te, cl = get(h, "transfer-encoding"), get(h, "content-length")
+        if te is None and cl is None:
+            return True  # most requests: a GET
+        te = (te or "").lower()
         limit = self.server.max_body_bytes
-        te = (self.headers.get("transfer-encoding") or "").lower()
-        cl = self.headers.get("content-length")
-        expect = (self.headers.get("expect") or "").lower() == "100-continue"
+        expect = (get(h, "expect") or "").lower() == "100-continue"
         if te:
             if te.replace(" ", "").split(",")[-1] != "chunked":
                 return self._refuse(501, f"unsupported transfer encoding: {te!r}", "BadRequest")
@@ -541,7 +551,7 @@ def _version(api: str) -> str:
 def _check_kind(res: Resource, url_api: str, kind: str, api: str) -> None:
     """The body's kind/apiVersion against the URL's, in the order the apiserver checks:
     decoding into the URL's type first, then the version."""
-    known = BY_PLURAL.get(next((r.plural for r in RESOURCES if r.kind == kind), ""), None)
+    known = BY_KIND.get(kind)
     if known is None or api not in _served_versions(known):
         raise errors.BadRequest(
             f'{kind} in version "{_version(api)}" cannot be handled as a {res.kind}: no kind '
