@@ -7,6 +7,7 @@ results change readiness (-> Ready condition -> endpoints) or restart the contai
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import ssl
 import subprocess
@@ -42,8 +43,12 @@ def _port(port, container: dict) -> int:
     raise ValueError(f"port {port!r} not found")
 
 
-def run_probe(spec: dict, container: dict, pod_ip: str, pid: int) -> tuple[bool, str]:
-    """Execute one probe; returns (success, kubelet-style failure message)."""
+def run_probe(spec: dict, container: dict, pod_ip: str, pid: int,
+              cgroup: str = "") -> tuple[bool, str]:
+    """Execute one probe; returns (success, kubelet-style failure message).
+
+    An exec probe runs in the container's cgroup (as the runtime's exec does), so what it
+    leaves behind dies with the container."""
     timeout = float(spec.get("timeoutSeconds", 1))
     if "httpGet" in spec:
         h = spec["httpGet"]
@@ -90,11 +95,23 @@ def run_probe(spec: dict, container: dict, pod_ip: str, pid: int) -> tuple[bool,
             return False, str(e)
     if "exec" in spec:
         cmd = spec["exec"].get("command") or []
+        argv = ["nsenter", "-t", str(pid), "-n", "-u", "-m", "--", *cmd]
+        fd = -1
+        if cgroup:
+            # stdin is the cgroup's cgroup.procs (the mount namespace has no cgroupfs)
+            argv[7:7] = ["sh", "-c", 'echo $$ >&0 || exit 125; exec "$@" </dev/null', "sh"]
+            try:
+                fd = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as e:
+                return False, f"container cgroup {cgroup}: {e}"
         try:
-            r = subprocess.run(["nsenter", "-t", str(pid), "-n", "-u", "-m", "--", *cmd],
-                               capture_output=True, timeout=timeout + 0.5)
+            r = subprocess.run(argv, capture_output=True, timeout=timeout + 0.5,
+                               stdin=fd if fd >= 0 else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return False, f"command {cmd!r} timed out"
+        finally:
+            if fd >= 0:
+                os.close(fd)
         if r.returncode == 0:
             return True, ""
         out = (r.stdout + r.stderr).decode(errors="replace").strip()
@@ -176,7 +193,7 @@ class ProbeManager:
         try:
             if rec is None or crec is None or not crec.alive():
                 return
-            ok, msg = run_probe(s.spec, s.container, rec.ip, crec.pid)
+            ok, msg = run_probe(s.spec, s.container, rec.ip, crec.pid, crec.cgroup)
             success_needed = int(s.spec.get("successThreshold", 1))
             failure_needed = int(s.spec.get("failureThreshold", 3))
             before = s.result

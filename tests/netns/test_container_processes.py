@@ -6,6 +6,7 @@ middle process exits): it is in no process group the kubelet knows and its paren
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -128,6 +129,38 @@ def test_readopted_pod_still_takes_its_grandchildren(cluster, ns):
     cluster.netsim("node", "start", NODE)
     cluster.netsim("delete", "pod", "-n", NS, name, timeout=90)
     _gone(cluster, name, "every process of the re-adopted pod gone")
+
+
+def _with_marker(marker: str) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if marker.encode() in f.read().split(b"\0"):
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def test_what_an_exec_probe_leaves_dies_with_the_pod(cluster, ns):
+    """Exec probes run in the container's cgroup, as a runtime's exec does."""
+    name, marker = "probed", f"netsim-probe-{cluster.name}"
+    flag = f"/tmp/{marker}"
+    pod = _pod(name, "exec sleep 1000")
+    pod["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["sh", "-c", f"[ -e {flag} ] || {{ touch {flag}; "
+                             f"(setsid sh -c 'sleep 1000; :' {marker} > /dev/null 2>&1 &); }}"]},
+        "periodSeconds": 1}
+    try:
+        cluster.client.create(pod)
+        wait_for(lambda: _with_marker(marker), 30, what="the daemon the probe started")
+        cluster.netsim("delete", "pod", "-n", NS, name)
+        wait_for(lambda: not _with_marker(marker), 30, what="the probe's daemon gone with its pod")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(flag)
 
 
 def test_down_after_sigkill_of_every_daemon_kills_every_container_process(cluster, ns):
