@@ -507,3 +507,16 @@ def test_nothing_under_netsim_api_imports_another_room():
             bad += [f"{f.name}: {n}" for n in names
                     if n.startswith("netsim.") and not n.startswith("netsim.api")]
     assert bad == []
+
+
+def test_daemonset_and_statefulset_templates_are_checked_like_pods(client):
+    for kind in ("DaemonSet", "StatefulSet"):
+        d = deploy({"matchLabels": {"app": "web"}})
+        d["kind"] = kind
+        d["spec"]["template"]["spec"]["containers"][0]["name"] = "C_1"
+        assert refused(client, d) == (
+            f'The {kind} "web" is invalid: spec.template.spec.containers[0].name: '
+            f'Invalid value: "C_1": {LABEL}')
+        d["spec"]["template"]["spec"]["containers"][0]["name"] = "app"
+        stored = client.create(d)["spec"]["template"]["spec"]
+        assert stored["restartPolicy"] == "Always" and stored["dnsPolicy"] == "ClusterFirst"

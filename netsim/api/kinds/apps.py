@@ -388,8 +388,31 @@ def validate_secret(obj: dict, old: dict | None) -> list[str]:
     return causes
 
 
+# ---- DaemonSet and StatefulSet (stored, not run: their pod templates are checked alike) ----
+def _default_template_owner(kind: str):
+    def default(obj: dict, old: dict | None) -> None:
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and isinstance(spec.get("template"), dict):
+            default_template(spec["template"])
+            check_quantities(kind, spec["template"].get("spec") or {})
+    return default
+
+
+def _validate_template_owner(kind: str):
+    def validate(obj: dict, old: dict | None) -> list[str]:
+        spec = obj.get("spec") or {}
+        causes = _nonneg(spec.get("replicas"), "spec.replicas") if kind == "StatefulSet" else []
+        causes += validate_selector_and_template(kind, spec)
+        causes += selector_immutable(obj, old)
+        return causes
+    return validate
+
+
 def register(reg: Registry, settings: ClusterSettings) -> None:
     reg.add("Deployment", defaulter=default_deployment, validator=validate_deployment)
     reg.add("ReplicaSet", defaulter=default_replicaset, validator=validate_replicaset)
+    for kind in ("DaemonSet", "StatefulSet"):
+        reg.add(kind, defaulter=_default_template_owner(kind),
+                validator=_validate_template_owner(kind))
     reg.add("ConfigMap", validator=validate_configmap)
     reg.add("Secret", defaulter=default_secret, validator=validate_secret)
