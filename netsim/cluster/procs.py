@@ -44,7 +44,7 @@ def processes_in_cgroups(records: list[dict]) -> list[tuple[int, int]]:
                 st = proc_starttime(pid)
                 if st is not None:
                     out.append((pid, st))
-    return out
+    return list(dict.fromkeys(out))  # nested records list a process more than once
 
 
 def signal_all(procs: list[tuple[int, int]], sig: int = signal.SIGTERM) -> None:
