@@ -11,6 +11,7 @@ are registered explicitly, with the cluster's settings, when an `Admission` is b
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable
 
@@ -18,7 +19,7 @@ from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.kinds import DEFAULT_KINDS
 from netsim.api.kinds.base import ClusterSettings, Registry, validate_object_meta
-from netsim.api.kinds.types import check_decodes
+from netsim.api.kinds.types import check_decodes, decode_errors
 from netsim.api.resources import BY_KIND
 
 log = logging.getLogger("netsim.admission")
@@ -64,6 +65,31 @@ class Admission:
         for a in reg.allocators.get(kind, []):
             a(store, obj, old)
         return obj
+
+
+    def problems(self, obj: dict) -> list[str]:
+        """What admission would refuse in `obj` as a new object, without touching it or a
+        store: the decoder's complaint or every validation cause; [] when it is fine.
+        For consumers that meet an object written around admission (kube-proxy, DNS,
+        ingress): they can skip it with the API's own words instead of re-implementing them."""
+        obj = copy.deepcopy(obj)
+        kind = obj.get("kind", "")
+        err = decode_errors(obj)
+        if err:
+            return [f"json: {err}"]
+        res = BY_KIND.get(kind)
+        try:
+            for d in self.registry.defaulters.get(kind, []):
+                d(obj, None)
+            causes = validate_object_meta(obj, None, self.name_fn(kind),
+                                          bool(res and res.namespaced))
+            for val in self.registry.validators.get(kind, []):
+                causes.extend(val(obj, None))
+        except errors.ApiError as e:
+            return [e.message]
+        except (TypeError, AttributeError, KeyError, ValueError) as e:
+            return [f"{type(e).__name__}: {e}"]
+        return list(dict.fromkeys(causes))
 
 
 def invalid(kind: str, name: str, causes: list[str]) -> errors.Invalid:

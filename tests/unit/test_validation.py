@@ -520,3 +520,15 @@ def test_daemonset_and_statefulset_templates_are_checked_like_pods(client):
         d["spec"]["template"]["spec"]["containers"][0]["name"] = "app"
         stored = client.create(d)["spec"]["template"]["spec"]
         assert stored["restartPolicy"] == "Always" and stored["dnsPolicy"] == "ClusterFirst"
+
+
+def test_problems_reports_what_admission_would_refuse_without_a_store():
+    """For consumers meeting an object written around admission."""
+    bad = slice_(endpoints=[{"addresses": [NGINX_BREAKOUT]}])
+    assert admit.problems(bad)[0] == (f'endpoints[0].addresses[0]: Invalid value: '
+                                      f'"{NGINX_BREAKOUT}": must be a valid IPv4 address')
+    assert admit.problems(slice_(ports=[{"port": "abc"}])) == [
+        "json: cannot unmarshal string into Go struct field EndpointPort.ports.port of type int32"]
+    assert admit.problems(slice_()) == []
+    good = svc(selector={"app": "web"})
+    assert admit.problems(good) == [] and "clusterIP" not in good["spec"]  # untouched
