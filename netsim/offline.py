@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from netsim.api import errors
-from netsim.api.admission import admit
+from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient
 from netsim.api.resources import for_object
 from netsim.api.store import Store
@@ -245,12 +245,8 @@ class OfflineCluster:
         self.cfg = cfg
         self._clock = _Clock()
         self._tmp = tempfile.TemporaryDirectory(prefix="netsim-offline-")
-        # admission's allocators read the service CIDR from module settings: this
-        # cluster's while it lives, the previous ones again after close()
-        from netsim.api.kinds import service as svcmod  # noqa: PLC0415
-        self._saved = (svcmod.SERVICE_CIDR, svcmod.NODE_PORT_RANGE)
-        svcmod.configure(cfg.service_cidr, cfg.node_port_range)
-        self.store = Store(":memory:", admission=admit, clock=self._clock.stamp,
+        settings = ClusterSettings.parse(cfg.service_cidr, cfg.node_port_range)
+        self.store = Store(":memory:", admission=Admission(settings), clock=self._clock.stamp,
                            new_uid=self._clock.uid)
         self.store.bootstrap()
         self.client = _SeededClient(self.store)
@@ -267,8 +263,6 @@ class OfflineCluster:
             self.client.create(node_object(cfg, n, (node_objects or {}).get(n.name)))
 
     def close(self) -> None:
-        from netsim.api.kinds import service as svcmod  # noqa: PLC0415
-        svcmod.SERVICE_CIDR, svcmod.NODE_PORT_RANGE = self._saved
         self.store.close()
         self._tmp.cleanup()
 
