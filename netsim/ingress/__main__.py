@@ -40,7 +40,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--create-ingress-class", type=_bool, default=True)
     ap.add_argument("--sync-period", type=float, default=0.05,
                     help="debounce between a change and the render (seconds)")
-    ap.add_argument("--user", default=None, help="nginx worker user (default: nginx's)")
+    # Workers as root by default: their temp files (request bodies and responses larger
+    # than the buffers) live in the pod's state folder under /var/lib/netsim/<cluster>,
+    # which is root's only (0700); as nginx's default `nobody` they could not open them.
+    ap.add_argument("--user", default="root", help="nginx worker user (default: root)")
     ap.add_argument("-v", "--v", dest="verbose", default="1")
     args, unknown = ap.parse_known_args(argv)
     args.ignored = unknown

@@ -11,6 +11,7 @@ import glob
 import os
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -87,3 +88,56 @@ def test_nobody_cannot_use_the_api_socket_root_can(cluster, state):
     assert p.returncode != 0 and SECRET not in p.stdout, p.stdout
     out = cluster.netsim("get", "secret", "perms-secret", "-o", "jsonpath={.data.token}").stdout
     assert base64.b64decode(out).decode() == SECRET
+
+
+def test_the_ingress_still_buffers_to_its_private_state(cluster, tmp_path):
+    """nginx writes responses and request bodies larger than its buffers to temp files in
+    the pod's state folder: with that folder root's only its workers must still open them
+    (as `nobody` a 2 MB response was cut at ~170 KB and a 500 KB POST got a 500)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "big.txt").write_bytes(b"a" * 2_000_000)
+    cluster.netsim("label", "node", "k8s-slave-172", "ingress=true", "--overwrite")
+    cluster.netsim("apply", "-f", "-", input=f"""apiVersion: v1
+kind: Pod
+metadata: {{name: perms-big, labels: {{app: perms-big}}}}
+spec:
+  containers:
+  - name: web
+    image: busybox
+    command: ["{sys.executable}", "-m", "http.server", "8080", "-d", "{www}"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: perms-big}}
+spec:
+  selector: {{app: perms-big}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: perms-big}}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: perms-big.test
+    http:
+      paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: perms-big, port: {{number: 80}}}}}}}}]
+""")
+    node_ip = cluster.cfg.node("k8s-slave-172").ip
+    body = tmp_path / "body"
+    body.write_bytes(b"b" * 500_000)
+
+    def fetch(*args: str) -> list[str]:
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                            "--max-time", "10", "-H", "Host: perms-big.test", *args,
+                            f"http://{node_ip}/big.txt"], capture_output=True, text=True, timeout=20)
+        return p.stdout.split()
+    try:
+        wait_for(lambda: fetch()[0] == "200", 90, what="the ingress serving perms-big.test")
+        assert fetch() == ["200", "2000000"]
+        # http.server has no POST (501): the body went through nginx's temp file to it
+        assert fetch("--data-binary", f"@{body}")[0] == "501"
+    finally:
+        cluster.netsim("delete", "ingress,service,pod", "perms-big", "--grace-period=0", "--force",
+                       check=False)
