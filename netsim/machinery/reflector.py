@@ -8,9 +8,11 @@ errors.Gone, HttpClient's turns the stream's ERROR event (a Status with code 410
 errors.Gone; an ERROR event from any other client is turned into its error here.
 
 Failures (API down, socket errors) are retried with one jittered exponential backoff,
-reset as soon as a watch delivers again. stop() is honoured at once while waiting and
-within about a second while watching (the API sends a BOOKMARK about once a second on an
-idle stream; the reflector looks at the stop flag between events).
+reset as soon as a watch delivers again. stop() is honoured at once while waiting, and
+between events while watching: LocalClient's watch yields a BOOKMARK about once a second
+while the store is idle, so a stop takes about a second there. HttpClient's watch does not
+pass the server's keep-alive lines up (today), so over HTTP a stop is seen at the next
+event or when the watch's timeout ends it; a process that exits need not wait for that.
 """
 
 from __future__ import annotations

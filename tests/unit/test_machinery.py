@@ -524,3 +524,71 @@ def test_started_replicaset_controller_reads_its_cache_without_overshooting(clie
         ctrl.stop()
         factory.stop()
         assert factory.join(3.0)
+
+
+def test_control_plane_controllers_share_one_watch_per_resource(client):
+    """The control plane's controllers on one factory: a Deployment becomes pods on a node
+    and Endpoints, scales down, and its deletion is garbage-collected."""
+    from netsim.api.store import now_rfc3339
+    from netsim.controllers.deployment import DeploymentController
+    from netsim.controllers.endpoints import EndpointsController
+    from netsim.controllers.gc import GarbageCollector
+    from netsim.controllers.replicaset import ReplicaSetController
+    from netsim.controllers.scheduler import Scheduler
+
+    client.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                   "status": {"conditions": [{"type": "Ready", "status": "True",
+                                              "lastHeartbeatTime": now_rfc3339()}]}})
+    factory = InformerFactory(client)
+    ctrls = [DeploymentController(client, informers=factory),
+             ReplicaSetController(client, informers=factory),
+             Scheduler(client, informers=factory),
+             EndpointsController(client, informers=factory),
+             GarbageCollector(client, period=0.1, informers=factory)]
+    for c in ctrls:
+        c.start()
+    try:
+        assert [i.resource for i in factory.informers()].count("pods") == 1
+        client.create({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": "web", "namespace": "default"},
+                       "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+        client.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "web", "namespace": "default"},
+                       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                                "template": {"metadata": {"labels": {"app": "web"}},
+                                             "spec": {"containers": [{"name": "c",
+                                                                      "image": "echo"}]}}}})
+
+        def kubelet() -> list[dict]:
+            """Bound pods become Running and Ready; terminating ones go."""
+            pods = client.list("pods", "default")
+            for i, p in enumerate(pods):
+                if p["metadata"].get("deletionTimestamp"):
+                    with contextlib.suppress(errors.NotFound):
+                        client.delete("pods", p["metadata"]["name"], "default", 0)
+                elif p["spec"].get("nodeName") and p["status"].get("phase") != "Running":
+                    p["status"].update(phase="Running", podIP=f"10.244.1.{10 + i}",
+                                       conditions=[{"type": "Ready", "status": "True",
+                                                    "lastTransitionTime": now_rfc3339()}])
+                    with contextlib.suppress(errors.Conflict):
+                        client.update_status(p)
+            return pods
+
+        def ready_addresses() -> int:
+            kubelet()
+            ep = client.get_or_none("endpoints", "web", "default") or {}
+            return sum(len(s.get("addresses") or []) for s in ep.get("subsets") or [])
+
+        wait_for(lambda: ready_addresses() == 3, 15, what="3 ready endpoints")
+        assert len(client.list("pods", "default")) == 3
+        assert {p["spec"]["nodeName"] for p in client.list("pods", "default")} == {"n1"}
+        client.patch("deployments", "web", "default", {"spec": {"replicas": 1}})
+        wait_for(lambda: len(kubelet()) == 1 and ready_addresses() == 1, 15,
+                 what="scaled to 1")
+        client.delete("deployments", "web", "default")
+        wait_for(lambda: not kubelet() and not client.list("replicasets", "default"), 15,
+                 what="the ReplicaSet and pods garbage-collected")
+    finally:
+        for c in ctrls:
+            c.stop()
+        assert factory.join(3.0), "informers still running after every controller stopped"
