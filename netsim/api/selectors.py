@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 Matcher = Callable[[dict], bool]
 
-_SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_SET_RE = re.compile(r"\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*")
 
 
 def _split_top(text: str) -> list[str]:
@@ -35,7 +35,7 @@ def parse(selector: str | None) -> Matcher:
     tests: list[Matcher] = []
     for raw in _split_top(selector):
         term = raw.strip()
-        m = _SET_RE.match(term)
+        m = _SET_RE.fullmatch(term)
         if m:
             key, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
             if op == "in":
@@ -52,7 +52,7 @@ def parse(selector: str | None) -> Matcher:
             neg = term[1:].strip()
             tests.append(lambda lb, k=neg: k not in lb)
         else:
-            if not re.match(r"^[A-Za-z0-9._/-]+$", term):
+            if not re.fullmatch(r"[A-Za-z0-9._/-]+", term):
                 raise ValueError(f"unable to parse requirement: {term}")
             tests.append(lambda lb, k=term: k in lb)
     return lambda labels: all(t(labels or {}) for t in tests)
@@ -84,21 +84,3 @@ def from_map(sel: dict | None) -> Matcher:
     if not sel:
         return lambda labels: False
     return lambda labels: all((labels or {}).get(k) == v for k, v in sel.items())
-
-
-def to_string(sel: dict | None) -> str:
-    """`app=x,tier=y` for a map or LabelSelector (kubectl's describe/wide form)."""
-    if not sel:
-        return ""
-    if "matchLabels" in sel or "matchExpressions" in sel:
-        parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
-        for e in sel.get("matchExpressions") or []:
-            op = e.get("operator")
-            if op in ("In", "NotIn"):
-                parts.append(f"{e['key']} {op.lower()} ({','.join(sorted(e.get('values') or []))})")
-            elif op == "Exists":
-                parts.append(e["key"])
-            else:
-                parts.append("!" + e["key"])
-        return ",".join(parts)
-    return ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
