@@ -273,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             if expect:
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 self.wfile.flush()
-            data = self.rfile.read(n)
+            data = self.rfile.read(n) or b""  # None: SO_RCVTIMEO passed
             if len(data) < n:  # the client went away, or the reaper shut it out
                 self.close_connection = True
                 return False
@@ -302,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
             if total > limit:
                 return self._refuse(413, f"Request entity too large: limit is {limit}",
                                     "RequestEntityTooLarge")
-            data = self.rfile.read(n)
+            data = self.rfile.read(n) or b""  # None: SO_RCVTIMEO passed
             self.rfile.readline(3)
             if len(data) < n:
                 self.close_connection = True
