@@ -144,6 +144,27 @@ def host_route_conflict(cfg: ClusterConfig, routes: list[dict],
     return None
 
 
+def cluster_conflict(cfg: ClusterConfig, others: list[ClusterConfig]) -> str | None:
+    """Why another cluster's networks forbid `cfg`'s (None when they do not). LANs are
+    each cluster's own and meet no other cluster's LAN, pod or service CIDR; pod and
+    service CIDRs may be shared (each cluster's routes to them live in its own netns)."""
+    lan = ipaddress.ip_network(cfg.lan)
+    for other in others:
+        theirs = (("LAN", other.lan), ("pod CIDR", other.pod_cidr),
+                  ("service CIDR", other.service_cidr))
+        for what, cidr in theirs:
+            if ipaddress.ip_network(cidr).overlaps(lan):
+                return (f'the LAN {cfg.lan} overlaps cluster "{other.name}"'
+                        + (f" ({cidr})" if what == "LAN" else f"'s {what} {cidr}")
+                        + ": choose another with --lan")
+        for what, flag, cidr in (("pod CIDR", "--pod-cidr", cfg.pod_cidr),
+                                 ("service CIDR", "--service-cidr", cfg.service_cidr)):
+            if ipaddress.ip_network(cidr).overlaps(ipaddress.ip_network(other.lan)):
+                return (f'the {what} {cidr} overlaps the LAN of cluster "{other.name}" '
+                        f"({other.lan}): choose another with {flag}")
+    return None
+
+
 def _private_file(path: str) -> str:
     """Create `path` (a log the daemon appends to) readable by root only."""
     private_dir(os.path.dirname(path))
@@ -162,11 +183,8 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
     if os.path.lexists(path) and not os.path.isfile(os.path.join(path, LEDGER)):
         raise ClusterError(f"{path} exists and holds no netsim ledger: netsim leaves it alone "
                            "(remove it yourself or choose another --name)")
-    for other in other_clusters(cfg.name):
-        if ipaddress.ip_network(other.lan).overlaps(ipaddress.ip_network(cfg.lan)):
-            raise ClusterError(f'the LAN {cfg.lan} overlaps cluster "{other.name}" ({other.lan}): '
-                               f"choose another with --lan")
-    conflict = host_route_conflict(cfg, host_routes(), netsim_ledgers())
+    conflict = cluster_conflict(cfg, other_clusters(cfg.name)) or \
+        host_route_conflict(cfg, host_routes(), netsim_ledgers())
     if conflict:
         raise ClusterError(conflict)
     if os.path.exists(path):

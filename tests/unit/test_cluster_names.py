@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from netsim.cluster.lifecycle import describe_route, host_route_conflict
+from netsim.cluster.lifecycle import cluster_conflict, describe_route, host_route_conflict
 from netsim.net.topology import CLUSTER_NAME_MAX, ClusterConfig, cluster_name_error
 from tests.conftest import requires_root
 
@@ -182,6 +182,20 @@ def test_routes_other_clusters_recorded_do_not_count():
     # ... but only those: the same CIDR with another metric is someone else's route
     stranger = _routes({"type": "unreachable", "dst": other.pod_cidr, "metric": 7})
     assert "unreachable 10.244.0.0/16 metric 7" in host_route_conflict(cfg, HOST + stranger, [recs])
+
+
+def test_clusters_share_pod_and_service_cidrs_but_not_lans():
+    a = ClusterConfig.make(name="a", lan="192.168.85.0/24")
+    assert cluster_conflict(ClusterConfig.make(name="b", lan="192.168.86.0/24"), [a]) is None
+    assert cluster_conflict(ClusterConfig.make(name="b", lan="192.168.84.0/23"), [a]) == (
+        'the LAN 192.168.84.0/23 overlaps cluster "a" (192.168.85.0/24): choose another with --lan')
+    assert cluster_conflict(ClusterConfig.make(name="b", lan="10.96.3.0/24"), [a]) == (
+        'the LAN 10.96.3.0/24 overlaps cluster "a"\'s service CIDR 10.96.0.0/12: '
+        "choose another with --lan")
+    assert cluster_conflict(ClusterConfig.make(name="b", lan="192.168.86.0/24",
+                                               pod_cidr="192.168.84.0/22"), [a]) == (
+        'the pod CIDR 192.168.84.0/22 overlaps the LAN of cluster "a" (192.168.85.0/24): '
+        "choose another with --pod-cidr")
 
 
 @requires_root
