@@ -6,10 +6,9 @@ import contextlib
 import os
 import signal
 import sys
-import time
 
 from netsim.kubelet import cgroups
-from netsim.kubelet.runtime import proc_starttime, processes_in_netns
+from netsim.kubelet.runtime import proc_starttime, processes_in_netns, terminate
 from netsim.kubelet.runtime import spawn as _spawn
 from netsim.net.ledger import Ledger
 
@@ -53,32 +52,3 @@ def signal_all(procs: list[tuple[int, int]], sig: int = signal.SIGTERM) -> None:
         if proc_starttime(p) == s and p != os.getpid():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)
-
-
-def terminate(procs: list[tuple[int, int]], grace: float = 1.0) -> None:
-    """SIGTERM each (pid, starttime) still alive, SIGKILL whatever outlives `grace`."""
-    live = [(p, s) for p, s in procs if proc_starttime(p) == s and p != os.getpid()]
-    for p, _ in live:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        _reap()
-        live = [(p, s) for p, s in live if proc_starttime(p) == s]
-        if live:
-            time.sleep(0.01)
-    for p, _ in live:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p, signal.SIGKILL)
-    for _ in range(100):
-        _reap()
-        live = [(p, s) for p, s in live if proc_starttime(p) == s]
-        if not live:
-            return
-        time.sleep(0.01)
-
-
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass

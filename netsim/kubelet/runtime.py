@@ -187,26 +187,43 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 def stop(rec: ContainerRecord, grace: float) -> None:
-    """SIGTERM, wait up to `grace` seconds for the leader, then SIGKILL; whatever else
-    the container started dies with it (its cgroup is killed, as a pid namespace's
-    processes die with its init)."""
+    """SIGTERM the leader's process group, wait up to `grace` seconds, then SIGKILL;
+    whatever else the container started dies with it (its cgroup is killed, as a pid
+    namespace's processes die with its init)."""
     if rec.alive():
         rec.killed_by_us = True
-        _stop_leader(rec, grace)
+        terminate([(rec.pid, rec.starttime)], grace, group=True, poll=0.05)
     cgroups.kill(rec.cgroup)
 
 
-def _stop_leader(rec: ContainerRecord, grace: float) -> None:
-    signal_group(rec.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        reap([rec.pid])
-        if proc_starttime(rec.pid) != rec.starttime:
-            return
-        time.sleep(0.05)
-    signal_group(rec.pid, signal.SIGKILL)
-    for _ in range(100):
-        reap([rec.pid])
-        if proc_starttime(rec.pid) != rec.starttime:
-            return
-        time.sleep(0.01)
+def terminate(procs: list[tuple[int, int]], grace: float = 1.0, *, group: bool = False,
+              poll: float = 0.01) -> None:
+    """SIGTERM each (pid, starttime) still alive (its process group with `group`), SIGKILL
+    whatever outlives `grace`. Reaps only these pids: a waitpid(-1) would steal the exit
+    status of subprocesses other threads wait for (iptables-restore, probes)."""
+    me = os.getpid()
+    live = list(dict.fromkeys((p, s) for p, s in procs if p != me and proc_starttime(p) == s))
+    send = signal_group if group else _signal_one
+    for p, _ in live:
+        send(p, signal.SIGTERM)
+    live = _wait_gone(live, grace, poll)
+    for p, _ in live:
+        send(p, signal.SIGKILL)
+    _wait_gone(live, 1.0, 0.01)
+
+
+def _signal_one(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(live: list[tuple[int, int]], timeout: float, poll: float) -> list[tuple[int, int]]:
+    """Wait up to `timeout` s for these processes to exit; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    while live:
+        reap([p for p, _ in live])
+        live = [(p, s) for p, s in live if proc_starttime(p) == s]
+        if not live or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return live
