@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from netsim.api import errors
 from netsim.api.client import Client
 from netsim.machinery import (
+    ApiLister,
     FreshLister,
     InformerFactory,
+    SharedInformer,
     StaleCache,
     TrackingClient,
     WorkQueue,
@@ -46,18 +48,27 @@ class Informed:
 
     def __init__(self, client: Client, informers: InformerFactory | None = None):
         self.client = TrackingClient(client)
-        self.informers = informers or shared_factory(client)
+        self._factory = informers
         self.stopped = threading.Event()
         self._running = False
-        for res in (*self.watches, *self.reads):
-            self.informers.informer(res, self.indexers.get(res))
+
+    @property
+    def informers(self) -> InformerFactory:
+        """The factory given, else the one shared by everything reading through this
+        client (made on first use: controllers never started make none)."""
+        if self._factory is None:
+            self._factory = shared_factory(self.client.inner)
+        return self._factory
+
+    def informer(self, resource: str) -> SharedInformer:
+        return self.informers.informer(resource, self.indexers.get(resource))
 
     def lister(self, resource: str):
         """Cache reads for reconcile: each waits until the cache holds our own last write
         of `resource` (StaleCache after 5 s; the key is retried)."""
-        inf = self.informers.informer(resource, self.indexers.get(resource))
         if not self._running:
-            return inf.api_lister(self.client)
+            return ApiLister(self.client, resource, self.indexers.get(resource, {}))
+        inf = self.informer(resource)
         if not inf.started:  # a resource not declared in watches/reads
             inf.start()
             inf.wait_for_sync(5.0, self.stopped)
@@ -65,11 +76,14 @@ class Informed:
 
     def cache(self, resource: str):
         """Cache reads that never wait (for event handlers, which must not block)."""
-        inf = self.informers.informer(resource, self.indexers.get(resource))
-        return inf.indexer if self._running else inf.api_lister(self.client)
+        if not self._running:
+            return ApiLister(self.client, resource, self.indexers.get(resource, {}))
+        return self.informer(resource).indexer
 
     def _start_informers(self) -> None:
         """Start the (shared) informers; wait_synced() waits for their first lists."""
+        for res in (*self.watches, *self.reads):
+            self.informer(res)
         self._running = True
         self.informers.retain()
         self.informers.start()
@@ -119,7 +133,7 @@ class Controller(Informed):
     # -- runner -----------------------------------------------------------------------
     def start(self) -> list[threading.Thread]:
         for res in self.watches:
-            inf = self.informers.informer(res, self.indexers.get(res))
+            inf = self.informer(res)
             self._handlers.append((inf, inf.add_handler(
                 on_add=lambda o, r=res: self._enqueue(r, o),
                 on_update=lambda old, new, r=res: self._enqueue(r, old, new),
