@@ -16,10 +16,9 @@ from datetime import datetime, timezone
 
 from netsim.api import errors, events
 from netsim.api.client import Client
-from netsim.api.selectors import from_label_selector
 from netsim.controllers import rollout as ro
 from netsim.controllers.base import Controller, split_key
-from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time
+from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time, selects
 from netsim.machinery import InformerFactory
 
 COMPONENT = "deployment-controller"
@@ -122,7 +121,7 @@ class DeploymentController(Controller):
         except errors.ApiError:
             return []
         return [f"{ns}/{d['metadata']['name']}" for d in deploys
-                if from_label_selector((d.get("spec") or {}).get("selector"))(labels)]
+                if selects((d.get("spec") or {}).get("selector"), labels)]
 
     def all_keys(self):
         for d in self.lister("deployments").list():

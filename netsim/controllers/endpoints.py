@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ipaddress
+import json
+import logging
 from collections.abc import Iterable, Mapping
 
-from netsim.api import errors
+from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import Controller, split_key
@@ -44,7 +47,58 @@ MAX_ENDPOINTS_PER_SLICE = 100
 StaticEndpoints = Mapping[tuple[str, str], list]
 
 
+log = logging.getLogger("netsim.controllers")
+
+
 # ---- pure helpers -------------------------------------------------------------------------
+def _is_port(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _is_ip(value) -> bool:
+    if not isinstance(value, str) or "%" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _objects(value) -> bool:
+    """None or a list of JSON objects."""
+    return value is None or (isinstance(value, list) and all(isinstance(x, dict) for x in value))
+
+
+def pod_problem(pod: dict) -> str | None:
+    """Why a pod cannot be an endpoint: a field this controller reads has the wrong type, or
+    its address is none. Admission refuses such pods; one written around it (or by an older
+    version) is left out instead of failing the Service's endpoints for every other pod."""
+    spec, status = pod.get("spec"), pod.get("status")
+    if not isinstance(spec, (dict, type(None))):
+        return "spec: must be an object"
+    if not isinstance(status, (dict, type(None))):
+        return "status: must be an object"
+    spec, status = spec or {}, status or {}
+    for fld in ("conditions", "podIPs"):
+        if not _objects(status.get(fld)):
+            return f"status.{fld}: must be a list of objects"
+    for fld in ("containers", "initContainers"):
+        if not _objects(spec.get(fld)):
+            return f"spec.{fld}: must be a list of objects"
+        for i, c in enumerate(spec.get(fld) or []):
+            if not _objects(c.get("ports")):
+                return f"spec.{fld}[{i}].ports: must be a list of objects"
+    for fld in ("nodeName", "hostname", "subdomain"):
+        if not isinstance(spec.get(fld), (str, type(None))):
+            return f"spec.{fld}: must be a string"
+    ip = _pod_ip(pod)
+    if ip and not _is_ip(ip):
+        return (f"status.podIP: Invalid value: {json.dumps(ip)}: must be a valid IP address, "
+                "(e.g. 10.9.8.7 or 2001:db8::ffff)")
+    return None
+
+
 def pod_ready(pod: dict) -> bool:
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
@@ -75,7 +129,7 @@ def find_port(pod: dict, svc_port: dict) -> int | None:
     """podutil.FindPort: a numeric targetPort as is, a named one from the pod's containers."""
     tp = svc_port.get("targetPort", svc_port.get("port"))
     if isinstance(tp, int):
-        return tp
+        return tp if _is_port(tp) else None
     if isinstance(tp, str) and tp:
         proto = svc_port.get("protocol") or "TCP"
         spec = pod.get("spec") or {}
@@ -84,7 +138,8 @@ def find_port(pod: dict, svc_port: dict) -> int | None:
         for c in containers:
             for p in c.get("ports") or []:
                 if p.get("name") == tp and (p.get("protocol") or "TCP") == proto:
-                    return p.get("containerPort")
+                    cp = p.get("containerPort")
+                    return cp if _is_port(cp) else None
     return None
 
 
@@ -216,11 +271,11 @@ def mirror_endpoints(subsets: list[dict]) -> list[tuple[list[dict], list[dict]]]
         ports = [{"name": p.get("name") or "", "port": p.get("port"),
                   "protocol": p.get("protocol") or "TCP",
                   **({"appProtocol": p["appProtocol"]} if p.get("appProtocol") else {})}
-                 for p in sub.get("ports") or []]
+                 for p in sub.get("ports") or [] if _is_port(p.get("port"))]
         eps = []
         for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
             for a in sub.get(key) or []:
-                if not a.get("ip") or ":" in a["ip"]:
+                if not _is_ip(a.get("ip")) or ":" in a["ip"]:  # what is no address stays out
                     continue
                 ep: dict = {"addresses": [a["ip"]], "conditions": {"ready": ready}}
                 if a.get("hostname"):
@@ -254,6 +309,8 @@ class EndpointsController(Controller):
         super().__init__(client, informers)
         # The control plane may fill or replace this mapping at any time.
         self.static_endpoints: dict[tuple[str, str], list] = dict(static_endpoints or {})
+        # (pod uid, Service key) -> problem already logged and reported as an event
+        self._bad_pods: dict[tuple[str, str], str] = {}
 
     # -- keys ----------------------------------------------------------------------------
     def keys_for(self, resource: str, obj: dict) -> Iterable[str]:
@@ -293,7 +350,8 @@ class EndpointsController(Controller):
             self._mirror(svc)
             return None
         pods = [p for p in self.lister("pods").list(ns)
-                if selector_matches(spec["selector"], p["metadata"].get("labels"))]
+                if selector_matches(spec["selector"], p["metadata"].get("labels"))
+                and not self._unusable(p, key)]
         pods.sort(key=lambda p: p["metadata"]["name"])
         self._write_endpoints(svc, endpoints_subsets(svc, pods))
         if spec.get("type") == "ExternalName":
@@ -301,6 +359,24 @@ class EndpointsController(Controller):
         else:
             self._sync_slices(svc, slice_endpoints(svc, pods, self._zones(pods)), MANAGED_BY)
         return None
+
+    def _unusable(self, pod: dict, svc_key: str) -> bool:
+        """True (after one log line and one Warning event) for a pod that cannot be an
+        endpoint; reported again only when its problem changes."""
+        why = pod_problem(pod)
+        md = pod.get("metadata") or {}
+        k = (str(md.get("uid")), svc_key)
+        if why is None:
+            self._bad_pods.pop(k, None)
+            return False
+        if self._bad_pods.get(k) != why:
+            self._bad_pods[k] = why
+            msg = f"left out of the endpoints of Service {svc_key}: {why}"
+            log.warning("pod %s/%s %s", md.get("namespace"), md.get("name"), msg)
+            with contextlib.suppress(Exception):
+                events.record(self.client, {**pod, "kind": "Pod", "apiVersion": "v1"},
+                              "Warning", "Rejected", msg, "endpoint-controller")
+        return True
 
     def _zones(self, pods: list[dict]) -> dict[str, str]:
         if not any((p.get("spec") or {}).get("nodeName") for p in pods):

@@ -40,10 +40,20 @@ def parse_time(ts: str | None) -> float | None:
 
 
 def controller_ref(obj: dict) -> dict | None:
-    for r in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if r.get("controller"):
+    refs = (obj.get("metadata") or {}).get("ownerReferences")
+    for r in refs if isinstance(refs, list) else []:
+        if isinstance(r, dict) and r.get("controller") and isinstance(r.get("name"), str):
             return r
     return None
+
+
+def selects(selector, labels: dict) -> bool:
+    """from_label_selector(selector)(labels), where a selector that cannot be read matches
+    nothing: one object written around admission must not stop the events of the others."""
+    try:
+        return from_label_selector(selector)(labels)
+    except Exception:  # noqa: BLE001 - its own reconcile reports it
+        return False
 
 
 def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[dict]:
@@ -241,7 +251,7 @@ class ReplicaSetController(Controller):
         except errors.ApiError:
             return []
         return [f"{ns}/{rs['metadata']['name']}" for rs in rss
-                if from_label_selector((rs.get("spec") or {}).get("selector"))(labels)]
+                if selects((rs.get("spec") or {}).get("selector"), labels)]
 
     def all_keys(self):
         for rs in self.lister("replicasets").list():

@@ -441,3 +441,74 @@ def test_ingress_controller_keeps_the_last_good_config_when_nginx_t_fails(client
     assert ev["reason"] == "RELOAD" and ev["message"].startswith("Error reloading NGINX: ")
     assert ev["count"] == 1
 
+
+
+# --------------------------------------------------------------------------- controllers
+
+
+def _pod(name: str, ip: str, **overrides) -> dict:
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}},
+           "spec": {"nodeName": NODE, "containers": [
+               {"name": "c", "image": "netsim/echo",
+                "ports": [{"name": "http", "containerPort": 8080}]}]},
+           "status": {"phase": "Running", "podIP": ip,
+                      "conditions": [{"type": "Ready", "status": "True"}]}}
+    for path, value in overrides.items():
+        *parents, last = path.split(".")
+        target = pod
+        for p in parents:
+            target = target[p]
+        target[last] = value
+    return pod
+
+
+BAD_PODS = {
+    "status not an object": _pod("bad", "10.244.1.9", status="Running"),
+    "conditions not a list": _pod("bad", "10.244.1.9", **{"status.conditions": "Ready"}),
+    "containers not a list": _pod("bad", "10.244.1.9", **{"spec.containers": "echo"}),
+    "podIP is nginx text": _pod("bad", INJECTION),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_PODS.values()), ids=list(BAD_PODS))
+def test_endpoints_controller_leaves_out_a_bad_pod_and_serves_the_others(client, bad):
+    """Before: one such pod made reconcile raise for its Service on every retry, so the
+    Service's endpoints never followed its other pods."""
+    from netsim.controllers.endpoints import EndpointsController
+    client.create({**svc("web"), "spec": {**svc("web")["spec"], "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}]}})
+    client.create(_pod("good", "10.244.1.5"))
+    client.create(copy.deepcopy(bad))
+    ctl = EndpointsController(client)
+    ctl.reconcile("default/web")
+    ctl.reconcile("default/web")
+    (sl,) = client.list("endpointslices")
+    assert [e["addresses"] for e in sl["endpoints"]] == [["10.244.1.5"]]
+    assert sl["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    (ep,) = [e for e in client.list("endpoints") if e["metadata"]["name"] == "web"]
+    assert [a["ip"] for s in ep["subsets"] for a in s["addresses"]] == ["10.244.1.5"]
+    (ev,) = _warnings(client, "pods", "bad")
+    assert ev["reason"] == "Rejected" and ev["count"] == 1
+    assert "left out of the endpoints of Service default/web" in ev["message"]
+    # the slice it wrote is one kube-proxy accepts
+    snap = snapshot(client.list("services"), client.list("endpointslices"))
+    assert not snap.rejected
+
+
+def test_a_replica_set_with_an_unreadable_selector_does_not_hide_pods_from_the_others(client):
+    from netsim.controllers.replicaset import ReplicaSetController
+    tmpl = {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "netsim/echo"}]}}
+    client.create({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                   "metadata": {"name": "bad", "namespace": "default"},
+                   "spec": {"replicas": 1, "selector": "app=web", "template": tmpl}})
+    client.create({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                   "metadata": {"name": "good", "namespace": "default"},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                            "template": tmpl}})
+    ctl = ReplicaSetController(client)
+    assert ctl.keys_for("pods", _pod("orphan", "10.244.1.5")) == ["default/good"]
+    odd = _pod("odd", "10.244.1.6")
+    odd["metadata"]["ownerReferences"] = "good"
+    assert ctl.keys_for("pods", odd) == ["default/good"]
