@@ -6,7 +6,9 @@ nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import time
 from collections import Counter
 
@@ -14,6 +16,13 @@ from netsim.api import errors, events
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import Controller
 from netsim.controllers.quantity import pod_requests
+
+log = logging.getLogger("netsim.controllers")
+
+
+def _spec(pod: dict) -> dict:
+    spec = pod.get("spec")
+    return spec if isinstance(spec, dict) else {}
 
 
 def tolerates(tolerations: list[dict], taint: dict) -> bool:
@@ -90,10 +99,17 @@ class NodeUsage:
             self.add(p)
 
     def add(self, p: dict) -> None:
-        name = p.get("spec", {}).get("nodeName")
-        if not name:
+        spec = p.get("spec")
+        name = spec.get("nodeName") if isinstance(spec, dict) else None
+        if not name or not isinstance(name, str):
             return
         self.total[name] += 1
+        try:
+            self._add_bound(p, name)
+        except Exception as e:  # noqa: BLE001 - written around admission: counts as a pod only
+            log.debug("pod %s: usage not counted: %r", (p.get("metadata") or {}).get("name"), e)
+
+    def _add_bound(self, p: dict, name: str) -> None:
         owner = tuple(r.get("uid") for r in p["metadata"].get("ownerReferences") or [])
         if owner:
             self.owners.setdefault(name, Counter())[owner] += 1
@@ -183,10 +199,14 @@ class Scheduler(Controller):
     watches = ("pods", "nodes")
     resync_seconds = 5.0
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._bad: dict[str | None, str] = {}  # pod uid -> problem already reported
+
     def keys_for(self, resource, obj):
         # One key for the whole queue: a pass lists nodes and pods once and places every
         # pending pod, instead of re-listing the cluster for each pod.
-        if resource == "pods" and (obj.get("spec", {}).get("nodeName")
+        if resource == "pods" and (_spec(obj).get("nodeName")
                                    or obj["metadata"].get("deletionTimestamp")):
             return []
         return ["pending"]
@@ -209,10 +229,10 @@ class Scheduler(Controller):
         pods = self.lister("pods").list()  # shared with the cache: read-only
         usage = NodeUsage(pods)
         again = None
-        for pod in sorted((p for p in pods if not p["spec"].get("nodeName")
-                           and not p["metadata"].get("deletionTimestamp")),
-                          key=lambda p: p["metadata"].get("creationTimestamp", "")):
-            if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
+        pending = [p for p in pods if not _spec(p).get("nodeName")
+                   and not p["metadata"].get("deletionTimestamp")]
+        for pod in sorted(pending, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
+            if _spec(pod).get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
             pod = copy.deepcopy(pod)  # _place writes its binding into it
             try:
@@ -222,7 +242,24 @@ class Scheduler(Controller):
                 again = 0.1
             except errors.NotFound:
                 pass
+            except errors.ApiError:
+                again = 1.0
+            except Exception as e:  # noqa: BLE001 - one unreadable pod must not stop the others
+                self._unschedulable(pod, e)
         return again
+
+    def _unschedulable(self, pod: dict, exc: Exception) -> None:
+        """A pod whose fields cannot be read (written around admission): one log line and
+        one Warning FailedScheduling when its problem first appears or changes."""
+        md = pod["metadata"]
+        why = f"pod cannot be scheduled: a field has an unexpected form ({type(exc).__name__}: {exc})"
+        if self._bad.get(md.get("uid")) == why:
+            return
+        self._bad[md.get("uid")] = why
+        log.warning("%s: pod %s/%s: %s", self.name, md.get("namespace"), md.get("name"), why)
+        with contextlib.suppress(Exception):
+            events.record(self.client, pod, "Warning", "FailedScheduling", why,
+                          "default-scheduler")
 
     def _place(self, pod: dict, nodes: list[dict], pods: list[dict],
                usage: NodeUsage | None = None) -> bool:

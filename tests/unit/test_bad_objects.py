@@ -512,3 +512,36 @@ def test_a_replica_set_with_an_unreadable_selector_does_not_hide_pods_from_the_o
     odd = _pod("odd", "10.244.1.6")
     odd["metadata"]["ownerReferences"] = "good"
     assert ctl.keys_for("pods", odd) == ["default/good"]
+
+
+UNSCHEDULABLE = {
+    "affinity not an object": ("affinity", "n1"),
+    "nodeSelector not a map": ("nodeSelector", ["disk=ssd"]),
+    "hostPort not an int": ("containers", [{"name": "c", "image": "x",
+                                            "ports": [{"containerPort": 80, "hostPort": "abc"}]}]),
+    "containers not a list": ("containers", "x"),
+}
+
+
+@pytest.mark.parametrize("field,value", list(UNSCHEDULABLE.values()), ids=list(UNSCHEDULABLE))
+def test_scheduler_places_the_other_pods_around_an_unreadable_one(client, field, value):
+    """Before: the pass raised on the bad pod, so no pod of the cluster was placed."""
+    from netsim.controllers.scheduler import Scheduler
+    client.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
+                   "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                                          "allocatable": {"cpu": "2", "memory": "2Gi",
+                                                          "pods": "110"}}})
+    def pod(name, **spec):
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default",
+                             "creationTimestamp": "2026-12-01T10:00:00Z"},
+                "spec": {"containers": [{"name": "c", "image": "x"}], **spec}}
+    client.create(pod("bad", **{field: value}))
+    client.create(pod("good"))
+    sched = Scheduler(client)
+    sched.reconcile("pending")
+    sched.reconcile("pending")
+    assert client.get("pods", "good", "default")["spec"]["nodeName"] == NODE
+    assert not client.get("pods", "bad", "default")["spec"].get("nodeName")
+    (ev,) = _warnings(client, "pods", "bad")
+    assert ev["reason"] == "FailedScheduling" and ev["count"] == 1
