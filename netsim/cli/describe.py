@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from netsim.cli.duration import age, parse_time, rfc1123z
+from netsim.api.timeutil import parse_rfc3339
+from netsim.cli.duration import age, rfc1123z
 from netsim.cli.printers import (
     _cluster_ip,
     _join_host_port,
@@ -173,7 +174,7 @@ def _tolerations_multiline(w: _PrefixWriter, title: str, tolerations: list | Non
 
 
 def _event_sort_key(e: Mapping):
-    t = parse_time(e.get("lastTimestamp"))
+    t = parse_rfc3339(e.get("lastTimestamp"))
     micro = (e.get("series") or {}).get("lastObservedTime") or e.get("eventTime") or ""
     return (t is not None, t or datetime.min, micro)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
+from netsim.api.timeutil import parse_rfc3339
+
 __all__ = [
     "age",
     "human_duration",
-    "parse_time",
     "rfc1123z",
     "short_human_duration",
     "since_seconds",
@@ -90,38 +91,13 @@ def short_human_duration(seconds: float) -> str:
     return f"{_go_int(seconds / 3600 / 24 / 365)}y"
 
 
-def parse_time(ts: str | None) -> datetime | None:
-    """Parse an RFC3339 timestamp (``2026-11-25T17:43:02Z``, with or without fraction).
-
-    Returns an aware UTC datetime, or None for None/empty (Kubernetes' zero time).
-    """
-    if not ts:
-        return None
-    s = ts.strip()
-    if s.endswith("Z") or s.endswith("z"):
-        s = s[:-1] + "+00:00"
-    # Python < 3.11 only accepts 3 or 6 fractional digits: normalise to 6.
-    if "." in s:
-        head, _, rest = s.partition(".")
-        frac = ""
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            frac += rest[i]
-            i += 1
-        s = head + "." + (frac + "000000")[:6] + rest[i:]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
-
-
 def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
 
 
 def since_seconds(ts: str | None, now: datetime) -> float | None:
     """Seconds elapsed from ``ts`` to ``now`` (None when ``ts`` is unset)."""
-    t = parse_time(ts)
+    t = parse_rfc3339(ts)
     if t is None:
         return None
     return (_aware(now) - t).total_seconds()
@@ -141,7 +117,7 @@ def rfc1123z(ts: str | None) -> str:
     kubectl formats in the local zone of the machine it runs on; netsim prints UTC
     so output does not depend on the host's TZ. A zero time prints as Go's zero time.
     """
-    t = parse_time(ts)
+    t = parse_rfc3339(ts)
     if t is None:
         return "Mon, 01 Jan 0001 00:00:00 +0000"
     day = _DAYS[t.weekday()]

@@ -14,7 +14,8 @@ import binascii
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from netsim.cli.duration import age, parse_time
+from netsim.api.timeutil import parse_rfc3339
+from netsim.cli.duration import age
 
 __all__ = [
     "format_label_selector",
@@ -170,7 +171,7 @@ def _is_restartable_init(container: Mapping | None) -> bool:
 
 def _later(a: str | None, b: str | None) -> str | None:
     """The later of two RFC3339 stamps (None is the zero time)."""
-    ta, tb = parse_time(a), parse_time(b)
+    ta, tb = parse_rfc3339(a), parse_rfc3339(b)
     if tb is None:
         return a
     if ta is None or ta < tb:
