@@ -13,30 +13,18 @@ import copy
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.selectors import from_label_selector
+from netsim.api.timeutil import format_rfc3339
+from netsim.api.timeutil import rfc3339_seconds as parse_time
 from netsim.controllers.base import Controller, split_key
 from netsim.machinery import InformerFactory
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}
-
-
-def parse_time(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        try:
-            return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
 
 
 def controller_ref(obj: dict) -> dict | None:
@@ -211,8 +199,7 @@ def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None
     if failure:
         prev = [c for c in (rs.get("status") or {}).get("conditions") or []
                 if c.get("type") == "ReplicaFailure"]
-        ts = prev[0].get("lastTransitionTime") if prev else \
-            datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = prev[0].get("lastTransitionTime") if prev else format_rfc3339(now)
         old_conds.append({"type": "ReplicaFailure", "status": "True",
                           "lastTransitionTime": ts, "reason": "FailedCreate",
                           "message": failure})
