@@ -42,6 +42,8 @@ def parse_rfc3339(ts: str | None) -> datetime | None:
     """
     if not ts:
         return None
+    if not isinstance(ts, str):
+        raise ValueError(f"not an RFC 3339 time: {ts!r}")
     s = ts.strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
@@ -62,6 +64,6 @@ def rfc3339_seconds(ts: str | None) -> float | None:
     """A stamp as a Unix time; None when it is unset or cannot be read."""
     try:
         t = parse_rfc3339(ts)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return None if t is None else t.timestamp()
