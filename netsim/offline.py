@@ -46,6 +46,7 @@ from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient
 from netsim.api.resources import for_object
 from netsim.api.store import Store
+from netsim.api.timeutil import format_rfc3339
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.replicaset import ReplicaSetController
@@ -160,7 +161,7 @@ class _Clock:
 
     def stamp(self) -> str:
         self.ticks += 1
-        return (EPOCH + timedelta(seconds=self.ticks)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_rfc3339(EPOCH + timedelta(seconds=self.ticks))
 
     def uid(self) -> str:
         self.uids += 1
@@ -258,7 +259,7 @@ class OfflineCluster:
         self.controllers[2].min_pass_gap = 0.0
         self.endpoints = EndpointsController(self.client)
         self.kubelets = _Kubelets(self.client, cfg, self._tmp.name,
-                                  (EPOCH + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                                  format_rfc3339(EPOCH + timedelta(days=1)))
         for n in cfg.nodes:
             self.client.create(node_object(cfg, n, (node_objects or {}).get(n.name)))
 

@@ -6,14 +6,9 @@ import hashlib
 
 from netsim.api import errors
 from netsim.api.client import Client
-from netsim.api.store import now_rfc3339
+from netsim.api.timeutil import now_rfc3339, now_rfc3339_micro
 
 MAX_MESSAGE = 1024
-
-
-def _micro() -> str:
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record(client: Client, obj: dict, etype: str, reason: str, message: str,
@@ -42,7 +37,8 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
                                    "apiVersion": obj.get("apiVersion"),
                                    "resourceVersion": md.get("resourceVersion")},
                 "reason": reason, "message": message, "source": source, "type": etype,
-                "count": 1, "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro(),
+                "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+                "eventTime": now_rfc3339_micro(),
                 "reportingComponent": component, "reportingInstance": host or "",
             })
             return
@@ -52,7 +48,7 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
             ev = client.get("events", name, ns)
             ev["count"] = ev.get("count", 1) + 1
             ev["lastTimestamp"] = now
-            ev["series"] = {"count": ev["count"], "lastObservedTime": _micro()}
+            ev["series"] = {"count": ev["count"], "lastObservedTime": now_rfc3339_micro()}
             try:
                 client.update(ev)
                 return
