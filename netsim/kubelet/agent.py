@@ -18,7 +18,7 @@ import time
 
 from netsim.api import errors, events
 from netsim.api.client import Client
-from netsim.api.store import now_rfc3339
+from netsim.api.timeutil import now_rfc3339
 from netsim.machinery import WorkQueue
 from netsim.images import catalog
 from netsim.kubelet import cgroups, runtime, sandbox
