@@ -15,6 +15,13 @@ OWNER_KINDS = ("deployments", "replicasets", "services", "daemonsets", "stateful
                "cronjobs", "nodes")
 
 
+def _readable(refs) -> bool:
+    """ownerReferences as the API stores them: a list of objects with string kind/name/uid."""
+    return isinstance(refs, list) and all(
+        isinstance(r, dict) and all(isinstance(r.get(f, ""), str) for f in ("kind", "name", "uid"))
+        for r in refs)
+
+
 def _alive(plural: str, obj: dict) -> bool:
     """An owner that keeps its dependents: not being deleted (nodes always)."""
     return not obj["metadata"].get("deletionTimestamp") or plural == "nodes"
@@ -47,6 +54,8 @@ class GarbageCollector(PeriodicController):
         for plural in DEPENDENT_KINDS:
             for o in self.lister(plural).list():
                 refs = o["metadata"].get("ownerReferences") or []
+                if not _readable(refs):
+                    continue  # written around admission: never delete on a guess
                 if refs and not any(r.get("uid") in uids for r in refs) \
                         and not o["metadata"].get("deletionTimestamp") \
                         and not self._an_owner_exists(o):

@@ -545,3 +545,18 @@ def test_scheduler_places_the_other_pods_around_an_unreadable_one(client, field,
     assert not client.get("pods", "bad", "default")["spec"].get("nodeName")
     (ev,) = _warnings(client, "pods", "bad")
     assert ev["reason"] == "FailedScheduling" and ev["count"] == 1
+
+
+def test_garbage_collector_sweeps_around_unreadable_owner_references(client):
+    """Before: the sweep raised on the odd pod each period, so nothing was collected."""
+    from netsim.controllers.gc import GarbageCollector
+    def pod(name, refs):
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default", "ownerReferences": refs},
+                "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    client.create(pod("odd", "web-5d8f"))
+    client.create(pod("orphan", [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                  "name": "gone", "uid": "u-gone", "controller": True}]))
+    GarbageCollector(client).sweep()
+    assert client.get_or_none("pods", "orphan", "default") is None
+    assert client.get_or_none("pods", "odd", "default") is not None
