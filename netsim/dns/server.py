@@ -1,8 +1,9 @@
 """The cluster DNS server (runs as the `coredns` pods): asyncio UDP + TCP over a swapped Zone.
 
-- Answers come from the *current* `Zone` (records.py); a `ZoneSource` keeps Services,
-  EndpointSlices and Pods from an API watch in memory and swaps in a rebuilt Zone (one
-  attribute assignment, so readers never see half a zone).
+- Answers come from the *current* `Zone` (records.py); a `ZoneSource` follows Services,
+  EndpointSlices and Pods through netsim.machinery informers and swaps in a Zone rebuilt
+  from their caches (one attribute assignment, so readers never see half a zone). Until
+  every cache has synced there is no zone: SERVFAIL, and `/ready` says 503.
 - UDP answers are cached as packed bytes keyed by the question, as CoreDNS' cache keys
   them (qname lower-cased, qtype, qclass; plus the RD/CD bits, EDNS presence, DO and the
   UDP size that decides truncation), bounded in entries and bytes and tied to the Zone
@@ -18,8 +19,8 @@
 - Prometheus text on `metrics_port` (`/metrics`, plus `/health` and `/ready`) with
   CoreDNS' metric names; `/health` and `/ready` also on CoreDNS' own ports (`health` :8080,
   `ready` :8181) when the Corefile names those plugins.
-- `main` reads the Corefile from a ConfigMap (kube-system/coredns) through the API and
-  watches it: `ttl`, the zone and `forward` take effect at once, without a restart (CoreDNS'
+- `main` reads the Corefile from a ConfigMap (kube-system/coredns) through an informer and
+  follows it: `ttl`, the zone and `forward` take effect at once, without a restart (CoreDNS'
   `reload` plugin does the same within ~2 min). Listening ports need a pod restart.
 
 Corefile subset understood by `parse_corefile` (everything else is ignored)::
@@ -61,6 +62,7 @@ from dnslib import EDNS0, QTYPE, RCODE, DNSLabel, DNSRecord
 
 from netsim.api import events
 from netsim.dns.records import Zone
+from netsim.machinery import Handler, InformerFactory, SharedInformer
 
 log = logging.getLogger("netsim.dns")
 
@@ -683,25 +685,15 @@ class BackgroundDnsServer:
 
 
 # ----------------------------------------------------------------------- zone source
-def _key(obj: dict) -> tuple[str, str]:
-    md = obj.get("metadata") or {}
-    return md.get("namespace") or "", md.get("name") or ""
-
-
-def _rv_int(obj: dict) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 class ZoneSource:
-    """Keeps Services/EndpointSlices/Pods from list+watch in memory; rebuilds the Zone.
+    """Services/EndpointSlices/Pods from netsim.machinery informers; rebuilds the Zone.
 
-    One thread per resource lists, then watches from the newest resourceVersion; any
-    watch error (including Gone) means re-list. Changes mark the zone dirty; a rebuild
-    thread renders a new Zone ~`debounce` seconds after the first change and swaps it in.
-    `current()` (or calling the object) returns the latest Zone, None before the first sync.
+    One shared informer per resource (list, watch, relist on 410 Gone, one backoff) keeps
+    its cache; its handlers only mark the zone dirty. A rebuild thread renders a new Zone
+    from the caches ~`debounce` seconds after the first change and swaps it in. There is
+    no zone until every informer has synced (half a picture would answer NXDOMAIN for
+    live names): `current()` (or calling the object) is None until then, so queries get
+    SERVFAIL and `/ready` says 503, as CoreDNS' kubernetes plugin waits for HasSynced.
     An object the zone had to leave out (`Zone.skipped`) is logged once and gets a Warning
     event (reason FailedToBuildDNSRecords) for each version of it that is still unusable.
     """
@@ -710,8 +702,8 @@ class ZoneSource:
     EVENT_REASON = "FailedToBuildDNSRecords"
 
     def __init__(self, client, *, domain: str = "cluster.local", ttl: int = 30,
-                 debounce: float = 0.05, retry: float = 0.5, component: str = "coredns",
-                 host: str | None = None):
+                 debounce: float = 0.05, component: str = "coredns",
+                 host: str | None = None, factory: InformerFactory | None = None):
         self.client = client
         self.component = component
         self.host = host
@@ -719,38 +711,64 @@ class ZoneSource:
         self.domain = domain
         self.ttl = ttl
         self.debounce = debounce
-        self.retry = retry
         self.generation = 0
         self._zone: Zone | None = None
-        self._objects: dict[str, dict[tuple[str, str], dict]] = {r: {} for r in self.RESOURCES}
-        self._synced: set[str] = set()
+        # A factory handed in is shared with other consumers in the process (one watch
+        # per resource); stop() then only releases it.
+        self.factory = factory or InformerFactory(client)
+        self.informers: dict[str, SharedInformer] = {
+            r: self.factory.informer(r) for r in self.RESOURCES}
+        self._handlers: list[tuple[SharedInformer, Handler]] = []
         self._lock = threading.Lock()
         self._dirty = threading.Condition(self._lock)
-        self._changed = False
+        self._changed = True  # the first zone is built as soon as every cache has synced
         self._stop = threading.Event()
         self._zone_changed = threading.Condition()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
 
     def current(self) -> Zone | None:
         return self._zone
 
     __call__ = current
 
+    def has_synced(self) -> bool:
+        """True once a zone built from every synced cache is being served."""
+        return self._zone is not None
+
     def start(self) -> ZoneSource:
-        for res in self.RESOURCES:
-            t = threading.Thread(target=self._watch_loop, args=(res,), daemon=True,
-                                 name=f"dns-watch-{res}")
-            t.start()
-            self._threads.append(t)
-        t = threading.Thread(target=self._rebuild_loop, daemon=True, name="dns-rebuild")
-        t.start()
-        self._threads.append(t)
+        self.factory.retain()
+        for inf in self.informers.values():
+            self._handlers.append((inf, inf.add_handler(
+                on_add=self._on_event, on_update=lambda old, new: self._kick(),
+                on_delete=self._on_event)))
+        self.factory.start()
+        self._thread = threading.Thread(target=self._rebuild_loop, daemon=True,
+                                        name="dns-rebuild")
+        self._thread.start()
         return self
 
     def stop(self) -> None:
+        """At once: no rebuild starts after this. The informers' threads end at their next
+        event or bookmark (about a second over LocalClient); join() waits for them."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         with self._dirty:
             self._dirty.notify_all()
+        for inf, handler in self._handlers:
+            inf.remove_handler(handler)
+        self._handlers.clear()
+        self.factory.release()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """After stop(): wait for the rebuild thread and (if ours alone) the informers."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.factory.join(left)
 
     def configure(self, *, domain: str | None = None, ttl: int | None = None) -> bool:
         """New zone name / TTL (an edited Corefile): rebuild now. True when anything changed."""
@@ -778,66 +796,29 @@ class ZoneSource:
                     raise TimeoutError("zone condition not met")
                 self._zone_changed.wait(left)
 
+    def _on_event(self, obj: dict) -> None:
+        self._kick()
+
     def _kick(self) -> None:
         with self._dirty:
             self._changed = True
             self._dirty.notify_all()
 
-    def _watch_loop(self, resource: str) -> None:
-        delay = self.retry
-        while not self._stop.is_set():
-            try:
-                if hasattr(self.client, "list_rv"):  # netsim's client: the list's own version
-                    items, rv = self.client.list_rv(resource)
-                else:  # the newest object is a safe lower bound: replayed events are idempotent
-                    items = self.client.list(resource)
-                    rv = max((_rv_int(o) for o in items), default=0) or None
-                with self._lock:
-                    self._objects[resource] = {_key(o): o for o in items}
-                    self._synced.add(resource)
-                self._kick()
-                delay = self.retry
-                for etype, obj in self.client.watch(resource, resource_version=rv):
-                    if self._stop.is_set():
-                        return
-                    if etype == "ERROR":
-                        raise RuntimeError(f"watch {resource}: {obj}")
-                    if etype == "BOOKMARK":
-                        continue
-                    with self._lock:
-                        if etype == "DELETED":
-                            self._objects[resource].pop(_key(obj), None)
-                        else:
-                            self._objects[resource][_key(obj)] = obj
-                    self._kick()
-            except Exception as exc:
-                if self._stop.is_set():
-                    return
-                log.warning("dns: %s watch failed (%s); re-listing in %.1fs", resource, exc,
-                            delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)  # an API that is down is not hammered
-                continue
-            self._stop.wait(self.retry)
-
     def _rebuild_loop(self) -> None:
+        if not self.factory.wait_for_sync(stop=self._stop, resources=list(self.RESOURCES)):
+            return  # stopped before the caches were complete
         while not self._stop.is_set():
             with self._dirty:
                 while not self._changed and not self._stop.is_set():
                     self._dirty.wait()
-            if self._stop.is_set():
+            if self._stop.wait(self.debounce):  # let a burst of events land in one rebuild
                 return
-            self._stop.wait(self.debounce)  # let a burst of events land in one rebuild
             with self._lock:
-                if len(self._synced) < len(self.RESOURCES):
-                    continue  # half a picture would answer NXDOMAIN for live names
                 self._changed = False
-                snapshot = {r: list(objs.values()) for r, objs in self._objects.items()}
+                domain, ttl = self.domain, self.ttl
+            services, slices, pods = (self.informers[r].indexer.list() for r in self.RESOURCES)
             try:
-                with self._lock:
-                    domain, ttl = self.domain, self.ttl
-                zone = Zone.build(snapshot["services"], snapshot["endpointslices"],
-                                  snapshot["pods"], domain=domain, ttl=ttl)
+                zone = Zone.build(services, slices, pods, domain=domain, ttl=ttl)
             except Exception:
                 log.exception("dns: zone build failed")
                 continue
@@ -927,60 +908,69 @@ def parse_corefile(text: str) -> CorefileConfig:
 class CorefileWatch:
     """Reads the Corefile from a ConfigMap (key `Corefile`) and applies edits as they land.
 
-    `ttl`, the zone and `forward` are applied live (ZoneSource.configure rebuilds the zone,
-    which also empties the answer cache); a change of listening ports is only logged: the
-    pod must be restarted for it (`netsim -n kube-system rollout restart deploy coredns`).
+    The ConfigMaps of that one namespace come from a netsim.machinery informer (list,
+    watch, relist on 410 Gone); its handlers pass the named ConfigMap on. `ttl`, the zone
+    and `forward` are applied live (ZoneSource.configure rebuilds the zone, which also
+    empties the answer cache); a change of listening ports is only logged: the pod must be
+    restarted for it (`netsim -n kube-system rollout restart deploy coredns`).
     """
 
-    def __init__(self, client, namespace: str, name: str, *, retry: float = 0.5):
+    def __init__(self, client, namespace: str, name: str, *,
+                 informer: SharedInformer | None = None):
         self.client = client
         self.namespace = namespace
         self.name = name
-        self.retry = retry
+        self.informer = informer or SharedInformer(client, "configmaps", namespace=namespace)
         self.applied: CorefileConfig | None = None
         self.text: str | None = None
         self.on_change: Callable[[CorefileConfig, CorefileConfig], None] | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._handler: Handler | None = None
 
     def load(self, timeout: float = 30.0) -> CorefileConfig:
-        """The Corefile now: waits for the API (up to `timeout`); defaults when the
-        ConfigMap or its `Corefile` key is missing."""
-        from netsim.api import errors
-
-        deadline = time.monotonic() + timeout
-        delay = self.retry
-        while True:
-            try:
-                cm = self.client.get("configmaps", self.name, self.namespace)
-                self.text = (cm.get("data") or {}).get("Corefile")
-                break
-            except errors.NotFound:
+        """The Corefile now: waits for the informer's first list (up to `timeout`);
+        defaults when the ConfigMap or its `Corefile` key is missing."""
+        self.informer.start()
+        if self.informer.wait_for_sync(timeout, stop=self._stop):
+            cm = self.informer.indexer.get_by_name(self.name, self.namespace)
+            if cm is None:
                 log.warning("dns: configmap %s/%s not found; using defaults", self.namespace,
                             self.name)
-                self.text = None
-                break
-            except Exception as exc:
-                if time.monotonic() > deadline:
-                    log.warning("dns: cannot read configmap %s/%s (%s); using defaults",
-                                self.namespace, self.name, exc)
-                    self.text = None
-                    break
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+            self.text = _corefile_text(cm)
+        else:
+            log.warning("dns: cannot read configmap %s/%s (%s); using defaults",
+                        self.namespace, self.name, self.informer.reflector.last_error)
+            self.text = None
         self.applied = parse_corefile(self.text) if self.text else CorefileConfig()
         return self.applied
 
     def start(self) -> CorefileWatch:
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="dns-corefile")
-        self._thread.start()
+        """Follow edits from now on (an edit since load() is applied at once)."""
+        self._handler = self.informer.add_handler(
+            on_add=self._seen, on_update=lambda old, new: self._seen(new),
+            on_delete=self._gone)
+        self.informer.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self._handler is not None:
+            self.informer.remove_handler(self._handler)
+        self.informer.stop()
+
+    def _mine(self, cm: dict) -> bool:
+        return (cm.get("metadata") or {}).get("name") == self.name
+
+    def _seen(self, cm: dict) -> None:
+        if self._mine(cm):
+            self._update(cm)
+
+    def _gone(self, cm: dict) -> None:
+        if self._mine(cm):
+            self._update(None)
 
     def _update(self, cm: dict | None) -> None:
-        text = ((cm or {}).get("data") or {}).get("Corefile")
+        text = _corefile_text(cm)
         if text == self.text:
             return
         self.text = text
@@ -995,29 +985,10 @@ class CorefileWatch:
         if self.on_change is not None:
             self.on_change(old, new)
 
-    def _loop(self) -> None:
-        delay = self.retry
-        while not self._stop.is_set():
-            try:
-                items, rv = self.client.list_rv("configmaps", self.namespace)
-                self._update(next((o for o in items
-                                   if o["metadata"]["name"] == self.name), None))
-                delay = self.retry
-                for etype, obj in self.client.watch("configmaps", namespace=self.namespace,
-                                                    resource_version=rv):
-                    if self._stop.is_set():
-                        return
-                    if etype in ("BOOKMARK", "ERROR") or obj["metadata"]["name"] != self.name:
-                        continue
-                    self._update(None if etype == "DELETED" else obj)
-            except Exception as exc:
-                if self._stop.is_set():
-                    return
-                log.warning("dns: configmap watch failed (%s); re-listing in %.1fs", exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._stop.wait(self.retry)
+
+def _corefile_text(cm: dict | None) -> str | None:
+    data = (cm or {}).get("data")
+    return data.get("Corefile") if isinstance(data, dict) else None
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -1,11 +1,11 @@
 """The DNS server on 127.0.0.1 (free ports): UDP, TCP, TC, REFUSED, forwarding, fuzz, metrics,
-hostile queries (over-long names, EDNS sizes and versions, cache keys), and ZoneSource
-following a fake API client and the real store (objects it cannot use included)."""
+hostile queries (over-long names, EDNS sizes and versions, cache keys); ZoneSource and
+CorefileWatch following a real in-memory store through netsim.machinery informers (410 Gone,
+an API that is away, readiness before sync, stop, objects it cannot use)."""
 
 from __future__ import annotations
 
 import collections
-import copy
 import logging
 import queue
 import random
@@ -15,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord, EDNSOption
 
-from netsim.api import events
+from netsim.api import errors, events
 from netsim.api.client import LocalClient
 from netsim.api.store import Store
 from netsim.dns.records import Zone
@@ -28,10 +29,13 @@ from netsim.dns.server import (
     CACHE_MAX,
     EDNS_SIZE,
     BackgroundDnsServer,
+    CorefileWatch,
     DnsServer,
     ZoneSource,
     parse_corefile,
 )
+from netsim.machinery import Backoff, InformerFactory
+from tests.conftest import wait_for
 
 HOST = "127.0.0.1"
 
@@ -479,74 +483,47 @@ def test_qps_is_measured_and_printed(cache):
 
 
 # --------------------------------------------------------------------------- ZoneSource
-class Gone(Exception):
-    pass
+def store_client(cls: type[LocalClient] = LocalClient) -> LocalClient:
+    """A client of a real in-memory store (no admission: tests write what they like)."""
+    client = cls(Store(":memory:"))
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    return client
 
 
-class FakeClient:
-    """The docs/contracts.md client surface that ZoneSource uses: list + watch."""
+class ExpiringClient(LocalClient):
+    """The store's own client, whose watches can miss events (`lose`) and then end in
+    410 Gone (`expire`): what a DNS server sees when it falls out of the API's event log."""
 
-    def __init__(self, **initial: list[dict]):
-        self.lock = threading.Lock()
-        self.rv = 100
-        self.objects: dict[str, dict] = {r: {} for r in ZoneSource.RESOURCES}
-        self.watchers: dict[str, list[queue.Queue]] = {r: [] for r in ZoneSource.RESOURCES}
-        self.drop_events = False
-        self.lists = 0
-        for res, objs in initial.items():
-            for o in objs:
-                self.apply(res, o)
+    def __init__(self, store: Store):
+        super().__init__(store)
+        self.lose = threading.Event()
+        self.expire = threading.Event()
 
-    def _k(self, o):
-        return o["metadata"].get("namespace"), o["metadata"]["name"]
+    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
+              label_selector=None):
+        for etype, obj in super().watch(resource, namespace, resource_version, timeout,
+                                        label_selector):
+            if self.expire.is_set():
+                self.expire.clear()
+                self.lose.clear()
+                raise errors.Gone(f"too old resource version: {resource_version}")
+            if self.lose.is_set() and etype != "BOOKMARK":
+                continue
+            yield etype, obj
 
-    def apply(self, res: str, obj: dict) -> None:
-        with self.lock:
-            self.rv += 1
-            obj = copy.deepcopy(obj)
-            obj["metadata"]["resourceVersion"] = str(self.rv)
-            etype = "MODIFIED" if self._k(obj) in self.objects[res] else "ADDED"
-            self.objects[res][self._k(obj)] = obj
-            if not self.drop_events:
-                for q in self.watchers[res]:
-                    q.put((etype, copy.deepcopy(obj)))
 
-    def remove(self, res: str, obj: dict) -> None:
-        with self.lock:
-            self.rv += 1
-            old = self.objects[res].pop(self._k(obj))
-            for q in self.watchers[res]:
-                q.put(("DELETED", old))
+class AwayClient(LocalClient):
+    """Lists of the resources in `away` fail as an unreachable API server's do."""
 
-    def break_watches(self) -> None:
-        with self.lock:
-            for qs in self.watchers.values():
-                for q in qs:
-                    q.put(Gone("too old resource version"))
-                qs.clear()
+    def __init__(self, store: Store):
+        super().__init__(store)
+        self.away: set[str] = set()
 
-    def close(self) -> None:
-        with self.lock:
-            for qs in self.watchers.values():
-                for q in qs:
-                    q.put(None)
-
-    def list(self, resource, namespace=None, label_selector=None):
-        with self.lock:
-            self.lists += 1
-            return [copy.deepcopy(o) for o in self.objects[resource].values()]
-
-    def watch(self, resource, namespace=None, resource_version=None):
-        q: queue.Queue = queue.Queue()
-        with self.lock:
-            self.watchers[resource].append(q)
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
+    def list_rv(self, resource, namespace=None, label_selector=None):
+        if resource in self.away:
+            raise errors.ApiError("The connection to the netsim API server was refused",
+                                  code=503)
+        return super().list_rv(resource, namespace, label_selector)
 
 
 def a_of(zone: Zone, name: str) -> list[str]:
@@ -555,60 +532,205 @@ def a_of(zone: Zone, name: str) -> list[str]:
 
 
 @pytest.fixture
-def fake():
-    client = FakeClient(services=[svc("kubernetes", cluster_ip="10.96.0.1"),
-                                  svc("db", cluster_ip="None")],
-                        endpointslices=[eps("db", ["10.244.1.2", "10.244.1.3"])])
-    source = ZoneSource(client, debounce=0.02, retry=0.02).start()
+def api():
+    client = store_client(ExpiringClient)
+    client.create(svc("kubernetes", cluster_ip="10.96.0.1"))
+    client.create(svc("db", cluster_ip="None"))
+    client.create(eps("db", ["10.244.1.2", "10.244.1.3"]))
+    source = ZoneSource(client, debounce=0.02).start()
     yield client, source
     source.stop()
-    client.close()
+    source.join(5)
+    client.store.close()
 
 
-def test_zone_source_initial_sync_and_watch_updates(fake):
-    client, source = fake
+def test_zone_source_initial_sync_and_watch_updates(api):
+    client, source = api
     db = "db.default.svc.cluster.local"
     zone = source.wait_for(lambda z: a_of(z, db) == ["10.244.1.2", "10.244.1.3"])
-    assert source() is zone and zone.generation >= 1
-    client.apply("endpointslices", eps("db", ["10.244.1.2", "10.244.1.3"], ready=False))
+    assert source() is zone and zone.generation >= 1 and source.has_synced()
+    client.update(eps("db", ["10.244.1.2", "10.244.1.3"], ready=False) | {
+        "metadata": client.get("endpointslices", "db-x", "default")["metadata"]})
     source.wait_for(lambda z: a_of(z, db) == [])
-    client.apply("services", svc("web", cluster_ip="10.96.5.5"))
+    client.create(svc("web", cluster_ip="10.96.5.5"))
     source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.5.5"])
-    client.remove("services", svc("web"))
+    client.delete("services", "web", "default")
     source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
+    # One list per resource: everything after came from the watches.
+    assert [inf.reflector.lists for inf in source.informers.values()] == [1, 1, 1]
 
 
-def test_zone_source_relists_after_a_watch_error(fake):
-    client, source = fake
+def test_zone_source_relists_after_410_gone(api):
+    client, source = api
     source.wait_for(lambda z: a_of(z, "kubernetes.default.svc.cluster.local") == ["10.96.0.1"])
-    lists = client.lists
-    client.drop_events = True  # this change is never delivered as an event ...
-    client.apply("services", svc("missed", cluster_ip="10.96.9.9"))
-    client.drop_events = False
-    client.break_watches()  # ... only the re-list after the error can see it
-    source.wait_for(lambda z: a_of(z, "missed.default.svc.cluster.local") == ["10.96.9.9"])
-    assert client.lists > lists
+    client.lose.set()  # these changes never arrive as events ...
+    client.create(svc("missed", cluster_ip="10.96.9.9"))
+    client.delete("services", "kubernetes", "default")
+    client.expire.set()  # ... only the relist after the watch's 410 Gone sees them
+    zone = source.wait_for(lambda z: a_of(z, "missed.default.svc.cluster.local")
+                           == ["10.96.9.9"])
+    source.wait_for(lambda z: a_of(z, "kubernetes.default.svc.cluster.local") == [])
+    assert a_of(zone, "db.default.svc.cluster.local") == ["10.244.1.2", "10.244.1.3"]
+    assert source.informers["services"].reflector.lists == 2
+    client.create(svc("after", cluster_ip="10.96.9.10"))  # and it watches on from there
+    source.wait_for(lambda z: a_of(z, "after.default.svc.cluster.local") == ["10.96.9.10"])
 
 
-def test_zone_source_debounces_bursts(fake):
-    client, source = fake
+def test_zone_source_debounces_bursts(api):
+    client, source = api
     source.wait_for(lambda z: a_of(z, "kubernetes.default.svc.cluster.local") != [])
     before = source.generation
     for i in range(50):
-        client.apply("services", svc(f"s{i}", cluster_ip=f"10.96.10.{i + 1}"))
+        client.create(svc(f"s{i}", cluster_ip=f"10.96.10.{i + 1}"))
     source.wait_for(lambda z: a_of(z, "s49.default.svc.cluster.local") == ["10.96.10.50"])
     assert source.generation - before < 50
 
 
-def test_server_follows_the_zone_source(fake):
-    client, source = fake
+def test_server_follows_the_zone_source(api):
+    client, source = api
     source.wait_for(lambda z: True)
     with BackgroundDnsServer(DnsServer(source, host=HOST, port=0, metrics_port=None)) as bg:
         name = "late.default.svc.cluster.local"
         assert query(bg.server.port, name).header.rcode == RCODE.NXDOMAIN
-        client.apply("services", svc("late", cluster_ip="10.96.3.3"))
+        client.create(svc("late", cluster_ip="10.96.3.3"))
         source.wait_for(lambda z: a_of(z, name) == ["10.96.3.3"])
         assert [str(rr.rdata) for rr in query(bg.server.port, name).rr] == ["10.96.3.3"]
+
+
+def ready_status(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/ready", timeout=3) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_no_answers_and_not_ready_until_every_cache_has_synced():
+    """Services and slices are listed but pods are not (the API went away): answering from
+    that would say NXDOMAIN for pod names, so it is SERVFAIL and /ready 503 until then."""
+    client = store_client(AwayClient)
+    client.create(svc("web", cluster_ip="10.96.0.50"))
+    client.away.add("pods")
+    source = ZoneSource(client, debounce=0.02)
+    source.informers["pods"].reflector.backoff = Backoff(0.01, 0.05)
+    source.start()
+    try:
+        with BackgroundDnsServer(DnsServer(source, host=HOST, port=0, metrics_port=0)) as bg:
+            wait_for(lambda: source.informers["services"].has_synced()
+                     and source.informers["endpointslices"].has_synced()
+                     and source.informers["pods"].reflector.lists == 0
+                     and source.informers["pods"].reflector.last_error is not None,
+                     5, what="services and slices listed, pods failing")
+            assert source() is None and not source.has_synced()
+            r = query(bg.server.port, "web.default.svc.cluster.local")
+            assert r.header.rcode == RCODE.SERVFAIL
+            assert ready_status(bg.server.metrics_port) == 503
+            client.away.clear()
+            source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.0.50"])
+            assert [str(rr.rdata) for rr in query(bg.server.port, "web.default.svc."
+                                                  "cluster.local").rr] == ["10.96.0.50"]
+            assert ready_status(bg.server.metrics_port) == 200
+    finally:
+        source.stop()
+        source.join(5)
+
+
+def test_stop_is_honoured_at_once(api):
+    client, source = api
+    source.wait_for(lambda z: True)
+    t0 = time.monotonic()
+    source.stop()
+    assert source._thread is not None
+    source._thread.join(0.5)
+    assert not source._thread.is_alive() and time.monotonic() - t0 < 0.5  # no more rebuilds
+    generation = source.generation
+    client.create(svc("after-stop", cluster_ip="10.96.7.7"))
+    assert source.join(3), "the informers' threads did not end"  # LocalClient: ~1 s
+    assert source.generation == generation
+
+
+def test_stop_before_the_first_sync_returns_at_once():
+    client = store_client(AwayClient)
+    client.away.update(ZoneSource.RESOURCES)
+    source = ZoneSource(client).start()
+    wait_for(lambda: all(inf.reflector.last_error for inf in source.informers.values()), 5,
+             what="every list failing")
+    t0 = time.monotonic()
+    source.stop()
+    assert source.join(1.0) and time.monotonic() - t0 < 1.0  # backoff waits end too
+    assert source() is None
+
+
+def test_zone_source_shares_a_factory_with_other_consumers():
+    """Handed a process's InformerFactory, the DNS zone reads the same caches (one watch per
+    resource) and stopping it leaves the informers running for the others."""
+    client = store_client()
+    client.create(svc("web", cluster_ip="10.96.0.50"))
+    factory = InformerFactory(client)
+    other = factory.informer("services")
+    factory.retain()  # another consumer
+    source = ZoneSource(client, factory=factory).start()
+    try:
+        source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.0.50"])
+        assert source.informers["services"] is other
+        source.stop()
+        client.create(svc("web2", cluster_ip="10.96.0.51"))
+        wait_for(lambda: other.indexer.get("default/web2"), 5, what="the other consumer's cache")
+    finally:
+        factory.release()
+        factory.join(3)
+
+
+def corefile_cm(ttl: int) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "coredns", "namespace": "kube-system"},
+            "data": {"Corefile": f".:53 {{\n  kubernetes cluster.local {{\n    ttl {ttl}\n  }}\n"
+                                 "  ready\n}\n"}}
+
+
+def test_corefile_is_read_then_followed_through_edits_and_deletes():
+    client = store_client()
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}})
+    client.create(corefile_cm(7))
+    client.create({"apiVersion": "v1", "kind": "ConfigMap",  # another one, ignored
+                   "metadata": {"name": "other", "namespace": "kube-system"}, "data": {}})
+    watch = CorefileWatch(client, "kube-system", "coredns")
+    changes: queue.Queue = queue.Queue()
+    try:
+        cfg = watch.load(timeout=5)
+        assert (cfg.ttl, cfg.ready_port) == (7, 8181)
+        watch.on_change = lambda old, new: changes.put((old.ttl, new.ttl))
+        watch.start()
+        cm = client.get("configmaps", "coredns", "kube-system")
+        cm["data"] = corefile_cm(12)["data"]
+        client.update(cm)
+        assert changes.get(timeout=5) == (7, 12)
+        client.update(client.get("configmaps", "other", "kube-system") | {"data": {"x": "1"}})
+        client.delete("configmaps", "coredns", "kube-system")
+        assert changes.get(timeout=5) == (12, 30)  # gone: the defaults
+        client.create(corefile_cm(5))
+        assert changes.get(timeout=5) == (30, 5)
+        assert changes.empty() and watch.applied.ttl == 5
+    finally:
+        watch.stop()
+
+
+def test_corefile_missing_at_start_means_defaults_until_it_appears(caplog):
+    caplog.set_level(logging.WARNING, logger="netsim.dns")
+    client = store_client()
+    watch = CorefileWatch(client, "default", "coredns")
+    changes: queue.Queue = queue.Queue()
+    try:
+        assert watch.load(timeout=5).ttl == 30
+        assert any("configmap default/coredns not found" in r.getMessage()
+                   for r in caplog.records)
+        watch.on_change = lambda old, new: changes.put(new.ttl)
+        watch.start()
+        client.create(corefile_cm(9) | {"metadata": {"name": "coredns",
+                                                     "namespace": "default"}})
+        assert changes.get(timeout=5) == 9
+    finally:
+        watch.stop()
 
 
 # ------------------------------------------------------------------------------- config
@@ -651,27 +773,6 @@ def test_module_entry_point_has_help():
     assert out.returncode == 0
     for flag in ("--listen", "--port", "--metrics-port", "--config"):
         assert flag in out.stdout
-
-
-def store_client() -> LocalClient:
-    client = LocalClient(Store(":memory:"))
-    if client.get_or_none("namespaces", "default") is None:
-        client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
-    return client
-
-
-def test_zone_source_with_the_real_store_client():
-    client = store_client()
-    client.create(svc("web", cluster_ip="10.96.0.50"))
-    source = ZoneSource(client).start()
-    try:
-        source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == ["10.96.0.50"])
-        client.create(svc("web2", cluster_ip="10.96.0.51"))
-        source.wait_for(lambda z: a_of(z, "web2.default.svc.cluster.local") == ["10.96.0.51"])
-        client.delete("services", "web", "default")
-        source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
-    finally:
-        source.stop()
 
 
 # ------------------------------------------------------------- objects DNS cannot use
