@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from netsim.api import errors
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
-from netsim.api.store import Store
+from netsim.api.store import Store, merge_patch
 
 log = logging.getLogger("netsim.api")
 
@@ -443,7 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
             if method == "POST" and name is None and sub is None:
-                dry_run = query.get("dryRun") == "All"
+                dry_run = _dry_run(query, "CreateOptions")
                 obj = self._object(res, url_api)
                 md = obj["metadata"]
                 if res.namespaced and ns:
@@ -453,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
                     md["namespace"] = ns
                 return self._send(201, store.create(obj, dry_run=dry_run))
             if method == "PUT" and name:
-                dry_run = query.get("dryRun") == "All"
+                dry_run = _dry_run(query, "UpdateOptions")
                 obj = self._object(res, url_api)
                 md = obj["metadata"]
                 _check_name(md, name, ns if res.namespaced else None)
@@ -461,6 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
                     md["namespace"] = ns
                 return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run))
             if method == "PATCH" and name:
+                dry_run = _dry_run(query, "PatchOptions")
                 patch = self._json_body(res)
                 if not isinstance(patch, dict):
                     raise errors.BadRequest(f"json: cannot unmarshal {_go_type(patch)} into Go "
@@ -472,8 +473,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(pmd, dict):
                     _check_name({"name": pmd.get("name", name), **pmd}, name,
                                 ns if res.namespaced else None)
+                if dry_run:  # what the patch would make, nothing written
+                    cur = store.get(res.plural, name, ns)
+                    new = merge_patch(cur, patch)
+                    new["kind"], new["apiVersion"] = cur["kind"], cur["apiVersion"]
+                    return self._send(200, store.update(new, subresource=sub, dry_run=True))
                 return self._send(200, store.patch(res.plural, name, ns, patch, sub))
             if method == "DELETE" and name and sub is None:
+                dry_run = _dry_run(query, "DeleteOptions")
                 grace = _int_param(query, "gracePeriodSeconds")
                 if self._body_raw.strip():  # DeleteOptions in the body win over the query
                     opts = self._json_body(res)
@@ -484,6 +491,8 @@ class _Handler(BaseHTTPRequestHandler):
                             "DeleteOptions.gracePeriodSeconds of type int64")
                     if g is not None:
                         grace = g
+                if dry_run:  # the object that would go, still there
+                    return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
                 return self._send(200, store.delete(res.plural, name, ns, grace))
             raise errors.ApiError("the server does not allow this method on the requested "
                                   "resource", code=405, reason="MethodNotAllowed")
@@ -575,6 +584,18 @@ def _check_name(md: dict, name: str, ns: str | None) -> None:
     if ns and md.get("namespace") and md["namespace"] != ns:
         raise errors.BadRequest(f"the namespace of the object ({md['namespace']}) does not "
                                 f"match the namespace on the URL ({ns})")
+
+
+def _dry_run(query: dict, options_kind: str) -> bool:
+    """dryRun=All, or nothing: any other value is refused, never taken for a real write."""
+    v = query.get("dryRun")
+    if v is None:
+        return False
+    if v != "All":
+        raise errors.Invalid(
+            f'{options_kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
+            f'[]string{{"{v}"}}: supported values: "All"')
+    return True
 
 
 def _int_param(query: dict, key: str) -> int | None:

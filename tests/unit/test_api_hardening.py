@@ -260,6 +260,32 @@ def test_negative_grace_period_on_a_pod_means_one_second(api):
     assert out["metadata"]["deletionGracePeriodSeconds"] == 1
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_unsupported_dry_run_value_is_refused_not_taken_for_a_write(api, method):
+    store, path, _ = api
+    store.create(_cm("d", data={"a": "1"}))
+    url = "/api/v1/namespaces/default/configmaps" + ("" if method == "POST" else "/d")
+    body = _cm("n" if method == "POST" else "d", data={"a": "2"})
+    status, out = _raw(path, _req(method, url + "?dryRun=true", json.dumps(body).encode()))
+    assert status == 422, out
+    kind = {"POST": "Create", "PUT": "Update", "PATCH": "Patch", "DELETE": "Delete"}[method]
+    assert out["message"] == (f'{kind}Options.meta.k8s.io "" is invalid: dryRun: Unsupported '
+                              'value: []string{"true"}: supported values: "All"')
+    assert [c["metadata"]["name"] for c in store.list("configmaps")[0]] == ["d"]
+    assert store.get("configmaps", "d")["data"] == {"a": "1"}
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_dry_run_patch_and_delete_write_nothing(api, method):
+    store, path, _ = api
+    store.create(_cm("d", data={"a": "1"}))
+    status, out = _raw(path, _req(method, "/api/v1/namespaces/default/configmaps/d?dryRun=All",
+                                  json.dumps({"data": {"a": "2"}}).encode()))
+    assert status == 200, out
+    assert out["data"] == ({"a": "2"} if method == "PATCH" else {"a": "1"})
+    assert store.get("configmaps", "d")["data"] == {"a": "1"}
+
+
 @pytest.mark.parametrize("url", ["/apis/foo/v1/namespaces/default/configmaps",
                                  "/apis/apps/v1/namespaces/default/configmaps",
                                  "/api/v1/namespaces/default/configmaps/x/bogus",
