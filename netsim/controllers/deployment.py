@@ -19,7 +19,7 @@ from netsim.api.client import Client
 from netsim.controllers import rollout as ro
 from netsim.controllers.base import Controller, split_key
 from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time, selects
-from netsim.machinery import InformerFactory
+from netsim.machinery import InformerFactory, clone
 
 COMPONENT = "deployment-controller"
 _STATUS_INTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
@@ -160,8 +160,8 @@ class DeploymentController(Controller):
         """ReplicaSetControllerRefManager.ClaimReplicaSets (private copies: a sync
         changes them as it goes)."""
         ns = d["metadata"].get("namespace") or "default"
-        return copy.deepcopy(claim(self.client, d, "replicasets",
-                                   self.lister("replicasets").list(ns)))
+        return [clone(rs) for rs in claim(self.client, d, "replicasets",
+                                          self.lister("replicasets").list(ns))]
 
     # -- new / old ReplicaSets --------------------------------------------------------------
     def get_all_rss(self, d: dict, rs_list: list[dict],
@@ -271,7 +271,7 @@ class DeploymentController(Controller):
         d = self.lister("deployments").get_by_name(name, ns)
         if d is None:
             return None
-        d = copy.deepcopy(d)  # cached objects are shared: a sync changes this one
+        d = clone(d)  # cached objects are shared: a sync changes this one
         sel = (d.get("spec") or {}).get("selector") or {}
         if not (sel.get("matchLabels") or sel.get("matchExpressions")):
             return None

@@ -20,7 +20,6 @@ content changes. `static_endpoints` lets the control plane publish fixed endpoin
 from __future__ import annotations
 
 import contextlib
-import copy
 import ipaddress
 import json
 import logging
@@ -30,7 +29,7 @@ from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import Controller, split_key
-from netsim.machinery import InformerFactory, label_index
+from netsim.machinery import InformerFactory, clone, label_index
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -396,9 +395,9 @@ class EndpointsController(Controller):
                     self.client.delete("endpointslices", s["metadata"]["name"], ns)
 
     def _slices(self, ns: str, svc_name: str) -> list[dict]:
-        """The Service's slices (private copies: _update_slice changes them)."""
-        return copy.deepcopy([s for s in self.lister("endpointslices").by_index(
-            SERVICE_NAME_LABEL, svc_name) if s["metadata"].get("namespace") == ns])
+        """The Service's slices, from the cache (shared: _update_slice copies)."""
+        return [s for s in self.lister("endpointslices").by_index(SERVICE_NAME_LABEL, svc_name)
+                if s["metadata"].get("namespace") == ns]
 
     @staticmethod
     def _labels(svc: dict, extra: dict | None = None) -> dict:
@@ -413,7 +412,7 @@ class EndpointsController(Controller):
     def _write_endpoints(self, svc: dict, subsets: list[dict], extra_labels: dict | None = None) -> None:
         ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
         labels = self._labels(svc, extra_labels)
-        cur = copy.deepcopy(self.lister("endpoints").get_by_name(name, ns))
+        cur = clone(self.lister("endpoints").get_by_name(name, ns))
         if cur is not None:
             ann = cur["metadata"].get("annotations") or {}
             if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
@@ -489,6 +488,7 @@ class EndpointsController(Controller):
                 self.client.delete("endpointslices", s["metadata"]["name"], ns)
 
     def _update_slice(self, s: dict, want: tuple[list, list], labels: dict, owner: list) -> None:
+        s = clone(s)  # a cached object: shared
         s["metadata"]["labels"] = labels
         s["metadata"]["ownerReferences"] = owner
         s["metadata"]["annotations"] = {**(s["metadata"].get("annotations") or {}),
@@ -513,7 +513,7 @@ class EndpointsController(Controller):
         groups = mirror_endpoints(subsets)
         ports, eps = (groups[0] if groups else ([], []))
         labels = {SERVICE_NAME_LABEL: name}
-        cur = copy.deepcopy(self.lister("endpointslices").get_by_name(name, ns))
+        cur = clone(self.lister("endpointslices").get_by_name(name, ns))
         if cur is None:
             with contextlib.suppress(errors.AlreadyExists):
                 self.client.create({

@@ -9,7 +9,6 @@ NETSIM_DEFAULT_TOLERATION_SECONDS (300 s).
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import time
 from datetime import datetime, timezone
@@ -17,7 +16,7 @@ from datetime import datetime, timezone
 from netsim.api import errors, events
 from netsim.api.store import now_rfc3339
 from netsim.controllers.periodic import PeriodicController
-from netsim.machinery import InformerFactory, node_name_index
+from netsim.machinery import InformerFactory, clone, node_name_index
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 GRACE = float(os.environ.get("NETSIM_NODE_MONITOR_GRACE", "40"))
@@ -41,7 +40,7 @@ class NodeLifecycleController(PeriodicController):
     def sweep(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         for node in self.lister("nodes").list():
-            node = copy.deepcopy(node)  # cached objects are shared: this one may change
+            node = clone(node)  # cached objects are shared: this one may change
             ready = next((c for c in node.get("status", {}).get("conditions", [])
                           if c.get("type") == "Ready"), None)
             if ready is None:

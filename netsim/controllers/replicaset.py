@@ -20,7 +20,7 @@ from netsim.api.selectors import from_label_selector
 from netsim.api.timeutil import format_rfc3339
 from netsim.api.timeutil import rfc3339_seconds as parse_time
 from netsim.controllers.base import Controller, split_key
-from netsim.machinery import InformerFactory
+from netsim.machinery import InformerFactory, clone
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -250,7 +250,7 @@ class ReplicaSetController(Controller):
         rs = self.lister("replicasets").get_by_name(name, ns)
         if rs is None:
             return None
-        rs = copy.deepcopy(rs)  # cached objects are shared: this one gets a new status
+        rs = clone(rs)  # cached objects are shared: this one gets a new status
         pods = self.claim_pods(rs)
         active = [p for p in pods if is_active(p)]
         failure = None

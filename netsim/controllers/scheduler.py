@@ -7,7 +7,6 @@ nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ from netsim.api import errors, events
 from netsim.api.store import now_rfc3339
 from netsim.controllers.base import Controller
 from netsim.controllers.quantity import pod_requests
+from netsim.machinery import clone
 
 log = logging.getLogger("netsim.controllers")
 
@@ -234,7 +234,7 @@ class Scheduler(Controller):
         for pod in sorted(pending, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
             if _spec(pod).get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
-            pod = copy.deepcopy(pod)  # _place writes its binding into it
+            pod = clone(pod)  # _place writes its binding into it
             try:
                 if not self._place(pod, nodes, pods, usage):
                     again = 5.0

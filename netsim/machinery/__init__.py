@@ -34,7 +34,7 @@ How a consumer uses it (the controllers in netsim.controllers.base do exactly th
             ns, name = split_key(key)
             pod = pods.indexer.get(key)                  # the cache, not the API
             mine = pods.indexer.by_index("node", my_node)
-            ...                                          # copy.deepcopy before changing
+            ...                                          # clone(obj) before changing
             queue.forget(key)
         except Exception:
             queue.add_rate_limited(key)                  # per-key backoff
@@ -55,6 +55,7 @@ from netsim.machinery.cache import (
     ApiLister,
     DeletedFinalStateUnknown,
     Indexer,
+    clone,
     controller_uid_index,
     key_of,
     label_index,
@@ -77,6 +78,6 @@ from netsim.machinery.workqueue import WorkQueue
 __all__ = [
     "NAMESPACE", "ApiLister", "Backoff", "DeletedFinalStateUnknown", "FreshLister", "Handler",
     "Indexer", "InformerFactory", "ItemBackoff", "Reflector", "SharedInformer", "StaleCache",
-    "TrackingClient", "WorkQueue", "controller_uid_index", "is_gone", "key_of", "label_index",
+    "TrackingClient", "WorkQueue", "clone", "controller_uid_index", "is_gone", "key_of", "label_index",
     "namespace_index", "node_name_index", "shared_factory", "split_key",
 ]

@@ -2,11 +2,12 @@
 secondary indexes, as client-go's thread-safe Store/Indexer.
 
 Objects in the cache are shared with every reader: treat them as read-only and copy
-(`copy.deepcopy`) before changing one to write it back.
+(clone()) before changing one to write it back.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
 
@@ -31,6 +32,12 @@ def split_key(key: str) -> tuple[str | None, str]:
         ns, name = key.split("/", 1)
         return ns, name
     return None, key
+
+
+def clone(obj: dict | None) -> dict | None:
+    """A private deep copy of a cached (JSON) object: a JSON round trip, several times
+    cheaper than copy.deepcopy."""
+    return None if obj is None else json.loads(json.dumps(obj, separators=(",", ":")))
 
 
 def _sort_key(obj: dict) -> tuple[str, str]:
