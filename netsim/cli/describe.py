@@ -14,8 +14,9 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from netsim.api import quantity
 from netsim.api.timeutil import parse_rfc3339
 from netsim.cli.duration import age, rfc1123z
 from netsim.cli.printers import (
@@ -541,46 +542,12 @@ def _pod_template(w: _PrefixWriter, template: Mapping | None) -> None:
 
 # --------------------------------------------------------------------------- quantities
 
-_BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DEC = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10**3),
-        "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15),
-        "E": Decimal(10**18)}  # fmt: skip
-
-
-def _parse_quantity(q) -> tuple[Decimal, bool]:
-    """A resource.Quantity as (value, is_binary). Unparseable values count as zero."""
-    s = str(q).strip()
+def _quantity(q) -> tuple[Decimal, bool]:
+    """kubectl reads quantities the API already decoded: one it cannot read counts as zero."""
     try:
-        for suf, mul in _BIN.items():
-            if s.endswith(suf):
-                return Decimal(s[: -len(suf)]) * mul, True
-        if s and s[-1] in _DEC:
-            return Decimal(s[:-1]) * _DEC[s[-1]], False
-        return Decimal(s or "0"), False
-    except InvalidOperation:
+        return quantity.parse_exact(q)
+    except ValueError:
         return Decimal(0), False
-
-
-def _format_quantity(v: Decimal, binary: bool) -> str:
-    """Canonical Quantity.String() for the common cases (whole bytes, milli-cores)."""
-    if v == 0:
-        return "0"
-    if binary and v == v.to_integral_value():
-        n = int(v)
-        for suf in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-            if n % _BIN[suf] == 0:
-                return f"{n // _BIN[suf]}{suf}"
-        return str(n)
-    milli = v * 1000
-    if milli != milli.to_integral_value():
-        return f"{int((v * 10**9).to_integral_value())}n"
-    if v != v.to_integral_value():
-        return f"{int(milli)}m"
-    n = int(v)
-    for suf in ("E", "P", "T", "G", "M", "k"):
-        if n % int(_DEC[suf]) == 0:
-            return f"{n // int(_DEC[suf])}{suf}"
-    return str(n)
 
 
 def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
@@ -589,7 +556,7 @@ def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
 
     def add(acc: dict, res: Mapping) -> None:
         for k, q in (res or {}).items():
-            v, b = _parse_quantity(q)
+            v, b = _quantity(q)
             pv, pb = acc.get(k, (Decimal(0), b))
             acc[k] = (pv + v, pb)
 
@@ -601,7 +568,7 @@ def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
     for c in spec.get("initContainers") or []:
         for acc, key in ((reqs, "requests"), (limits, "limits")):
             for k, q in ((c.get("resources") or {}).get(key) or {}).items():
-                v, b = _parse_quantity(q)
+                v, b = _quantity(q)
                 if k not in acc or acc[k][0] < v:
                     acc[k] = (v, b)
     return reqs, limits
@@ -618,14 +585,14 @@ def _qos_class(pod: Mapping) -> str:
     for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         res = c.get("resources") or {}
         for k, q in (res.get("requests") or {}).items():
-            if k in ("cpu", "memory") and _parse_quantity(q)[0] != 0:
+            if k in ("cpu", "memory") and _quantity(q)[0] != 0:
                 zero_requests = False
-                requests[k] = requests.get(k, Decimal(0)) + _parse_quantity(q)[0]
+                requests[k] = requests.get(k, Decimal(0)) + _quantity(q)[0]
         lim = {k: q for k, q in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
         for k, q in lim.items():
-            if _parse_quantity(q)[0] != 0:
+            if _quantity(q)[0] != 0:
                 zero_requests = False
-                limits[k] = limits.get(k, Decimal(0)) + _parse_quantity(q)[0]
+                limits[k] = limits.get(k, Decimal(0)) + _quantity(q)[0]
         if set(lim) != {"cpu", "memory"}:
             all_limited = False
     if zero_requests:
@@ -1175,16 +1142,16 @@ def _describe_node(node: Mapping, related: Mapping, now: datetime) -> str:
 def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: datetime) -> None:
     status = _status(node)
     alloc = status.get("allocatable") or status.get("capacity") or {}
-    alloc_cpu = _parse_quantity(alloc.get("cpu", "0"))[0]
-    alloc_mem = _parse_quantity(alloc.get("memory", "0"))[0]
-    alloc_eph = _parse_quantity(alloc.get("ephemeral-storage", "0"))[0]
+    alloc_cpu = _quantity(alloc.get("cpu", "0"))[0]
+    alloc_mem = _quantity(alloc.get("memory", "0"))[0]
+    alloc_eph = _quantity(alloc.get("ephemeral-storage", "0"))[0]
 
     def pct(v: Decimal, total: Decimal) -> int:
         return int(float(v) / float(total) * 100) if total else 0
 
     def q(d: dict, k: str) -> tuple[Decimal, str]:
         v, b = d.get(k, (Decimal(0), k != "cpu"))
-        return v, _format_quantity(v, b)
+        return v, quantity.format_exact(v, b)
 
     w.write(0, f"Non-terminated Pods:\t({len(pods)} in total)\n")
     w.write(
@@ -1228,7 +1195,7 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
     hugepages = sorted(k for k in alloc if k.startswith("hugepages-"))
     ext = sorted(k for k in alloc if k not in standard and not k.startswith("hugepages-"))
     for name in hugepages:
-        total = _parse_quantity(alloc[name])[0]
+        total = _quantity(alloc[name])[0]
         rv, rs = q(tot_req, name)
         lv, ls = q(tot_lim, name)
         w.write(1, f"{name}\t{rs} ({pct(rv, total)}%)\t{ls} ({pct(lv, total)}%)\n")
