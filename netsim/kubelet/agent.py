@@ -19,12 +19,12 @@ import time
 from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339
-from netsim.machinery import WorkQueue
 from netsim.images import catalog
 from netsim.kubelet import cgroups, runtime, sandbox
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_links
 from netsim.kubelet.probes import ProbeManager
+from netsim.machinery import WorkQueue
 from netsim.net import netlink as nl
 from netsim.net.ipam import Ipam, IpamExhausted
 from netsim.net.ledger import Ledger, state_dir
