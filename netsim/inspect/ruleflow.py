@@ -379,13 +379,16 @@ class IptablesRules:
             raise RuleSyntaxError(f"table *{table} has no COMMIT")
 
     def insert(self, table: str, chain: str, args: list[str]) -> None:
-        """`iptables -t TABLE -I CHAIN args...` (a rule at the top of the chain)."""
+        """kube-proxy's out-of-band jump: `iptables -N TARGET` (EnsureChain), then
+        `iptables -t TABLE -I CHAIN args...` (the rule goes to the top of the chain)."""
         chains = self._table(table)
         if chain not in chains:
             raise RuleSyntaxError(f"-I into a missing chain {table}/{chain}")
         raw = f"-I {chain} " + " ".join(shlex.quote(a) for a in args)
-        chains[chain].rules.insert(0, _parse_ipt_rule(raw, list(args)))
-        self._check_targets(table)
+        rule = _parse_ipt_rule(raw, list(args))
+        if rule.target and rule.target not in _IPT_TARGETS:
+            chains.setdefault(rule.target, _IptChain())
+        chains[chain].rules.insert(0, rule)
 
     def _check_targets(self, table: str) -> None:
         chains = self.tables[table]
@@ -398,15 +401,19 @@ class IptablesRules:
     # -- checks --
 
     def check_rule_jumps(self, fixed: Iterable[str] = KUBE_FIXED_CHAINS) -> list[str]:
-        """Upstream checkIPTablesRuleJumps over the restored state: every jumped-to chain
-        has rules (KUBE-NODEPORTS may be empty), every chain is jumped to (built-ins and
+        """Upstream checkIPTablesRuleJumps over the restored state: every chain a rule jumps
+        to has rules (KUBE-NODEPORTS may be empty), every chain is jumped to (built-ins and
         `fixed` excepted). Missing targets are refused while loading. [] = consistent."""
         problems = []
         for table, chains in sorted(self.tables.items()):
-            jumped = {r.target for ch in chains.values() for r in ch.rules
-                      if r.target and r.target in chains}
             builtin = set(BUILTIN_CHAINS[table])
-            empty = sorted(c for c in jumped if not chains[c].rules and c != "KUBE-NODEPORTS")
+            jumps = [(name, r.target) for name, ch in chains.items() for r in ch.rules
+                     if r.target and r.target in chains]
+            jumped = {t for _, t in jumps}
+            # the built-in chains' jumps are kube-proxy's out-of-band ones (-I): their
+            # targets may be empty, as upstream's check (over the restore text) allows
+            empty = sorted({t for src, t in jumps if src not in builtin and not chains[t].rules
+                            and t != "KUBE-NODEPORTS"})
             if empty:
                 problems.append(f"some chains in {table} are jumped to but have no rules: {empty}")
             unused = sorted(set(chains) - jumped - builtin - set(fixed))

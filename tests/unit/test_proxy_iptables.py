@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from netsim.inspect.ruleflow import IptablesRules
+from netsim.proxy import iptables
 from netsim.proxy.iptables import (
     LARGE_CLUSTER_ENDPOINTS_THRESHOLD,
     RenderOptions,
@@ -26,11 +28,23 @@ from netsim.proxy.iptables import (
     is_service_chain_name,
     jump_rules,
     parse_chains,
-    render_full,
-    render_partial,
     service_port_chain_name,
 )
 from netsim.proxy.model import ProxySnapshot, categorize_endpoints
+from tests.proxy_fixtures import (
+    TEST_NODE,
+    check_flow,
+    cluster_ip_general_objects,
+    ep,
+    eps,
+    flow_cases,
+    flow_id,
+    no_endpoints_objects,
+    overall_objects,
+    port,
+    snap,
+    svc,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "iptables"
 
@@ -38,43 +52,30 @@ GOLDEN = Path(__file__).parent / "golden" / "iptables"
 # masquerade bit 14, localhostNodePorts, nfacct counters present, no --random-fully.
 FAKE_OPTS = RenderOptions(random_fully=False, nfacct=True)
 FAKE_OPTS_NO_NFACCT = RenderOptions(random_fully=False, nfacct=False)
-TEST_NODE = "test-node"
 
 
-# --- object builders (upstream makeTestService / makeTestEndpointSlice) --------------------
+# --- every render goes through these: upstream checkIPTablesRuleJumps on each ------------
 
-def svc(ns: str, name: str, *, status: dict | None = None, **spec) -> dict:
-    obj = {"apiVersion": "v1", "kind": "Service",
-           "metadata": {"namespace": ns, "name": name}, "spec": spec}
-    if status:
-        obj["status"] = status
-    return obj
-
-
-def port(name: str, p: int, proto: str = "TCP", **kw) -> dict:
-    return {"name": name, "port": p, "protocol": proto, **kw}
+def assert_consistent(*texts: str) -> IptablesRules:
+    """Restore the texts in order (as a node would) and check every jump lands on a chain
+    with rules and every chain is used; returns the rules, ready to trace."""
+    rules = IptablesRules(*texts, inserted=jump_rules())
+    assert rules.check_rule_jumps() == []
+    return rules
 
 
-def eps(ns: str, name: str, endpoints: list[dict], ports: list[dict], n: int = 1) -> dict:
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": ns, "name": f"{name}-{n}",
-                         "labels": {"kubernetes.io/service-name": name}},
-            "endpoints": endpoints, "ports": ports}
+def render_full(snapshot: ProxySnapshot, options: RenderOptions | None = None, **kw) -> str:
+    text = iptables.render_full(snapshot, options, **kw)
+    assert_consistent(text)
+    return text
 
 
-def ep(ip: str, node: str | None = None, **conditions) -> dict:
-    out: dict = {"addresses": [ip]}
-    if node is not None:
-        out["nodeName"] = node
-    if conditions:
-        out["conditions"] = conditions
-    return out
-
-
-def snap(services, slices, **kw) -> ProxySnapshot:
-    return ProxySnapshot.from_objects(services, slices, node_name=kw.pop("node_name", TEST_NODE),
-                                      node_ips=kw.pop("node_ips", ["192.168.0.2"]),
-                                      cluster_cidr=kw.pop("cluster_cidr", "10.0.0.0/8"), **kw)
+def render_partial(snapshot: ProxySnapshot, changed: set[str], existing_chains: set[str],
+                   options: RenderOptions | None = None) -> str:
+    """A partial sync, checked on top of a node holding the full sync of the same state."""
+    text = iptables.render_partial(snapshot, changed, existing_chains, options)
+    assert_consistent(iptables.render_full(snapshot, options), text)
+    return text
 
 
 # --- port of upstream sortIPTablesRules / IPTablesDump.String ------------------------------
@@ -171,11 +172,16 @@ class Node:
 
     def __init__(self) -> None:
         self.nat_chains: set[str] = set()
+        self.texts: list[str] = []
 
     def restore(self, text: str) -> str:
         nat = text.split("*nat\n", 1)[1]
         self.nat_chains |= parse_chains("*nat\n" + nat)
         self.nat_chains -= set(re.findall(r"^-X (\S+)$", nat, re.M))
+        self.texts.append(text)
+        rules = assert_consistent(*self.texts)  # what the node holds after every restore
+        builtin = {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}
+        assert rules.chains("nat") - builtin == self.nat_chains
         return text
 
 
@@ -208,37 +214,6 @@ def test_is_service_chain_name():
 
 
 # --- TestOverallIPTablesRules --------------------------------------------------------------
-
-def overall_objects():
-    services = [
-        svc("ns1", "svc1", clusterIP="172.30.0.41", ports=[port("p80", 80)]),
-        svc("ns2", "svc2", type="LoadBalancer", externalTrafficPolicy="Local",
-            clusterIP="172.30.0.42", ports=[port("p80", 80, nodePort=3001)],
-            externalIPs=["192.168.99.22"], healthCheckNodePort=30000,
-            status={"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
-        svc("ns3", "svc3", type="NodePort", clusterIP="172.30.0.43",
-            ports=[port("p80", 80, nodePort=3003)]),
-        svc("ns4", "svc4", type="NodePort", clusterIP="172.30.0.44",
-            externalIPs=["192.168.99.33"], ports=[port("p80", 80, targetPort=80)]),
-        svc("ns5", "svc5", type="LoadBalancer", externalTrafficPolicy="Cluster",
-            clusterIP="172.30.0.45", ports=[port("p80", 80, nodePort=3002)],
-            healthCheckNodePort=30000, loadBalancerSourceRanges=[" 203.0.113.0/25"],
-            sessionAffinity="ClientIP",
-            sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}},
-            status={"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}),
-        svc("ns6", "svc6", type="ClusterIP", clusterIP="172.30.0.46",
-            ports=[port("p80", 80, targetPort=80)]),
-    ]
-    p80 = [port("p80", 80)]
-    slices = [
-        eps("ns1", "svc1", [ep("10.180.0.1")], p80),
-        eps("ns2", "svc2", [ep("10.180.0.2")], p80),
-        eps("ns3", "svc3", [ep("10.180.0.3")], p80),
-        eps("ns4", "svc4", [ep("10.180.0.4"), ep("10.180.0.5", TEST_NODE)], p80),
-        eps("ns5", "svc5", [ep("10.180.0.3")], p80),
-    ]
-    return services, slices
-
 
 UPSTREAM_OVERALL = """
     *filter
@@ -358,6 +333,46 @@ def test_overall_raw_order_is_upstreams_write_order():
     # the nodeports jump is the last nat rule, the KUBE-FORWARD trio the last filter rules
     assert nat[-2].endswith("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
     assert lines[lines.index("*nat") - 2].startswith("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\"")
+
+
+# --- runPacketFlowTests: the same flow table as the nftables tests --------------------------
+
+@pytest.mark.parametrize("case", flow_cases(), ids=flow_id)
+def test_packet_flows(case):
+    """Upstream's packet-flow tables (TestTracePacket over the TestOverall objects,
+    TestClusterIPGeneral, TestNoEndpointsReject, TestLoadBalancer, TestNodePorts,
+    TestExternalTrafficPolicy*) traced through the rendered rules."""
+    _, objects, flow = case
+    check_flow(assert_consistent(render_full(snap(*objects()), FAKE_OPTS)), flow, "iptables")
+
+
+def test_packet_flows_without_localhost_nodeports_or_secondary_ips():
+    """TestNodePorts' other cases: localhost and non-listed node IPs get no NodePort."""
+    from tests.proxy_fixtures import Flow, node_ports_objects
+    s = snap(*node_ports_objects())
+    both = "10.180.0.1:80, 10.180.2.1:80"
+    rules = assert_consistent(render_full(s, RenderOptions(localhost_nodeports=False)))
+    check_flow(rules, Flow("localhost to nodePort is ignored", "127.0.0.1", "127.0.0.1", 3001,
+                           ""), "iptables")
+    rules = assert_consistent(render_full(s, RenderOptions(
+        localhost_nodeports=False, nodeport_addresses=("192.168.0.0/24", "127.0.0.1/32"))))
+    check_flow(rules, Flow("secondary nodeIP ignores NodePorts", "203.0.113.2", "192.168.1.2",
+                           3001, ""), "iptables")
+    check_flow(rules, Flow("primary nodeIP takes it", "203.0.113.2", "192.168.0.2", 3001,
+                           both, masq=True), "iptables")
+
+
+def test_health_check_node_port_accepted_then_gone():
+    """TestHealthCheckNodePort: the firewall accepts it while the Service exists."""
+    from tests.proxy_fixtures import Flow
+    svc1 = svc("ns1", "svc1", type="LoadBalancer", clusterIP="172.30.0.42",
+               externalTrafficPolicy="Local", healthCheckNodePort=30000,
+               ports=[port("p80", 80, nodePort=3001)])
+    opts = RenderOptions(random_fully=False, nodeport_addresses=("127.0.0.0/8",))
+    flow = Flow("firewall accepts HealthCheckNodePort", "1.2.3.4", "192.168.0.2", 30000, "ACCEPT")
+    check_flow(assert_consistent(render_full(snap([svc1], []), opts)), flow, "iptables")
+    gone = Flow("HealthCheckNodePort no longer has any rule", "1.2.3.4", "192.168.0.2", 30000, "")
+    check_flow(assert_consistent(render_full(snap([], []), opts)), gone, "iptables")
 
 
 # --- TestSyncProxyRulesRepeated: full then partial syncs (KEP-3453) ------------------------
@@ -577,9 +592,7 @@ def test_large_cluster_mode_drops_comments():
 
 def test_no_endpoints_reject_everywhere():
     """TestNoEndpointsReject's service: REJECT for cluster IP, external IP, LB IP, NodePort."""
-    s = snap([svc("ns1", "svc1", type="LoadBalancer", clusterIP="172.30.0.41",
-                  externalIPs=["192.168.99.11"], ports=[port("p80", 80, nodePort=3001)],
-                  status={"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}})], [])
+    s = snap(*no_endpoints_objects())
     out = render_full(s, FAKE_OPTS)
     c = '-m comment --comment "ns1/svc1:p80 has no endpoints"'
     for line in (
@@ -595,19 +608,7 @@ def test_no_endpoints_reject_everywhere():
 
 def test_cluster_ip_general_multiple_ports_udp_sctp():
     """TestClusterIPGeneral's services: several ports, UDP and SCTP, local + remote endpoints."""
-    services = [
-        svc("ns1", "svc1", clusterIP="172.30.0.41", ports=[port("http", 80)]),
-        svc("ns2", "svc2", clusterIP="172.30.0.42", ports=[
-            port("http", 80), port("https", 443, targetPort=8443), port("dns-udp", 53, "UDP"),
-            port("dns-tcp", 53, targetPort=5353), port("dns-sctp", 53, "SCTP")]),
-    ]
-    slices = [
-        eps("ns1", "svc1", [ep("10.180.0.1", TEST_NODE)], [port("http", 80)]),
-        eps("ns2", "svc2", [ep("10.180.0.1", TEST_NODE), ep("10.180.2.1", "node2")], [
-            port("http", 80), port("https", 8443), port("dns-udp", 53, "UDP"),
-            port("dns-tcp", 5353), port("dns-sctp", 53, "SCTP")]),
-    ]
-    out = render_full(snap(services, slices), FAKE_OPTS)
+    out = render_full(snap(*cluster_ip_general_objects()), FAKE_OPTS)
     lines = out.splitlines()
     assert ('-A KUBE-SERVICES -m comment --comment "ns2/svc2:dns-udp cluster IP" -m udp -p udp '
             "-d 172.30.0.42 --dport 53 -j " + service_port_chain_name("ns2/svc2:dns-udp", "udp")) in lines
