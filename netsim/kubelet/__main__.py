@@ -29,14 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     from netsim.kubelet.agent import Kubelet
     kubelet = Kubelet(client, cfg, node)
     agents = [kubelet]
-    try:
-        from netsim.proxy.agent import KubeProxy
-    except ImportError:
-        KubeProxy = None  # noqa: N806
-    if KubeProxy is not None:
-        proxy = KubeProxy(HttpClient(args.cluster), cfg, node)
-        proxy.start()
-        agents.append(proxy)
+    # kube-proxy runs beside every kubelet; a broken import stops the agent with its traceback.
+    from netsim.proxy.agent import KubeProxy
+    proxy = KubeProxy(HttpClient(args.cluster), cfg, node)
+    proxy.start()
+    agents.append(proxy)
 
     def stop(*_):
         # Containers keep running: a restarted agent re-adopts them.
