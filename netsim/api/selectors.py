@@ -84,3 +84,27 @@ def from_map(sel: dict | None) -> Matcher:
     if not sel:
         return lambda labels: False
     return lambda labels: all((labels or {}).get(k) == v for k, v in sel.items())
+
+
+def to_string(sel: dict | None) -> str:
+    """``LabelSelectorAsSelector(sel).String()``: requirements sorted by key, "" if empty
+    (what kubectl prints for a Deployment's selector, and what `-l` reads back)."""
+    if not sel:
+        return ""
+    reqs: list[tuple[str, str]] = []
+    for k, v in (sel.get("matchLabels") or {}).items():
+        reqs.append((k, f"{k}={v}"))
+    for expr in sel.get("matchExpressions") or []:
+        key = expr.get("key", "")
+        op = expr.get("operator", "")
+        values = sorted(expr.get("values") or [])
+        if op == "In":
+            reqs.append((key, f"{key} in ({','.join(values)})"))
+        elif op == "NotIn":
+            reqs.append((key, f"{key} notin ({','.join(values)})"))
+        elif op == "Exists":
+            reqs.append((key, key))
+        elif op == "DoesNotExist":
+            reqs.append((key, f"!{key}"))
+    reqs.sort(key=lambda r: r[0])
+    return ",".join(r[1] for r in reqs)

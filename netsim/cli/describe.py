@@ -16,25 +16,25 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from netsim.api import quantity
+from netsim.api import quantity, selectors
 from netsim.api.timeutil import parse_rfc3339
 from netsim.cli.duration import age, rfc1123z
-from netsim.cli.printers import (
-    _cluster_ip,
-    _join_host_port,
-    _lb_status_string,
-    _node_roles,
-    _selector_string,
-    format_endpoints,
-    format_label_selector,
-    format_labels,
-    tabwrite,
+from netsim.cli.format import (
+    NONE,
+    UNSET,
+    cluster_ip,
+    join_host_port,
+    lb_status_string,
+    meta_of,
+    node_roles,
+    spec_of,
+    status_of,
+    to_int,
 )
+from netsim.cli.printers import format_endpoints, format_label_selector, format_labels, tabwrite
 
 __all__ = ["describe", "describe_events", "SUPPORTED"]
 
-NONE = "<none>"
-UNSET = "<unset>"
 _SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration"}
 _MAX_ANNOTATION_LEN = 140
 
@@ -64,25 +64,6 @@ class _PrefixWriter:
     def text(self) -> str:
         self.flush()
         return "".join(self._done)
-
-
-def _meta(o: Mapping) -> Mapping:
-    return o.get("metadata") or {}
-
-
-def _spec(o: Mapping) -> Mapping:
-    return o.get("spec") or {}
-
-
-def _status(o: Mapping) -> Mapping:
-    return o.get("status") or {}
-
-
-def _int(v) -> int:
-    try:
-        return int(v or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _go_bool(v) -> str:
@@ -198,10 +179,10 @@ def describe_events(w: _PrefixWriter, events: list[Mapping] | None, now: datetim
         if series:
             interval = (
                 f"{age(series.get('lastObservedTime'), now)} "
-                f"(x{_int(series.get('count'))} over {first})"
+                f"(x{to_int(series.get('count'))} over {first})"
             )
-        elif _int(e.get("count")) > 1:
-            interval = f"{age(e.get('lastTimestamp'), now)} (x{_int(e['count'])} over {first})"
+        elif to_int(e.get("count")) > 1:
+            interval = f"{age(e.get('lastTimestamp'), now)} (x{to_int(e['count'])} over {first})"
         else:
             interval = first
         source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
@@ -210,7 +191,7 @@ def describe_events(w: _PrefixWriter, events: list[Mapping] | None, now: datetim
 
 
 def _controller_of(obj: Mapping) -> str:
-    for ref in _meta(obj).get("ownerReferences") or []:
+    for ref in meta_of(obj).get("ownerReferences") or []:
         if ref.get("controller"):
             return f"{ref.get('kind', '')}/{ref.get('name', '')}"
     return ""
@@ -231,7 +212,7 @@ def _probe(p: Mapping) -> str:
     """``DescribeProbe`` with the API server's defaults filled in for missing fields."""
 
     def f(k: str) -> int:
-        return _int(p.get(k, _PROBE_DEFAULTS[k]))
+        return to_int(p.get(k, _PROBE_DEFAULTS[k]))
 
     attrs = (
         f"delay={f('initialDelaySeconds')}s timeout={f('timeoutSeconds')}s "
@@ -245,7 +226,7 @@ def _probe(p: Mapping) -> str:
         scheme = (g.get("scheme") or "HTTP").lower()
         port = _intstr(g.get("port"))
         host = g.get("host", "")
-        hostport = _join_host_port(host, port) if port else host
+        hostport = join_host_port(host, port) if port else host
         return f"http-get {scheme}://{hostport}{g.get('path', '')} {attrs}"
     if p.get("tcpSocket") is not None:
         t = p["tcpSocket"]
@@ -259,7 +240,7 @@ def _probe(p: Mapping) -> str:
 def _field_ref_value(pod: Mapping | None, path: str) -> str:
     if pod is None:
         return ""
-    meta, spec, status = _meta(pod), _spec(pod), _status(pod)
+    meta, spec, status = meta_of(pod), spec_of(pod), status_of(pod)
     simple = {
         "metadata.name": meta.get("name"),
         "metadata.namespace": meta.get("namespace"),
@@ -295,9 +276,9 @@ def _state(w: _PrefixWriter, name: str, state: Mapping | None) -> None:
             w.write(3, f"Reason:\t{t['reason']}\n")
         if t.get("message"):
             w.write(3, f"Message:\t{t['message']}\n")
-        w.write(3, f"Exit Code:\t{_int(t.get('exitCode'))}\n")
-        if _int(t.get("signal")) > 0:
-            w.write(3, f"Signal:\t{_int(t.get('signal'))}\n")
+        w.write(3, f"Exit Code:\t{to_int(t.get('exitCode'))}\n")
+        if to_int(t.get("signal")) > 0:
+            w.write(3, f"Signal:\t{to_int(t.get('signal'))}\n")
         w.write(3, f"Started:\t{rfc1123z(t.get('startedAt'))}\n")
         w.write(3, f"Finished:\t{rfc1123z(t.get('finishedAt'))}\n")
     else:
@@ -335,7 +316,7 @@ def _containers(
             w.write(2, f"Image ID:\t{st.get('imageID', '')}\n")
         ports = c.get("ports") or []
         port_s = ", ".join(f"{p.get('containerPort')}/{p.get('protocol') or 'TCP'}" for p in ports)
-        host_s = ", ".join(f"{_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}" for p in ports)
+        host_s = ", ".join(f"{to_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}" for p in ports)
         if "," in port_s:
             w.write(2, f"Ports:\t{port_s}\n")
         else:
@@ -360,7 +341,7 @@ def _containers(
             if last.get("terminated") is not None:
                 _state(w, "Last State", last)
             w.write(2, f"Ready:\t{_print_bool(st.get('ready'))}\n")
-            w.write(2, f"Restart Count:\t{_int(st.get('restartCount'))}\n")
+            w.write(2, f"Restart Count:\t{to_int(st.get('restartCount'))}\n")
         _resources(w, c.get("resources"), 2)
         for title, key in (
             ("Liveness", "livenessProbe"),
@@ -501,7 +482,7 @@ def _volumes(w: _PrefixWriter, volumes: list[Mapping] | None, space: str) -> Non
                         f"    Optional:\t{_go_bool(src['configMap'].get('optional'))}\n",
                     )
                 elif src.get("serviceAccountToken") is not None:
-                    secs = _int(src["serviceAccountToken"].get("expirationSeconds", 3600))
+                    secs = to_int(src["serviceAccountToken"].get("expirationSeconds", 3600))
                     w.write(2, f"TokenExpirationSeconds:\t{secs}\n")
         elif v.get("downwardAPI") is not None:
             w.write(2, "Type:\tDownwardAPI (a volume populated by information about the pod)\n")
@@ -524,7 +505,7 @@ def _pod_template(w: _PrefixWriter, template: Mapping | None) -> None:
     if template is None:
         w.write(1, UNSET)
         return
-    meta, spec = _meta(template), _spec(template)
+    meta, spec = meta_of(template), spec_of(template)
     _labels_multiline(w, "  Labels", meta.get("labels"))
     if meta.get("annotations"):
         _annotations_multiline(w, "  Annotations", meta["annotations"])
@@ -552,7 +533,7 @@ def _quantity(q) -> tuple[Decimal, bool]:
 
 def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
     """``PodRequestsAndLimits`` (sum of containers, max with each init container)."""
-    spec = _spec(pod)
+    spec = spec_of(pod)
 
     def add(acc: dict, res: Mapping) -> None:
         for k, q in (res or {}).items():
@@ -575,9 +556,9 @@ def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
 
 
 def _qos_class(pod: Mapping) -> str:
-    if _status(pod).get("qosClass"):
-        return _status(pod)["qosClass"]
-    spec = _spec(pod)
+    if status_of(pod).get("qosClass"):
+        return status_of(pod)["qosClass"]
+    spec = spec_of(pod)
     requests: dict = {}
     limits: dict = {}
     zero_requests = True
@@ -611,11 +592,11 @@ def _qos_class(pod: Mapping) -> str:
 
 def _describe_pod(pod: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta, spec, status = _meta(pod), _spec(pod), _status(pod)
+    meta, spec, status = meta_of(pod), spec_of(pod), status_of(pod)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     if spec.get("priority") is not None:
-        w.write(0, f"Priority:\t{_int(spec['priority'])}\n")
+        w.write(0, f"Priority:\t{to_int(spec['priority'])}\n")
     if spec.get("priorityClassName"):
         w.write(0, f"Priority Class Name:\t{spec['priorityClassName']}\n")
     if spec.get("runtimeClassName"):
@@ -633,7 +614,7 @@ def _describe_pod(pod: Mapping, related: Mapping, now: datetime) -> str:
     phase = status.get("phase", "")
     if meta.get("deletionTimestamp") and phase not in ("Failed", "Succeeded"):
         w.write(0, f"Status:\tTerminating (lasts {age(meta['deletionTimestamp'], now)})\n")
-        w.write(0, f"Termination Grace Period:\t{_int(meta.get('deletionGracePeriodSeconds'))}s\n")
+        w.write(0, f"Termination Grace Period:\t{to_int(meta.get('deletionGracePeriodSeconds'))}s\n")
     else:
         w.write(0, f"Status:\t{phase}\n")
     if status.get("reason"):
@@ -686,24 +667,24 @@ def _describe_pod(pod: Mapping, related: Mapping, now: datetime) -> str:
 
 def _describe_deployment(d: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta, spec, status = _meta(d), _spec(d), _status(d)
+    meta, spec, status = meta_of(d), spec_of(d), status_of(d)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
     _annotations_multiline(w, "Annotations", meta.get("annotations"))
-    w.write(0, f"Selector:\t{_selector_string(spec.get('selector'))}\n")
+    w.write(0, f"Selector:\t{selectors.to_string(spec.get('selector'))}\n")
     replicas = spec.get("replicas", 1)
     w.write(
         0,
-        f"Replicas:\t{_int(replicas)} desired | {_int(status.get('updatedReplicas'))} updated | "
-        f"{_int(status.get('replicas'))} total | {_int(status.get('availableReplicas'))} "
-        f"available | {_int(status.get('unavailableReplicas'))} unavailable\n",
+        f"Replicas:\t{to_int(replicas)} desired | {to_int(status.get('updatedReplicas'))} updated | "
+        f"{to_int(status.get('replicas'))} total | {to_int(status.get('availableReplicas'))} "
+        f"available | {to_int(status.get('unavailableReplicas'))} unavailable\n",
     )
     strategy = spec.get("strategy") or {}
     stype = strategy.get("type") or "RollingUpdate"
     w.write(0, f"StrategyType:\t{stype}\n")
-    w.write(0, f"MinReadySeconds:\t{_int(spec.get('minReadySeconds'))}\n")
+    w.write(0, f"MinReadySeconds:\t{to_int(spec.get('minReadySeconds'))}\n")
     ru = strategy.get("rollingUpdate")
     if ru is None and stype == "RollingUpdate":
         ru = {}
@@ -731,23 +712,23 @@ def _describe_deployment(d: Mapping, related: Mapping, now: datetime) -> str:
 
 def _rs_list(rss: Iterable[Mapping]) -> str:
     parts = [
-        f"{_meta(rs).get('name', '')} ({_int(_status(rs).get('replicas'))}/"
-        f"{_int(_spec(rs).get('replicas', 1))} replicas created)"
+        f"{meta_of(rs).get('name', '')} ({to_int(status_of(rs).get('replicas'))}/"
+        f"{to_int(spec_of(rs).get('replicas', 1))} replicas created)"
         for rs in rss
     ]
     return ", ".join(parts) or NONE
 
 
 def _pod_phase_counts(owner: Mapping, pods: Iterable[Mapping]) -> tuple[int, int, int, int]:
-    uid = _meta(owner).get("uid")
+    uid = meta_of(owner).get("uid")
     counts = {"Running": 0, "Pending": 0, "Succeeded": 0, "Failed": 0}
     for p in pods:
-        refs = [r for r in _meta(p).get("ownerReferences") or [] if r.get("controller")]
+        refs = [r for r in meta_of(p).get("ownerReferences") or [] if r.get("controller")]
         if not refs or (uid and refs[0].get("uid") != uid):
             continue
-        if not uid and refs[0].get("name") != _meta(owner).get("name"):
+        if not uid and refs[0].get("name") != meta_of(owner).get("name"):
             continue
-        ph = _status(p).get("phase")
+        ph = status_of(p).get("phase")
         if ph in counts:
             counts[ph] += 1
     return counts["Running"], counts["Pending"], counts["Succeeded"], counts["Failed"]
@@ -755,7 +736,7 @@ def _pod_phase_counts(owner: Mapping, pods: Iterable[Mapping]) -> tuple[int, int
 
 def _describe_replicaset(rs: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta, spec, status = _meta(rs), _spec(rs), _status(rs)
+    meta, spec, status = meta_of(rs), spec_of(rs), status_of(rs)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     w.write(0, f"Selector:\t{format_label_selector(spec.get('selector'))}\n")
@@ -766,8 +747,8 @@ def _describe_replicaset(rs: Mapping, related: Mapping, now: datetime) -> str:
         w.write(0, f"Controlled By:\t{controller}\n")
     w.write(
         0,
-        f"Replicas:\t{_int(status.get('replicas'))} current / "
-        f"{_int(spec.get('replicas', 1))} desired\n",
+        f"Replicas:\t{to_int(status.get('replicas'))} current / "
+        f"{to_int(spec.get('replicas', 1))} desired\n",
     )
     running, waiting, succeeded, failed = _pod_phase_counts(rs, related.get("pods") or [])
     w.write(
@@ -815,7 +796,7 @@ def _format_endpoint_slices(slices: list[Mapping], names: set[str] | None) -> st
                 if ready is False:
                     continue
                 if not more:
-                    out.append(_join_host_port((e.get("addresses") or [""])[0], p.get("port")))
+                    out.append(join_host_port((e.get("addresses") or [""])[0], p.get("port")))
                 count += 1
     ret = ",".join(out)
     if more:
@@ -837,7 +818,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
     only when the object carries those fields, which keeps pre-dual-stack objects
     (and the seed's transcripts) byte-identical to the kubectl that printed them."""
     w = _PrefixWriter()
-    meta, spec, status = _meta(svc), _spec(svc), _status(svc)
+    meta, spec, status = meta_of(svc), spec_of(svc), status_of(svc)
     typ = spec.get("type") or "ClusterIP"
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -851,7 +832,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
         w.write(0, f"IP Families:\t{','.join(spec['ipFamilies'])}\n")
     ip = spec.get("clusterIP")
     if ip is None:
-        ip = _cluster_ip(spec) if spec.get("clusterIPs") else ""
+        ip = cluster_ip(spec) if spec.get("clusterIPs") else ""
     w.write(0, f"IP:\t{ip}\n")
     if spec.get("clusterIPs"):
         w.write(0, f"IPs:\t{','.join(spec['clusterIPs'])}\n")
@@ -876,7 +857,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
         w.write(0, f"Port:\t{name}\t{p.get('port')}/{proto}\n")
         tp = p.get("targetPort", p.get("port"))
         w.write(0, f"TargetPort:\t{tp}/{proto}\n")
-        if _int(p.get("nodePort")):
+        if to_int(p.get("nodePort")):
             w.write(0, f"NodePort:\t{name}\t{p['nodePort']}/{proto}\n")
         w.write(0, f"Endpoints:\t{_service_endpoints(related, p.get('name') or '')}\n")
     w.write(0, f"Session Affinity:\t{spec.get('sessionAffinity') or 'None'}\n")
@@ -887,7 +868,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
         w.write(0, f"External Traffic Policy:\t{etp}\n")
     if spec.get("internalTrafficPolicy"):
         w.write(0, f"Internal Traffic Policy:\t{spec['internalTrafficPolicy']}\n")
-    if _int(spec.get("healthCheckNodePort")):
+    if to_int(spec.get("healthCheckNodePort")):
         w.write(0, f"HealthCheck NodePort:\t{spec['healthCheckNodePort']}\n")
     if spec.get("loadBalancerSourceRanges"):
         w.write(0, f"LoadBalancer Source Ranges:\t{','.join(spec['loadBalancerSourceRanges'])}\n")
@@ -899,7 +880,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
 
 def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta = _meta(ep)
+    meta = meta_of(ep)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
@@ -925,7 +906,7 @@ def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
 
 def _describe_configmap(cm: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta = _meta(cm)
+    meta = meta_of(cm)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
@@ -952,7 +933,7 @@ def _describe_configmap(cm: Mapping, related: Mapping, now: datetime) -> str:
 def _describe_secret(secret: Mapping, related: Mapping, now: datetime) -> str:
     """``describeSecret``: sizes only (``tls.crt:  1164 bytes``), never the values."""
     w = _PrefixWriter()
-    meta = _meta(secret)
+    meta = meta_of(secret)
     typ = secret.get("type") or "Opaque"
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -977,7 +958,7 @@ def _find_named(items, name: str) -> Mapping | None:
     if isinstance(items, Mapping):
         return items.get(name)
     for it in items or []:
-        if _meta(it).get("name") == name:
+        if meta_of(it).get("name") == name:
             return it
     return None
 
@@ -992,7 +973,7 @@ def _ingress_backend(backend: Mapping, related: Mapping) -> str:
         if svc is None:
             return f'{sb} (<error: services "{svc_b.get("name", "")}" not found>)'
         sp_name = ""
-        for sp in _spec(svc).get("ports") or []:
+        for sp in spec_of(svc).get("ports") or []:
             if port.get("number") and port["number"] == sp.get("port"):
                 sp_name = sp.get("name") or ""
             elif port.get("name") and port["name"] == sp.get("name"):
@@ -1001,7 +982,7 @@ def _ingress_backend(backend: Mapping, related: Mapping) -> str:
         if slices is not None:
             mine = [
                 s for s in slices
-                if (_meta(s).get("labels") or {}).get("kubernetes.io/service-name")
+                if (meta_of(s).get("labels") or {}).get("kubernetes.io/service-name")
                 == svc_b.get("name")
             ]  # fmt: skip
             ep = _format_endpoint_slices(mine, {sp_name})
@@ -1022,11 +1003,11 @@ def _describe_ingress(ing: Mapping, related: Mapping, now: datetime) -> str:
     """``describeIngressV1``; ``related`` may carry ``services`` and ``endpointslices``
     (or ``endpoints``) of the namespace so backends show their endpoints."""
     w = _PrefixWriter()
-    meta, spec = _meta(ing), _spec(ing)
+    meta, spec = meta_of(ing), spec_of(ing)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    w.write(0, f"Address:\t{_lb_status_string(_status(ing).get('loadBalancer'))}\n")
+    w.write(0, f"Address:\t{lb_status_string(status_of(ing).get('loadBalancer'))}\n")
     w.write(0, f"Ingress Class:\t{spec.get('ingressClassName') or NONE}\n")
     default = "<default>"
     if spec.get("defaultBackend") is not None:
@@ -1062,9 +1043,9 @@ def _describe_node(node: Mapping, related: Mapping, now: datetime) -> str:
     """``describeNode``. ``related``: ``pods`` (non-terminated pods on the node), optional
     ``lease`` (the node's Lease, or None when it could not be found) and ``events``."""
     w = _PrefixWriter()
-    meta, spec, status = _meta(node), _spec(node), _status(node)
+    meta, spec, status = meta_of(node), spec_of(node), status_of(node)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Roles:\t{','.join(_node_roles(node)) or NONE}\n")
+    w.write(0, f"Roles:\t{','.join(node_roles(node)) or NONE}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
     _annotations_multiline(w, "Annotations", meta.get("annotations"))
     w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}\n")
@@ -1079,7 +1060,7 @@ def _describe_node(node: Mapping, related: Mapping, now: datetime) -> str:
                 f'"{meta.get("name", "")}" not found\n',
             )
         else:
-            ls = _spec(lease)
+            ls = spec_of(lease)
             w.write(0, "Lease:\n")
             w.write(1, f"HolderIdentity:\t{ls.get('holderIdentity') or UNSET}\n")
             acq = rfc1123z(ls["acquireTime"]) if ls.get("acquireTime") else UNSET
@@ -1140,7 +1121,7 @@ def _describe_node(node: Mapping, related: Mapping, now: datetime) -> str:
 
 
 def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: datetime) -> None:
-    status = _status(node)
+    status = status_of(node)
     alloc = status.get("allocatable") or status.get("capacity") or {}
     alloc_cpu = _quantity(alloc.get("cpu", "0"))[0]
     alloc_mem = _quantity(alloc.get("memory", "0"))[0]
@@ -1173,10 +1154,10 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
         ml, mls = q(lim, "memory")
         w.write(
             1,
-            f"{_meta(p).get('namespace', '')}\t{_meta(p).get('name', '')}\t\t"
+            f"{meta_of(p).get('namespace', '')}\t{meta_of(p).get('name', '')}\t\t"
             f"{crs} ({pct(cr, alloc_cpu)}%)\t{cls} ({pct(cl, alloc_cpu)}%)\t"
             f"{mrs} ({pct(mr, alloc_mem)}%)\t{mls} ({pct(ml, alloc_mem)}%)\t"
-            f"{age(_meta(p).get('creationTimestamp'), now)}\n",
+            f"{age(meta_of(p).get('creationTimestamp'), now)}\n",
         )
     w.write(
         0, "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n"
@@ -1206,7 +1187,7 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
 def _describe_namespace(ns: Mapping, related: Mapping, now: datetime) -> str:
     """kubectl's NamespaceDescriber (netsim has no quotas or limit ranges)."""
     w = _PrefixWriter()
-    meta = _meta(ns)
+    meta = meta_of(ns)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
     _annotations_multiline(w, "Annotations", meta.get("annotations"))

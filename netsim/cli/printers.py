@@ -9,13 +9,23 @@ netsim's output against real kubectl transcripts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
+from netsim.api import selectors
 from netsim.api.timeutil import parse_rfc3339
 from netsim.cli.duration import age
+from netsim.cli.format import (
+    NONE,
+    cluster_ip,
+    join_host_port,
+    lb_status_string,
+    meta_of,
+    node_roles,
+    spec_of,
+    status_of,
+    to_int,
+)
 
 __all__ = [
     "format_label_selector",
@@ -28,7 +38,6 @@ __all__ = [
     "tabwrite",
 ]
 
-NONE = "<none>"
 
 # --------------------------------------------------------------------------- tabwriter
 
@@ -95,18 +104,6 @@ def tabulate(headers: list[str], rows: list[list[str]]) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _meta(obj: Mapping) -> Mapping:
-    return obj.get("metadata") or {}
-
-
-def _spec(obj: Mapping) -> Mapping:
-    return obj.get("spec") or {}
-
-
-def _status(obj: Mapping) -> Mapping:
-    return obj.get("status") or {}
-
-
 def format_labels(labels: Mapping[str, str] | None) -> str:
     """``labels.FormatLabels``: sorted ``k=v,k2=v2``, ``<none>`` when empty."""
     if not labels:
@@ -114,32 +111,9 @@ def format_labels(labels: Mapping[str, str] | None) -> str:
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
 
 
-def _selector_string(selector: Mapping | None) -> str:
-    """``LabelSelectorAsSelector(sel).String()``: requirements sorted by key, "" if empty."""
-    if not selector:
-        return ""
-    reqs: list[tuple[str, str]] = []
-    for k, v in (selector.get("matchLabels") or {}).items():
-        reqs.append((k, f"{k}={v}"))
-    for expr in selector.get("matchExpressions") or []:
-        key = expr.get("key", "")
-        op = expr.get("operator", "")
-        values = sorted(expr.get("values") or [])
-        if op == "In":
-            reqs.append((key, f"{key} in ({','.join(values)})"))
-        elif op == "NotIn":
-            reqs.append((key, f"{key} notin ({','.join(values)})"))
-        elif op == "Exists":
-            reqs.append((key, key))
-        elif op == "DoesNotExist":
-            reqs.append((key, f"!{key}"))
-    reqs.sort(key=lambda r: r[0])
-    return ",".join(r[1] for r in reqs)
-
-
 def format_label_selector(selector: Mapping | None) -> str:
     """``metav1.FormatLabelSelector``: like the selector string but ``<none>`` when empty."""
-    s = _selector_string(selector)
+    s = selectors.to_string(selector)
     return s if s else NONE
 
 
@@ -148,17 +122,10 @@ def _layout_containers(containers: Iterable[Mapping]) -> tuple[str, str]:
     return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
 
 
-def _int(v) -> int:
-    try:
-        return int(v or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _replicas(spec: Mapping, default: int = 0) -> int:
     """``ptr.Deref(spec.replicas, 0)`` — the API defaults replicas to 1 before we see it."""
     r = spec.get("replicas")
-    return default if r is None else _int(r)
+    return default if r is None else to_int(r)
 
 
 def _is_terminal(phase: str) -> bool:
@@ -188,7 +155,7 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
     back into ``Running``/``NotReady`` while a container still runs, and finally
     ``Terminating`` / ``Unknown`` (NodeLost) when a deletion timestamp is set.
     """
-    spec, status, meta = _spec(pod), _status(pod), _meta(pod)
+    spec, status, meta = spec_of(pod), status_of(pod), meta_of(pod)
     restarts = 0
     restartable_restarts = 0
     total = len(spec.get("containers") or [])
@@ -214,13 +181,13 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
     init_statuses = status.get("initContainerStatuses") or []
     n_init = len(spec.get("initContainers") or [])
     for i, cs in enumerate(init_statuses):
-        restarts += _int(cs.get("restartCount"))
+        restarts += to_int(cs.get("restartCount"))
         last_term = (cs.get("lastState") or {}).get("terminated")
         if last_term is not None:
             last_restart = _later(last_restart, last_term.get("finishedAt"))
         restartable = _is_restartable_init(init_specs.get(cs.get("name")))
         if restartable:
-            restartable_restarts += _int(cs.get("restartCount"))
+            restartable_restarts += to_int(cs.get("restartCount"))
             if last_term is not None:
                 last_restartable_restart = _later(
                     last_restartable_restart, last_term.get("finishedAt")
@@ -228,7 +195,7 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
         state = cs.get("state") or {}
         term = state.get("terminated")
         waiting = state.get("waiting")
-        if term is not None and _int(term.get("exitCode")) == 0:
+        if term is not None and to_int(term.get("exitCode")) == 0:
             continue
         if restartable and cs.get("started"):
             if cs.get("ready"):
@@ -236,10 +203,10 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
             continue
         if term is not None:
             if not term.get("reason"):
-                if _int(term.get("signal")) != 0:
-                    reason = f"Init:Signal:{_int(term.get('signal'))}"
+                if to_int(term.get("signal")) != 0:
+                    reason = f"Init:Signal:{to_int(term.get('signal'))}"
                 else:
-                    reason = f"Init:ExitCode:{_int(term.get('exitCode'))}"
+                    reason = f"Init:ExitCode:{to_int(term.get('exitCode'))}"
             else:
                 reason = "Init:" + term["reason"]
             initializing = True
@@ -261,7 +228,7 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
         last_restart = last_restartable_restart
         has_running = False
         for cs in reversed(status.get("containerStatuses") or []):
-            restarts += _int(cs.get("restartCount"))
+            restarts += to_int(cs.get("restartCount"))
             last_term = (cs.get("lastState") or {}).get("terminated")
             if last_term is not None:
                 last_restart = _later(last_restart, last_term.get("finishedAt"))
@@ -272,10 +239,10 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
             elif term is not None and term.get("reason"):
                 reason = term["reason"]
             elif term is not None:
-                if _int(term.get("signal")) != 0:
-                    reason = f"Signal:{_int(term.get('signal'))}"
+                if to_int(term.get("signal")) != 0:
+                    reason = f"Signal:{to_int(term.get('signal'))}"
                 else:
-                    reason = f"ExitCode:{_int(term.get('exitCode'))}"
+                    reason = f"ExitCode:{to_int(term.get('exitCode'))}"
             elif cs.get("ready") and state.get("running") is not None:
                 has_running = True
                 ready += 1
@@ -301,7 +268,7 @@ def pod_ready_restarts_status(pod: Mapping, now: datetime) -> tuple[str, str, st
 
 
 def _pod_row(pod: Mapping, now: datetime) -> list[str]:
-    spec, status, meta = _spec(pod), _status(pod), _meta(pod)
+    spec, status, meta = spec_of(pod), status_of(pod), meta_of(pod)
     ready, reason, restarts = pod_ready_restarts_status(pod, now)
     pod_ip = ""
     ips = status.get("podIPs") or []
@@ -333,27 +300,15 @@ def _pod_row(pod: Mapping, now: datetime) -> list[str]:
     ]
 
 
-def _node_roles(node: Mapping) -> list[str]:
-    roles = set()
-    for k, v in (_meta(node).get("labels") or {}).items():
-        if k.startswith("node-role.kubernetes.io/"):
-            role = k[len("node-role.kubernetes.io/") :]
-            if role:
-                roles.add(role)
-        elif k == "kubernetes.io/role" and v:
-            roles.add(v)
-    return sorted(roles)
-
-
 def _node_address(node: Mapping, kind: str) -> str:
-    for a in _status(node).get("addresses") or []:
+    for a in status_of(node).get("addresses") or []:
         if a.get("type") == kind:
             return a.get("address", "")
     return NONE
 
 
 def _node_row(node: Mapping, now: datetime) -> list[str]:
-    status, spec, meta = _status(node), _spec(node), _meta(node)
+    status, spec, meta = status_of(node), spec_of(node), meta_of(node)
     states: list[str] = []
     for c in status.get("conditions") or []:
         if c.get("type") == "Ready":
@@ -366,7 +321,7 @@ def _node_row(node: Mapping, now: datetime) -> list[str]:
     return [
         meta.get("name", ""),
         ",".join(states),
-        ",".join(_node_roles(node)) or NONE,
+        ",".join(node_roles(node)) or NONE,
         age(meta.get("creationTimestamp"), now),
         info.get("kubeletVersion", ""),
         _node_address(node, "InternalIP"),
@@ -379,39 +334,39 @@ def _node_row(node: Mapping, now: datetime) -> list[str]:
 
 def _namespace_row(ns: Mapping, now: datetime) -> list[str]:
     return [
-        _meta(ns).get("name", ""),
-        _status(ns).get("phase", ""),
-        age(_meta(ns).get("creationTimestamp"), now),
+        meta_of(ns).get("name", ""),
+        status_of(ns).get("phase", ""),
+        age(meta_of(ns).get("creationTimestamp"), now),
     ]
 
 
 def _deployment_row(d: Mapping, now: datetime) -> list[str]:
-    spec, status, meta = _spec(d), _status(d), _meta(d)
+    spec, status, meta = spec_of(d), status_of(d), meta_of(d)
     names, images = _layout_containers(
         ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     )
     return [
         meta.get("name", ""),
-        f"{_int(status.get('readyReplicas'))}/{_replicas(spec)}",
-        str(_int(status.get("updatedReplicas"))),
-        str(_int(status.get("availableReplicas"))),
+        f"{to_int(status.get('readyReplicas'))}/{_replicas(spec)}",
+        str(to_int(status.get("updatedReplicas"))),
+        str(to_int(status.get("availableReplicas"))),
         age(meta.get("creationTimestamp"), now),
         names,
         images,
-        _selector_string(spec.get("selector")),
+        selectors.to_string(spec.get("selector")),
     ]
 
 
 def _replicaset_row(rs: Mapping, now: datetime) -> list[str]:
-    spec, status, meta = _spec(rs), _status(rs), _meta(rs)
+    spec, status, meta = spec_of(rs), status_of(rs), meta_of(rs)
     names, images = _layout_containers(
         ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     )
     return [
         meta.get("name", ""),
         str(_replicas(spec)),
-        str(_int(status.get("replicas"))),
-        str(_int(status.get("readyReplicas"))),
+        str(to_int(status.get("replicas"))),
+        str(to_int(status.get("readyReplicas"))),
         age(meta.get("creationTimestamp"), now),
         names,
         images,
@@ -419,24 +374,14 @@ def _replicaset_row(rs: Mapping, now: datetime) -> list[str]:
     ]
 
 
-def _lb_status_string(lb: Mapping | None) -> str:
-    """``loadBalancerStatusStringer(…, wide=true)``: the set of ingress IPs/hostnames."""
-    result: list[str] = []
-    for ing in (lb or {}).get("ingress") or []:
-        v = ing.get("ip") or ing.get("hostname")
-        if v and v not in result:
-            result.append(v)
-    return ",".join(sorted(result))
-
-
 def _service_external_ip(svc: Mapping) -> str:
-    spec = _spec(svc)
+    spec = spec_of(svc)
     typ = spec.get("type") or "ClusterIP"
     ext = spec.get("externalIPs") or []
     if typ in ("ClusterIP", "NodePort"):
         return ",".join(ext) if ext else NONE
     if typ == "LoadBalancer":
-        lb = _lb_status_string(_status(svc).get("loadBalancer"))
+        lb = lb_status_string(status_of(svc).get("loadBalancer"))
         if ext:
             parts = (lb.split(",") if lb else []) + list(ext)
             return ",".join(parts)
@@ -450,38 +395,24 @@ def _service_ports(ports: Iterable[Mapping]) -> str:
     pieces = []
     for p in ports or []:
         proto = p.get("protocol") or "TCP"
-        if _int(p.get("nodePort")) > 0:
+        if to_int(p.get("nodePort")) > 0:
             pieces.append(f"{p.get('port')}:{p.get('nodePort')}/{proto}")
         else:
             pieces.append(f"{p.get('port')}/{proto}")
     return ",".join(pieces)
 
 
-def _cluster_ip(spec: Mapping) -> str:
-    ips = spec.get("clusterIPs") or []
-    if ips:
-        return ips[0]
-    # Objects that predate dual-stack carry only spec.clusterIP.
-    return spec.get("clusterIP") or NONE
-
-
 def _service_row(svc: Mapping, now: datetime) -> list[str]:
-    spec, meta = _spec(svc), _meta(svc)
+    spec, meta = spec_of(svc), meta_of(svc)
     return [
         meta.get("name", ""),
         spec.get("type") or "ClusterIP",
-        _cluster_ip(spec),
+        cluster_ip(spec),
         _service_external_ip(svc),
         _service_ports(spec.get("ports")) or NONE,
         age(meta.get("creationTimestamp"), now),
         format_labels(spec.get("selector")),
     ]
-
-
-def _join_host_port(host: str, port) -> str:
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
 
 
 def format_endpoints(ep: Mapping, port_names: set[str] | None = None) -> str:
@@ -513,7 +444,7 @@ def format_endpoints(ep: Mapping, port_names: set[str] | None = None) -> str:
                     if len(out) == maximum:
                         more = True
                         break
-                    out.append(_join_host_port(a.get("ip", ""), port.get("port")))
+                    out.append(join_host_port(a.get("ip", ""), port.get("port")))
     ret = ",".join(out)
     if more:
         return f"{ret} + {count - maximum} more..."
@@ -522,9 +453,9 @@ def format_endpoints(ep: Mapping, port_names: set[str] | None = None) -> str:
 
 def _endpoints_row(ep: Mapping, now: datetime) -> list[str]:
     return [
-        _meta(ep).get("name", ""),
+        meta_of(ep).get("name", ""),
         format_endpoints(ep),
-        age(_meta(ep).get("creationTimestamp"), now),
+        age(meta_of(ep).get("creationTimestamp"), now),
     ]
 
 
@@ -558,25 +489,25 @@ def _endpointslice_row(eps: Mapping, now: datetime) -> list[str]:
                 amore = True
             acount += 1
     return [
-        _meta(eps).get("name", ""),
+        meta_of(eps).get("name", ""),
         eps.get("addressType", ""),
         _list_with_more(ports, pmore, pcount, maximum),
         _list_with_more(addrs, amore, acount, maximum),
-        age(_meta(eps).get("creationTimestamp"), now),
+        age(meta_of(eps).get("creationTimestamp"), now),
     ]
 
 
 def _configmap_row(cm: Mapping, now: datetime) -> list[str]:
     n = len(cm.get("data") or {}) + len(cm.get("binaryData") or {})
-    return [_meta(cm).get("name", ""), str(n), age(_meta(cm).get("creationTimestamp"), now)]
+    return [meta_of(cm).get("name", ""), str(n), age(meta_of(cm).get("creationTimestamp"), now)]
 
 
 def _secret_row(s: Mapping, now: datetime) -> list[str]:
     return [
-        _meta(s).get("name", ""),
+        meta_of(s).get("name", ""),
         s.get("type") or "Opaque",
         str(len(s.get("data") or {})),
-        age(_meta(s).get("creationTimestamp"), now),
+        age(meta_of(s).get("creationTimestamp"), now),
     ]
 
 
@@ -587,11 +518,11 @@ def _event_row(e: Mapping, now: datetime) -> list[str]:
     last = age(e.get("lastTimestamp"), now)
     if not e.get("lastTimestamp"):
         last = first
-    count = _int(e.get("count"))
+    count = to_int(e.get("count"))
     series = e.get("series")
     if series:
         last = age(series.get("lastObservedTime"), now)
-        count = _int(series.get("count"))
+        count = to_int(series.get("count"))
     elif count == 0:
         count = 1
     inv = e.get("involvedObject") or {}
@@ -611,7 +542,7 @@ def _event_row(e: Mapping, now: datetime) -> list[str]:
         (e.get("message") or "").strip(),
         first,
         str(count),
-        _meta(e).get("name", ""),
+        meta_of(e).get("name", ""),
     ]
 
 
@@ -632,19 +563,19 @@ def _ingress_hosts(rules: list[Mapping]) -> str:
 
 
 def _ingress_row(ing: Mapping, now: datetime) -> list[str]:
-    spec, meta = _spec(ing), _meta(ing)
+    spec, meta = spec_of(ing), meta_of(ing)
     return [
         meta.get("name", ""),
         spec.get("ingressClassName") or NONE,
         _ingress_hosts(spec.get("rules") or []),
-        _lb_status_string(_status(ing).get("loadBalancer")),
+        lb_status_string(status_of(ing).get("loadBalancer")),
         "80, 443" if spec.get("tls") else "80",
         age(meta.get("creationTimestamp"), now),
     ]
 
 
 def _ingressclass_row(ic: Mapping, now: datetime) -> list[str]:
-    spec, meta = _spec(ic), _meta(ic)
+    spec, meta = spec_of(ic), meta_of(ic)
     params = NONE
     p = spec.get("parameters")
     if p:
@@ -771,9 +702,9 @@ def print_table(
     for obj in objs:
         cells = fn(obj, now)
         row = [cells[i] for i in keep]
-        labels = _meta(obj).get("labels") or {}
+        labels = meta_of(obj).get("labels") or {}
         if show_ns:
-            row.insert(0, _meta(obj).get("namespace", ""))
+            row.insert(0, meta_of(obj).get("namespace", ""))
         row += [labels.get(k, "") for k in label_columns]
         if show_labels:
             row.append(format_labels(labels))
@@ -819,7 +750,7 @@ def print_name(resource: str, objs: list[dict]) -> str:
     lines = []
     for obj in objs:
         prefix = _NAME_PREFIX.get(resource) or _name_prefix_from_obj(obj)
-        lines.append(f"{prefix}/{_meta(obj).get('name', '')}\n")
+        lines.append(f"{prefix}/{meta_of(obj).get('name', '')}\n")
     return "".join(lines)
 
 
@@ -831,14 +762,3 @@ def no_resources_message(namespace: str | None) -> str:
     if namespace:
         return f"No resources found in {namespace} namespace."
     return "No resources found"
-
-
-def secret_data_sizes(secret: Mapping) -> dict[str, int]:
-    """Byte length of each (base64-encoded) value in ``secret.data``; describe prints these."""
-    sizes: dict[str, int] = {}
-    for k, v in (secret.get("data") or {}).items():
-        try:
-            sizes[k] = len(base64.b64decode(v or "", validate=False))
-        except (binascii.Error, ValueError):
-            sizes[k] = len(v or "")
-    return sizes
