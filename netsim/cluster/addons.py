@@ -5,21 +5,14 @@ Each room that provides an add-on exposes `install(client, cfg)` in its `addon` 
 
 from __future__ import annotations
 
-import importlib
-import logging
+from netsim.dns import addon as dns_addon
+from netsim.ingress import addon as ingress_addon
 
-log = logging.getLogger("netsim.addons")
-
-ADDONS = ["netsim.dns.addon", "netsim.ingress.addon"]
+# Plain imports and no catch-all: a broken add-on stops the control plane at startup with
+# its traceback in controlplane.log, instead of a cluster that silently lacks DNS or ingress.
+ADDONS = [dns_addon, ingress_addon]
 
 
 def install(client, cfg) -> None:
-    for mod in ADDONS:
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        try:
-            m.install(client, cfg)
-        except Exception:
-            log.exception("add-on %s failed to install", mod)
+    for addon in ADDONS:
+        addon.install(client, cfg)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -19,19 +18,28 @@ from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient, socket_path
 from netsim.api.server import serve
 from netsim.api.store import Store
+from netsim.cluster import addons
+from netsim.controllers.deployment import DeploymentController
+from netsim.controllers.endpoints import EndpointsController
+from netsim.controllers.gc import GarbageCollector
+from netsim.controllers.nodelifecycle import NodeLifecycleController
+from netsim.controllers.replicaset import ReplicaSetController
+from netsim.controllers.scheduler import Scheduler
 from netsim.net.ledger import state_dir
 from netsim.net.topology import ClusterConfig
 
 log = logging.getLogger("netsim.controlplane")
 
-# (module, class) of every controller; optional ones are skipped until their room exists.
+# Every controller the control plane runs, in start order. Plain imports: a broken
+# controller stops the control plane at startup with its traceback in controlplane.log
+# (and `cluster up` says the API server did not come up), never a cluster without it.
 CONTROLLERS = [
-    ("netsim.controllers.scheduler", "Scheduler"),
-    ("netsim.controllers.gc", "GarbageCollector"),
-    ("netsim.controllers.replicaset", "ReplicaSetController"),
-    ("netsim.controllers.deployment", "DeploymentController"),
-    ("netsim.controllers.endpoints", "EndpointsController"),
-    ("netsim.controllers.nodelifecycle", "NodeLifecycleController"),
+    Scheduler,
+    GarbageCollector,
+    ReplicaSetController,
+    DeploymentController,
+    EndpointsController,
+    NodeLifecycleController,
 ]
 
 
@@ -44,19 +52,12 @@ def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
                        "spec": {"clusterIP": cfg.kubernetes_ip, "type": "ClusterIP",
                                 "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                            "targetPort": 6443}]}})
-    with contextlib.suppress(Exception):
-        addons = importlib.import_module("netsim.cluster.addons")
-        addons.install(client, cfg)
+    addons.install(client, cfg)
 
 
 def start_controllers(client: LocalClient, cfg: ClusterConfig) -> list:
     running = []
-    for mod, cls in CONTROLLERS:
-        try:
-            klass = getattr(importlib.import_module(mod), cls)
-        except (ImportError, AttributeError):
-            log.info("controller %s.%s not available", mod, cls)
-            continue
+    for klass in CONTROLLERS:
         ctrl = klass(client)
         ctrl.start()
         running.append(ctrl)
