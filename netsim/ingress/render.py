@@ -1,16 +1,18 @@
 """Render one self-contained nginx.conf from Ingresses, Services, EndpointSlices and Secrets.
 
-Pure: objects in, text and file contents out (the controller writes the files, runs
-`nginx -t`, then reloads). The shapes follow ingress-nginx's nginx.tmpl so that what a user
+`render_nginx_conf` is pure: objects in, text and file contents out (the controller writes
+the files, runs `nginx -t` through `validate`, then reloads; `generate_default_certificate`
+runs `openssl`). The shapes follow ingress-nginx's nginx.tmpl so that what a user
 reads here is what they would read inside an ingress-nginx pod, minus the Lua: upstreams
 list the ready pod endpoints directly (a graceful reload keeps connections in flight), and
 canaries are `map`/`split_clients` variables that stock nginx understands.
 
-Semantics (see reference/ingress.md): class filtering, one `server` per host (wildcards as
-one-label regexes), a catch-all `_` default server (404 or the defaultBackend), Exact/Prefix/
-ImplementationSpecific locations sorted by descending length, the oldest Ingress winning a
-host+path, TLS from `kubernetes.io/tls` Secrets with a 308 redirect, canary, rewrite-target,
-use-regex and app-root annotations.
+Semantics (the Kubernetes Ingress concept page, ingress-nginx's nginx.tmpl and user guide,
+ingress-controller-conformance's features/*.feature): class filtering, one `server` per
+host (wildcards as one-label regexes), a catch-all `_` default server (404 or the
+defaultBackend), Exact/Prefix/ImplementationSpecific locations sorted by descending length,
+the oldest Ingress winning a host+path, TLS from `kubernetes.io/tls` Secrets with a 308
+redirect, canary, rewrite-target, use-regex and app-root annotations.
 """
 
 from __future__ import annotations
