@@ -53,7 +53,11 @@ class Store:
 
     def __init__(self, path: str = ":memory:", admission: Admission | None = None,
                  history: int = 20000, history_bytes: int = 256 * 1024 * 1024,
-                 event_ttl: float = 3600.0):
+                 event_ttl: float = 3600.0, clock: Callable[[], str] = now_rfc3339,
+                 new_uid: Callable[[], str] = lambda: str(uuid.uuid4())):
+        # clock / new_uid stamp creationTimestamp and uid; the offline cluster
+        # (netsim/offline.py) passes fixed ones so its output is deterministic.
+        self.clock, self.new_uid = clock, new_uid
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -238,8 +242,8 @@ class Store:
             obj["apiVersion"] = res.api_version
             if dry_run:
                 return obj
-            md["uid"] = str(uuid.uuid4())
-            md["creationTimestamp"] = now_rfc3339()
+            md["uid"] = self.new_uid()
+            md["creationTimestamp"] = self.clock()
             md.pop("deletionTimestamp", None)
             if "spec" in obj:
                 md["generation"] = 1
