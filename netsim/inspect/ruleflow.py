@@ -544,6 +544,10 @@ def _mark(mark: int, args: dict[str, str]) -> int:
 
 # --- nftables -----------------------------------------------------------------------------
 
+# kube-proxy's helper chains, which exist whether or not anything uses them yet
+KUBE_NFT_FIXED_CHAINS = frozenset({"reject-chain", "mark-for-masquerade"})
+
+
 @dataclass
 class NftChain:
     name: str
@@ -770,10 +774,11 @@ class NftRules:
 
     # -- checks --
 
-    def check_rule_jumps(self) -> list[str]:
+    def check_rule_jumps(self, fixed: Iterable[str] = KUBE_NFT_FIXED_CHAINS) -> list[str]:
         """checkIPTablesRuleJumps for a table: every chain jumped to (from a rule or a map
-        element) has rules, every non-base chain with rules is jumped to. (An empty,
-        unused chain is a flushed stale chain waiting for its deletion: allowed.)"""
+        element) has rules, every non-base chain with rules is jumped to (`fixed`
+        excepted). (An empty, unused chain is a flushed stale chain waiting for its
+        deletion: allowed.)"""
         jumped: set[str] = set()
         for c in self.chains.values():
             for _, ops in c.rules:
@@ -784,8 +789,8 @@ class NftRules:
         empty = sorted(c for c in jumped if not self.chains[c].rules)
         if empty:
             problems.append(f"some chains are jumped to but have no rules: {empty}")
-        unused = sorted(c.name for c in self.chains.values()
-                        if c.hook is None and c.rules and c.name not in jumped)
+        unused = sorted(c.name for c in self.chains.values() if c.hook is None and c.rules
+                        and c.name not in jumped and c.name not in set(fixed))
         if unused:
             problems.append(f"some chains are created but not used: {unused}")
         return problems

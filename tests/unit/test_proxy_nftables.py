@@ -17,11 +17,22 @@ import textwrap
 
 import pytest
 
-from netsim.proxy import nftables as nft
+from netsim.inspect.ruleflow import NftRules
+from netsim.proxy import nftables as _nft
 from netsim.proxy.model import ProxySnapshot
+from tests.proxy_fixtures import (
+    check_flow,
+    ep,
+    eps,
+    flow_cases,
+    flow_id,
+    overall_objects,
+    port,
+    snap,
+    svc,
+)
 
-TEST_NODE = "test-node"
-UPSTREAM_OPTS = nft.NftOptions(nodeport_addresses=("192.168.0.2/32",),
+UPSTREAM_OPTS = _nft.NftOptions(nodeport_addresses=("192.168.0.2/32",),
                                service_cidrs=("172.30.0.0/16",))
 
 
@@ -38,6 +49,7 @@ class FakeNft:
         self.table: str | None = None
         self.chains: dict[str, tuple[str, list[str]]] = {}  # name -> (add line, rules)
         self.sets: dict[str, tuple[str, dict[str, str]]] = {}  # sets and maps
+        self.rules = NftRules()
 
     def _snapshot(self):
         return (self.table, {k: (v[0], list(v[1])) for k, v in self.chains.items()},
@@ -63,6 +75,10 @@ class FakeNft:
         except Exception:
             self.table, self.chains, self.sets = saved
             raise
+        # the same transaction through the interpreter: it must read every rule, and the
+        # table it leaves must be consistent (checkIPTablesRuleJumps' nftables twin)
+        self.rules.run(text)
+        assert self.rules.check_rule_jumps() == []
 
     def _apply(self, line: str) -> None:
         w = line.split(" ")
@@ -169,72 +185,40 @@ def dump_of(*texts: str) -> FakeNft:
     return f
 
 
+# --- every render goes through these: the interpreter reads and checks each one ----------
+
+class _Checked:
+    """netsim.proxy.nftables, with every rendered transaction read by ruleflow and (for a
+    full sync, which stands alone) checked for consistency."""
+
+    def __getattr__(self, name):
+        return getattr(_nft, name)
+
+    @staticmethod
+    def render(snapshot, options=None, **kw):
+        r = _nft.render(snapshot, options, **kw)
+        if r.full and kw.get("existing") is None:
+            assert_consistent(r.text)
+        return r
+
+    @staticmethod
+    def render_full(snapshot, options=None, **kw):
+        text = _nft.render_full(snapshot, options, **kw)
+        if kw.get("existing") is None:
+            assert_consistent(text)
+        return text
+
+
+nft = _Checked()
+
+
+def assert_consistent(*texts: str) -> NftRules:
+    rules = NftRules(*texts)
+    assert rules.check_rule_jumps() == []
+    return rules
+
+
 # --- upstream's TestOverallNFTablesRules ---------------------------------------------------
-
-def svc(ns, name, *, status=None, **spec):
-    obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": ns, "name": name},
-           "spec": spec}
-    if status:
-        obj["status"] = status
-    return obj
-
-
-def port(name, p, proto="TCP", **kw):
-    return {"name": name, "port": p, "protocol": proto, **kw}
-
-
-def eps(ns, name, endpoints, ports=None):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": ns, "name": f"{name}-1",
-                         "labels": {"kubernetes.io/service-name": name}},
-            "endpoints": endpoints, "ports": ports or [port("p80", 80)]}
-
-
-def ep(ip, node=None, **cond):
-    out = {"addresses": [ip]}
-    if node:
-        out["nodeName"] = node
-    if cond:
-        out["conditions"] = cond
-    return out
-
-
-def overall_objects():
-    services = [
-        svc("ns1", "svc1", clusterIP="172.30.0.41", ports=[port("p80", 80)]),
-        svc("ns2", "svc2", type="LoadBalancer", externalTrafficPolicy="Local",
-            clusterIP="172.30.0.42", ports=[port("p80", 80, nodePort=3001)],
-            externalIPs=["192.168.99.22"], healthCheckNodePort=30000,
-            status={"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
-        svc("ns3", "svc3", type="NodePort", clusterIP="172.30.0.43",
-            ports=[port("p80", 80, nodePort=3003)]),
-        svc("ns4", "svc4", type="NodePort", clusterIP="172.30.0.44",
-            externalIPs=["192.168.99.33"], ports=[port("p80", 80, targetPort=80)]),
-        svc("ns5", "svc5", type="LoadBalancer", externalTrafficPolicy="Cluster",
-            clusterIP="172.30.0.45", ports=[port("p80", 80, nodePort=3002)],
-            healthCheckNodePort=30000, loadBalancerSourceRanges=[" 203.0.113.0/25"],
-            sessionAffinity="ClientIP",
-            sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}},
-            status={"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}),
-        svc("ns6", "svc6", type="ClusterIP", clusterIP="172.30.0.46",
-            ports=[port("p80", 80, targetPort=80)]),
-    ]
-    slices = [
-        eps("ns1", "svc1", [ep("10.180.0.1")]),
-        eps("ns2", "svc2", [ep("10.180.0.2")]),
-        eps("ns3", "svc3", [ep("10.180.0.3")]),
-        eps("ns4", "svc4", [ep("10.180.0.4"), ep("10.180.0.5", TEST_NODE)]),
-        eps("ns5", "svc5", [ep("10.180.0.3")]),
-    ]
-    return services, slices
-
-
-def snap(services, slices, **kw) -> ProxySnapshot:
-    return ProxySnapshot.from_objects(
-        services, slices, node_name=kw.pop("node_name", TEST_NODE),
-        node_ips=kw.pop("node_ips", ["192.168.0.2", "192.168.1.2", "192.168.99.11"]),
-        cluster_cidr=kw.pop("cluster_cidr", "10.0.0.0/8"), **kw)
-
 
 UPSTREAM_BASE = textwrap.dedent("""
     add table ip kube-proxy { comment "rules for kube-proxy" ; }
@@ -392,6 +376,38 @@ UPSTREAM_OVERALL = textwrap.dedent("""
 
 def overall_snapshot() -> ProxySnapshot:
     return snap(*overall_objects())
+
+
+# --- runPacketFlowTests: the same flow table as the iptables tests --------------------------
+
+@pytest.mark.parametrize("case", flow_cases(), ids=flow_id)
+def test_packet_flows(case):
+    """Upstream's packet-flow tables traced through the rendered transaction (upstream's
+    nftables fake proxier: NodePorts on the primary node IP, service CIDR 172.30.0.0/16)."""
+    _, objects, flow = case
+    check_flow(dump_of(nft.render_full(snap(*objects()), UPSTREAM_OPTS)).rules, flow, "nftables")
+
+
+def test_packet_flows_follow_partial_syncs():
+    """A partial sync changes where packets go exactly as a full sync of the same state."""
+    from tests.proxy_fixtures import Flow
+    first = nft.render(overall_snapshot(), UPSTREAM_OPTS)
+    f = dump_of(first.text)
+    part = nft.render(snap(*_changed_objects()), UPSTREAM_OPTS,
+                      changed={"ns1/svc1", "ns3/svc3", "ns6/svc6", "ns7/svc7"},
+                      existing=first.state)
+    f.run(part.text)
+    for flow in (
+        Flow("scaled up", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80, 10.180.0.7:80"),
+        Flow("lost its endpoints", "203.0.113.2", "192.168.0.2", 3003, "REJECT"),
+        Flow("deleted: an unallocated cluster IP", "10.0.0.2", "172.30.0.46", 80, "DROP"),
+        Flow("new, with affinity", "10.0.0.2", "172.30.0.47", 80, "10.180.0.8:80, 10.180.0.9:80"),
+        Flow("unchanged", "10.0.0.2", "172.30.0.44", 80, "10.180.0.4:80, 10.180.0.5:80"),
+    ):
+        check_flow(f.rules, flow, "nftables")
+    f.run(nft.render_delete_chains(part.stale_chains))
+    check_flow(f.rules, Flow("after the stale chains went", "10.0.0.2", "172.30.0.43", 80,
+                             "REJECT"), "nftables")
 
 
 def test_overall_rules_equal_upstreams_expected_table():
