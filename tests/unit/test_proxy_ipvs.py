@@ -17,37 +17,16 @@ import textwrap
 from netsim.proxy import ipvs
 from netsim.proxy.ipvs_apply import ipvs_diff, parse_ipvsadm_save
 from netsim.proxy.model import ProxySnapshot
+from tests.proxy_fixtures import ep, eps, port, svc
+from tests.proxy_fixtures import snap as fixtures_snap
 
 NODE = "test-hostname"
 NODE_IP = "100.101.102.103"
 
 
-def svc(ns, name, **spec) -> dict:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": ns, "name": name},
-            "spec": spec}
-
-
-def port(name, p, proto="TCP", **kw) -> dict:
-    return {"name": name, "port": p, "protocol": proto, **kw}
-
-
-def eps(ns, name, endpoints, ports, n=1) -> dict:
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": ns, "name": f"{name}-{n}",
-                         "labels": {"kubernetes.io/service-name": name}},
-            "endpoints": endpoints, "ports": ports}
-
-
-def ep(ip, node=None) -> dict:
-    out: dict = {"addresses": [ip]}
-    if node:
-        out["nodeName"] = node
-    return out
-
-
 def snap(services, slices, node_ips=(NODE_IP,), cidr="10.0.0.0/8") -> ProxySnapshot:
-    return ProxySnapshot.from_objects(services, slices, node_name=NODE, node_ips=list(node_ips),
-                                      cluster_cidr=cidr)
+    return fixtures_snap(services, slices, node_name=NODE, node_ips=list(node_ips),
+                         cluster_cidr=cidr)
 
 
 def text(s: str) -> str:
