@@ -8,7 +8,6 @@ a backend" of the NodePort tests.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import re
 import subprocess
@@ -17,67 +16,29 @@ import uuid
 import pytest
 
 from tests.conftest import requires_root, wait_for
+from tests.proxy_fixtures import (
+    MASTER,
+    NS,
+    W1,
+    W2,
+    curl,
+    curl_many,
+    echo_deployment,
+    echo_setup,
+    lan_ip,
+    pod_many,
+    pod_on,
+    selector_service,
+)
 
 pytestmark = requires_root
 
-NS = "default"
-MASTER, W1, W2 = "k8s-master-171", "k8s-slave-172", "k8s-slave-173"
 TAG = uuid.uuid4().hex[:6]
-
-
-def _deploy(name: str, labels: dict, replicas: int, port: int = 8080, env=None) -> dict:
-    c = {"name": "echo", "image": "netsim/echo", "args": ["--port", str(port)],
-         "ports": [{"name": "http", "containerPort": port}],
-         "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 1}}
-    if env:
-        c["env"] = env
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [c]}}}}
-
-
-def _svc(name: str, selector: dict, *, typ="ClusterIP", node_port=None, local=False,
-         sticky=False, port=80, target=8080, ns=NS) -> dict:
-    p = {"port": port, "targetPort": target, "protocol": "TCP"}
-    if node_port:
-        p["nodePort"] = node_port
-    spec = {"type": typ, "selector": selector, "ports": [p]}
-    if local:
-        spec["externalTrafficPolicy"] = "Local"
-    if sticky:
-        spec["sessionAffinity"] = "ClientIP"
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-            "spec": spec}
 
 
 def _ipt_save(cluster, node: str) -> str:
     from netsim.proxy.apply import Iptables
     return Iptables(netns=cluster.node_netns(node)).save()
-
-
-def _curl(cluster, netns: str | None, url: str, max_time: int = 5):
-    cmd = ["curl", "-s", "-m", str(max_time), url]
-    if netns is None:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max_time + 10)
-    else:
-        p = cluster.in_netns(netns, *cmd, timeout=max_time + 10)
-    return p.returncode, (json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else None)
-
-
-def _curl_many(cluster, netns: str, url: str, n: int) -> list[dict]:
-    """n separate connections (one curl each) from one netns, answers as JSON."""
-    script = f'for i in $(seq {n}); do curl -s -m 5 {url}; echo; echo "@@"; done'
-    p = cluster.in_netns(netns, "sh", "-c", script, timeout=30 + n)
-    return [json.loads(c) for c in p.stdout.split("@@") if c.strip()]
-
-
-def _pod_many(cluster, pod: str, url: str, n: int) -> list[dict]:
-    """n connections from a pod; failed ones are left out (see the hairpin test)."""
-    script = (f'for i in $(seq {n}); do curl -s --connect-timeout 1 -m 3 {url}; echo; '
-              'echo "@@"; done')
-    p = cluster.pod_exec(pod, "sh", "-c", script, timeout=30 + 4 * n)
-    return [json.loads(c) for c in p.stdout.split("@@") if c.strip()]
 
 
 def _hairpin_on(cluster, node: str) -> bool:
@@ -88,36 +49,7 @@ def _hairpin_on(cluster, node: str) -> bool:
 @pytest.fixture(scope="module")
 def echo(cluster):
     """3 echo pods (Deployment kp-echo) and its services; returns handy facts."""
-    c = cluster.client
-    labels = {"app": "kp-echo"}
-    c.create(_deploy("kp-echo", labels, 3))
-    svcs = {
-        "cip": _svc("kp-echo", labels),
-        "np": _svc("kp-np", labels, typ="NodePort", node_port=31080),
-        "local": _svc("kp-local", labels, typ="NodePort", node_port=31081, local=True),
-        "sticky": _svc("kp-sticky", labels, sticky=True),
-        "none": _svc("kp-none", {"app": "kp-nobody"}),
-    }
-    made = {k: c.create(v) for k, v in svcs.items()}
-    pods = cluster.wait_pods_ready(NS, "app=kp-echo", 3, timeout=60)
-    facts = {
-        "cip": {k: v["spec"]["clusterIP"] for k, v in made.items()},
-        "pods": {p["metadata"]["name"]: p for p in pods},
-        "ips": {n.name: n.ip for n in cluster.cfg.nodes},
-    }
-    # rules are in place on every node once the cluster IP answers there
-    for node in facts["ips"]:
-        wait_for(lambda node=node: _curl(cluster, cluster.node_netns(node),
-                                         f"http://{facts['cip']['cip']}/", 2)[0] == 0,
-                 30, what=f"ClusterIP answering on {node}")
-    yield facts
-    for name in ("kp-echo", "kp-np", "kp-local", "kp-sticky", "kp-none"):
-        c.delete("services", name, NS)
-    c.delete("deployments", "kp-echo", NS)
-
-
-def _pod_on(echo, node: str) -> dict:
-    return next(p for p in echo["pods"].values() if p["spec"]["nodeName"] == node)
+    yield from echo_setup(cluster, "kp", (31080, 31081))
 
 
 # --- ClusterIP -----------------------------------------------------------------------------
@@ -125,11 +57,11 @@ def _pod_on(echo, node: str) -> dict:
 def test_clusterip_from_pods_on_both_workers_keeps_the_pod_ip(cluster, echo):
     url = f"http://{echo['cip']['cip']}/"
     for node in (W1, W2):
-        client = _pod_on(echo, node)
+        client = pod_on(echo, node)
         me = client["metadata"]["name"]
         others = {n for p in echo["pods"].values() if p["metadata"]["name"] != me
                   for n in [p["spec"]["nodeName"]]}
-        answers = _pod_many(cluster, me, url, 20)
+        answers = pod_many(cluster, me, url, 20)
         assert len(answers) >= 10
         backends_nodes = {echo["pods"][a["pod"]]["spec"]["nodeName"] for a in answers
                           if a["pod"] != me}
@@ -140,12 +72,12 @@ def test_clusterip_from_pods_on_both_workers_keeps_the_pod_ip(cluster, echo):
 
 
 def test_clusterip_from_a_node(cluster, echo):
-    rc, ans = _curl(cluster, cluster.node_netns(MASTER), f"http://{echo['cip']['cip']}/")
+    rc, ans = curl(cluster, cluster.node_netns(MASTER), f"http://{echo['cip']['cip']}/")
     assert rc == 0 and ans["pod"] in echo["pods"]
 
 
 def test_300_requests_spread_over_3_endpoints(cluster, echo):
-    answers = _curl_many(cluster, cluster.node_netns(MASTER), f"http://{echo['cip']['cip']}/", 300)
+    answers = curl_many(cluster, cluster.node_netns(MASTER), f"http://{echo['cip']['cip']}/", 300)
     assert len(answers) == 300
     counts = collections.Counter(a["pod"] for a in answers)
     assert set(counts) == set(echo["pods"])
@@ -153,15 +85,15 @@ def test_300_requests_spread_over_3_endpoints(cluster, echo):
 
 
 def test_client_ip_affinity_sticks_to_one_pod(cluster, echo):
-    answers = _curl_many(cluster, cluster.node_netns(W2), f"http://{echo['cip']['sticky']}/", 50)
+    answers = curl_many(cluster, cluster.node_netns(W2), f"http://{echo['cip']['sticky']}/", 50)
     assert len(answers) == 50
     assert len({a["pod"] for a in answers}) == 1
 
 
 def test_hairpin_pod_reaches_itself_through_its_service(cluster, echo):
-    me = _pod_on(echo, W1)["metadata"]["name"]
+    me = pod_on(echo, W1)["metadata"]["name"]
     assert _hairpin_on(cluster, W1), "hairpin_mode off on the pod's cni0 port"
-    answers = _pod_many(cluster, me, f"http://{echo['cip']['cip']}/", 40)
+    answers = pod_many(cluster, me, f"http://{echo['cip']['cip']}/", 40)
     assert me in {a["pod"] for a in answers}, "40 tries over 3 endpoints never hit itself"
 
 
@@ -169,7 +101,7 @@ def test_no_endpoints_is_refused_not_timed_out(cluster, echo):
     p = cluster.in_netns(cluster.node_netns(W1), "curl", "-s", "-m", "10",
                          f"http://{echo['cip']['none']}/")
     assert p.returncode == 7, f"curl exit {p.returncode} (7 = refused, 28 = timeout)"
-    pod = _pod_on(echo, W2)["metadata"]["name"]
+    pod = pod_on(echo, W2)["metadata"]["name"]
     p = cluster.pod_exec(pod, "curl", "-s", "-m", "10", f"http://{echo['cip']['none']}/")
     assert p.returncode == 7
 
@@ -177,30 +109,25 @@ def test_no_endpoints_is_refused_not_timed_out(cluster, echo):
 # --- NodePort ------------------------------------------------------------------------------
 
 def test_nodeport_on_every_node_from_host_and_lan(cluster, echo):
-    lan = cluster.lan_client("kpc1", _lan_ip(cluster, 50))
+    lan = cluster.lan_client("kpc1", lan_ip(cluster, 50))
     for node, ip in echo["ips"].items():
         for netns in (None, lan):  # None: the host (root netns) through its LAN veth
-            rc, ans = _curl(cluster, netns, f"http://{ip}:31080/")
+            rc, ans = curl(cluster, netns, f"http://{ip}:31080/")
             assert rc == 0, f"NodePort on {node} from {netns or 'host'}: curl exit {rc}"
             assert ans["pod"] in echo["pods"]
             # Cluster policy: SNAT to the node, the client address is not the LAN client's
-            assert ans["client"].rsplit(":", 1)[0] != _lan_ip(cluster, 50)
-
-
-def _lan_ip(cluster, host: int) -> str:
-    import ipaddress
-    return str(ipaddress.ip_network(cluster.lan)[host])
+            assert ans["client"].rsplit(":", 1)[0] != lan_ip(cluster, 50)
 
 
 def test_nodeport_local_policy_keeps_client_ip_and_uses_local_pods(cluster, echo):
-    lan = cluster.lan_client("kpc1", _lan_ip(cluster, 50))
+    lan = cluster.lan_client("kpc1", lan_ip(cluster, 50))
     for node in (W1, W2):
-        answers = _curl_many(cluster, lan, f"http://{echo['ips'][node]}:31081/", 10)
+        answers = curl_many(cluster, lan, f"http://{echo['ips'][node]}:31081/", 10)
         assert len(answers) == 10
         assert {echo["pods"][a["pod"]]["spec"]["nodeName"] for a in answers} == {node}
-        assert {a["client"].rsplit(":", 1)[0] for a in answers} == {_lan_ip(cluster, 50)}
+        assert {a["client"].rsplit(":", 1)[0] for a in answers} == {lan_ip(cluster, 50)}
     # the master has no local endpoint: the traffic is dropped there
-    rc, _ = _curl(cluster, lan, f"http://{echo['ips'][MASTER]}:31081/", max_time=2)
+    rc, _ = curl(cluster, lan, f"http://{echo['ips'][MASTER]}:31081/", max_time=2)
     assert rc == 28
 
 
@@ -225,10 +152,10 @@ def test_readiness_failure_removes_the_endpoint(cluster):
     pods = []
     for i in range(2):
         env = [{"name": "ECHO_FAIL_HEALTHZ_FILE", "value": f"{flag}-{i}"}]
-        dep = _deploy(f"kp-ready-{i}", {**labels, "i": str(i)}, 1, env=env)
+        dep = echo_deployment(f"kp-ready-{i}", {**labels, "i": str(i)}, 1, env=env)
         c.create(dep)
         pods.append(f"kp-ready-{i}")
-    svc = c.create(_svc("kp-ready", labels))
+    svc = c.create(selector_service("kp-ready", labels))
     try:
         cluster.wait_pods_ready(NS, "app=kp-ready", 2)
         cip = svc["spec"]["clusterIP"]
@@ -236,7 +163,7 @@ def test_readiness_failure_removes_the_endpoint(cluster):
         open(f"{flag}-0", "w").close()
         wait_for(lambda: _sep_count(cluster, MASTER, "kp-ready") == 1, 20,
                  what="the unready endpoint leaves the rules")
-        answers = _curl_many(cluster, cluster.node_netns(MASTER), f"http://{cip}/", 20)
+        answers = curl_many(cluster, cluster.node_netns(MASTER), f"http://{cip}/", 20)
         assert len(answers) == 20
         assert {a["pod"].rsplit("-", 2)[0] for a in answers} == {"kp-ready-1"}
         os.unlink(f"{flag}-0")
@@ -251,8 +178,8 @@ def test_readiness_failure_removes_the_endpoint(cluster):
 
 def test_scale_down_drops_one_endpoint(cluster):
     c = cluster.client
-    c.create(_deploy("kp-scale", {"app": "kp-scale"}, 3))
-    svc = c.create(_svc("kp-scale", {"app": "kp-scale"}))
+    c.create(echo_deployment("kp-scale", {"app": "kp-scale"}, 3))
+    svc = c.create(selector_service("kp-scale", {"app": "kp-scale"}))
     try:
         cluster.wait_pods_ready(NS, "app=kp-scale", 3)
         for node in (MASTER, W1, W2):
@@ -262,7 +189,7 @@ def test_scale_down_drops_one_endpoint(cluster):
         for node in (MASTER, W1, W2):
             wait_for(lambda node=node: _sep_count(cluster, node, "kp-scale") == 2, 30,
                      what=f"2 endpoints on {node}")
-        answers = _curl_many(cluster, cluster.node_netns(MASTER),
+        answers = curl_many(cluster, cluster.node_netns(MASTER),
                              f"http://{svc['spec']['clusterIP']}/", 30)
         assert len(answers) == 30 and len({a["pod"] for a in answers}) == 2
     finally:
@@ -283,10 +210,10 @@ def test_seed_svc_np_ublog_chains_and_a_clean_root_netns(cluster):
         c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "uit"}})
     except Exception:
         pass
-    dep = _deploy("myblog", {"app": "myblog"}, 2, port=8002)
+    dep = echo_deployment("myblog", {"app": "myblog"}, 2, port=8002)
     dep["metadata"]["namespace"] = "uit"
     c.create(dep)
-    c.create(_svc("svc-np-ublog", {"app": "myblog"}, typ="NodePort", node_port=32333,
+    c.create(selector_service("svc-np-ublog", {"app": "myblog"}, typ="NodePort", node_port=32333,
                   target=8002, ns="uit"))
     try:
         pods = cluster.wait_pods_ready("uit", "app=myblog", 2)
@@ -315,7 +242,7 @@ def test_seed_svc_np_ublog_chains_and_a_clean_root_netns(cluster):
         p = cluster.netsim("node", "exec", W1, "--", "sh", "-c", "iptables-save | grep svc-np-ublog")
         assert f"-j {svc_chain}" in p.stdout and "--dport 32333" in p.stdout, p.stdout + p.stderr
         for node, ip in ((MASTER, cluster.cfg.nodes[0].ip),):
-            rc, _ = _curl(cluster, None, f"http://{ip}:32333/blog/index/")
+            rc, _ = curl(cluster, None, f"http://{ip}:32333/blog/index/")
             assert rc == 0, node
     finally:
         c.delete("services", "svc-np-ublog", "uit")
@@ -337,7 +264,7 @@ def test_canary_loss_triggers_a_full_resync(cluster, echo):
     wait_for(lambda: ipt.canaries_present()
              and f"-A KUBE-SERVICES -d {echo['cip']['cip']}/32" in ipt.save("nat"), 15,
              what="kube-proxy rebuilding the flushed rules")
-    rc, _ = _curl(cluster, cluster.node_netns(W2), f"http://{echo['cip']['cip']}/")
+    rc, _ = curl(cluster, cluster.node_netns(W2), f"http://{echo['cip']['cip']}/")
     assert rc == 0
 
 

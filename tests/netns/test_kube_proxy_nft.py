@@ -18,12 +18,23 @@ import pytest
 
 from netsim.proxy import nftables
 from tests.conftest import TEST_CLUSTER, Cluster, is_root, requires_root, wait_for
-from tests.netns.test_kube_proxy import _curl, _curl_many, _deploy, _lan_ip, _pod_many, _svc
+from tests.proxy_fixtures import (
+    MASTER,
+    NS,
+    W1,
+    W2,
+    curl,
+    curl_many,
+    echo_deployment,
+    echo_setup,
+    lan_ip,
+    pod_many,
+    pod_on,
+    selector_service,
+)
 
 pytestmark = requires_root
 
-NS = "default"
-MASTER, W1, W2 = "k8s-master-171", "k8s-slave-172", "k8s-slave-173"
 NFT_CLUSTER = TEST_CLUSTER + "-nft"
 NFT_LAN = os.environ.get("NETSIM_TEST_LAN_NFT", "192.168.73.0/24")
 
@@ -53,41 +64,13 @@ def _nft_table(cluster, node: str) -> str:
 
 @pytest.fixture(scope="module")
 def echo(nft_cluster):
-    c = nft_cluster.client
-    labels = {"app": "kn-echo"}
-    c.create(_deploy("kn-echo", labels, 3))
-    svcs = {
-        "cip": _svc("kn-echo", labels),
-        "np": _svc("kn-np", labels, typ="NodePort", node_port=31180),
-        "local": _svc("kn-local", labels, typ="NodePort", node_port=31181, local=True),
-        "sticky": _svc("kn-sticky", labels, sticky=True),
-        "none": _svc("kn-none", {"app": "kn-nobody"}),
-    }
-    made = {k: c.create(v) for k, v in svcs.items()}
-    pods = nft_cluster.wait_pods_ready(NS, "app=kn-echo", 3, timeout=60)
-    facts = {
-        "cip": {k: v["spec"]["clusterIP"] for k, v in made.items()},
-        "pods": {p["metadata"]["name"]: p for p in pods},
-        "ips": {n.name: n.ip for n in nft_cluster.cfg.nodes},
-    }
-    for node in facts["ips"]:
-        wait_for(lambda node=node: _curl(nft_cluster, nft_cluster.node_netns(node),
-                                         f"http://{facts['cip']['cip']}/", 2)[0] == 0,
-                 30, what=f"ClusterIP answering on {node}")
-    yield facts
-    for name in ("kn-echo", "kn-np", "kn-local", "kn-sticky", "kn-none"):
-        c.delete("services", name, NS)
-    c.delete("deployments", "kn-echo", NS)
-
-
-def _pod_on(echo, node: str) -> dict:
-    return next(p for p in echo["pods"].values() if p["spec"]["nodeName"] == node)
+    yield from echo_setup(nft_cluster, "kn", (31180, 31181))
 
 
 def test_clusterip_from_a_pod_on_another_node_keeps_the_pod_ip(nft_cluster, echo):
-    client = _pod_on(echo, W1)
+    client = pod_on(echo, W1)
     me = client["metadata"]["name"]
-    answers = _pod_many(nft_cluster, me, f"http://{echo['cip']['cip']}/", 20)
+    answers = pod_many(nft_cluster, me, f"http://{echo['cip']['cip']}/", 20)
     assert len(answers) >= 10
     remote = [a for a in answers if echo["pods"][a["pod"]]["spec"]["nodeName"] == W2]
     assert remote, "no answer from the pods on the other worker"
@@ -97,13 +80,13 @@ def test_clusterip_from_a_pod_on_another_node_keeps_the_pod_ip(nft_cluster, echo
 
 def test_nodeport_on_every_node_from_the_host(nft_cluster, echo):
     for node, ip in echo["ips"].items():
-        rc, ans = _curl(nft_cluster, None, f"http://{ip}:31180/")
+        rc, ans = curl(nft_cluster, None, f"http://{ip}:31180/")
         assert rc == 0, f"NodePort on {node} from the host: curl exit {rc}"
         assert ans["pod"] in echo["pods"]
 
 
 def test_300_requests_spread_over_3_endpoints(nft_cluster, echo):
-    answers = _curl_many(nft_cluster, nft_cluster.node_netns(MASTER),
+    answers = curl_many(nft_cluster, nft_cluster.node_netns(MASTER),
                          f"http://{echo['cip']['cip']}/", 300)
     assert len(answers) == 300
     counts = collections.Counter(a["pod"] for a in answers)
@@ -112,7 +95,7 @@ def test_300_requests_spread_over_3_endpoints(nft_cluster, echo):
 
 
 def test_client_ip_affinity_sticks_to_one_pod(nft_cluster, echo):
-    answers = _curl_many(nft_cluster, nft_cluster.node_netns(W2),
+    answers = curl_many(nft_cluster, nft_cluster.node_netns(W2),
                          f"http://{echo['cip']['sticky']}/", 50)
     assert len(answers) == 50
     assert len({a["pod"] for a in answers}) == 1
@@ -124,21 +107,21 @@ def test_no_endpoints_is_refused_not_timed_out(nft_cluster, echo):
     p = nft_cluster.in_netns(nft_cluster.node_netns(W1), "curl", "-s", "-m", "10",
                              f"http://{echo['cip']['none']}/")
     assert p.returncode == 7, f"curl exit {p.returncode} (7 = refused, 28 = timeout)"
-    pod = _pod_on(echo, W2)["metadata"]["name"]
+    pod = pod_on(echo, W2)["metadata"]["name"]
     p = nft_cluster.pod_exec(pod, "curl", "-s", "-m", "10", f"http://{echo['cip']['none']}/")
     assert p.returncode == 7
 
 
 def test_local_policy_keeps_the_client_ip_and_uses_local_pods(nft_cluster, echo):
-    client_ip = _lan_ip(nft_cluster, 50)
+    client_ip = lan_ip(nft_cluster, 50)
     lan = nft_cluster.lan_client("knc1", client_ip)
     for node in (W1, W2):
-        answers = _curl_many(nft_cluster, lan, f"http://{echo['ips'][node]}:31181/", 10)
+        answers = curl_many(nft_cluster, lan, f"http://{echo['ips'][node]}:31181/", 10)
         assert len(answers) == 10
         assert {echo["pods"][a["pod"]]["spec"]["nodeName"] for a in answers} == {node}
         assert {a["client"].rsplit(":", 1)[0] for a in answers} == {client_ip}
     # the master has no local endpoint: dropped there (no-endpoint-nodeports: drop)
-    rc, _ = _curl(nft_cluster, lan, f"http://{echo['ips'][MASTER]}:31181/", max_time=2)
+    rc, _ = curl(nft_cluster, lan, f"http://{echo['ips'][MASTER]}:31181/", max_time=2)
     assert rc == 28
 
 
@@ -171,8 +154,8 @@ def _endpoint_chains(cluster, node: str, svc: str) -> int:
 
 def test_scale_down_is_a_partial_sync_and_the_stale_chain_goes(nft_cluster):
     c = nft_cluster.client
-    c.create(_deploy("kn-scale", {"app": "kn-scale"}, 3))
-    svc = c.create(_svc("kn-scale", {"app": "kn-scale"}))
+    c.create(echo_deployment("kn-scale", {"app": "kn-scale"}, 3))
+    svc = c.create(selector_service("kn-scale", {"app": "kn-scale"}))
     try:
         nft_cluster.wait_pods_ready(NS, "app=kn-scale", 3)
         for node in (MASTER, W1, W2):
@@ -183,7 +166,7 @@ def test_scale_down_is_a_partial_sync_and_the_stale_chain_goes(nft_cluster):
             # flushed at once, deleted a second later by the next transaction
             wait_for(lambda node=node: _endpoint_chains(nft_cluster, node, "kn-scale") == 2, 30,
                      what=f"2 endpoint chains on {node}")
-        answers = _curl_many(nft_cluster, nft_cluster.node_netns(MASTER),
+        answers = curl_many(nft_cluster, nft_cluster.node_netns(MASTER),
                              f"http://{svc['spec']['clusterIP']}/", 30)
         assert len(answers) == 30 and len({a["pod"] for a in answers}) == 2
         log = open(f"/var/lib/netsim/{nft_cluster.name}/logs/agent-{W1}.log").read()
@@ -199,7 +182,7 @@ def test_deleted_table_triggers_a_full_resync(nft_cluster, echo):
     assert p.returncode == 0, p.stderr
     wait_for(lambda: f"{echo['cip']['cip']} . tcp . 80 : goto" in _nft_table(nft_cluster, W2), 15,
              what="kube-proxy rebuilding table ip kube-proxy")
-    rc, _ = _curl(nft_cluster, netns, f"http://{echo['cip']['cip']}/")
+    rc, _ = curl(nft_cluster, netns, f"http://{echo['cip']['cip']}/")
     assert rc == 0
 
 
