@@ -290,8 +290,8 @@ def _print_result(obj: dict, res: Resource, output: str | None, verb: str) -> in
     if output in ("yaml", "json"):
         import json
 
-        from netsim.cli.get import _yaml
-        out(_yaml(obj) if output == "yaml" else json.dumps(obj, indent=4))
+        from netsim.cli.get import to_yaml
+        out(to_yaml(obj) if output == "yaml" else json.dumps(obj, indent=4))
     elif output == "name":
         out(f"{res.type_name}/{obj['metadata']['name']}")
     elif output:

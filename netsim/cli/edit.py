@@ -92,12 +92,12 @@ def run(ctx: Ctx, args: list[str]) -> int:
     if not objs:
         raise CliError("error: edit cancelled, no objects found")
     res, obj = objs[0]
-    from netsim.cli.get import _yaml
+    from netsim.cli.get import to_yaml
     ext = ".json" if p.get("output") == "json" else ".yaml"
     editor = os.environ.get("KUBE_EDITOR") or os.environ.get("EDITOR") or "vi"
     qual = f"{res.plural}.{res.group}" if res.group else res.plural
     name = obj["metadata"]["name"]
-    original = HEADER + _yaml(obj)
+    original = HEADER + to_yaml(obj)
     buf = original
     reasons: list[tuple[str, list[str]]] = []
     contains_error = False

@@ -29,7 +29,8 @@ def _split_targets(args: list[str]) -> list[tuple[str, list[str]]]:
     return [(k, args[1:]) for k in kinds]
 
 
-def _yaml(obj: dict) -> str:
+def to_yaml(obj: dict) -> str:
+    """`-o yaml` as kubectl writes it (go-yaml: sorted keys, block strings, quoted look-alikes)."""
     class Dumper(yaml.SafeDumper):
         pass
 
@@ -134,7 +135,7 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
         doc = all_items[0] if single and all_items else _as_list(all_items)
         if single and not all_items:
             return rc
-        out(_yaml(doc) if output == "yaml" else json.dumps(doc, indent=4))
+        out(to_yaml(doc) if output == "yaml" else json.dumps(doc, indent=4))
     elif output and output.startswith("jsonpath="):
         out(_jsonpath(all_items[0] if single and all_items else _as_list(all_items), output[9:]))
     else:
