@@ -51,7 +51,7 @@ class Kubelet:
         self.node = node
         self.node_netns = cfg.node_netns(node.name)
         self.ledger = Ledger(cfg.name)
-        self.root = os.path.join(state_dir(cfg.name), "nodes", node.name)
+        self.root = runtime.node_root(cfg.name, node.name)
         self.ipam = Ipam(os.path.join(state_dir(cfg.name), "ipam", f"{node.name}.json"),
                          node.pod_cidr)
         self.records: dict[str, runtime.PodRecord] = {}   # pod uid -> record
@@ -152,7 +152,7 @@ class Kubelet:
 
     # ---- paths -----------------------------------------------------------------------
     def pod_dir(self, ns: str, name: str, uid: str) -> str:
-        return os.path.join(self.root, "pods", f"{ns}_{name}_{uid}")
+        return runtime.pod_dir(self.root, ns, name, uid)
 
     def _load_records(self) -> None:
         base = os.path.join(self.root, "pods")
@@ -457,7 +457,7 @@ class Kubelet:
                                     "containerID": f"netsim://{crec.pid}"}
             crec.restart_count += 1
         argv = catalog.expand(image.argv, env)
-        crec.log_path = os.path.join(pdir, cname, f"{crec.restart_count}.log")
+        crec.log_path = runtime.log_path(pdir, cname, crec.restart_count)
         hostname = self.node.name if rec.host_network else (pod["spec"].get("hostname") or pod["metadata"]["name"])[:63]
         # `ip netns exec` already binds /etc/netns/<netns>/* over /etc (sandbox.write_etc
         # put the same resolv.conf and hosts there): binding them again costs two `mount`

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from netsim.kubelet import cgroups
+from netsim.net.ledger import state_dir
 
 # $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
 # $3: a file of "source<TAB>target" lines to bind-mount (hostPath volumes), may be empty.
@@ -97,6 +98,20 @@ class PodRecord:
             return None
         data["containers"] = {k: ContainerRecord(**v) for k, v in data.get("containers", {}).items()}
         return cls(**data)
+
+
+# On-disk layout, read by `netsim logs`/`exec` as well as the kubelet:
+# <state>/nodes/<node>/pods/<namespace>_<name>_<uid>/{pod.json, <container>/<restarts>.log}
+def node_root(cluster: str, node: str) -> str:
+    return os.path.join(state_dir(cluster), "nodes", node)
+
+
+def pod_dir(node_dir: str, namespace: str, name: str, uid: str) -> str:
+    return os.path.join(node_dir, "pods", f"{namespace}_{name}_{uid}")
+
+
+def log_path(pod_directory: str, container: str, restart_count: int) -> str:
+    return os.path.join(pod_directory, container, f"{restart_count}.log")
 
 
 def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
