@@ -7,9 +7,8 @@ import time
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, err, server_error
-from netsim.kubelet import cgroups
+from netsim.kubelet import cgroups, runtime
 from netsim.kubelet.runtime import PodRecord, proc_starttime
-from netsim.net.ledger import state_dir
 
 
 def _pod(ctx: Ctx, name: str) -> dict:
@@ -19,14 +18,18 @@ def _pod(ctx: Ctx, name: str) -> dict:
         raise CliError(server_error(e)) from e
 
 
-def _record(ctx: Ctx, pod: dict) -> PodRecord | None:
-    md = pod["metadata"]
-    node = pod["spec"].get("nodeName")
+def _pod_dir(ctx: Ctx, pod: dict) -> str | None:
+    """Where the pod's kubelet keeps its record and logs (None before it is scheduled)."""
+    md, node = pod["metadata"], pod["spec"].get("nodeName")
     if not node:
         return None
-    d = os.path.join(state_dir(ctx.cluster), "nodes", node, "pods",
-                     f"{md['namespace']}_{md['name']}_{md['uid']}")
-    return PodRecord.load(d)
+    return runtime.pod_dir(runtime.node_root(ctx.cluster, node), md["namespace"], md["name"],
+                           md["uid"])
+
+
+def _record(ctx: Ctx, pod: dict) -> PodRecord | None:
+    d = _pod_dir(ctx, pod)
+    return PodRecord.load(d) if d else None
 
 
 def _container(pod: dict, name: str | None) -> str:
@@ -89,7 +92,7 @@ def logs(ctx: Ctx, pod_name: str, container: str | None, follow: bool, previous:
         if crec.restart_count == 0:
             raise CliError(f'Error from server (BadRequest): previous terminated container "{cname}" '
                            f'in pod "{pod_name}" not found')
-        path = os.path.join(os.path.dirname(path), f"{crec.restart_count - 1}.log")
+        path = runtime.log_path(_pod_dir(ctx, pod) or "", cname, crec.restart_count - 1)
     try:
         with open(path, "rb") as f:
             data = f.read()
