@@ -260,6 +260,8 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> IptRule:
             step = 1
         elif w == "--seconds":
             _int(value(), raw)
+        elif w == "--mask":
+            _net(value(), raw)
         elif w == "--mark":
             v, _, m = value().partition("/")
             rule.matches.append(("mark", neg, (_int(v, raw), _int(m or "0xffffffff", raw))))
