@@ -21,6 +21,7 @@ from netsim.inspect.ruleflow import NftRules
 from netsim.proxy import nftables as _nft
 from netsim.proxy.model import ProxySnapshot
 from tests.proxy_fixtures import (
+    FLOW_SCENARIOS,
     check_flow,
     ep,
     eps,
@@ -650,3 +651,47 @@ def test_syncer_forgets_a_stale_chain_that_is_in_use_again():
     syncer.sync(base, set())
     assert not syncer.stale_pending and not syncer.force_full
     assert sort_nft(fake.dump()) == sort_nft(UPSTREAM_BASE + UPSTREAM_OVERALL)
+
+
+# --- both modes, one behaviour -------------------------------------------------------------
+
+@pytest.mark.parametrize("scenario", [s[0] for s in FLOW_SCENARIOS])
+def test_iptables_and_nftables_renders_send_every_packet_to_the_same_place(scenario):
+    """Every source (pods, a hairpinning endpoint, the node, external clients) against every
+    address of every service port: both modes agree, but for what upstream's own modes do
+    differently: localhost NodePorts (iptables only, --iptables-localhost-nodeports) and the
+    node's own connections to an external/LB IP without endpoints (iptables hooks
+    KUBE-EXTERNAL-SERVICES into INPUT and FORWARD only; nftables rejects them in output)."""
+    from netsim.inspect.ruleflow import IptablesRules
+    from netsim.proxy import iptables
+    from tests.proxy_fixtures import (
+        TEST_EXTERNAL_CLIENT,
+        TEST_EXTERNAL_CLIENT_BLOCKED,
+        TEST_NODE_IP,
+        TEST_NODE_IP_ALT,
+        TEST_NODE_IPS,
+    )
+    objects = dict((s[0], s[1]) for s in FLOW_SCENARIOS)[scenario]
+    s = snap(*objects())
+    ipt = IptablesRules(iptables.render_full(s, iptables.RenderOptions(random_fully=False)),
+                        inserted=iptables.jump_rules())
+    nf = assert_consistent(nft.render_full(s, nft.NftOptions(service_cidrs=("172.30.0.0/16",))))
+    sources = ["10.0.0.2", "10.180.0.1", "10.180.0.3", TEST_NODE_IP, TEST_EXTERNAL_CLIENT,
+               TEST_EXTERNAL_CLIENT_BLOCKED]
+    checked = 0
+    for sp in s.service_ports:
+        dests = [(ip, sp.port) for ip in (sp.cluster_ip, *sp.external_ips, *sp.load_balancer_vips)]
+        if sp.node_port:
+            dests += [(TEST_NODE_IP, sp.node_port), (TEST_NODE_IP_ALT, sp.node_port)]
+        for src in sources:
+            for dst, p in dests:
+                a = ipt.trace(src, dst, p, sp.proto, local_ips=TEST_NODE_IPS)
+                b = nf.trace(src, dst, p, sp.proto, local_ips=TEST_NODE_IPS)
+                if src == TEST_NODE_IP and not sp.endpoints and dst != sp.cluster_ip \
+                        and dst not in TEST_NODE_IPS:
+                    assert (a.output, b.output) == ("", "REJECT")
+                    continue
+                assert (a.output, a.masquerade) == (b.output, b.masquerade), \
+                    f"{src} -> {dst}:{p}/{sp.proto}\n{a.describe()}\n{b.describe()}"
+                checked += 1
+    assert checked >= 6
