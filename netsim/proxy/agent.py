@@ -10,11 +10,17 @@ else is shared by all modes.
 Runs in the node agent process, which lives inside the node's netns (`start()` refuses to
 run anywhere else, so the machine's own firewall is never touched). Like upstream:
 
-- list+watch Services and EndpointSlices (re-list after any error or watch end);
+- Services and EndpointSlices come from netsim.machinery informers (list, watch, relist on
+  410 Gone, one backoff); their handlers only wake the sync loop, which renders from the
+  informers' caches. Nothing is written before both caches have synced (upstream waits for
+  its service and endpointslice configs too), so a ruleset with every Service missing is
+  never restored;
 - debounce bursts of changes (50 ms), then sync: the first sync, and any sync after a
   failed restore or a vanished KUBE-PROXY-CANARY chain, is full; the others are partial
   (KEP-3453: only the per-service chains of services whose Service or slices changed are
-  rewritten, the top-level chains every time, stale chains deleted);
+  rewritten, the top-level chains every time, stale chains deleted); what changed is found
+  by comparing the caches' resourceVersions with those of the last good sync, so a change
+  is never lost between a handler and a sync;
 - one `iptables-restore --noflush --counters` per sync;
 - jump rules from the built-in chains ensured with `-C`/`-I`, canaries with `-N`;
 - every NodePort held open (TCP listen / UDP bind on 0.0.0.0) by a small child process
@@ -37,6 +43,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from netsim.machinery import InformerFactory, SharedInformer
 from netsim.proxy import ipvs, nftables
 from netsim.proxy.apply import (
     Iptables,
@@ -63,7 +70,7 @@ CANARY_INTERVAL = 2.0
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0  # failed syncs back off 1, 2, 4 ... 30 s (upstream: minSyncPeriod..)
 REJECTED_REASON = "Rejected"  # the Warning event on an object left out of the rules
-WATCH_TIMEOUT = 120.0
+RESOURCES = ("services", "endpointslices")  # what kube-proxy follows
 
 # sysctls upstream kube-proxy sets (or requires) on a node; all are per-netns.
 NODE_SYSCTLS = (
@@ -363,28 +370,59 @@ def _service_of_slice(obj: dict) -> str | None:
     return f"{md.get('namespace') or 'default'}/{svc}" if isinstance(svc, str) and svc else None
 
 
-def _rv(obj: dict | None) -> str | None:
-    return _md(obj).get("resourceVersion")
+def _version(obj: dict) -> object:
+    """What tells two versions of an object apart: its resourceVersion (the object's
+    identity when it has none, which only hand-made test objects lack)."""
+    rv = _md(obj).get("resourceVersion")
+    return rv if rv is not None else id(obj)
+
+
+_SERVICE_OF = {"services": _key, "endpointslices": _service_of_slice}
+
+
+class _Stopped(threading.Event):
+    """`stopped.set()` is how the node agent ends kube-proxy; it also wakes the sync loop
+    and stops the informers, so a stop is honoured at once, not at the next timeout."""
+
+    def __init__(self, on_set) -> None:
+        super().__init__()
+        self._on_set = on_set
+
+    def set(self) -> None:
+        first = not self.is_set()
+        super().set()
+        if first:
+            self._on_set()
 
 
 class KubeProxy:
-    """kube-proxy for one node. `start()` returns at once; set `stopped` to end it."""
+    """kube-proxy for one node. `start()` returns at once; set `stopped` to end it.
+
+    `factory`: an InformerFactory shared with other consumers in the process (one watch
+    per resource); by default kube-proxy makes its own."""
 
     def __init__(self, client, cfg, node, *, netns: str | None = None,
                  options: RenderOptions | None = None, check_netns: bool = True,
-                 hold_node_ports: bool = True):
+                 hold_node_ports: bool = True, factory: InformerFactory | None = None):
         self.client = client
         self.cfg = cfg
         self.node = node
         self.netns = netns  # None: this process' netns (the node agent's case)
         self.options = options or RenderOptions()
         self.check_netns = check_netns
-        self.stopped = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._objs: dict[str, dict[str, dict]] = {"services": {}, "endpointslices": {}}
-        self._listed: set[str] = set()
-        self._dirty: set[str] = set()
+        self.factory = factory or InformerFactory(client)
+        self.informers: dict[str, SharedInformer] = {
+            r: self.factory.informer(r) for r in RESOURCES}
+        # Handlers only wake the loop: the sync reads the caches and finds what changed.
+        self._handlers = [(inf, inf.add_handler(
+            on_add=self._on_event, on_update=lambda old, new: self._wake.set(),
+            on_delete=self._on_event)) for inf in self.informers.values()]
+        self._retained = False
+        self.stopped = _Stopped(self._on_stop)
+        # (resource, "ns/name") -> (version, "ns/service") as of the last good sync
+        self._synced_versions: dict[tuple[str, str], tuple[object, str | None]] = {}
         self._need_full = True
         self._udp: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
         self.ports = PortHolder() if hold_node_ports else None
@@ -432,9 +470,12 @@ class KubeProxy:
         if self.netns is None:
             set_sysctls()
         log.info("kube-proxy (%s mode, %s) on node %s", self.mode, backend, self.node.name)
-        for res, svc_of in (("services", _key), ("endpointslices", _service_of_slice)):
-            threading.Thread(target=self._watch, args=(res, svc_of), daemon=True,
-                             name=f"proxy-watch-{res}").start()
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            self.factory.retain()
+            self._retained = True
+        self.factory.start()
         threading.Thread(target=self._loop, daemon=True, name="kube-proxy").start()
 
     def _refuse_mode(self, why: str | None = None) -> None:
@@ -458,46 +499,49 @@ class KubeProxy:
             log.warning("could not record the event: %s", e)
         self.stopped.set()
 
-    # ---- watching ---------------------------------------------------------------------------
-    def _watch(self, resource: str, svc_of) -> None:
-        delay = 0.2
+    # ---- informers -------------------------------------------------------------------------
+    def _on_event(self, obj: dict) -> None:
+        self._wake.set()
+
+    def _on_stop(self) -> None:
+        self._wake.set()
+        for inf, h in self._handlers:
+            inf.remove_handler(h)
+        with self._lock:
+            retained, self._retained = self._retained, False
+        if retained:
+            self.factory.release()  # the last user stops the informers
+
+    def has_synced(self) -> bool:
+        """True once both caches hold their first list (nothing is synced before)."""
+        return all(inf.has_synced() for inf in self.informers.values())
+
+    def _wait_for_sync(self) -> bool:
+        if not self.has_synced():
+            log.info("waiting for the services and endpointslices caches to sync")
         while not self.stopped.is_set():
-            try:
-                items, rv = self.client.list_rv(resource)
-                new = {_key(o): o for o in items}
-                with self._lock:
-                    old = self._objs[resource]
-                    for k in old.keys() | new.keys():
-                        if _rv(old.get(k)) != _rv(new.get(k)):
-                            for o in (old.get(k), new.get(k)):
-                                s = svc_of(o) if o else None
-                                if s:
-                                    self._dirty.add(s)
-                    self._objs[resource] = new
-                    self._listed.add(resource)
-                self._wake.set()
-                delay = 0.2
-                for etype, obj in self.client.watch(resource, resource_version=rv,
-                                                    timeout=WATCH_TIMEOUT):
-                    if self.stopped.is_set():
-                        return
-                    if etype not in ("ADDED", "MODIFIED", "DELETED"):
-                        continue
-                    k = _key(obj)
-                    with self._lock:
-                        store = self._objs[resource]
-                        prev = store.pop(k, None) if etype == "DELETED" else store.get(k)
-                        if etype != "DELETED":
-                            store[k] = obj
-                        for o in (prev, obj):
-                            s = svc_of(o) if o else None
-                            if s:
-                                self._dirty.add(s)
-                    self._wake.set()
-            except Exception as e:  # API restart, Gone, socket errors: re-list
-                log.debug("watch %s: %s", resource, e)
-                self.stopped.wait(delay)
-                delay = min(delay * 2, 5.0)
+            if self.has_synced():
+                self._wake.set()  # the first sync, even with nothing to wake it
+                return True
+            self._wake.wait(0.1)  # a handler or a stop wakes us early
+            self._wake.clear()
+        return False
+
+    def _changes(self, objs: dict[str, list[dict]]) -> tuple[dict, set[str]]:
+        """The versions of what the caches hold, and the Services ("ns/name") whose Service
+        or slices differ from the last good sync (old and new owner of a moved slice)."""
+        now: dict[tuple[str, str], tuple[object, str | None]] = {}
+        for res, items in objs.items():
+            svc_of = _SERVICE_OF[res]
+            for o in items:
+                now[(res, _key(o))] = (_version(o), svc_of(o))
+        last = self._synced_versions
+        changed: set[str] = set()
+        for k in now.keys() | last.keys():
+            a, b = last.get(k), now.get(k)
+            if a != b:
+                changed.update(x[1] for x in (a, b) if x is not None and x[1])
+        return now, changed
 
     # ---- the sync loop ----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -506,6 +550,8 @@ class KubeProxy:
         retry_at: float | None = None
         cleanup_at: float | None = None  # nftables: when the flushed stale chains may go
         try:
+            if not self._wait_for_sync():
+                return
             while not self.stopped.is_set():
                 now = time.monotonic()
                 timeout = next_canary - now
@@ -537,7 +583,7 @@ class KubeProxy:
                     retry_at, woke = None, True
                 if cleanup_at is not None and now >= cleanup_at:
                     cleanup_at, woke = None, True  # the sync deletes the stale chains first
-                if not woke or self._listed != {"services", "endpointslices"}:
+                if not woke:
                     continue
                 try:
                     ok = self.sync_once()
@@ -572,11 +618,11 @@ class KubeProxy:
         """One sync from the current caches; False when it failed (retried later, fully)."""
         assert self.syncer is not None
         with self._lock:
-            dirty, self._dirty = self._dirty, set()
             full, self._need_full = self._need_full, False
-            services = list(self._objs["services"].values())
-            slices = list(self._objs["endpointslices"].values())
+        objs = {r: self.informers[r].indexer.list() for r in RESOURCES}
+        services, slices = objs["services"], objs["endpointslices"]
         try:
+            versions, dirty = self._changes(objs)
             snap = ProxySnapshot.from_objects(services, slices, node_name=self.node.name,
                                               node_ips=[self.node.ip],
                                               cluster_cidr=self.cfg.pod_cidr)
@@ -586,8 +632,8 @@ class KubeProxy:
             log.error("sync failed: %s", e)
             with self._lock:
                 self._need_full = True
-                self._dirty |= dirty
-            return False
+            return False  # the versions stay those of the last good sync
+        self._synced_versions = versions
         self.syncs += 1
         self.last_result = res
         self.last_snapshot = snap
@@ -614,11 +660,17 @@ class KubeProxy:
                 continue
             kind = "Service" if r.resource == "services" else "EndpointSlice"
             log.warning("%s %s left out of the rules: %s", kind, go_quote(r.key), r.message)
-            with self._lock:
-                obj = self._objs.get(r.resource, {}).get(r.key)
+            obj = self._cached(r.resource, r.namespace, r.name)
             if obj is not None:
                 self._event(obj, kind, f"kube-proxy left it out of the rules: {r.message}")
         self._reported = {k: r.message for k, r in now.items()}
+
+    def _cached(self, resource: str, namespace: str, name: str) -> dict | None:
+        idx = self.informers[resource].indexer
+        obj = idx.get(f"{namespace}/{name}")
+        if obj is None and namespace == "default":
+            obj = idx.get(name)  # stored without a namespace (the model reads "default")
+        return obj
 
     def _event(self, obj: dict, kind: str, message: str) -> None:
         try:

@@ -188,10 +188,9 @@ def _proxy(client, syncer) -> agent.KubeProxy:
 
 
 def _fill(kp: agent.KubeProxy, client) -> None:
-    """What the watch threads do after their list (they are not started here)."""
-    for res in ("services", "endpointslices"):
-        kp._objs[res] = {agent._key(o): o for o in client.list(res)}
-        kp._listed.add(res)
+    """What the informers' reflectors do with a (re)list (they are not started here)."""
+    for res in agent.RESOURCES:
+        kp.informers[res].replace(*client.list_rv(res))
 
 
 def _warnings(client, resource, name) -> list[dict]:
