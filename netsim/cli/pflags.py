@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from netsim.api import errors
@@ -47,53 +48,87 @@ class Parsed:
         return v is not None and v.lower() not in ("false", "0", "f")
 
 
-def parse_flags(args: list[str], value_flags: set[str], bool_flags: set[str] | None = None,
-                verb: str = "") -> Parsed:
-    """kubectl (pflag) style: `--x=v`, `--x v`, `-n v`, `-nuit`, bools; `--` ends flags."""
-    bools = BOOL_FLAGS | (bool_flags or set())
-    known = set(value_flags) | bools | {"namespace", "cluster", "all-namespaces"}
-    p = Parsed()
+def _scan(args: list[str], *, long_name: Callable[[str], str], short_name: Callable[[str, str], str],
+          is_bool: Callable[[str, str], bool], missing: Callable[[str, str], str],
+          ) -> Iterator[tuple[str | None, str]]:
+    """pflag's walk over the words: (None, word) for a positional word, (name, value) per flag.
+
+    `--x=v`, `--x v`, `--x` for a bool (or a flag whose value may be left out); `-n v`,
+    `-nv`, `-n=v`; bools may be bundled (`-it` is -i -t, `-in x` is -i -n x); `--` ends flags.
+    `long_name`/`short_name` map (and may refuse) a flag, `is_bool(name, word)` says whether
+    it takes no value, `missing` what a value-taking flag at the end gets (or raises)."""
     i = 0
     while i < len(args):
         a = args[i]
+        i += 1
         if a == "--":
-            p.positional.extend(args[i + 1:])
-            break
+            for w in args[i:]:
+                yield None, w
+            return
         if a.startswith("--") and len(a) > 2:
             name, eq, val = a[2:].partition("=")
-            if name not in known:
-                raise CliError(f"error: unknown flag: --{name}\nSee 'netsim {verb} --help' for "
-                               "usage.")
+            name = long_name(name)
             if not eq:
-                if name in bools:
+                if is_bool(name, a):
                     val = "true"
                 elif name in OPTIONAL_VALUE:
                     val = OPTIONAL_VALUE[name]
-                elif i + 1 < len(args):
-                    i += 1
-                    val = args[i]
+                elif i < len(args):
+                    val, i = args[i], i + 1
                 else:
-                    raise CliError(f"error: flag needs an argument: --{name}")
-            p.flags.setdefault(name, []).append(val)
+                    val = missing(name, a)
+            yield name, val
         elif a.startswith("-") and len(a) > 1 and not _is_number(a):
-            short, rest = a[:2], a[2:]
-            name = SHORT.get(short)
-            if name is None or name not in known:
-                raise CliError(f"error: unknown shorthand flag: '{a[1]}' in {a}\n"
-                               f"See 'netsim {verb} --help' for usage.")
-            if name in bools:
-                val = "true"
-            elif rest:
-                val = rest[1:] if rest.startswith("=") else rest
-            elif i + 1 < len(args):
-                i += 1
-                val = args[i]
-            else:
-                raise CliError(f"error: flag needs an argument: '{a[1]}' in {a}")
-            p.flags.setdefault(name, []).append(val)
+            shorts = a[1:]
+            while shorts:
+                name = short_name(shorts[0], a)
+                if len(shorts) > 2 and shorts[1] == "=":
+                    val, shorts = shorts[2:], ""
+                elif is_bool(name, a):
+                    val, shorts = "true", shorts[1:]
+                elif len(shorts) > 1:
+                    val, shorts = shorts[1:], ""
+                elif i < len(args):
+                    val, shorts, i = args[i], "", i + 1
+                else:
+                    val, shorts = missing(name, a), ""
+                yield name, val
         else:
-            p.positional.append(a)
-        i += 1
+            yield None, a
+
+
+def parse_flags(args: list[str], value_flags: set[str], bool_flags: set[str] | None = None,
+                verb: str = "") -> Parsed:
+    """kubectl (pflag) style: `--x=v`, `--x v`, `-n v`, `-nuit`, bools; `--` ends flags.
+    Unknown flags and missing values fail in kubectl's words."""
+    bools = BOOL_FLAGS | (bool_flags or set())
+    known = set(value_flags) | bools | {"namespace", "cluster", "all-namespaces"}
+
+    def long_name(name: str) -> str:
+        if name not in known:
+            raise CliError(f"error: unknown flag: --{name}\nSee 'netsim {verb} --help' for "
+                           "usage.")
+        return name
+
+    def short_name(letter: str, word: str) -> str:
+        name = SHORT.get("-" + letter)
+        if name is None or name not in known:
+            raise CliError(f"error: unknown shorthand flag: '{letter}' in {word}\n"
+                           f"See 'netsim {verb} --help' for usage.")
+        return name
+
+    def missing(name: str, word: str) -> str:
+        if word.startswith("--"):
+            raise CliError(f"error: flag needs an argument: {word}")
+        raise CliError(f"error: flag needs an argument: '{word[-1]}' in {word}")
+
+    p = Parsed()
+    for name, val in _scan(args, long_name=long_name, short_name=short_name,
+                           is_bool=lambda name, word: name in bools, missing=missing):
+        if name is None:
+            p.positional.append(val)
+        else:
+            p.flags.setdefault(name, []).append(val)
     return p
 
 
@@ -121,45 +156,27 @@ _VALUE_LONG = {"namespace", "filename", "selector", "output", "container", "labe
                "kustomize", "context", "kubeconfig", "field-manager", "name"}
 
 
+def _cause_bool(name: str, word: str) -> bool:
+    """The change cause knows no verb's own flags: a short one not known to take a value
+    is taken for a bool, a long one only when kubectl's bools list it."""
+    return name in BOOL_FLAGS or (not word.startswith("--") and name not in _VALUE_LONG)
+
+
 def change_cause(argv: list[str], prog: str = "netsim") -> str:
     """kubectl's `--record` text: program, positional words, then each flag as `--name=value`
     in the order given (`netsim set image deploy ublog myblog=x:v2 --namespace=uit
     --record=true`)."""
     words: list[str] = []
     flags: list[str] = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--":
-            words.extend(argv[i + 1:])
-            break
-        if a.startswith("--") and len(a) > 2:
-            name, eq, val = a[2:].partition("=")
-            if not eq:
-                if name in BOOL_FLAGS:
-                    val = "true"
-                elif name in OPTIONAL_VALUE:
-                    val = OPTIONAL_VALUE[name]
-                elif i + 1 < len(argv):
-                    i += 1
-                    val = argv[i]
-            flags.append(f"--{name}={val}")
-        elif a.startswith("-") and len(a) > 1 and not _is_number(a):
-            name = SHORT.get(a[:2], a[1:2])
-            rest = a[2:]
-            if name in BOOL_FLAGS or name not in _VALUE_LONG:
-                val = "true"
-            elif rest:
-                val = rest[1:] if rest.startswith("=") else rest
-            elif i + 1 < len(argv):
-                i += 1
-                val = argv[i]
-            else:
-                val = ""
-            flags.append(f"--{name}={val}")
+    scan = _scan(argv, long_name=lambda name: name,
+                 short_name=lambda letter, word: SHORT.get("-" + letter, letter),
+                 is_bool=_cause_bool,
+                 missing=lambda name, word: "")
+    for name, val in scan:
+        if name is None:
+            words.append(val)
         else:
-            words.append(a)
-        i += 1
+            flags.append(f"--{name}={val}")
     return " ".join([prog, *words, *flags])
 
 
