@@ -236,6 +236,15 @@ def pod_errors(pod: dict) -> list[str]:
     return errs
 
 
+def namespace_errors(ns: dict) -> list[str]:
+    """Why a Namespace cannot be part of names (its name is no DNS-1123 label)."""
+    md = ns.get("metadata")
+    if not isinstance(md, dict):
+        return ["metadata: Invalid value: must be an object"]
+    err = _label_error(md.get("name"), _LABEL_1123, "DNS-1123 label")
+    return [f"metadata.name: {err}"] if err else []
+
+
 def _usable(objs: list[dict], check, skipped: list[tuple[dict, str]]) -> list[dict]:
     """The objects `check` finds nothing wrong with; the others go to `skipped`."""
     out = []
@@ -323,16 +332,22 @@ class Zone:
     # ---------------------------------------------------------------- building
     @classmethod
     def build(cls, services: list[dict], endpoint_slices: list[dict], pods: list[dict], *,
-              domain: str = "cluster.local", ttl: int = 30, serial: int | None = None) -> Zone:
-        """Render the zone from Kubernetes JSON. `serial` defaults to the newest resourceVersion."""
+              domain: str = "cluster.local", ttl: int = 30, serial: int | None = None,
+              namespaces: Iterable[dict] = ()) -> Zone:
+        """Render the zone from Kubernetes JSON. `serial` defaults to the newest resourceVersion.
+
+        `namespaces` are the cluster's Namespace objects (CoreDNS follows them too): one
+        that exists is known even with nothing in it (`<ns>.svc` is NODATA, `pods insecure`
+        names in it resolve). A namespace any object lives in is known either way."""
         origin = domain.strip(".").lower() + "."
         skipped: list[tuple[dict, str]] = []
         services = _usable(services, service_errors, skipped)
         endpoint_slices = _usable(endpoint_slices, endpoint_slice_errors, skipped)
         pods = _usable(pods, pod_errors, skipped)
+        namespace_objs = _usable(list(namespaces), namespace_errors, skipped)
         b = _Builder(origin, ttl)
         rev = _Builder("", ttl)
-        namespaces: set[str] = set()
+        namespaces_known = {o["metadata"]["name"] for o in namespace_objs}
         b.node(origin)
         b.add("dns-version." + origin, _TXT, SCHEMA_VERSION)
         b.node("svc." + origin)
@@ -343,7 +358,7 @@ class Zone:
             md = es.get("metadata") or {}
             svc_name = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
             ns = md.get("namespace") or "default"
-            namespaces.add(ns)
+            namespaces_known.add(ns)
             if svc_name:
                 slices_by_svc.setdefault((ns, svc_name), []).append(es)
 
@@ -354,7 +369,7 @@ class Zone:
             ns, name = (md.get("namespace") or "default"), md.get("name")
             if not name:
                 continue
-            namespaces.add(ns)
+            namespaces_known.add(ns)
             svc_fqdn = f"{name}.{ns}.svc.{origin}".lower()
             if spec.get("type") == "ExternalName":
                 target = spec.get("externalName")
@@ -384,7 +399,7 @@ class Zone:
             spec = pod.get("spec") or {}
             status = pod.get("status") or {}
             ns = md.get("namespace") or "default"
-            namespaces.add(ns)
+            namespaces_known.add(ns)
             ips = [p.get("ip") for p in status.get("podIPs") or []] or [status.get("podIP")]
             ips = [ip for ip in ips if ip and _addr(ip)]
             if not ips or spec.get("hostNetwork"):
@@ -396,7 +411,7 @@ class Zone:
                 for ip in ips:
                     b.address(f"{hostname}.{subdomain}.{ns}.svc.{origin}".lower(), ip)
 
-        for ns in namespaces:
+        for ns in namespaces_known:
             b.node(f"{ns}.svc.{origin}".lower())
             b.node(f"{ns}.pod.{origin}".lower())
 
@@ -408,10 +423,11 @@ class Zone:
         b.add(origin, _NS, "ns.dns." + origin)
 
         if serial is None:
-            serial = max((_rv(o) for o in (*services, *endpoint_slices, *pods)), default=0)
+            serial = max((_rv(o) for o in (*services, *endpoint_slices, *pods,
+                                           *namespace_objs)), default=0)
         nodes, extra = cls._finish(b, origin, ttl)
         rnodes, _ = cls._finish(rev, origin, ttl)
-        zone = cls(domain, ttl, serial, nodes, extra, frozenset(namespaces), rnodes)
+        zone = cls(domain, ttl, serial, nodes, extra, frozenset(namespaces_known), rnodes)
         zone.skipped = skipped
         return zone
 

@@ -1,9 +1,9 @@
 """The cluster DNS server (runs as the `coredns` pods): asyncio UDP + TCP over a swapped Zone.
 
 - Answers come from the *current* `Zone` (records.py); a `ZoneSource` follows Services,
-  EndpointSlices and Pods through netsim.machinery informers and swaps in a Zone rebuilt
-  from their caches (one attribute assignment, so readers never see half a zone). Until
-  every cache has synced there is no zone: SERVFAIL, and `/ready` says 503.
+  EndpointSlices, Pods and Namespaces through netsim.machinery informers and swaps in a
+  Zone rebuilt from their caches (one attribute assignment, so readers never see half a
+  zone). Until every cache has synced there is no zone: SERVFAIL, and `/ready` says 503.
 - UDP answers are cached as packed bytes keyed by the question, as CoreDNS' cache keys
   them (qname lower-cased, qtype, qclass; plus the RD/CD bits, EDNS presence, DO and the
   UDP size that decides truncation), bounded in entries and bytes and tied to the Zone
@@ -686,7 +686,8 @@ class BackgroundDnsServer:
 
 # ----------------------------------------------------------------------- zone source
 class ZoneSource:
-    """Services/EndpointSlices/Pods from netsim.machinery informers; rebuilds the Zone.
+    """Services/EndpointSlices/Pods/Namespaces from netsim.machinery informers; rebuilds
+    the Zone.
 
     One shared informer per resource (list, watch, relist on 410 Gone, one backoff) keeps
     its cache; its handlers only mark the zone dirty. A rebuild thread renders a new Zone
@@ -698,7 +699,7 @@ class ZoneSource:
     event (reason FailedToBuildDNSRecords) for each version of it that is still unusable.
     """
 
-    RESOURCES = ("services", "endpointslices", "pods")
+    RESOURCES = ("services", "endpointslices", "pods", "namespaces")
     EVENT_REASON = "FailedToBuildDNSRecords"
 
     def __init__(self, client, *, domain: str = "cluster.local", ttl: int = 30,
@@ -816,9 +817,11 @@ class ZoneSource:
             with self._lock:
                 self._changed = False
                 domain, ttl = self.domain, self.ttl
-            services, slices, pods = (self.informers[r].indexer.list() for r in self.RESOURCES)
+            services, slices, pods, namespaces = (self.informers[r].indexer.list()
+                                                  for r in self.RESOURCES)
             try:
-                zone = Zone.build(services, slices, pods, domain=domain, ttl=ttl)
+                zone = Zone.build(services, slices, pods, namespaces=namespaces, domain=domain,
+                                  ttl=ttl)
             except Exception:
                 log.exception("dns: zone build failed")
                 continue

@@ -269,6 +269,37 @@ def test_non_existent_namespace_is_nxdomain(zone):
     assert ask(zone, "kubernetes.nons.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
 
 
+def namespace(name, rv="20"):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "resourceVersion": rv}}
+
+
+def test_a_namespace_that_exists_is_known_with_nothing_in_it():
+    """As CoreDNS (it follows Namespaces): `<ns>.svc` is NODATA and `pods insecure` names
+    resolve in a namespace that exists; one that does not stays NXDOMAIN."""
+    zone = Zone.build([svc("kubernetes", cluster_ip="10.96.0.1")], [], [],
+                      namespaces=[namespace("default"), namespace("quiet")])
+    for name in ("quiet.svc.cluster.local", "quiet.pod.cluster.local"):
+        r = ask(zone, name)
+        assert r.header.rcode == RCODE.NOERROR and not r.rr and QTYPE[r.auth[0].rtype] == "SOA"
+    assert rdatas(ask(zone, "10-244-9-9.quiet.pod.cluster.local").rr) == ["10.244.9.9"]
+    assert ask(zone, "web.quiet.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
+    for name in ("gone.svc.cluster.local", "10-244-9-9.gone.pod.cluster.local"):
+        assert ask(zone, name).header.rcode == RCODE.NXDOMAIN
+    assert zone.serial == 20  # the newest object, a Namespace included
+    # Without Namespace objects a namespace is known by what lives in it (as before).
+    assert ask(Zone.build([svc("kubernetes", cluster_ip="10.96.0.1")], [], []),
+               "quiet.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
+
+
+def test_a_namespace_whose_name_is_no_label_is_skipped():
+    bad = namespace("bad\nname")
+    zone = Zone.build([], [], [], namespaces=[bad, namespace("ok")])
+    assert zone.skipped == [(bad, 'metadata.name: Invalid value: "bad\\nname": must be a '
+                                  "DNS-1123 label")]
+    assert "ok" in zone.namespaces and "bad\nname" not in zone.namespaces
+
+
 @pytest.mark.parametrize("name", ["svc.cluster.local", "pod.cluster.local",
                                   "uit.svc.cluster.local", "cluster.local",
                                   "_tcp.myblog.uit.svc.cluster.local"])

@@ -557,7 +557,26 @@ def test_zone_source_initial_sync_and_watch_updates(api):
     client.delete("services", "web", "default")
     source.wait_for(lambda z: a_of(z, "web.default.svc.cluster.local") == [])
     # One list per resource: everything after came from the watches.
-    assert [inf.reflector.lists for inf in source.informers.values()] == [1, 1, 1]
+    assert [inf.reflector.lists for inf in source.informers.values()] == [1, 1, 1, 1]
+
+
+def rcode_of(zone: Zone, name: str) -> int:
+    return zone.answer(DNSRecord.question(name)).header.rcode
+
+
+def test_zone_source_follows_namespaces(api):
+    """A namespace with nothing in it exists for DNS while its Namespace object does."""
+    client, source = api
+    name = "quiet.svc.cluster.local"
+    source.wait_for(lambda z: rcode_of(z, name) == RCODE.NXDOMAIN)
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quiet"}})
+    zone = source.wait_for(lambda z: rcode_of(z, name) == RCODE.NOERROR)
+    assert a_of(zone, "10-244-7-7.quiet.pod.cluster.local") == ["10.244.7.7"]
+    ns = client.delete("namespaces", "quiet")  # Terminating: it still exists (as upstream)
+    source.wait_for(lambda z: z.serial >= int(ns["metadata"]["resourceVersion"]))
+    assert rcode_of(source(), name) == RCODE.NOERROR
+    client.update({**ns, "metadata": {**ns["metadata"], "finalizers": []}})  # finalized: gone
+    source.wait_for(lambda z: rcode_of(z, name) == RCODE.NXDOMAIN)
 
 
 def test_zone_source_relists_after_410_gone(api):
