@@ -295,6 +295,78 @@ def _resources(w: _PrefixWriter, res: Mapping | None, level: int) -> None:
             w.write(level + 1, f"{name}:\t{values[name]}\n")
 
 
+def _container_ports(w: _PrefixWriter, ports: list[Mapping]) -> None:
+    """``Port:``/``Ports:`` and ``Host Port:``/``Host Ports:`` (plural once there are two)."""
+    port_s = ", ".join(f"{p.get('containerPort')}/{p.get('protocol') or 'TCP'}" for p in ports)
+    host_s = ", ".join(f"{to_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}" for p in ports)
+    for title, value in (("Port", port_s), ("Host Port", host_s)):
+        if "," in value:
+            w.write(2, f"{title}s:\t{value}\n")
+        else:
+            w.write(2, f"{title}:\t{value or NONE}\n")
+
+
+def _env_from(w: _PrefixWriter, env_from: list[Mapping]) -> None:
+    w.write(2, "Environment Variables from:\n")
+    for e in env_from:
+        if e.get("configMapRef") is not None:
+            frm, ref = "ConfigMap", e["configMapRef"]
+        elif e.get("secretRef") is not None:
+            frm, ref = "Secret", e["secretRef"]
+        else:
+            frm, ref = "", {}
+        opt = _go_bool(ref.get("optional"))
+        if e.get("prefix"):
+            frm = f"{frm} with prefix '{e['prefix']}'"
+        w.write(3, f"{ref.get('name', '')}\t{frm}\tOptional: {opt}\n")
+
+
+def _env_value_from(c: Mapping, vf: Mapping, pod: Mapping | None) -> str:
+    """The value column of one ``valueFrom`` variable (after ``NAME:\t``)."""
+    if vf.get("fieldRef") is not None:
+        fr = vf["fieldRef"]
+        val = _field_ref_value(pod, fr.get("fieldPath", ""))
+        return f"{val} ({fr.get('apiVersion', 'v1')}:{fr.get('fieldPath', '')})"
+    if vf.get("resourceFieldRef") is not None:
+        res = vf["resourceFieldRef"].get("resource", "")
+        kind, _, rname = res.partition(".")
+        val = str(((c.get("resources") or {}).get(kind) or {}).get(rname, "0"))
+        if val == "0" and res in ("limits.cpu", "limits.memory"):
+            val = "node allocatable"
+        return f"{val} ({res})"
+    for key, what in (("secretKeyRef", "in secret"), ("configMapKeyRef", "of config map")):
+        if vf.get(key) is not None:
+            r = vf[key]
+            return (f"<set to the key '{r.get('key', '')}' {what} '{r.get('name', '')}'>"
+                    f"\tOptional: {_go_bool(r.get('optional'))}")
+    return ""
+
+
+def _env(w: _PrefixWriter, c: Mapping, pod: Mapping | None) -> None:
+    env = c.get("env") or []
+    w.write(2, f"Environment:{'' if env else chr(9) + NONE}\n")
+    for e in env:
+        vf = e.get("valueFrom")
+        if vf is None:
+            for i, s in enumerate(str(e.get("value", "")).split("\n")):
+                w.write(3, f"{e.get('name', '')}:\t{s}\n" if i == 0 else f"\t{s}\n")
+        elif any(vf.get(k) is not None for k in _VALUE_FROM):
+            w.write(3, f"{e.get('name', '')}:\t{_env_value_from(c, vf, pod)}\n")
+
+
+_VALUE_FROM = ("fieldRef", "resourceFieldRef", "secretKeyRef", "configMapKeyRef")
+
+
+def _mounts(w: _PrefixWriter, mounts: list[Mapping]) -> None:
+    mounts = sorted(mounts, key=lambda m: m.get("mountPath", ""))
+    w.write(2, f"Mounts:{'' if mounts else chr(9) + NONE}\n")
+    for m in mounts:
+        flags = ["ro" if m.get("readOnly") else "rw"]
+        if m.get("subPath"):
+            flags.append(f'path="{m["subPath"]}"')
+        w.write(3, f"{m.get('mountPath', '')} from {m.get('name', '')} ({','.join(flags)})\n")
+
+
 def _containers(
     w: _PrefixWriter,
     label: str,
@@ -303,39 +375,25 @@ def _containers(
     pod: Mapping | None,
     space: str,
 ) -> None:
+    """``describeContainers``, one block per container in kubectl's order."""
     by_name = {s.get("name"): s for s in statuses or []}
     w.write(0, f"{space}{label}:{' <none>' if not containers else ''}\n")
     for c in containers:
         st = by_name.get(c.get("name"))
-        ok = st is not None
         w.write(1, f"{' ' if space else ''}{c.get('name', '')}:\n")
-        if ok:
+        if st is not None:
             w.write(2, f"Container ID:\t{st.get('containerID', '')}\n")
         w.write(2, f"Image:\t{c.get('image', '')}\n")
-        if ok:
+        if st is not None:
             w.write(2, f"Image ID:\t{st.get('imageID', '')}\n")
-        ports = c.get("ports") or []
-        port_s = ", ".join(f"{p.get('containerPort')}/{p.get('protocol') or 'TCP'}" for p in ports)
-        host_s = ", ".join(f"{to_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}" for p in ports)
-        if "," in port_s:
-            w.write(2, f"Ports:\t{port_s}\n")
-        else:
-            w.write(2, f"Port:\t{port_s or NONE}\n")
-        if "," in host_s:
-            w.write(2, f"Host Ports:\t{host_s}\n")
-        else:
-            w.write(2, f"Host Port:\t{host_s or NONE}\n")
-        if c.get("command"):
-            w.write(2, "Command:\n")
-            for cmd in c["command"]:
-                for s in str(cmd).split("\n"):
-                    w.write(3, f"{s}\n")
-        if c.get("args"):
-            w.write(2, "Args:\n")
-            for arg in c["args"]:
-                for s in str(arg).split("\n"):
-                    w.write(3, f"{s}\n")
-        if ok:
+        _container_ports(w, c.get("ports") or [])
+        for title, key in (("Command", "command"), ("Args", "args")):
+            if c.get(key):
+                w.write(2, f"{title}:\n")
+                for word in c[key]:
+                    for s in str(word).split("\n"):
+                        w.write(3, f"{s}\n")
+        if st is not None:
             _state(w, "State", st.get("state"))
             last = st.get("lastState") or {}
             if last.get("terminated") is not None:
@@ -351,152 +409,80 @@ def _containers(
             if c.get(key) is not None:
                 w.write(2, f"{title}:\t{_probe(c[key])}\n")
         if c.get("envFrom"):
-            w.write(2, "Environment Variables from:\n")
-            for e in c["envFrom"]:
-                if e.get("configMapRef") is not None:
-                    frm, ref = "ConfigMap", e["configMapRef"]
-                elif e.get("secretRef") is not None:
-                    frm, ref = "Secret", e["secretRef"]
-                else:
-                    frm, ref = "", {}
-                opt = _go_bool(ref.get("optional"))
-                if e.get("prefix"):
-                    w.write(
-                        3,
-                        f"{ref.get('name', '')}\t{frm} with prefix '{e['prefix']}'\tOptional: {opt}\n",
-                    )
-                else:
-                    w.write(3, f"{ref.get('name', '')}\t{frm}\tOptional: {opt}\n")
-        env = c.get("env") or []
-        w.write(2, f"Environment:{'' if env else chr(9) + NONE}\n")
-        for e in env:
-            vf = e.get("valueFrom")
-            if vf is None:
-                for i, s in enumerate(str(e.get("value", "")).split("\n")):
-                    w.write(3, f"{e.get('name', '')}:\t{s}\n" if i == 0 else f"\t{s}\n")
-                continue
-            if vf.get("fieldRef") is not None:
-                fr = vf["fieldRef"]
-                val = _field_ref_value(pod, fr.get("fieldPath", ""))
+            _env_from(w, c["envFrom"])
+        _env(w, c, pod)
+        _mounts(w, c.get("volumeMounts") or [])
+
+
+# kubectl's print<Kind>VolumeSource for the sources that are a type line and fields:
+# (source key, Type text, [(label, field, how the value prints)])
+_VOLUME_SOURCES: list[tuple[str, str, list[tuple[str, str, Callable]]]] = [
+    ("hostPath", "HostPath (bare host directory volume)",
+     [("Path", "path", lambda v: v or ""), ("HostPathType", "type", lambda v: v or "")]),
+    ("emptyDir", "EmptyDir (a temporary directory that shares a pod's lifetime)",
+     [("Medium", "medium", lambda v: v or ""), ("SizeLimit", "sizeLimit", lambda v: v or UNSET)]),
+    ("secret", "Secret (a volume populated by a Secret)",
+     [("SecretName", "secretName", lambda v: v or ""), ("Optional", "optional", _go_bool)]),
+    ("configMap", "ConfigMap (a volume populated by a ConfigMap)",
+     [("Name", "name", lambda v: v or ""), ("Optional", "optional", _go_bool)]),
+    ("persistentVolumeClaim",
+     "PersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)",
+     [("ClaimName", "claimName", lambda v: v or ""), ("ReadOnly", "readOnly", _go_bool)]),
+]
+
+
+def _projected(w: _PrefixWriter, projected: Mapping) -> None:
+    w.write(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
+    for src in projected.get("sources") or []:
+        for key, label in (("secret", "SecretName"), ("configMap", "ConfigMapName")):
+            if src.get(key) is not None:
                 w.write(
-                    3,
-                    f"{e.get('name', '')}:\t{val} "
-                    f"({fr.get('apiVersion', 'v1')}:{fr.get('fieldPath', '')})\n",
+                    2,
+                    f"{label}:\t{src[key].get('name', '')}\n"
+                    f"    Optional:\t{_go_bool(src[key].get('optional'))}\n",
                 )
-            elif vf.get("resourceFieldRef") is not None:
-                rf = vf["resourceFieldRef"]
-                res = rf.get("resource", "")
-                kind, _, rname = res.partition(".")
-                val = str(((c.get("resources") or {}).get(kind) or {}).get(rname, "0"))
-                if val == "0" and res in ("limits.cpu", "limits.memory"):
-                    val = "node allocatable"
-                w.write(3, f"{e.get('name', '')}:\t{val} ({res})\n")
-            elif vf.get("secretKeyRef") is not None:
-                r = vf["secretKeyRef"]
-                w.write(
-                    3,
-                    f"{e.get('name', '')}:\t<set to the key '{r.get('key', '')}' in secret "
-                    f"'{r.get('name', '')}'>\tOptional: {_go_bool(r.get('optional'))}\n",
-                )
-            elif vf.get("configMapKeyRef") is not None:
-                r = vf["configMapKeyRef"]
-                w.write(
-                    3,
-                    f"{e.get('name', '')}:\t<set to the key '{r.get('key', '')}' of config map "
-                    f"'{r.get('name', '')}'>\tOptional: {_go_bool(r.get('optional'))}\n",
-                )
-        mounts = sorted(c.get("volumeMounts") or [], key=lambda m: m.get("mountPath", ""))
-        w.write(2, f"Mounts:{'' if mounts else chr(9) + NONE}\n")
-        for m in mounts:
-            flags = ["ro" if m.get("readOnly") else "rw"]
-            if m.get("subPath"):
-                flags.append(f'path="{m["subPath"]}"')
-            w.write(3, f"{m.get('mountPath', '')} from {m.get('name', '')} ({','.join(flags)})\n")
+                break
+        else:
+            if src.get("downwardAPI") is not None:
+                w.write(2, "DownwardAPI:\ttrue\n")
+            elif src.get("serviceAccountToken") is not None:
+                secs = to_int(src["serviceAccountToken"].get("expirationSeconds", 3600))
+                w.write(2, f"TokenExpirationSeconds:\t{secs}\n")
+
+
+def _downward_api(w: _PrefixWriter, downward: Mapping) -> None:
+    w.write(2, "Type:\tDownwardAPI (a volume populated by information about the pod)\n")
+    w.write(0, "    Items:\n")
+    for item in downward.get("items") or []:
+        if item.get("fieldRef"):
+            w.write(3, f"{item['fieldRef'].get('fieldPath', '')} -> {item.get('path', '')}\n")
+        if item.get("resourceFieldRef"):
+            res = item["resourceFieldRef"].get("resource", "")
+            w.write(3, f"{res} -> {item.get('path', '')}\n")
 
 
 def _volumes(w: _PrefixWriter, volumes: list[Mapping] | None, space: str) -> None:
+    """``describeVolumes``."""
     if not volumes:
         w.write(0, f"{space}Volumes:\t{NONE}\n")
         return
     w.write(0, f"{space}Volumes:\n")
     for v in volumes:
         w.write(1, f"{' ' if space else ''}{v.get('name', '')}:\n")
-        if v.get("hostPath") is not None:
-            hp = v["hostPath"]
-            w.write(
-                2,
-                "Type:\tHostPath (bare host directory volume)\n"
-                f"    Path:\t{hp.get('path', '')}\n"
-                f"    HostPathType:\t{hp.get('type') or ''}\n",
-            )
-        elif v.get("emptyDir") is not None:
-            ed = v["emptyDir"]
-            w.write(
-                2,
-                "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n"
-                f"    Medium:\t{ed.get('medium', '')}\n"
-                f"    SizeLimit:\t{ed.get('sizeLimit') or UNSET}\n",
-            )
-        elif v.get("secret") is not None:
-            s = v["secret"]
-            w.write(
-                2,
-                "Type:\tSecret (a volume populated by a Secret)\n"
-                f"    SecretName:\t{s.get('secretName', '')}\n"
-                f"    Optional:\t{_go_bool(s.get('optional'))}\n",
-            )
-        elif v.get("configMap") is not None:
-            cm = v["configMap"]
-            w.write(
-                2,
-                "Type:\tConfigMap (a volume populated by a ConfigMap)\n"
-                f"    Name:\t{cm.get('name', '')}\n"
-                f"    Optional:\t{_go_bool(cm.get('optional'))}\n",
-            )
-        elif v.get("persistentVolumeClaim") is not None:
-            pvc = v["persistentVolumeClaim"]
-            w.write(
-                2,
-                "Type:\tPersistentVolumeClaim (a reference to a PersistentVolumeClaim in the "
-                "same namespace)\n"
-                f"    ClaimName:\t{pvc.get('claimName', '')}\n"
-                f"    ReadOnly:\t{_go_bool(pvc.get('readOnly'))}\n",
-            )
-        elif v.get("projected") is not None:
-            w.write(
-                2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n"
-            )
-            for src in v["projected"].get("sources") or []:
-                if src.get("secret") is not None:
-                    w.write(
-                        2,
-                        f"SecretName:\t{src['secret'].get('name', '')}\n"
-                        f"    Optional:\t{_go_bool(src['secret'].get('optional'))}\n",
-                    )
-                elif src.get("downwardAPI") is not None:
-                    w.write(2, "DownwardAPI:\ttrue\n")
-                elif src.get("configMap") is not None:
-                    w.write(
-                        2,
-                        f"ConfigMapName:\t{src['configMap'].get('name', '')}\n"
-                        f"    Optional:\t{_go_bool(src['configMap'].get('optional'))}\n",
-                    )
-                elif src.get("serviceAccountToken") is not None:
-                    secs = to_int(src["serviceAccountToken"].get("expirationSeconds", 3600))
-                    w.write(2, f"TokenExpirationSeconds:\t{secs}\n")
-        elif v.get("downwardAPI") is not None:
-            w.write(2, "Type:\tDownwardAPI (a volume populated by information about the pod)\n")
-            w.write(0, "    Items:\n")
-            for item in v["downwardAPI"].get("items") or []:
-                if item.get("fieldRef"):
-                    w.write(
-                        3, f"{item['fieldRef'].get('fieldPath', '')} -> {item.get('path', '')}\n"
-                    )
-                if item.get("resourceFieldRef"):
-                    res = item["resourceFieldRef"].get("resource", "")
-                    w.write(3, f"{res} -> {item.get('path', '')}\n")
+        for key, typ, fields in _VOLUME_SOURCES:
+            if v.get(key) is not None:
+                src = v[key]
+                text = "".join(f"    {label}:\t{fmt(src.get(field))}\n"
+                               for label, field, fmt in fields)
+                w.write(2, f"Type:\t{typ}\n{text}")
+                break
         else:
-            w.write(1, "<unknown>\n")
+            if v.get("projected") is not None:
+                _projected(w, v["projected"])
+            elif v.get("downwardAPI") is not None:
+                _downward_api(w, v["downwardAPI"])
+            else:
+                w.write(1, "<unknown>\n")
 
 
 def _pod_template(w: _PrefixWriter, template: Mapping | None) -> None:
