@@ -190,6 +190,24 @@ def describe_events(w: _PrefixWriter, events: list[Mapping] | None, now: datetim
         w.write(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{interval}\t{source}\t{msg}\n")
 
 
+def _object_header(w: _PrefixWriter, meta: Mapping) -> None:
+    """Name, Namespace, Labels and Annotations: how most describers open."""
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    _labels_multiline(w, "Labels", meta.get("labels"))
+    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+
+
+def _conditions_with_reason(w: _PrefixWriter, conditions: list[Mapping] | None) -> None:
+    """The Type/Status/Reason conditions table of deployments and replicasets."""
+    if not conditions:
+        return
+    w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
+    w.write(1, "----\t------\t------\n")
+    for c in conditions:
+        w.write(1, f"{c.get('type', '')} \t{c.get('status', '')}\t{c.get('reason', '')}\n")
+
+
 def _controller_of(obj: Mapping) -> str:
     for ref in meta_of(obj).get("ownerReferences") or []:
         if ref.get("controller"):
@@ -679,11 +697,7 @@ def _describe_deployment(d: Mapping, related: Mapping, now: datetime) -> str:
         ms = _intstr(ru.get("maxSurge", "25%"))
         w.write(0, f"RollingUpdateStrategy:\t{mu} max unavailable, {ms} max surge\n")
     _pod_template(w, spec.get("template"))
-    if status.get("conditions"):
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
-        w.write(1, "----\t------\t------\n")
-        for c in status["conditions"]:
-            w.write(1, f"{c.get('type', '')} \t{c.get('status', '')}\t{c.get('reason', '')}\n")
+    _conditions_with_reason(w, status.get("conditions"))
     old_rs = related.get("old_rs") or []
     new_rs = related.get("new_rs")
     if isinstance(new_rs, Mapping):
@@ -743,11 +757,7 @@ def _describe_replicaset(rs: Mapping, related: Mapping, now: datetime) -> str:
         f"{failed} Failed\n",
     )
     _pod_template(w, spec.get("template"))
-    if status.get("conditions"):
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
-        w.write(1, "----\t------\t------\n")
-        for c in status["conditions"]:
-            w.write(1, f"{c.get('type', '')} \t{c.get('status', '')}\t{c.get('reason', '')}\n")
+    _conditions_with_reason(w, status.get("conditions"))
     describe_events(w, related.get("events", []), now)
     return w.text()
 
@@ -759,30 +769,18 @@ def _format_endpoint_slices(slices: list[Mapping], names: set[str] | None) -> st
     out: list[str] = []
     maximum, more, count = 3, False, 0
     for s in slices:
-        eps = s.get("endpoints") or []
-        ports = s.get("ports") or []
-        if not ports:
-            for e in eps:
-                if len(out) == maximum:
-                    more = True
-                ready = (e.get("conditions") or {}).get("ready")
-                if ready is False:
-                    continue
-                if not more:
-                    out.append((e.get("addresses") or [""])[0])
-                count += 1
-            continue
-        for p in ports:
-            if names is not None and (p.get("name") or "") not in names:
+        # a slice without ports lists bare addresses (the port loop runs once, port-less)
+        for p in s.get("ports") or [None]:
+            if p is not None and names is not None and (p.get("name") or "") not in names:
                 continue
-            for e in eps:
+            for e in s.get("endpoints") or []:
                 if len(out) == maximum:
                     more = True
-                ready = (e.get("conditions") or {}).get("ready")
-                if ready is False:
+                if (e.get("conditions") or {}).get("ready") is False:
                     continue
                 if not more:
-                    out.append(join_host_port((e.get("addresses") or [""])[0], p.get("port")))
+                    addr = (e.get("addresses") or [""])[0]
+                    out.append(addr if p is None else join_host_port(addr, p.get("port")))
                 count += 1
     ret = ",".join(out)
     if more:
@@ -806,10 +804,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta, spec, status = meta_of(svc), spec_of(svc), status_of(svc)
     typ = spec.get("type") or "ClusterIP"
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, f"Selector:\t{format_labels(spec.get('selector'))}\n")
     w.write(0, f"Type:\t{typ}\n")
     if spec.get("ipFamilyPolicy"):
@@ -867,10 +862,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
 def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta = meta_of(ep)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, "Subsets:\n")
     for ss in ep.get("subsets") or []:
         addrs = ",".join(a.get("ip", "") for a in ss.get("addresses") or [])
@@ -893,10 +885,7 @@ def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
 def _describe_configmap(cm: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta = meta_of(cm)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, "\nData\n====\n")
     data = cm.get("data") or {}
     for k in sorted(data):
@@ -921,10 +910,7 @@ def _describe_secret(secret: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta = meta_of(secret)
     typ = secret.get("type") or "Opaque"
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, f"\nType:\t{typ}\n")
     w.write(0, "\nData\n====\n")
     data = secret.get("data") or {}
