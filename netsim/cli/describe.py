@@ -535,15 +535,19 @@ def _quantity(q) -> tuple[Decimal, bool]:
         return Decimal(0), False
 
 
+def _add(acc: dict, name: str, value: Decimal, binary: bool) -> None:
+    """Add to a {resource: (sum, binary)} total; the first quantity's format stays."""
+    total, fmt = acc.get(name, (Decimal(0), binary))
+    acc[name] = (total + value, fmt)
+
+
 def _pod_requests_limits(pod: Mapping) -> tuple[dict, dict]:
     """``PodRequestsAndLimits`` (sum of containers, max with each init container)."""
     spec = spec_of(pod)
 
     def add(acc: dict, res: Mapping) -> None:
         for k, q in (res or {}).items():
-            v, b = _quantity(q)
-            pv, pb = acc.get(k, (Decimal(0), b))
-            acc[k] = (pv + v, pb)
+            _add(acc, k, *_quantity(q))
 
     reqs: dict = {}
     limits: dict = {}
@@ -1097,7 +1101,6 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
     alloc = status.get("allocatable") or status.get("capacity") or {}
     alloc_cpu = _quantity(alloc.get("cpu", "0"))[0]
     alloc_mem = _quantity(alloc.get("memory", "0"))[0]
-    alloc_eph = _quantity(alloc.get("ephemeral-storage", "0"))[0]
 
     def pct(v: Decimal, total: Decimal) -> int:
         return int(float(v) / float(total) * 100) if total else 0
@@ -1118,8 +1121,7 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
         req, lim = _pod_requests_limits(p)
         for src, dst in ((req, tot_req), (lim, tot_lim)):
             for k, (v, b) in src.items():
-                pv, pb = dst.get(k, (Decimal(0), b))
-                dst[k] = (pv + v, pb)
+                _add(dst, k, v, b)
         cr, crs = q(req, "cpu")
         cl, cls = q(lim, "cpu")
         mr, mrs = q(req, "memory")
@@ -1136,19 +1138,11 @@ def _node_resources(w: _PrefixWriter, node: Mapping, pods: list[Mapping], now: d
     )
     w.write(1, "Resource\tRequests\tLimits\n")
     w.write(1, "--------\t--------\t------\n")
-    for name, total in (
-        ("cpu", alloc_cpu),
-        ("memory", alloc_mem),
-        ("ephemeral-storage", alloc_eph),
-    ):
-        rv, rs = q(tot_req, name)
-        lv, ls = q(tot_lim, name)
-        w.write(1, f"{name}\t{rs} ({pct(rv, total)}%)\t{ls} ({pct(lv, total)}%)\n")
     standard = {"cpu", "memory", "ephemeral-storage", "storage", "pods"}
     hugepages = sorted(k for k in alloc if k.startswith("hugepages-"))
     ext = sorted(k for k in alloc if k not in standard and not k.startswith("hugepages-"))
-    for name in hugepages:
-        total = _quantity(alloc[name])[0]
+    for name in ["cpu", "memory", "ephemeral-storage", *hugepages]:
+        total = _quantity(alloc.get(name, "0"))[0]
         rv, rs = q(tot_req, name)
         lv, ls = q(tot_lim, name)
         w.write(1, f"{name}\t{rs} ({pct(rv, total)}%)\t{ls} ({pct(lv, total)}%)\n")
