@@ -865,8 +865,7 @@ def _describe_service(svc: Mapping, related: Mapping, now: datetime) -> str:
 
 def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta = meta_of(ep)
-    _object_header(w, meta)
+    _object_header(w, meta_of(ep))
     w.write(0, "Subsets:\n")
     for ss in ep.get("subsets") or []:
         addrs = ",".join(a.get("ip", "") for a in ss.get("addresses") or [])
@@ -888,8 +887,7 @@ def _describe_endpoints(ep: Mapping, related: Mapping, now: datetime) -> str:
 
 def _describe_configmap(cm: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
-    meta = meta_of(cm)
-    _object_header(w, meta)
+    _object_header(w, meta_of(cm))
     w.write(0, "\nData\n====\n")
     data = cm.get("data") or {}
     for k in sorted(data):
@@ -912,9 +910,8 @@ def _describe_configmap(cm: Mapping, related: Mapping, now: datetime) -> str:
 def _describe_secret(secret: Mapping, related: Mapping, now: datetime) -> str:
     """``describeSecret``: sizes only (``tls.crt:  1164 bytes``), never the values."""
     w = _PrefixWriter()
-    meta = meta_of(secret)
     typ = secret.get("type") or "Opaque"
-    _object_header(w, meta)
+    _object_header(w, meta_of(secret))
     w.write(0, f"\nType:\t{typ}\n")
     w.write(0, "\nData\n====\n")
     data = secret.get("data") or {}
