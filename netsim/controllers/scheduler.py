@@ -39,11 +39,19 @@ def tolerates(tolerations: list[dict], taint: dict) -> bool:
     return False
 
 
-def _node_ready(node: dict) -> bool:
-    for c in node.get("status", {}).get("conditions", []):
-        if c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
+def _condition_taints(node: dict) -> list[dict]:
+    """The NoSchedule taint the node lifecycle controller keeps on a node that is not Ready
+    (not-ready for False, unreachable for Unknown; TaintNodesByCondition), unless it is
+    already there: upstream's scheduler sees readiness only through taints."""
+    ready = next((c.get("status") for c in node.get("status", {}).get("conditions", [])
+                  if c.get("type") == "Ready"), None)
+    if ready == "True":
+        return []
+    key = "node.kubernetes.io/unreachable" if ready == "Unknown" else "node.kubernetes.io/not-ready"
+    have = node.get("spec", {}).get("taints") or []
+    if any(t.get("key") == key and t.get("effect") == "NoSchedule" for t in have):
+        return []
+    return [{"key": key, "effect": "NoSchedule"}]
 
 
 def _host_ports(pod: dict) -> set[tuple[str, int]]:
@@ -57,7 +65,7 @@ def _host_ports(pod: dict) -> set[tuple[str, int]]:
     return out
 
 
-def _match_affinity(pod: dict, labels: dict) -> bool:
+def _match_affinity(pod: dict, labels: dict, name: str = "") -> bool:
     spec = pod.get("spec", {})
     for k, v in (spec.get("nodeSelector") or {}).items():
         if labels.get(k) != v:
@@ -67,17 +75,42 @@ def _match_affinity(pod: dict, labels: dict) -> bool:
     terms = req.get("nodeSelectorTerms") or []
     if not terms:
         return True
-    for term in terms:
-        ok = True
-        for e in term.get("matchExpressions") or []:
-            val, op, vals = labels.get(e["key"]), e["operator"], e.get("values") or []
-            if op == "In" and val not in vals or op == "NotIn" and val in vals \
-                    or op == "Exists" and e["key"] not in labels \
-                    or op == "DoesNotExist" and e["key"] in labels:
-                ok = False
-        if ok:
-            return True
+    return any(_term_matches(term, labels, name) for term in terms)
+
+
+def _term_matches(term: dict, labels: dict, name: str) -> bool:
+    """A NodeSelectorTerm: its expressions ANDed; an empty term matches no node."""
+    exprs = [(e, labels) for e in term.get("matchExpressions") or []]
+    exprs += [(e, {"metadata.name": name}) for e in term.get("matchFields") or []]
+    return bool(exprs) and all(_expr_matches(e, values) for e, values in exprs)
+
+
+def _expr_matches(e: dict, labels: dict) -> bool:
+    key, op, vals = e["key"], e["operator"], e.get("values") or []
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    if op in ("In", "NotIn"):
+        return (labels.get(key) in vals if key in labels else False) == (op == "In")
+    if op in ("Gt", "Lt") and key in labels:
+        try:
+            have, want = int(labels[key]), int(vals[0])
+        except (ValueError, IndexError):
+            return False
+        return have > want if op == "Gt" else have < want
     return False
+
+
+def _preferred_weight(pod: dict, labels: dict, name: str) -> int:
+    """NodeAffinity's score: the weights of the preferred terms the node matches."""
+    pref = (((_spec(pod).get("affinity") or {}).get("nodeAffinity") or {})
+            .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+    return sum(int(t.get("weight") or 0) for t in pref
+               if _term_matches(t.get("preference") or {}, labels, name))
+
+
+UNSCHEDULABLE = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 
 def _taint_str(t: dict) -> str:
@@ -134,6 +167,9 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     if usage is None:
         usage = _usage_without(pod, pods)
     reasons: Counter[str] = Counter()
+    # Nodes a filter preemption could help with (ports, resources: "Unschedulable"
+    # upstream) and the others ("UnschedulableAndUnresolvable"), for the PostFilter message.
+    resolvable = 0
     feasible = []
     want_ports = _host_ports(pod)
     want_cpu, want_mem = pod_requests(pod)
@@ -141,22 +177,21 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     for node in nodes:
         name = node["metadata"]["name"]
         labels = node["metadata"].get("labels") or {}
-        if node.get("spec", {}).get("unschedulable"):
+        # In the order of kube-scheduler's filter plugins; the first that fails is the reason.
+        if node.get("spec", {}).get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE):
             reasons["node(s) were unschedulable"] += 1
             continue
-        if not _node_ready(node):
-            reasons["node(s) had untolerated taint {node.kubernetes.io/not-ready: }"] += 1
-            continue
-        if not _match_affinity(pod, labels):
-            reasons["node(s) didn't match Pod's node affinity/selector"] += 1
-            continue
-        bad = [t for t in node.get("spec", {}).get("taints") or []
+        bad = [t for t in (node.get("spec", {}).get("taints") or []) + _condition_taints(node)
                if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)]
         if bad:
             reasons[f"node(s) had untolerated taint {_taint_str(bad[0])}"] += 1
             continue
+        if not _match_affinity(pod, labels, name):
+            reasons["node(s) didn't match Pod's node affinity/selector"] += 1
+            continue
         if want_ports & usage.ports.get(name, set()):
             reasons["node(s) didn't have free ports for the requested pod ports"] += 1
+            resolvable += 1
             continue
         alloc = node.get("status", {}).get("allocatable", {})
         cap_cpu = parse_cpu(alloc.get("cpu", "0")) if alloc.get("cpu") else None
@@ -171,27 +206,40 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
         if insufficient:
             for r in insufficient:
                 reasons[r] += 1
+            resolvable += 1
             continue
         feasible.append(node)
     if feasible:
         return feasible, ""
-    parts = sorted(f"{n} {r}" for r, n in reasons.items())
-    n = len(nodes)
-    msg = f"0/{n} nodes are available: " + ", ".join(parts) + "."
-    msg += f" preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
     if not nodes:
-        msg = "no nodes available to schedule pods"
-    return [], msg
+        return [], "no nodes available to schedule pods"
+    n = len(nodes)
+    # FitError.Error(), then the preemption plugin's own FitError as its PostFilter message
+    # (which ends in a period of its own: upstream's events end in "..").
+    post = Counter({"No preemption victims found for incoming pod": resolvable,
+                    "Preemption is not helpful for scheduling": n - resolvable})
+    return [], f"{_histogram(n, reasons)} preemption: {_histogram(n, post)}."
+
+
+def _histogram(n: int, reasons: Counter) -> str:
+    parts = sorted(f"{count} {r}" for r, count in reasons.items() if count)
+    return f"0/{n} nodes are available: " + ", ".join(parts) + "."
 
 
 def score(pod: dict, node: dict, pods: list[dict], usage: NodeUsage | None = None) -> tuple:
-    """Prefer nodes with fewer pods of the same owner, then fewer pods overall (spread)."""
+    """Lowest wins. Prefer the node matching the heaviest preferred node affinity, then
+    one with fewer untolerated PreferNoSchedule taints (upstream's NodeAffinity and
+    TaintToleration scores), then fewer pods of the same owner, then fewer pods (spread)."""
     name = node["metadata"]["name"]
     if usage is None:
         usage = NodeUsage(pods)
     owner = tuple(r.get("uid") for r in pod["metadata"].get("ownerReferences") or [])
     same = usage.owners.get(name, Counter())[owner] if owner else 0
-    return (same, usage.total[name], name)
+    tolerations = _spec(pod).get("tolerations") or []
+    soft = sum(1 for t in node.get("spec", {}).get("taints") or []
+               if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t))
+    weight = _preferred_weight(pod, node["metadata"].get("labels") or {}, name)
+    return (-weight, soft, same, usage.total[name], name)
 
 
 class Scheduler(Controller):
