@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         # Containers keep running: a restarted agent re-adopts them.
         for a in agents:
             a.stopped.set()
-        kubelet.queue.close()  # the sync loop returns at once instead of after its poll
+        kubelet.stop()  # the sync loop returns at once instead of after its poll
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     kubelet.run()

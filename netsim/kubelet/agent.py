@@ -1,8 +1,17 @@
 """The node agent's kubelet: registers the Node, runs the pods bound to it, reports status.
 
-Level-triggered: every pod event (or container exit, or probe result) queues the pod's
-key; sync() compares the pod in the API with what runs locally and converges. All netlink
-work happens on the one sync thread (pyroute2 namespace switching is per thread).
+Level-triggered, on netsim.machinery: informers keep caches of the pods, Services,
+ConfigMaps and Secrets; every event on a pod bound to this node (or a container exit, or
+a probe result, or the periodic resync) queues the pod's key, and sync() compares the pod
+in the cache with what runs locally and converges. A sync reads no object from the API:
+the pod, its Services' variables and its env sources come from the caches (the API only
+for a ConfigMap or Secret not cached yet). Nothing is synced before the caches have
+synced: a container re-adopted after an agent restart is never mistaken for one whose pod
+is gone. All netlink work happens on the one sync thread (pyroute2 namespace switching is
+per thread).
+
+There is no field selector in the API, so the pod informer watches every pod and files
+them by spec.nodeName (the "node" index); handlers pass over the pods of other nodes.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from netsim.kubelet import cgroups, runtime, sandbox
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_links
 from netsim.kubelet.probes import ProbeManager
-from netsim.machinery import WorkQueue
+from netsim.machinery import InformerFactory, ItemBackoff, WorkQueue, key_of, node_name_index
 from netsim.net import netlink as nl
 from netsim.net.ipam import Ipam, IpamExhausted
 from netsim.net.ledger import Ledger, state_dir
@@ -33,6 +42,15 @@ from netsim.net.topology import ClusterConfig, NodeSpec
 log = logging.getLogger("netsim.kubelet")
 KUBELET_VERSION = "v1.30.0"
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
+NODE_INDEX = "node"
+RESYNC_SECONDS = 60.0  # every pod of the node is synced again (the kubelet's syncFrequency)
+
+
+def _rv(obj: dict) -> int:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 def _os_image() -> str:
@@ -45,7 +63,8 @@ def _os_image() -> str:
 
 
 class Kubelet:
-    def __init__(self, client: Client, cfg: ClusterConfig, node: NodeSpec):
+    def __init__(self, client: Client, cfg: ClusterConfig, node: NodeSpec,
+                 informers: InformerFactory | None = None):
         self.client = client
         self.cfg = cfg
         self.node = node
@@ -55,14 +74,23 @@ class Kubelet:
         self.ipam = Ipam(os.path.join(state_dir(cfg.name), "ipam", f"{node.name}.json"),
                          node.pod_cidr)
         self.records: dict[str, runtime.PodRecord] = {}   # pod uid -> record
-        self.queue = WorkQueue()
+        # A sync that raised is retried after 0.1 s, 0.2 s, ... up to 10 s (per pod).
+        self.queue = WorkQueue(ItemBackoff(base=0.1, cap=10.0))
         self.stopped = threading.Event()
+        self.informers = informers or InformerFactory(client)
+        self.pods = self.informers.informer("pods", {NODE_INDEX: node_name_index})
+        self.services = self.informers.informer("services")
+        self.configmaps = self.informers.informer("configmaps")
+        self.secrets = self.informers.informer("secrets")
+        # pod key -> the pod as our last status write returned it, until the cache has it
+        self._written: dict[str, dict] = {}
+        self._lock = threading.Lock()  # guards _written and _retained
+        self._retained = False  # we hold the factory (retain) until stop()
         self.exit_codes: dict[int, int] = {}
         self.backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (uid, c) -> (until, delay)
         self.image_failures: dict[tuple[str, str], int] = {}
         self.terminating: set[str] = set()
         self.probes = ProbeManager(self)
-        self._services_cache: tuple[float, list] = (0.0, [])
         self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
         self.cgroup_error = ""
 
@@ -165,49 +193,85 @@ class Kubelet:
 
     # ---- loops -----------------------------------------------------------------------
     def run(self) -> None:
+        """Register the node, then sync pods until stop()."""
         self._load_records()
         self._setup_cgroups()
         self.register()
         threading.Thread(target=self.heartbeat, daemon=True, name="heartbeat").start()
-        threading.Thread(target=self._watch, daemon=True, name="watch").start()
         threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
         self.probes.start()
-        for rec in list(self.records.values()):
+        self.serve()
+
+    def stop(self) -> None:
+        """Stop at once (SIGTERM): the sync loop returns; containers keep running."""
+        self.stopped.set()
+        self.queue.shutdown()
+        with self._lock:
+            retained, self._retained = self._retained, False
+        if retained:
+            self.informers.release()  # the last user of the factory stops its informers
+
+    def serve(self) -> None:
+        """The informers, then the sync loop (once every cache has synced)."""
+        self.pods.add_handler(on_add=self._pod_event,
+                              on_update=lambda old, new: self._pod_event(new),
+                              on_delete=self._pod_event)
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            self.informers.retain()
+            self._retained = True
+        self.informers.start()
+        if not self.informers.wait_for_sync(stop=self.stopped):
+            return
+        for rec in list(self.records.values()):  # pods gone while the agent was away
             self.queue.add(f"{rec.namespace}/{rec.name}")
+        threading.Thread(target=self._resync, daemon=True, name="resync").start()
         while not self.stopped.is_set():
-            key = self.queue.get(timeout=0.5)
+            key = self.queue.get(timeout=1.0)
             if key is None:
+                if self.queue.shutting_down:
+                    return
                 continue
             try:
                 again = self.sync(key)
+                self.queue.forget(key)
                 if again:
-                    self.queue.add(key, after=again)
+                    self.queue.add_after(key, again)
             except Exception:
                 log.exception("sync %s", key)
-                self.queue.add(key, after=1.0)
+                self.queue.add_rate_limited(key)
             finally:
                 self.queue.done(key)
 
-    def _watch(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                pods, rv = self.client.list_rv("pods")
-                known = set()
-                for p in pods:
-                    if p["spec"].get("nodeName") == self.node.name:
-                        key = f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-                        known.add(key)
-                        self.queue.add(key)
-                for rec in list(self.records.values()):
-                    if f"{rec.namespace}/{rec.name}" not in known:
-                        self.queue.add(f"{rec.namespace}/{rec.name}")
-                for etype, p in self.client.watch("pods", resource_version=rv, timeout=120):
-                    if etype == "BOOKMARK" or p.get("spec", {}).get("nodeName") != self.node.name:
-                        continue
-                    self.queue.add(f"{p['metadata']['namespace']}/{p['metadata']['name']}")
-            except Exception as e:
-                log.debug("watch: %s", e)
-                time.sleep(0.5)
+    def _pod_event(self, pod: dict) -> None:
+        """An informer handler: queue the pods bound to this node (a delete too)."""
+        if (pod.get("spec") or {}).get("nodeName") == self.node.name:
+            self.queue.add(key_of(pod))
+
+    def _resync(self) -> None:
+        while not self.stopped.wait(RESYNC_SECONDS):
+            keys = {key_of(p) for p in self.pods.indexer.by_index(NODE_INDEX, self.node.name)}
+            keys.update(f"{r.namespace}/{r.name}" for r in list(self.records.values()))
+            for key in sorted(keys):
+                self.queue.add(key)
+
+    def pod(self, key: str) -> dict | None:
+        """The pod bound to this node under `key`, as the cache has it, or as our own
+        status write returned it while the cache has not caught up with that write (so a
+        sync never writes over a status it wrote itself, nor trips on a stale version)."""
+        cached = self.pods.indexer.get(key)
+        if cached is not None and (cached.get("spec") or {}).get("nodeName") != self.node.name:
+            cached = None
+        with self._lock:
+            mine = self._written.get(key)
+            if mine is None:
+                return cached
+            if cached is not None and mine["metadata"].get("uid") == cached["metadata"].get("uid") \
+                    and _rv(mine) > _rv(cached):
+                return mine
+            del self._written[key]  # the cache has it (or the pod is gone)
+        return cached
 
     def _monitor(self) -> None:
         """Notice container exits: our children by waitpid (one syscall each), adopted
@@ -225,9 +289,7 @@ class Kubelet:
     # ---- sync ------------------------------------------------------------------------
     def sync(self, key: str) -> float | None:
         ns, name = key.split("/", 1)
-        pod = self.client.get_or_none("pods", name, ns)
-        if pod is not None and pod["spec"].get("nodeName") != self.node.name:
-            pod = None
+        pod = self.pod(key)
         uid = pod["metadata"]["uid"] if pod else None
         # Records of pods with this name that are gone (or replaced by a new uid).
         for rec in [r for r in self.records.values() if r.namespace == ns and r.name == name
@@ -334,12 +396,14 @@ class Kubelet:
         rec.save(pdir)
         return None
 
-    def _services(self) -> list[dict]:
-        t, svcs = self._services_cache
-        if time.monotonic() - t > 2.0:
-            svcs = self.client.list("services")
-            self._services_cache = (time.monotonic(), svcs)
-        return svcs
+    def _config_object(self, resource: str, name: str, namespace: str) -> dict | None:
+        """A ConfigMap or Secret for a container's env, from the cache. One not cached is
+        asked of the API: made just before the pod, its event may still be on its way."""
+        inf = self.configmaps if resource == "configmaps" else self.secrets
+        obj = inf.indexer.get(f"{namespace}/{name}")
+        if obj is None:
+            obj = self.client.get_or_none(resource, name, namespace)
+        return obj
 
     def _run_pod(self, pod: dict) -> float | None:
         md, spec = pod["metadata"], pod["spec"]
@@ -360,9 +424,10 @@ class Kubelet:
                     "HOSTNAME": spec.get("hostname") or md["name"], "HOME": "/root",
                     "NETSIM_POD_NAMESPACE": md["namespace"], "NETSIM_POD_NAME": md["name"],
                     "NETSIM_NODE_NAME": self.node.name, "NETSIM_CLUSTER": self.cfg.name}
-        links = service_links(self._services(), md["namespace"]) if spec.get("enableServiceLinks", True) else {}
-        k8s = next((s for s in self._services() if s["metadata"]["name"] == "kubernetes"
-                    and s["metadata"]["namespace"] == "default"), None)
+        services = self.services.indexer
+        links = service_links(services.list(md["namespace"]), md["namespace"]) \
+            if spec.get("enableServiceLinks", True) else {}
+        k8s = services.get("default/kubernetes")
         if k8s:
             links.update({"KUBERNETES_SERVICE_HOST": k8s["spec"]["clusterIP"],
                           "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
@@ -404,7 +469,7 @@ class Kubelet:
                     requeue = min(requeue or 1e9, until - time.monotonic() + 0.05)
                 if want_start and image is not None:
                     try:
-                        env = {**base_env, **links, **container_env(self.client, pod, c)}
+                        env = {**base_env, **links, **container_env(self._config_object, pod, c)}
                     except ConfigError as e:
                         config_error = str(e)
                         events.record(self.client, pod, "Warning", "Failed", f"Error: {e}",
@@ -538,6 +603,8 @@ class Kubelet:
             new["podIP"] = rec.ip
             new["podIPs"] = [{"ip": rec.ip}]
         if new != old:
-            pod["status"] = new
+            # A Conflict: someone else wrote the pod; its event syncs the pod again.
             with contextlib.suppress(errors.NotFound, errors.Conflict):
-                self.client.update_status(pod)
+                out = self.client.update_status({**pod, "status": new})  # never the cached dict
+                with self._lock:
+                    self._written[key_of(pod)] = out

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
-from netsim.api import errors
-from netsim.api.client import Client
+# (resource, name, namespace) -> the object, or None when there is none
+Getter = Callable[[str, str, str], "dict | None"]
 
 
 class ConfigError(Exception):
     """The container cannot start yet (kubectl shows CreateContainerConfigError)."""
 
 
-def _lookup(client: Client, kind: str, name: str, ns: str, cache: dict) -> dict | None:
+def _lookup(get: Getter, kind: str, name: str, ns: str, cache: dict) -> dict | None:
     key = (kind, name)
     if key not in cache:
-        try:
-            cache[key] = client.get(kind, name, ns)
-        except errors.NotFound:
-            cache[key] = None
+        cache[key] = get(kind, name, ns)
     return cache[key]
 
 
@@ -29,8 +27,10 @@ def _values(obj: dict, kind: str) -> dict[str, str]:
     return dict(obj.get("data") or {})
 
 
-def container_env(client: Client, pod: dict, container: dict) -> dict[str, str]:
-    """The container's variables (not the process's base env). Raises ConfigError."""
+def container_env(get: Getter, pod: dict, container: dict) -> dict[str, str]:
+    """The container's variables (not the process's base env). Raises ConfigError.
+
+    `get` finds the ConfigMaps and Secrets referenced (the kubelet reads its caches)."""
     ns = pod["metadata"].get("namespace", "default")
     cache: dict = {}
     env: dict[str, str] = {}
@@ -39,7 +39,7 @@ def container_env(client: Client, pod: dict, container: dict) -> dict[str, str]:
             ref = src.get(key)
             if not ref:
                 continue
-            obj = _lookup(client, kind, ref["name"], ns, cache)
+            obj = _lookup(get, kind, ref["name"], ns, cache)
             if obj is None:
                 if ref.get("optional"):
                     continue
@@ -58,7 +58,7 @@ def container_env(client: Client, pod: dict, container: dict) -> dict[str, str]:
             if not ref:
                 continue
             word = "configmap" if kind == "configmaps" else "secret"
-            obj = _lookup(client, kind, ref["name"], ns, cache)
+            obj = _lookup(get, kind, ref["name"], ns, cache)
             if obj is None:
                 if ref.get("optional"):
                     break

@@ -205,7 +205,7 @@ class ProbeManager:
             else:
                 s.failures += 1
                 s.successes = 0
-                pod = self.kubelet.client.get_or_none("pods", rec.name, rec.namespace)
+                pod = self.kubelet.pod(f"{rec.namespace}/{rec.name}")  # the cache
                 word = {"startupProbe": "Startup", "livenessProbe": "Liveness",
                         "readinessProbe": "Readiness"}[kind]
                 warming = (kind == "readinessProbe" and time.monotonic() - s.started
