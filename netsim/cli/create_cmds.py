@@ -7,7 +7,7 @@ import copy
 import os
 import re
 
-from netsim.api import errors
+from netsim.api import errors, validation
 from netsim.api.resources import Resource
 from netsim.cli.context import CliError, Ctx, out, server_error
 from netsim.cli.pflags import Parsed
@@ -18,11 +18,7 @@ ENV_NAME_MSG = ("a valid environment variable name must consist of alphabetic ch
                 "digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  "
                 "or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
                 "'[-._a-zA-Z][-._a-zA-Z0-9]*')")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_CM_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-CM_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-              "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-              "'[-._a-zA-Z0-9]+')")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 
 
 def parse_env_file(text: str, path: str, environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
@@ -36,7 +32,7 @@ def parse_env_file(text: str, path: str, environ: dict[str, str] | None = None) 
         if not line or line.startswith("#"):
             continue
         key, eq, value = line.partition("=")
-        if not _ENV_NAME.match(key):
+        if not _ENV_NAME.fullmatch(key):
             raise CliError(f'error: "{key}" is not a valid key name: {ENV_NAME_MSG}')
         if not eq:
             if key not in env:
@@ -63,8 +59,10 @@ def collect_data(p: Parsed, kind: str, name: str) -> tuple[dict[str, str], dict[
     label = "ConfigMap" if kind == "configmap" else "Secret"
 
     def put(k: str, v: bytes | str) -> None:
-        if not _CM_KEY.match(k):
-            raise CliError(f'error: "{k}" is not a valid key name for a {label}: {CM_KEY_MSG}')
+        problems = validation.is_config_map_key(k)
+        if problems:  # kubectl checks with IsConfigMapKey and joins its messages with ", "
+            raise CliError(f'error: "{k}" is not a valid key name for a {label}: '
+                           + ", ".join(problems))
         if k in data or k in binary:
             raise CliError(f"error: cannot add key {k}, another key by that name already exists "
                            f"in {'Data' if kind == 'secret' else 'data'} for {label} \"{name}\"")

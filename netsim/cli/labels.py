@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from netsim.api import errors
+from netsim.api import errors, validation
 from netsim.api.resources import lookup
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 from netsim.cli.pflags import (
@@ -20,57 +18,6 @@ from netsim.cli.pflags import (
 
 # ---------------------------------------------------------------------------- label / annotate
 
-QUALIFIED_NAME_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                      "must start and end with an alphanumeric character (e.g. 'MyName',  or "
-                      "'my.name',  or '123-abc', regex used for validation is "
-                      "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, "
-                   "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-                   "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-                   "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def qualified_name_errors(key: str) -> list[str]:
-    """validation.IsQualifiedName."""
-    parts = key.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            return ["prefix part must be non-empty"]
-        if len(prefix) > 253 or not _DNS1123_SUB.match(prefix):
-            return ["prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                    "alphanumeric characters, '-' or '.', and must start and end with an "
-                    "alphanumeric character (e.g. 'example.com', regex used for validation is "
-                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]
-    else:
-        return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', "
-                "and must start and end with an alphanumeric character (e.g. 'MyName',  or "
-                "'my.name',  or '123-abc', regex used for validation is "
-                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
-                "prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        return ["name part must be non-empty"]
-    errs_ = []
-    if len(name) > 63:
-        errs_.append("name part must be no more than 63 characters")
-    if not _NAME_RE.match(name):
-        errs_.append(QUALIFIED_NAME_MSG)
-    return errs_
-
-
-def label_value_errors(value: str) -> list[str]:
-    errs_ = []
-    if len(value) > 63:
-        errs_.append("must be no more than 63 characters")
-    if value and not _NAME_RE.match(value):
-        errs_.append(LABEL_VALUE_MSG)
-    return errs_
-
-
 def parse_labels(pairs: list[str], kind: str = "label") -> tuple[dict[str, str], list[str]]:
     """`k=v` to set and `k-` to remove (kubectl's parseLabels / parseAnnotations)."""
     add: dict[str, str] = {}
@@ -79,11 +26,11 @@ def parse_labels(pairs: list[str], kind: str = "label") -> tuple[dict[str, str],
         if "=" in pr:
             k, _, v = pr.partition("=")
             if kind == "label":
-                if not k or qualified_name_errors(k):
+                if not k or validation.is_qualified_name(k):
                     raise CliError(f"error: invalid label spec: {pr}")
-                if label_value_errors(v):
+                if validation.is_label_value(v):
                     raise CliError(f'error: invalid label value: "{pr}": '
-                                   + "; ".join(label_value_errors(v)))
+                                   + "; ".join(validation.is_label_value(v)))
             elif not k:
                 raise CliError(f"error: invalid annotation format: {pr}")
             add[k] = v
@@ -205,12 +152,12 @@ def parse_taint(spec: str) -> dict:
         key = kv[0]
         if len(kv) == 2:
             value = kv[1]
-            e = label_value_errors(value)
+            e = validation.is_label_value(value)
             if e:
                 raise CliError(f"error: invalid taint spec: {spec}, {'; '.join(e)}")
     else:
         raise CliError(f"error: invalid taint spec: {spec}")
-    e = qualified_name_errors(key)
+    e = validation.is_qualified_name(key)
     if e:
         raise CliError(f"error: invalid taint spec: {spec}, {'; '.join(e)}")
     t = {"key": key, "effect": effect}
