@@ -556,6 +556,7 @@ class NftChain:
     hook: str | None = None
     kind: str | None = None  # filter / nat for base chains
     priority: int = 0
+    policy: str = "accept"
     rules: list[tuple[str, list[tuple]]] = field(default_factory=list)  # (raw, ops)
 
 
@@ -578,9 +579,8 @@ _NFT_OPS: list[tuple[re.Pattern, str]] = [(re.compile(p), k) for p, k in (
     (r"^ct state (\S+)", "ct_state"),
     (r"^meta l4proto (!= )?(tcp|udp|sctp)(?=\s|$)", "l4proto"),
     (r"^(tcp|udp|sctp) dport (!= )?(\d+)", "dport"),
-    (r"^mark and (\S+) (==|!=) (\S+)", "mark_cmp"),
-    (r"^meta mark and (\S+) (==|!=) (\S+)", "mark_cmp"),
-    (r"^(?:meta )?mark set (?:meta )?mark (or|xor|and) (\S+)", "mark_set"),
+    (r"^(?:meta )?mark (?:and|&) (\S+) (==|!=) (\S+)", "mark_cmp"),
+    (r"^(?:meta )?mark set (?:meta )?mark (or|xor|and|\||\^|&) (\S+)", "mark_set"),
     (r"^numgen random mod (\d+) vmap \{([^}]*)\}", "numgen"),
     (r"^update @(\S+) \{ ip saddr \}", "update"),
     (r"^dnat to (\S+)", "dnat"),
@@ -619,7 +619,8 @@ def _parse_nft_rule(raw: str) -> list[tuple]:
         elif kind == "mark_cmp":
             ops.append(("mark_cmp", _int(g[0], raw), g[1], _int(g[2], raw)))
         elif kind == "mark_set":
-            ops.append(("mark_set", g[0], _int(g[1], raw)))
+            how = {"|": "or", "^": "xor", "&": "and"}.get(g[0], g[0])
+            ops.append(("mark_set", how, _int(g[1], raw)))
         elif kind == "numgen":
             branches = [_parse_verdict(b.split(":", 1)[1].strip(), raw)
                         for b in g[1].split(",") if b.strip()]
@@ -663,6 +664,11 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
 
 
 _CHAIN_SPEC = re.compile(r"type (\w+) hook (\w+) priority (-?\d+)")
+_POLICY = re.compile(r"policy (accept|drop)")
+# the ip family's named priorities, as `nft list` prints them ("dstnat - 10")
+_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
+               "srcnat": 100}
+_LISTED_PRIORITY = re.compile(r"priority (\w+|-?\d+)(?: ([+-]) (\d+))?")
 
 
 class NftRules:
@@ -674,6 +680,11 @@ class NftRules:
         self.sets: dict[str, NftSet] = {}
         for t in texts:
             self.run(t)
+
+    @classmethod
+    def from_listing(cls, text: str) -> NftRules:
+        """The table as `nft list table ip NAME` prints it (what a node holds)."""
+        return cls(_listing_to_transaction(text))
 
     def run(self, text: str) -> None:
         """Apply a transaction (no rollback: a failing line raises RuleSyntaxError)."""
@@ -739,6 +750,9 @@ class NftRules:
             ch = self.chains.setdefault(name, NftChain(name))
             if m:
                 ch.kind, ch.hook, ch.priority = m.group(1), m.group(2), int(m.group(3))
+            pol = _POLICY.search(rest)
+            if pol:
+                ch.policy = pol.group(1)
             return
         if name not in self.chains:
             raise RuleSyntaxError(f"no chain {name}: {line!r}")
@@ -824,7 +838,8 @@ class NftRules:
                 return
             if c.kind == "nat" and walk.dnat_done and hook in ("prerouting", "output"):
                 continue
-            self._run(walk, c, 0)
+            if not self._run(walk, c, 0) and c.policy == "drop":
+                walk.trace.verdict = "DROP"
             if c.kind == "nat":
                 walk.apply_dnat()
 
@@ -943,6 +958,85 @@ class NftRules:
             _, mask, cmp, val = op
             return ((walk.mark & mask) == val) == (cmp == "==")
         raise TraceError(f"cannot evaluate {op!r}")
+
+
+def _listed_priority(spec: str) -> str:
+    """`type nat hook prerouting priority dstnat; policy accept;` -> transaction form."""
+    m = _LISTED_PRIORITY.search(spec)
+    if not m:
+        raise RuleSyntaxError(f"cannot read chain spec {spec!r}")
+    base = m.group(1)
+    prio = _PRIORITIES[base] if base in _PRIORITIES else _int(base, spec)
+    if m.group(2):
+        prio += int(m.group(3)) * (1 if m.group(2) == "+" else -1)
+    typ = re.search(r"type (\w+) hook (\w+)", spec)
+    if not typ:
+        raise RuleSyntaxError(f"cannot read chain spec {spec!r}")
+    pol = _POLICY.search(spec)
+    return (f"{{ type {typ.group(1)} hook {typ.group(2)} priority {prio} ; "
+            f"policy {pol.group(1) if pol else 'accept'} ; }}")
+
+
+def _listing_to_transaction(text: str) -> str:
+    """`nft list table` output as the equivalent `nft -f` transaction: table, chains, sets
+    and maps, then rules, then elements (dynamic sets' elements, i.e. affinity entries
+    with their expiry, are left out: a traced client is new)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    head = next((ln for ln in lines if ln.startswith("table ")), None)
+    if head is None or not re.fullmatch(r"table ip \S+ \{", head):
+        raise RuleSyntaxError("not an `nft list table ip ...` listing")
+    table = head.split()[2]
+    chains: list[str] = []
+    sets: list[str] = []
+    rules: list[str] = []
+    elements: list[str] = []
+    block: tuple[str, str] | None = None  # (kind, name)
+    elems: str | None = None
+    dynamic, block_type = False, ""
+    for ln in lines:
+        if not ln or ln == head or (ln.startswith("comment ") and block is None):
+            continue
+        if elems is not None:  # inside a multi-line `elements = { ... }`
+            elems += " " + ln
+            if ln.endswith("}"):
+                if not dynamic:
+                    elements.append(f"add element ip {table} {block[1]} {elems}")  # type: ignore[index]
+                elems = None
+            continue
+        m = re.fullmatch(r"(chain|set|map) (\S+) \{", ln)
+        if m:
+            block, dynamic = (m.group(1), m.group(2)), False
+            if m.group(1) == "chain":
+                chains.append(m.group(2))
+            continue
+        if ln == "}":
+            if block and block[0] != "chain":
+                sets.append(f"add {block[0]} ip {table} {block[1]} {{ {block_type} ; }}")
+            block = None
+            continue
+        if block is None:
+            raise RuleSyntaxError(f"cannot read {ln!r} in the listing")
+        kind, name = block
+        if kind == "chain":
+            if ln.startswith("type "):
+                chains[-1] = f"{name} {_listed_priority(ln)}"
+            elif not ln.startswith("comment "):
+                rules.append(f"add rule ip {table} {name} {ln}")
+        elif ln.startswith("type "):
+            block_type = ln
+        elif ln.startswith("flags ") and "dynamic" in ln:
+            dynamic = True
+        elif ln.startswith("elements = "):
+            elems = ln[len("elements = "):]
+            if elems.endswith("}"):
+                if not dynamic:
+                    elements.append(f"add element ip {table} {name} {elems}")
+                elems = None
+        elif not ln.startswith(("comment ", "flags ", "size ", "timeout ", "policy ")):
+            raise RuleSyntaxError(f"cannot read {ln!r} in {kind} {name}")
+    out = [f"add table ip {table}"]
+    out += [f"add chain ip {table} {c}" for c in chains]
+    return "\n".join(out + sets + rules + elements) + "\n"
 
 
 def _refs(ops: list[tuple]) -> set[str]:

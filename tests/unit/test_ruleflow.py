@@ -262,3 +262,85 @@ def test_a_broken_render_shows_in_the_flow():
     broken = NFT.replace("add rule ip t svc numgen random mod 2 vmap { 0 : goto ep1 , 1 : goto ep2 }",
                          "add rule ip t svc numgen random mod 1 vmap { 0 : goto ep1 }")
     assert NftRules(broken).trace("10.244.9.9", "10.96.0.5", 80).output == "10.244.1.3:8080"
+
+
+# what `nft list table ip kube-proxy` printed (nft 1.0.6) for a rendered table, cut down
+LISTING = textwrap.dedent("""\
+    table ip kube-proxy {
+    \tcomment "rules for kube-proxy"
+    \tmap service-ips {
+    \t\ttype ipv4_addr . inet_proto . inet_service : verdict
+    \t\tcomment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+    \t\telements = { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80,
+    \t\t\t     172.30.0.42 . tcp . 80 : goto reject-chain }
+    \t}
+
+    \tset affinity-GTK6MW7G-ns1/svc1/tcp/p80__10.180.0.1/80 {
+    \t\ttype ipv4_addr
+    \t\tsize 65535
+    \t\tflags dynamic,timeout
+    \t\ttimeout 3h
+    \t\telements = { 10.0.0.2 timeout 3h expires 2h59m }
+    \t}
+
+    \tchain nat-prerouting {
+    \t\ttype nat hook prerouting priority dstnat; policy accept;
+    \t\tjump services
+    \t}
+
+    \tchain filter-prerouting-pre-dnat {
+    \t\ttype filter hook prerouting priority dstnat - 10; policy drop;
+    \t\tip saddr 10.0.0.0/8 accept
+    \t}
+
+    \tchain nat-postrouting {
+    \t\ttype nat hook postrouting priority srcnat; policy accept;
+    \t\tjump masquerading
+    \t}
+
+    \tchain services {
+    \t\tip daddr . meta l4proto . th dport vmap @service-ips
+    \t}
+
+    \tchain masquerading {
+    \t\tmeta mark & 0x00004000 == 0x00000000 return
+    \t\tmeta mark set meta mark ^ 0x00004000
+    \t\tmasquerade fully-random
+    \t}
+
+    \tchain mark-for-masquerade {
+    \t\tmeta mark set meta mark | 0x00004000
+    \t}
+
+    \tchain reject-chain {
+    \t\tcomment "helper for @no-endpoint-services / @no-endpoint-nodeports"
+    \t\treject
+    \t}
+
+    \tchain endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 {
+    \t\tip saddr 10.180.0.1 jump mark-for-masquerade
+    \t\tupdate @affinity-GTK6MW7G-ns1/svc1/tcp/p80__10.180.0.1/80 { ip saddr }
+    \t\tmeta l4proto tcp dnat to 10.180.0.1:80
+    \t}
+
+    \tchain service-ULMVA6XW-ns1/svc1/tcp/p80 {
+    \t\tip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+    \t\tip saddr @affinity-GTK6MW7G-ns1/svc1/tcp/p80__10.180.0.1/80 goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+    \t\tnumgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+    \t}
+    }
+    """)
+
+
+def test_nft_listing_of_a_live_table():
+    rules = NftRules.from_listing(LISTING)
+    assert rules.check_rule_jumps() == []
+    assert [(c.priority, c.policy) for c in (rules.chains["filter-prerouting-pre-dnat"],
+                                            rules.chains["nat-prerouting"])] == [(-110, "drop"),
+                                                                                (-100, "accept")]
+    assert rules.trace("10.0.0.2", "172.30.0.41", 80).output == "10.180.0.1:80"
+    assert rules.trace("10.180.0.1", "172.30.0.41", 80).masquerade  # hairpin, `meta mark` form
+    assert rules.trace("10.0.0.2", "172.30.0.42", 80).output == "REJECT"
+    assert rules.trace("203.0.113.2", "172.30.0.41", 80).output == "DROP"  # the chain's policy
+    with pytest.raises(RuleSyntaxError):
+        NftRules.from_listing("table inet filter {\n}\n")
