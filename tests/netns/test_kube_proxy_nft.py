@@ -192,3 +192,25 @@ def test_root_netns_has_no_kube_proxy_table(nft_cluster, echo):
     from netsim.proxy.apply import Nft, RootNetnsError
     with pytest.raises(RootNetnsError):
         Nft()
+
+
+def test_the_rule_interpreter_reads_a_node_and_agrees_with_the_packets(nft_cluster, echo):
+    """netsim.inspect.ruleflow over a node's `nft list table ip kube-proxy` says what the
+    packets in the tests above saw (see the iptables module's twin)."""
+    from netsim.inspect.ruleflow import NftRules
+    ends = sorted(f"{p['status']['podIP']}:8080" for p in echo["pods"].values())
+    client, cip = lan_ip(nft_cluster, 50), echo["cip"]
+    hairpin = pod_on(echo, W1)["status"]["podIP"]
+    for node, flows in (
+        (MASTER, [(client, cip["cip"], 80, ", ".join(ends), True),
+                  (client, echo["ips"][MASTER], 31181, "DROP", False),
+                  (client, echo["ips"][MASTER], 31180, ", ".join(ends), True)]),
+        (W1, [(hairpin, cip["cip"], 80, ", ".join(ends), True),
+              (hairpin, cip["none"], 80, "REJECT", False),
+              (client, echo["ips"][W1], 31181, f"{hairpin}:8080", False)]),
+    ):
+        rules = NftRules.from_listing(_nft_table(nft_cluster, node))
+        assert rules.check_rule_jumps() == []
+        for src, dst, port, output, masq in flows:
+            t = rules.trace(src, dst, port, local_ips=[echo["ips"][node]])
+            assert (t.output, t.masquerade) == (output, masq), t.describe()
