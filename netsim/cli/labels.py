@@ -12,7 +12,9 @@ from netsim.cli.pflags import (
     get_resources_and_pairs,
     label_of,
     parse_flags,
+    set_or_drop,
     split_targets,
+    update_or_report,
     update_with_retry,
 )
 
@@ -116,14 +118,8 @@ def label_cmd(ctx: Ctx, args: list[str], kind: str) -> int:
         msg = change_message(old, new, overwrite, verb) if kind == "label" else verb
         if new != old and p.get("dry-run") not in ("client", "unchanged"):
             def mutate(o: dict, _new=new) -> None:
-                if _new:
-                    o["metadata"][field_] = _new
-                else:
-                    o["metadata"].pop(field_, None)
-            try:
-                update_with_retry(ctx, res, obj, mutate)
-            except errors.ApiError as e:
-                err(server_error(e))
+                set_or_drop(o["metadata"], field_, _new)
+            if not update_or_report(ctx, res, obj, mutate):
                 rc = 1
                 continue
         out(f"{label_of(res, obj)} {msg}")
@@ -265,14 +261,8 @@ def taint_cmd(ctx: Ctx, args: list[str]) -> int:
             continue
 
         def mutate(o: dict, _new=new) -> None:
-            if _new:
-                o.setdefault("spec", {})["taints"] = _new
-            else:
-                o.setdefault("spec", {}).pop("taints", None)
-        try:
-            update_with_retry(ctx, res, node, mutate)
-        except errors.ApiError as e:
-            err(server_error(e))
+            set_or_drop(o.setdefault("spec", {}), "taints", _new)
+        if not update_or_report(ctx, res, node, mutate):
             rc = 1
             continue
         out(f"{label_of(res, node)} {op}")
@@ -299,10 +289,7 @@ def cordon_cmd(ctx: Ctx, args: list[str], verb: str) -> int:
             continue
 
         def mutate(o: dict) -> None:
-            if want:
-                o.setdefault("spec", {})["unschedulable"] = True
-            else:
-                o.setdefault("spec", {}).pop("unschedulable", None)
+            set_or_drop(o.setdefault("spec", {}), "unschedulable", want)
         try:
             update_with_retry(ctx, res, node, mutate)
         except errors.ApiError as e:

@@ -258,6 +258,25 @@ def update_with_retry(ctx: Ctx, res: Resource, obj: dict, mutate, attempts: int 
     return cur
 
 
+def update_or_report(ctx: Ctx, res: Resource, obj: dict, mutate) -> bool:
+    """update_with_retry for verbs that go on with the next object: a server error is
+    printed in kubectl's words and False returned."""
+    try:
+        update_with_retry(ctx, res, obj, mutate)
+    except errors.ApiError as e:
+        err(server_error(e))
+        return False
+    return True
+
+
+def set_or_drop(d: dict, key: str, value) -> None:
+    """Set a field, or leave it out when the value is empty (as kubectl's patches do)."""
+    if value:
+        d[key] = value
+    else:
+        d.pop(key, None)
+
+
 def get_resources_and_pairs(args: list[str], pair_type: str) -> tuple[list[str], list[str]]:
     """cmdutil.GetResourcesAndPairs: resources first, then `k=v` / `k-` pairs."""
     resources: list[str] = []
