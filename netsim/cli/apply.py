@@ -9,6 +9,7 @@ from netsim.api import errors
 from netsim.api.resources import BY_PLURAL, for_object, lookup
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 from netsim.cli.manifests import Doc, ManifestError, load
+from netsim.cli.pflags import CHANGE_CAUSE
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEPRECATED = {
@@ -88,18 +89,12 @@ def _dry_suffix(dry_run: str | None) -> str:
 
 def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
           dry_run: str | None = None) -> int:
-    docs = _load(files, recursive)
-    _prepare(ctx, docs)
-    _check_namespaces(ctx, docs)
     plans = []
     # Dry run everything first: a bad document means nothing from these files is stored.
-    for d in docs:
-        obj = copy.deepcopy(d.obj)
+    for obj, d in _documents(ctx, files, recursive, record_cause):
         res = for_object(obj)
         md = obj["metadata"]
         anns = md.setdefault("annotations", {})
-        if record_cause:
-            anns["kubernetes.io/change-cause"] = record_cause
         last_cfg = copy.deepcopy(d.obj)
         last_cfg.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
         anns[LAST_APPLIED] = json.dumps(last_cfg, sort_keys=True, separators=(",", ":")) + "\n"
@@ -123,11 +118,34 @@ def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
         except errors.ApiError as e:
             action = "creating" if live is None else "patching"
             raise CliError(server_error(e, action, d.source)) from e
-    failed = False
+    return _carry_out(ctx, plans, dry_run, "applying")
+
+
+def _documents(ctx: Ctx, files: list[str], recursive: bool,
+               record_cause: str | None) -> list[tuple[dict, Doc]]:
+    """The files' objects, prepared and their namespaces checked, each a private copy that
+    carries the change cause when --record was given."""
+    docs = _load(files, recursive)
+    _prepare(ctx, docs)
+    _check_namespaces(ctx, docs)
+    found = []
+    for d in docs:
+        obj = copy.deepcopy(d.obj)
+        if record_cause:
+            obj["metadata"].setdefault("annotations", {})[CHANGE_CAUSE] = record_cause
+        found.append((obj, d))
+    return found
+
+
+def _carry_out(ctx: Ctx, plans: list[tuple[str, dict, Doc]], dry_run: str | None,
+               action: str) -> int:
+    """Store what the dry runs accepted, or only say so under --dry-run. A server error on
+    one object is printed and the others still go, as kubectl does."""
     if _dry_suffix(dry_run):
         for verb, obj, _ in plans:
             out(f"{_label(obj)} {verb}{_dry_suffix(dry_run)}")
         return 0
+    failed = False
     for verb, obj, d in plans:
         try:
             if verb == "created":
@@ -136,7 +154,7 @@ def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
                 ctx.client.update(obj)
             out(f"{_label(obj)} {verb}")
         except errors.ApiError as e:
-            err(server_error(e, "applying", d.source))
+            err(server_error(e, action, d.source))
             failed = True
     return 1 if failed else 0
 
@@ -162,32 +180,14 @@ def _load(files: list[str], recursive: bool) -> list[Doc]:
 
 def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
            dry_run: str | None = None) -> int:
-    docs = _load(files, recursive)
-    _prepare(ctx, docs)
-    _check_namespaces(ctx, docs)
-    objs = []
-    for d in docs:
-        obj = copy.deepcopy(d.obj)
-        if record_cause:
-            obj["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = record_cause
+    plans = []
+    for obj, d in _documents(ctx, files, recursive, record_cause):
         try:
             ctx.client.create(obj, dry_run=True)
         except errors.ApiError as e:
             raise CliError(server_error(e, "creating", d.source)) from e
-        objs.append((obj, d))
-    rc = 0
-    if _dry_suffix(dry_run):
-        for obj, _ in objs:
-            out(f"{_label(obj)} created{_dry_suffix(dry_run)}")
-        return 0
-    for obj, d in objs:
-        try:
-            ctx.client.create(obj)
-            out(f"{_label(obj)} created")
-        except errors.ApiError as e:
-            err(server_error(e, "creating", d.source))
-            rc = 1
-    return rc
+        plans.append(("created", obj, d))
+    return _carry_out(ctx, plans, dry_run, "creating")
 
 
 def _wait_gone(ctx: Ctx, items: list[tuple[str, str, str | None]], timeout: float = 120) -> None:
