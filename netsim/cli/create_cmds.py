@@ -114,20 +114,16 @@ def _check_pem(cert: bytes, key: bytes) -> None:
     """tls.X509KeyPair's checks, with its messages."""
     import ssl
     import tempfile
-    if b"-----BEGIN" not in cert:
-        raise CliError("error: failed to load key pair tls: failed to find any PEM data in "
-                       "certificate input")
-    if b"-----BEGIN CERTIFICATE-----" not in cert:
-        raise CliError("error: failed to load key pair tls: failed to find certificate PEM data "
-                       "in certificate input, but did find a private key; PEM inputs may have "
-                       "been switched")
-    if b"-----BEGIN" not in key:
-        raise CliError("error: failed to load key pair tls: failed to find any PEM data in key "
-                       "input")
-    if b"PRIVATE KEY-----" not in key:
-        raise CliError("error: failed to load key pair tls: failed to find PEM block with type "
-                       "ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the "
-                       "following types: [CERTIFICATE]")
+    for data, needle, problem in (
+        (cert, b"-----BEGIN", "failed to find any PEM data in certificate input"),
+        (cert, b"-----BEGIN CERTIFICATE-----", "failed to find certificate PEM data in "
+         "certificate input, but did find a private key; PEM inputs may have been switched"),
+        (key, b"-----BEGIN", "failed to find any PEM data in key input"),
+        (key, b"PRIVATE KEY-----", 'failed to find PEM block with type ending in "PRIVATE KEY" '
+         "in key input after skipping PEM blocks of the following types: [CERTIFICATE]"),
+    ):
+        if needle not in data:
+            raise CliError(f"error: failed to load key pair tls: {problem}")
     with tempfile.TemporaryDirectory() as d:
         cp, kp = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
         with open(cp, "wb") as f:
