@@ -27,6 +27,11 @@ def _go_int(x: float) -> int:
     return math.trunc(x)
 
 
+def _pair(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    """``2m5s``, or ``2m`` when the smaller unit is zero."""
+    return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
+
+
 def human_duration(seconds: float) -> str:
     """apimachinery ``duration.HumanDuration``: 45s, 2m5s, 11m, 179m, 7h59m, 37h, 2d12h, 23d.
 
@@ -42,32 +47,20 @@ def human_duration(seconds: float) -> str:
         return f"{secs}s"
     minutes = secs // 60
     if minutes < 10:
-        s = secs % 60
-        if s == 0:
-            return f"{minutes}m"
-        return f"{minutes}m{s}s"
+        return _pair(minutes, "m", secs % 60, "s")
     if minutes < 60 * 3:
         return f"{minutes}m"
     hours = secs // 3600
     if hours < 8:
-        m = minutes % 60
-        if m == 0:
-            return f"{hours}h"
-        return f"{hours}h{m}m"
+        return _pair(hours, "h", minutes % 60, "m")
     if hours < 48:
         return f"{hours}h"
     if hours < 24 * 8:
-        h = hours % 24
-        if h == 0:
-            return f"{hours // 24}d"
-        return f"{hours // 24}d{h}h"
+        return _pair(hours // 24, "d", hours % 24, "h")
     if hours < 24 * 365 * 2:
         return f"{hours // 24}d"
     if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        if dy == 0:
-            return f"{hours // 24 // 365}y"
-        return f"{hours // 24 // 365}y{dy}d"
+        return _pair(hours // 24 // 365, "y", (hours // 24) % 365, "d")
     return f"{hours // 24 // 365}y"
 
 
