@@ -170,17 +170,26 @@ def _local_nets(local_ips: Iterable[str]) -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def _path(walk: _Walk) -> tuple[list[str], bool]:
-    """The hooks a new connection passes before routing (and whether it is local)."""
+def _walk_hooks(run_hook, packet: Packet, local_ips: Iterable[str]) -> Trace:
+    """A new connection through the hooks, as the kernel runs them: PREROUTING (OUTPUT
+    when the source is local), the DNAT, routing (INPUT for a local destination, else
+    FORWARD), POSTROUTING; a local packet to a local address then comes in (INPUT)."""
+    trace = Trace(packet)
+    walk = _Walk(trace, _local_nets(local_ips), packet.src, packet.dst, packet.port,
+                 packet.proto)
     local_src = walk.is_local(walk.src)
-    return (["output"] if local_src else ["prerouting"]), local_src
-
-
-def _after_routing(walk: _Walk, local_src: bool) -> list[str]:
+    run_hook(walk, "output" if local_src else "prerouting")
+    walk.apply_dnat()
     dst_local = walk.is_local(walk.dst)
     if local_src:
-        return ["postrouting", "input"] if dst_local else ["postrouting"]
-    return ["input", "postrouting"] if dst_local else ["forward", "postrouting"]
+        after = ["postrouting", "input"] if dst_local else ["postrouting"]
+    else:
+        after = ["input", "postrouting"] if dst_local else ["forward", "postrouting"]
+    for hook in after:
+        if walk.stopped:
+            break
+        run_hook(walk, hook)
+    return trace
 
 
 # --- iptables -----------------------------------------------------------------------------
@@ -432,17 +441,7 @@ class IptablesRules:
               local_ips: Iterable[str] = ()) -> Trace:
         """Walk a new connection from src to dst:port; `local_ips`: the node's addresses
         (`--src-type/--dst-type LOCAL`, and whether the packet is delivered locally)."""
-        trace = Trace(Packet(src, dst, port, proto))
-        walk = _Walk(trace, _local_nets(local_ips), src, dst, port, proto.lower())
-        before, local_src = _path(walk)
-        for hook in before:
-            self._hook(walk, hook)
-        walk.apply_dnat()
-        for hook in _after_routing(walk, local_src):
-            if walk.stopped:
-                break
-            self._hook(walk, hook)
-        return trace
+        return _walk_hooks(self._hook, Packet(src, dst, port, proto.lower()), local_ips)
 
     _HOOK_TABLES = {"prerouting": ("nat",), "output": ("nat", "filter"),
                     "input": ("filter",), "forward": ("filter",), "postrouting": ("nat",)}
@@ -457,8 +456,6 @@ class IptablesRules:
             name = hook.upper()
             if chains is None or name not in chains:
                 raise TraceError(f"no {table} table with a {name} chain in the rules")
-            if table == "nat" and hook == "output" and walk.dnat_done:
-                continue
             done = self._run(walk, table, name, 0)
             if not done and chains[name].policy in ("DROP", "REJECT") and table == "filter":
                 walk.trace.verdict = chains[name].policy
@@ -816,19 +813,9 @@ class NftRules:
     def trace(self, src: str, dst: str, port: int, proto: str = "tcp", *,
               local_ips: Iterable[str] = ()) -> Trace:
         """Walk a new connection (see the module docstring); `local_ips` as for iptables."""
-        trace = Trace(Packet(src, dst, port, proto))
-        walk = _Walk(trace, _local_nets(local_ips), src, dst, port, proto.lower())
         if not any(c.hook for c in self.chains.values()):
             raise TraceError("no base chains in the table")
-        before, local_src = _path(walk)
-        for hook in before:
-            self._hook(walk, hook)
-        walk.apply_dnat()
-        for hook in _after_routing(walk, local_src):
-            if walk.stopped:
-                break
-            self._hook(walk, hook)
-        return trace
+        return _walk_hooks(self._hook, Packet(src, dst, port, proto.lower()), local_ips)
 
     def _hook(self, walk: _Walk, hook: str) -> None:
         base = sorted((c for c in self.chains.values() if c.hook == hook),
