@@ -117,8 +117,9 @@ def format_label_selector(selector: Mapping | None) -> str:
     return s if s else NONE
 
 
-def _layout_containers(containers: Iterable[Mapping]) -> tuple[str, str]:
-    cs = list(containers or [])
+def _layout_containers(workload_spec: Mapping) -> tuple[str, str]:
+    """``layoutContainerCells`` of the pod template: CONTAINERS and IMAGES, comma-joined."""
+    cs = ((workload_spec.get("template") or {}).get("spec") or {}).get("containers") or []
     return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
 
 
@@ -342,9 +343,7 @@ def _namespace_row(ns: Mapping, now: datetime) -> list[str]:
 
 def _deployment_row(d: Mapping, now: datetime) -> list[str]:
     spec, status, meta = spec_of(d), status_of(d), meta_of(d)
-    names, images = _layout_containers(
-        ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    )
+    names, images = _layout_containers(spec)
     return [
         meta.get("name", ""),
         f"{to_int(status.get('readyReplicas'))}/{_replicas(spec)}",
@@ -359,9 +358,7 @@ def _deployment_row(d: Mapping, now: datetime) -> list[str]:
 
 def _replicaset_row(rs: Mapping, now: datetime) -> list[str]:
     spec, status, meta = spec_of(rs), status_of(rs), meta_of(rs)
-    names, images = _layout_containers(
-        ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    )
+    names, images = _layout_containers(spec)
     return [
         meta.get("name", ""),
         str(_replicas(spec)),
