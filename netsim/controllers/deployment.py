@@ -12,10 +12,10 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from netsim.api import errors, events
 from netsim.api.client import Client
+from netsim.api.timeutil import format_rfc3339
 from netsim.controllers import rollout as ro
 from netsim.controllers.base import Controller, split_key
 from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time, selects
@@ -24,10 +24,6 @@ from netsim.machinery import InformerFactory, clone
 COMPONENT = "deployment-controller"
 _STATUS_INTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
                 "unavailableReplicas")
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _annotations(obj: dict) -> dict:
@@ -129,7 +125,7 @@ class DeploymentController(Controller):
 
     # -- helpers --------------------------------------------------------------------------
     def now(self) -> str:
-        return _rfc3339(self.clock())
+        return format_rfc3339(self.clock())
 
     def _event(self, d: dict, message: str, etype: str = "Normal",
                reason: str = "ScalingReplicaSet") -> None:
