@@ -11,10 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from datetime import datetime, timezone
 
 from netsim.api import errors, events
-from netsim.api.store import now_rfc3339
+from netsim.api.timeutil import now_rfc3339, rfc3339_seconds
 from netsim.controllers.periodic import PeriodicController
 from netsim.machinery import InformerFactory, clone, node_name_index
 
@@ -24,9 +23,7 @@ DEFAULT_TOLERATION = float(os.environ.get("NETSIM_DEFAULT_TOLERATION_SECONDS", "
 
 
 def _ts(s: str | None) -> float:
-    if not s:
-        return 0.0
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return rfc3339_seconds(s) or 0.0
 
 
 class NodeLifecycleController(PeriodicController):
