@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from netsim.api import errors, events
-from netsim.api.store import now_rfc3339
+from netsim.api.timeutil import now_rfc3339
 from netsim.controllers.base import Controller
 from netsim.controllers.quantity import pod_requests
 from netsim.machinery import clone
