@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 from netsim.api import errors, events
 from netsim.api.client import Client
-from netsim.api.store import now_rfc3339
+from netsim.api.timeutil import now_rfc3339
 from netsim.controllers.base import Controller, split_key
 from netsim.machinery import InformerFactory, clone, label_index
 
