@@ -1,7 +1,8 @@
 """Admission: decoding checks, defaulting, validation and allocation done on every write.
 
 The order is the apiserver's: a body its Go types cannot hold is a 400 before anything
-else looks at it; then defaults; then every validation cause at once (all or nothing,
+else looks at it (the Store runs `types.check_decodes` first on every write path, before
+it reads metadata itself); then defaults; then every validation cause at once (all or nothing,
 kubectl's `The Pod "x" is invalid: spec.containers[0].name: Invalid value: ...`); then the
 allocators, which may look at the store. Each kind's hooks live in netsim/api/kinds and
 are registered explicitly, with the cluster's settings, when an `Admission` is built:
@@ -19,7 +20,7 @@ from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.kinds import DEFAULT_KINDS
 from netsim.api.kinds.base import ClusterSettings, Registry, validate_object_meta
-from netsim.api.kinds.types import check_decodes, decode_errors
+from netsim.api.kinds.types import decode_errors
 from netsim.api.resources import BY_KIND
 
 log = logging.getLogger("netsim.admission")
@@ -44,7 +45,6 @@ class Admission:
         kind = obj.get("kind", "")
         res = BY_KIND.get(kind)
         version = str(obj.get("apiVersion") or (res.version if res else "v1")).rsplit("/")[-1]
-        check_decodes(obj, version)
         reg = self.registry
         name = (obj.get("metadata") or {}).get("name", "")
         try:
@@ -76,7 +76,7 @@ class Admission:
         kind = obj.get("kind", "")
         err = decode_errors(obj)
         if err:
-            return [f"json: {err}"]
+            return [err]
         res = BY_KIND.get(kind)
         try:
             for d in self.registry.defaulters.get(kind, []):

@@ -78,19 +78,6 @@ def default_template(template: dict) -> None:
     default_pod_spec(spec)
 
 
-def check_quantities(kind: str, pod_spec: dict) -> None:
-    """A malformed quantity never reaches validation upstream: decoding fails first."""
-    for group in ("initContainers", "containers"):
-        for c in pod_spec.get(group) or []:
-            res = (c or {}).get("resources") or {}
-            for section in ("limits", "requests"):
-                for q in (res.get(section) or {}).values():
-                    if not quantity.valid(q):
-                        raise errors.BadRequest(
-                            f'{kind} in version "v1" cannot be handled as a {kind}: '
-                            f"{QUANTITY_RE_MSG}")
-
-
 def _fmt_quantity(q) -> str:
     return str(q).strip()
 
@@ -210,7 +197,6 @@ def default_deployment(obj: dict, old: dict | None) -> None:
     tmpl = spec.get("template")
     if isinstance(tmpl, dict):
         default_template(tmpl)
-        check_quantities("Deployment", tmpl.get("spec") or {})
 
 
 def _validate_int_or_percent(value, path: str) -> list[str]:
@@ -285,7 +271,6 @@ def default_replicaset(obj: dict, old: dict | None) -> None:
     tmpl = spec.get("template")
     if isinstance(tmpl, dict):
         default_template(tmpl)
-        check_quantities("ReplicaSet", tmpl.get("spec") or {})
 
 
 def validate_replicaset(obj: dict, old: dict | None) -> list[str]:
@@ -394,7 +379,6 @@ def _default_template_owner(kind: str):
         spec = obj.get("spec")
         if isinstance(spec, dict) and isinstance(spec.get("template"), dict):
             default_template(spec["template"])
-            check_quantities(kind, spec["template"].get("spec") or {})
     return default
 
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 
-from netsim.api import errors
+from netsim.api import errors, quantity
 
 
 class Scalar:
     def __init__(self, go: str, accepts):
         self.go, self.accepts = go, accepts
+
+
+class Whole(str):
+    """A decoder complaint that is not encoding/json's (a Quantity's own UnmarshalJSON)."""
 
 
 class List:
@@ -66,9 +70,24 @@ I32 = Scalar("int32", _int_range(32))
 I64 = Scalar("int64", _int_range(64))
 INTSTR = Scalar("intstr.IntOrString",
                 lambda v: isinstance(v, str) or (_int_range(32)(v) is True))
-QUANTITY = Scalar("resource.Quantity",
-                  lambda v: isinstance(v, str) or (isinstance(v, (int, float))
-                                                   and not isinstance(v, bool)))
+
+
+def _quantity(v) -> bool | str:
+    """resource.Quantity's UnmarshalJSON: a number, or a string ParseQuantity reads."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    if not isinstance(v, str):
+        return False
+    try:
+        quantity.parse_exact(v)
+    except ValueError:
+        return Whole(quantity.FORMAT_MSG)
+    return True
+
+
+QUANTITY = Scalar("resource.Quantity", _quantity)
 BYTES = Scalar("[]uint8", lambda v: isinstance(v, str))
 STRINGS = List(STR)
 STRMAP = Map(STR)
@@ -86,20 +105,48 @@ LABEL_SELECTOR = Struct("LabelSelector", matchLabels=STRMAP, matchExpressions=Li
 CONTAINER_PORT = Struct("ContainerPort", name=STR, hostPort=I32, containerPort=I32,
                         protocol=STR, hostIP=STR)
 RESOURCES = Struct("ResourceRequirements", limits=Map(QUANTITY), requests=Map(QUANTITY))
-HTTP_GET = Struct("HTTPGetAction", path=STR, port=INTSTR, host=STR, scheme=STR)
-PROBE = Struct("Probe", httpGet=HTTP_GET,
-               tcpSocket=Struct("TCPSocketAction", port=INTSTR, host=STR),
-               exec=Struct("ExecAction", command=STRINGS),
+HTTP_GET = Struct("HTTPGetAction", path=STR, port=INTSTR, host=STR, scheme=STR,
+                  httpHeaders=List(Struct("HTTPHeader", name=STR, value=STR)))
+TCP_SOCKET = Struct("TCPSocketAction", port=INTSTR, host=STR)
+EXEC = Struct("ExecAction", command=STRINGS)
+PROBE = Struct("Probe", httpGet=HTTP_GET, tcpSocket=TCP_SOCKET, exec=EXEC,
+               grpc=Struct("GRPCAction", port=I32, service=STR),
                initialDelaySeconds=I32, timeoutSeconds=I32, periodSeconds=I32,
-               successThreshold=I32, failureThreshold=I32)
+               successThreshold=I32, failureThreshold=I32,
+               terminationGracePeriodSeconds=I64)
+HANDLER = Struct("LifecycleHandler", httpGet=HTTP_GET, tcpSocket=TCP_SOCKET, exec=EXEC,
+                 sleep=Struct("SleepAction", seconds=I64))
+KEY_SELECTOR = dict(name=STR, key=STR, optional=BOOL)
+ENV_VAR = Struct("EnvVar", name=STR, value=STR, valueFrom=Struct(
+    "EnvVarSource",
+    fieldRef=Struct("ObjectFieldSelector", apiVersion=STR, fieldPath=STR),
+    resourceFieldRef=Struct("ResourceFieldSelector", containerName=STR, resource=STR,
+                            divisor=QUANTITY),
+    configMapKeyRef=Struct("ConfigMapKeySelector", **KEY_SELECTOR),
+    secretKeyRef=Struct("SecretKeySelector", **KEY_SELECTOR)))
+ENV_FROM = Struct("EnvFromSource", prefix=STR,
+                  configMapRef=Struct("ConfigMapEnvSource", name=STR, optional=BOOL),
+                  secretRef=Struct("SecretEnvSource", name=STR, optional=BOOL))
 CONTAINER = Struct("Container", name=STR, image=STR, command=STRINGS, args=STRINGS,
-                   workingDir=STR, ports=List(CONTAINER_PORT),
-                   env=List(Struct("EnvVar", name=STR, value=STR)),
-                   resources=RESOURCES, imagePullPolicy=STR,
+                   workingDir=STR, ports=List(CONTAINER_PORT), env=List(ENV_VAR),
+                   envFrom=List(ENV_FROM), resources=RESOURCES, imagePullPolicy=STR,
                    livenessProbe=PROBE, readinessProbe=PROBE, startupProbe=PROBE,
-                   restartPolicy=STR,
+                   lifecycle=Struct("Lifecycle", postStart=HANDLER, preStop=HANDLER),
+                   restartPolicy=STR, terminationMessagePath=STR,
+                   terminationMessagePolicy=STR, stdin=BOOL, tty=BOOL,
                    volumeMounts=List(Struct("VolumeMount", name=STR, mountPath=STR,
-                                            readOnly=BOOL, subPath=STR)))
+                                            readOnly=BOOL, subPath=STR,
+                                            mountPropagation=STR)))
+KEY_TO_PATH = List(Struct("KeyToPath", key=STR, path=STR, mode=I32))
+VOLUME = Struct("Volume", name=STR,
+                emptyDir=Struct("EmptyDirVolumeSource", medium=STR, sizeLimit=QUANTITY),
+                hostPath=Struct("HostPathVolumeSource", path=STR, type=STR),
+                configMap=Struct("ConfigMapVolumeSource", name=STR, items=KEY_TO_PATH,
+                                 defaultMode=I32, optional=BOOL),
+                secret=Struct("SecretVolumeSource", secretName=STR, items=KEY_TO_PATH,
+                              defaultMode=I32, optional=BOOL),
+                persistentVolumeClaim=Struct("PersistentVolumeClaimVolumeSource",
+                                             claimName=STR, readOnly=BOOL))
 TOLERATION = Struct("Toleration", key=STR, operator=STR, value=STR, effect=STR,
                     tolerationSeconds=I64)
 POD_SPEC = Struct("PodSpec", containers=List(CONTAINER), initContainers=List(CONTAINER),
@@ -108,7 +155,7 @@ POD_SPEC = Struct("PodSpec", containers=List(CONTAINER), initContainers=List(CON
                   serviceAccountName=STR, nodeName=STR, hostNetwork=BOOL,
                   hostname=STR, subdomain=STR, schedulerName=STR,
                   tolerations=List(TOLERATION), priority=I32,
-                  enableServiceLinks=BOOL)
+                  enableServiceLinks=BOOL, volumes=List(VOLUME))
 POD_TEMPLATE = Struct("PodTemplateSpec", metadata=OBJECT_META, spec=POD_SPEC)
 
 SERVICE_PORT = Struct("ServicePort", name=STR, protocol=STR, appProtocol=STR, port=I32,
@@ -153,6 +200,11 @@ _WORKLOAD = dict(replicas=I32, selector=LABEL_SELECTOR, template=POD_TEMPLATE,
 STRATEGY = Struct("DeploymentStrategy", type=STR, rollingUpdate=Struct(
     "RollingUpdateDeployment", maxUnavailable=INTSTR, maxSurge=INTSTR))
 
+JOB_SPEC = Struct("JobSpec", template=POD_TEMPLATE, selector=LABEL_SELECTOR,
+                  manualSelector=BOOL, parallelism=I32, completions=I32, backoffLimit=I32,
+                  activeDeadlineSeconds=I64, ttlSecondsAfterFinished=I32,
+                  completionMode=STR, suspend=BOOL)
+
 # kind -> top-level shape (TypeMeta and status are left alone)
 KINDS: dict[str, Struct] = {
     "Pod": Struct("Pod", metadata=OBJECT_META, spec=POD_SPEC),
@@ -181,23 +233,34 @@ KINDS: dict[str, Struct] = {
                         spec=Struct("DaemonSetSpec", **_WORKLOAD)),
     "StatefulSet": Struct("StatefulSet", metadata=OBJECT_META, spec=Struct(
         "StatefulSetSpec", serviceName=STR, **_WORKLOAD)),
-    "Job": Struct("Job", metadata=OBJECT_META, spec=Struct(
-        "JobSpec", template=POD_TEMPLATE, selector=LABEL_SELECTOR, parallelism=I32,
-        completions=I32, backoffLimit=I32, activeDeadlineSeconds=I64)),
+    "Job": Struct("Job", metadata=OBJECT_META, spec=JOB_SPEC),
     "CronJob": Struct("CronJob", metadata=OBJECT_META, spec=Struct(
-        "CronJobSpec", schedule=STR, suspend=BOOL)),
+        "CronJobSpec", schedule=STR, timeZone=STR, suspend=BOOL, concurrencyPolicy=STR,
+        startingDeadlineSeconds=I64, successfulJobsHistoryLimit=I32,
+        failedJobsHistoryLimit=I32, jobTemplate=Struct(
+            "JobTemplateSpec", metadata=OBJECT_META, spec=JOB_SPEC))),
     "Ingress": Struct("Ingress", metadata=OBJECT_META, spec=INGRESS_SPEC),
     "IngressClass": Struct("IngressClass", metadata=OBJECT_META, spec=Struct(
         "IngressClassSpec", _pkg="networking", controller=STR,
         parameters=Struct("IngressClassParametersReference", _pkg="networking",
                           apiGroup=STR, kind=STR, name=STR, scope=STR, namespace=STR))),
     "Event": Struct("Event", metadata=OBJECT_META, reason=STR, message=STR, type=STR,
-                    count=I32, involvedObject=OBJECT_REF),
+                    count=I32, involvedObject=OBJECT_REF, reportingComponent=STR,
+                    reportingInstance=STR, action=STR,
+                    source=Struct("EventSource", component=STR, host=STR)),
     "ControllerRevision": Struct("ControllerRevision", metadata=OBJECT_META, revision=I64),
 }
 
+# status: only its shape is checked (an object), as a status PUT decodes the whole body too.
+for _kind, _pkg in (("Pod", "v1"), ("Service", "v1"), ("Namespace", "v1"), ("Node", "v1"),
+                    ("Deployment", "v1"), ("ReplicaSet", "v1"), ("DaemonSet", "v1"),
+                    ("StatefulSet", "v1"), ("Job", "v1"), ("CronJob", "v1"),
+                    ("Ingress", "networking")):
+    KINDS[_kind].fields.setdefault("status", Struct(f"{_kind}Status", _pkg=_pkg))
 
-def _json_kind(v) -> str:
+
+def json_kind(v) -> str:
+    """encoding/json's name for a JSON value's type (`string`, `number`, `array`, ...)."""
     if isinstance(v, str):
         return "string"
     if isinstance(v, bool):
@@ -210,18 +273,21 @@ def _json_kind(v) -> str:
 
 
 def _first_error(value, typ, owner: str, path: str) -> str | None:
-    """The first `cannot unmarshal X into Go struct field Owner.path of type T`, or None."""
+    """The first `json: cannot unmarshal X into Go struct field Owner.path of type T`
+    (or a Quantity's own complaint), or None."""
     if value is None:
         return None
     if isinstance(typ, Scalar):
         ok = typ.accepts(value)
         if ok is True:
             return None
-        what = ok if isinstance(ok, str) else _json_kind(value)
-        return f"cannot unmarshal {what} into Go struct field {owner}.{path} of type {typ.go}"
+        if isinstance(ok, Whole):
+            return str(ok)
+        what = ok if isinstance(ok, str) else json_kind(value)
+        return f"json: cannot unmarshal {what} into Go struct field {owner}.{path} of type {typ.go}"
     if isinstance(typ, List):
         if not isinstance(value, list):
-            return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+            return (f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                     f"{owner}.{path} of type {typ.go}")
         for item in value:
             err = _first_error(item, typ.elem, owner, path)
@@ -230,7 +296,7 @@ def _first_error(value, typ, owner: str, path: str) -> str | None:
         return None
     if isinstance(typ, Map):
         if not isinstance(value, dict):
-            return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+            return (f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                     f"{owner}.{path} of type {typ.go}")
         for item in value.values():
             err = _first_error(item, typ.elem, owner, path)
@@ -238,7 +304,7 @@ def _first_error(value, typ, owner: str, path: str) -> str | None:
                 return err
         return None
     if not isinstance(value, dict):
-        return (f"cannot unmarshal {_json_kind(value)} into Go struct field "
+        return (f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                 f"{owner}.{path} of type {typ.go}")
     for key, item in value.items():
         sub = typ.fields.get(key)
@@ -251,16 +317,20 @@ def _first_error(value, typ, owner: str, path: str) -> str | None:
 
 def decode_errors(obj: dict) -> str | None:
     """The decoder's complaint about a wrongly typed field of a known kind, or None."""
-    shape = KINDS.get(obj.get("kind", ""))
+    shape = KINDS.get(obj.get("kind", "")) if isinstance(obj, dict) else None
     if shape is None:
         return None
     return _first_error(obj, shape, shape.name, "")
 
 
-def check_decodes(obj: dict, version: str = "v1") -> None:
-    """Raise the 400 the apiserver gives for a body its Go types cannot hold."""
+def check_decodes(obj: dict, version: str | None = None) -> None:
+    """Raise the 400 the apiserver gives for a body its Go types cannot hold. The store
+    calls this first on every write (create, update, status, patch), before it or
+    admission reads a field, so a malformed body is a 400 in these words, never a 500."""
     err = decode_errors(obj)
     if err:
         kind = obj.get("kind", "")
+        if version is None:
+            version = str(obj.get("apiVersion") or "v1").rsplit("/", 1)[-1]
         raise errors.BadRequest(f'{kind} in version "{version}" cannot be handled as a {kind}: '
-                                f"json: {err}")
+                                f"{err}")
