@@ -31,7 +31,7 @@ from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
 from netsim.kubelet import cgroups, runtime, sandbox
 from netsim.kubelet import status as st
-from netsim.kubelet.env import ConfigError, container_env, service_links
+from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
 from netsim.machinery import InformerFactory, ItemBackoff, WorkQueue, key_of, node_name_index
 from netsim.net import netlink as nl
@@ -421,17 +421,13 @@ class Kubelet:
         statuses = []
         restart_policy = spec.get("restartPolicy", "Always")
         base_env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-                    "HOSTNAME": spec.get("hostname") or md["name"], "HOME": "/root",
+                    "HOSTNAME": sandbox.pod_hostname(pod), "HOME": "/root",
                     "NETSIM_POD_NAMESPACE": md["namespace"], "NETSIM_POD_NAME": md["name"],
                     "NETSIM_NODE_NAME": self.node.name, "NETSIM_CLUSTER": self.cfg.name}
         services = self.services.indexer
-        links = service_links(services.list(md["namespace"]), md["namespace"]) \
-            if spec.get("enableServiceLinks", True) else {}
         k8s = services.get("default/kubernetes")
-        if k8s:
-            links.update({"KUBERNETES_SERVICE_HOST": k8s["spec"]["clusterIP"],
-                          "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
-                          "KUBERNETES_PORT": f"tcp://{k8s['spec']['clusterIP']}:443"})
+        links = service_env(services.list(md["namespace"]) + ([k8s] if k8s else []),
+                            md["namespace"], spec.get("enableServiceLinks", True) is not False)
         dirty = False
         for c in spec.get("containers", []):
             cname = c["name"]
@@ -469,7 +465,8 @@ class Kubelet:
                     requeue = min(requeue or 1e9, until - time.monotonic() + 0.05)
                 if want_start and image is not None:
                     try:
-                        env = {**base_env, **links, **container_env(self._config_object, pod, c)}
+                        env = {**base_env, **links,
+                               **container_env(self._config_object, pod, c, links)}
                     except ConfigError as e:
                         config_error = str(e)
                         events.record(self.client, pod, "Warning", "Failed", f"Error: {e}",
@@ -523,7 +520,7 @@ class Kubelet:
             crec.restart_count += 1
         argv = catalog.expand(image.argv, env)
         crec.log_path = runtime.log_path(pdir, cname, crec.restart_count)
-        hostname = self.node.name if rec.host_network else (pod["spec"].get("hostname") or pod["metadata"]["name"])[:63]
+        hostname = self.node.name if rec.host_network else sandbox.pod_hostname(pod)
         # `ip netns exec` already binds /etc/netns/<netns>/* over /etc (sandbox.write_etc
         # put the same resolv.conf and hosts there): binding them again costs two `mount`
         # execs per container. hostNetwork pods have no such directory.
@@ -586,15 +583,7 @@ class Kubelet:
         old = pod.get("status") or {}
         oldc = old.get("conditions") or []
         phase = st.pod_phase(restart_policy, statuses)
-        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
-        not_ready = [s["name"] for s in statuses if not s["ready"]]
-        msg = f"containers with unready status: [{' '.join(not_ready)}]" if not_ready else None
-        reason = "ContainersNotReady" if not_ready else None
-        conds = [st.condition("PodReadyToStartContainers", bool(rec.netns), oldc, now),
-                 st.condition("Initialized", True, oldc, now),
-                 st.condition("Ready", all_ready, oldc, now, reason, msg),
-                 st.condition("ContainersReady", all_ready, oldc, now, reason, msg),
-                 st.condition("PodScheduled", True, oldc, now)]
+        conds = st.pod_conditions(statuses, phase, sandbox_ready=bool(rec.netns), old=oldc, now=now)
         new = dict(old)
         new.update({"phase": phase, "conditions": conds, "hostIP": self.node.ip,
                     "hostIPs": [{"ip": self.node.ip}], "containerStatuses": statuses,

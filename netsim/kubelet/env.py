@@ -27,10 +27,14 @@ def _values(obj: dict, kind: str) -> dict[str, str]:
     return dict(obj.get("data") or {})
 
 
-def container_env(get: Getter, pod: dict, container: dict) -> dict[str, str]:
+def container_env(get: Getter, pod: dict, container: dict,
+                  services: dict[str, str] | None = None) -> dict[str, str]:
     """The container's variables (not the process's base env). Raises ConfigError.
 
-    `get` finds the ConfigMaps and Secrets referenced (the kubelet reads its caches)."""
+    `get` finds the ConfigMaps and Secrets referenced (the kubelet reads its caches).
+    `services` (service_env) is what $(VAR) in a value may also name, as upstream's
+    expansion.MappingFuncFor(container vars, service vars); the caller adds them."""
+    services = services or {}
     ns = pod["metadata"].get("namespace", "default")
     cache: dict = {}
     env: dict[str, str] = {}
@@ -50,7 +54,7 @@ def container_env(get: Getter, pod: dict, container: dict) -> dict[str, str]:
     for e in container.get("env") or []:
         name = e.get("name")
         if "value" in e or "valueFrom" not in e:
-            env[name] = _expand(str(e.get("value", "")), env)
+            env[name] = _expand(str(e.get("value", "")), {**services, **env})
             continue
         vf = e["valueFrom"]
         for kind, key in (("configmaps", "configMapKeyRef"), ("secrets", "secretKeyRef")):
@@ -106,8 +110,20 @@ def _expand(value: str, env: dict[str, str]) -> str:
     return out
 
 
+def service_env(services: list[dict], namespace: str, enable_links: bool = True) -> dict[str, str]:
+    """The Service variables the kubelet gives a pod (getServiceEnvVarMap): those of the
+    pod's namespace when enableServiceLinks, and always the default namespace's
+    `kubernetes` Service (KUBERNETES_SERVICE_HOST, KUBERNETES_PORT_443_TCP, ...)."""
+    master = [s for s in services if s["metadata"].get("namespace") == "default"
+              and s["metadata"].get("name") == "kubernetes"]
+    env = service_links(master, "default")
+    if enable_links:
+        env = {**service_links(services, namespace), **env}
+    return env
+
+
 def service_links(services: list[dict], namespace: str) -> dict[str, str]:
-    """Docker-link style variables for the namespace's Services (enableServiceLinks)."""
+    """Docker-link style variables for the namespace's Services (envvars.FromServices)."""
     env = {}
     for svc in services:
         if svc["metadata"].get("namespace") != namespace:
@@ -117,18 +133,19 @@ def service_links(services: list[dict], namespace: str) -> dict[str, str]:
             continue
         name = svc["metadata"]["name"].upper().replace("-", "_")
         ports = svc["spec"].get("ports") or []
+        host = f"[{ip}]" if ":" in ip else ip  # net.JoinHostPort
         env[f"{name}_SERVICE_HOST"] = ip
         if ports:
             env[f"{name}_SERVICE_PORT"] = str(ports[0]["port"])
             p0 = ports[0]
             proto = p0.get("protocol", "TCP").lower()
-            env[f"{name}_PORT"] = f"{proto}://{ip}:{p0['port']}"
+            env[f"{name}_PORT"] = f"{proto}://{host}:{p0['port']}"
         for p in ports:
             proto = p.get("protocol", "TCP")
             if p.get("name"):
                 env[f"{name}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p["port"])
             base = f"{name}_PORT_{p['port']}_{proto}"
-            env[base] = f"{proto.lower()}://{ip}:{p['port']}"
+            env[base] = f"{proto.lower()}://{host}:{p['port']}"
             env[base + "_PROTO"] = proto.lower()
             env[base + "_PORT"] = str(p["port"])
             env[base + "_ADDR"] = ip

@@ -103,18 +103,25 @@ def resolv_conf(pod: dict, *, dns_ip: str, domain: str, host_resolv: str = "/etc
     searches = [s for s in searches[:32] if len(s) <= 253]
     while searches and len(" ".join(searches)) > 2048:
         searches.pop()
-    lines = [f"nameserver {s}" for s in servers]
-    if searches:
-        lines.append("search " + " ".join(searches))
+    # containerd's parseDNSOptions writes the file: search, then nameservers, then options.
+    lines = ["search " + " ".join(searches)] if searches else []
+    lines += [f"nameserver {s}" for s in servers]
     if options:
         lines.append("options " + " ".join(options))
     return "\n".join(lines) + "\n"
 
 
+def pod_hostname(pod: dict) -> str:
+    """spec.hostname, else the pod's name cut to 63 characters without a trailing '-' or
+    '.' (kubelet GeneratePodHostNameAndDomain / truncatePodHostnameIfNeeded)."""
+    name = pod.get("spec", {}).get("hostname") or pod["metadata"]["name"]
+    return name if len(name) <= 63 else name[:63].rstrip("-.")
+
+
 def hosts_file(pod: dict, ip: str, domain: str = "cluster.local") -> str:
-    """The kubelet-managed /etc/hosts."""
+    """The kubelet-managed /etc/hosts (managedHostsFileContent)."""
     spec = pod.get("spec", {})
-    name = spec.get("hostname") or pod["metadata"]["name"]
+    name = pod_hostname(pod)
     lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost",
              "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
              "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
@@ -123,9 +130,9 @@ def hosts_file(pod: dict, ip: str, domain: str = "cluster.local") -> str:
         lines.append(f"{ip}\t{name}.{spec['subdomain']}.{ns}.svc.{domain}\t{name}")
     else:
         lines.append(f"{ip}\t{name}")
+    if spec.get("hostAliases"):
+        lines += ["", "# Entries added by HostAliases."]
     for alias in spec.get("hostAliases") or []:
-        lines.append("")
-        lines.append("# Entries added by HostAliases.")
         lines.append(f"{alias['ip']}\t" + "\t".join(alias.get("hostnames") or []))
     return "\n".join(lines) + "\n"
 

@@ -41,6 +41,8 @@ def pod_phase(restart_policy: str, statuses: list[dict]) -> str:
     running = sum(1 for s in statuses if "running" in s["state"])
     terminated = [s["state"]["terminated"] for s in statuses if "terminated" in s["state"]]
     waiting_after_run = sum(1 for s in statuses if "waiting" in s["state"] and s.get("lastState"))
+    if any("waiting" in s["state"] and not s.get("lastState") for s in statuses):
+        return "Pending"  # upstream getPhase: a container not started yet wins over running
     if running or waiting_after_run:
         return "Running"
     if len(terminated) == len(statuses):
@@ -62,3 +64,23 @@ def condition(ctype: str, ok: bool, old: list[dict], now: str, reason: str | Non
     if message:
         out["message"] = message
     return out
+
+
+def pod_conditions(statuses: list[dict], phase: str, *, sandbox_ready: bool, old: list[dict],
+                   now: str) -> list[dict]:
+    """status.conditions in the kubelet's order. Ready/ContainersReady as upstream's
+    GenerateContainersReadyCondition: a finished pod is not ready with reason PodCompleted
+    or PodFailed; else the unready containers are named."""
+    all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+    if phase in ("Succeeded", "Failed"):
+        reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+        all_ready, msg = False, None
+    else:
+        not_ready = [s["name"] for s in statuses if not s["ready"]]
+        msg = f"containers with unready status: [{' '.join(not_ready)}]" if not_ready else None
+        reason = "ContainersNotReady" if not_ready else None
+    return [condition("PodReadyToStartContainers", sandbox_ready, old, now),
+            condition("Initialized", True, old, now),
+            condition("Ready", all_ready, old, now, reason, msg),
+            condition("ContainersReady", all_ready, old, now, reason, msg),
+            condition("PodScheduled", True, old, now)]

@@ -234,9 +234,10 @@ def test_coredns_pods_and_kube_dns_service(cluster):
 
 def test_pod_resolv_conf_is_the_kubelets(env):
     lines = env.exec("cf", "cat", "/etc/resolv.conf").stdout.splitlines()
-    assert lines[0] == f"nameserver {env.cluster.cfg.dns_ip}", lines
-    # the kubelet appends the node's own search domains (none on most test machines)
-    assert lines[1].startswith(f"search {NS}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}"), lines
+    # containerd's order: search, nameserver, options; the kubelet appends the node's own
+    # search domains (none on most test machines)
+    assert lines[0].startswith(f"search {NS}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}"), lines
+    assert lines[1] == f"nameserver {env.cluster.cfg.dns_ip}", lines
     assert lines[2:] == ["options ndots:5"], lines
 
 

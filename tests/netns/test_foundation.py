@@ -112,8 +112,8 @@ def test_node_to_pod_and_host_to_node(cluster, pods, wire_watch):
 def test_exec_sees_pod_hostname_resolv_and_env(cluster, pods):
     assert cluster.pod_exec("a1", "hostname", namespace=NS).stdout.strip() == "a1"
     resolv = cluster.pod_exec("a1", "cat", "/etc/resolv.conf", namespace=NS).stdout
-    assert resolv == (f"nameserver {cluster.cfg.dns_ip}\nsearch {NS}.svc.cluster.local "
-                      "svc.cluster.local cluster.local\noptions ndots:5\n")
+    assert resolv == (f"search {NS}.svc.cluster.local svc.cluster.local cluster.local\n"
+                      f"nameserver {cluster.cfg.dns_ip}\noptions ndots:5\n")
     hosts = cluster.pod_exec("a1", "cat", "/etc/hosts", namespace=NS).stdout
     assert f"{pods['a1']['status']['podIP']}\ta1" in hosts
     ip = cluster.pod_exec("a1", "ip", "-4", "-o", "addr", "show", "eth0", namespace=NS).stdout
