@@ -2,8 +2,8 @@
 
 `Zone.build` turns Services, EndpointSlices and Pods (Kubernetes JSON) into a dict of
 lower-case owner name -> {qtype: [RR]} so that `Zone.answer` is one dict lookup per query.
-Behaviour follows shared/reference/dns.md (kubernetes/dns schema 1.1.0 and CoreDNS
-`plugin/kubernetes`): NXDOMAIN vs NODATA with the zone SOA in authority, SRV weights
+Behaviour follows the kubernetes/dns specification (schema 1.1.0) and CoreDNS
+`plugin/kubernetes`: NXDOMAIN vs NODATA with the zone SOA in authority, SRV weights
 `100 // n`, glue addresses in the additional section, `pods insecure` pod records.
 
 Objects that admission would have refused (written straight into the store, or by an older

@@ -1,5 +1,5 @@
 """Ingress end to end: a real nginx on the ingress node's 80/443, driven with curl from a
-client machine on the LAN, as a user would (issue #6, reference/ingress.md).
+client machine on the LAN, as a user would (issue #6).
 
 The controller is the add-on `cluster up` installs; the test labels a node `ingress=true`
 (the seed's step) and waits for its pod. Backends are the echo image, which answers JSON

@@ -1,4 +1,4 @@
-"""Zone records and answers, checked against shared/reference/dns.md and CoreDNS' handler_test."""
+"""Zone records and answers, checked against the kubernetes/dns specification and CoreDNS' handler_test."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A throw-away qemu VM with a stock Debian kernel, for what this machine's kernel lacks
-(IP_VS, dummy links). See shared/reference/vm-kernel-harness.md for the recipe.
+(IP_VS, dummy links). The recipe is below.
 
 - packages: qemu-system-x86 busybox-static cpio kmod (installed with apt-get when
   `install=True`, else their absence is a skip reason);
