@@ -3,10 +3,12 @@
 It runs as the container of an ingress-nginx pod (usually hostNetwork, so nginx listens on
 the node's 80/443). One process per pod:
 
-- list+watch Ingresses, IngressClasses, Services, EndpointSlices, Secrets (and the pods of
-  its own namespace, for the status addresses); any watch error means re-list;
-- a change marks the state dirty; the sync loop (main thread) renders a new config after a
-  short debounce and does nothing when the text and files are unchanged;
+- Ingresses, IngressClasses, Services, EndpointSlices, Secrets (and the pods of its own
+  namespace, for the status addresses) come from netsim.machinery informers (list, watch,
+  relist on 410 Gone, one backoff); their handlers only mark the state dirty;
+- the sync loop (main thread) waits until those caches have synced, then renders a new
+  config from them after a short debounce and does nothing when the text and files are
+  unchanged;
 - the new config is checked with `nginx -t` on a scratch copy; if it fails, the offending
   Ingresses are found by bisection, left out, and reported as Warning events; the last good
   config keeps serving whatever happens;
@@ -45,6 +47,7 @@ from netsim.ingress.render import (
     render_nginx_conf,
     validate,
 )
+from netsim.machinery import InformerFactory, SharedInformer
 
 log = logging.getLogger("netsim.ingress")
 
@@ -243,7 +246,10 @@ class IngressController:
                  http_port: int = 80, https_port: int = 443, nginx_binary: str = "nginx",
                  publish_ips: list[str] | None = None, watch_without_class: bool = True,
                  debounce: float = 0.05, min_interval: float = 0.0, user: str | None = None,
-                 create_class: bool = True, update_status: bool = True):
+                 create_class: bool = True, update_status: bool = True,
+                 factory: InformerFactory | None = None):
+        """`factory`: an InformerFactory shared with other consumers in the process (one
+        watch per resource); by default the controller makes its own."""
         self.client = client
         self.cluster = cluster
         self.pod_name = pod_name or os.environ.get("HOSTNAME", "") or "ingress"
@@ -268,10 +274,19 @@ class IngressController:
         self.nginx = Nginx(self.nginx_binary, self.conf_path, self.pid_path,
                            os.path.join(self.log_dir, "error.log"))
         self.stats = SyncStats()
-        self._objects: dict[str, dict[tuple[str, str], dict]] = {r: {} for r in RESOURCES}
-        self._pods: dict[tuple[str, str], dict] = {}
-        self._synced: set[str] = set()
         self._cond = threading.Condition()
+        self.factory = factory or InformerFactory(client)
+        self.informers: dict[str, SharedInformer] = {
+            r: self.factory.informer(r) for r in RESOURCES}
+        # our own namespace's pods only (the status addresses): not the factory's pods
+        self.pods: SharedInformer | None = (
+            SharedInformer(client, "pods", namespace=pod_namespace)
+            if pod_namespace and update_status else None)
+        self._handlers = [(inf, inf.add_handler(
+            on_add=self._on_event, on_update=lambda old, new: self._kick(),
+            on_delete=self._on_event))
+            for inf in [*self.informers.values(), *([self.pods] if self.pods else [])]]
+        self._retained = False
         self._dirty = False
         self._stop = threading.Event()
         self._current: tuple[str, dict[str, bytes]] | None = None
@@ -290,47 +305,29 @@ class IngressController:
             self._dirty = True
             self._cond.notify_all()
 
-    def _watch_loop(self, resource: str, namespace: str | None = None,
-                    store: dict | None = None) -> None:
-        delay = 0.2
-        target = store if store is not None else self._objects[resource]
-        while not self._stop.is_set():
-            try:
-                items, rv = self.client.list_rv(resource, namespace)
-                with self._cond:
-                    target.clear()
-                    target.update({_key(o): o for o in items})
-                    if store is None:
-                        self._synced.add(resource)
-                self._kick()
-                delay = 0.2
-                for etype, obj in self.client.watch(resource, namespace=namespace,
-                                                    resource_version=rv):
-                    if self._stop.is_set():
-                        return
-                    if etype == "BOOKMARK":
-                        continue
-                    with self._cond:
-                        if etype == "DELETED":
-                            target.pop(_key(obj), None)
-                        else:
-                            target[_key(obj)] = obj
-                    self._kick()
-            except Exception as exc:  # any error: back off, then re-list
-                if self._stop.is_set():
-                    return
-                log.info("watch %s: %s; re-listing in %.1fs", resource, exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+    def _on_event(self, obj: dict) -> None:
+        self._kick()
 
     def start_watches(self) -> None:
-        for res in RESOURCES:
-            threading.Thread(target=self._watch_loop, args=(res,), daemon=True,
-                             name=f"ingress-watch-{res}").start()
-        if self.pod_namespace and self.update_status:
-            threading.Thread(target=self._watch_loop,
-                             args=("pods", self.pod_namespace, self._pods), daemon=True,
-                             name="ingress-watch-pods").start()
+        """Start the informers (their threads list, watch and relist on their own)."""
+        with self._cond:
+            if self._stop.is_set() or self._retained:
+                return
+            self.factory.retain()
+            self._retained = True
+        self.factory.start()
+        if self.pods is not None:
+            self.pods.start()
+
+    def _stop_watches(self) -> None:
+        for inf, h in self._handlers:
+            inf.remove_handler(h)
+        with self._cond:
+            retained, self._retained = self._retained, False
+        if retained:
+            self.factory.release()  # the last user stops the informers
+        if self.pods is not None:
+            self.pods.stop()
 
     # ------------------------------------------------------------------ classes
 
@@ -416,11 +413,10 @@ class IngressController:
             user=self.user)
 
     def _snapshot(self) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
-        with self._cond:
-            o = self._objects
-            return (list(o["ingresses"].values()), list(o["ingressclasses"].values()),
-                    list(o["services"].values()), list(o["endpointslices"].values()),
-                    list(o["secrets"].values()))
+        """What the caches hold now (shared objects: read-only)."""
+        ingresses, classes, services, slices, secrets = (
+            self.informers[r].indexer.list() for r in RESOURCES)
+        return ingresses, classes, services, slices, secrets
 
     def build(self) -> tuple[RenderResult, list[dict], dict[str, str]]:
         """Render, `nginx -t`, and leave out whatever Ingress nginx rejects.
@@ -572,9 +568,7 @@ class IngressController:
                 continue
             kind = _KINDS.get(resource, resource)
             log.warning("%s %s left out of nginx.conf: %s", kind, json.dumps(key), message)
-            ns, _, name = key.partition("/")
-            with self._cond:
-                obj = self._objects.get(resource, {}).get((ns, name))
+            obj = self.informers[resource].indexer.get(key) if resource in self.informers else None
             if obj is not None:
                 self._event({**obj, "kind": obj.get("kind") or kind}, "Warning",
                               "Rejected", f"left out of nginx.conf: {message}", COMPONENT)
@@ -600,9 +594,10 @@ class IngressController:
         """Node IPs of the running pods of this controller (same labels as our pod)."""
         if self.publish_ips:
             return sorted(set(self.publish_ips))
-        with self._cond:
-            pods = list(self._pods.values())
-        me = self._pods.get((self.pod_namespace, self.pod_name))
+        if self.pods is None:
+            return []
+        pods = self.pods.indexer.list()
+        me = self.pods.indexer.get(f"{self.pod_namespace}/{self.pod_name}")
         if me is None:
             return []
         labels = {k: v for k, v in ((me.get("metadata") or {}).get("labels") or {}).items()
@@ -645,14 +640,17 @@ class IngressController:
 
     # ------------------------------------------------------------------ main loop
 
+    def has_synced(self) -> bool:
+        """True once every cache the config is rendered from holds its first list."""
+        return all(inf.has_synced() for inf in self.informers.values())
+
     def wait_synced(self, timeout: float = 30.0) -> bool:
+        """Until has_synced(), stop() or `timeout`: no config is rendered from half a
+        picture (every Ingress' backend would be missing)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while set(RESOURCES) - self._synced:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop.is_set():
-                    return False
-                self._cond.wait(left)
+        for inf in self.informers.values():
+            if not inf.wait_for_sync(max(0.0, deadline - time.monotonic()), stop=self._stop):
+                return False
         return True
 
     def run(self) -> None:
@@ -663,7 +661,10 @@ class IngressController:
         os.makedirs(self.cert_dir, mode=0o700, exist_ok=True)
         self.ensure_ingress_class()
         self.start_watches()
-        self.wait_synced()
+        while not self.wait_synced(30.0) and not self._stop.is_set():
+            log.warning("caches not synced after 30s (%s); still waiting", ", ".join(
+                inf.resource for inf in self.informers.values() if not inf.has_synced()))
+        self._kick()  # the first sync, even with nothing cached to mark it dirty
         last = 0.0
         failures = 0
         try:
@@ -695,12 +696,15 @@ class IngressController:
                     self._kick()
                 last = time.monotonic()
         finally:
+            self._stop_watches()
             self.nginx.stop()
 
     def stop(self) -> None:
+        """At once: the loop ends at its next step (a sync in progress finishes first)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        self._stop_watches()
 
 
 def _is_default(ic: dict) -> bool:

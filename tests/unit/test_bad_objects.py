@@ -399,8 +399,8 @@ def test_ingress_controller_warns_on_the_bad_objects_once(client, tmp_path, monk
     applied: list[str] = []
     monkeypatch.setattr(ctl, "apply", lambda result: applied.append(result.conf) or True)
     monkeypatch.setattr(ctl, "default_certificate", lambda: None)
-    for res in ctl_mod.RESOURCES:
-        ctl._objects[res] = {ctl_mod._key(o): o for o in client.list(res)}
+    for res in ctl_mod.RESOURCES:  # what the informers' reflectors do with their list
+        ctl.informers[res].replace(*client.list_rv(res))
     ctl.sync()
     ctl.sync()
     conf = applied[-1]
