@@ -430,3 +430,27 @@ def echo_setup(cluster, prefix: str, node_ports: tuple[int, int]):
     for s in svcs.values():
         c.delete("services", s["metadata"]["name"], NS)
     c.delete("deployments", f"{prefix}-echo", NS)
+
+
+def check_live_flows(rules_of, cluster, echo: dict, node_ports: tuple[int, int]) -> None:
+    """ruleflow over a live node's rules (`rules_of(node)`) says what the real packets of
+    the netns tests saw: every endpoint, REJECT without endpoints, Local policy's local pod
+    only (unmasqueraded) or DROP, masquerading for outside clients and hairpins."""
+    ends = ", ".join(sorted(f"{p['status']['podIP']}:8080" for p in echo["pods"].values()))
+    client, cip, ips = lan_ip(cluster, 50), echo["cip"], echo["ips"]
+    hairpin = pod_on(echo, W1)["status"]["podIP"]
+    on_w1 = ", ".join(sorted(f"{p['status']['podIP']}:8080" for p in echo["pods"].values()
+                             if p["spec"]["nodeName"] == W1))
+    np_cluster, np_local = node_ports
+    for node, flows in (
+        (MASTER, [(client, cip["cip"], 80, ends, True),
+                  (client, ips[MASTER], np_local, "DROP", False),
+                  (client, ips[MASTER], np_cluster, ends, True)]),
+        (W1, [(hairpin, cip["cip"], 80, ends, True),
+              (hairpin, cip["none"], 80, "REJECT", False),
+              (client, ips[W1], np_local, on_w1, False)]),
+    ):
+        rules = rules_of(node)
+        for src, dst, port, output, masq in flows:
+            t = rules.trace(src, dst, port, local_ips=[ips[node]])
+            assert (t.output, t.masquerade) == (output, masq), t.describe()

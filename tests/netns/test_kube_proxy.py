@@ -21,6 +21,7 @@ from tests.proxy_fixtures import (
     NS,
     W1,
     W2,
+    check_live_flows,
     curl,
     curl_many,
     echo_deployment,
@@ -281,22 +282,7 @@ def test_kube_proxy_refuses_the_root_netns(cluster):
 
 def test_the_rule_interpreter_reads_a_node_and_agrees_with_the_packets(cluster, echo):
     """netsim.inspect.ruleflow over a node's own iptables-save says what the packets in the
-    tests above saw: every endpoint, REJECT without endpoints, Local policy's local pod
-    only (unmasqueraded) or DROP, masquerading for outside clients and hairpins."""
+    tests above saw (tests/proxy_fixtures.py check_live_flows)."""
     from netsim.inspect.ruleflow import IptablesRules
-    ends = sorted(f"{p['status']['podIP']}:8080" for p in echo["pods"].values())
-    client, cip = lan_ip(cluster, 50), echo["cip"]
-    hairpin = pod_on(echo, W1)["status"]["podIP"]
-    local_w1 = f"{hairpin}:8080"
-    for node, flows in (
-        (MASTER, [(client, cip["cip"], 80, ", ".join(ends), True),
-                  (client, echo["ips"][MASTER], 31081, "DROP", False),
-                  (client, echo["ips"][MASTER], 31080, ", ".join(ends), True)]),
-        (W1, [(hairpin, cip["cip"], 80, ", ".join(ends), True),
-              (hairpin, cip["none"], 80, "REJECT", False),
-              (client, echo["ips"][W1], 31081, local_w1, False)]),
-    ):
-        rules = IptablesRules(_ipt_save(cluster, node))
-        for src, dst, port, output, masq in flows:
-            t = rules.trace(src, dst, port, local_ips=[echo["ips"][node]])
-            assert (t.output, t.masquerade) == (output, masq), t.describe()
+    check_live_flows(lambda node: IptablesRules(_ipt_save(cluster, node)), cluster, echo,
+                     (31080, 31081))

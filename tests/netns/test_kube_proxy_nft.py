@@ -23,6 +23,7 @@ from tests.proxy_fixtures import (
     NS,
     W1,
     W2,
+    check_live_flows,
     curl,
     curl_many,
     echo_deployment,
@@ -196,21 +197,11 @@ def test_root_netns_has_no_kube_proxy_table(nft_cluster, echo):
 
 def test_the_rule_interpreter_reads_a_node_and_agrees_with_the_packets(nft_cluster, echo):
     """netsim.inspect.ruleflow over a node's `nft list table ip kube-proxy` says what the
-    packets in the tests above saw (see the iptables module's twin)."""
+    packets in the tests above saw (tests/proxy_fixtures.py check_live_flows)."""
     from netsim.inspect.ruleflow import NftRules
-    ends = sorted(f"{p['status']['podIP']}:8080" for p in echo["pods"].values())
-    client, cip = lan_ip(nft_cluster, 50), echo["cip"]
-    hairpin = pod_on(echo, W1)["status"]["podIP"]
-    for node, flows in (
-        (MASTER, [(client, cip["cip"], 80, ", ".join(ends), True),
-                  (client, echo["ips"][MASTER], 31181, "DROP", False),
-                  (client, echo["ips"][MASTER], 31180, ", ".join(ends), True)]),
-        (W1, [(hairpin, cip["cip"], 80, ", ".join(ends), True),
-              (hairpin, cip["none"], 80, "REJECT", False),
-              (client, echo["ips"][W1], 31181, f"{hairpin}:8080", False)]),
-    ):
+
+    def rules_of(node):
         rules = NftRules.from_listing(_nft_table(nft_cluster, node))
         assert rules.check_rule_jumps() == []
-        for src, dst, port, output, masq in flows:
-            t = rules.trace(src, dst, port, local_ips=[echo["ips"][node]])
-            assert (t.output, t.masquerade) == (output, masq), t.describe()
+        return rules
+    check_live_flows(rules_of, nft_cluster, echo, (31180, 31181))
