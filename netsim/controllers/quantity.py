@@ -1,10 +1,10 @@
-"""Pod resource requests for the scheduler; quantity parsing itself is the API's."""
+"""Pod resource requests for the scheduler; quantity parsing itself is netsim.api.quantity's."""
 
 from __future__ import annotations
 
-from netsim.api.quantity import parse, parse_cpu, parse_memory, valid
+from netsim.api.quantity import parse_cpu, parse_memory
 
-__all__ = ["parse", "parse_cpu", "parse_memory", "pod_requests", "valid"]
+__all__ = ["pod_requests"]
 
 
 def pod_requests(pod: dict) -> tuple[float, float]:

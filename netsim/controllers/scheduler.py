@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 from netsim.api import errors, events
+from netsim.api.quantity import parse_cpu, parse_memory
 from netsim.api.timeutil import now_rfc3339
 from netsim.controllers.base import Controller
 from netsim.controllers.quantity import pod_requests
@@ -163,7 +164,6 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
                  usage: NodeUsage | None = None) -> tuple[list[dict], str]:
     """Feasible nodes, and kube-scheduler's FailedScheduling message when there are none.
     `usage` (of `pods` other than `pod`) saves recounting them."""
-    from netsim.controllers.quantity import parse_cpu, parse_memory
     if usage is None:
         usage = _usage_without(pod, pods)
     reasons: Counter[str] = Counter()
