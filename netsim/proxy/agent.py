@@ -353,33 +353,6 @@ class PortHolder:
 
 # --- the agent ---------------------------------------------------------------------------------
 
-def _md(obj) -> dict:
-    md = obj.get("metadata") if isinstance(obj, dict) else None
-    return md if isinstance(md, dict) else {}
-
-
-def _key(obj: dict) -> str:
-    md = _md(obj)
-    return f"{md.get('namespace') or 'default'}/{md.get('name')}"
-
-
-def _service_of_slice(obj: dict) -> str | None:
-    md = _md(obj)
-    labels = md.get("labels")
-    svc = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, dict) else None
-    return f"{md.get('namespace') or 'default'}/{svc}" if isinstance(svc, str) and svc else None
-
-
-def _version(obj: dict) -> object:
-    """What tells two versions of an object apart: its resourceVersion (the object's
-    identity when it has none, which only hand-made test objects lack)."""
-    rv = _md(obj).get("resourceVersion")
-    return rv if rv is not None else id(obj)
-
-
-_SERVICE_OF = {"services": _key, "endpointslices": _service_of_slice}
-
-
 class _Stopped(threading.Event):
     """`stopped.set()` is how the node agent ends kube-proxy; it also wakes the sync loop
     and stops the informers, so a stop is honoured at once, not at the next timeout."""
@@ -529,18 +502,34 @@ class KubeProxy:
 
     def _changes(self, objs: dict[str, list[dict]]) -> tuple[dict, set[str]]:
         """The versions of what the caches hold, and the Services ("ns/name") whose Service
-        or slices differ from the last good sync (old and new owner of a moved slice)."""
+        or slices differ from the last good sync (old and new owner of a moved slice).
+        A version is the resourceVersion, or the object's identity when it has none (only
+        hand-made test objects lack one)."""
         now: dict[tuple[str, str], tuple[object, str | None]] = {}
         for res, items in objs.items():
-            svc_of = _SERVICE_OF[res]
-            for o in items:
-                now[(res, _key(o))] = (_version(o), svc_of(o))
+            is_svc = res == "services"
+            for o in items:  # key, version and owning Service in one pass (every sync)
+                md = o.get("metadata")
+                md = md if isinstance(md, dict) else {}
+                key = f"{md.get('namespace') or 'default'}/{md.get('name')}"
+                rv = md.get("resourceVersion")
+                if is_svc:
+                    svc = key
+                else:
+                    labels = md.get("labels")
+                    name = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, dict) else None
+                    svc = (f"{md.get('namespace') or 'default'}/{name}"
+                           if isinstance(name, str) and name else None)
+                now[(res, key)] = (rv if rv is not None else id(o), svc)
         last = self._synced_versions
         changed: set[str] = set()
-        for k in now.keys() | last.keys():
-            a, b = last.get(k), now.get(k)
+        for k, b in now.items():
+            a = last.get(k)
             if a != b:
                 changed.update(x[1] for x in (a, b) if x is not None and x[1])
+        for k in last.keys() - now.keys():  # deleted
+            if last[k][1]:
+                changed.add(last[k][1])
         return now, changed
 
     # ---- the sync loop ----------------------------------------------------------------------
