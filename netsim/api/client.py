@@ -302,11 +302,17 @@ class HttpClient(Client):
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
               label_selector=None):
+        """Yields what LocalClient's watch does, BOOKMARKs included: it asks for them
+        (allowWatchBookmarks, as client-go's reflector does), and a bare keep-alive line
+        from a server that sends none becomes a BOOKMARK at the last version seen. So an
+        idle watch still hands its consumer a tick about once a second (a stopped
+        informer ends then, not when the watch times out)."""
         url = self._url(resource, namespace, query={
             "watch": "1", "resourceVersion": resource_version,
             # whole seconds, at least 1: the server reads 0 as "its default"
             "timeoutSeconds": max(1, math.ceil(timeout)),
-            "labelSelector": label_selector})
+            "labelSelector": label_selector, "allowWatchBookmarks": "true"})
+        seen = {} if resource_version is None else {"resourceVersion": str(resource_version)}
         conn = _UnixConnection(self.path, timeout=timeout + 30)
         try:
             try:
@@ -321,10 +327,14 @@ class HttpClient(Client):
                 if not line:
                     return
                 if not line.strip():
+                    yield "BOOKMARK", {"metadata": dict(seen)}
                     continue
                 ev = json.loads(line)
                 if ev.get("type") == "ERROR":
                     raise errors.ApiError.from_status(ev.get("object", {}))
+                rv = (ev["object"].get("metadata") or {}).get("resourceVersion")
+                if rv:
+                    seen = {"resourceVersion": rv}
                 yield ev["type"], ev["object"]
         finally:
             conn.close()

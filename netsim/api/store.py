@@ -71,6 +71,10 @@ def _spec_part(obj: dict) -> dict:
 class Store:
     """Kubernetes-shaped CRUD + watch over SQLite. Thread-safe."""
 
+    # A watch that yielded nothing for this long yields a BOOKMARK (kube-apiserver sends
+    # them about once a minute; a second lets a stopped informer end within a second).
+    BOOKMARK_AFTER = 1.0
+
     def __init__(self, path: str = ":memory:", admission: Admission | None = None,
                  history: int = 20000, history_bytes: int = 256 * 1024 * 1024,
                  event_ttl: float = 3600.0, clock: Callable[[], str] = now_rfc3339,
@@ -408,7 +412,11 @@ class Store:
 
         With raw=True the object comes as its JSON text (the HTTP API sends it unparsed).
         Raises Gone when that version has left the event log (the caller re-lists).
-        Yields ('BOOKMARK', {}) about once a second so idle streams can notice closed peers.
+        Yields a BOOKMARK (kind, apiVersion and the resourceVersion this watch has seen
+        the store up to, as kube-apiserver's) whenever this watch has yielded nothing
+        for BOOKMARK_AFTER seconds, however busy other resources are: a quiet watcher can
+        advance its resourceVersion (and so resume rather than get 410), and an idle
+        stream notices a closed peer or a stop request.
         """
         res = BY_PLURAL[resource]
         match = parse_selector(label_selector)
@@ -417,7 +425,8 @@ class Store:
             raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
         if not timeout >= 0:  # nan: end at once rather than spin
             timeout = 0.0
-        deadline = time.monotonic() + timeout
+        deadline = last_sent = time.monotonic()
+        deadline += timeout
         while not self.closed:
             batch = []
             with self._lock:
@@ -425,7 +434,9 @@ class Store:
                 if cond is None:
                     cond = self._conds[res.plural] = threading.Condition(self._lock)
                 if not self._events or self._events[-1][0] <= rv:
-                    cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                    now = time.monotonic()
+                    cond.wait(timeout=max(0.0, min(last_sent + self.BOOKMARK_AFTER,
+                                                   deadline) - now))
                 if rv < self._oldest_rv:
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
                 for ev in reversed(self._events):
@@ -440,8 +451,12 @@ class Store:
                 if not match(labels):
                     continue
                 yield etype, (text if raw else json.loads(text))
-            if not batch:
-                yield "BOOKMARK", {"metadata": {"resourceVersion": str(rv)}}
+                last_sent = time.monotonic()
+            if time.monotonic() - last_sent >= self.BOOKMARK_AFTER:
+                mark = {"kind": res.kind, "apiVersion": res.api_version,
+                        "metadata": {"resourceVersion": str(rv)}}
+                yield "BOOKMARK", (json.dumps(mark, separators=(",", ":")) if raw else mark)
+                last_sent = time.monotonic()
             if time.monotonic() >= deadline:
                 return
 

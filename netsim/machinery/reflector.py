@@ -9,10 +9,11 @@ errors.Gone; an ERROR event from any other client is turned into its error here.
 
 Failures (API down, socket errors) are retried with one jittered exponential backoff,
 reset as soon as a watch delivers again. stop() is honoured at once while waiting, and
-between events while watching: LocalClient's watch yields a BOOKMARK about once a second
-while the store is idle, so a stop takes about a second there. HttpClient's watch does not
-pass the server's keep-alive lines up (today), so over HTTP a stop is seen at the next
-event or when the watch's timeout ends it; a process that exits need not wait for that.
+between events while watching: both transports yield a BOOKMARK once a watch has been
+quiet for about a second (the store sends them per watch, however busy other resources
+are; HttpClient asks for them and turns a bare keep-alive line into one too), so a stop
+takes about a second on a quiet resource. A bookmark's resourceVersion, when newer, is
+where the next watch resumes, so a quiet resource in a busy store is not sent to relist.
 """
 
 from __future__ import annotations

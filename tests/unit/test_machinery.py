@@ -233,7 +233,6 @@ def test_expired_resource_version_is_gone_on_both_transports():
                 r._watch()
             assert e.value.code == 410
         inf = SharedInformer(http, "pods")
-        inf.reflector.watch_timeout = (1.0, 1.5)  # HttpClient passes no keep-alives up
         rec = Recorder()
         rec.register(inf)
         with running(inf):
@@ -335,6 +334,49 @@ def test_stop_ends_threads_promptly_while_backing_off_and_while_watching(store):
     t0 = time.monotonic()
     ok.stop()
     assert ok.join(3.0), "stop did not end an idle watch"
+
+
+def test_stop_ends_an_informer_over_http_promptly_while_its_resource_is_quiet():
+    """Over the unix socket, with another resource busy: the watch's bookmarks let the
+    reflector see stop() within about a second, not when the 60-120 s watch ends."""
+    store = Store(":memory:", admission=admit)
+    store.bootstrap()
+    tmp = tempfile.mkdtemp(prefix="nsm-")
+    srv = serve(store, os.path.join(tmp, "api.sock"))
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    busy = threading.Event()
+
+    def churn():
+        i = 0
+        while not busy.wait(0.05):
+            store.create({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": f"c{i}", "namespace": "default"}})
+            i += 1
+
+    writer = threading.Thread(target=churn, daemon=True)
+    writer.start()
+    try:
+        inf = SharedInformer(HttpClient(path=os.path.join(tmp, "api.sock"), timeout=5), "pods")
+        assert inf.reflector.watch_timeout[0] >= 60  # the watch itself would last a minute
+        inf.start()
+        assert inf.wait_for_sync(5.0)
+        # it watches (and takes the bookmarks' versions) before it is stopped
+        listed = inf.reflector.resource_version
+        wait_for(lambda: inf.reflector.resource_version > listed, 5,
+                 what="a bookmark advancing the quiet watch's resourceVersion")
+        t0 = time.monotonic()
+        inf.stop()
+        assert inf.join(2.0), "stop did not end the informer's HTTP watch within 2 s"
+        assert time.monotonic() - t0 < 2.0
+        assert inf.reflector.lists == 1
+    finally:
+        busy.set()
+        writer.join(5)
+        srv.shutdown()
+        srv.server_close()
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---- the cache -----------------------------------------------------------------------------------
