@@ -388,3 +388,60 @@ def name_is_path_segment(name: str, prefix: bool = False) -> list[str]:
     if not prefix and name in (".", ".."):
         return [f"may not be '{name}'"]
     return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
+# ---- more IsX and path helpers (pods, nodes) ---------------------------------------------------
+ENV_VAR_NAME_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
+ENV_VAR_NAME_MSG = regex_error("a valid environment variable name must consist of alphabetic "
+                               "characters, digits, '_', '-', or '.', and must not start with "
+                               "a digit", ENV_VAR_NAME_FMT,
+                               "my.env-name", "MY_ENV.NAME", "MyEnvName1")
+HTTP_HEADER_NAME_FMT = "[-A-Za-z0-9]+"
+HTTP_HEADER_NAME_MSG = regex_error("a valid HTTP header must consist of alphanumeric characters "
+                                   "or '-'", HTTP_HEADER_NAME_FMT, "X-Header-Name")
+CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+NEGATIVE_MSG = "must be greater than or equal to 0"
+_ENV_VAR_NAME = re.compile(ENV_VAR_NAME_FMT)
+_HTTP_HEADER_NAME = re.compile(HTTP_HEADER_NAME_FMT)
+
+
+def has_chdir_prefix(value: str) -> list[str]:
+    if value == ".":
+        return ["must not be '.'"]
+    if value == "..":
+        return ["must not be '..'"]
+    if value.startswith(".."):
+        return ["must not start with '..'"]
+    return []
+
+
+def is_env_var_name(value: str) -> list[str]:
+    """IsEnvVarName (the strict form: RelaxedEnvironmentVariableValidation is off in 1.30)."""
+    errs = [] if _ENV_VAR_NAME.fullmatch(value) else [ENV_VAR_NAME_MSG]
+    return errs + has_chdir_prefix(value)
+
+
+def is_http_header_name(value: str) -> list[str]:
+    return [] if _HTTP_HEADER_NAME.fullmatch(value) else [HTTP_HEADER_NAME_MSG]
+
+
+def not_found(path: str, value) -> str:
+    return f"{path}: Not found: {go_value(value)}"
+
+
+def nonnegative(value, path: str) -> list[str]:
+    """ValidateNonnegativeField (for a set, decoded integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return [invalid(path, value, NEGATIVE_MSG)]
+    return []
+
+
+def cidr(value, path: str) -> list[str]:
+    """validation.IsValidCIDR (ParseCIDRSloppy: host bits may be set)."""
+    if isinstance(value, str) and value == value.strip() and "/" in value:
+        try:
+            ipaddress.ip_network(value, strict=False)
+            return []
+        except ValueError:
+            pass
+    return [invalid(path, value, CIDR_MSG)]

@@ -18,6 +18,7 @@ import threading
 import pytest
 
 from netsim.api import errors
+from netsim.api import validation as v
 from netsim.api.admission import Admission
 from netsim.api.client import LocalClient
 from netsim.api.resources import BY_KIND
@@ -152,3 +153,185 @@ def test_bad_quantity_is_a_decode_error_for_pods_too(client):
     assert refused(client, pod(containers=[c]), code=400) == (
         'Pod in version "v1" cannot be handled as a Pod: quantities must match the regular '
         "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+
+
+# ---- pod specs: env, envFrom, volumes, probes, resources, enums, tolerations --------------------
+ENV_MSG = ("a valid environment variable name must consist of alphabetic characters, digits, "
+           "'_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or "
+           "'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
+           "'[-._a-zA-Z][-._a-zA-Z0-9]*')")
+SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+             "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+             "'example.com', regex used for validation is "
+             "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+EFFECTS = 'supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"'
+C0 = "spec.containers[0]"
+
+
+def vol(name="data", **src):
+    return {"name": name, **(src or {"emptyDir": {}})}
+
+
+@pytest.mark.parametrize("spec, want", [
+    # env names, values from refs, envFrom
+    ({"containers": [container(env=[{"name": "1X", "value": "a"}])]},
+     f'{C0}.env[0].name: Invalid value: "1X": {ENV_MSG}'),
+    ({"containers": [container(env=[{"name": "A B"}])]},
+     f'{C0}.env[0].name: Invalid value: "A B": {ENV_MSG}'),
+    ({"containers": [container(env=[{"name": "..x"}])]},
+     f"{C0}.env[0].name: Invalid value: \"..x\": must not start with '..'"),
+    ({"containers": [container(env=[{"value": "a"}])]}, f"{C0}.env[0].name: Required value"),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {}}])]},
+     f'{C0}.env[0].valueFrom: Invalid value: "": must specify one of: `fieldRef`, '
+     "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"),
+    ({"containers": [container(env=[{"name": "A", "value": "x", "valueFrom": {
+        "configMapKeyRef": {"name": "cfg", "key": "k"}}}])]},
+     f'{C0}.env[0].valueFrom: Invalid value: "": may not be specified when `value` is not empty'),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "configMapKeyRef": {"name": "cfg", "key": "k"}, "secretKeyRef": {"name": "s", "key": "k"}}}])]},
+     f'{C0}.env[0].valueFrom: Invalid value: "": may not have more than one field specified '
+     "at a time"),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "configMapKeyRef": {"name": "cfg", "key": "bad/key"}}}])]},
+     f'{C0}.env[0].valueFrom.configMapKeyRef.key: Invalid value: "bad/key": {v.CONFIG_KEY_MSG}'),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "secretKeyRef": {"name": "s"}}}])]},
+     f"{C0}.env[0].valueFrom.secretKeyRef.key: Required value"),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "secretKeyRef": {"key": "k"}}}])]},
+     f'{C0}.env[0].valueFrom.secretKeyRef.name: Invalid value: "": {SUBDOMAIN}'),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "fieldRef": {"fieldPath": "spec.restartPolicy"}}}])]},
+     f'{C0}.env[0].valueFrom.fieldRef.fieldPath: Unsupported value: "spec.restartPolicy": '
+     'supported values: "metadata.name", "metadata.namespace", "metadata.uid", '
+     '"spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", '
+     '"status.podIP", "status.podIPs"'),
+    ({"containers": [container(env=[{"name": "A", "valueFrom": {
+        "fieldRef": {"fieldPath": "bogus"}}}])]},
+     f'{C0}.env[0].valueFrom.fieldRef.fieldPath: Invalid value: "bogus": error converting '
+     "fieldPath: field label not supported: bogus"),
+    ({"containers": [container(envFrom=[{"prefix": "1_", "configMapRef": {"name": "cfg"}}])]},
+     f'{C0}.envFrom[0].prefix: Invalid value: "1_": {ENV_MSG}'),
+    ({"containers": [container(envFrom=[{"prefix": "P_"}])]},
+     f'{C0}.envFrom: Invalid value: "": must specify one of: `configMapRef` or `secretRef`'),
+    # volumes and mounts
+    ({"volumes": [vol("Data")]},
+     'spec.volumes[0].name: Invalid value: "Data": ' + v.LABEL_MSG),
+    ({"volumes": [vol(), vol()]}, 'spec.volumes[1].name: Duplicate value: "data"'),
+    ({"volumes": [{"name": "data"}]}, "spec.volumes[0]: Required value: must specify a volume type"),
+    ({"volumes": [vol(emptyDir={}, hostPath={"path": "/x"})]},
+     "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type"),
+    ({"volumes": [vol(configMap={})]}, "spec.volumes[0].configMap.name: Required value"),
+    ({"volumes": [vol(secret={"secretName": "s", "items": [{"key": "k", "path": "/abs"}]})]},
+     'spec.volumes[0].secret.items[0].path: Invalid value: "/abs": must be a relative path'),
+    ({"containers": [container(volumeMounts=[{"name": "x", "mountPath": "/x"}])]},
+     f'{C0}.volumeMounts[0].name: Not found: "x"'),
+    ({"volumes": [vol()], "containers": [container(volumeMounts=[{"name": "data"}])]},
+     f"{C0}.volumeMounts[0].mountPath: Required value"),
+    ({"volumes": [vol(), vol("b")], "containers": [container(volumeMounts=[
+        {"name": "data", "mountPath": "/d"}, {"name": "b", "mountPath": "/d"}])]},
+     f'{C0}.volumeMounts[1].mountPath: Invalid value: "/d": must be unique'),
+    ({"volumes": [vol()], "containers": [container(volumeMounts=[
+        {"name": "data", "mountPath": "/d", "subPath": "../x"}])]},
+     f"{C0}.volumeMounts.subPath: Invalid value: \"../x\": must not contain '..'"),
+    # probes
+    ({"containers": [container(livenessProbe={"httpGet": {"port": 80},
+                                              "tcpSocket": {"port": 80}})]},
+     f"{C0}.livenessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type"),
+    ({"containers": [container(readinessProbe={"periodSeconds": 5})]},
+     f"{C0}.readinessProbe: Required value: must specify a handler type"),
+    ({"containers": [container(readinessProbe={"tcpSocket": {"port": 70000}})]},
+     f"{C0}.readinessProbe.tcpSocket.port: Invalid value: 70000: "
+     "must be between 1 and 65535, inclusive"),
+    ({"containers": [container(readinessProbe={"httpGet": {"port": "web--x"}})]},
+     f'{C0}.readinessProbe.httpGet.port: Invalid value: "web--x": '
+     "must not contain consecutive hyphens"),
+    ({"containers": [container(livenessProbe={"exec": {"command": ["true"]},
+                                              "initialDelaySeconds": -1})]},
+     f"{C0}.livenessProbe.initialDelaySeconds: Invalid value: -1: "
+     "must be greater than or equal to 0"),
+    ({"containers": [container(livenessProbe={"exec": {"command": ["true"]},
+                                              "successThreshold": 2})]},
+     f"{C0}.livenessProbe.successThreshold: Invalid value: 2: must be 1"),
+    ({"containers": [container(startupProbe={"exec": {}})]},
+     f"{C0}.startupProbe.exec.command: Required value"),
+    ({"containers": [container(livenessProbe={"httpGet": {"port": 80, "scheme": "FTP"}})]},
+     f'{C0}.livenessProbe.httpGet.scheme: Unsupported value: "FTP": supported values: '
+     '"HTTP", "HTTPS"'),
+    ({"initContainers": [container(name="init", readinessProbe={"tcpSocket": {"port": 80}})]},
+     "spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers "
+     "without restartPolicy=Always"),
+    # resources
+    ({"containers": [container(resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1"}})]},
+     f'{C0}.resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1'),
+    ({"containers": [container(resources={"requests": {"memory": "1.5Gi"},
+                                          "limits": {"memory": "1Gi"}})]},
+     f'{C0}.resources.requests: Invalid value: "1536Mi": must be less than or equal to memory '
+     "limit of 1Gi"),
+    ({"containers": [container(resources={"limits": {"cpu": "-500m"}})]},
+     f'{C0}.resources.limits[cpu]: Invalid value: "-500m": must be greater than or equal to 0'),
+    ({"containers": [container(resources={"limits": {"gpu": "1"}})]},
+     f'{C0}.resources.limits[gpu]: Invalid value: "gpu": must be a standard resource type or '
+     "fully qualified"),
+    ({"containers": [container(resources={"requests": {"example.com/dongle": "1"}})]},
+     f"{C0}.resources.limits: Required value: Limit must be set for non overcommitable "
+     "resources"),
+    # enums
+    ({"restartPolicy": "Sometimes"},
+     'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", '
+     '"OnFailure", "Never"'),
+    ({"dnsPolicy": "Google"},
+     'spec.dnsPolicy: Unsupported value: "Google": supported values: "ClusterFirstWithHostNet", '
+     '"ClusterFirst", "Default", "None"'),
+    ({"containers": [container(imagePullPolicy="Sometimes")]},
+     f'{C0}.imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", '
+     '"IfNotPresent", "Never"'),
+    ({"containers": [container(terminationMessagePolicy="Log")]},
+     f'{C0}.terminationMessagePolicy: Unsupported value: "Log": supported values: "File", '
+     '"FallbackToLogsOnError"'),
+    ({"activeDeadlineSeconds": 0},
+     "spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive"),
+    ({"containers": [container(ports=[{"containerPort": 80, "hostPort": 8080}]),
+                     container(name="b", ports=[{"containerPort": 81, "hostPort": 8080}])]},
+     'spec.containers[1].ports[0].hostPort: Duplicate value: "TCP//8080"'),
+    # tolerations
+    ({"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+     "spec.tolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` "
+     "is 'Exists'"),
+    ({"tolerations": [{"key": "k", "operator": "Bogus"}]},
+     'spec.tolerations[0].operator: Unsupported value: "Bogus": supported values: "Equal", '
+     '"Exists"'),
+    ({"tolerations": [{"operator": "Equal", "value": "v"}]},
+     'spec.tolerations[0].operator: Invalid value: "Equal": operator must be Exists when `key` '
+     'is empty, which means "match all values and all keys"'),
+    ({"tolerations": [{"key": "k", "operator": "Exists", "effect": "Bogus"}]},
+     f'spec.tolerations[0].effect: Unsupported value: "Bogus": {EFFECTS}'),
+    ({"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule",
+                       "tolerationSeconds": 30}]},
+     'spec.tolerations[0].effect: Invalid value: "NoSchedule": effect must be \'NoExecute\' '
+     "when `tolerationSeconds` is set"),
+    ({"tolerations": [{"key": "k\n", "operator": "Exists"}]},
+     'spec.tolerations[0].key: Invalid value: "k\\n": name part must consist of alphanumeric'),
+])
+def test_pod_spec_fields(client, spec, want):
+    msg = refused(client, pod(**spec))
+    assert msg.startswith('The Pod "web" is invalid: ') and want in msg, msg
+
+
+def test_templates_get_the_same_pod_spec_checks(client):
+    d = {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+             "metadata": {"labels": {"app": "web"}},
+             "spec": {"containers": [container(env=[{"name": "1X"}])]}}}}
+    assert refused(client, d) == (
+        'The Deployment "web" is invalid: spec.template.spec.containers[0].env[0].name: '
+        f'Invalid value: "1X": {ENV_MSG}')
+
+
+def test_zero_probe_fields_are_defaulted_as_go_does(client):
+    p = client.create(pod(containers=[container(readinessProbe={
+        "httpGet": {"port": 80}, "periodSeconds": 0, "timeoutSeconds": 0})]))
+    probe = p["spec"]["containers"][0]["readinessProbe"]
+    assert (probe["periodSeconds"], probe["timeoutSeconds"], probe["httpGet"]["path"]) == \
+        (10, 1, "/")

@@ -619,7 +619,7 @@ def test_bad_manifests_say_what_the_apiserver_says(cl: Cluster) -> None:
     d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"] = "600Mi"
     assert _invalid(cl, d) == (
         'The Deployment "ublog" is invalid: spec.template.spec.containers[0].resources.'
-        'requests[memory]: Invalid value: "600Mi": must be less than or equal to memory limit '
+        'requests: Invalid value: "600Mi": must be less than or equal to memory limit '
         "of 500Mi")
     d = ublog()
     d["spec"]["template"]["spec"]["restartPolicy"] = "Never"

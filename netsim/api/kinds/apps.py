@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 
-from netsim.api import errors, quantity
+from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.kinds.base import ClusterSettings, Registry
 from netsim.api.kinds.core import default_pod_spec, validate_pod_spec
@@ -78,38 +78,6 @@ def default_template(template: dict) -> None:
     default_pod_spec(spec)
 
 
-def _fmt_quantity(q) -> str:
-    return str(q).strip()
-
-
-def validate_resources(pod_spec: dict, path: str) -> list[str]:
-    causes = []
-    for i, c in enumerate(pod_spec.get("containers") or []):
-        res = (c or {}).get("resources") or {}
-        limits, requests = res.get("limits") or {}, res.get("requests") or {}
-        p = f"{path}.containers[{i}].resources"
-        for section, vals in (("limits", limits), ("requests", requests)):
-            for name, q in sorted(vals.items()):
-                try:
-                    if quantity.parse(q) < 0:
-                        causes.append(f"{p}.{section}[{name}]: Invalid value: "
-                                      f"{go_string(_fmt_quantity(q))}: {NONNEG_MSG}")
-                except ValueError:
-                    causes.append(f"{p}.{section}[{name}]: Invalid value: "
-                                  f"{go_string(_fmt_quantity(q))}: {QUANTITY_RE_MSG}")
-        for name, q in sorted(requests.items()):
-            if name in limits:
-                try:
-                    if quantity.parse(q) > quantity.parse(limits[name]):
-                        causes.append(
-                            f"{p}.requests[{name}]: Invalid value: {go_string(_fmt_quantity(q))}: "
-                            f"must be less than or equal to {name} limit of "
-                            f"{_fmt_quantity(limits[name])}")
-                except ValueError:
-                    pass
-    return causes
-
-
 def _nonneg(value, path: str) -> list[str]:
     if value is None:
         return []
@@ -148,7 +116,6 @@ def validate_selector_and_template(kind: str, spec: dict) -> list[str]:
                       "`selector` does not match template `labels`")
     pod_spec = tmpl.get("spec") or {}
     causes += validate_pod_spec(pod_spec, "spec.template.spec")
-    causes += validate_resources(pod_spec, "spec.template.spec")
     rp = pod_spec.get("restartPolicy")
     if rp in ("OnFailure", "Never"):
         causes.append(f'spec.template.spec.restartPolicy: Unsupported value: "{rp}": '
