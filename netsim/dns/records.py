@@ -16,8 +16,6 @@ else and the caller can tell the user (ZoneSource logs it and sends a Warning ev
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +33,8 @@ from dnslib import (
     A,
     DNSRecord,
 )
+
+from netsim.api import validation as v
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 SCHEMA_VERSION = "1.1.0"
@@ -59,13 +59,6 @@ def reverse_name(ip: str) -> str:
     return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
-def _addr(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-
-
 def _fqdn(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
@@ -83,34 +76,30 @@ def _ready(endpoint: dict) -> bool:
 
 
 # --------------------------------------------------------------- what can become records
-_LABEL_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_LABEL_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_PROTOCOLS = ("TCP", "UDP", "SCTP")
+# The checks are admission's own (netsim.api.validation), so a skipped object is reported in
+# the words the apiserver would have refused it with.
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 
-def _quote(value) -> str:
-    """A value as Kubernetes' messages show it (Go's %q for strings)."""
-    return json.dumps(value, default=str)[:300]
+def _named(check, value, path: str) -> list[str]:
+    """`check` (an `is_*` of validation) on a name; a name that is no string is no name."""
+    if not isinstance(value, str):
+        return [v.invalid(path, value, "must be a string")]
+    return [v.invalid(path, value, m) for m in check(value)]
 
 
-def _label_error(value, pattern: re.Pattern, what: str) -> str | None:
-    if isinstance(value, str) and len(value) <= 63 and pattern.fullmatch(value):
-        return None
-    return f"Invalid value: {_quote(value)}: must be a {what}"
-
-
-def _subdomain_error(value) -> str | None:
-    name = value[:-1] if isinstance(value, str) and value.endswith(".") else value
-    if isinstance(name, str) and len(name) <= 253 and all(
-            len(part) <= 63 and _LABEL_1123.fullmatch(part) for part in name.split(".")):
-        return None
-    return f"Invalid value: {_quote(value)}: must be a DNS-1123 subdomain"
-
-
-def _ip_error(value) -> str | None:
-    if isinstance(value, str) and _addr(value) is not None:
-        return None
-    return f"Invalid value: {_quote(value)}: must be a valid IP address"
+def _external_name(value, path: str) -> list[str]:
+    """Admission's check (a DNS-1123 subdomain once a trailing dot is cut), and every label
+    within 63 octets, which admission does not check but a DNS message needs (the label
+    named as IsFullyQualifiedDomainName names it)."""
+    if value in (None, ""):
+        return [v.required(path)]
+    if not isinstance(value, str):
+        return _named(v.is_dns1123_subdomain, value, path)
+    name = value.removesuffix(".")
+    return [v.invalid(path, value, m) for m in v.is_dns1123_subdomain(name)] or [
+        v.invalid(path, label, m) for label in name.split(".") if len(label) > 63
+        for m in v.is_dns1123_label(label)]
 
 
 def _ports_errors(ports, field_: str, optional_port: bool) -> list[str]:
@@ -124,18 +113,12 @@ def _ports_errors(ports, field_: str, optional_port: bool) -> list[str]:
         if not isinstance(port, dict):
             errs.append(f"{where}: Invalid value: must be an object")
             continue
-        number = port.get("port")
-        if not (number is None and optional_port) and not (
-                type(number) is int and 1 <= number <= 65535):
-            errs.append(f"{where}.port: Invalid value: {_quote(number)}: must be between 1 and "
-                        "65535, inclusive")
+        if not (port.get("port") is None and optional_port):
+            errs.extend(v.port_num(port.get("port"), f"{where}.port"))
         if port.get("name") not in (None, ""):
-            err = _label_error(port["name"], _LABEL_1123, "DNS-1123 label")
-            if err:
-                errs.append(f"{where}.name: {err}")
+            errs.extend(_named(v.is_dns1123_label, port["name"], f"{where}.name"))
         if port.get("protocol") not in (None, *_PROTOCOLS):
-            errs.append(f"{where}.protocol: Unsupported value: {_quote(port['protocol'])}: "
-                        'supported values: "SCTP", "TCP", "UDP"')
+            errs.append(v.unsupported(f"{where}.protocol", port["protocol"], _PROTOCOLS))
     return errs
 
 
@@ -146,13 +129,9 @@ def _meta_errors(obj: dict, service_name: bool = False) -> list[str]:
         return ["metadata: Invalid value: must be an object"]
     errs = []
     if service_name and md.get("name") is not None:  # nameless: ignored, not reported
-        err = _label_error(md["name"], _LABEL_1035, "DNS-1035 label")
-        if err:
-            errs.append(f"metadata.name: {err}")
+        errs.extend(_named(v.is_dns1035_label, md["name"], "metadata.name"))
     if md.get("namespace") not in (None, ""):
-        err = _label_error(md["namespace"], _LABEL_1123, "DNS-1123 label")
-        if err:
-            errs.append(f"metadata.namespace: {err}")
+        errs.extend(_named(v.is_dns1123_label, md["namespace"], "metadata.namespace"))
     return errs
 
 
@@ -165,8 +144,7 @@ def service_errors(svc: dict) -> list[str]:
     if not isinstance(spec, dict):
         return [*errs, "spec: Invalid value: must be an object"]
     if spec.get("type") == "ExternalName":
-        err = _subdomain_error(spec.get("externalName"))
-        return [*errs, f"spec.externalName: {err}"] if err else errs
+        return errs + _external_name(spec.get("externalName"), "spec.externalName")
     ips = spec.get("clusterIPs")
     if ips is not None and not isinstance(ips, list):
         errs.append("spec.clusterIPs: Invalid value: must be a list")
@@ -174,9 +152,7 @@ def service_errors(svc: dict) -> list[str]:
     for where, ip in [("spec.clusterIP", spec.get("clusterIP")),
                       *((f"spec.clusterIPs[{i}]", ip) for i, ip in enumerate(ips or []))]:
         if ip not in (None, "", "None"):
-            err = _ip_error(ip)
-            if err:
-                errs.append(f"{where}: {err}")
+            errs.extend(v.ip_address(ip, where))
     return errs + _ports_errors(spec.get("ports"), "spec.ports", optional_port=False)
 
 
@@ -200,13 +176,9 @@ def endpoint_slice_errors(es: dict) -> list[str]:
             errs.append(f"endpoints[{i}].addresses: Required value")
             continue
         for j, ip in enumerate(addresses):
-            err = _ip_error(ip)
-            if err:
-                errs.append(f"endpoints[{i}].addresses[{j}]: {err}")
+            errs.extend(v.ip_address(ip, f"endpoints[{i}].addresses[{j}]"))
         if ep.get("hostname") not in (None, ""):
-            err = _label_error(ep["hostname"], _LABEL_1123, "DNS-1123 label")
-            if err:
-                errs.append(f"endpoints[{i}].hostname: {err}")
+            errs.extend(_named(v.is_dns1123_label, ep["hostname"], f"endpoints[{i}].hostname"))
         if not isinstance(ep.get("conditions") or {}, dict):
             errs.append(f"endpoints[{i}].conditions: Invalid value: must be an object")
     return errs + _ports_errors(es.get("ports"), "ports", optional_port=True)
@@ -220,9 +192,7 @@ def pod_errors(pod: dict) -> list[str]:
         return [*errs, "spec/status: Invalid value: must be objects"]
     for field_ in ("hostname", "subdomain"):
         if spec.get(field_) not in (None, ""):
-            err = _label_error(spec[field_], _LABEL_1123, "DNS-1123 label")
-            if err:
-                errs.append(f"spec.{field_}: {err}")
+            errs.extend(_named(v.is_dns1123_label, spec[field_], f"spec.{field_}"))
     ips = status.get("podIPs")
     if ips is not None and not (isinstance(ips, list) and all(isinstance(p, dict)
                                                               for p in ips)):
@@ -230,9 +200,7 @@ def pod_errors(pod: dict) -> list[str]:
     for where, ip in [("status.podIP", status.get("podIP")),
                       *((f"status.podIPs[{i}].ip", p.get("ip")) for i, p in enumerate(ips or []))]:
         if ip not in (None, ""):
-            err = _ip_error(ip)
-            if err:
-                errs.append(f"{where}: {err}")
+            errs.extend(v.ip_address(ip, where))
     return errs
 
 
@@ -241,8 +209,7 @@ def namespace_errors(ns: dict) -> list[str]:
     md = ns.get("metadata")
     if not isinstance(md, dict):
         return ["metadata: Invalid value: must be an object"]
-    err = _label_error(md.get("name"), _LABEL_1123, "DNS-1123 label")
-    return [f"metadata.name: {err}"] if err else []
+    return _named(v.is_dns1123_label, md.get("name"), "metadata.name")
 
 
 def _usable(objs: list[dict], check, skipped: list[tuple[dict, str]]) -> list[dict]:
@@ -295,7 +262,7 @@ class _Builder:
             values.append(value)
 
     def address(self, name: str, ip: str) -> None:
-        a = _addr(ip)
+        a = v.parse_ip(ip)
         if a is not None:
             self.add(name, _A if a.version == 4 else _AAAA, str(a))
 
@@ -377,7 +344,7 @@ class Zone:
                     b.add(svc_fqdn, _CNAME, _fqdn(target))
                 continue
             ips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")])
-                   if ip and ip != "None" and _addr(ip)]
+                   if ip and ip != "None" and v.parse_ip(ip)]
             if ips:
                 for ip in ips:
                     b.address(svc_fqdn, ip)
@@ -401,7 +368,7 @@ class Zone:
             ns = md.get("namespace") or "default"
             namespaces_known.add(ns)
             ips = [p.get("ip") for p in status.get("podIPs") or []] or [status.get("podIP")]
-            ips = [ip for ip in ips if ip and _addr(ip)]
+            ips = [ip for ip in ips if ip and v.parse_ip(ip)]
             if not ips or spec.get("hostNetwork"):
                 continue
             for ip in ips:
@@ -440,7 +407,7 @@ class Zone:
                 if not _ready(ep):
                     continue
                 for ip in ep.get("addresses") or []:
-                    if not _addr(ip):
+                    if not v.parse_ip(ip):
                         continue
                     ep_fqdn = f"{ep.get('hostname') or dashed(ip)}.{svc_fqdn}".lower()
                     b.address(svc_fqdn, ip)
@@ -558,7 +525,7 @@ class Zone:
         if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
             return None
         ip = ".".join(str(int(p)) for p in parts)
-        if _addr(ip) is None:
+        if v.parse_ip(ip) is None:
             return None
         return {_A: [RR(lname, _A, CLASS_IN, self.ttl, A(ip))]}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from netsim.api.validation import DNS1035_MSG, IP_MSG, LABEL_MSG, PORT_RANGE_MSG
 from netsim.dns.records import Zone, dashed, reverse_name
 
 SOA_RE = "ns.dns.cluster.local. hostmaster.cluster.local. {serial} 7200 1800 86400 5"
@@ -295,8 +296,8 @@ def test_a_namespace_that_exists_is_known_with_nothing_in_it():
 def test_a_namespace_whose_name_is_no_label_is_skipped():
     bad = namespace("bad\nname")
     zone = Zone.build([], [], [], namespaces=[bad, namespace("ok")])
-    assert zone.skipped == [(bad, 'metadata.name: Invalid value: "bad\\nname": must be a '
-                                  "DNS-1123 label")]
+    # admission's words: the Namespace would have been refused with this cause
+    assert zone.skipped == [(bad, f'metadata.name: Invalid value: "bad\\nname": {LABEL_MSG}')]
     assert "ok" in zone.namespaces and "bad\nname" not in zone.namespaces
 
 
@@ -394,28 +395,48 @@ def test_unusable_objects_are_left_out_whole_and_listed_with_the_reason():
         assert ask(zone, f"{name}.default.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
     every_answer_packs(zone)
     why = {(o.get("kind"), o["metadata"]["name"]): reason for o, reason in zone.skipped}
+    # The causes admission would have refused them with (netsim.api.validation's words);
+    # a label over 63 octets in an externalName is DNS's own limit, named as
+    # IsFullyQualifiedDomainName names a long label.
     assert why == {
-        ("Service", "web\n"): 'metadata.name: Invalid value: "web\\n": must be a DNS-1035 '
-                              "label",
-        ("Service", "a" * 64): f'metadata.name: Invalid value: "{"a" * 64}": must be a '
-                               "DNS-1035 label",
-        ("Service", "ports"): 'spec.ports[0].port: Invalid value: "abc": must be between 1 '
-                              "and 65535, inclusive",
+        ("Service", "web\n"): f'metadata.name: Invalid value: "web\\n": {DNS1035_MSG}',
+        ("Service", "a" * 64): f'metadata.name: Invalid value: "{"a" * 64}": must be no more '
+                               "than 63 characters",
+        ("Service", "ports"): f'spec.ports[0].port: Invalid value: "abc": {PORT_RANGE_MSG}',
         ("Service", "proto"): 'spec.ports[0].protocol: Unsupported value: "ICMP": supported '
                               'values: "SCTP", "TCP", "UDP"',
-        ("Service", "dual"): 'spec.clusterIPs[1]: Invalid value: "fd00::zz": must be a valid '
-                             "IP address",
-        ("Service", "ext"): f'spec.externalName: Invalid value: "{"a" * 64}.example.com": '
-                            "must be a DNS-1123 subdomain",
+        ("Service", "dual"): f'spec.clusterIPs[1]: Invalid value: "fd00::zz": {IP_MSG}',
+        ("Service", "ext"): f'spec.externalName: Invalid value: "{"a" * 64}": must be no '
+                            "more than 63 characters",
         ("Service", "nospec"): "spec: Invalid value: must be an object",
-        ("EndpointSlice", "db-bad"): 'endpoints[1].addresses[0]: Invalid value: "not-an-ip": '
-                                     "must be a valid IP address",
-        ("EndpointSlice", "db-bad-port"): "ports[0].port: Invalid value: 70000: must be "
-                                          "between 1 and 65535, inclusive",
-        ("Pod", "p"): 'spec.hostname: Invalid value: "Host_1": must be a DNS-1123 label',
+        ("EndpointSlice", "db-bad"): f'endpoints[1].addresses[0]: Invalid value: "not-an-ip": '
+                                     f"{IP_MSG}",
+        ("EndpointSlice", "db-bad-port"): f"ports[0].port: Invalid value: 70000: "
+                                          f"{PORT_RANGE_MSG}",
+        ("Pod", "p"): f'spec.hostname: Invalid value: "Host_1": {LABEL_MSG}',
     }
 
 
 def test_valid_objects_leave_nothing_skipped(zone):
     assert zone.skipped == []
     every_answer_packs(zone)
+
+
+def test_an_external_name_is_checked_as_admission_checks_it():
+    """A trailing dot is allowed (admission cuts it before IsDNS1123Subdomain); none at all
+    is admission's Required value; a name admission would refuse is refused in its words."""
+    def ext(name, target):
+        return svc(name, cluster_ip=None, ports=(), type="ExternalName", externalName=target)
+
+    zone = Zone.build([ext("dot", "www.example.org."), ext("none", ""),
+                       ext("upper", "WWW.example.org")], [], [])
+    assert rdatas(ask(zone, "dot.default.svc.cluster.local", "CNAME").rr) == [
+        "www.example.org."]
+    why = {o["metadata"]["name"]: reason for o, reason in zone.skipped}
+    assert why == {"none": "spec.externalName: Required value",
+                   "upper": 'spec.externalName: Invalid value: "WWW.example.org": a lowercase '
+                            "RFC 1123 subdomain must consist of lower case alphanumeric "
+                            "characters, '-' or '.', and must start and end with an "
+                            "alphanumeric character (e.g. 'example.com', regex used for "
+                            "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]"
+                            "([-a-z0-9]*[a-z0-9])?)*')"}

@@ -847,8 +847,10 @@ def test_objects_dns_cannot_use_are_skipped_with_a_warning_event(caplog):
         deadline = time.monotonic() + 5
         while not all(warnings(o) for o in stored) and time.monotonic() < deadline:
             time.sleep(0.02)
-        wanted = {"web\n": 'metadata.name: Invalid value: "web\\n": must be a DNS-1035 label',
-                  "x" * 64: "metadata.name: Invalid value:",
+        wanted = {"web\n": 'metadata.name: Invalid value: "web\\n": a DNS-1035 label must '
+                            "consist of lower case alphanumeric characters",
+                  "x" * 64: f'metadata.name: Invalid value: "{"x" * 64}": must be no more '
+                            "than 63 characters",
                   "badip": 'spec.clusterIP: Invalid value: "10.96.0.999": must be a valid IP',
                   "badport": 'spec.ports[0].port: Invalid value: "abc": must be between 1 and '
                              "65535, inclusive",
