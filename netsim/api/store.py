@@ -115,8 +115,10 @@ class Store:
         rv = int(obj["metadata"]["resourceVersion"])
         if text is None:
             text = json.dumps(obj, separators=(",", ":"))
+        labels = obj["metadata"].get("labels")
+        # A store without admission may hold labels that are no map: to a selector, none.
         self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
-                             dict(obj["metadata"].get("labels") or {}), text))
+                             dict(labels) if isinstance(labels, dict) else {}, text))
         self._event_bytes += len(text)
         while len(self._events) > self._history or (
                 self._event_bytes > self._history_bytes and len(self._events) > 1):

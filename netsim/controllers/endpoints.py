@@ -29,6 +29,7 @@ from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339
 from netsim.controllers.base import Controller, split_key
+from netsim.controllers.fields import obj_at
 from netsim.machinery import InformerFactory, clone, label_index
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -120,7 +121,8 @@ def _terminal(pod: dict) -> bool:
 
 
 def selector_matches(selector: dict, labels: dict | None) -> bool:
-    labels = labels or {}
+    """A pod whose labels are no map (written around admission) has none."""
+    labels = labels if isinstance(labels, dict) else {}
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -380,7 +382,7 @@ class EndpointsController(Controller):
     def _zones(self, pods: list[dict]) -> dict[str, str]:
         if not any((p.get("spec") or {}).get("nodeName") for p in pods):
             return {}
-        return {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ZONE_LABEL, "")
+        return {n["metadata"]["name"]: obj_at(n, "metadata", "labels").get(ZONE_LABEL, "")
                 for n in self.lister("nodes").list()}
 
     def _service_gone(self, ns: str, name: str) -> None:

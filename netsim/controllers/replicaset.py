@@ -20,6 +20,7 @@ from netsim.api.selectors import from_label_selector
 from netsim.api.timeutil import format_rfc3339
 from netsim.api.timeutil import rfc3339_seconds as parse_time
 from netsim.controllers.base import Controller, split_key
+from netsim.controllers.fields import obj_at
 from netsim.machinery import InformerFactory, clone
 
 COMPONENT = "replicaset-controller"
@@ -54,8 +55,11 @@ def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[di
     deleting = bool(owner["metadata"].get("deletionTimestamp"))
     out = []
     for obj in objs:
+        refs = obj["metadata"].get("ownerReferences") or []
+        if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+            continue  # unreadable (written around admission): never adopt or release on a guess
         ref = controller_ref(obj)
-        labels = obj["metadata"].get("labels") or {}
+        labels = obj_at(obj, "metadata", "labels")  # none, if no map (around admission)
         name = obj["metadata"]["name"]
         if ref is not None:
             if ref.get("uid") != uid:
@@ -64,7 +68,7 @@ def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[di
                 out.append(obj)
                 continue
             # Owned but no longer selected: release it.
-            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+            refs = [r for r in refs if r.get("uid") != uid]
             try:
                 client.patch(plural, name, ns, {"metadata": {"ownerReferences": refs or None}})
             except errors.NotFound:
@@ -72,7 +76,7 @@ def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[di
             continue
         if deleting or not match(labels) or obj["metadata"].get("deletionTimestamp"):
             continue
-        refs = list(obj["metadata"].get("ownerReferences") or []) + [owner_ref(owner)]
+        refs = refs + [owner_ref(owner)]
         try:
             obj = client.patch(plural, name, ns, {"metadata": {"ownerReferences": refs}})
         except errors.NotFound:

@@ -15,6 +15,7 @@ from netsim.api import errors, events
 from netsim.api.quantity import parse_cpu, parse_memory
 from netsim.api.timeutil import now_rfc3339
 from netsim.controllers.base import Controller
+from netsim.controllers.fields import dicts_at, obj_at
 from netsim.controllers.quantity import pod_requests
 from netsim.machinery import clone
 
@@ -44,12 +45,12 @@ def _condition_taints(node: dict) -> list[dict]:
     """The NoSchedule taint the node lifecycle controller keeps on a node that is not Ready
     (not-ready for False, unreachable for Unknown; TaintNodesByCondition), unless it is
     already there: upstream's scheduler sees readiness only through taints."""
-    ready = next((c.get("status") for c in node.get("status", {}).get("conditions", [])
+    ready = next((c.get("status") for c in dicts_at(node, "status", "conditions")
                   if c.get("type") == "Ready"), None)
     if ready == "True":
         return []
     key = "node.kubernetes.io/unreachable" if ready == "Unknown" else "node.kubernetes.io/not-ready"
-    have = node.get("spec", {}).get("taints") or []
+    have = dicts_at(node, "spec", "taints")
     if any(t.get("key") == key and t.get("effect") == "NoSchedule" for t in have):
         return []
     return [{"key": key, "effect": "NoSchedule"}]
@@ -176,12 +177,12 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     tolerations = pod.get("spec", {}).get("tolerations") or []
     for node in nodes:
         name = node["metadata"]["name"]
-        labels = node["metadata"].get("labels") or {}
+        labels = obj_at(node, "metadata", "labels")
         # In the order of kube-scheduler's filter plugins; the first that fails is the reason.
-        if node.get("spec", {}).get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE):
+        if obj_at(node, "spec").get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE):
             reasons["node(s) were unschedulable"] += 1
             continue
-        bad = [t for t in (node.get("spec", {}).get("taints") or []) + _condition_taints(node)
+        bad = [t for t in dicts_at(node, "spec", "taints") + _condition_taints(node)
                if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)]
         if bad:
             reasons[f"node(s) had untolerated taint {_taint_str(bad[0])}"] += 1
@@ -193,9 +194,9 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
             reasons["node(s) didn't have free ports for the requested pod ports"] += 1
             resolvable += 1
             continue
-        alloc = node.get("status", {}).get("allocatable", {})
-        cap_cpu = parse_cpu(alloc.get("cpu", "0")) if alloc.get("cpu") else None
-        cap_mem = parse_memory(alloc.get("memory", "0")) if alloc.get("memory") else None
+        alloc = obj_at(node, "status", "allocatable")
+        cap_cpu = _capacity(alloc.get("cpu"), parse_cpu)
+        cap_mem = _capacity(alloc.get("memory"), parse_memory)
         used_cpu = usage.cpu[name]
         used_mem = usage.mem[name]
         insufficient = []
@@ -221,6 +222,15 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     return [], f"{_histogram(n, reasons)} preemption: {_histogram(n, post)}."
 
 
+def _capacity(value, parse) -> float | None:
+    """An allocatable quantity; None (no limit known, as when it is absent) when it is
+    unset or cannot be read: one odd Node must not fail the pass for every pod."""
+    try:
+        return parse(value) if value else None
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
 def _histogram(n: int, reasons: Counter) -> str:
     parts = sorted(f"{count} {r}" for r, count in reasons.items() if count)
     return f"0/{n} nodes are available: " + ", ".join(parts) + "."
@@ -236,9 +246,9 @@ def score(pod: dict, node: dict, pods: list[dict], usage: NodeUsage | None = Non
     owner = tuple(r.get("uid") for r in pod["metadata"].get("ownerReferences") or [])
     same = usage.owners.get(name, Counter())[owner] if owner else 0
     tolerations = _spec(pod).get("tolerations") or []
-    soft = sum(1 for t in node.get("spec", {}).get("taints") or []
+    soft = sum(1 for t in dicts_at(node, "spec", "taints")
                if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t))
-    weight = _preferred_weight(pod, node["metadata"].get("labels") or {}, name)
+    weight = _preferred_weight(pod, obj_at(node, "metadata", "labels"), name)
     return (-weight, soft, same, usage.total[name], name)
 
 
