@@ -10,16 +10,19 @@ new to full size). Sizing lives in netsim.controllers.rollout (pure, unit-tested
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
 
 from netsim.api import errors, events
-from netsim.api.client import Client
 from netsim.api.timeutil import format_rfc3339
 from netsim.controllers import rollout as ro
-from netsim.controllers.base import Controller, split_key
-from netsim.controllers.replicaset import claim, controller_ref, owner_ref, parse_time, selects
-from netsim.machinery import InformerFactory, clone
+from netsim.controllers.base import split_key
+from netsim.controllers.replicaset import (
+    OwnerController,
+    claim,
+    controller_ref,
+    owner_ref,
+    parse_time,
+)
+from netsim.machinery import clone
 
 COMPONENT = "deployment-controller"
 _STATUS_INTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
@@ -82,46 +85,24 @@ def set_replicas_annotations(rs: dict, desired: int, max_replicas: int) -> bool:
     return changed
 
 
-class DeploymentController(Controller):
+class DeploymentController(OwnerController):
     """Reconciles one Deployment per key `namespace/name`."""
 
     name = COMPONENT
+    kind = "Deployment"
     watches = ("deployments", "replicasets", "pods")
-    resync_seconds = 30.0
-    workers = 2
-
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time,
-                 informers: InformerFactory | None = None):
-        super().__init__(client, informers)
-        self.clock = clock
 
     # -- keys -----------------------------------------------------------------------------
     def keys_for(self, resource: str, obj: dict) -> list[str]:
-        md = obj.get("metadata") or {}
-        ns = md.get("namespace") or "default"
-        if resource == "deployments":
-            return [f"{ns}/{md['name']}"]
+        if resource != "pods":
+            return super().keys_for(resource, obj)
+        # A pod's Deployment is its ReplicaSet's (its status counts the pods).
         ref = controller_ref(obj)
-        if resource == "pods":
-            if ref is None or ref.get("kind") != "ReplicaSet":
-                return []
-            rs = self.cache("replicasets").get_by_name(ref["name"], ns)
-            if rs is None:
-                return []
-            obj, ref = rs, controller_ref(rs)
-        if ref is not None:
-            return [f"{ns}/{ref['name']}"] if ref.get("kind") == "Deployment" else []
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        try:
-            deploys = self.cache("deployments").list(ns)
-        except errors.ApiError:
+        if ref is None or ref.get("kind") != "ReplicaSet":
             return []
-        return [f"{ns}/{d['metadata']['name']}" for d in deploys
-                if selects((d.get("spec") or {}).get("selector"), labels)]
-
-    def all_keys(self):
-        for d in self.lister("deployments").list():
-            yield from self.keys_for("deployments", d)
+        rs = self.cache("replicasets").get_by_name(
+            ref["name"], (obj.get("metadata") or {}).get("namespace") or "default")
+        return [] if rs is None else self.owner_keys(rs)
 
     # -- helpers --------------------------------------------------------------------------
     def now(self) -> str:

@@ -212,11 +212,13 @@ def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None
     return status
 
 
-class ReplicaSetController(Controller):
-    """Reconciles one ReplicaSet per key `namespace/name`."""
+class OwnerController(Controller):
+    """A controller of `kind` (its resource is watches[0]) that owns objects through
+    controller ownerReferences and claims orphans by its label selector: ReplicaSets own
+    pods, Deployments own ReplicaSets. The keys an event queues are upstream's
+    resolveControllerRef / getPodReplicaSets (getReplicaSetsForDeployment) for both."""
 
-    name = COMPONENT
-    watches = ("replicasets", "pods")
+    kind = ""
     resync_seconds = 30.0
     workers = 2
 
@@ -225,28 +227,37 @@ class ReplicaSetController(Controller):
         super().__init__(client, informers)
         self.clock = clock
 
-    # -- keys -----------------------------------------------------------------------------
     def keys_for(self, resource: str, obj: dict) -> list[str]:
         md = obj.get("metadata") or {}
+        if resource == self.watches[0]:
+            return [f"{md.get('namespace') or 'default'}/{md['name']}"]
+        return self.owner_keys(obj)
+
+    def owner_keys(self, obj: dict) -> list[str]:
+        """The owners to sync for an owned object: its controller if that is of our kind,
+        else (an orphan not being deleted) every owner whose selector matches it."""
+        md = obj.get("metadata") or {}
         ns = md.get("namespace") or "default"
-        if resource == "replicasets":
-            return [f"{ns}/{md['name']}"]
         ref = controller_ref(obj)
         if ref is not None:
-            return [f"{ns}/{ref['name']}"] if ref.get("kind") == "ReplicaSet" else []
-        labels = md.get("labels") or {}
+            return [f"{ns}/{ref['name']}"] if ref.get("kind") == self.kind else []
         if md.get("deletionTimestamp"):
             return []
         try:
-            rss = self.cache("replicasets").list(ns)
+            owners = self.cache(self.watches[0]).list(ns)
         except errors.ApiError:
             return []
-        return [f"{ns}/{rs['metadata']['name']}" for rs in rss
-                if selects((rs.get("spec") or {}).get("selector"), labels)]
+        labels = md.get("labels") or {}
+        return [f"{ns}/{o['metadata']['name']}" for o in owners
+                if selects((o.get("spec") or {}).get("selector"), labels)]
 
-    def all_keys(self):
-        for rs in self.lister("replicasets").list():
-            yield from self.keys_for("replicasets", rs)
+
+class ReplicaSetController(OwnerController):
+    """Reconciles one ReplicaSet per key `namespace/name`."""
+
+    name = COMPONENT
+    kind = "ReplicaSet"
+    watches = ("replicasets", "pods")
 
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
