@@ -445,3 +445,14 @@ def cidr(value, path: str) -> list[str]:
         except ValueError:
             pass
     return [invalid(path, value, CIDR_MSG)]
+
+
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def kube_finalizer_name(value: str, path: str) -> list[str]:
+    """validateKubeFinalizerName: an unqualified finalizer must be a standard one."""
+    if "/" not in value and value not in STANDARD_FINALIZERS:
+        return [invalid(path, value, "name is neither a standard finalizer name nor is it "
+                                     "fully qualified")]
+    return []

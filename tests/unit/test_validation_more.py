@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pathlib
 import socket
 import tempfile
 import threading
 
 import pytest
+import yaml
 
 from netsim.api import errors
 from netsim.api import validation as v
@@ -335,3 +337,258 @@ def test_zero_probe_fields_are_defaulted_as_go_does(client):
     probe = p["spec"]["containers"][0]["readinessProbe"]
     assert (probe["periodSeconds"], probe["timeoutSeconds"], probe["httpGet"]["path"]) == \
         (10, 1, "/")
+
+
+# ---- Nodes, Namespaces, Events, Jobs, CronJobs --------------------------------------------------
+def node(name="n1", **spec):
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec}
+
+
+@pytest.mark.parametrize("spec, want", [
+    # upstream's ValidateNode reports taints under metadata.taints
+    ({"taints": [{"key": "k", "effect": "Bogus"}]},
+     f'metadata.taints[0].effect: Unsupported value: "Bogus": {EFFECTS}'),
+    ({"taints": [{"key": "k"}]}, "metadata.taints[0].effect: Required value"),
+    ({"taints": [{"key": "k\n", "effect": "NoSchedule"}]},
+     'metadata.taints[0].key: Invalid value: "k\\n": name part must consist of'),
+    ({"taints": [{"key": "k", "value": "a b", "effect": "NoSchedule"}]},
+     f'metadata.taints[0].value: Invalid value: "a b": {v.LABEL_VALUE_MSG}'),
+    ({"taints": [{"key": "k", "effect": "NoSchedule"}, {"key": "k", "effect": "NoSchedule"}]},
+     'metadata.taints[1]: Duplicate value: core.Taint{Key:"k", Value:"", Effect:"NoSchedule", '
+     "TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and effect pair"),
+    ({"podCIDR": "10.244.1.0/33"},
+     'spec.podCIDRs[0]: Invalid value: "10.244.1.0/33": must be a valid CIDR value, '
+     "(e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+    ({"podCIDRs": ["10.244.1.0/24", "10.244.2.0/24"]},
+     'spec.podCIDRs: Invalid value: []string{"10.244.1.0/24", "10.244.2.0/24"}: may specify '
+     "no more than one CIDR for each IP family"),
+])
+def test_nodes(client, spec, want):
+    msg = refused(client, node(**spec))
+    assert msg.startswith('The Node "n1" is invalid: ') and want in msg, msg
+
+
+def test_node_unschedulable_is_a_bool_and_pod_cidrs_are_immutable(client):
+    assert refused(client, node(unschedulable="yes"), code=400) == (
+        'Node in version "v1" cannot be handled as a Node: json: cannot unmarshal string into '
+        "Go struct field NodeSpec.spec.unschedulable of type bool")
+    n = client.create(node(podCIDR="10.244.1.0/24", podCIDRs=["10.244.1.0/24"],
+                           taints=[{"key": "k", "effect": "NoSchedule"}]))
+    n["spec"].update(podCIDR="10.244.9.0/24", podCIDRs=["10.244.9.0/24"])
+    with pytest.raises(errors.Invalid) as ei:
+        client.update(n)
+    assert ei.value.message == ('The Node "n1" is invalid: spec.podCIDRs: Forbidden: node '
+                                'updates may not change podCIDR except from "" to valid')
+    assert client.get("nodes", "n1")["spec"]["podCIDRs"] == ["10.244.1.0/24"]
+
+
+def test_namespace_finalizers(client):
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"},
+          "spec": {"finalizers": ["bogus"]}}
+    assert refused(client, ns) == (
+        'The Namespace "prod" is invalid: spec.finalizers: Invalid value: "bogus": name is '
+        "neither a standard finalizer name nor is it fully qualified")
+    ns = {"apiVersion": "v1", "kind": "Namespace",
+          "metadata": {"name": "prod", "finalizers": ["orphan", "foregroundDeletion"]}}
+    assert refused(client, ns) == (
+        'The Namespace "prod" is invalid: metadata.finalizers: Invalid value: '
+        '[]string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion '
+        "cannot be both set")
+    cmf = {**CM, "metadata": {**CM["metadata"], "finalizers": ["keep"]}}
+    assert refused(client, cmf) == (
+        'The ConfigMap "cfg" is invalid: metadata.finalizers[0]: Invalid value: "keep": name '
+        "is neither a standard finalizer name nor is it fully qualified")
+    client.create({**cmf, "metadata": {**CM["metadata"], "finalizers": ["example.com/keep"]}})
+
+
+def test_events_must_sit_in_their_objects_namespace(client):
+    ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": "default"},
+          "involvedObject": {"kind": "Pod", "name": "web", "namespace": "kube-system"},
+          "reason": "Started", "message": "m"}
+    assert refused(client, ev) == (
+        'The Event "web.1" is invalid: involvedObject.namespace: Invalid value: "kube-system": '
+        "does not match event.namespace")
+    ev["involvedObject"]["namespace"] = "default"
+    client.create(ev)
+    node_ev = {**ev, "metadata": {"name": "n1.1", "namespace": "default"},
+               "involvedObject": {"kind": "Node", "name": "n1"}}
+    client.create(node_ev)  # a cluster-scoped object's Events live in "default"
+
+
+def job(name="pi", restart="Never", **spec):
+    tspec = {"containers": [{"name": "pi", "image": "perl:5.34.0",
+                             "command": ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]}]}
+    if restart:
+        tspec["restartPolicy"] = restart
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"template": {"spec": tspec}, **spec}}
+
+
+def test_jobs(client):
+    assert refused(client, job(restart=None)) == (
+        'The Job "pi" is invalid: spec.template.spec.restartPolicy: Unsupported value: '
+        '"Always": supported values: "OnFailure", "Never"')
+    assert refused(client, job(completions=-1)) == (
+        'The Job "pi" is invalid: spec.completions: Invalid value: -1: '
+        "must be greater than or equal to 0")
+    assert refused(client, job(parallelism=-2, backoffLimit=-1)) == (
+        'The Job "pi" is invalid: [spec.parallelism: Invalid value: -2: must be greater than or '
+        "equal to 0, spec.backoffLimit: Invalid value: -1: must be greater than or equal to 0]")
+    bad = job()
+    bad["spec"]["template"]["spec"]["containers"][0]["name"] = "Pi"
+    assert f'spec.template.spec.containers[0].name: Invalid value: "Pi": {v.LABEL_MSG}' in \
+        refused(client, bad)
+    stored = client.create(job(backoffLimit=4))["spec"]
+    assert (stored["completions"], stored["parallelism"], stored["backoffLimit"]) == (1, 1, 4)
+
+
+def test_cronjobs(client):
+    cj = {"apiVersion": "batch/v1", "kind": "CronJob",
+          "metadata": {"name": "hello", "namespace": "default"},
+          "spec": {"schedule": "", "jobTemplate": {"spec": job(restart="OnFailure")["spec"]}}}
+    assert refused(client, cj) == 'The CronJob "hello" is invalid: spec.schedule: Required value'
+    cj["spec"].update(schedule="* * * * *", concurrencyPolicy="Sometimes")
+    assert refused(client, cj) == (
+        'The CronJob "hello" is invalid: spec.concurrencyPolicy: Unsupported value: '
+        '"Sometimes": supported values: "Allow", "Forbid", "Replace"')
+    cj["spec"]["concurrencyPolicy"] = "Forbid"
+    cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    assert refused(client, cj) == (
+        'The CronJob "hello" is invalid: spec.jobTemplate.spec.template.spec.restartPolicy: '
+        'Unsupported value: "Always": supported values: "OnFailure", "Never"')
+    cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    assert client.create(cj)["spec"]["successfulJobsHistoryLimit"] == 3
+
+
+# ---- valid manifests are still accepted ---------------------------------------------------------
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def _docs(path: pathlib.Path) -> list[dict]:
+    """As `netsim apply -f` reads them (its loader takes the seed's TABs before comments)."""
+    from netsim.cli import manifests
+    return [d.obj for d in manifests.load([str(path)])]
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_is_admitted(client, path):
+    """Everything under examples/ is admitted (namespaces first, as kubectl apply -f dir)."""
+    docs = sorted(_docs(path), key=lambda d: d.get("kind") != "Namespace")
+    for d in docs:
+        if d.get("kind") not in BY_KIND:
+            continue
+        ns = (d.get("metadata") or {}).get("namespace")
+        if ns and BY_KIND[d["kind"]].namespaced and client.get_or_none("namespaces", ns) is None:
+            client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        client.create(d)
+
+
+# Manifests as the Kubernetes docs print them (tasks/inject-data-application,
+# configure-pod-container, scheduling/taint-and-toleration, workloads/controllers).
+DOCS_MANIFESTS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: dapi-envars-fieldref}
+spec:
+  containers:
+  - name: test-container
+    image: registry.k8s.io/busybox
+    command: ["sh", "-c"]
+    args: ["while true; do echo -en '\\\\n'; printenv MY_NODE_NAME MY_POD_NAME; sleep 10; done;"]
+    env:
+    - name: MY_NODE_NAME
+      valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+    - name: MY_POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    - name: MY_CPU_LIMIT
+      valueFrom: {resourceFieldRef: {containerName: test-container, resource: limits.cpu}}
+    - name: SPECIAL_LEVEL_KEY
+      valueFrom: {configMapKeyRef: {name: special-config, key: special.how}}
+    envFrom:
+    - configMapRef: {name: special-config}
+    - prefix: DB_
+      secretRef: {name: db-secret}
+    resources:
+      requests: {memory: "32Mi", cpu: "125m"}
+      limits: {memory: "64Mi", cpu: "250m"}
+  restartPolicy: Never
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: goproxy, labels: {app: goproxy}}
+spec:
+  containers:
+  - name: goproxy
+    image: registry.k8s.io/goproxy:0.1
+    ports: [{containerPort: 8080}]
+    readinessProbe: {tcpSocket: {port: 8080}, initialDelaySeconds: 15, periodSeconds: 10}
+    livenessProbe:
+      httpGet:
+        path: /healthz
+        port: 8080
+        httpHeaders: [{name: Custom-Header, value: Awesome}]
+      initialDelaySeconds: 3
+      periodSeconds: 3
+    startupProbe: {exec: {command: [cat, /tmp/healthy]}, failureThreshold: 30, periodSeconds: 10}
+    lifecycle:
+      preStop: {exec: {command: ["/bin/sh", "-c", "nginx -s quit"]}}
+    volumeMounts:
+    - {name: cache-volume, mountPath: /cache}
+    - {name: config, mountPath: /etc/config, readOnly: true}
+    - {name: host, mountPath: /var/log/host, subPath: app}
+  volumes:
+  - {name: cache-volume, emptyDir: {sizeLimit: 500Mi}}
+  - name: config
+    configMap: {name: log-config, items: [{key: log_level, path: log_level.conf}]}
+  - {name: host, hostPath: {path: /var/log, type: Directory}}
+  - {name: creds, secret: {secretName: mysecret, defaultMode: 0400}}
+  tolerations:
+  - {key: "key1", operator: "Equal", value: "value1", effect: "NoSchedule"}
+  - {key: "key1", operator: "Exists", effect: "NoExecute", tolerationSeconds: 3600}
+  - {operator: "Exists"}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pi}
+spec:
+  template:
+    spec:
+      containers:
+      - name: pi
+        image: perl:5.34.0
+        command: ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]
+      restartPolicy: Never
+  backoffLimit: 4
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: hello}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: hello
+            image: busybox:1.28
+            imagePullPolicy: IfNotPresent
+            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]
+          restartPolicy: OnFailure
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+spec:
+  podCIDR: 10.244.1.0/24
+  podCIDRs: [10.244.1.0/24, "fd00:10:244:1::/64"]
+  unschedulable: true
+  taints: [{key: key1, value: value1, effect: NoSchedule}, {key: key1, effect: NoExecute}]
+"""
+
+
+@pytest.mark.parametrize("doc", [d for d in yaml.safe_load_all(DOCS_MANIFESTS) if d],
+                         ids=lambda d: d["metadata"]["name"])
+def test_manifests_from_the_kubernetes_docs_are_accepted(client, doc):
+    client.create({**doc, "metadata": {**doc["metadata"], "namespace": "default"}})

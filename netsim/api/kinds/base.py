@@ -89,6 +89,13 @@ def validate_object_meta(obj: dict, old: dict | None, name_fn: NameFn,
             causes += [v.invalid("metadata.namespace", ns, m) for m in v.is_dns1123_label(ns)]
     causes += v.labels(md.get("labels"), "metadata.labels")
     causes += v.annotations(md.get("annotations"), "metadata.annotations")
-    for f in md.get("finalizers") or []:
+    finalizers = md.get("finalizers") or []
+    for f in finalizers:
         causes += v.qualified_name(f, "metadata.finalizers")
+    if "orphan" in finalizers and "foregroundDeletion" in finalizers:
+        causes.append("metadata.finalizers: Invalid value: []string{"
+                      + ", ".join(v.go_quote(f) for f in finalizers)
+                      + "}: finalizer orphan and foregroundDeletion cannot be both set")
+    for i, f in enumerate(finalizers):
+        causes += v.kube_finalizer_name(f, f"metadata.finalizers[{i}]")
     return causes

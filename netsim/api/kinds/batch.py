@@ -1,0 +1,120 @@
+"""Jobs and CronJobs (stored, not run): defaults and pkg/apis/batch/validation in its words.
+
+The pod template is checked as every template is (podspec.validate_pod_spec), and a Job's
+may only restart OnFailure or Never. What is left out: the selector the apiserver generates
+from the Job's uid (the store assigns the uid after admission), so a Job without
+`manualSelector: true` is not checked against its selector; cron schedule syntax.
+"""
+
+from __future__ import annotations
+
+from netsim.api import validation as v
+from netsim.api.kinds.apps import default_template, go_label_selector, go_map
+from netsim.api.kinds.base import ClusterSettings, Registry
+from netsim.api.kinds.podspec import validate_pod_spec
+from netsim.api.selectors import from_label_selector
+
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+
+
+def _default_job_spec(spec: dict) -> None:
+    """SetDefaults_Job: a Job with neither completions nor parallelism runs once."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        default_template(tmpl)
+
+
+def _default_job(obj: dict, old: dict | None) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        _default_job_spec(spec)
+
+
+def _default_cronjob(obj: dict, old: dict | None) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    jt = spec.get("jobTemplate")
+    if isinstance(jt, dict) and isinstance(jt.get("spec"), dict):
+        _default_job_spec(jt["spec"])
+
+
+def validate_job_spec(spec: dict, path: str) -> list[str]:
+    """validateJobSpec: counts, the pod template, its restartPolicy."""
+    causes: list[str] = []
+    for f in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit"):
+        causes += v.nonnegative(spec.get(f), f"{path}.{f}")
+    tmpl = spec.get("template") or {}
+    tp = f"{path}.template"
+    tmeta = tmpl.get("metadata") or {}
+    causes += v.labels(tmeta.get("labels"), f"{tp}.labels")
+    causes += v.annotations(tmeta.get("annotations"), f"{tp}.annotations")
+    pod_spec = tmpl.get("spec") or {}
+    causes += validate_pod_spec(pod_spec, f"{tp}.spec")
+    rp = pod_spec.get("restartPolicy") or ""
+    if rp not in JOB_RESTART_POLICIES:
+        causes.append(v.unsupported(f"{tp}.spec.restartPolicy", rp, JOB_RESTART_POLICIES))
+    return causes
+
+
+def _validate_job(obj: dict, old: dict | None) -> list[str]:
+    spec = obj.get("spec") or {}
+    causes = validate_job_spec(spec, "spec")
+    if spec.get("manualSelector") is True:
+        sel = spec.get("selector")
+        if sel is None:
+            causes.append(v.required("spec.selector"))
+        else:
+            causes += v.label_selector(sel, "spec.selector")
+            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            if not from_label_selector(sel)(labels):
+                causes.append(f"spec.template.metadata.labels: Invalid value: {go_map(labels)}: "
+                              "`selector` does not match template `labels`")
+    if old is not None:
+        ospec = old.get("spec") or {}
+        if spec.get("completions") != ospec.get("completions"):
+            causes.append(v.invalid("spec.completions", spec.get("completions"),
+                                    "field is immutable"))
+    return causes
+
+
+def _validate_cronjob(obj: dict, old: dict | None) -> list[str]:
+    """ValidateCronJobSpec."""
+    spec = obj.get("spec") or {}
+    causes: list[str] = []
+    if not spec.get("schedule"):
+        causes.append(v.required("spec.schedule"))
+    causes += v.nonnegative(spec.get("startingDeadlineSeconds"), "spec.startingDeadlineSeconds")
+    cp = spec.get("concurrencyPolicy") or ""
+    if not cp:
+        causes.append(v.required("spec.concurrencyPolicy"))
+    elif cp not in CONCURRENCY_POLICIES:
+        causes.append(v.unsupported("spec.concurrencyPolicy", cp, CONCURRENCY_POLICIES))
+    jspec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    causes += validate_job_spec(jspec, "spec.jobTemplate.spec")
+    if jspec.get("selector") is not None:
+        causes.append(f"spec.jobTemplate.spec.selector: Invalid value: "
+                      f"{go_label_selector(jspec['selector'])}: `selector` will be auto-generated")
+    if jspec.get("manualSelector") is True:
+        causes.append(v.unsupported("spec.jobTemplate.spec.manualSelector", True,
+                                    ("nil", "false")))
+    for f in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        causes += v.nonnegative(spec.get(f), f"spec.{f}")
+    return causes
+
+
+def register(reg: Registry, settings: ClusterSettings) -> None:
+    reg.add("Job", defaulter=_default_job, validator=_validate_job)
+    reg.add("CronJob", defaulter=_default_cronjob, validator=_validate_cronjob)
