@@ -25,6 +25,7 @@ from netsim.controllers.gc import GarbageCollector
 from netsim.controllers.nodelifecycle import NodeLifecycleController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
+from netsim.machinery import InformerFactory
 from netsim.net.ledger import state_dir
 from netsim.net.topology import ClusterConfig
 
@@ -55,13 +56,28 @@ def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
     addons.install(client, cfg)
 
 
-def start_controllers(client: LocalClient, cfg: ClusterConfig) -> list:
+def start_controllers(client: LocalClient, informers: InformerFactory) -> list:
+    """Every controller on the one factory given: one list and one watch per resource for
+    the whole control plane, however many controllers read it (kube-controller-manager's
+    SharedInformerFactory). The caller owns the factory and stops it after the controllers."""
+    informers.retain()  # ours: a controller that stops early does not stop the others' watches
     running = []
     for klass in CONTROLLERS:
-        ctrl = klass(client)
+        ctrl = klass(client, informers=informers)
         ctrl.start()
         running.append(ctrl)
+    informers.start()
     return running
+
+
+def stop_controllers(controllers: list, informers: InformerFactory,
+                     timeout: float = 3.0) -> bool:
+    """Stop the controllers, then the factory; True once every informer thread has ended."""
+    for c in controllers:
+        c.stop()
+    informers.release()
+    informers.stop()
+    return informers.join(timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,14 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                      name="api").start()
     bootstrap_objects(client, cfg)
-    controllers = start_controllers(client, cfg)
+    informers = InformerFactory(client)
+    controllers = start_controllers(client, informers)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     log.info("control plane of %s up with %d controllers", cfg.name, len(controllers))
     done.wait()
-    for c in controllers:
-        c.stop()
+    if not stop_controllers(controllers, informers):
+        log.warning("informers still running at shutdown")
     srv.shutdown()
     store.close()
     return 0

@@ -1,10 +1,10 @@
 """Level-triggered controllers on netsim.machinery: shared informers -> handlers -> a work
 queue of keys -> reconcile(key), which reads the informers' caches, not the API.
 
-Every controller of a process shares one informer (one watch) per resource: the default
-factory is the one of the client it is given (the control plane gives all of its
-controllers one LocalClient). Writes go through a TrackingClient, and reconcile's cache
-reads wait until the cache holds the controller's own last write of that resource, so a
+Controllers given the same InformerFactory share one informer (one watch) per resource
+(the control plane makes one and hands it to each); one given none makes its own when
+first started. Writes go through a TrackingClient, and reconcile's cache reads wait
+until the cache holds the controller's own last write of that resource, so a
 controller never acts on a cache older than what it did itself (no second round of pod
 creations while the first round's events are still on their way).
 
@@ -28,7 +28,6 @@ from netsim.machinery import (
     StaleCache,
     TrackingClient,
     WorkQueue,
-    shared_factory,
     split_key,
 )
 from netsim.machinery.cache import IndexFunc
@@ -54,10 +53,10 @@ class Informed:
 
     @property
     def informers(self) -> InformerFactory:
-        """The factory given, else the one shared by everything reading through this
-        client (made on first use: controllers never started make none)."""
+        """The factory given, else one of its own (made on first use: controllers never
+        started make none)."""
         if self._factory is None:
-            self._factory = shared_factory(self.client.inner)
+            self._factory = InformerFactory(self.client.inner)
         return self._factory
 
     def informer(self, resource: str) -> SharedInformer:

@@ -70,7 +70,6 @@ from netsim.machinery.informer import (
     SharedInformer,
     StaleCache,
     TrackingClient,
-    shared_factory,
 )
 from netsim.machinery.reflector import Reflector, is_gone
 from netsim.machinery.workqueue import WorkQueue
@@ -79,5 +78,5 @@ __all__ = [
     "NAMESPACE", "ApiLister", "Backoff", "DeletedFinalStateUnknown", "FreshLister", "Handler",
     "Indexer", "InformerFactory", "ItemBackoff", "Reflector", "SharedInformer", "StaleCache",
     "TrackingClient", "WorkQueue", "clone", "controller_uid_index", "is_gone", "key_of", "label_index",
-    "namespace_index", "node_name_index", "shared_factory", "split_key",
+    "namespace_index", "node_name_index", "split_key",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -271,20 +270,6 @@ class InformerFactory:
             if not inf.wait_for_sync(left, stop):
                 return False
         return True
-
-
-_SHARED: weakref.WeakKeyDictionary[Client, InformerFactory] = weakref.WeakKeyDictionary()
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_factory(client: Client) -> InformerFactory:
-    """The factory of everything in this process that reads through `client` (the control
-    plane hands one LocalClient to all its controllers, so they share one watch each)."""
-    with _SHARED_LOCK:
-        f = _SHARED.get(client)
-        if f is None:
-            f = _SHARED[client] = InformerFactory(client)
-        return f
 
 
 # ---- reading one's own writes ---------------------------------------------------------------

@@ -568,29 +568,45 @@ def test_started_replicaset_controller_reads_its_cache_without_overshooting(clie
         assert factory.join(3.0)
 
 
-def test_control_plane_controllers_share_one_watch_per_resource(client):
-    """The control plane's controllers on one factory: a Deployment becomes pods on a node
-    and Endpoints, scales down, and its deletion is garbage-collected."""
-    from netsim.api.store import now_rfc3339
-    from netsim.controllers.deployment import DeploymentController
-    from netsim.controllers.endpoints import EndpointsController
-    from netsim.controllers.gc import GarbageCollector
-    from netsim.controllers.replicaset import ReplicaSetController
-    from netsim.controllers.scheduler import Scheduler
+class CountingClient(LocalClient):
+    """A LocalClient that counts the watches opened on each resource."""
 
+    def __init__(self, store):
+        super().__init__(store)
+        self.watches: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
+              label_selector=None):
+        with self._lock:
+            self.watches[resource] = self.watches.get(resource, 0) + 1
+        return super().watch(resource, namespace, resource_version, timeout, label_selector)
+
+
+def test_control_plane_controllers_share_one_watch_per_resource(store):
+    """The control plane's own start_controllers on one factory: every controller reads the
+    factory it was given, each resource is listed and watched once for all of them; a
+    Deployment becomes pods on a node and Endpoints, scales down, and its deletion is
+    garbage-collected; stop_controllers ends every informer."""
+    from netsim.api.store import now_rfc3339
+    from netsim.cluster.controlplane import CONTROLLERS, start_controllers, stop_controllers
+
+    client = CountingClient(store)
     client.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
                    "status": {"conditions": [{"type": "Ready", "status": "True",
                                               "lastHeartbeatTime": now_rfc3339()}]}})
     factory = InformerFactory(client)
-    ctrls = [DeploymentController(client, informers=factory),
-             ReplicaSetController(client, informers=factory),
-             Scheduler(client, informers=factory),
-             EndpointsController(client, informers=factory),
-             GarbageCollector(client, period=0.1, informers=factory)]
-    for c in ctrls:
-        c.start()
+    ctrls = start_controllers(client, factory)
+    stopped = False
     try:
-        assert [i.resource for i in factory.informers()].count("pods") == 1
+        assert [type(c) for c in ctrls] == CONTROLLERS
+        assert all(c.informers is factory for c in ctrls)
+        assert factory.wait_for_sync(5.0)
+        resources = [i.resource for i in factory.informers()]
+        assert len(resources) == len(set(resources))
+        assert {"pods", "nodes", "replicasets", "deployments", "services"} <= set(resources)
+        wait_for(lambda: set(client.watches) == set(resources), 5, what="every informer watching")
+        assert client.watches == dict.fromkeys(resources, 1)
         client.create({"apiVersion": "v1", "kind": "Service",
                        "metadata": {"name": "web", "namespace": "default"},
                        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
@@ -630,7 +646,12 @@ def test_control_plane_controllers_share_one_watch_per_resource(client):
         client.delete("deployments", "web", "default")
         wait_for(lambda: not kubelet() and not client.list("replicasets", "default"), 15,
                  what="the ReplicaSet and pods garbage-collected")
+        # no relist, no second watch, for any informer (one asked for later included)
+        assert all(i.reflector.lists == 1 for i in factory.informers())
+        assert client.watches == {i.resource: 1 for i in factory.informers()}
+        stopped = True
+        assert stop_controllers(ctrls, factory), "informers still running after shutdown"
+        assert all(c.stopped.is_set() for c in ctrls)
     finally:
-        for c in ctrls:
-            c.stop()
-        assert factory.join(3.0), "informers still running after every controller stopped"
+        if not stopped:
+            stop_controllers(ctrls, factory)
