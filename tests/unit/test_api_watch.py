@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 
@@ -21,8 +18,8 @@ import pytest
 
 from netsim.api import errors
 from netsim.api.client import HttpClient
-from netsim.api.server import serve
 from netsim.api.store import Store
+from tests.unit import test_api_hardening as hardening
 
 
 def _cm(name: str) -> dict:
@@ -50,20 +47,7 @@ def churning(store: Store, interval: float = 0.05):
         t.join(5)
 
 
-@pytest.fixture
-def api():
-    d = tempfile.mkdtemp(prefix="netsim-watch-")
-    store = Store()
-    store.bootstrap()
-    path = os.path.join(d, "api.sock")
-    srv = serve(store, path)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield store, path
-    srv.shutdown()
-    srv.server_close()
-    store.close()
-    shutil.rmtree(d, ignore_errors=True)
+api = hardening.api  # (store, socket path, server): an API server on a temp socket
 
 
 def test_quiet_watch_in_a_busy_store_gets_bookmarks_and_resumes_without_gone():
@@ -141,7 +125,7 @@ def _stream(path: str, query: str, seconds: float) -> list[bytes]:
 
 
 def test_http_sends_bookmarks_only_when_asked(api):
-    store, path = api
+    store, path, _ = api
     with churning(store):
         plain = _stream(path, "timeoutSeconds=3", 3)
         asked = _stream(path, "timeoutSeconds=3&allowWatchBookmarks=true", 3)
@@ -158,7 +142,7 @@ def test_http_sends_bookmarks_only_when_asked(api):
 
 
 def test_http_client_passes_ticks_up_on_a_quiet_watch(api):
-    store, path = api
+    store, path, _ = api
     client = HttpClient(path=path, timeout=5)
     rv = store.resource_version
     with churning(store):
@@ -171,7 +155,7 @@ def test_http_client_passes_ticks_up_on_a_quiet_watch(api):
 def test_http_client_turns_bare_keep_alives_into_ticks(api, monkeypatch):
     """A server that ignores allowWatchBookmarks sends only keep-alive lines: each is a
     BOOKMARK at the last version the stream showed."""
-    store, path = api
+    store, path, _ = api
     url = HttpClient._url
 
     def without_bookmarks(*a, **kw):
