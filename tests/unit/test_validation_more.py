@@ -592,3 +592,16 @@ spec:
                          ids=lambda d: d["metadata"]["name"])
 def test_manifests_from_the_kubernetes_docs_are_accepted(client, doc):
     client.create({**doc, "metadata": {**doc["metadata"], "namespace": "default"}})
+
+
+def test_ingress_class_controller_is_quoted_as_go_quotes_it(client):
+    ic = {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+          "metadata": {"name": "nginx"}, "spec": {"controller": "nginx\n"}}
+    assert refused(client, ic) == (
+        'The IngressClass "nginx" is invalid: spec.controller: Invalid value: "nginx\\n": '
+        'must be a domain-prefixed path (such as "acme.io/foo")')
+    ic["spec"] = {"controller": "k8s.io/ingress-nginx", "parameters": {
+        "kind": "Params", "name": "p", "scope": "Everywhere"}}
+    assert refused(client, ic) == (
+        'The IngressClass "nginx" is invalid: spec.parameters.scope: Unsupported value: '
+        '"Everywhere": supported values: "Cluster", "Namespace"')

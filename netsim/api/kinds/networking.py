@@ -344,12 +344,12 @@ def _validate_ingress_class(obj: dict, old: dict | None) -> list[str]:
         if len(ctrl) > 250:
             causes.append('spec.controller: Too long: may not be longer than 250')
         if not _CONTROLLER_RE.fullmatch(ctrl):
-            causes.append(f'spec.controller: Invalid value: "{ctrl}": must be a domain-prefixed '
-                          "path (such as \"acme.io/foo\")")
+            causes.append(v.invalid("spec.controller", ctrl, 'must be a domain-prefixed path '
+                                    '(such as "acme.io/foo")'))
     if old is not None:
         old_ctrl = (old.get("spec") or {}).get("controller")
         if old_ctrl != spec.get("controller"):
-            causes.append(f'spec.controller: Invalid value: "{ctrl}": field is immutable')
+            causes.append(v.invalid("spec.controller", ctrl, "field is immutable"))
     params = spec.get("parameters")
     if isinstance(params, dict):
         if not params.get("kind"):
@@ -358,8 +358,7 @@ def _validate_ingress_class(obj: dict, old: dict | None) -> list[str]:
             causes.append("spec.parameters.name: Required value")
         scope = params.get("scope")
         if scope is not None and scope not in ("Cluster", "Namespace"):
-            causes.append(f'spec.parameters.scope: Unsupported value: "{scope}": supported '
-                          'values: "Cluster", "Namespace"')
+            causes.append(v.unsupported("spec.parameters.scope", scope, ("Cluster", "Namespace")))
         ns = params.get("namespace")
         if scope == "Namespace" and not ns:
             causes.append('spec.parameters.namespace: Required value: `parameters.scope` is '
