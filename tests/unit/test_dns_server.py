@@ -36,6 +36,7 @@ from netsim.dns.server import (
 )
 from netsim.machinery import Backoff, InformerFactory
 from tests.conftest import wait_for
+from tests.unit.test_machinery import LossyClient
 
 HOST = "127.0.0.1"
 
@@ -490,28 +491,6 @@ def store_client(cls: type[LocalClient] = LocalClient) -> LocalClient:
     return client
 
 
-class ExpiringClient(LocalClient):
-    """The store's own client, whose watches can miss events (`lose`) and then end in
-    410 Gone (`expire`): what a DNS server sees when it falls out of the API's event log."""
-
-    def __init__(self, store: Store):
-        super().__init__(store)
-        self.lose = threading.Event()
-        self.expire = threading.Event()
-
-    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
-        for etype, obj in super().watch(resource, namespace, resource_version, timeout,
-                                        label_selector):
-            if self.expire.is_set():
-                self.expire.clear()
-                self.lose.clear()
-                raise errors.Gone(f"too old resource version: {resource_version}")
-            if self.lose.is_set() and etype != "BOOKMARK":
-                continue
-            yield etype, obj
-
-
 class AwayClient(LocalClient):
     """Lists of the resources in `away` fail as an unreachable API server's do."""
 
@@ -533,7 +512,7 @@ def a_of(zone: Zone, name: str) -> list[str]:
 
 @pytest.fixture
 def api():
-    client = store_client(ExpiringClient)
+    client = store_client(LossyClient)
     client.create(svc("kubernetes", cluster_ip="10.96.0.1"))
     client.create(svc("db", cluster_ip="None"))
     client.create(eps("db", ["10.244.1.2", "10.244.1.3"]))

@@ -538,6 +538,15 @@ def test_shutdown_wakes_waiting_workers():
 
 
 # ---- controllers on the machinery ----------------------------------------------------------------
+def workload(kind: str, replicas: int) -> dict:
+    """A ReplicaSet or Deployment `web` of `replicas` pods labelled app=web."""
+    return {"apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "echo"}]}}}}
+
+
 def test_started_replicaset_controller_reads_its_cache_without_overshooting(client):
     """Created pods trigger reconciles before all their events are in; reads wait for the
     controller's own writes, so the pod count never goes past spec.replicas."""
@@ -552,12 +561,7 @@ def test_started_replicaset_controller_reads_its_cache_without_overshooting(clie
     try:
         with running(watcher):
             assert watcher.wait_for_sync(5.0)
-            client.create({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                           "metadata": {"name": "web", "namespace": "default"},
-                           "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "web"}},
-                                    "template": {"metadata": {"labels": {"app": "web"}},
-                                                 "spec": {"containers": [{"name": "c",
-                                                                          "image": "echo"}]}}}})
+            client.create(workload("ReplicaSet", 5))
             wait_for(lambda: (client.get("replicasets", "web", "default").get("status") or {})
                      .get("replicas") == 5, 10, what="status.replicas 5")
             assert len(client.list("pods", "default")) == 5
@@ -610,12 +614,7 @@ def test_control_plane_controllers_share_one_watch_per_resource(store):
         client.create({"apiVersion": "v1", "kind": "Service",
                        "metadata": {"name": "web", "namespace": "default"},
                        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
-        client.create({"apiVersion": "apps/v1", "kind": "Deployment",
-                       "metadata": {"name": "web", "namespace": "default"},
-                       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                                "template": {"metadata": {"labels": {"app": "web"}},
-                                             "spec": {"containers": [{"name": "c",
-                                                                      "image": "echo"}]}}}})
+        client.create(workload("Deployment", 3))
 
         def kubelet() -> list[dict]:
             """Bound pods become Running and Ready; terminating ones go."""
