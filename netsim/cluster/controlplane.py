@@ -70,14 +70,13 @@ def start_controllers(client: LocalClient, informers: InformerFactory) -> list:
     return running
 
 
-def stop_controllers(controllers: list, informers: InformerFactory,
-                     timeout: float = 3.0) -> bool:
-    """Stop the controllers, then the factory; True once every informer thread has ended."""
+def stop_controllers(controllers: list, informers: InformerFactory) -> None:
+    """Stop the controllers, then the factory's informers: their threads end at their
+    watch's next event or bookmark, or when the store closes (informers.join waits)."""
     for c in controllers:
         c.stop()
     informers.release()
     informers.stop()
-    return informers.join(timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: done.set())
     log.info("control plane of %s up with %d controllers", cfg.name, len(controllers))
     done.wait()
-    if not stop_controllers(controllers, informers):
-        log.warning("informers still running at shutdown")
+    stop_controllers(controllers, informers)
     srv.shutdown()
-    store.close()
+    store.close()  # wakes the informers' watches: no waiting for a bookmark
+    if not informers.join(1.0):
+        log.warning("informers still running at shutdown")
     return 0
 
 

@@ -649,7 +649,8 @@ def test_control_plane_controllers_share_one_watch_per_resource(store):
         assert all(i.reflector.lists == 1 for i in factory.informers())
         assert client.watches == {i.resource: 1 for i in factory.informers()}
         stopped = True
-        assert stop_controllers(ctrls, factory), "informers still running after shutdown"
+        stop_controllers(ctrls, factory)
+        assert factory.join(3.0), "informers still running after stop_controllers"
         assert all(c.stopped.is_set() for c in ctrls)
     finally:
         if not stopped:
