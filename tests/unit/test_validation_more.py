@@ -605,3 +605,16 @@ def test_ingress_class_controller_is_quoted_as_go_quotes_it(client):
     assert refused(client, ic) == (
         'The IngressClass "nginx" is invalid: spec.parameters.scope: Unsupported value: '
         '"Everywhere": supported values: "Cluster", "Namespace"')
+
+
+def test_pod_updates_may_only_add_tolerations(client):
+    p = client.create(pod(tolerations=[{"key": "k", "operator": "Exists", "effect": "NoExecute",
+                                        "tolerationSeconds": 60}]))
+    p["spec"]["tolerations"][0]["tolerationSeconds"] = 120
+    p["spec"]["tolerations"].append({"key": "x", "operator": "Exists"})
+    p = client.update(p)
+    p["spec"]["tolerations"] = p["spec"]["tolerations"][1:]
+    with pytest.raises(errors.Invalid) as ei:
+        client.update(p)
+    assert ei.value.message == ('The Pod "web" is invalid: spec.tolerations: Forbidden: existing '
+                                "toleration can not be modified except its tolerationSeconds")

@@ -46,9 +46,25 @@ def _qos(spec: dict) -> str:
     return "Burstable"
 
 
+def _toleration_key(t: dict) -> tuple:
+    return tuple(t.get(f) or "" for f in ("key", "operator", "value", "effect"))
+
+
+def _only_added_tolerations(new, old) -> list[str]:
+    """validateOnlyAddedTolerations: every old toleration is still there (its
+    tolerationSeconds may change)."""
+    have = {_toleration_key(t) for t in new or []}
+    if any(_toleration_key(t) not in have for t in old or []):
+        return [v.forbidden("spec.tolerations", "existing toleration can not be modified "
+                                                "except its tolerationSeconds")]
+    return []
+
+
 def _validate_pod(obj: dict, old: dict | None) -> list[str]:
     causes = validate_pod_spec(obj.get("spec") or {})
     if old is not None:
+        causes += _only_added_tolerations((obj.get("spec") or {}).get("tolerations"),
+                                          (old.get("spec") or {}).get("tolerations"))
         a, b = dict(old.get("spec") or {}), dict(obj.get("spec") or {})
         # Mutable after creation: images, activeDeadlineSeconds, tolerations (additions),
         # and the binding (nodeName set once by the scheduler).
