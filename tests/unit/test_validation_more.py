@@ -618,3 +618,29 @@ def test_pod_updates_may_only_add_tolerations(client):
         client.update(p)
     assert ei.value.message == ('The Pod "web" is invalid: spec.tolerations: Forbidden: existing '
                                 "toleration can not be modified except its tolerationSeconds")
+
+
+@pytest.mark.parametrize("schedule, want", [
+    ("* * * *", "expected exactly 5 fields, found 4: [* * * *]"),
+    ("61 * * * *", "end of range (61) above maximum (59): 61"),
+    ("*/0 * * * *", "step of range should be a positive number: */0"),
+    ("x * * * *", 'failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax'),
+    ("0 0 0 * *", "beginning of range (0) below minimum (1): 0"),
+    ("5-1 * * * *", "beginning of range (5) beyond end of range (1): 5-1"),
+    ("@sometimes", "unrecognized descriptor: @sometimes"),
+])
+def test_cron_schedules_are_parsed(client, schedule, want):
+    cj = {"apiVersion": "batch/v1", "kind": "CronJob",
+          "metadata": {"name": "hello", "namespace": "default"},
+          "spec": {"schedule": schedule, "jobTemplate": {"spec": job(restart="OnFailure")["spec"]}}}
+    assert refused(client, cj) == (f'The CronJob "hello" is invalid: spec.schedule: Invalid value: '
+                                   f'{v.go_quote(schedule)}: {want}')
+
+
+@pytest.mark.parametrize("schedule", ["*/5 * * * *", "0 9-17 * jan-jun MON-FRI", "@hourly",
+                                      "@every 1h30m", "15,45 */2 1,15 * ?"])
+def test_good_cron_schedules_are_accepted(client, schedule):
+    cj = {"apiVersion": "batch/v1", "kind": "CronJob",
+          "metadata": {"name": "hello", "namespace": "default"},
+          "spec": {"schedule": schedule, "jobTemplate": {"spec": job(restart="OnFailure")["spec"]}}}
+    client.create(cj)

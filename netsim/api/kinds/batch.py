@@ -3,7 +3,8 @@
 The pod template is checked as every template is (podspec.validate_pod_spec), and a Job's
 may only restart OnFailure or Never. What is left out: the selector the apiserver generates
 from the Job's uid (the store assigns the uid after admission), so a Job without
-`manualSelector: true` is not checked against its selector; cron schedule syntax.
+`manualSelector: true` is not checked against its selector. Schedules are parsed as
+robfig/cron/v3's ParseStandard parses them, with its error texts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,77 @@ from netsim.api.kinds.podspec import validate_pod_spec
 from netsim.api.selectors import from_label_selector
 
 JOB_RESTART_POLICIES = ("OnFailure", "Never")
+_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                           "aug", "sep", "oct", "nov", "dec"))}
+_DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+# minute, hour, day of month, month, day of week: (min, max, names)
+_CRON_FIELDS = ((0, 59, None), (0, 23, None), (1, 31, None), (1, 12, _MONTHS), (0, 6, _DAYS))
+_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def _cron_int(expr: str, names=None) -> int:
+    if names and expr.lower() in names:
+        return names[expr.lower()]
+    if not expr.lstrip("+-").isdigit() or expr.startswith("+"):
+        raise ValueError(f'failed to parse int from {expr}: strconv.Atoi: parsing '
+                         f'{v.go_quote(expr)}: invalid syntax')
+    n = int(expr)
+    if n < 0:
+        raise ValueError(f"negative number ({n}) not allowed: {expr}")
+    return n
+
+
+def _cron_range(expr: str, lo: int, hi: int, names) -> None:
+    range_step = expr.split("/")
+    low_high = range_step[0].split("-")
+    if low_high[0] in ("*", "?"):
+        start, end = lo, hi
+    else:
+        start = _cron_int(low_high[0], names)
+        if len(low_high) == 1:
+            end = start
+        elif len(low_high) == 2:
+            end = _cron_int(low_high[1], names)
+        else:
+            raise ValueError(f"too many hyphens: {expr}")
+    step = 1
+    if len(range_step) == 2:
+        step = _cron_int(range_step[1])
+        if len(low_high) == 1:
+            end = hi
+    elif len(range_step) > 2:
+        raise ValueError(f"too many slashes: {expr}")
+    if start < lo:
+        raise ValueError(f"beginning of range ({start}) below minimum ({lo}): {expr}")
+    if end > hi:
+        raise ValueError(f"end of range ({end}) above maximum ({hi}): {expr}")
+    if start > end:
+        raise ValueError(f"beginning of range ({start}) beyond end of range ({end}): {expr}")
+    if step == 0:
+        raise ValueError(f"step of range should be a positive number: {expr}")
+
+
+def cron_error(spec: str) -> str | None:
+    """robfig/cron/v3 ParseStandard's error for `spec`, or None when it parses."""
+    if spec.startswith(("TZ=", "CRON_TZ=")):
+        i = spec.find(" ")
+        if i < 0:
+            return f"invalid timezone specification: {spec}"
+        spec = spec[i:].strip()
+    if spec.startswith("@"):
+        if spec in _DESCRIPTORS or spec.startswith("@every "):
+            return None
+        return f"unrecognized descriptor: {spec}"
+    fields = spec.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+    try:
+        for f, (lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True):
+            for expr in (e for e in f.split(",") if e):
+                _cron_range(expr, lo, hi, names)
+    except ValueError as e:
+        return str(e)
+    return None
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 
 
@@ -94,8 +166,16 @@ def _validate_cronjob(obj: dict, old: dict | None) -> list[str]:
     """ValidateCronJobSpec."""
     spec = obj.get("spec") or {}
     causes: list[str] = []
-    if not spec.get("schedule"):
+    schedule = spec.get("schedule") or ""
+    if not schedule:
         causes.append(v.required("spec.schedule"))
+    else:
+        err = cron_error(schedule)
+        if err:
+            causes.append(v.invalid("spec.schedule", schedule, err))
+        if "TZ" in schedule:
+            causes.append(v.invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in "
+                                    "schedule, use timeZone field instead"))
     causes += v.nonnegative(spec.get("startingDeadlineSeconds"), "spec.startingDeadlineSeconds")
     cp = spec.get("concurrencyPolicy") or ""
     if not cp:
