@@ -21,7 +21,7 @@ DEPRECATED = {
 def _check_namespaces(ctx: Ctx, docs: list[Doc]) -> None:
     """The server's dry run cannot know about Namespaces created earlier in the same apply;
     check namespaces here (kubectl's message) and let the dry run skip that check."""
-    planned = {d.obj["metadata"]["name"] for d in docs if d.obj.get("kind") == "Namespace"}
+    planned = {d.obj["metadata"].get("name") for d in docs if d.obj.get("kind") == "Namespace"}
     known: dict[str, bool] = {}
     for d in docs:
         ns = d.obj["metadata"].get("namespace")
@@ -94,6 +94,11 @@ def apply(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None,
     for obj, d in _documents(ctx, files, recursive, record_cause):
         res = for_object(obj)
         md = obj["metadata"]
+        if not md.get("name"):
+            # manifests.check let it through only with a generateName; apply needs a name
+            # to find the live object (kubectl's applyOneObject)
+            raise CliError(f"error: from {md.get('generateName')}: cannot use generate name "
+                           "with apply")
         anns = md.setdefault("annotations", {})
         last_cfg = copy.deepcopy(d.obj)
         last_cfg.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
@@ -149,7 +154,7 @@ def _carry_out(ctx: Ctx, plans: list[tuple[str, dict, Doc]], dry_run: str | None
     for verb, obj, d in plans:
         try:
             if verb == "created":
-                ctx.client.create(obj)
+                obj = ctx.client.create(obj)  # a generateName's name is the server's
             elif verb == "configured":
                 ctx.client.update(obj)
             out(f"{_label(obj)} {verb}")
@@ -183,10 +188,12 @@ def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None
     plans = []
     for obj, d in _documents(ctx, files, recursive, record_cause):
         try:
-            ctx.client.create(obj, dry_run=True)
+            tried = ctx.client.create(obj, dry_run=True)
         except errors.ApiError as e:
             raise CliError(server_error(e, "creating", d.source)) from e
-        plans.append(("created", obj, d))
+        # a server dry run names a generateName object as the server would; a real create
+        # sends the object without a name again, so the server picks the name it keeps
+        plans.append(("created", tried if dry_run == "server" else obj, d))
     return _carry_out(ctx, plans, dry_run, "creating")
 
 
@@ -210,6 +217,10 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
     for d in docs:
         res = for_object(d.obj)
         md = d.obj["metadata"]
+        if not md.get("name"):  # a generateName alone names nothing to delete
+            err("error: resource name may not be empty")
+            rc = 1
+            continue
         try:
             ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
             out(f'{res.type_name} "{md["name"]}" deleted')
