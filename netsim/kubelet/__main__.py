@@ -27,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     node = cfg.node(args.node)
     client = HttpClient(args.cluster)
     from netsim.kubelet.agent import Kubelet
-    kubelet = Kubelet(client, cfg, node)
+    from netsim.machinery import InformerFactory
+    # One informer per resource for the whole agent: the kubelet and kube-proxy share the
+    # Services watch.
+    informers = InformerFactory(client)
+    kubelet = Kubelet(client, cfg, node, informers=informers)
     agents = [kubelet]
     # kube-proxy runs beside every kubelet; a broken import stops the agent with its traceback.
     from netsim.proxy.agent import KubeProxy
-    proxy = KubeProxy(HttpClient(args.cluster), cfg, node)
+    proxy = KubeProxy(client, cfg, node, factory=informers)
     proxy.start()
     agents.append(proxy)
 

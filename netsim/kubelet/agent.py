@@ -82,6 +82,7 @@ class Kubelet:
         self.services = self.informers.informer("services")
         self.configmaps = self.informers.informer("configmaps")
         self.secrets = self.informers.informer("secrets")
+        self._reads = ("pods", "services", "configmaps", "secrets")
         # pod key -> the pod as our last status write returned it, until the cache has it
         self._written: dict[str, dict] = {}
         self._lock = threading.Lock()  # guards _written and _retained
@@ -222,7 +223,7 @@ class Kubelet:
             self.informers.retain()
             self._retained = True
         self.informers.start()
-        if not self.informers.wait_for_sync(stop=self.stopped):
+        if not self.informers.wait_for_sync(stop=self.stopped, resources=list(self._reads)):
             return
         for rec in list(self.records.values()):  # pods gone while the agent was away
             self.queue.add(f"{rec.namespace}/{rec.name}")
