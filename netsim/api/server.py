@@ -1,4 +1,5 @@
-"""The HTTP API: Kubernetes REST paths over a unix socket, backed by the Store."""
+"""The HTTP API: Kubernetes REST paths over a unix socket (netsim's own processes) and over
+HTTPS with client certificates (kubectl and every other Kubernetes client), backed by the Store."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 import re
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from netsim.api import errors
+from netsim.api import discovery, errors, tables
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store, merge_patch
@@ -79,7 +81,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                     self._reaped.add(s)
             for s in late:
                 try:
-                    s.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked reading it
+                    # wakes the thread blocked reading it (the plain socket's shutdown: a TLS
+                    # socket's own would drop its SSL object under the reading thread)
+                    socket.socket.shutdown(s, socket.SHUT_RDWR)
                 except OSError:
                     pass
 
@@ -132,6 +136,46 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def server_close(self):
         self._closing.set()
         super().server_close()
+
+
+# Linux's IP_FREEBIND: bind an address the host does not have yet (the LAN's host address
+# appears when `cluster up` has built the host veth, after the control plane started).
+_IP_FREEBIND = 15
+
+
+class _TLSServer(_Server):
+    """The same server on a TCP address, each connection's TLS handshake (client
+    certificate required) done in its own thread under the header deadline."""
+
+    address_family = socket.AF_INET
+    ssl_context: ssl.SSLContext
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+        super().server_bind()
+
+    def finish_request(self, request, client_address):
+        tls = self.ssl_context.wrap_socket(request, server_side=True,
+                                           do_handshake_on_connect=False)
+        try:
+            self.set_deadline(tls, time.monotonic() + self.header_timeout)
+            try:
+                tls.do_handshake()
+            except (OSError, ValueError):  # a bad or missing certificate, a client gone
+                return
+            finally:
+                self.set_deadline(tls, None)
+            if tls in self._reaped:
+                return
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            with self._conn_lock:
+                self._deadlines.pop(tls, None)
+                self._reaped.discard(tls)
+            try:
+                tls.close()
+            except OSError:
+                pass
 
 
 class _Headers(dict):
@@ -338,10 +382,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: dict, extra: bytes = b"") -> None:
         self._send_raw(code, json.dumps(body, separators=(",", ":")).encode(), extra)
 
-    def _send_raw(self, code: int, data: bytes, extra: bytes = b"") -> None:
+    def _send_raw(self, code: int, data: bytes, extra: bytes = b"",
+                  content_type: bytes = b"application/json") -> None:
         phrase = self.responses.get(code, ("",))[0].encode()
-        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
-                         b"Content-Length: %d\r\n\r\n%s" % (code, phrase, extra, len(data), data))
+        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                         b"Content-Length: %d\r\n\r\n%s"
+                         % (code, phrase, content_type, extra, len(data), data))
+
+    def _send_table(self, plural: str, objs: list[dict], rv: str | None) -> None:
+        data = json.dumps(tables.table(plural, objs, rv), separators=(",", ":")).encode()
+        self._send_raw(200, data, content_type=tables.TABLE_CONTENT_TYPE.encode())
+
+    def _server_address(self) -> str | None:
+        """host:port this connection reached (what /api reports to clients)."""
+        if self.server.address_family != socket.AF_INET:
+            return None
+        host, port = self.connection.getsockname()[:2]
+        return f"{host}:{port}"
 
     def _json_body(self, res: Resource):
         raw = self._body_raw
@@ -404,6 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
             return None, None, None, None, None, query, url.path
         m = _PATH.match(url.path)
         if not m:
+            doc = discovery.document(url.path, self._server_address())
+            if doc is not None:
+                return None, None, None, None, None, query, doc
             raise errors.NotFound(f"the server could not find the requested resource ({url.path})")
         plural = m.group("plural")
         res = BY_PLURAL.get(plural)
@@ -419,6 +479,12 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.store
         try:
             res, url_api, ns, name, sub, query, special = self._route()
+            if isinstance(special, dict):  # /version and discovery
+                if method != "GET":
+                    raise errors.ApiError("the server does not allow this method on the "
+                                          "requested resource", code=405,
+                                          reason="MethodNotAllowed")
+                return self._send(200, special)
             if special:
                 data = b"ok"
                 self.send_response(200)
@@ -435,13 +501,20 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._watch(res.plural, ns, query, rv, selector)
                 # The stored JSON texts go out as they are (no decode and re-encode).
                 items, rv = store.list_raw(res.plural, ns, selector)
+                if tables.wants_table(self.headers.get("accept")):
+                    return self._send_table(res.plural, [json.loads(i) for i in items], str(rv))
                 head = json.dumps({"kind": res.kind + "List", "apiVersion": res.api_version,
                                    "metadata": {"resourceVersion": str(rv)}},
                                   separators=(",", ":"))
                 return self._send_raw(200, (head[:-1] + ',"items":[' + ",".join(items)
                                             + "]}").encode())
             if method == "GET":
-                return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
+                raw = store.get_raw(res.plural, name, ns)
+                if sub is None and tables.wants_table(self.headers.get("accept")):
+                    obj = json.loads(raw)
+                    return self._send_table(res.plural, [obj],
+                                            (obj.get("metadata") or {}).get("resourceVersion"))
+                return self._send_raw(200, raw.encode())
             if method == "POST" and name is None and sub is None:
                 dry_run = _dry_run(query, "CreateOptions")
                 obj = self._object(res, url_api)
@@ -674,4 +747,31 @@ def serve(store: Store, path: str, *, max_body_bytes: int = MAX_REQUEST_BODY_BYT
     return srv
 
 
-__all__ = ["serve", "RESOURCES"]
+def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    """The server side of mutual TLS: this certificate, clients' verified against the
+    cluster CA, HTTP/1.1 through ALPN (kubectl offers h2 first)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(client_ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def serve_tls(store: Store, host: str, port: int, context: ssl.SSLContext, *,
+              max_body_bytes: int = MAX_REQUEST_BODY_BYTES, header_timeout: float = HEADER_TIMEOUT,
+              idle_timeout: float = IDLE_TIMEOUT,
+              max_connections: int = MAX_CONNECTIONS) -> _TLSServer:
+    """Bind the API over HTTPS on host:port (port 0: a free one; see server_address).
+    Caller runs serve_forever()."""
+    srv = _TLSServer((host, port), _Handler)
+    srv.ssl_context = context
+    srv.store = store
+    srv.max_body_bytes, srv.header_timeout = max_body_bytes, header_timeout
+    srv.idle_timeout, srv.max_connections = idle_timeout, max_connections
+    srv.start_reaper()
+    return srv
+
+
+__all__ = ["serve", "serve_tls", "tls_context", "RESOURCES"]

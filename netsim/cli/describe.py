@@ -17,9 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from netsim.api import quantity, selectors
-from netsim.api.timeutil import parse_rfc3339
-from netsim.cli.duration import age, rfc1123z
-from netsim.cli.format import (
+from netsim.api.printing.duration import age, rfc1123z
+from netsim.api.printing.format import (
     NONE,
     UNSET,
     cluster_ip,
@@ -31,7 +30,13 @@ from netsim.cli.format import (
     status_of,
     to_int,
 )
-from netsim.cli.printers import format_endpoints, format_label_selector, format_labels, tabwrite
+from netsim.api.printing.printers import (
+    format_endpoints,
+    format_label_selector,
+    format_labels,
+    tabwrite,
+)
+from netsim.api.timeutil import parse_rfc3339
 
 __all__ = ["describe", "describe_events", "SUPPORTED"]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 from netsim import __version__
+from netsim.api.discovery import KUBERNETES_VERSION
+from netsim.api.printing.printers import tabulate
 from netsim.api.resources import RESOURCES
 from netsim.cli.context import CliError, Ctx, out
-from netsim.cli.printers import tabulate
 
 
 def check_ipvs() -> None:
@@ -19,7 +20,7 @@ def check_ipvs() -> None:
 
 def run(verb: str, ctx: Ctx, args: list[str]) -> int:
     if verb == "version":
-        out(f"netsim {__version__} (emulating Kubernetes v1.30)")
+        out(f"netsim {__version__} (emulating Kubernetes {KUBERNETES_VERSION})")
         return 0
     if verb == "api-resources":
         rows = [[r.plural, ",".join(r.short), r.api_version, str(r.namespaced).lower(), r.kind]

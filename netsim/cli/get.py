@@ -8,9 +8,9 @@ import yaml
 
 from netsim.api import errors
 from netsim.api import events as ev
+from netsim.api.printing import printers
 from netsim.api.resources import UnknownResource, lookup
 from netsim.cli import describe as describer
-from netsim.cli import printers
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 
 

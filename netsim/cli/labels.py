@@ -95,7 +95,7 @@ def label_cmd(ctx: Ctx, args: list[str], kind: str) -> int:
     targets = split_targets(resources, allow_selector=sel_mode)
     objs = fetch(ctx, targets, p.get("selector"), p.bool("all"))
     if not objs and sel_mode:
-        from netsim.cli.printers import no_resources_message
+        from netsim.api.printing.printers import no_resources_message
         err(no_resources_message(None if ctx.all_namespaces else ctx.ns))
         return 0
     field_ = "labels" if kind == "label" else "annotations"

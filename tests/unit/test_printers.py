@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from netsim.cli.duration import age, human_duration, short_human_duration
-from netsim.cli.printers import (
+from netsim.api.printing.duration import age, human_duration, short_human_duration
+from netsim.api.printing.printers import (
     no_resources_message,
     print_name,
     print_table,

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from netsim.api import selectors
-from netsim.api.timeutil import parse_rfc3339
-from netsim.cli.duration import age
-from netsim.cli.format import (
+from netsim.api.printing.duration import age
+from netsim.api.printing.format import (
     NONE,
     cluster_ip,
     join_host_port,
@@ -26,10 +25,13 @@ from netsim.cli.format import (
     status_of,
     to_int,
 )
+from netsim.api.timeutil import parse_rfc3339
 
 __all__ = [
+    "columns",
     "format_label_selector",
     "format_labels",
+    "has_columns",
     "no_resources_message",
     "pod_ready_restarts_status",
     "print_name",
@@ -656,16 +658,28 @@ _EVENT_COLUMNS = [
 ]
 
 
-def _columns_for(resource: str, wide: bool) -> tuple[list[str], Callable, bool, list[int]]:
-    """Headers, row builder, namespaced flag and the indexes of the row cells to keep."""
+def has_columns(resource: str) -> bool:
+    return resource == "events" or resource in _TABLES
+
+
+def columns(resource: str) -> tuple[list[tuple[str, bool]], Callable[[Mapping, datetime], list[str]]]:
+    """Every column of `resource`'s table as (header, wide only), and the row builder that
+    makes one cell per column. The one place columns are defined: `netsim get` prints
+    them and the API server serves them as Tables (netsim.api.tables) for kubectl."""
     if resource == "events":
-        keep = [i for i, (_, w) in enumerate(_EVENT_COLUMNS) if wide or not w]
-        return [_EVENT_COLUMNS[i][0] for i in keep], _event_row, True, keep
+        return list(_EVENT_COLUMNS), _event_row
     if resource not in _TABLES:
         raise KeyError(f"no table printer for resource {resource!r}")
-    cols, wide_cols, fn, namespaced = _TABLES[resource]
-    headers = cols + (wide_cols if wide else [])
-    return headers, fn, namespaced, list(range(len(headers)))
+    cols, wide_cols, fn, _ = _TABLES[resource]
+    return [(c, False) for c in cols] + [(c, True) for c in wide_cols], fn
+
+
+def _columns_for(resource: str, wide: bool) -> tuple[list[str], Callable, bool, list[int]]:
+    """Headers, row builder, namespaced flag and the indexes of the row cells to keep."""
+    cols, fn = columns(resource)
+    namespaced = True if resource == "events" else _TABLES[resource][3]
+    keep = [i for i, (_, w) in enumerate(cols) if wide or not w]
+    return [cols[i][0] for i in keep], fn, namespaced, keep
 
 
 def print_table(

@@ -1,0 +1,72 @@
+"""Server-side printing: `meta.k8s.io/v1` Tables for `kubectl get`.
+
+kubectl asks for `Accept: application/json;as=Table;v=v1;g=meta.k8s.io,...` and prints the
+columns the server sends (priority 0; 1 only with `-o wide`), adding NAMESPACE (`-A`),
+LABELS (`--show-labels`) and `-L` columns from each row's PartialObjectMetadata. The
+columns and cells are netsim.api.printing.printers' (one definition for `netsim get` and kubectl),
+so both print the same bytes for the same objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from netsim.api.printing import printers
+
+TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+# The default table convertor's columns for a kind with no printer (upstream prints
+# Name and Created At; AGE is what netsim's CLI prints for those).
+_FALLBACK = [("NAME", False), ("AGE", False)]
+
+
+def wants_table(accept: str | None) -> bool:
+    """Whether the Accept header asks for a meta.k8s.io Table (v1 or v1beta1)."""
+    if not accept or "as=Table" not in accept:
+        return False
+    for media in accept.split(","):
+        params = {p.split("=", 1)[0].strip(): p.split("=", 1)[1].strip()
+                  for p in media.split(";")[1:] if "=" in p}
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":
+            return True
+    return False
+
+
+def _column_name(header: str) -> str:
+    # kubectl upper-cases a column's name when it prints it; the names are kept upper-case
+    # here so the printed header is the CLI's byte for byte.
+    return header
+
+
+def _definition(header: str, wide: bool) -> dict:
+    d = {"name": _column_name(header), "type": "string", "format": "", "description": "",
+         "priority": 1 if wide else 0}
+    if header == "NAME":
+        d["format"] = "name"
+    return d
+
+
+def _partial(obj: dict) -> dict:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata") or {}}
+
+
+def _fallback_row(obj: dict, now: datetime) -> list[str]:
+    from netsim.api.printing.duration import age
+    md = obj.get("metadata") or {}
+    return [md.get("name", ""), age(md.get("creationTimestamp"), now)]
+
+
+def table(plural: str, objs: list[dict], resource_version: str | None = None,
+          now: datetime | None = None) -> dict:
+    """The Table for `objs` of resource `plural` (a list or one object)."""
+    now = now or datetime.now(timezone.utc)
+    if printers.has_columns(plural):
+        cols, fn = printers.columns(plural)
+    else:
+        cols, fn = _FALLBACK, _fallback_row
+    meta: dict = {}
+    if resource_version is not None:
+        meta["resourceVersion"] = resource_version
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+            "columnDefinitions": [_definition(h, w) for h, w in cols],
+            "rows": [{"cells": fn(o, now), "object": _partial(o)} for o in objs]}
