@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import yaml
 
@@ -11,6 +12,7 @@ from netsim.api import events as ev
 from netsim.api.printing import printers
 from netsim.api.resources import UnknownResource, lookup
 from netsim.cli import describe as describer
+from netsim.cli import jsonpath
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 
 
@@ -137,34 +139,19 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
             return rc
         out(to_yaml(doc) if output == "yaml" else json.dumps(doc, indent=4))
     elif output and output.startswith("jsonpath="):
-        out(_jsonpath(all_items[0] if single and all_items else _as_list(all_items), output[9:]))
+        try:
+            text = jsonpath.render(output[9:], all_items[0] if single and all_items
+                                   else _as_list(all_items))
+        except jsonpath.JsonPathError as e:
+            raise CliError(f"error: {e}") from e
+        sys.stdout.write(text)  # kubectl adds no newline
+        sys.stdout.flush()
     else:
         raise CliError(f'error: unable to match a printer suitable for the output format "{output}", '
                        "allowed formats are: custom-columns,custom-columns-file,go-template,"
                        "go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,"
                        "template,templatefile,wide,yaml")
     return rc
-
-
-def _jsonpath(obj, expr: str) -> str:
-    """A small subset of kubectl's jsonpath: {.a.b}, {.items[0].x}, {.items[*].x}."""
-    expr = expr.strip()
-    if expr.startswith("{") and expr.endswith("}"):
-        expr = expr[1:-1]
-    cur = [obj]
-    for part in [p for p in expr.strip(".").replace("[", ".[").split(".") if p]:
-        nxt = []
-        for c in cur:
-            if part == "[*]":
-                nxt.extend(c if isinstance(c, list) else [])
-            elif part.startswith("[") and isinstance(c, list):
-                i = int(part[1:-1])
-                if -len(c) <= i < len(c):
-                    nxt.append(c[i])
-            elif isinstance(c, dict) and part in c:
-                nxt.append(c[part])
-        cur = nxt
-    return " ".join(json.dumps(c) if isinstance(c, (dict, list)) else str(c) for c in cur)
 
 
 def describe(ctx: Ctx, args: list[str], selector: str | None) -> int:
