@@ -222,6 +222,10 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     return [], f"{_histogram(n, reasons)} preemption: {_histogram(n, post)}."
 
 
+def _sooner(a: float | None, b: float) -> float:
+    return b if a is None else min(a, b)
+
+
 def _capacity(value, parse) -> float | None:
     """An allocatable quantity; None (no limit known, as when it is absent) when it is
     unset or cannot be read: one odd Node must not fail the pass for every pod."""
@@ -252,21 +256,57 @@ def score(pod: dict, node: dict, pods: list[dict], usage: NodeUsage | None = Non
     return (-weight, soft, same, usage.total[name], name)
 
 
+def _node_signature(node: dict) -> tuple:
+    """What of a Node can change whether a pod fits it (upstream's
+    nodeSchedulingPropertiesChange: unschedulable, allocatable, labels, taints, condition
+    statuses); a heartbeat changes none of it."""
+    conds = tuple((c.get("type"), c.get("status")) for c in dicts_at(node, "status", "conditions"))
+    return repr((obj_at(node, "metadata").get("name"), obj_at(node, "spec").get("unschedulable"),
+                 dicts_at(node, "spec", "taints"), obj_at(node, "metadata", "labels"),
+                 obj_at(node, "status", "allocatable"), conds))
+
+
+class Backoff:
+    """One unschedulable pod's retry state: upstream's podInitialBackoffDuration (1 s)
+    doubled per failed attempt up to podMaxBackoffDuration (10 s)."""
+
+    __slots__ = ("attempts", "next_try", "epoch", "rv")
+
+    def __init__(self, attempts: int, now: float, epoch: int, rv, initial: float,
+                 most: float):
+        self.attempts, self.epoch, self.rv = attempts, epoch, rv
+        self.next_try = now + min(initial * 2 ** (attempts - 1), most)
+
+
 class Scheduler(Controller):
     name = "default-scheduler"
     watches = ("pods", "nodes")
     resync_seconds = 5.0
+    initial_backoff = 1.0   # podInitialBackoffSeconds
+    max_backoff = 10.0      # podMaxBackoffSeconds
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._bad: dict[str | None, str] = {}  # pod uid -> problem already reported
+        self.clock = time.monotonic  # backoff time (tests replace it)
+        # Unschedulable pods are tried again when their backoff ends, or at once when the
+        # cluster changed in a way that may let them fit (a Node added, removed or changed
+        # in what scheduling reads, a bound pod deleted or finished) or they were updated;
+        # so node heartbeats do not retry them (and repeat FailedScheduling) every time.
+        self._backoff: dict[str, Backoff] = {}  # pod uid -> retry state
+        self._epoch = 0  # counts relevant cluster changes
+        self._nodes_seen: frozenset = frozenset()
+        self._bound_seen: set = set()
 
     def keys_for(self, resource, obj):
         # One key for the whole queue: a pass lists nodes and pods once and places every
         # pending pod, instead of re-listing the cluster for each pod.
         if resource == "pods" and (_spec(obj).get("nodeName")
                                    or obj["metadata"].get("deletionTimestamp")):
-            return []
+            # a bound pod going away may make room for a pod that is waiting
+            gone = obj["metadata"].get("deletionTimestamp") or (
+                obj_at(obj, "status").get("phase") in ("Succeeded", "Failed"))
+            return ["pending"] if gone and self._backoff else []
         return ["pending"]
 
     def all_keys(self):
@@ -286,25 +326,50 @@ class Scheduler(Controller):
         nodes = self.lister("nodes").list()
         pods = self.lister("pods").list()  # shared with the cache: read-only
         usage = NodeUsage(pods)
+        self._note_changes(nodes, pods)
+        now = self.clock()
         again = None
         pending = [p for p in pods if not _spec(p).get("nodeName")
                    and not p["metadata"].get("deletionTimestamp")]
+        waiting = {}
         for pod in sorted(pending, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
             if _spec(pod).get("schedulerName", "default-scheduler") != "default-scheduler":
+                continue
+            md = pod["metadata"]
+            uid, rv = md.get("uid") or f"{md.get('namespace')}/{md.get('name')}", \
+                md.get("resourceVersion")
+            b = self._backoff.get(uid)
+            if b is not None and now < b.next_try and b.epoch == self._epoch and b.rv == rv:
+                waiting[uid] = b  # backing off, nothing changed: not tried, no event
+                again = _sooner(again, b.next_try - now)
                 continue
             pod = clone(pod)  # _place writes its binding into it
             try:
                 if not self._place(pod, nodes, pods, usage):
-                    again = 5.0
+                    b = Backoff((b.attempts if b else 0) + 1, now, self._epoch,
+                                pod["metadata"].get("resourceVersion"),
+                                self.initial_backoff, self.max_backoff)
+                    waiting[uid] = b
+                    again = _sooner(again, b.next_try - now)
             except errors.Conflict:
-                again = 0.1
+                again = _sooner(again, 0.1)
             except errors.NotFound:
                 pass
             except errors.ApiError:
-                again = 1.0
+                again = _sooner(again, 1.0)
             except Exception as e:  # noqa: BLE001 - one unreadable pod must not stop the others
                 self._unschedulable(pod, e)
+        self._backoff = waiting  # placed, deleted or bound elsewhere: forgotten
         return again
+
+    def _note_changes(self, nodes: list[dict], pods: list[dict]) -> None:
+        """Count a relevant cluster change (see __init__) since the last pass."""
+        seen = frozenset(_node_signature(n) for n in nodes)
+        bound = {p["metadata"].get("uid") for p in pods if _spec(p).get("nodeName")
+                 and obj_at(p, "status").get("phase") not in ("Succeeded", "Failed")}
+        if seen != self._nodes_seen or self._bound_seen - bound:
+            self._epoch += 1
+        self._nodes_seen, self._bound_seen = seen, bound
 
     def _unschedulable(self, pod: dict, exc: Exception) -> None:
         """A pod whose fields cannot be read (written around admission): one log line and
@@ -336,7 +401,7 @@ class Scheduler(Controller):
                 status["conditions"] = [c for c in status.get("conditions", [])
                                         if c.get("type") != "PodScheduled"] + [cond]
                 try:
-                    self.client.update_status(pod)
+                    pod.update(self.client.update_status(pod))  # its new resourceVersion
                 except errors.ApiError:
                     pass
             events.record(self.client, pod, "Warning", "FailedScheduling", why, "default-scheduler")

@@ -405,3 +405,96 @@ def test_one_key_for_every_pending_pod_and_none_for_bound_or_deleting(client):
     assert list(s.keys_for("pods", bound)) == []
     assert list(s.keys_for("pods", deleting)) == []
     assert list(s.keys_for("nodes", node("w1"))) == ["pending"]
+
+
+# ---- backoff of unschedulable pods ----------------------------------------------------------
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _failed_count(client, name: str) -> int:
+    p = client.get("pods", name, "default")
+    return sum(e.get("count", 1) for e in events.for_object(client, p)
+               if e["reason"] == "FailedScheduling")
+
+
+def _heartbeat(client, name: str, stamp: str) -> None:
+    n = client.get("nodes", name)
+    n["status"]["conditions"][0]["lastHeartbeatTime"] = stamp
+    client.update_status(n)
+
+
+def _backoff_scheduler(client) -> tuple[Scheduler, FakeClock]:
+    s = Scheduler(client)
+    s.min_pass_gap = 0.0
+    clock = FakeClock()
+    s.clock = clock
+    return s, clock
+
+
+def test_unschedulable_pod_backs_off_1s_to_10s_and_heartbeats_do_not_retry_it(client):
+    """kube-scheduler's podInitialBackoff 1 s doubling to podMaxBackoff 10 s: a pod that
+    fits nowhere is tried (and FailedScheduling counted) only when its backoff ends, not on
+    every node heartbeat (it was "x8 over 9s")."""
+    seed_nodes(client, node("w1", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}]))
+    client.create(pod("p"))
+    s, clock = _backoff_scheduler(client)
+    start = clock.t
+    tries = []  # the seconds at which a try counted one more FailedScheduling
+    for step in range(1, 5 * 36 + 1):  # 36 s in 0.2 s steps, a heartbeat before each pass
+        clock.t = start + step * 0.2
+        _heartbeat(client, "w1", f"2026-12-01T10:{step // 300:02d}:{step % 60:02d}Z")
+        before = _failed_count(client, "p")
+        again = s.reconcile("pending")
+        assert again is not None and 0 < again <= 10.0
+        if _failed_count(client, "p") > before:
+            tries.append(round(clock.t - start, 1))
+    gaps = [round(b - a, 1) for a, b in zip(tries, tries[1:], strict=False)]
+    assert gaps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert _failed_count(client, "p") == 7
+
+
+def test_a_relevant_change_retries_a_backing_off_pod_at_once(client):
+    seed_nodes(client, node("w1", {"disk": "hdd"}))
+    client.create(pod("p", nodeSelector={"disk": "ssd"}))
+    s, clock = _backoff_scheduler(client)
+    for _ in range(3):  # a few failed tries: backoff now 4 s
+        s.reconcile("pending")
+        clock.t += 10
+    assert _failed_count(client, "p") == 3
+    clock.t += 0.1
+    client.create(node("w2", {"disk": "hdd"}))  # a new node that does not fit: tried, fails
+    s.reconcile("pending")
+    assert _failed_count(client, "p") == 4
+    n = client.get("nodes", "w1")
+    n["metadata"]["labels"]["disk"] = "ssd"  # a label change that lets it fit
+    client.update(n)
+    clock.t += 0.1
+    s.reconcile("pending")
+    assert node_of(client, "p") == "w1"
+    assert s._backoff == {}
+
+
+def test_a_deleted_pod_makes_room_for_a_waiting_one_at_once(client):
+    seed_nodes(client, node("w1"))
+    port = [{"containerPort": 80, "hostPort": 8080}]
+    s, clock = _backoff_scheduler(client)
+    client.create(pod("first", ports=port))
+    s.reconcile("pending")
+    client.create(pod("second", ports=port, stamp=1))
+    s.reconcile("pending")
+    assert not node_of(client, "second") and _failed_count(client, "second") == 1
+    first = client.get("pods", "first", "default")
+    assert s.keys_for("pods", first) == []  # a bound pod's updates queue nothing
+    first["metadata"]["deletionTimestamp"] = "2026-12-01T10:00:05Z"
+    assert s.keys_for("pods", first) == ["pending"]  # ... its deletion does, while one waits
+    client.delete("pods", "first", "default", 0)
+    clock.t += 0.1  # well within the 1 s backoff
+    s.reconcile("pending")
+    assert node_of(client, "second") == "w1"
+    assert s.keys_for("pods", first) == []  # nobody waits now
