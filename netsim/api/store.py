@@ -261,13 +261,16 @@ class Store:
                         code=403, reason="Forbidden")
             if self._row(res, ns, md["name"]) is not None:
                 raise errors.already_exists(res.plural, md["name"], res.group)
+            # The uid comes before admission: the Job strategy's PrepareForCreate builds the
+            # generated selector from it.
+            md["uid"] = self.new_uid()
             if self.admission:
                 obj = self.admission(self, "CREATE", obj, None)
                 md = obj["metadata"]
+                md["uid"] = md.get("uid") or self.new_uid()
             obj["apiVersion"] = res.api_version
             if dry_run:
                 return obj
-            md["uid"] = self.new_uid()
             md["creationTimestamp"] = self.clock()
             md.pop("deletionTimestamp", None)
             if "spec" in obj:

@@ -1,9 +1,9 @@
 """Jobs and CronJobs (stored, not run): defaults and pkg/apis/batch/validation in its words.
 
 The pod template is checked as every template is (podspec.validate_pod_spec), and a Job's
-may only restart OnFailure or Never. What is left out: the selector the apiserver generates
-from the Job's uid (the store assigns the uid after admission), so a Job without
-`manualSelector: true` is not checked against its selector. Schedules are parsed as
+may only restart OnFailure or Never. A Job without `manualSelector: true` gets the selector
+and template labels the apiserver generates from its uid (the store assigns the uid before
+admission); what is left out is checking a user's own labels against that selector. Schedules are parsed as
 robfig/cron/v3's ParseStandard parses them, with its error texts.
 """
 
@@ -108,6 +108,39 @@ def _default_job(obj: dict, old: dict | None) -> None:
     spec = obj.get("spec")
     if isinstance(spec, dict):
         _default_job_spec(spec)
+        if old is None and spec.get("manualSelector") is not True:
+            _generate_selector(obj, spec)
+
+
+JOB_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def _generate_selector(obj: dict, spec: dict) -> None:
+    """The Job strategy's generateSelector: the template is labelled with the Job's name and
+    uid (legacy and batch.kubernetes.io/ keys, labels the user set are kept), and the
+    selector matches batch.kubernetes.io/controller-uid."""
+    md = obj.get("metadata") or {}
+    tmpl = spec.get("template")
+    if not isinstance(tmpl, dict) or not md.get("uid"):
+        return
+    tmd = tmpl.get("metadata")
+    if not isinstance(tmd, dict):
+        tmd = tmpl["metadata"] = {}
+    labels = tmd.get("labels")
+    if not isinstance(labels, dict):
+        labels = tmd["labels"] = {}
+    for k in JOB_LABELS:
+        labels.setdefault(k, str(md.get("name") or ""))
+    for k in UID_LABELS:
+        labels.setdefault(k, md["uid"])
+    sel = spec.get("selector")
+    if not isinstance(sel, dict):
+        sel = spec["selector"] = {}
+    ml = sel.get("matchLabels")
+    if not isinstance(ml, dict):
+        ml = sel["matchLabels"] = {}
+    ml.setdefault(UID_LABELS[1], md["uid"])
 
 
 def _default_cronjob(obj: dict, old: dict | None) -> None:
