@@ -59,6 +59,7 @@ RESOURCES: list[Resource] = [
     Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True, ()),
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",)),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False, ()),
+    Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
 ]
 
 BY_PLURAL = {r.plural: r for r in RESOURCES}
@@ -102,6 +103,7 @@ ACCEPTED_VERSIONS: dict[str, set[str]] = {
     "StatefulSet": {"apps/v1"},
     "EndpointSlice": {"discovery.k8s.io/v1"},
     "IngressClass": {"networking.k8s.io/v1"},
+    "NetworkPolicy": {"networking.k8s.io/v1"},
     "Job": {"batch/v1"},
     "CronJob": {"batch/v1"},
 }

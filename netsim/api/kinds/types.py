@@ -195,6 +195,18 @@ INGRESS_SPEC = Struct(
             "HTTPIngressPath", _pkg="networking", path=STR, pathType=STR,
             backend=BACKEND))))))
 
+NETPOL_PORT = Struct("NetworkPolicyPort", _pkg="networking", protocol=STR, port=INTSTR,
+                     endPort=I32)
+NETPOL_PEER = Struct("NetworkPolicyPeer", _pkg="networking", podSelector=LABEL_SELECTOR,
+                     namespaceSelector=LABEL_SELECTOR,
+                     ipBlock=Struct("IPBlock", _pkg="networking", cidr=STR, **{"except": STRINGS}))
+NETPOL_SPEC = Struct(
+    "NetworkPolicySpec", _pkg="networking", podSelector=LABEL_SELECTOR, policyTypes=STRINGS,
+    ingress=List(Struct("NetworkPolicyIngressRule", _pkg="networking",
+                        ports=List(NETPOL_PORT), **{"from": List(NETPOL_PEER)})),
+    egress=List(Struct("NetworkPolicyEgressRule", _pkg="networking",
+                       ports=List(NETPOL_PORT), to=List(NETPOL_PEER))))
+
 _WORKLOAD = dict(replicas=I32, selector=LABEL_SELECTOR, template=POD_TEMPLATE,
                  minReadySeconds=I32, revisionHistoryLimit=I32)
 STRATEGY = Struct("DeploymentStrategy", type=STR, rollingUpdate=Struct(
@@ -244,6 +256,7 @@ KINDS: dict[str, Struct] = {
         "IngressClassSpec", _pkg="networking", controller=STR,
         parameters=Struct("IngressClassParametersReference", _pkg="networking",
                           apiGroup=STR, kind=STR, name=STR, scope=STR, namespace=STR))),
+    "NetworkPolicy": Struct("NetworkPolicy", metadata=OBJECT_META, spec=NETPOL_SPEC),
     "Event": Struct("Event", metadata=OBJECT_META, reason=STR, message=STR, type=STR,
                     count=I32, involvedObject=OBJECT_REF, reportingComponent=STR,
                     reportingInstance=STR, action=STR,

@@ -1,0 +1,130 @@
+"""NetworkPolicy admission: kubectl's resource names, upstream's defaults and its messages."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from netsim.api import errors, resources
+from netsim.api.admission import Admission
+from netsim.api.client import LocalClient
+from netsim.api.store import Store
+
+
+@pytest.fixture
+def client():
+    store = Store(":memory:", admission=Admission())
+    store.bootstrap()
+    yield LocalClient(store)
+    store.close()
+
+
+def policy(**spec) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "np", "namespace": "default"}, "spec": spec}
+
+
+def refused(client, obj, code=422) -> str:
+    with pytest.raises(errors.ApiError) as ei:
+        client.create(copy.deepcopy(obj))
+    assert ei.value.code == code, ei.value.message
+    assert client.list("networkpolicies", None) == []
+    return ei.value.message
+
+
+def test_names_kubectl_accepts():
+    for name in ("netpol", "networkpolicy", "networkpolicies", "NetworkPolicy",
+                 "networkpolicies.networking.k8s.io"):
+        r = resources.lookup(name)
+        assert (r.plural, r.api_version, r.namespaced) == (
+            "networkpolicies", "networking.k8s.io/v1", True)
+
+
+def test_defaults_policy_types_and_protocol(client):
+    got = client.create(policy(podSelector={}))
+    assert got["spec"]["policyTypes"] == ["Ingress"]
+    got = client.create({**policy(), "metadata": {"name": "e", "namespace": "default"},
+                         "spec": {"egress": [{"ports": [{"port": 53}]}]}})
+    assert got["spec"]["podSelector"] == {}
+    assert got["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert got["spec"]["egress"][0]["ports"][0] == {"port": 53, "protocol": "TCP"}
+    # given policyTypes are kept as written
+    got = client.create({**policy(policyTypes=["Egress"]),
+                         "metadata": {"name": "x", "namespace": "default"}})
+    assert got["spec"]["policyTypes"] == ["Egress"]
+
+
+def test_a_valid_policy_with_every_peer_form(client):
+    client.create(policy(
+        podSelector={"matchLabels": {"app": "db"}},
+        ingress=[{"from": [{"podSelector": {"matchLabels": {"role": "api"}}},
+                           {"namespaceSelector": {"matchLabels": {"team": "a"}},
+                            "podSelector": {}},
+                           {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                  "ports": [{"port": 80}, {"port": "http", "protocol": "UDP"},
+                            {"port": 8000, "endPort": 9000, "protocol": "SCTP"}]}],
+        egress=[{}]))
+    assert client.get("networkpolicies", "np", "default")["spec"]["policyTypes"] == [
+        "Ingress", "Egress"]
+
+
+@pytest.mark.parametrize("spec, want", [
+    ({"policyTypes": ["Ingress", "Sideways"]},
+     'spec.policyTypes[1]: Unsupported value: "Sideways": supported values: "Ingress", '
+     '"Egress"'),
+    ({"policyTypes": ["Ingress", "Egress", "Ingress"]},
+     'spec.policyTypes: Invalid value: []networking.PolicyType{"Ingress", "Egress", '
+     '"Ingress"}: may not specify more than two policyTypes'),
+    ({"ingress": [{"ports": [{"protocol": "ICMP"}]}]},
+     'spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP": supported values: '
+     '"TCP", "UDP", "SCTP"'),
+    ({"ingress": [{"ports": [{"port": 0}]}]},
+     "spec.ingress[0].ports[0].port: Invalid value: 0: must be between 1 and 65535, "
+     "inclusive"),
+    ({"ingress": [{"ports": [{"port": 90, "endPort": 80}]}]},
+     "spec.ingress[0].ports[0].endPort: Invalid value: 80: must be greater than or equal "
+     "to `port`"),
+    ({"egress": [{"ports": [{"port": "http", "endPort": 80}]}]},
+     "spec.egress[0].ports[0].endPort: Invalid value: 80: may not be specified when `port` "
+     "is non-numeric"),
+    ({"egress": [{"ports": [{"endPort": 80}]}]},
+     "spec.egress[0].ports[0].endPort: Invalid value: 80: may not be specified when `port` "
+     "is not specified"),
+    ({"ingress": [{"ports": [{"port": "Web_1"}]}]},
+     'spec.ingress[0].ports[0].port: Invalid value: "Web_1": must contain only alpha-numeric '
+     "characters (a-z, 0-9), and hyphens (-)"),
+    ({"ingress": [{"from": [{}]}]},
+     "spec.ingress[0].from[0]: Required value: must specify a peer"),
+    ({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
+     "spec.egress[0].to[0]: Forbidden: may not specify both ipBlock and another peer"),
+    ({"egress": [{"to": [{"ipBlock": {}}]}]},
+     "spec.egress[0].to[0].ipBlock.cidr: Required value"),
+    ({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0"}}]}]},
+     'spec.egress[0].to[0].ipBlock.cidr: Invalid value: "10.0.0.0": must be a valid CIDR '
+     "value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8",
+                                         "except": ["10.0.0.0/8"]}}]}]},
+     'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.0.0.0/8": must be a '
+     "strict subset of `cidr`"),
+    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8",
+                                         "except": ["192.168.0.0/16"]}}]}]},
+     'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "192.168.0.0/16": must be a '
+     "strict subset of `cidr`"),
+    ({"podSelector": {"matchExpressions": [{"key": "app", "operator": "In"}]}},
+     "spec.podSelector.matchExpressions[0].values: Required value: must be specified when "
+     "`operator` is 'In' or 'NotIn'"),
+    ({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"a": "b c"}}}]}]},
+     'spec.ingress[0].from[0].namespaceSelector.matchLabels: Invalid value: "b c"'),
+])
+def test_refused_as_upstream_words_it(client, spec, want):
+    msg = refused(client, policy(**spec))
+    assert msg.startswith('The NetworkPolicy "np" is invalid: ') and want in msg, msg
+
+
+def test_a_wrongly_typed_port_is_the_decoders_400(client):
+    msg = refused(client, policy(ingress=[{"ports": [{"port": 80, "endPort": "90"}]}]),
+                  code=400)
+    assert msg == ('NetworkPolicy in version "v1" cannot be handled as a NetworkPolicy: json: '
+                   "cannot unmarshal string into Go struct field NetworkPolicyPort."
+                   "spec.ingress.ports.endPort of type int32")
