@@ -19,12 +19,14 @@ from netsim.api.client import LocalClient, socket_path
 from netsim.api.server import serve
 from netsim.api.store import Store
 from netsim.cluster import addons
+from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.gc import GarbageCollector
 from netsim.controllers.nodelifecycle import NodeLifecycleController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
+from netsim.controllers.statefulset import StatefulSetController
 from netsim.machinery import InformerFactory
 from netsim.net.ledger import state_dir
 from netsim.net.topology import ClusterConfig
@@ -39,6 +41,8 @@ CONTROLLERS = [
     GarbageCollector,
     ReplicaSetController,
     DeploymentController,
+    DaemonSetController,
+    StatefulSetController,
     EndpointsController,
     NodeLifecycleController,
 ]

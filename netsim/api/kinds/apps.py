@@ -340,19 +340,105 @@ def validate_secret(obj: dict, old: dict | None) -> list[str]:
     return causes
 
 
-# ---- DaemonSet and StatefulSet (stored, not run: their pod templates are checked alike) ----
+# ---- DaemonSet and StatefulSet (their pod templates are checked alike) ----------------------
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _default_daemonset(spec: dict) -> None:
+    """SetDefaults_DaemonSet: RollingUpdate 1 unavailable / 0 surge, history 10."""
+    st = spec.get("updateStrategy")
+    if not isinstance(st, dict):
+        st = spec["updateStrategy"] = {}
+    st.setdefault("type", "RollingUpdate")
+    if st["type"] == "RollingUpdate":
+        ru = st.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = st["rollingUpdate"] = {}
+        ru.setdefault("maxUnavailable", 1)
+        ru.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+
+
+def _default_statefulset(spec: dict) -> None:
+    """SetDefaults_StatefulSet: 1 replica, OrderedReady, RollingUpdate partition 0,
+    history 10, PVCs retained."""
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    st = spec.get("updateStrategy")
+    if not isinstance(st, dict):
+        st = spec["updateStrategy"] = {}
+    st.setdefault("type", "RollingUpdate")
+    if st["type"] == "RollingUpdate":
+        ru = st.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = st["rollingUpdate"] = {}
+        ru.setdefault("partition", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    pol = spec.get("persistentVolumeClaimRetentionPolicy")
+    if not isinstance(pol, dict):
+        pol = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    pol.setdefault("whenDeleted", "Retain")
+    pol.setdefault("whenScaled", "Retain")
+
+
+def _template_generation(obj: dict, old: dict | None) -> None:
+    """The DaemonSet strategy's PrepareForCreate/Update: the template generation annotation
+    starts at 1 and grows by one with each template change."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        return
+    ann = md.get("annotations")
+    if not isinstance(ann, dict):
+        ann = md["annotations"] = {}
+    if old is None:
+        ann[TEMPLATE_GENERATION] = "1"
+        return
+    prev = ((old.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_GENERATION, "0")
+    try:
+        n = int(prev)
+    except ValueError:
+        n = 0
+    changed = (obj.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+    ann[TEMPLATE_GENERATION] = str(n + 1 if changed else max(n, 1))
+
+
 def _default_template_owner(kind: str):
     def default(obj: dict, old: dict | None) -> None:
         spec = obj.get("spec")
         if isinstance(spec, dict) and isinstance(spec.get("template"), dict):
             default_template(spec["template"])
+        if isinstance(spec, dict):
+            if kind == "DaemonSet":
+                _default_daemonset(spec)
+                _template_generation(obj, old)
+            else:
+                _default_statefulset(spec)
     return default
+
+
+def _with_claim_volumes(spec: dict) -> dict:
+    """The spec as its pods will be: each volumeClaimTemplate a persistentVolumeClaim volume
+    (upstream does not check the template's mounts against its volumes alone)."""
+    claims = spec.get("volumeClaimTemplates")
+    tmpl = spec.get("template")
+    if not isinstance(claims, list) or not isinstance(tmpl, dict) or \
+            not isinstance(tmpl.get("spec"), dict):
+        return spec
+    vols = list(tmpl["spec"].get("volumes") or [])
+    have = {v.get("name") for v in vols if isinstance(v, dict)}
+    for c in claims:
+        name = ((c if isinstance(c, dict) else {}).get("metadata") or {}).get("name")
+        if isinstance(name, str) and name and name not in have:
+            vols.append({"name": name, "persistentVolumeClaim": {"claimName": name}})
+    return {**spec, "template": {**tmpl, "spec": {**tmpl["spec"], "volumes": vols}}}
 
 
 def _validate_template_owner(kind: str):
     def validate(obj: dict, old: dict | None) -> list[str]:
         spec = obj.get("spec") or {}
         causes = _nonneg(spec.get("replicas"), "spec.replicas") if kind == "StatefulSet" else []
+        if kind == "StatefulSet":
+            spec = _with_claim_volumes(spec)
         causes += validate_selector_and_template(kind, spec)
         causes += selector_immutable(obj, old)
         return causes
