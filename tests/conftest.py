@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,10 @@ import pytest
 
 TEST_CLUSTER = os.environ.get("NETSIM_TEST_CLUSTER", "nstest")
 TEST_LAN = os.environ.get("NETSIM_TEST_LAN", "192.168.77.0/24")
+# `cluster up` merges its context into the kubeconfig kubectl reads: a test run writes a
+# file of its own (per test cluster), never the user's ~/.kube/config.
+os.environ["KUBECONFIG"] = os.path.join(tempfile.gettempdir(),
+                                        f"netsim-test-{TEST_CLUSTER}.kubeconfig")
 
 
 def is_root() -> bool:

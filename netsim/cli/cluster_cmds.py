@@ -1,4 +1,4 @@
-"""`netsim cluster up|down|status`."""
+"""`netsim cluster up|down|status|kubeconfig`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ def run(args) -> int:
             return lifecycle.status(name)
         if args.action == "down":
             lifecycle.down(name)
+            return 0
+        if args.action == "kubeconfig":  # kind get kubeconfig: a standalone file on stdout
+            if not lifecycle.is_up(name):
+                raise lifecycle.ClusterError(f'cluster "{name}" is not up')
+            from netsim.cluster import kubeconfig
+            print(kubeconfig.dump(kubeconfig.standalone(name, *lifecycle.kubeconfig_entries(name))),
+                  end="")
             return 0
     except lifecycle.ClusterError as e:
         raise CliError(f"error: {e}") from e

@@ -16,9 +16,9 @@ import threading
 from netsim.api import errors
 from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient, socket_path
-from netsim.api.server import serve
+from netsim.api.server import serve, serve_tls, tls_context
 from netsim.api.store import Store
-from netsim.cluster import addons
+from netsim.cluster import addons, pki
 from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
@@ -86,6 +86,10 @@ def stop_controllers(controllers: list, informers: InformerFactory) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="netsim-controlplane")
     ap.add_argument("--cluster", required=True)
+    ap.add_argument("--https-port", type=int, default=0,
+                    help="serve the API over HTTPS (client certificates) on 127.0.0.1:PORT")
+    ap.add_argument("--lan-address", default=None,
+                    help="also on this HOST:PORT (the host's LAN address)")
     args = ap.parse_args(argv)
     # The store holds Secrets: it, its WAL and everything else this daemon writes are
     # root's only (etcd keeps its data dir 0700); the API socket is made 0600 by serve().
@@ -101,10 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admission)
     store.bootstrap()
     client = LocalClient(store)
-    srv = serve(store, socket_path(cfg.name))
+    servers = []
+    if args.https_port:
+        # Bound before the unix socket: `cluster up` takes that one as the API being up.
+        p = pki.paths(state_dir(cfg.name))
+        ctx = tls_context(p.server_crt, p.server_key, p.ca_crt)
+        servers.append(serve_tls(store, "127.0.0.1", args.https_port, ctx))
+        if args.lan_address:
+            host, _, port = args.lan_address.rpartition(":")
+            servers.append(serve_tls(store, host, int(port), ctx))
+    servers.append(serve(store, socket_path(cfg.name)))
     # A short poll: shutdown() waits for it, and `cluster down` waits for the shutdown.
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                     name="api").start()
+    for i, srv in enumerate(servers):
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                         name=f"api-{i}").start()
     bootstrap_objects(client, cfg)
     informers = InformerFactory(client)
     controllers = start_controllers(client, informers)
@@ -114,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("control plane of %s up with %d controllers", cfg.name, len(controllers))
     done.wait()
     stop_controllers(controllers, informers)
-    srv.shutdown()
+    for srv in servers:
+        srv.shutdown()
     store.close()  # wakes the informers' watches: no waiting for a bookmark
     if not informers.join(1.0):
         log.warning("informers still running at shutdown")

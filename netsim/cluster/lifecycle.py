@@ -7,14 +7,17 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
 
+import yaml
+
 from netsim.api import errors
 from netsim.api.client import HttpClient, socket_path
-from netsim.cluster import procs
+from netsim.cluster import kubeconfig, pki, procs
 from netsim.kubelet import cgroups
 from netsim.net import netlink as nl
 from netsim.net import topology
@@ -29,7 +32,11 @@ class ClusterError(Exception):
 LEDGER = "ledger.jsonl"
 # What netsim itself writes in /var/lib/netsim/<cluster>: `down` removes these and nothing else.
 OWN_ENTRIES = {"cluster.json", "logs", "nodes", "ipam", "ingress", "store.db", "store.db-wal",
-               "store.db-shm", "store.db-journal"}
+               "store.db-shm", "store.db-journal", pki.PKI_DIR}
+# Where pods and LAN hosts reach the API: the host's LAN address on kube-apiserver's port
+# (the `kubernetes` Service's targetPort); another port when something already holds it.
+LAN_API_PORT = 6443
+_IP_FREEBIND = 15
 
 
 def _check_name(name: str) -> None:
@@ -173,6 +180,54 @@ def _private_file(path: str) -> str:
     return path
 
 
+def _free_port(host: str, want: int = 0) -> int:
+    """A TCP port free on `host` (`want` when it is), found as kind finds its API port: bind,
+    read, close. The address need not exist yet (IP_FREEBIND)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+        try:
+            s.bind((host, want))
+        except OSError:
+            if not want:
+                raise
+            s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def api_endpoint(name: str) -> dict | None:
+    """The cluster's HTTPS listeners as `cluster up` recorded them: {"host", "port", "lan"}."""
+    recs = [r for r in Ledger(name).records() if r["kind"] == "apiserver"]
+    return recs[-1] if recs else None
+
+
+def _setup_https(cfg: ClusterConfig, ledger: Ledger) -> list[str]:
+    """Certificates and ports for the HTTPS API; returns the control plane's extra flags."""
+    port = _free_port("127.0.0.1")
+    lan = None
+    if cfg.host_access:
+        lan = f"{cfg.host_ip}:{_free_port(cfg.host_ip, LAN_API_PORT)}"
+    ledger.add("apiserver", host="127.0.0.1", port=port, lan=lan)
+    pki.create(state_dir(cfg.name), ["127.0.0.1", cfg.host_ip, cfg.kubernetes_ip])
+    return ["--https-port", str(port)] + (["--lan-address", lan] if lan else [])
+
+
+def kubeconfig_entries(name: str) -> tuple[str, bytes, bytes, bytes]:
+    """(server URL, CA, admin cert, admin key) of a cluster that is up."""
+    ep = api_endpoint(name)
+    if ep is None:
+        raise ClusterError(f'cluster "{name}" is not up')
+    p = pki.paths(state_dir(name))
+    return (f"https://{ep['host']}:{ep['port']}", pki.read(p.ca_crt), pki.read(p.admin_crt),
+            pki.read(p.admin_key))
+
+
+def _merge_kubeconfig(name: str, ledger: Ledger) -> str:
+    path = kubeconfig.default_path()
+    ledger.add("kubeconfig", path=path, context=kubeconfig.entry_name(name))  # before writing
+    kubeconfig.merge(path, name, *kubeconfig_entries(name))
+    return path
+
+
 def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> bool:
     """Create the cluster. Returns False if it was already up."""
     _check_name(cfg.name)
@@ -208,8 +263,10 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         logs = private_dir(os.path.join(path, "logs"))
         for d in ("nodes", "ipam"):  # the agents' pod records, container logs, IP leases
             private_dir(os.path.join(path, d))
+        https = _setup_https(cfg, ledger)
         procs.spawn(ledger, "controlplane",
-                    procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name),
+                    procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name,
+                                        *https),
                     _private_file(os.path.join(logs, "controlplane.log")))
         topology.build_lan(cfg, ledger)
         for node in cfg.nodes:
@@ -225,6 +282,11 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         _wait(lambda: os.path.exists(socket_path(cfg.name)) and client.list("namespaces"),
               timeout, "the API server did not come up (see " + logs + "/controlplane.log)")
         _say(f" ✓ Control plane: API on {socket_path(cfg.name)}", quiet)
+        kc = _merge_kubeconfig(cfg.name, ledger)
+        ep = api_endpoint(cfg.name)
+        _say(f" ✓ kubectl: context {kubeconfig.entry_name(cfg.name)} in {kc} "
+             f"(https://127.0.0.1:{ep['port']}" + (f", {ep['lan']} on the LAN)" if ep["lan"] else ")"),
+             quiet)
         for node in cfg.nodes:
             procs.spawn(ledger, f"agent/{node.name}",
                         procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node.name),
@@ -365,6 +427,10 @@ def down(name: str, *, quiet: bool = False) -> bool:
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     sweeper.join()
     topology.teardown(ledger)
+    for r in recs:
+        if r["kind"] == "kubeconfig":  # exactly netsim-<name>'s entries; the rest stays
+            with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
+                kubeconfig.remove(r["path"], name)
     for r in reversed(recs):
         if r["kind"] == "dir" and r["path"] not in (path,):
             shutil.rmtree(r["path"], ignore_errors=True)
