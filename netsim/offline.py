@@ -315,7 +315,7 @@ class OfflineCluster:
 
     def snapshot(self) -> Snapshot:
         snap = Snapshot(self.cfg)
-        for res in WATCHED + ("namespaces", "configmaps", "secrets"):
+        for res in WATCHED + ("namespaces", "configmaps", "secrets", "networkpolicies"):
             snap.objects[res] = json.loads("[" + ",".join(self.store.list_raw(res)[0]) + "]")
         return snap
 

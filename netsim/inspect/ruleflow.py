@@ -252,7 +252,9 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> IptRule:
         elif w == "--comment" or w == "--nfacct-name":
             pass
         elif w in ("--dport", "--destination-port"):
-            rule.matches.append(("dport", neg, _int(value(), raw)))
+            lo, colon, hi = value().partition(":")  # a range (NetworkPolicy endPort): lo:hi
+            rule.matches.append(("dport", neg, (_int(lo, raw), _int(hi, raw) if colon
+                                                 else _int(lo, raw))))
         elif w in ("--dst-type", "--src-type"):
             rule.matches.append((w[2:10], neg, value()))
         elif w == "--mode":
@@ -468,7 +470,7 @@ class IptablesRules:
             elif kind == "proto":
                 ok = v in ("all", walk.proto)
             elif kind == "dport":
-                ok = walk.port == v
+                ok = v[0] <= walk.port <= v[1]  # type: ignore[index]
             elif kind in ("src-type", "dst-type"):
                 if v != "LOCAL":
                     raise TraceError(f"addrtype {v} is not modelled (only LOCAL): {r.raw!r}")
