@@ -1,6 +1,8 @@
-"""`rollout status|history|undo|pause|resume|restart`: kubectl's rollout verbs for Deployments.
+"""`rollout status|history|undo|pause|resume|restart`: kubectl's rollout verbs.
 
-The arithmetic and wording live in netsim.controllers.rollout (pure); this module fetches,
+Deployments (history in ReplicaSets), DaemonSets and StatefulSets (history in
+ControllerRevisions; no pause/resume, as kubectl). The arithmetic and wording live in
+netsim.controllers.rollout and netsim.controllers.history (pure); this module fetches,
 writes back and prints.
 """
 
@@ -21,9 +23,13 @@ from netsim.cli.pflags import (
     split_targets,
     update_with_retry,
 )
+from netsim.controllers import history as hist
 from netsim.controllers import rollout as ro
 
 SUBCOMMANDS = ("history", "pause", "restart", "resume", "status", "undo")
+# verbs kubectl has for DaemonSets and StatefulSets too (no pauser/resumer for them)
+REVISIONED = ("daemonsets", "statefulsets")
+_REVISIONED_VERBS = ("history", "undo", "status", "restart")
 
 
 def parse_duration(s: str) -> float:
@@ -47,6 +53,8 @@ def _deployments(ctx: Ctx, positional: list[str], sub: str) -> list[tuple]:
     targets = split_targets(positional)
     objs = fetch(ctx, targets)
     for res, _ in objs:
+        if res.plural in REVISIONED and sub in _REVISIONED_VERBS:
+            continue
         if res.plural != "deployments":
             what = {"history": "no history viewer has been implemented for",
                     "undo": "no rollbacker has been implemented for",
@@ -76,6 +84,9 @@ def history(ctx: Ctx, args: list[str]) -> int:
         raise CliError(f"error: revision must be a positive integer: {revision}")
     texts = []
     for res, d in _deployments(ctx, p.positional, "history"):
+        if res.plural in REVISIONED:
+            texts.append(_revision_history(ctx, res, d, revision))
+            continue
         rss = _owned_rss(ctx, d)
         if revision > 0:
             rs = next((r for r in rss if ro.revision(r) == revision), None)
@@ -88,6 +99,24 @@ def history(ctx: Ctx, args: list[str]) -> int:
     for t in texts:
         out(t if t.endswith("\n") else t + "\n")
     return 0
+
+
+def _owned_revisions(ctx: Ctx, owner: dict) -> list[dict]:
+    return hist.owned(owner, ctx.client.list("controllerrevisions",
+                                             owner["metadata"].get("namespace")))
+
+
+def _revision_history(ctx: Ctx, res, owner: dict, revision: int) -> str:
+    """DaemonSetHistoryViewer / StatefulSetHistoryViewer: the revisions' table, or one
+    revision's pod template."""
+    revs = _owned_revisions(ctx, owner)
+    if revision > 0:
+        rev = next((r for r in revs if hist.number(r) == revision), None)
+        if rev is None:
+            raise CliError("error: unable to find the specified revision")
+        return (f"{label_of(res, owner)} with revision #{revision}\n"
+                + pod_template_text({"spec": {"template": hist.template_of(rev)}}))
+    return ro.format_history(label_of(res, owner), hist.history_rows(revs))
 
 
 def pod_template_text(rs: dict) -> str:
@@ -114,8 +143,10 @@ def undo(ctx: Ctx, args: list[str]) -> int:
     rc = 0
     for res, d in _deployments(ctx, p.positional, "undo"):
         for attempt in range(5):
-            rss = _owned_rss(ctx, d)
-            new, msg = ro.rollback_deployment(d, rss, to_rev)
+            if res.plural in REVISIONED:
+                new, msg = hist.rollback(d, _owned_revisions(ctx, d), to_rev)
+            else:
+                new, msg = ro.rollback_deployment(d, _owned_rss(ctx, d), to_rev)
             if new is None:
                 if msg.startswith("skipped"):
                     out(f"{label_of(res, d)} {msg}")
@@ -188,15 +219,17 @@ def status(ctx: Ctx, args: list[str]) -> int:
     watch = p.get("watch", "true").lower() not in ("false", "0", "f")
     timeout = parse_duration(p.get("timeout", "0s"))
     objs = _deployments(ctx, p.positional, "status")
-    if p.get("revision") not in (None, "0"):
+    if p.get("revision") not in (None, "0") and any(r.plural == "deployments" for r, _ in objs):
         raise CliError("error: revision is not supported for Deployment status")
+    viewers = {"deployments": ro.rollout_status, "daemonsets": hist.daemonset_status,
+               "statefulsets": hist.statefulset_status}
     deadline = time.monotonic() + timeout if timeout > 0 else None
     for res, d in objs:
         name, ns = d["metadata"]["name"], d["metadata"].get("namespace")
         last = None
         while True:
             try:
-                msg, done = ro.rollout_status(d)
+                msg, done = viewers[res.plural](d)
             except ValueError as e:
                 raise CliError(f"error: {e}") from e
             if msg != last:

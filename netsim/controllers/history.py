@@ -74,8 +74,9 @@ def new_revision(owner: dict, template: dict, rev_number: int,
            "metadata": {"name": f"{md['name'][:223]}-{h}", "namespace": md.get("namespace"),
                         "labels": labels, "ownerReferences": [owner_ref(owner)]},
            "data": data, "revision": rev_number}
-    if owner.get("kind") == "StatefulSet" and md.get("annotations"):
-        out["metadata"]["annotations"] = dict(md["annotations"])
+    ann = {k: v for k, v in (md.get("annotations") or {}).items() if k != ro.LAST_APPLIED}
+    if ann:  # both controllers snapshot the owner's annotations (the change-cause)
+        out["metadata"]["annotations"] = ann
     return out
 
 
@@ -149,7 +150,7 @@ def rollback(owner: dict, revisions: list[dict], to_revision: int) -> tuple[dict
     revs = sorted(owned(owner, revisions), key=number)
     if to_revision == 0:
         if len(revs) < 2:
-            return None, "no rollout history found"
+            return None, "no last revision to roll back to"
         target = revs[-2]
     else:
         target = next((r for r in revs if number(r) == to_revision), None)
@@ -162,3 +163,49 @@ def rollback(owner: dict, revisions: list[dict], to_revision: int) -> tuple[dict
     new = copy.deepcopy(owner)
     new["spec"]["template"] = template
     return new, "rolled back"
+
+
+def daemonset_status(ds: dict) -> tuple[str, bool]:
+    """kubectl's DaemonSetStatusViewer: (message, done); ValueError for OnDelete."""
+    spec, st = ds.get("spec") or {}, ds.get("status") or {}
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        raise ValueError("rollout status is only available for RollingUpdate strategy type")
+    name = ds["metadata"]["name"]
+    if ds["metadata"].get("generation", 1) > st.get("observedGeneration", 0):
+        return "Waiting for daemon set spec update to be observed...\n", False
+    desired = st.get("desiredNumberScheduled", 0)
+    updated, avail = st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0)
+    if updated < desired:
+        return (f'Waiting for daemon set "{name}" rollout to finish: {updated} out of '
+                f"{desired} new pods have been updated...\n"), False
+    if avail < desired:
+        return (f'Waiting for daemon set "{name}" rollout to finish: {avail} of {desired} '
+                "updated pods are available...\n"), False
+    return f'daemon set "{name}" successfully rolled out\n', True
+
+
+def statefulset_status(sts: dict) -> tuple[str, bool]:
+    """kubectl's StatefulSetStatusViewer: (message, done); ValueError for OnDelete."""
+    spec, st = sts.get("spec") or {}, sts.get("status") or {}
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        raise ValueError("rollout status is only available for RollingUpdate strategy type")
+    observed = st.get("observedGeneration", 0)
+    if not observed or sts["metadata"].get("generation", 1) > observed:
+        return "Waiting for statefulset spec update to be observed...\n", False
+    want = spec.get("replicas")
+    ready, updated = st.get("readyReplicas", 0), st.get("updatedReplicas", 0)
+    if want is not None and ready < want:
+        return f"Waiting for {want - ready} pods to be ready...\n", False
+    ru = strategy.get("rollingUpdate")
+    if ru is not None:
+        partition = ru.get("partition")
+        if want is not None and partition is not None and updated < want - partition:
+            return (f"Waiting for partitioned roll out to finish: {updated} out of "
+                    f"{want - partition} new pods have been updated...\n"), False
+        return f"partitioned roll out complete: {updated} new pods have been updated...\n", True
+    if st.get("updateRevision") != st.get("currentRevision"):
+        return (f"waiting for statefulset rolling update to complete {updated} pods at "
+                f"revision {st.get('updateRevision')}...\n"), False
+    return (f"statefulset rolling update complete {st.get('currentReplicas', 0)} pods at "
+            f"revision {st.get('currentRevision')}...\n"), True

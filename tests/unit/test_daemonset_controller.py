@@ -319,3 +319,48 @@ def test_host_network_pods_tolerate_network_unavailable(cl: Cluster) -> None:
     cl.run()
     keys = {t["key"] for t in cl.pods()[0]["spec"]["tolerations"]}
     assert "node.kubernetes.io/network-unavailable" in keys
+
+
+# ---- rollout status / history / undo ds, as kubectl prints them ------------------------------
+def _ctx(cl: Cluster):
+    from netsim.cli.context import Ctx
+    c = Ctx(cluster="nsj2", namespace=NS, all_namespaces=False, argv=["rollout"])
+    c._client = cl.client
+    return c
+
+
+def test_rollout_status_history_and_undo_ds(cl: Cluster, capsys) -> None:
+    from netsim.cli import rollout_cmds
+    from netsim.cli.context import CliError
+    cl.client.create(fluentd())
+    cl.run()
+    ctx = _ctx(cl)
+    assert rollout_cmds.run(ctx, ["status", "ds/fluentd-elasticsearch"]) == 0
+    assert capsys.readouterr().out == 'daemon set "fluentd-elasticsearch" successfully rolled out\n'
+    ds = cl.ds()
+    ds["metadata"]["annotations"]["kubernetes.io/change-cause"] = "image v2"
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = V2
+    cl.client.update(ds)
+    assert rollout_cmds.run(ctx, ["status", "ds/fluentd-elasticsearch", "--watch=false"]) == 0
+    assert capsys.readouterr().out == "Waiting for daemon set spec update to be observed...\n"
+    cl.run()
+    assert rollout_cmds.run(ctx, ["history", "daemonset", "fluentd-elasticsearch"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["daemonset.apps/fluentd-elasticsearch ", "REVISION  CHANGE-CAUSE",
+                                "1         <none>", "2         image v2"]
+    assert rollout_cmds.run(ctx, ["history", "ds/fluentd-elasticsearch", "--revision=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("daemonset.apps/fluentd-elasticsearch with revision #1\nPod Template:")
+    assert V1 in out
+    assert rollout_cmds.run(ctx, ["undo", "ds/fluentd-elasticsearch"]) == 0
+    assert capsys.readouterr().out == "daemonset.apps/fluentd-elasticsearch rolled back\n"
+    cl.run()
+    assert {p["spec"]["containers"][0]["image"] for p in cl.pods()} == {V1}
+    assert rollout_cmds.run(ctx, ["undo", "ds/fluentd-elasticsearch", "--to-revision=3"]) == 0
+    assert capsys.readouterr().out == ("daemonset.apps/fluentd-elasticsearch skipped rollback "
+                                       "(current template already matches revision 3)\n")
+    ds = cl.ds()
+    ds["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    cl.client.update(ds)
+    with pytest.raises(CliError, match="rollout status is only available for RollingUpdate"):
+        rollout_cmds.run(ctx, ["status", "ds/fluentd-elasticsearch"])

@@ -324,3 +324,30 @@ def test_headless_service_endpoints_carry_the_hostname(cl: Cluster) -> None:
                    if sl["metadata"]["labels"].get("kubernetes.io/service-name") == "nginx"
                    for ep in sl.get("endpoints") or [])
     assert hosts == ["web-0", "web-1"]
+
+
+def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
+    from netsim.cli import rollout_cmds
+    from netsim.cli.context import Ctx
+    ctx = Ctx(cluster="nsj2", namespace=NS, all_namespaces=False, argv=["rollout"])
+    ctx._client = cl.client
+    cl.client.create(web(replicas=2))
+    cl.run()
+    assert rollout_cmds.run(ctx, ["status", "sts/web"]) == 0
+    assert capsys.readouterr().out == "partitioned roll out complete: 2 new pods have been updated...\n"
+    s = cl.sts()
+    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
+    cl.client.update(s)
+    cl.ssc.reconcile(f"{NS}/web")
+    assert rollout_cmds.run(ctx, ["status", "statefulset/web", "--watch=false"]) == 0
+    assert capsys.readouterr().out == "Waiting for partitioned roll out to finish: 0 out of 2 " \
+        "new pods have been updated...\n"
+    cl.run()
+    assert rollout_cmds.run(ctx, ["history", "sts/web"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "statefulset.apps/web ", "REVISION  CHANGE-CAUSE", "1         <none>", "2         <none>"]
+    assert rollout_cmds.run(ctx, ["undo", "sts/web", "--to-revision=1"]) == 0
+    assert capsys.readouterr().out == "statefulset.apps/web rolled back\n"
+    cl.run()
+    assert {p["spec"]["containers"][0]["image"] for p in cl.pods().values()} == {V1}
+    assert sorted(r["revision"] for r in cl.client.list("controllerrevisions", NS)) == [2, 3]
