@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     proxy = KubeProxy(client, cfg, node, factory=informers)
     proxy.start()
     agents.append(proxy)
+    # NetworkPolicy enforcement, as a CNI's policy daemon on every node (shares the pods watch).
+    from netsim.netpol.agent import PolicyAgent
+    policies = PolicyAgent(client, cfg, node, factory=informers)
+    policies.start()
+    agents.append(policies)
 
     def stop(*_):
         # Containers keep running: a restarted agent re-adopts them.

@@ -67,6 +67,18 @@ class PolicySyncer:
         return True
 
 
+class _Stopped(threading.Event):
+    """`stopped.set()` (the node agent's shutdown) also wakes the loop."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self._wake_event = wake
+
+    def set(self) -> None:
+        super().set()
+        self._wake_event.set()
+
+
 class PolicyAgent:
     """NetworkPolicy enforcement for one node. `start()` returns at once; set `stopped`."""
 
@@ -80,7 +92,7 @@ class PolicyAgent:
         self._handlers = [(inf, inf.add_handler(
             on_add=lambda o: self._wake.set(), on_update=lambda a, b: self._wake.set(),
             on_delete=lambda o: self._wake.set())) for inf in self.informers.values()]
-        self.stopped = threading.Event()
+        self.stopped = _Stopped(self._wake)
         self.syncer: PolicySyncer | None = None
         self.syncs = 0
         self.last_sync_seconds = 0.0
