@@ -1,0 +1,562 @@
+"""`netsim trace FROM TO`: where one new connection goes, hop by hop, confirmed by a real one.
+
+First version (issue 14): the netfilter part is read, not instrumented. The node's live
+rules (`iptables-save` in iptables mode, `nft list table ip kube-proxy` in nftables mode)
+are walked by netsim.inspect.ruleflow; the routing decision comes from the Node objects
+(each node's podCIDR and InternalIP, as flannel's host-gw routes); then a real probe (a TCP
+connect, or a UDP datagram) leaves the source netns, and the node's conntrack entry for
+that probe's source port says which endpoint the DNAT chose. Only that endpoint's branch
+of the rules is reported. Nothing is added to the rules; the probe's one connection is
+counted by the rules it crosses, as any connection is.
+
+The pure parts (resolving FROM/TO, assembling hops, the JSON shape) take plain objects and
+are unit tested; `run_trace` does the live work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+from netsim.inspect import ruleflow
+from netsim.inspect.capture import pod_netns
+from netsim.net.topology import ClusterConfig
+
+VERDICTS = ("delivered", "rejected", "dropped", "no-route")
+
+
+class TraceUsageError(ValueError):
+    """FROM/TO/--port the user gave cannot be traced; worded for the user."""
+
+
+@dataclass
+class Source:
+    at: str  # "pod/ns/name", "node/NAME" or "host"
+    ip: str
+    netns: str | None  # None: the root netns (host)
+    node: str | None  # the node whose netfilter the packet enters first (None: host)
+    interface: str  # the source's own interface
+    node_interface: str = ""  # where it enters that node ("" for the node's own output)
+
+
+@dataclass
+class Dest:
+    label: str  # what the user named: "svc/ns/name", "pod/ns/name", "node/NAME", an IP
+    ip: str
+    port: int
+    proto: str  # tcp / udp
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    ip: str
+    pod_cidr: str
+
+
+@dataclass
+class Hop:
+    at: str
+    interface: str
+    table: str
+    chain: str
+    rule: str
+    action: str
+
+
+@dataclass
+class Result:
+    from_: str
+    to: str
+    verdict: str
+    delivered_to: dict | None
+    hops: list[Hop] = field(default_factory=list)
+    packet: str = ""  # "tcp 10.244.1.5 -> 10.96.0.20:80" (text output's first line)
+
+    def to_json(self) -> dict:
+        return {"from": self.from_, "to": self.to, "verdict": self.verdict,
+                "delivered_to": self.delivered_to, "hops": [asdict(h) for h in self.hops]}
+
+    def text(self) -> str:
+        """Reads like the seed's walk through iptables-save: each rule that matched, where."""
+        lines = [f"{self.packet}  ({self.from_} -> {self.to})"]
+        last_at = None
+        for h in self.hops:
+            if h.at != last_at:
+                lines.append(f"{h.at}:")
+                last_at = h.at
+            if h.table:
+                lines.append(f"  {h.table}/{h.chain}: {h.rule}")
+                lines.append(f"      -> {h.action}")
+            else:
+                rule = f" {h.rule}:" if h.rule else ""
+                lines.append(f"  [{h.interface or '-'}]{rule} {h.action}")
+        d = self.delivered_to
+        lines.append(f"verdict: {self.verdict}" + (
+            f" (pod/{d['pod']} {d['ip']}:{d['port']})" if d else ""))
+        return "\n".join(lines)
+
+
+# --- resolving FROM and TO (pure over API objects) -------------------------------------------
+
+def _split(spec: str) -> tuple[str, str]:
+    kind, sep, name = spec.partition("/")
+    if not sep:
+        return "", spec
+    kinds = {"pod": "pod", "pods": "pod", "po": "pod", "node": "node", "nodes": "node",
+             "no": "node", "svc": "svc", "service": "svc", "services": "svc"}
+    if kind.lower() not in kinds or not name:
+        raise TraceUsageError(f'error: the server doesn\'t have a resource type "{kind}"')
+    return kinds[kind.lower()], name
+
+
+def nodes_of(node_objs: list[dict], cfg: ClusterConfig | None = None) -> list[NodeInfo]:
+    """Each node's LAN address (InternalIP) and pod CIDR from the Node objects (the config's
+    values for what a Node does not say yet)."""
+    out = []
+    for n in node_objs:
+        name = n["metadata"]["name"]
+        addrs = (n.get("status") or {}).get("addresses") or []
+        ip = next((a["address"] for a in addrs if a.get("type") == "InternalIP"), "")
+        cidr = (n.get("spec") or {}).get("podCIDR") or ""
+        if cfg is not None and (not ip or not cidr):
+            try:
+                spec = cfg.node(name)
+                ip, cidr = ip or spec.ip, cidr or spec.pod_cidr
+            except KeyError:
+                pass
+        out.append(NodeInfo(name, ip, cidr))
+    return out
+
+
+def node_for_ip(nodes: list[NodeInfo], ip: str) -> NodeInfo | None:
+    """The node whose pod CIDR holds `ip` (the route a pod IP takes)."""
+    addr = ipaddress.ip_address(ip)
+    for n in nodes:
+        if n.pod_cidr and addr in ipaddress.ip_network(n.pod_cidr, strict=False):
+            return n
+    return None
+
+
+def resolve_source(spec: str, *, pod: dict | None, nodes: list[NodeInfo], namespace: str,
+                   cfg: ClusterConfig) -> Source:
+    """FROM: `host` (the machine netsim runs on, on the LAN as cfg.host_ip), `node/NAME`,
+    `pod/NAME` (`pod` is the Pod object, fetched by the caller)."""
+    if spec == "host":
+        return Source("host", cfg.host_ip, None, None, cfg.host_ifname)
+    kind, name = _split(spec)
+    if kind == "node":
+        n = next((n for n in nodes if n.name == name), None)
+        if n is None:
+            raise TraceUsageError(f'Error from server (NotFound): nodes "{name}" not found')
+        return Source(f"node/{name}", n.ip, cfg.node_netns(name), name, "eth0")
+    if kind in ("pod", ""):
+        if pod is None:
+            raise TraceUsageError(f'Error from server (NotFound): pods "{name}" not found')
+        st, sp = pod.get("status") or {}, pod.get("spec") or {}
+        if not st.get("podIP") or not sp.get("nodeName"):
+            raise TraceUsageError(f"error: pod {name} has no IP yet (phase "
+                                  f"{st.get('phase', 'Pending')})")
+        at = f"pod/{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        if sp.get("hostNetwork"):
+            return Source(at, st["podIP"], cfg.node_netns(sp["nodeName"]), sp["nodeName"],
+                          "eth0")
+        from netsim.kubelet.sandbox import veth_name  # noqa: PLC0415
+        return Source(at, st["podIP"], pod_netns(cfg, pod), sp["nodeName"], "eth0",
+                      veth_name(pod["metadata"]["uid"]))
+    raise TraceUsageError(f"error: FROM must be pod/NAME, node/NAME or host, not {spec!r}")
+
+
+def resolve_dest(spec: str, *, obj: dict | None, nodes: list[NodeInfo], namespace: str,
+                 port: int | None, proto: str | None) -> Dest:
+    """TO: `svc/NAME` (its ClusterIP; --port picks one of its ports, default the first),
+    `pod/NAME` (its IP; --port, default its first containerPort), `node/NAME` with --port
+    (a NodePort), or an IP with --port. `obj` is the Service or Pod, fetched by the caller."""
+    kind, name = _split(spec)
+    if kind == "" and _is_ip(spec):
+        if port is None:
+            raise TraceUsageError("error: --port is required when TO is an IP")
+        return Dest(spec, spec, port, proto or "tcp")
+    if kind == "svc":
+        if obj is None:
+            raise TraceUsageError(f'Error from server (NotFound): services "{name}" not found')
+        sp = obj.get("spec") or {}
+        ip = sp.get("clusterIP")
+        if not ip or ip == "None":
+            raise TraceUsageError(f"error: service {name} has no cluster IP (headless): "
+                                  "trace one of its pods")
+        ports = sp.get("ports") or []
+        chosen = next((p for p in ports if port is None or p.get("port") == port), None)
+        if chosen is None and port is None:
+            raise TraceUsageError(f"error: service {name} has no ports")
+        use_port = port if port is not None else chosen["port"]  # type: ignore[index]
+        use_proto = proto or (chosen or {}).get("protocol", "TCP").lower()
+        return Dest(f"svc/{namespace}/{name}", ip, use_port, use_proto)
+    if kind in ("pod", ""):
+        if obj is None:
+            raise TraceUsageError(f'Error from server (NotFound): pods "{name}" not found')
+        ip = (obj.get("status") or {}).get("podIP")
+        if not ip:
+            raise TraceUsageError(f"error: pod {name} has no IP yet")
+        if port is None:
+            cports = [p for c in (obj.get("spec") or {}).get("containers") or []
+                      for p in c.get("ports") or []]
+            if not cports:
+                raise TraceUsageError(f"error: pod {name} declares no port: give --port")
+            port, proto = cports[0]["containerPort"], proto or cports[0].get(
+                "protocol", "TCP").lower()
+        return Dest(f"pod/{namespace}/{name}", ip, port, proto or "tcp")
+    if kind == "node":
+        n = next((n for n in nodes if n.name == name), None)
+        if n is None:
+            raise TraceUsageError(f'Error from server (NotFound): nodes "{name}" not found')
+        if port is None:
+            raise TraceUsageError("error: --port (the NodePort) is required when TO is a node")
+        return Dest(f"node/{name}", n.ip, port, proto or "tcp")
+    raise TraceUsageError(f"error: TO must be svc/NAME, pod/NAME, node/NAME or an IP, not {spec!r}")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False
+
+
+# --- hops from a ruleflow Trace (pure) -------------------------------------------------------
+
+_IPT_JUMP = re.compile(r"(?:^|\s)-([jg]) (\S+)(.*)$")
+_NFT_JUMP = re.compile(r"\b(jump|goto) (\S+)")
+
+
+def rule_action(rule: str) -> str:
+    """What a matched rule does, in a few words: `jump KUBE-SVC-X`, `DNAT to ip:port`,
+    `REJECT`, `MARK --or-mark 0x4000`, `MASQUERADE`, nft's `dnat to`, `goto`, vmaps."""
+    text = re.sub(r'\s*comment "[^"]*"', "", rule).strip()
+    if text.startswith(("-A ", "-I ")):
+        m = _IPT_JUMP.search(text)
+        if not m:
+            return "continue"
+        how, target, rest = m.group(1), m.group(2), m.group(3).strip()
+        if target == "DNAT":
+            return "DNAT to " + rest.split("--to-destination", 1)[-1].strip()
+        if target in ("ACCEPT", "DROP", "REJECT", "RETURN", "MASQUERADE"):
+            return target
+        if target == "MARK":
+            return f"MARK {rest}".strip()
+        return f"{'goto' if how == 'g' else 'jump'} {target}"
+    m = re.search(r"\bdnat to (\S+)", text)
+    if m:
+        return f"DNAT to {m.group(1)}"
+    if re.search(r"\bnumgen random\b", text):
+        return "numgen random: " + ", ".join(f"{a} {b}" for a, b in _NFT_JUMP.findall(text))
+    if re.search(r"\bvmap @", text):
+        return "verdict map " + text.split("vmap", 1)[1].strip()
+    m = _NFT_JUMP.search(text)
+    if m:
+        return f"{m.group(1)} {m.group(2)}"
+    for word in ("reject", "drop", "accept", "return", "masquerade"):
+        if re.search(rf"\b{word}\b", text):
+            return word.upper() if word != "masquerade" else "MASQUERADE"
+    if "mark set" in text:
+        return text[text.index("mark set"):]
+    return "continue"
+
+
+def _targets(rule: str) -> set[str]:
+    if rule.startswith(("-A ", "-I ")):
+        m = _IPT_JUMP.search(rule)
+        return {m.group(2)} if m else set()
+    return {t for _, t in _NFT_JUMP.findall(rule)}
+
+
+def _other_endpoint_chains(dnats: list[tuple[str, str]], endpoint: str) -> set[str]:
+    """Chains that DNAT to an endpoint other than `endpoint` (and never to it)."""
+    mine = {c for c, to in dnats if to == endpoint}
+    return {c for c, to in dnats if to != endpoint} - mine
+
+
+def prune_to_endpoint(rules, endpoint: str) -> None:
+    """ruleflow takes every random branch; once conntrack said which endpoint the probe
+    really reached, drop the branches to the others (iptables: the rules jumping to their
+    KUBE-SEP chains; nftables: their numgen/vmap entries), so that the walk, its marks and
+    its masquerade verdict are that one connection's. Changes `rules` in place."""
+    if isinstance(rules, ruleflow.NftRules):
+        dnats = [(c.name, op[1]) for c in rules.chains.values() for _, ops in c.rules
+                 for op in ops if op[0] == "dnat"]
+        other = _other_endpoint_chains(dnats, endpoint)
+        for c in rules.chains.values():
+            new_rules = []
+            for raw, ops in c.rules:
+                new_ops = []
+                for op in ops:
+                    if op[0] == "numgen":
+                        op = ("numgen", [b for b in op[1] if b[2] not in other])
+                    elif op[0] == "verdict" and op[2] in other:
+                        new_ops = None
+                        break
+                    new_ops.append(op)
+                if new_ops is not None:
+                    new_rules.append((raw, new_ops))
+            c.rules = new_rules
+        for st in rules.sets.values():
+            st.elements = {k: v for k, v in st.elements.items() if not (v and v[2] in other)}
+        return
+    for chains in rules.tables.values():
+        dnats = [(name, r.target_args.get("--to-destination", "")) for name, ch in chains.items()
+                 for r in ch.rules if r.target == "DNAT"]
+        other = _other_endpoint_chains(dnats, endpoint)
+        for ch in chains.values():
+            ch.rules = [r for r in ch.rules if r.target not in other]
+
+
+def netfilter_hops(trace: ruleflow.Trace, at: str, interface: str) -> list[Hop]:
+    return [Hop(at, interface, h.table, h.chain, h.rule, rule_action(h.rule))
+            for h in trace.hops]
+
+
+def routing_hop(nodes: list[NodeInfo], here: str, dst: str) -> tuple[Hop, NodeInfo | None, str]:
+    """The routing decision at node `here` for `dst` (after DNAT): ("local" | "forward" |
+    "self" | "none", the next node). Mirrors the routes netsim's nodes have: own pod CIDR
+    on cni0, every other node's pod CIDR via that node's LAN address on eth0."""
+    me = next(n for n in nodes if n.name == here)
+    owner = node_for_ip(nodes, dst)
+    at = f"node/{here}"
+    if dst == me.ip:
+        return Hop(at, "lo", "", "", "", f"local delivery to {dst} (this node)"), me, "self"
+    if owner is not None and owner.name == here:
+        return (Hop(at, "cni0", "", "", f"route {owner.pod_cidr} dev cni0",
+                    f"bridge to the pod {dst} on cni0"), owner, "local")
+    if owner is not None:
+        return (Hop(at, "eth0", "", "", f"route {owner.pod_cidr} via {owner.ip} dev eth0",
+                    f"forward to node/{owner.name} ({owner.ip})"), owner, "forward")
+    lan_node = next((n for n in nodes if n.ip == dst), None)
+    if lan_node is not None:
+        return (Hop(at, "eth0", "", "", f"route {dst} dev eth0 (the LAN)",
+                    f"forward to node/{lan_node.name} ({lan_node.ip})"), lan_node, "node")
+    return Hop(at, "eth0", "", "", f"route {dst}", "no route in the cluster"), None, "none"
+
+
+# --- the live part -------------------------------------------------------------------------
+
+def node_rules(cfg: ClusterConfig, node: str):
+    """The node's kube-proxy rules as ruleflow reads them."""
+    from netsim.proxy.apply import Iptables, Nft  # noqa: PLC0415
+    ns = cfg.node_netns(node)
+    if cfg.proxy_mode == "nftables":
+        text = Nft(netns=ns).list_table()
+        if text is None:
+            raise TraceUsageError(f"error: node {node} has no table ip kube-proxy yet")
+        return ruleflow.NftRules.from_listing(text)
+    if cfg.proxy_mode == "ipvs":
+        raise TraceUsageError("error: trace does not read IPVS mode yet (iptables and nftables)")
+    return ruleflow.IptablesRules(Iptables(netns=ns).save())
+
+
+def run_probe(src: Source, dst: Dest, timeout: float = 3.0) -> dict:
+    argv = [sys.executable, "-m", "netsim.inspect.probe", dst.proto, dst.ip, str(dst.port),
+            str(timeout)]
+    if src.netns:
+        argv = ["ip", "netns", "exec", src.netns, *argv]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"result": "error", "error": (p.stderr or p.stdout).strip()[-300:],
+                "src": "", "sport": 0}
+
+
+_CT_FIELD = re.compile(r"\b(src|dst|sport|dport)=(\S+)")
+
+
+def parse_conntrack(text: str) -> list[dict]:
+    """`conntrack -L` lines as {"orig": {...}, "reply": {...}} (first/second tuple)."""
+    out = []
+    for line in text.splitlines():
+        orig: dict[str, str] = {}
+        reply: dict[str, str] = {}
+        for k, v in _CT_FIELD.findall(line):
+            (reply if k in orig else orig)[k] = v
+        if orig and reply:
+            out.append({"orig": orig, "reply": reply})
+    return out
+
+
+def conntrack_endpoint(netns: str, proto: str, src: str, sport: int) -> str | None:
+    """ip:port the node's conntrack says this probe went to (the reply's source)."""
+    p = subprocess.run(["ip", "netns", "exec", netns, "conntrack", "-L", "-p", proto,
+                        "--orig-src", src, "--sport", str(sport)],
+                       capture_output=True, text=True, timeout=20)
+    for e in parse_conntrack(p.stdout):
+        if e["orig"].get("sport") == str(sport):
+            return f"{e['reply']['src']}:{e['reply']['sport']}"
+    return None
+
+
+def pod_by_ip(pods: list[dict], ip: str) -> dict | None:
+    live = [p for p in pods if (p.get("status") or {}).get("podIP") == ip
+            and not (p.get("spec") or {}).get("hostNetwork")
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    return live[0] if live else None
+
+
+def assemble(src: Source, dst: Dest, nodes: list[NodeInfo], walks: list[tuple[str, str,
+             ruleflow.Trace]], probe: dict, endpoint: str | None, pods: list[dict],
+             host_route: str | None = None,
+             after_routing: frozenset[str] = frozenset({"FORWARD", "INPUT", "POSTROUTING"})
+             ) -> Result:
+    """The hops and the verdict from the rule walks (one per node the packet entered:
+    (node, in-interface, trace)), the probe's outcome and the endpoint conntrack named.
+    The routing decision goes before the first hop in a chain of `after_routing` (the
+    base chains of the forward, input and postrouting hooks)."""
+    hops: list[Hop] = []
+    label = f"{dst.proto} {src.ip} -> {dst.ip}:{dst.port}"
+    hops.append(Hop(src.at, src.interface, "", "", "",
+                    f"send {dst.proto} {src.ip} -> {dst.ip}:{dst.port}"))
+    if src.node_interface:
+        hops.append(Hop(f"node/{src.node}", src.node_interface, "", "", "",
+                        "veth into cni0 (the node's bridge)"))
+    verdict = ""
+    final_dst = dst.ip
+    if host_route is not None and not walks:
+        hops.append(Hop("host", src.interface, "", "", f"route {dst.ip}: {host_route}",
+                        "no route" if _no_route(host_route) else "send on the LAN"))
+    for node, iface, tr in walks:
+        nf = netfilter_hops(tr, f"node/{node}", iface)
+        if tr.verdict == "REJECT":
+            hops += nf
+            verdict = "rejected"
+            break
+        if tr.verdict == "DROP":
+            hops += nf
+            verdict = "dropped"
+            break
+        if tr.endpoints:
+            final_dst = (endpoint or tr.endpoints[0]).rsplit(":", 1)[0]
+        hop, _nxt, kind = routing_hop(nodes, node, final_dst)
+        cut = next((i for i, h in enumerate(nf) if h.chain in after_routing), len(nf))
+        out_if = [Hop(h.at, hop.interface, h.table, h.chain, h.rule, h.action) for h in nf[cut:]]
+        hops += nf[:cut] + [hop] + out_if
+        if kind == "none":
+            verdict = "no-route"
+        if kind == "forward" and _nxt is not None:
+            hops.append(Hop(f"node/{_nxt.name}", "eth0", "", "", f"route {_nxt.pod_cidr} dev cni0",
+                            f"bridge to the pod {final_dst} on cni0"))
+    result = probe.get("result")
+    delivered = None
+    if not verdict:
+        if result == "connected" or (result == "sent" and endpoint):
+            verdict = "delivered"
+        elif result == "refused":
+            verdict = "rejected"
+        elif result == "unreachable":
+            verdict = "no-route"
+        else:
+            verdict = "dropped"
+    elif verdict == "no-route" and result == "connected":
+        verdict = "delivered"  # the rules did not explain it, the packet got there
+    if verdict == "delivered":
+        ip, port = (endpoint.rsplit(":", 1) if endpoint else (final_dst, str(dst.port)))
+        pod = pod_by_ip(pods, ip)
+        if pod is not None:
+            md = pod["metadata"]
+            delivered = {"pod": f"{md['namespace']}/{md['name']}", "ip": ip, "port": int(port)}
+            owner = pod["spec"].get("nodeName")
+            hops.append(Hop(f"pod/{md['namespace']}/{md['name']}", "eth0", "", "", "",
+                            f"delivered to {ip}:{port}" + (f" on node/{owner}" if owner else "")))
+    elif verdict == "rejected" and result == "refused" and not any(
+            h.action == "REJECT" for h in hops):
+        hops.append(Hop(hops[-1].at if hops else src.at, "", "", "", "",
+                        "connection refused (nothing listens on the port)"))
+    return Result(src.at, dst.label, verdict, delivered, hops, label)
+
+
+def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespace: str,
+              port: int | None = None, proto: str | None = None) -> Result:
+    """Resolve, walk the rules of each node the packet enters, probe, look up conntrack."""
+    from netsim.api import errors  # noqa: PLC0415
+    nodes = nodes_of(client.list("nodes"), cfg)
+
+    def get(resource: str, spec: str) -> dict | None:
+        kind, name = _split(spec)
+        if (resource == "pods" and kind not in ("pod", "")) or \
+                (resource == "services" and kind != "svc") or _is_ip(spec):
+            return None
+        try:
+            return client.get(resource, name, namespace)
+        except errors.ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+    src = resolve_source(from_spec, pod=get("pods", from_spec) if from_spec != "host" else None,
+                         nodes=nodes, namespace=namespace, cfg=cfg)
+    kind, _ = _split(to_spec)
+    obj = get("services", to_spec) if kind == "svc" else get("pods", to_spec)
+    dst = resolve_dest(to_spec, obj=obj, nodes=nodes, namespace=namespace, port=port,
+                       proto=proto)
+    walks: list[tuple[str, str, ruleflow.Trace]] = []
+    host_route = None
+    node, iface = src.node, src.node_interface and "cni0"
+    if node is None:  # the host: its routes send cluster CIDRs nowhere, the LAN to a node
+        host_route = _ip_route_get(None, dst.ip)
+        lan_node = next((n for n in nodes if n.ip == dst.ip), None)
+        node, iface = (lan_node.name, "eth0") if lan_node else (None, "")
+    visited: set[str] = set()
+    dnat_node = None
+    after = {"FORWARD", "INPUT", "POSTROUTING"}
+    while node is not None and node not in visited:
+        visited.add(node)
+        info = next(n for n in nodes if n.name == node)
+        rules = node_rules(cfg, node)
+        if isinstance(rules, ruleflow.NftRules):
+            after |= {c.name for c in rules.chains.values()
+                      if c.hook in ("forward", "input", "postrouting")}
+        tr = rules.trace(src.ip, dst.ip, dst.port, dst.proto,
+                         local_ips=[info.ip, _gateway(info)])
+        walks.append((node, iface, tr))
+        if tr.endpoints and dnat_node is None:
+            dnat_node = node
+        if tr.verdict in ("DROP", "REJECT") or tr.endpoints:
+            break
+        _, nxt, how = routing_hop(nodes, node, dst.ip)
+        if how != "node" or nxt is None:
+            break
+        node, iface = nxt.name, "eth0"
+    probe = run_probe(src, dst)
+    endpoint = None
+    if dnat_node is not None and probe.get("sport"):
+        endpoint = conntrack_endpoint(cfg.node_netns(dnat_node), dst.proto, src.ip,
+                                      int(probe["sport"]))
+        if endpoint is None and len(walks[-1][2].endpoints) == 1:
+            endpoint = walks[-1][2].endpoints[0]
+        if endpoint is not None:  # walk again on that one branch
+            node, iface, _ = walks[-1]
+            rules = node_rules(cfg, node)
+            prune_to_endpoint(rules, endpoint)
+            info = next(n for n in nodes if n.name == node)
+            walks[-1] = (node, iface, rules.trace(src.ip, dst.ip, dst.port, dst.proto,
+                                                  local_ips=[info.ip, _gateway(info)]))
+    pods = client.list("pods")
+    return assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
+
+
+def _gateway(n: NodeInfo) -> str:
+    return str(next(ipaddress.ip_network(n.pod_cidr, strict=False).hosts())) if n.pod_cidr \
+        else n.ip
+
+
+def _ip_route_get(netns: str | None, dst: str) -> str:
+    argv = ["ip", "route", "get", dst]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    return " ".join((p.stdout or p.stderr).split()) or "?"
+
+
+def _no_route(route: str) -> bool:
+    return "unreachable" in route or "No route" in route or "unreachable" in route.lower()
