@@ -1,4 +1,5 @@
-"""`create configmap|secret generic|secret tls|namespace|deployment` without -f, as kubectl."""
+"""`create configmap|secret generic|secret tls|namespace|deployment|job|cronjob` without -f, as
+kubectl."""
 
 from __future__ import annotations
 
@@ -212,8 +213,73 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
                                                    "labels": dict(labels)},
                                       "spec": {"containers": containers}}},
                 "status": {}}
+    if what == "job":
+        return build_job(ctx, name, p)
+    if what in ("cronjob", "cj"):
+        return build_cronjob(ctx, name, p)
     raise CliError(f'error: unknown command "{what}" for "netsim create"\n'
                    "See 'netsim create -h' for help and examples")
+
+
+def build_job(ctx: Ctx, name: str, p: Parsed) -> dict:
+    """kubectl create job: createJob (--image, command after `--`, restartPolicy Never) or
+    createJobFromCronJob (--from=cronjob/NAME: its jobTemplate, an owner reference and
+    cronjob.kubernetes.io/instantiate=manual)."""
+    image, src = p.get("image"), p.get("from")
+    command = list(getattr(p, "command", None) or [])
+    if not image and not src:
+        raise CliError("error: either --image or --from must be specified")
+    if image and src:
+        raise CliError("error: --image and --from are mutually exclusive")
+    if src and command:
+        raise CliError("error: cannot specify --from and command")
+    if image:
+        c: dict = {"name": name, "image": image, "resources": {}}
+        if command:
+            c["command"] = command
+        return {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
+                "spec": {"template": {"metadata": {"creationTimestamp": None},
+                                      "spec": {"containers": [c], "restartPolicy": "Never"}}},
+                "status": {}}
+    kind, _, src_name = src.partition("/")
+    if kind not in ("cronjob", "cronjobs", "cj", "cronjob.batch", "cronjobs.batch") or not src_name:
+        raise CliError(f"error: from must be an existing cronjob: {src}")
+    try:
+        cj = ctx.client.get("cronjobs", src_name, ctx.ns)
+    except errors.ApiError as e:
+        raise CliError(server_error(e)) from e
+    jt = (cj.get("spec") or {}).get("jobTemplate") or {}
+    jtmd = jt.get("metadata") or {}
+    ann = {"cronjob.kubernetes.io/instantiate": "manual", **(jtmd.get("annotations") or {})}
+    md = {"name": name, "creationTimestamp": None, "annotations": ann,
+          "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
+                               "name": cj["metadata"]["name"], "uid": cj["metadata"]["uid"],
+                               "controller": True, "blockOwnerDeletion": True}]}
+    if jtmd.get("labels"):
+        md["labels"] = dict(jtmd["labels"])
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _namespace_md(ctx, md),
+            "spec": copy.deepcopy(jt.get("spec") or {}), "status": {}}
+
+
+def build_cronjob(ctx: Ctx, name: str, p: Parsed) -> dict:
+    """kubectl create cronjob: --image and --schedule required, --restart OnFailure."""
+    missing = [f'"{f}"' for f in ("image", "schedule") if not p.get(f)]
+    if missing:
+        raise CliError(f"error: required flag(s) {', '.join(missing)} not set")
+    c: dict = {"name": name, "image": p.get("image"), "resources": {}}
+    command = list(getattr(p, "command", None) or [])
+    if command:
+        c["command"] = command
+    return {"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
+            "spec": {"schedule": p.get("schedule"),
+                     "jobTemplate": {"metadata": {"name": name, "creationTimestamp": None},
+                                     "spec": {"template": {
+                                         "metadata": {"creationTimestamp": None},
+                                         "spec": {"containers": [c],
+                                                  "restartPolicy": p.get("restart") or "OnFailure"}}}}},
+            "status": {}}
 
 
 def _parsed_from_namespace(args) -> Parsed:
@@ -230,13 +296,22 @@ def _parsed_from_namespace(args) -> Parsed:
     for attr, name in (("from_literal", "from-literal"), ("from_file", "from-file"),
                        ("from_env_file", "from-env-file"), ("cert", "cert"), ("key", "key"),
                        ("type", "type"), ("image", "image"), ("replicas", "replicas"),
-                       ("port", "port"), ("output", "output"), ("dry_run", "dry-run")):
+                       ("port", "port"), ("output", "output"), ("dry_run", "dry-run"),
+                       ("from_", "from"), ("schedule", "schedule"), ("restart", "restart")):
         put(name, getattr(args, attr, None))
     p.positional = list(getattr(args, "args", []) or [])
+    # The words after `--` are the container's command (create job/cronjob).
+    argv = list(getattr(args, "raw_argv", None) or [])
+    p.command = []  # type: ignore[attr-defined]
+    if "--" in argv:
+        p.command = argv[argv.index("--") + 1:]
+        if p.command and p.positional[-len(p.command):] == p.command:
+            p.positional = p.positional[:-len(p.command)]
     return p
 
 
 def create_generic(ctx: Ctx, args) -> int:
+    args.raw_argv = ctx.argv
     p = _parsed_from_namespace(args)
     pos = p.positional
     if not pos:

@@ -18,7 +18,8 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--lan", "--pod-cidr", "--service-cidr", "--proxy-mode", "--from-literal",
                "--from-file", "--from-env-file", "--cert", "--key", "--type", "--timeout",
                "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
-               "--current-replicas", "--output-directory", "--node-label"}
+               "--current-replicas", "--output-directory", "--node-label", "--from",
+               "--schedule", "--restart"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--image", action="append", default=[])
         p.add_argument("--replicas", type=int)
         p.add_argument("--port", type=int)
+        p.add_argument("--from", dest="from_")        # create job --from=cronjob/NAME
+        p.add_argument("--schedule")                   # create cronjob
+        p.add_argument("--restart")
         p.add_argument("-o", "--output")
         p.add_argument("--dry-run", nargs="?", const="client")
         p.add_argument("args", nargs="*")
@@ -123,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
     for name in ("scale", "label", "annotate", "taint", "edit", "rollout", "set", "render",
-                 "proxy", "cordon", "uncordon", "api-resources", "version", "capture", "trace"):
+                 "proxy", "cordon", "uncordon", "api-resources", "version", "capture"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
@@ -163,7 +167,7 @@ def run(argv: list[str]) -> int:
     args, extra = ap.parse_known_args(ordered)
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
-                                   "capture", "trace"):
+                                   "capture"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")
     ctx = Ctx(cluster=getattr(args, "cluster", "netsim"), namespace=getattr(args, "namespace", None),
               all_namespaces=getattr(args, "all_namespaces", False), argv=argv)
@@ -239,9 +243,6 @@ def run(argv: list[str]) -> int:
     if v == "capture":
         from netsim.cli import capture_cmd
         return capture_cmd.run(ctx, _after_verb(argv, v))
-    if v == "trace":
-        from netsim.cli import trace_cmd
-        return trace_cmd.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     # these verbs parse their own flags (pflag style), from the raw words after the verb
     return workloads.run(v, ctx, _after_verb(argv, v), argv)

@@ -19,10 +19,12 @@ from netsim.api.client import LocalClient, socket_path
 from netsim.api.server import serve, serve_tls, tls_context
 from netsim.api.store import Store
 from netsim.cluster import addons, pki
+from netsim.controllers.cronjob import CronJobController
 from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.gc import GarbageCollector
+from netsim.controllers.job import JobController
 from netsim.controllers.nodelifecycle import NodeLifecycleController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
@@ -43,6 +45,8 @@ CONTROLLERS = [
     DeploymentController,
     DaemonSetController,
     StatefulSetController,
+    JobController,
+    CronJobController,
     EndpointsController,
     NodeLifecycleController,
 ]
