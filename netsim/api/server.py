@@ -582,6 +582,9 @@ class _Handler(BaseHTTPRequestHandler):
         # 0 or absent: the default; negative: the watch ends at once (the apiserver's timer).
         timeout = 300.0 if not timeout else max(0.0, float(timeout))
         bookmarks = _bool_param(query, "allowWatchBookmarks")
+        # `kubectl get -w` watches with the Table Accept: each event's object is a Table of
+        # one row (bookmarks stay the bare object, as the apiserver sends them)
+        as_table = tables.wants_table(self.headers.get("accept"))
         stream = self.server.store.watch(plural, ns, rv, timeout, selector, raw=True)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -593,6 +596,10 @@ class _Handler(BaseHTTPRequestHandler):
                     if etype == "BOOKMARK" and not bookmarks:
                         self._chunk(b"\n")  # keep-alive probe: detects a gone client
                         continue
+                    if as_table and etype != "BOOKMARK":
+                        o = json.loads(obj)
+                        obj = json.dumps(tables.table(plural, [o], (o.get("metadata") or {}).get(
+                            "resourceVersion")), separators=(",", ":"))
                     self._chunk(b'{"type":"%s","object":%s}\n' % (etype.encode(), obj.encode()))
             except errors.ApiError as e:
                 self._chunk(json.dumps({"type": "ERROR", "object": e.status()}).encode() + b"\n")

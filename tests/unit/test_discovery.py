@@ -186,3 +186,30 @@ def test_real_kubectl_reads_through_tls(api, tmp_path):
     assert p.stdout.splitlines()[0].split() == ["NAMESPACE", "NAME", "READY", "STATUS",
                                                 "RESTARTS", "AGE"]
     assert p.stdout.splitlines()[1].split()[:2] == ["default", "web"]
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL), reason="the venv has no kubectl")
+def test_real_kubectl_get_watch_prints_rows_as_objects_change(api, tmp_path):
+    """`kubectl get -w` lists as a Table, then watches with the Table Accept: every event's
+    object is a one-row Table, printed as a row under the same header."""
+    from tests.conftest import wait_for
+    store, srv, certs = api
+    _kubectl(api, tmp_path, "version")  # writes the kubeconfig
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path)}
+    p = subprocess.Popen([KUBECTL, "--context", "netsim-unit", "get", "cm", "-n", "default",
+                          "-w"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True).start()
+    try:
+        wait_for(lambda: any(line.startswith("cfg ") for line in lines), timeout=30,
+                 what="the listed row")
+        store.create({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": "watched", "namespace": "default"}, "data": {"a": "1"}})
+        wait_for(lambda: any(line.startswith("watched ") for line in lines), timeout=30,
+                 what="the watched row")
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert lines[0].split() == ["NAME", "DATA", "AGE"]
+    assert [line.split()[:2] for line in lines if line.startswith("watched ")][0] == ["watched", "1"]
+    assert sum(1 for line in lines if line.startswith("NAME")) == 1
