@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
     for name in ("scale", "label", "annotate", "taint", "edit", "rollout", "set", "render",
-                 "proxy", "cordon", "uncordon", "api-resources", "version", "capture"):
+                 "proxy", "cordon", "uncordon", "api-resources", "version", "capture", "trace"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
@@ -167,7 +167,7 @@ def run(argv: list[str]) -> int:
     args, extra = ap.parse_known_args(ordered)
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
-                                   "capture"):
+                                   "capture", "trace"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")
     ctx = Ctx(cluster=getattr(args, "cluster", "netsim"), namespace=getattr(args, "namespace", None),
               all_namespaces=getattr(args, "all_namespaces", False), argv=argv)
@@ -243,6 +243,9 @@ def run(argv: list[str]) -> int:
     if v == "capture":
         from netsim.cli import capture_cmd
         return capture_cmd.run(ctx, _after_verb(argv, v))
+    if v == "trace":
+        from netsim.cli import trace_cmd
+        return trace_cmd.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     # these verbs parse their own flags (pflag style), from the raw words after the verb
     return workloads.run(v, ctx, _after_verb(argv, v), argv)
