@@ -241,7 +241,27 @@ def parse_ip(value) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+_IPV4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_TEXT = re.compile(_IPV4_OCTET + "(\\." + _IPV4_OCTET + "){3}")
+
+
+def is_ipv4_text(value) -> bool:
+    """Whether `value` is a dotted quad parse_ip accepts, in its canonical text (decimal
+    octets, no leading zeros), without building an address: for consumers that check every
+    address of every object often (kube-proxy's snapshot); anything else may still be an
+    address parse_ip reads."""
+    return isinstance(value, str) and _IPV4_TEXT.fullmatch(value) is not None
+
+
 # ---- path-taking helpers (whole causes) ----------------------------------------------------
+def named(check, value, path: str) -> list[str]:
+    """An `is_*` check on a field of an object nobody decoded (a consumer re-checking what
+    the store holds): a value that is no string is refused as no name, not passed in."""
+    if not isinstance(value, str):
+        return [invalid(path, value, "must be a string")]
+    return [invalid(path, value, m) for m in check(value)]
+
+
 def _each(path: str, value, msgs: list[str]) -> list[str]:
     return [invalid(path, value, m) for m in msgs]
 

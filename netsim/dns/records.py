@@ -81,13 +81,6 @@ def _ready(endpoint: dict) -> bool:
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 
-def _named(check, value, path: str) -> list[str]:
-    """`check` (an `is_*` of validation) on a name; a name that is no string is no name."""
-    if not isinstance(value, str):
-        return [v.invalid(path, value, "must be a string")]
-    return [v.invalid(path, value, m) for m in check(value)]
-
-
 def _external_name(value, path: str) -> list[str]:
     """Admission's check (a DNS-1123 subdomain once a trailing dot is cut), and every label
     within 63 octets, which admission does not check but a DNS message needs (the label
@@ -95,7 +88,7 @@ def _external_name(value, path: str) -> list[str]:
     if value in (None, ""):
         return [v.required(path)]
     if not isinstance(value, str):
-        return _named(v.is_dns1123_subdomain, value, path)
+        return v.named(v.is_dns1123_subdomain, value, path)
     name = value.removesuffix(".")
     return [v.invalid(path, value, m) for m in v.is_dns1123_subdomain(name)] or [
         v.invalid(path, label, m) for label in name.split(".") if len(label) > 63
@@ -116,7 +109,7 @@ def _ports_errors(ports, field_: str, optional_port: bool) -> list[str]:
         if not (port.get("port") is None and optional_port):
             errs.extend(v.port_num(port.get("port"), f"{where}.port"))
         if port.get("name") not in (None, ""):
-            errs.extend(_named(v.is_dns1123_label, port["name"], f"{where}.name"))
+            errs.extend(v.named(v.is_dns1123_label, port["name"], f"{where}.name"))
         if port.get("protocol") not in (None, *_PROTOCOLS):
             errs.append(v.unsupported(f"{where}.protocol", port["protocol"], _PROTOCOLS))
     return errs
@@ -129,9 +122,9 @@ def _meta_errors(obj: dict, service_name: bool = False) -> list[str]:
         return ["metadata: Invalid value: must be an object"]
     errs = []
     if service_name and md.get("name") is not None:  # nameless: ignored, not reported
-        errs.extend(_named(v.is_dns1035_label, md["name"], "metadata.name"))
+        errs.extend(v.named(v.is_dns1035_label, md["name"], "metadata.name"))
     if md.get("namespace") not in (None, ""):
-        errs.extend(_named(v.is_dns1123_label, md["namespace"], "metadata.namespace"))
+        errs.extend(v.named(v.is_dns1123_label, md["namespace"], "metadata.namespace"))
     return errs
 
 
@@ -178,7 +171,7 @@ def endpoint_slice_errors(es: dict) -> list[str]:
         for j, ip in enumerate(addresses):
             errs.extend(v.ip_address(ip, f"endpoints[{i}].addresses[{j}]"))
         if ep.get("hostname") not in (None, ""):
-            errs.extend(_named(v.is_dns1123_label, ep["hostname"], f"endpoints[{i}].hostname"))
+            errs.extend(v.named(v.is_dns1123_label, ep["hostname"], f"endpoints[{i}].hostname"))
         if not isinstance(ep.get("conditions") or {}, dict):
             errs.append(f"endpoints[{i}].conditions: Invalid value: must be an object")
     return errs + _ports_errors(es.get("ports"), "ports", optional_port=True)
@@ -192,7 +185,7 @@ def pod_errors(pod: dict) -> list[str]:
         return [*errs, "spec/status: Invalid value: must be objects"]
     for field_ in ("hostname", "subdomain"):
         if spec.get(field_) not in (None, ""):
-            errs.extend(_named(v.is_dns1123_label, spec[field_], f"spec.{field_}"))
+            errs.extend(v.named(v.is_dns1123_label, spec[field_], f"spec.{field_}"))
     ips = status.get("podIPs")
     if ips is not None and not (isinstance(ips, list) and all(isinstance(p, dict)
                                                               for p in ips)):
@@ -209,7 +202,7 @@ def namespace_errors(ns: dict) -> list[str]:
     md = ns.get("metadata")
     if not isinstance(md, dict):
         return ["metadata: Invalid value: must be an object"]
-    return _named(v.is_dns1123_label, md.get("name"), "metadata.name")
+    return v.named(v.is_dns1123_label, md.get("name"), "metadata.name")
 
 
 def _usable(objs: list[dict], check, skipped: list[tuple[dict, str]]) -> list[dict]:

@@ -14,12 +14,16 @@ Ordering (upstream iterates Go maps, so its order is random; its tests sort):
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from netsim.api import validation as v
+from netsim.api.kinds.discovery import ADDRESS_TYPES, PROTOCOLS
+from netsim.api.kinds.service import MAX_AFFINITY_SECONDS
+from netsim.api.kinds.service import TYPES as SERVICE_TYPES
+from netsim.api.validation import go_quote
 
 log = logging.getLogger("netsim.proxy")
 
@@ -182,168 +186,41 @@ def _ipv4_cidr(value: str) -> str | None:
 # The apiserver validates Services and EndpointSlices before storing them; kube-proxy then
 # trusts them. Objects can still reach a consumer unvalidated (stored by an older version,
 # written straight into the store), and one such object must not break the rules of every
-# other Service on every node. So each object is checked again here with the apiserver's
-# rules for the fields the dataplane uses (full-string matches, Kubernetes' messages); a bad
-# one is left out of the snapshot and reported in `ProxySnapshot.rejected`.
+# other Service on every node. So each object is checked again here with admission's own
+# checks (netsim.api.validation, as the DNS server does) for the fields the dataplane uses;
+# a bad one is left out of the snapshot and reported in `ProxySnapshot.rejected`. Nothing
+# here has been decoded, so a value may be of any JSON type: those checks only see values
+# of the type they expect.
 
-_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL)
-_DNS1123_SUBDOMAIN = rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*"
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN)
-_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL)
-_IANA_SVC_NAME_RE = re.compile("[-a-z0-9]+")
-_LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-
-MSG_DNS1123_LABEL = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    f"regex used for validation is '{_DNS1123_LABEL}')")
-MSG_DNS1123_SUBDOMAIN = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    f"regex used for validation is '{_DNS1123_SUBDOMAIN}')")
-MSG_DNS1035_LABEL = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
-    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    f"'abc-123', regex used for validation is '{_DNS1035_LABEL}')")
-MSG_PORT_RANGE = "must be between 1 and 65535, inclusive"
-MSG_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-MSG_IPV4 = "must be a valid IPv4 address"
-MSG_CIDR = "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "
-PROTOCOLS = ("SCTP", "TCP", "UDP")
-SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 TRAFFIC_POLICIES = ("Cluster", "Local")
-MAX_AFFINITY_SECONDS = 86400
-
-
-def go_quote(value: Any) -> str:
-    """An invalid value as a field error prints it (Go's %q for strings: escapes, so a
-    newline in the value never becomes a newline in a log line or an event)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)) or value is None:
-        return "null" if value is None else str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return json.dumps(str(value))
-
-
-def _invalid(fld: str, value: Any, detail: str) -> str:
-    return f"{fld}: Invalid value: {go_quote(value)}: {detail}"
-
-
-def _unsupported(fld: str, value: Any, supported: tuple[str, ...]) -> str:
-    return (f"{fld}: Unsupported value: {go_quote(value)}: supported values: "
-            + ", ".join(go_quote(v) for v in supported))
+MSG_CIDR = "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "
 
 
 def is_port_number(value: Any) -> bool:
     """An int (not a bool, not "80") in 1..65535."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    return not v.is_valid_port_num(value)
 
 
 def parse_ip(value: Any, version: int | None = None) -> str | None:
-    """The canonical text of an IP address, or None. No surrounding blanks, no IPv6 zone
-    (`fe80::1%eth0` parses in Python but is no Kubernetes address, and the zone is free text)."""
-    if not isinstance(value, str) or "%" in value:
+    """The canonical text of an address admission accepts (api.validation.parse_ip: no
+    blanks, no IPv6 zone), or None; of `version` only when given. A plain dotted quad is
+    recognised without building an address (every endpoint, every sync)."""
+    if v.is_ipv4_text(value):
+        return value if version in (None, 4) else None
+    ip = v.parse_ip(value)
+    if ip is None or (version is not None and ip.version != version):
         return None
-    try:
-        addr = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if version is not None and addr.version != version:
-        return None
-    return str(addr)
+    return str(ip)
 
 
-def _label_errors(fld: str, value: Any, *, max_len: int = 63) -> list[str]:
-    if not isinstance(value, str):
-        return [_invalid(fld, value, MSG_DNS1123_LABEL)]
-    errs = []
-    if len(value) > max_len:
-        errs.append(_invalid(fld, value, f"must be no more than {max_len} characters"))
-    if not _DNS1123_LABEL_RE.fullmatch(value):
-        errs.append(_invalid(fld, value, MSG_DNS1123_LABEL))
-    return errs
+def _ip(value: Any, fld: str) -> list[str]:
+    """api.validation.ip_address, a plain dotted quad recognised first (see parse_ip)."""
+    return [] if v.is_ipv4_text(value) else v.ip_address(value, fld)
 
 
-def _subdomain_errors(fld: str, value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_invalid(fld, value, MSG_DNS1123_SUBDOMAIN)]
-    errs = []
-    if len(value) > 253:
-        errs.append(_invalid(fld, value, "must be no more than 253 characters"))
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        errs.append(_invalid(fld, value, MSG_DNS1123_SUBDOMAIN))
-    return errs
-
-
-def _port_name_errors(fld: str, value: Any) -> list[str]:
-    """validation.IsValidPortName (IANA_SVC_NAME), for a named targetPort."""
-    if not isinstance(value, str):
-        return [_invalid(fld, value, "must contain only alpha-numeric characters (a-z, 0-9), "
-                                     "and hyphens (-)")]
-    errs = []
-    if len(value) > 15:
-        errs.append(_invalid(fld, value, "must be no more than 15 characters"))
-    if not _IANA_SVC_NAME_RE.fullmatch(value):
-        errs.append(_invalid(fld, value, "must contain only alpha-numeric characters (a-z, 0-9),"
-                                         " and hyphens (-)"))
-    if not re.search("[a-z]", value):
-        errs.append(_invalid(fld, value, "must contain at least one letter (a-z)"))
-    if "--" in value:
-        errs.append(_invalid(fld, value, "must not contain consecutive hyphens"))
-    if value.startswith("-") or value.endswith("-"):
-        errs.append(_invalid(fld, value, "must not begin or end with a hyphen"))
-    return errs
-
-
-def _metadata_errors(obj: Any, name_check) -> list[str]:
-    if not isinstance(obj, dict):
-        return [_invalid("<object>", obj, "must be a JSON object")]
-    md = obj.get("metadata")
-    if not isinstance(md, dict):
-        return [_invalid("metadata", md, "must be a JSON object")]
-    errs = name_check("metadata.name", md.get("name"))
-    ns = md.get("namespace")
-    if ns is not None:
-        errs += _label_errors("metadata.namespace", ns)
-    labels = md.get("labels")
-    if labels is not None:
-        if not isinstance(labels, dict):
-            errs.append(_invalid("metadata.labels", labels, "must be a map of strings"))
-        else:
-            for k, v in labels.items():
-                if not isinstance(v, str) or len(v) > 63 or not _LABEL_VALUE_RE.fullmatch(v):
-                    errs.append(_invalid(f"metadata.labels[{k}]" if isinstance(k, str)
-                                         else "metadata.labels", v,
-                                         "a valid label must be an empty string or consist of "
-                                         "alphanumeric characters, '-', '_' or '.', and must start "
-                                         "and end with an alphanumeric character (e.g. 'MyValue',  "
-                                         "or 'my_value',  or '12345', regex used for validation is "
-                                         "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
-    return errs
-
-
-def _dns1035_errors(fld: str, value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_invalid(fld, value, MSG_DNS1035_LABEL)]
-    errs = []
-    if len(value) > 63:
-        errs.append(_invalid(fld, value, "must be no more than 63 characters"))
-    if not _DNS1035_LABEL_RE.fullmatch(value):
-        errs.append(_invalid(fld, value, MSG_DNS1035_LABEL))
-    return errs
-
-
-def _node_port_errors(fld: str, value: Any) -> list[str]:
-    if value is None or (value == 0 and not isinstance(value, bool)):
-        return []
-    return [] if is_port_number(value) else [_invalid(fld, value, MSG_PORT_RANGE)]
+def _object(value: Any, fld: str) -> list[str]:
+    return [] if value is None or isinstance(value, dict) else [
+        v.invalid(fld, value, "must be an object")]
 
 
 def _list(value: Any) -> list | None:
@@ -353,151 +230,182 @@ def _list(value: Any) -> list | None:
     return value if isinstance(value, list) else None
 
 
+def _one_of(value: Any, fld: str, supported: tuple[str, ...]) -> list[str]:
+    """An optional enum field (absent: the default)."""
+    return [] if value is None or value in supported else [
+        v.unsupported(fld, value, supported)]
+
+
+def _node_port(value: Any, fld: str) -> list[str]:
+    """An optional port (0 or absent: none)."""
+    return [] if value is None or (value == 0 and not isinstance(value, bool)) else \
+        v.port_num(value, fld)
+
+
+def _metadata_errors(obj: Any, name_check) -> list[str]:
+    if not isinstance(obj, dict):
+        return [v.invalid("<object>", obj, "must be an object")]
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        return [v.invalid("metadata", md, "must be an object")]
+    errs = v.named(name_check, md.get("name"), "metadata.name")
+    if md.get("namespace") is not None:
+        errs += v.named(v.is_dns1123_label, md["namespace"], "metadata.namespace")
+    labels = md.get("labels")
+    if labels is not None and not isinstance(labels, dict):
+        errs.append(v.invalid("metadata.labels", labels, "must be an object"))
+    elif labels:
+        errs += [v.invalid("metadata.labels", x, "must be a string")
+                 for x in labels.values() if not isinstance(x, str)] or \
+            v.labels(labels, "metadata.labels")
+    return errs
+
+
+def _service_port_errors(p: Any, fld: str, several: bool, names: set[str]) -> list[str]:
+    if not isinstance(p, dict):
+        return [v.invalid(fld, p, "must be an object")]
+    errs = []
+    name = p.get("name")
+    if name in (None, ""):
+        if several:
+            errs.append(v.required(f"{fld}.name"))
+    else:
+        errs += v.named(v.is_dns1123_label, name, f"{fld}.name")
+        if isinstance(name, str):
+            if name in names:
+                errs.append(v.duplicate(f"{fld}.name", name))
+            names.add(name)
+    errs += v.port_num(p.get("port"), f"{fld}.port")
+    errs += _one_of(p.get("protocol"), f"{fld}.protocol", PROTOCOLS)
+    errs += _node_port(p.get("nodePort"), f"{fld}.nodePort")
+    tp = p.get("targetPort")
+    if tp is not None and (tp != 0 or isinstance(tp, bool)):  # 0: defaulted to the port
+        errs += v.port_num_or_name(tp, f"{fld}.targetPort")
+    return errs
+
+
+def _affinity_errors(spec: dict) -> list[str]:
+    errs = _one_of(spec.get("sessionAffinity"), "spec.sessionAffinity", ("ClientIP", "None"))
+    cfg = spec.get("sessionAffinityConfig")
+    client_ip = cfg.get("clientIP") if isinstance(cfg, dict) else None
+    errs += _object(cfg, "spec.sessionAffinityConfig") or _object(
+        client_ip, "spec.sessionAffinityConfig.clientIP")
+    t = client_ip.get("timeoutSeconds") if isinstance(client_ip, dict) else None
+    if t is not None and not (isinstance(t, int) and not isinstance(t, bool)
+                              and 0 < t <= MAX_AFFINITY_SECONDS):
+        errs.append(v.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", t,
+                              f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}"))
+    return errs
+
+
+def _ips(values: Any, fld: str) -> list[str]:
+    """A list of IP addresses (absent: none)."""
+    ips = _list(values)
+    if ips is None:
+        return [v.invalid(fld, values, "must be a list of IP addresses")]
+    return [e for i, ip in enumerate(ips) for e in _ip(ip, f"{fld}[{i}]")]
+
+
+def _cidr_ok(value: Any) -> bool:
+    if not isinstance(value, str) or "%" in value:
+        return False
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def service_errors(svc: Any) -> list[str]:
     """The apiserver's field errors for the parts of a v1 Service the proxies use."""
-    errs = _metadata_errors(svc, _dns1035_errors)
+    errs = _metadata_errors(svc, v.is_dns1035_label)
     if not isinstance(svc, dict) or not isinstance(svc.get("metadata"), dict):
         return errs
     spec = svc.get("spec")
     if spec is None:
         spec = {}
     if not isinstance(spec, dict):
-        return errs + [_invalid("spec", spec, "must be a JSON object")]
-    typ = spec.get("type")
-    if typ is not None and typ not in SERVICE_TYPES:
-        errs.append(_unsupported("spec.type", typ, SERVICE_TYPES))
-    cip = spec.get("clusterIP")
-    if cip is not None and cip not in ("", "None") and parse_ip(cip) is None:
-        errs.append(_invalid("spec.clusterIPs[0]", cip, MSG_IP))
+        return errs + [v.invalid("spec", spec, "must be an object")]
+    errs += _one_of(spec.get("type"), "spec.type", SERVICE_TYPES)
+    if spec.get("clusterIP") not in (None, "", "None"):
+        errs += _ip(spec["clusterIP"], "spec.clusterIPs[0]")
     ports = _list(spec.get("ports"))
     if ports is None:
-        errs.append(_invalid("spec.ports", spec.get("ports"), "must be a list of ports"))
-        ports = []
+        errs.append(v.invalid("spec.ports", spec.get("ports"), "must be a list of ports"))
     names: set[str] = set()
-    for i, p in enumerate(ports):
-        fld = f"spec.ports[{i}]"
-        if not isinstance(p, dict):
-            errs.append(_invalid(fld, p, "must be a JSON object"))
-            continue
-        name = p.get("name")
-        if name is None or name == "":
-            if len(ports) > 1:
-                errs.append(f"{fld}.name: Required value")
-        else:
-            errs += _label_errors(f"{fld}.name", name)
-            if isinstance(name, str):
-                if name in names:
-                    errs.append(f"{fld}.name: Duplicate value: {go_quote(name)}")
-                names.add(name)
-        if not is_port_number(p.get("port")):
-            errs.append(_invalid(f"{fld}.port", p.get("port"), MSG_PORT_RANGE))
-        proto = p.get("protocol")
-        if proto is not None and proto not in PROTOCOLS:
-            errs.append(_unsupported(f"{fld}.protocol", proto, PROTOCOLS))
-        errs += _node_port_errors(f"{fld}.nodePort", p.get("nodePort"))
-        tp = p.get("targetPort")
-        if isinstance(tp, str):
-            errs += _port_name_errors(f"{fld}.targetPort", tp)
-        elif tp is not None and not is_port_number(tp):
-            errs.append(_invalid(f"{fld}.targetPort", tp, MSG_PORT_RANGE))
-    ext = _list(spec.get("externalIPs"))
-    if ext is None:
-        errs.append(_invalid("spec.externalIPs", spec.get("externalIPs"), MSG_IP))
-    for i, ip in enumerate(ext or []):
-        if parse_ip(ip) is None:
-            errs.append(_invalid(f"spec.externalIPs[{i}]", ip, MSG_IP))
-    affinity = spec.get("sessionAffinity")
-    if affinity is not None and affinity not in ("ClientIP", "None"):
-        errs.append(_unsupported("spec.sessionAffinity", affinity, ("ClientIP", "None")))
-    cfg = spec.get("sessionAffinityConfig")
-    if cfg is not None:
-        client_ip = cfg.get("clientIP") if isinstance(cfg, dict) else None
-        t = client_ip.get("timeoutSeconds") if isinstance(client_ip, dict) else None
-        if not isinstance(cfg, dict) or (client_ip is not None and not isinstance(client_ip, dict)):
-            errs.append(_invalid("spec.sessionAffinityConfig", cfg, "must be a JSON object"))
-        elif t is not None and not (isinstance(t, int) and not isinstance(t, bool)
-                                    and 0 < t <= MAX_AFFINITY_SECONDS):
-            errs.append(_invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", t,
-                                 f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}"))
+    for i, p in enumerate(ports or []):
+        errs += _service_port_errors(p, f"spec.ports[{i}]", len(ports) > 1, names)
+    errs += _ips(spec.get("externalIPs"), "spec.externalIPs")
+    errs += _affinity_errors(spec)
     for fld in ("externalTrafficPolicy", "internalTrafficPolicy"):
-        v = spec.get(fld)
-        if v is not None and v not in TRAFFIC_POLICIES:
-            errs.append(_unsupported(f"spec.{fld}", v, TRAFFIC_POLICIES))
-    errs += _node_port_errors("spec.healthCheckNodePort", spec.get("healthCheckNodePort"))
+        errs += _one_of(spec.get(fld), f"spec.{fld}", TRAFFIC_POLICIES)
+    errs += _node_port(spec.get("healthCheckNodePort"), "spec.healthCheckNodePort")
     ranges = _list(spec.get("loadBalancerSourceRanges"))
     for i, r in enumerate(ranges if ranges is not None else [spec.get("loadBalancerSourceRanges")]):
-        ok = isinstance(r, str) and "%" not in r
-        if ok:
-            try:
-                ipaddress.ip_network(r.strip(), strict=False)
-            except ValueError:
-                ok = False
-        if not ok:
-            errs.append(_invalid(f"spec.loadBalancerSourceRanges[{i}]", r, MSG_CIDR))
+        if not _cidr_ok(r):
+            errs.append(v.invalid(f"spec.loadBalancerSourceRanges[{i}]", r, MSG_CIDR))
     status = svc.get("status")
     lb = status.get("loadBalancer") if isinstance(status, dict) else None
     ingress = lb.get("ingress") if isinstance(lb, dict) else None
     for i, ing in enumerate(ingress if isinstance(ingress, list) else []):
         ip = ing.get("ip") if isinstance(ing, dict) else ing
-        if ip not in (None, "") and parse_ip(ip) is None:
-            errs.append(_invalid(f"status.loadBalancer.ingress[{i}].ip", ip, MSG_IP))
+        if ip not in (None, ""):
+            errs += _ip(ip, f"status.loadBalancer.ingress[{i}].ip")
+    return errs
+
+
+def _slice_endpoint_errors(ep: Any, fld: str, version: int | None) -> list[str]:
+    if not isinstance(ep, dict):
+        return [v.invalid(fld, ep, "must be an object")]
+    errs = []
+    addrs = _list(ep.get("addresses"))
+    if addrs is None:
+        errs.append(v.invalid(f"{fld}.addresses", ep.get("addresses"), "must be a list"))
+    elif not addrs:
+        errs.append(v.required(f"{fld}.addresses", "must contain at least 1 address"))
+    for j, a in enumerate(addrs or []):
+        if version is None:
+            errs += v.named(v.is_dns1123_subdomain, a, f"{fld}.addresses[{j}]")
+        elif parse_ip(a, version) is None:
+            errs.append(v.invalid(f"{fld}.addresses[{j}]", a,
+                                  f"must be a valid IPv{version} address"))
+    cond = ep.get("conditions")
+    errs += _object(cond, f"{fld}.conditions")
+    for c in ("ready", "serving", "terminating") if isinstance(cond, dict) else ():
+        if cond.get(c) is not None and not isinstance(cond[c], bool):
+            errs.append(v.invalid(f"{fld}.conditions.{c}", cond[c], "must be a boolean"))
+    # nodeName and zone are only compared, never written into rules: any string will do
+    for f in ("nodeName", "zone"):
+        if ep.get(f) is not None and not isinstance(ep[f], str):
+            errs.append(v.invalid(f"{fld}.{f}", ep[f], "must be a string"))
     return errs
 
 
 def endpoint_slice_errors(es: Any) -> list[str]:
     """The apiserver's field errors for the parts of an EndpointSlice the proxies use."""
-    errs = _metadata_errors(es, _subdomain_errors)
+    errs = _metadata_errors(es, v.is_dns1123_subdomain)
     if not isinstance(es, dict) or not isinstance(es.get("metadata"), dict):
         return errs
     atype = es.get("addressType")
-    types = ("FQDN", "IPv4", "IPv6")
-    if atype is not None and atype not in types:
-        errs.append(_unsupported("addressType", atype, types))
+    errs += _one_of(atype, "addressType", ADDRESS_TYPES)
     ports = _list(es.get("ports"))
     if ports is None:
-        errs.append(_invalid("ports", es.get("ports"), "must be a list of ports"))
+        errs.append(v.invalid("ports", es.get("ports"), "must be a list of ports"))
     for i, p in enumerate(ports or []):
         if not isinstance(p, dict):
-            errs.append(_invalid(f"ports[{i}]", p, "must be a JSON object"))
+            errs.append(v.invalid(f"ports[{i}]", p, "must be an object"))
             continue
         if p.get("name") not in (None, ""):
-            errs += _label_errors(f"ports[{i}].name", p.get("name"))
-        if p.get("port") is not None and not is_port_number(p.get("port")):
-            errs.append(_invalid(f"ports[{i}].port", p.get("port"), MSG_PORT_RANGE))
-        proto = p.get("protocol")
-        if proto is not None and proto not in PROTOCOLS:
-            errs.append(_unsupported(f"ports[{i}].protocol", proto, PROTOCOLS))
+            errs += v.named(v.is_dns1123_label, p["name"], f"ports[{i}].name")
+        if p.get("port") is not None:  # absent: every port
+            errs += v.port_num(p["port"], f"ports[{i}].port")
+        errs += _one_of(p.get("protocol"), f"ports[{i}].protocol", PROTOCOLS)
     eps = _list(es.get("endpoints"))
     if eps is None:
-        errs.append(_invalid("endpoints", es.get("endpoints"), "must be a list of endpoints"))
+        errs.append(v.invalid("endpoints", es.get("endpoints"), "must be a list of endpoints"))
     version = {"IPv4": 4, "IPv6": 6}.get(atype or "IPv4")
     for i, ep in enumerate(eps or []):
-        fld = f"endpoints[{i}]"
-        if not isinstance(ep, dict):
-            errs.append(_invalid(fld, ep, "must be a JSON object"))
-            continue
-        addrs = _list(ep.get("addresses"))
-        if not addrs:
-            errs.append(f"{fld}.addresses: Required value: must contain at least 1 address"
-                        if addrs == [] else _invalid(f"{fld}.addresses", ep.get("addresses"),
-                                                      "must be a list of addresses"))
-        for j, a in enumerate(addrs or []):
-            if version is None:
-                errs += _subdomain_errors(f"{fld}.addresses[{j}]", a)
-            elif parse_ip(a, version) is None:
-                errs.append(_invalid(f"{fld}.addresses[{j}]", a,
-                                     MSG_IPV4 if version == 4 else "must be a valid IPv6 address"))
-        cond = ep.get("conditions")
-        if cond is not None and not isinstance(cond, dict):
-            errs.append(_invalid(f"{fld}.conditions", cond, "must be a JSON object"))
-        elif cond:
-            for c in ("ready", "serving", "terminating"):
-                if cond.get(c) is not None and not isinstance(cond.get(c), bool):
-                    errs.append(_invalid(f"{fld}.conditions.{c}", cond.get(c), "must be a boolean"))
-        # nodeName and zone are only compared, never written into rules: any string will do
-        for f in ("nodeName", "zone"):
-            if ep.get(f) is not None and not isinstance(ep.get(f), str):
-                errs.append(_invalid(f"{fld}.{f}", ep.get(f), "must be a string"))
+        errs += _slice_endpoint_errors(ep, f"endpoints[{i}]", version)
     return errs
 
 
@@ -505,8 +413,7 @@ def invalid_message(kind: str, obj: Any, causes: list[str]) -> str:
     """kubectl's aggregate form: `The Service "web" is invalid: <cause>` ([a, b] for several)."""
     md = obj.get("metadata") if isinstance(obj, dict) else None
     name = md.get("name") if isinstance(md, dict) else None
-    shown = name if isinstance(name, str) else ""
-    shown = go_quote(shown)
+    shown = go_quote(name if isinstance(name, str) else "")
     if len(causes) == 1:
         return f"The {kind} {shown} is invalid: {causes[0]}"
     return f"The {kind} {shown} is invalid: [{', '.join(causes)}]"
