@@ -231,7 +231,7 @@ def _is_ip(text: str) -> bool:
 # --- hops from a ruleflow Trace (pure) -------------------------------------------------------
 
 _IPT_JUMP = re.compile(r"(?:^|\s)-([jg]) (\S+)(.*)$")
-_NFT_JUMP = re.compile(r"\b(jump|goto) (\S+)")
+_NFT_JUMP = re.compile(r"\b(jump|goto) ([^\s,}]+)")
 
 
 def rule_action(rule: str) -> str:
@@ -316,8 +316,17 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
 
 
 def netfilter_hops(trace: ruleflow.Trace, at: str, interface: str) -> list[Hop]:
-    return [Hop(at, interface, h.table, h.chain, h.rule, rule_action(h.rule))
-            for h in trace.hops]
+    """One Hop per matched rule. A verdict map or numgen rule names the branch taken (the
+    chain the next hop is in), not every element it holds."""
+    out = []
+    for i, h in enumerate(trace.hops):
+        action = rule_action(h.rule)
+        nxt = trace.hops[i + 1].chain if i + 1 < len(trace.hops) else None
+        if action.startswith(("numgen random", "verdict map")) and nxt and nxt != h.chain:
+            base = "numgen random" if action.startswith("numgen") else action
+            action = f"{base} -> {nxt}"
+        out.append(Hop(at, interface, h.table, h.chain, h.rule, action))
+    return out
 
 
 def routing_hop(nodes: list[NodeInfo], here: str, dst: str) -> tuple[Hop, NodeInfo | None, str]:

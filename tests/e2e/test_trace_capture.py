@@ -1,4 +1,6 @@
-"""`netsim trace` and `netsim capture` on a live cluster, with real packets (issue 14).
+"""`netsim trace` and `netsim capture` on a live cluster, with real packets (issue 14), in
+iptables and nftables mode (the test cluster is brought up again in nftables mode for the
+second half, and back in iptables mode after it).
 
 Pods are pinned to nodes (spec.nodeName) so that "on another node" and "on the same node"
 are facts, not luck: trc-client and trc-peer on k8s-slave-172, trc-server on k8s-slave-173.
@@ -43,8 +45,28 @@ def _svc(name: str, app: str, node_port: int | None = None) -> dict:
                      "ports": [port]}}
 
 
+def _up(cluster, mode: str) -> None:
+    for args in (("cluster", "down", "--name", cluster.name),
+                 ("cluster", "up", "--name", cluster.name, "--lan", cluster.lan,
+                  "--proxy-mode", mode)):
+        p = subprocess.run([sys.executable, "-m", "netsim.cli.main", *args],
+                           capture_output=True, text=True, timeout=180)
+        assert p.returncode == 0 or args[1] == "down", p.stdout + p.stderr
+    assert cluster.cfg.proxy_mode == mode
+
+
+@pytest.fixture(scope="module", params=["iptables", "nftables"])
+def mode(request, cluster):
+    """The session's cluster in iptables mode, then the same cluster in nftables mode."""
+    if request.param == "nftables":
+        _up(cluster, "nftables")
+    yield request.param
+    if request.param == "nftables":
+        _up(cluster, "iptables")
+
+
 @pytest.fixture(scope="module")
-def trc(cluster):
+def trc(cluster, mode):
     c = cluster.client
     cluster.netsim("delete", "namespace", NS, "--ignore-not-found", timeout=120)
     c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -63,7 +85,7 @@ def trc(cluster):
         p = cluster.in_netns(cluster.node_netns(W1), "curl", "-s", "-m", "2", f"http://{cip}/")
         return p.returncode == 0
     wait_for(answers, 30, what="trc-srv answering on " + W1)
-    yield {"pods": pods, "cip": cip}
+    yield {"pods": pods, "cip": cip, "mode": mode}
     cluster.netsim("delete", "namespace", NS, check=False, timeout=120)
 
 
@@ -74,16 +96,26 @@ def trace(cluster, *args: str) -> dict:
 
 def test_pod_to_clusterip_on_another_node(cluster, trc):
     from netsim.proxy.iptables import endpoint_chain_name, service_port_chain_name
+    from netsim.proxy.nftables import endpoint_chain_base, service_chain_base
     server_ip = trc["pods"]["trc-server"]["status"]["podIP"]
     j = trace(cluster, "pod/trc-client", "svc/trc-srv")
     assert (j["from"], j["to"], j["verdict"]) == (f"pod/{NS}/trc-client", f"svc/{NS}/trc-srv",
                                                   "delivered")
     assert j["delivered_to"] == {"pod": f"{NS}/trc-server", "ip": server_ip, "port": 8080}
-    nat = [h for h in j["hops"] if h["table"] == "nat" and h["at"] == f"node/{W1}"]
+    if trc["mode"] == "iptables":
+        nat = [h for h in j["hops"] if h["table"] == "nat" and h["at"] == f"node/{W1}"]
+        svc_chain = service_port_chain_name(f"{NS}/trc-srv", "tcp")
+        sep_chain = endpoint_chain_name(f"{NS}/trc-srv", "tcp", f"{server_ip}:8080")
+        first = ["PREROUTING", "KUBE-SERVICES", svc_chain]
+    else:
+        nat = [h for h in j["hops"] if h["table"] == "kube-proxy" and h["at"] == f"node/{W1}"
+               and not h["chain"].startswith("filter-")]
+        svc_chain = "service-" + service_chain_base(NS, "trc-srv", "tcp", "")
+        sep_chain = "endpoint-" + endpoint_chain_base(NS, "trc-srv", "tcp", "",
+                                                      f"{server_ip}:8080")
+        first = ["nat-prerouting", "services", svc_chain]
     chains = [h["chain"] for h in nat]
-    svc_chain = service_port_chain_name(f"{NS}/trc-srv", "tcp")
-    sep_chain = endpoint_chain_name(f"{NS}/trc-srv", "tcp", f"{server_ip}:8080")
-    assert chains[:3] == ["PREROUTING", "KUBE-SERVICES", svc_chain], chains
+    assert chains[:3] == first, chains
     assert sep_chain in chains
     dnat = next(h for h in nat if h["action"].startswith("DNAT"))
     assert (dnat["chain"], dnat["action"]) == (sep_chain, f"DNAT to {server_ip}:8080")
@@ -92,7 +124,8 @@ def test_pod_to_clusterip_on_another_node(cluster, trc):
     assert j["hops"][-1]["at"] == f"pod/{NS}/trc-server"
     # the text form walks the same chains, like the seed's iptables-save greps
     p = cluster.netsim("-n", NS, "trace", "pod/trc-client", "svc/trc-srv")
-    assert f"nat/{svc_chain}: -A {svc_chain}" in p.stdout
+    table = "nat" if trc["mode"] == "iptables" else "kube-proxy"
+    assert f"  {table}/{svc_chain}: " in p.stdout
     assert p.stdout.rstrip().endswith(f"verdict: delivered (pod/{NS}/trc-server {server_ip}:8080)")
 
 
@@ -100,9 +133,14 @@ def test_service_without_endpoints_is_rejected(cluster, trc):
     j = trace(cluster, "pod/trc-client", "svc/trc-none")
     assert (j["verdict"], j["delivered_to"]) == ("rejected", None)
     last = j["hops"][-1]
-    assert (last["at"], last["table"], last["chain"], last["action"]) == (
-        f"node/{W1}", "filter", "KUBE-SERVICES", "REJECT")
-    assert f'"{NS}/trc-none has no endpoints"' in last["rule"]
+    if trc["mode"] == "iptables":
+        assert (last["at"], last["table"], last["chain"], last["action"]) == (
+            f"node/{W1}", "filter", "KUBE-SERVICES", "REJECT")
+        assert f'"{NS}/trc-none has no endpoints"' in last["rule"]
+    else:  # the no-endpoint-services map sends it to reject-chain
+        assert (last["at"], last["chain"], last["rule"], last["action"]) == (
+            f"node/{W1}", "reject-chain", "reject", "REJECT")
+        assert j["hops"][-2]["action"] == "verdict map @no-endpoint-services -> reject-chain"
 
 
 def test_pod_to_pod_ip_on_the_same_node(cluster, trc):
@@ -118,22 +156,31 @@ def test_pod_to_pod_ip_on_the_same_node(cluster, trc):
 
 
 def test_host_to_nodeport_on_every_node(cluster, trc):
+    from netsim.proxy.nftables import service_chain_base
     server_ip = trc["pods"]["trc-server"]["status"]["podIP"]
     for node in cluster.cfg.nodes:
         j = trace(cluster, "host", f"node/{node.name}", "--port", str(NODE_PORT))
         assert (j["from"], j["to"], j["verdict"]) == ("host", f"node/{node.name}", "delivered")
         assert j["delivered_to"] == {"pod": f"{NS}/trc-server", "ip": server_ip, "port": 8080}
         chains = [h["chain"] for h in j["hops"] if h["at"] == f"node/{node.name}"]
-        assert "KUBE-NODEPORTS" in chains, chains
+        if trc["mode"] == "iptables":
+            assert "KUBE-NODEPORTS" in chains, chains
+        else:  # services' vmap of node ports sends it to the Service's external chain
+            ext = "external-" + service_chain_base(NS, "trc-np", "tcp", "")
+            assert any(h["chain"] == "services" and h["action"].endswith(f"nodeports -> {ext}")
+                       for h in j["hops"]), j["hops"]
 
 
 def test_a_trace_leaves_no_rule_and_no_process(cluster, trc):
-    from netsim.proxy.apply import Iptables
+    from netsim.proxy.apply import Iptables, Nft
     ipt = Iptables(netns=cluster.node_netns(W1))
+    nft = Nft(netns=cluster.node_netns(W1))
 
     def rules() -> list[str]:  # chains and rules, without the policies' packet counters
-        return [re.sub(r" \[\d+:\d+\]$", "", ln) for ln in ipt.save().splitlines()
-                if not ln.startswith("#")]
+        text = ipt.save() + (nft.run("list", "ruleset").stdout if trc["mode"] == "nftables"
+                             else "")
+        return [re.sub(r" \[\d+:\d+\]$| counter packets \d+ bytes \d+", "", ln)
+                for ln in text.splitlines() if not ln.startswith("#")]
     before = rules()
     trace(cluster, "pod/trc-client", "svc/trc-srv")
     assert rules() == before

@@ -134,6 +134,9 @@ def test_nft_walk_pruned_to_the_endpoint():
     t = rules.trace("10.244.1.3", "10.96.0.5", 80, local_ips=["192.168.0.2"])
     assert (t.output, t.masquerade) == ("10.244.2.3:8080", False)  # ep1's hairpin not taken
     assert "ep1" not in {h.chain for h in t.hops}
+    actions = [h.action for h in tr.netfilter_hops(t, "node/n", "cni0")]
+    assert "numgen random -> ep2" in actions  # the branch taken, not the whole map
+    assert "verdict map @service-ips -> svc" in actions
 
 
 def walk(endpoint: str | None, src="10.244.1.9", dst="10.96.0.5", port=80):
