@@ -224,7 +224,11 @@ def kubeconfig_entries(name: str) -> tuple[str, bytes, bytes, bytes]:
 def _merge_kubeconfig(name: str, ledger: Ledger) -> str:
     path = kubeconfig.default_path()
     ledger.add("kubeconfig", path=path, context=kubeconfig.entry_name(name))  # before writing
-    kubeconfig.merge(path, name, *kubeconfig_entries(name))
+    try:
+        kubeconfig.merge(path, name, *kubeconfig_entries(name))
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise ClusterError(f"cannot add context {kubeconfig.entry_name(name)} to {path}: {e} "
+                           "(point KUBECONFIG at another file)") from e
     return path
 
 
@@ -464,6 +468,11 @@ def status(name: str) -> int:
     print(f"Service CIDR:  {cfg.service_cidr}")
     print(f"Proxy mode:    {cfg.proxy_mode}")
     print(f"API:           {socket_path(cfg.name)}")
+    ep = api_endpoint(name)
+    if ep:
+        print(f"API (HTTPS):   https://{ep['host']}:{ep['port']}"
+              + (f", https://{ep['lan']}" if ep.get("lan") else "")
+              + f" (kubectl --context {kubeconfig.entry_name(name)})")
     ok = True
     print("Processes:")
     for r in ledger.records():
