@@ -1164,6 +1164,16 @@ def _describe_namespace(ns: Mapping, related: Mapping, now: datetime) -> str:
     return w.text()
 
 
+def _describe_job(job: Mapping, related: Mapping, now: datetime) -> str:
+    from netsim.cli.describe_batch import describe_job  # it builds on this module
+    return describe_job(job, related, now)
+
+
+def _describe_cronjob(cj: Mapping, related: Mapping, now: datetime) -> str:
+    from netsim.cli.describe_batch import describe_cronjob
+    return describe_cronjob(cj, related, now)
+
+
 _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "namespaces": _describe_namespace,
     "pods": _describe_pod,
@@ -1175,6 +1185,8 @@ _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "secrets": _describe_secret,
     "endpoints": _describe_endpoints,
     "ingresses": _describe_ingress,
+    "jobs": _describe_job,
+    "cronjobs": _describe_cronjob,
 }
 
 SUPPORTED = frozenset(_DESCRIBERS)

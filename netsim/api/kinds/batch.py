@@ -110,6 +110,11 @@ def _default_job(obj: dict, old: dict | None) -> None:
         _default_job_spec(spec)
         if old is None and spec.get("manualSelector") is not True:
             _generate_selector(obj, spec)
+        # SetDefaults_Job: a Job without labels takes its template's
+        md = obj.get("metadata")
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if isinstance(md, dict) and not md.get("labels") and isinstance(labels, dict) and labels:
+            md["labels"] = dict(labels)
 
 
 JOB_LABELS = ("job-name", "batch.kubernetes.io/job-name")
@@ -152,8 +157,12 @@ def _default_cronjob(obj: dict, old: dict | None) -> None:
     spec.setdefault("successfulJobsHistoryLimit", 3)
     spec.setdefault("failedJobsHistoryLimit", 1)
     jt = spec.get("jobTemplate")
-    if isinstance(jt, dict) and isinstance(jt.get("spec"), dict):
-        _default_job_spec(jt["spec"])
+    # SetDefaults_Job is for Jobs: a jobTemplate's counts stay unset (describe prints
+    # <unset>), only its pod template gets the pod defaults.
+    tmpl = (jt.get("spec") or {}).get("template") if isinstance(jt, dict) and \
+        isinstance(jt.get("spec"), dict) else None
+    if isinstance(tmpl, dict):
+        default_template(tmpl)
 
 
 def validate_job_spec(spec: dict, path: str) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from netsim.api import selectors
+from netsim.api.printing import batch
 from netsim.api.printing.duration import age
 from netsim.api.printing.format import (
     NONE,
@@ -641,6 +642,8 @@ _TABLES: dict[str, _Table] = {
         True,
     ),
     "ingressclasses": (["NAME", "CONTROLLER", "PARAMETERS", "AGE"], [], _ingressclass_row, False),
+    "jobs": (batch.JOB_COLUMNS, batch.WIDE_COLUMNS, batch.job_row, True),
+    "cronjobs": (batch.CRONJOB_COLUMNS, batch.WIDE_COLUMNS, batch.cronjob_row, True),
 }
 
 # Events interleave wide columns with normal ones, so they get an explicit order.
