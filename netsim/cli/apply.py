@@ -197,15 +197,28 @@ def create(ctx: Ctx, files: list[str], recursive: bool, record_cause: str | None
     return _carry_out(ctx, plans, dry_run, "creating")
 
 
-def _wait_gone(ctx: Ctx, items: list[tuple[str, str, str | None]], timeout: float = 120) -> None:
-    """kubectl delete waits (--wait=true) until the objects are really gone."""
+def _wait_gone(ctx: Ctx, items: list[tuple], timeout: float = 120) -> None:
+    """kubectl delete waits (--wait=true) until the objects are really gone: an object of
+    the same name with another uid (a StatefulSet's pod back by name) is a new one."""
     import time
     deadline = time.monotonic() + timeout
+
+    def still_there(p: str, n: str, ns: str | None, uid: str | None = None) -> bool:
+        cur = ctx.client.get_or_none(p, n, ns)
+        return cur is not None and (uid is None or cur["metadata"].get("uid") == uid)
     left = list(items)
     while left and time.monotonic() < deadline:
-        left = [(p, n, ns) for p, n, ns in left if ctx.client.get_or_none(p, n, ns) is not None]
+        left = [item for item in left if still_there(*item)]
         if left:
             time.sleep(0.1)
+
+
+def _uid(deleted) -> str | None:
+    """The uid of what a DELETE returned (the object, or a Status naming it)."""
+    if not isinstance(deleted, dict):
+        return None
+    return (deleted.get("metadata") or {}).get("uid") or \
+        (deleted.get("details") or {}).get("uid")
 
 
 def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
@@ -222,9 +235,9 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
             rc = 1
             continue
         try:
-            ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
+            deleted = ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
             out(f'{res.type_name} "{md["name"]}" deleted')
-            gone.append((res.plural, md["name"], md.get("namespace")))
+            gone.append((res.plural, md["name"], md.get("namespace"), _uid(deleted)))
         except errors.NotFound as e:
             if not ignore_not_found:
                 err(server_error(e, "deleting", d.source))
@@ -252,9 +265,9 @@ def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, al
     gone = []
     for n in names:
         try:
-            ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace)
+            deleted = ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace)
             out(f'{res.type_name} "{n}" deleted')
-            gone.append((res.plural, n, ctx.ns if res.namespaced else None))
+            gone.append((res.plural, n, ctx.ns if res.namespaced else None, _uid(deleted)))
         except errors.NotFound as e:
             if not ignore_not_found:
                 err(server_error(e))

@@ -771,6 +771,77 @@ def _describe_replicaset(rs: Mapping, related: Mapping, now: datetime) -> str:
     return w.text()
 
 
+def _describe_daemonset(ds: Mapping, related: Mapping, now: datetime) -> str:
+    """describeDaemonSet: the node counts are written without a tab (not aligned)."""
+    w = _PrefixWriter()
+    meta, spec, status = meta_of(ds), spec_of(ds), status_of(ds)
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Selector:\t{selectors.to_string(spec.get('selector'))}\n")
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    w.write(0, f"Node-Selector:\t{format_labels(node_selector)}\n")
+    _labels_multiline(w, "Labels", meta.get("labels"))
+    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    for title, key in (("Desired Number of Nodes Scheduled", "desiredNumberScheduled"),
+                       ("Current Number of Nodes Scheduled", "currentNumberScheduled"),
+                       ("Number of Nodes Scheduled with Up-to-date Pods", "updatedNumberScheduled"),
+                       ("Number of Nodes Scheduled with Available Pods", "numberAvailable"),
+                       ("Number of Nodes Misscheduled", "numberMisscheduled")):
+        w.write(0, f"{title}: {to_int(status.get(key))}\n")
+    running, waiting, succeeded, failed = _pod_phase_counts(ds, related.get("pods") or [])
+    w.write(0, f"Pods Status:\t{running} Running / {waiting} Waiting / {succeeded} Succeeded / "
+               f"{failed} Failed\n")
+    _pod_template(w, spec.get("template"))
+    describe_events(w, related.get("events", []), now)
+    return w.text()
+
+
+def _volume_claim_templates(w: _PrefixWriter, templates: list[Mapping] | None) -> None:
+    """describeVolumeClaimTemplates."""
+    if not templates:
+        w.write(0, f"Volume Claims:\t{NONE}\n")
+        return
+    w.write(0, "Volume Claims:\n")
+    for pvc in templates:
+        pmeta, pspec = meta_of(pvc), spec_of(pvc)
+        w.write(1, f"Name:\t{pmeta.get('name', '')}\n")
+        klass = pspec.get("storageClassName") or (pmeta.get("annotations") or {}).get(
+            "volume.beta.kubernetes.io/storage-class", "")
+        w.write(1, f"StorageClass:\t{klass}\n")
+        _labels_multiline(w, "Labels", pmeta.get("labels"), initial="  ")
+        _labels_multiline(w, "Annotations", pmeta.get("annotations"), initial="  ")
+        cap = ((pspec.get("resources") or {}).get("requests") or {}).get("storage")
+        w.write(1, f"Capacity:\t{cap if cap is not None else '<default>'}\n")
+        w.write(1, f"Access Modes:\t[{' '.join(pspec.get('accessModes') or [])}]\n")
+
+
+def _describe_statefulset(sts: Mapping, related: Mapping, now: datetime) -> str:
+    """describeStatefulSet."""
+    w = _PrefixWriter()
+    meta, spec, status = meta_of(sts), spec_of(sts), status_of(sts)
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}\n")
+    w.write(0, f"Selector:\t{selectors.to_string(spec.get('selector'))}\n")
+    _labels_multiline(w, "Labels", meta.get("labels"))
+    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"Replicas:\t{to_int(spec.get('replicas', 1))} desired | "
+               f"{to_int(status.get('replicas'))} total\n")
+    strategy = spec.get("updateStrategy") or {}
+    w.write(0, f"Update Strategy:\t{strategy.get('type', 'RollingUpdate')}\n")
+    ru = strategy.get("rollingUpdate")
+    if ru is not None and ru.get("partition") is not None:
+        w.write(1, f"Partition:\t{to_int(ru.get('partition'))}\n")
+        if ru.get("maxUnavailable") is not None:
+            w.write(1, f"MaxUnavailable:\t{_intstr(ru.get('maxUnavailable'))}\n")
+    running, waiting, succeeded, failed = _pod_phase_counts(sts, related.get("pods") or [])
+    w.write(0, f"Pods Status:\t{running} Running / {waiting} Waiting / {succeeded} Succeeded / "
+               f"{failed} Failed\n")
+    _pod_template(w, spec.get("template"))
+    _volume_claim_templates(w, spec.get("volumeClaimTemplates"))
+    describe_events(w, related.get("events", []), now)
+    return w.text()
+
+
 def _format_endpoint_slices(slices: list[Mapping], names: set[str] | None) -> str:
     """``formatEndpointSlices``: ready endpoints as ``ip:port``, at most 3 then `` + N more...``."""
     if not slices:
@@ -1187,6 +1258,8 @@ _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "ingresses": _describe_ingress,
     "jobs": _describe_job,
     "cronjobs": _describe_cronjob,
+    "daemonsets": _describe_daemonset,
+    "statefulsets": _describe_statefulset,
 }
 
 SUPPORTED = frozenset(_DESCRIBERS)

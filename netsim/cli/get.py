@@ -207,7 +207,7 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
         rel["old_rs"] = [r for r in old if (r.get("spec") or {}).get("replicas")]
     elif plural == "services":
         rel["endpoints"] = c.get_or_none("endpoints", obj["metadata"]["name"], ns)
-    elif plural in ("replicasets",):
+    elif plural in ("replicasets", "daemonsets", "statefulsets"):
         rel["pods"] = [p for p in c.list("pods", ns)
                        if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
     elif plural == "nodes":

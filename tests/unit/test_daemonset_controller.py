@@ -364,3 +364,50 @@ def test_rollout_status_history_and_undo_ds(cl: Cluster, capsys) -> None:
     cl.client.update(ds)
     with pytest.raises(CliError, match="rollout status is only available for RollingUpdate"):
         rollout_cmds.run(ctx, ["status", "ds/fluentd-elasticsearch"])
+
+
+# ---- kubectl get ds / describe ds ----------------------------------------------------------------
+def _now_after(obj: dict, seconds: int):
+    from datetime import datetime, timezone
+
+    from netsim.api.timeutil import rfc3339_seconds
+    return datetime.fromtimestamp(rfc3339_seconds(obj["metadata"]["creationTimestamp"]) + seconds,
+                                  timezone.utc)
+
+
+def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
+    from netsim.api.printing import printers
+    from netsim.cli import describe
+    cl.client.create(fluentd())
+    cl.run()
+    ds = cl.ds()
+    now = _now_after(ds, 125)
+    assert printers.print_table("daemonsets", [ds], now=now) == (
+        "NAME                    DESIRED   CURRENT   READY   UP-TO-DATE   AVAILABLE   NODE SELECTOR   AGE\n"
+        "fluentd-elasticsearch   3         3         3       3            3           <none>          2m5s\n")
+    wide = printers.print_table("daemonsets", [ds], now=now, wide=True).splitlines()
+    assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[-3:] == ["fluentd-elasticsearch", V1, "name=fluentd-elasticsearch"]
+    rev = cl.client.list("controllerrevisions", NS)[0]
+    assert printers.print_table("controllerrevisions", [rev], now=_now_after(rev, 5)).splitlines() \
+        == ["NAME                               CONTROLLER                             REVISION   AGE",
+            f"{rev['metadata']['name']:<35}daemonset.apps/fluentd-elasticsearch   1          5s"]
+    events = [e for e in cl.client.list("events", NS) if e["involvedObject"]["kind"] == "DaemonSet"]
+    text = describe.describe("daemonsets", ds, related={"pods": cl.client.list("pods", NS),
+                                                        "events": events}, now=now)
+    lines = text.splitlines()
+    assert lines[:11] == [
+        "Name:           fluentd-elasticsearch",
+        "Selector:       name=fluentd-elasticsearch",
+        "Node-Selector:  <none>",
+        "Labels:         k8s-app=fluentd-logging",
+        "Annotations:    deprecated.daemonset.template.generation: 1",
+        "Desired Number of Nodes Scheduled: 3",
+        "Current Number of Nodes Scheduled: 3",
+        "Number of Nodes Scheduled with Up-to-date Pods: 3",
+        "Number of Nodes Scheduled with Available Pods: 3",
+        "Number of Nodes Misscheduled: 0",
+        "Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed"]
+    assert "Pod Template:" in lines
+    assert sum("SuccessfulCreate" in ln and "daemonset-controller" in ln
+               and "Created pod: fluentd-elasticsearch-" in ln for ln in lines) == 3

@@ -351,3 +351,76 @@ def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
     cl.run()
     assert {p["spec"]["containers"][0]["image"] for p in cl.pods().values()} == {V1}
     assert sorted(r["revision"] for r in cl.client.list("controllerrevisions", NS)) == [2, 3]
+
+
+def test_get_and_describe_sts_as_kubectl(cl: Cluster) -> None:
+    from datetime import datetime, timezone
+
+    from netsim.api.printing import printers
+    from netsim.api.printing.duration import rfc1123z
+    from netsim.api.timeutil import rfc3339_seconds
+    from netsim.cli import describe
+    cl.client.create(web(replicas=2))
+    cl.run()
+    s = cl.sts()
+    now = datetime.fromtimestamp(rfc3339_seconds(s["metadata"]["creationTimestamp"]) + 45,
+                                 timezone.utc)
+    assert printers.print_table("statefulsets", [s], now=now) == (
+        "NAME   READY   AGE\n"
+        "web    2/2     45s\n")
+    assert printers.print_table("statefulsets", [s], now=now, wide=True) == (
+        "NAME   READY   AGE   CONTAINERS   IMAGES\n"
+        f"web    2/2     45s   nginx        {V1}\n")
+    events = [e for e in cl.client.list("events", NS) if e["involvedObject"]["kind"] == "StatefulSet"]
+    text = describe.describe("statefulsets", s, related={"pods": cl.client.list("pods", NS),
+                                                         "events": events}, now=now)
+    lines = text.splitlines()
+    assert lines[:10] == [
+        "Name:               web",
+        "Namespace:          default",
+        f"CreationTimestamp:  {rfc1123z(s['metadata']['creationTimestamp'])}",
+        "Selector:           app=nginx",
+        "Labels:             <none>",
+        "Annotations:        <none>",
+        "Replicas:           2 desired | 2 total",
+        "Update Strategy:    RollingUpdate",
+        "  Partition:        0",
+        "Pods Status:        2 Running / 0 Waiting / 0 Succeeded / 0 Failed"]
+    i = lines.index("Volume Claims:")
+    assert [ln.rstrip() for ln in lines[i + 1:i + 7]] == [
+        "  Name:          www",
+        "  StorageClass:",
+        "  Labels:        <none>",
+        "  Annotations:   <none>",
+        "  Capacity:      1Gi",
+        "  Access Modes:  [ReadWriteOnce]"]
+    assert any(ln.endswith("statefulset-controller  create Pod web-1 in StatefulSet web successful")
+               for ln in lines)
+
+
+def test_delete_pod_returns_when_the_statefulset_brings_it_back_by_name(cl: Cluster,
+                                                                        capsys) -> None:
+    """kubectl delete waits for the object it deleted (its uid), not for the name to be
+    free: web-0 comes back at once under the same name."""
+    import time
+
+    from netsim.cli import apply
+    from netsim.cli.context import Ctx
+    cl.client.create(web(replicas=1))
+    cl.run()
+    ctx = Ctx(cluster="nsj2", namespace=NS, all_namespaces=False, argv=["delete"])
+
+    class Recreating:
+        def __getattr__(self, name):
+            return getattr(cl.client, name)
+
+        def delete(self, *args, **kwargs):
+            out = cl.client.delete(*args[:3], grace_period_seconds=0)
+            cl.run()  # the controller puts web-0 back
+            return out
+    ctx._client = Recreating()
+    t0 = time.monotonic()
+    assert apply.delete_named(ctx, "pod", ["web-0"], None, False, None, False) == 0
+    assert time.monotonic() - t0 < 5
+    assert capsys.readouterr().out == 'pod "web-0" deleted\n'
+    assert "web-0" in cl.pods()

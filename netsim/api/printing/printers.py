@@ -591,6 +591,52 @@ def _ingressclass_row(ic: Mapping, now: datetime) -> list[str]:
     ]
 
 
+def _daemonset_row(ds: Mapping, now: datetime) -> list[str]:
+    """printDaemonSet: the scheduled/ready/updated/available counts and NODE SELECTOR."""
+    spec, status, meta = spec_of(ds), status_of(ds), meta_of(ds)
+    names, images = _layout_containers(spec)
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    return [
+        meta.get("name", ""),
+        str(to_int(status.get("desiredNumberScheduled"))),
+        str(to_int(status.get("currentNumberScheduled"))),
+        str(to_int(status.get("numberReady"))),
+        str(to_int(status.get("updatedNumberScheduled"))),
+        str(to_int(status.get("numberAvailable"))),
+        format_labels(node_selector),
+        age(meta.get("creationTimestamp"), now),
+        names,
+        images,
+        format_label_selector(spec.get("selector")),
+    ]
+
+
+def _statefulset_row(sts: Mapping, now: datetime) -> list[str]:
+    """printStatefulSet: READY is ready/spec.replicas."""
+    spec, status, meta = spec_of(sts), status_of(sts), meta_of(sts)
+    names, images = _layout_containers(spec)
+    return [
+        meta.get("name", ""),
+        f"{to_int(status.get('readyReplicas'))}/{_replicas(spec)}",
+        age(meta.get("creationTimestamp"), now),
+        names,
+        images,
+    ]
+
+
+def _controllerrevision_row(cr: Mapping, now: datetime) -> list[str]:
+    """printControllerRevision: CONTROLLER is `kind.group/name` of the controller ref."""
+    meta = meta_of(cr)
+    ref = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+    controller = NONE
+    if ref is not None:
+        group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(ref.get("kind", "")) + (f".{group}" if group else "")
+        controller = f"{kind.lower()}/{ref.get('name', '')}"
+    return [meta.get("name", ""), controller, str(to_int(cr.get("revision"))),
+            age(meta.get("creationTimestamp"), now)]
+
+
 # name, columns (normal), columns (wide only), row builder, namespaced
 _Table = tuple[list[str], list[str], Callable[[Mapping, datetime], list[str]], bool]
 
@@ -644,6 +690,15 @@ _TABLES: dict[str, _Table] = {
     "ingressclasses": (["NAME", "CONTROLLER", "PARAMETERS", "AGE"], [], _ingressclass_row, False),
     "jobs": (batch.JOB_COLUMNS, batch.WIDE_COLUMNS, batch.job_row, True),
     "cronjobs": (batch.CRONJOB_COLUMNS, batch.WIDE_COLUMNS, batch.cronjob_row, True),
+    "daemonsets": (
+        ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"],
+        ["CONTAINERS", "IMAGES", "SELECTOR"],
+        _daemonset_row,
+        True,
+    ),
+    "statefulsets": (["NAME", "READY", "AGE"], ["CONTAINERS", "IMAGES"], _statefulset_row, True),
+    "controllerrevisions": (["NAME", "CONTROLLER", "REVISION", "AGE"], [],
+                            _controllerrevision_row, True),
 }
 
 # Events interleave wide columns with normal ones, so they get an explicit order.
