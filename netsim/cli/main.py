@@ -235,7 +235,7 @@ def run(argv: list[str]) -> int:
         from netsim.cli import pods
         if not args.args:
             raise CliError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
-        name = args.args[0].split("/", 1)[-1]
+        name = pods.pod_for_logs(ctx, args.args[0])
         return pods.logs(ctx, name, args.container, args.follow, args.previous, args.tail)
     if v == "proxy":
         from netsim.cli import proxy_cmd

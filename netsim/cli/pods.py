@@ -18,6 +18,50 @@ def _pod(ctx: Ctx, name: str) -> dict:
         raise CliError(server_error(e)) from e
 
 
+_OWNER_KINDS = {
+    "job": "jobs", "jobs": "jobs", "job.batch": "jobs", "jobs.batch": "jobs",
+    "deployment": "deployments", "deployments": "deployments", "deploy": "deployments",
+    "replicaset": "replicasets", "replicasets": "replicasets", "rs": "replicasets",
+    "daemonset": "daemonsets", "daemonsets": "daemonsets", "ds": "daemonsets",
+    "statefulset": "statefulsets", "statefulsets": "statefulsets", "sts": "statefulsets",
+}
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def pod_for_logs(ctx: Ctx, ref: str) -> str:
+    """The pod `logs TYPE/NAME` reads (LogsForObject): a pod by name, or for a workload the
+    first of its selector's pods in podutils.ByLogging order (scheduled, running, ready,
+    most restarts, newest), saying which when there are several, as kubectl does."""
+    kind, _, name = ref.rpartition("/")
+    if not kind or kind in ("pod", "pods", "po"):
+        return name
+    plural = _OWNER_KINDS.get(kind.lower())
+    if plural is None:
+        raise CliError(f"error: the server doesn't have a resource type \"{kind}\"")
+    try:
+        owner = ctx.client.get(plural, name, ctx.ns)
+    except errors.ApiError as e:
+        raise CliError(server_error(e)) from e
+    from netsim.api.selectors import from_label_selector
+    match = from_label_selector((owner.get("spec") or {}).get("selector"))
+    pods = [p for p in ctx.client.list("pods", ctx.ns)
+            if match((p.get("metadata") or {}).get("labels") or {})]
+    if not pods:
+        raise CliError("error: timed out waiting for the condition")
+
+    def rank(p: dict) -> tuple:
+        st = p.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in st.get("conditions") or [])
+        restarts = sum(int(c.get("restartCount") or 0) for c in st.get("containerStatuses") or [])
+        return (bool((p.get("spec") or {}).get("nodeName")), _PHASE_ORDINAL.get(st.get("phase"), 0),
+                ready, restarts, p["metadata"].get("creationTimestamp") or "")
+    pods.sort(key=rank, reverse=True)
+    if len(pods) > 1:
+        err(f"Found {len(pods)} pods, using pod/{pods[0]['metadata']['name']}")
+    return pods[0]["metadata"]["name"]
+
+
 def _pod_dir(ctx: Ctx, pod: dict) -> str | None:
     """Where the pod's kubelet keeps its record and logs (None before it is scheduled)."""
     md, node = pod["metadata"], pod["spec"].get("nodeName")

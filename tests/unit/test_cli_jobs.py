@@ -67,3 +67,16 @@ def test_create_job_errors_are_kubectls(client, capsys, argv, msg):
     with pytest.raises(CliError) as e:
         run(client, capsys, *argv)
     assert msg in str(e.value)
+
+
+def test_logs_job_picks_the_jobs_pod(client, capsys):
+    from netsim.cli import pods
+    from netsim.controllers.job import JobController
+    run(client, capsys, "create", "job", "pi", "--image=busybox", "--", "sh", "-c", "echo 3")
+    JobController(client).reconcile("default/pi")
+    (pod,) = client.list("pods", "default")
+    ctx = FakeCtx(client, [])
+    assert pods.pod_for_logs(ctx, "job/pi") == pod["metadata"]["name"]
+    assert pods.pod_for_logs(ctx, "pod/x") == "x" and pods.pod_for_logs(ctx, "x") == "x"
+    with pytest.raises(CliError, match='jobs.batch "nope" not found'):
+        pods.pod_for_logs(ctx, "job/nope")
