@@ -5,9 +5,9 @@ runs on every node. Level-triggered: any NetworkPolicy, Pod or Namespace event w
 loop, which renders the whole policy state of this node from the informers' caches
 (netsim/netpol/render.py) and, when the text differs from the last one applied, writes
 it with one `iptables-restore --noflush` (atomic per table: the old chains or the new,
-never a half). The FORWARD jump is inserted out of band at the top of FORWARD (above
-kube-proxy's KUBE-FORWARD, which ACCEPTs masquerade-marked packets), checked on every
-sync so a flushed FORWARD gets it back.
+never a half). The jumps are inserted out of band at the top of FORWARD (above
+kube-proxy's KUBE-FORWARD, which ACCEPTs masquerade-marked packets) and INPUT, checked on
+every sync so a flushed chain gets them back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import threading
 import time
 
 from netsim.machinery import InformerFactory
-from netsim.netpol.render import JUMP_RULE, Snapshot, is_policy_chain, render
+from netsim.netpol.render import JUMP_RULES, Snapshot, is_policy_chain, render
 from netsim.proxy.apply import Iptables, RestoreError, check_in_node_netns
 from netsim.proxy.iptables import parse_chains
 
@@ -38,12 +38,12 @@ class PolicySyncer:
         self.last_text = ""
 
     def ensure_jump(self) -> None:
-        table, chain, args = JUMP_RULE
-        self.ipt.ensure_chain(table, args[-1])
-        if self.ipt.run("-w", "-t", table, "-C", chain, *args).returncode != 0:
-            p = self.ipt.run("-w", "-t", table, "-I", chain, "1", *args)
-            if p.returncode != 0:
-                raise RestoreError(f"iptables -I {chain}: {p.stderr.strip()}")
+        for table, chain, args in JUMP_RULES:
+            self.ipt.ensure_chain(table, args[-1])
+            if self.ipt.run("-w", "-t", table, "-C", chain, *args).returncode != 0:
+                p = self.ipt.run("-w", "-t", table, "-I", chain, "1", *args)
+                if p.returncode != 0:
+                    raise RestoreError(f"iptables -I {chain}: {p.stderr.strip()}")
 
     def sync(self, snap: Snapshot, force: bool = False) -> bool:
         """Apply `snap`; False when nothing had to be written."""

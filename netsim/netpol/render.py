@@ -4,12 +4,13 @@ What a CNI's policy agent does on each node (kube-router's network policy contro
 the model; Calico and Cilium do the same with their own means): every pod ON THIS NODE
 that a policy selects gets a firewall chain per direction it is isolated in; that chain
 jumps to the chain of every policy selecting it (a union: any one allowing is enough) and
-rejects what none allowed. Everything lives in the filter table, entered from FORWARD,
-so it sees pod-to-pod traffic after kube-proxy's DNAT (a Service's backend pod is what a
-policy matches, as upstream says) and never sees what the node itself sends (OUTPUT):
-kubelet probes from the pod's own node always pass, as with upstream CNIs.
+rejects what none allowed. Everything lives in the filter table, entered from FORWARD
+(and INPUT, for a pod's packets to its node), so it sees pod-to-pod traffic after
+kube-proxy's DNAT (a Service's backend pod is what a policy matches, as upstream says) and
+never sees what the node itself sends (OUTPUT): kubelet probes from the pod's own node
+always pass, as with upstream CNIs.
 
-    FORWARD -j NETSIM-NWPLCY                       (inserted out of band, like kube-proxy's)
+    FORWARD, INPUT -j NETSIM-NWPLCY                (inserted out of band, like kube-proxy's)
     NETSIM-NWPLCY   established/related: RETURN (a reply is never re-judged);
                     -s <pod> -j NETSIM-EG-<pod>     egress of each isolated local pod
                     -d <pod> -j NETSIM-IN-<pod>     ingress of each isolated local pod
@@ -48,9 +49,16 @@ EXCEPT_PREFIX = "NETSIM-NPX-"
 PREFIXES = (POD_IN_PREFIX, POD_EG_PREFIX, POLICY_IN_PREFIX, POLICY_EG_PREFIX, EXCEPT_PREFIX)
 ALLOW_MARK = "0x10000"
 
-# What the node agent inserts into FORWARD, out of band (as kube-proxy's jump rules).
-JUMP_RULE = ("filter", "FORWARD", ["-m", "comment", "--comment",
-                                   "netsim network policies", "-j", TOP_CHAIN])
+# What the node agent inserts at the top of FORWARD and INPUT, out of band (as kube-proxy
+# its jump rules). INPUT: a local pod's packets to this node itself (its addresses, a
+# hostNetwork endpoint behind a Service) meet the pod's egress policy, as with Calico;
+# the node's own packets to its pods (kubelet probes) go through OUTPUT: never filtered.
+JUMP_RULES = (
+    ("filter", "FORWARD", ["-m", "comment", "--comment", "netsim network policies",
+                           "-j", TOP_CHAIN]),
+    ("filter", "INPUT", ["-m", "comment", "--comment",
+                         "netsim network policies (pod to this node)", "-j", TOP_CHAIN]),
+)
 
 
 def _hash16(s: str) -> str:

@@ -22,7 +22,7 @@ from netsim.api.client import LocalClient
 from netsim.api.store import Store
 from netsim.inspect.ruleflow import IptablesRules
 from netsim.netpol import golden
-from netsim.netpol.render import JUMP_RULE, Snapshot, render
+from netsim.netpol.render import JUMP_RULES, Snapshot, render
 
 NODES = {"node-1": "192.168.9.11", "node-2": "192.168.9.12"}
 NAMESPACES = ("x", "y", "z")
@@ -89,7 +89,7 @@ class Cluster:
         self.rules = {}
         for node in NODES:
             text = render(Snapshot.from_objects(policies, PODS, NAMESPACE_OBJS, node))
-            rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=[JUMP_RULE])
+            rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
             assert rules.check_rule_jumps() == [], text
             self.rules[node] = rules
 
@@ -268,7 +268,7 @@ def test_stale_chains_are_flushed_and_deleted():
     first = render(Snapshot.from_objects(pols, PODS, NAMESPACE_OBJS, "node-1"))
     chains = {line[1:].split()[0] for line in first.splitlines() if line.startswith(":")}
     second = render(Snapshot.from_objects([], PODS, NAMESPACE_OBJS, "node-1"), chains)
-    rules = IptablesRules("*nat\nCOMMIT\n", first, second, inserted=[JUMP_RULE])
+    rules = IptablesRules("*nat\nCOMMIT\n", first, second, inserted=JUMP_RULES)
     assert rules.chains("filter") - {"INPUT", "FORWARD", "OUTPUT"} == {"NETSIM-NWPLCY"}
     src, dst = [p for p in MODEL_PODS if p["spec"]["nodeName"] == "node-1"][:2]
     assert ns(dst) == "x"
@@ -302,7 +302,7 @@ def test_every_golden_file_restores_and_is_consistent():
     cases = golden.cases()
     assert cases
     for _, text in cases:
-        rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=[JUMP_RULE])
+        rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
         assert rules.check_rule_jumps() == []
 
 
@@ -320,12 +320,15 @@ class FakeIptables:
     def run(self, *args):
         from subprocess import CompletedProcess
         if "-C" in args:
+            chain = args[args.index("-C") + 1]
             have = any(r.target == "NETSIM-NWPLCY"
-                       for r in self.rules.tables["filter"]["FORWARD"].rules)
+                       for r in self.rules.tables["filter"][chain].rules)
             return CompletedProcess(args, 0 if have else 1, "", "")
         if "-I" in args:
+            i = args.index("-I")
+            assert args[i + 2] == "1"  # at the top, above kube-proxy's jumps
             self.inserted += 1
-            self.rules.insert("filter", "FORWARD", list(JUMP_RULE[2]))
+            self.rules.insert("filter", args[i + 1], list(args[i + 3:]))
         return CompletedProcess(args, 0, "", "")
 
     def ensure_chain(self, table, chain):
@@ -355,9 +358,25 @@ def test_syncer_applies_once_per_change_and_cleans_up():
                                local_ips=[NODES["node-1"]]).verdict
 
     assert syncer.sync(deny) and verdict() == "REJECT"
-    assert ipt.inserted == 1
+    assert ipt.inserted == 2  # FORWARD and INPUT
     assert not syncer.sync(deny)  # nothing changed: no restore
     assert len(ipt.restores) == 1
     assert syncer.sync(open_) and verdict() == "ACCEPT"
     assert ipt.rules.chains("filter") == {"INPUT", "FORWARD", "OUTPUT", "NETSIM-NWPLCY"}
-    assert ipt.inserted == 1  # the jump is checked, not re-inserted
+    assert ipt.inserted == 2  # the jumps are checked, not re-inserted
+
+
+def test_kubelet_probes_from_the_node_pass_and_egress_to_the_node_is_policed():
+    pols = admitted(netpol("deny-ingress"), netpol("deny-egress", policyTypes=["Egress"]))
+    node = "node-1"
+    rules = Cluster(pols).rules[node]
+    xa = next(p for p in PODS if ns(p) == "x" and p["spec"]["nodeName"] == node)
+    ya = next(p for p in PODS if ns(p) == "y" and p["spec"]["nodeName"] == node)
+    # the node's own packets (OUTPUT): a probe reaches an isolated pod
+    assert rules.trace(NODES[node], xa["status"]["podIP"], 80,
+                       local_ips=[NODES[node]]).verdict == "ACCEPT"
+    # a pod's packets to its node (INPUT) meet its egress policy
+    assert rules.trace(xa["status"]["podIP"], NODES[node], 10250,
+                       local_ips=[NODES[node]]).verdict == "REJECT"
+    assert rules.trace(ya["status"]["podIP"], NODES[node], 10250,
+                       local_ips=[NODES[node]]).verdict == "ACCEPT"
