@@ -76,6 +76,7 @@ class Result:
     delivered_to: dict | None
     hops: list[Hop] = field(default_factory=list)
     packet: str = ""  # "tcp 10.244.1.5 -> 10.96.0.20:80" (text output's first line)
+    conntrack: str = ""  # the probe's entry on the node that NATed it (text output only)
 
     def to_json(self) -> dict:
         return {"from": self.from_, "to": self.to, "verdict": self.verdict,
@@ -95,6 +96,8 @@ class Result:
             else:
                 rule = f" {h.rule}:" if h.rule else ""
                 lines.append(f"  [{h.interface or '-'}]{rule} {h.action}")
+        if self.conntrack:  # the reply path: the entry the replies are un-NATed by
+            lines.append(f"conntrack {self.conntrack}")
         d = self.delivered_to
         lines.append(f"verdict: {self.verdict}" + (
             f" (pod/{d['pod']} {d['ip']}:{d['port']})" if d else ""))
@@ -384,7 +387,7 @@ _CT_FIELD = re.compile(r"\b(src|dst|sport|dport)=(\S+)")
 
 
 def parse_conntrack(text: str) -> list[dict]:
-    """`conntrack -L` lines as {"orig": {...}, "reply": {...}} (first/second tuple)."""
+    """`conntrack -L` lines as {"orig": {...}, "reply": {...}, "line"} (first/second tuple)."""
     out = []
     for line in text.splitlines():
         orig: dict[str, str] = {}
@@ -392,19 +395,20 @@ def parse_conntrack(text: str) -> list[dict]:
         for k, v in _CT_FIELD.findall(line):
             (reply if k in orig else orig)[k] = v
         if orig and reply:
-            out.append({"orig": orig, "reply": reply})
+            out.append({"orig": orig, "reply": reply, "line": " ".join(line.split())})
     return out
 
 
-def conntrack_endpoint(netns: str, proto: str, src: str, sport: int) -> str | None:
-    """ip:port the node's conntrack says this probe went to (the reply's source)."""
+def conntrack_entry(netns: str, proto: str, src: str, sport: int) -> tuple[str | None, str]:
+    """(ip:port the node's conntrack says this probe went to: the reply's source, the
+    entry as `conntrack -L` prints it); (None, "") when the node has none."""
     p = subprocess.run(["ip", "netns", "exec", netns, "conntrack", "-L", "-p", proto,
                         "--orig-src", src, "--sport", str(sport)],
                        capture_output=True, text=True, timeout=20)
     for e in parse_conntrack(p.stdout):
         if e["orig"].get("sport") == str(sport):
-            return f"{e['reply']['src']}:{e['reply']['sport']}"
-    return None
+            return f"{e['reply']['src']}:{e['reply']['sport']}", e["line"]
+    return None, ""
 
 
 def pod_by_ip(pods: list[dict], ip: str) -> dict | None:
@@ -537,10 +541,12 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             break
         node, iface = nxt.name, "eth0"
     probe = run_probe(src, dst)
-    endpoint = None
+    endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
+    if ct_node is not None and probe.get("sport"):
+        replier, ct_line = conntrack_entry(cfg.node_netns(ct_node), dst.proto, src.ip,
+                                           int(probe["sport"]))
     if dnat_node is not None and probe.get("sport"):
-        endpoint = conntrack_endpoint(cfg.node_netns(dnat_node), dst.proto, src.ip,
-                                      int(probe["sport"]))
+        endpoint = replier
         if endpoint is None and len(walks[-1][2].endpoints) == 1:
             endpoint = walks[-1][2].endpoints[0]
         if endpoint is not None:  # walk again on that one branch
@@ -551,7 +557,10 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             walks[-1] = (node, iface, rules.trace(src.ip, dst.ip, dst.port, dst.proto,
                                                   local_ips=[info.ip, _gateway(info)]))
     pods = client.list("pods")
-    return assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
+    res = assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
+    if ct_line:
+        res.conntrack = f"node/{ct_node}: {ct_line}"
+    return res
 
 
 def _gateway(n: NodeInfo) -> str:

@@ -126,6 +126,9 @@ def test_pod_to_clusterip_on_another_node(cluster, trc):
     p = cluster.netsim("-n", NS, "trace", "pod/trc-client", "svc/trc-srv")
     table = "nat" if trc["mode"] == "iptables" else "kube-proxy"
     assert f"  {table}/{svc_chain}: " in p.stdout
+    # the probe's conntrack entry on the NATing node: replies come back from the endpoint
+    assert re.search(rf"^conntrack node/{W1}: tcp .* src={server_ip} dst=\S+ sport=8080 ",
+                     p.stdout, re.M), p.stdout
     assert p.stdout.rstrip().endswith(f"verdict: delivered (pod/{NS}/trc-server {server_ip}:8080)")
 
 

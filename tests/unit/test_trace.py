@@ -186,6 +186,9 @@ def test_clusterip_to_another_node_json_shape():
                                     "(pod/default/client -> svc/default/web)")
     assert "  nat/KUBE-SVC-A: -A KUBE-SVC-A -m statistic" in text
     assert text.endswith("verdict: delivered (pod/default/web-2 10.244.2.3:8080)")
+    res.conntrack = "node/k8s-slave-172: tcp 6 119 TIME_WAIT src=10.244.1.9 ..."
+    assert res.text().splitlines()[-2] == "conntrack " + res.conntrack
+    assert res.to_json() == j  # text only: the JSON keeps the shape
 
 
 def test_no_endpoints_is_rejected_by_the_reject_rule():
@@ -231,4 +234,4 @@ def test_conntrack_lines():
     assert tr.parse_conntrack(line + "\nconntrack v1.4.7: 1 flow entries\n") == [
         {"orig": {"src": "10.244.1.9", "dst": "10.96.0.5", "sport": "40000", "dport": "80"},
          "reply": {"src": "10.244.2.3", "dst": "10.244.1.9", "sport": "8080",
-                   "dport": "40000"}}]
+                   "dport": "40000"}, "line": " ".join(line.split())}]
