@@ -238,9 +238,19 @@ def _lookup(repo: str, tag: str, user_catalog: str | None) -> _Entry | None:
 # --- resolution -----------------------------------------------------------------------------
 
 
+def known(image: str, *, user_catalog: str | None = DEFAULT_USER_CATALOG) -> bool:
+    """Whether the image reference names an entry of the catalog (built-in or the user's)."""
+    try:
+        _, repo, tag = parse_ref(image)
+    except ValueError:
+        return False
+    return _lookup(repo, tag, user_catalog) is not None
+
+
 def resolve(image: str, container: dict, *,
             user_catalog: str | None = DEFAULT_USER_CATALOG) -> ImageSpec | None:
-    """The program a container runs, or None for an unknown image (-> ErrImagePull).
+    """The program a container runs, or None for an unknown image without a `command`
+    (-> ErrImagePull).
 
     Kubernetes semantics: `command` replaces the image's ENTRYPOINT and `args` its CMD; with
     only `args`, a built-in gets them as extra flags, and an image without ENTRYPOINT
@@ -251,14 +261,16 @@ def resolve(image: str, container: dict, *,
         _, repo, tag = parse_ref(image)
     except ValueError:
         return None
+    command, args = _strs(container.get("command")), _strs(container.get("args"))
+    declared = container_ports(container)
     entry = _lookup(repo, tag, user_catalog)
+    if command:
+        # Pods share the host's filesystem: the command is the host's program, whatever
+        # image it was written for (`python:3.12` + `command: [python3, ...]` runs).
+        return ImageSpec(command + (args or []), (entry and entry.version) or tag, declared)
     if entry is None:
         return None
     version = entry.version or tag
-    command, args = _strs(container.get("command")), _strs(container.get("args"))
-    declared = container_ports(container)
-    if command:
-        return ImageSpec(command + (args or []), version, declared)
     if entry.program is None:
         argv = list(entry.command) + (args if args is not None else list(entry.args))
         return ImageSpec(argv, version, declared or list(entry.port))

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from netsim.images import catalog
-from netsim.images.catalog import ImageSpec, expand, parse_ref, resolve
+from netsim.images.catalog import ImageSpec, expand, known, parse_ref, resolve
 
 # --- catalog --------------------------------------------------------------------------------
 
@@ -590,3 +590,20 @@ def test_echo_start_to_listening_time(capsys):
               f"median {sorted(times)[2] * 1000:.1f} ms; to first answer: "
               f"min {min(first) * 1000:.1f} ms")
     assert min(times) < 2.0
+
+
+@pytest.mark.parametrize("image", ["python:3.12", "doesnotexist/app:v1",
+                                   "192.168.3.171:5000/ublog:v1"])
+def test_resolve_command_runs_whatever_the_image(image):
+    """Pods share the host's filesystem: a `command` is the host's program (issue 12)."""
+    spec = _res(image, {"command": ["python3", "-m", "http.server"], "args": ["8000"],
+                        "ports": [{"containerPort": 8000}]})
+    assert spec is not None and spec.argv == ["python3", "-m", "http.server", "8000"]
+    assert spec.builtin is None and spec.ports == [8000]
+    assert not known(image, user_catalog=None)
+    assert _res(image, {"args": ["8000"]}) is None  # without a command: a failed pull
+    assert known("nginx:1.25", user_catalog=None)
+
+
+def test_resolve_command_with_bad_reference_is_none():
+    assert _res("bad image", {"command": ["true"]}) is None
