@@ -29,7 +29,7 @@ from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import cgroups, runtime, sandbox
+from netsim.kubelet import cgroups, hooks, runtime, sandbox
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
@@ -41,8 +41,9 @@ from netsim.net.topology import ClusterConfig, NodeSpec
 
 log = logging.getLogger("netsim.kubelet")
 KUBELET_VERSION = "v1.30.0"
-BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
 NODE_INDEX = "node"
+MIN_GRACE = 2.0  # seconds a container gets after its preStop hook, at least (as upstream)
+POST_START_TIMEOUT = 300.0  # a postStart hook that never returns is given up after this
 RESYNC_SECONDS = 60.0  # every pod of the node is synced again (the kubelet's syncFrequency)
 
 
@@ -88,7 +89,7 @@ class Kubelet:
         self._lock = threading.Lock()  # guards _written and _retained
         self._retained = False  # we hold the factory (retain) until stop()
         self.exit_codes: dict[int, int] = {}
-        self.backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (uid, c) -> (until, delay)
+        self.backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (uid, c) -> (delay, last restart)
         self.image_failures: dict[tuple[str, str], int] = {}
         self.terminating: set[str] = set()
         self.probes = ProbeManager(self)
@@ -308,12 +309,12 @@ class Kubelet:
         if rec and any(c.alive() for c in rec.containers.values()):
             if uid not in self.terminating:
                 self.terminating.add(uid)
-                grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 30))
                 for c in rec.containers.values():
                     if c.alive():
                         events.record(self.client, pod, "Normal", "Killing",
                                       f"Stopping container {c.name}", "kubelet", self.node.name)
-                threading.Thread(target=self._stop_all, args=(rec, grace), daemon=True).start()
+                threading.Thread(target=self._stop_all, args=(pod, rec, grace), daemon=True).start()
             return 0.5
         if rec:
             self._cleanup(rec)
@@ -322,13 +323,33 @@ class Kubelet:
             self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"], 0)
         return None
 
-    def _stop_all(self, rec: runtime.PodRecord, grace: float) -> None:
-        threads = [threading.Thread(target=runtime.stop, args=(c, grace)) for c in rec.containers.values()]
+    def _stop_all(self, pod: dict, rec: runtime.PodRecord, grace: float) -> None:
+        """The termination sequence, per container at once: its preStop hook, then SIGTERM,
+        then SIGKILL when the grace period, counted from the start, is over (at least 2 s
+        after the hook, upstream's minimumGracePeriodInSeconds)."""
+        begin = time.monotonic()
+        specs = {c["name"]: c for c in (pod["spec"].get("initContainers") or [])
+                 + (pod["spec"].get("containers") or [])}
+        threads = [threading.Thread(target=self._stop_one,
+                                    args=(pod, rec, c, specs.get(c.name) or {}, grace, begin))
+                   for c in rec.containers.values()]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         self.queue.add(f"{rec.namespace}/{rec.name}")
+
+    def _stop_one(self, pod: dict, rec: runtime.PodRecord, crec: runtime.ContainerRecord,
+                  c: dict, grace: float, begin: float) -> None:
+        pre = hooks.handler(c, "preStop")
+        if pre and crec.alive():
+            msg = hooks.run(pre, c, pod, rec.ip, crec.pid, crec.cgroup,
+                            timeout=grace - (time.monotonic() - begin), stop=self.stopped)
+            if msg is not None:
+                events.record(self.client, pod, "Warning", "FailedPreStopHook", msg, "kubelet",
+                              self.node.name)
+        left = max(grace - (time.monotonic() - begin), MIN_GRACE)
+        runtime.stop(crec, left)
 
     def _kill_and_cleanup(self, rec: runtime.PodRecord, grace: float) -> None:
         for c in rec.containers.values():
@@ -418,8 +439,6 @@ class Kubelet:
             events.record(self.client, pod, "Warning", "FailedCreatePodSandBox",
                           f"Failed to create pod sandbox: {err}", "kubelet", self.node.name)
             return 5.0
-        requeue: float | None = None
-        statuses = []
         restart_policy = spec.get("restartPolicy", "Always")
         base_env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
                     "HOSTNAME": sandbox.pod_hostname(pod), "HOME": "/root",
@@ -429,62 +448,120 @@ class Kubelet:
         k8s = services.get("default/kubernetes")
         links = service_env(services.list(md["namespace"]) + ([k8s] if k8s else []),
                             md["namespace"], spec.get("enableServiceLinks", True) is not False)
-        dirty = False
+        env_base = {**base_env, **links}
+        self._requeue: float | None = None
+        self._dirty = False
+        # Init containers in order: each runs to completion (a sidecar: until it has
+        # started) before the next; the app containers start once all are done.
+        init_specs = spec.get("initContainers") or []
+        init_statuses: list[dict] = []
+        blocked = False
+        for c in init_specs:
+            sidecar = st.is_sidecar(c)
+            if blocked:
+                crec = rec.containers.get(c["name"])
+                init_statuses.append(st.container_status(
+                    c, crec, image_error=None, config_error=None, backoff=False, ready=False,
+                    started=None, image_id=f"netsim://{c.get('image', '')}",
+                    waiting="PodInitializing"))
+                continue
+            # A regular init container restarts on failure unless the pod says Never;
+            # one that exited 0 never runs again.
+            policy = "Always" if sidecar else ("Never" if restart_policy == "Never" else "OnFailure")
+            s = self._ensure(pod, rec, c, policy, env_base, pdir, links, init=not sidecar)
+            init_statuses.append(s)
+            if not st.init_done(c, s):
+                blocked = True
+        statuses = []
         for c in spec.get("containers", []):
-            cname = c["name"]
-            crec = rec.containers.get(cname)
-            image_error = config_error = None
-            backoff = False
-            if crec and crec.pid and crec.exit_code is None and not crec.alive():
-                self._record_exit(pod, crec)
-                dirty = True
-            if not (crec and crec.alive()):
-                want_start = crec is None or crec.exit_code is None or restart_policy == "Always" \
-                    or (restart_policy == "OnFailure" and crec.exit_code != 0)
-                image = catalog.resolve(c.get("image", ""), c)
-                if image is None:
-                    n = self.image_failures.get((uid, cname), 0) + 1
-                    self.image_failures[(uid, cname)] = n
-                    if n == 1:
-                        msg = (f'Failed to pull image "{c.get("image")}": rpc error: code = NotFound '
-                               f'desc = failed to pull and unpack image "{c.get("image")}": not found')
-                        image_error = ("ErrImagePull", msg)
-                        events.record(self.client, pod, "Normal", "Pulling",
-                                      f'Pulling image "{c.get("image")}"', "kubelet", self.node.name)
-                        events.record(self.client, pod, "Warning", "Failed", msg, "kubelet", self.node.name)
-                        requeue = 2.0
-                    else:
-                        image_error = ("ImagePullBackOff", f'Back-off pulling image "{c.get("image")}"')
-                        events.record(self.client, pod, "Normal", "BackOff",
-                                      f'Back-off pulling image "{c.get("image")}"', "kubelet", self.node.name)
-                        requeue = min(BACKOFF_START * 2 ** (n - 2), BACKOFF_MAX)
-                    want_start = False
-                until, _ = self.backoff.get((uid, cname), (0.0, 0.0))
-                if want_start and crec and crec.exit_code is not None and time.monotonic() < until:
-                    backoff = True
-                    want_start = False
-                    requeue = min(requeue or 1e9, until - time.monotonic() + 0.05)
-                if want_start and image is not None:
-                    try:
-                        env = {**base_env, **links,
-                               **container_env(self._config_object, pod, c, links)}
-                    except ConfigError as e:
-                        config_error = str(e)
-                        events.record(self.client, pod, "Warning", "Failed", f"Error: {e}",
-                                      "kubelet", self.node.name)
-                        requeue = 2.0
-                    else:
-                        crec = self._start(pod, rec, c, image, env, crec, pdir)
-                        dirty = True
-            ready = self.probes.ready(uid, cname, c, crec)
-            started = self.probes.started(uid, cname, c, crec)
-            statuses.append(st.container_status(
-                c, crec, image_error=image_error, config_error=config_error, backoff=backoff,
-                ready=ready, started=started, image_id=f"netsim://{c.get('image', '')}"))
-        if dirty:
+            if blocked:
+                crec = rec.containers.get(c["name"])
+                statuses.append(st.container_status(
+                    c, crec, image_error=None, config_error=None, backoff=False, ready=False,
+                    started=None, image_id=f"netsim://{c.get('image', '')}",
+                    waiting="PodInitializing"))
+                continue
+            statuses.append(self._ensure(pod, rec, c, restart_policy, env_base, pdir, links))
+        if self._dirty:
             rec.save(pdir)
-        self._write_status(pod, rec, statuses, restart_policy)
-        return requeue
+        self._write_status(pod, rec, statuses, restart_policy, init_specs, init_statuses)
+        return self._requeue
+
+    def _again(self, after: float) -> None:
+        self._requeue = after if self._requeue is None else min(self._requeue, after)
+
+    def _ensure(self, pod: dict, rec: runtime.PodRecord, c: dict, policy: str,
+                env_base: dict, pdir: str, links: dict, init: bool = False) -> dict:
+        """Converge one container (start it, restart it after its back-off, or leave it
+        finished as `policy` says); returns its status entry."""
+        uid = pod["metadata"]["uid"]
+        cname = c["name"]
+        crec = rec.containers.get(cname)
+        image_error = config_error = None
+        backoff: bool | str = False
+        if crec and crec.pid and crec.exit_code is None and not crec.alive():
+            self._record_exit(pod, crec)
+            self._dirty = True
+        if not (crec and crec.alive()):
+            want_start = crec is None or crec.exit_code is None or policy == "Always" \
+                or (policy == "OnFailure" and crec.exit_code != 0)
+            image = catalog.resolve(c.get("image", ""), c)
+            if image is None:
+                n = self.image_failures.get((uid, cname), 0) + 1
+                self.image_failures[(uid, cname)] = n
+                if n == 1:
+                    msg = (f'Failed to pull image "{c.get("image")}": rpc error: code = NotFound '
+                           f'desc = failed to pull and unpack image "{c.get("image")}": not found')
+                    image_error = ("ErrImagePull", msg)
+                    events.record(self.client, pod, "Normal", "Pulling",
+                                  f'Pulling image "{c.get("image")}"', "kubelet", self.node.name)
+                    events.record(self.client, pod, "Warning", "Failed", msg, "kubelet", self.node.name)
+                    self._again(2.0)
+                else:
+                    image_error = ("ImagePullBackOff", f'Back-off pulling image "{c.get("image")}"')
+                    events.record(self.client, pod, "Normal", "BackOff",
+                                  f'Back-off pulling image "{c.get("image")}"', "kubelet", self.node.name)
+                    self._again(min(st.BACKOFF_INITIAL * 2 ** (n - 2), st.BACKOFF_CAP))
+                want_start = False
+            if want_start and crec and crec.exit_code is not None:
+                # A restart: upstream's back-off (10 s doubling to 5 min, reset after 10 min).
+                key = (uid, cname)
+                now = time.monotonic()
+                entry = self.backoff.get(key)
+                wait = st.backoff_wait(entry, crec.finished_mono or now, now)
+                if wait > 0:
+                    backoff = st.backoff_message(entry[0], cname, pod)
+                    want_start = False
+                    self._again(wait + 0.05)
+                    if crec.backoff_noted != crec.restart_count:
+                        crec.backoff_noted = crec.restart_count
+                        md = pod["metadata"]
+                        events.record(self.client, pod, "Warning", "BackOff",
+                                      f"Back-off restarting failed container {cname} in pod "
+                                      f"{md['name']}_{md['namespace']}({md['uid']})",
+                                      "kubelet", self.node.name)
+                elif image is not None:
+                    self.backoff[key] = st.backoff_next(entry, now)
+            if want_start and image is not None:
+                try:
+                    env = {**env_base, **container_env(self._config_object, pod, c, links)}
+                except ConfigError as e:
+                    config_error = str(e)
+                    events.record(self.client, pod, "Warning", "Failed", f"Error: {e}",
+                                  "kubelet", self.node.name)
+                    self._again(2.0)
+                else:
+                    crec = self._start(pod, rec, c, image, env, crec, pdir)
+                    self._dirty = True
+        ready = self.probes.ready(uid, cname, c, crec)
+        started = self.probes.started(uid, cname, c, crec)
+        out = st.container_status(
+            c, crec, image_error=image_error, config_error=config_error, backoff=backoff,
+            ready=ready, started=started, image_id=f"netsim://{c.get('image', '')}")
+        term = out["state"].get("terminated")
+        if init and term is not None and term.get("exitCode") == 0:
+            out["ready"] = True  # a completed init container is reported ready
+        return out
 
     def _record_exit(self, pod: dict, crec: runtime.ContainerRecord) -> None:
         # The leader is gone: the rest of the container goes with it (a pid namespace's
@@ -492,22 +569,21 @@ class Kubelet:
         cgroups.kill(crec.cgroup)
         code = self.exit_codes.pop(crec.pid, None)
         if code is None:
+            # Seen gone (a zombie) before the monitor reaped it: reap it here, or take
+            # the code the monitor is just filing (an init container's 3 is no 0).
+            code = runtime.reap([crec.pid]).get(crec.pid)
+            deadline = time.monotonic() + 0.5
+            while code is None and time.monotonic() < deadline and \
+                    os.path.exists(f"/proc/{crec.pid}") is False:
+                code = self.exit_codes.pop(crec.pid, None)
+                if code is None:
+                    time.sleep(0.02)
+        if code is None:
             code = 137 if crec.killed_by_us else 0
         crec.exit_code = code
         crec.finished_at = now_rfc3339()
+        crec.finished_mono = time.monotonic()
         crec.reason = "Completed" if code == 0 else "Error"
-        key = (pod["metadata"]["uid"], crec.name)
-        # The kubelet restarts a crashed container at once the first time, then backs off
-        # 10 s, 20 s, ... up to 5 min; a container that ran 10 min resets the back-off.
-        n = crec.restart_count
-        ran_long = self.backoff.get(key, (0.0, 0.0))[0] + 600 < time.monotonic()
-        delay_now = 0.0 if n == 0 or ran_long else min(BACKOFF_START * 2 ** (n - 1), BACKOFF_MAX)
-        self.backoff[key] = (time.monotonic() + delay_now, delay_now)
-        if delay_now and pod["spec"].get("restartPolicy", "Always") != "Never":
-            events.record(self.client, pod, "Warning", "BackOff",
-                          f"Back-off restarting failed container {crec.name} in pod "
-                          f"{pod['metadata']['name']}_{pod['metadata']['namespace']}({pod['metadata']['uid']})",
-                          "kubelet", self.node.name)
 
     def _start(self, pod, rec, c, image, env, crec, pdir) -> runtime.ContainerRecord:
         cname = c["name"]
@@ -544,8 +620,38 @@ class Kubelet:
         events.record(ev, pod, "Normal", "Pulled",
                       f'Container image "{c.get("image")}" already present on machine', "kubelet", self.node.name)
         events.record(ev, pod, "Normal", "Created", f"Created container {cname}", "kubelet", self.node.name)
-        events.record(ev, pod, "Normal", "Started", f"Started container {cname}", "kubelet", self.node.name)
+        started = f"Started container {cname}"
+        if image.builtin is None and not catalog.known(c.get("image", "")):
+            # No such image here: the container's command is the host's program.
+            started += (f': the host\'s "{argv[0] if argv else ""}" for image '
+                        f'"{c.get("image")}" (not in netsim\'s image catalog; pods share the '
+                        "host's filesystem)")
+        events.record(ev, pod, "Normal", "Started", started, "kubelet", self.node.name)
+        post = hooks.handler(c, "postStart")
+        if post:
+            threading.Thread(target=self._post_start, args=(pod, rec, c, crec, post, argv),
+                             daemon=True, name=f"postStart {cname}").start()
         return crec
+
+    def _post_start(self, pod: dict, rec: runtime.PodRecord, c: dict,
+                    crec: runtime.ContainerRecord, h: dict, argv: list[str]) -> None:
+        """postStart runs beside the container's process, once it has its namespaces (the
+        launcher has exec'd the container's own argv); a failure kills the container
+        (which then restarts as its restartPolicy says)."""
+        pid, start = crec.pid, crec.starttime
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and crec.alive() and not runtime.launched(pid, argv):
+            time.sleep(0.01)
+        msg = hooks.run(h, c, pod, rec.ip, pid, crec.cgroup, timeout=POST_START_TIMEOUT,
+                        stop=self.stopped)
+        if msg is None or crec.pid != pid or crec.starttime != start or not crec.alive():
+            return
+        events.record(self.client, pod, "Warning", "FailedPostStartHook", msg, "kubelet",
+                      self.node.name)
+        events.record(self.client, pod, "Normal", "Killing",
+                      "FailedPostStartHook", "kubelet", self.node.name)
+        runtime.stop(crec, float(pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        self.queue.add(key_of(pod))
 
     def _host_path_binds(self, pod: dict, c: dict, cdir: str) -> str:
         """hostPath volumes become bind mounts in the container's own mount namespace.
@@ -579,16 +685,24 @@ class Kubelet:
         return path
 
     def _write_status(self, pod: dict, rec: runtime.PodRecord, statuses: list[dict],
-                      restart_policy: str) -> None:
+                      restart_policy: str, init_specs: list[dict] | None = None,
+                      init_statuses: list[dict] | None = None) -> None:
         now = now_rfc3339()
         old = pod.get("status") or {}
         oldc = old.get("conditions") or []
-        phase = st.pod_phase(restart_policy, statuses)
-        conds = st.pod_conditions(statuses, phase, sandbox_ready=bool(rec.netns), old=oldc, now=now)
+        init_specs, init_statuses = init_specs or [], init_statuses or []
+        phase = st.init_phase(restart_policy, init_specs, init_statuses) or \
+            st.pod_phase(restart_policy, statuses)
+        not_init = [s["name"] for c, s in zip(init_specs, init_statuses, strict=True) if not st.init_done(c, s)]
+        sidecars = [s for c, s in zip(init_specs, init_statuses, strict=True) if st.is_sidecar(c)]
+        conds = st.pod_conditions(statuses + sidecars, phase, sandbox_ready=bool(rec.netns),
+                                  old=oldc, now=now, not_initialized=not_init)
         new = dict(old)
         new.update({"phase": phase, "conditions": conds, "hostIP": self.node.ip,
                     "hostIPs": [{"ip": self.node.ip}], "containerStatuses": statuses,
                     "startTime": old.get("startTime") or now})
+        if init_statuses:
+            new["initContainerStatuses"] = init_statuses
         if rec.ip:
             new["podIP"] = rec.ip
             new["podIPs"] = [{"ip": rec.ip}]

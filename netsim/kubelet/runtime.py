@@ -50,6 +50,25 @@ def proc_starttime(pid: int) -> int | None:
     return int(rest[19])
 
 
+def cmdline(pid: int) -> list[str] | None:
+    """The argv a process runs now (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in data.split(b"\0")[:-1]]
+
+
+def launched(pid: int, argv: list[str]) -> bool:
+    """Whether the launcher (ip netns exec, unshare, its shell) has exec'd the container's
+    own argv: its namespaces, hostname and mounts are in place."""
+    cl = cmdline(pid)
+    if not cl:
+        return False
+    return cl == argv or (cl[0] not in ("ip", "unshare") and _LAUNCH not in cl)
+
+
 @dataclass
 class ContainerRecord:
     name: str
@@ -64,6 +83,8 @@ class ContainerRecord:
     killed_by_us: bool = False
     last_terminated: dict = field(default_factory=dict)
     cgroup: str = ""  # every process of the container, "" without cgroup v2
+    finished_mono: float = 0.0  # time.monotonic() when its exit was noticed (the back-off)
+    backoff_noted: int = -1  # the restart count whose BackOff event was recorded
 
     def alive(self) -> bool:
         return bool(self.pid) and self.exit_code is None and proc_starttime(self.pid) == self.starttime
@@ -114,6 +135,12 @@ def log_path(pod_directory: str, container: str, restart_count: int) -> str:
     return os.path.join(pod_directory, container, f"{restart_count}.log")
 
 
+# Every child spawn() started and reap() has not collected, by pid. A Popen dropped while
+# its child runs goes to subprocess's _active list, and the next Popen anywhere in the
+# process waitpid()s it: a container's exit code (an init container's 3) was read as 0.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
 def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
           cwd: str = "/", stdin: int = subprocess.DEVNULL) -> tuple[int, int]:
     """Start a detached process (own session, stdout+stderr appended to `log_path`);
@@ -123,6 +150,7 @@ def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
         p = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
                              env=env, cwd=cwd if os.path.isdir(cwd) else "/",
                              start_new_session=True, close_fds=True)
+    _CHILDREN[p.pid] = p
     st = None
     for _ in range(200):
         st = proc_starttime(p.pid)
@@ -181,6 +209,7 @@ def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
         try:
             got, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
+            _forget_child(pid, 0)
             if not_children is not None:
                 not_children.add(pid)
             continue  # not our child (adopted after a restart) or already reaped
@@ -188,7 +217,16 @@ def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
             continue
         code = os.waitstatus_to_exitcode(status)
         out[pid] = 128 - code if code < 0 else code  # killed by signal N -> 128+N
+        _forget_child(pid, out[pid])
     return out
+
+
+def _forget_child(pid: int, code: int) -> None:
+    """The Popen of a reaped child, dropped with its returncode set (so it never waits
+    for the pid again, which may by then be another process's)."""
+    p = _CHILDREN.pop(pid, None)
+    if p is not None and p.returncode is None:
+        p.returncode = code
 
 
 def signal_group(pid: int, sig: int) -> None:
