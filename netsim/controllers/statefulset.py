@@ -122,8 +122,9 @@ class StatefulSetController(OwnerController):
         sel = obj_at(sts, "spec", "selector")
         if not (sel.get("matchLabels") or sel.get("matchExpressions")):
             return None
-        pods = [p for p in claim(self.client, sts, "pods", self.lister("pods").list(ns))
-                if ordinal_of(name, p) is not None]
+        # ClaimPods with isMemberOf as filter: a matching pod of another name is never adopted
+        pods = claim(self.client, sts, "pods", [p for p in self.lister("pods").list(ns)
+                                                if ordinal_of(name, p) is not None])
         update_rev, revs = history.sync_revision(
             self.client, sts, self.lister("controllerrevisions").list(ns))
         cur_name = (sts.get("status") or {}).get("currentRevision")

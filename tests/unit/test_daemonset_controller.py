@@ -411,3 +411,21 @@ def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
     assert "Pod Template:" in lines
     assert sum("SuccessfulCreate" in ln and "daemonset-controller" in ln
                and "Created pod: fluentd-elasticsearch-" in ln for ln in lines) == 3
+
+
+@pytest.mark.parametrize("strategy, message", [
+    ({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+     "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set when "
+     "maxUnavailable is non-zero"),
+    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+     "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when "
+     "maxSurge is 0"),
+    ({"type": "Recreate"},
+     'spec.updateStrategy.type: Unsupported value: "Recreate": supported values: "OnDelete", '
+     '"RollingUpdate"'),
+])
+def test_bad_update_strategies_say_what_the_apiserver_says(cl: Cluster, strategy, message) -> None:
+    from netsim.api import errors
+    with pytest.raises(errors.Invalid) as e:
+        cl.client.create(fluentd(updateStrategy=strategy))
+    assert message in str(e.value)

@@ -424,3 +424,32 @@ def test_delete_pod_returns_when_the_statefulset_brings_it_back_by_name(cl: Clus
     assert time.monotonic() - t0 < 5
     assert capsys.readouterr().out == 'pod "web-0" deleted\n'
     assert "web-0" in cl.pods()
+
+
+def test_a_matching_pod_of_another_name_is_not_adopted(cl: Cluster) -> None:
+    cl.client.create({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "stray", "namespace": NS, "labels": {"app": "nginx"}},
+                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    cl.client.create(web(replicas=1))
+    cl.run()
+    assert "ownerReferences" not in cl.client.get("pods", "stray", NS)["metadata"]
+    assert cl.sts()["status"]["replicas"] == 1
+
+
+def test_bad_statefulsets_say_what_the_apiserver_says(cl: Cluster) -> None:
+    from netsim.api import errors
+    with pytest.raises(errors.Invalid, match='spec.podManagementPolicy: Unsupported value: '
+                                             '"Serial": supported values: "OrderedReady", '
+                                             '"Parallel"'):
+        cl.client.create(web(podManagementPolicy="Serial"))
+    cl.client.create(web())
+    s = cl.sts()
+    s["spec"]["serviceName"] = "other"
+    with pytest.raises(errors.Invalid, match="spec: Forbidden: updates to statefulset spec for "
+                                             "fields other than 'replicas', 'ordinals', "
+                                             "'template', 'updateStrategy'"):
+        cl.client.update(s)
+    s = cl.sts()
+    s["spec"]["replicas"] = 5
+    s["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    assert cl.client.update(s)["spec"]["replicas"] == 5

@@ -433,12 +433,89 @@ def _with_claim_volumes(spec: dict) -> dict:
     return {**spec, "template": {**tmpl, "spec": {**tmpl["spec"], "volumes": vols}}}
 
 
+def _percent_over_100(value, path: str) -> list[str]:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+%", value) and int(value[:-1]) > 100:
+        return [f"{path}: Invalid value: {go_string(value)}: must not be greater than 100%"]
+    return []
+
+
+def validate_daemonset_strategy(spec: dict) -> list[str]:
+    """ValidateDaemonSetUpdateStrategy / ValidateRollingUpdateDaemonSet: exactly one of
+    maxUnavailable and maxSurge is non-zero."""
+    st = spec.get("updateStrategy") or {}
+    t = st.get("type")
+    path = "spec.updateStrategy"
+    if t == "OnDelete":
+        return []
+    if t != "RollingUpdate":
+        return [f"{path}.type: Unsupported value: {go_value(t)}: supported values: "
+                '"OnDelete", "RollingUpdate"']
+    ru = st.get("rollingUpdate")
+    if not isinstance(ru, dict):
+        return [f"{path}.rollingUpdate: Required value"]
+    p = f"{path}.rollingUpdate"
+    mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
+    causes = _validate_int_or_percent(mu, f"{p}.maxUnavailable")
+    causes += _validate_int_or_percent(ms, f"{p}.maxSurge")
+    causes += _percent_over_100(mu, f"{p}.maxUnavailable") + _percent_over_100(ms, f"{p}.maxSurge")
+    has_u, has_s = _int_or_percent_value(mu) != 0, _int_or_percent_value(ms) != 0
+    if has_u and has_s:
+        causes.append(f"{p}.maxSurge: Invalid value: {go_value(ms)}: "
+                      "may not be set when maxUnavailable is non-zero")
+    elif not has_u and not has_s:
+        causes.append(f"{p}.maxUnavailable: Required value: cannot be 0 when maxSurge is 0")
+    return causes
+
+
+_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+
+
+def validate_statefulset_spec(spec: dict, old: dict | None) -> list[str]:
+    """ValidateStatefulSetSpec's policy and strategy checks, and ValidateStatefulSetUpdate's
+    rule that only some fields of the spec may change."""
+    causes = []
+    pmp = spec.get("podManagementPolicy")
+    if pmp not in ("OrderedReady", "Parallel"):
+        causes.append(f"spec.podManagementPolicy: Unsupported value: {go_value(pmp)}: "
+                      'supported values: "OrderedReady", "Parallel"')
+    st = spec.get("updateStrategy") or {}
+    t = st.get("type")
+    if t == "OnDelete":
+        if st.get("rollingUpdate") is not None:
+            causes.append("spec.updateStrategy.rollingUpdate: Invalid value: "
+                          f"{go_value(st.get('rollingUpdate'))}: only allowed for "
+                          "updateStrategy 'RollingUpdate'")
+    elif t == "RollingUpdate":
+        causes += _nonneg((st.get("rollingUpdate") or {}).get("partition"),
+                          "spec.updateStrategy.rollingUpdate.partition")
+    else:
+        causes.append(f"spec.updateStrategy.type: Unsupported value: {go_value(t)}: "
+                      'supported values: "OnDelete", "RollingUpdate"')
+    causes += _nonneg(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        rest = {k: v for k, v in spec.items() if k not in _STS_MUTABLE}
+        old_rest = {k: v for k, v in old_spec.items() if k not in _STS_MUTABLE}
+        if rest != old_rest:
+            causes.append("spec: Forbidden: updates to statefulset spec for fields other than "
+                          "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                          "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' "
+                          "are forbidden")
+    return causes
+
+
 def _validate_template_owner(kind: str):
     def validate(obj: dict, old: dict | None) -> list[str]:
         spec = obj.get("spec") or {}
         causes = _nonneg(spec.get("replicas"), "spec.replicas") if kind == "StatefulSet" else []
         if kind == "StatefulSet":
+            causes += validate_statefulset_spec(spec, old)
             spec = _with_claim_volumes(spec)
+        else:
+            causes += validate_daemonset_strategy(spec)
+            causes += _nonneg(spec.get("minReadySeconds"), "spec.minReadySeconds")
+        causes += _nonneg(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
         causes += validate_selector_and_template(kind, spec)
         causes += selector_immutable(obj, old)
         return causes
