@@ -57,9 +57,12 @@ def run(ctx: Ctx, argv: list[str]) -> int:
         elif a.write:
             fd = os.open(a.write, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             out_fd = fd
-        else:  # show the packets: a tcpdump reading our pcap (no netns needed)
-            reader = subprocess.Popen(["tcpdump", "-n", "-l", "-r", "-"], stdin=subprocess.PIPE,
-                                      start_new_session=True)
+        else:  # show the packets: a tcpdump reading our pcap, in the captured netns when
+            # there is one (`-i any` records interface indexes: named there, not here)
+            argv = ["tcpdump", "-n", "-l", "-r", "-"]
+            if len(targets) == 1:
+                argv = ["ip", "netns", "exec", targets[0].netns, *argv]
+            reader = subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True)
             out_fd = reader.stdin.fileno()  # type: ignore[union-attr]
         try:
             rc = cap.capture(targets, out_fd, count=a.count, timeout=a.timeout, bpf=a.filter)

@@ -262,3 +262,25 @@ def test_capture_of_a_service_to_stdout_and_ctrl_c(cluster, trc):
     server = trc["pods"]["trc-server"]
     from netsim.inspect.capture import pod_netns
     assert _tcpdumps_in(pod_netns(cluster.cfg, server)) == []
+
+
+def test_capture_on_a_node_prints_the_path_through_its_interfaces(cluster, trc):
+    """Without -w the packets are printed; `-i any` on the node shows the SYN from another
+    node entering on eth0, leaving on cni0 and on the server pod's veth, named as the node
+    names them."""
+    from netsim.kubelet.sandbox import veth_name
+    server = trc["pods"]["trc-server"]
+    server_ip = server["status"]["podIP"]
+    w1_ip = next(n.ip for n in cluster.cfg.nodes if n.name == W1)
+    p = _start_capture(cluster, f"node/{W2}", "-c", "3", "--timeout", "20", "tcp", "port",
+                       "8080", "and", "tcp[tcpflags] & tcp-syn != 0", "and", "src", "host",
+                       w1_ip)
+    r = cluster.in_netns(cluster.node_netns(W1), "curl", "-s", "-m", "5",
+                         f"http://{server_ip}:8080/")
+    assert r.returncode == 0, r.stderr
+    out, errs = p.communicate(timeout=25)
+    assert p.returncode == 0, errs
+    lines = out.decode().splitlines()
+    assert [ln.split()[1:3] for ln in lines] == [["eth0", "In"], ["cni0", "Out"],
+                                                 [veth_name(server["metadata"]["uid"]), "Out"]]
+    assert all(f"{w1_ip}." in ln and f"> {server_ip}.8080: Flags [S]" in ln for ln in lines)
