@@ -101,6 +101,8 @@ def test_pi_job_runs_one_pod_to_completion(c):
     job = c.job()
     uid = job["metadata"]["uid"]
     assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert job["spec"]["podReplacementPolicy"] == "TerminatingOrFailed"
+    assert job["metadata"]["labels"]["job-name"] == "pi"  # the template's, as SetDefaults_Job
     c.sync()
     pods = c.pods()
     assert len(pods) == 1

@@ -99,6 +99,9 @@ def _default_job_spec(spec: dict) -> None:
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
+    if spec.get("podReplacementPolicy") is None:  # JobPodReplacementPolicy, GA in 1.34
+        spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else \
+            "TerminatingOrFailed"
     tmpl = spec.get("template")
     if isinstance(tmpl, dict):
         default_template(tmpl)
