@@ -128,3 +128,22 @@ def test_a_wrongly_typed_port_is_the_decoders_400(client):
     assert msg == ('NetworkPolicy in version "v1" cannot be handled as a NetworkPolicy: json: '
                    "cannot unmarshal string into Go struct field NetworkPolicyPort."
                    "spec.ingress.ports.endPort of type int32")
+
+
+def test_kubectl_table():
+    from datetime import datetime, timedelta, timezone
+
+    from netsim.api.printing.printers import print_table
+    now = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    made = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pols = [{"metadata": {"name": "allow-from-client", "namespace": "default",
+                          "creationTimestamp": made},
+             "spec": {"podSelector": {"matchLabels": {"app": "web"}}}},
+            {"metadata": {"name": "default-deny-ingress", "namespace": "default",
+                          "creationTimestamp": made},
+             "spec": {"podSelector": {}}}]
+    assert print_table("networkpolicies", pols, now=now).splitlines() == [
+        "NAME                   POD-SELECTOR   AGE",
+        "allow-from-client      app=web        5m",
+        "default-deny-ingress   <none>         5m",
+    ]

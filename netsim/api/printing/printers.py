@@ -591,6 +591,13 @@ def _ingressclass_row(ic: Mapping, now: datetime) -> list[str]:
     ]
 
 
+def _networkpolicy_row(np: Mapping, now: datetime) -> list[str]:
+    """printNetworkPolicy: NAME, POD-SELECTOR (FormatLabelSelector), AGE."""
+    meta = meta_of(np)
+    return [meta.get("name", ""), format_label_selector(spec_of(np).get("podSelector")),
+            age(meta.get("creationTimestamp"), now)]
+
+
 def _daemonset_row(ds: Mapping, now: datetime) -> list[str]:
     """printDaemonSet: the scheduled/ready/updated/available counts and NODE SELECTOR."""
     spec, status, meta = spec_of(ds), status_of(ds), meta_of(ds)
@@ -688,6 +695,7 @@ _TABLES: dict[str, _Table] = {
         True,
     ),
     "ingressclasses": (["NAME", "CONTROLLER", "PARAMETERS", "AGE"], [], _ingressclass_row, False),
+    "networkpolicies": (["NAME", "POD-SELECTOR", "AGE"], [], _networkpolicy_row, True),
     "jobs": (batch.JOB_COLUMNS, batch.WIDE_COLUMNS, batch.job_row, True),
     "cronjobs": (batch.CRONJOB_COLUMNS, batch.WIDE_COLUMNS, batch.cronjob_row, True),
     "daemonsets": (
@@ -802,6 +810,7 @@ _NAME_PREFIX = {
     "events": "event",
     "ingresses": "ingress.networking.k8s.io",
     "ingressclasses": "ingressclass.networking.k8s.io",
+    "networkpolicies": "networkpolicy.networking.k8s.io",
     "serviceaccounts": "serviceaccount",
     "leases": "lease.coordination.k8s.io",
 }
