@@ -127,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
     for name in ("scale", "label", "annotate", "taint", "edit", "rollout", "set", "render",
-                 "proxy", "cordon", "uncordon", "api-resources", "version", "capture", "trace"):
+                 "proxy", "cordon", "uncordon", "api-resources", "version"):
         p = verb(name)
+        p.add_argument("args", nargs=argparse.REMAINDER)
+    for name in ("capture", "trace"):  # -h is answered by their own parsers (cli/*_cmd.py)
+        p = verb(name, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
 

@@ -45,3 +45,14 @@ def test_pcap_merge_in_time_order(tmp_path):
     assert cap.merge_pcaps([str(a), str(b)], out, count=2) == 2
     out = io.BytesIO()
     assert cap.merge_pcaps([], out) == 0 and len(out.getvalue()) == 24  # a header, no packets
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the CLI wants root first")
+@pytest.mark.parametrize("verb,words", [("capture", "[-w WRITE]"), ("trace", "FROM TO")])
+def test_help_is_the_verbs_own(verb, words, capsys):
+    from netsim.cli.main import main
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: netsim {verb} ") and words in out
