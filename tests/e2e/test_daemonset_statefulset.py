@@ -140,6 +140,27 @@ def test_fluentd_daemonset_one_pod_per_node(cluster, ns):
     assert st["numberReady"] == st["updatedNumberScheduled"] == len(nodes)
     out = cluster.netsim("rollout", "status", "ds/fluentd-elasticsearch", "-n", ns).stdout
     assert 'daemon set "fluentd-elasticsearch" successfully rolled out' in out
+    rows = cluster.netsim("get", "ds", "-n", ns).stdout.splitlines()
+    assert rows[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE",
+                               "NODE", "SELECTOR", "AGE"]
+    n = str(len(nodes))
+    assert rows[1].split()[:7] == ["fluentd-elasticsearch", n, n, n, n, n, "<none>"]
+
+
+def test_fluentd_rolling_update_and_history(cluster, ns):
+    """set image rolls one node at a time (maxUnavailable 1); rollout status follows it."""
+    nodes = sorted(n["metadata"]["name"] for n in cluster.client.list("nodes"))
+    cluster.netsim("set", "image", "ds/fluentd-elasticsearch", "fluentd-elasticsearch=alpine",
+                   "-n", ns)
+    out = cluster.netsim("rollout", "status", "ds/fluentd-elasticsearch", "-n", ns,
+                         "--timeout=120s", timeout=150).stdout
+    assert out.rstrip().endswith('daemon set "fluentd-elasticsearch" successfully rolled out')
+    pods = cluster.wait_pods_ready(ns, "name=fluentd-elasticsearch", len(nodes), timeout=60)
+    assert sorted(p["spec"]["nodeName"] for p in pods) == nodes
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"alpine"}
+    assert {p["metadata"]["labels"]["pod-template-generation"] for p in pods} == {"2"}
+    hist = cluster.netsim("rollout", "history", "ds/fluentd-elasticsearch", "-n", ns).stdout
+    assert [ln.split()[0] for ln in hist.splitlines()[2:] if ln.strip()] == ["1", "2"]
 
 
 def test_web_statefulset_in_order_dns_and_recreated_by_name(cluster, ns):
@@ -174,3 +195,5 @@ def test_web_statefulset_in_order_dns_and_recreated_by_name(cluster, ns):
     st = cluster.client.get("statefulsets", "web", ns)["status"]
     assert st["replicas"] == 2 and st["readyReplicas"] == 2
     assert st["currentRevision"] == st["updateRevision"]
+    rows = cluster.netsim("get", "sts", "-n", ns).stdout.splitlines()
+    assert rows[0].split() == ["NAME", "READY", "AGE"] and rows[1].split()[:2] == ["web", "2/2"]

@@ -429,3 +429,17 @@ def test_bad_update_strategies_say_what_the_apiserver_says(cl: Cluster, strategy
     with pytest.raises(errors.Invalid) as e:
         cl.client.create(fluentd(updateStrategy=strategy))
     assert message in str(e.value)
+
+
+def test_rollout_restart_ds_replaces_every_pod(cl: Cluster, capsys) -> None:
+    from netsim.cli import rollout_cmds
+    cl.client.create(fluentd())
+    cl.run()
+    before = {p["metadata"]["uid"] for p in cl.pods()}
+    assert rollout_cmds.run(_ctx(cl), ["restart", "ds/fluentd-elasticsearch"]) == 0
+    assert capsys.readouterr().out == "daemonset.apps/fluentd-elasticsearch restarted\n"
+    cl.run()
+    pods = cl.pods()
+    assert len(pods) == 3 and not before & {p["metadata"]["uid"] for p in pods}
+    assert all("kubectl.kubernetes.io/restartedAt" in p["metadata"].get("annotations", {})
+               for p in pods)
