@@ -1245,6 +1245,11 @@ def _describe_cronjob(cj: Mapping, related: Mapping, now: datetime) -> str:
     return describe_cronjob(cj, related, now)
 
 
+def _describe_networkpolicy(np: Mapping, related: Mapping, now: datetime) -> str:
+    from netsim.cli.describe_netpol import describe_networkpolicy
+    return describe_networkpolicy(np, related, now)
+
+
 _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "namespaces": _describe_namespace,
     "pods": _describe_pod,
@@ -1260,6 +1265,7 @@ _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "cronjobs": _describe_cronjob,
     "daemonsets": _describe_daemonset,
     "statefulsets": _describe_statefulset,
+    "networkpolicies": _describe_networkpolicy,
 }
 
 SUPPORTED = frozenset(_DESCRIBERS)

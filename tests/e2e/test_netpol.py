@@ -88,6 +88,12 @@ def test_default_deny_then_allow_from_client(cluster, pods):
     out = cluster.netsim("get", "netpol", "-n", NS, "-o", "name")
     assert out.stdout.split() == ["networkpolicy.networking.k8s.io/allow-from-client",
                                   "networkpolicy.networking.k8s.io/default-deny-ingress"]
+    out = cluster.netsim("describe", "netpol", "-n", NS, "allow-from-client").stdout
+    assert "  PodSelector:     app=web\n" in out and "    To Port: http/TCP\n" in out, out
+    table = cluster.netsim("get", "netpol", "-n", NS).stdout.splitlines()
+    assert table[0].split() == ["NAME", "POD-SELECTOR", "AGE"]
+    assert table[1].split()[:2] == ["allow-from-client", "app=web"]
+    assert table[2].split()[:2] == ["default-deny-ingress", "<none>"]
     cluster.netsim("delete", "netpol", "-n", NS, "default-deny-ingress", "allow-from-client")
     t = time.monotonic()
     until(lambda: connects(cluster, "stranger", web), "deleting the policies to open web", t)

@@ -147,3 +147,56 @@ def test_kubectl_table():
         "allow-from-client      app=web        5m",
         "default-deny-ingress   <none>         5m",
     ]
+
+
+def test_kubectl_describe():
+    from datetime import datetime, timezone
+
+    from netsim.cli.describe import describe
+    pol = {"metadata": {"name": "allow", "namespace": "default",
+                        "creationTimestamp": "2026-01-01T00:00:05Z"},
+           "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}},
+                                          {"namespaceSelector": {"matchLabels": {"ns": "y"}},
+                                           "podSelector": {}}],
+                                 "ports": [{"port": "http", "protocol": "TCP"}]},
+                                {"ports": [{"port": 8000, "endPort": 9000, "protocol": "UDP"}]}],
+                    "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8",
+                                                    "except": ["10.1.0.0/16", "10.2.0.0/16"]}}]}]}}
+    assert describe("networkpolicies", pol, now=datetime(2026, 1, 2, tzinfo=timezone.utc)) == (
+        "Name:         allow\n"
+        "Namespace:    default\n"
+        "Created on:   2026-01-01 00:00:05 +0000 UTC\n"
+        "Labels:       <none>\n"
+        "Annotations:  <none>\n"
+        "Spec:\n"
+        "  PodSelector:     app=web\n"
+        "  Allowing ingress traffic:\n"
+        "    To Port: http/TCP\n"
+        "    From:\n"
+        "      PodSelector: app=client\n"
+        "    From:\n"
+        "      NamespaceSelector: ns=y\n"
+        "      PodSelector: <none>\n"
+        "    ----------\n"
+        "    To Port Range: 8000-9000/UDP\n"
+        "    From: <any> (traffic not restricted by source)\n"
+        "  Allowing egress traffic:\n"
+        "    To Port: <any> (traffic allowed to all ports)\n"
+        "    To:\n"
+        "      IPBlock:\n"
+        "        CIDR: 10.0.0.0/8\n"
+        "        Except: 10.1.0.0/16, 10.2.0.0/16\n"
+        "  Policy Types: Ingress, Egress\n")
+    deny = {"metadata": {"name": "deny", "namespace": "default",
+                         "creationTimestamp": "2026-01-01T00:00:05Z"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    out = describe("networkpolicies", deny, now=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    assert out.endswith(
+        "Spec:\n"
+        "  PodSelector:     <none> (Allowing the specific traffic to all pods in this namespace)\n"
+        "  Allowing ingress traffic:\n"
+        "    <none> (Selected pods are isolated for ingress connectivity)\n"
+        "  Not affecting egress traffic\n"
+        "  Policy Types: Ingress\n")
