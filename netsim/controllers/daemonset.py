@@ -149,12 +149,26 @@ def _age_key(pod: dict) -> tuple:
     return (not running, parse_time(md.get("creationTimestamp")) or 0.0, md.get("name", ""))
 
 
+def _node_view(node: dict) -> tuple:
+    """What of a Node the controller reads: labels, taints, and its conditions' statuses."""
+    conds = tuple(sorted((c.get("type", ""), c.get("status", ""))
+                         for c in dicts_at(node, "status", "conditions")))
+    return (obj_at(node, "metadata", "labels"), dicts_at(node, "spec", "taints"),
+            obj_at(node, "spec").get("unschedulable"), conds)
+
+
 class DaemonSetController(OwnerController):
     """Reconciles one DaemonSet per key `namespace/name`."""
 
     name = COMPONENT
     kind = "DaemonSet"
     watches = ("daemonsets", "pods", "nodes", "controllerrevisions")
+
+    def _enqueue(self, resource: str, *objs: dict) -> None:
+        """shouldIgnoreNodeUpdate: a node heartbeat changes nothing a DaemonSet reads."""
+        if resource == "nodes" and len(objs) == 2 and _node_view(objs[0]) == _node_view(objs[1]):
+            return
+        super()._enqueue(resource, *objs)
 
     def keys_for(self, resource: str, obj: dict) -> list[str]:
         if resource == "nodes":  # a node came, went or changed: every DaemonSet looks again

@@ -443,3 +443,15 @@ def test_rollout_restart_ds_replaces_every_pod(cl: Cluster, capsys) -> None:
     assert len(pods) == 3 and not before & {p["metadata"]["uid"] for p in pods}
     assert all("kubectl.kubernetes.io/restartedAt" in p["metadata"].get("annotations", {})
                for p in pods)
+
+
+def test_node_heartbeats_do_not_queue_daemonsets(cl: Cluster) -> None:
+    cl.client.create(fluentd())
+    old = cl.client.get("nodes", "k8s-slave-172")
+    beat = {**old, "status": {**old["status"], "conditions": [
+        {"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-12-01T10:00:00Z"}]}}
+    cl.dsc._enqueue("nodes", old, beat)
+    assert len(cl.dsc.queue) == 0
+    tainted = {**old, "spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}}
+    cl.dsc._enqueue("nodes", old, tainted)
+    assert len(cl.dsc.queue) == 1
