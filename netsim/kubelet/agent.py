@@ -330,13 +330,16 @@ class Kubelet:
         begin = time.monotonic()
         specs = {c["name"]: c for c in (pod["spec"].get("initContainers") or [])
                  + (pod["spec"].get("containers") or [])}
-        threads = [threading.Thread(target=self._stop_one,
-                                    args=(pod, rec, c, specs.get(c.name) or {}, grace, begin))
-                   for c in rec.containers.values()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        # The app containers first, then the sidecars (which serve them until then).
+        for group in (False, True):
+            threads = [threading.Thread(target=self._stop_one,
+                                        args=(pod, rec, c, specs.get(c.name) or {}, grace, begin))
+                       for c in rec.containers.values()
+                       if st.is_sidecar(specs.get(c.name) or {}) == group]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         self.queue.add(f"{rec.namespace}/{rec.name}")
 
     def _stop_one(self, pod: dict, rec: runtime.PodRecord, crec: runtime.ContainerRecord,
@@ -456,6 +459,12 @@ class Kubelet:
         init_specs = spec.get("initContainers") or []
         init_statuses: list[dict] = []
         blocked = False
+        apps = spec.get("containers", [])
+        # Once an app container has started, a restarting sidecar blocks nothing (the pod
+        # does not go back to initializing); once the app containers are done for good,
+        # sidecars are stopped and stay stopped (st.apps_done).
+        apps_started = any(c["name"] in rec.containers for c in apps)
+        done = st.apps_done(restart_policy, [rec.containers.get(c["name"]) for c in apps])
         for c in init_specs:
             sidecar = st.is_sidecar(c)
             if blocked:
@@ -467,13 +476,14 @@ class Kubelet:
                 continue
             # A regular init container restarts on failure unless the pod says Never;
             # one that exited 0 never runs again.
-            policy = "Always" if sidecar else ("Never" if restart_policy == "Never" else "OnFailure")
+            policy = ("Never" if done else "Always") if sidecar else \
+                ("Never" if restart_policy == "Never" else "OnFailure")
             s = self._ensure(pod, rec, c, policy, env_base, pdir, links, init=not sidecar)
             init_statuses.append(s)
-            if not st.init_done(c, s):
+            if not st.init_done(c, s) and not (sidecar and apps_started):
                 blocked = True
         statuses = []
-        for c in spec.get("containers", []):
+        for c in apps:
             if blocked:
                 crec = rec.containers.get(c["name"])
                 statuses.append(st.container_status(
@@ -484,8 +494,36 @@ class Kubelet:
             statuses.append(self._ensure(pod, rec, c, restart_policy, env_base, pdir, links))
         if self._dirty:
             rec.save(pdir)
-        self._write_status(pod, rec, statuses, restart_policy, init_specs, init_statuses)
+        if st.apps_done(restart_policy, [rec.containers.get(c["name"]) for c in apps]):
+            live = [rec.containers[c["name"]] for c in init_specs if st.is_sidecar(c)
+                    and c["name"] in rec.containers and rec.containers[c["name"]].alive()]
+            if live and uid not in self.terminating:
+                # The app containers are done for good: the sidecars are stopped (as the
+                # kubelet does), and the pod ends Succeeded or Failed as its apps say.
+                self.terminating.add(uid)
+                grace = float(spec.get("terminationGracePeriodSeconds", 30))
+                for c in live:
+                    events.record(self.client, pod, "Normal", "Killing",
+                                  f"Stopping container {c.name}", "kubelet", self.node.name)
+                threading.Thread(target=self._stop_sidecars, args=(pod, rec, live, grace),
+                                 daemon=True).start()
+        self._write_status(pod, rec, statuses, restart_policy, init_specs, init_statuses,
+                           apps_started)
         return self._requeue
+
+    def _stop_sidecars(self, pod: dict, rec: runtime.PodRecord,
+                       live: list[runtime.ContainerRecord], grace: float) -> None:
+        begin = time.monotonic()
+        specs = {c["name"]: c for c in pod["spec"].get("initContainers") or []}
+        threads = [threading.Thread(target=self._stop_one,
+                                    args=(pod, rec, c, specs.get(c.name) or {}, grace, begin))
+                   for c in live]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.terminating.discard(pod["metadata"]["uid"])
+        self.queue.add(key_of(pod))
 
     def _again(self, after: float) -> None:
         self._requeue = after if self._requeue is None else min(self._requeue, after)
@@ -686,14 +724,20 @@ class Kubelet:
 
     def _write_status(self, pod: dict, rec: runtime.PodRecord, statuses: list[dict],
                       restart_policy: str, init_specs: list[dict] | None = None,
-                      init_statuses: list[dict] | None = None) -> None:
+                      init_statuses: list[dict] | None = None,
+                      apps_started: bool = False) -> None:
         now = now_rfc3339()
         old = pod.get("status") or {}
         oldc = old.get("conditions") or []
         init_specs, init_statuses = init_specs or [], init_statuses or []
-        phase = st.init_phase(restart_policy, init_specs, init_statuses) or \
+        phase = st.init_phase(restart_policy, init_specs, init_statuses, apps_started) or \
             st.pod_phase(restart_policy, statuses)
-        not_init = [s["name"] for c, s in zip(init_specs, init_statuses, strict=True) if not st.init_done(c, s)]
+        if phase in ("Succeeded", "Failed") and any(
+                "running" in s["state"] for c, s in zip(init_specs, init_statuses, strict=True)
+                if st.is_sidecar(c)):
+            phase = "Running"  # not terminal while its sidecars are still being stopped
+        not_init = [s["name"] for c, s in zip(init_specs, init_statuses, strict=True)
+                    if not st.init_done(c, s) and not (apps_started and st.is_sidecar(c))]
         sidecars = [s for c, s in zip(init_specs, init_statuses, strict=True) if st.is_sidecar(c)]
         conds = st.pod_conditions(statuses + sidecars, phase, sandbox_ready=bool(rec.netns),
                                   old=oldc, now=now, not_initialized=not_init)

@@ -61,16 +61,33 @@ def init_failed(s: dict) -> bool:
     return "running" not in s["state"] and term is not None and term.get("exitCode") != 0
 
 
-def init_phase(restart_policy: str, init_specs: list[dict], init_statuses: list[dict]) -> str | None:
+def init_phase(restart_policy: str, init_specs: list[dict], init_statuses: list[dict],
+               apps_started: bool = False) -> str | None:
     """The phase while init containers are not done (None when they are): a failed regular
-    init container fails the pod under restartPolicy Never, else the pod is Pending."""
-    pending = [s for c, s in zip(init_specs, init_statuses, strict=True) if not init_done(c, s)]
+    init container fails the pod under restartPolicy Never, else the pod is Pending. Once
+    an app container has started, a sidecar that is not running puts it back in no phase
+    (upstream's !HasAnyRegularContainerStarted)."""
+    pending = [s for c, s in zip(init_specs, init_statuses, strict=True)
+               if not init_done(c, s) and not (apps_started and is_sidecar(c))]
     if not pending:
         return None
     if restart_policy == "Never" and any(init_failed(s) for c, s in zip(init_specs, init_statuses, strict=True)
                                          if not is_sidecar(c)):
         return "Failed"
     return "Pending"
+
+
+def apps_done(restart_policy: str, records: list) -> bool:
+    """Whether every app container has finished for good (none will restart): never
+    under Always; under OnFailure when all exited 0; under Never when all exited."""
+    if restart_policy == "Always" or not records:
+        return False
+    for r in records:
+        if r is None or r.exit_code is None:
+            return False
+        if restart_policy == "OnFailure" and r.exit_code != 0:
+            return False
+    return True
 
 
 # ---- restart back-off -----------------------------------------------------------------------

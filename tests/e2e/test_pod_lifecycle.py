@@ -126,8 +126,16 @@ def test_sidecar_keeps_running_and_failed_init_shows_init_error(cluster, ns):
     _apply(cluster, _pod("badinit", [main], initContainers=[failing], restartPolicy="Never"))
     wait_for(lambda: _status_col(cluster, "badinit") == "Init:Error", 30, what="Init:Error")
     assert cluster.client.get("pods", "badinit", NS)["status"]["phase"] == "Failed"
-    cluster.netsim("-n", NS, "delete", "pod", "withsidecar", "badinit", "--grace-period=1",
-                   check=False)
+    # a Job-like pod: when its app container is done, the sidecar is stopped, the pod ends
+    short = {"name": "main", "image": "busybox", "command": ["sh", "-c", "sleep 1"]}
+    _apply(cluster, _pod("sidecarjob", [short], initContainers=[side], restartPolicy="Never"))
+    wait_for(lambda: cluster.client.get("pods", "sidecarjob", NS)["status"].get("phase")
+             == "Succeeded", 40, what="sidecarjob Succeeded")
+    st = cluster.client.get("pods", "sidecarjob", NS)["status"]
+    assert "terminated" in st["initContainerStatuses"][0]["state"]
+    assert _status_col(cluster, "sidecarjob") == "Completed"
+    cluster.netsim("-n", NS, "delete", "pod", "withsidecar", "badinit", "sidecarjob",
+                   "--grace-period=1", check=False)
 
 
 def test_post_start_hooks(cluster, ns, tmp_path):
@@ -213,3 +221,37 @@ def test_grace_period_kills_a_container_ignoring_sigterm(cluster, ns, tmp_path):
     ev = {e["reason"]: e for e in _events(cluster, "stubborn")}
     assert ev["Killing"]["message"] == "Stopping container stubborn"
     assert ev["FailedPreStopHook"]["type"] == "Warning"
+
+
+def test_crash_loop_back_off(cluster, ns):
+    """A crashing container (and init container) restarts at once, then backs off 10 s,
+    20 s, ... with the kubelet's words in its waiting state and events."""
+    crash = {"name": "c", "image": "busybox", "command": ["sh", "-c", "exit 1"]}
+    _apply(cluster, _pod("crashy", [crash]))
+    init = {"name": "setup", "image": "busybox", "command": ["sh", "-c", "exit 2"]}
+    main = {"name": "main", "image": "busybox", "command": ["sh", "-c", "sleep 3600"]}
+    _apply(cluster, _pod("crashinit", [main], initContainers=[init]))
+    wait_for(lambda: _status_col(cluster, "crashy") == "CrashLoopBackOff", 30,
+             what="crashy CrashLoopBackOff")
+    wait_for(lambda: _status_col(cluster, "crashinit") == "Init:CrashLoopBackOff", 30,
+             what="crashinit Init:CrashLoopBackOff")
+    pod = cluster.client.get("pods", "crashy", NS)
+    cs = pod["status"]["containerStatuses"][0]
+    md = pod["metadata"]
+    assert cs["restartCount"] == 1 and cs["lastState"]["terminated"]["exitCode"] == 1
+    assert cs["state"]["waiting"]["message"] == (
+        f"back-off 10s restarting failed container=c pod=crashy_{NS}({md['uid']})")
+    ev = [e for e in _events(cluster, "crashy") if e["reason"] == "BackOff"]
+    assert ev and ev[0]["type"] == "Warning" and ev[0]["message"] == (
+        f"Back-off restarting failed container c in pod crashy_{NS}({md['uid']})")
+    # after its 10 s it runs again (restart 2), then waits 20 s
+    wait_for(lambda: cluster.client.get("pods", "crashy", NS)["status"]["containerStatuses"][0]
+             ["state"].get("waiting", {}).get("message", "").startswith("back-off 20s"), 30,
+             what="back-off 20s")
+    cs = cluster.client.get("pods", "crashy", NS)["status"]["containerStatuses"][0]
+    assert cs["restartCount"] == 2
+    ics = cluster.client.get("pods", "crashinit", NS)["status"]["initContainerStatuses"][0]
+    assert ics["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert ics["lastState"]["terminated"]["exitCode"] == 2
+    cluster.netsim("-n", NS, "delete", "pod", "crashy", "crashinit", "--grace-period=1",
+                   check=False)

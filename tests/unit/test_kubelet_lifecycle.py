@@ -187,3 +187,24 @@ def test_exit_code_survives_other_subprocesses(tmp_path):
         codes.update(runtime.reap([pid]))
     assert codes == {pid: 3}
 
+
+
+def test_a_restarting_sidecar_does_not_send_a_running_pod_back_to_pending():
+    specs = [{"name": "log", "restartPolicy": "Always"}]
+    down = [_s("log", "backoff")]
+    assert st.init_phase("Always", specs, down) == "Pending"
+    assert st.init_phase("Always", specs, down, apps_started=True) is None
+
+
+@pytest.mark.parametrize("policy,codes,done", [
+    ("Always", [0], False),
+    ("OnFailure", [0, 0], True),
+    ("OnFailure", [0, 1], False),
+    ("Never", [0, 1], True),
+    ("Never", [0, None], False),
+    ("Never", ["absent"], False),
+])
+def test_apps_done_stops_the_sidecars(policy, codes, done):
+    from types import SimpleNamespace
+    recs = [None if c == "absent" else SimpleNamespace(exit_code=c) for c in codes]
+    assert st.apps_done(policy, recs) is done
