@@ -3,7 +3,8 @@ own netns, through the node's iptables written by its policy agent.
 
 A default-deny-ingress policy makes a connection to the web pod fail (REJECT: at once, not
 after a timeout); an allow rule for the pods labelled app=client lets the client through
-within a second while the stranger stays out; deleting the policies opens everything
+within a second while the stranger stays out (until it is labelled app=client itself);
+deleting the policies opens everything
 again; an egress policy that allows only DNS keeps a pod from the web pod but not from
 kube-dns. The pods are spread by the scheduler, so some of these connections cross nodes.
 """
@@ -88,6 +89,13 @@ def test_default_deny_then_allow_from_client(cluster, pods):
     out = cluster.netsim("get", "netpol", "-n", NS, "-o", "name")
     assert out.stdout.split() == ["networkpolicy.networking.k8s.io/allow-from-client",
                                   "networkpolicy.networking.k8s.io/default-deny-ingress"]
+    # a label change re-renders: stranger labelled app=client is let in, and out again
+    t = time.monotonic()
+    cluster.netsim("label", "pod", "-n", NS, "stranger", "app=client", "--overwrite")
+    until(lambda: connects(cluster, "stranger", web), "relabelled stranger let in", t)
+    t = time.monotonic()
+    cluster.netsim("label", "pod", "-n", NS, "stranger", "app=stranger", "--overwrite")
+    until(lambda: not connects(cluster, "stranger", web), "stranger out again", t)
     out = cluster.netsim("describe", "netpol", "-n", NS, "allow-from-client").stdout
     assert "  PodSelector:     app=web\n" in out and "    To Port: http/TCP\n" in out, out
     table = cluster.netsim("get", "netpol", "-n", NS).stdout.splitlines()
