@@ -12,8 +12,8 @@ Rather than imitate that, this module runs the real code on one thread, without 
   k8s-slave-172, ...; node i gets the i-th /24 of the pod CIDR), plus a worker for every
   `nodeName` an EndpointSlice or Endpoints in the files names that is not one of them
   (next LAN address, next /24), so upstream's fixtures render with `--node test-node`;
-- the Deployment, ReplicaSet, scheduler and Endpoints/EndpointSlice controllers'
-  `reconcile`, called round after round until a round changes nothing;
+- the Deployment, ReplicaSet, DaemonSet, StatefulSet, scheduler and Endpoints/EndpointSlice
+  controllers' `reconcile`, called round after round until a round changes nothing;
 - a kubelet stand-in that starts nothing: a pod bound to a node gets its IP from that
   node's `netsim.net.ipam.Ipam` (the kubelet's own host-local IPAM: .2 up, in binding
   order; the node IP for hostNetwork pods) and is reported Running and Ready.
@@ -47,10 +47,12 @@ from netsim.api.client import LocalClient
 from netsim.api.resources import for_object
 from netsim.api.store import Store
 from netsim.api.timeutil import format_rfc3339
+from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
+from netsim.controllers.statefulset import StatefulSetController
 from netsim.kubelet import status as pod_status
 from netsim.kubelet.agent import Kubelet
 from netsim.net.ipam import Ipam
@@ -67,7 +69,7 @@ MAX_ROUNDS = 50
 # What a round of controllers may change; Events are left out (a pod that cannot be
 # scheduled gets one more FailedScheduling count on every pass).
 WATCHED = ("nodes", "pods", "services", "endpoints", "endpointslices", "deployments",
-           "replicasets", "ingresses")
+           "replicasets", "daemonsets", "statefulsets", "controllerrevisions", "ingresses")
 
 
 class OfflineError(Exception):
@@ -253,10 +255,13 @@ class OfflineCluster:
         self.client = _SeededClient(self.store)
         # controllers' own clock: a day after the store's epoch (every minReadySeconds past)
         later = (EPOCH + timedelta(days=1)).timestamp()
+        scheduler = Scheduler(self.client)
+        scheduler.min_pass_gap = 0.0
         self.controllers = [DeploymentController(self.client, clock=lambda: later),
                             ReplicaSetController(self.client, clock=lambda: later),
-                            Scheduler(self.client)]
-        self.controllers[2].min_pass_gap = 0.0
+                            DaemonSetController(self.client, clock=lambda: later),
+                            StatefulSetController(self.client, clock=lambda: later),
+                            scheduler]
         self.endpoints = EndpointsController(self.client)
         self.kubelets = _Kubelets(self.client, cfg, self._tmp.name,
                                   format_rfc3339(EPOCH + timedelta(days=1)))

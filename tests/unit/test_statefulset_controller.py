@@ -453,3 +453,23 @@ def test_bad_statefulsets_say_what_the_apiserver_says(cl: Cluster) -> None:
     s["spec"]["replicas"] = 5
     s["spec"]["updateStrategy"] = {"type": "OnDelete"}
     assert cl.client.update(s)["spec"]["replicas"] == 5
+
+
+def test_offline_build_runs_daemonsets_and_statefulsets() -> None:
+    """netsim render's offline cluster: the web StatefulSet's pods and a DaemonSet's pods
+    exist, bound and Ready, and the headless Service's slice names web-0 and web-1."""
+    import yaml
+
+    from netsim import offline
+    from tests.e2e.test_daemonset_statefulset import FLUENTD, WEB
+    objs = [d for d in yaml.safe_load_all(FLUENTD + "---\n" + WEB) if d]
+    snap = offline.build(objs)
+    pods = {p["metadata"]["name"]: p for p in snap.objects["pods"]}
+    assert {"web-0", "web-1"} <= set(pods)
+    ds_nodes = sorted(p["spec"]["nodeName"] for n, p in pods.items()
+                      if n.startswith("fluentd-elasticsearch-"))
+    assert ds_nodes == sorted(n["metadata"]["name"] for n in snap.objects["nodes"])
+    hosts = sorted(ep.get("hostname") for sl in snap.objects["endpointslices"]
+                   if sl["metadata"]["labels"].get("kubernetes.io/service-name") == "nginx"
+                   for ep in sl.get("endpoints") or [])
+    assert hosts == ["web-0", "web-1"]
