@@ -6,8 +6,9 @@ the WHOLE reachability matrix (9 x 9 pods x 4 ports) with real connections: each
 pod probes every destination at once from its own netns (TCP connect; UDP send and wait
 for the echo; a refused probe fails at once: the policy REJECTs). A pod always reaches
 itself (its own IP stays in its netns; upstream's AllowLoopback), so the diagonal is not
-probed. The expectations are the ones tests/unit/test_netpol_render.py checks through
-the packet-flow interpreter, so the two agree by construction.
+probed. The cases are a subset of upstream's network_policy.go (none needs SCTP); their
+expectations are the ones tests/unit/test_netpol_render.py checks through the packet-flow
+interpreter.
 """
 
 from __future__ import annotations
@@ -157,12 +158,30 @@ CASES = {
     "egress-deny-all-from-x": (
         [netpol("deny-egress", policyTypes=["Egress"])],
         lambda s, d, port, proto: nsof(s) != "x"),
+    "allow-all-beside-deny-is-a-union": (
+        [netpol("deny", policyTypes=["Ingress"]), netpol("allow-all", ingress=[{}])],
+        lambda s, d, port, proto: True),
+    "stacked-policies": (
+        [netpol("from-y", ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}}]}]),
+         netpol("from-z-81", ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"ns": "z"}}}],
+                                       "ports": [{"port": 81}]}])],
+        lambda s, d, port, proto: nsof(d) != "x" or nsof(s) == "y"
+        or (nsof(s) == "z" and (port, proto) == (81, "tcp"))),
+    "egress-rules-without-policy-types-isolate-both-ways": (
+        [netpol("egress-to-y", egress=[{"to": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}}]}])],
+        lambda s, d, port, proto: nsof(d) != "x" and (nsof(s) != "x" or nsof(d) == "y")),
+    "ip-block-with-except": (
+        lambda ips: [netpol("cidr", podSelector={"matchLabels": {"pod": "a"}}, ingress=[{"from": [
+            {"ipBlock": {"cidr": "10.244.0.0/16", "except": [f"{ips['y/b']}/32"]}}]}])],
+        lambda s, d, port, proto: d != "x/a" or s != "y/b"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_reachability_matrix(cluster, model, case):
     policies, allow = CASES[case]
+    if callable(policies):  # a case that needs the pods' addresses
+        policies = policies(model)
     client = cluster.client
     try:
         for p in policies:
