@@ -380,3 +380,21 @@ def test_kubelet_probes_from_the_node_pass_and_egress_to_the_node_is_policed():
                        local_ips=[NODES[node]]).verdict == "REJECT"
     assert rules.trace(ya["status"]["podIP"], NODES[node], 10250,
                        local_ips=[NODES[node]]).verdict == "ACCEPT"
+
+
+def test_sctp_ports_and_pods_policies_never_select():
+    pols = admitted(netpol("sctp-80", ingress=[{"ports": [{"port": 80, "protocol": "SCTP"}]}]))
+    # a hostNetwork pod and a finished pod in x: no firewall chain of their own
+    extra = [dict(_pod("x", "host", "192.168.9.11", "node-1", {"pod": "host"}, []),
+                  spec={"nodeName": "node-1", "hostNetwork": True, "containers": []}),
+             {**_pod("x", "done", "10.244.1.99", "node-1", {"pod": "done"}, []),
+              "status": {"phase": "Succeeded", "podIP": "10.244.1.99"}}]
+    text = render(Snapshot.from_objects(pols, PODS + extra, NAMESPACE_OBJS, "node-1"))
+    assert "x/host" not in text and "x/done" not in text
+    assert "-p sctp -m sctp --dport 80" in text
+    rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
+    xa = next(p for p in PODS if key(p) == "x/a")
+    ya = next(p for p in PODS if key(p) == "y/a")
+    for proto, want in (("sctp", "ACCEPT"), ("tcp", "REJECT"), ("udp", "REJECT")):
+        assert rules.trace(ya["status"]["podIP"], xa["status"]["podIP"], 80, proto,
+                           local_ips=[NODES["node-1"]]).verdict == want, proto
