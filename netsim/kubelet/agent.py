@@ -342,6 +342,12 @@ class Kubelet:
                 t.join()
         self.queue.add(f"{rec.namespace}/{rec.name}")
 
+    def kill_container(self, pod: dict, rec: runtime.PodRecord, crec: runtime.ContainerRecord,
+                       c: dict, grace: float) -> None:
+        """Stop one container as killContainer does (its preStop hook, SIGTERM, SIGKILL
+        after `grace`), e.g. for a failed liveness probe."""
+        self._stop_one(pod, rec, crec, c, grace, time.monotonic())
+
     def _stop_one(self, pod: dict, rec: runtime.PodRecord, crec: runtime.ContainerRecord,
                   c: dict, grace: float, begin: float) -> None:
         pre = hooks.handler(c, "preStop")

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from netsim.api import events
-from netsim.kubelet import runtime
 
 KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
 
@@ -221,7 +220,8 @@ class ProbeManager:
                                       "kubelet", self.kubelet.node.name)
                         grace = s.spec.get("terminationGracePeriodSeconds") or \
                             pod["spec"].get("terminationGracePeriodSeconds", 30)
-                        runtime.stop(crec, float(grace))
+                        # as every kill the kubelet makes: preStop first, then the signals
+                        self.kubelet.kill_container(pod, rec, crec, s.container, float(grace))
                         crec.killed_by_us = True
             if s.result != before:
                 self.kubelet.queue.add(f"{rec.namespace}/{rec.name}")
