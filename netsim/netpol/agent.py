@@ -26,43 +26,84 @@ log = logging.getLogger("netsim.netpol")
 RESOURCES = ("networkpolicies", "pods", "namespaces")
 DEBOUNCE_SECONDS = 0.05
 RETRY_SECONDS = 1.0
-RESYNC_SECONDS = 30.0  # re-check the FORWARD jump and re-apply now and then
+RESYNC_SECONDS = 30.0  # re-check the jumps now and then, even with no event
+
+
+def chains_of(text: str) -> dict[str, list[str]]:
+    """{chain: its -A lines, in order} of a filter-table restore text (declared chains
+    without rules map to [])."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith(":"):
+            out.setdefault(line[1:].split(" ", 1)[0], [])
+        elif line.startswith("-A "):
+            out.setdefault(line.split(" ", 2)[1], []).append(line)
+    return out
+
+
+def partial_text(want: dict[str, list[str]], applied: dict[str, list[str]]) -> str:
+    """The restore text that turns `applied` into `want`: only the chains whose rules
+    differ are declared (flushed) and refilled, chains no longer wanted are flushed and
+    deleted; "" when nothing differs. With --noflush every other chain stays as it is."""
+    changed = [c for c in want if applied.get(c) != want[c]]
+    gone = sorted(c for c in applied if c not in want)
+    if not changed and not gone:
+        return ""
+    out = ["*filter", *(f":{c} - [0:0]" for c in changed + gone)]
+    for c in changed:
+        out += want[c]
+    out += [f"-X {c}" for c in gone]
+    out.append("COMMIT")
+    return "\n".join(out) + "\n"
 
 
 class PolicySyncer:
-    """Snapshot -> kernel for the filter table's policy chains."""
+    """Snapshot -> kernel for the filter table's policy chains.
+
+    The first sync (and any after a failure or a forced one) writes every chain and
+    deletes the stale ones found with iptables-save; later ones write only the chains that
+    changed (one policy's, one pod's), so a label change costs a restore of a few lines."""
 
     def __init__(self, ipt: Iptables):
         self.ipt = ipt
-        self.known: set[str] | None = None  # our chains in the kernel (None: read them)
+        self.applied: dict[str, list[str]] | None = None  # what the kernel holds, as we wrote it
         self.last_text = ""
 
-    def ensure_jump(self) -> None:
+    def ensure_jump(self) -> bool:
+        """Insert the jumps that are missing; True when one was (the tables were flushed or
+        this is the first sync: what we wrote before cannot be trusted)."""
+        inserted = False
         for table, chain, args in JUMP_RULES:
             self.ipt.ensure_chain(table, args[-1])
             if self.ipt.run("-w", "-t", table, "-C", chain, *args).returncode != 0:
                 p = self.ipt.run("-w", "-t", table, "-I", chain, "1", *args)
                 if p.returncode != 0:
                     raise RestoreError(f"iptables -I {chain}: {p.stderr.strip()}")
+                inserted = True
+        return inserted
 
     def sync(self, snap: Snapshot, force: bool = False) -> bool:
         """Apply `snap`; False when nothing had to be written."""
-        self.ensure_jump()
-        if self.known is None:
-            self.known = {c for c in parse_chains(self.ipt.save("filter"), "filter")
-                          if is_policy_chain(c)}
-            force = True
-        text = render(snap, self.known)
-        if text == self.last_text and not force:
-            return False
+        force = self.ensure_jump() or force
+        if force or self.applied is None:
+            known = {c for c in parse_chains(self.ipt.save("filter"), "filter")
+                     if is_policy_chain(c)}
+            text = render(snap, known)
+        else:
+            text = partial_text(chains_of(render(snap)), self.applied)
+            if not text:
+                return False
         try:
             self.ipt.restore(text)
         except RestoreError:
-            self.known = None
-            self.last_text = ""
+            self.applied = None
             raise
+        if force or self.applied is None:
+            self.applied = {}
         deleted = {ln[3:].strip() for ln in text.splitlines() if ln.startswith("-X ")}
-        self.known = parse_chains(text, "filter") - deleted
+        self.applied.update(chains_of(text))
+        for c in deleted:
+            self.applied.pop(c, None)
         self.last_text = text
         return True
 
@@ -127,13 +168,12 @@ class PolicyAgent:
         retry = False
         while not self.stopped.is_set():
             now = time.monotonic()
-            force = now >= next_resync
-            if force:
+            if now >= next_resync:  # re-check the jumps (a flush means a full rewrite)
                 next_resync = now + RESYNC_SECONDS
             try:
                 t0 = time.perf_counter()
                 assert self.syncer is not None
-                if self.syncer.sync(self.snapshot(), force=force or retry):
+                if self.syncer.sync(self.snapshot(), force=retry):
                     self.syncs += 1
                     self.last_sync_seconds = time.perf_counter() - t0
                     log.info("network policies applied on %s in %.0f ms", self.node.name,

@@ -398,3 +398,37 @@ def test_sctp_ports_and_pods_policies_never_select():
     for proto, want in (("sctp", "ACCEPT"), ("tcp", "REJECT"), ("udp", "REJECT")):
         assert rules.trace(ya["status"]["podIP"], xa["status"]["podIP"], 80, proto,
                            local_ips=[NODES["node-1"]]).verdict == want, proto
+
+
+def test_later_syncs_write_only_the_chains_that_changed():
+    from netsim.netpol.agent import PolicySyncer
+    ipt = FakeIptables()
+    syncer = PolicySyncer(ipt)  # type: ignore[arg-type]
+    deny = admitted(netpol("deny-ingress"))[0]
+    allow_y = admitted(netpol("allow-y", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
+        {"from": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}}]}]))[0]
+    snap = lambda pols, pods=PODS: Snapshot.from_objects(pols, pods, NAMESPACE_OBJS, "node-1")  # noqa: E731
+    assert syncer.sync(snap([deny]))
+    full = ipt.restores[-1]
+    assert syncer.sync(snap([deny, allow_y]))
+    part = ipt.restores[-1]
+    # only x/a's ingress chain (now jumping to allow-y) and allow-y's chain are written
+    assert '"ingress to x/' not in part and "NETSIM-NWPLCY " not in part
+    assert part.count("\n:") == 2 and '"policy x/allow-y"' in part
+    xa = next(p for p in PODS if key(p) == "x/a")
+    others = [p for p in PODS if p["spec"]["nodeName"] == "node-1" and p is not xa]
+    trace = lambda s, d: ipt.rules.trace(s["status"]["podIP"], d["status"]["podIP"], 80,  # noqa: E731
+                                         local_ips=[NODES["node-1"]]).verdict
+    ya = next(p for p in PODS if key(p) == "y/a")
+    assert trace(ya, xa) == "ACCEPT" and trace(xa, next(p for p in others if ns(p) == "x")) == "REJECT"
+    # the same state as a full render of it
+    fresh = IptablesRules("*nat\nCOMMIT\n", render(snap([deny, allow_y])), inserted=JUMP_RULES)
+    for s_, d_ in [(a, b) for a in PODS for b in PODS if a is not b][:40]:
+        assert fresh.trace(s_["status"]["podIP"], d_["status"]["podIP"], 80,
+                           local_ips=[NODES["node-1"]]).verdict == trace(s_, d_)
+    # a pod gone: only what depends on it changes; no policy at all deletes the rest
+    assert syncer.sync(snap([deny, allow_y], [p for p in PODS if p is not xa]))
+    assert syncer.sync(snap([]))
+    assert "-X " in ipt.restores[-1] and len(ipt.restores[-1]) < len(full)
+    assert ipt.rules.chains("filter") == {"INPUT", "FORWARD", "OUTPUT", "NETSIM-NWPLCY"}
+    assert not syncer.sync(snap([]))
