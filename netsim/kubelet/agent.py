@@ -27,6 +27,7 @@ import time
 
 from netsim.api import errors, events
 from netsim.api.client import Client
+from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
 from netsim.kubelet import cgroups, hooks, runtime, sandbox
@@ -40,7 +41,7 @@ from netsim.net.ledger import Ledger, state_dir
 from netsim.net.topology import ClusterConfig, NodeSpec
 
 log = logging.getLogger("netsim.kubelet")
-KUBELET_VERSION = "v1.30.0"
+KUBELET_VERSION = KUBERNETES_VERSION  # the nodes report the version the API serves
 NODE_INDEX = "node"
 MIN_GRACE = 2.0  # seconds a container gets after its preStop hook, at least (as upstream)
 POST_START_TIMEOUT = 300.0  # a postStart hook that never returns is given up after this
