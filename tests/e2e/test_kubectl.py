@@ -69,7 +69,10 @@ def assert_same(cluster, *args: str) -> str:
 
 def test_context_is_merged_and_the_files_are_private(cluster):
     cfg = yaml.safe_load(open(os.environ["KUBECONFIG"]))
-    assert cfg["current-context"] == f"netsim-{cluster.name}"
+    # (up made it current; other clusters' up/down in this run may have moved that since:
+    # test_down_removes_exactly_its_context checks current-context right after an up)
+    ctx = {c["name"]: c["context"] for c in cfg["contexts"]}[f"netsim-{cluster.name}"]
+    assert ctx == {"cluster": f"netsim-{cluster.name}", "user": f"netsim-{cluster.name}"}
     server = {c["name"]: c["cluster"]["server"] for c in cfg["clusters"]}[f"netsim-{cluster.name}"]
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+", server)
     assert stat.S_IMODE(os.stat(os.environ["KUBECONFIG"]).st_mode) == 0o600
