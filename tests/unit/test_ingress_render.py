@@ -1,7 +1,7 @@
 """Ingress -> nginx.conf: golden files, apiserver wording, and `nginx -t` on every render.
 
 Regenerate the golden files after an intended change with
-`NETSIM_REGEN_GOLDEN=1 pytest tests/unit/test_ingress_render.py` and review the diff.
+`NETSIM_UPDATE_GOLDEN=1 pytest tests/unit/test_ingress_render.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from netsim.ingress.model import normalize_ingress, validate_ingress
 from netsim.ingress.render import FILE_MODE, RenderResult, render_nginx_conf, validate
 
 GOLDEN = Path(__file__).parent / "golden" / "ingress"
-REGEN = os.environ.get("NETSIM_REGEN_GOLDEN") == "1"
+REGEN = os.environ.get("NETSIM_UPDATE_GOLDEN") == "1"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 OPENSSL = shutil.which("openssl")
 
@@ -323,8 +323,8 @@ def check_golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return
-    assert path.exists(), f"missing {path}; run with NETSIM_REGEN_GOLDEN=1"
-    assert text == path.read_text(), f"{path} differs; review and regenerate with NETSIM_REGEN_GOLDEN=1"
+    assert path.exists(), f"missing {path}; run with NETSIM_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{path} differs; review and regenerate with NETSIM_UPDATE_GOLDEN=1"
 
 
 # --------------------------------------------------------------------------- tests
