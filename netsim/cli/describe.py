@@ -195,10 +195,13 @@ def describe_events(w: _PrefixWriter, events: list[Mapping] | None, now: datetim
         w.write(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{interval}\t{source}\t{msg}\n")
 
 
-def _object_header(w: _PrefixWriter, meta: Mapping) -> None:
-    """Name, Namespace, Labels and Annotations: how most describers open."""
+def _object_header(w: _PrefixWriter, meta: Mapping, selector: str | None = None) -> None:
+    """Name, Namespace, Labels and Annotations: how most describers open (describeReplicaSet
+    and describeJob put their Selector after the Namespace)."""
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    if selector is not None:
+        w.write(0, f"Selector:\t{selector}\n")
     _labels_multiline(w, "Labels", meta.get("labels"))
     _annotations_multiline(w, "Annotations", meta.get("annotations"))
 
@@ -218,6 +221,13 @@ def _controller_of(obj: Mapping) -> str:
         if ref.get("controller"):
             return f"{ref.get('kind', '')}/{ref.get('name', '')}"
     return ""
+
+
+def _controlled_by(w: _PrefixWriter, obj: Mapping) -> None:
+    """The Controlled By line, only for an object with a controller."""
+    controller = _controller_of(obj)
+    if controller:
+        w.write(0, f"Controlled By:\t{controller}\n")
 
 
 # --------------------------------------------------------------------------- containers
@@ -644,9 +654,7 @@ def _describe_pod(pod: Mapping, related: Mapping, now: datetime) -> str:
         w.write(0, "IPs:\n")
         for ip in ips:
             w.write(1, f"IP:\t{ip.get('ip', '')}\n")
-    controller = _controller_of(pod)
-    if controller:
-        w.write(0, f"Controlled By:\t{controller}\n")
+    _controlled_by(w, pod)
     if status.get("nominatedNodeName"):
         w.write(0, f"NominatedNodeName:\t{status['nominatedNodeName']}\n")
     if spec.get("initContainers"):
@@ -746,14 +754,8 @@ def _pod_phase_counts(owner: Mapping, pods: Iterable[Mapping]) -> tuple[int, int
 def _describe_replicaset(rs: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta, spec, status = meta_of(rs), spec_of(rs), status_of(rs)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    w.write(0, f"Selector:\t{format_label_selector(spec.get('selector'))}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
-    controller = _controller_of(rs)
-    if controller:
-        w.write(0, f"Controlled By:\t{controller}\n")
+    _object_header(w, meta, format_label_selector(spec.get("selector")))
+    _controlled_by(w, rs)
     w.write(
         0,
         f"Replicas:\t{to_int(status.get('replicas'))} current / "

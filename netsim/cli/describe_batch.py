@@ -11,9 +11,8 @@ from netsim.api.printing.duration import human_duration, rfc1123z
 from netsim.api.printing.format import NONE, UNSET, meta_of, spec_of, status_of, to_int
 from netsim.api.timeutil import parse_rfc3339
 from netsim.cli.describe import (
-    _annotations_multiline,
-    _controller_of,
-    _labels_multiline,
+    _controlled_by,
+    _object_header,
     _pod_template,
     _PrefixWriter,
     describe_events,
@@ -37,14 +36,8 @@ def _cap_indexes(indexes: str | None, soft_limit: int = 50) -> str:
 def describe_job(job: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta, spec, status = meta_of(job), spec_of(job), status_of(job)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    w.write(0, f"Selector:\t{selectors.to_string(spec.get('selector'))}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
-    controller = _controller_of(job)
-    if controller:
-        w.write(0, f"Controlled By:\t{controller}\n")
+    _object_header(w, meta, selectors.to_string(spec.get("selector")))
+    _controlled_by(w, job)
     if spec.get("parallelism") is not None:
         w.write(0, f"Parallelism:\t{to_int(spec['parallelism'])}\n")
     if spec.get("completions") is not None:
@@ -87,10 +80,7 @@ def describe_job(job: Mapping, related: Mapping, now: datetime) -> str:
 def describe_cronjob(cj: Mapping, related: Mapping, now: datetime) -> str:
     w = _PrefixWriter()
     meta, spec, status = meta_of(cj), spec_of(cj), status_of(cj)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    _labels_multiline(w, "Labels", meta.get("labels"))
-    _annotations_multiline(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, f"Schedule:\t{spec.get('schedule', '')}\n")
     w.write(0, f"Concurrency Policy:\t{spec.get('concurrencyPolicy', '')}\n")
     suspend = spec.get("suspend")
