@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.cli import create_cmds
 from netsim.cli.context import CliError
 from netsim.cli.main import build_parser, reorder
@@ -16,13 +13,6 @@ from netsim.cli.main import build_parser, reorder
 class FakeCtx:
     def __init__(self, client, argv):
         self.client, self.argv, self.namespace, self.ns = client, argv, None, "default"
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=admit)
-    store.bootstrap()
-    return LocalClient(store)
 
 
 def run(client, capsys, *argv: str) -> str:

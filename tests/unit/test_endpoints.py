@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.controllers.endpoints import MANAGED_BY, EndpointsController
 from netsim.controllers.gc import GarbageCollector
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=admit)
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ import time
 import pytest
 
 from netsim.api import errors
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.kubelet import runtime
 from netsim.kubelet.agent import Kubelet
 from netsim.kubelet.env import ConfigError, container_env, service_links
@@ -23,19 +20,6 @@ from netsim.net.topology import ClusterConfig, NodeSpec
 from tests.conftest import wait_for
 
 ME, OTHER = "node-a", "node-b"
-
-
-@pytest.fixture
-def store():
-    s = Store(":memory:", admission=admit)
-    s.bootstrap()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(store):
-    return LocalClient(store)
 
 
 @pytest.fixture

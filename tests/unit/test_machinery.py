@@ -37,19 +37,6 @@ from netsim.machinery import (
 from tests.conftest import wait_for
 
 
-@pytest.fixture
-def store():
-    s = Store(":memory:", admission=admit)
-    s.bootstrap()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(store):
-    return LocalClient(store)
-
-
 def pod(name: str, node: str = "", ns: str = "default", labels: dict | None = None) -> dict:
     spec: dict = {"containers": [{"name": "c", "image": "echo"}]}
     if node:

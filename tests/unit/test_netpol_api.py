@@ -7,17 +7,6 @@ import copy
 import pytest
 
 from netsim.api import errors, resources
-from netsim.api.admission import Admission
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=Admission())
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
 
 
 def policy(**spec) -> dict:

@@ -10,9 +10,6 @@ import pytest
 
 from netsim.api import errors
 from netsim.api import validation as v
-from netsim.api.admission import Admission
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.proxy import model
 
 
@@ -34,14 +31,6 @@ def test_named_refuses_what_is_no_string_and_checks_what_is():
         "spec.ports[0].name: Invalid value: 5: must be a string"]
     assert v.named(v.is_dns1123_label, "http\n", "p") == [f'p: Invalid value: "http\\n": {v.LABEL_MSG}']
     assert v.named(v.is_dns1123_label, "http", "p") == []
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=Admission())
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
 
 
 def _admission_causes(client, obj: dict) -> list[str]:

@@ -9,18 +9,10 @@ from unittest import mock
 import pytest
 
 from netsim.api import errors
-from netsim.api.admission import Admission, ClusterSettings, admit
+from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient
 from netsim.api.kinds import service as svcmod
 from netsim.api.store import Store
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=admit)
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
 
 
 def client_for(service_cidr=None, node_port_range=None) -> LocalClient:

@@ -14,17 +14,7 @@ import pytest
 from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.resources import BY_KIND
-from netsim.api.store import Store
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=admit)
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
+from tests.unit.apihelpers import refused
 
 
 def pod(name="web", **spec):
@@ -82,17 +72,6 @@ def rule(host="foo.com", path="/", service="web", port=None):
     return {"host": host, "http": {"paths": [{
         "path": path, "pathType": "Prefix",
         "backend": {"service": {"name": service, "port": port or {"number": 80}}}}]}}
-
-
-def refused(client, obj, code=422) -> str:
-    """Create must fail with `code`, leave the store as it was, and return the message."""
-    plural = BY_KIND[obj["kind"]].plural
-    before = client.list(plural, None)
-    with pytest.raises(errors.ApiError) as ei:
-        client.create(copy.deepcopy(obj))
-    assert ei.value.code == code, ei.value.message
-    assert client.list(plural, None) == before
-    return ei.value.message
 
 
 LABEL = v.LABEL_MSG

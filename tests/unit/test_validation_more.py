@@ -8,7 +8,6 @@ manifests (the repo's examples, the Kubernetes docs' own) are still accepted.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import pathlib
@@ -26,14 +25,7 @@ from netsim.api.client import LocalClient
 from netsim.api.resources import BY_KIND
 from netsim.api.server import serve
 from netsim.api.store import Store
-
-
-@pytest.fixture
-def client():
-    store = Store(":memory:", admission=Admission())
-    store.bootstrap()
-    yield LocalClient(store)
-    store.close()
+from tests.unit.apihelpers import refused
 
 
 @pytest.fixture
@@ -77,17 +69,6 @@ def pod(name="web", **spec):
 
 def container(**c):
     return {"name": "app", "image": "echo", **c}
-
-
-def refused(client, obj, code=422) -> str:
-    """Create must fail with `code`, leave the store as it was, and return the message."""
-    plural = BY_KIND[obj["kind"]].plural
-    before = client.list(plural, None)
-    with pytest.raises(errors.ApiError) as ei:
-        client.create(copy.deepcopy(obj))
-    assert ei.value.code == code, ei.value.message
-    assert client.list(plural, None) == before
-    return ei.value.message
 
 
 # ---- malformed bodies: 400 on every write path, never a 500 -----------------------------------
