@@ -18,6 +18,7 @@ from netsim.api import validation as v
 from netsim.api.kinds.base import ClusterSettings, Registry
 from netsim.api.kinds.core import default_pod_spec, validate_pod_spec
 from netsim.api.selectors import from_label_selector
+from netsim.api.validation import go_value
 
 QUANTITY_RE_MSG = ("quantities must match the regular expression "
                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
@@ -54,16 +55,6 @@ def go_label_selector(sel: dict | None) -> str:
                          f"Operator:{go_string(str(e.get('operator', '')))}, Values:{vs}}}")
         ex = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
     return f"v1.LabelSelector{{MatchLabels:{go_map(sel.get('matchLabels'))}, MatchExpressions:{ex}}}"
-
-
-def go_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if v is None:
-        return "null"
-    return go_string(str(v))
 
 
 # ---- shared pieces --------------------------------------------------------------------------
