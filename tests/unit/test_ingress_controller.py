@@ -12,52 +12,19 @@ import time
 
 import pytest
 
-from netsim.api import errors
-from netsim.api.client import LocalClient
 from netsim.api.store import Store
 from netsim.ingress import controller as ctl_mod
 from tests.conftest import wait_for
-from tests.unit.test_bad_objects import _ingress, eps, good_objects, svc
-
-
-class GatedClient(LocalClient):
-    """Secrets cannot be listed until `secrets_ok` is set; the Ingress watch can drop
-    events (`lose`) and then expire with 410 Gone (`expire`)."""
-
-    def __init__(self, store: Store):
-        super().__init__(store)
-        self.secrets_ok = threading.Event()
-        self.lose = threading.Event()
-        self.expire = threading.Event()
-
-    def list_rv(self, resource, namespace=None, label_selector=None):
-        if resource == "secrets" and not self.secrets_ok.is_set():
-            raise errors.ApiError("the server is currently unable to handle the request",
-                                  code=503, reason="ServiceUnavailable")
-        return super().list_rv(resource, namespace, label_selector)
-
-    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
-        for etype, obj in super().watch(resource, namespace, resource_version, timeout,
-                                        label_selector):
-            if self.expire.is_set() and resource == "ingresses":
-                self.expire.clear()
-                self.lose.clear()
-                raise errors.Gone(f"too old resource version: {resource_version}")
-            if self.lose.is_set() and etype != "BOOKMARK" and resource == "ingresses":
-                continue
-            yield etype, obj
+from tests.unit.apihelpers import GatedClient, seeded
+from tests.unit.test_bad_objects import _ingress, eps, svc
 
 
 @pytest.fixture
 def client():
     store = Store(":memory:")
     store.bootstrap()
-    c = GatedClient(store)
-    services, slices = good_objects()
-    for o in services + slices + [_ingress("web", "web.example.com", "web")]:
-        c.create(o)
-    yield c
+    yield seeded(GatedClient(store, "secrets", "ingresses"),
+                 _ingress("web", "web.example.com", "web"))
     store.close()
 
 
@@ -92,7 +59,7 @@ def test_no_config_before_every_cache_has_synced(client, tmp_path, monkeypatch):
         wait_for(lambda: run.ctl.informers["ingresses"].has_synced(), 5, what="ingresses")
         time.sleep(0.3)  # the loop had every chance to render here, it must not
         assert run.applied == [] and not run.ctl.has_synced()
-        client.secrets_ok.set()
+        client.list_ok.set()
         wait_for(lambda: run.applied, 5, what="the first config")
         conf = run.applied[0]
         assert "server_name web.example.com;" in conf and "server 10.244.1.5:8080;" in conf
@@ -101,7 +68,7 @@ def test_no_config_before_every_cache_has_synced(client, tmp_path, monkeypatch):
 
 def test_relist_after_gone_drops_an_ingress_whose_delete_was_missed(client, tmp_path,
                                                                     monkeypatch):
-    client.secrets_ok.set()
+    client.list_ok.set()
     with Running(client, tmp_path, monkeypatch) as run:
         wait_for(lambda: run.applied, 5, what="the first config")
         inf = run.ctl.informers["ingresses"]

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from netsim.api import errors
 from netsim.api.client import LocalClient
 from netsim.api.store import Store
 from netsim.proxy import agent
 from tests.conftest import wait_for
-from tests.unit.test_bad_objects import _Cfg, _Node, eps, good_objects, svc
+from tests.unit.apihelpers import GatedClient, seeded
+from tests.unit.test_bad_objects import _Cfg, _Node, eps, svc
 
 
 class RecordingSyncer:
@@ -39,36 +39,6 @@ class RecordingSyncer:
         snap = self.syncs[i][0]
         return {sp.name_string: sorted(e.endpoint for e in sp.endpoints)
                 for sp in snap.service_ports}
-
-
-class GatedClient(LocalClient):
-    """A LocalClient whose EndpointSlice list fails until `slices_ok` is set (an API that
-    answers one resource and not yet the other), and whose EndpointSlice watch can drop
-    events (`lose`) and then expire with 410 Gone (`expire`)."""
-
-    def __init__(self, store: Store):
-        super().__init__(store)
-        self.slices_ok = threading.Event()
-        self.lose = threading.Event()
-        self.expire = threading.Event()
-
-    def list_rv(self, resource, namespace=None, label_selector=None):
-        if resource == "endpointslices" and not self.slices_ok.is_set():
-            raise errors.ApiError("the server is currently unable to handle the request",
-                                  code=503, reason="ServiceUnavailable")
-        return super().list_rv(resource, namespace, label_selector)
-
-    def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
-        for etype, obj in super().watch(resource, namespace, resource_version, timeout,
-                                        label_selector):
-            if self.expire.is_set() and resource == "endpointslices":
-                self.expire.clear()
-                self.lose.clear()
-                raise errors.Gone(f"too old resource version: {resource_version}")
-            if self.lose.is_set() and etype != "BOOKMARK" and resource == "endpointslices":
-                continue
-            yield etype, obj
 
 
 @pytest.fixture
@@ -105,16 +75,13 @@ class Running:
 def test_first_sync_waits_until_services_and_slices_have_synced(store):
     """Upstream waits for both caches: a first sync with the Services but no slices
     would write a ruleset that REJECTs every Service."""
-    client = GatedClient(store)
-    services, slices = good_objects()
-    for o in services + slices:
-        client.create(o)
+    client = seeded(GatedClient(store, "endpointslices", "endpointslices"))
     run = Running(client)
     with run as kp:
         wait_for(lambda: kp.informers["services"].has_synced(), 5, what="services synced")
         time.sleep(0.3)  # the loop had every chance to sync here, it must not
         assert run.syncer.syncs == [] and not kp.has_synced()
-        client.slices_ok.set()
+        client.list_ok.set()
         wait_for(lambda: run.syncer.syncs, 5, what="the first sync")
         snap, changed = run.syncer.syncs[0]
         assert changed is None  # the first sync is full
@@ -136,11 +103,9 @@ def test_first_sync_happens_with_empty_caches_too(store):
 
 
 def test_relist_after_gone_converges_with_a_partial_sync_of_what_changed(store):
-    client = GatedClient(store)
-    client.slices_ok.set()
-    services, slices = good_objects()
-    for o in services + slices + [svc("db", cip="10.96.0.12"), eps("db", ["10.244.1.7"])]:
-        client.create(o)
+    client = GatedClient(store, "endpointslices", "endpointslices")
+    client.list_ok.set()
+    seeded(client, svc("db", cip="10.96.0.12"), eps("db", ["10.244.1.7"]))
     run = Running(client)
     with run as kp:
         wait_for(lambda: run.syncer.syncs, 5, what="the first sync")
@@ -176,10 +141,7 @@ def test_relist_after_gone_converges_with_a_partial_sync_of_what_changed(store):
 def test_a_failed_sync_keeps_what_changed_for_the_retry(store, monkeypatch):
     """The change a failed sync was about is in the next one (which is full)."""
     monkeypatch.setattr(agent, "RETRY_SECONDS", 0.02)
-    client = LocalClient(store)
-    services, slices = good_objects()
-    for o in services + slices:
-        client.create(o)
+    client = seeded(LocalClient(store))
     run = Running(client)
     with run as kp:
         wait_for(lambda: run.syncer.syncs, 5, what="the first sync")
