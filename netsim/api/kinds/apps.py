@@ -140,14 +140,8 @@ def default_deployment(obj: dict, old: dict | None) -> None:
     if not isinstance(spec, dict):
         spec = obj["spec"] = {}
     spec.setdefault("replicas", 1)
-    strategy = spec.get("strategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["strategy"] = {}
-    strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        ru = strategy.get("rollingUpdate")
-        if not isinstance(ru, dict):
-            ru = strategy["rollingUpdate"] = {}
+    ru = _default_rolling_update(spec, "strategy")
+    if ru is not None:
         ru.setdefault("maxUnavailable", "25%")
         ru.setdefault("maxSurge", "25%")
     spec.setdefault("revisionHistoryLimit", 10)
@@ -335,16 +329,26 @@ def validate_secret(obj: dict, old: dict | None) -> list[str]:
 TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 
+def _default_rolling_update(spec: dict, key: str = "updateStrategy") -> dict | None:
+    """The strategy's type defaults to RollingUpdate (a Deployment's `strategy`, a DaemonSet's
+    and a StatefulSet's `updateStrategy`); then its rollingUpdate block (made if missing) for
+    the caller's defaults, None for another strategy type."""
+    st = spec.get(key)
+    if not isinstance(st, dict):
+        st = spec[key] = {}
+    st.setdefault("type", "RollingUpdate")
+    if st["type"] != "RollingUpdate":
+        return None
+    ru = st.get("rollingUpdate")
+    if not isinstance(ru, dict):
+        ru = st["rollingUpdate"] = {}
+    return ru
+
+
 def _default_daemonset(spec: dict) -> None:
     """SetDefaults_DaemonSet: RollingUpdate 1 unavailable / 0 surge, history 10."""
-    st = spec.get("updateStrategy")
-    if not isinstance(st, dict):
-        st = spec["updateStrategy"] = {}
-    st.setdefault("type", "RollingUpdate")
-    if st["type"] == "RollingUpdate":
-        ru = st.get("rollingUpdate")
-        if not isinstance(ru, dict):
-            ru = st["rollingUpdate"] = {}
+    ru = _default_rolling_update(spec)
+    if ru is not None:
         ru.setdefault("maxUnavailable", 1)
         ru.setdefault("maxSurge", 0)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -355,14 +359,8 @@ def _default_statefulset(spec: dict) -> None:
     history 10, PVCs retained."""
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
-    st = spec.get("updateStrategy")
-    if not isinstance(st, dict):
-        st = spec["updateStrategy"] = {}
-    st.setdefault("type", "RollingUpdate")
-    if st["type"] == "RollingUpdate":
-        ru = st.get("rollingUpdate")
-        if not isinstance(ru, dict):
-            ru = st["rollingUpdate"] = {}
+    ru = _default_rolling_update(spec)
+    if ru is not None:
         ru.setdefault("partition", 0)
     spec.setdefault("revisionHistoryLimit", 10)
     pol = spec.get("persistentVolumeClaimRetentionPolicy")
