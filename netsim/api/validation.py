@@ -286,6 +286,19 @@ def port_num(value, path: str) -> list[str]:
     return _each(path, value, is_valid_port_num(value))
 
 
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def protocol(value, path: str) -> list[str]:
+    """A port's protocol: Required if empty, else one of supportedPortProtocols (containers'
+    ports, Endpoints' ports)."""
+    if not value:
+        return [required(path)]
+    if value not in PROTOCOLS:
+        return [unsupported(path, value, PROTOCOLS)]
+    return []
+
+
 def port_num_or_name(value, path: str) -> list[str]:
     """ValidatePortNumOrName (a targetPort): 1-65535, or an IANA_SVC_NAME."""
     if isinstance(value, str):

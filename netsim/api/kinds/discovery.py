@@ -14,7 +14,7 @@ from netsim.api import validation as v
 from netsim.api.kinds.base import ClusterSettings, Registry
 
 ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
-PROTOCOLS = ("SCTP", "TCP", "UDP")
+PROTOCOLS = v.PROTOCOLS
 MAX_ENDPOINTS, MAX_ADDRESSES, MAX_PORTS, MAX_TOPOLOGY = 1000, 100, 20000, 16
 
 
@@ -124,11 +124,7 @@ def validate_endpoints(obj: dict, old: dict | None) -> list[str]:
             elif name:
                 causes += v.dns1123_label(name, f"{p}.name")
             causes += v.port_num(port.get("port", 0), f"{p}.port")
-            proto = port.get("protocol")
-            if not proto:
-                causes.append(v.required(f"{p}.protocol"))
-            elif proto not in PROTOCOLS:
-                causes.append(v.unsupported(f"{p}.protocol", proto, PROTOCOLS))
+            causes += v.protocol(port.get("protocol"), f"{p}.protocol")
     return causes
 
 

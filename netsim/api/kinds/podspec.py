@@ -22,7 +22,6 @@ HTTP_SCHEMES = ("HTTP", "HTTPS")
 MOUNT_PROPAGATIONS = ("Bidirectional", "HostToContainer", "None")
 HOST_PATH_TYPES = ("", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File",
                    "FileOrCreate", "Socket")
-PROTOCOLS = ("SCTP", "TCP", "UDP")
 FILE_MODE_MSG = "must be a number between 0 and 0777 (octal), both inclusive"
 NOT_FOR_INIT = "may not be set for init containers without restartPolicy=Always"
 MAX_INT32 = 2 ** 31 - 1
@@ -536,11 +535,7 @@ def _container_ports(ports: list, path: str) -> list[str]:
         hp = port.get("hostPort")
         if hp:
             causes += v.port_num(hp, f"{pp}.hostPort")
-        proto = port.get("protocol")
-        if not proto:
-            causes.append(v.required(f"{pp}.protocol"))
-        elif proto not in PROTOCOLS:
-            causes.append(v.unsupported(f"{pp}.protocol", proto, PROTOCOLS))
+        causes += v.protocol(port.get("protocol"), f"{pp}.protocol")
     return causes
 
 
