@@ -475,11 +475,7 @@ class Kubelet:
         for c in init_specs:
             sidecar = st.is_sidecar(c)
             if blocked:
-                crec = rec.containers.get(c["name"])
-                init_statuses.append(st.container_status(
-                    c, crec, image_error=None, config_error=None, backoff=False, ready=False,
-                    started=None, image_id=f"netsim://{c.get('image', '')}",
-                    waiting="PodInitializing"))
+                init_statuses.append(_pod_initializing(c, rec))
                 continue
             # A regular init container restarts on failure unless the pod says Never;
             # one that exited 0 never runs again.
@@ -492,11 +488,7 @@ class Kubelet:
         statuses = []
         for c in apps:
             if blocked:
-                crec = rec.containers.get(c["name"])
-                statuses.append(st.container_status(
-                    c, crec, image_error=None, config_error=None, backoff=False, ready=False,
-                    started=None, image_id=f"netsim://{c.get('image', '')}",
-                    waiting="PodInitializing"))
+                statuses.append(_pod_initializing(c, rec))
                 continue
             statuses.append(self._ensure(pod, rec, c, restart_policy, env_base, pdir, links))
         if self._dirty:
@@ -763,3 +755,12 @@ class Kubelet:
                 out = self.client.update_status({**pod, "status": new})  # never the cached dict
                 with self._lock:
                     self._written[key_of(pod)] = out
+
+
+def _pod_initializing(c: dict, rec: runtime.PodRecord) -> dict:
+    """The status of a container not started because an init container before it has not
+    finished: Waiting, reason PodInitializing, not ready."""
+    return st.container_status(
+        c, rec.containers.get(c["name"]), image_error=None, config_error=None, backoff=False,
+        ready=False, started=None, image_id=f"netsim://{c.get('image', '')}",
+        waiting="PodInitializing")
