@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.controllers import history
 from netsim.controllers.daemonset import DaemonSetController, target_node
 from netsim.controllers.scheduler import Scheduler
+from tests.unit.workload_helpers import FakeCluster, pod_ready, running_status
 
 NS = "kube-system"
 CP_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
@@ -54,39 +52,24 @@ def fluentd(image: str = V1, tolerate_cp: bool = True, **spec) -> dict:
     return d
 
 
-class Cluster:
+class Cluster(FakeCluster):
     def __init__(self, nodes: list[dict]) -> None:
-        self.store = Store(":memory:", admission=admit)
-        self.store.bootstrap()
-        self.client = LocalClient(self.store)
+        super().__init__()
         for n in nodes:
             self.client.create(n)
-        self.t = 1_800_000_000.0
         self.dsc = DaemonSetController(self.client, clock=lambda: self.t)
         self.sched = Scheduler(self.client)
         self.sched.min_pass_gap = 0.0
-        self.ready_images: set[str] | None = None
         self.observers: list = []
 
     def kubelet(self) -> None:
-        from datetime import datetime, timezone
-        stamp = datetime.fromtimestamp(self.t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = self.stamp()
         for pod in self.client.list("pods", NS):
-            md = pod["metadata"]
-            if md.get("deletionTimestamp"):
-                self.client.delete("pods", md["name"], NS, grace_period_seconds=0)
+            if self.removed_if_terminating(pod) or not pod["spec"].get("nodeName"):
                 continue
-            if not pod["spec"].get("nodeName"):
-                continue
-            image = pod["spec"]["containers"][0]["image"]
-            ok = self.ready_images is None or image in self.ready_images
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in pod["status"].get("conditions") or [])
-            if pod["status"].get("phase") != "Running" or ready != ok:
-                pod["status"].update({
-                    "phase": "Running",
-                    "conditions": [{"type": "Ready", "status": "True" if ok else "False",
-                                    "lastTransitionTime": stamp}]})
+            ok = self.should_be_ready(pod)
+            if pod["status"].get("phase") != "Running" or pod_ready(pod) != ok:
+                pod["status"].update(running_status(ok, stamp))
                 self.client.update_status(pod)
 
     def step(self) -> None:
@@ -98,14 +81,6 @@ class Cluster:
             for fn in self.observers:
                 fn(self)
         self.sched.reconcile("pending")
-
-    def run(self, steps: int = 40) -> None:
-        for _ in range(steps):
-            before = self.store.resource_version
-            self.step()
-            if self.store.resource_version == before:
-                return
-        raise AssertionError("controllers did not settle")
 
     def pods(self) -> list[dict]:
         return [p for p in self.client.list("pods", NS) if not p["metadata"].get("deletionTimestamp")]

@@ -12,11 +12,9 @@ import re
 
 import pytest
 
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.api.timeutil import format_rfc3339
 from netsim.controllers.job import JobController, format_indexes, parse_indexes
+from tests.unit.workload_helpers import FakeCluster
 
 NS = "uit"
 ALPHABET = "[bcdfghjklmnpqrstvwxz2456789]{5}"
@@ -30,13 +28,9 @@ def pi_job(name: str = "pi", restart: str = "Never", **spec) -> dict:
     return job
 
 
-class Cluster:
+class Cluster(FakeCluster):
     def __init__(self) -> None:
-        self.store = Store(":memory:", admission=admit)
-        self.store.bootstrap()
-        self.client = LocalClient(self.store)
-        self.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        self.t = 1_800_000_000.0
+        super().__init__(NS)
         self.jc = JobController(self.client, clock=lambda: self.t)
 
     def sync(self, name: str = "pi"):

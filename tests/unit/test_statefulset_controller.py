@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.controllers import history
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.statefulset import StatefulSetController
+from tests.unit.workload_helpers import FakeCluster, pod_ready, running_status
 
 NS = "default"
 V1 = "registry.k8s.io/nginx-slim:0.24"
@@ -47,44 +45,32 @@ NGINX_SVC = {"apiVersion": "v1", "kind": "Service",
                       "selector": {"app": "nginx"}}}
 
 
-class Cluster:
+class Cluster(FakeCluster):
+    settle_message = "controller did not settle"
+
     def __init__(self) -> None:
-        self.store = Store(":memory:", admission=admit)
-        self.store.bootstrap()
-        self.client = LocalClient(self.store)
-        self.t = 1_800_000_000.0
+        super().__init__()
         self.ssc = StatefulSetController(self.client, clock=lambda: self.t)
-        self.ready_images: set[str] | None = None
         self.hold: set[str] = set()     # pods the kubelet leaves Pending
         self.observers: list = []
         self.created: list[str] = []    # pod names in creation order
         self.ip = 10
 
     def kubelet(self) -> None:
-        from datetime import datetime, timezone
-        stamp = datetime.fromtimestamp(self.t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = self.stamp()
         for pod in self.client.list("pods", NS):
-            md = pod["metadata"]
-            if md.get("deletionTimestamp"):
-                self.client.delete("pods", md["name"], NS, grace_period_seconds=0)
+            if self.removed_if_terminating(pod):
                 self.observe()
                 continue
-            if md["name"] in self.hold or pod["status"].get("phase") == "Failed":
+            if pod["metadata"]["name"] in self.hold or pod["status"].get("phase") == "Failed":
                 continue
-            if not pod["spec"].get("nodeName"):
-                pod["spec"]["nodeName"] = "k8s-slave-172"
-                pod = self.client.update(pod)
-            image = pod["spec"]["containers"][0]["image"]
-            ok = self.ready_images is None or image in self.ready_images
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in pod["status"].get("conditions") or [])
-            if pod["status"].get("phase") != "Running" or ready != ok:
+            pod = self.bound(pod)
+            ok = self.should_be_ready(pod)
+            if pod["status"].get("phase") != "Running" or pod_ready(pod) != ok:
                 if not pod["status"].get("podIP"):
                     self.ip += 1
-                pod["status"].update({
-                    "phase": "Running", "podIP": pod["status"].get("podIP") or f"10.244.1.{self.ip}",
-                    "conditions": [{"type": "Ready", "status": "True" if ok else "False",
-                                    "lastTransitionTime": stamp}]})
+                pod["status"].update({**running_status(ok, stamp),
+                                      "podIP": pod["status"].get("podIP") or f"10.244.1.{self.ip}"})
                 self.client.update_status(pod)
                 self.observe()
 
@@ -107,12 +93,7 @@ class Cluster:
             self.observe()
 
     def run(self, steps: int = 60) -> None:
-        for _ in range(steps):
-            before = self.store.resource_version
-            self.step()
-            if self.store.resource_version == before:
-                return
-        raise AssertionError("controller did not settle")
+        super().run(steps)
 
     def pods(self) -> dict[str, dict]:
         return {p["metadata"]["name"]: p for p in self.client.list("pods", NS)

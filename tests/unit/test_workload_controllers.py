@@ -13,12 +13,10 @@ import re
 import pytest
 
 from netsim.api import errors
-from netsim.api.admission import admit
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.controllers import rollout as ro
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.replicaset import ReplicaSetController, controller_ref, is_ready
+from tests.unit.workload_helpers import FakeCluster, running_status
 
 NS = "uit"
 V1 = "192.168.3.171:5000/myblog:v1"
@@ -42,41 +40,29 @@ def ublog(replicas: int = 3, image: str = V1, **spec) -> dict:
     return d
 
 
-class Cluster:
+class Cluster(FakeCluster):
     def __init__(self) -> None:
-        self.store = Store(":memory:", admission=admit)
-        self.store.bootstrap()
-        self.client = LocalClient(self.store)
-        self.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        self.t = 1_800_000_000.0
+        super().__init__(NS)
         self.rsc = ReplicaSetController(self.client, clock=lambda: self.t)
         self.dc = DeploymentController(self.client, clock=lambda: self.t)
-        self.ready_images: set[str] | None = None   # None: every pod becomes ready
         self.observers: list = []
         self.seen_events: dict[str, int] = {}
         self.event_log: list[str] = []
 
     # -- a fake kubelet -------------------------------------------------------------------
     def kubelet(self) -> None:
-        stamp = _rfc(self.t)
+        stamp = self.stamp()
         for pod in self.client.list("pods", NS):
-            md = pod["metadata"]
-            if md.get("deletionTimestamp"):
-                self.client.delete("pods", md["name"], NS, grace_period_seconds=0)
+            if self.removed_if_terminating(pod):
                 self.observe()
                 continue
-            if not pod["spec"].get("nodeName"):
-                pod["spec"]["nodeName"] = "k8s-slave-172"
-                pod = self.client.update(pod)
-            image = pod["spec"]["containers"][0]["image"]
-            ok = self.ready_images is None or image in self.ready_images
+            pod = self.bound(pod)
+            ok = self.should_be_ready(pod)
             if pod["status"].get("phase") != "Running" or is_ready(pod) != ok:
                 pod["status"].update({
-                    "phase": "Running",
-                    "conditions": [{"type": "Ready", "status": "True" if ok else "False",
-                                    "lastTransitionTime": stamp}],
+                    **running_status(ok, stamp),
                     "containerStatuses": [{"name": "myblog", "ready": ok, "restartCount": 0,
-                                           "image": image}]})
+                                           "image": pod["spec"]["containers"][0]["image"]}]})
                 self.client.update_status(pod)
             self.observe()
 
@@ -89,14 +75,6 @@ class Cluster:
         for d in self.client.list("deployments", NS):
             self.dc.reconcile(f"{NS}/{d['metadata']['name']}")
             self.observe()
-
-    def run(self, steps: int = 40) -> None:
-        for _ in range(steps):
-            before = self.store.resource_version
-            self.step()
-            if self.store.resource_version == before:
-                return
-        raise AssertionError("controllers did not settle")
 
     def observe(self) -> None:
         for ev in sorted(self.client.list("events", NS),
@@ -137,11 +115,6 @@ class Cluster:
 
     def revisions(self) -> list[int]:
         return sorted(ro.revision(rs) for rs in self.rss())
-
-
-def _rfc(t: float) -> str:
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture
