@@ -11,7 +11,7 @@ import pytest
 from netsim.controllers import history
 from netsim.controllers.daemonset import DaemonSetController, target_node
 from netsim.controllers.scheduler import Scheduler
-from tests.unit.workload_helpers import FakeCluster, pod_ready, running_status
+from tests.unit.workload_helpers import FakeCluster, created_plus, pod_ready, running_status
 
 NS = "kube-system"
 CP_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
@@ -64,8 +64,8 @@ class Cluster(FakeCluster):
 
     def kubelet(self) -> None:
         stamp = self.stamp()
-        for pod in self.client.list("pods", NS):
-            if self.removed_if_terminating(pod) or not pod["spec"].get("nodeName"):
+        for pod in self.kubelet_pods(NS):
+            if not pod["spec"].get("nodeName"):
                 continue
             ok = self.should_be_ready(pod)
             if pod["status"].get("phase") != "Running" or pod_ready(pod) != ok:
@@ -342,21 +342,13 @@ def test_rollout_status_history_and_undo_ds(cl: Cluster, capsys) -> None:
 
 
 # ---- kubectl get ds / describe ds ----------------------------------------------------------------
-def _now_after(obj: dict, seconds: int):
-    from datetime import datetime, timezone
-
-    from netsim.api.timeutil import rfc3339_seconds
-    return datetime.fromtimestamp(rfc3339_seconds(obj["metadata"]["creationTimestamp"]) + seconds,
-                                  timezone.utc)
-
-
 def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
     from netsim.api.printing import printers
     from netsim.cli import describe
     cl.client.create(fluentd())
     cl.run()
     ds = cl.ds()
-    now = _now_after(ds, 125)
+    now = created_plus(ds, 125)
     assert printers.print_table("daemonsets", [ds], now=now) == (
         "NAME                    DESIRED   CURRENT   READY   UP-TO-DATE   AVAILABLE   NODE SELECTOR   AGE\n"
         "fluentd-elasticsearch   3         3         3       3            3           <none>          2m5s\n")
@@ -364,7 +356,7 @@ def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
     assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
     assert wide[1].split()[-3:] == ["fluentd-elasticsearch", V1, "name=fluentd-elasticsearch"]
     rev = cl.client.list("controllerrevisions", NS)[0]
-    assert printers.print_table("controllerrevisions", [rev], now=_now_after(rev, 5)).splitlines() \
+    assert printers.print_table("controllerrevisions", [rev], now=created_plus(rev, 5)).splitlines() \
         == ["NAME                               CONTROLLER                             REVISION   AGE",
             f"{rev['metadata']['name']:<35}daemonset.apps/fluentd-elasticsearch   1          5s"]
     events = [e for e in cl.client.list("events", NS) if e["involvedObject"]["kind"] == "DaemonSet"]

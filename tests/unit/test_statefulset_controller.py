@@ -13,7 +13,7 @@ import pytest
 from netsim.controllers import history
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.statefulset import StatefulSetController
-from tests.unit.workload_helpers import FakeCluster, pod_ready, running_status
+from tests.unit.workload_helpers import FakeCluster, created_plus, pod_ready, running_status
 
 NS = "default"
 V1 = "registry.k8s.io/nginx-slim:0.24"
@@ -58,10 +58,7 @@ class Cluster(FakeCluster):
 
     def kubelet(self) -> None:
         stamp = self.stamp()
-        for pod in self.client.list("pods", NS):
-            if self.removed_if_terminating(pod):
-                self.observe()
-                continue
+        for pod in self.kubelet_pods(NS, self.observe):
             if pod["metadata"]["name"] in self.hold or pod["status"].get("phase") == "Failed":
                 continue
             pod = self.bound(pod)
@@ -94,6 +91,14 @@ class Cluster(FakeCluster):
 
     def run(self, steps: int = 60) -> None:
         super().run(steps)
+
+    def set_image(self, image: str) -> None:
+        s = self.sts()
+        s["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        self.client.update(s)
+
+    def images(self) -> dict[str, str]:
+        return {n: p["spec"]["containers"][0]["image"] for n, p in self.pods().items()}
 
     def pods(self) -> dict[str, dict]:
         return {p["metadata"]["name"]: p for p in self.client.list("pods", NS)
@@ -219,9 +224,7 @@ def test_rolling_update_from_the_top_waiting_for_ready(cl: Cluster) -> None:
         pods = c.pods()
         assert sum(1 for p in pods.values() if _ready(p)) >= 2
     cl.observers.append(one_down)
-    s = cl.sts()
-    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
-    cl.client.update(s)
+    cl.set_image(V2)
     order: list[str] = []
 
     def updated_order(c: Cluster) -> None:
@@ -241,11 +244,9 @@ def test_partition_keeps_lower_ordinals_on_the_old_revision(cl: Cluster) -> None
     cl.client.create(web(replicas=3, updateStrategy={
         "type": "RollingUpdate", "rollingUpdate": {"partition": 2}}))
     cl.run()
-    s = cl.sts()
-    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
-    cl.client.update(s)
+    cl.set_image(V2)
     cl.run()
-    imgs = {n: p["spec"]["containers"][0]["image"] for n, p in cl.pods().items()}
+    imgs = cl.images()
     assert imgs == {"web-0": V1, "web-1": V1, "web-2": V2}
     st = cl.sts()["status"]
     assert st["currentReplicas"] == 2 and st["updatedReplicas"] == 1
@@ -260,25 +261,21 @@ def test_rolling_update_stalls_on_an_unready_new_pod(cl: Cluster) -> None:
     cl.client.create(web(replicas=3))
     cl.run()
     cl.ready_images = {V1}
-    s = cl.sts()
-    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
-    cl.client.update(s)
+    cl.set_image(V2)
     cl.run()
-    imgs = {n: p["spec"]["containers"][0]["image"] for n, p in cl.pods().items()}
+    imgs = cl.images()
     assert imgs == {"web-0": V1, "web-1": V1, "web-2": V2}
 
 
 def test_on_delete_uses_the_new_template_only_for_recreated_pods(cl: Cluster) -> None:
     cl.client.create(web(replicas=2, updateStrategy={"type": "OnDelete"}))
     cl.run()
-    s = cl.sts()
-    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
-    cl.client.update(s)
+    cl.set_image(V2)
     cl.run()
     assert {p["spec"]["containers"][0]["image"] for p in cl.pods().values()} == {V1}
     cl.client.delete("pods", "web-1", NS)
     cl.run()
-    imgs = {n: p["spec"]["containers"][0]["image"] for n, p in cl.pods().items()}
+    imgs = cl.images()
     assert imgs == {"web-0": V1, "web-1": V2}
 
 
@@ -316,9 +313,7 @@ def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
     cl.run()
     assert rollout_cmds.run(ctx, ["status", "sts/web"]) == 0
     assert capsys.readouterr().out == "partitioned roll out complete: 2 new pods have been updated...\n"
-    s = cl.sts()
-    s["spec"]["template"]["spec"]["containers"][0]["image"] = V2
-    cl.client.update(s)
+    cl.set_image(V2)
     cl.ssc.reconcile(f"{NS}/web")
     assert rollout_cmds.run(ctx, ["status", "statefulset/web", "--watch=false"]) == 0
     assert capsys.readouterr().out == "Waiting for partitioned roll out to finish: 0 out of 2 " \
@@ -335,17 +330,14 @@ def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
 
 
 def test_get_and_describe_sts_as_kubectl(cl: Cluster) -> None:
-    from datetime import datetime, timezone
 
     from netsim.api.printing import printers
     from netsim.api.printing.duration import rfc1123z
-    from netsim.api.timeutil import rfc3339_seconds
     from netsim.cli import describe
     cl.client.create(web(replicas=2))
     cl.run()
     s = cl.sts()
-    now = datetime.fromtimestamp(rfc3339_seconds(s["metadata"]["creationTimestamp"]) + 45,
-                                 timezone.utc)
+    now = created_plus(s, 45)
     assert printers.print_table("statefulsets", [s], now=now) == (
         "NAME   READY   AGE\n"
         "web    2/2     45s\n")

@@ -52,10 +52,7 @@ class Cluster(FakeCluster):
     # -- a fake kubelet -------------------------------------------------------------------
     def kubelet(self) -> None:
         stamp = self.stamp()
-        for pod in self.client.list("pods", NS):
-            if self.removed_if_terminating(pod):
-                self.observe()
-                continue
+        for pod in self.kubelet_pods(NS, self.observe):
             pod = self.bound(pod)
             ok = self.should_be_ready(pod)
             if pod["status"].get("phase") != "Running" or is_ready(pod) != ok:

@@ -4,12 +4,21 @@ and the fake kubelet's moves (finish a graceful deletion, bind, mark Running and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
 from netsim.api.admission import admit
 from netsim.api.client import LocalClient
 from netsim.api.store import Store
-from netsim.api.timeutil import format_rfc3339
+from netsim.api.timeutil import format_rfc3339, rfc3339_seconds
 
 T0 = 1_800_000_000.0
+
+
+def created_plus(obj: dict, seconds: int) -> datetime:
+    """`seconds` after `obj` was created: the `now` that prints its AGE as that."""
+    return datetime.fromtimestamp(rfc3339_seconds(obj["metadata"]["creationTimestamp"]) + seconds,
+                                  timezone.utc)
 
 
 def pod_ready(pod: dict) -> bool:
@@ -62,6 +71,15 @@ class FakeCluster:
             return False
         self.client.delete("pods", md["name"], md["namespace"], grace_period_seconds=0)
         return True
+
+    def kubelet_pods(self, ns: str, removed: Callable[[], None] = lambda: None) -> Iterator[dict]:
+        """The pods of `ns` a kubelet keeps running; a terminating one is removed (then
+        `removed()` is called) instead of yielded."""
+        for pod in self.client.list("pods", ns):
+            if self.removed_if_terminating(pod):
+                removed()
+            else:
+                yield pod
 
     def bound(self, pod: dict, node: str = "k8s-slave-172") -> dict:
         """`pod` bound to `node` if the scheduler has not placed it."""
