@@ -320,12 +320,9 @@ class IngressController:
             self.pods.start()
 
     def _stop_watches(self) -> None:
-        for inf, h in self._handlers:
-            inf.remove_handler(h)
         with self._cond:
             retained, self._retained = self._retained, False
-        if retained:
-            self.factory.release()  # the last user stops the informers
+        self.factory.detach(self._handlers, release=retained)
         if self.pods is not None:
             self.pods.stop()
 

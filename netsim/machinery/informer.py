@@ -225,6 +225,14 @@ class InformerFactory:
         if last:
             self.stop()
 
+    def detach(self, handlers: list[tuple[SharedInformer, Handler]], release: bool) -> None:
+        """A stopping consumer's part: its handlers off their informers, then (if it had
+        retained the factory) its release(); the last user stops the informers."""
+        for inf, h in handlers:
+            inf.remove_handler(h)
+        if release:
+            self.release()
+
     def informer(self, resource: str,
                  indexers: dict[str, IndexFunc] | None = None) -> SharedInformer:
         """The informer of `resource` (made on first use), with these indexes added."""

@@ -478,12 +478,9 @@ class KubeProxy:
 
     def _on_stop(self) -> None:
         self._wake.set()
-        for inf, h in self._handlers:
-            inf.remove_handler(h)
         with self._lock:
             retained, self._retained = self._retained, False
-        if retained:
-            self.factory.release()  # the last user stops the informers
+        self.factory.detach(self._handlers, release=retained)
 
     def has_synced(self) -> bool:
         """True once both caches hold their first list (nothing is synced before)."""
