@@ -1,5 +1,6 @@
-"""Helpers for the API-facing unit tests: what a refused create leaves and says, a store
-seeded with good objects, and a client whose list/watch of one resource misbehaves."""
+"""Helpers for the API-facing unit tests: a Pod builder, what a refused create leaves and
+says, a store seeded with good objects, and a client whose list/watch of one resource
+misbehaves."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from netsim.api.client import LocalClient
 from netsim.api.resources import BY_KIND
 from netsim.api.store import Store
 from tests.unit.test_bad_objects import good_objects
+
+
+def pod(name="web", **spec):
+    """A Pod in default, one `app` container unless `spec` says otherwise."""
+    spec.setdefault("containers", [{"name": "app", "image": "echo"}])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": spec}
+
+
+def container(**c):
+    return {"name": "app", "image": "echo", **c}
 
 
 def refused(client, obj, code=422) -> str:

@@ -7,9 +7,6 @@ import re
 
 import pytest
 
-from netsim.api.admission import Admission
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.cli import apply as apply_cmd
 from netsim.cli.context import CliError, Ctx
 
@@ -26,13 +23,10 @@ spec:
 
 
 @pytest.fixture
-def ctx():
-    store = Store(":memory:", admission=Admission())
-    store.bootstrap()
+def ctx(client):
     c = Ctx(cluster="nsh4", namespace=None, all_namespaces=False, argv=["apply"])
-    c._client = LocalClient(store)
-    yield c
-    store.close()
+    c._client = client
+    return c
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.admission import Admission
-from netsim.api.client import LocalClient
-from netsim.api.store import Store
 from netsim.cli import get as get_cmd
 from netsim.cli import jsonpath
 from netsim.cli.context import CliError, Ctx
@@ -23,15 +20,12 @@ def _pod(name: str, ready: str) -> dict:
 
 
 @pytest.fixture
-def ctx():
-    store = Store(":memory:", admission=Admission())
-    store.bootstrap()
+def ctx(client):
     c = Ctx(cluster="nsh4", namespace=None, all_namespaces=False, argv=["get"])
-    c._client = LocalClient(store)
+    c._client = client
     for n in ("web-1", "web-2"):
         c.client.create(_pod(n, "True"))
-    yield c
-    store.close()
+    return c
 
 
 def test_names_of_a_list_and_of_one_pod_as_kubectl(ctx, capsys):

@@ -14,17 +14,7 @@ import pytest
 from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.admission import admit
-from tests.unit.apihelpers import refused
-
-
-def pod(name="web", **spec):
-    spec.setdefault("containers", [{"name": "app", "image": "echo"}])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": spec}
-
-
-def container(**c):
-    return {"name": "app", "image": "echo", **c}
+from tests.unit.apihelpers import container, pod, refused
 
 
 def svc(name="web", **spec):

@@ -25,7 +25,7 @@ from netsim.api.client import LocalClient
 from netsim.api.resources import BY_KIND
 from netsim.api.server import serve
 from netsim.api.store import Store
-from tests.unit.apihelpers import refused
+from tests.unit.apihelpers import container, pod, refused
 
 
 @pytest.fixture
@@ -59,16 +59,6 @@ def _http(path: str, method: str, url: str, body) -> tuple[int, dict]:
         s.close()
     head, _, rest = buf.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(rest)
-
-
-def pod(name="web", **spec):
-    spec.setdefault("containers", [{"name": "app", "image": "echo"}])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": spec}
-
-
-def container(**c):
-    return {"name": "app", "image": "echo", **c}
 
 
 # ---- malformed bodies: 400 on every write path, never a 500 -----------------------------------
