@@ -230,6 +230,14 @@ def _list(value: Any) -> list | None:
     return value if isinstance(value, list) else None
 
 
+def _items(obj: dict, key: str, fld: str, what: str) -> tuple[list, list[str]]:
+    """obj[key] as a list (absent or not a list: empty), and the error when it is not one."""
+    items = _list(obj.get(key))
+    if items is None:
+        return [], [v.invalid(fld, obj.get(key), f"must be a list of {what}")]
+    return items, []
+
+
 def _one_of(value: Any, fld: str, supported: tuple[str, ...]) -> list[str]:
     """An optional enum field (absent: the default)."""
     return [] if value is None or value in supported else [
@@ -329,11 +337,10 @@ def service_errors(svc: Any) -> list[str]:
     errs += _one_of(spec.get("type"), "spec.type", SERVICE_TYPES)
     if spec.get("clusterIP") not in (None, "", "None"):
         errs += _ip(spec["clusterIP"], "spec.clusterIPs[0]")
-    ports = _list(spec.get("ports"))
-    if ports is None:
-        errs.append(v.invalid("spec.ports", spec.get("ports"), "must be a list of ports"))
+    ports, bad = _items(spec, "ports", "spec.ports", "ports")
+    errs += bad
     names: set[str] = set()
-    for i, p in enumerate(ports or []):
+    for i, p in enumerate(ports):
         errs += _service_port_errors(p, f"spec.ports[{i}]", len(ports) > 1, names)
     errs += _ips(spec.get("externalIPs"), "spec.externalIPs")
     errs += _affinity_errors(spec)
@@ -388,10 +395,9 @@ def endpoint_slice_errors(es: Any) -> list[str]:
         return errs
     atype = es.get("addressType")
     errs += _one_of(atype, "addressType", ADDRESS_TYPES)
-    ports = _list(es.get("ports"))
-    if ports is None:
-        errs.append(v.invalid("ports", es.get("ports"), "must be a list of ports"))
-    for i, p in enumerate(ports or []):
+    ports, bad = _items(es, "ports", "ports", "ports")
+    errs += bad
+    for i, p in enumerate(ports):
         if not isinstance(p, dict):
             errs.append(v.invalid(f"ports[{i}]", p, "must be an object"))
             continue
@@ -400,11 +406,10 @@ def endpoint_slice_errors(es: Any) -> list[str]:
         if p.get("port") is not None:  # absent: every port
             errs += v.port_num(p["port"], f"ports[{i}].port")
         errs += _one_of(p.get("protocol"), f"ports[{i}].protocol", PROTOCOLS)
-    eps = _list(es.get("endpoints"))
-    if eps is None:
-        errs.append(v.invalid("endpoints", es.get("endpoints"), "must be a list of endpoints"))
+    eps, bad = _items(es, "endpoints", "endpoints", "endpoints")
+    errs += bad
     version = {"IPv4": 4, "IPv6": 6}.get(atype or "IPv4")
-    for i, ep in enumerate(eps or []):
+    for i, ep in enumerate(eps):
         errs += _slice_endpoint_errors(ep, f"endpoints[{i}]", version)
     return errs
 
