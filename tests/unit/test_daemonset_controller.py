@@ -344,7 +344,6 @@ def test_rollout_status_history_and_undo_ds(cl: Cluster, capsys) -> None:
 # ---- kubectl get ds / describe ds ----------------------------------------------------------------
 def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
     from netsim.api.printing import printers
-    from netsim.cli import describe
     cl.client.create(fluentd())
     cl.run()
     ds = cl.ds()
@@ -359,10 +358,7 @@ def test_get_and_describe_ds_as_kubectl(cl: Cluster) -> None:
     assert printers.print_table("controllerrevisions", [rev], now=created_plus(rev, 5)).splitlines() \
         == ["NAME                               CONTROLLER                             REVISION   AGE",
             f"{rev['metadata']['name']:<35}daemonset.apps/fluentd-elasticsearch   1          5s"]
-    events = [e for e in cl.client.list("events", NS) if e["involvedObject"]["kind"] == "DaemonSet"]
-    text = describe.describe("daemonsets", ds, related={"pods": cl.client.list("pods", NS),
-                                                        "events": events}, now=now)
-    lines = text.splitlines()
+    lines = cl.described("daemonsets", ds, now)
     assert lines[:11] == [
         "Name:           fluentd-elasticsearch",
         "Selector:       name=fluentd-elasticsearch",

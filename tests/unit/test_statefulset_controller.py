@@ -333,7 +333,6 @@ def test_get_and_describe_sts_as_kubectl(cl: Cluster) -> None:
 
     from netsim.api.printing import printers
     from netsim.api.printing.duration import rfc1123z
-    from netsim.cli import describe
     cl.client.create(web(replicas=2))
     cl.run()
     s = cl.sts()
@@ -344,10 +343,7 @@ def test_get_and_describe_sts_as_kubectl(cl: Cluster) -> None:
     assert printers.print_table("statefulsets", [s], now=now, wide=True) == (
         "NAME   READY   AGE   CONTAINERS   IMAGES\n"
         f"web    2/2     45s   nginx        {V1}\n")
-    events = [e for e in cl.client.list("events", NS) if e["involvedObject"]["kind"] == "StatefulSet"]
-    text = describe.describe("statefulsets", s, related={"pods": cl.client.list("pods", NS),
-                                                         "events": events}, now=now)
-    lines = text.splitlines()
+    lines = cl.described("statefulsets", s, now)
     assert lines[:10] == [
         "Name:               web",
         "Namespace:          default",

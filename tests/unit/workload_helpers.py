@@ -88,6 +88,15 @@ class FakeCluster:
             pod = self.client.update(pod)
         return pod
 
+    def described(self, resource: str, obj: dict, now: datetime) -> list[str]:
+        """`kubectl describe` of `obj` at `now`, with its namespace's pods and its own events."""
+        from netsim.cli import describe
+        ns = obj["metadata"]["namespace"]
+        events = [e for e in self.client.list("events", ns)
+                  if e["involvedObject"]["kind"] == obj["kind"]]
+        return describe.describe(resource, obj, related={"pods": self.client.list("pods", ns),
+                                                         "events": events}, now=now).splitlines()
+
     def should_be_ready(self, pod: dict) -> bool:
         image = pod["spec"]["containers"][0]["image"]
         return self.ready_images is None or image in self.ready_images
