@@ -295,16 +295,18 @@ def _field_ref(ref: dict, path: str) -> list[str]:
     return []
 
 
+def _required_valid(check, value: str, path: str) -> list[str]:
+    """Required when empty, else `check`'s messages as Invalid values of `path`."""
+    if not value:
+        return [v.required(path)]
+    return [v.invalid(path, value, m) for m in check(value)]
+
+
 def _key_ref(ref: dict, path: str) -> list[str]:
     """validateConfigMapKeySelector / validateSecretKeySelector."""
     name = ref.get("name") or ""
     errs = [v.invalid(f"{path}.name", name, m) for m in v.is_dns1123_subdomain(name)]
-    key = ref.get("key") or ""
-    if not key:
-        errs.append(v.required(f"{path}.key"))
-    else:
-        errs += [v.invalid(f"{path}.key", key, m) for m in v.is_config_map_key(key)]
-    return errs
+    return errs + _required_valid(v.is_config_map_key, ref.get("key") or "", f"{path}.key")
 
 
 def _value_from(ev: dict, path: str) -> list[str]:
@@ -343,11 +345,7 @@ def validate_env(env, path: str) -> list[str]:
     errs: list[str] = []
     for i, ev in enumerate(env or []):
         ep = f"{path}[{i}]"
-        name = ev.get("name") or ""
-        if not name:
-            errs.append(v.required(f"{ep}.name"))
-        else:
-            errs += [v.invalid(f"{ep}.name", name, m) for m in v.is_env_var_name(name)]
+        errs += _required_valid(v.is_env_var_name, ev.get("name") or "", f"{ep}.name")
         errs += _value_from(ev, f"{ep}.valueFrom")
     return errs
 
@@ -365,12 +363,8 @@ def validate_env_from(env_from, path: str) -> list[str]:
             if ref is None:
                 continue
             n += 1
-            name = ref.get("name") or ""
-            if not name:
-                errs.append(v.required(f"{ep}.{key}.name"))
-            else:
-                errs += [v.invalid(f"{ep}.{key}.name", name, m)
-                         for m in v.name_is_dns_subdomain(name, True)]
+            errs += _required_valid(lambda n: v.name_is_dns_subdomain(n, True),
+                                    ref.get("name") or "", f"{ep}.{key}.name")
         if n == 0:
             errs.append(v.invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"))
         elif n > 1:
