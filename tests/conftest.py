@@ -105,6 +105,19 @@ class Cluster:
         return wait_for(ready, timeout, what=f"{count} ready pods {selector} in {namespace}")
 
 
+def namespace_fixture(name: str):
+    """A module-scoped `ns` fixture: namespace `name` applied in the session's cluster (as
+    `kubectl apply` would: already there is fine), deleted after the module."""
+    @pytest.fixture(scope="module", name="ns")
+    def ns(cluster):
+        """Namespace `name`, there for the whole module."""
+        cluster.netsim("apply", "-f", "-",
+                       input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+        yield name
+        cluster.netsim("delete", "namespace", name, check=False)
+    return ns
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """A running 3-node cluster for the whole session, removed at the end."""

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import requires_root, wait_for
+from tests.conftest import namespace_fixture, requires_root, wait_for
 
 pytestmark = [requires_root, pytest.mark.e2e]
 NS = "clibasics"
@@ -29,11 +29,7 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def ns(cluster):
-    cluster.netsim("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
-    yield NS
-    cluster.netsim("delete", "namespace", NS, check=False)
+ns = namespace_fixture(NS)
 
 
 def _write(tmp_path, name, text):

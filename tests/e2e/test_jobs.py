@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import requires_root, wait_for
+from tests.conftest import namespace_fixture, requires_root, wait_for
 
 pytestmark = [requires_root, pytest.mark.e2e]
 NS = "jobs"
@@ -51,11 +51,7 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def ns(cluster):
-    cluster.netsim("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
-    yield NS
-    cluster.netsim("delete", "namespace", NS, check=False)
+ns = namespace_fixture(NS)
 
 
 def _complete(cluster, name: str) -> bool:

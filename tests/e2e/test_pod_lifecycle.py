@@ -16,18 +16,14 @@ import time
 
 import pytest
 
-from tests.conftest import requires_root, wait_for
+from tests.conftest import namespace_fixture, requires_root, wait_for
 
 pytestmark = [requires_root, pytest.mark.e2e]
 NS = "lifecycle"
 PYTHON = sys.executable  # pods share the host's filesystem: the venv is there too
 
 
-@pytest.fixture(scope="module")
-def ns(cluster):
-    cluster.netsim("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
-    yield NS
-    cluster.netsim("delete", "namespace", NS, check=False)
+ns = namespace_fixture(NS)
 
 
 def _apply(cluster, obj: dict) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import requires_root
 from tests.vm import harness
-from tests.vm.test_kube_proxy_ipvs import REPO, VM_TIMEOUT, _mode, _skip_reason
+from tests.vm.test_kube_proxy_ipvs import REPO, VM_TIMEOUT, _mode, skip_unless_vm_runs
 
 SCENARIO = REPO / "tests" / "vm" / "cgroup_scenario.py"
 
@@ -20,11 +20,7 @@ pytestmark = [requires_root]
 
 
 def test_container_cgroups_on_pure_cgroup_v2():
-    why = _skip_reason()
-    if why:
-        pytest.skip(why)
-    if " " in str(REPO):
-        pytest.skip("the repository path has a space: it can't go on the kernel command line")
+    skip_unless_vm_runs()
     try:
         r = harness.run(str(SCENARIO), str(REPO), timeout=VM_TIMEOUT, install=_mode() == "1")
     except harness.Unavailable as e:
