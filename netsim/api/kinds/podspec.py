@@ -9,6 +9,9 @@ its limit is reported on `resources.requests` with the canonical quantity ("500m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from netsim.api import quantity
 from netsim.api import validation as v
 
@@ -163,17 +166,29 @@ def _key_to_paths(items, path: str) -> list[str]:
 
 
 # ---- volumes -----------------------------------------------------------------------------------
+def _only_one(obj: dict, keys: dict[str, str], path: str, what: str,
+              errs: list[str]) -> Iterator[tuple[str, Any]]:
+    """validateVolumeSource's and validateHandler's walk: yields the first of `keys` that obj
+    sets, (key, value); each later one is Forbidden, under its child name, and none at all
+    is Required. Appended to `errs` as the walk goes, so the first one's own errors come
+    before the Forbidden ones."""
+    found = False
+    for key, child in keys.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if found:
+            errs.append(v.forbidden(f"{path}.{child}", f"may not specify more than 1 {what}"))
+            continue
+        found = True
+        yield key, value
+    if not found:
+        errs.append(v.required(path, f"must specify a {what}"))
+
+
 def _volume_source(vol: dict, path: str) -> list[str]:
     errs: list[str] = []
-    count = 0
-    for key, child in VOLUME_TYPES.items():
-        src = vol.get(key)
-        if src is None:
-            continue
-        if count:
-            errs.append(v.forbidden(f"{path}.{child}", "may not specify more than 1 volume type"))
-            continue
-        count += 1
+    for key, src in _only_one(vol, VOLUME_TYPES, path, "volume type", errs):
         src = src if isinstance(src, dict) else {}
         sp = f"{path}.{key}"
         if key == "emptyDir":
@@ -207,8 +222,6 @@ def _volume_source(vol: dict, path: str) -> list[str]:
             if not str(src.get("path") or "").startswith("/"):
                 errs.append(v.invalid(f"{sp}.path", src.get("path") or "",
                                       "must be an absolute path"))
-    if not count:
-        errs.append(v.required(path, "must specify a volume type"))
     return errs
 
 
@@ -376,15 +389,7 @@ def validate_env_from(env_from, path: str) -> list[str]:
 def _handler(h: dict, path: str, kinds: tuple[str, ...]) -> list[str]:
     """validateHandler: exactly one of `kinds`."""
     errs: list[str] = []
-    n = 0
-    for kind in kinds:
-        act = h.get(kind)
-        if act is None:
-            continue
-        if n:
-            errs.append(v.forbidden(f"{path}.{kind}", "may not specify more than 1 handler type"))
-            continue
-        n += 1
+    for kind, act in _only_one(h, {k: k for k in kinds}, path, "handler type", errs):
         ap = f"{path}.{kind}"
         if kind == "exec":
             if not act.get("command"):
@@ -402,8 +407,6 @@ def _handler(h: dict, path: str, kinds: tuple[str, ...]) -> list[str]:
                          for m in v.is_http_header_name(name)]
         elif kind in ("tcpSocket", "grpc"):
             errs += v.port_num_or_name(act.get("port", 0), f"{ap}.port")
-    if not n:
-        errs.append(v.required(path, "must specify a handler type"))
     return errs
 
 
