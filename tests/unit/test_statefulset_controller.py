@@ -330,7 +330,6 @@ def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
 
 
 def test_get_and_describe_sts_as_kubectl(cl: Cluster) -> None:
-
     from netsim.api.printing import printers
     from netsim.api.printing.duration import rfc1123z
     cl.client.create(web(replicas=2))
