@@ -34,7 +34,7 @@ from netsim.machinery.cache import IndexFunc
 
 log = logging.getLogger("netsim.controllers")
 
-__all__ = ["Controller", "Informed", "split_key"]
+__all__ = ["Controller", "Informed", "split_key", "write_apps_status"]
 
 
 class Informed:
@@ -187,3 +187,20 @@ class Controller(Informed):
                 self.queue.add_rate_limited(key)
             finally:
                 self.queue.done(key)
+
+
+def write_apps_status(client: Client, obj: dict, kind: str, status: dict) -> bool:
+    """A DaemonSet's or StatefulSet's status, written only when it differs from the stored
+    one (whose conditions these controllers do not compute); False when the object is gone."""
+    old = dict(obj.get("status") or {})
+    old.pop("conditions", None)
+    if status == old:
+        return True
+    md = obj["metadata"]
+    try:
+        client.update_status({"apiVersion": "apps/v1", "kind": kind,
+                              "metadata": {"name": md["name"], "namespace": md.get("namespace")},
+                              "status": status})
+    except errors.NotFound:
+        return False
+    return True

@@ -21,7 +21,7 @@ import re
 from netsim.api import errors, events
 from netsim.api.timeutil import rfc3339_seconds as parse_time
 from netsim.controllers import history
-from netsim.controllers.base import split_key
+from netsim.controllers.base import split_key, write_apps_status
 from netsim.controllers.fields import dicts_at, obj_at
 from netsim.controllers.replicaset import (
     OwnerController,
@@ -439,15 +439,6 @@ class DaemonSetController(OwnerController):
         cc = (ds.get("status") or {}).get("collisionCount")
         if cc:
             status["collisionCount"] = cc
-        old = dict(ds.get("status") or {})
-        old.pop("conditions", None)
-        if status != old:
-            md = ds["metadata"]
-            try:
-                self.client.update_status({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                                           "metadata": {"name": md["name"],
-                                                        "namespace": md.get("namespace")},
-                                           "status": status})
-            except errors.NotFound:
-                return None
+        if not write_apps_status(self.client, ds, "DaemonSet", status):
+            return None
         return self._min_ready_wait(pods, mrs, now)

@@ -21,7 +21,7 @@ import re
 
 from netsim.api import errors, events
 from netsim.controllers import history
-from netsim.controllers.base import split_key
+from netsim.controllers.base import split_key, write_apps_status
 from netsim.controllers.fields import obj_at
 from netsim.controllers.replicaset import (
     OwnerController,
@@ -137,17 +137,8 @@ class StatefulSetController(OwnerController):
         live = {pod_revision(p) for p in pods}
         history.truncate(self.client, sts, revs, live,
                          {current_rev["metadata"]["name"], update_rev["metadata"]["name"]})
-        old = dict(sts.get("status") or {})
-        old.pop("conditions", None)
-        if status != old:
-            md = sts["metadata"]
-            try:
-                self.client.update_status({"apiVersion": "apps/v1", "kind": "StatefulSet",
-                                           "metadata": {"name": md["name"],
-                                                        "namespace": md.get("namespace")},
-                                           "status": status})
-            except errors.NotFound:
-                return None
+        if not write_apps_status(self.client, sts, "StatefulSet", status):
+            return None
         return self._min_ready_wait(sts, pods)
 
     def _owned(self, sts: dict, pods: list[dict]) -> list[dict]:
