@@ -285,14 +285,7 @@ class DaemonSetController(OwnerController):
         return extra
 
     def sync_nodes(self, ds: dict, delete: list[dict], create: list[str], hash_: str) -> None:
-        for p in delete:
-            pname = p["metadata"]["name"]
-            try:
-                self.client.delete("pods", pname, p["metadata"].get("namespace"))
-            except errors.NotFound:
-                continue
-            events.record(self.client, ds, "Normal", "SuccessfulDelete",
-                          f"Deleted pod: {pname}", COMPONENT)
+        self.delete_pods(ds, delete)
         for nname in create:
             try:
                 pod = self.client.create(self.new_pod(ds, nname, hash_))

@@ -319,7 +319,7 @@ class JobController(OwnerController):
             act = self._manage(job, act, pods, done_indexes, succeeded, completions,
                                parallelism, indexed, now, requeue)
         elif suspended:
-            self._delete(job, act)
+            self.delete_pods(job, act)
             act = []
         if finished is None:
             if completions is None:
@@ -329,7 +329,7 @@ class JobController(OwnerController):
             if complete:
                 finished = ("SuccessCriteriaMet", "Complete", "CompletionsReached")
         if finished is not None:
-            self._delete(job, act)  # a finished Job keeps no running pod
+            self.delete_pods(job, act)  # a finished Job keeps no running pod
             act = []
 
         # Status.
@@ -390,7 +390,7 @@ class JobController(OwnerController):
                 else:
                     seen.add(i)
                     keep.append(p)
-            self._delete(job, surplus)
+            self.delete_pods(job, surplus)
             act = keep
             want = [i for i in range(completions) if i not in done and i not in seen]
             room = max(0, parallelism - len(act))
@@ -402,7 +402,7 @@ class JobController(OwnerController):
                 want_active = max(0, min(completions - succeeded, parallelism))
             if len(act) > want_active:
                 extra = deletion_order(act)[:len(act) - want_active]
-                self._delete(job, extra)
+                self.delete_pods(job, extra)
                 act = [p for p in act if p not in extra]
             todo = [None] * max(0, want_active - len(act))
         if not todo:
@@ -423,16 +423,6 @@ class JobController(OwnerController):
                           f"Created pod: {pod['metadata']['name']}", COMPONENT)
             act.append(pod)
         return act
-
-    def _delete(self, job: dict, pods: list[dict]) -> None:
-        for pod in pods:
-            pname = pod["metadata"]["name"]
-            try:
-                self.client.delete("pods", pname, pod["metadata"].get("namespace"))
-            except errors.NotFound:
-                continue
-            events.record(self.client, job, "Normal", "SuccessfulDelete",
-                          f"Deleted pod: {pname}", COMPONENT)
 
     # -- ttlSecondsAfterFinished --------------------------------------------------------------
     def _ttl(self, job: dict, now: float) -> float | None:

@@ -251,6 +251,18 @@ class OwnerController(Controller):
         return [f"{ns}/{o['metadata']['name']}" for o in owners
                 if selects((o.get("spec") or {}).get("selector"), labels)]
 
+    def delete_pods(self, owner: dict, pods: list[dict]) -> None:
+        """Deletes each pod and records SuccessfulDelete on its owner (a pod already gone:
+        neither)."""
+        for pod in pods:
+            pname = pod["metadata"]["name"]
+            try:
+                self.client.delete("pods", pname, pod["metadata"].get("namespace"))
+            except errors.NotFound:
+                continue
+            events.record(self.client, owner, "Normal", "SuccessfulDelete",
+                          f"Deleted pod: {pname}", self.name)
+
 
 class ReplicaSetController(OwnerController):
     """Reconciles one ReplicaSet per key `namespace/name`."""
@@ -308,14 +320,7 @@ class ReplicaSetController(OwnerController):
                 events.record(self.client, rs, "Normal", "SuccessfulCreate",
                               f"Created pod: {pod['metadata']['name']}", COMPONENT)
         elif diff > 0:
-            for pod in deletion_order(active, related)[:diff]:
-                pname = pod["metadata"]["name"]
-                try:
-                    self.client.delete("pods", pname, pod["metadata"].get("namespace"))
-                except errors.NotFound:
-                    continue
-                events.record(self.client, rs, "Normal", "SuccessfulDelete",
-                              f"Deleted pod: {pname}", COMPONENT)
+            self.delete_pods(rs, deletion_order(active, related)[:diff])
         return None
 
     def _requeue_after(self, rs: dict, active: list[dict], now: float,
