@@ -16,10 +16,10 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from netsim.api import discovery, errors, tables
+from netsim.api import discovery, errors, routes, tables
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
-from netsim.api.store import Store, merge_patch
+from netsim.api.store import Store
 
 log = logging.getLogger("netsim.api")
 
@@ -34,6 +34,10 @@ MAX_CONNECTIONS = 1024
 # busy sending sees the answer instead of a broken pipe; past it the connection is closed.
 _DRAIN_MAX = 64 * 1024 * 1024
 _INT64 = re.compile(r"[+-]?[0-9]+")
+# PATCH bodies applied as a JSON merge patch when no module in routes.PATCH_TYPES claims them
+# (strategic merge falls back to a merge patch until its module registers).
+_MERGE_PATCH_TYPES = ("", "application/merge-patch+json", "application/json",
+                      "application/strategic-merge-patch+json")
 
 # /api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]
 # /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]
@@ -403,8 +407,17 @@ class _Handler(BaseHTTPRequestHandler):
         host, port = self.connection.getsockname()[:2]
         return f"{host}:{port}"
 
+    def _request(self, method: str, query: dict, res: Resource | None = None,
+                 url_api: str | None = None, ns: str | None = None, name: str | None = None,
+                 sub: str | None = None) -> routes.Request:
+        return routes.Request(self, method, self.path, query, self.headers, self._body_raw,
+                              self.server.store, res, url_api, ns, name, sub)
+
     def _json_body(self, res: Resource):
         raw = self._body_raw
+        ctype = (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if ctype in routes.BODY_DECODERS:  # protobuf, YAML, ...
+            return routes.BODY_DECODERS[ctype](raw, self._request(self.command, {}, res))
         if not raw.strip():
             raise errors.BadRequest(
                 f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
@@ -462,6 +475,9 @@ class _Handler(BaseHTTPRequestHandler):
             query.setdefault(k, v)  # the first value counts, as in the apiserver
         if url.path in ("/healthz", "/readyz", "/livez"):
             return None, None, None, None, None, query, url.path
+        for prefix, fn in routes.PATHS.items():
+            if url.path.startswith(prefix):
+                return None, None, None, None, None, query, fn
         m = _PATH.match(url.path)
         if not m:
             doc = discovery.document(url.path, self._server_address())
@@ -471,12 +487,14 @@ class _Handler(BaseHTTPRequestHandler):
         plural = m.group("plural")
         res = BY_PLURAL.get(plural)
         url_api = "v1" if m.group("v1") else f"{m.group('group')}/{m.group('version')}"
+        sub = m.group("sub")
         if res is None or url_api not in _served_versions(res) or \
-                m.group("sub") not in (None, "status") or (m.group("ns") and not res.namespaced):
+                (sub not in (None, "status") and (plural, sub) not in routes.SUBRESOURCES) or \
+                (m.group("ns") and not res.namespaced):
             raise errors.NotFound("the server could not find the requested resource")
         ns = urllib.parse.unquote(m.group("ns")) if m.group("ns") else None
         name = urllib.parse.unquote(m.group("name")) if m.group("name") else None
-        return res, url_api, ns, name, m.group("sub"), query, None
+        return res, url_api, ns, name, sub, query, None
 
     def _handle(self, method: str) -> None:
         store = self.server.store
@@ -488,6 +506,18 @@ class _Handler(BaseHTTPRequestHandler):
                                           "requested resource", code=405,
                                           reason="MethodNotAllowed")
                 return self._send(200, special)
+            if callable(special):  # a path another module serves (routes.PATHS)
+                return special(self._request(method, query))
+            if sub is not None and sub != "status":  # routes.SUBRESOURCES
+                return routes.SUBRESOURCES[(res.plural, sub)](
+                    self._request(method, query, res, url_api, ns, name, sub))
+            if res is not None and res.plural in routes.VIRTUAL:  # created and answered, never stored
+                if method != "POST" or name is not None:
+                    raise errors.ApiError("the server does not allow this method on the "
+                                          "requested resource", code=405,
+                                          reason="MethodNotAllowed")
+                return routes.VIRTUAL[res.plural](
+                    self._request(method, query, res, url_api, ns, name, sub))
             if special:
                 data = b"ok"
                 self.send_response(200)
@@ -538,6 +568,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run))
             if method == "PATCH" and name:
                 dry_run = _dry_run(query, "PatchOptions")
+                ctype = (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+                if ctype in routes.PATCH_TYPES:  # strategic, JSON patch, apply, ...
+                    req = self._request(method, query, res, url_api, ns, name, sub)
+                    fn = routes.PATCH_TYPES[ctype]
+                    return self._send(200, store.patch(
+                        res.plural, name, ns, lambda cur: fn(cur, self._body_raw, req), sub,
+                        dry_run))
+                if ctype not in _MERGE_PATCH_TYPES:
+                    raise errors.ApiError(
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json, application/apply-patch+yaml, "
+                        "application/strategic-merge-patch+json", code=415,
+                        reason="UnsupportedMediaType")
                 patch = self._json_body(res)
                 if not isinstance(patch, dict):
                     raise errors.BadRequest(f"json: cannot unmarshal {_go_type(patch)} into Go "
@@ -549,12 +593,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(pmd, dict):
                     _check_name({"name": pmd.get("name", name), **pmd}, name,
                                 ns if res.namespaced else None)
-                if dry_run:  # what the patch would make, nothing written
-                    cur = store.get(res.plural, name, ns)
-                    new = merge_patch(cur, patch)
-                    new["kind"], new["apiVersion"] = cur["kind"], cur["apiVersion"]
-                    return self._send(200, store.update(new, subresource=sub, dry_run=True))
-                return self._send(200, store.patch(res.plural, name, ns, patch, sub))
+                return self._send(200, store.patch(res.plural, name, ns, patch, sub, dry_run))
             if method == "DELETE" and name and sub is None:
                 dry_run = _dry_run(query, "DeleteOptions")
                 grace = _int_param(query, "gracePeriodSeconds")

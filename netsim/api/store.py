@@ -336,13 +336,17 @@ class Store:
             self._emit("MODIFIED", res, new, self._write(res, new))
             return new
 
-    def patch(self, resource: str, name: str, namespace: str | None, patch: dict,
-              subresource: str | None = None) -> dict:
-        """JSON merge patch (RFC 7386), retried against concurrent writers."""
+    def patch(self, resource: str, name: str, namespace: str | None,
+              patch: dict | Callable[[dict], dict], subresource: str | None = None,
+              dry_run: bool = False) -> dict:
+        """JSON merge patch (RFC 7386), or any patch given as a function from the current
+        object (a fresh copy it may change) to the new one; retried against concurrent
+        writers."""
+        apply = patch if callable(patch) else (lambda cur: merge_patch(cur, patch))
         for _ in range(20):
             cur = self.get(resource, name, namespace)
             kind, api = cur.get("kind"), cur.get("apiVersion")
-            new = merge_patch(cur, patch)  # `cur` is a fresh parse
+            new = apply(cur)  # `cur` is a fresh parse
             new["kind"], new["apiVersion"] = kind, api  # a patch cannot turn it into another kind
             if self.admission is not None:  # before metadata is touched
                 check_decodes(new, str(api).rsplit("/", 1)[-1])
@@ -350,7 +354,7 @@ class Store:
                 raise errors.BadRequest("metadata: Invalid value: must be an object")
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
             try:
-                return self.update(new, subresource=subresource)
+                return self.update(new, subresource=subresource, dry_run=dry_run)
             except errors.Conflict:
                 continue
         raise errors.Conflict(f'{resource} "{name}": too many conflicts')
