@@ -21,9 +21,12 @@ def test_every_served_kind_resolves(res):
     assert md.name == "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
-def test_old_versions_netsim_converts_resolve_to_the_served_schema():
-    for api in ACCEPTED_VERSIONS["Ingress"]:
-        assert schema.resolve(api, "Ingress").name == "io.k8s.api.networking.v1.Ingress"
+def test_only_the_exact_version_resolves():
+    """An old version netsim converts has other fields (v1beta1's serviceName): no schema."""
+    for api in ACCEPTED_VERSIONS["Ingress"] - {"networking.k8s.io/v1"}:
+        assert schema.resolve(api, "Ingress") is None
+    assert schema.resolve("networking.k8s.io/v1", "Ingress").name == \
+        "io.k8s.api.networking.v1.Ingress"
     assert schema.resolve("v1", "NoSuchKind") is None
     assert schema.resolve("apps/v2", "Deployment") is None
 

@@ -19,7 +19,7 @@ Re-run (the committed file came from kubectl-validate's 1.35 documents):
         --source kubernetes-sigs/kubectl-validate@<commit>:pkg/openapiclient/builtins/1.35
 
 What is kept: every kind (one x-kubernetes-group-version-kind; Lists and the shared option types left out)
-of the group-versions in GROUP_VERSIONS, and every schema those reach through $ref, each
+of the group-versions in GROUP_VERSIONS, the few in EXTRA, and every schema those reach through $ref, each
 schema exactly as upstream wrote it (descriptions included: `kubectl explain` prints them).
 Paths are not kept: netsim renders its own from the kinds it serves (netsim.api.openapi.v3).
 The output is sorted, minified and gzipped with a zero mtime, so a re-run on the same input
@@ -42,6 +42,11 @@ GROUP_VERSIONS = [
     "apis/authentication.k8s.io/v1", "apis/autoscaling/v1", "apis/policy/v1",
     "apis/coordination.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1", "apis/events.k8s.io/v1",
 ]
+
+# Kept besides the kinds: what the rendered documents' operations name (request bodies and
+# answers of PATCH and DELETE).
+EXTRA = ["io.k8s.apimachinery.pkg.apis.meta.v1.Patch", "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+         "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas.json.gz")
 _PREFIX = "#/components/schemas/"
@@ -90,7 +95,7 @@ def build(src: str, kubernetes: str, source: str) -> dict:
             api = f"{g['group']}/{g['version']}" if g["group"] else g["version"]
             kinds.setdefault(api, {}).setdefault(g["kind"], name)
     keep: set[str] = set()
-    todo = [n for m in kinds.values() for n in m.values()]
+    todo = [n for m in kinds.values() for n in m.values()] + [n for n in EXTRA if n in schemas]
     while todo:
         n = todo.pop()
         if n not in keep:

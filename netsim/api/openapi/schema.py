@@ -156,21 +156,11 @@ def _node(schema: dict) -> Node:
     return base
 
 
-def _served_version(api_version: str, kind: str) -> str:
-    """An old apiVersion netsim converts (extensions/v1beta1 Ingress) -> the served one."""
-    from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND
-    r = BY_KIND.get(kind)
-    if r is not None and api_version in ACCEPTED_VERSIONS.get(kind, ()):
-        return r.api_version
-    return api_version
-
-
 def resolve(api_version: str, kind: str) -> Node | None:
-    """The schema of a kind's top object (`resolve("apps/v1", "Deployment")`)."""
-    kinds = _data()["kinds"]
-    name = (kinds.get(api_version) or {}).get(kind)
-    if name is None:
-        name = (kinds.get(_served_version(api_version, kind)) or {}).get(kind)
+    """The schema of a kind's top object (`resolve("apps/v1", "Deployment")`). Only the
+    exact version: an old one netsim converts (extensions/v1beta1 Ingress) has no schema
+    here (its fields are not v1's), so it gives None."""
+    name = (_data()["kinds"].get(api_version) or {}).get(kind)
     return definition(name) if name else None
 
 
