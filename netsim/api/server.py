@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from netsim.api import discovery, errors, routes, tables
+from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
@@ -411,7 +411,8 @@ class _Handler(BaseHTTPRequestHandler):
                  url_api: str | None = None, ns: str | None = None, name: str | None = None,
                  sub: str | None = None) -> routes.Request:
         return routes.Request(self, method, self.path, query, self.headers, self._body_raw,
-                              self.server.store, res, url_api, ns, name, sub)
+                              self.server.store, res, url_api, ns, name, sub,
+                              getattr(self, "user", None) or {})
 
     def _json_body(self, res: Resource):
         raw = self._body_raw
@@ -499,6 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         store = self.server.store
         try:
+            self.user = authn.authenticate(self)  # 401 before anything else (netsim.api.authn)
             res, url_api, ns, name, sub, query, special = self._route()
             if isinstance(special, dict):  # /version and discovery
                 if method != "GET":
@@ -797,13 +799,14 @@ def serve(store: Store, path: str, *, max_body_bytes: int = MAX_REQUEST_BODY_BYT
 
 
 def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
-    """The server side of mutual TLS: this certificate, clients' verified against the
-    cluster CA, HTTP/1.1 through ALPN (kubectl offers h2 first)."""
+    """The server side of TLS: this certificate, a client certificate verified against the
+    cluster CA when one is sent (bearer tokens come without: netsim.api.authn decides per
+    request), HTTP/1.1 through ALPN (kubectl offers h2 first)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
     ctx.load_verify_locations(client_ca)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 

@@ -2,8 +2,9 @@
 
 A CA (``kubernetes``), the API server's serving certificate (every name a client may dial:
 127.0.0.1, the host's LAN address, the `kubernetes` Service's ClusterIP and DNS names,
-localhost) and the admin client certificate (``CN=kubernetes-admin, O=system:masters``)
-kubectl presents. All files are root's only (0600) in the cluster's 0700 state folder;
+localhost), the admin client certificate (``CN=kubernetes-admin, O=system:masters``)
+kubectl presents, and the ServiceAccount token signing key pair (kubeadm's ``sa.key`` /
+``sa.pub``) that signs and verifies the JWTs pods present as bearer tokens. All files are root's only (0600) in the cluster's 0700 state folder;
 `cluster down` removes the folder.
 """
 
@@ -57,6 +58,14 @@ class Paths:
     @property
     def admin_key(self) -> str:
         return os.path.join(self.dir, "admin.key")
+
+    @property
+    def sa_key(self) -> str:
+        return os.path.join(self.dir, "sa.key")
+
+    @property
+    def sa_pub(self) -> str:
+        return os.path.join(self.dir, "sa.pub")
 
 
 def paths(state: str) -> Paths:
@@ -159,6 +168,12 @@ def create(state: str, ips: list[str]) -> Paths:
     _write(p.server_crt, _pem_cert(srv_cert))
     _write(p.admin_key, _pem_key(adm_key))
     _write(p.admin_crt, _pem_cert(adm_cert))
+    # ServiceAccount tokens: P-256 like the certificates (ES256 JWTs, as kubeadm's sa.key
+    # is with --encryption-algorithm=ECDSA-P256)
+    sa_key = _key()
+    _write(p.sa_key, _pem_key(sa_key))
+    _write(p.sa_pub, sa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return p
 
 

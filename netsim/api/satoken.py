@@ -1,0 +1,353 @@
+"""ServiceAccount tokens as kube-apiserver issues them: the TokenRequest subresource
+(`POST .../serviceaccounts/<name>/token`, what `kubectl create token` and the kubelet's
+projected volumes call), the JWTs it signs, and TokenReview.
+
+The tokens are upstream's bound tokens (pkg/serviceaccount/claims.go): issuer and default
+audience `https://kubernetes.default.svc.cluster.local`, iat/nbf/exp, a jti, subject
+`system:serviceaccount:<ns>:<name>` and the private `kubernetes.io` claim naming the
+namespace, the ServiceAccount and the object the token is bound to (a Pod, with its Node,
+a Secret or a Node) with their uids. A token is valid while its ServiceAccount and bound
+object still exist with those uids (the apiserver's legacy-free validator); deleting the pod
+revokes it. Signed ES256 with the cluster's `sa.key` (netsim.cluster.pki); the key id is
+upstream's: base64url(sha256(DER public key)).
+
+`configure()` loads the keys once per process (the control plane); until then TokenRequest
+answers 500 and no bearer token authenticates.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from netsim.api import errors, routes
+from netsim.api.store import Store
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+API_AUDIENCES = [ISSUER]
+DEFAULT_EXPIRATION = 3600
+MIN_EXPIRATION = 600  # "may not specify a duration less than 10 minutes"
+MAX_EXPIRATION = (1 << 32) - 1  # math.MaxUint32
+# The kubelet asks for 3607 s; the apiserver then issues a year-long token whose
+# `warnafter` is the 3607 s it asked for (--service-account-extend-token-expiration).
+WARN_ONLY_EXPIRATION = 3607
+EXTENDED_EXPIRATION = 365 * 24 * 3600
+_ALG = "ES256"
+_GROUP_VERSION = "authentication.k8s.io/v1"
+
+
+def username(namespace: str, name: str) -> str:
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+@dataclass
+class Issuer:
+    """The signing key (None: verify only) and the public key with its key id."""
+
+    private_key: object | None
+    public_key: object
+    kid: str
+
+    @classmethod
+    def from_files(cls, key_path: str | None, pub_path: str) -> Issuer:
+        with open(pub_path, "rb") as f:
+            pub = serialization.load_pem_public_key(f.read())
+        priv = None
+        if key_path:
+            with open(key_path, "rb") as f:
+                priv = serialization.load_pem_private_key(f.read(), None)
+        return cls(priv, pub, key_id(pub))
+
+    def sign(self, claims: dict) -> str:
+        if self.private_key is None:
+            raise errors.ApiError("no service account signing key")
+        # go-jose's header: alg and kid, no typ
+        return jwt.encode(claims, self.private_key, algorithm=_ALG,
+                          headers={"kid": self.kid, "typ": None})
+
+    def decode(self, token: str) -> dict:
+        """The verified claims (signature, issuer, api audience, exp/nbf); raises
+        jwt.InvalidTokenError."""
+        return jwt.decode(token, self.public_key, algorithms=[_ALG], issuer=ISSUER,
+                          audience=API_AUDIENCES, leeway=0,
+                          options={"require": ["exp", "iat", "iss", "sub"]})
+
+
+def key_id(public_key) -> str:
+    """upstream keyIDFromPublicKey: base64url (no padding) of sha256 over the PKIX DER."""
+    der = public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+_issuer: Issuer | None = None
+
+
+def configure(issuer: Issuer | None) -> None:
+    """Install (None: remove) this process's token issuer."""
+    global _issuer
+    _issuer = issuer
+    _cache.clear()
+
+
+def issuer() -> Issuer | None:
+    return _issuer
+
+
+# ---- issuing ---------------------------------------------------------------------------
+def claims(sa: dict, expiration: int, audiences: list[str], *, pod: dict | None = None,
+           node: dict | None = None, secret: dict | None = None, warn_after: int = 0,
+           now: float | None = None) -> dict:
+    """upstream serviceaccount.Claims: registered claims plus the `kubernetes.io` claim, in
+    the order go-jose writes them (sorted keys)."""
+    now = int(time.time() if now is None else now)
+    md = sa["metadata"]
+    k8s: dict = {"namespace": md["namespace"]}
+    if node is not None:
+        k8s["node"] = _ref(node)
+    if pod is not None:
+        k8s["pod"] = _ref(pod)
+    if secret is not None:
+        k8s["secret"] = _ref(secret)
+    k8s["serviceaccount"] = _ref(sa)
+    if warn_after:
+        k8s["warnafter"] = now + warn_after
+    return {"aud": list(audiences), "exp": now + expiration, "iat": now, "iss": ISSUER,
+            "jti": str(uuid.uuid4()), "kubernetes.io": k8s, "nbf": now,
+            "sub": username(md["namespace"], md["name"])}
+
+
+def _ref(obj: dict) -> dict:
+    return {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", "")}
+
+
+def _get(store: Store, plural: str, name: str, ns: str | None) -> dict | None:
+    try:
+        return store.get(plural, name, ns)
+    except errors.NotFound:
+        return None
+
+
+def _int(v, path: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise errors.BadRequest(f"json: cannot unmarshal {type(v).__name__} into Go struct "
+                                f"field {path} of type int64")
+    return v
+
+
+def request_token(store: Store, namespace: str, name: str, body: dict,
+                  now: float | None = None) -> dict:
+    """The TokenRequest answer for ServiceAccount namespace/name (kube-apiserver's
+    pkg/registry/core/serviceaccount/storage/token.go), raising its errors."""
+    iss = _issuer
+    if iss is None or iss.private_key is None:
+        raise errors.ApiError("the server is not configured to issue service account tokens")
+    sa = _get(store, "serviceaccounts", name, namespace)
+    if sa is None:
+        raise errors.not_found("serviceaccounts", name)
+    spec = dict(body.get("spec") or {})
+    audiences = spec.get("audiences") or list(API_AUDIENCES)
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise errors.BadRequest("json: cannot unmarshal into Go struct field "
+                                "TokenRequestSpec.spec.audiences of type []string")
+    exp = spec.get("expirationSeconds")
+    exp = DEFAULT_EXPIRATION if exp is None else _int(exp, "TokenRequestSpec.spec.expirationSeconds")
+    causes = []
+    if exp < MIN_EXPIRATION:
+        causes.append(f"spec.expirationSeconds: Invalid value: {exp}: may not specify a "
+                      "duration less than 10 minutes")
+    if exp > MAX_EXPIRATION:
+        causes.append(f"spec.expirationSeconds: Too long: may not be more than "
+                      f"{MAX_EXPIRATION} bytes")
+    if causes:
+        err = errors.invalid("TokenRequest.authentication.k8s.io", name, causes)
+        err.details = {**err.details, "group": "authentication.k8s.io", "kind": "TokenRequest"}
+        raise err
+    pod = node = secret = None
+    ref = spec.get("boundObjectRef")
+    if ref:
+        kind, api = ref.get("kind") or "", ref.get("apiVersion") or ""
+        rname, ruid = ref.get("name") or "", ref.get("uid") or ""
+        group = api.rpartition("/")[0] if "/" in api else ""
+        if group == "" and kind == "Pod":
+            pod = _get(store, "pods", rname, namespace)
+            if pod is None:
+                raise errors.not_found("pods", rname)
+            if (pod.get("spec") or {}).get("serviceAccountName", "default") != name:
+                raise errors.BadRequest(f'cannot bind token for serviceaccount "{name}" to '
+                                        "pod running with different serviceaccount name.")
+            target = pod
+            node_name = (pod.get("spec") or {}).get("nodeName")
+            if node_name:
+                node = _get(store, "nodes", node_name, None)
+        elif group == "" and kind == "Secret":
+            secret = target = _get(store, "secrets", rname, namespace)
+            if secret is None:
+                raise errors.not_found("secrets", rname)
+        elif group == "" and kind == "Node":
+            node = target = _get(store, "nodes", rname, None)
+            if node is None:
+                raise errors.not_found("nodes", rname)
+        else:
+            raise errors.BadRequest(f'cannot bind token for serviceaccount "{name}" to object '
+                                    f'of kind "{kind}"')  # upstream: gvk, same meaning
+        uid = target["metadata"].get("uid", "")
+        if ruid and ruid != uid:
+            raise errors.Conflict(
+                f'Operation cannot be fulfilled on {kind} "{rname}": the UID in the bound '
+                f"object reference ({ruid}) does not match the UID in record. The object "
+                "might have been deleted and then recreated")
+    warn_after, issued = 0, exp
+    if pod is not None and exp == WARN_ONLY_EXPIRATION and \
+            set(audiences) <= set(API_AUDIENCES):
+        warn_after, issued = exp, EXTENDED_EXPIRATION
+    t = time.time() if now is None else now
+    token = iss.sign(claims(sa, issued, audiences, pod=pod, node=node, secret=secret,
+                            warn_after=warn_after, now=t))
+    expires = datetime.datetime.fromtimestamp(int(t) + exp, datetime.timezone.utc)
+    spec_out = {"audiences": audiences, "expirationSeconds": exp,
+                "boundObjectRef": ref or None}
+    return {"kind": "TokenRequest", "apiVersion": _GROUP_VERSION,
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+            "spec": spec_out,
+            "status": {"token": token,
+                       "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+# ---- validating ------------------------------------------------------------------------
+# token -> (user, valid until (monotonic)): the apiserver caches token results too (10 s)
+_CACHE_TTL = 10.0
+_CACHE_MAX = 4096
+_cache: dict[str, tuple[dict, float]] = {}
+_cache_lock = threading.Lock()
+
+
+def authenticate_token(store: Store, token: str) -> dict | None:
+    """The user a ServiceAccount token stands for, or None (bad signature, wrong issuer or
+    audience, expired, or its ServiceAccount or bound object gone or replaced)."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(token)
+    if hit and hit[1] > now:
+        return hit[0]
+    user = _validate(store, token)
+    if user is not None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[token] = (user, now + _CACHE_TTL)
+    return user
+
+
+def _validate(store: Store, token: str) -> dict | None:
+    iss = _issuer
+    if iss is None or token.count(".") != 2:
+        return None
+    try:
+        c = iss.decode(token)
+    except jwt.InvalidTokenError:
+        return None
+    k8s = c.get("kubernetes.io")
+    if not isinstance(k8s, dict):
+        return None
+    ns = k8s.get("namespace")
+    sa_ref = k8s.get("serviceaccount") or {}
+    if not isinstance(ns, str) or not isinstance(sa_ref, dict) or \
+            c.get("sub") != username(ns, str(sa_ref.get("name"))):
+        return None
+    if not _alive(store, "serviceaccounts", sa_ref, ns):
+        return None
+    extra = {"authentication.kubernetes.io/credential-id": [f"JTI={c.get('jti', '')}"]}
+    for kind, plural, scoped in (("pod", "pods", True), ("secret", "secrets", True),
+                                 ("node", "nodes", False)):
+        ref = k8s.get(kind)
+        if ref is None:
+            continue
+        if not isinstance(ref, dict) or not _alive(store, plural, ref, ns if scoped else None):
+            return None
+        if kind in ("pod", "node"):
+            extra[f"authentication.kubernetes.io/{kind}-name"] = [ref.get("name")]
+            extra[f"authentication.kubernetes.io/{kind}-uid"] = [ref.get("uid")]
+    return {"username": c["sub"], "uid": sa_ref.get("uid", ""),
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                       "system:authenticated"],
+            "extra": extra}
+
+
+def _alive(store: Store, plural: str, ref: dict, ns: str | None) -> bool:
+    """The referenced object exists with the token's uid and is not past its deletion."""
+    obj = _get(store, plural, str(ref.get("name")), ns)
+    if obj is None or obj["metadata"].get("uid") != ref.get("uid"):
+        return False
+    deleted = obj["metadata"].get("deletionTimestamp")
+    if deleted and plural != "pods":
+        return False
+    if deleted:  # a pod is still itself until its deletion time has passed
+        when = datetime.datetime.strptime(deleted, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
+        return when > datetime.datetime.now(datetime.timezone.utc)
+    return True
+
+
+# ---- the API ---------------------------------------------------------------------------
+def _body(req: routes.Request) -> dict:
+    raw = req.body
+    ctype = req.content_type()
+    if ctype in routes.BODY_DECODERS:  # kubectl create token sends protobuf
+        obj = routes.BODY_DECODERS[ctype](raw, req)
+    elif not raw.strip():
+        obj = {}
+    else:
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise errors.BadRequest(f"the object provided is unrecognized (must be of type "
+                                    f"TokenRequest): couldn't get version/kind; json parse "
+                                    f"error: {e}") from e
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the object provided is unrecognized (must be of type "
+                                "TokenRequest)")
+    return obj
+
+
+@routes.subresource("serviceaccounts", "token")
+def token_subresource(req: routes.Request) -> None:
+    """POST .../serviceaccounts/<name>/token: 201 with the TokenRequest and its token."""
+    if req.method != "POST" or not req.name:
+        raise errors.ApiError("the server does not allow this method on the requested "
+                              "resource", code=405, reason="MethodNotAllowed")
+    out = request_token(req.store, req.namespace or "default", req.name, _body(req))
+    req.handler._send(201, out)
+
+
+def review(req: routes.Request) -> None:
+    """TokenReview (create-only): whether spec.token authenticates, and as whom."""
+    obj = _body(req)
+    token = (obj.get("spec") or {}).get("token") or ""
+    user = authenticate_token(req.store, token) if token else None
+    status: dict = {"authenticated": True, "user": user,
+                    "audiences": list(API_AUDIENCES)} if user else \
+        {"user": {}, "error": "[invalid bearer token, service account token is not valid]"}
+    md = dict(obj.get("metadata") or {})
+    md.setdefault("creationTimestamp", None)
+    req.handler._send(201, {"kind": "TokenReview", "apiVersion": _GROUP_VERSION,
+                            "metadata": md, "spec": obj.get("spec") or {}, "status": status})
+
+
+def _register_review() -> None:
+    """TokenReview is served once resources.RESOURCES lists tokenreviews."""
+    from netsim.api.resources import BY_PLURAL
+    if "tokenreviews" in BY_PLURAL:
+        routes.VIRTUAL["tokenreviews"] = review
+
+
+_register_review()
