@@ -9,6 +9,7 @@ resource registry (netsim.api.resources), so a kind netsim serves is a kind kube
 
 from __future__ import annotations
 
+from netsim.api import routes
 from netsim.api.resources import RESOURCES, Resource
 
 # The Kubernetes release whose behaviour netsim implements (kubectl 1.37 is what users
@@ -27,6 +28,10 @@ WITH_STATUS = {"pods", "services", "nodes", "namespaces", "deployments", "replic
                "daemonsets", "statefulsets", "jobs", "cronjobs", "ingresses"}
 # Short names netsim's CLI accepts that upstream's discovery does not list.
 _NOT_UPSTREAM_SHORT = {"job"}
+# Subresources a feature module serves, as discovery lists them: plural -> entries
+# ({"name": "deployments/scale", "group": "autoscaling", "version": "v1", "kind": "Scale",
+# "verbs": [...]}); the module registers them beside its routes.SUBRESOURCES handler.
+SUBRESOURCE_ENTRIES: dict[str, list[dict]] = {}
 
 
 def version_info() -> dict:
@@ -79,8 +84,10 @@ def api_group(group: str) -> dict | None:
 
 
 def _resource_entry(r: Resource) -> dict:
+    # create-only kinds (reviews) list only create, as upstream's
+    verbs = ["create"] if r.plural in routes.VIRTUAL else list(VERBS)
     entry = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-             "kind": r.kind, "verbs": list(VERBS)}
+             "kind": r.kind, "verbs": verbs}
     short = [s for s in r.short if s not in _NOT_UPSTREAM_SHORT]
     if short:
         entry["shortNames"] = short
@@ -99,6 +106,8 @@ def resource_list(group: str, version: str) -> dict | None:
                 resources.append({"name": f"{r.plural}/status", "singularName": "",
                                   "namespaced": r.namespaced, "kind": r.kind,
                                   "verbs": list(STATUS_VERBS)})
+            for sub in SUBRESOURCE_ENTRIES.get(r.plural, ()):
+                resources.append({"singularName": "", "namespaced": r.namespaced, **sub})
     if not resources:
         return None
     gv = f"{group}/{version}" if group else version

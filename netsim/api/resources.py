@@ -60,6 +60,11 @@ RESOURCES: list[Resource] = [
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",)),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False, ()),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    # create-only reviews (netsim.api.authz): answered, never stored
+    Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
+             False, ()),
+    Resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io", "v1",
+             False, ()),
 ]
 
 BY_PLURAL = {r.plural: r for r in RESOURCES}

@@ -17,6 +17,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
+from netsim.api import authz, protobuf, scale  # noqa: F401  (register into routes)
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
