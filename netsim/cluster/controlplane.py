@@ -12,10 +12,13 @@ import os
 import signal
 import sys
 import threading
+import time
 
-from netsim.api import errors
+from netsim.api import errors, satoken
 from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient, socket_path
+from netsim.api.kinds import DEFAULT_KINDS
+from netsim.api.kinds import serviceaccount as serviceaccount_admission
 from netsim.api.server import serve, serve_tls, tls_context
 from netsim.api.store import Store
 from netsim.cluster import addons, pki
@@ -28,9 +31,12 @@ from netsim.controllers.job import JobController
 from netsim.controllers.nodelifecycle import NodeLifecycleController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
+from netsim.controllers.serviceaccount import ServiceAccountController
 from netsim.controllers.statefulset import StatefulSetController
 from netsim.machinery import InformerFactory
+from netsim.net import rtnl
 from netsim.net.ledger import state_dir
+from netsim.net.netlink import NETNS_DIR
 from netsim.net.topology import ClusterConfig
 
 log = logging.getLogger("netsim.controlplane")
@@ -49,7 +55,11 @@ CONTROLLERS = [
     CronJobController,
     EndpointsController,
     NodeLifecycleController,
+    ServiceAccountController,
 ]
+# Where pods reach the API: the control-plane node's address, as kind's `kubernetes`
+# endpoint is its control-plane node at :6443.
+IN_CLUSTER_PORT = 6443
 
 
 def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
@@ -64,14 +74,18 @@ def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
     addons.install(client, cfg)
 
 
-def start_controllers(client: LocalClient, informers: InformerFactory) -> list:
+def start_controllers(client: LocalClient, informers: InformerFactory,
+                      configure=None) -> list:
     """Every controller on the one factory given: one list and one watch per resource for
     the whole control plane, however many controllers read it (kube-controller-manager's
-    SharedInformerFactory). The caller owns the factory and stops it after the controllers."""
+    SharedInformerFactory). The caller owns the factory and stops it after the controllers.
+    `configure(ctrl)`, when given, sets a controller up before it starts (its flags)."""
     informers.retain()  # ours: a controller that stops early does not stop the others' watches
     running = []
     for klass in CONTROLLERS:
         ctrl = klass(client, informers=informers)
+        if configure is not None:
+            configure(ctrl)
         ctrl.start()
         running.append(ctrl)
     informers.start()
@@ -85,6 +99,57 @@ def stop_controllers(controllers: list, informers: InformerFactory) -> None:
         c.stop()
     informers.release()
     informers.stop()
+
+
+def _configure(ctrl, root_ca: str | None, in_cluster: tuple[str, int] | None) -> None:
+    """The controllers' share of the API's setup: the CA the root-ca-cert-publisher hands
+    out, the `kubernetes` Service's endpoint (kube-apiserver's endpoint reconciler)."""
+    if isinstance(ctrl, ServiceAccountController):
+        ctrl.root_ca = root_ca
+    if isinstance(ctrl, EndpointsController) and in_cluster:
+        ip, port = in_cluster
+        ctrl.static_endpoints[("default", "kubernetes")] = [
+            {"addresses": [{"ip": ip}],
+             "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+
+
+def _serve_in_cluster(store: Store, cfg: ClusterConfig, ctx, servers: list,
+                      timeout: float = 120.0) -> tuple[str, int] | None:
+    """The HTTPS API on the control-plane node's LAN address, port 6443, bound inside that
+    node's netns (the socket stays in the netns it was made in): pods reach it through the
+    `kubernetes` Service, and the node routes the answers back to every pod CIDR (the root
+    netns cannot: it holds the cluster's CIDRs unreachable). The netns appears while
+    `cluster up` builds the nodes, after this process started: a thread waits for it.
+    Returns (ip, port), or None for a cluster without nodes."""
+    node = next((n for n in cfg.nodes if n.control_plane), cfg.nodes[0] if cfg.nodes else None)
+    if node is None:
+        return None
+    path = os.path.join(NETNS_DIR, cfg.node_netns(node.name))
+
+    def bind() -> None:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                log.warning("no netns %s: pods cannot reach the API", path)
+                return
+            time.sleep(0.05)
+        for _ in range(100):
+            try:
+                with rtnl.in_netns(path):
+                    srv = serve_tls(store, node.ip, IN_CLUSTER_PORT, ctx)
+                break
+            except OSError as e:  # the netns exists before its bind mount is complete
+                err = e
+                time.sleep(0.05)
+        else:
+            log.warning("cannot serve the API in %s: %s", path, err)
+            return
+        servers.append(srv)
+        log.info("API for pods on %s:%d (netns %s)", node.ip, IN_CLUSTER_PORT, path)
+        srv.serve_forever(poll_interval=0.05)
+
+    threading.Thread(target=bind, daemon=True, name="api-in-cluster").start()
+    return node.ip, IN_CLUSTER_PORT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,19 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     if cfg is None:
         print(f"cluster {args.cluster} has no configuration", file=sys.stderr)
         return 1
-    admission = Admission(ClusterSettings.parse(cfg.service_cidr, cfg.node_port_range))
+    admission = Admission(ClusterSettings.parse(cfg.service_cidr, cfg.node_port_range),
+                          kinds=(*DEFAULT_KINDS, serviceaccount_admission))
     store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admission)
     store.bootstrap()
     client = LocalClient(store)
     servers = []
+    root_ca, in_cluster = None, None
     if args.https_port:
         # Bound before the unix socket: `cluster up` takes that one as the API being up.
         p = pki.paths(state_dir(cfg.name))
+        satoken.configure(satoken.Issuer.from_files(p.sa_key, p.sa_pub))
+        root_ca = pki.read(p.ca_crt).decode()
         ctx = tls_context(p.server_crt, p.server_key, p.ca_crt)
         servers.append(serve_tls(store, "127.0.0.1", args.https_port, ctx))
         if args.lan_address:
             host, _, port = args.lan_address.rpartition(":")
             servers.append(serve_tls(store, host, int(port), ctx))
+        in_cluster = _serve_in_cluster(store, cfg, ctx, servers)
     servers.append(serve(store, socket_path(cfg.name)))
     # A short poll: shutdown() waits for it, and `cluster down` waits for the shutdown.
     for i, srv in enumerate(servers):
@@ -125,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                          name=f"api-{i}").start()
     bootstrap_objects(client, cfg)
     informers = InformerFactory(client)
-    controllers = start_controllers(client, informers)
+    controllers = start_controllers(client, informers,
+                                    lambda c: _configure(c, root_ca, in_cluster))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
