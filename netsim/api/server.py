@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api import authz, protobuf, scale  # noqa: F401  (register into routes)
+from netsim.api import streams as _streams  # noqa: F401  (pods/log, pods/exec)
 from netsim.api.openapi import v3 as _openapi  # noqa: F401  (registers /openapi/v2, /openapi/v3)
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector

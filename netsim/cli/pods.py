@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 
 from netsim.api import errors
+from netsim.api.streams.backend import StreamError
+from netsim.api.streams.logs import LogOptions, read_log, validate_container
 from netsim.cli.context import CliError, Ctx, err, server_error
-from netsim.kubelet import cgroups, runtime
-from netsim.kubelet.runtime import PodRecord, proc_starttime
+from netsim.kubelet.streams import NodeStreams
 
 
 def _pod(ctx: Ctx, name: str) -> dict:
@@ -62,99 +62,68 @@ def pod_for_logs(ctx: Ctx, ref: str) -> str:
     return pods[0]["metadata"]["name"]
 
 
-def _pod_dir(ctx: Ctx, pod: dict) -> str | None:
-    """Where the pod's kubelet keeps its record and logs (None before it is scheduled)."""
-    md, node = pod["metadata"], pod["spec"].get("nodeName")
-    if not node:
-        return None
-    return runtime.pod_dir(runtime.node_root(ctx.cluster, node), md["namespace"], md["name"],
-                           md["uid"])
-
-
-def _record(ctx: Ctx, pod: dict) -> PodRecord | None:
-    d = _pod_dir(ctx, pod)
-    return PodRecord.load(d) if d else None
-
-
 def _container(pod: dict, name: str | None) -> str:
-    names = [c["name"] for c in pod["spec"].get("containers", [])]
+    """The container kubectl picks (FindOrDefaultContainerByName): the named one, checked
+    as the apiserver checks it; else the default-container annotation's or the first,
+    saying which when there are several."""
+    spec = pod.get("spec") or {}
     if name is None:
-        if len(names) > 1:
-            err(f'Defaulted container "{names[0]}" out of: {", ".join(names)}')
-        return names[0]
-    if name not in names:
-        raise CliError(f'error: container {name} is not valid for pod {pod["metadata"]["name"]}')
-    return name
+        names = [c["name"] for c in spec.get("containers") or []]
+        ann = ((pod.get("metadata") or {}).get("annotations") or {}).get(
+            "kubectl.kubernetes.io/default-container")
+        if ann in names:
+            return ann
+        every = names + [f"{c['name']} (init)" for c in spec.get("initContainers") or []]
+        if len(every) > 1:
+            err(f'Defaulted container "{names[0]}" out of: {", ".join(every)}')
+        name = names[0] if names else ""
+    try:
+        return validate_container(pod, name)
+    except errors.ApiError as e:
+        raise CliError(server_error(e)) from e
 
 
 def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tty: bool,
           stdin: bool) -> int:
-    pod = _pod(ctx, pod_name)
-    cname = _container(pod, container)
-    rec = _record(ctx, pod)
-    crec = rec.containers.get(cname) if rec else None
-    if pod["status"].get("phase") in ("Succeeded", "Failed"):
-        raise CliError("error: cannot exec into a container in a completed pod; current phase "
-                       f"is {pod['status']['phase']}")
-    if crec is None or not crec.pid or proc_starttime(crec.pid) != crec.starttime:
-        raise CliError(f"error: unable to upgrade connection: container not found (\"{cname}\")")
+    """kubectl exec, on this machine: the same checks and words, then the process
+    replaces this one inside the container (netsim.kubelet.streams, as pods/exec runs it)."""
     if not command:
         raise CliError("error: you must specify at least one command for the container")
+    pod = _pod(ctx, pod_name)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        raise CliError("error: cannot exec into a container in a completed pod; current phase "
+                       f"is {phase}")
+    cname = _container(pod, container)
+    streams = NodeStreams(ctx.cluster)
     try:
-        with open(f"/proc/{crec.pid}/environ", "rb") as f:
-            env = dict(kv.split("=", 1) for kv in f.read().decode(errors="replace").split("\0") if "=" in kv)
-    except OSError:
-        env = {}
-    env.setdefault("TERM", os.environ.get("TERM", "xterm"))
-    argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "--wd=/", "--", *command]
-    if crec.cgroup:  # like runc exec: the command dies with the container
-        try:
-            cgroups.join(crec.cgroup)
-        except OSError as e:
-            raise CliError(f"error: unable to upgrade connection: container not found (\"{cname}\")") from e
+        crec = streams.running(pod, cname)
+    except StreamError as e:
+        raise CliError(f"error: Internal error occurred: {e}") from e
+    argv = streams.exec_argv(crec, command)
     try:
-        os.execvpe("nsenter", argv, env)
-    except FileNotFoundError as e:
+        os.execvpe(argv[0], argv, streams.exec_env(crec, os.environ.get("TERM", "xterm")))
+    except OSError as e:
         raise CliError(f"error: {e}") from e
     return 0
 
 
 def logs(ctx: Ctx, pod_name: str, container: str | None, follow: bool, previous: bool,
          tail: int | None) -> int:
+    """kubectl logs, on this machine: the records pods/log reads, the same reader."""
     pod = _pod(ctx, pod_name)
     cname = _container(pod, container)
-    rec = _record(ctx, pod)
-    crec = rec.containers.get(cname) if rec else None
-    if crec is None or not crec.log_path:
-        state = next((s.get("state") for s in pod.get("status", {}).get("containerStatuses", [])
-                      if s["name"] == cname), {}) or {}
-        reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
-        raise CliError(f'Error from server (BadRequest): container "{cname}" in pod '
-                       f'"{pod_name}" is waiting to start: {reason}')
-    path = crec.log_path
-    if previous:
-        if crec.restart_count == 0:
-            raise CliError(f'Error from server (BadRequest): previous terminated container "{cname}" '
-                           f'in pod "{pod_name}" not found')
-        path = runtime.log_path(_pod_dir(ctx, pod) or "", cname, crec.restart_count - 1)
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return 0  # not scheduled: nothing, as the apiserver streams nothing
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-            lines = data.splitlines(keepends=True)
-            if tail is not None and tail >= 0:
-                lines = lines[-tail:] if tail else []
-            os.write(1, b"".join(lines))
-            while follow:
-                chunk = f.read()
-                if chunk:
-                    os.write(1, chunk)
-                else:
-                    if proc_starttime(crec.pid) != crec.starttime:
-                        break
-                    time.sleep(0.2)
-    except FileNotFoundError:
-        pass
-    except KeyboardInterrupt:
+        log = NodeStreams(ctx.cluster).log_file(pod, cname, previous)
+    except StreamError as e:
+        raise CliError(f"Error from server (BadRequest): {e}") from e
+    opts = LogOptions(follow=follow, tail_lines=tail if tail is not None and tail >= 0 else None)
+    try:
+        for piece in read_log(log, opts):
+            os.write(1, piece)
+    except (KeyboardInterrupt, BrokenPipeError):
         pass
     return 0
 

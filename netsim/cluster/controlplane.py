@@ -21,6 +21,7 @@ from netsim.api.kinds import DEFAULT_KINDS
 from netsim.api.kinds import serviceaccount as serviceaccount_admission
 from netsim.api.server import serve, serve_tls, tls_context
 from netsim.api.store import Store
+from netsim.api.streams import backend as streams_backend
 from netsim.cluster import addons, pki
 from netsim.controllers.cronjob import CronJobController
 from netsim.controllers.daemonset import DaemonSetController
@@ -33,6 +34,7 @@ from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
 from netsim.controllers.serviceaccount import ServiceAccountController
 from netsim.controllers.statefulset import StatefulSetController
+from netsim.kubelet.streams import NodeStreams
 from netsim.machinery import InformerFactory
 from netsim.net import rtnl
 from netsim.net.ledger import state_dir
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admission)
     store.bootstrap()
     client = LocalClient(store)
+    # pods/log and pods/exec read the nodes' kubelet records on this machine
+    streams_backend.install(NodeStreams(cfg.name))
     servers = []
     root_ca, in_cluster = None, None
     if args.https_port:
