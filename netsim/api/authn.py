@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ssl
 
-from netsim.api import errors, satoken
+from netsim.api import errors, routes, satoken
 
 AUTHENTICATED = "system:authenticated"
 # The identity of requests over the unix socket (kube-apiserver's loopback client).
@@ -83,4 +83,19 @@ def authenticate(handler) -> dict:
     raise Unauthorized("Unauthorized")
 
 
-__all__ = ["authenticate", "cert_user", "bearer", "Unauthorized", "LOOPBACK"]
+def user_info(user: dict) -> dict:
+    """authentication.k8s.io/v1 UserInfo: username, uid, groups, extra (empty ones left out)."""
+    return {k: user[k] for k in ("username", "uid", "groups", "extra") if user.get(k)}
+
+
+def self_subject_review(req: routes.Request) -> None:
+    """SelfSubjectReview (`kubectl auth whoami`): the caller as authentication saw it. The
+    body carries nothing the answer needs (and may be protobuf): it is not decoded."""
+    req.handler._send(201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                            "metadata": {"creationTimestamp": None},
+                            "status": {"userInfo": user_info(req.user or LOOPBACK)}})
+
+
+routes.VIRTUAL["selfsubjectreviews"] = self_subject_review
+
+__all__ = ["authenticate", "cert_user", "bearer", "user_info", "Unauthorized", "LOOPBACK"]

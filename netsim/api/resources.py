@@ -65,6 +65,9 @@ RESOURCES: list[Resource] = [
              False, ()),
     Resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io", "v1",
              False, ()),
+    # create-only reviews (netsim.api.authn, netsim.api.satoken): `kubectl auth whoami`, TokenReview
+    Resource("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io", "v1", False, ()),
+    Resource("tokenreviews", "TokenReview", "authentication.k8s.io", "v1", False, ()),
 ]
 
 BY_PLURAL = {r.plural: r for r in RESOURCES}

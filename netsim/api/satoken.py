@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from netsim.api import errors, routes
+from netsim.api import discovery, errors, routes
 from netsim.api.store import Store
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -169,9 +169,12 @@ def request_token(store: Store, namespace: str, name: str, body: dict,
         causes.append(f"spec.expirationSeconds: Too long: may not be more than "
                       f"{MAX_EXPIRATION} bytes")
     if causes:
-        err = errors.invalid("TokenRequest.authentication.k8s.io", name, causes)
-        err.details = {**err.details, "group": "authentication.k8s.io", "kind": "TokenRequest"}
-        raise err
+        # NewInvalid's own message (no "The ": `kubectl create token` prints it as it is)
+        detail = causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
+        raise errors.Invalid(f'TokenRequest.authentication.k8s.io "{name}" is invalid: {detail}',
+                             details={"name": name, "group": "authentication.k8s.io",
+                                      "kind": "TokenRequest",
+                                      "causes": [{"message": c} for c in causes]})
     pod = node = secret = None
     ref = spec.get("boundObjectRef")
     if ref:
@@ -343,11 +346,7 @@ def review(req: routes.Request) -> None:
                             "metadata": md, "spec": obj.get("spec") or {}, "status": status})
 
 
-def _register_review() -> None:
-    """TokenReview is served once resources.RESOURCES lists tokenreviews."""
-    from netsim.api.resources import BY_PLURAL
-    if "tokenreviews" in BY_PLURAL:
-        routes.VIRTUAL["tokenreviews"] = review
-
-
-_register_review()
+routes.VIRTUAL["tokenreviews"] = review
+discovery.SUBRESOURCE_ENTRIES.setdefault("serviceaccounts", []).append(
+    {"name": "serviceaccounts/token", "group": "authentication.k8s.io", "version": "v1",
+     "kind": "TokenRequest", "verbs": ["create"]})

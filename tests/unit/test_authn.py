@@ -153,7 +153,7 @@ def test_token_request_errors_in_upstreams_words(api):
     code, out = call(api, "POST", "/api/v1/namespaces/default/serviceaccounts/default/token",
                      {"spec": {"expirationSeconds": 60}})
     assert code == 422
-    assert out["message"] == ('The TokenRequest.authentication.k8s.io "default" is invalid: '
+    assert out["message"] == ('TokenRequest.authentication.k8s.io "default" is invalid: '
                               "spec.expirationSeconds: Invalid value: 60: may not specify a "
                               "duration less than 10 minutes")
     assert out["details"]["kind"] == "TokenRequest"
@@ -172,3 +172,34 @@ def test_a_token_of_another_issuer_is_refused(api):
     forged = jwt.encode(satoken.claims(sa, 3600, satoken.API_AUDIENCES),
                         ec.generate_private_key(ec.SECP256R1()), algorithm="ES256")
     assert call(api, "GET", "/api/v1/pods", cert=False, token=forged)[0] == 401
+
+
+def test_whoami_and_token_review(api):
+    code, out = call(api, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                     {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert code == 201
+    assert out["status"]["userInfo"] == {"username": "kubernetes-admin",
+                                         "groups": ["system:masters", "system:authenticated"]}
+    tok = token_for(api)["status"]["token"]
+    code, out = call(api, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {},
+                     cert=False, token=tok)
+    info = out["status"]["userInfo"]
+    assert (code, info["username"]) == (201, "system:serviceaccount:default:default")
+    assert info["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default",
+                              "system:authenticated"]
+    assert info["extra"]["authentication.kubernetes.io/credential-id"][0].startswith("JTI=")
+    code, out = call(api, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                     {"spec": {"token": tok}})
+    assert code == 201 and out["status"]["authenticated"] is True
+    assert out["status"]["user"]["username"] == "system:serviceaccount:default:default"
+    code, out = call(api, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                     {"spec": {"token": "nope"}})
+    assert code == 201 and "authenticated" not in out["status"]
+
+
+def test_discovery_lists_the_token_subresource(api):
+    code, doc = call(api, "GET", "/api/v1")
+    entry = next(r for r in doc["resources"] if r["name"] == "serviceaccounts/token")
+    assert entry == {"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
+                     "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
+                     "verbs": ["create"]}
