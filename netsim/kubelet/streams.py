@@ -17,7 +17,7 @@ import subprocess
 import termios
 
 from netsim.api.streams.backend import LogFile, StreamError
-from netsim.kubelet import runtime
+from netsim.kubelet import portforward, runtime
 from netsim.kubelet.runtime import ContainerRecord, PodRecord, proc_starttime
 
 # $0: the container cgroup's cgroup.procs; then the command. The shell moves itself into
@@ -154,6 +154,11 @@ class NodeStreams:
         return ExecProcess(p, p.stdin.fileno() if p.stdin else None,
                            p.stdout.fileno() if p.stdout else None,
                            p.stderr.fileno() if p.stderr else None, None)
+
+    # ---- port-forward ----------------------------------------------------------------
+    def port_forward(self, pod: dict, port: int):
+        """A TCP connection to `port` inside the pod's network namespace."""
+        return portforward.dial(pod, self.record(pod), port)
 
 
 class ExecProcess:

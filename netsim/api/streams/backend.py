@@ -7,6 +7,7 @@ the API room never imports it, and unit tests install a fake."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -61,6 +62,10 @@ class Backend(Protocol):
              stdout: bool, stderr: bool, tty: bool) -> Process:
         """Start `command` in the running `container` (its namespaces and cgroup);
         raises StreamError."""
+
+    def port_forward(self, pod: dict, port: int) -> socket.socket:
+        """A TCP connection to `port` on the pod's loopback, made inside its network
+        namespace; raises StreamError with the kubelet's (and runtime's) words."""
 
 
 _backend: Backend | None = None
