@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api import authz, protobuf, scale  # noqa: F401  (register into routes)
+from netsim.api import patch as _patches  # strategic/JSON patch, server-side apply, managedFields
 from netsim.api import streams as _streams  # noqa: F401  (pods/log, pods/exec)
 from netsim.api.openapi import v3 as _openapi  # noqa: F401  (registers /openapi/v2, /openapi/v3)
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
@@ -562,6 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
                         raise errors.BadRequest("the namespace of the provided object does not "
                                                 "match the namespace sent on the request")
                     md["namespace"] = ns
+                obj = _patches.record_create(obj, self._request(method, query, res, url_api, ns))
                 return self._send(201, store.create(obj, dry_run=dry_run))
             if method == "PUT" and name:
                 dry_run = _dry_run(query, "UpdateOptions")
@@ -570,6 +572,8 @@ class _Handler(BaseHTTPRequestHandler):
                 _check_name(md, name, ns if res.namespaced else None)
                 if res.namespaced:
                     md["namespace"] = ns
+                obj = _patches.record_update(obj, self._request(method, query, res, url_api, ns,
+                                                                name, sub))
                 return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run))
             if method == "PATCH" and name:
                 dry_run = _dry_run(query, "PatchOptions")
@@ -577,9 +581,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if ctype in routes.PATCH_TYPES:  # strategic, JSON patch, apply, ...
                     req = self._request(method, query, res, url_api, ns, name, sub)
                     fn = routes.PATCH_TYPES[ctype]
-                    return self._send(200, store.patch(
-                        res.plural, name, ns, lambda cur: fn(cur, self._body_raw, req), sub,
-                        dry_run))
+                    try:
+                        return self._send(200, store.patch(
+                            res.plural, name, ns, lambda cur: fn(cur, self._body_raw, req), sub,
+                            dry_run))
+                    except errors.NotFound:  # server-side apply creates a missing object
+                        new = _patches.on_missing(ctype, self._body_raw, req)
+                        if new is None:
+                            raise
+                        return self._send(201, store.create(new, dry_run=dry_run))
                 if ctype not in _MERGE_PATCH_TYPES:
                     raise errors.ApiError(
                         "the body of the request was in an unknown format - accepted media "
@@ -598,6 +608,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(pmd, dict):
                     _check_name({"name": pmd.get("name", name), **pmd}, name,
                                 ns if res.namespaced else None)
+                patch = _patches.recording_merge(patch, self._request(method, query, res, url_api,
+                                                                      ns, name, sub))
                 return self._send(200, store.patch(res.plural, name, ns, patch, sub, dry_run))
             if method == "DELETE" and name and sub is None:
                 dry_run = _dry_run(query, "DeleteOptions")
