@@ -18,7 +18,6 @@ answers 500 and no bearer token authenticates.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import threading
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 
 from netsim.api import discovery, errors, routes
 from netsim.api.store import Store
+from netsim.api.timeutil import format_rfc3339, rfc3339_seconds
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 API_AUDIENCES = [ISSUER]
@@ -216,14 +216,13 @@ def request_token(store: Store, namespace: str, name: str, body: dict,
     t = time.time() if now is None else now
     token = iss.sign(claims(sa, issued, audiences, pod=pod, node=node, secret=secret,
                             warn_after=warn_after, now=t))
-    expires = datetime.datetime.fromtimestamp(int(t) + exp, datetime.timezone.utc)
     spec_out = {"audiences": audiences, "expirationSeconds": exp,
                 "boundObjectRef": ref or None}
     return {"kind": "TokenRequest", "apiVersion": _GROUP_VERSION,
             "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
             "spec": spec_out,
             "status": {"token": token,
-                       "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+                       "expirationTimestamp": format_rfc3339(int(t) + exp)}}
 
 
 # ---- validating ------------------------------------------------------------------------
@@ -295,9 +294,8 @@ def _alive(store: Store, plural: str, ref: dict, ns: str | None) -> bool:
     if deleted and plural != "pods":
         return False
     if deleted:  # a pod is still itself until its deletion time has passed
-        when = datetime.datetime.strptime(deleted, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=datetime.timezone.utc)
-        return when > datetime.datetime.now(datetime.timezone.utc)
+        when = rfc3339_seconds(deleted)
+        return when is None or when > time.time()
     return True
 
 

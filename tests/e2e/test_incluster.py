@@ -73,6 +73,12 @@ def test_create_token_gives_a_jwt_that_authenticates(cluster):
     p = _token_kubectl(cluster, token, "get", "po", "-A")
     assert p.returncode == 0, p.stderr
     assert "coredns-" in p.stdout
+    who = _token_kubectl(cluster, token, "auth", "whoami").stdout.splitlines()
+    assert who[1].split() == ["Username", "system:serviceaccount:default:default"]
+    assert who[3].split(None, 1) == [
+        "Groups", "[system:serviceaccounts system:serviceaccounts:default system:authenticated]"]
+    assert kubectl(cluster, "auth", "whoami").stdout.splitlines()[1].split() == \
+        ["Username", "kubernetes-admin"]
     p = _token_kubectl(cluster, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
                        "get", "po")
     assert p.returncode == 1
