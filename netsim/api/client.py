@@ -50,7 +50,10 @@ class Client:
         raise NotImplementedError
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
-               grace_period_seconds: int | None = None) -> dict | None:
+               grace_period_seconds: int | None = None,
+               propagation_policy: str | None = "Background") -> dict | None:
+        """DELETE; Background by default, as kubectl and upstream's controllers send (a Job's
+        own API default would orphan its pods)."""
         raise NotImplementedError
 
     def watch(self, resource: str, namespace: str | None = None,
@@ -89,8 +92,10 @@ class LocalClient(Client):
     def patch(self, resource, name, namespace, merge_patch, subresource=None):
         return self.store.patch(resource, name, namespace, merge_patch, subresource)
 
-    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
-        return self.store.delete(resource, name, namespace, grace_period_seconds)
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None,
+               propagation_policy="Background"):
+        return self.store.delete(resource, name, namespace, grace_period_seconds,
+                                 propagation_policy)
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
               label_selector=None):
@@ -296,9 +301,10 @@ class HttpClient(Client):
         return self._request("PATCH", self._url(resource, namespace or "default", name, subresource),
                              merge_patch, "application/merge-patch+json")
 
-    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None,
+               propagation_policy="Background"):
         return self._request("DELETE", self._url(resource, namespace or "default", name, query={
-            "gracePeriodSeconds": grace_period_seconds}))
+            "gracePeriodSeconds": grace_period_seconds, "propagationPolicy": propagation_policy}))
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
               label_selector=None):

@@ -17,10 +17,13 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
-from netsim.api import authz, protobuf, scale  # noqa: F401  (register into routes)
+from netsim.api import authz as _authz  # noqa: F401  (auth can-i reviews)
 from netsim.api import patch as _patches  # strategic/JSON patch, server-side apply, managedFields
+from netsim.api import protobuf as _protobuf  # noqa: F401  (protobuf request bodies)
+from netsim.api import scale as _scale  # noqa: F401  (deployments/scale, ...)
 from netsim.api import streams as _streams  # noqa: F401  (pods/log, pods/exec)
 from netsim.api.openapi import v3 as _openapi  # noqa: F401  (registers /openapi/v2, /openapi/v3)
+from netsim.api.propagation import policy as delete_policy
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
 from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
@@ -614,6 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE" and name and sub is None:
                 dry_run = _dry_run(query, "DeleteOptions")
                 grace = _int_param(query, "gracePeriodSeconds")
+                opts = None
                 if self._body_raw.strip():  # DeleteOptions in the body win over the query
                     opts = self._json_body(res)
                     g = opts.get("gracePeriodSeconds") if isinstance(opts, dict) else None
@@ -623,9 +627,10 @@ class _Handler(BaseHTTPRequestHandler):
                             "DeleteOptions.gracePeriodSeconds of type int64")
                     if g is not None:
                         grace = g
+                policy = delete_policy(query, opts)  # Orphan/Background/Foreground
                 if dry_run:  # the object that would go, still there
                     return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
-                return self._send(200, store.delete(res.plural, name, ns, grace))
+                return self._send(200, store.delete(res.plural, name, ns, grace, policy))
             raise errors.ApiError("the server does not allow this method on the requested "
                                   "resource", code=405, reason="MethodNotAllowed")
         except errors.ApiError as e:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
-from netsim.api import errors
+from netsim.api import errors, propagation
 from netsim.api.kinds.types import check_decodes, json_kind
 from netsim.api.resources import BY_PLURAL, Resource, for_object
 from netsim.api.selectors import parse as parse_selector
@@ -368,8 +368,12 @@ class Store:
         return obj
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
-               grace_period_seconds: int | None = None) -> dict:
-        """Delete now, or mark for graceful deletion (pods on a node, finalizers)."""
+               grace_period_seconds: int | None = None,
+               propagation_policy: str | None = None) -> dict:
+        """Delete now, or mark for graceful deletion (pods on a node, finalizers). The
+        propagation policy (netsim.api.propagation) may add the garbage collector's orphan
+        or foregroundDeletion finalizer, which keeps the object until its dependents are
+        orphaned or gone."""
         res = BY_PLURAL[resource]
         ns = self._ns(res, namespace)
         with self._lock:
@@ -377,6 +381,12 @@ class Store:
             if obj is None:
                 raise errors.not_found(res.plural, name, res.group)
             md = obj["metadata"]
+            gc = propagation.finalizers(res.plural, md.get("finalizers"), propagation_policy)
+            if gc is not None:
+                if gc:
+                    md["finalizers"] = gc
+                else:
+                    md.pop("finalizers", None)
             graceful = False
             if res.plural == "pods":
                 grace = grace_period_seconds

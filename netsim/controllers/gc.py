@@ -1,4 +1,5 @@
-"""Garbage collection (ownerReferences, background propagation) and namespace deletion."""
+"""Garbage collection (ownerReferences; background, orphan and foreground propagation) and
+namespace deletion."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import contextlib
 
 from netsim.api import errors
 from netsim.api.client import Client
+from netsim.api.propagation import FOREGROUND, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, OWNERS
 from netsim.api.resources import BY_KIND, BY_PLURAL, RESOURCES
 from netsim.controllers.periodic import PeriodicController
 from netsim.machinery import InformerFactory
 
 DEPENDENT_KINDS = ("pods", "replicasets", "endpointslices", "controllerrevisions", "jobs")
-OWNER_KINDS = ("deployments", "replicasets", "services", "daemonsets", "statefulsets", "jobs",
-               "cronjobs", "nodes")
+OWNER_KINDS = OWNERS
 
 
 def _readable(refs) -> bool:
@@ -23,8 +24,16 @@ def _readable(refs) -> bool:
 
 
 def _alive(plural: str, obj: dict) -> bool:
-    """An owner that keeps its dependents: not being deleted (nodes always)."""
-    return not obj["metadata"].get("deletionTimestamp") or plural == "nodes"
+    """An owner that keeps its dependents: not being deleted (nodes always), or being
+    deleted with the orphan finalizer (its dependents stay, without it)."""
+    md = obj["metadata"]
+    return not md.get("deletionTimestamp") or plural == "nodes" or \
+        ORPHAN_FINALIZER in (md.get("finalizers") or [])
+
+
+def _finalizers(obj: dict) -> list:
+    f = obj["metadata"].get("finalizers")
+    return f if isinstance(f, list) else []
 
 
 class GarbageCollector(PeriodicController):
@@ -45,11 +54,30 @@ class GarbageCollector(PeriodicController):
 
     def sweep(self) -> int:
         """One pass; returns how many objects it deleted."""
-        uids = set()
+        uids, owners = set(), []
         for plural in OWNER_KINDS:
             for o in self.lister(plural).list():
                 if _alive(plural, o):
                     uids.add(o["metadata"]["uid"])
+                if o["metadata"].get("deletionTimestamp"):
+                    owners.append((plural, o))
+        # owner uid -> its dependents, with the reference naming it
+        dependents: dict[str, list[tuple[str, dict, dict]]] = {}
+        for plural in DEPENDENT_KINDS:
+            for o in self.lister(plural).list():
+                refs = o["metadata"].get("ownerReferences") or []
+                if _readable(refs):
+                    for r in refs:
+                        dependents.setdefault(r.get("uid", ""), []).append((plural, o, r))
+        foreground = set()
+        for plural, owner in owners:
+            uid, deps = owner["metadata"]["uid"], dependents.get(owner["metadata"]["uid"], [])
+            if ORPHAN_FINALIZER in _finalizers(owner):
+                self._orphan(plural, owner, deps)
+            elif FOREGROUND_FINALIZER in _finalizers(owner):
+                foreground.add(uid)
+                if not any(r.get("blockOwnerDeletion") is True for _, _, r in deps):
+                    self._finish(plural, owner, FOREGROUND_FINALIZER)
         deleted = 0
         for plural in DEPENDENT_KINDS:
             for o in self.lister(plural).list():
@@ -59,14 +87,43 @@ class GarbageCollector(PeriodicController):
                 if refs and not any(r.get("uid") in uids for r in refs) \
                         and not o["metadata"].get("deletionTimestamp") \
                         and not self._an_owner_exists(o):
+                    # a dependent of a foreground deletion that has dependents itself goes
+                    # in the foreground too (upstream's attemptToDeleteItem)
+                    kw = {"propagation_policy": FOREGROUND} if o["metadata"]["uid"] in \
+                        dependents and any(r.get("uid") in foreground for r in refs) else {}
                     with contextlib.suppress(errors.NotFound):
                         self.client.delete(plural, o["metadata"]["name"],
-                                           o["metadata"].get("namespace"))
+                                           o["metadata"].get("namespace"), **kw)
                         deleted += 1
         for ns in self.lister("namespaces").list():
             if ns["metadata"].get("deletionTimestamp"):
                 deleted += self._empty_namespace(ns)
         return deleted
+
+    def _orphan(self, plural: str, owner: dict, deps: list[tuple[str, dict, dict]]) -> None:
+        """Orphan propagation: drop the owner from its dependents' ownerReferences, then
+        its orphan finalizer (the owner goes once none is left)."""
+        uid = owner["metadata"]["uid"]
+        for dplural, dep, _ in deps:
+            refs = [r for r in dep["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != uid]
+            try:
+                self.client.patch(dplural, dep["metadata"]["name"],
+                                  dep["metadata"].get("namespace"),
+                                  {"metadata": {"ownerReferences": refs or None}})
+            except errors.NotFound:
+                continue
+            except errors.ApiError:
+                return  # retried next sweep; the finalizer stays until all are orphaned
+        self._finish(plural, owner, ORPHAN_FINALIZER)
+
+    def _finish(self, plural: str, owner: dict, finalizer: str) -> None:
+        """Remove one of the collector's finalizers from an owner being deleted."""
+        md = owner["metadata"]
+        rest = [f for f in _finalizers(owner) if f != finalizer]
+        with contextlib.suppress(errors.NotFound):
+            self.client.patch(plural, md["name"], md.get("namespace"),
+                              {"metadata": {"finalizers": rest or None}})
 
     def _an_owner_exists(self, obj: dict) -> bool:
         """The live check: does any owner of `obj` (same uid) still exist in the API?"""

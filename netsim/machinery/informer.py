@@ -352,8 +352,10 @@ class TrackingClient(Client):
         self._note(resource, out)
         return out
 
-    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
-        out = self.inner.delete(resource, name, namespace, grace_period_seconds)
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None,
+               propagation_policy="Background"):
+        out = self.inner.delete(resource, name, namespace, grace_period_seconds,
+                                propagation_policy)
         self._note(resource, out)
         return out
 
