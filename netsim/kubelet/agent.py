@@ -10,8 +10,10 @@ synced: a container re-adopted after an agent restart is never mistaken for one 
 is gone. All netlink work happens on the one sync thread (pyroute2 namespace switching is
 per thread).
 
-There is no field selector in the API, so the pod informer watches every pod and files
-them by spec.nodeName (the "node" index); handlers pass over the pods of other nodes.
+As upstream's kubelet, the pod informer lists and watches only the pods bound to this node
+(fieldSelector spec.nodeName=<node>): a pod being bound arrives as ADDED, one deleted as
+DELETED. They are still filed by spec.nodeName (the "node" index) and handlers still pass
+over any other node's pod (an informer shared with a component that wants them all).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from netsim.api.client import Client
 from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import cgroups, hooks, runtime, sandbox
+from netsim.kubelet import cgroups, hooks, runtime, sandbox, volumes
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
@@ -80,7 +82,8 @@ class Kubelet:
         self.queue = WorkQueue(ItemBackoff(base=0.1, cap=10.0))
         self.stopped = threading.Event()
         self.informers = informers or InformerFactory(client)
-        self.pods = self.informers.informer("pods", {NODE_INDEX: node_name_index})
+        self.pods = self.informers.informer("pods", {NODE_INDEX: node_name_index},
+                                            field_selector=f"spec.nodeName={node.name}")
         self.services = self.informers.informer("services")
         self.configmaps = self.informers.informer("configmaps")
         self.secrets = self.informers.informer("secrets")
@@ -94,6 +97,8 @@ class Kubelet:
         self.image_failures: dict[tuple[str, str], int] = {}
         self.terminating: set[str] = set()
         self.probes = ProbeManager(self)
+        self.volumes = volumes.PodVolumes(client, self._config_object, node.name,
+                                          allocatable=_allocatable())
         self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
         self.cgroup_error = ""
 
@@ -219,6 +224,10 @@ class Kubelet:
         self.pods.add_handler(on_add=self._pod_event,
                               on_update=lambda old, new: self._pod_event(new),
                               on_delete=self._pod_event)
+        for res, inf in (("configmaps", self.configmaps), ("secrets", self.secrets)):
+            inf.add_handler(on_add=lambda o, r=res: self._config_event(r, o),
+                            on_update=lambda old, new, r=res: self._config_event(r, new),
+                            on_delete=lambda o, r=res: self._config_event(r, o))
         with self._lock:
             if self.stopped.is_set():
                 return
@@ -251,6 +260,15 @@ class Kubelet:
         """An informer handler: queue the pods bound to this node (a delete too)."""
         if (pod.get("spec") or {}).get("nodeName") == self.node.name:
             self.queue.add(key_of(pod))
+
+    def _config_event(self, resource: str, obj: dict) -> None:
+        """A ConfigMap or Secret changed: sync the pods here whose volumes show it."""
+        md = obj.get("metadata") or {}
+        for p in self.pods.indexer.by_index(NODE_INDEX, self.node.name):
+            if (p.get("metadata") or {}).get("namespace") == md.get("namespace") and \
+                    self.volumes.references(p, resource, md.get("name", "")):
+                self.volumes.retry_now(p["metadata"].get("uid", ""))
+                self.queue.add(key_of(p))
 
     def _resync(self) -> None:
         while not self.stopped.wait(RESYNC_SECONDS):
@@ -375,7 +393,9 @@ class Kubelet:
         self.records.pop(rec.uid, None)
         for k in [k for k in self.backoff if k[0] == rec.uid]:
             self.backoff.pop(k, None)
-        shutil.rmtree(self.pod_dir(rec.namespace, rec.name, rec.uid), ignore_errors=True)
+        pdir = self.pod_dir(rec.namespace, rec.name, rec.uid)
+        self.volumes.teardown(rec.uid, pdir)
+        shutil.rmtree(pdir, ignore_errors=True)
 
     def _kill_rest(self, rec: runtime.PodRecord) -> None:
         """Nothing a pod started outlives it: its cgroup is killed and removed (without
@@ -467,6 +487,17 @@ class Kubelet:
         init_statuses: list[dict] = []
         blocked = False
         apps = spec.get("containers", [])
+        if not self.volumes.setup(pod, pdir, rec.cgroup):
+            # upstream's volume manager: no container starts before the volumes are up
+            self._write_status(pod, rec, [st.container_status(
+                c, rec.containers.get(c["name"]), image_error=None, config_error=None,
+                backoff=False, ready=False, started=None,
+                image_id=f"netsim://{c.get('image', '')}") for c in apps], restart_policy,
+                init_specs, [_pod_initializing(c, rec) for c in init_specs])
+            return self.volumes.retry_in(uid)
+        refresh = self.volumes.refresh_in(uid)
+        if refresh is not None:
+            self._again(refresh)  # a ServiceAccount token is renewed at 80% of its life
         # Once an app container has started, a restarting sidecar blocks nothing (the pod
         # does not go back to initializing); once the app containers are done for good,
         # sidecars are stopped and stay stopped (st.apps_done).
@@ -641,12 +672,12 @@ class Kubelet:
         etc_dir = os.path.join(pdir, "etc")
         if not rec.host_network and os.path.isdir(os.path.join(sandbox.ETC_NETNS, rec.netns)):
             etc_dir = ""
-        binds_file = self._host_path_binds(pod, c, os.path.join(pdir, cname))
+        binds_file = self.volumes.binds_file(pod, c, pdir)
         crec.cgroup = cgroups.container_path(rec.cgroup, cname) if rec.cgroup else ""
         pid, start = runtime.start(argv, netns=rec.netns, hostname=hostname,
                                    etc_dir=etc_dir, env=env, binds_file=binds_file,
                                    log_path=crec.log_path, cwd=c.get("workingDir") or "/",
-                                   cgroup=crec.cgroup)
+                                   cgroup=crec.cgroup, mount_ns=self.volumes.mount_ns(rec.uid))
         crec.pid, crec.starttime = pid, start
         crec.started_at = now_rfc3339()
         crec.exit_code = None
@@ -690,37 +721,6 @@ class Kubelet:
         runtime.stop(crec, float(pod["spec"].get("terminationGracePeriodSeconds", 30)))
         self.queue.add(key_of(pod))
 
-    def _host_path_binds(self, pod: dict, c: dict, cdir: str) -> str:
-        """hostPath volumes become bind mounts in the container's own mount namespace.
-
-        Pods share the host's filesystem, and netsim creates nothing outside its ledger: a
-        hostPath whose path or mountPath does not exist on this machine is not mounted (a
-        FailedMount event says so) and the container sees the host's own directory there.
-        Other volume types are accepted and not mounted."""
-        vols = {v.get("name"): v for v in pod["spec"].get("volumes") or []}
-        lines = []
-        for m in c.get("volumeMounts") or []:
-            hp = (vols.get(m.get("name")) or {}).get("hostPath")
-            if not hp:
-                continue
-            src, dst = hp.get("path", ""), m.get("mountPath", "")
-            if os.path.exists(src) and os.path.exists(dst) and \
-                    os.path.isdir(src) == os.path.isdir(dst):
-                lines.append(f"{src}\t{dst}\n")
-                continue
-            missing = src if not os.path.exists(src) else dst
-            events.record(self.client, pod, "Warning", "FailedMount",
-                          f'hostPath volume "{m.get("name")}" not mounted at {dst}: {missing} '
-                          "does not exist on this machine (netsim creates no host directories)",
-                          "kubelet", self.node.name)
-        if not lines:
-            return ""
-        os.makedirs(cdir, exist_ok=True)
-        path = os.path.join(cdir, "binds")
-        with open(path, "w") as f:
-            f.writelines(lines)
-        return path
-
     def _write_status(self, pod: dict, rec: runtime.PodRecord, statuses: list[dict],
                       restart_policy: str, init_specs: list[dict] | None = None,
                       init_statuses: list[dict] | None = None,
@@ -755,6 +755,16 @@ class Kubelet:
                 out = self.client.update_status({**pod, "status": new})  # never the cached dict
                 with self._lock:
                     self._written[key_of(pod)] = out
+
+
+def _allocatable() -> dict[str, str]:
+    """What a downwardAPI resourceFieldRef reads for a limit the container does not set."""
+    mem_kib = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/meminfo") as f:
+            mem_kib = int(f.readline().split()[1])
+    return {"cpu": str(os.cpu_count() or 1), "memory": f"{mem_kib}Ki",
+            "ephemeral-storage": "50Gi"}
 
 
 def _pod_initializing(c: dict, rec: runtime.PodRecord) -> dict:

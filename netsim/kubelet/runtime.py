@@ -22,7 +22,9 @@ from netsim.kubelet import cgroups
 from netsim.net.ledger import state_dir
 
 # $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
-# $3: a file of "source<TAB>target" lines to bind-mount (hostPath volumes), may be empty.
+# $3: a file of "source<TAB>target[<TAB>ro]" lines to bind-mount (the container's volumes,
+# netsim.kubelet.volumes), may be empty; the shell then re-enters its working directory
+# (a volume may now be mounted there).
 # $4: "cgroup" when stdin is the container's cgroup.procs (opened by the kubelet: `ip
 # netns exec` mounts a fresh /sys without cgroupfs), else empty: the shell ($$ is the
 # leader: ip and unshare exec without forking) moves itself into the cgroup before
@@ -33,8 +35,10 @@ _LAUNCH = ('if [ -n "$4" ]; then echo $$ >&0 || exit 125; exec </dev/null; fi; '
            'if [ -n "$d" ]; then for f in resolv.conf hosts; do '
            '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; '
            'if [ -n "$b" ] && [ -f "$b" ]; then tab=$(printf "\\t"); '
-           'while IFS="$tab" read -r src dst; do mount --bind "$src" "$dst" || '
-           'echo "netsim: cannot mount $src on $dst" >&2; done < "$b"; fi; exec "$@"')
+           'while IFS="$tab" read -r src dst ro; do { mount --bind "$src" "$dst" && '
+           '{ [ -z "$ro" ] || mount -o remount,bind,ro "$dst"; }; } || '
+           'echo "netsim: cannot mount $src on $dst" >&2; done < "$b"; '
+           'cd "$PWD" 2>/dev/null; fi; exec "$@"')
 
 
 def proc_starttime(pid: int) -> int | None:
@@ -66,7 +70,7 @@ def launched(pid: int, argv: list[str]) -> bool:
     cl = cmdline(pid)
     if not cl:
         return False
-    return cl == argv or (cl[0] not in ("ip", "unshare") and _LAUNCH not in cl)
+    return cl == argv or (cl[0] not in ("ip", "unshare", "nsenter") and _LAUNCH not in cl)
 
 
 @dataclass
@@ -161,9 +165,12 @@ def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
 
 
 def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict[str, str],
-          log_path: str, cwd: str = "/", binds_file: str = "", cgroup: str = "") -> tuple[int, int]:
+          log_path: str, cwd: str = "/", binds_file: str = "", cgroup: str = "",
+          mount_ns: str = "") -> tuple[int, int]:
     """Start a container process (in `cgroup` when given); returns (pid, starttime).
 
+    With `mount_ns` (the pod's, /proc/<holder>/ns/mnt: netsim.kubelet.volumes) the
+    container's own mount namespace is a copy of the pod's, not of the host's.
     Whatever a previous run of the container left in its cgroup is killed first."""
     fd = -1
     if cgroup:
@@ -172,6 +179,13 @@ def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict
     cmd = ["ip", "netns", "exec", netns, "unshare", "--uts", "--mount", "--propagation",
            "private", "sh", "-c", _LAUNCH, "sh", hostname, etc_dir, binds_file,
            "cgroup" if fd >= 0 else "", *argv]
+    if mount_ns:
+        # A copy of a pivoted namespace keeps the old working directory (unreachable):
+        # unshare enters it again in the container's own namespace.
+        root = os.path.dirname(os.path.dirname(mount_ns)) + "/root"  # /proc/<holder>/root
+        wd = cwd if os.path.isdir(root + cwd) else "/"
+        cmd = ["nsenter", f"--mount={mount_ns}", f"--wd={wd}", "--", *cmd[:5], f"--wd={wd}",
+               *cmd[5:]]
     try:
         return spawn(cmd, log_path, env=env, cwd=cwd,
                      stdin=fd if fd >= 0 else subprocess.DEVNULL)

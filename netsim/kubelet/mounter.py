@@ -1,0 +1,172 @@
+"""The pod's mount namespace, made by its holder process (runs as a script: stdlib only).
+
+`unshare --mount --propagation slave python -I -S mounter.py <plan.json>`: the kubelet
+starts this once per pod that mounts volumes, with the pod's cgroup.procs as stdin. In the
+new namespace it mounts the pod's memory-backed volumes (secret, projected, emptyDir with
+medium Memory) as tmpfs over their folders, makes every disk-backed volume folder a bind
+mount of itself (so a view from another mount always reaches the real folder), and makes
+the mountPaths that do not exist on the host: the deepest existing folder above one is
+mimicked by a tmpfs holding a bind mount of each of its entries (symlinks copied), so the
+new folder exists only in this namespace and everything else is still the host's own
+files. A mimicked `/` becomes the namespace's root through pivot_root. Then it becomes the
+pod's pause process (`sleep infinity`): the namespace, and every tmpfs in it, lives as
+long as it does. Nothing is ever mounted in the host's namespace, so a SIGKILLed cluster
+leaves no mount behind: killing the holder (the pod's cgroup, or its network namespace's
+processes) frees it all.
+
+Containers enter this namespace (nsenter --mount=/proc/<holder>/ns/mnt), then make their
+own private copy where their volumes are bind-mounted at their mountPaths; the kubelet
+writes the tmpfs volumes through /proc/<holder>/root.
+
+Plan: {"tmpfs": [[dir, options]], "selfbind": [dir], "scratch": dir, "mimic": [dir],
+"placeholders": [[path, "dir"|"file"]]}.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import sys
+
+MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 217}
+OLD_ROOT = ".netsim-oldroot"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(_libc.mount(src.encode() if src else None, dst.encode(),
+                       fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {src or fstype} on {dst}")
+
+
+def umount(path: str) -> None:
+    _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
+
+
+def bind(src: str, dst: str) -> None:
+    mount(src, dst, None, MS_BIND | MS_REC)
+
+
+def _copy_entry(src: str, dst: str) -> None:
+    """One entry of a mimicked folder: a symlink copied, anything else bind-mounted."""
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    if os.path.isdir(src):
+        os.mkdir(dst)
+    else:
+        with open(dst, "w"):
+            pass
+    bind(src, dst)
+
+
+def _tmpfs_like(path: str, dst: str) -> None:
+    st = os.stat(path)
+    mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={st.st_mode & 0o7777:o}")
+    os.chown(dst, st.st_uid, st.st_gid)
+
+
+def mimic(folder: str, scratch: str, n: int) -> str | None:
+    """Cover `folder` with a tmpfs holding its entries (bind mounts, symlinks): new names
+    can then be made below it in this namespace only. For `/` the new tree is returned
+    (the caller pivots into it)."""
+    if folder == "/":
+        root = os.path.join(scratch, "root")
+        os.mkdir(root)
+        _tmpfs_like("/", root)
+        for e in os.listdir("/"):
+            _copy_entry(os.path.join("/", e), os.path.join(root, e))
+        return root
+    stash = os.path.join(scratch, f"stash{n}")
+    os.mkdir(stash)
+    bind(folder, stash)
+    _tmpfs_like(folder, folder)
+    for e in os.listdir(stash):
+        _copy_entry(os.path.join(stash, e), os.path.join(folder, e))
+    umount(stash)
+    return None
+
+
+def pivot(root: str) -> None:
+    """Make `root` this namespace's `/` (every process here follows), the old root gone."""
+    nr = PIVOT_ROOT.get(platform.machine())
+    if nr is None:
+        raise OSError(f"pivot_root: unknown syscall number on {platform.machine()}")
+    old = os.path.join(root, OLD_ROOT)
+    os.mkdir(old)
+    _check(_libc.syscall(nr, root.encode(), old.encode()), f"pivot_root {root}")
+    os.chdir("/")
+    umount("/" + OLD_ROOT)
+    os.rmdir("/" + OLD_ROOT)
+    # The bind of /var carried a view of the new root's own tmpfs along: drop it.
+    inner = root
+    if os.path.ismount(inner):
+        umount(inner)
+
+
+def placeholder(path: str, kind: str) -> None:
+    """A missing mountPath, made in this namespace's tmpfs (its parents too)."""
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if kind == "file":
+        with open(path, "w"):
+            pass
+    else:
+        os.mkdir(path)
+
+
+def apply(plan: dict) -> None:
+    for d, opts in plan.get("tmpfs", []):
+        mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts or "")
+    for d in plan.get("selfbind", []):
+        mount(d, d, None, MS_BIND)
+    mimics = sorted(plan.get("mimic", []), key=lambda p: 0 if p == "/" else p.count("/"),
+                    reverse=True)  # the deepest first, `/` last
+    if mimics:
+        scratch = plan["scratch"]
+        mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
+        root = None
+        for n, folder in enumerate(mimics):
+            root = mimic(folder, scratch, n) or root
+        if root:
+            pivot(root)
+    for path, kind in plan.get("placeholders", []):
+        placeholder(path, kind)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        os.write(0, str(os.getpid()).encode())  # join the pod's cgroup (stdin: its procs)
+    except OSError:
+        pass
+    try:
+        with open(argv[1]) as f:
+            plan = json.load(f)
+        apply(plan)
+    except (OSError, ValueError, IndexError) as e:
+        print(f"netsim: cannot make the pod's mounts: {e}", file=sys.stderr, flush=True)
+        return 1
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.execvp("sleep", ["sleep", "infinity"])
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
