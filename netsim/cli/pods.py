@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 
 from netsim.api import errors
 from netsim.api.streams.backend import StreamError
-from netsim.api.streams.logs import LogOptions, read_log, validate_container
+from netsim.api.streams.logs import LogOptions, read_log
 from netsim.cli.context import CliError, Ctx, err, server_error
 from netsim.kubelet.streams import NodeStreams
 
@@ -63,30 +65,34 @@ def pod_for_logs(ctx: Ctx, ref: str) -> str:
 
 
 def _container(pod: dict, name: str | None) -> str:
-    """The container kubectl picks (FindOrDefaultContainerByName): the named one, checked
-    as the apiserver checks it; else the default-container annotation's or the first,
-    saying which when there are several."""
+    """The container kubectl picks (podcmd.FindOrDefaultContainerByName): the named one or
+    the default-container annotation's, else the first, saying which when there are others."""
     spec = pod.get("spec") or {}
-    if name is None:
-        names = [c["name"] for c in spec.get("containers") or []]
-        ann = ((pod.get("metadata") or {}).get("annotations") or {}).get(
-            "kubectl.kubernetes.io/default-container")
-        if ann in names:
-            return ann
-        every = names + [f"{c['name']} (init)" for c in spec.get("initContainers") or []]
-        if len(every) > 1:
-            err(f'Defaulted container "{names[0]}" out of: {", ".join(every)}')
-        name = names[0] if names else ""
-    try:
-        return validate_container(pod, name)
-    except errors.ApiError as e:
-        raise CliError(server_error(e)) from e
+    md = pod.get("metadata") or {}
+    names = ([c["name"] for c in spec.get("containers") or []]
+             + [f"{c['name']} (ephem)" for c in spec.get("ephemeralContainers") or []]
+             + [f"{c['name']} (init)" for c in spec.get("initContainers") or []])
+    if not spec.get("containers"):
+        raise CliError(f"error: pod {md.get('namespace')}/{md.get('name')} does not have any "
+                       "containers")
+    name = name or (md.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    if name:
+        every = {c["name"] for key in ("containers", "initContainers", "ephemeralContainers")
+                 for c in spec.get(key) or []}
+        if name not in every:
+            raise CliError(f"error: container {name} is not valid for pod {md.get('name')} "
+                           f"out of: {', '.join(names)}")
+        return name
+    first = spec["containers"][0]["name"]
+    if len(names) > 1:
+        err(f'Defaulted container "{first}" out of: {", ".join(names)}')
+    return first
 
 
 def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tty: bool,
           stdin: bool) -> int:
-    """kubectl exec, on this machine: the same checks and words, then the process
-    replaces this one inside the container (netsim.kubelet.streams, as pods/exec runs it)."""
+    """kubectl exec, on this machine: the same checks and words, then the command
+    runs inside the container (netsim.kubelet.streams, as pods/exec runs it)."""
     if not command:
         raise CliError("error: you must specify at least one command for the container")
     pod = _pod(ctx, pod_name)
@@ -101,11 +107,21 @@ def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tt
     except StreamError as e:
         raise CliError(f"error: Internal error occurred: {e}") from e
     argv = streams.exec_argv(crec, command)
+    env = streams.exec_env(crec, os.environ.get("TERM", "xterm"))
+    # A child on this terminal, as system() runs one (^C and ^\\ are the child's), so its
+    # exit code can be reported in kubectl's words.
+    old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
-        os.execvpe(argv[0], argv, streams.exec_env(crec, os.environ.get("TERM", "xterm")))
+        code = subprocess.call(argv, env=env)
     except OSError as e:
         raise CliError(f"error: {e}") from e
-    return 0
+    finally:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGQUIT, old[1])
+    code = 128 - code if code < 0 else code
+    if code:
+        err(f"command terminated with exit code {code}")
+    return code
 
 
 def logs(ctx: Ctx, pod_name: str, container: str | None, follow: bool, previous: bool,
