@@ -29,11 +29,16 @@ class Client:
         raise NotImplementedError
 
     def list(self, resource: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict]:
+             label_selector: str | None = None,
+             field_selector: str | None = None) -> list[dict]:
+        if field_selector:
+            return self.list_rv(resource, namespace, label_selector,
+                                field_selector=field_selector)[0]
         return self.list_rv(resource, namespace, label_selector)[0]
 
     def list_rv(self, resource: str, namespace: str | None = None,
-                label_selector: str | None = None) -> tuple[list[dict], int]:
+                label_selector: str | None = None,
+                field_selector: str | None = None) -> tuple[list[dict], int]:
         raise NotImplementedError
 
     def create(self, obj: dict, dry_run: bool = False) -> dict:
@@ -58,7 +63,8 @@ class Client:
 
     def watch(self, resource: str, namespace: str | None = None,
               resource_version: int | None = None, timeout: float = 300.0,
-              label_selector: str | None = None) -> Iterator[tuple[str, dict]]:
+              label_selector: str | None = None,
+              field_selector: str | None = None) -> Iterator[tuple[str, dict]]:
         raise NotImplementedError
 
     def get_or_none(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
@@ -77,8 +83,8 @@ class LocalClient(Client):
     def get(self, resource, name, namespace=None):
         return self.store.get(resource, name, namespace)
 
-    def list_rv(self, resource, namespace=None, label_selector=None):
-        return self.store.list(resource, namespace, label_selector)
+    def list_rv(self, resource, namespace=None, label_selector=None, field_selector=None):
+        return self.store.list(resource, namespace, label_selector, field_selector)
 
     def create(self, obj, dry_run=False):
         return self.store.create(obj, dry_run=dry_run)
@@ -98,8 +104,9 @@ class LocalClient(Client):
                                  propagation_policy)
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
-        return self.store.watch(resource, namespace, resource_version, timeout, label_selector)
+              label_selector=None, field_selector=None):
+        return self.store.watch(resource, namespace, resource_version, timeout, label_selector,
+                                field_selector=field_selector)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -271,9 +278,10 @@ class HttpClient(Client):
         res = BY_PLURAL[resource]
         return self._request("GET", self._url(resource, (namespace or "default") if res.namespaced else None, name))
 
-    def list_rv(self, resource, namespace=None, label_selector=None):
+    def list_rv(self, resource, namespace=None, label_selector=None, field_selector=None):
         out = self._request("GET", self._url(resource, namespace,
-                                             query={"labelSelector": label_selector}))
+                                             query={"labelSelector": label_selector,
+                                                    "fieldSelector": field_selector}))
         return out.get("items", []), int(out.get("metadata", {}).get("resourceVersion", 0))
 
     def create(self, obj, dry_run=False):
@@ -307,7 +315,7 @@ class HttpClient(Client):
             "gracePeriodSeconds": grace_period_seconds, "propagationPolicy": propagation_policy}))
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
+              label_selector=None, field_selector=None):
         """Yields what LocalClient's watch does, BOOKMARKs included: it asks for them
         (allowWatchBookmarks, as client-go's reflector does), and a bare keep-alive line
         from a server that sends none becomes a BOOKMARK at the last version seen. So an
@@ -317,7 +325,8 @@ class HttpClient(Client):
             "watch": "1", "resourceVersion": resource_version,
             # whole seconds, at least 1: the server reads 0 as "its default"
             "timeoutSeconds": max(1, math.ceil(timeout)),
-            "labelSelector": label_selector, "allowWatchBookmarks": "true"})
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "allowWatchBookmarks": "true"})
         seen = {} if resource_version is None else {"resourceVersion": str(resource_version)}
         conn = _UnixConnection(self.path, timeout=timeout + 30)
         try:

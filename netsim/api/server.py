@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from netsim.api import authn, discovery, errors, routes, satoken, tables  # noqa: F401 (satoken: registers)
+from netsim.api import authn, discovery, errors, listopts, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api import authz as _authz  # noqa: F401  (auth can-i reviews)
 from netsim.api import patch as _patches  # strategic/JSON patch, server-side apply, managedFields
 from netsim.api import protobuf as _protobuf  # noqa: F401  (protobuf request bodies)
@@ -25,7 +25,6 @@ from netsim.api import streams as _streams  # noqa: F401  (pods/log, pods/exec)
 from netsim.api.openapi import v3 as _openapi  # noqa: F401  (registers /openapi/v2, /openapi/v3)
 from netsim.api.propagation import policy as delete_policy
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
-from netsim.api.selectors import parse as parse_selector
 from netsim.api.store import Store
 
 log = logging.getLogger("netsim.api")
@@ -535,27 +534,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 return
             if method == "GET" and name is None:
-                selector = query.get("labelSelector")
-                _check_selector(selector)
-                _int_param(query, "limit")
-                rv = _rv_param(query)
-                if _bool_param(query, "watch"):
-                    return self._watch(res.plural, ns, query, rv, selector)
-                # The stored JSON texts go out as they are (no decode and re-encode).
-                items, rv = store.list_raw(res.plural, ns, selector)
-                if tables.wants_table(self.headers.get("accept")):
-                    return self._send_table(res.plural, [json.loads(i) for i in items], str(rv))
-                head = json.dumps({"kind": res.kind + "List", "apiVersion": res.api_version,
-                                   "metadata": {"resourceVersion": str(rv)}},
-                                  separators=(",", ":"))
-                return self._send_raw(200, (head[:-1] + ',"items":[' + ",".join(items)
-                                            + "]}").encode())
+                opts = listopts.parse(query, res.plural)
+                if opts.watch:
+                    return self._watch(res.plural, ns, opts)
+                return self._list(res, ns, opts)
             if method == "GET":
                 raw = store.get_raw(res.plural, name, ns)
                 if sub is None and tables.wants_table(self.headers.get("accept")):
-                    obj = json.loads(raw)
-                    return self._send_table(res.plural, [obj],
-                                            (obj.get("metadata") or {}).get("resourceVersion"))
+                    return self._send_raw(200, tables.object_table(res.plural, raw),
+                                          content_type=tables.TABLE_CONTENT_TYPE.encode())
                 return self._send_raw(200, raw.encode())
             if method == "POST" and name is None and sub is None:
                 dry_run = _dry_run(query, "CreateOptions")
@@ -640,16 +627,59 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # the API must answer, never die
             self._send(500, errors.ApiError(f"internal error: {type(e).__name__}: {e}").status())
 
-    def _watch(self, plural: str, ns: str | None, query: dict, rv: int | None,
-               selector: str | None) -> None:
-        timeout = _int_param(query, "timeoutSeconds")
+    def _list(self, res: Resource, ns: str | None, opts: listopts.ListOptions) -> None:
+        """A list: the stored JSON texts go out as they are (no decode and re-encode), or
+        as a Table (rows cached per object version); `limit` pages with a continue token."""
+        store = self.server.store
+        want = opts.resource_version
+        if want and opts.rv_match == "Exact" and want != store.resource_version:
+            if want < store.resource_version:
+                raise errors.Gone("The resourceVersion for the provided list is too old.")
+        if want and want > store.resource_version:
+            # NotOlderThan a version this store has not reached: the apiserver waits ~3 s
+            deadline = time.monotonic() + 3.0
+            while store.resource_version < want and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if store.resource_version < want:
+                raise errors.ApiError(f"Timeout: Too large resource version: {want}, current: "
+                                      f"{store.resource_version}", code=504, reason="Timeout")
+        items, rv, nxt, left = store.list_page(res.plural, ns, opts.label_selector,
+                                               opts.field_selector, opts.limit or None,
+                                               opts.after)
+        meta: dict = {}
+        if nxt is not None:
+            meta["continue"] = listopts.encode_continue(rv, nxt)
+            if not opts.label_selector and not opts.field_selector:
+                meta["remainingItemCount"] = left
+        if tables.wants_table(self.headers.get("accept")):
+            return self._send_raw(200, tables.table_bytes(res.plural, items, str(rv),
+                                                          extra_meta=meta),
+                                  content_type=tables.TABLE_CONTENT_TYPE.encode())
+        head = json.dumps({"kind": res.kind + "List", "apiVersion": res.api_version,
+                           "metadata": {"resourceVersion": str(rv), **meta}},
+                          separators=(",", ":"))
+        return self._send_raw(200, (head[:-1] + ',"items":[' + ",".join(items)
+                                    + "]}").encode())
+
+    def _watch(self, plural: str, ns: str | None, opts: listopts.ListOptions) -> None:
+        timeout = opts.timeout
         # 0 or absent: the default; negative: the watch ends at once (the apiserver's timer).
         timeout = 300.0 if not timeout else max(0.0, float(timeout))
-        bookmarks = _bool_param(query, "allowWatchBookmarks")
+        # sendInitialEvents=true (kubectl 1.37's wait / rollout status): the state as ADDED,
+        # then the bookmark that ends it; a watch from no version (or 0) without it: the
+        # state as ADDED too (the legacy "start at most recent" semantics).
+        initial: bool | str = False
+        if opts.send_initial_events:
+            initial = "bookmark" if opts.bookmarks else True
+        elif opts.send_initial_events is None and not opts.resource_version:
+            initial = True
         # `kubectl get -w` watches with the Table Accept: each event's object is a Table of
         # one row (bookmarks stay the bare object, as the apiserver sends them)
         as_table = tables.wants_table(self.headers.get("accept"))
-        stream = self.server.store.watch(plural, ns, rv, timeout, selector, raw=True)
+        stream = self.server.store.watch(plural, ns, opts.resource_version, timeout,
+                                         opts.label_selector, raw=True,
+                                         field_selector=opts.field_selector,
+                                         initial_events=initial)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -657,14 +687,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             try:
                 for etype, obj in stream:
-                    if etype == "BOOKMARK" and not bookmarks:
+                    if etype == "BOOKMARK" and not opts.bookmarks:
                         self._chunk(b"\n")  # keep-alive probe: detects a gone client
                         continue
+                    data = obj.encode()
                     if as_table and etype != "BOOKMARK":
-                        o = json.loads(obj)
-                        obj = json.dumps(tables.table(plural, [o], (o.get("metadata") or {}).get(
-                            "resourceVersion")), separators=(",", ":"))
-                    self._chunk(b'{"type":"%s","object":%s}\n' % (etype.encode(), obj.encode()))
+                        data = tables.object_table(plural, obj)
+                    self._chunk(b'{"type":"%s","object":%s}\n' % (etype.encode(), data))
             except errors.ApiError as e:
                 self._chunk(json.dumps({"type": "ERROR", "object": e.status()}).encode() + b"\n")
             self.wfile.write(b"0\r\n\r\n")
@@ -753,31 +782,6 @@ def _int_param(query: dict, key: str) -> int | None:
     if not -(1 << 63) <= n < (1 << 63):
         raise errors.BadRequest(f'strconv.ParseInt: parsing "{v}": value out of range')
     return n
-
-
-def _bool_param(query: dict, key: str) -> bool:
-    """Anything but absent, "0" or "false" is true, as the apiserver reads booleans."""
-    v = query.get(key)
-    return v is not None and v != "0" and v.lower() != "false"
-
-
-def _rv_param(query: dict) -> int | None:
-    v = query.get("resourceVersion")
-    if v is None or v == "":
-        return None
-    if not (v.isascii() and v.isdigit()) or int(v) >= 1 << 64:
-        why = "value out of range" if v.isascii() and v.isdigit() else "invalid syntax"
-        raise errors.BadRequest(f'resourceVersion: Invalid value: "{v}": strconv.ParseUint: '
-                                f'parsing "{v}": {why}')
-    return int(v)
-
-
-def _check_selector(selector: str | None) -> None:
-    if selector:
-        try:
-            parse_selector(selector)
-        except ValueError as e:
-            raise errors.BadRequest(str(e)) from e
 
 
 def _go_type(v) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 from netsim.api import errors, propagation
+from netsim.api import fieldselectors as fsel
 from netsim.api.kinds.types import check_decodes, json_kind
 from netsim.api.resources import BY_PLURAL, Resource, for_object
 from netsim.api.selectors import parse as parse_selector
@@ -63,6 +64,13 @@ def _decoded(obj, decode: bool = True) -> tuple[dict, Resource]:
     return obj, res
 
 
+def _labels(obj: dict) -> dict:
+    """An object's labels as a selector reads them (a store without admission may hold
+    labels that are no map: to a selector, none)."""
+    labels = (obj.get("metadata") or {}).get("labels")
+    return dict(labels) if isinstance(labels, dict) else {}
+
+
 def _spec_part(obj: dict) -> dict:
     """What counts for `generation`: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -92,7 +100,11 @@ class Store:
         self._conds: dict[str, threading.Condition] = {}
         # The watch log is capped by count and by the bytes of its texts (20000 large
         # objects would otherwise be gigabytes); a watcher older than its start gets 410.
-        self._events: deque[tuple[int, str, str, str, dict, str]] = deque()
+        # Each entry: (rv, type, plural, namespace, labels, text, fields, prev) where
+        # fields are the object's selectable fields and prev, for a change that altered
+        # labels or fields, is (labels, fields, text) of the object before it: a watch with
+        # a selector sends ADDED / DELETED when an object starts / stops matching.
+        self._events: deque[tuple] = deque()
         self._history, self._history_bytes, self._event_bytes = history, history_bytes, 0
         # Events expire event_ttl seconds after their last write (kube-apiserver --event-ttl).
         self.event_ttl = event_ttl
@@ -109,21 +121,35 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
         return self._rv
 
-    def _emit(self, etype: str, res: Resource, obj: dict, text: str | None = None) -> None:
+    def _emit(self, etype: str, res: Resource, obj: dict, text: str | None = None,
+              old: dict | tuple | None = None) -> None:
         """Log a change for watchers. The object is kept as JSON text: each watcher decodes
-        its own copy (cheaper than deepcopy) and the HTTP API sends the text as it is."""
+        its own copy (cheaper than deepcopy) and the HTTP API sends the text as it is.
+        `old` (a MODIFIED's previous object, or its (labels, fields) taken before it was
+        changed in place) lets selector watches see an object stop or start matching."""
         rv = int(obj["metadata"]["resourceVersion"])
         if text is None:
             text = json.dumps(obj, separators=(",", ":"))
-        labels = obj["metadata"].get("labels")
-        # A store without admission may hold labels that are no map: to a selector, none.
+        labels = _labels(obj)
+        fields = fsel.extract(res.plural, obj)
+        prev = None
+        if old is not None:
+            if isinstance(old, dict):
+                old_labels, old_fields = _labels(old), fsel.extract(res.plural, old)
+                old_text = None
+            else:
+                old_labels, old_fields, old_text = old
+            if old_labels != labels or old_fields != fields:
+                if old_text is None and isinstance(old, dict):
+                    old_text = json.dumps(old, separators=(",", ":"))
+                prev = (old_labels, old_fields, old_text)
         self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
-                             dict(labels) if isinstance(labels, dict) else {}, text))
-        self._event_bytes += len(text)
+                             labels, text, fields, prev))
+        self._event_bytes += len(text) + (len(prev[2] or "") if prev else 0)
         while len(self._events) > self._history or (
                 self._event_bytes > self._history_bytes and len(self._events) > 1):
             old = self._events.popleft()
-            self._event_bytes -= len(old[5])
+            self._event_bytes -= len(old[5]) + (len(old[7][2] or "") if old[7] else 0)
             self._oldest_rv = old[0]
         cond = self._conds.get(res.plural)
         if cond is not None:
@@ -161,21 +187,10 @@ class Store:
         return obj
 
     def list(self, resource: str, namespace: str | None = None,
-             label_selector: str | None = None) -> tuple[list[dict], int]:
-        res = BY_PLURAL[resource]
-        match = parse_selector(label_selector)
-        with self._lock:
-            if res.namespaced and namespace:
-                rows = self._db.execute(
-                    "SELECT data FROM objects WHERE resource=? AND namespace=? ORDER BY namespace, name",
-                    (res.plural, namespace)).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT data FROM objects WHERE resource=? ORDER BY namespace, name",
-                    (res.plural,)).fetchall()
-            rv = self._rv
-        objs = [json.loads(r[0]) for r in rows]
-        return [o for o in objs if match(o["metadata"].get("labels") or {})], rv
+             label_selector: str | None = None,
+             field_selector: str | None = None) -> tuple[list[dict], int]:
+        items, rv = self.list_raw(resource, namespace, label_selector, field_selector)
+        return [json.loads(i) for i in items], rv
 
     def get_raw(self, resource: str, name: str, namespace: str | None = None) -> str:
         """get() as the stored JSON text (the HTTP API sends it without decoding)."""
@@ -189,24 +204,97 @@ class Store:
         return row[0]
 
     def list_raw(self, resource: str, namespace: str | None = None,
-                 label_selector: str | None = None) -> tuple[list[str], int]:
-        """list() as JSON texts: only the labels are decoded, and only for a selector."""
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 limit: int | None = None, after: tuple[str, str] | None = None
+                 ) -> tuple[list[str], int]:
+        """list() as JSON texts, no object decoded: a label selector reads the labels, a
+        field selector its fields, with json_extract; metadata.name= and
+        metadata.namespace= narrow the query itself (kubectl wait / rollout status /
+        delete --wait list one object by name).
+
+        `limit` and `after` (the (namespace, name) the previous page ended at) page
+        through the list in its order; see list_page."""
+        return self.list_page(resource, namespace, label_selector, field_selector, limit,
+                              after)[:2]
+
+    def list_page(self, resource: str, namespace: str | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None,
+                  limit: int | None = None, after: tuple[str, str] | None = None
+                  ) -> tuple[list[str], int, tuple[str, str] | None, int]:
+        """(texts, resourceVersion, where the next page starts or None, how many items
+        are left after this page)."""
         res = BY_PLURAL[resource]
         match = parse_selector(label_selector) if label_selector else None
-        cols = "data, json_extract(data, '$.metadata.labels')" if match else "data, NULL"
+        reqs = fsel.requirements(field_selector, res.plural)
+        where, args = ["resource=?"], [res.plural]
+        if res.namespaced and namespace:
+            where.append("namespace=?")
+            args.append(namespace)
+        cols = ["data", "namespace", "name",
+                "json_extract(data, '$.metadata.labels')" if match else "NULL"]
+        need: dict[str, int] = {}
+        fields = fsel.fields_for(res.plural)
+        for r in reqs:
+            if r.op == "=" and r.key == "metadata.name":
+                where.append("name=?")
+                args.append(r.value)
+            elif r.op == "=" and r.key == "metadata.namespace":
+                where.append("namespace=?")
+                args.append(r.value)
+            if r.key not in ("metadata.name", "metadata.namespace") and r.key not in need:
+                need[r.key] = len(cols)
+                paths = fields[r.key].paths
+                cols.extend(f"json_extract(data, '{fsel.sql_path(p)}')" for p in paths)
+        if after is not None:
+            where.append("(namespace > ? OR (namespace = ? AND name > ?))")
+            args.extend((after[0], after[0], after[1]))
+        sql = (f"SELECT {', '.join(cols)} FROM objects WHERE {' AND '.join(where)} "
+               "ORDER BY namespace, name")
+        filtered = match is not None or bool(reqs)
         with self._lock:
-            if res.namespaced and namespace:
-                rows = self._db.execute(
-                    f"SELECT {cols} FROM objects WHERE resource=? AND namespace=? "
-                    "ORDER BY namespace, name", (res.plural, namespace)).fetchall()
-            else:
-                rows = self._db.execute(
-                    f"SELECT {cols} FROM objects WHERE resource=? ORDER BY namespace, name",
-                    (res.plural,)).fetchall()
+            if limit and not filtered:
+                # a page, and how many are left after it, counted by SQLite
+                rows = self._db.execute(sql + " LIMIT ?", (*args, limit)).fetchall()
+                if len(rows) == limit:
+                    last = rows[-1]
+                    count = self._db.execute(
+                        f"SELECT count(*) FROM objects WHERE {' AND '.join(where)} AND "
+                        "(namespace > ? OR (namespace = ? AND name > ?))",
+                        (*args, last[1], last[1], last[2])).fetchone()[0]
+                    if count:
+                        return [r[0] for r in rows], self._rv, (last[1], last[2]), count
+                return [r[0] for r in rows], self._rv, None, 0
+            rows = self._db.execute(sql, args).fetchall()
             rv = self._rv
-        if match is None:
-            return [r[0] for r in rows], rv
-        return [r[0] for r in rows if match(json.loads(r[1]) if r[1] else {})], rv
+        fmatch = None
+        if reqs:
+            fmatch = fsel.matcher(reqs)
+            specs = [(k, fields[k], i) for k, i in need.items()]
+        out: list[str] = []
+        nxt, left = None, 0
+        for row in rows:
+            if match is not None and not match(json.loads(row[3]) if row[3] else {}):
+                continue
+            if fmatch is not None:
+                got = {"metadata.namespace": row[1], "metadata.name": row[2]}
+                for key, f, i in specs:
+                    v = None
+                    for j in range(len(f.paths)):
+                        v = row[i + j]
+                        if v is not None:
+                            break
+                    got[key] = f.render(v)
+                if not fmatch(got):
+                    continue
+            if limit and len(out) >= limit:
+                left += 1
+                continue
+            out.append(row[0])
+            if limit and len(out) == limit:
+                nxt = (row[1], row[2])
+        if not left:
+            nxt = None
+        return out, rv, nxt, left
 
     # ---- writes ----------------------------------------------------------------------
     def expire_events(self, now: float | None = None) -> int:
@@ -333,7 +421,7 @@ class Store:
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
                     and res.plural != "pods":
                 return self._remove(res, new)
-            self._emit("MODIFIED", res, new, self._write(res, new))
+            self._emit("MODIFIED", res, new, self._write(res, new), old)
             return new
 
     def patch(self, resource: str, name: str, namespace: str | None,
@@ -388,6 +476,7 @@ class Store:
                 else:
                     md.pop("finalizers", None)
             graceful = False
+            before = None
             if res.plural == "pods":
                 grace = grace_period_seconds
                 if grace is None:
@@ -409,6 +498,7 @@ class Store:
             elif res.plural == "namespaces":
                 if md.get("deletionTimestamp"):
                     return obj
+                before = _copy(obj)  # its status.phase changes below (a selectable field)
                 md["deletionTimestamp"] = now_rfc3339()
                 obj.setdefault("status", {})["phase"] = "Terminating"
                 md.setdefault("finalizers", ["kubernetes"])
@@ -419,14 +509,16 @@ class Store:
                 graceful = True
             if graceful:
                 md["resourceVersion"] = str(self._next_rv())
-                self._emit("MODIFIED", res, obj, self._write(res, obj))
+                self._emit("MODIFIED", res, obj, self._write(res, obj), before)
                 return obj
             return self._remove(res, obj)
 
     # ---- watch -----------------------------------------------------------------------
     def watch(self, resource: str, namespace: str | None = None,
               resource_version: int | None = None, timeout: float = 300.0,
-              label_selector: str | None = None, raw: bool = False) -> Iterator[tuple[str, dict]]:
+              label_selector: str | None = None, raw: bool = False,
+              field_selector: str | None = None,
+              initial_events: bool = False) -> Iterator[tuple[str, dict]]:
         """Yield (type, obj) for changes after resource_version; ends after `timeout` s.
 
         With raw=True the object comes as its JSON text (the HTTP API sends it unparsed).
@@ -436,16 +528,41 @@ class Store:
         for BOOKMARK_AFTER seconds, however busy other resources are: a quiet watcher can
         advance its resourceVersion (and so resume rather than get 410), and an idle
         stream notices a closed peer or a stop request.
+
+        With selectors, as the apiserver's watch cache: an object that starts matching
+        comes as ADDED, one that stops matching as DELETED (its last matching state, at
+        the change's resourceVersion).
+
+        initial_events (sendInitialEvents=true, or a watch from no version): first an
+        ADDED for every object there is now, then (initial_events="bookmark") a BOOKMARK
+        annotated k8s.io/initial-events-end, then the changes after that state.
         """
         res = BY_PLURAL[resource]
-        match = parse_selector(label_selector)
-        rv = self._rv if resource_version is None else int(resource_version)
+        match = parse_selector(label_selector) if label_selector else None
+        freqs = fsel.requirements(field_selector, res.plural)
+        fmatch = fsel.matcher(freqs) if freqs else None
+        if initial_events:
+            with self._lock:
+                items, rv = self.list_raw(resource, namespace, label_selector, field_selector)
+            for text in items:
+                yield "ADDED", (text if raw else json.loads(text))
+            if initial_events == "bookmark":
+                mark = {"kind": res.kind, "apiVersion": res.api_version,
+                        "metadata": {"resourceVersion": str(rv), "annotations": {
+                            "k8s.io/initial-events-end": "true"}}}
+                yield "BOOKMARK", (json.dumps(mark, separators=(",", ":")) if raw else mark)
+        else:
+            rv = self._rv if resource_version is None else int(resource_version)
         if rv < self._oldest_rv:
             raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
         if not timeout >= 0:  # nan: end at once rather than spin
             timeout = 0.0
         deadline = last_sent = time.monotonic()
         deadline += timeout
+
+        def passes(labels: dict, fields: dict) -> bool:
+            return (match is None or match(labels)) and (fmatch is None or fmatch(fields))
+
         while not self.closed:
             batch = []
             with self._lock:
@@ -463,12 +580,29 @@ class Store:
                         break
                     batch.append(ev)
             batch.reverse()
-            for erv, etype, eres, ens, labels, text in batch:
+            for erv, etype, eres, ens, labels, text, fields, prev in batch:
                 rv = erv
                 if eres != res.plural or (namespace and res.namespaced and ens != namespace):
                     continue
-                if not match(labels):
-                    continue
+                if match is not None or fmatch is not None:
+                    now_ok = passes(labels, fields)
+                    if etype == "DELETED":
+                        now_ok, was_ok = False, now_ok
+                    elif etype == "ADDED" or prev is None:
+                        was_ok = now_ok if etype != "ADDED" else False
+                    else:
+                        was_ok = passes(prev[0], prev[1])
+                    if not now_ok and not was_ok:
+                        continue
+                    if now_ok and not was_ok:
+                        etype = "ADDED"
+                    elif was_ok and not now_ok and etype != "DELETED":
+                        # its last state that matched, at this change's version
+                        etype = "DELETED"
+                        if prev[2] is not None:
+                            gone = json.loads(prev[2])
+                            gone["metadata"]["resourceVersion"] = str(erv)
+                            text = json.dumps(gone, separators=(",", ":"))
                 yield etype, (text if raw else json.loads(text))
                 last_sent = time.monotonic()
             if time.monotonic() - last_sent >= self.BOOKMARK_AFTER:

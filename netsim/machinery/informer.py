@@ -44,11 +44,15 @@ class SharedInformer:
 
     def __init__(self, client: Client, resource: str,
                  indexers: dict[str, IndexFunc] | None = None, *,
-                 namespace: str | None = None, label_selector: str | None = None):
+                 namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None):
         self.client, self.resource = client, resource
+        self.namespace, self.label_selector = namespace, label_selector
+        self.field_selector = field_selector
         self.indexer = Indexer(indexers)
         self.reflector = Reflector(client, resource, self, namespace=namespace,
                                    label_selector=label_selector,
+                                   field_selector=field_selector,
                                    name=f"informer-{resource}")
         self._handlers: list[Handler] = []
         self._dispatch = threading.RLock()  # one change at a time reaches cache + handlers
@@ -210,7 +214,8 @@ class InformerFactory:
 
     def __init__(self, client: Client):
         self.client = client
-        self._informers: dict[str, SharedInformer] = {}
+        # (resource, namespace, label selector, field selector) -> its informer
+        self._informers: dict[tuple, SharedInformer] = {}
         self._lock = threading.Lock()
         self._users = 0
 
@@ -233,13 +238,20 @@ class InformerFactory:
         if release:
             self.release()
 
-    def informer(self, resource: str,
-                 indexers: dict[str, IndexFunc] | None = None) -> SharedInformer:
-        """The informer of `resource` (made on first use), with these indexes added."""
+    def informer(self, resource: str, indexers: dict[str, IndexFunc] | None = None, *,
+                 namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None) -> SharedInformer:
+        """The informer of `resource` (made on first use), with these indexes added. With
+        a namespace or selectors it is another informer (client-go's filtered informer
+        factories): the kubelet watches only spec.nodeName=<its node>, as upstream's."""
+        key = (resource, namespace or None, label_selector or None, field_selector or None)
         with self._lock:
-            inf = self._informers.get(resource)
+            inf = self._informers.get(key)
             if inf is None:
-                inf = self._informers[resource] = SharedInformer(self.client, resource)
+                inf = self._informers[key] = SharedInformer(
+                    self.client, resource, namespace=namespace or None,
+                    label_selector=label_selector or None,
+                    field_selector=field_selector or None)
         if indexers:
             inf.add_indexers(indexers)
         return inf
@@ -323,11 +335,17 @@ class TrackingClient(Client):
     def get(self, resource, name, namespace=None):
         return self.inner.get(resource, name, namespace)
 
-    def list_rv(self, resource, namespace=None, label_selector=None):
+    def list_rv(self, resource, namespace=None, label_selector=None, field_selector=None):
+        if field_selector:
+            return self.inner.list_rv(resource, namespace, label_selector,
+                                      field_selector=field_selector)
         return self.inner.list_rv(resource, namespace, label_selector)
 
     def watch(self, resource, namespace=None, resource_version=None, timeout=300.0,
-              label_selector=None):
+              label_selector=None, field_selector=None):
+        if field_selector:
+            return self.inner.watch(resource, namespace, resource_version, timeout,
+                                    label_selector, field_selector=field_selector)
         return self.inner.watch(resource, namespace, resource_version, timeout, label_selector)
 
     def create(self, obj, dry_run=False):

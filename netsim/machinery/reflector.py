@@ -53,7 +53,8 @@ def is_gone(e: BaseException) -> bool:
 
 
 class Reflector:
-    """Keeps a sink in step with one resource (optionally one namespace / label selector)."""
+    """Keeps a sink in step with one resource (optionally one namespace, label selector
+    and field selector: the kubelet's pods are spec.nodeName=<its node>)."""
 
     # A watch ends after a jittered 60-120 s and is resumed (client-go: 5-10 min), so a
     # stream the server lost track of is noticed.
@@ -61,9 +62,13 @@ class Reflector:
 
     def __init__(self, client: Client, resource: str, sink: Sink, *,
                  namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None,
                  backoff: Backoff | None = None, name: str | None = None):
         self.client, self.resource, self.sink = client, resource, sink
         self.namespace, self.label_selector = namespace, label_selector
+        self.field_selector = field_selector
+        # only when set: clients that predate field selectors keep working
+        self._fs = {"field_selector": field_selector} if field_selector else {}
         self.backoff = backoff or Backoff()
         self.name = name or f"reflector-{resource}"
         self.stopped = threading.Event()
@@ -81,7 +86,7 @@ class Reflector:
             if need_list:
                 try:
                     items, rv = self.client.list_rv(self.resource, self.namespace,
-                                                    self.label_selector)
+                                                    self.label_selector, **self._fs)
                 except Exception as e:
                     self._failed("list", e)
                     if self.backoff.wait(self.stopped):
@@ -123,7 +128,8 @@ class Reflector:
             for etype, obj in self.client.watch(self.resource, self.namespace,
                                                 resource_version=self.resource_version,
                                                 timeout=timeout,
-                                                label_selector=self.label_selector):
+                                                label_selector=self.label_selector,
+                                                **self._fs):
                 if self.stopped.is_set():
                     return True
                 if not delivered:
