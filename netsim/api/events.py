@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from netsim.api import errors
+from netsim.api import fieldselectors as fsel
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339, now_rfc3339_micro
 
@@ -59,13 +60,25 @@ def record(client: Client, obj: dict, etype: str, reason: str, message: str,
 
 
 def for_object(client: Client, obj: dict) -> list[dict]:
-    """Events about one object, oldest first (describe's Events table)."""
+    """Events about one object, oldest first (describe's Events table), asked of the API
+    with kubectl describe's field selector: involvedObject name, namespace, kind and uid
+    (a Node's also by uid=name, as kubectl asks: kubelets name the node in its events'
+    uid). A cluster-scoped object's events are looked for in every namespace."""
     md = obj.get("metadata", {})
-    out = [e for e in client.list("events", md.get("namespace") or "default")
-           if e.get("involvedObject", {}).get("uid") == md.get("uid")
-           or (e.get("involvedObject", {}).get("name") == md.get("name")
-               and e.get("involvedObject", {}).get("kind") == obj.get("kind"))]
-    return sorted(out, key=order_key)
+    sel = {"involvedObject.name": md.get("name") or "",
+           "involvedObject.namespace": md.get("namespace") or ""}
+    if obj.get("kind"):
+        sel["involvedObject.kind"] = obj["kind"]
+    uids = [md["uid"]] if md.get("uid") else [None]
+    if obj.get("kind") == "Node":
+        uids.append(md.get("name") or "")
+    out: dict[str, dict] = {}
+    for uid in uids:
+        s = dict(sel) if uid is None else {**sel, "involvedObject.uid": uid}
+        for e in client.list("events", md.get("namespace") or None,
+                             field_selector=fsel.to_string(s)):
+            out[f"{e['metadata'].get('namespace')}/{e['metadata'].get('name')}"] = e
+    return sorted(out.values(), key=order_key)
 
 
 def order_key(e: dict) -> tuple:

@@ -94,6 +94,7 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
     sections = []
     all_items = []
     single = len(targets) == 1 and len(targets[0][1]) == 1
+    tables: list[tuple] = []  # (resource, objects) of each kind the server answered for
     for kind, names in targets:
         try:
             res = lookup(kind)
@@ -116,21 +117,30 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
         if res.plural == "events":
             objs.sort(key=ev.order_key)
         all_items.extend(objs)
-        if output in (None, "wide"):
+        if names and not objs:
+            continue  # nothing found: no table of this kind (kubectl's infos)
+        tables.append((res, objs))
+        if output == "name":
+            sections.append(printers.print_name(res.plural, objs))
+    if output in (None, "wide"):
+        # kubectl's printWithKind: NAME is <kind>/<name> when the answers are of several
+        # kinds; a blank line between kinds that printed rows, unless --no-headers
+        with_kind = len({res.plural for res, _ in tables}) > 1
+        for res, objs in tables:
             if not objs:
                 continue
             extra = {"no_headers": no_headers}
             if label_columns:
                 extra["label_columns"] = label_columns
+            if with_kind:
+                extra["with_kind"] = res.type_name
             sections.append(printers.print_table(
                 res.plural, objs, now=ctx.now(), wide=output == "wide", show_labels=show_labels,
                 all_namespaces=ctx.all_namespaces and res.namespaced, extra=extra))
-        elif output == "name":
-            sections.append(printers.print_name(res.plural, objs))
-    if output in (None, "wide"):
         if not sections and rc == 0:
             err(printers.no_resources_message(None if ctx.all_namespaces else ctx.ns))
-        out("\n".join(s.rstrip("\n") for s in sections) if sections else "")
+        sep = "\n" if no_headers else "\n\n"
+        out(sep.join(s.rstrip("\n") for s in sections) if sections else "")
     elif output == "name":
         out("".join(sections))
     elif output in ("yaml", "json"):
@@ -211,8 +221,9 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
         rel["pods"] = [p for p in c.list("pods", ns)
                        if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
     elif plural == "nodes":
-        rel["pods"] = [p for p in c.list("pods") if p.get("spec", {}).get("nodeName") == obj["metadata"]["name"]
-                       and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+        # kubectl describe node's request: the node's pods not finished, selected server side
+        rel["pods"] = c.list("pods", field_selector=f"spec.nodeName={obj['metadata']['name']},"
+                             "status.phase!=Succeeded,status.phase!=Failed")
     elif plural == "ingresses":
         rel["services"] = c.list("services", ns)
         rel["endpoints"] = c.list("endpoints", ns)

@@ -217,3 +217,23 @@ def test_node_informer_holds_only_its_nodes_pods(store, client):
     finally:
         factory.stop()
         factory.join(3)
+
+
+def test_netsims_describe_asks_for_the_objects_events_as_kubectl_does(client):
+    """netsim describe's Events: the same field selector kubectl describe sends, so an
+    older object of the same name (another uid) or another kind's events stay out."""
+    from netsim.api import events
+    pod = client.create(_pod("web", "n1"))
+    events.record(client, pod, "Normal", "Scheduled", "assigned", "default-scheduler")
+    old = {**pod, "metadata": {**pod["metadata"], "uid": "old-uid"}}
+    events.record(client, old, "Normal", "Killing", "old pod", "kubelet", "n1")
+    svc = {"kind": "Service", "apiVersion": "v1",
+           "metadata": {"name": "web", "namespace": "default", "uid": "svc-uid"}}
+    events.record(client, svc, "Normal", "Created", "svc", "service-controller")
+    assert [e["reason"] for e in events.for_object(client, pod)] == ["Scheduled"]
+    node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1", "uid": "node-uid"}}
+    events.record(client, node, "Normal", "Starting", "kubelet up", "kubelet", "n1")
+    by_name = {**node, "metadata": {"name": "n1", "uid": "n1"}}
+    events.record(client, by_name, "Normal", "NodeReady", "ready", "kubelet", "n1")
+    assert sorted(e["reason"] for e in events.for_object(client, node)) == \
+        ["NodeReady", "Starting"]
