@@ -230,3 +230,34 @@ def test_follow_is_chunked_and_ends_when_the_client_leaves(api):
     s.close()  # the client leaves: the server's follow ends though the container runs
     wait_for(lambda: threading.active_count() < before, timeout=5, what="follow thread ends")
     alive.on = False
+
+
+def test_attach_streams_new_output_until_the_container_ends(api):
+    from tests.unit.streamhelpers import WsClient
+    p = _pod(api, "web", statuses=[_running()])
+    _record(api, p, logs_by_restart={0: "before attach\n"})
+    alive = Alive()
+    real = api.node.log_file
+    api.node.log_file = lambda *a: backend.LogFile(real(*a).path, alive)
+    c = WsClient(api.connect(), URL.format("web").replace("/log", "/attach") +
+                 "?container=app&stdout=true&stderr=true", ["v5.channel.k8s.io"])
+    assert c.status == 101 and c.next_message() == b"\x01"
+    with open(os.path.join(api.node.pod_dir(p), "app", "0.log"), "a") as f:
+        f.write("after\n")
+    assert c.next_message() == b"\x01after\n"
+    c.send(b"\x00ignored")
+    alive.on = False
+    msgs = c.messages()
+    assert json.loads(msgs[-1][1:]) == {"metadata": {}, "status": "Success"}
+
+
+def test_attach_to_a_container_not_running(api):
+    from tests.unit.streamhelpers import WsClient
+    p = _pod(api, "web", statuses=[_running()])
+    _record(api, p, logs_by_restart={0: ""})
+    api.node.log_file = lambda *a: backend.LogFile("", lambda: False)
+    c = WsClient(api.connect(), URL.format("web").replace("/log", "/attach") + "?stdout=true",
+                 ["v5.channel.k8s.io"])
+    st = json.loads(c.messages()[-1][1:])
+    assert st["message"] == ('Internal error occurred: unable to upgrade connection: container '
+                             'not found ("app")')

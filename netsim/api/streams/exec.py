@@ -1,4 +1,4 @@
-"""pods/exec over WebSocket: the channel protocol kubectl
+"""pods/exec and pods/attach over WebSocket: the channel protocol kubectl
 (v5.channel.k8s.io) and the Python client (v4.channel.k8s.io) speak.
 
 Every message's first byte is its channel: 0 stdin, 1 stdout, 2 stderr, 3 the final
@@ -18,7 +18,7 @@ import urllib.parse
 
 from netsim.api import errors, routes
 from netsim.api.streams import backend, websocket
-from netsim.api.streams.logs import get_pod, validate_container
+from netsim.api.streams.logs import LogOptions, get_pod, read_log, validate_container
 
 log = logging.getLogger("netsim.api.exec")
 
@@ -187,3 +187,57 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+@routes.subresource("pods", "attach")
+def serve_attach(req: routes.Request) -> None:
+    """kubectl attach: a running container's output from now on, on stdout's channel (or
+    stderr's when only that is asked for: the kubelet keeps one merged stream), until the
+    container ends (Success) or the client leaves. Containers' stdin is /dev/null: what the
+    client sends is dropped."""
+    if req.method not in ("GET", "POST"):
+        raise errors.ApiError("the server does not allow this method on the requested "
+                              "resource", code=405, reason="MethodNotAllowed")
+    params = _params(req)
+    want = {k: _flag(params, k) for k in ("stdin", "stdout", "stderr", "tty")}
+    pod = get_pod(req)
+    cname = validate_container(pod, (params.get("container") or [""])[0])
+    if not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.BadRequest(f"pod {req.name} does not have a host assigned")
+    if not (want["stdin"] or want["stdout"] or want["stderr"]):
+        raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+    if not websocket.is_upgrade(req.headers) and \
+            "spdy" in (req.headers.get("upgrade") or "").lower():
+        raise errors.BadRequest("unable to upgrade: attach is served over WebSocket "
+                                "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY")
+    conn = websocket.accept(req, PROTOCOLS)
+    if conn is None:
+        return
+    try:
+        log_file = backend.current().log_file(pod, cname, False)
+        if not log_file.running():
+            raise backend.StreamError(f'unable to upgrade connection: container not found '
+                                      f'("{cname}")')
+    except (backend.StreamError, errors.ApiError) as e:
+        conn.send_binary(_status(error=e.message if isinstance(e, errors.ApiError) else str(e)))
+        conn.close()
+        while conn.recv() is not None:
+            pass
+        return
+    channel = STDOUT if want["stdout"] or not want["stderr"] else STDERR
+    conn.send_binary(bytes([channel]))
+    left = threading.Event()
+
+    def read_client() -> None:
+        while conn.recv() is not None:
+            pass
+        left.set()
+    reader = threading.Thread(target=read_client, daemon=True, name="attach-read")
+    reader.start()
+    for piece in read_log(log_file, LogOptions(follow=True, tail_lines=0), left.wait):
+        if not conn.send_binary(bytes([channel]) + piece):
+            break
+    if not left.is_set():
+        conn.send_binary(_status(0))
+        conn.close()
+    reader.join(websocket.CLOSE_TIMEOUT + 5)
