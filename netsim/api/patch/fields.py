@@ -202,11 +202,8 @@ def _cmp(old: Any, new: Any, node: Any, path: Path, added: PathSet, modified: Pa
     if old is None and new is None:
         return
     if old is None or new is None:
-        v = new if old is None else old
-        out = added if old is None else removed
-        out.update(to_set(v, node, path))
-        if path and (member or openapi.is_map(node) or _is_leaf(node, v)):
-            out.add(path)
+        _appeared(new if old is None else old, node, path, added if old is None else removed,
+                  member)
         return
     if _is_leaf(node, new) or type(old) is not type(new) or _is_leaf(node, old):
         if old != new and path:
@@ -224,6 +221,25 @@ def _cmp(old: Any, new: Any, node: Any, path: Path, added: PathSet, modified: Pa
     n = {item_element(node, x, i): x for i, x in enumerate(new)}
     for pe in o.keys() | n.keys():
         _cmp(o.get(pe), n.get(pe), items, path + (pe,), added, modified, removed, True)
+
+
+def _appeared(v: Any, node: Any, path: Path, out: PathSet, member: bool) -> None:
+    """Every path of a subtree one side lacks: ToFieldSet's, plus the maps themselves
+    (a nil map in Go, so its appearing is a change of its own)."""
+    if path and (member or openapi.is_map(node) or _is_leaf(node, v)):
+        out.add(path)
+    if _is_leaf(node, v):
+        return
+    if isinstance(v, dict):
+        struct = _is_struct(node)
+        for k, x in v.items():
+            sub = _sub(node, k)
+            _appeared(x, sub, path + (("f", k),), out,
+                      not struct or sub is None or x is None or (isinstance(x, dict) and not x))
+        return
+    items = openapi.items(node)
+    for i, x in enumerate(v):
+        _appeared(x, items, path + (item_element(node, x, i),), out, True)
 
 
 # ---- removing owned-but-dropped fields (prune) ------------------------------------------

@@ -115,8 +115,7 @@ def update(live: dict | None, new: dict, manager: str, api_version: str, sub: st
     else:
         managers = Managers(((live or {}).get("metadata") or {}).get("managedFields"))
     node = _node(new)
-    added, modified, removed = fp.compare(_stripped(live) if live else None, _stripped(new),
-                                          node)
+    added, modified, removed = fp.compare(_stripped(live) if live else {}, _stripped(new), node)
     changed = _ignore(added | modified, sub)
     removed = _ignore(removed, sub)
     me = (manager, "Update", api_version, sub or "")
@@ -210,7 +209,7 @@ def apply(live: dict | None, config: dict, manager: str, api_version: str, sub: 
                 if not any(o[:len(p)] == p and o != p for o in owned)]
         if drop:
             new = fp.remove(new, drop, node)
-    added, modified, removed = fp.compare(live_s or None, new, node)
+    added, modified, removed = fp.compare(live_s, new, node)
     changed = _ignore(added | modified, sub)
     removed = _ignore(removed, sub)
     conflicts = [(k, p) for k, s in managers.sets.items() if k != me
