@@ -34,10 +34,21 @@ def wants_table(accept: str | None) -> bool:
     return False
 
 
+# Upstream's column names (pkg/printers/internalversion) that are not the printed header
+# with each word capitalized; kubectl upper-cases a name when it prints it, so the header
+# netsim's CLI prints is the name upper-cased, byte for byte.
+_UPSTREAM_NAMES = {
+    "IP": "IP", "UP-TO-DATE": "Up-to-date", "CLUSTER-IP": "Cluster-IP",
+    "EXTERNAL-IP": "External-IP", "INTERNAL-IP": "Internal-IP", "PORT(S)": "Port(s)",
+    "OS-IMAGE": "OS-Image", "KERNEL-VERSION": "Kernel-Version",
+    "CONTAINER-RUNTIME": "Container-Runtime", "ADDRESSTYPE": "AddressType",
+    "POD-SELECTOR": "Pod-Selector",
+}
+
+
 def _column_name(header: str) -> str:
-    # kubectl upper-cases a column's name when it prints it; the names are kept upper-case
-    # here so the printed header is the CLI's byte for byte.
-    return header
+    """The column's name as kube-apiserver sends it ("Name", "Nominated Node", ...)."""
+    return _UPSTREAM_NAMES.get(header) or " ".join(w.capitalize() for w in header.split(" "))
 
 
 def _definition(header: str, wide: bool) -> dict:

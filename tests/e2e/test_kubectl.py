@@ -84,9 +84,6 @@ def test_workloads_after_netsim_apply(cluster):
         cluster.netsim("delete", "-f", EXAMPLE, "--ignore-not-found", check=False, timeout=120)
 
 
-@pytest.mark.xfail(reason="netsim get of several kinds prints bare names and no blank line "
-                   "between the tables; kubectl prints <kind>/<name> (netsim/cli/get.py)",
-                   strict=True)
 def test_several_kinds_print_as_kubectl_prints_them(cluster):
     cluster.netsim("apply", "-f", EXAMPLE)
     try:

@@ -141,8 +141,8 @@ def test_table_cells_are_the_cli_printers(api):
     ctype, t = _get(api, "/api/v1/namespaces/default/pods", table_accept)
     assert ctype == tables.TABLE_CONTENT_TYPE
     assert [(c["name"], c["priority"]) for c in t["columnDefinitions"]] == [
-        ("NAME", 0), ("READY", 0), ("STATUS", 0), ("RESTARTS", 0), ("AGE", 0), ("IP", 1),
-        ("NODE", 1), ("NOMINATED NODE", 1), ("READINESS GATES", 1)]
+        ("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1),
+        ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1)]  # upstream's names
     pod = store.get("pods", "web", "default")
     cols, fn = printers.columns("pods")
     assert len(t["rows"]) == 1 and len(t["rows"][0]["cells"]) == len(cols)

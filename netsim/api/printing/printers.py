@@ -764,8 +764,9 @@ def print_table(
     NAMESPACE first for namespaced kinds; ``--show-labels`` adds LABELS last.
     ``extra`` takes optional kubectl flags: ``no_headers`` (bool) and
     ``label_columns`` (list of label keys, ``-L``), printed as upper-cased columns
-    after the regular ones. Objects are printed in the order given (kubectl keeps
-    the server's order, which is by namespace then name).
+    after the regular ones, and ``with_kind`` (a ``deployment.apps`` style prefix for
+    NAME, as kubectl prints when one ``get`` shows several kinds). Objects are printed in
+    the order given (kubectl keeps the server's order, which is by namespace then name).
     """
     extra = extra or {}
     headers, fn, namespaced, keep = _columns_for(resource, wide)
@@ -776,9 +777,13 @@ def print_table(
     if show_labels:
         out_headers.append("LABELS")
     rows: list[list[str]] = []
+    with_kind = extra.get("with_kind")
+    name_at = headers.index("NAME") if with_kind and "NAME" in headers else None
     for obj in objs:
         cells = fn(obj, now)
         row = [cells[i] for i in keep]
+        if name_at is not None:
+            row[name_at] = f"{with_kind}/{row[name_at]}"
         labels = meta_of(obj).get("labels") or {}
         if show_ns:
             row.insert(0, meta_of(obj).get("namespace", ""))
