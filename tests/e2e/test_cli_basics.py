@@ -67,7 +67,8 @@ def test_apply_get_wide_labels_yaml_json_name(cluster, ns, tmp_path):
     assert allns[0].split()[0] == "NAMESPACE"
     assert any(line.split()[:2] == [NS, "web-1"] for line in allns)
     d = cluster.netsim("describe", "po", "web-1", "-n", NS).stdout
-    assert d.startswith("Name:") and f"Namespace:    {NS}\n" in d and "Events:" in d
+    # (aligned under "Service Account:", which every pod has: the admission sets it)
+    assert d.startswith("Name:") and f"Namespace:        {NS}\n" in d and "Events:" in d
     # the Events table's last row for the container start, as kubectl describe shows it
     assert re.search(r"^  Normal  +Started +.+? +kubelet +Started container main$", d, re.M), d
     logs = cluster.netsim("logs", "web-1", "-n", NS).stdout

@@ -5,6 +5,8 @@ refusal of a missing ServiceAccount in upstream's words, automount opt-outs)."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from netsim.api.admission import Admission
@@ -115,3 +117,18 @@ def test_updates_are_left_alone(client):
     p = client.create(pod("u"))
     p["metadata"]["labels"] = {"x": "y"}
     assert client.update(p)["spec"]["volumes"] == p["spec"]["volumes"]
+
+
+def test_an_update_that_leaves_the_api_access_out_keeps_it(client):
+    settle(client)
+    p = client.create(pod("k"))
+    again = copy.deepcopy(p)  # lists replaced whole by the manifest's (netsim apply)
+    again["spec"]["containers"] = pod("k")["spec"]["containers"]
+    for key in ("volumes", "serviceAccountName", "serviceAccount"):
+        del again["spec"][key]
+    again["metadata"]["labels"] = {"x": "y"}
+    out = client.update(again)
+    assert out["spec"]["volumes"] == p["spec"]["volumes"]
+    assert out["spec"]["containers"][0]["volumeMounts"] == \
+        p["spec"]["containers"][0]["volumeMounts"]
+    assert out["spec"]["serviceAccountName"] == "default"

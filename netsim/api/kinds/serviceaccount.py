@@ -101,5 +101,34 @@ def _mount_token(spec: dict) -> None:
         spec["volumes"] = [*volumes, token_volume(name)]
 
 
+def keep(pod: dict, old: dict | None) -> None:
+    """An update that leaves out what this plugin added at creation keeps it (the account's
+    name, the kube-api-access volume and its mounts). kubectl's strategic merge never drops
+    them; netsim's own `apply` replaces lists whole and would otherwise be refused for
+    changing an immutable pod spec. A defaulter: it must run before validation."""
+    if old is None:
+        return
+    spec, was = pod.get("spec"), old.get("spec") or {}
+    if not isinstance(spec, dict):
+        return
+    for key in ("serviceAccountName", "serviceAccount"):
+        if not spec.get(key) and was.get(key):
+            spec[key] = was[key]
+    vol = next((v for v in was.get("volumes") or []
+                if str(v.get("name", "")).startswith(VOLUME_PREFIX)), None)
+    if vol is None:
+        return
+    if not any(v.get("name") == vol["name"] for v in spec.get("volumes") or []):
+        spec["volumes"] = [*(spec.get("volumes") or []), vol]
+    for key in ("initContainers", "containers"):
+        before = {c.get("name"): c for c in was.get(key) or []}
+        for c in spec.get(key) or []:
+            mine = [m for m in (before.get(c.get("name")) or {}).get("volumeMounts") or []
+                    if m.get("name") == vol["name"] and m.get("mountPath") == MOUNT_PATH]
+            mounts = c.get("volumeMounts") or []
+            if mine and not any(m.get("mountPath") == MOUNT_PATH for m in mounts):
+                c["volumeMounts"] = [*mounts, *mine]
+
+
 def register(reg: Registry, settings: ClusterSettings) -> None:
-    reg.add("Pod", allocator=admit)
+    reg.add("Pod", defaulter=keep, allocator=admit)
