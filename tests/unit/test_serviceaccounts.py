@@ -132,3 +132,11 @@ def test_an_update_that_leaves_the_api_access_out_keeps_it(client):
     assert out["spec"]["containers"][0]["volumeMounts"] == \
         p["spec"]["containers"][0]["volumeMounts"]
     assert out["spec"]["serviceAccountName"] == "default"
+
+
+def test_get_sa_columns_are_kubectls(client):
+    from netsim.api import tables
+    settle(client)
+    t = tables.table("serviceaccounts", client.list("serviceaccounts", "default"), "1")
+    assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Secrets", "Age"]
+    assert t["rows"][0]["cells"][:2] == ["default", "0"]

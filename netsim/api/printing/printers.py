@@ -502,6 +502,12 @@ def _configmap_row(cm: Mapping, now: datetime) -> list[str]:
     return [meta_of(cm).get("name", ""), str(n), age(meta_of(cm).get("creationTimestamp"), now)]
 
 
+def _serviceaccount_row(sa: Mapping, now: datetime) -> list[str]:
+    md = meta_of(sa)
+    return [md.get("name", ""), str(len(sa.get("secrets") or [])),
+            age(md.get("creationTimestamp"), now)]
+
+
 def _secret_row(s: Mapping, now: datetime) -> list[str]:
     return [
         meta_of(s).get("name", ""),
@@ -688,6 +694,7 @@ _TABLES: dict[str, _Table] = {
     ),
     "configmaps": (["NAME", "DATA", "AGE"], [], _configmap_row, True),
     "secrets": (["NAME", "TYPE", "DATA", "AGE"], [], _secret_row, True),
+    "serviceaccounts": (["NAME", "SECRETS", "AGE"], [], _serviceaccount_row, True),
     "ingresses": (
         ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
         [],
