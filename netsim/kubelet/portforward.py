@@ -13,6 +13,7 @@ namespace "/var/run/netns/<ns>": failed to connect to localhost:80 inside namesp
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import socket
 
@@ -28,10 +29,11 @@ def dial(pod: dict, rec: runtime.PodRecord | None, port: int) -> socket.socket:
     kubelet record `rec` (the node's for a hostNetwork pod); raises StreamError with the
     kubelet's message."""
     md = pod["metadata"]
+    # a containerd-like sandbox id (64 hex); the pod netns's name carries its first 12
+    sandbox = hashlib.sha256(md["uid"].encode()).hexdigest()
     if rec is None or not rec.netns:
-        raise StreamError(f"error forwarding port {port} to pod {md['uid']}, uid : failed to "
-                          f"find sandbox \"{md['uid']}\" in store: not found")
-    sandbox = rec.netns
+        raise StreamError(f"error forwarding port {port} to pod {sandbox}, uid : failed to "
+                          f"find sandbox \"{sandbox}\" in store: not found")
     path = os.path.join(rtnl.NETNS_DIR, rec.netns)
     shown = "host" if rec.host_network else path
     prefix = (f"error forwarding port {port} to pod {sandbox}, uid : failed to execute "
@@ -50,18 +52,22 @@ def dial(pod: dict, rec: runtime.PodRecord | None, port: int) -> socket.socket:
     except OSError as e:  # the namespace went away under us
         raise StreamError(prefix + _go_error(e)) from e
     raise StreamError(prefix + f"failed to connect to localhost:{port} inside namespace "
-                      f"\"{sandbox}\", IPv4: dial tcp4 127.0.0.1:{port}: connect: {err4} "
-                      f"IPv6 dial tcp6 [::1]:{port}: connect: {err6} ")
+                      f"\"{sandbox}\", IPv4: dial tcp4 127.0.0.1:{port}: {err4} "
+                      f"IPv6 dial tcp6 [::1]:{port}: {err6} ")
 
 
 def _connect(family: int, host: str, port: int) -> tuple[socket.socket | None, str]:
-    s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    """A connected socket, or None and the failed step as Go's dialer words it."""
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    except OSError as e:  # e.g. no IPv6 in this namespace
+        return None, "socket: " + _go_error(e)
     s.settimeout(DIAL_TIMEOUT)
     try:
         s.connect((host, port))
     except OSError as e:
         s.close()
-        return None, _go_error(e)
+        return None, "connect: " + _go_error(e)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s, ""
 

@@ -5,16 +5,20 @@ refusals a client sees before any upgrade."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
 import netsim.api.streams.portforward  # noqa: F401  (registers pods/portforward)
 from netsim.api.streams import backend, spdy
 from netsim.api.streams.backend import StreamError
+from tests.conftest import requires_root
 from tests.unit.streamhelpers import Api, WsClient
 
 PATH = "/api/v1/namespaces/default/pods/web/portforward"
@@ -220,6 +224,23 @@ def test_a_reset_data_stream_still_gets_the_error_stream_closed(api, node):
     assert not ended(frames, data)
 
 
+def test_a_quiet_forward_outlives_the_servers_idle_timeout(node):
+    a = Api(idle_timeout=0.3)
+    try:
+        a.store.create({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "web", "namespace": "default"},
+                        "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "x"}]}})
+        c = spdy_session(a)
+        err, data = c.forward(80, 0, b"part1 ", fin=False)
+        c.read_until(lambda fs: len(fs) >= 2)  # both SYN_REPLYs
+        time.sleep(1.0)  # > idle_timeout, nothing on the wire
+        c.send(spdy.Data(data, b"part2\n"))
+        frames = c.read_until(lambda fs: ended(fs, err))
+        assert received(frames, data) == b"echo:part1 part2\n"
+    finally:
+        a.stop()
+
+
 def test_another_stream_protocol_is_refused(api, node):
     s, head = upgrade_spdy(api, "v4.channel.k8s.io")
     assert head.startswith(b"HTTP/1.1 403 ")
@@ -273,7 +294,6 @@ def test_v4_base64(api, node):
     assert [ws.next_message(), ws.next_message()] == [b"0UAA=", b"1UAA="]
     ws.send_text("0aGkK")  # "hi\n"
     rest = ws.messages()
-    import base64
     assert b"".join(base64.b64decode(m[1:]) for m in rest if m[:1] == b"0") == b"echo:hi\n"
 
 
@@ -321,3 +341,39 @@ def test_without_a_node_side_503(api):
     finally:
         backend.install(old)
     assert code == 503
+
+
+# ---- the node side: a socket made in the pod's netns ---------------------------------
+
+@requires_root
+def test_the_node_side_dials_the_pods_loopback_in_its_netns():
+    from netsim.kubelet import portforward as node_pf
+    from netsim.kubelet.runtime import PodRecord
+
+    pod = {"metadata": {"name": "web", "namespace": "default", "uid": "u-1"}}
+    # this process's own netns stands in for the pod's (setns into it needs root, as into
+    # any other); the kubelet's record names it
+    rec = PodRecord(uid="u-1", namespace="default", name="web", netns="/proc/self/ns/net")
+    srv = LineServer()
+    s = node_pf.dial(pod, rec, srv.port)
+    s.sendall(b"hi\n")
+    assert s.recv(100) == b"echo:hi\n"
+    s.close()
+    srv.sock.close()
+    free = socket.socket()  # a port nobody listens on
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    sandbox = hashlib.sha256(b"u-1").hexdigest()
+    with pytest.raises(StreamError) as e:
+        node_pf.dial(pod, rec, port)
+    free.close()
+    v6 = str(e.value).rsplit(f"[::1]:{port}: ", 1)[1]  # refused, or no ::1 on this machine
+    assert str(e.value) == (
+        f"error forwarding port {port} to pod {sandbox}, uid : failed to execute "
+        f"portforward in network namespace \"/proc/self/ns/net\": failed to connect to "
+        f"localhost:{port} inside namespace \"{sandbox}\", IPv4: dial tcp4 "
+        f"127.0.0.1:{port}: connect: connection refused IPv6 dial tcp6 [::1]:{port}: {v6}")
+    assert v6 in ("connect: connection refused ", "connect: cannot assign requested address ",
+                  "socket: address family not supported by protocol ")
+    with pytest.raises(StreamError, match=f'to pod {sandbox}, uid : failed to find sandbox'):
+        node_pf.dial(pod, None, 80)
