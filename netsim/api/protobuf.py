@@ -41,7 +41,8 @@ _SPECIAL = {
     "TypeMeta": "apiVersion=1:s kind=2:s",
 }
 _SCALARS = {"s": 9, "b": 12, "bool": 8, "i32": 5, "i64": 3, "f64": 1, "u32": 13, "u64": 4}
-_ZERO = {"s": "", "b": b"", "bool": False, "i32": 0, "i64": 0, "f64": 0.0, "u32": 0, "u64": 0}
+_ZERO = {"s": "", "b": b"", "bool": False, "i32": 0, "i64": 0, "f64": 0.0, "u32": 0, "u64": 0,
+         "IntOrString": 0}
 # apiVersion -> the table's package; DeleteOptions is registered in every group version.
 _PACKAGES = {"v1": "core", "apps/v1": "apps", "batch/v1": "batch",
              "networking.k8s.io/v1": "networking", "discovery.k8s.io/v1": "discovery",
@@ -143,7 +144,9 @@ class _Schema:
                 continue
             value = self._value(f.type, getattr(msg, f.attr))
             if f.pointer:  # set means set, zero or not (an empty message too: emptyDir {})
-                out[f.json] = _or_empty(value, f.type)
+                value = _or_empty(value, f.type)
+                if value is not None:
+                    out[f.json] = value
             elif not f.json:  # embedded struct: its fields are the parent's
                 out.update(value or {})
             elif value is not None and value != _ZERO.get(f.type) and value != {}:
@@ -189,9 +192,7 @@ def _duration(msg) -> str | None:
 
 
 def _int_or_string(msg):
-    if msg.type == 1:
-        return msg.strVal
-    return msg.intVal or None
+    return msg.strVal if msg.type == 1 else msg.intVal
 
 
 def _raw(msg):

@@ -168,3 +168,11 @@ def test_kubectl_create_verbs_send_protobuf_and_store_what_they_mean(api, tmp_pa
     job = s.get("jobs", "j2", "default")["spec"]["template"]["spec"]
     assert job["containers"][0]["command"] == ["sh", "-c", "echo hi"]
     assert job["restartPolicy"] == "Never"
+
+
+def test_a_pointer_int_or_string_set_to_zero_is_kept():
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+         "spec": {"strategy": {"type": "RollingUpdate",
+                               "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}}}}
+    got = protobuf.decode(protobuf.encode(d))
+    assert got["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": "25%"}
