@@ -20,9 +20,23 @@ from netsim.api.streams.backend import LogFile, StreamError
 from netsim.kubelet import portforward, runtime
 from netsim.kubelet.runtime import ContainerRecord, PodRecord, proc_starttime
 
-# $0: the container cgroup's cgroup.procs; then the command. The shell moves itself into
-# the cgroup before it execs anything, so every process the command starts is in it.
-_JOIN = 'echo $$ > "$0" || { echo "netsim: cannot join the container\'s cgroup" >&2; exit 126; }; exec "$@"'
+# $1: the umask, $2: the container cgroup's cgroup.procs ("": none), then the command. The
+# shell takes the container's umask (not the control plane's 077) and moves itself into the
+# cgroup before it execs anything, so every process the command starts is in it.
+_WRAP = ('umask "$1"; if [ -n "$2" ]; then echo $$ > "$2" || { echo "netsim: cannot join '
+         'the container\'s cgroup" >&2; exit 126; }; fi; shift 2; exec "$@"')
+
+
+def _umask(pid: int) -> str:
+    """A process's umask (the Umask: line of its status), 0022 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return line.split()[1]
+    except (OSError, IndexError):
+        pass
+    return "0022"
 
 
 class NodeStreams:
@@ -107,14 +121,13 @@ class NodeStreams:
     def exec_argv(self, crec: ContainerRecord, command: list[str], *,
                   new_session_tty: bool = False) -> list[str]:
         """The argv that runs `command` inside the container: its namespaces, its working
-        directory, its cgroup; with `new_session_tty` in a session of its own whose
+        directory, umask and cgroup; with `new_session_tty` in a session of its own whose
         controlling terminal is its stdin (a pty)."""
         argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "--wd", "--", *command]
         if new_session_tty:
             argv = ["setsid", "-c", *argv]
-        if crec.cgroup:
-            argv = ["/bin/sh", "-c", _JOIN, os.path.join(crec.cgroup, "cgroup.procs"), *argv]
-        return argv
+        procs = os.path.join(crec.cgroup, "cgroup.procs") if crec.cgroup else ""
+        return ["/bin/sh", "-c", _WRAP, "sh", _umask(crec.pid), procs, *argv]
 
     def exec_env(self, crec: ContainerRecord, term: str | None) -> dict[str, str]:
         """The container's own environment (its leader's), TERM added for a terminal."""

@@ -99,6 +99,8 @@ def test_exec_output_and_exit_code(cluster, pods):
     assert p.stdout == "out\n"
     assert p.stderr == "err\ncommand terminated with exit code 3\n"
     assert k(cluster, pods, "exec", "talk", "--", "hostname").stdout == "talk\n"
+    # the container's umask, not the control plane's 077
+    assert k(cluster, pods, "exec", "talk", "--", "sh", "-c", "umask").stdout == "0022\n"
 
 
 def test_exec_with_stdin(cluster, pods):
@@ -286,6 +288,21 @@ def test_netsim_and_kubectl_print_the_same(cluster, pods):
     n, kc = cluster.netsim(*args, check=False), kubectl(cluster, *args, check=False)
     assert (n.returncode, n.stdout, n.stderr) == (kc.returncode, kc.stdout, kc.stderr) == (
         4, "out\n", "command terminated with exit code 4\n")
+
+
+def test_attach_shows_the_containers_output_from_now_on(cluster, pods):
+    home = os.path.join(os.path.dirname(os.environ["KUBECONFIG"]),
+                        f"netsim-test-{cluster.name}.home")
+    last = int(k(cluster, pods, "logs", "talk", "--tail=1").stdout.split()[1])
+    proc = subprocess.Popen([KUBECTL, "--context", f"netsim-{cluster.name}", "-n", pods,
+                             "attach", "talk"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "HOME": home})
+    try:
+        nums = [int(proc.stdout.readline().split()[1]) for _ in range(2)]
+        assert nums[0] > last and nums[1] == nums[0] + 1
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # ---- the Python client ------------------------------------------------------------------------

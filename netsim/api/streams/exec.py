@@ -224,6 +224,10 @@ def serve_attach(req: routes.Request) -> None:
         while conn.recv() is not None:
             pass
         return
+    try:  # output from the moment the client is told the stream is up
+        offset = os.path.getsize(log_file.path) if log_file.path else 0
+    except OSError:
+        offset = 0
     channel = STDOUT if want["stdout"] or not want["stderr"] else STDERR
     conn.send_binary(bytes([channel]))
     left = threading.Event()
@@ -234,7 +238,7 @@ def serve_attach(req: routes.Request) -> None:
         left.set()
     reader = threading.Thread(target=read_client, daemon=True, name="attach-read")
     reader.start()
-    for piece in read_log(log_file, LogOptions(follow=True, tail_lines=0), left.wait):
+    for piece in read_log(log_file, LogOptions(follow=True, offset=offset), left.wait):
         if not conn.send_binary(bytes([channel]) + piece):
             break
     if not left.is_set():

@@ -35,6 +35,7 @@ class LogOptions:
     tail_lines: int | None = None
     limit_bytes: int | None = None
     since: float | None = None  # epoch seconds: lines written from then on
+    offset: int | None = None  # start at this byte of the file, nothing before (attach)
 
 
 def validate_container(pod: dict, name: str) -> str:
@@ -152,7 +153,9 @@ def read_log(log: backend.LogFile, o: LogOptions,
         return
     with f:
         stamper = _Stamper() if o.timestamps else None
-        data = f.read()
+        if o.offset is not None:
+            f.seek(o.offset)
+        data = f.read() if o.offset is None else b""
         mtime = os.fstat(f.fileno()).st_mtime
         if o.since is not None and mtime < o.since:
             data = b""
