@@ -1,6 +1,6 @@
 """The pod's mount namespace, made by its holder process (runs as a script: stdlib only).
 
-`unshare --mount --propagation slave python -I -S mounter.py <plan.json>`: the kubelet
+`unshare --mount --propagation slave python -I -S mounter.py <plan>`: the kubelet
 starts this once per pod that mounts volumes, with the pod's cgroup.procs as stdin. In the
 new namespace it mounts the pod's memory-backed volumes (secret, projected, emptyDir with
 medium Memory) as tmpfs over their folders, makes every disk-backed volume folder a bind
@@ -18,16 +18,15 @@ Containers enter this namespace (nsenter --mount=/proc/<holder>/ns/mnt), then ma
 own private copy where their volumes are bind-mounted at their mountPaths; the kubelet
 writes the tmpfs volumes through /proc/<holder>/root.
 
-Plan: {"tmpfs": [[dir, options]], "selfbind": [dir], "scratch": dir, "mimic": [dir],
-"placeholders": [[path, "dir"|"file"]]}.
+Plan: lines of tab-separated fields, `tmpfs DIR OPTIONS`, `selfbind DIR`, `scratch DIR`,
+`mimic DIR`, `placeholder PATH dir|file` (no json, re or platform import: every pod's start
+waits for this interpreter).
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import platform
 import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
@@ -104,9 +103,9 @@ def mimic(folder: str, scratch: str, n: int) -> str | None:
 
 def pivot(root: str) -> None:
     """Make `root` this namespace's `/` (every process here follows), the old root gone."""
-    nr = PIVOT_ROOT.get(platform.machine())
+    nr = PIVOT_ROOT.get(os.uname().machine)
     if nr is None:
-        raise OSError(f"pivot_root: unknown syscall number on {platform.machine()}")
+        raise OSError(f"pivot_root: unknown syscall number on {os.uname().machine}")
     old = os.path.join(root, OLD_ROOT)
     os.mkdir(old)
     _check(_libc.syscall(nr, root.encode(), old.encode()), f"pivot_root {root}")
@@ -129,6 +128,31 @@ def placeholder(path: str, kind: str) -> None:
             pass
     else:
         os.mkdir(path)
+
+
+def read_plan(text: str) -> dict:
+    plan: dict = {"tmpfs": [], "selfbind": [], "mimic": [], "placeholders": [], "scratch": ""}
+    for line in text.splitlines():
+        kind, *args = line.split("\t")
+        if kind == "tmpfs":
+            plan["tmpfs"].append([args[0], args[1] if len(args) > 1 else ""])
+        elif kind == "selfbind":
+            plan["selfbind"].append(args[0])
+        elif kind == "mimic":
+            plan["mimic"].append(args[0])
+        elif kind == "placeholder":
+            plan["placeholders"].append([args[0], args[1]])
+        elif kind == "scratch":
+            plan["scratch"] = args[0]
+    return plan
+
+
+def write_plan(plan: dict) -> str:
+    lines = [f"tmpfs\t{d}\t{o}" for d, o in plan["tmpfs"]]
+    lines += [f"selfbind\t{d}" for d in plan["selfbind"]]
+    lines += [f"scratch\t{plan['scratch']}"] + [f"mimic\t{d}" for d in plan["mimic"]]
+    lines += [f"placeholder\t{p}\t{k}" for p, k in plan["placeholders"]]
+    return "\n".join(lines) + "\n"
 
 
 def apply(plan: dict) -> None:
@@ -157,7 +181,7 @@ def main(argv: list[str]) -> int:
         pass
     try:
         with open(argv[1]) as f:
-            plan = json.load(f)
+            plan = read_plan(f.read())
         apply(plan)
     except (OSError, ValueError, IndexError) as e:
         print(f"netsim: cannot make the pod's mounts: {e}", file=sys.stderr, flush=True)

@@ -552,9 +552,9 @@ def start_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
     for d in the_plan["selfbind"]:
         os.makedirs(d, exist_ok=True)
     os.makedirs(the_plan["scratch"], exist_ok=True)
-    path = os.path.join(pdir, "volumes", "plan.json")
+    path = os.path.join(pdir, "volumes", "plan")
     with open(path, "w") as f:
-        json.dump(the_plan, f)
+        f.write(mounter.write_plan(the_plan))
     logp = os.path.join(pdir, "volumes", "holder.log")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(logp)
@@ -690,11 +690,14 @@ class PodVolumes:
         h = self.holders.get(uid)
         return f"/proc/{h[0]}/ns/mnt" if h and holder_alive(*h) else ""
 
-    def setup(self, pod: dict, pdir: str, cgroup: str) -> bool:
+    def setup(self, pod: dict, pdir: str, cgroup: str, started: bool = False) -> bool:
         """Set up or refresh every volume of the pod. Returns False while a volume
-        cannot be set up and no container has started (the pod stays ContainerCreating)."""
+        cannot be set up and no container has started (the pod stays ContainerCreating;
+        `started`: some container ran already, e.g. before the agent restarted)."""
         md = pod["metadata"]
         uid = md["uid"]
+        if started:
+            self.ready.add(uid)
         if uid not in self.ready and time.monotonic() < self.backoff.get(uid, (0.0, 0))[0]:
             return False
         vols = _vols(pod)
