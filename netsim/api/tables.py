@@ -93,21 +93,30 @@ def table(plural: str, objs: list[dict], resource_version: str | None = None,
 # list decodes and encodes only the objects that changed since the last one, and prints
 # the cells again only in a new second (AGE and "(5m ago)" move with the clock, at one
 # second's resolution at the finest).
+# Bounded by the bytes of the texts (the decoded objects take a few times that): 32 MB
+# holds some ten thousand pods; past it the oldest tenth goes (insertion order).
 _ROWS: dict[str, list] = {}
-_ROWS_MAX = 20000
+_ROWS_MAX_BYTES = 32 * 1024 * 1024
+_rows_bytes = 0
 _rows_lock = threading.Lock()
 
 
 def _row_entry(text: str) -> list:
+    global _rows_bytes
     e = _ROWS.get(text)
     if e is None:
         obj = json.loads(text)
         e = [obj, json.dumps(_partial(obj), separators=(",", ":")), None, None]
+        if len(text) > _ROWS_MAX_BYTES // 100:
+            return e  # a huge object is not worth keeping
         with _rows_lock:
-            if len(_ROWS) >= _ROWS_MAX:  # the oldest tenth goes (insertion order)
-                for k in list(itertools.islice(_ROWS, _ROWS_MAX // 10)):
-                    _ROWS.pop(k, None)
-            _ROWS[text] = e
+            if _rows_bytes + len(text) > _ROWS_MAX_BYTES:
+                for k in list(itertools.islice(_ROWS, max(1, len(_ROWS) // 10))):
+                    if _ROWS.pop(k, None) is not None:
+                        _rows_bytes -= len(k)
+            if text not in _ROWS:
+                _ROWS[text] = e
+                _rows_bytes += len(text)
     return e
 
 
@@ -127,14 +136,18 @@ def table_bytes(plural: str, texts: list[str], resource_version: str | None = No
         meta["resourceVersion"] = resource_version
     if extra_meta:
         meta.update(extra_meta)
-    rows = []
-    for text in texts:
-        e = _row_entry(text)
-        cells = e[2]
-        if e[3] != sec:
-            cells = json.dumps(fn(e[0], now), separators=(",", ":"))
+    entries = [_row_entry(t) for t in texts]
+    stale = [e for e in entries if e[3] != sec]
+    if stale:
+        # one encoder call for every row printed afresh, cut at the markers between the
+        # rows' cells (the marker's quotes are bare: no JSON string can hold them)
+        items: list = []
+        for e in stale:
+            items += (fn(e[0], now), "\x01")
+        enc = json.dumps(items[:-1], separators=(",", ":"))[2:-2]
+        for e, cells in zip(stale, enc.split('],"\\u0001",['), strict=True):
             e[2], e[3] = cells, sec
-        rows.append('{"cells":' + cells + ',"object":' + e[1] + "}")
+    rows = ['{"cells":[' + e[2] + '],"object":' + e[1] + "}" for e in entries]
     head = json.dumps({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
                        "columnDefinitions": [_definition(h, w) for h, w in cols]},
                       separators=(",", ":"))
