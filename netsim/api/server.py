@@ -497,6 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         sub = m.group("sub")
         if res is None or url_api not in _served_versions(res) or \
                 (sub not in (None, "status") and (plural, sub) not in routes.SUBRESOURCES) or \
+                (sub == "status" and plural not in discovery.WITH_STATUS) or \
                 (m.group("ns") and not res.namespaced):
             raise errors.NotFound("the server could not find the requested resource")
         ns = urllib.parse.unquote(m.group("ns")) if m.group("ns") else None

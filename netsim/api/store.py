@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from netsim.api import errors, propagation
 from netsim.api import fieldselectors as fsel
+from netsim.api.discovery import WITH_STATUS
 from netsim.api.kinds.types import check_decodes, json_kind
 from netsim.api.resources import BY_PLURAL, Resource, for_object
 from netsim.api.selectors import parse as parse_selector
@@ -400,6 +401,8 @@ class Store:
                 new = obj
                 if "status" in old:
                     new["status"] = old["status"]
+                elif res.plural in WITH_STATUS:  # status is written through /status only
+                    new.pop("status", None)
                 # Server-owned metadata cannot be changed by a client.
                 for k in ("uid", "creationTimestamp", "deletionTimestamp",
                           "deletionGracePeriodSeconds", "generation"):
