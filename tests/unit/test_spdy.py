@@ -116,3 +116,23 @@ def test_a_partial_frame_waits_for_the_rest():
     raw = spdy.Framer().encode(spdy.Data(1, b"x" * 100))
     assert f.feed(raw[:50]) == []
     assert f.feed(raw[50:]) == [spdy.Data(1, b"x" * 100)]
+
+
+# What kubectl 1.37.1 sent on a plain SPDY port-forward session for one connection that
+# wrote "ping" and closed (recorded at netsim's server): Go's compress/zlib header blocks.
+KUBECTL_137_CONNECTION = bytes.fromhex(
+    "800300010000003d0000000100000000000078f9e3c6a7c202253a703a2b294a4dcc851625aca9a080"
+    "8614cb45a024cc6461c0c0c0c0590489c44c50e2663400000000ffff0000000101000000800300010000"
+    "001800000003000000000000c2aa15540a2512d209000000ffff000000030000000470696e6700000003"
+    "01000000")
+
+
+def test_kubectls_own_frames_decode():
+    headers = {"streamtype": "error", "port": "80", "requestid": "0"}
+    assert spdy.Framer().feed(KUBECTL_137_CONNECTION) == [
+        spdy.SynStream(1, headers),
+        spdy.Data(1, b"", fin=True),  # kubectl closes its side of the error stream at once
+        spdy.SynStream(3, {**headers, "streamtype": "data"}),
+        spdy.Data(3, b"ping"),
+        spdy.Data(3, b"", fin=True),
+    ]
