@@ -38,6 +38,7 @@ from decimal import Decimal
 from netsim.api import errors, events, quantity
 from netsim.api.timeutil import rfc3339_seconds
 from netsim.kubelet import cgroups, mounter, runtime
+from netsim.kubelet.env import _field as _env_field
 
 log = logging.getLogger("netsim.kubelet.volumes")
 
@@ -414,10 +415,15 @@ def _vols(pod: dict) -> dict[str, dict]:
 
 
 def _sub_path(pod: dict, c: dict, m: dict) -> str:
-    """subPath, or subPathExpr with $(VAR) from the container's plain env values."""
+    """subPath, or subPathExpr with $(VAR) from the container's env values and fieldRefs."""
     if m.get("subPathExpr"):
-        env = {e.get("name"): str(e.get("value", "")) for e in c.get("env") or []
-               if "value" in e}
+        env = {}
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("fieldRef")
+            if ref:
+                env[e.get("name")] = _env_field(pod, ref.get("fieldPath", ""))
+            elif "value" in e:
+                env[e.get("name")] = str(e["value"])
         out = m["subPathExpr"]
         for k, v in env.items():
             out = out.replace(f"$({k})", v)
@@ -711,10 +717,10 @@ class PodVolumes:
                 payloads[name] = payload(v, pod, src)
             except MountError as e:
                 failed[name] = str(e)
+        for name, msg in failed.items():  # a running pod keeps the files it had
+            self.event(pod, "Warning", "FailedMount",
+                       f'MountVolume.SetUp failed for volume "{name}" : {msg}')
         if failed and uid not in self.ready:
-            for name, msg in failed.items():
-                self.event(pod, "Warning", "FailedMount",
-                           f'MountVolume.SetUp failed for volume "{name}" : {msg}')
             return self._failed(uid)
         if not needs_namespace(pod):
             self.ready.add(uid)

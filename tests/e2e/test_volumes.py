@@ -142,6 +142,20 @@ def test_secret_volume_is_tmpfs_mode_0644(cluster, reader):
     assert os.path.isdir(d) and os.listdir(d) == []
 
 
+def test_service_account_files(cluster, reader):
+    """The projected kube-api-access-* volume the ServiceAccount admission adds (issue 11):
+    token, ca.crt and namespace where client libraries look for them."""
+    vols = cluster.client.get("pods", "reader", NS)["spec"].get("volumes") or []
+    if not any(x["name"].startswith("kube-api-access-") for x in vols):
+        pytest.skip("no ServiceAccount admission in this build")
+    d = "/var/run/secrets/kubernetes.io/serviceaccount"
+    r = _exec(cluster, "sh", "-c", f"cat {d}/namespace; echo; head -c 3 {d}/token; echo; "
+              f"head -1 {d}/ca.crt; stat -f -c %T {d}; readlink {d}/token")
+    assert r.stdout.split("\n")[:5] == [NS, "eyJ", "-----BEGIN CERTIFICATE-----", "tmpfs",
+                                        "..data/token"]
+    assert not os.path.lexists("/run/secrets/kubernetes.io")
+
+
 def test_config_map_update_reaches_the_file(cluster, reader):
     t0 = time.monotonic()
     cluster.netsim("apply", "-f", "-", input=READER.split("---")[0].replace("value-one",

@@ -311,3 +311,13 @@ def test_references_name_configmaps_and_secrets_of_any_volume_kind():
     assert mgr.references(pod, "configmaps", "kube-root-ca.crt")
     assert mgr.references(pod, "secrets", "sec")
     assert not mgr.references(pod, "configmaps", "sec")
+
+
+def test_sub_path_expr_expands_env_and_field_refs(tmp_path):
+    pod = _pod([{"name": "work", "emptyDir": {}}])
+    c = pod["spec"]["containers"][0]
+    c["env"] = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "SUB", "value": "logs"}]
+    c["volumeMounts"] = [{"name": "work", "mountPath": "/logs", "subPathExpr": "$(SUB)/$(POD)"}]
+    binds = v.container_binds(pod, c, str(tmp_path), lambda m: None)
+    assert binds[0].src.endswith("kubernetes.io~empty-dir/work/logs/web")
