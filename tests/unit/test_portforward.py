@@ -245,7 +245,8 @@ def test_another_stream_protocol_is_refused(api, node):
     s, head = upgrade_spdy(api, "v4.channel.k8s.io")
     assert head.startswith(b"HTTP/1.1 403 ")
     assert head.endswith(b"unable to upgrade: unable to negotiate protocol: client supports "
-                         b"[v4.channel.k8s.io], server supports [portforward.k8s.io]\n")
+                         b"[v4.channel.k8s.io], server accepts [portforward.k8s.io]\n")
+    assert b"\r\nX-Accepted-Stream-Protocol-Versions: portforward.k8s.io\r\n" in head
 
 
 # ---- SPDY in WebSocket (kubectl 1.30+ tries it first) ------------------------------------

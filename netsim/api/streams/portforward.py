@@ -52,6 +52,8 @@ LINGER = 1.0
 # after our WebSocket close frame, how long the client has to answer before the socket goes
 CLOSE_TIMEOUT = 2.0
 _HIGH_WATER = 1 << 20
+# a channel message past this closes the WebSocket (1009), as websocket.py's reader does
+MAX_MESSAGE = 16 * 1024 * 1024
 _CHUNK = 32 * 1024
 
 
@@ -88,10 +90,13 @@ def _plain_spdy(req: routes.Request, pod: dict) -> None:
     offered = [p.strip() for p in (req.headers.get("x-stream-protocol-version") or "").split(",")
                if p.strip()]
     if offered and PROTOCOL not in offered:
-        # httpstream.Handshake's refusal
+        # httpstream.Handshake's refusal (http.Error's text/plain)
         msg = (f"unable to upgrade: unable to negotiate protocol: client supports "
-               f"[{' '.join(offered)}], server supports [{PROTOCOL}]")
-        handler._send_raw(403, msg.encode() + b"\n", b"", b"text/plain; charset=utf-8")
+               f"[{' '.join(offered)}], server accepts [{PROTOCOL}]")
+        handler._send_raw(403, msg.encode() + b"\n",
+                          b"X-Accepted-Stream-Protocol-Versions: %s\r\n"
+                          b"X-Content-Type-Options: nosniff\r\n" % PROTOCOL.encode(),
+                          b"text/plain; charset=utf-8")
         return
     handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: %s\r\n\r\n"
@@ -123,8 +128,7 @@ def _websocket(req: routes.Request, pod: dict) -> None:
         return
     link = _Link(req.handler)
     if conn.protocol == TUNNEL_PROTOCOL:
-        wire = _WebSocket(link, text=False)
-        _run(link, _SpdySession(link, wire, pod))
+        _run(link, _SpdySession(link, _WebSocket(link, framed=False), pod))
     else:
         wire = _WebSocket(link, text=conn.protocol == V4_BASE64)
         _run(link, _ChannelSession(link, wire, pod, ports))
@@ -241,7 +245,10 @@ class _Raw:
     closed = False
 
     def unwrap(self, data: bytes) -> list[bytes]:
-        return [data] if data else []
+        return [data]
+
+    def ended(self) -> None:
+        self.closed = True
 
     def wrap(self, payload: bytes) -> bytes:
         return payload
@@ -258,28 +265,42 @@ class _WebSocket:
     one binary message (or, for v4.base64, a text message), pings are answered, the
     client's close is answered and ends the session."""
 
-    def __init__(self, link: _Link, text: bool) -> None:
+    def __init__(self, link: _Link, text: bool = False, framed: bool = True) -> None:
         self.ws = Connection(ConnectionType.SERVER)
         self.link = link
         self.text = text
+        # framed: each message is a unit (channels); else the messages are one byte
+        # stream (the SPDY tunnel: Go's TunnelingConnection splits frames anywhere)
+        self.framed = framed
         self.closed = False  # the client closed, or the connection broke
         self._partial: list[bytes] = []
+        self._partial_len = 0
 
     def unwrap(self, data: bytes) -> list[bytes]:
-        """Whole messages' payloads (text messages as their UTF-8 bytes)."""
+        """Whole messages' payloads (text messages as their UTF-8 bytes); unframed, the
+        bytes as they come."""
         out: list[bytes] = []
         try:
-            self.ws.receive_data(data if data else None)
+            self.ws.receive_data(data)
         except LocalProtocolError:
             self.closed = True
             return out
         for ev in self.ws.events():
             if isinstance(ev, Message):
-                self._partial.append(ev.data.encode() if isinstance(ev, TextMessage)
-                                     else bytes(ev.data))
+                chunk = ev.data.encode() if isinstance(ev, TextMessage) else bytes(ev.data)
+                if not self.framed:
+                    if chunk:
+                        out.append(chunk)
+                    continue
+                self._partial.append(chunk)
+                self._partial_len += len(chunk)
+                if self._partial_len > MAX_MESSAGE:  # 1009: message too big
+                    self.link.out += self.close(1009)
+                    self.closed = True
+                    break
                 if ev.message_finished:
                     out.append(b"".join(self._partial))
-                    self._partial = []
+                    self._partial, self._partial_len = [], 0
             elif isinstance(ev, Ping):
                 if self.ws.state == ConnectionState.OPEN:
                     self.link.out += self.ws.send(ev.response())
@@ -289,6 +310,10 @@ class _WebSocket:
                 self.closed = True
         return out
 
+    def ended(self) -> None:
+        """The socket's end (no close frame came)."""
+        self.closed = True
+
     def wrap(self, payload: bytes) -> bytes:
         if self.ws.state != ConnectionState.OPEN:
             return b""
@@ -296,10 +321,10 @@ class _WebSocket:
             return self.ws.send(TextMessage(data=payload.decode("ascii")))
         return self.ws.send(BytesMessage(data=payload))
 
-    def close(self) -> bytes:
+    def close(self, code: int = 1000) -> bytes:
         if self.ws.state == ConnectionState.OPEN:
             try:
-                return self.ws.send(CloseConnection(code=1000))
+                return self.ws.send(CloseConnection(code=code))
             except LocalProtocolError:
                 pass
         return b""
@@ -417,11 +442,12 @@ def _run(link: _Link, session) -> None:
                     pipe.reading = False
                     session.pod_ended(pipe)
             if link_ready:
-                data = link.read()
-                for payload in session.wire.unwrap(data):
-                    session.from_client(payload)
-                if link.eof and not session.wire.closed:
-                    session.wire.unwrap(b"")  # the socket's end, to wsproto
+                data = link.read()  # b"" too when a TLS record is not complete yet
+                if data:
+                    for payload in session.wire.unwrap(data):
+                        session.from_client(payload)
+                if link.eof:
+                    session.wire.ended()
             session.tick(time.monotonic())
             if session.wire.closed and not link.out:
                 break
