@@ -55,6 +55,14 @@ spec:
     image: busybox
     command: ["sh", "-c", "echo run at $(date +%s%N); sleep 1; exit 1"]
 ---
+apiVersion: v1
+kind: Pod
+metadata: {name: ghost}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: ghost, image: "no/such-image:1"}
+---
 apiVersion: batch/v1
 kind: Job
 metadata: {name: once}
@@ -139,6 +147,38 @@ def test_exec_into_a_completed_pod(cluster, pods):
     assert p.returncode == 1
     assert p.stderr == ("error: cannot exec into a container in a completed pod; current "
                         "phase is Succeeded\n")
+
+
+def test_kubectl_cp_both_ways(cluster, pods, tmp_path):
+    """kubectl cp is tar over exec: stdin one way, stdout the other."""
+    src = tmp_path / "in.txt"
+    src.write_text("copied through exec\n" * 1000)
+    inside = f"/tmp/netsim-e2e-cp-{os.getpid()}.txt"  # pods share the host's filesystem
+    try:
+        k(cluster, pods, "cp", str(src), f"talk:{inside}")
+        assert open(inside).read() == src.read_text()
+        k(cluster, pods, "cp", f"talk:{inside}", str(tmp_path / "out.txt"))
+        assert (tmp_path / "out.txt").read_text() == src.read_text()
+    finally:
+        if os.path.exists(inside):
+            os.unlink(inside)
+
+
+def test_a_container_that_never_started(cluster, pods):
+    v1 = cluster.client
+    wait_for(lambda: ((v1.get("pods", "ghost", pods)["status"].get("containerStatuses") or [{}])[0]
+                      .get("state", {}).get("waiting", {}).get("reason") == "ImagePullBackOff"),
+             timeout=60, what="ghost in ImagePullBackOff")
+    p = k(cluster, pods, "logs", "ghost", check=False)
+    assert (p.returncode, p.stderr) == (1, 'Error from server (BadRequest): container "ghost" in '
+                                           'pod "ghost" is waiting to start: trying and failing '
+                                           "to pull image\n")
+    assert cluster.netsim("logs", "-n", pods, "ghost", check=False).stderr == p.stderr
+    p = k(cluster, pods, "exec", "ghost", "--", "true", check=False)
+    assert (p.returncode, p.stderr) == (1, "error: Internal error occurred: unable to upgrade "
+                                           'connection: container not found ("ghost")\n')
+    assert cluster.netsim("exec", "-n", pods, "ghost", "--", "true", check=False).stderr == \
+        p.stderr
 
 
 def _read_until(fd: int, want: bytes, timeout: float = 20) -> bytes:
