@@ -144,6 +144,8 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
     elif output == "name":
         out("".join(sections))
     elif output in ("yaml", "json"):
+        for o in all_items:  # kubectl leaves them out unless --show-managed-fields
+            (o.get("metadata") or {}).pop("managedFields", None)
         doc = all_items[0] if single and all_items else _as_list(all_items)
         if single and not all_items:
             return rc

@@ -225,3 +225,15 @@ def test_taint_and_cordon_a_node(api):
         assert not spec.get("unschedulable") and not spec.get("taints")
     finally:
         api.call("DELETE", "/api/v1/nodes/node1")
+
+
+def test_netsim_get_yaml_leaves_managed_fields_out_as_kubectl_does(api, web, capsys):
+    from netsim.api.client import LocalClient
+    from netsim.cli import get as get_cmd
+    from netsim.cli.context import Ctx
+    ok(api, "apply", "-f", str(web))
+    assert get(api)["metadata"]["managedFields"]
+    ctx = Ctx(cluster="unit", namespace="default", all_namespaces=False, argv=["get"])
+    ctx._client = LocalClient(api.store)
+    get_cmd.get(ctx, ["deploy", "web"], "yaml", None, False)
+    assert capsys.readouterr().out == ok(api, "get", "deploy", "web", "-o", "yaml")
