@@ -170,3 +170,19 @@ def test_python_client_portforward(api):
         time.sleep(0.05)
     assert pf.error(81) == REFUSED.format(port=81)
     s.close()
+
+
+@requires_kubectl
+def test_an_upgrade_refused_is_kubectls_error_upgrading_connection(api):
+    a = api
+    a.store.create({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "nohost", "namespace": "default"},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    a.store.patch("pods", "nohost", "default", {"status": {"phase": "Running"}}, "status", False)
+    env = {**os.environ, "KUBECONFIG": a.kubeconfig, "HOME": a.home}
+    p = subprocess.run([KUBECTL, "--context", "netsim-unit", "port-forward", "pod/nohost",
+                        ":80"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    # the Status message, prefixed by kubectl's dialer as against kube-apiserver
+    assert p.stderr == ("error: error upgrading connection: unable to upgrade connection: pod "
+                        "nohost does not have a host assigned\n")

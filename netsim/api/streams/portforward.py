@@ -54,7 +54,7 @@ CLOSE_TIMEOUT = 2.0
 _HIGH_WATER = 1 << 20
 # a channel message past this closes the WebSocket (1009), as websocket.py's reader does
 MAX_MESSAGE = 16 * 1024 * 1024
-_CHUNK = 32 * 1024
+_CHUNK = 64 * 1024
 
 
 def _dial(pod: dict, port: int) -> socket.socket:
