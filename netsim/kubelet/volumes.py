@@ -550,9 +550,8 @@ def holder_alive(pid: int, start: int) -> bool:
     return bool(pid) and runtime.proc_starttime(pid) == start
 
 
-def start_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
-    """Start the holder and wait until it holds the mounts (it has become `sleep
-    infinity`); MountError with its own words when it cannot."""
+def spawn_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
+    """Start the holder (holder_ready says when it holds the mounts)."""
     for d, _ in the_plan["tmpfs"]:
         os.makedirs(d, exist_ok=True)
     for d in the_plan["selfbind"]:
@@ -571,27 +570,40 @@ def start_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
     argv = ["unshare", "--mount", "--propagation", "slave", sys.executable, "-I", "-S",
             mounter.__file__, path]
     try:
-        pid, start = runtime.spawn(argv, logp, stdin=fd if fd >= 0 else subprocess.DEVNULL)
+        return runtime.spawn(argv, logp, stdin=fd if fd >= 0 else subprocess.DEVNULL)
     finally:
         if fd >= 0:
             os.close(fd)
-    deadline = time.monotonic() + HOLDER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if runtime.cmdline(pid) == ["sleep", "infinity"]:
-            with open(os.path.join(pdir, STATE_FILE), "w") as f:
-                json.dump({"pid": pid, "starttime": start}, f)
-            return pid, start
-        if not holder_alive(pid, start):
-            break
-        time.sleep(0.005)
-    runtime.reap([pid])
+
+
+def holder_ready(pdir: str, pid: int, start: int) -> bool:
+    """Whether the holder holds the mounts (it has become `sleep infinity`: recorded for
+    an agent that restarts); MountError with its own words once it died."""
+    if runtime.cmdline(pid) == ["sleep", "infinity"] and holder_alive(pid, start):
+        with open(os.path.join(pdir, STATE_FILE), "w") as f:
+            json.dump({"pid": pid, "starttime": start}, f)
+        return True
+    if holder_alive(pid, start):
+        return False
     stop_holder(pid, start)
     try:
-        with open(logp) as f:
+        with open(os.path.join(pdir, "volumes", "holder.log")) as f:
             why = f.read().strip().splitlines()[-1]
     except (OSError, IndexError):
         why = "the pod's mount namespace did not come up"
     raise MountError(why.removeprefix("netsim: "))
+
+
+def start_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
+    """Start the holder and wait until it holds the mounts."""
+    pid, start = spawn_holder(pdir, the_plan, cgroup)
+    deadline = time.monotonic() + HOLDER_START_TIMEOUT
+    while not holder_ready(pdir, pid, start):
+        if time.monotonic() > deadline:
+            stop_holder(pid, start)
+            raise MountError("the pod's mount namespace did not come up in time")
+        time.sleep(0.005)
+    return pid, start
 
 
 def stop_holder(pid: int, start: int) -> None:
@@ -652,6 +664,7 @@ class PodVolumes:
         # back-off, 0.5 s doubling to 2m2s (a change of a referenced object: at once)
         self.backoff: dict[str, tuple[float, int]] = {}
         self.ready: set[str] = set()  # uids whose volumes were all set up once
+        self.starting: dict[str, tuple[int, int, float]] = {}  # uid -> holder coming up
 
     def event(self, pod: dict, etype: str, reason: str, msg: str) -> None:
         events.record(self.client, pod, etype, reason, msg, "kubelet", self.node_name)
@@ -728,8 +741,15 @@ class PodVolumes:
         h = self.holders.get(uid) or load_holder(pdir)
         if not holder_alive(*h):
             try:
-                h = start_holder(pdir, plan(pod, pdir, payloads), cgroup)
+                if uid in self.ready:  # containers may need it now: wait for it
+                    h = start_holder(pdir, plan(pod, pdir, payloads), cgroup)
+                else:  # a new pod: the sync thread goes on with other pods meanwhile
+                    got = self._holder_started(uid, pdir, plan(pod, pdir, payloads), cgroup)
+                    if got is None:
+                        return False
+                    h = got
             except (MountError, OSError) as e:
+                self.starting.pop(uid, None)
                 self.event(pod, "Warning", "FailedMount",
                            f"MountVolume.SetUp failed for the pod's mount namespace : {e}")
                 return uid in self.ready or self._failed(uid)
@@ -763,13 +783,31 @@ class PodVolumes:
         self.backoff.pop(uid, None)
         return True
 
+    def _holder_started(self, uid: str, pdir: str, the_plan: dict,
+                        cgroup: str) -> tuple[int, int] | None:
+        """The new pod's holder once it is up (None while it starts; MountError)."""
+        st = self.starting.get(uid)
+        if st is None:
+            pid, start = spawn_holder(pdir, the_plan, cgroup)
+            st = self.starting[uid] = (pid, start, time.monotonic())
+        pid, start, t0 = st
+        if not holder_ready(pdir, pid, start):
+            if time.monotonic() - t0 > HOLDER_START_TIMEOUT:
+                stop_holder(pid, start)
+                raise MountError("the pod's mount namespace did not come up in time")
+            return None
+        self.starting.pop(uid, None)
+        return pid, start
+
     def _failed(self, uid: str) -> bool:
         n = self.backoff.get(uid, (0.0, 0))[1] + 1
         self.backoff[uid] = (time.monotonic() + min(0.5 * 2 ** (n - 1), 122.0), n)
         return False
 
     def retry_in(self, uid: str) -> float:
-        """Seconds until a pod whose volumes failed is tried again."""
+        """Seconds until a pod whose volumes failed (or whose holder starts) is tried again."""
+        if uid in self.starting:
+            return 0.01
         return max(0.05, self.backoff.get(uid, (0.0, 0))[0] - time.monotonic())
 
     def retry_now(self, uid: str) -> None:
@@ -786,6 +824,9 @@ class PodVolumes:
         """The pod is gone: its holder (and with it every tmpfs of the pod) goes."""
         h = self.holders.pop(uid, None) or load_holder(pdir)
         stop_holder(*h)
+        st = self.starting.pop(uid, None)
+        if st:
+            stop_holder(st[0], st[1])
         self.ready.discard(uid)
         self.backoff.pop(uid, None)
         for k in [k for k in self.tokens if k[0] == uid]:
