@@ -1,6 +1,6 @@
 """pods/exec and pods/log through the API server, as users drive them: the real kubectl
 (WebSocket v5.channel.k8s.io: exit codes, stdin, a terminal and its size, kubectl's own
-errors) and the Python client (v4.channel.k8s.io exec, followed logs). The exec'd process
+errors, cp, attach) and the Python client (v5 and v4.channel.k8s.io exec, followed logs). The exec'd process
 is in the container's namespaces and cgroup, and ends when the client goes away."""
 
 from __future__ import annotations
@@ -356,19 +356,37 @@ def pyapi(cluster):
     return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(cfg))
 
 
-def test_python_client_exec_v4(pyapi, pods):
+def test_python_client_exec(pyapi, pods):
+    """The client offers v5 then v4: the server's preference, v5, with stdin's close."""
     from kubernetes.stream import stream
     out = stream(pyapi.connect_get_namespaced_pod_exec, "talk", pods,
                  command=["sh", "-c", "echo hello from $(hostname)"], stderr=True, stdin=False,
                  stdout=True, tty=False)
     assert out == "hello from talk\n"
     resp = stream(pyapi.connect_get_namespaced_pod_exec, "talk", pods,
-                  command=["sh", "-c", "read x; echo got $x; exit 6"], stderr=True, stdin=True,
-                  stdout=True, tty=False, _preload_content=False)
+                  command=["sh", "-c", "cat; exit 6"], stderr=True, stdin=True, stdout=True,
+                  tty=False, _preload_content=False)
+    assert resp.subprotocol == "v5.channel.k8s.io"
+    resp.write_stdin("abc\n")
+    resp.close_channel(0)
+    resp.run_forever(timeout=20)
+    assert resp.read_stdout() == "abc\n"
+    assert resp.returncode == 6
+    resp.close()
+
+
+def test_python_client_exec_v4(pyapi, pods, monkeypatch):
+    """A client that offers only v4.channel.k8s.io (older kubernetes releases)."""
+    from kubernetes.stream import stream, ws_client
+    monkeypatch.setattr(ws_client, "V5_CHANNEL_PROTOCOL", ws_client.V4_CHANNEL_PROTOCOL)
+    resp = stream(pyapi.connect_get_namespaced_pod_exec, "talk", pods,
+                  command=["sh", "-c", "read x; echo got $x; echo oops >&2; exit 7"],
+                  stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    assert resp.subprotocol == "v4.channel.k8s.io"
     resp.write_stdin("abc\n")
     resp.run_forever(timeout=20)
-    assert resp.read_stdout() == "got abc\n"
-    assert resp.returncode == 6
+    assert (resp.read_stdout(), resp.read_stderr()) == ("got abc\n", "oops\n")
+    assert resp.returncode == 7
     resp.close()
 
 
