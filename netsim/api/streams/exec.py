@@ -55,16 +55,14 @@ def _status(code: int | None = None, *, error: str | None = None) -> bytes:
     return bytes([ERROR]) + json.dumps(st, separators=(",", ":")).encode()
 
 
-@routes.subresource("pods", "exec")
-def serve_exec(req: routes.Request) -> None:
+def _checked(req: routes.Request, verb: str) -> tuple[dict, dict, str, dict[str, bool]]:
+    """The checks exec and attach share, before any upgrade, in the apiserver's words:
+    (query, pod, container, {stdin, stdout, stderr, tty})."""
     if req.method not in ("GET", "POST"):
         raise errors.ApiError("the server does not allow this method on the requested "
                               "resource", code=405, reason="MethodNotAllowed")
     params = _params(req)
-    command = params.get("command") or []
     want = {k: _flag(params, k) for k in ("stdin", "stdout", "stderr", "tty")}
-    if want["tty"]:
-        want["stderr"] = False  # a terminal has one output stream
     pod = get_pod(req)
     cname = validate_container(pod, (params.get("container") or [""])[0])
     if not (pod.get("spec") or {}).get("nodeName"):
@@ -73,12 +71,28 @@ def serve_exec(req: routes.Request) -> None:
         raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
     if not websocket.is_upgrade(req.headers) and \
             "spdy" in (req.headers.get("upgrade") or "").lower():
-        raise errors.BadRequest("unable to upgrade: exec is served over WebSocket "
-                                "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY")
+        raise errors.BadRequest(f"unable to upgrade: {verb} is served over WebSocket "
+                                f"({', '.join(PROTOCOLS)}), not SPDY")
+    return params, pod, cname, want
+
+
+def _fail(conn: websocket.Conn, e: Exception) -> None:
+    """A refusal after the upgrade: the status says it, then the connection closes."""
+    conn.send_binary(_status(error=e.message if isinstance(e, errors.ApiError) else str(e)))
+    conn.close()
+    while conn.recv() is not None:
+        pass
+
+
+@routes.subresource("pods", "exec")
+def serve_exec(req: routes.Request) -> None:
+    params, pod, cname, want = _checked(req, "exec")
+    if want["tty"]:
+        want["stderr"] = False  # a terminal has one output stream
     conn = websocket.accept(req, PROTOCOLS)
     if conn is None:
         return
-    Session(conn, pod, cname, command, **want).run()
+    Session(conn, pod, cname, params.get("command") or [], **want).run()
 
 
 class Session:
@@ -102,12 +116,7 @@ class Session:
             self.proc = backend.current().exec(self.pod, self.container, self.command,
                                                **self.want)
         except (backend.StreamError, errors.ApiError) as e:
-            msg = e.message if isinstance(e, errors.ApiError) else str(e)
-            conn.send_binary(_status(error=msg))
-            conn.close()
-            while conn.recv() is not None:
-                pass
-            return
+            return _fail(conn, e)
         # the lowest writable channel's empty message: the stream is up (as upstream)
         first = STDOUT if self.want["stdout"] else STDERR if self.want["stderr"] else ERROR
         conn.send_binary(bytes([first]))
@@ -195,21 +204,7 @@ def serve_attach(req: routes.Request) -> None:
     stderr's when only that is asked for: the kubelet keeps one merged stream), until the
     container ends (Success) or the client leaves. Containers' stdin is /dev/null: what the
     client sends is dropped."""
-    if req.method not in ("GET", "POST"):
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
-    params = _params(req)
-    want = {k: _flag(params, k) for k in ("stdin", "stdout", "stderr", "tty")}
-    pod = get_pod(req)
-    cname = validate_container(pod, (params.get("container") or [""])[0])
-    if not (pod.get("spec") or {}).get("nodeName"):
-        raise errors.BadRequest(f"pod {req.name} does not have a host assigned")
-    if not (want["stdin"] or want["stdout"] or want["stderr"]):
-        raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
-    if not websocket.is_upgrade(req.headers) and \
-            "spdy" in (req.headers.get("upgrade") or "").lower():
-        raise errors.BadRequest("unable to upgrade: attach is served over WebSocket "
-                                "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY")
+    _, pod, cname, want = _checked(req, "attach")
     conn = websocket.accept(req, PROTOCOLS)
     if conn is None:
         return
@@ -219,11 +214,7 @@ def serve_attach(req: routes.Request) -> None:
             raise backend.StreamError(f'unable to upgrade connection: container not found '
                                       f'("{cname}")')
     except (backend.StreamError, errors.ApiError) as e:
-        conn.send_binary(_status(error=e.message if isinstance(e, errors.ApiError) else str(e)))
-        conn.close()
-        while conn.recv() is not None:
-            pass
-        return
+        return _fail(conn, e)
     try:  # output from the moment the client is told the stream is up
         offset = os.path.getsize(log_file.path) if log_file.path else 0
     except OSError:
