@@ -237,3 +237,36 @@ def test_netsims_describe_asks_for_the_objects_events_as_kubectl_does(client):
     events.record(client, by_name, "Normal", "NodeReady", "ready", "kubelet", "n1")
     assert sorted(e["reason"] for e in events.for_object(client, node)) == \
         ["NodeReady", "Starting"]
+
+
+def test_get_w_with_a_field_selector_over_http(api):
+    """`kubectl get po -w --field-selector status.phase=Running`: Table events, only the
+    pods that match; one leaving the phase is a DELETED row."""
+    store, path, _ = api
+    c = LocalClient(store)
+    c.create(_pod("a", "n1", "Pending"))
+    rv = store.resource_version
+    conn = _UnixConnection(path, timeout=10)
+    got = []
+    try:
+        conn.request("GET", "/api/v1/namespaces/default/pods?" + _q(
+            watch="true", resourceVersion=str(rv), fieldSelector="status.phase=Running",
+            timeoutSeconds="5"), headers={"Accept": "application/json;as=Table;v=v1;"
+                                                    "g=meta.k8s.io,application/json"})
+        r = conn.getresponse()
+        assert r.status == 200
+        c.create(_pod("b", "n1", "Pending"))
+        c.patch("pods", "a", "default", {"status": {"phase": "Running"}}, "status")
+        c.patch("pods", "a", "default", {"status": {"phase": "Failed"}}, "status")
+        while len(got) < 2:
+            line = r.readline()
+            if not line:
+                break
+            if line.strip():
+                ev = json.loads(line)
+                assert ev["object"]["kind"] == "Table"
+                got.append((ev["type"], ev["object"]["rows"][0]["cells"][0],
+                            ev["object"]["rows"][0]["cells"][2]))
+    finally:
+        conn.close()
+    assert got == [("ADDED", "a", "Running"), ("DELETED", "a", "Running")]
