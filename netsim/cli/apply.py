@@ -221,8 +221,23 @@ def _uid(deleted) -> str | None:
         (deleted.get("details") or {}).get("uid")
 
 
+def cascade_policy(value: str) -> str:
+    """kubectl's --cascade: background (the default, also `true`), orphan (also `false`,
+    deprecated), foreground; the DELETE's propagationPolicy."""
+    v = (value or "background").lower()
+    if v in ("true", "false"):
+        if v == "false":
+            err("warning: --cascade=false is deprecated (boolean value) and can be replaced "
+                "with --cascade=orphan.")
+        return "Background" if v == "true" else "Orphan"
+    if v not in ("background", "orphan", "foreground"):
+        raise CliError(f'error: invalid cascade value ({value}). Must be "background", '
+                       '"foreground", or "orphan".')
+    return v.capitalize()
+
+
 def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
-                 ignore_not_found: bool, wait: bool = True) -> int:
+                 ignore_not_found: bool, wait: bool = True, policy: str = "Background") -> int:
     docs = _load(files, recursive)
     _prepare(ctx, docs)
     rc = 0
@@ -235,7 +250,8 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
             rc = 1
             continue
         try:
-            deleted = ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace)
+            deleted = ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace,
+                                        policy)
             out(f'{res.type_name} "{md["name"]}" deleted')
             gone.append((res.plural, md["name"], md.get("namespace"), _uid(deleted)))
         except errors.NotFound as e:
@@ -251,7 +267,8 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
 
 
 def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, all_: bool,
-                 grace: int | None, ignore_not_found: bool, wait: bool = True) -> int:
+                 grace: int | None, ignore_not_found: bool, wait: bool = True,
+                 policy: str = "Background") -> int:
     res = lookup(kind)
     rc = 0
     if selector or all_:
@@ -265,7 +282,8 @@ def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, al
     gone = []
     for n in names:
         try:
-            deleted = ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace)
+            deleted = ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace,
+                                        policy)
             out(f'{res.type_name} "{n}" deleted')
             gone.append((res.plural, n, ctx.ns if res.namespaced else None, _uid(deleted)))
         except errors.NotFound as e:

@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--now", action="store_true")
         p.add_argument("--wait", nargs="?", const="true", default="true")
         p.add_argument("--ignore-not-found", action="store_true")
+        p.add_argument("--cascade", nargs="?", const="background", default="background")
         p.add_argument("--from-literal", action="append", default=[])
         p.add_argument("--from-file", action="append", default=[])
         p.add_argument("--from-env-file", action="append", default=[])
@@ -270,9 +271,10 @@ def _crud(ctx: Ctx, args) -> int:
     if args.now and args.grace_period is None:
         grace = 1
     wait = str(args.wait).lower() not in ("false", "0", "no")
+    policy = ap.cascade_policy(args.cascade)
     if args.filename:
         return ap.delete_files(ctx, args.filename, args.recursive, grace, args.ignore_not_found,
-                               wait)
+                               wait, policy)
     if not args.args:
         raise CliError("error: You must provide one or more resources by argument or filename.")
     targets = args.args
@@ -280,10 +282,11 @@ def _crud(ctx: Ctx, args) -> int:
         rc = 0
         for t in targets:
             k, n = t.split("/", 1)
-            rc |= ap.delete_named(ctx, k, [n], None, False, grace, args.ignore_not_found, wait)
+            rc |= ap.delete_named(ctx, k, [n], None, False, grace, args.ignore_not_found, wait,
+                                  policy)
         return rc
     return ap.delete_named(ctx, targets[0], targets[1:], args.selector, args.all, grace,
-                           args.ignore_not_found, wait)
+                           args.ignore_not_found, wait, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

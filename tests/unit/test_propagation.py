@@ -207,3 +207,20 @@ def test_kubectl_cascade_flags_send_the_policies(api):
     assert p.returncode == 0, p.stderr
     assert api.store.get("replicasets", "web-rs", "default")["metadata"]["finalizers"] == \
         ["foregroundDeletion"]
+
+
+def test_netsim_delete_cascade_flag(api, capsys):
+    from netsim.cli import apply as ap
+    from netsim.cli.context import CliError, Ctx
+    _tree(api.store)
+    ctx = Ctx(cluster="unit", namespace="default", all_namespaces=False, argv=["delete"])
+    ctx._client = LocalClient(api.store)
+    assert ap.cascade_policy("orphan") == "Orphan" and ap.cascade_policy("true") == "Background"
+    assert ap.cascade_policy("false") == "Orphan"
+    assert "--cascade=false is deprecated" in capsys.readouterr().err
+    with pytest.raises(CliError, match=r'invalid cascade value \(sideways\)'):
+        ap.cascade_policy("sideways")
+    assert ap.delete_named(ctx, "deploy", ["web"], None, False, None, False, wait=False,
+                           policy=ap.cascade_policy("orphan")) == 0
+    assert api.store.get("deployments", "web", "default")["metadata"]["finalizers"] == \
+        ["orphan"]
