@@ -10,7 +10,8 @@ ingress). It imports only netsim.api and the standard library.
   and by index (always "namespace"; add e.g. node_name_index, controller_uid_index,
   label_index("kubernetes.io/service-name")). Cached objects are shared: read-only.
 - informer.SharedInformer / InformerFactory: one informer (one watch) per resource per
-  process, handlers on_add / on_update(old, new) / on_delete(obj) (a
+  process (per namespace / label / field selector when asked: the kubelet's pods are
+  `factory.informer("pods", field_selector="spec.nodeName=<node>")`), handlers on_add / on_update(old, new) / on_delete(obj) (a
   DeletedFinalStateUnknown, a dict with `.key`, when a relist found the object gone),
   has_synced(). TrackingClient + FreshLister: reads that see the reader's own writes.
 - workqueue.WorkQueue: dedup, one key never with two workers, add_after,
