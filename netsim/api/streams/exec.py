@@ -36,7 +36,7 @@ def _params(req: routes.Request) -> dict[str, list[str]]:
 
 def _flag(params: dict, key: str) -> bool:
     v = (params.get(key) or [None])[0]
-    return v is not None and v.lower() not in ("0", "false", "")
+    return v is not None and v.lower() not in ("0", "false")  # present: true (as Go converts)
 
 
 def _status(code: int | None = None, *, error: str | None = None) -> bytes:

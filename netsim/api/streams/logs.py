@@ -74,7 +74,7 @@ def _int(query: dict, key: str) -> int | None:
 
 def _bool(query: dict, key: str) -> bool:
     v = query.get(key)
-    return v is not None and v.lower() not in ("0", "false", "")
+    return v is not None and v.lower() not in ("0", "false")  # present: true (as Go converts)
 
 
 def options(query: dict, pod_name: str) -> LogOptions:
@@ -198,7 +198,10 @@ def serve_log(req: routes.Request) -> None:
     if req.method != "GET":
         raise errors.ApiError("the server does not allow this method on the requested "
                               "resource", code=405, reason="MethodNotAllowed")
-    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(req.path).query))
+    query: dict[str, str] = {}
+    for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(req.path).query,
+                                       keep_blank_values=True):
+        query.setdefault(k, v)  # the first value counts, as in the apiserver
     pod = get_pod(req)
     o = options(query, req.name or "")
     cname = validate_container(pod, o.container)
