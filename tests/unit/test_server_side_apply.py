@@ -182,3 +182,23 @@ def test_create_records_its_manager(clean):
     assert e["apiVersion"] == "apps/v1"
     assert e["fieldsV1"]["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}
     assert "f:status" not in e["fieldsV1"]
+
+
+def test_the_writer_owns_the_defaults_of_its_write(clean):
+    """As on a real cluster: decoding defaults a create before the field manager sees it,
+    so the creator owns progressDeadlineSeconds, the strategy, imagePullPolicy, ..."""
+    code, obj = clean.call("POST", "/apis/apps/v1/namespaces/default/deployments"
+                           "?fieldManager=kubectl-client-side-apply", config())
+    f = entries(obj)[("kubectl-client-side-apply", "Update")]["fieldsV1"]["f:spec"]
+    assert {"f:progressDeadlineSeconds", "f:revisionHistoryLimit", "f:strategy"} <= set(f)
+    assert f["f:strategy"] == {"f:rollingUpdate": {"f:maxSurge": {}, "f:maxUnavailable": {}},
+                               "f:type": {}}
+    web = f["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert {"f:imagePullPolicy", "f:terminationMessagePath", "f:resources"} <= set(web)
+    assert "f:creationTimestamp" not in f["f:template"]["f:metadata"]
+    body = config()
+    body["spec"]["strategy"] = {"type": "Recreate"}
+    code, status = apply(clean, body, manager="other")
+    assert code == 409
+    assert status["message"] == ('Apply failed with 1 conflict: conflict with '
+                                 '"kubectl-client-side-apply" using apps/v1: .spec.strategy.type')

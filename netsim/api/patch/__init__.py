@@ -74,12 +74,37 @@ def _now(req: routes.Request) -> str:
     return req.store.clock()
 
 
-def _recorded(cur: dict, new: dict, req: routes.Request) -> dict:
+def _defaulted(obj: dict, old: dict | None, req: routes.Request) -> dict:
+    """A copy of `obj` with the kind's defaults, as the apiserver's field manager sees a
+    write (decoding defaults it first): the writer owns the fields defaulting filled in.
+    The store's admission applies the same defaults to the object itself."""
+    reg = getattr(getattr(req.store, "admission", None), "registry", None)
+    defaulters = getattr(reg, "defaulters", {}).get(str(obj.get("kind") or ""), [])
+    if not defaulters:
+        return obj
+    c = copy.deepcopy(obj)
+    try:
+        for d in defaulters:
+            d(c, old)
+    except Exception:  # a shape admission will refuse in its own words: own what was sent
+        return obj
+    return c
+
+
+def _recorded(cur: dict | None, new: dict, req: routes.Request, sub: str | None = None) -> dict:
+    """`new` with the managedFields of this write by the request's fieldManager."""
     m = _manager(req)
-    if m is None:
+    if m is None or not isinstance(new.get("metadata"), dict):
         return new
-    return managed.update(cur, new, m, req.url_api or str(cur.get("apiVersion")),
-                          req.subresource, _now(req))
+    seen = _defaulted(new, cur, req)
+    seen = managed.update(copy.deepcopy(cur) if cur else None, seen, m,
+                          req.url_api or str(new.get("apiVersion")), sub, _now(req))
+    entries = seen["metadata"].get("managedFields")
+    if entries:
+        new["metadata"]["managedFields"] = entries
+    else:
+        new["metadata"].pop("managedFields", None)
+    return new
 
 
 def strategic_merge(cur: dict, raw: bytes, req: routes.Request) -> dict:
@@ -101,7 +126,7 @@ def strategic_merge(cur: dict, raw: bytes, req: routes.Request) -> dict:
                               reason="InternalError",
                               details={"causes": [{"message": e.message}]}) from e
     _same_object(cur, new, req)
-    return _recorded(cur, new, req)
+    return _recorded(cur, new, req, req.subresource)
 
 
 def json_patch(cur: dict, raw: bytes, req: routes.Request) -> dict:
@@ -130,7 +155,7 @@ def json_patch(cur: dict, raw: bytes, req: routes.Request) -> dict:
                                 "of type struct { APIVersion string \"json:\\\"apiVersion,"
                                 "omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }")
     _same_object(cur, new, req)
-    return _recorded(cur, new, req)
+    return _recorded(cur, new, req, req.subresource)
 
 
 def _apply_body(raw: bytes, req: routes.Request) -> tuple[dict, str, bool]:
@@ -192,25 +217,19 @@ def on_missing(ctype: str, raw: bytes, req: routes.Request) -> dict | None:
 
 
 def record_create(obj: dict, req: routes.Request) -> dict:
-    """POST with a fieldManager: it owns every field it set."""
-    m = _manager(req)
-    if m is None or not isinstance(obj.get("metadata"), dict):
-        return obj
-    return managed.update(None, obj, m, req.url_api or str(obj.get("apiVersion")), None,
-                          _now(req))
+    """POST with a fieldManager: it owns every field it set (and the defaults)."""
+    return _recorded(None, obj, req)
 
 
 def record_update(obj: dict, req: routes.Request) -> dict:
     """PUT with a fieldManager: it owns what it changed from the stored object."""
-    m = _manager(req)
-    if m is None or req.res is None or not isinstance(obj.get("metadata"), dict):
+    if _manager(req) is None or req.res is None or not isinstance(obj.get("metadata"), dict):
         return obj
     try:
         cur = req.store.get(req.res.plural, req.name or "", req.namespace)
     except errors.NotFound:
         return obj
-    return managed.update(cur, obj, m, req.url_api or str(obj.get("apiVersion")),
-                          req.subresource, _now(req))
+    return _recorded(cur, obj, req, req.subresource)
 
 
 routes.PATCH_TYPES[STRATEGIC] = strategic_merge
@@ -225,5 +244,6 @@ def recording_merge(patch: dict, req: routes.Request) -> Any:
     from netsim.api.store import merge_patch
 
     def fn(cur: dict) -> dict:
-        return _recorded(cur, merge_patch(copy.deepcopy(cur), copy.deepcopy(patch)), req)
+        return _recorded(cur, merge_patch(copy.deepcopy(cur), copy.deepcopy(patch)), req,
+                         req.subresource)
     return fn

@@ -233,9 +233,11 @@ def _appeared(v: Any, node: Any, path: Path, out: PathSet, member: bool) -> None
     if isinstance(v, dict):
         struct = _is_struct(node)
         for k, x in v.items():
+            if x is None:  # a null is what Go's zero value was on the other side too
+                continue
             sub = _sub(node, k)
             _appeared(x, sub, path + (("f", k),), out,
-                      not struct or sub is None or x is None or (isinstance(x, dict) and not x))
+                      not struct or sub is None or (isinstance(x, dict) and not x))
         return
     items = openapi.items(node)
     for i, x in enumerate(v):
