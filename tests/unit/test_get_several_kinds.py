@@ -46,9 +46,11 @@ def api():
 
 
 def _netsim(api, capsys, args, **kw) -> str:
-    ctx = Ctx(cluster="unit", namespace="default", all_namespaces=False, argv=["get"])
+    ctx = Ctx(cluster="unit", namespace="default", all_namespaces=kw.get("all", False),
+              argv=["get"])
     ctx._client = LocalClient(api.store)
-    get_cmd.get(ctx, args, kw.get("output"), None, False, kw.get("no_headers", False))
+    get_cmd.get(ctx, args, kw.get("output"), None, kw.get("labels", False),
+                kw.get("no_headers", False))
     return capsys.readouterr().out
 
 
@@ -65,10 +67,14 @@ def _aged(text: str) -> str:
     (["po"], {}),
     (["deploy/web", "cm/cfg"], {}),
     (["svc,cm"], {}),  # no Services: still <kind>/<name> for the ConfigMap
+    (["deploy,po"], {"all": True}),
+    (["deploy,po"], {"labels": True}),
+    (["ns,cm"], {"all": True}),
 ])
 def test_several_kinds_print_as_kubectl_prints_them(api, capsys, args, kw):
     flags = (["-o", kw["output"]] if kw.get("output") else []) + \
-        (["--no-headers"] if kw.get("no_headers") else [])
+        (["--no-headers"] if kw.get("no_headers") else []) + \
+        (["-A"] if kw.get("all") else []) + (["--show-labels"] if kw.get("labels") else [])
     p = api.kubectl("-n", "default", "get", *args, *flags)
     assert p.returncode == 0, p.stderr
     assert _aged(_netsim(api, capsys, args, **kw)) == _aged(p.stdout)
