@@ -86,8 +86,10 @@ class Kubelet:
                                             field_selector=f"spec.nodeName={node.name}")
         self.services = self.informers.informer("services")
         self.configmaps = self.informers.informer("configmaps")
-        self.secrets = self.informers.informer("secrets")
-        self._reads = ("pods", "services", "configmaps", "secrets")
+        # Secrets: only those the node's pods reference, one watch each (as upstream)
+        self.secrets = volumes.ObjectWatches(client, "secrets",
+                                             lambda o: self._config_event("secrets", o))
+        self._reads = ("pods", "services", "configmaps")
         # pod key -> the pod as our last status write returned it, until the cache has it
         self._written: dict[str, dict] = {}
         self._lock = threading.Lock()  # guards _written and _retained
@@ -218,16 +220,17 @@ class Kubelet:
             retained, self._retained = self._retained, False
         if retained:
             self.informers.release()  # the last user of the factory stops its informers
+        self.secrets.stop()
 
     def serve(self) -> None:
         """The informers, then the sync loop (once every cache has synced)."""
         self.pods.add_handler(on_add=self._pod_event,
                               on_update=lambda old, new: self._pod_event(new),
                               on_delete=self._pod_event)
-        for res, inf in (("configmaps", self.configmaps), ("secrets", self.secrets)):
-            inf.add_handler(on_add=lambda o, r=res: self._config_event(r, o),
-                            on_update=lambda old, new, r=res: self._config_event(r, new),
-                            on_delete=lambda o, r=res: self._config_event(r, o))
+        self.configmaps.add_handler(
+            on_add=lambda o: self._config_event("configmaps", o),
+            on_update=lambda old, new: self._config_event("configmaps", new),
+            on_delete=lambda o: self._config_event("configmaps", o))
         with self._lock:
             if self.stopped.is_set():
                 return
@@ -272,7 +275,9 @@ class Kubelet:
 
     def _resync(self) -> None:
         while not self.stopped.wait(RESYNC_SECONDS):
-            keys = {key_of(p) for p in self.pods.indexer.by_index(NODE_INDEX, self.node.name)}
+            pods = self.pods.indexer.by_index(NODE_INDEX, self.node.name)
+            self.secrets.keep(volumes.referenced(pods, "secrets"))  # no pod here names it
+            keys = {key_of(p) for p in pods}
             keys.update(f"{r.namespace}/{r.name}" for r in list(self.records.values()))
             for key in sorted(keys):
                 self.queue.add(key)
@@ -451,8 +456,9 @@ class Kubelet:
     def _config_object(self, resource: str, name: str, namespace: str) -> dict | None:
         """A ConfigMap or Secret for a container's env, from the cache. One not cached is
         asked of the API: made just before the pod, its event may still be on its way."""
-        inf = self.configmaps if resource == "configmaps" else self.secrets
-        obj = inf.indexer.get(f"{namespace}/{name}")
+        if resource == "secrets":
+            return self.secrets.get(namespace, name)
+        obj = self.configmaps.indexer.get(f"{namespace}/{name}")
         if obj is None:
             obj = self.client.get_or_none(resource, name, namespace)
         return obj

@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from netsim.api import errors, events, quantity
 from netsim.api.timeutil import rfc3339_seconds
 from netsim.kubelet import cgroups, mounter, runtime
 from netsim.kubelet.env import _field as _env_field
+from netsim.machinery import SharedInformer
 
 log = logging.getLogger("netsim.kubelet.volumes")
 
@@ -844,3 +846,79 @@ class PodVolumes:
                 if (s.get(key) or {}).get("name") == name:
                     return True
         return False
+
+
+# ---- the objects pods reference --------------------------------------------------------------
+
+def referenced(pods: list[dict], resource: str) -> set[tuple[str, str]]:
+    """(namespace, name) of every ConfigMap or Secret these pods' volumes, env and envFrom
+    name (what the kubelet must watch for them)."""
+    out = set()
+    vkey, pkey = ("configMap", "configMap") if resource == "configmaps" else ("secret", "secret")
+    ref_key, from_key = ("configMapKeyRef", "configMapRef") if resource == "configmaps" else \
+        ("secretKeyRef", "secretRef")
+    for pod in pods:
+        ns = (pod.get("metadata") or {}).get("namespace", "default")
+        spec = pod.get("spec") or {}
+        for vol in spec.get("volumes") or []:
+            s = vol.get(vkey) or {}
+            name = s.get("name") if resource == "configmaps" else s.get("secretName")
+            if name:
+                out.add((ns, name))
+            for src in (vol.get("projected") or {}).get("sources") or []:
+                if (src.get(pkey) or {}).get("name"):
+                    out.add((ns, src[pkey]["name"]))
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for e in c.get("env") or []:
+                r = (e.get("valueFrom") or {}).get(ref_key) or {}
+                if r.get("name"):
+                    out.add((ns, r["name"]))
+            for f in c.get("envFrom") or []:
+                if (f.get(from_key) or {}).get("name"):
+                    out.add((ns, f[from_key]["name"]))
+    return out
+
+
+class ObjectWatches:
+    """Upstream's watch-based object manager (pkg/kubelet/util/manager): one cache per
+    object a pod on this node references, kept by a watch on metadata.name=<name> in its
+    namespace, dropped when no pod here references it any more; so the node holds no other
+    Secret of the cluster. `on_change` is told of every change (the pods using it resync)."""
+
+    SYNC_TIMEOUT = 5.0
+
+    def __init__(self, client, resource: str, on_change: Callable[[dict], None]):
+        self.client, self.resource, self.on_change = client, resource, on_change
+        self._lock = threading.Lock()
+        self._watches: dict[tuple[str, str], SharedInformer] = {}
+
+    def get(self, namespace: str, name: str) -> dict | None:
+        key = (namespace, name)
+        with self._lock:
+            inf = self._watches.get(key)
+            if inf is None:
+                inf = self._watches[key] = SharedInformer(
+                    self.client, self.resource, namespace=namespace,
+                    field_selector=f"metadata.name={name}")
+                inf.add_handler(on_add=self.on_change,
+                                on_update=lambda old, new: self.on_change(new),
+                                on_delete=self.on_change)
+                inf.start()
+        if inf.wait_for_sync(self.SYNC_TIMEOUT):
+            return inf.indexer.get(f"{namespace}/{name}")
+        return self.client.get_or_none(self.resource, name, namespace)
+
+    def keep(self, keys: set[tuple[str, str]]) -> None:
+        """Stop watching what no pod here references."""
+        with self._lock:
+            gone = [k for k in self._watches if k not in keys]
+            infs = [self._watches.pop(k) for k in gone]
+        for inf in infs:
+            inf.stop()
+
+    def watched(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._watches)
+
+    def stop(self) -> None:
+        self.keep(set())

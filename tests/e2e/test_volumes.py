@@ -168,6 +168,13 @@ def test_config_map_update_reaches_the_file(cluster, reader):
     assert _exec(cluster, "cat", "/etc/netsim-one.conf").stdout == "value-one"
 
 
+def test_secret_update_reaches_the_file(cluster, reader):
+    """The kubelet watches just the Secrets its pods name (metadata.name=<name>)."""
+    cluster.netsim("apply", "-f", "-", input=READER.split("---")[1].replace("s3cret", "n3w"))
+    wait_for(lambda: _exec(cluster, "cat", "/etc/netsim-sec/password").stdout == "n3w", 10,
+             what="the updated secret in the pod")
+
+
 def test_missing_config_map_keeps_the_pod_creating(cluster, ns):
     cluster.netsim("apply", "-f", "-", input=NOCM)
     msg = 'MountVolume.SetUp failed for volume "x" : configmap "later" not found'

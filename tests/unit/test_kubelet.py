@@ -175,11 +175,16 @@ def test_env_sources_come_from_the_caches_and_the_api_only_when_not_cached(
     p = pod("web", ME)
     with pytest.raises(ConfigError, match='secret "tok" not found'):
         container_env(kubelet._config_object, p, c)
-    assert calls == [("secrets", "tok")]  # the cached ConfigMap was not asked for
+    # the cached ConfigMap was not asked for; the Secret is watched alone (metadata.name)
+    assert calls == [] and kubelet.secrets.watched() == {("default", "tok")}
     client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tok", "namespace": "default"},
                    "data": {"t": base64.b64encode(b"s3cret").decode()}})
-    # made just now: not in the (hand-fed) cache yet, so asked of the API
-    assert container_env(kubelet._config_object, p, c) == {"MODE": "fast", "S": "s3cret"}
+    # made just now: the Secret's own watch brings it
+    assert wait_for(lambda: container_env(kubelet._config_object, p, c) ==
+                    {"MODE": "fast", "S": "s3cret"}, 5, what="the secret through its watch")
+    assert calls == []
+    kubelet.secrets.keep(set())
+    assert kubelet.secrets.watched() == set()
 
 
 def _getter(objs: dict):

@@ -321,3 +321,14 @@ def test_sub_path_expr_expands_env_and_field_refs(tmp_path):
     c["volumeMounts"] = [{"name": "work", "mountPath": "/logs", "subPathExpr": "$(SUB)/$(POD)"}]
     binds = v.container_binds(pod, c, str(tmp_path), lambda m: None)
     assert binds[0].src.endswith("kubernetes.io~empty-dir/work/logs/web")
+
+
+def test_referenced_objects_of_volumes_env_and_env_from():
+    pod = _pod([kube_api_access(), {"name": "s", "secret": {"secretName": "sec"}},
+                {"name": "p", "projected": {"sources": [{"secret": {"name": "psec"}}]}}])
+    c = pod["spec"]["containers"][0]
+    c["env"] = [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "esec", "key": "k"}}},
+                {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "ecm", "key": "k"}}}]
+    c["envFrom"] = [{"secretRef": {"name": "fsec"}}]
+    assert v.referenced([pod], "secrets") == {("demo", n) for n in ("sec", "psec", "esec", "fsec")}
+    assert v.referenced([pod], "configmaps") == {("demo", "kube-root-ca.crt"), ("demo", "ecm")}
