@@ -66,7 +66,8 @@ ctx = tls_context(p.server_crt, p.server_key, p.ca_crt)
 servers = [serve_tls(store, "127.0.0.1", 0, ctx), serve(store, os.path.join(state, "api.sock"))]
 for s in servers:
     threading.Thread(target=s.serve_forever, daemon=True).start()
-print(servers[0].server_address[1], flush=True)
+import netsim
+print(servers[0].server_address[1], os.path.dirname(os.path.dirname(netsim.__file__)), flush=True)
 sys.stdin.read()
 """
 
@@ -234,11 +235,14 @@ def measure() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.environ.get("NETSIM_BENCH_PYTHONPATH") or ROOT
     with tempfile.TemporaryDirectory(prefix="netsim-bench-api-") as state:
+        # cwd: not the checkout (python -c puts the cwd first on sys.path, before PYTHONPATH)
         srv = subprocess.Popen([sys.executable, "-c", _SERVER, state, str(N)], env=env,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                               cwd=state, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
         try:
-            port = int(srv.stdout.readline())
-            out = {"n": N}
+            port, served_from = srv.stdout.readline().split()
+            port = int(port)
+            out = {"n": N, "from": served_from}
             for name, tls, accept in (("json_https", True, "application/json"),
                                       ("json_unix", False, "application/json"),
                                       ("table_https", True, TABLE),
@@ -255,6 +259,7 @@ def measure() -> dict:
 
 def report(m: dict) -> None:
     n = m["n"]
+    print(f"netsim served from {m['from']}")
     print(f"{n} pods, full lists per second on one connection (kubectl's limit=500 pages):")
     for kind in ("json", "table"):
         print(f"  {kind:5s}  https {m[kind + '_https']:7.1f}/s   unix socket "
