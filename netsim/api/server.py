@@ -667,13 +667,14 @@ class _Handler(BaseHTTPRequestHandler):
         # 0 or absent: the default; negative: the watch ends at once (the apiserver's timer).
         timeout = 300.0 if not timeout else max(0.0, float(timeout))
         # sendInitialEvents=true (kubectl 1.37's wait / rollout status): the state as ADDED,
-        # then the bookmark that ends it; a watch from no version (or 0) without it: the
-        # state as ADDED too (the legacy "start at most recent" semantics).
+        # then the bookmark that ends it (when bookmarks are allowed). A watch from no
+        # version (or 0) that says neither is given the same (SetListOptionsDefaults with
+        # WatchList on: the legacy "state first" semantics, now with the bookmark).
         initial: bool | str = False
-        if opts.send_initial_events:
+        legacy = opts.send_initial_events is None and not opts.rv_match and \
+            not opts.resource_version
+        if opts.send_initial_events or legacy:
             initial = "bookmark" if opts.bookmarks else True
-        elif opts.send_initial_events is None and not opts.resource_version:
-            initial = True
         # `kubectl get -w` watches with the Table Accept: each event's object is a Table of
         # one row (bookmarks stay the bare object, as the apiserver sends them)
         as_table = tables.wants_table(self.headers.get("accept"))
