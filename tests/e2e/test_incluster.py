@@ -38,6 +38,9 @@ LIST_PODS = ("from kubernetes import client, config\n"
              "    print('pod', p.metadata.name)\n")
 CURL = (f"curl -sS --cacert {SA_DIR}/ca.crt -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" "
         "https://kubernetes.default.svc/version && echo && "
+        # the ClusterIP itself (a name the serving certificate holds too)
+        f"curl -sS --cacert {SA_DIR}/ca.crt -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" "
+        "https://10.96.0.1:443/livez && echo && "
         f"echo namespace=$(cat {SA_DIR}/namespace)")
 
 
@@ -189,6 +192,6 @@ def test_pods_reach_the_api_with_their_service_account(cluster, mode):
         out = logs[f"curl-{n.name[-3:]}"]
         version = json.loads(out.splitlines()[0])
         assert version["gitVersion"] == "v1.37.0", (mode, out)
-        assert "namespace=default" in out
+        assert out.splitlines()[1:] == ["ok", "namespace=default"], (mode, out)
     listed = [line.split()[1] for line in logs["lister"].splitlines() if line.startswith("pod ")]
     assert {"lister", f"curl-{cp.name[-3:]}"} <= set(listed), (mode, logs["lister"])
