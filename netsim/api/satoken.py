@@ -33,6 +33,13 @@ from netsim.api.store import Store
 from netsim.api.timeutil import format_rfc3339, rfc3339_seconds
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Long-lived tokens in Secrets of type kubernetes.io/service-account-token (the tokens
+# controller fills them; upstream's LegacyClaims): no audience, no expiry.
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+SECRET_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
+_LEGACY = "kubernetes.io/serviceaccount/"
 API_AUDIENCES = [ISSUER]
 DEFAULT_EXPIRATION = 3600
 MIN_EXPIRATION = 600  # "may not specify a duration less than 10 minutes"
@@ -73,6 +80,11 @@ class Issuer:
         # go-jose's header: alg and kid, no typ
         return jwt.encode(claims, self.private_key, algorithm=_ALG,
                           headers={"kid": self.kid, "typ": None})
+
+    def decode_legacy(self, token: str) -> dict:
+        """A Secret-held token's verified claims (signature and issuer only)."""
+        return jwt.decode(token, self.public_key, algorithms=[_ALG], issuer=LEGACY_ISSUER,
+                          options={"verify_aud": False, "require": ["iss", "sub"]})
 
     def decode(self, token: str) -> dict:
         """The verified claims (signature, issuer, api audience, exp/nbf); raises
@@ -123,6 +135,16 @@ def claims(sa: dict, expiration: int, audiences: list[str], *, pod: dict | None 
         k8s["warnafter"] = now + warn_after
     return {"aud": list(audiences), "exp": now + expiration, "iat": now, "iss": ISSUER,
             "jti": str(uuid.uuid4()), "kubernetes.io": k8s, "nbf": now,
+            "sub": username(md["namespace"], md["name"])}
+
+
+def legacy_claims(sa: dict, secret_name: str) -> dict:
+    """upstream serviceaccount.LegacyClaims, keys sorted as go-jose writes them."""
+    md = sa["metadata"]
+    return {"iss": LEGACY_ISSUER, _LEGACY + "namespace": md["namespace"],
+            _LEGACY + "secret.name": secret_name,
+            _LEGACY + "service-account.name": md["name"],
+            _LEGACY + "service-account.uid": md.get("uid", ""),
             "sub": username(md["namespace"], md["name"])}
 
 
@@ -257,7 +279,7 @@ def _validate(store: Store, token: str) -> dict | None:
     try:
         c = iss.decode(token)
     except jwt.InvalidTokenError:
-        return None
+        return _validate_legacy(store, iss, token)
     k8s = c.get("kubernetes.io")
     if not isinstance(k8s, dict):
         return None
@@ -283,6 +305,34 @@ def _validate(store: Store, token: str) -> dict | None:
             "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
                        "system:authenticated"],
             "extra": extra}
+
+
+def _validate_legacy(store: Store, iss: Issuer, token: str) -> dict | None:
+    """A Secret-held token: valid while its Secret holds exactly it and its ServiceAccount
+    is the one it names (upstream's legacy validator)."""
+    try:
+        c = iss.decode_legacy(token)
+    except jwt.InvalidTokenError:
+        return None
+    ns, secret_name = c.get(_LEGACY + "namespace"), c.get(_LEGACY + "secret.name")
+    sa_name, sa_uid = c.get(_LEGACY + "service-account.name"), c.get(_LEGACY + "service-account.uid")
+    if not all(isinstance(v, str) and v for v in (ns, secret_name, sa_name)) or \
+            c.get("sub") != username(ns, sa_name):
+        return None
+    secret = _get(store, "secrets", secret_name, ns)
+    if secret is None or secret["metadata"].get("deletionTimestamp"):
+        return None
+    held = (secret.get("data") or {}).get("token") or ""
+    try:
+        if base64.b64decode(held).decode() != token:
+            return None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not _alive(store, "serviceaccounts", {"name": sa_name, "uid": sa_uid}, ns):
+        return None
+    return {"username": c["sub"], "uid": sa_uid or "",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                       "system:authenticated"]}
 
 
 def _alive(store: Store, plural: str, ref: dict, ns: str | None) -> bool:

@@ -140,3 +140,46 @@ def test_get_sa_columns_are_kubectls(client):
     t = tables.table("serviceaccounts", client.list("serviceaccounts", "default"), "1")
     assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Secrets", "Age"]
     assert t["rows"][0]["cells"][:2] == ["default", "0"]
+
+
+@pytest.fixture
+def issuer(tmp_path):
+    from netsim.api import satoken
+    from netsim.cluster import pki
+    certs = pki.create(str(tmp_path), ["127.0.0.1"])
+    satoken.configure(satoken.Issuer.from_files(certs.sa_key, certs.sa_pub))
+    yield satoken
+    satoken.configure(None)
+
+
+def test_a_token_secret_gets_a_long_lived_token(client, store, issuer):
+    import base64
+    settle(client)
+    msg = refused(client, {"apiVersion": "v1", "kind": "Secret", "type":
+                           "kubernetes.io/service-account-token",
+                           "metadata": {"name": "t", "namespace": "default"}})
+    assert msg == ('The Secret "t" is invalid: metadata.annotations'
+                   "[kubernetes.io/service-account.name]: Required value")
+    client.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "build-robot", "namespace": "default"}})
+    client.create({"apiVersion": "v1", "kind": "Secret",
+                   "type": "kubernetes.io/service-account-token",
+                   "metadata": {"name": "build-robot-secret", "namespace": "default",
+                                "annotations": {
+                                    "kubernetes.io/service-account.name": "build-robot"}}})
+    settle(client)
+    sec = client.get("secrets", "build-robot-secret", "default")
+    data = {k: base64.b64decode(v).decode() for k, v in sec["data"].items()}
+    assert data["ca.crt"] == CA and data["namespace"] == "default"
+    sa = client.get("serviceaccounts", "build-robot", "default")
+    assert sec["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == \
+        sa["metadata"]["uid"]
+    user = issuer.authenticate_token(store, data["token"])
+    assert user["username"] == "system:serviceaccount:default:build-robot"
+    rv = sec["metadata"]["resourceVersion"]
+    settle(client)  # level-triggered: nothing to write the second time
+    assert client.get("secrets", "build-robot-secret", "default")["metadata"][
+        "resourceVersion"] == rv
+    client.delete("secrets", "build-robot-secret", "default")
+    issuer._cache.clear()
+    assert issuer.authenticate_token(store, data["token"]) is None

@@ -130,5 +130,17 @@ def keep(pod: dict, old: dict | None) -> None:
                 c["volumeMounts"] = [*mounts, *mine]
 
 
+def validate_secret(secret: dict, old: dict | None) -> list[str]:
+    """ValidateSecret's service-account-token case: the account must be named (the rest
+    is the tokens controller's to fill)."""
+    if secret.get("type") != "kubernetes.io/service-account-token":
+        return []
+    anns = (secret.get("metadata") or {}).get("annotations") or {}
+    if not anns.get("kubernetes.io/service-account.name"):
+        return ["metadata.annotations[kubernetes.io/service-account.name]: Required value"]
+    return []
+
+
 def register(reg: Registry, settings: ClusterSettings) -> None:
     reg.add("Pod", defaulter=keep, allocator=admit)
+    reg.add("Secret", validator=validate_secret)
