@@ -103,3 +103,10 @@ def test_strategic_patch_of_a_missing_object_is_404(api):
     code, status = api.call("PATCH", "/api/v1/namespaces/default/configmaps/none",
                             b'{"data": {"a": "1"}}', SMP)
     assert (code, status["message"]) == (404, 'configmaps "none" not found')
+
+
+def test_force_is_for_apply_only(api, cm):
+    code, status = api.call("PATCH", URL + "?force=true", b'{"data": {"a": "2"}}', SMP)
+    assert (code, status["message"]) == (
+        422, 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified '
+             "for non-apply patch")

@@ -107,8 +107,22 @@ def _recorded(cur: dict | None, new: dict, req: routes.Request, sub: str | None 
     return new
 
 
+def _no_force(req: routes.Request) -> None:
+    """ValidatePatchOptions: force is for apply only."""
+    if "force" in req.query:
+        raise errors.ApiError('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may '
+                              "not be specified for non-apply patch", code=422,
+                              reason="Invalid",
+                              details={"group": "meta.k8s.io", "kind": "PatchOptions",
+                                       "causes": [{"reason": "FieldValueForbidden",
+                                                   "message": "Forbidden: may not be "
+                                                              "specified for non-apply patch",
+                                                   "field": "force"}]})
+
+
 def strategic_merge(cur: dict, raw: bytes, req: routes.Request) -> dict:
     """application/strategic-merge-patch+json (strategicPatchObject)."""
+    _no_force(req)
     patch = _json(raw)
     if not isinstance(patch, dict):
         raise errors.BadRequest(f"json: cannot unmarshal {_go_kind(patch)} into Go value of "
@@ -132,6 +146,7 @@ def strategic_merge(cur: dict, raw: bytes, req: routes.Request) -> dict:
 def json_patch(cur: dict, raw: bytes, req: routes.Request) -> dict:
     """application/json-patch+json (evanphx/json-patch's DecodePatch, then Apply; an
     operation that does not apply is a 422 with the apiserver's generic text)."""
+    _no_force(req)
     ops = _json(raw)
     if not isinstance(ops, list):
         raise errors.BadRequest(f"json: cannot unmarshal {_go_kind(ops)} into Go value of "
