@@ -36,7 +36,7 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMes
 from wsproto.utilities import LocalProtocolError
 
 from netsim.api import errors, routes
-from netsim.api.streams import backend, spdy
+from netsim.api.streams import backend, spdy, websocket
 from netsim.api.streams.backend import StreamError
 
 PROTOCOL = "portforward.k8s.io"
@@ -108,8 +108,6 @@ def _plain_spdy(req: routes.Request, pod: dict) -> None:
 
 
 def _websocket(req: routes.Request, pod: dict) -> None:
-    from netsim.api.streams import websocket
-
     offered = websocket.offered_protocols(req.headers)
     if any(p.startswith("SPDY/3.1+") for p in offered):
         protocols = [TUNNEL_PROTOCOL]
@@ -378,6 +376,8 @@ class _Pipe:
         if self.open:
             self.open = False
             self.reading = False
+            self.to_pod.clear()  # nobody will take it: it must not hold the client back
+            self.shut_pending = False
             self.sock.close()
 
 
