@@ -195,3 +195,27 @@ def test_pods_reach_the_api_with_their_service_account(cluster, mode):
         assert out.splitlines()[1:] == ["ok", "namespace=default"], (mode, out)
     listed = [line.split()[1] for line in logs["lister"].splitlines() if line.startswith("pod ")]
     assert {"lister", f"curl-{cp.name[-3:]}"} <= set(listed), (mode, logs["lister"])
+
+
+def test_a_long_lived_token_from_a_secret(cluster):
+    """The docs' "manually create a long-lived API token for a ServiceAccount"."""
+    docs = ("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: build-robot}\n---\n"
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: build-robot-secret\n"
+            "  annotations: {kubernetes.io/service-account.name: build-robot}\n"
+            "type: kubernetes.io/service-account-token\n")
+    home = os.path.join(os.path.dirname(os.environ["KUBECONFIG"]),
+                        f"netsim-test-{cluster.name}.home")
+    p = subprocess.run([KUBECTL, "--context", f"netsim-{cluster.name}", "apply", "-f", "-"],
+                       input=docs, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "HOME": home})
+    assert p.returncode == 0, p.stderr
+    try:
+        token = wait_for(lambda: kubectl(cluster, "get", "secret", "build-robot-secret", "-o",
+                                         "jsonpath={.data.token}").stdout, 20,
+                         what="the tokens controller to fill build-robot-secret")
+        who = _token_kubectl(cluster, base64.b64decode(token).decode(), "auth", "whoami")
+        assert who.stdout.splitlines()[1].split() == \
+            ["Username", "system:serviceaccount:default:build-robot"], who.stderr
+    finally:
+        kubectl(cluster, "delete", "secret", "build-robot-secret", check=False)
+        kubectl(cluster, "delete", "sa", "build-robot", check=False)
