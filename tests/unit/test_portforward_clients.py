@@ -76,20 +76,21 @@ def api():
 class Kubectl:
     """`kubectl port-forward pod/web :REMOTE` in the background, ended by its pid."""
 
-    def __init__(self, api, remote: int, websockets: bool = True) -> None:
+    def __init__(self, api, remote: int, websockets: bool = True, listeners: int = 1) -> None:
         env = {**os.environ, "KUBECONFIG": api.kubeconfig, "HOME": api.home}
         if not websockets:
             env["KUBECTL_PORT_FORWARD_WEBSOCKETS"] = "false"
         self.p = subprocess.Popen([KUBECTL, "--context", "netsim-unit", "port-forward",
-                                   "pod/web", f":{remote}", "-v=4"], env=env,
+                                   "pod/web", *[f":{remote}"] * listeners, "-v=4"], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.out = ""
         ready = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> \d+\n")
         deadline = time.monotonic() + 20
-        while not ready.search(self.out):
+        while len(ready.findall(self.out)) < listeners:
             assert time.monotonic() < deadline and self.p.poll() is None, self.out
             self.read(0.2)
-        self.port = int(ready.search(self.out).group(1))
+        self.ports = [int(p) for p in ready.findall(self.out)]
+        self.port = self.ports[0]
 
     def read(self, timeout: float) -> None:
         if select.select([self.p.stdout], [], [], timeout)[0]:
@@ -134,6 +135,22 @@ def test_kubectl_forwards_bytes_both_ways(api, websockets):
         # which transport kubectl used (its -v=4 dialer lines)
         assert ("Negotiation complete" in out) == websockets
         assert "error" not in out.lower()
+    finally:
+        k.stop()
+
+
+@requires_kubectl
+def test_kubectl_two_listeners_and_overlapping_connections_on_one_session(api):
+    k = Kubectl(api, 80, listeners=2)
+    try:
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                 for port in k.ports * 3]  # six at once, open together
+        for i, c in enumerate(conns):
+            c.sendall(f"conn {i}".encode())
+        for i, c in enumerate(conns):
+            assert c.recv(100) == f"conn {i}".encode()
+            c.close()
+        assert roundtrip(k.ports[1], b"after") == b"after"
     finally:
         k.stop()
 
