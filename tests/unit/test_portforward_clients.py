@@ -18,6 +18,7 @@ import pytest
 import netsim.api.streams.portforward  # noqa: F401  (registers pods/portforward)
 from netsim.api.streams import backend
 from netsim.api.streams.backend import StreamError
+from tests.conftest import wait_for
 from tests.unit.kubectl_api import KUBECTL, requires_kubectl, running_api
 
 REFUSED = "error forwarding port {port} to pod sb, uid : refused in the test's words"
@@ -153,6 +154,22 @@ def test_kubectl_two_listeners_and_overlapping_connections_on_one_session(api):
         assert roundtrip(k.ports[1], b"after") == b"after"
     finally:
         k.stop()
+
+
+@requires_kubectl
+@pytest.mark.parametrize("websockets", [True, False], ids=["spdy-in-websocket", "plain-spdy"])
+def test_a_killed_kubectl_leaves_no_session_behind(api, websockets):
+    before = threading.active_count()
+    k = Kubectl(api, 80, websockets)
+    c = socket.create_connection(("127.0.0.1", k.port), timeout=10)
+    c.sendall(b"x" * 100000)
+    assert c.recv(10)
+    os.kill(k.p.pid, signal.SIGKILL)  # mid-stream, no goodbye
+    k.stop()
+    c.close()
+    # the session's thread ends and the pod connection is closed (the echo's thread ends)
+    wait_for(lambda: threading.active_count() <= before, timeout=10,
+             what="the port-forward session and the pod connection to end")
 
 
 @requires_kubectl
