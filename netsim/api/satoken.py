@@ -394,6 +394,38 @@ def review(req: routes.Request) -> None:
                             "metadata": md, "spec": obj.get("spec") or {}, "status": status})
 
 
+# ---- ServiceAccount issuer discovery (OIDC): verify tokens without asking the API ------
+def _get_only(req: routes.Request) -> None:
+    if req.method != "GET":
+        raise errors.ApiError("the server does not allow this method on the requested "
+                              "resource", code=405, reason="MethodNotAllowed")
+    if _issuer is None:
+        raise errors.NotFound("the server could not find the requested resource")
+
+
+def openid_configuration(req: routes.Request) -> None:
+    """GET /.well-known/openid-configuration, as kube-apiserver answers it (the JWKS URI on
+    the address the client reached)."""
+    _get_only(req)
+    addr = req.handler._server_address() or "kubernetes.default.svc"
+    doc = {"issuer": ISSUER, "jwks_uri": f"https://{addr}/openid/v1/jwks",
+           "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+           "id_token_signing_alg_values_supported": [_ALG]}
+    req.handler._send_raw(200, json.dumps(doc, separators=(",", ":")).encode())
+
+
+def jwks(req: routes.Request) -> None:
+    """GET /openid/v1/jwks: the signing key's public half (go-jose's field order)."""
+    _get_only(req)
+    pub = jwt.algorithms.ECAlgorithm.to_jwk(_issuer.public_key, as_dict=True)
+    key = {"use": "sig", "kty": "EC", "kid": _issuer.kid, "crv": pub["crv"], "alg": _ALG,
+           "x": pub["x"], "y": pub["y"]}
+    req.handler._send_raw(200, json.dumps({"keys": [key]}, separators=(",", ":")).encode(),
+                          content_type=b"application/jwk-set+json")
+
+
+routes.PATHS["/.well-known/openid-configuration"] = openid_configuration
+routes.PATHS["/openid/v1/jwks"] = jwks
 routes.VIRTUAL["tokenreviews"] = review
 discovery.SUBRESOURCE_ENTRIES.setdefault("serviceaccounts", []).append(
     {"name": "serviceaccounts/token", "group": "authentication.k8s.io", "version": "v1",

@@ -203,3 +203,22 @@ def test_discovery_lists_the_token_subresource(api):
     assert entry == {"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
                      "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
                      "verbs": ["create"]}
+
+
+def test_issuer_discovery_lets_a_client_verify_tokens_itself(api):
+    code, cfg = call(api, "GET", "/.well-known/openid-configuration")
+    port = api[1].server_address[1]
+    assert code == 200 and cfg == {
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "jwks_uri": f"https://127.0.0.1:{port}/openid/v1/jwks",
+        "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"]}
+    code, keys = call(api, "GET", "/openid/v1/jwks")
+    (key,) = keys["keys"]
+    assert list(key) == ["use", "kty", "kid", "crv", "alg", "x", "y"]
+    tok = token_for(api)["status"]["token"]
+    pub = jwt.PyJWK(key).key
+    claims = jwt.decode(tok, pub, algorithms=["ES256"], audience=cfg["issuer"],
+                        issuer=cfg["issuer"])
+    assert claims["sub"] == "system:serviceaccount:default:default"
+    assert call(api, "GET", "/openid/v1/jwks", cert=False)[0] == 401
