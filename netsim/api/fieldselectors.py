@@ -104,28 +104,45 @@ def fields_for(plural: str) -> dict[str, Field]:
     return _KINDS.get(plural, _DEFAULT)[0]
 
 
-def _get(obj, path: str):
-    cur = obj
+def _steps(path: str) -> tuple[tuple[str, int | None], ...]:
+    """`status.podIPs[0].ip` as ((status, None), (podIPs, 0), (ip, None))."""
+    out = []
     for part in path.split("."):
         idx = None
         if part.endswith("]") and "[" in part:
             part, _, i = part[:-1].partition("[")
             idx = int(i)
+        out.append((part, idx))
+    return tuple(out)
+
+
+def _get(obj, steps: tuple[tuple[str, int | None], ...]):
+    cur = obj
+    for key, idx in steps:
         if not isinstance(cur, dict):
             return None
-        cur = cur.get(part)
+        cur = cur.get(key)
         if idx is not None:
             cur = cur[idx] if isinstance(cur, list) and len(cur) > idx else None
     return cur
 
 
+# plural -> [(field key, Field, the steps of each of its paths)], made once per kind
+_COMPILED: dict[str, list] = {}
+
+
 def extract(plural: str, obj: dict) -> Fields:
-    """Every selectable field of `obj` (what a watch compares an event against)."""
+    """Every selectable field of `obj` (what a watch compares an event against); every
+    write computes them, so the paths are walked precompiled."""
+    spec = _COMPILED.get(plural)
+    if spec is None:
+        spec = _COMPILED[plural] = [(k, f, [_steps(p) for p in f.paths])
+                                    for k, f in fields_for(plural).items()]
     out = {}
-    for key, f in fields_for(plural).items():
+    for key, f, paths in spec:
         v = None
-        for p in f.paths:
-            v = _get(obj, p)
+        for steps in paths:
+            v = _get(obj, steps)
             if v is not None:
                 break
         out[key] = f.render(v)
