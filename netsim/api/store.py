@@ -72,6 +72,12 @@ def _labels(obj: dict) -> dict:
     return dict(labels) if isinstance(labels, dict) else {}
 
 
+# Kinds whose create ignores a posted status (upstream's PrepareForCreate empties it; pods,
+# namespaces and nodes keep or rebuild theirs, and a controller writes it through /status).
+STATUS_RESET_ON_CREATE = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs",
+                          "cronjobs", "ingresses"}
+
+
 def _spec_part(obj: dict) -> dict:
     """What counts for `generation`: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -354,6 +360,8 @@ class Store:
             # generated selector from it.
             md["uid"] = self.new_uid()
             if self.admission:
+                if res.plural in STATUS_RESET_ON_CREATE:  # the strategies' PrepareForCreate
+                    obj.pop("status", None)
                 obj = self.admission(self, "CREATE", obj, None)
                 md = obj["metadata"]
                 md["uid"] = md.get("uid") or self.new_uid()

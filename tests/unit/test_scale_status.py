@@ -59,3 +59,15 @@ def test_a_kind_without_status_has_no_status_path(api):
                       "metadata": {"name": "c", "namespace": "default"}})
     code, out = api.call("GET", "/api/v1/namespaces/default/configmaps/c/status")
     assert (code, out["message"]) == (404, "the server could not find the requested resource")
+
+
+def test_a_created_workload_starts_without_the_status_it_was_posted_with(api):
+    labels = {"app": "w2"}
+    code, out = api.call("POST", "/apis/apps/v1/namespaces/default/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w2"},
+        "spec": {"selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels}, "spec": {"containers": [{"name": "c",
+                                                                     "image": "nginx"}]}}},
+        "status": {"replicas": 3, "readyReplicas": 3}})
+    assert code == 201, out
+    assert "status" not in out and "status" not in api.store.get("deployments", "w2", "default")
