@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, listopts, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api import authz as _authz  # noqa: F401  (auth can-i reviews)
+from netsim.api import fieldvalidation as fieldval  # fieldValidation=Strict|Warn|Ignore
 from netsim.api import patch as _patches  # strategic/JSON patch, server-side apply, managedFields
 from netsim.api import protobuf as _protobuf  # noqa: F401  (protobuf request bodies)
 from netsim.api import scale as _scale  # noqa: F401  (deployments/scale, ...)
@@ -547,7 +548,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_raw(200, raw.encode())
             if method == "POST" and name is None and sub is None:
                 dry_run = _dry_run(query, "CreateOptions")
+                fv = fieldval.directive(query, "CreateOptions")
                 obj = self._object(res, url_api)
+                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv)
                 md = obj["metadata"]
                 if res.namespaced and ns:
                     if md.get("namespace") and md["namespace"] != ns:
@@ -555,27 +558,31 @@ class _Handler(BaseHTTPRequestHandler):
                                                 "match the namespace sent on the request")
                     md["namespace"] = ns
                 obj = _patches.record_create(obj, self._request(method, query, res, url_api, ns))
-                return self._send(201, store.create(obj, dry_run=dry_run))
+                return self._send(201, store.create(obj, dry_run=dry_run), warn)
             if method == "PUT" and name:
                 dry_run = _dry_run(query, "UpdateOptions")
+                fv = fieldval.directive(query, "UpdateOptions")
                 obj = self._object(res, url_api)
+                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv)
                 md = obj["metadata"]
                 _check_name(md, name, ns if res.namespaced else None)
                 if res.namespaced:
                     md["namespace"] = ns
                 obj = _patches.record_update(obj, self._request(method, query, res, url_api, ns,
                                                                 name, sub))
-                return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run))
+                return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run), warn)
             if method == "PATCH" and name:
                 dry_run = _dry_run(query, "PatchOptions")
+                fv, warns = fieldval.directive(query, "PatchOptions"), []
                 ctype = (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
                 if ctype in routes.PATCH_TYPES:  # strategic, JSON patch, apply, ...
                     req = self._request(method, query, res, url_api, ns, name, sub)
                     fn = routes.PATCH_TYPES[ctype]
                     try:
                         return self._send(200, store.patch(
-                            res.plural, name, ns, lambda cur: fn(cur, self._body_raw, req), sub,
-                            dry_run))
+                            res.plural, name, ns, fieldval.checked(
+                                lambda cur: fn(cur, self._body_raw, req), self._body_raw, ctype, fv,
+                                warns), sub, dry_run), fieldval.warning_headers(warns))
                     except errors.NotFound:  # server-side apply creates a missing object
                         new = _patches.on_missing(ctype, self._body_raw, req)
                         if new is None:
@@ -601,7 +608,10 @@ class _Handler(BaseHTTPRequestHandler):
                                 ns if res.namespaced else None)
                 patch = _patches.recording_merge(patch, self._request(method, query, res, url_api,
                                                                       ns, name, sub))
-                return self._send(200, store.patch(res.plural, name, ns, patch, sub, dry_run))
+                return self._send(200, store.patch(
+                    res.plural, name, ns,
+                    fieldval.checked(patch, self._body_raw, ctype, fv, warns), sub, dry_run),
+                    fieldval.warning_headers(warns))
             if method == "DELETE" and name and sub is None:
                 dry_run = _dry_run(query, "DeleteOptions")
                 grace = _int_param(query, "gracePeriodSeconds")

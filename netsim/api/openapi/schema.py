@@ -46,7 +46,7 @@ class Node:
     Fields and items are resolved on first use."""
 
     __slots__ = ("name", "raw", "type", "format", "description", "map_type", "int_or_string",
-                 "preserve_unknown", "list", "required", "_base", "_fields", "_items")
+                 "preserve_unknown", "is_map", "is_struct", "list", "required", "_base", "_fields", "_items")
 
     def __init__(self, raw: dict, name: str | None = None, base: Node | None = None) -> None:
         self.name = name
@@ -65,6 +65,9 @@ class Node:
             src.get("x-kubernetes-preserve-unknown-fields")
             or (self.type == "object" and "properties" not in src
                 and "additionalProperties" not in src))
+        # a map: free keys (additionalProperties); a struct: named fields only
+        self.is_map = self.type == "object" and "additionalProperties" in src
+        self.is_struct = self.type == "object" and not self.is_map and not self.preserve_unknown
         keys = raw.get("x-kubernetes-list-map-keys")
         info = ListInfo(raw.get("x-kubernetes-list-type"), tuple(keys) if keys else (),
                         raw.get("x-kubernetes-patch-strategy"),
@@ -178,8 +181,7 @@ def items(node: Node | None) -> Node | None:
 
 def is_map(node: Node | None) -> bool:
     """A map with free keys (labels, data, nodeSelector, resources.limits, ...)."""
-    return node is not None and node.type == "object" and "additionalProperties" in (
-        node._base.raw if node._base is not None else node.raw)
+    return node is not None and node.is_map
 
 
 def is_list(node: Node | None) -> bool:
