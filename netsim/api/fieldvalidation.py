@@ -350,6 +350,15 @@ def checked(fn: Callable[[dict], dict] | dict, raw: bytes, content_type: str, di
     return run
 
 
+def checked_create(make: Callable[[], dict | None], raw: bytes, content_type: str,
+                   directive_: str, warnings: list[str]) -> dict | None:
+    """An apply to a missing object (a create, upstream's createNewObject): the same body
+    checks as `checked`, then `make()` builds the object."""
+    if content_type != APPLY:
+        return make()
+    return checked(lambda _cur: make(), raw, content_type, directive_, warnings)({})
+
+
 # ---- server-side apply's typed conversion ------------------------------------------------
 def _smd_key(item: Any, keys: tuple[str, ...]) -> str:
     parts = []
@@ -458,4 +467,5 @@ def _apply_body(raw: bytes) -> Any:
 
 
 __all__ = ["STRICT", "WARN", "IGNORE", "directive", "errors_for", "check_body", "checked",
-           "patch_repeats", "prune", "warning_headers", "typed_patch_errors", "has_repeated_keys"]
+           "checked_create", "patch_repeats", "prune", "warning_headers", "typed_patch_errors",
+           "has_repeated_keys"]

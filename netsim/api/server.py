@@ -584,10 +584,13 @@ class _Handler(BaseHTTPRequestHandler):
                                 lambda cur: fn(cur, self._body_raw, req), self._body_raw, ctype, fv,
                                 warns), sub, dry_run), fieldval.warning_headers(warns))
                     except errors.NotFound:  # server-side apply creates a missing object
-                        new = _patches.on_missing(ctype, self._body_raw, req)
+                        new = fieldval.checked_create(
+                            lambda: _patches.on_missing(ctype, self._body_raw, req),
+                            self._body_raw, ctype, fv, warns)
                         if new is None:
                             raise
-                        return self._send(201, store.create(new, dry_run=dry_run))
+                        return self._send(201, store.create(new, dry_run=dry_run),
+                                          fieldval.warning_headers(warns))
                 if ctype not in _MERGE_PATCH_TYPES:
                     raise errors.ApiError(
                         "the body of the request was in an unknown format - accepted media "

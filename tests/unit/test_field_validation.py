@@ -219,3 +219,18 @@ def test_server_side_apply_body_checks():
     fv.checked(ssa, raw, fv.APPLY, fv.WARN, warnings)({"apiVersion": "v1", "kind": "ConfigMap"})
     assert warnings == ['error converting YAML to JSON: yaml: unmarshal errors:\n'
                         '  line 4: key "a" already set in map']
+
+
+def test_an_apply_that_creates_is_checked_too(api):
+    body = {**deployment("ssa"), "metadata": {"name": "ssa", "namespace": "default"}}
+    status, out, _ = api("PATCH", DEPLOYS + "/ssa?fieldManager=kubectl&fieldValidation=Strict",
+                         body, "application/apply-patch+yaml")
+    assert status == 500 and out["message"] == (
+        "failed to create typed patch object (default/ssa; apps/v1, Kind=Deployment): "
+        '.spec.template.spec.containers[name="web"].imagePullPolicyy: field not declared in '
+        "schema")
+    assert api("GET", DEPLOYS + "/ssa")[0] == 404
+    del body["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"]
+    status, out, _ = api("PATCH", DEPLOYS + "/ssa?fieldManager=kubectl&fieldValidation=Strict",
+                         body, "application/apply-patch+yaml")
+    assert status == 201 and out["metadata"]["name"] == "ssa"
