@@ -324,12 +324,19 @@ def _summary(raw: bytes, n: int = 30) -> str:
     return raw[:n].hex() + (" ..." if len(raw) > n else "")
 
 
+# The kind a subresource's body is (the URL's resource is the parent's).
+_SUBRESOURCE_KINDS = {"token": ("authentication.k8s.io/v1", "TokenRequest"),
+                      "scale": ("autoscaling/v1", "Scale")}
+
+
 def decode_body(raw: bytes, req: routes.Request) -> dict:
     """routes.BODY_DECODERS entry: the body as an object, or the apiserver's 400 (its
     transformDecodeError: with the body's kind when one was read, else a summary)."""
     res = req.res
     want = res.kind if res is not None else "Object"
     default_api = req.url_api or (res.api_version if res is not None else "")
+    if req.subresource in _SUBRESOURCE_KINDS:
+        default_api, want = _SUBRESOURCE_KINDS[req.subresource]
     try:
         return decode(raw, default_api, want)
     except _WireError as e:

@@ -176,3 +176,12 @@ def test_a_pointer_int_or_string_set_to_zero_is_kept():
                                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}}}}
     got = protobuf.decode(protobuf.encode(d))
     assert got["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": "25%"}
+
+
+def test_garbage_on_a_subresource_names_the_subresources_kind():
+    from netsim.api import routes
+    from netsim.api.resources import BY_PLURAL
+    req = routes.Request(None, "POST", "", {}, {}, b"", None, BY_PLURAL["serviceaccounts"],
+                         "v1", "default", "robot", "token")
+    with pytest.raises(Exception, match=r"must be of type TokenRequest\): provided data"):
+        protobuf.decode_body(b"{}", req)
