@@ -742,6 +742,8 @@ class PodVolumes:
             return True
         h = self.holders.get(uid) or load_holder(pdir)
         if not holder_alive(*h):
+            if h[0]:
+                runtime.reap([h[0]])  # a holder that died (killed by hand): not left a zombie
             try:
                 if uid in self.ready:  # containers may need it now: wait for it
                     h = start_holder(pdir, plan(pod, pdir, payloads), cgroup)
