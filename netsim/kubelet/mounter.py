@@ -32,7 +32,7 @@ import sys
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PIVOT_ROOT = {"x86_64": 155, "aarch64": 217}
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # asm/unistd_64.h, asm-generic/unistd.h
 OLD_ROOT = ".netsim-oldroot"
 
 _libc = ctypes.CDLL(None, use_errno=True)
