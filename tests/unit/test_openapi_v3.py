@@ -111,7 +111,20 @@ def test_a_stale_hash_redirects_and_a_known_etag_is_not_sent_again(api):
     status, _, data = get(api, "/openapi/v3/apis/apps/v1", {"If-None-Match": headers["etag"]})
     assert (status, data) == (304, b"")
     assert get(api, "/openapi/v3/apis/nope/v1")[0] == 404
-    assert get(api, "/openapi/v2?timeout=32s")[0] == 404
+
+
+def test_openapi_v2_is_a_document_without_definitions(api):
+    status, headers, data = get(api, "/openapi/v2?timeout=32s", {
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert status == 200
+    assert headers["content-type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    version = v3.discovery.KUBERNETES_VERSION.encode()
+    info = b"\x0a\x0aKubernetes\x12" + bytes([len(version)]) + version
+    assert data == b"\x0a\x032.0\x12" + bytes([len(info)]) + info
+    status, headers, data = get(api, "/openapi/v2")
+    assert json.loads(data) == {"swagger": "2.0", "info": {
+        "title": "Kubernetes", "version": v3.discovery.KUBERNETES_VERSION},
+        "paths": {}, "definitions": {}}
 
 
 def test_an_old_version_netsim_converts_has_a_free_form_kind():
@@ -121,6 +134,25 @@ def test_an_old_version_netsim_converts_has_a_free_form_kind():
         {"group": "extensions", "kind": "Ingress", "version": "v1beta1"}]
     assert s["x-kubernetes-preserve-unknown-fields"] is True
     assert "/apis/extensions/v1beta1/namespaces/{namespace}/ingresses/{name}" in doc["paths"]
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL), reason="the venv has no kubectl")
+def test_kubectl_validates_a_list_file_through_v2_and_the_server(api, tmp_path):
+    """A `kind: List` file: kubectl looks in v2 (no schema there), the server checks."""
+    env = {**os.environ, "KUBECONFIG": os.path.join(api, "kubeconfig"), "HOME": api}
+    f = tmp_path / "list.yaml"
+    f.write_text("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
+                 "  metadata: {name: l1, namespace: default}\n  data: {a: b}\n")
+    p = subprocess.run([KUBECTL, "--context", "netsim-openapi", "apply", "-f", str(f)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, "configmap/l1 created\n"), p.stderr
+    f.write_text(f.read_text().replace("l1", "l2") + "  foo: 1\n")
+    p = subprocess.run([KUBECTL, "--context", "netsim-openapi", "apply", "-f", str(f)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr == (f'Error from server (BadRequest): error when creating "{f}": ConfigMap '
+                        'in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+                        'unknown field "foo"\n')
 
 
 @pytest.mark.skipif(not os.path.exists(KUBECTL), reason="the venv has no kubectl")

@@ -17,9 +17,11 @@ An old version netsim converts (extensions/v1beta1 Ingress) gets a document too,
 schema free-form: kubectl then sends fieldValidation instead of falling back to /openapi/v2,
 and the server checks no fields it cannot know.
 
-/openapi/v2 stays 404: kubectl wants it as protobuf (gnostic's OpenAPIv2 message) and only
-asks for it when v3 lacks a kind or lacks fieldValidation, which the documents here never do
-for a kind netsim serves.
+/openapi/v2 is a document without definitions (swagger 2.0 and its info; protobuf, as
+kubectl asks for it, or JSON): kubectl reads it only where v3 cannot answer (a `kind: List`
+file, whose items it validates itself), finds no schema there and skips its own check; the
+server's fieldValidation still checks each item. A 404 there fails such a file ("error
+validating data: the server could not find the requested resource").
 """
 
 from __future__ import annotations
@@ -171,10 +173,12 @@ def render(api_version: str) -> dict | None:
     for res, api in entries:
         gvk = {"group": group, "kind": res.kind, "version": version}
         name = kinds.get(res.kind)
-        if name is None:  # an old version: its fields are not v1's, take any
+        if name is None:  # an old version netsim converts (its fields are not v1's), or a
+            # kind the schemas lack: take any field
             name = f"io.k8s.api.{(group or 'core').removesuffix('.k8s.io')}.{version}.{res.kind}"
-            own[name] = {"description": f"{res.kind} as {api} wrote it (netsim converts it "
-                                        f"to {res.api_version}).", "type": "object",
+            desc = (f"{res.kind} as {api} wrote it (netsim converts it to {res.api_version})."
+                    if api != res.api_version else f"{res.kind} (no schema here).")
+            own[name] = {"description": desc, "type": "object",
                          "x-kubernetes-group-version-kind": [gvk],
                          "x-kubernetes-preserve-unknown-fields": True}
         else:
@@ -255,9 +259,42 @@ def serve_v3(req: routes.Request) -> None:
     req.handler._send_raw(200, data, extra)
 
 
+# Asked for as ...spec.v2@v1.0+protobuf; answered with the dotted name (kube-openapi's: Go's
+# mime parser refuses the "@")
+_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _pb_string(field: int, data: bytes) -> bytes:
+    """One length-delimited protobuf field (lengths here stay under 128: one-byte varint)."""
+    assert len(data) < 128
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+def v2_document(protobuf: bool) -> bytes:
+    """gnostic's openapi_v2.Document {swagger: "2.0" (1), info (2): {title (1), version (2)}}
+    or the same as JSON."""
+    if protobuf:
+        info = _pb_string(1, b"Kubernetes") + _pb_string(2, discovery.KUBERNETES_VERSION.encode())
+        return _pb_string(1, b"2.0") + _pb_string(2, info)
+    return json.dumps({"swagger": "2.0", "info": {"title": "Kubernetes",
+                                                  "version": discovery.KUBERNETES_VERSION},
+                       "paths": {}, "definitions": {}}, separators=(",", ":")).encode()
+
+
 def serve_v2(req: routes.Request) -> None:
-    """Not served (see the module's docstring): the apiserver's 404 for an unknown path."""
-    raise errors.NotFound("the server could not find the requested resource")
+    if req.method != "GET":
+        raise errors.ApiError("the server does not allow this method on the requested "
+                              "resource", code=405, reason="MethodNotAllowed")
+    if urllib.parse.urlsplit(req.path).path.rstrip("/") != "/openapi/v2":
+        raise errors.NotFound("the server could not find the requested resource")
+    protobuf = "com.github.proto-openapi.spec.v2" in (req.headers.get("accept") or "")
+    data = v2_document(protobuf)
+    etag = hashlib.sha512(data).hexdigest().upper()
+    extra = b'Etag: "%s"\r\nVary: Accept\r\n' % etag.encode()
+    if _etag_matches(req.headers.get("if-none-match"), etag):
+        return req.handler._send_raw(304, b"", extra)
+    req.handler._send_raw(200, data, extra,
+                          content_type=(_V2_PROTOBUF if protobuf else "application/json").encode())
 
 
 routes.PATHS["/openapi/v3"] = serve_v3
