@@ -135,8 +135,8 @@ def test_patch_types_and_a_bad_patch(cluster, ns):
            "request")
     p = k(cluster, "patch", "deploy", "web", "-p",
           '{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}', check=False)
-    assert p.stderr.strip() == ("Error from server (InternalError): Internal error occurred: "
-                                "map: map[image:x] does not contain declared merge key: name")
+    assert p.stderr.strip() == ("Error from server: map: map[image:x] does not contain declared "
+                                "merge key: name")
     d = deploy(cluster)
     assert (d["metadata"]["generation"], d["spec"]) == before
 

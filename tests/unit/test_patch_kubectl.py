@@ -128,8 +128,7 @@ def test_patch_of_each_type(api, web):
     (("--type=json", "-p", '[{"op":"replace","path":"/spec/nope/x","value":1}]'),
      "The request is invalid: the server rejected our request due to an error in our request"),
     (("-p", '{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}'),
-     "Error from server (InternalError): Internal error occurred: map: map[image:x] does not "
-     "contain declared merge key: name"),
+     "Error from server: map: map[image:x] does not contain declared merge key: name"),
     (("-p", "[1]"), "Error from server (BadRequest): json: cannot unmarshal array into Go value "
                     "of type map[string]interface {}"),
 ])

@@ -202,3 +202,20 @@ def test_the_writer_owns_the_defaults_of_its_write(clean):
     assert code == 409
     assert status["message"] == ('Apply failed with 1 conflict: conflict with '
                                  '"kubectl-client-side-apply" using apps/v1: .spec.strategy.type')
+
+
+@pytest.mark.parametrize("containers,message", [
+    ([{"image": "x"}], '.spec.template.spec.containers: element 0: associative list with keys '
+                       'has an element that omits all key fields ["name"] (and doesn\'t have '
+                       "default values for any key fields)"),
+    ([{"name": "web", "image": "x"}, {"name": "web", "image": "y"}],
+     '.spec.template.spec.containers: duplicate entries for key [name="web"]'),
+])
+def test_an_applied_list_its_keys_cannot_name_is_refused(clean, containers, message):
+    body = config()
+    body["spec"]["template"]["spec"]["containers"] = containers
+    code, status = apply(clean, body)
+    assert (code, status["message"]) == (
+        500, "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): "
+             + message)
+    assert clean.call("GET", URL)[0] == 404

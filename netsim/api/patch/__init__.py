@@ -107,6 +107,12 @@ def _recorded(cur: dict | None, new: dict, req: routes.Request, sub: str | None 
     return new
 
 
+def _unknown(message: str) -> errors.ApiError:
+    """A plain Go error reaching the handler: ErrorToAPIStatus makes it a 500 with no
+    reason (kubectl prints `Error from server: <message>`)."""
+    return errors.ApiError(message, code=500, reason="")
+
+
 def _no_force(req: routes.Request) -> None:
     """ValidatePatchOptions: force is for apply only."""
     if "force" in req.query:
@@ -136,9 +142,7 @@ def strategic_merge(cur: dict, raw: bytes, req: routes.Request) -> dict:
         if e.status == 422:
             raise errors.ApiError("the server rejected our request due to an error in our "
                                   "request", code=422, reason="Invalid", details={}) from e
-        raise errors.ApiError(f"Internal error occurred: {e.message}", code=500,
-                              reason="InternalError",
-                              details={"causes": [{"message": e.message}]}) from e
+        raise _unknown(e.message) from e
     _same_object(cur, new, req)
     return _recorded(cur, new, req, req.subresource)
 

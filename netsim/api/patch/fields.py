@@ -85,7 +85,8 @@ def item_element(node: Any, item: Any, index: int) -> tuple:
 
 def _key_default(node: Any, key: str) -> Any:
     sub = openapi.child(openapi.items(node), key)
-    return sub.raw.get("default") if sub is not None else None
+    d = sub.raw.get("default") if sub is not None else None
+    return None if d == "" else d  # "" is the generator's zero value, no real default
 
 
 def _is_leaf(node: Any, value: Any) -> bool:
@@ -123,6 +124,53 @@ def _walk_set(value: Any, node: Any, path: Path, out: PathSet) -> None:
         p = path + (item_element(node, item, i),)
         _walk_set(item, items, p, out)
         out.add(p)
+
+
+# ---- the typed conversion's checks of an applied configuration ----------------------------
+def problems(value: Any, node: Any, path: str = "") -> list[str]:
+    """What ObjectToTyped refuses in an applied configuration: list items an associative
+    list cannot name, and items named twice (typed.validate, in its words)."""
+    out: list[str] = []
+    _check(value, node, path, out)
+    return out
+
+
+def _check(value: Any, node: Any, path: str, out: list[str]) -> None:
+    if _is_leaf(node, value):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check(v, _sub(node, k), f"{path}.{k}", out)
+        return
+    kind, keys = _list_kind(node)
+    items = openapi.items(node)
+    seen: set = set()
+    for i, item in enumerate(value):
+        err = None
+        if kind == "map":
+            if item is None:
+                err = "associative list with keys may not have a null element"
+            elif not isinstance(item, dict):
+                err = "associative list with keys may not have non-map elements"
+            elif not item_element(node, item, i)[1]:
+                err = (f"associative list with keys has an element that omits all key fields "
+                       f"[{' '.join(json.dumps(k) for k in keys)}] (and doesn't have default "
+                       "values for any key fields)")
+        elif kind == "set":
+            if isinstance(item, dict):
+                err = "associative list without keys has an element that's a map type"
+            elif isinstance(item, list):
+                err = "not supported: associative list with lists as elements"
+            elif item is None:
+                err = "associative list without keys has an element that's an explicit null"
+        if err:
+            out.append(f"{path}: element {i}: {err}")
+            return
+        pe = item_element(node, item, i)
+        if pe in seen:
+            out.append(f"{path}: duplicate entries for key {path_string((pe,))}")
+        seen.add(pe)
+        _check(item, items, path + path_string((pe,)), out)
 
 
 # ---- Merge (apply) ---------------------------------------------------------------------

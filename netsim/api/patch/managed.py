@@ -190,9 +190,18 @@ def apply(live: dict | None, config: dict, manager: str, api_version: str, sub: 
     cmd = config.get("metadata")
     if isinstance(cmd, dict) and cmd.get("managedFields"):
         raise errors.BadRequest("metadata.managedFields must be nil")
+    node = _node(config)
+    bad = fp.problems(config, node)
+    if bad:
+        md = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        group, _, version = api_version.rpartition("/")
+        raise errors.ApiError(
+            f"failed to create typed patch object ({md.get('namespace') or ''}/"
+            f"{md.get('name') or ''}; {group}/{version}, Kind={config.get('kind') or ''}): "
+            + (bad[0] if len(bad) == 1 else "errors:\n" + "\n".join("  " + b for b in bad)),
+            code=500, reason="")
     live = live if live is not None else {}
     managers = Managers((live.get("metadata") or {}).get("managedFields"))
-    node = _node(config)
     live_s = _stripped(live)
     new = fp.merge(copy.deepcopy(live_s), copy.deepcopy(config), node)
     me = (manager, "Apply", "", sub or "")
