@@ -12,9 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from netsim.api.printing import printers
+from netsim.api.timeutil import parse_rfc3339
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 # The default table convertor's columns for a kind with no printer (upstream prints
@@ -88,11 +89,19 @@ def table(plural: str, objs: list[dict], resource_version: str | None = None,
 
 # ---- the fast path: rows cached per stored object version ------------------------------
 # A stored object's JSON text -> [the decoded object, its PartialObjectMetadata as JSON, its
-# cells as JSON, the wall-clock second the cells were printed for]. The text is the key:
-# the same text is the same object version (kind, uid and resourceVersion included), so a
-# list decodes and encodes only the objects that changed since the last one, and prints
-# the cells again only in a new second (AGE and "(5m ago)" move with the clock, at one
-# second's resolution at the finest).
+# cells as JSON, the first and last wall-clock second those cells hold for, the object's
+# creation (epoch seconds, or None)]. The text is the key: the same text is the same object
+# version (kind, uid and resourceVersion included), so a list decodes and encodes only the
+# objects that changed since the last one, and prints the cells again only when the clock
+# may have moved them (AGE, "(5m ago)": one second's resolution at the finest).
+#
+# An object older than ten minutes has ages that move by the minute or slower: its row is
+# printed for now and for HORIZON seconds later, and when both agree it holds for the
+# whole span (each age is a step function of the clock that never comes back to a string
+# it left, so equal ends mean equal all along), so `kubectl get` every few seconds on a
+# long-running cluster prints each row once in HORIZON seconds, not on every list.
+HORIZON = 10
+_OLD = 600
 # Bounded by the bytes of the texts (the decoded objects take a few times that): 32 MB
 # holds some ten thousand pods; past it the oldest tenth goes (insertion order).
 _ROWS: dict[str, list] = {}
@@ -106,7 +115,12 @@ def _row_entry(text: str) -> list:
     e = _ROWS.get(text)
     if e is None:
         obj = json.loads(text)
-        e = [obj, json.dumps(_partial(obj), separators=(",", ":")), None, None]
+        try:
+            created = parse_rfc3339((obj.get("metadata") or {}).get("creationTimestamp"))
+        except (ValueError, TypeError, AttributeError):  # a bad stamp: printed afresh
+            created = None
+        e = [obj, json.dumps(_partial(obj), separators=(",", ":")), None, None, None,
+             created.timestamp() if created is not None else None]
         if len(text) > _ROWS_MAX_BYTES // 100:
             return e  # a huge object is not worth keeping
         with _rows_lock:
@@ -137,16 +151,21 @@ def table_bytes(plural: str, texts: list[str], resource_version: str | None = No
     if extra_meta:
         meta.update(extra_meta)
     entries = [_row_entry(t) for t in texts]
-    stale = [e for e in entries if e[3] != sec]
+    stale = [e for e in entries if e[3] is None or not e[3] <= sec <= e[4]]
     if stale:
         # one encoder call for every row printed afresh, cut at the markers between the
         # rows' cells (the marker's quotes are bare: no JSON string can hold them)
         items: list = []
+        until = []
+        later = now + timedelta(seconds=HORIZON)
         for e in stale:
-            items += (fn(e[0], now), "\x01")
+            cells = fn(e[0], now)
+            old = e[5] is not None and sec - e[5] >= _OLD
+            until.append(sec + HORIZON if old and fn(e[0], later) == cells else sec)
+            items += (cells, "\x01")
         enc = json.dumps(items[:-1], separators=(",", ":"))[2:-2]
-        for e, cells in zip(stale, enc.split('],"\\u0001",['), strict=True):
-            e[2], e[3] = cells, sec
+        for e, cells, last in zip(stale, enc.split('],"\\u0001",['), until, strict=True):
+            e[2], e[3], e[4] = cells, sec, last
     rows = ['{"cells":[' + e[2] + '],"object":' + e[1] + "}" for e in entries]
     head = json.dumps({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
                        "columnDefinitions": [_definition(h, w) for h, w in cols]},

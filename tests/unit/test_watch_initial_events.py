@@ -194,7 +194,7 @@ def test_cached_table_rows_are_the_printed_table_byte_for_byte():
                           "creationTimestamp": "2026-01-01T00:00:00Z"}, "data": {"a": "b"}}
             for n in ('x],"\u0001",[y', 'z],"\\u0001",[w', "plain")]
     texts = [json.dumps(o) for o in objs]
-    for d in (0, 0, 1, 3600):
+    for d in (0, 0, 1, 5, 9, 10, 11, 59, 60, 61, 3600, 3605):
         t = now + timedelta(seconds=d)
         assert tables.table_bytes("configmaps", texts, "5", t) == json.dumps(
             tables.table("configmaps", objs, "5", t), separators=(",", ":")).encode()
