@@ -60,6 +60,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # listen() backlog: socketserver's 5 overflowed when every node agent's informers
+    # connected at once (EAGAIN on the unix socket: "node agents did not register")
+    request_queue_size = 1024
     store: Store
     max_body_bytes = MAX_REQUEST_BODY_BYTES
     header_timeout = HEADER_TIMEOUT

@@ -94,10 +94,17 @@ def mimic(folder: str, scratch: str, n: int) -> str | None:
     stash = os.path.join(scratch, f"stash{n}")
     os.mkdir(stash)
     bind(folder, stash)
-    _tmpfs_like(folder, folder)
-    for e in os.listdir(stash):
-        _copy_entry(os.path.join(stash, e), os.path.join(folder, e))
-    umount(stash)
+    # Reached through a descriptor: the scratch folder may lie below `folder` (a mountPath
+    # under /var/lib, where the pod's state is), hidden once `folder` is covered.
+    fd = os.open(stash, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        here = f"/proc/self/fd/{fd}"
+        _tmpfs_like(folder, folder)
+        for e in os.listdir(here):
+            _copy_entry(os.path.join(here, e), os.path.join(folder, e))
+        umount(here)
+    finally:
+        os.close(fd)
     return None
 
 
