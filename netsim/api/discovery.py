@@ -10,7 +10,7 @@ resource registry (netsim.api.resources), so a kind netsim serves is a kind kube
 from __future__ import annotations
 
 from netsim.api import routes
-from netsim.api.resources import RESOURCES, Resource
+from netsim.api.resources import ACCEPTED_VERSIONS, RESOURCES, Resource
 
 # The Kubernetes release whose behaviour netsim implements (kubectl 1.37 is what users
 # install today); `netsim version` and GET /version report it.
@@ -63,23 +63,49 @@ def api_versions(server_address: str | None = None) -> dict:
     return doc
 
 
+def _old_versions(group: str) -> list[str]:
+    """Older versions of `group` netsim still serves by conversion (ACCEPTED_VERSIONS), as
+    kube-apiserver listed extensions/v1beta1 beside networking.k8s.io/v1 until 1.22."""
+    out: list[str] = []
+    for r in RESOURCES:
+        for api in sorted(ACCEPTED_VERSIONS.get(r.kind, ())):
+            g, _, v = api.rpartition("/")
+            if g == group and api != r.api_version and v not in out:
+                out.append(v)
+    return out
+
+
+def _group(g: str, preferred: str | None) -> dict:
+    versions = ([preferred] if preferred else []) + _old_versions(g)
+    gvs = [{"groupVersion": f"{g}/{v}", "version": v} for v in versions]
+    return {"name": g, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+def _group_names() -> list[tuple[str, str | None]]:
+    """(group, preferred version) of every named group, groups served only in old
+    versions (extensions) after the others."""
+    named = [(g, v) for g, v in group_versions() if g]
+    seen = {g for g, _ in named}
+    for r in RESOURCES:
+        for api in sorted(ACCEPTED_VERSIONS.get(r.kind, ())):
+            g = api.rpartition("/")[0]
+            if g and g not in seen:
+                seen.add(g)
+                named.append((g, None))
+    return named
+
+
 def api_group_list() -> dict:
-    """GET /apis: every named group, one version each."""
-    groups = []
-    for g, v in group_versions():
-        if g:
-            gv = {"groupVersion": f"{g}/{v}", "version": v}
-            groups.append({"name": g, "versions": [gv], "preferredVersion": gv})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    """GET /apis: every named group, its preferred version first."""
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [_group(g, v) for g, v in _group_names()]}
 
 
 def api_group(group: str) -> dict | None:
     """GET /apis/<group>."""
-    for g, v in group_versions():
-        if g and g == group:
-            gv = {"groupVersion": f"{g}/{v}", "version": v}
-            return {"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": [gv],
-                    "preferredVersion": gv}
+    for g, v in _group_names():
+        if g == group:
+            return {"kind": "APIGroup", "apiVersion": "v1", **_group(g, v)}
     return None
 
 
@@ -99,8 +125,10 @@ def _resource_entry(r: Resource) -> dict:
 def resource_list(group: str, version: str) -> dict | None:
     """GET /api/v1 or /apis/<group>/<version>: the APIResourceList (None: not served)."""
     resources = []
+    gv = f"{group}/{version}" if group else version
     for r in RESOURCES:
-        if r.group == group and r.version == version:
+        if (r.group == group and r.version == version) or \
+                gv in ACCEPTED_VERSIONS.get(r.kind, ()):
             resources.append(_resource_entry(r))
             if r.plural in WITH_STATUS:
                 resources.append({"name": f"{r.plural}/status", "singularName": "",
@@ -110,7 +138,6 @@ def resource_list(group: str, version: str) -> dict | None:
                 resources.append({"singularName": "", "namespaced": r.namespaced, **sub})
     if not resources:
         return None
-    gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
             "resources": resources}
 

@@ -102,7 +102,9 @@ def for_object(obj: dict) -> Resource:
     return r
 
 
-# Old API versions kubectl accepts and converts (the seed's `extensions/v1beta1` Ingress).
+# Old API versions served, converted to the stored version (the seed's `extensions/v1beta1`
+# Ingress): discovery lists them beside the preferred one so the real kubectl sends them, and
+# each request to one gets the apiserver's deprecation Warning (DEPRECATED).
 ACCEPTED_VERSIONS: dict[str, set[str]] = {
     "Ingress": {"networking.k8s.io/v1", "networking.k8s.io/v1beta1", "extensions/v1beta1"},
     "Deployment": {"apps/v1"},
@@ -114,4 +116,14 @@ ACCEPTED_VERSIONS: dict[str, set[str]] = {
     "NetworkPolicy": {"networking.k8s.io/v1"},
     "Job": {"batch/v1"},
     "CronJob": {"batch/v1"},
+}
+
+
+# (apiVersion, kind) -> the apiserver's deprecation warning for requests in that version,
+# as kube-apiserver 1.19-1.21 sent it (a Warning header; kubectl prints "Warning: <text>").
+DEPRECATED: dict[tuple[str, str], str] = {
+    ("extensions/v1beta1", "Ingress"): "extensions/v1beta1 Ingress is deprecated in v1.14+, "
+    "unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
+    ("networking.k8s.io/v1beta1", "Ingress"): "networking.k8s.io/v1beta1 Ingress is deprecated "
+    "in v1.19+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
 }

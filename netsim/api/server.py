@@ -25,7 +25,14 @@ from netsim.api import scale as _scale  # noqa: F401  (deployments/scale, ...)
 from netsim.api import streams as _streams  # noqa: F401  (pods/log, pods/exec)
 from netsim.api.openapi import v3 as _openapi  # noqa: F401  (registers /openapi/v2, /openapi/v3)
 from netsim.api.propagation import policy as delete_policy
-from netsim.api.resources import ACCEPTED_VERSIONS, BY_KIND, BY_PLURAL, RESOURCES, Resource
+from netsim.api.resources import (
+    ACCEPTED_VERSIONS,
+    BY_KIND,
+    BY_PLURAL,
+    DEPRECATED,
+    RESOURCES,
+    Resource,
+)
 from netsim.api.store import Store
 
 log = logging.getLogger("netsim.api")
@@ -226,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         self._served = False
         self._body_raw = b""
+        self._deprecation = b""
 
     def _reaped(self) -> bool:
         return self.connection in self.server._reaped
@@ -402,6 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_raw(self, code: int, data: bytes, extra: bytes = b"",
                   content_type: bytes = b"application/json") -> None:
         phrase = self.responses.get(code, ("",))[0].encode()
+        extra = self._deprecation + extra
         self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                          b"Content-Length: %d\r\n\r\n%s"
                          % (code, phrase, content_type, extra, len(data), data))
@@ -513,6 +522,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.user = authn.authenticate(self)  # 401 before anything else (netsim.api.authn)
             res, url_api, ns, name, sub, query, special = self._route()
+            self._deprecation = b""  # an old version's requests carry the apiserver's warning
+            if res is not None and (url_api, res.kind) in DEPRECATED:
+                self._deprecation = fieldval.warning_headers([DEPRECATED[(url_api, res.kind)]])
             if isinstance(special, dict):  # /version and discovery
                 if method != "GET":
                     raise errors.ApiError("the server does not allow this method on the "

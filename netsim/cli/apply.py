@@ -6,16 +6,12 @@ import copy
 import json
 
 from netsim.api import errors
-from netsim.api.resources import BY_PLURAL, for_object, lookup
+from netsim.api.resources import BY_PLURAL, DEPRECATED, for_object, lookup
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 from netsim.cli.manifests import Doc, ManifestError, load
 from netsim.cli.pflags import CHANGE_CAUSE
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-DEPRECATED = {
-    ("extensions/v1beta1", "Ingress"): "extensions/v1beta1 Ingress is deprecated in v1.14+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
-    ("networking.k8s.io/v1beta1", "Ingress"): "networking.k8s.io/v1beta1 Ingress is deprecated in v1.19+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress",
-}
 
 
 def _check_namespaces(ctx: Ctx, docs: list[Doc]) -> None:

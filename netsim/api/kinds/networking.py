@@ -20,19 +20,13 @@ from typing import Any
 
 from netsim.api import validation as v
 from netsim.api.kinds.base import ClusterSettings, Registry
+from netsim.api.resources import DEPRECATED
 
 V1 = "networking.k8s.io/v1"
 
-DEPRECATED_VERSIONS = {
-    "extensions/v1beta1": (
-        "Warning: extensions/v1beta1 Ingress is deprecated in v1.14+, unavailable in v1.22+; "
-        "use networking.k8s.io/v1 Ingress"
-    ),
-    "networking.k8s.io/v1beta1": (
-        "Warning: networking.k8s.io/v1beta1 Ingress is deprecated in v1.19+, unavailable in "
-        "v1.22+; use networking.k8s.io/v1 Ingress"
-    ),
-}
+# apiVersion -> the warning an old Ingress version gets (netsim.api.resources.DEPRECATED)
+DEPRECATED_VERSIONS = {api: f"Warning: {text}" for (api, kind), text in DEPRECATED.items()
+                       if kind == "Ingress"}
 
 PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
 
