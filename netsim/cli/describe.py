@@ -249,8 +249,8 @@ def _probe(p: Mapping) -> str:
 
     attrs = (
         f"delay={f('initialDelaySeconds')}s timeout={f('timeoutSeconds')}s "
-        f"period={f('periodSeconds')}s #success={f('successThreshold')} "
-        f"#failure={f('failureThreshold')}"
+        f"period={f('periodSeconds')}s successThreshold={f('successThreshold')} "
+        f"failureThreshold={f('failureThreshold')}"
     )
     if p.get("exec") is not None:
         return f"exec [{' '.join(p['exec'].get('command') or [])}] {attrs}"
@@ -330,8 +330,12 @@ def _resources(w: _PrefixWriter, res: Mapping | None, level: int) -> None:
 
 def _container_ports(w: _PrefixWriter, ports: list[Mapping]) -> None:
     """``Port:``/``Ports:`` and ``Host Port:``/``Host Ports:`` (plural once there are two)."""
-    port_s = ", ".join(f"{p.get('containerPort')}/{p.get('protocol') or 'TCP'}" for p in ports)
-    host_s = ", ".join(f"{to_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}" for p in ports)
+    def named(p: Mapping) -> str:  # kubectl 1.37: "8080/TCP (http)" for a named port
+        return f" ({p['name']})" if p.get("name") else ""
+    port_s = ", ".join(f"{p.get('containerPort')}/{p.get('protocol') or 'TCP'}{named(p)}"
+                       for p in ports)
+    host_s = ", ".join(f"{to_int(p.get('hostPort'))}/{p.get('protocol') or 'TCP'}{named(p)}"
+                       for p in ports)
     for title, value in (("Port", port_s), ("Host Port", host_s)):
         if "," in value:
             w.write(2, f"{title}s:\t{value}\n")

@@ -216,7 +216,7 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
         from netsim.controllers import rollout
         new, old = rollout.split_replicasets(obj, rss)
         rel["new_rs"] = new
-        rel["old_rs"] = [r for r in old if (r.get("spec") or {}).get("replicas")]
+        rel["old_rs"] = list(old)  # kubectl 1.37 lists every old one, 0/0 ones too
     elif plural == "services":
         rel["endpoints"] = c.get_or_none("endpoints", obj["metadata"]["name"], ns)
     elif plural in ("replicasets", "daemonsets", "statefulsets"):

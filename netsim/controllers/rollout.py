@@ -472,7 +472,7 @@ def format_history(kind_name: str, rows: list[tuple[int, str]]) -> str:
     width = max([len("REVISION")] + [len(str(r)) for r, _ in rows]) + 2
     lines = [f"{kind_name} ", "REVISION".ljust(width) + "CHANGE-CAUSE"]
     lines += [str(r).ljust(width) + c for r, c in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"  # kubectl 1.37 ends it with a blank line
 
 
 def revision_replicaset(deploy: dict, replicasets: list[dict],

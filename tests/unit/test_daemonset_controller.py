@@ -322,7 +322,7 @@ def test_rollout_status_history_and_undo_ds(cl: Cluster, capsys) -> None:
     assert rollout_cmds.run(ctx, ["history", "daemonset", "fluentd-elasticsearch"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == ["daemonset.apps/fluentd-elasticsearch ", "REVISION  CHANGE-CAUSE",
-                                "1         <none>", "2         image v2"]
+                                "1         <none>", "2         image v2", ""]
     assert rollout_cmds.run(ctx, ["history", "ds/fluentd-elasticsearch", "--revision=1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("daemonset.apps/fluentd-elasticsearch with revision #1\nPod Template:")

@@ -139,8 +139,8 @@ Pod Template:
     Requests:
       cpu:      50m
       memory:   100Mi
-    Liveness:   http-get http://:8002/blog/index/ delay=10s timeout=2s period=15s #success=1 #failure=3
-    Readiness:  http-get http://:8002/blog/index/ delay=10s timeout=2s period=15s #success=1 #failure=3
+    Liveness:   http-get http://:8002/blog/index/ delay=10s timeout=2s period=15s successThreshold=1 failureThreshold=3
+    Readiness:  http-get http://:8002/blog/index/ delay=10s timeout=2s period=15s successThreshold=1 failureThreshold=3
     Environment:
       MYSQL_HOST:      <set to the key 'MYSQL_HOST' of config map 'ublog'>  Optional: false
       MYSQL_PASSWD:    <set to the key 'MYSQL_PASSWD' in secret 'ublog'>    Optional: false
@@ -193,7 +193,7 @@ Containers:
       Started:      Mon, 03 Oct 2022 11:18:00 +0000
     Ready:          True
     Restart Count:  0
-    Readiness:      tcp-socket :8002 delay=0s timeout=1s period=10s #success=1 #failure=3
+    Readiness:      tcp-socket :8002 delay=0s timeout=1s period=10s successThreshold=1 failureThreshold=3
     Environment:
       POD_IP:  10.244.1.35 (v1:status.podIP)
     Mounts:

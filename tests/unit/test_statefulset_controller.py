@@ -321,7 +321,7 @@ def test_rollout_status_history_and_undo_sts(cl: Cluster, capsys) -> None:
     cl.run()
     assert rollout_cmds.run(ctx, ["history", "sts/web"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "statefulset.apps/web ", "REVISION  CHANGE-CAUSE", "1         <none>", "2         <none>"]
+        "statefulset.apps/web ", "REVISION  CHANGE-CAUSE", "1         <none>", "2         <none>", ""]
     assert rollout_cmds.run(ctx, ["undo", "sts/web", "--to-revision=1"]) == 0
     assert capsys.readouterr().out == "statefulset.apps/web rolled back\n"
     cl.run()

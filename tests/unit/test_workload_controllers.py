@@ -409,7 +409,7 @@ def test_change_cause_copied_and_history_like_the_seed(cl: Cluster) -> None:
         "deployment.apps/ublog \n"
         "REVISION  CHANGE-CAUSE\n"
         f"2         {setimg}\n"
-        f"3         {create}\n")
+        f"3         {create}\n\n")
     assert cl.deploy()["metadata"]["annotations"][ro.CHANGE_CAUSE] == create
 
 
@@ -417,7 +417,7 @@ def test_history_none_when_no_cause(cl: Cluster) -> None:
     cl.client.create(ublog())
     cl.run()
     assert ro.format_history("deployment.apps/ublog", ro.history_rows(cl.rss())) == (
-        "deployment.apps/ublog \nREVISION  CHANGE-CAUSE\n1         <none>\n")
+        "deployment.apps/ublog \nREVISION  CHANGE-CAUSE\n1         <none>\n\n")
 
 
 def test_revision_history_limit_2_keeps_2_old_rss(cl: Cluster) -> None:
