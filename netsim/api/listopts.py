@@ -36,7 +36,7 @@ class ListOptions:
     timeout: int | None = None
 
 
-def _int(query: dict, key: str) -> int | None:
+def int_param(query: dict, key: str) -> int | None:
     """An int64 query parameter, parsed as Go's strconv.ParseInt does."""
     v = query.get(key)
     if v is None or v == "":
@@ -100,13 +100,13 @@ def parse(query: dict, plural: str) -> ListOptions:
             raise errors.BadRequest(str(e)) from e
     o.field_selector = query.get("fieldSelector") or None
     fsel.requirements(o.field_selector, plural)  # BadRequest in the conversion's words
-    o.limit = _int(query, "limit")
+    o.limit = int_param(query, "limit")
     o.resource_version = _rv(query)
     o.rv_match = query.get("resourceVersionMatch") or ""
     o.watch = bool(_bool(query, "watch"))
     o.bookmarks = bool(_bool(query, "allowWatchBookmarks"))
     o.send_initial_events = _bool(query, "sendInitialEvents")
-    o.timeout = _int(query, "timeoutSeconds")
+    o.timeout = int_param(query, "timeoutSeconds")
     cont = query.get("continue") or ""
     _validate(o, query, cont)
     if cont and not o.watch:

@@ -47,7 +47,6 @@ MAX_CONNECTIONS = 1024
 # After a 413 the rest of a body is read and dropped up to this much, so a client still
 # busy sending sees the answer instead of a broken pipe; past it the connection is closed.
 _DRAIN_MAX = 64 * 1024 * 1024
-_INT64 = re.compile(r"[+-]?[0-9]+")
 # PATCH bodies applied as a JSON merge patch when no module in routes.PATCH_TYPES claims them
 # (strategic merge falls back to a merge patch until its module registers).
 _MERGE_PATCH_TYPES = ("", "application/merge-patch+json", "application/json",
@@ -632,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
                     fieldval.warning_headers(warns))
             if method == "DELETE" and name and sub is None:
                 dry_run = _dry_run(query, "DeleteOptions")
-                grace = _int_param(query, "gracePeriodSeconds")
+                grace = listopts.int_param(query, "gracePeriodSeconds")
                 opts = None
                 if self._body_raw.strip():  # DeleteOptions in the body win over the query
                     opts = self._json_body(res)
@@ -799,19 +798,6 @@ def _dry_run(query: dict, options_kind: str) -> bool:
             f'{options_kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
             f'[]string{{"{v}"}}: supported values: "All"')
     return True
-
-
-def _int_param(query: dict, key: str) -> int | None:
-    """An int64 query parameter, parsed as Go's strconv.ParseInt does (no floats, no nan)."""
-    v = query.get(key)
-    if v is None or v == "":
-        return None
-    if not _INT64.fullmatch(v):
-        raise errors.BadRequest(f'strconv.ParseInt: parsing "{v}": invalid syntax')
-    n = int(v)
-    if not -(1 << 63) <= n < (1 << 63):
-        raise errors.BadRequest(f'strconv.ParseInt: parsing "{v}": value out of range')
-    return n
 
 
 def _go_type(v) -> str:
