@@ -248,7 +248,7 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
         try:
             deleted = ctx.client.delete(res.plural, md["name"], md.get("namespace"), grace,
                                         policy)
-            out(f'{res.type_name} "{md["name"]}" deleted')
+            out(_deleted(res, md["name"], md.get("namespace") or ctx.ns))
             gone.append((res.plural, md["name"], md.get("namespace"), _uid(deleted)))
         except errors.NotFound as e:
             if not ignore_not_found:
@@ -260,6 +260,13 @@ def delete_files(ctx: Ctx, files: list[str], recursive: bool, grace: int | None,
     if wait:
         _wait_gone(ctx, gone)
     return rc
+
+
+def _deleted(res, name: str, namespace: str | None) -> str:
+    """kubectl 1.37's line: a namespaced object's says which namespace it left."""
+    if res.namespaced and namespace:
+        return f'{res.type_name} "{name}" deleted from {namespace} namespace'
+    return f'{res.type_name} "{name}" deleted'
 
 
 def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, all_: bool,
@@ -280,7 +287,7 @@ def delete_named(ctx: Ctx, kind: str, names: list[str], selector: str | None, al
         try:
             deleted = ctx.client.delete(res.plural, n, ctx.ns if res.namespaced else None, grace,
                                         policy)
-            out(f'{res.type_name} "{n}" deleted')
+            out(_deleted(res, n, ctx.ns))
             gone.append((res.plural, n, ctx.ns if res.namespaced else None, _uid(deleted)))
         except errors.NotFound as e:
             if not ignore_not_found:

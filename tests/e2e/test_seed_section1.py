@@ -126,7 +126,7 @@ def test_seed_section1_in_order(cluster, uit, tmp_path):
     # ---- ReplicaSets keep the count: delete the ublog pod, a new one replaces it
     old = live(c.list("pods", uit, "app=myblog"))[0]["metadata"]["name"]
     p = cluster.netsim("-n", uit, "delete", "pod", old, timeout=120)
-    assert p.stdout.strip() == f'pod "{old}" deleted'
+    assert p.stdout.strip() == f'pod "{old}" deleted from uit namespace'
 
     def replaced():
         pods = live(c.list("pods", uit, "app=myblog"))
@@ -196,7 +196,7 @@ def test_seed_section1_in_order(cluster, uit, tmp_path):
 
     # delete and re-create with --record: history restarts at 1
     p = cluster.netsim("delete", "-f", str(EX / "ublog.yaml"), timeout=120)
-    assert p.stdout.strip() == 'deployment.apps "ublog" deleted'
+    assert p.stdout.strip() == 'deployment.apps "ublog" deleted from uit namespace'
     p = cluster.netsim("create", "-f", str(EX / "ublog.yaml"), "--record")
     assert p.stdout.strip() == "deployment.apps/ublog created"
     create_cause = f"netsim create --filename={EX / 'ublog.yaml'} --record=true"

@@ -390,7 +390,7 @@ def test_delete_pod_returns_when_the_statefulset_brings_it_back_by_name(cl: Clus
     t0 = time.monotonic()
     assert apply.delete_named(ctx, "pod", ["web-0"], None, False, None, False) == 0
     assert time.monotonic() - t0 < 5
-    assert capsys.readouterr().out == 'pod "web-0" deleted\n'
+    assert capsys.readouterr().out == 'pod "web-0" deleted from default namespace\n'
     assert "web-0" in cl.pods()
 
 
