@@ -89,6 +89,16 @@ def _container(pod: dict, name: str | None) -> str:
     return first
 
 
+def _terminal_delivers(signum: int) -> bool:
+    """Whether the terminal sent `signum` to our whole foreground group (the child too)."""
+    if signum not in (signal.SIGINT, signal.SIGQUIT):
+        return False
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
 def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tty: bool,
           stdin: bool) -> int:
     """kubectl exec, on this machine: the same checks and words, then the command
@@ -108,16 +118,25 @@ def exec_(ctx: Ctx, pod_name: str, container: str | None, command: list[str], tt
         raise CliError(f"error: Internal error occurred: {e}") from e
     argv = streams.exec_argv(crec, command)
     env = streams.exec_env(crec, os.environ.get("TERM", "xterm"))
-    # A child on this terminal, as system() runs one (^C and ^\\ are the child's), so its
-    # exit code can be reported in kubectl's words.
-    old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
+    # A child, so its exit code can be reported in kubectl's words. ^C and ^\\ at a terminal
+    # reach the child from the terminal itself; a signal sent to this process alone (kill
+    # <pid>, a test's send_signal) is passed on to it, as the end of kubectl's stream
+    # would end the remote command.
+    sigs = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
     try:
-        code = subprocess.call(argv, env=env)
+        child = subprocess.Popen(argv, env=env)
     except OSError as e:
         raise CliError(f"error: {e}") from e
+
+    def forward(signum, _frame):
+        if not _terminal_delivers(signum):
+            child.send_signal(signum)
+    old = [signal.signal(s, forward) for s in sigs]
+    try:
+        code = child.wait()
     finally:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGQUIT, old[1])
+        for sig, handler in zip(sigs, old, strict=True):
+            signal.signal(sig, handler)
     code = 128 - code if code < 0 else code
     if code:
         err(f"command terminated with exit code {code}")
