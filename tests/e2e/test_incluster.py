@@ -36,7 +36,10 @@ LIST_PODS = ("from kubernetes import client, config\n"
              "config.load_incluster_config()\n"
              "for p in client.CoreV1Api().list_namespaced_pod('default').items:\n"
              "    print('pod', p.metadata.name)\n")
-CURL = (f"curl -sS --cacert {SA_DIR}/ca.crt -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" "
+CURL = (# a cluster just up: wait (30 s at most) for its DNS to answer the name first
+        "for i in $(seq 60); do getent hosts kubernetes.default.svc >/dev/null && break; "
+        "sleep 0.5; done; "
+        f"curl -sS --cacert {SA_DIR}/ca.crt -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" "
         "https://kubernetes.default.svc/version && echo && "
         # the ClusterIP itself (a name the serving certificate holds too)
         f"curl -sS --cacert {SA_DIR}/ca.crt -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" "
