@@ -5,11 +5,9 @@ decoding drops them."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 
@@ -19,16 +17,7 @@ from netsim.api import fieldvalidation as fv
 from netsim.api.admission import admit
 from netsim.api.server import serve
 from netsim.api.store import Store
-
-
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=10)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self._path)
+from tests.unit.kubectl_api import _UnixConnection
 
 
 @pytest.fixture
@@ -44,7 +33,7 @@ def api():
              ctype: str = "application/json"):
         if isinstance(body, dict):
             body = json.dumps(body)
-        c = _Unix(os.path.join(d, "api.sock"))
+        c = _UnixConnection(os.path.join(d, "api.sock"))
         c.request(method, url, body=body.encode() if body is not None else None,
                   headers={"Content-Type": ctype} if body is not None else {})
         r = c.getresponse()

@@ -5,11 +5,9 @@ their hash, ETag and caching, and `kubectl explain` rendering upstream's schemas
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,18 +21,9 @@ from netsim.api.resources import RESOURCES
 from netsim.api.server import serve, serve_tls, tls_context
 from netsim.api.store import Store
 from netsim.cluster import kubeconfig, pki
+from tests.unit.kubectl_api import _UnixConnection
 
 KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
-
-
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=10)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self._path)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +51,7 @@ def api():
 
 
 def get(api: str, url: str, headers: dict | None = None):
-    c = _Unix(os.path.join(api, "api.sock"))
+    c = _UnixConnection(os.path.join(api, "api.sock"))
     c.request("GET", url, headers={"Accept": "application/json", **(headers or {})})
     r = c.getresponse()
     data = r.read()
