@@ -19,7 +19,7 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--from-file", "--from-env-file", "--cert", "--key", "--type", "--timeout",
                "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
                "--current-replicas", "--output-directory", "--node-label", "--from",
-               "--schedule", "--restart"}
+               "--schedule", "--restart", "--max-pods"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -122,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-mode", default="iptables", choices=["iptables", "nftables", "ipvs"])
     p.add_argument("--no-host-access", action="store_true")
     p.add_argument("--no-addons", action="store_true")
-    p = verb("node", help="node exec NODE -- CMD | node stop NODE | node start NODE")
-    p.add_argument("action", choices=["exec", "stop", "start"])
+    p.add_argument("--max-pods", type=int, default=110)  # the kubelet's maxPods
+    p = verb("node", help="node exec NODE -- CMD | node stop|start NODE | node add [NAME] | "
+                          "node remove NAME")
+    p.add_argument("action", choices=["exec", "stop", "start", "add", "remove"])
     p.add_argument("args", nargs=argparse.REMAINDER)
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
@@ -189,6 +191,9 @@ def run(argv: list[str]) -> int:
     if v == "node":
         from netsim.cli import pods
         rest = [a for a in args.args if a != "--"]
+        if args.action in ("add", "remove"):
+            from netsim.cli import node_cmds
+            return node_cmds.run(ctx, args.action, rest)
         if not rest:
             raise CliError("error: usage: netsim node exec NODE -- COMMAND")
         if args.action in ("stop", "start"):

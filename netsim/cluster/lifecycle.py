@@ -31,7 +31,7 @@ class ClusterError(Exception):
 
 LEDGER = "ledger.jsonl"
 # What netsim itself writes in /var/lib/netsim/<cluster>: `down` removes these and nothing else.
-OWN_ENTRIES = {"cluster.json", "logs", "nodes", "ipam", "ingress", "store.db", "store.db-wal",
+OWN_ENTRIES = {"cluster.json", "cluster.json.tmp", "logs", "nodes", "ipam", "ingress", "store.db", "store.db-wal",
                "store.db-shm", "store.db-journal", pki.PKI_DIR}
 # Where pods and LAN hosts reach the API: the host's LAN address on kube-apiserver's port
 # (the `kubernetes` Service's targetPort); another port when something already holds it.
@@ -467,6 +467,7 @@ def status(name: str) -> int:
     print(f"Pod CIDR:      {cfg.pod_cidr}")
     print(f"Service CIDR:  {cfg.service_cidr}")
     print(f"Proxy mode:    {cfg.proxy_mode}")
+    print(f"Max pods:      {cfg.max_pods} per node")
     print(f"API:           {socket_path(cfg.name)}")
     ep = api_endpoint(name)
     if ep:

@@ -1,7 +1,8 @@
 """The scheduler: binds each unscheduled pod to a feasible node, spreading replicas.
 
 Filters as kube-scheduler's default plugins (NodeUnschedulable, NodeName, NodeAffinity /
-nodeSelector, TaintToleration, NodePorts, NodeResourcesFit) and says why in its words.
+nodeSelector, TaintToleration, NodePorts, NodeResourcesFit: the node's allocatable pods,
+cpu and memory) and says why in its words.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class NodeUsage:
         self.ports: dict[str, set] = {}
         self.cpu: Counter[str] = Counter()
         self.mem: Counter[str] = Counter()
+        self.live: Counter[str] = Counter()  # pods not finished: what maxPods counts
         for p in pods:
             self.add(p)
 
@@ -150,6 +152,7 @@ class NodeUsage:
             self.owners.setdefault(name, Counter())[owner] += 1
         if p.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             return
+        self.live[name] += 1
         self.ports.setdefault(name, set()).update(_host_ports(p))
         cpu, mem = pod_requests(p)
         self.cpu[name] += cpu
@@ -200,6 +203,9 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
         used_cpu = usage.cpu[name]
         used_mem = usage.mem[name]
         insufficient = []
+        max_pods = _capacity(alloc.get("pods"), int)
+        if max_pods is not None and usage.live[name] + 1 > max_pods:
+            insufficient.append("Too many pods")  # fitsRequest's first check
         if cap_cpu is not None and want_cpu and used_cpu + want_cpu > cap_cpu:
             insufficient.append("Insufficient cpu")
         if cap_mem is not None and want_mem and used_mem + want_mem > cap_mem:

@@ -130,8 +130,7 @@ class Kubelet:
         with contextlib.suppress(OSError):
             with open("/proc/meminfo") as f:
                 mem_kib = int(f.readline().split()[1])
-        cap = {"cpu": str(os.cpu_count() or 1), "memory": f"{mem_kib}Ki", "pods": "110",
-               "ephemeral-storage": "50Gi", "hugepages-2Mi": "0"}
+        cap = st.node_capacity(os.cpu_count() or 1, mem_kib, self.cfg.max_pods)
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node.name, "labels": labels,
                              "annotations": {"node.alpha.kubernetes.io/ttl": "0",

@@ -1,4 +1,5 @@
-"""Pod status as the kubelet reports it: phase, conditions, container states (pure)."""
+"""Pod and Node status as the kubelet reports them: phase, conditions, container states,
+the node's capacity (pure)."""
 
 from __future__ import annotations
 
@@ -194,3 +195,12 @@ def pod_conditions(statuses: list[dict], phase: str, *, sandbox_ready: bool, old
             condition("Ready", all_ready, old, now, reason, msg),
             condition("ContainersReady", all_ready, old, now, reason, msg),
             condition("PodScheduled", True, old, now)]
+
+
+# ---- node -----------------------------------------------------------------------------------
+
+def node_capacity(cpus: int, mem_kib: int, max_pods: int) -> dict[str, str]:
+    """status.capacity of the Node: `pods` is the kubelet's maxPods (110 unless the cluster
+    was made with --max-pods), which the scheduler's NodeResourcesFit counts against."""
+    return {"cpu": str(cpus), "memory": f"{mem_kib}Ki", "pods": str(max_pods),
+            "ephemeral-storage": "50Gi", "hugepages-2Mi": "0"}

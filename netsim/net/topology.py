@@ -22,6 +22,8 @@ from netsim.net.ledger import Ledger, state_dir
 DEFAULT_LAN = "192.168.3.0/24"
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+DEFAULT_MAX_PODS = 110  # the kubelet's maxPods default
+FIRST_NODE_OFFSET = 171  # nodes take the LAN's .171, .172, ... (kubeadm-like names)
 
 # A cluster name becomes paths (/var/lib/netsim/<name>, /run/netsim/<name>), netns names
 # (<name>-lan, <name>-<node>, <name>-pod-<hash>) and the host's veth `nsim-<name>`. kind's
@@ -78,6 +80,7 @@ class ClusterConfig:
     host_access: bool = True
     node_port_range: str = "30000-32767"
     cluster_domain: str = "cluster.local"
+    max_pods: int = DEFAULT_MAX_PODS
     nodes: list[NodeSpec] = field(default_factory=list)
 
     # ---- derived names -----------------------------------------------------------------
@@ -125,9 +128,12 @@ class ClusterConfig:
         check_cluster_name(self.name)
         os.makedirs(state_dir(self.name), mode=0o700, exist_ok=True)
         path = os.path.join(state_dir(self.name), "cluster.json")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        # Written aside and renamed: an agent starting while `node add` saves reads a whole file.
+        tmp = path + ".tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             os.fchmod(f.fileno(), 0o600)  # private to root, like everything in the state dir
             json.dump(asdict(self), f, indent=2)
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, name: str) -> ClusterConfig | None:
@@ -144,27 +150,51 @@ class ClusterConfig:
     @classmethod
     def make(cls, name: str = "netsim", nodes: int = 3, lan: str = DEFAULT_LAN,
              pod_cidr: str = DEFAULT_POD_CIDR, service_cidr: str = DEFAULT_SERVICE_CIDR,
-             proxy_mode: str = "iptables", host_access: bool = True) -> ClusterConfig:
+             proxy_mode: str = "iptables", host_access: bool = True,
+             max_pods: int = DEFAULT_MAX_PODS) -> ClusterConfig:
         """kubeadm-like defaults: k8s-master-171 (control plane), k8s-slave-172, -173 ..."""
         check_cluster_name(name)
         net = ipaddress.ip_network(lan, strict=False)
         pods = ipaddress.ip_network(pod_cidr, strict=False)
         if nodes < 1:
             raise ValueError("--nodes must be at least 1")
+        check_max_pods(max_pods)
         subnets = pods.subnets(new_prefix=24) if pods.prefixlen <= 24 else iter(())
         specs = []
         for i in range(nodes):
-            octet = 171 + i
+            octet = FIRST_NODE_OFFSET + i
             if octet >= net.num_addresses - 1:
                 raise ValueError(f"the LAN {lan} is too small for {nodes} nodes")
-            role = "master" if i == 0 else "slave"
             sub = next(subnets, None)
             if sub is None:
                 raise ValueError(f"the pod CIDR {pod_cidr} has room for fewer than {nodes} /24s")
-            specs.append(NodeSpec(f"k8s-{role}-{octet}", str(net[octet]), str(sub), i == 0))
+            specs.append(NodeSpec(node_name(octet, i == 0), str(net[octet]), str(sub), i == 0))
         return cls(name=name, lan=str(net), pod_cidr=str(pods),
                    service_cidr=str(ipaddress.ip_network(service_cidr, strict=False)),
-                   proxy_mode=proxy_mode, host_access=host_access, nodes=specs)
+                   proxy_mode=proxy_mode, host_access=host_access, max_pods=max_pods,
+                   nodes=specs)
+
+
+def pod_addresses_per_node() -> int:
+    """Pod IPs a node's /24 holds: 254 usable addresses, less cni0's gateway (.1); the
+    node's IPAM hands out .2 to .254."""
+    return ipaddress.ip_network("10.0.0.0/24").num_addresses - 3
+
+
+def check_max_pods(max_pods: int) -> int:
+    """`max_pods` when a node's pod /24 can hold it; ValueError (one line) otherwise."""
+    room = pod_addresses_per_node()
+    if max_pods < 1:
+        raise ValueError("--max-pods must be at least 1")
+    if max_pods > room:
+        raise ValueError(f"--max-pods {max_pods} is more than a node's pod /24 holds: {room} "
+                         "addresses (254 usable, less the node's cni0 gateway .1)")
+    return max_pods
+
+
+def node_name(offset: int, control_plane: bool = False) -> str:
+    """The name `cluster up` (and `node add`) gives the node on the LAN's .<offset>."""
+    return f"k8s-{'master' if control_plane else 'slave'}-{offset}"
 
 
 def _ifname(prefix: str, name: str) -> str:
@@ -231,6 +261,23 @@ def build_node(cfg: ClusterConfig, node: NodeSpec, ledger: Ledger) -> None:
             nl.set_sysctl("net.ipv4.ip_forward", "1")
             nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
             nl.set_sysctl("net.ipv4.conf.all.route_localnet", "1")
+    finally:
+        sock.close()
+        os.close(fd)
+
+
+def node_route(cfg: ClusterConfig, on: NodeSpec, to: NodeSpec, *, add: bool = True) -> None:
+    """host-gw: node `on`'s route to `to`'s pod /24 via `to`'s LAN address, added (as
+    build_node adds them) or removed; nothing when `on` has no netns."""
+    ns = cfg.node_netns(on.name)
+    if not nl.netns_exists(ns):
+        return
+    fd, sock = nl.open_netns(ns)
+    try:
+        if add:
+            sock.add_route(to.pod_cidr, gateway=to.ip)
+        else:
+            sock.del_route(to.pod_cidr)
     finally:
         sock.close()
         os.close(fd)
