@@ -13,7 +13,8 @@ VENV=${NETSIM_VENV:-/opt/netsim/venv}
 PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump dnsutils
       curl socat iputils-ping python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
       openssl libnetfilter-conntrack3
-      wrk dnsperf)
+      wrk dnsperf
+      chromium)  # the headless browser that renders netsim topology's HTML in tests/e2e/test_topology.py
 # Packages netsim needs only as programs, never as the machine's services: netsim runs its
 # own nginx per ingress pod, and nsd is only the DNS benchmark's C reference server. When
 # this script installs one, its service is not started (policy-rc.d 101 = "do not start
