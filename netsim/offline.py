@@ -137,7 +137,7 @@ def node_object(cfg: ClusterConfig, node: NodeSpec, given: dict | None = None) -
     """The Node as its kubelet registers it (labels, podCIDR, control-plane taint, Ready),
     without the host's capacity (so placement does not depend on this machine); a Node
     from the files keeps its own labels, annotations and spec."""
-    me = types.SimpleNamespace(node=node, node_netns=cfg.node_netns(node.name),
+    me = types.SimpleNamespace(node=node, cfg=cfg, node_netns=cfg.node_netns(node.name),
                                _node_conditions=lambda old: Kubelet._node_conditions(None, old))
     obj = Kubelet.node_object(me)
     obj["metadata"]["annotations"].pop("netsim.io/netns", None)
