@@ -45,5 +45,7 @@ def run(ctx: Ctx, argv: list[str]) -> int:
         raise CliError(server_error(e)) from e
     except (ruleflow.RuleSyntaxError, ruleflow.TraceError) as e:
         raise CliError(f"error: cannot read the node's rules: {e}") from e
-    out(json.dumps(result.to_json(), indent=2) if a.output == "json" else result.text())
+    doc = result.to_json()
+    tr.save_last_trace(ctx.cluster, doc)
+    out(json.dumps(doc, indent=2) if a.output == "json" else result.text())
     return 0

@@ -15,8 +15,10 @@ are unit tested; `run_trace` does the live work.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import os
 import re
 import subprocess
 import sys
@@ -561,6 +563,33 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
     if ct_line:
         res.conntrack = f"node/{ct_node}: {ct_line}"
     return res
+
+
+LAST_TRACE_FILE = "last-trace.json"
+
+
+def last_trace_path(cluster: str) -> str:
+    """/run/netsim/<cluster>/last-trace.json: the JSON of the last `netsim trace`
+    (`-o json`'s document), for `netsim topology -o html` to draw."""
+    from netsim.net.ledger import run_dir  # noqa: PLC0415
+    return os.path.join(run_dir(cluster), LAST_TRACE_FILE)
+
+
+def save_last_trace(cluster: str, doc: dict) -> str | None:
+    """Write `doc` to last_trace_path atomically (rename); None when the run dir is gone
+    (the cluster went down meanwhile) or cannot be written: a trace never fails on it."""
+    path = last_trace_path(cluster)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return None
+    return path
 
 
 def _gateway(n: NodeInfo) -> str:

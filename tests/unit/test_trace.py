@@ -235,3 +235,17 @@ def test_conntrack_lines():
         {"orig": {"src": "10.244.1.9", "dst": "10.96.0.5", "sport": "40000", "dport": "80"},
          "reply": {"src": "10.244.2.3", "dst": "10.244.1.9", "sport": "8080",
                    "dport": "40000"}, "line": " ".join(line.split())}]
+
+
+def test_last_trace_is_written_for_the_topology(tmp_path, monkeypatch):
+    from netsim.net import ledger
+    monkeypatch.setattr(ledger, "RUN_ROOT", str(tmp_path))
+    (tmp_path / "c1").mkdir()
+    doc = {"from": "host", "to": "node/n1", "verdict": "delivered", "delivered_to": None,
+           "hops": []}
+    path = tr.save_last_trace("c1", doc)
+    assert path == str(tmp_path / "c1" / "last-trace.json")
+    import json
+    assert json.loads((tmp_path / "c1" / "last-trace.json").read_text()) == doc
+    assert sorted(p.name for p in (tmp_path / "c1").iterdir()) == ["last-trace.json"]
+    assert tr.save_last_trace("gone", doc) is None  # no run dir: no file, no error
