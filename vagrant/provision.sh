@@ -14,6 +14,7 @@ PKGS=(iproute2 iptables nftables ipset ipvsadm conntrack tcpdump dnsutils
       curl socat iputils-ping python3-venv python3-dev gcc util-linux procps net-tools psmisc kmod
       openssl libnetfilter-conntrack3
       wrk dnsperf
+      qemu-system-x86 busybox-static cpio xz-utils
       chromium)  # the headless browser that renders netsim topology's HTML in tests/e2e/test_topology.py
 # Packages netsim needs only as programs, never as the machine's services: netsim runs its
 # own nginx per ingress pod, and nsd is only the DNS benchmark's C reference server. When
@@ -72,6 +73,15 @@ for m in br_netfilter nf_conntrack veth bridge vxlan ip_vs ip_vs_rr ip_vs_wrr ip
   if [ -d "/sys/module/$m" ]; then continue; fi
   modprobe "$m" 2>/dev/null || echo "    (kernel module $m not available: continuing)"
 done
+
+# The VM tests (tests/vm) boot a stock Debian kernel under qemu, for what the machine's own
+# kernel may lack (IP_VS, dummy, sch_netem): the kernel package is downloaded once (never
+# installed) and unpacked into /var/cache/netsim-vm/, where the tests find it.
+if vm=$(python3 "$HERE/tests/vm/harness.py" --prepare 2>&1); then
+  echo "==> VM tests: $vm"
+else
+  echo "    (VM tests: no kernel prepared, they will skip: ${vm##*harness.py: })"
+fi
 
 # Python: a virtualenv with netsim and its test extras; `netsim` on root's PATH.
 PY=python3

@@ -14,11 +14,17 @@
   (code << 1) | 1.
 
 The guest can't write to the host: its only outputs are the serial console and the exit
-code. Also usable by hand: `python3 tests/vm/harness.py SCRIPT [ARGS...]`.
+code. Also usable by hand: `python3 tests/vm/harness.py [--timeout S] [--memory MB] SCRIPT
+[ARGS...]` (prints the guest's console and exits with the script's exit code), and
+`python3 tests/vm/harness.py --prepare` (what vagrant/provision.sh runs: download and cache
+the kernel, build the initramfs, say what it did).
+
+Defaults (TIMEOUT, MEMORY_MB) are what a whole `netsim cluster up` needs under emulation.
 """
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import re
@@ -34,6 +40,8 @@ CACHE = Path(os.environ.get("NETSIM_VM_CACHE", "/var/cache/netsim-vm"))
 PACKAGES = {"qemu-system-x86": "qemu-system-x86_64", "busybox-static": None, "cpio": "cpio",
             "kmod": "depmod"}
 BUSYBOX = "/bin/busybox"
+TIMEOUT = 1200.0  # s: a whole cluster under TCG takes minutes
+MEMORY_MB = 2048
 
 # boot essentials first, then what netsim's IPVS mode needs (modprobe adds dependencies)
 MODULES = (
@@ -44,6 +52,7 @@ MODULES = (
     "ip_set_hash_ipportnet", "ip_set_bitmap_port", "xt_set",
     "ip_tables", "iptable_nat", "iptable_filter", "xt_comment", "xt_mark", "xt_addrtype",
     "xt_conntrack", "xt_MASQUERADE", "ipt_REJECT", "xt_physdev", "xt_ipvs",
+    "sch_netem", "sch_tbf",  # netsim link impair
 )
 
 INIT = r"""#!/bin/busybox sh
@@ -221,8 +230,8 @@ class VmResult:
     timed_out: bool = False
 
 
-def run(script: str, *args: str, timeout: float = 180, install: bool = False,
-        memory_mb: int = 1024) -> VmResult:
+def run(script: str, *args: str, timeout: float = TIMEOUT, install: bool = False,
+        memory_mb: int = MEMORY_MB) -> VmResult:
     """Boot, run `python3 script args...` inside (absolute host paths), power off."""
     ensure_packages(install)
     k = ensure_kernel(download=install)
@@ -249,9 +258,45 @@ def run(script: str, *args: str, timeout: float = 180, install: bool = False,
     return VmResult(code, p.stdout + p.stderr, dt)
 
 
-if __name__ == "__main__":
-    r = run(*[os.path.abspath(a) if i == 0 else a for i, a in enumerate(sys.argv[1:])],
-            install=True)
+def prepare() -> str:
+    """Cache the kernel and build the initramfs (packages must be installed): one line saying
+    what was done, for provision.sh's output."""
+    missing = missing_packages()
+    if missing:
+        raise Unavailable(f"packages not installed: {' '.join(missing)}")
+    had = cached_kernel()
+    k = ensure_kernel(download=True)
+    initrd = build_initramfs(k)
+    how = "already cached" if had else "downloaded and unpacked"
+    return f"kernel {k.version} {how} in {k.root}, initramfs {initrd.name}"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="harness.py", description="run a script in a qemu VM")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds (default {TIMEOUT:.0f})")
+    ap.add_argument("--memory", type=int, default=MEMORY_MB, help=f"MB (default {MEMORY_MB})")
+    ap.add_argument("--prepare", action="store_true",
+                    help="only cache the kernel and build the initramfs")
+    ap.add_argument("script", nargs="?")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    try:
+        if a.prepare:
+            print(prepare())
+            return 0
+        if not a.script:
+            ap.error("a SCRIPT is needed (or --prepare)")
+        r = run(os.path.abspath(a.script), *a.args, timeout=a.timeout, memory_mb=a.memory,
+                install=True)
+    except Unavailable as e:
+        print(f"harness.py: {e}", file=sys.stderr)
+        return 2
     sys.stdout.write(r.output)
     print(f"[vm: exit {r.exit_code}, {r.seconds:.1f} s{', timed out' if r.timed_out else ''}]")
-    sys.exit(0 if r.exit_code == 0 else 1)
+    if r.exit_code is None:
+        return 124 if r.timed_out else 1
+    return r.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

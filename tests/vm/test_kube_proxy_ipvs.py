@@ -26,7 +26,7 @@ from tests.vm import harness
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).resolve().parent / "ipvs_scenario.py"
-VM_TIMEOUT = float(os.environ.get("NETSIM_VM_TIMEOUT", "180"))
+VM_TIMEOUT = float(os.environ.get("NETSIM_VM_TIMEOUT", "600"))
 
 pytestmark = [requires_root]
 
