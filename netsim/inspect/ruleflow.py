@@ -577,7 +577,7 @@ _NFT_OPS: list[tuple[re.Pattern, str]] = [(re.compile(p), k) for p, k in (
     (r"^fib (saddr|daddr) type (!= )?local", "fib_local"),
     (r"^ct state (\S+)", "ct_state"),
     (r"^meta l4proto (!= )?(tcp|udp|sctp)(?=\s|$)", "l4proto"),
-    (r"^(tcp|udp|sctp) dport (!= )?(\d+)", "dport"),
+    (r"^(tcp|udp|sctp) dport (!= )?(\d+)(?:-(\d+))?", "dport"),
     (r"^(?:meta )?mark (?:and|&) (\S+) (==|!=) (\S+)", "mark_cmp"),
     (r"^(?:meta )?mark set (?:meta )?mark (or|xor|and|\||\^|&) (\S+)", "mark_set"),
     (r"^numgen random mod (\d+) vmap \{([^}]*)\}", "numgen"),
@@ -614,7 +614,7 @@ def _parse_nft_rule(raw: str) -> list[tuple]:
         elif kind == "l4proto":
             ops.append(("l4proto", bool(g[0]), g[1]))
         elif kind == "dport":
-            ops.append(("dport", g[0], bool(g[1]), int(g[2])))
+            ops.append(("dport", g[0], bool(g[1]), (int(g[2]), int(g[3] or g[2]))))
         elif kind == "mark_cmp":
             ops.append(("mark_cmp", _int(g[0], raw), g[1], _int(g[2], raw)))
         elif kind == "mark_set":
@@ -941,8 +941,8 @@ class NftRules:
             _, neg, proto = op
             return (walk.proto == proto) != neg
         if kind == "dport":
-            _, proto, neg, port = op
-            return (walk.proto == proto and walk.port == port) != neg
+            _, proto, neg, (lo, hi) = op
+            return (walk.proto == proto and lo <= walk.port <= hi) != neg
         if kind == "mark_cmp":
             _, mask, cmp, val = op
             return ((walk.mark & mask) == val) == (cmp == "==")
