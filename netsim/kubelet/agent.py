@@ -391,7 +391,7 @@ class Kubelet:
     def _cleanup(self, rec: runtime.PodRecord) -> None:
         self._kill_rest(rec)
         if not rec.host_network and rec.netns:
-            sandbox.destroy(self.cfg.name, rec.uid, self.ledger)
+            sandbox.destroy(self.cfg.name, rec.uid, self.ledger, rec.ip)
         self.ipam.release(rec.uid)
         self.probes.forget(rec.uid)
         self.records.pop(rec.uid, None)

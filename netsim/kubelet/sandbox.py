@@ -166,12 +166,16 @@ def create(cluster: str, pod_uid: str, ip: str, pod_cidr: str, ledger: Ledger) -
             cni0 = rtnl.index("cni0")
             idx = rtnl.index(veth)
             if idx is None:
-                node.veth(veth, "eth0", fd, master=cni0)
+                node.veth(veth, "eth0", fd, master=cni0, peer_mac=rtnl.mac_for_ip(ip))
                 idx = rtnl.index(veth)
             else:
                 node.set_up(idx, master=cni0)
             # hairpin: a pod must reach itself through its own Service.
             node.hairpin(idx)
+            # Static neighbours both ways (pod -> gateway, node -> pod): dynamic ARP
+            # entries of every netns count against one kernel-wide table (gc_thresh3 =
+            # 1,024), which a 1,000-pod cluster overflows; permanent ones do not count.
+            node.neigh_permanent(cni0, ip, rtnl.mac_for_ip(ip))
         pod.set_up(1)
         eth0 = pod.link_index("eth0")
         if eth0 is None:
@@ -179,18 +183,26 @@ def create(cluster: str, pod_uid: str, ip: str, pod_cidr: str, ledger: Ledger) -
         pod.set_up(eth0)
         pod.add_addr(eth0, ip, net.prefixlen)
         pod.add_route("0.0.0.0/0", gateway=gw)
+        pod.neigh_permanent(eth0, gw, rtnl.mac_for_ip(gw))
     finally:
         pod.close()
         os.close(fd)
     return ns, veth
 
 
-def destroy(cluster: str, pod_uid: str, ledger: Ledger) -> None:
+def destroy(cluster: str, pod_uid: str, ledger: Ledger, ip: str | None = None) -> None:
+    """Remove the pod's veth, netns and files, and the node's neighbour entry for `ip`
+    (a pod IP without a pod must not answer from a stale entry)."""
     ns = netns_name(cluster, pod_uid)
     idx = rtnl.index(veth_name(pod_uid))
-    if idx is not None:
-        with rtnl.Rtnl() as node, contextlib.suppress(OSError):
-            node.del_link(idx)
+    cni0 = rtnl.index("cni0")
+    with rtnl.Rtnl() as node:
+        if idx is not None:
+            with contextlib.suppress(OSError):
+                node.del_link(idx)
+        if ip and cni0 is not None:
+            with contextlib.suppress(OSError):
+                node.neigh_del(cni0, ip)
     nl.remove_netns(ns)
     d = os.path.join(ETC_NETNS, ns)
     shutil.rmtree(d, ignore_errors=True)

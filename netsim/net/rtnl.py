@@ -3,7 +3,8 @@
 pyroute2 0.9 spends ~5 ms of CPU per call in its asyncio machinery; a sandbox needs about
 eight calls. This speaks the few messages a sandbox needs directly (one sendmsg + one
 ack each, ~20 µs of Python): create a veth with its peer in another netns, set a link up
-or into a bridge, hairpin, add an address, add a route, delete a link.
+or into a bridge, hairpin, add an address, add a route, delete a link, add or delete a
+permanent neighbour entry.
 
 A netlink socket belongs to the netns it was created in, whichever thread uses it later;
 `in_netns()` and `new_netns()` switch only the calling thread (setns(2) is per thread).
@@ -27,11 +28,13 @@ NETNS_DIR = "/var/run/netns"
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
+RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
 NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
 NLA_F_NESTED = 0x8000
 # link attributes
-IFLA_IFNAME, IFLA_MASTER, IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 12, 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD = \
+    1, 3, 10, 12, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
@@ -41,11 +44,26 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 4, 5, 6, 7
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 254, 4, 0, 255
 RTN_TYPES = {"unicast": 1, "unreachable": 7}
+# neighbour attributes
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
 
 _IFINFO = struct.Struct("=BxHiII")   # family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBi")    # family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, flags
 _NLMSG = struct.Struct("=IHHII")     # len, type, flags, seq, pid
+_NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
+
+
+def mac_for_ip(ip: str) -> str:
+    """The MAC the CNI bridge plugin gives an IPv4 address: 0a:58 then the address's four
+    bytes (containernetworking's hwaddr.GenerateHardwareAddr4). Stable for an address, so
+    a permanent neighbour entry for it never goes stale."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def _mac(mac: str) -> bytes:
+    return bytes(int(x, 16) for x in mac.split(":"))
 
 
 def _attr(kind: int, data: bytes) -> bytes:
@@ -105,13 +123,15 @@ class Rtnl:
 
     # ---- links ---------------------------------------------------------------------
     def veth(self, name: str, peer: str, peer_ns_fd: int, *, master: int | None = None,
-             up: bool = True) -> None:
-        """`ip link add NAME [master M] up type veth peer name PEER netns FD`.
+             up: bool = True, peer_mac: str | None = None) -> None:
+        """`ip link add NAME [master M] up type veth peer name PEER netns FD [address MAC]`.
 
         The peer stays down: asking for it up here fails with ENOTCONN (kernel 6.18) when
         it goes to another netns; set it up from a socket in that netns."""
         peer_body = _IFINFO.pack(0, 0, 0, 0, 0) \
             + _str(IFLA_IFNAME, peer) + _u32(IFLA_NET_NS_FD, peer_ns_fd)
+        if peer_mac:
+            peer_body += _attr(IFLA_ADDRESS, _mac(peer_mac))
         info = _str(IFLA_INFO_KIND, "veth") + _attr(
             IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER, peer_body))
         body = _IFINFO.pack(0, 0, 0, IFF_UP if up else 0, IFF_UP if up else 0) \
@@ -120,10 +140,14 @@ class Rtnl:
             body += _u32(IFLA_MASTER, master)
         self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
 
-    def bridge(self, name: str) -> None:
-        """`ip link add NAME type bridge` (EEXIST is fine)."""
+    def bridge(self, name: str, mac: str | None = None) -> None:
+        """`ip link add NAME [address MAC] type bridge` (EEXIST is fine). A bridge given
+        its own address keeps it; without one it takes its lowest port's, which changes
+        as ports come and go."""
         body = _IFINFO.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name) + _attr(
             IFLA_LINKINFO | NLA_F_NESTED, _str(IFLA_INFO_KIND, "bridge"))
+        if mac:
+            body += _attr(IFLA_ADDRESS, _mac(mac))
         try:
             self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
         except OSError as e:
@@ -206,6 +230,26 @@ class Rtnl:
             self.request(RTM_DELROUTE, bytes(body))
         except OSError as e:
             if e.errno not in (errno.ESRCH, errno.ENOENT):
+                raise
+
+
+    # ---- neighbours -------------------------------------------------------------------
+    def neigh_permanent(self, index: int, ip: str, mac: str) -> None:
+        """`ip neigh replace IP lladdr MAC dev X nud permanent`. Permanent entries are
+        exempt from the neighbour table's gc_thresh limits, which count the entries of
+        all network namespaces together (1,024 by default)."""
+        body = _NDMSG.pack(socket.AF_INET, index, NUD_PERMANENT, 0, 0) \
+            + _attr(NDA_DST, ipaddress.IPv4Address(ip).packed) + _attr(NDA_LLADDR, _mac(mac))
+        self.request(RTM_NEWNEIGH, body, NLM_F_CREATE | NLM_F_REPLACE)
+
+    def neigh_del(self, index: int, ip: str) -> None:
+        """`ip neigh del IP dev X` (a missing entry is fine)."""
+        body = _NDMSG.pack(socket.AF_INET, index, 0, 0, 0) \
+            + _attr(NDA_DST, ipaddress.IPv4Address(ip).packed)
+        try:
+            self.request(RTM_DELNEIGH, body)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ESRCH):
                 raise
 
 

@@ -247,7 +247,9 @@ def build_node(cfg: ClusterConfig, node: NodeSpec, ledger: Ledger) -> None:
             _lan_port(lan, lan_port_name(node.name), "eth0", fd)
         eth0 = _eth0(sock, node.ip, cfg.lan_prefix)
         pod_net = ipaddress.ip_network(node.pod_cidr)
-        sock.bridge("cni0")
+        # cni0 keeps one address (the CNI bridge plugin's MAC for the gateway IP), so the
+        # pods' permanent neighbour entry for their gateway never goes stale.
+        sock.bridge("cni0", mac=rtnl.mac_for_ip(node.gateway))
         cni0 = sock.link_index("cni0")
         sock.add_addr(cni0, node.gateway, pod_net.prefixlen)
         sock.set_up(cni0)

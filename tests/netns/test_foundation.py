@@ -109,6 +109,32 @@ def test_node_to_pod_and_host_to_node(cluster, pods, wire_watch):
     assert r.returncode == 0, r.stdout
 
 
+def _permanent_neighbours(cluster, netns: str, dev: str) -> dict[str, str]:
+    """IP -> MAC of the PERMANENT neighbour entries on `dev` in `netns`."""
+    r = cluster.in_netns(netns, "ip", "-j", "neigh", "show", "dev", dev)
+    return {e["dst"]: e.get("lladdr") for e in json.loads(r.stdout or "[]")
+            if "PERMANENT" in e.get("state", [])}
+
+
+def test_pod_links_have_static_neighbours_both_ways(cluster, pods):
+    """Each pod knows its gateway's MAC and its node knows the pod's, as permanent entries
+    (the CNI bridge plugin's 0a:58:<IP> addresses): dynamic ARP entries of all namespaces
+    count against one kernel-wide table that a 1,000-pod cluster would overflow."""
+    a1 = pods["a1"]
+    ip = a1["status"]["podIP"]
+    gw = ip.rsplit(".", 1)[0] + ".1"
+    mac = "0a:58:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+    gw_mac = "0a:58:" + ":".join(f"{int(b):02x}" for b in gw.split("."))
+    r = cluster.pod_exec("a1", "ip", "-j", "link", "show", "eth0", namespace=NS)
+    assert json.loads(r.stdout)[0]["address"] == mac
+    r = cluster.pod_exec("a1", "ip", "-j", "neigh", "show", "dev", "eth0", namespace=NS)
+    assert {"dst": gw, "lladdr": gw_mac} in [{k: e.get(k) for k in ("dst", "lladdr")}
+                                              for e in json.loads(r.stdout)
+                                              if "PERMANENT" in e.get("state", [])]
+    node_ns = cluster.node_netns(a1["spec"]["nodeName"])
+    assert _permanent_neighbours(cluster, node_ns, "cni0").get(ip) == mac
+
+
 def test_exec_sees_pod_hostname_resolv_and_env(cluster, pods):
     assert cluster.pod_exec("a1", "hostname", namespace=NS).stdout.strip() == "a1"
     resolv = cluster.pod_exec("a1", "cat", "/etc/resolv.conf", namespace=NS).stdout
@@ -222,6 +248,13 @@ def test_delete_and_recreate_50_pods_no_ip_conflicts(cluster):
             client.delete("pods", f"churn-{i}", NS)
         wait_for(lambda: not client.list("pods", NS, "app=churn"), 60, what="churn pods gone")
     assert not seen_conflicts
+    # the node's static entries are exactly its live pods' (none left by deleted pods)
+    live = {p["status"]["podIP"] for p in client.list("pods")
+            if p["spec"].get("nodeName") == "k8s-slave-173" and p["status"].get("podIP")
+            and not p["spec"].get("hostNetwork")}
+    wait_for(lambda: set(_permanent_neighbours(
+        cluster, cluster.node_netns("k8s-slave-173"), "cni0")) == live or None, 10,
+        what="k8s-slave-173's cni0 neighbours = its pods")
 
 
 def test_down_after_sigkill_of_everything_leaves_nothing(tmp_path):
