@@ -221,8 +221,8 @@ def kubeconfig_entries(name: str) -> tuple[str, bytes, bytes, bytes]:
             pki.read(p.admin_key))
 
 
-def _merge_kubeconfig(name: str, ledger: Ledger) -> str:
-    path = kubeconfig.default_path()
+def _merge_kubeconfig(name: str, ledger: Ledger, path: str | None = None) -> str:
+    path = path or kubeconfig.default_path()
     ledger.add("kubeconfig", path=path, context=kubeconfig.entry_name(name))  # before writing
     try:
         kubeconfig.merge(path, name, *kubeconfig_entries(name))
@@ -232,8 +232,10 @@ def _merge_kubeconfig(name: str, ledger: Ledger) -> str:
     return path
 
 
-def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> bool:
-    """Create the cluster. Returns False if it was already up."""
+def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0,
+       kubeconfig_path: str | None = None) -> bool:
+    """Create the cluster. Returns False if it was already up. The context goes into
+    `kubeconfig_path` (netsim.library's own file) or else where kubectl writes."""
     _check_name(cfg.name)
     if is_up(cfg.name):
         _say(f'cluster "{cfg.name}" is already up (netsim cluster status --name {cfg.name})', quiet)
@@ -286,7 +288,7 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0) -> boo
         _wait(lambda: os.path.exists(socket_path(cfg.name)) and client.list("namespaces"),
               timeout, "the API server did not come up (see " + logs + "/controlplane.log)")
         _say(f" ✓ Control plane: API on {socket_path(cfg.name)}", quiet)
-        kc = _merge_kubeconfig(cfg.name, ledger)
+        kc = _merge_kubeconfig(cfg.name, ledger, kubeconfig_path)
         ep = api_endpoint(cfg.name)
         _say(f" ✓ kubectl: context {kubeconfig.entry_name(cfg.name)} in {kc} "
              f"(https://127.0.0.1:{ep['port']}" + (f", {ep['lan']} on the LAN)" if ep["lan"] else ")"),
