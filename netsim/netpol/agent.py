@@ -1,13 +1,22 @@
-"""The node's NetworkPolicy agent: informers -> snapshot -> render -> one restore.
+"""The node's NetworkPolicy agent: informers -> snapshot -> render -> one atomic apply.
 
 Runs beside kube-proxy in the node agent (the node's netns), as a CNI's policy daemon
 runs on every node. Level-triggered: any NetworkPolicy, Pod or Namespace event wakes the
-loop, which renders the whole policy state of this node from the informers' caches
-(netsim/netpol/render.py) and, when the text differs from the last one applied, writes
-it with one `iptables-restore --noflush` (atomic per table: the old chains or the new,
-never a half). The jumps are inserted out of band at the top of FORWARD (above
-kube-proxy's KUBE-FORWARD, which ACCEPTs masquerade-marked packets) and INPUT, checked on
-every sync so a flushed chain gets them back.
+loop, which renders the whole policy state of this node from the informers' caches and,
+when it differs from what was applied last, writes the difference in one step.
+
+The backend follows kube-proxy's, so a node never holds rules of two firewall backends
+(`backend_for`): in nftables mode the policies are `table ip netsim-netpol`
+(netsim/netpol/nft.py) written with one `nft -f` transaction per sync; in iptables and
+IPVS mode (whose kube-proxy writes iptables rules too) they are NETSIM-* chains of the
+filter table (netsim/netpol/render.py) written with one `iptables-restore --noflush` of
+the same iptables binary kube-proxy uses. The iptables jumps are inserted out of band at
+the top of FORWARD (above kube-proxy's KUBE-FORWARD, which ACCEPTs masquerade-marked
+packets) and INPUT, checked on every sync so a flushed chain gets them back; the nft table
+is checked for on every sync and rewritten whole when someone deleted it.
+
+A policy the renderer cannot handle (a malformed object that got into the store) is left
+out, logged, and reported once as a Warning event on it; the others are served.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import threading
 import time
 
 from netsim.machinery import InformerFactory
+from netsim.netpol import nft
 from netsim.netpol.render import JUMP_RULES, Snapshot, is_policy_chain, render
-from netsim.proxy.apply import Iptables, RestoreError, check_in_node_netns
+from netsim.proxy.apply import Iptables, Nft, NftError, RestoreError, check_in_node_netns
 from netsim.proxy.iptables import parse_chains
 
 log = logging.getLogger("netsim.netpol")
@@ -27,6 +37,13 @@ RESOURCES = ("networkpolicies", "pods", "namespaces")
 DEBOUNCE_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 RESYNC_SECONDS = 30.0  # re-check the jumps now and then, even with no event
+REJECTED_REASON = "Rejected"  # the Warning event on a policy left out of the rules
+
+
+def backend_for(proxy_mode: str | None) -> str:
+    """"nftables" when kube-proxy runs in nftables mode, else "iptables" (iptables and
+    IPVS mode: their kube-proxy writes iptables rules, with the binary Iptables() picks)."""
+    return "nftables" if (proxy_mode or "iptables").lower() == "nftables" else "iptables"
 
 
 def chains_of(text: str) -> dict[str, list[str]]:
@@ -82,15 +99,19 @@ class PolicySyncer:
                 inserted = True
         return inserted
 
-    def sync(self, snap: Snapshot, force: bool = False) -> bool:
-        """Apply `snap`; False when nothing had to be written."""
+    backend = "iptables"
+
+    def sync(self, snap: Snapshot, force: bool = False,
+             errors: list[tuple[dict, str]] | None = None) -> bool:
+        """Apply `snap`; False when nothing had to be written. Policies left out are
+        appended to `errors` as (policy, message)."""
         force = self.ensure_jump() or force
         if force or self.applied is None:
             known = {c for c in parse_chains(self.ipt.save("filter"), "filter")
                      if is_policy_chain(c)}
-            text = render(snap, known)
+            text = render(snap, known, errors=errors)
         else:
-            text = partial_text(chains_of(render(snap)), self.applied)
+            text = partial_text(chains_of(render(snap, errors=errors)), self.applied)
             if not text:
                 return False
         try:
@@ -104,6 +125,42 @@ class PolicySyncer:
         self.applied.update(chains_of(text))
         for c in deleted:
             self.applied.pop(c, None)
+        self.last_text = text
+        return True
+
+
+class NftPolicySyncer:
+    """Snapshot -> kernel for `table ip netsim-netpol` (nftables mode).
+
+    The first sync (and any after a failure, or when the table is gone) replaces the whole
+    table in one transaction; later ones send only the difference to what was applied
+    (set elements for pods and labels, the chains of a changed policy), one transaction."""
+
+    backend = "nftables"
+
+    def __init__(self, kernel: Nft):
+        self.nft = kernel
+        self.applied: nft.NftModel | None = None
+        self.last_text = ""
+
+    def sync(self, snap: Snapshot, force: bool = False,
+             errors: list[tuple[dict, str]] | None = None) -> bool:
+        want = nft.build(snap, errors)
+        if self.applied is not None and not force and not self.nft.table_exists(
+                nft.FAMILY, nft.TABLE):
+            force = True  # someone deleted the table: what we wrote is gone
+        if force or self.applied is None:
+            text = nft.render_full(want)
+        else:
+            text = nft.render_diff(self.applied, want)
+            if not text:
+                return False
+        try:
+            self.nft.apply(text)
+        except NftError:
+            self.applied = None
+            raise
+        self.applied = want
         self.last_text = text
         return True
 
@@ -134,14 +191,18 @@ class PolicyAgent:
             on_add=lambda o: self._wake.set(), on_update=lambda a, b: self._wake.set(),
             on_delete=lambda o: self._wake.set())) for inf in self.informers.values()]
         self.stopped = _Stopped(self._wake)
-        self.syncer: PolicySyncer | None = None
+        self.client = client
+        self.backend = backend_for(getattr(cfg, "proxy_mode", None))
+        self.syncer: PolicySyncer | NftPolicySyncer | None = None
+        self._reported: dict[str, str] = {}  # "ns/name" -> message reported
         self.syncs = 0
         self.last_sync_seconds = 0.0
 
     def start(self) -> None:
         if self.check_netns and self.netns is None:
             check_in_node_netns(self.cfg.node_netns(self.node.name))
-        self.syncer = PolicySyncer(Iptables(netns=self.netns))
+        self.syncer = make_syncer(self.backend, self.netns)
+        log.info("network policies (%s) on node %s", self.backend, self.node.name)
         self.factory.retain()
         self.factory.start()
         threading.Thread(target=self._loop, daemon=True, name="netpol").start()
@@ -159,6 +220,28 @@ class PolicyAgent:
                                      self.informers["namespaces"].indexer.list(),
                                      self.node.name)
 
+    def _report(self, errors: list[tuple[dict, str]]) -> None:
+        """One log line and one Warning event per policy left out, when its problem first
+        appears or changes; forgotten once it is fixed or deleted."""
+        now = {}
+        for pol, msg in errors:
+            md = pol.get("metadata") or {}
+            key = f"{md.get('namespace') or 'default'}/{md.get('name')}"
+            now[key] = msg
+            if self._reported.get(key) == msg:
+                continue
+            log.warning("NetworkPolicy %s left out of the rules on %s: %s", key,
+                        self.node.name, msg)
+            try:
+                from netsim.api import events  # noqa: PLC0415 - only when something is wrong
+                events.record(self.client, {**pol, "kind": pol.get("kind") or "NetworkPolicy"},
+                              "Warning", REJECTED_REASON,
+                              f"the network policy agent left it out of the rules: {msg}",
+                              "netpol-agent", self.node.name)
+            except Exception as e:  # the API may be down; the log line is the main signal
+                log.warning("could not record the event: %s", e)
+        self._reported = now
+
     def _loop(self) -> None:
         while not self.stopped.is_set() and not all(
                 i.has_synced() for i in self.informers.values()):
@@ -173,7 +256,10 @@ class PolicyAgent:
             try:
                 t0 = time.perf_counter()
                 assert self.syncer is not None
-                if self.syncer.sync(self.snapshot(), force=retry):
+                errors: list[tuple[dict, str]] = []
+                changed = self.syncer.sync(self.snapshot(), force=retry, errors=errors)
+                self._report(errors)
+                if changed:
                     self.syncs += 1
                     self.last_sync_seconds = time.perf_counter() - t0
                     log.info("network policies applied on %s in %.0f ms", self.node.name,
@@ -186,3 +272,10 @@ class PolicyAgent:
             if self._wake.wait(timeout):
                 time.sleep(DEBOUNCE_SECONDS)  # a burst of events collapses into one sync
                 self._wake.clear()
+
+
+def make_syncer(backend: str, netns: str | None = None) -> PolicySyncer | NftPolicySyncer:
+    """The syncer of `backend_for(mode)`, for the current netns (None) or a named one."""
+    if backend == "nftables":
+        return NftPolicySyncer(Nft(netns=netns))
+    return PolicySyncer(Iptables(netns=netns))

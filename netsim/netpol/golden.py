@@ -1,5 +1,5 @@
-"""Golden policy rules: rules/netpol-<folder>-<node>.rules for each examples/ folder that
-holds NetworkPolicies.
+"""Golden policy rules: rules/netpol-<folder>-<node>.rules (iptables) and .nft (nftables)
+for each examples/ folder that holds NetworkPolicies.
 
     python -m netsim.netpol golden           # rewrite them
     python -m netsim.netpol golden --check   # compare only (tests/unit/test_netpol_render.py)
@@ -7,7 +7,8 @@ holds NetworkPolicies.
 The manifests settle in the offline cluster of netsim/offline.py (real admission,
 controllers, scheduler and kubelet IPAM, the node labels of netsim/golden.py), so the pods
 have the addresses they have in the folder's kube-proxy files; each node's file is
-`render.render` of what that node's policy agent would see on its first sync.
+`render.render` (and `nft.render`) of what that node's policy agent would see on its
+first sync.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from netsim import offline
 from netsim.golden import EXAMPLE_NODE_LABELS, write_or_check
+from netsim.netpol import nft
 from netsim.netpol.render import Snapshot, render
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,7 +49,8 @@ def _docs(folder: str) -> list[dict]:
 
 
 def cases() -> list[tuple[str, str]]:
-    """(file name under rules/, its text) for every folder with NetworkPolicies."""
+    """(file name under rules/, its text) for every folder with NetworkPolicies: each
+    node's iptables text and nft transaction."""
     out = []
     for d in _folders():
         folder = os.path.join(EXAMPLES, d)
@@ -58,9 +61,10 @@ def cases() -> list[tuple[str, str]]:
         objs = _docs(folder)
         snap = offline.build(objs, node_labels=EXAMPLE_NODE_LABELS.get(d, {}))
         for node in [n.name for n in snap.cfg.nodes]:
-            text = render(Snapshot.from_objects(snap.list("networkpolicies"), snap.list("pods"),
-                                                snap.list("namespaces"), node))
-            out.append((f"netpol-{d}-{node}.rules", text))
+            pol_snap = Snapshot.from_objects(snap.list("networkpolicies"), snap.list("pods"),
+                                             snap.list("namespaces"), node)
+            out.append((f"netpol-{d}-{node}.rules", render(pol_snap)))
+            out.append((f"netpol-{d}-{node}.nft", nft.render(pol_snap)))
     return out
 
 

@@ -277,10 +277,12 @@ def _policy_chain(w: _Writer, policy: dict, direction: str, targets: list[Pod],
     return chain
 
 
-def render(snap: Snapshot, existing_chains: Iterable[str] = ()) -> str:
+def render(snap: Snapshot, existing_chains: Iterable[str] = (),
+           errors: list[tuple[dict, str]] | None = None) -> str:
     """The iptables-restore text (for `--noflush`) of this node's policy chains: every
     chain declared (so flushed) and filled; `existing_chains` this renderer owns that are
-    no longer needed are flushed and deleted (-X)."""
+    no longer needed are flushed and deleted (-X). A policy that cannot be rendered (a
+    malformed object) is left out and listed in `errors` as (policy, message)."""
     w = _Writer()
     w.chain(TOP_CHAIN)
     w.rule(TOP_CHAIN, "-m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "
@@ -290,14 +292,23 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = ()) -> str:
     isolated: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
     pod_by_key = {p.key: p for p in local}
     for policy in snap.policies:
-        targets = selected(policy, local)
-        if not targets:
-            continue
-        pname = f"{policy['metadata'].get('namespace') or 'default'}/{policy['metadata']['name']}"
-        for direction in _types(policy):
-            if direction not in ("Ingress", "Egress"):
+        try:
+            targets = selected(policy, local)
+            if not targets:
                 continue
-            chain = _policy_chain(w, policy, direction, targets, snap)
+            pname = (f"{policy['metadata'].get('namespace') or 'default'}/"
+                     f"{policy['metadata']['name']}")
+            trial = _Writer()
+            chains = [(d, _policy_chain(trial, policy, d, targets, snap))
+                      for d in _types(policy) if d in ("Ingress", "Egress")]
+        except Exception as e:  # a malformed object: skip it, serve the others
+            if errors is not None:
+                errors.append((policy, f"{type(e).__name__}: {e}"))
+            continue
+        for c in trial.chains:
+            w.chain(c)
+        w.rules += trial.rules
+        for direction, chain in chains:
             for pod in targets:
                 isolated.setdefault(pod.key, {}).setdefault(direction, []).append((pname, chain))
     pod_rules: list[tuple[str, str, list[str]]] = []

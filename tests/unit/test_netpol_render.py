@@ -2,8 +2,9 @@
 
 The model of test/e2e/network/netpol: namespaces x, y, z, pods a, b, c in each (labels
 `pod: <name>`, namespaces labelled `ns: <name>`), serving TCP and UDP on 80 and 81 (ports
-named `serve-80-tcp` ...). Each case renders every node's policy chains, restores them
-into the packet-flow interpreter (netsim/inspect/ruleflow.py) and walks the WHOLE matrix:
+named `serve-80-tcp` ...). Each case renders every node's policy rules (iptables chains,
+and the nftables table of netsim/netpol/nft.py), restores them into the packet-flow
+interpreter (netsim/inspect/ruleflow.py) and walks the WHOLE matrix:
 a connection passes when the source node's rules (egress) and the destination node's
 rules (ingress) both let it through, as on a cluster; a pod always reaches itself (its
 own IP stays inside its netns; upstream's AllowLoopback). A failure prints the matrix as
@@ -20,8 +21,8 @@ import pytest
 from netsim.api.admission import Admission
 from netsim.api.client import LocalClient
 from netsim.api.store import Store
-from netsim.inspect.ruleflow import IptablesRules
-from netsim.netpol import golden
+from netsim.inspect.ruleflow import IptablesRules, NftRules
+from netsim.netpol import golden, nft
 from netsim.netpol.render import JUMP_RULES, Snapshot, render
 
 NODES = {"node-1": "192.168.9.11", "node-2": "192.168.9.12"}
@@ -82,15 +83,25 @@ def netpol(name: str, ns: str = "x", **spec) -> dict:
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-class Cluster:
-    """Every node's restored policy rules, and the two-node verdict of a connection."""
+BACKENDS = ("iptables", "nftables")
 
-    def __init__(self, policies: list[dict]):
-        self.rules = {}
+
+class Cluster:
+    """Every node's restored policy rules (iptables chains, or the nftables table), and
+    the two-node verdict of a connection."""
+
+    def __init__(self, policies: list[dict], backend: str = "iptables"):
+        self.rules: dict[str, IptablesRules | NftRules] = {}
         for node in NODES:
-            text = render(Snapshot.from_objects(policies, PODS, NAMESPACE_OBJS, node))
-            rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
-            assert rules.check_rule_jumps() == [], text
+            snap = Snapshot.from_objects(policies, PODS, NAMESPACE_OBJS, node)
+            if backend == "nftables":
+                text = nft.render(snap)
+                rules = NftRules(text)
+                assert rules.check_rule_jumps(fixed=()) == [], text
+            else:
+                text = render(snap)
+                rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
+                assert rules.check_rule_jumps() == [], text
             self.rules[node] = rules
 
     def passes(self, src: dict, dst: dict, port: int, proto: str) -> bool:
@@ -105,7 +116,13 @@ class Cluster:
 
 def assert_matrix(policies: list[dict], expect: Callable[[dict, dict, int, str], bool], *,
                   sources=MODEL_PODS, dests=MODEL_PODS, ports=PORTS) -> None:
-    cluster = Cluster(admitted(*policies))
+    """The whole matrix, through the iptables rules and through the nftables table."""
+    stored = admitted(*policies)
+    for backend in BACKENDS:
+        _assert_matrix(Cluster(stored, backend), backend, expect, sources, dests, ports)
+
+
+def _assert_matrix(cluster: Cluster, backend: str, expect, sources, dests, ports) -> None:
     wrong = []
     tables = []
     for port, proto in ports:
@@ -125,7 +142,7 @@ def assert_matrix(policies: list[dict], expect: Callable[[dict, dict, int, str],
                                  f"{'allowed' if want else 'blocked'}")
             lines.append(f"{key(s):>8} " + " ".join(f"{c:>5}" for c in row))
         tables.append("\n".join(lines))
-    assert not wrong, "\n".join(wrong[:20]) + "\n\n" + "\n\n".join(tables)
+    assert not wrong, f"{backend}:\n" + "\n".join(wrong[:20]) + "\n\n" + "\n\n".join(tables)
 
 
 def ns(p: dict) -> str:
@@ -301,7 +318,10 @@ def test_golden(fname, text):
 def test_every_golden_file_restores_and_is_consistent():
     cases = golden.cases()
     assert cases
-    for _, text in cases:
+    for fname, text in cases:
+        if fname.endswith(".nft"):
+            assert NftRules(text).check_rule_jumps(fixed=()) == [], fname
+            continue
         rules = IptablesRules("*nat\nCOMMIT\n", text, inserted=JUMP_RULES)
         assert rules.check_rule_jumps() == []
 
