@@ -1,7 +1,8 @@
 """`netsim trace [-n NS] FROM TO [--port N] [--protocol tcp|udp] [-o text|json]`.
 
 FROM: pod/NAME, node/NAME or host; TO: svc/NAME, pod/NAME, node/NAME (with --port, a
-NodePort) or an IP. The work is netsim.inspect.trace's.
+NodePort), an IP, or ingress/HOST[/path] (through the ingress controller's nginx). The work
+is netsim.inspect.trace's (netsim.inspect.ingress's for an Ingress host).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, out, server_error
-from netsim.inspect import ruleflow
+from netsim.inspect import ingress, ruleflow
 from netsim.inspect import trace as tr
 from netsim.net.topology import ClusterConfig
 
@@ -38,7 +39,13 @@ def run(ctx: Ctx, argv: list[str]) -> int:
     if cfg is None:
         raise CliError(f'error: cluster "{ctx.cluster}" is not up')
     try:
-        result = tr.run_trace(ctx.client, cfg, a.source, a.dest, ctx.ns, a.port, a.protocol)
+        target = ingress.parse_target(a.dest)
+        if target is not None:
+            result = ingress.run_ingress_trace(ctx.client, cfg, a.source, target, ctx.ns,
+                                               a.port)
+        else:
+            result = tr.run_trace(ctx.client, cfg, a.source, a.dest, ctx.ns, a.port,
+                                  a.protocol)
     except tr.TraceUsageError as e:
         raise CliError(str(e)) from e
     except errors.ApiError as e:

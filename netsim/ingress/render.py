@@ -63,6 +63,32 @@ class RenderResult:
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     invalid: dict[tuple[str, str], str] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One `location` of one `server` block, in nginx.conf's order (servers as written,
+    locations as _loc_order sorts them: nginx tries regex locations in that order): the
+    data `netsim trace ingress/HOST/path` matches a request against, so it never parses
+    the text. `modifier`: "=" exact, "~" regex, "~=" anchored exact regex, "" prefix;
+    `status`: a direct `return` (the 404 default) or 0; `canary`: the canary Ingress
+    that may take the request instead ("" for none)."""
+
+    host: str  # the Ingress host ("" for the default server `_`)
+    server_name: str  # as written in nginx.conf
+    modifier: str
+    match: str
+    ingress: str  # "ns/name" ("" for the fallback)
+    path: str
+    path_type: str  # Exact, Prefix, ImplementationSpecific, or Fallback
+    service: str  # "ns/name" ("" for none)
+    upstream: str | None  # the upstream block's name; None: answers 503 (or `status`)
+    endpoints: tuple[str, ...]  # the upstream's servers (ip:port)
+    status: int = 0
+    canary: str = ""
+    canary_service: str = ""
+    canary_upstream: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -609,7 +635,28 @@ def render_nginx_conf(
         raise ValueError(str(exc)) from None
     return RenderResult(conf, dict(sorted(r.files.items())), dict(sorted(errors.items())),
                         {k: v for k, v in sorted(r.warnings.items())},
-                        dict(sorted(r.invalid.items())))
+                        dict(sorted(r.invalid.items())), _routes(r, servers))
+
+
+def _ordered_servers(servers: dict[str, _Server]) -> list[_Server]:
+    """The default server, then named hosts sorted, then wildcards: nginx.conf's order."""
+    return [servers[""]] + [
+        servers[h] for h in sorted(h for h in servers if h and not h.startswith("*."))
+    ] + [servers[h] for h in sorted(h for h in servers if h.startswith("*."))]
+
+
+def _routes(r: _Renderer, servers: dict[str, _Server]) -> list[Route]:
+    out = []
+    for srv in _ordered_servers(servers):
+        for loc in sorted(srv.locations.values(), key=_loc_order):
+            be, c = loc.backend, loc.canary
+            out.append(Route(
+                srv.host, _server_name(srv.host), loc.modifier, loc.match, be.ingress,
+                loc.path, loc.path_type, be.service, be.upstream,
+                tuple(r.upstreams.get(be.upstream or "", ())), be.status,
+                c.ing.key if c else "", c.backend.service if c else "",
+                c.backend.upstream if c else None))
+    return out
 
 
 # --------------------------------------------------------------------------- emit
@@ -712,9 +759,7 @@ def _emit(r: _Renderer, servers: dict[str, _Server], accepted: list[_Ing],
     b('    "" "";')
     b("}")
 
-    ordered: list[_Server] = [servers[""]] + [
-        servers[h] for h in sorted(h for h in servers if h and not h.startswith("*."))
-    ] + [servers[h] for h in sorted(h for h in servers if h.startswith("*."))]
+    ordered = _ordered_servers(servers)
 
     # canary decision variables
     n = 0

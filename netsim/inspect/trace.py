@@ -79,6 +79,7 @@ class Result:
     hops: list[Hop] = field(default_factory=list)
     packet: str = ""  # "tcp 10.244.1.5 -> 10.96.0.20:80" (text output's first line)
     conntrack: str = ""  # the probe's entry on the node that NATed it (text output only)
+    probe: dict = field(default_factory=dict)  # what the probe saw (probe.py's JSON)
 
     def to_json(self) -> dict:
         return {"from": self.from_, "to": self.to, "verdict": self.verdict,
@@ -372,9 +373,14 @@ def node_rules(cfg: ClusterConfig, node: str):
     return ruleflow.IptablesRules(Iptables(netns=ns).save())
 
 
-def run_probe(src: Source, dst: Dest, timeout: float = 3.0) -> dict:
+def run_probe(src: Source, dst: Dest, timeout: float = 3.0, *, sport: int = 0,
+              http: tuple[str, str, str] | None = None) -> dict:
     argv = [sys.executable, "-m", "netsim.inspect.probe", dst.proto, dst.ip, str(dst.port),
             str(timeout)]
+    if sport:
+        argv += ["--sport", str(sport)]
+    if http is not None:
+        argv += ["--http", *http]
     if src.netns:
         argv = ["ip", "netns", "exec", src.netns, *argv]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
@@ -492,8 +498,11 @@ def assemble(src: Source, dst: Dest, nodes: list[NodeInfo], walks: list[tuple[st
 
 
 def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespace: str,
-              port: int | None = None, proto: str | None = None) -> Result:
-    """Resolve, walk the rules of each node the packet enters, probe, look up conntrack."""
+              port: int | None = None, proto: str | None = None, *,
+              http: tuple[str, str, str] | None = None, probe: dict | None = None) -> Result:
+    """Resolve, walk the rules of each node the packet enters, probe, look up conntrack.
+    `http`: the probe is a GET (host, path, user agent) on the connection; `probe`: the
+    outcome of a connection made by someone else (nginx's to its upstream), no probe."""
     from netsim.api import errors  # noqa: PLC0415
     nodes = nodes_of(client.list("nodes"), cfg)
 
@@ -542,7 +551,8 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
         if how != "node" or nxt is None:
             break
         node, iface = nxt.name, "eth0"
-    probe = run_probe(src, dst)
+    if probe is None:
+        probe = run_probe(src, dst, http=http)
     endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
     if ct_node is not None and probe.get("sport"):
         replier, ct_line = conntrack_entry(cfg.node_netns(ct_node), dst.proto, src.ip,
@@ -562,6 +572,7 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
     res = assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
     if ct_line:
         res.conntrack = f"node/{ct_node}: {ct_line}"
+    res.probe = probe
     return res
 
 

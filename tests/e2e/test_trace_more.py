@@ -1,0 +1,129 @@
+"""`netsim trace` beyond Services (issue 14, second part), with real packets, in iptables and
+nftables mode: an Ingress host through the controller's nginx, a NetworkPolicy's reject
+named, every nftables rule a probe matched (`nft monitor trace`, nftables mode), and
+`netsim proxy stats` in nftables mode.
+
+Pods are pinned: tm-client and tm-web on k8s-slave-172, tm-locked on k8s-slave-173, the
+ingress controller (hostNetwork) on k8s-slave-173, so every path crosses nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import requires_root, wait_for
+
+# the cluster in iptables mode, then brought up again in nftables mode (and back after)
+from tests.e2e.test_trace_capture import mode  # noqa: F401
+
+pytestmark = requires_root
+
+NS = "trm"
+W1, W2 = "k8s-slave-172", "k8s-slave-173"
+HOST = "web.trm.test"
+CONTROLLER_NS = "ingress-nginx"
+
+
+def _pod(name: str, node: str) -> dict:
+    c = {"name": "echo", "image": "netsim/echo", "args": ["--port", "8080"],
+         "ports": [{"name": "http", "containerPort": 8080}],
+         "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": {"app": name}},
+            "spec": {"nodeName": node, "containers": [c]}}
+
+
+def _svc(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
+            "spec": {"selector": {"app": name},
+                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+
+
+INGRESS = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+    "metadata": {"name": "tm-web", "namespace": NS},
+    "spec": {"ingressClassName": "nginx", "rules": [{"host": HOST, "http": {"paths": [
+        {"path": "/app", "pathType": "Prefix",
+         "backend": {"service": {"name": "tm-web", "port": {"number": 80}}}}]}}]},
+}
+
+# tm-locked admits only tm-client's port 9999 (nothing listens there): 8080 is denied
+POLICY = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "only-9999", "namespace": NS},
+    "spec": {"podSelector": {"matchLabels": {"app": "tm-locked"}}, "policyTypes": ["Ingress"],
+             "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "tm-client"}}}],
+                          "ports": [{"port": 9999, "protocol": "TCP"}]}]},
+}
+
+
+@pytest.fixture(scope="module")
+def trm(cluster, mode):  # noqa: F811 (the imported fixture)
+    c = cluster.client
+    cluster.netsim("delete", "namespace", NS, "--ignore-not-found", timeout=120)
+    c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    cluster.netsim("label", "node", W2, "ingress=true", "--overwrite")
+    for name, node in (("tm-client", W1), ("tm-web", W1), ("tm-locked", W2)):
+        c.create(_pod(name, node))
+    for name in ("tm-web", "tm-locked"):
+        c.create(_svc(name))
+    c.create(INGRESS)
+    c.create(POLICY)
+    for app in ("tm-client", "tm-web", "tm-locked"):
+        cluster.wait_pods_ready(NS, f"app={app}", 1, timeout=90)
+    cluster.wait_pods_ready(CONTROLLER_NS, "app.kubernetes.io/component=controller", 1,
+                            timeout=90)
+    pods = {p["metadata"]["name"]: p for p in c.list("pods", NS)}
+    w2_ip = next(n.ip for n in cluster.cfg.nodes if n.name == W2)
+
+    def served() -> bool:  # nginx has the Ingress once the host's path answers from W1
+        p = cluster.in_netns(cluster.node_netns(W1), "curl", "-s", "-o", "/dev/null", "-w",
+                             "%{http_code}", "-m", "2", "-H", f"Host: {HOST}",
+                             f"http://{w2_ip}/app")
+        return p.stdout == "200"
+    wait_for(served, 60, what=f"nginx serving {HOST}/app")
+    yield {"pods": pods, "mode": mode, "w2_ip": w2_ip}
+    cluster.netsim("delete", "namespace", NS, check=False, timeout=120)
+    cluster.netsim("label", "node", W2, "ingress-", check=False)
+
+
+def trace(cluster, *args: str) -> dict:
+    p = cluster.netsim("-n", NS, "trace", *args, "-o", "json", timeout=60)
+    return json.loads(p.stdout)
+
+
+def test_ingress_host_through_nginx_to_the_pod(cluster, trm):
+    web_ip = trm["pods"]["tm-web"]["status"]["podIP"]
+    j = trace(cluster, "pod/tm-client", f"ingress/{HOST}/app/page")
+    assert (j["from"], j["to"], j["verdict"]) == (f"pod/{NS}/tm-client", f"ingress/{HOST}/app/page",
+                                                  "delivered")
+    assert j["delivered_to"] == {"pod": f"{NS}/tm-web", "ip": web_ip, "port": 8080}
+    ctl = [h for h in j["hops"] if h["at"].startswith(f"pod/{CONTROLLER_NS}/")]
+    # the hop to nginx: the node and its address, port 80
+    assert any(h["action"].startswith(f"send tcp {trm['pods']['tm-client']['status']['podIP']}"
+                                      f" -> {trm['w2_ip']}:80: GET /app/page Host: {HOST}")
+               for h in j["hops"])
+    loc = next(h for h in ctl if h["table"] == "nginx.conf")
+    assert (loc["chain"], loc["rule"]) == (f"server {HOST}",
+                                           f"location /app/ (Prefix '/app' of ingress {NS}/tm-web)")
+    assert loc["action"].startswith(f"proxy_pass http://{NS}-tm-web-80 (ingress {NS}/tm-web, "
+                                    f"service {NS}/tm-web: {web_ip}:8080)")
+    log = next(h for h in ctl if h["rule"].startswith("access.log: "))
+    assert f"upstream={web_ip}:8080" in log["rule"] and log["action"] == \
+        f"proxied to {web_ip}:8080: 200"
+    assert any(h["action"] == f"nginx connects to the upstream {web_ip}:8080 (from "
+                              f"{trm['w2_ip']})" for h in ctl)
+    assert j["hops"][-1]["at"] == f"pod/{NS}/tm-web"
+    # a path no Ingress serves: nginx's catch-all answers 404 itself
+    j = trace(cluster, "host", f"ingress/{HOST}/elsewhere")
+    assert (j["verdict"], j["delivered_to"]) == ("rejected", None)
+    assert any(h["table"] == "nginx.conf" and h["action"].startswith("return 404")
+               for h in j["hops"])
+    # and the text form, as a user reads it
+    p = cluster.netsim("-n", NS, "trace", "pod/tm-client", f"ingress/{HOST}/app")
+    assert re.search(rf"^  nginx.conf/server {re.escape(HOST)}: location = /app ", p.stdout,
+                     re.M), p.stdout
+    assert p.stdout.rstrip().endswith(f"verdict: delivered (pod/{NS}/tm-web {web_ip}:8080)")
