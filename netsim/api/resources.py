@@ -49,6 +49,8 @@ RESOURCES: list[Resource] = [
     Resource("secrets", "Secret", "", "v1", True, ()),
     Resource("events", "Event", "", "v1", True, ("ev",)),
     Resource("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
+    Resource("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",)),
+    Resource("persistentvolumes", "PersistentVolume", "", "v1", False, ("pv",)),
     Resource("deployments", "Deployment", "apps", "v1", True, ("deploy",)),
     Resource("replicasets", "ReplicaSet", "apps", "v1", True, ("rs",)),
     Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",)),
@@ -60,6 +62,7 @@ RESOURCES: list[Resource] = [
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",)),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False, ()),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
     # create-only reviews (netsim.api.authz): answered, never stored
     Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
              False, ()),
@@ -114,6 +117,7 @@ ACCEPTED_VERSIONS: dict[str, set[str]] = {
     "EndpointSlice": {"discovery.k8s.io/v1"},
     "IngressClass": {"networking.k8s.io/v1"},
     "NetworkPolicy": {"networking.k8s.io/v1"},
+    "StorageClass": {"storage.k8s.io/v1"},
     "Job": {"batch/v1"},
     "CronJob": {"batch/v1"},
 }

@@ -4,6 +4,6 @@ Nothing registers on import: `netsim.api.admission.Admission` calls each module'
 `register(registry, settings)` in this order.
 """
 
-from netsim.api.kinds import apps, batch, core, discovery, netpol, networking, service
+from netsim.api.kinds import apps, batch, core, discovery, netpol, networking, service, storage
 
-DEFAULT_KINDS = (core, apps, batch, service, networking, netpol, discovery)
+DEFAULT_KINDS = (core, apps, batch, service, networking, netpol, discovery, storage)

@@ -207,6 +207,20 @@ NETPOL_SPEC = Struct(
     egress=List(Struct("NetworkPolicyEgressRule", _pkg="networking",
                        ports=List(NETPOL_PORT), to=List(NETPOL_PEER))))
 
+PVC_SPEC = Struct(
+    "PersistentVolumeClaimSpec", accessModes=STRINGS, selector=LABEL_SELECTOR,
+    resources=Struct("VolumeResourceRequirements", limits=Map(QUANTITY), requests=Map(QUANTITY)),
+    volumeName=STR, storageClassName=STR, volumeMode=STR, volumeAttributesClassName=STR)
+NODE_SELECTOR = Struct("NodeSelector", nodeSelectorTerms=List(Struct(
+    "NodeSelectorTerm", matchExpressions=List(Struct(
+        "NodeSelectorRequirement", key=STR, operator=STR, values=STRINGS)))))
+PV_SPEC = Struct(
+    "PersistentVolumeSpec", capacity=Map(QUANTITY), accessModes=STRINGS, claimRef=OBJECT_REF,
+    persistentVolumeReclaimPolicy=STR, storageClassName=STR, mountOptions=STRINGS,
+    volumeMode=STR, nodeAffinity=Struct("VolumeNodeAffinity", required=NODE_SELECTOR),
+    hostPath=Struct("HostPathVolumeSource", path=STR, type=STR),
+    local=Struct("LocalVolumeSource", path=STR, fsType=STR))
+
 _WORKLOAD = dict(replicas=I32, selector=LABEL_SELECTOR, template=POD_TEMPLATE,
                  minReadySeconds=I32, revisionHistoryLimit=I32)
 STRATEGY = Struct("DeploymentStrategy", type=STR, rollingUpdate=Struct(
@@ -251,6 +265,13 @@ KINDS: dict[str, Struct] = {
         startingDeadlineSeconds=I64, successfulJobsHistoryLimit=I32,
         failedJobsHistoryLimit=I32, jobTemplate=Struct(
             "JobTemplateSpec", metadata=OBJECT_META, spec=JOB_SPEC))),
+    "PersistentVolumeClaim": Struct("PersistentVolumeClaim", metadata=OBJECT_META,
+                                    spec=PVC_SPEC),
+    "PersistentVolume": Struct("PersistentVolume", metadata=OBJECT_META, spec=PV_SPEC),
+    "StorageClass": Struct("StorageClass", _pkg="storage", metadata=OBJECT_META,
+                           provisioner=STR, parameters=STRMAP, reclaimPolicy=STR,
+                           mountOptions=STRINGS, allowVolumeExpansion=BOOL,
+                           volumeBindingMode=STR),
     "Ingress": Struct("Ingress", metadata=OBJECT_META, spec=INGRESS_SPEC),
     "IngressClass": Struct("IngressClass", metadata=OBJECT_META, spec=Struct(
         "IngressClassSpec", _pkg="networking", controller=STR,

@@ -41,6 +41,7 @@ GROUP_VERSIONS = [
     "apis/networking.k8s.io/v1", "apis/authorization.k8s.io/v1",
     "apis/authentication.k8s.io/v1", "apis/autoscaling/v1", "apis/policy/v1",
     "apis/coordination.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1", "apis/events.k8s.io/v1",
+    "apis/storage.k8s.io/v1",
 ]
 
 # Kept besides the kinds: what the rendered documents' operations name (request bodies and

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from netsim.api import selectors
-from netsim.api.printing import batch
+from netsim.api.printing import batch, storage
 from netsim.api.printing.duration import age
 from netsim.api.printing.format import (
     NONE,
@@ -694,6 +694,9 @@ _TABLES: dict[str, _Table] = {
     ),
     "configmaps": (["NAME", "DATA", "AGE"], [], _configmap_row, True),
     "secrets": (["NAME", "TYPE", "DATA", "AGE"], [], _secret_row, True),
+    "persistentvolumeclaims": (storage.PVC_COLUMNS, storage.WIDE_COLUMNS, storage.pvc_row, True),
+    "persistentvolumes": (storage.PV_COLUMNS, storage.WIDE_COLUMNS, storage.pv_row, False),
+    "storageclasses": (storage.SC_COLUMNS, [], storage.sc_row, False),
     "serviceaccounts": (["NAME", "SECRETS", "AGE"], [], _serviceaccount_row, True),
     "ingresses": (
         ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
@@ -819,6 +822,9 @@ _NAME_PREFIX = {
     "endpointslices": "endpointslice.discovery.k8s.io",
     "configmaps": "configmap",
     "secrets": "secret",
+    "persistentvolumeclaims": "persistentvolumeclaim",
+    "persistentvolumes": "persistentvolume",
+    "storageclasses": "storageclass.storage.k8s.io",
     "events": "event",
     "ingresses": "ingress.networking.k8s.io",
     "ingressclasses": "ingressclass.networking.k8s.io",
