@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "proxy", "cordon", "uncordon", "api-resources", "version"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
-    for name in ("capture", "trace"):  # -h is answered by their own parsers (cli/*_cmd.py)
+    for name in ("capture", "trace", "topology"):  # -h: their own parsers (cli/*_cmd.py)
         p = verb(name, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
@@ -173,7 +173,7 @@ def run(argv: list[str]) -> int:
     args, extra = ap.parse_known_args(ordered)
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
-                                   "capture", "trace"):
+                                   "capture", "trace", "topology"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")
     ctx = Ctx(cluster=getattr(args, "cluster", "netsim"), namespace=getattr(args, "namespace", None),
               all_namespaces=getattr(args, "all_namespaces", False), argv=argv)
@@ -255,6 +255,9 @@ def run(argv: list[str]) -> int:
     if v == "trace":
         from netsim.cli import trace_cmd
         return trace_cmd.run(ctx, _after_verb(argv, v))
+    if v == "topology":
+        from netsim.cli import topology_cmd
+        return topology_cmd.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     # these verbs parse their own flags (pflag style), from the raw words after the verb
     return workloads.run(v, ctx, _after_verb(argv, v), argv)
