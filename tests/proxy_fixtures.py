@@ -301,6 +301,66 @@ EXTERNAL_POLICY_CLUSTER_FLOWS = [
          TEST_NODE_IP, 3001, _BOTH, masq=True),
 ]
 
+# TestTerminatingEndpointsTrafficPolicyLocal / ...Cluster (KEP-1669): a LoadBalancer
+# 172.30.1.1:80 (LB IP 1.2.3.4) whose slice holds ready, serving-terminating and
+# terminating-not-serving endpoints; new connections go to ready endpoints only, to the
+# serving-terminating ones when there is no ready one (per policy), never to the others.
+_R = {"ready": True, "serving": True, "terminating": False}
+_ST = {"ready": False, "serving": True, "terminating": True}
+_T = {"ready": False, "serving": False, "terminating": True}
+
+
+def terminating_objects(policy: str, endpoints: list[tuple[str, str, dict]]):
+    """upstream's service of the two tests, with one slice of (ip, node, conditions)."""
+    return ([svc("ns1", "svc1", type="LoadBalancer", externalTrafficPolicy=policy,
+                 clusterIP="172.30.1.1", ports=[port("", 80, targetPort=80)],
+                 healthCheckNodePort=30000, status=lb_status("1.2.3.4"))],
+            [eps("ns1", "svc1", [ep(ip, node, **cond) for ip, node, cond in endpoints],
+                 [port("", 80)])])
+
+
+def _terminating_flows(to_cluster_ip: str, to_lb: str, lb_masq: bool) -> list[Flow]:
+    name = "external to LB" + (", no locally-usable endpoints" if to_lb == "DROP" else "")
+    return [Flow("pod to clusterIP", "10.0.0.2", "172.30.1.1", 80, to_cluster_ip),
+            Flow(name, TEST_EXTERNAL_CLIENT, "1.2.3.4", 80, to_lb,
+                 masq=lb_masq and to_lb not in ("DROP", "REJECT"))]
+
+
+TERMINATING_SCENARIOS = [
+    ("terminating-local: ready endpoints exist", "Local", [
+        ("10.0.1.1", TEST_NODE, _R), ("10.0.1.2", TEST_NODE, _R), ("10.0.1.3", TEST_NODE, _ST),
+        ("10.0.1.4", TEST_NODE, _T), ("10.0.1.5", "node-1", _R)],
+     _terminating_flows("10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", "10.0.1.1:80, 10.0.1.2:80",
+                        False)),
+    ("terminating-local: only terminating endpoints exist", "Local", [
+        ("10.0.1.2", TEST_NODE, _ST), ("10.0.1.3", TEST_NODE, _ST), ("10.0.1.4", TEST_NODE, _T),
+        ("10.0.1.5", "node-1", _R)],
+     _terminating_flows("10.0.1.5:80", "10.0.1.2:80, 10.0.1.3:80", False)),
+    ("terminating-local: terminating endpoints on remote node", "Local", [
+        ("10.0.1.5", "node-1", _ST)],
+     _terminating_flows("10.0.1.5:80", "DROP", False)),
+    ("terminating-local: no usable endpoints on any node", "Local", [
+        ("10.0.1.5", TEST_NODE, _T), ("10.0.1.5", "node-1", _T)],
+     _terminating_flows("REJECT", "REJECT", False)),
+    ("terminating-cluster: ready endpoints exist", "Cluster", [
+        ("10.0.1.1", TEST_NODE, _R), ("10.0.1.2", TEST_NODE, _R),
+        ("10.0.1.3", "another-node", _ST), ("10.0.1.4", "another-node", _T),
+        ("10.0.1.5", "another-node", _R)],
+     _terminating_flows("10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+                        "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", True)),
+    ("terminating-cluster: only terminating endpoints exist", "Cluster", [
+        ("10.0.1.2", TEST_NODE, _ST), ("10.0.1.3", TEST_NODE, _ST),
+        ("10.0.1.4", "another-node", _T), ("10.0.1.5", "another-node", _ST)],
+     _terminating_flows("10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
+                        "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80", True)),
+    ("terminating-cluster: terminating endpoints on remote node", "Cluster", [
+        ("10.0.1.5", "node-1", _ST)],
+     _terminating_flows("10.0.1.5:80", "10.0.1.5:80", True)),
+    ("terminating-cluster: no usable endpoints on any node", "Cluster", [
+        ("10.0.1.5", TEST_NODE, _T), ("10.0.1.5", "node-1", _T)],
+     _terminating_flows("REJECT", "REJECT", True)),
+]
+
 # (scenario name, objects, flows): the same table for both modes
 FLOW_SCENARIOS = [
     ("overall", overall_objects, OVERALL_FLOWS),
@@ -312,6 +372,8 @@ FLOW_SCENARIOS = [
      EXTERNAL_POLICY_LOCAL_FLOWS),
     ("external-policy-cluster", lambda: external_policy_objects("Cluster"),
      EXTERNAL_POLICY_CLUSTER_FLOWS),
+    *((name, (lambda p=policy, e=endpoints: terminating_objects(p, e)), flows)
+      for name, policy, endpoints, flows in TERMINATING_SCENARIOS),
 ]
 
 

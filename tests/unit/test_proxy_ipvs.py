@@ -335,3 +335,32 @@ def test_agent_refuses_ipvs_on_a_kernel_without_ip_vs_and_says_why(caplog):
     assert kp.stopped.is_set() and kp.syncer is None
     msg = " ".join(r.getMessage() for r in caplog.records)
     assert "no IP_VS" in msg and "--proxy-mode iptables or nftables" in msg
+
+
+# --- terminating endpoints (upstream CategorizeEndpoints in syncEndpoint) ---------------------
+
+# (scenario of tests/proxy_fixtures.TERMINATING_SCENARIOS) -> destinations of the ClusterIP
+# and of the LB IP virtual servers: ready endpoints, else the serving-terminating ones; a
+# Local policy without a local one falls back to the cluster's (PR 97081) as above.
+TERMINATING_DESTINATIONS = {
+    "terminating-local: ready endpoints exist": (["1", "2", "5"], ["1", "2"]),
+    "terminating-local: only terminating endpoints exist": (["5"], ["2", "3"]),
+    "terminating-local: terminating endpoints on remote node": (["5"], ["5"]),
+    "terminating-local: no usable endpoints on any node": ([], []),
+    "terminating-cluster: ready endpoints exist": (["1", "2", "5"], ["1", "2", "5"]),
+    "terminating-cluster: only terminating endpoints exist": (["2", "3", "5"], ["2", "3", "5"]),
+    "terminating-cluster: terminating endpoints on remote node": (["5"], ["5"]),
+    "terminating-cluster: no usable endpoints on any node": ([], []),
+}
+
+
+def test_terminating_endpoints_are_destinations_only_without_ready_ones():
+    from tests.proxy_fixtures import TERMINATING_SCENARIOS, TEST_NODE, terminating_objects
+    assert set(TERMINATING_DESTINATIONS) == {s[0] for s in TERMINATING_SCENARIOS}
+    for name, policy, endpoints, _ in TERMINATING_SCENARIOS:
+        r = ipvs.render(fixtures_snap(*terminating_objects(policy, endpoints),
+                                      node_name=TEST_NODE))
+        got = tuple([str(x) for x in r.virtual_server("TCP", ip, 80).real_servers]
+                    for ip in ("172.30.1.1", "1.2.3.4"))
+        want = tuple([f"10.0.1.{i}:80" for i in w] for w in TERMINATING_DESTINATIONS[name])
+        assert got == want, name

@@ -78,7 +78,7 @@ def test_allocation_is_deterministic_and_in_range(capsys):
     b = capsys.readouterr().out
     assert a == b
     ips = set(re.findall(r"-A KUBE-SERVICES .* -d (\S+) --dport", a))
-    assert len(ips) == 7 and all(ip.startswith("10.96.") for ip in ips)
+    assert len(ips) == 9 and all(ip.startswith("10.96.") for ip in ips)
     # external-db's clusterIP 10.96.100.100 is outside 10.100.0.0/16: the API server says no
     assert render_cli.run(["-f", SERVICES, "--service-cidr", "10.100.0.0/16"]) == 1
     assert "The range of valid IPs is 10.100.0.0/16" in capsys.readouterr().err
