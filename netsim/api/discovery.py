@@ -26,7 +26,7 @@ CATEGORY_ALL = {"pods", "services", "daemonsets", "deployments", "replicasets",
 # Kinds with a /status subresource (the server's PUT/PATCH .../status).
 WITH_STATUS = {"pods", "services", "nodes", "namespaces", "deployments", "replicasets",
                "daemonsets", "statefulsets", "jobs", "cronjobs", "ingresses",
-               "persistentvolumes", "persistentvolumeclaims"}
+               "poddisruptionbudgets", "persistentvolumes", "persistentvolumeclaims"}
 # Short names netsim's CLI accepts that upstream's discovery does not list.
 _NOT_UPSTREAM_SHORT = {"job"}
 # Subresources a feature module serves, as discovery lists them: plural -> entries

@@ -47,7 +47,8 @@ _ZERO = {"s": "", "b": b"", "bool": False, "i32": 0, "i64": 0, "f64": 0.0, "u32"
 _PACKAGES = {"v1": "core", "apps/v1": "apps", "batch/v1": "batch",
              "networking.k8s.io/v1": "networking", "discovery.k8s.io/v1": "discovery",
              "authorization.k8s.io/v1": "authorization",
-             "authentication.k8s.io/v1": "authentication", "autoscaling/v1": "autoscaling"}
+             "authentication.k8s.io/v1": "authentication", "autoscaling/v1": "autoscaling",
+             "policy/v1": "policy", "storage.k8s.io/v1": "storage"}
 _EVERYWHERE = {"DeleteOptions": "meta.DeleteOptions"}
 
 
@@ -326,7 +327,8 @@ def _summary(raw: bytes, n: int = 30) -> str:
 
 # The kind a subresource's body is (the URL's resource is the parent's).
 _SUBRESOURCE_KINDS = {"token": ("authentication.k8s.io/v1", "TokenRequest"),
-                      "scale": ("autoscaling/v1", "Scale")}
+                      "scale": ("autoscaling/v1", "Scale"),
+                      "eviction": ("policy/v1", "Eviction")}
 
 
 def decode_body(raw: bytes, req: routes.Request) -> dict:

@@ -444,6 +444,37 @@ MESSAGES: dict[str, str] = {
         "metadata=1:meta.ObjectMeta spec=2:core.PersistentVolumeClaimSpec"
     ),
     "core.PersistentVolumeClaimVolumeSource": "claimName=1:s readOnly=2:bool",
+    "core.PersistentVolume": (
+        "metadata=1:meta.ObjectMeta spec=2:core.PersistentVolumeSpec "
+        "status=3:core.PersistentVolumeStatus"
+    ),
+    "core.PersistentVolumeSource": (
+        "hostPath=3:core.HostPathVolumeSource? nfs=5:core.NFSVolumeSource? "
+        "local=20:core.LocalVolumeSource? csi=22:core.CSIPersistentVolumeSource?"
+    ),
+    "core.PersistentVolumeSpec": (
+        "capacity=1:Quantity{} =2:core.PersistentVolumeSource accessModes=3:s* "
+        "claimRef=4:core.ObjectReference? persistentVolumeReclaimPolicy=5:s "
+        "storageClassName=6:s mountOptions=7:s* volumeMode=8:s? "
+        "nodeAffinity=9:core.VolumeNodeAffinity? volumeAttributesClassName=10:s?"
+    ),
+    "core.PersistentVolumeStatus": (
+        "phase=1:s message=2:s reason=3:s lastPhaseTransitionTime=4:Time"
+    ),
+    "core.VolumeNodeAffinity": "required=1:core.NodeSelector?",
+    "core.LocalVolumeSource": "path=1:s fsType=2:s?",
+    "core.CSIPersistentVolumeSource": (
+        "driver=1:s volumeHandle=2:s readOnly=3:bool fsType=4:s volumeAttributes=5:s{}"
+    ),
+    "core.TopologySelectorTerm": (
+        "matchLabelExpressions=1:core.TopologySelectorLabelRequirement*"
+    ),
+    "core.TopologySelectorLabelRequirement": "key=1:s values=2:s*",
+    "storage.StorageClass": (
+        "metadata=1:meta.ObjectMeta provisioner=2:s parameters=3:s{} reclaimPolicy=4:s? "
+        "mountOptions=5:s* allowVolumeExpansion=6:bool? volumeBindingMode=7:s? "
+        "allowedTopologies=8:core.TopologySelectorTerm*"
+    ),
     "core.PhotonPersistentDiskVolumeSource": "pdID=1:s fsType=2:s",
     "core.Pod": "metadata=1:meta.ObjectMeta spec=2:core.PodSpec status=3:core.PodStatus",
     "core.PodAffinity": (
@@ -746,6 +777,20 @@ MESSAGES: dict[str, str] = {
     ),
     "networking.IngressStatus": "loadBalancer=1:networking.IngressLoadBalancerStatus",
     "networking.IngressTLS": "hosts=1:s* secretName=2:s",
+    "policy.Eviction": "metadata=1:meta.ObjectMeta deleteOptions=2:meta.DeleteOptions?",
+    "policy.PodDisruptionBudget": (
+        "metadata=1:meta.ObjectMeta spec=2:policy.PodDisruptionBudgetSpec "
+        "status=3:policy.PodDisruptionBudgetStatus"
+    ),
+    "policy.PodDisruptionBudgetSpec": (
+        "minAvailable=1:IntOrString? selector=2:meta.LabelSelector? "
+        "maxUnavailable=3:IntOrString? unhealthyPodEvictionPolicy=4:s?"
+    ),
+    "policy.PodDisruptionBudgetStatus": (
+        "observedGeneration=1:i64 disruptedPods=2:Time{} disruptionsAllowed=3:i32 "
+        "currentHealthy=4:i32 desiredHealthy=5:i32 expectedPods=6:i32 "
+        "conditions=7:meta.Condition*"
+    ),
     "networking.NetworkPolicy": "metadata=1:meta.ObjectMeta spec=2:networking.NetworkPolicySpec",
     "networking.NetworkPolicyEgressRule": (
         "ports=1:networking.NetworkPolicyPort* to=2:networking.NetworkPolicyPeer*"

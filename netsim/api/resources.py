@@ -62,6 +62,7 @@ RESOURCES: list[Resource] = [
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",)),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False, ()),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",)),
     Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
     # create-only reviews (netsim.api.authz): answered, never stored
     Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
@@ -117,6 +118,7 @@ ACCEPTED_VERSIONS: dict[str, set[str]] = {
     "EndpointSlice": {"discovery.k8s.io/v1"},
     "IngressClass": {"networking.k8s.io/v1"},
     "NetworkPolicy": {"networking.k8s.io/v1"},
+    "PodDisruptionBudget": {"policy/v1"},
     "StorageClass": {"storage.k8s.io/v1"},
     "Job": {"batch/v1"},
     "CronJob": {"batch/v1"},

@@ -1256,6 +1256,11 @@ def _describe_networkpolicy(np: Mapping, related: Mapping, now: datetime) -> str
     return describe_networkpolicy(np, related, now)
 
 
+def _describe_pdb(pdb: Mapping, related: Mapping, now: datetime) -> str:
+    from netsim.cli.describe_policy import describe_pdb
+    return describe_pdb(pdb, related, now)
+
+
 _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "namespaces": _describe_namespace,
     "pods": _describe_pod,
@@ -1272,6 +1277,7 @@ _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "daemonsets": _describe_daemonset,
     "statefulsets": _describe_statefulset,
     "networkpolicies": _describe_networkpolicy,
+    "poddisruptionbudgets": _describe_pdb,
 }
 
 SUPPORTED = frozenset(_DESCRIBERS)

@@ -26,6 +26,7 @@ from netsim.cluster import addons, pki
 from netsim.controllers.cronjob import CronJobController
 from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
+from netsim.controllers.disruption import DisruptionController
 from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.gc import GarbageCollector
 from netsim.controllers.job import JobController
@@ -57,6 +58,7 @@ CONTROLLERS = [
     CronJobController,
     EndpointsController,
     NodeLifecycleController,
+    DisruptionController,
     ServiceAccountController,
 ]
 # Where pods reach the API: the control-plane node's address, as kind's `kubernetes`

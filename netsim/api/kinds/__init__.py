@@ -4,6 +4,16 @@ Nothing registers on import: `netsim.api.admission.Admission` calls each module'
 `register(registry, settings)` in this order.
 """
 
-from netsim.api.kinds import apps, batch, core, discovery, netpol, networking, service, storage
+from netsim.api.kinds import (
+    apps,
+    batch,
+    core,
+    discovery,
+    netpol,
+    networking,
+    policy,
+    service,
+    storage,
+)
 
-DEFAULT_KINDS = (core, apps, batch, service, networking, netpol, discovery, storage)
+DEFAULT_KINDS = (core, apps, batch, service, networking, netpol, discovery, policy, storage)

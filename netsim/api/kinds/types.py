@@ -278,6 +278,9 @@ KINDS: dict[str, Struct] = {
         parameters=Struct("IngressClassParametersReference", _pkg="networking",
                           apiGroup=STR, kind=STR, name=STR, scope=STR, namespace=STR))),
     "NetworkPolicy": Struct("NetworkPolicy", metadata=OBJECT_META, spec=NETPOL_SPEC),
+    "PodDisruptionBudget": Struct("PodDisruptionBudget", metadata=OBJECT_META, spec=Struct(
+        "PodDisruptionBudgetSpec", minAvailable=INTSTR, selector=LABEL_SELECTOR,
+        maxUnavailable=INTSTR, unhealthyPodEvictionPolicy=STR)),
     "Event": Struct("Event", metadata=OBJECT_META, reason=STR, message=STR, type=STR,
                     count=I32, involvedObject=OBJECT_REF, reportingComponent=STR,
                     reportingInstance=STR, action=STR,
@@ -289,7 +292,7 @@ KINDS: dict[str, Struct] = {
 for _kind, _pkg in (("Pod", "v1"), ("Service", "v1"), ("Namespace", "v1"), ("Node", "v1"),
                     ("Deployment", "v1"), ("ReplicaSet", "v1"), ("DaemonSet", "v1"),
                     ("StatefulSet", "v1"), ("Job", "v1"), ("CronJob", "v1"),
-                    ("Ingress", "networking")):
+                    ("Ingress", "networking"), ("PodDisruptionBudget", "v1")):
     KINDS[_kind].fields.setdefault("status", Struct(f"{_kind}Status", _pkg=_pkg))
 
 

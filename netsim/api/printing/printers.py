@@ -604,6 +604,17 @@ def _networkpolicy_row(np: Mapping, now: datetime) -> list[str]:
             age(meta.get("creationTimestamp"), now)]
 
 
+def _pdb_row(pdb: Mapping, now: datetime) -> list[str]:
+    """printPodDisruptionBudget: MIN AVAILABLE / MAX UNAVAILABLE (N/A when unset),
+    ALLOWED DISRUPTIONS."""
+    meta, spec = meta_of(pdb), spec_of(pdb)
+    lo, hi = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [meta.get("name", ""), "N/A" if lo is None else str(lo),
+            "N/A" if hi is None else str(hi),
+            str(to_int(status_of(pdb).get("disruptionsAllowed"))),
+            age(meta.get("creationTimestamp"), now)]
+
+
 def _daemonset_row(ds: Mapping, now: datetime) -> list[str]:
     """printDaemonSet: the scheduled/ready/updated/available counts and NODE SELECTOR."""
     spec, status, meta = spec_of(ds), status_of(ds), meta_of(ds)
@@ -706,6 +717,8 @@ _TABLES: dict[str, _Table] = {
     ),
     "ingressclasses": (["NAME", "CONTROLLER", "PARAMETERS", "AGE"], [], _ingressclass_row, False),
     "networkpolicies": (["NAME", "POD-SELECTOR", "AGE"], [], _networkpolicy_row, True),
+    "poddisruptionbudgets": (["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS",
+                              "AGE"], [], _pdb_row, True),
     "jobs": (batch.JOB_COLUMNS, batch.WIDE_COLUMNS, batch.job_row, True),
     "cronjobs": (batch.CRONJOB_COLUMNS, batch.WIDE_COLUMNS, batch.cronjob_row, True),
     "daemonsets": (
@@ -829,6 +842,7 @@ _NAME_PREFIX = {
     "ingresses": "ingress.networking.k8s.io",
     "ingressclasses": "ingressclass.networking.k8s.io",
     "networkpolicies": "networkpolicy.networking.k8s.io",
+    "poddisruptionbudgets": "poddisruptionbudget.policy",
     "serviceaccounts": "serviceaccount",
     "leases": "lease.coordination.k8s.io",
 }
