@@ -160,7 +160,9 @@ class _Place:
         argv = [sys.executable, "-m", "netsim.library._sr", str(timeout), iface or "",
                 "1" if multi else "0", str(retry), str(inter)]
         budget = (timeout + inter) * (1 + max(retry, 0)) * max(1, _count(packet)) + 30
-        p = self.exec(argv, input=pickle.dumps(packet), timeout=budget, text=False)
+        from netsim.library._sr import unbuilt  # noqa: PLC0415
+        wire = {"list": isinstance(packet, (list, tuple)), "packets": unbuilt(packet)}
+        p = self.exec(argv, input=pickle.dumps(wire), timeout=budget, text=False)
         if p.returncode:
             err = p.stderr.decode(errors="replace").strip()
             raise CommandError(f"scapy sr failed (exit code {p.returncode}): {err}",
@@ -725,8 +727,14 @@ class Cluster:
         elif ipaddress.ip_address(ip) not in net or ip in taken:
             raise NetsimError(f"error: {ip} is not a free address of the LAN {cfg.lan}")
         netns = f"{cfg.name}-{name}"
-        if nl.netns_exists(netns):
-            raise NetsimError(f'error: a LAN host "{name}" exists already in cluster {cfg.name}')
+        if nl.netns_exists(netns):  # made before (an attached cluster): that one, as it is
+            out = subprocess.run(["ip", "-j", "-4", "-n", netns, "addr", "show", "dev", "eth0"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            addrs = [a["local"] for i in json.loads(out or "[]") for a in i.get("addr_info", [])]
+            if not addrs:
+                raise NetsimError(f"error: {netns} exists but has no address on eth0")
+            host = self._hosts[name] = LanHost(self, name, addrs[0], netns)
+            return host
         build_lan_client(cfg, Ledger(cfg.name), name, ip)
         host = self._hosts[name] = LanHost(self, name, ip, netns)
         return host

@@ -1,0 +1,148 @@
+"""The pytest plugin netsim registers (entry point `pytest11`, name `netsim`): a cluster
+for a test suite.
+
+    def test_echo(netsim_cluster):               # a netsim.Cluster, up for the session
+        netsim_cluster.apply("echo.yaml")
+        ...
+
+    @pytest.mark.netsim(nodes=1, proxy_mode="nftables")
+    def test_nft(netsim_cluster): ...            # a cluster of its own kind (see below)
+
+- `netsim_cluster` is session-scoped (`--netsim-scope module` for one per module): one
+  cluster, a unique name (`t` + hex; `--netsim-name-prefix`) on a free LAN /24 (from
+  192.168.208.0/20; `--netsim-lan` a /24 or a pool), brought up on first use and taken down
+  at the end, also when tests fail or the run is interrupted (^C, SIGTERM).
+- `@pytest.mark.netsim(nodes=..., proxy_mode=...)` on a test, class or module asks for
+  another cluster; tests asking for the same one are run together (pytest's grouping of a
+  parametrized fixture) and share it, and each is taken down when its group is done.
+  Options `--netsim-nodes`, `--netsim-proxy-mode` set the defaults.
+- `--netsim-keep`: leave the clusters up; the summary says how to reach and remove them.
+- Without root the tests using the fixture are skipped, saying why.
+
+Nothing of netsim is imported until a test asks for a cluster: the plugin costs nothing in
+a run that does not use it (netsim's own tests included).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+PROXY_MODES = ("iptables", "nftables", "ipvs")
+_KEY_ATTR = "_netsim_kept"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("netsim", "netsim clusters for tests (fixture netsim_cluster)")
+    g.addoption("--netsim-nodes", type=int, default=None, metavar="N",
+                help="nodes of the test cluster (default 3; a netsim marker may ask otherwise)")
+    g.addoption("--netsim-proxy-mode", choices=PROXY_MODES, default=None,
+                help="kube-proxy mode of the test cluster (default iptables)")
+    g.addoption("--netsim-keep", action="store_true", default=False,
+                help="leave the test clusters up at the end and say how to reach them")
+    g.addoption("--netsim-lan", default=os.environ.get("NETSIM_PYTEST_LAN"), metavar="CIDR",
+                help="the clusters' LAN: a /24, or a bigger network whose free /24s are "
+                     "taken in turn (default 192.168.208.0/20; env NETSIM_PYTEST_LAN)")
+    g.addoption("--netsim-name-prefix", default=os.environ.get("NETSIM_PYTEST_PREFIX", "t"),
+                metavar="PREFIX", help="cluster names are PREFIX + random hex, 10 characters "
+                                       "at most (default t; env NETSIM_PYTEST_PREFIX)")
+    g.addoption("--netsim-scope", choices=("session", "package", "module", "class"),
+                default="session", help="scope of the netsim_cluster fixture (default session)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "netsim(nodes=3, proxy_mode='iptables'): the cluster netsim_cluster gives "
+                   "these tests")
+    setattr(config, _KEY_ATTR, [])
+
+
+def _defaults(config: pytest.Config) -> dict:
+    return {"nodes": config.getoption("netsim_nodes") or 3,
+            "proxy_mode": config.getoption("netsim_proxy_mode") or "iptables"}
+
+
+def _marker_kwargs(marker) -> dict:
+    kw = dict(marker.kwargs)
+    unknown = set(kw) - {"nodes", "proxy_mode"}
+    if unknown or marker.args:
+        raise pytest.UsageError(f"@pytest.mark.netsim takes nodes= and proxy_mode= only, got "
+                                f"{', '.join(sorted(unknown)) or marker.args}")
+    if "proxy_mode" in kw and kw["proxy_mode"] not in PROXY_MODES:
+        raise pytest.UsageError(f"@pytest.mark.netsim: proxy_mode must be one of "
+                                f"{', '.join(PROXY_MODES)}, not {kw['proxy_mode']!r}")
+    return kw
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test whose netsim marker asks for another cluster than the default gets it as the
+    fixture's parameter: pytest then groups the tests by cluster and sets each up once."""
+    if "netsim_cluster" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("netsim")
+    if marker is None:
+        return
+    want = {**_defaults(metafunc.config), **_marker_kwargs(marker)}
+    if want == _defaults(metafunc.config):
+        return
+    key = (want["nodes"], want["proxy_mode"])
+    metafunc.parametrize("netsim_cluster", [key], indirect=True,
+                         ids=[f"netsim-{key[0]}-{key[1]}"],
+                         scope=metafunc.config.getoption("netsim_scope"))
+
+
+def _scope(fixture_name: str, config: pytest.Config) -> str:
+    return config.getoption("netsim_scope")
+
+
+@pytest.fixture(scope=_scope)
+def netsim_cluster(request: pytest.FixtureRequest):
+    """A running netsim.Cluster (see netsim.library.plugin), taken down after its scope."""
+    if os.geteuid() != 0:
+        pytest.skip("netsim needs root (network namespaces): run the tests as root, e.g. "
+                    "sudo python -m pytest")
+    config = request.config
+    nodes, proxy_mode = getattr(request, "param", None) or tuple(_defaults(config).values())
+    from netsim.library import Cluster  # noqa: PLC0415 - only when a test wants a cluster
+    keep = config.getoption("netsim_keep")
+    cluster = Cluster(nodes=nodes, proxy_mode=proxy_mode, lan=config.getoption("netsim_lan"),
+                      keep=keep, name_prefix=config.getoption("netsim_name_prefix"))
+    restore = _sigterm_as_interrupt()
+    try:
+        with cluster:
+            yield cluster
+    finally:
+        restore()
+        if keep and cluster.is_up:
+            getattr(config, _KEY_ATTR).append(cluster)
+
+
+def _sigterm_as_interrupt():
+    """While a cluster is up, SIGTERM (a CI's timeout, `kill`) ends the run as ^C does, so
+    the fixture's teardown runs. Returns what puts the old handler back."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None  # someone handles it already: theirs
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt("SIGTERM")
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    kept = getattr(config, _KEY_ATTR, [])
+    if not kept:
+        return
+    tr = terminalreporter
+    tr.section("netsim clusters kept (--netsim-keep)")
+    for c in kept:
+        tr.write_line(f"cluster {c.name}: LAN {c.lan}, {c.nodes} nodes, {c.proxy_mode}")
+        tr.write_line(f"  netsim --cluster {c.name} get pods -A -o wide")
+        tr.write_line(f"  KUBECONFIG={c.kubeconfig} kubectl get pods -A")
+        tr.write_line(f"  python: netsim.Cluster.attach({c.name!r})")
+        tr.write_line(f"  remove: netsim cluster down --name {c.name}")
