@@ -1251,6 +1251,13 @@ def _describe_cronjob(cj: Mapping, related: Mapping, now: datetime) -> str:
     return describe_cronjob(cj, related, now)
 
 
+def _describe_storage(which: str):
+    def describe(obj: Mapping, related: Mapping, now: datetime) -> str:
+        from netsim.cli import describe_storage
+        return getattr(describe_storage, which)(obj, related, now)
+    return describe
+
+
 def _describe_networkpolicy(np: Mapping, related: Mapping, now: datetime) -> str:
     from netsim.cli.describe_netpol import describe_networkpolicy
     return describe_networkpolicy(np, related, now)
@@ -1276,6 +1283,9 @@ _DESCRIBERS: dict[str, Callable[[Mapping, Mapping, datetime], str]] = {
     "cronjobs": _describe_cronjob,
     "daemonsets": _describe_daemonset,
     "statefulsets": _describe_statefulset,
+    "persistentvolumeclaims": _describe_storage("describe_pvc"),
+    "persistentvolumes": _describe_storage("describe_pv"),
+    "storageclasses": _describe_storage("describe_sc"),
     "networkpolicies": _describe_networkpolicy,
     "poddisruptionbudgets": _describe_pdb,
 }

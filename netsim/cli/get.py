@@ -226,6 +226,8 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
         # kubectl describe node's request: the node's pods not finished, selected server side
         rel["pods"] = c.list("pods", field_selector=f"spec.nodeName={obj['metadata']['name']},"
                              "status.phase!=Succeeded,status.phase!=Failed")
+    elif plural == "persistentvolumeclaims":
+        rel["pods"] = c.list("pods", ns)  # describe's Used By
     elif plural == "ingresses":
         rel["services"] = c.list("services", ns)
         rel["endpoints"] = c.list("endpoints", ns)

@@ -193,3 +193,88 @@ def test_kubectl_tables():
         "fast                 rancher.io/local-path   Delete          Immediate              "
         "true                   5m",
     ]
+
+
+def test_protobuf_bodies_decode():
+    from netsim.api import protobuf
+    vol = pv(claimRef={"namespace": "default", "name": "data"},
+             nodeAffinity={"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                 {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}})
+    msg = protobuf.message_for("v1", "PersistentVolume")
+    assert protobuf.decode(protobuf.encode(vol, msg))["spec"] == vol["spec"]
+    cls = sc(volumeBindingMode="WaitForFirstConsumer")
+    msg = protobuf.message_for("storage.k8s.io/v1", "StorageClass")
+    assert protobuf.decode(protobuf.encode(cls, msg)) == cls
+
+
+def test_describe_in_kubectls_layout():
+    from netsim.cli.describe_storage import describe_pv, describe_pvc, describe_sc
+    uid = "0c7d8a5e-1111-2222-3333-444455556666"
+    claim = _made(pvc("www-web-0", storageClassName="standard", volumeName=f"pvc-{uid}",
+                      volumeMode="Filesystem"))
+    claim["metadata"]["labels"] = {"app": "nginx"}
+    claim["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection"]
+    claim["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
+    claim["status"] = {"phase": "Bound", "accessModes": ["ReadWriteOnce"],
+                       "capacity": {"storage": "1Gi"}}
+    user = {"metadata": {"name": "web-0"}, "spec": {"volumes": [
+        {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-0"}}]}}
+    assert describe_pvc(claim, {"pods": [user], "events": []}, NOW).splitlines() == [
+        "Name:          www-web-0",
+        "Namespace:     default",
+        "StorageClass:  standard",
+        "Status:        Bound",
+        f"Volume:        pvc-{uid}",
+        "Labels:        app=nginx",
+        "Annotations:   pv.kubernetes.io/bind-completed: yes",
+        "Finalizers:    [kubernetes.io/pvc-protection]",
+        "Capacity:      1Gi",
+        "Access Modes:  RWO",
+        "VolumeMode:    Filesystem",
+        "Used By:       web-0",
+        "Events:        <none>",
+    ]
+    vol = _made(pv(f"pvc-{uid}", storageClassName="standard", volumeMode="Filesystem",
+                   persistentVolumeReclaimPolicy="Delete",
+                   hostPath={"path": "/var/lib/netsim/x/local-path/p", "type": "DirectoryOrCreate"},
+                   claimRef={"namespace": "default", "name": "www-web-0"},
+                   nodeAffinity={"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                       {"key": "kubernetes.io/hostname", "operator": "In",
+                        "values": ["k8s-slave-172"]}]}]}}))
+    vol["metadata"]["finalizers"] = ["kubernetes.io/pv-protection"]
+    vol["status"] = {"phase": "Bound"}
+    assert describe_pv(vol, {"events": []}, NOW).splitlines() == [
+        f"Name:              pvc-{uid}",
+        "Labels:            <none>",
+        "Annotations:       <none>",
+        "Finalizers:        [kubernetes.io/pv-protection]",
+        "StorageClass:      standard",
+        "Status:            Bound",
+        "Claim:             default/www-web-0",
+        "Reclaim Policy:    Delete",
+        "Access Modes:      RWO",
+        "VolumeMode:        Filesystem",
+        "Capacity:          2Gi",
+        "Node Affinity:     ",
+        "  Required Terms:  ",
+        "    Term 0:        kubernetes.io/hostname in [k8s-slave-172]",
+        "Message:           ",
+        "Source:",
+        "    Type:          HostPath (bare host directory volume)",
+        "    Path:          /var/lib/netsim/x/local-path/p",
+        "    HostPathType:  DirectoryOrCreate",
+        "Events:            <none>",
+    ]
+    cls = _made(sc(reclaimPolicy="Delete", volumeBindingMode="WaitForFirstConsumer"))
+    assert describe_sc(cls, {"events": []}, NOW).splitlines() == [
+        "Name:                  standard",
+        "IsDefaultClass:        Yes",
+        "Annotations:           storageclass.kubernetes.io/is-default-class=true",
+        "Provisioner:           rancher.io/local-path",
+        "Parameters:            <none>",
+        "AllowVolumeExpansion:  <unset>",
+        "MountOptions:          <none>",
+        "ReclaimPolicy:         Delete",
+        "VolumeBindingMode:     WaitForFirstConsumer",
+        "Events:                <none>",
+    ]
