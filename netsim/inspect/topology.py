@@ -172,8 +172,8 @@ def _policy(obj: dict, pods: list[dict]) -> dict:
     ns = md.get("namespace") or "default"
     types = spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"])
     match = selectors.from_label_selector(spec.get("podSelector") or {})
-    selected = [p["id"] for p in pods
-                if p["namespace"] == ns and not p["hostNetwork"] and match(p["labels"])]
+    selected = sorted(p["id"] for p in pods
+                      if p["namespace"] == ns and not p["hostNetwork"] and match(p["labels"]))
     return {"id": _ref("netpol", obj), "namespace": ns, "name": md.get("name", ""),
             "podSelector": selectors.to_string(spec.get("podSelector")) or "<none>",
             "policyTypes": list(types), "ingressRules": len(spec.get("ingress") or []),

@@ -18,12 +18,12 @@ PAGE_CSS = f"""
 * {{ box-sizing: border-box; }}
 body {{ margin: 0; font-family: DejaVu Sans, Helvetica, Arial, sans-serif; color: #0f172a;
        background: #ffffff; }}
-header {{ padding: 8px 16px; border-bottom: 1px solid #cbd5e1; }}
+header {{ padding: 8px 16px; border-bottom: 1px solid #e2e8f0; }}
 header h1 {{ font-size: 16px; margin: 0; }}
 header p {{ margin: 2px 0 0; font-size: 12px; color: #475569; }}
 main {{ display: flex; align-items: flex-start; }}
 #canvas {{ flex: 0 0 auto; overflow: auto; }}
-aside {{ flex: 0 0 380px; width: 380px; padding: 8px 12px; border-left: 1px solid #cbd5e1;
+aside {{ flex: 0 0 380px; width: 380px; padding: 8px 12px; border-left: 1px solid #e2e8f0;
         font-size: 12px; }}
 aside h2 {{ font-size: 14px; margin: 8px 0 4px; }}
 #trace-summary {{ margin: 0 0 6px; }}
