@@ -26,8 +26,9 @@ run anywhere else, so the machine's own firewall is never touched). Like upstrea
 - every NodePort held open (TCP listen / UDP bind on 0.0.0.0) by a small child process
   named `kube-proxy`, so nothing else on the node can take the port and `netstat -ntpl`
   shows who owns it, as in the seed;
-- conntrack entries of removed UDP endpoints flushed (UDP "connections" would otherwise
-  keep going to a dead pod until they time out).
+- after each sync, UDP conntrack entries that point at no serving endpoint deleted
+  (`netsim/proxy/conntrack.py`: a client sending from one source port would otherwise keep
+  going to a dead pod for as long as it keeps sending).
 """
 
 from __future__ import annotations
@@ -44,14 +45,13 @@ import time
 from dataclasses import dataclass, field
 
 from netsim.machinery import InformerFactory, SharedInformer
-from netsim.proxy import ipvs, nftables
+from netsim.proxy import conntrack, ipvs, nftables
 from netsim.proxy.apply import (
     Iptables,
     Nft,
     NftError,
     RestoreError,
     check_in_node_netns,
-    conntrack_delete,
 )
 from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
 from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, unsupported_reason
@@ -59,7 +59,6 @@ from netsim.proxy.model import (
     SERVICE_NAME_LABEL,
     ProxySnapshot,
     Rejected,
-    categorize_endpoints,
     go_quote,
 )
 
@@ -397,7 +396,6 @@ class KubeProxy:
         # (resource, "ns/name") -> (version, "ns/service") as of the last good sync
         self._synced_versions: dict[tuple[str, str], tuple[object, str | None]] = {}
         self._need_full = True
-        self._udp: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
         self.ports = PortHolder() if hold_node_ports else None
         self.syncer: Syncer | NftSyncer | IpvsSyncer | None = None
         self.mode = (getattr(cfg, "proxy_mode", None) or "iptables").lower()
@@ -668,27 +666,9 @@ class KubeProxy:
             log.warning("could not record the event: %s", e)
 
     def _flush_udp(self, snap: ProxySnapshot) -> None:
-        """conntrack -D for UDP flows to endpoints that went away (and for services that got
-        their first endpoint: flows that hit the REJECT must not stick), as upstream."""
-        now: dict[tuple[str, str], tuple[str, int, frozenset[str]]] = {}
-        for sp in snap.service_ports:
-            if sp.proto != "udp":
-                continue
-            ips = frozenset(e.ip for e in categorize_endpoints(sp).all_reachable)
-            now[(sp.name_string, sp.cluster_ip)] = (sp.cluster_ip, sp.node_port, ips)
-        for key in self._udp.keys() | now.keys():
-            old = self._udp.get(key)
-            cur = now.get(key)
-            cip = (cur or old)[0]  # type: ignore[index]
-            old_ips = old[2] if old else frozenset()
-            cur_ips = cur[2] if cur else frozenset()
-            for ip in sorted(old_ips - cur_ips):
-                conntrack_delete("-p", "udp", "--orig-dst", cip, "--dst-nat", ip, netns=self.netns)
-                if old and old[1]:
-                    conntrack_delete("-p", "udp", "--orig-port-dst", str(old[1]), "--dst-nat", ip,
-                                     netns=self.netns)
-            if cur_ips and not old_ips:
-                conntrack_delete("-p", "udp", "--orig-dst", cip, netns=self.netns)
-                if cur and cur[1]:
-                    conntrack_delete("-p", "udp", "--dport", str(cur[1]), netns=self.netns)
-        self._udp = now
+        """conntrack -D for UDP entries pointing at no serving endpoint (removed endpoints,
+        and entries made while a Service had none), as upstream's CleanStaleEntries."""
+        try:
+            conntrack.clean_stale_entries(snap, netns=self.netns)
+        except Exception as e:  # a stuck or missing tool must not fail the sync
+            log.warning("conntrack cleanup: %s", e)
