@@ -4,6 +4,7 @@ its words (the PodSpec itself is podspec.py's, shared with every pod template)."
 from __future__ import annotations
 
 import ipaddress
+import os
 
 from netsim.api import validation as v
 from netsim.api.kinds.base import ClusterSettings, Registry
@@ -11,12 +12,23 @@ from netsim.api.kinds.podspec import TAINT_EFFECTS, default_pod_spec, validate_p
 
 __all__ = ["default_pod_spec", "validate_pod_spec", "register"]
 
+# The DefaultTolerationSeconds admission plugin: --default-not-ready-toleration-seconds and
+# --default-unreachable-toleration-seconds (300); NETSIM_DEFAULT_TOLERATION_SECONDS sets both
+# (read when the API server starts, as a flag would be).
+DEFAULT_TOLERATION_SECONDS = int(os.environ.get("NETSIM_DEFAULT_TOLERATION_SECONDS") or 300)
 DEFAULT_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
+     "tolerationSeconds": DEFAULT_TOLERATION_SECONDS},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
+     "tolerationSeconds": DEFAULT_TOLERATION_SECONDS},
 ]
+
+
+def _tolerates_key(tolerations: list, key: str) -> bool:
+    """DefaultTolerationSeconds' test: a toleration of `key` (or of every key) for
+    NoExecute (or every effect), whatever its operator, value and seconds."""
+    return any(isinstance(t, dict) and t.get("key") in (key, "", None)
+               and t.get("effect") in ("NoExecute", "", None) for t in tolerations)
 
 
 def _default_pod(obj: dict, old: dict | None) -> None:
@@ -28,7 +40,7 @@ def _default_pod(obj: dict, old: dict | None) -> None:
         spec.setdefault("priority", 0)
         tol = spec.setdefault("tolerations", [])
         for t in DEFAULT_TOLERATIONS:
-            if not any(x.get("key") == t["key"] and x.get("effect") == t["effect"] for x in tol):
+            if not _tolerates_key(tol, t["key"]):
                 tol.append(dict(t))
         status = obj.setdefault("status", {})
         status.setdefault("phase", "Pending")
