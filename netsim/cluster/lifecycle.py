@@ -37,6 +37,10 @@ OWN_ENTRIES = {"cluster.json", "cluster.json.tmp", "logs", "nodes", "ipam", "ing
 # (the `kubernetes` Service's targetPort); another port when something already holds it.
 LAN_API_PORT = 6443
 _IP_FREEBIND = 15
+# `cluster up` waits for the API and the node agents as long as they make progress (CPU
+# used, log lines, Nodes registering or turning Ready) and gives up after this many
+# seconds without any: a loaded machine is slow, not broken.
+UP_IDLE_SECONDS = 60.0
 
 
 def _check_name(name: str) -> None:
@@ -232,10 +236,15 @@ def _merge_kubeconfig(name: str, ledger: Ledger, path: str | None = None) -> str
     return path
 
 
-def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0,
+def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = UP_IDLE_SECONDS,
        kubeconfig_path: str | None = None) -> bool:
     """Create the cluster. Returns False if it was already up. The context goes into
-    `kubeconfig_path` (netsim.library's own file) or else where kubectl writes."""
+    `kubeconfig_path` (netsim.library's own file) or else where kubectl writes.
+
+    `timeout` is how long the API and the agents may go without progress (see
+    `_wait_progress`), not a deadline for the whole start. When `up` fails, everything it
+    made is removed but for its logs, which the error names (`cluster down` or the next
+    `up` removes them)."""
     _check_name(cfg.name)
     if is_up(cfg.name):
         _say(f'cluster "{cfg.name}" is already up (netsim cluster status --name {cfg.name})', quiet)
@@ -285,8 +294,13 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0,
         _say(f" ✓ Network: LAN {cfg.lan} bridge, {len(cfg.nodes)} nodes "
              f"({', '.join(n.name + ' ' + n.ip for n in cfg.nodes)})", quiet)
         client = HttpClient(cfg.name)
-        _wait(lambda: os.path.exists(socket_path(cfg.name)) and client.list("namespaces"),
-              timeout, "the API server did not come up (see " + logs + "/controlplane.log)")
+        cp_log = os.path.join(logs, "controlplane.log")
+
+        def api_step():
+            _check_alive(ledger, ("controlplane",), logs)
+            done = os.path.exists(socket_path(cfg.name)) and bool(client.list("namespaces"))
+            return done, _activity(ledger, ("controlplane",), [cp_log])
+        _wait_progress(api_step, timeout, "the API server did not come up", logs)
         _say(f" ✓ Control plane: API on {socket_path(cfg.name)}", quiet)
         kc = _merge_kubeconfig(cfg.name, ledger, kubeconfig_path)
         ep = api_endpoint(cfg.name)
@@ -299,15 +313,23 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = 60.0,
                         _private_file(os.path.join(logs, f"agent-{node.name}.log")),
                         netns=cfg.node_netns(node.name))
 
-        def all_ready():
+        roles = ("controlplane", *(f"agent/{n.name}" for n in cfg.nodes))
+        agent_logs = [os.path.join(logs, f"agent-{n.name}.log") for n in cfg.nodes]
+
+        def nodes_step():
+            _check_alive(ledger, roles, logs)
             nodes = client.list("nodes")
             ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
                                               for c in n.get("status", {}).get("conditions", []))]
-            return len(ready) == len(cfg.nodes)
-        _wait(all_ready, timeout, "node agents did not register (see " + logs + ")")
+            counts = f"{len(ready)} of {len(cfg.nodes)} Ready, {len(nodes)} registered"
+            # the agents' own activity: the control plane's idle loops are no progress of theirs
+            return (len(ready) == len(cfg.nodes),
+                    (len(nodes), len(ready), _activity(ledger, roles[1:], agent_logs)), counts)
+        _wait_progress(nodes_step, timeout, "node agents did not register", logs)
         _say(f" ✓ Nodes Ready: {len(cfg.nodes)} (kubelet + kube-proxy {cfg.proxy_mode})", quiet)
-    except BaseException:
-        down(cfg.name, quiet=True)
+    except BaseException as e:
+        # what was made goes, the logs stay (they say why); `down` or the next `up` ends them
+        down(cfg.name, quiet=True, keep_logs=isinstance(e, ClusterError))
         raise
     _say(f'Cluster "{cfg.name}" is up in {time.monotonic() - t0:.1f}s. Try: netsim get no -o wide', quiet)
     return True
@@ -362,28 +384,94 @@ def start_agent(cfg: ClusterConfig, node: str) -> int:
                        netns=cfg.node_netns(node))
 
 
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(errors.ApiError, OSError):
-            if cond():
-                return
-        time.sleep(0.02)
-    raise ClusterError(what)
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return int(rest[11]) + int(rest[12])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
-def _remove_state_dir(path: str, quiet: bool) -> None:
+def _activity(ledger: Ledger, roles: tuple[str, ...], logs: list[str]) -> tuple[int, int]:
+    """What changes while daemons get on with their start: the CPU they used, their logs."""
+    ticks = sum(_cpu_ticks(r["pid"]) for r in ledger.records()
+                if r["kind"] == "process" and r.get("role") in roles)
+    size = 0
+    for path in logs:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(path)
+    return ticks, size
+
+
+def _check_alive(ledger: Ledger, roles: tuple[str, ...], logs: str) -> None:
+    """A daemon that exited during `up` will not come back: say which, and where its log is."""
+    for r in ledger.records():
+        if r["kind"] == "process" and r.get("role") in roles and not procs.alive(r):
+            role = r["role"]
+            log = "controlplane.log" if role == "controlplane" else \
+                f"agent-{role.split('/', 1)[1]}.log"
+            what = "the control plane" if role == "controlplane" else \
+                f"the node agent of {role.split('/', 1)[1]}"
+            raise ClusterError(f"{what} exited during start-up; "
+                               f"logs kept in {logs} (see {log})")
+
+
+def _wait_progress(step, idle: float, what: str, logs: str, limit: float | None = None) -> None:
+    """Poll `step()` -> (done, progress[, detail]) until done. The deadline is `idle` seconds
+    after the last change of `progress`, so a slow start on a busy machine goes on as long
+    as something moves (up to `limit`, 10 x idle by default: a daemon retrying forever
+    also uses CPU); an API or OSError in a step is "not yet"."""
+    last: object = None
+    detail = ""
+    start = time.monotonic()
+    deadline = start + idle
+    end = start + (limit if limit is not None else 10 * idle)
+    while True:
+        try:
+            out = step()
+        except (errors.ApiError, OSError):
+            out = (False, last)
+        done, progress = out[0], out[1]
+        if len(out) > 2:
+            detail = out[2]
+        if done:
+            return
+        now = time.monotonic()
+        if progress != last:
+            last, deadline = progress, now + idle
+        elif now >= deadline or now >= end:
+            why = f"no progress for {idle:g}s" if now >= deadline else \
+                f"not done after {now - start:.0f}s"
+            raise ClusterError(f"{what}: {why}" + (f" ({detail})" if detail else "")
+                               + f"; logs kept in {logs}")
+        time.sleep(0.05)
+
+
+def _remove_state_dir(path: str, quiet: bool, keep: tuple[str, ...] = ()) -> None:
     """Remove what netsim wrote in the cluster's state folder (the ledger last), then the
-    folder when that emptied it; anything else someone put there stays."""
+    folder when that emptied it; anything else someone put there stays. Entries in `keep`
+    stay too, with a ledger that lists only them (so `down` removes them later)."""
     entries = os.listdir(path) if os.path.isdir(path) else []
+    kept = [e for e in keep if e in entries]
+    if kept:
+        ledger_path = os.path.join(path, LEDGER)
+        with open(os.open(ledger_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                  "w") as f:
+            for e in kept:
+                f.write(json.dumps({"kind": "dir", "path": os.path.join(path, e)}) + "\n")
+        os.replace(ledger_path + ".tmp", ledger_path)
     for e in entries:
-        if e in OWN_ENTRIES:
+        if e in OWN_ENTRIES and e not in kept:
             p = os.path.join(path, e)
             if os.path.isdir(p) and not os.path.islink(p):
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
+    if kept:
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(path, LEDGER))
     foreign = sorted(set(entries) - OWN_ENTRIES - {LEDGER})
@@ -395,11 +483,12 @@ def _remove_state_dir(path: str, quiet: bool) -> None:
         os.rmdir(path)
 
 
-def down(name: str, *, quiet: bool = False) -> bool:
+def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     """Remove everything the ledger lists. Returns False when there was nothing.
 
     A folder without a ledger is not netsim's (or holds nothing netsim made): it is left
-    as it is."""
+    as it is. `keep_logs` (a failed `up`): the daemons' logs stay, listed in a ledger of
+    their own, for the next `down` or `up` to remove."""
     _check_name(name)
     path = state_dir(name)
     if not os.path.isfile(os.path.join(path, LEDGER)):
@@ -449,7 +538,7 @@ def down(name: str, *, quiet: bool = False) -> bool:
     with contextlib.suppress(OSError):
         os.rmdir("/etc/netns")  # only when empty: other tools may use it
     shutil.rmtree(run_dir(name), ignore_errors=True)
-    _remove_state_dir(path, quiet)
+    _remove_state_dir(path, quiet, keep=("logs",) if keep_logs else ())
     for parent in (os.path.dirname(run_dir(name)), os.path.dirname(path)):
         with contextlib.suppress(OSError):
             os.rmdir(parent)  # /run/netsim, /var/lib/netsim: only when no other cluster is left
