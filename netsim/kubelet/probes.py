@@ -94,11 +94,12 @@ def run_probe(spec: dict, container: dict, pod_ip: str, pid: int,
             return False, str(e)
     if "exec" in spec:
         cmd = spec["exec"].get("command") or []
-        argv = ["nsenter", "-t", str(pid), "-n", "-u", "-m", "--", *cmd]
+        argv = ["nsenter", "-t", str(pid), "-n", "-u", "-m", "-r", "--wd", "--", *cmd]
         fd = -1
         if cgroup:
             # stdin is the cgroup's cgroup.procs (the mount namespace has no cgroupfs)
-            argv[7:7] = ["sh", "-c", 'echo $$ >&0 || exit 125; exec "$@" </dev/null', "sh"]
+            at = argv.index("--") + 1
+            argv[at:at] = ["sh", "-c", 'echo $$ >&0 || exit 125; exec "$@" </dev/null', "sh"]
             try:
                 fd = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
             except OSError as e:

@@ -184,8 +184,10 @@ def start(argv: list[str], *, netns: str, hostname: str, etc_dir: str, env: dict
         # unshare enters it again in the container's own namespace.
         root = os.path.dirname(os.path.dirname(mount_ns)) + "/root"  # /proc/<holder>/root
         wd = cwd if os.path.isdir(root + cwd) else "/"
-        cmd = ["nsenter", f"--mount={mount_ns}", f"--wd={wd}", "--", *cmd[:5], f"--wd={wd}",
-               *cmd[5:]]
+        # --root: the holder's root (the namespace's own root is not it when the node's root
+        # is a chroot, as in a VM booted from an initramfs)
+        cmd = ["nsenter", f"--mount={mount_ns}", f"--root={root}", f"--wd={wd}", "--", *cmd[:5],
+               f"--wd={wd}", *cmd[5:]]
     try:
         return spawn(cmd, log_path, env=env, cwd=cwd,
                      stdin=fd if fd >= 0 else subprocess.DEVNULL)

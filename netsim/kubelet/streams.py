@@ -123,7 +123,9 @@ class NodeStreams:
         """The argv that runs `command` inside the container: its namespaces, its working
         directory, umask and cgroup; with `new_session_tty` in a session of its own whose
         controlling terminal is its stdin (a pty)."""
-        argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "--wd", "--", *command]
+        # -r: the container's root, not the mount namespace's (they differ when the node's
+        # own root is a chroot, as in a VM booted from an initramfs, or a pivoted pod root)
+        argv = ["nsenter", "-t", str(crec.pid), "-n", "-u", "-m", "-r", "--wd", "--", *command]
         if new_session_tty:
             argv = ["setsid", "-c", *argv]
         procs = os.path.join(crec.cgroup, "cgroup.procs") if crec.cgroup else ""

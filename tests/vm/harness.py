@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,8 +232,10 @@ class VmResult:
 
 
 def run(script: str, *args: str, timeout: float = TIMEOUT, install: bool = False,
-        memory_mb: int = MEMORY_MB) -> VmResult:
-    """Boot, run `python3 script args...` inside (absolute host paths), power off."""
+        memory_mb: int = MEMORY_MB, echo=None) -> VmResult:
+    """Boot, run `python3 script args...` inside (absolute host paths), power off. `echo`,
+    when given, is called with each console line as it comes (the whole output is in the
+    result either way)."""
     ensure_packages(install)
     k = ensure_kernel(download=install)
     initrd = build_initramfs(k)
@@ -247,15 +250,32 @@ def run(script: str, *args: str, timeout: float = TIMEOUT, install: bool = False
                        "multidevs=remap",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, errors="replace")
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        p.kill()
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    lines: list[str] = []
     try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           errors="replace", timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return VmResult(None, out, time.monotonic() - t0, timed_out=True)
+        for line in p.stdout:
+            lines.append(line)
+            if echo:
+                echo(line)
+        p.wait()
+    finally:
+        timer.cancel()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     dt = time.monotonic() - t0
-    code = (p.returncode >> 1) if p.returncode & 1 else None
-    return VmResult(code, p.stdout + p.stderr, dt)
+    if expired.is_set():
+        return VmResult(None, "".join(lines), dt, timed_out=True)
+    code = (p.returncode >> 1) if p.returncode > 0 and p.returncode & 1 else None
+    return VmResult(code, "".join(lines), dt)
 
 
 def prepare() -> str:
@@ -287,11 +307,10 @@ def main(argv: list[str]) -> int:
         if not a.script:
             ap.error("a SCRIPT is needed (or --prepare)")
         r = run(os.path.abspath(a.script), *a.args, timeout=a.timeout, memory_mb=a.memory,
-                install=True)
+                install=True, echo=lambda line: (sys.stdout.write(line), sys.stdout.flush()))
     except Unavailable as e:
         print(f"harness.py: {e}", file=sys.stderr)
         return 2
-    sys.stdout.write(r.output)
     print(f"[vm: exit {r.exit_code}, {r.seconds:.1f} s{', timed out' if r.timed_out else ''}]")
     if r.exit_code is None:
         return 124 if r.timed_out else 1
