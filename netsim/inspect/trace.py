@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from netsim.inspect import ruleflow
+from netsim.inspect import nftrace, policy, ruleflow
 from netsim.inspect.capture import pod_netns
 from netsim.net.topology import ClusterConfig
 
@@ -407,16 +407,22 @@ def parse_conntrack(text: str) -> list[dict]:
     return out
 
 
-def conntrack_entry(netns: str, proto: str, src: str, sport: int) -> tuple[str | None, str]:
-    """(ip:port the node's conntrack says this probe went to: the reply's source, the
-    entry as `conntrack -L` prints it); (None, "") when the node has none."""
+def conntrack_find(netns: str, proto: str, src: str, sport: int) -> dict | None:
+    """The node's conntrack entry of the probe (parse_conntrack's shape), or None."""
     p = subprocess.run(["ip", "netns", "exec", netns, "conntrack", "-L", "-p", proto,
                         "--orig-src", src, "--sport", str(sport)],
                        capture_output=True, text=True, timeout=20)
-    for e in parse_conntrack(p.stdout):
-        if e["orig"].get("sport") == str(sport):
-            return f"{e['reply']['src']}:{e['reply']['sport']}", e["line"]
-    return None, ""
+    return next((e for e in parse_conntrack(p.stdout) if e["orig"].get("sport") == str(sport)),
+                None)
+
+
+def conntrack_entry(netns: str, proto: str, src: str, sport: int) -> tuple[str | None, str]:
+    """(ip:port the node's conntrack says this probe went to: the reply's source, the
+    entry as `conntrack -L` prints it); (None, "") when the node has none."""
+    e = conntrack_find(netns, proto, src, sport)
+    if e is None:
+        return None, ""
+    return f"{e['reply']['src']}:{e['reply']['sport']}", e["line"]
 
 
 def pod_by_ip(pods: list[dict], ip: str) -> dict | None:
@@ -447,25 +453,28 @@ def assemble(src: Source, dst: Dest, nodes: list[NodeInfo], walks: list[tuple[st
     if host_route is not None and not walks:
         hops.append(Hop("host", src.interface, "", "", f"route {dst.ip}: {host_route}",
                         "no route" if _no_route(host_route) else "send on the LAN"))
-    for node, iface, tr in walks:
+    for i, (node, iface, tr) in enumerate(walks):
         nf = netfilter_hops(tr, f"node/{node}", iface)
-        if tr.verdict == "REJECT":
-            hops += nf
-            verdict = "rejected"
-            break
-        if tr.verdict == "DROP":
-            hops += nf
-            verdict = "dropped"
-            break
         if tr.endpoints:
             final_dst = (endpoint or tr.endpoints[0]).rsplit(":", 1)[0]
         hop, _nxt, kind = routing_hop(nodes, node, final_dst)
         cut = next((i for i, h in enumerate(nf) if h.chain in after_routing), len(nf))
         out_if = [Hop(h.at, hop.interface, h.table, h.chain, h.rule, h.action) for h in nf[cut:]]
+        if tr.verdict in ("REJECT", "DROP"):
+            if nf:  # a NetworkPolicy's default deny says so, with the policies
+                denial = policy.explain(nf, len(nf) - 1)
+                if denial is not None:
+                    last = (out_if or nf)[-1]
+                    (out_if or nf)[-1] = Hop(last.at, last.interface, last.table, last.chain,
+                                             last.rule, f"{last.action}: {denial.text()}")
+            hops += nf[:cut] + ([hop] if out_if else []) + out_if
+            verdict = "rejected" if tr.verdict == "REJECT" else "dropped"
+            break
         hops += nf[:cut] + [hop] + out_if
         if kind == "none":
             verdict = "no-route"
-        if kind == "forward" and _nxt is not None:
+        walked_next = i + 1 < len(walks) and _nxt is not None and walks[i + 1][0] == _nxt.name
+        if kind == "forward" and _nxt is not None and not walked_next:
             hops.append(Hop(f"node/{_nxt.name}", "eth0", "", "", f"route {_nxt.pod_cidr} dev cni0",
                             f"bridge to the pod {final_dst} on cni0"))
     result = probe.get("result")
@@ -491,7 +500,7 @@ def assemble(src: Source, dst: Dest, nodes: list[NodeInfo], walks: list[tuple[st
             hops.append(Hop(f"pod/{md['namespace']}/{md['name']}", "eth0", "", "", "",
                             f"delivered to {ip}:{port}" + (f" on node/{owner}" if owner else "")))
     elif verdict == "rejected" and result == "refused" and not any(
-            h.action == "REJECT" for h in hops):
+            h.action.startswith("REJECT") for h in hops):
         hops.append(Hop(hops[-1].at if hops else src.at, "", "", "", "",
                         "connection refused (nothing listens on the port)"))
     return Result(src.at, dst.label, verdict, delivered, hops, label)
@@ -551,29 +560,99 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
         if how != "node" or nxt is None:
             break
         node, iface = nxt.name, "eth0"
-    if probe is None:
+    candidates = (walks[-1][2].endpoints if walks and walks[-1][2].endpoints
+                  else [f"{dst.ip}:{dst.port}"])
+    last_node = walks[-1][0] if walks else None
+    traced: dict[str, str] | None = None
+    session_table = ""
+    sport = 0
+    if probe is None and cfg.proxy_mode == "nftables" and walks:
+        sport = nftrace.free_port()
+        matches = {cfg.node_netns(n): nftrace.match_expr(dst.proto, [src.ip], sport, [])
+                   for n, _, _ in walks}
+        via = next((n.ip for n in nodes if n.name == last_node), src.ip)
+        for ep in candidates:
+            owner = node_for_ip(nodes, ep.rsplit(":", 1)[0])
+            if owner is not None and cfg.node_netns(owner.name) not in matches:
+                matches[cfg.node_netns(owner.name)] = nftrace.match_expr(
+                    dst.proto, [src.ip, via], None, candidates)
+        with nftrace.Session(matches) as session:
+            probe = run_probe(src, dst, sport=sport, http=http)
+            traced = session.collect()
+            session_table = session.table
+    elif probe is None:
         probe = run_probe(src, dst, http=http)
     endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
+    entry = None
     if ct_node is not None and probe.get("sport"):
-        replier, ct_line = conntrack_entry(cfg.node_netns(ct_node), dst.proto, src.ip,
-                                           int(probe["sport"]))
+        entry = conntrack_find(cfg.node_netns(ct_node), dst.proto, src.ip, int(probe["sport"]))
+        ct_line = entry["line"] if entry else ""
     if dnat_node is not None and probe.get("sport"):
-        endpoint = replier
+        endpoint = f"{entry['reply']['src']}:{entry['reply']['sport']}" if entry else None
         if endpoint is None and len(walks[-1][2].endpoints) == 1:
             endpoint = walks[-1][2].endpoints[0]
-        if endpoint is not None:  # walk again on that one branch
+        if endpoint is not None and traced is None:  # walk again on that one branch
             node, iface, _ = walks[-1]
             rules = node_rules(cfg, node)
             prune_to_endpoint(rules, endpoint)
             info = next(n for n in nodes if n.name == node)
             walks[-1] = (node, iface, rules.trace(src.ip, dst.ip, dst.port, dst.proto,
                                                   local_ips=[info.ip, _gateway(info)]))
+    # where the packet goes after the last node walked: the destination pod's node
+    final = endpoint or (candidates[0] if not walks or not walks[-1][2].endpoints else None)
+    seen_src = (entry["reply"]["dst"], int(entry["reply"]["dport"])) if entry else (
+        src.ip, int(probe.get("sport") or 0))
+    owner = node_for_ip(nodes, final.rsplit(":", 1)[0]) if final else None
+    if traced is not None:
+        for i, (node, iface, _) in enumerate(walks):
+            got = _nft_walk(traced.get(cfg.node_netns(node), ""), session_table,
+                            {"saddr": src.ip, "sport": sport}, src.ip, dst)
+            if got is not None:
+                walks[i] = (node, iface, got)
+                after |= _after_routing_chains(cfg.node_netns(node))
+    if owner is not None and final is not None and last_node not in (None, owner.name) and \
+            walks and walks[-1][2].verdict not in ("DROP", "REJECT"):
+        ep_ip, ep_port = final.rsplit(":", 1)
+        fdst = Dest(dst.label, ep_ip, int(ep_port), dst.proto)
+        got = None
+        if traced is not None:
+            got = _nft_walk(traced.get(cfg.node_netns(owner.name), ""), session_table,
+                            {"saddr": seen_src[0], "sport": seen_src[1] or None,
+                             "daddr": ep_ip, "dport": int(ep_port)}, seen_src[0], fdst)
+            after |= _after_routing_chains(cfg.node_netns(owner.name))
+        if got is None:
+            rules = node_rules(cfg, owner.name)
+            got = rules.trace(seen_src[0], ep_ip, int(ep_port), dst.proto,
+                              local_ips=[owner.ip, _gateway(owner)])
+        walks.append((owner.name, "eth0", got))
     pods = client.list("pods")
     res = assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
     if ct_line:
         res.conntrack = f"node/{ct_node}: {ct_line}"
     res.probe = probe
     return res
+
+
+def _nft_walk(text: str, table: str, match: dict, src_ip: str, dst: Dest
+              ) -> ruleflow.Trace | None:
+    """The Trace of the probe's first packet in one node's `nft monitor trace` output."""
+    pkt = nftrace.first_packet(nftrace.parse_monitor(text), table, match)
+    if pkt is None:
+        return None
+    return nftrace.packet_trace(pkt, table, src_ip, dst.ip, dst.port, dst.proto)[0]
+
+
+def _after_routing_chains(netns: str) -> set[str]:
+    """Every base chain of the forward, input and postrouting hooks in the node's tables
+    (kube-proxy's, the NetworkPolicy table, ...): the routing decision comes before them."""
+    p = subprocess.run(["ip", "netns", "exec", netns, "nft", "-j", "list", "chains"],
+                       capture_output=True, text=True, timeout=20)
+    try:
+        items = json.loads(p.stdout or "{}").get("nftables", [])
+    except ValueError:
+        return set()
+    return {c["chain"]["name"] for c in items if "chain" in c
+            and c["chain"].get("hook") in ("forward", "input", "postrouting")}
 
 
 LAST_TRACE_FILE = "last-trace.json"

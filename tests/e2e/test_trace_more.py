@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -127,3 +129,85 @@ def test_ingress_host_through_nginx_to_the_pod(cluster, trm):
     assert re.search(rf"^  nginx.conf/server {re.escape(HOST)}: location = /app ", p.stdout,
                      re.M), p.stdout
     assert p.stdout.rstrip().endswith(f"verdict: delivered (pod/{NS}/tm-web {web_ip}:8080)")
+
+
+def test_a_network_policy_reject_names_the_policy(cluster, trm):
+    locked_ip = trm["pods"]["tm-locked"]["status"]["podIP"]
+    for to in ("svc/tm-locked", "pod/tm-locked"):
+        j = trace(cluster, "pod/tm-client", to)
+        assert (j["verdict"], j["delivered_to"]) == ("rejected", None), j["hops"]
+        last = j["hops"][-1]
+        # the reject is on the pod's node, in the policy table of the proxy mode's backend
+        assert last["at"] == f"node/{W2}"
+        assert last["table"] == ("filter" if trm["mode"] == "iptables" else "netsim-netpol")
+        assert f'"default deny ingress to {NS}/tm-locked"' in last["rule"]
+        assert last["action"] == (
+            f"REJECT: default deny ingress to pod/{NS}/tm-locked (isolated by NetworkPolicy "
+            f"{NS}/only-9999; no rule of it allows this packet)")
+        assert any(h["action"].startswith("DNAT to " + locked_ip) for h in j["hops"]) == \
+            (to.startswith("svc/"))
+    p = cluster.netsim("-n", NS, "trace", "pod/tm-client", "svc/tm-locked")
+    assert f"NetworkPolicy {NS}/only-9999" in p.stdout and \
+        p.stdout.rstrip().endswith("verdict: rejected")
+
+
+def _node_state(cluster) -> list[str]:
+    """Every node's tables (names only) and the nft monitors running there."""
+    out = []
+    for n in cluster.cfg.nodes:
+        ns = cluster.node_netns(n.name)
+        p = cluster.in_netns(ns, "nft", "list", "tables")
+        out += [f"{n.name} {t}" for t in p.stdout.split("\n") if t]
+        ps = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+        for pid in ps.stdout.split():
+            try:
+                with open(f"/proc/{pid}/cmdline") as f:
+                    cmd = f.read().replace("\0", " ")
+            except OSError:
+                continue
+            if "monitor" in cmd and "nft" in cmd:
+                out.append(f"{n.name} monitor {pid}")
+    return out
+
+
+def test_nft_monitor_trace_lists_every_table_the_probe_crossed(cluster, trm):
+    if trm["mode"] != "nftables":
+        pytest.skip("nftables mode only")
+    before = _node_state(cluster)
+    assert not any("netsim-trace" in t or "monitor" in t for t in before), before
+    web_ip = trm["pods"]["tm-web"]["status"]["podIP"]
+    j = trace(cluster, "host", f"node/{W2}", "--port", "80")  # the ingress node's nginx
+    assert j["verdict"] == "delivered"
+    j = trace(cluster, "pod/tm-client", "svc/tm-web")
+    assert j["delivered_to"]["ip"] == web_ip
+    tables = {(h["at"], h["table"], h["chain"]) for h in j["hops"] if h["table"]}
+    # kube-proxy's rules and the NetworkPolicy table's chains the kernel ran, on W1
+    assert (f"node/{W1}", "kube-proxy", "nat-prerouting") in tables
+    assert (f"node/{W1}", "netsim-netpol", "forward-egress") in tables
+    assert (f"node/{W1}", "netsim-netpol", "forward-ingress") in tables
+    dnat = next(h for h in j["hops"] if h["action"].startswith("DNAT"))
+    assert dnat["action"] == f"DNAT to {web_ip}:8080" and dnat["rule"].endswith(
+        f"dnat to {web_ip}:8080")
+    assert _node_state(cluster) == before  # no trace table, no monitor left
+
+
+def test_interrupted_trace_leaves_nothing(cluster, trm):
+    """SIGTERM (as a timeout would send) while the probe is out: tables and monitors go."""
+    import os
+    import signal
+    if trm["mode"] != "nftables":
+        pytest.skip("nftables mode only")
+    before = _node_state(cluster)
+    env = {**os.environ, "NETSIM_CLUSTER": cluster.name}
+    # a UDP probe to a port nobody answers waits its whole timeout: time to interrupt it
+    p = subprocess.Popen([sys.executable, "-m", "netsim.cli.main", "-n", NS, "trace",
+                          "pod/tm-client", trm["pods"]["tm-web"]["status"]["podIP"], "--port",
+                          "9", "--protocol", "udp"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+
+    def tracing() -> bool:
+        return any("netsim-trace" in t for t in _node_state(cluster))
+    wait_for(tracing, 20, what="the trace table in place")
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    wait_for(lambda: _node_state(cluster) == before, 10, what="no trace table, no monitor")
