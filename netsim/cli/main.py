@@ -31,20 +31,30 @@ def reorder(argv: list[str]) -> list[str]:
     """kubectl takes flags anywhere: put the verb first, then the flags (with their values),
     then the positional words, so `describe ing -n demo x` parses like `describe -n demo ing
     x`. Everything from `--` on stays as it is (exec's command)."""
-    words, flags, i = [], [], 0
+    words, glob, flags, i = [], [], [], 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            return words[:1] + flags + words[1:] + argv[i:]
+            return words[:1] + glob + flags + words[1:] + argv[i:]
         if a.startswith("-") and a != "-":
-            flags.append(f"{a}={BARE_DEFAULTS[a]}" if a in BARE_DEFAULTS else a)
+            # the global flags first: a verb parsing its own flags hands argparse the rest
+            # as one remainder, which would swallow a `-n NS` after `--replicas 3`
+            to = glob if _global_flag(a) else flags
+            to.append(f"{a}={BARE_DEFAULTS[a]}" if a in BARE_DEFAULTS else a)
             if a in VALUE_FLAGS and i + 1 < len(argv):
-                flags.append(argv[i + 1])
+                to.append(argv[i + 1])
                 i += 1
         else:
             words.append(a)
         i += 1
-    return words[:1] + flags + words[1:]
+    return words[:1] + glob + flags + words[1:]
+
+
+def _global_flag(a: str) -> bool:
+    """-n/--namespace, --cluster and -A/--all-namespaces, in any of their spellings."""
+    return (a in ("-n", "--namespace", "--cluster", "-A", "--all-namespaces")
+            or a.startswith(("--namespace=", "--cluster="))
+            or (a.startswith("-n") and not a.startswith("--")))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -54,13 +64,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="netsim", description=(
+    ap = argparse.ArgumentParser(prog="netsim", allow_abbrev=False, description=(
         "netsim: a Kubernetes dataplane on network namespaces. kubectl's verbs, plus "
         "`cluster up|down|status`, `node exec`, `render`, `demo`."))
     sub = ap.add_subparsers(dest="verb")
 
     def verb(name: str, **kw) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, **kw)
+        # pflag knows no abbreviations: `--name` must never be taken for `--namespace`
+        p = sub.add_parser(name, allow_abbrev=False, **kw)
         _common(p)
         return p
 
@@ -130,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", help="bring up a cluster and run the seed's blog app")
     p.add_argument("--keep", action="store_true")
     for name in ("scale", "label", "annotate", "taint", "edit", "rollout", "set", "render",
-                 "proxy", "cordon", "uncordon", "api-resources", "version"):
+                 "proxy", "cordon", "uncordon", "drain", "api-resources", "version",
+                 "expose"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
     for name in ("capture", "trace", "topology"):  # -h: their own parsers (cli/*_cmd.py)
@@ -172,6 +184,7 @@ def run(argv: list[str]) -> int:
         return 0
     args, extra = ap.parse_known_args(ordered)
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
+                                   "expose", "drain",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
                                    "capture", "trace", "topology"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")

@@ -183,6 +183,9 @@ def run(verb: str, ctx: Ctx, args: list[str], argv: list[str]) -> int:
         return taint_cmd(ctx, args)
     if verb in ("cordon", "uncordon"):
         return cordon_cmd(ctx, args, verb)
+    if verb == "drain":
+        from netsim.cli.drain import drain_cmd
+        return drain_cmd(ctx, args)
     if verb == "set":
         return set_cmd(ctx, args)
     if verb == "rollout":
@@ -191,6 +194,9 @@ def run(verb: str, ctx: Ctx, args: list[str], argv: list[str]) -> int:
     if verb == "edit":
         from netsim.cli import edit
         return edit.run(ctx, args)
+    if verb == "expose":
+        from netsim.cli import expose
+        return expose.run(ctx, args)
     raise CliError(f"error: {verb} is not implemented yet")
 
 

@@ -148,3 +148,32 @@ spec:
     assert cluster.pod_exec("hostpath", "cat", "/mnt/marker", namespace=NS).stdout == "from the host\n"
     d = cluster.netsim("describe", "po", "hostpath", "-n", NS).stdout
     assert 'FailedMount' in d and 'hostPath volume "gone" not mounted at /srv' in d
+
+
+def test_expose_a_deployment_and_reach_it(cluster, ns):
+    """`kubectl expose` as tutorials use it: the Service gets the Deployment's selector and
+    labels, answers on its ClusterIP and NodePort; `--name` is never taken for
+    `--namespace` (pflag knows no abbreviations)."""
+    assert cluster.netsim("create", "deployment", "exp", "--image=netsim/echo", "--port=8080",
+                          "-n", NS).returncode == 0
+    r = cluster.netsim("expose", "deployment", "exp", "--port", "80", "--target-port", "8080",
+                       "-n", NS)
+    assert r.stdout == "service/exp exposed\n"
+    r = cluster.netsim("expose", "deploy", "exp", "--name", "exp-np", "--type", "NodePort",
+                       "-n", NS)
+    assert r.stdout == "service/exp-np exposed\n"
+    svc = cluster.client.get("services", "exp", NS)
+    assert svc["spec"]["selector"] == {"app": "exp"} and svc["metadata"]["labels"] == {"app": "exp"}
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, 8080)]
+    np = cluster.client.get("services", "exp-np", NS)["spec"]["ports"][0]
+    assert (np["port"], np["targetPort"]) == (8080, 8080) and 30000 <= np["nodePort"] <= 32767
+    r = cluster.netsim("expose", "node", "k8s-slave-172", check=False)
+    assert (r.returncode, r.stderr) == (1, "error: cannot expose a Node\n")
+    node = cluster.node_netns("k8s-slave-173")
+
+    def answers(url):
+        r = cluster.in_netns(node, "curl", "-s", "-m", "2", url)
+        return r.returncode == 0 and '"pod": "exp-' in r.stdout
+    wait_for(lambda: answers(f"http://{svc['spec']['clusterIP']}/"), 30, what="exp's ClusterIP")
+    lan_ip = cluster.cfg.node("k8s-slave-172").ip
+    wait_for(lambda: answers(f"http://{lan_ip}:{np['nodePort']}/"), 30, what="exp-np's NodePort")
