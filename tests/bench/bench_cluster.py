@@ -13,11 +13,13 @@ import time
 
 import pytest
 
+from tests.bench import series
 from tests.conftest import is_root, wait_for
 
-NAME, LAN = "nsbench", "192.168.79.0/24"
+NAME = os.environ.get("NETSIM_BENCH_CLUSTER", "nsbench")
+LAN = os.environ.get("NETSIM_BENCH_LAN", "192.168.79.0/24")
 FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
-N = 300 if FULL else 30
+SIZES = series.sizes((300,) if FULL else (30,))  # pods; several for the chart (tests/bench/plots)
 
 _PROBE = r"""
 import socket, sys, time
@@ -41,7 +43,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, "NETSIM_CLUSTER": NAME}, timeout=300)
 
 
-def measure() -> dict:
+def measure(N: int = SIZES[0]) -> dict:
     _cli("cluster", "down", "--name", NAME)
     t = time.monotonic()
     r = _cli("cluster", "up", "--name", NAME, "--lan", LAN)
@@ -51,7 +53,7 @@ def measure() -> dict:
         from netsim.api.client import HttpClient
         from netsim.net.topology import ClusterConfig
         cfg = ClusterConfig.load(NAME)
-        sandbox_rate = _sandboxes(cfg)
+        sandbox_rate = _sandboxes(cfg, N)
         c = HttpClient(NAME)
         t = time.monotonic()
         for i in range(N):
@@ -79,7 +81,7 @@ def measure() -> dict:
             "pods": N, "e2e_pods_per_s": N / e2e_s}
 
 
-def _sandboxes(cfg) -> float:
+def _sandboxes(cfg, N: int) -> float:
     """Sandbox setup alone: netns + veth + address + routes, in one node, then torn down."""
     code = r"""
 import sys, time
@@ -107,6 +109,9 @@ print(n / dt)
 
 
 def report(m: dict) -> None:
+    for name, key in (("pods end to end", "e2e_pods_per_s"), ("sandboxes", "sandboxes_per_s")):
+        series.point("cluster", name, m["pods"], m[key], x_label="pods created",
+                     y_label="per second")
     print(f"cluster up (3 nodes):        {m['up_s']:.2f} s   (target <= 3 s)")
     print(f"cluster down:                {m['down_s']:.2f} s   (target <= 2 s)")
     print(f"sandboxes:                   {m['sandboxes_per_s']:.0f} /s (target >= 100/s)")
@@ -117,8 +122,10 @@ def report(m: dict) -> None:
 
 @pytest.mark.skipif(not is_root(), reason="needs root (network namespaces)")
 def test_bench_cluster():
-    report(measure())
+    for n in SIZES:
+        report(measure(n))
 
 
 if __name__ == "__main__":
-    report(measure())
+    for n in SIZES:
+        report(measure(n))

@@ -28,6 +28,7 @@ import tempfile
 
 import pytest
 
+from tests.bench import series
 from tests.conftest import is_root
 
 FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
@@ -292,6 +293,8 @@ def report(r: dict) -> None:
             m = r[k]
             print(f"{labels[k]:<28}{m['qps']:>10.0f}{m['lat_ms']:>11.3f} ms{m['sd_ms']:>9.3f} ms"
                   f"{m['lost_pct']:>7.2f}%")
+            series.point("dns", f"qps, {SERVICES} services, load: {tool}", labels[k], m["qps"],
+                         x_label="server", y_label="queries per second", kind="bar")
     ours = r["netsim"]["qps"]
     ratio = ours / r["dnslib"]["qps"] if r.get("dnslib", {}).get("qps") else float("nan")
     print(f"netsim / dnslib threaded: {ratio:.1f}x")

@@ -23,9 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from netsim.proxy import nftables  # noqa: E402
 from netsim.proxy.agent import NftSyncer  # noqa: E402
 from netsim.proxy.apply import Nft  # noqa: E402
+from tests.bench import series  # noqa: E402
 from tests.bench.bench_proxy_sync import EPS, snap  # noqa: E402
 
-SIZES = (100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,)
+SIZES = series.sizes((100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,))
 OPTS = nftables.NftOptions(service_cidrs=("10.96.0.0/12",))
 
 
@@ -66,6 +67,9 @@ def run() -> list[dict]:
                   f"{r['first'] * 1e3:8.1f} ms (nft -f {r['apply'] * 1e3:8.1f} ms)  full "
                   f"{r['full'] * 1e3:8.1f} ms  partial (1 service) {r['partial'] * 1e3:6.1f} ms "
                   f"({r['pbytes'] / 1024:.1f} KiB)", flush=True)
+            for name, key in (("nftables full sync", "full"), ("nftables partial sync", "partial")):
+                series.point("proxy_nftables", name, n, r[key] * 1e3, x_label="services",
+                             y_label="ms")
         last = results[-1]
         print(f"headline: nftables N={last['n']} services full sync {last['full'] * 1e3:.0f} ms, "
               f"one-service partial sync {last['partial'] * 1e3:.1f} ms")

@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from netsim.proxy.agent import Syncer  # noqa: E402
 from netsim.proxy.apply import Iptables  # noqa: E402
 from netsim.proxy.model import ProxySnapshot  # noqa: E402
+from tests.bench import series  # noqa: E402
 
-SIZES = (100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,)
+SIZES = series.sizes((100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,))
 EPS = 5
 
 
@@ -150,6 +151,10 @@ def run() -> list[dict]:
                   f"(1 endpoint) {r['partial'] * 1e3:6.1f} ms  first-packet connect p50/p99: "
                   f"first service {r['lat_first'][0] * 1e3:.3f}/{r['lat_first'][1] * 1e3:.3f} ms, "
                   f"last {r['lat_last'][0] * 1e3:.3f}/{r['lat_last'][1] * 1e3:.3f} ms", flush=True)
+            for name, key in (("iptables full sync", "full"), ("iptables partial sync", "partial"),
+                              ("bare iptables-restore", "bare")):
+                series.point("proxy_iptables", name, n, r[key] * 1e3, x_label="services",
+                             y_label="ms")
         last = results[-1]
         print(f"headline: N={last['n']} full sync {last['full'] / last['bare']:.2f}x bare "
               f"iptables-restore, partial sync {last['partial'] * 1e3:.1f} ms, connect to the "
