@@ -297,7 +297,9 @@ def _parsed_from_namespace(args) -> Parsed:
                        ("from_env_file", "from-env-file"), ("cert", "cert"), ("key", "key"),
                        ("type", "type"), ("image", "image"), ("replicas", "replicas"),
                        ("port", "port"), ("output", "output"), ("dry_run", "dry-run"),
-                       ("from_", "from"), ("schedule", "schedule"), ("restart", "restart")):
+                       ("from_", "from"), ("schedule", "schedule"), ("restart", "restart"),
+                       ("tcp", "tcp"), ("clusterip", "clusterip"), ("node_port", "node-port"),
+                       ("external_name", "external-name")):
         put(name, getattr(args, attr, None))
     p.positional = list(getattr(args, "args", []) or [])
     # The words after `--` are the container's command (create job/cronjob).
@@ -322,6 +324,16 @@ def create_generic(ctx: Ctx, args) -> int:
             raise CliError("error: Unknown command: use one of 'secret generic', 'secret tls', "
                            "'secret docker-registry'")
         what, rest = f"secret {rest[0]}", rest[1:]
+    if what in ("service", "svc"):
+        kinds = ("clusterip", "externalname", "loadbalancer", "nodeport")
+        if not rest or rest[0] not in kinds:
+            raise CliError("error: Unknown command: use one of 'service clusterip', 'service "
+                           "externalname', 'service loadbalancer', 'service nodeport'")
+        if len(rest) != 2:
+            raise CliError(f"error: exactly one NAME is required, got {len(rest) - 1}\n"
+                           f"See 'netsim create service {rest[0]} -h' for help and examples")
+        from netsim.cli import expose
+        return expose.create_service_cmd(ctx, rest[0], rest[1], p)
     if not rest:
         raise CliError("error: exactly one NAME is required, got 0\n"
                        f"See 'netsim create {what} -h' for help and examples")

@@ -19,7 +19,8 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--from-file", "--from-env-file", "--cert", "--key", "--type", "--timeout",
                "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
                "--current-replicas", "--output-directory", "--node-label", "--from",
-               "--schedule", "--restart", "--max-pods"}
+               "--schedule", "--restart", "--max-pods", "--tcp", "--clusterip", "--node-port",
+               "--external-name"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--from", dest="from_")        # create job --from=cronjob/NAME
         p.add_argument("--schedule")                   # create cronjob
         p.add_argument("--restart")
+        p.add_argument("--tcp", action="append", default=[])  # create service
+        p.add_argument("--clusterip")
+        p.add_argument("--node-port")
+        p.add_argument("--external-name")
         p.add_argument("-o", "--output")
         p.add_argument("--dry-run", nargs="?", const="client")
         p.add_argument("args", nargs="*")
@@ -145,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "expose"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
-    for name in ("capture", "trace", "topology"):  # -h: their own parsers (cli/*_cmd.py)
+    for name in ("capture", "trace", "topology", "link"):  # -h: their own parsers (cli/*_cmd.py)
         p = verb(name, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
@@ -186,7 +191,7 @@ def run(argv: list[str]) -> int:
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
                                    "expose", "drain",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
-                                   "capture", "trace", "topology"):
+                                   "capture", "trace", "topology", "link"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")
     ctx = Ctx(cluster=getattr(args, "cluster", "netsim"), namespace=getattr(args, "namespace", None),
               all_namespaces=getattr(args, "all_namespaces", False), argv=argv)
@@ -271,6 +276,9 @@ def run(argv: list[str]) -> int:
     if v == "topology":
         from netsim.cli import topology_cmd
         return topology_cmd.run(ctx, _after_verb(argv, v))
+    if v == "link":
+        from netsim.cli import link_cmd
+        return link_cmd.run(ctx, _after_verb(argv, v))
     from netsim.cli import workloads
     # these verbs parse their own flags (pflag style), from the raw words after the verb
     return workloads.run(v, ctx, _after_verb(argv, v), argv)

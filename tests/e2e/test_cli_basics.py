@@ -177,3 +177,13 @@ def test_expose_a_deployment_and_reach_it(cluster, ns):
     wait_for(lambda: answers(f"http://{svc['spec']['clusterIP']}/"), 30, what="exp's ClusterIP")
     lan_ip = cluster.cfg.node("k8s-slave-172").ip
     wait_for(lambda: answers(f"http://{lan_ip}:{np['nodePort']}/"), 30, what="exp-np's NodePort")
+    # `create service` selects app=<name>, which `create deployment <name>` labels its pods with
+    r = cluster.netsim("create", "service", "nodeport", "exp", "--tcp=81:8080", "-n", NS,
+                       check=False)
+    assert r.stderr == 'Error from server (AlreadyExists): services "exp" already exists\n'
+    cluster.netsim("delete", "svc", "exp", "-n", NS)
+    r = cluster.netsim("create", "service", "nodeport", "exp", "--tcp=81:8080", "-n", NS)
+    assert r.stdout == "service/exp created\n"
+    sp = cluster.client.get("services", "exp", NS)["spec"]["ports"][0]
+    assert (sp["name"], sp["port"], sp["targetPort"]) == ("81-8080", 81, 8080)
+    wait_for(lambda: answers(f"http://{lan_ip}:{sp['nodePort']}/"), 30, what="exp's NodePort")
