@@ -20,7 +20,7 @@ from netsim.api.client import HttpClient, socket_path
 from netsim.cluster import kubeconfig, pki, procs
 from netsim.kubelet import cgroups
 from netsim.net import netlink as nl
-from netsim.net import topology
+from netsim.net import tc, topology
 from netsim.net.ledger import RUN_ROOT, STATE_ROOT, Ledger, private_dir, run_dir, state_dir
 from netsim.net.topology import ClusterConfig
 
@@ -521,6 +521,7 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
                     grace=30.0 if grace > 1 else 0.3)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     sweeper.join()
+    tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
     topology.teardown(ledger)
     for r in recs:
         if r["kind"] == "kubeconfig":  # exactly netsim-<name>'s entries; the rest stays
@@ -575,6 +576,10 @@ def status(name: str) -> int:
     print("Nodes:")
     for n in cfg.nodes:
         print(f"  {n.name:<20} {n.ip:<16} pods {n.pod_cidr:<16} netns {cfg.node_netns(n.name)}")
+    links = tc.status_lines(name)
+    if links:
+        print("Links (netsim link):")
+        print("\n".join(links))
     return 0 if ok else 1
 
 
