@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import random
 import tempfile
 import types
@@ -50,6 +51,8 @@ from netsim.api.timeutil import format_rfc3339
 from netsim.controllers.daemonset import DaemonSetController
 from netsim.controllers.deployment import DeploymentController
 from netsim.controllers.endpoints import EndpointsController
+from netsim.controllers.persistentvolume import PersistentVolumeController
+from netsim.controllers.persistentvolume import install as install_storage
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
 from netsim.controllers.statefulset import StatefulSetController
@@ -262,6 +265,12 @@ class OfflineCluster:
                             DaemonSetController(self.client, clock=lambda: later),
                             StatefulSetController(self.client, clock=lambda: later),
                             scheduler]
+        # claims (a StatefulSet's volumeClaimTemplates) bound as on a kind cluster: the
+        # default class, local-path folders in the offline cluster's scratch folder
+        volumes = PersistentVolumeController(self.client)
+        volumes.root = os.path.join(self._tmp.name, "local-path")
+        self.controllers.append(volumes)
+        install_storage(self.client, cfg)
         self.endpoints = EndpointsController(self.client)
         self.kubelets = _Kubelets(self.client, cfg, self._tmp.name,
                                   format_rfc3339(EPOCH + timedelta(days=1)))
@@ -316,7 +325,8 @@ class OfflineCluster:
         raise OfflineError(f"the controllers did not settle in {MAX_ROUNDS} rounds")
 
     def _fingerprint(self) -> list:
-        return [self.store.list_raw(r)[0] for r in WATCHED]
+        return [self.store.list_raw(r)[0]
+                for r in WATCHED + ("persistentvolumeclaims", "persistentvolumes")]
 
     def snapshot(self) -> Snapshot:
         snap = Snapshot(self.cfg)

@@ -31,6 +31,7 @@ from netsim.controllers.endpoints import EndpointsController
 from netsim.controllers.gc import GarbageCollector
 from netsim.controllers.job import JobController
 from netsim.controllers.nodelifecycle import NodeLifecycleController
+from netsim.controllers.persistentvolume import PersistentVolumeController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
 from netsim.controllers.serviceaccount import ServiceAccountController
@@ -60,6 +61,7 @@ CONTROLLERS = [
     NodeLifecycleController,
     DisruptionController,
     ServiceAccountController,
+    PersistentVolumeController,
 ]
 # Where pods reach the API: the control-plane node's address, as kind's `kubernetes`
 # endpoint is its control-plane node at :6443.
@@ -105,11 +107,14 @@ def stop_controllers(controllers: list, informers: InformerFactory) -> None:
     informers.stop()
 
 
-def _configure(ctrl, root_ca: str | None, in_cluster: tuple[str, int] | None) -> None:
+def _configure(ctrl, root_ca: str | None, in_cluster: tuple[str, int] | None,
+               cluster: str = "") -> None:
     """The controllers' share of the API's setup: the CA the root-ca-cert-publisher hands
     out, the `kubernetes` Service's endpoint (kube-apiserver's endpoint reconciler)."""
     if isinstance(ctrl, ServiceAccountController):
         ctrl.root_ca = root_ca
+    if isinstance(ctrl, PersistentVolumeController):
+        ctrl.cluster = cluster  # local-path folders under the cluster's state folder
     if isinstance(ctrl, EndpointsController) and in_cluster:
         ip, port = in_cluster
         ctrl.static_endpoints[("default", "kubernetes")] = [
@@ -202,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap_objects(client, cfg)
     informers = InformerFactory(client)
     controllers = start_controllers(client, informers,
-                                    lambda c: _configure(c, root_ca, in_cluster))
+                                    lambda c: _configure(c, root_ca, in_cluster, cfg.name))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -15,6 +15,7 @@ from collections import Counter
 from netsim.api import errors, events
 from netsim.api.quantity import parse_cpu, parse_memory
 from netsim.api.timeutil import now_rfc3339
+from netsim.controllers import persistentvolume
 from netsim.controllers.base import Controller
 from netsim.controllers.fields import dicts_at, obj_at
 from netsim.controllers.quantity import pod_requests
@@ -165,9 +166,14 @@ def _usage_without(pod: dict, pods: list[dict]) -> NodeUsage:
 
 
 def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
-                 usage: NodeUsage | None = None) -> tuple[list[dict], str]:
+                 usage: NodeUsage | None = None, volumes=None) -> tuple[list[dict], str]:
     """Feasible nodes, and kube-scheduler's FailedScheduling message when there are none.
-    `usage` (of `pods` other than `pod`) saves recounting them."""
+    `usage` (of `pods` other than `pod`) saves recounting them; `volumes` (a
+    persistentvolume.PodVolumes) is the VolumeBinding plugin's view of the pod's claims."""
+    n = len(nodes)
+    if volumes is not None and volumes.error and nodes:  # its PreFilter: no node is tried
+        return [], (f"0/{n} nodes are available: {volumes.error}. preemption: 0/{n} nodes are "
+                    f"available: {n} Preemption is not helpful for scheduling.")
     if usage is None:
         usage = _usage_without(pod, pods)
     reasons: Counter[str] = Counter()
@@ -192,6 +198,10 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
             continue
         if not _match_affinity(pod, labels, name):
             reasons["node(s) didn't match Pod's node affinity/selector"] += 1
+            continue
+        why = volumes.node_reason(node) if volumes is not None else None
+        if why:
+            reasons[why] += 1
             continue
         if want_ports & usage.ports.get(name, set()):
             reasons["node(s) didn't have free ports for the requested pod ports"] += 1
@@ -286,7 +296,8 @@ class Backoff:
 
 class Scheduler(Controller):
     name = "default-scheduler"
-    watches = ("pods", "nodes")
+    watches = ("pods", "nodes", "persistentvolumeclaims")
+    reads = ("persistentvolumes", "storageclasses")
     resync_seconds = 5.0
     initial_backoff = 1.0   # podInitialBackoffSeconds
     max_backoff = 10.0      # podMaxBackoffSeconds
@@ -395,7 +406,12 @@ class Scheduler(Controller):
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         if usage is None:
             usage = _usage_without(pod, pods)
-        feasible, why = filter_nodes(pod, nodes, pods, usage)
+        vols = None
+        if persistentvolume.pod_claims(pod):
+            vols = persistentvolume.pod_volumes(pod, self.lister("persistentvolumeclaims"),
+                                                self.lister("persistentvolumes"),
+                                                self.lister("storageclasses"))
+        feasible, why = filter_nodes(pod, nodes, pods, usage, vols)
         if not feasible:
             status = pod.setdefault("status", {})
             old = [c for c in status.get("conditions", []) if c.get("type") == "PodScheduled"]
@@ -414,6 +430,9 @@ class Scheduler(Controller):
             return False
         best = min(feasible, key=lambda n: score(pod, n, pods, usage))
         node = best["metadata"]["name"]
+        if vols is not None and vols.delayed:  # PreBind: bound once its claims are
+            persistentvolume.select_node(self.client, vols.delayed, node)
+            return True
         pod["spec"]["nodeName"] = node
         self.client.update(pod)
         usage.add(pod)  # counts for spreading the next pods of this pass

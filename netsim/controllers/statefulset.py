@@ -10,12 +10,17 @@ a time; Parallel does both at once. A pod that is deleted or fails comes back wi
 RollingUpdate replaces pods from the highest ordinal down to `partition`, one at a time,
 waiting for each to be Ready; OnDelete only uses the new template for pods it recreates.
 volumeClaimTemplates: each pod gets a persistentVolumeClaim volume
-`<template>-<set>-<ordinal>`; the claims themselves are not created (netsim has no
-PersistentVolumeClaim resource yet).
+`<template>-<set>-<ordinal>`, and that claim is created before the pod (the template's
+labels plus the selector's matchLabels; event `create Claim www-web-0 Pod web-0 in
+StatefulSet web success`). persistentVolumeClaimRetentionPolicy: Retain (the default) leaves
+claims without owners, so they outlive scale-down and the StatefulSet; whenDeleted: Delete
+makes the set their owner, whenScaled: Delete a condemned pod (the garbage collector then
+removes them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 
@@ -163,9 +168,59 @@ class StatefulSetController(OwnerController):
         return is_running_and_ready(pod) and not is_terminating(pod) and \
             is_available(pod, mrs, self.clock())
 
+    def _claims(self, sts: dict, pod: dict) -> list[dict]:
+        """getPersistentVolumeClaims: one claim per template, for this pod's ordinal."""
+        setname = sts["metadata"]["name"]
+        ordinal = ordinal_of(setname, pod)
+        match = obj_at(sts, "spec", "selector").get("matchLabels") or {}
+        policy = obj_at(sts, "spec", "persistentVolumeClaimRetentionPolicy")
+        out = []
+        for t in obj_at(sts, "spec").get("volumeClaimTemplates") or []:
+            tmd = t.get("metadata") or {}
+            if not tmd.get("name"):
+                continue
+            md = {"name": f"{tmd['name']}-{setname}-{ordinal}",
+                  "namespace": sts["metadata"].get("namespace", "default"),
+                  "labels": {**(tmd.get("labels") or {}), **match}}
+            if tmd.get("annotations"):
+                md["annotations"] = dict(tmd["annotations"])
+            if policy.get("whenDeleted") == "Delete":
+                md["ownerReferences"] = [owner_ref(sts)]
+            out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md,
+                        "spec": copy.deepcopy(t.get("spec") or {})})
+        return out
+
+    def _create_claims(self, sts: dict, pod: dict) -> bool:
+        """createPersistentVolumeClaims: False (no pod yet) when one cannot be made."""
+        setname, pname = sts["metadata"]["name"], pod["metadata"]["name"]
+        for c in self._claims(sts, pod):
+            cname, ns = c["metadata"]["name"], c["metadata"]["namespace"]
+            have = self.client.get_or_none("persistentvolumeclaims", cname, ns)
+            if have is not None:
+                if have["metadata"].get("deletionTimestamp"):
+                    self._event(sts, "Warning", "FailedCreate",
+                                f"create Pod {pname} in StatefulSet {setname} failed error: "
+                                f"pvc {cname} is being deleted")
+                    return False
+                continue
+            try:
+                self.client.create(c)
+            except errors.AlreadyExists:
+                continue
+            except errors.ApiError as e:
+                self._event(sts, "Warning", "FailedCreate",
+                            f"create Claim {cname} for Pod {pname} in StatefulSet {setname} "
+                            f"failed error: {e.message}")
+                return False
+            self._event(sts, "Normal", "SuccessfulCreate",
+                        f"create Claim {cname} Pod {pname} in StatefulSet {setname} success")
+        return True
+
     def _create(self, sts: dict, pod: dict) -> bool:
         pname = pod["metadata"]["name"]
         setname = sts["metadata"]["name"]
+        if not self._create_claims(sts, pod):
+            return False
         try:
             self.client.create(pod)
         except errors.AlreadyExists:
@@ -178,9 +233,12 @@ class StatefulSetController(OwnerController):
                     f"create Pod {pname} in StatefulSet {setname} successful")
         return True
 
-    def _delete(self, sts: dict, pod: dict) -> None:
+    def _delete(self, sts: dict, pod: dict, condemned: bool = False) -> None:
         pname = pod["metadata"]["name"]
         setname = sts["metadata"]["name"]
+        policy = obj_at(sts, "spec", "persistentVolumeClaimRetentionPolicy")
+        if condemned and policy.get("whenScaled") == "Delete":
+            self._claims_owned_by(pod, sts)
         try:
             self.client.delete("pods", pname, pod["metadata"].get("namespace"))
         except errors.NotFound:
@@ -244,7 +302,7 @@ class StatefulSetController(OwnerController):
                 continue
             if monotonic and not self._healthy(sts, pod) and pod is not first_unhealthy:
                 return
-            self._delete(sts, pod)
+            self._delete(sts, pod, condemned=True)
             if monotonic:
                 return
 
@@ -262,6 +320,22 @@ class StatefulSetController(OwnerController):
                 return
             if not self._healthy(sts, pod):
                 return
+
+    def _claims_owned_by(self, pod: dict, sts: dict) -> None:
+        """whenScaled: Delete: the condemned pod owns its claims, which go with it."""
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
+               "uid": pod["metadata"].get("uid")}
+        for c in self._claims(sts, pod):
+            have = self.client.get_or_none("persistentvolumeclaims", c["metadata"]["name"],
+                                           c["metadata"]["namespace"])
+            if have is None:
+                continue
+            refs = have["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == ref["uid"] for r in refs):
+                continue
+            have["metadata"]["ownerReferences"] = refs + [ref]
+            with contextlib.suppress(errors.ApiError):
+                self.client.update(have)
 
     def _fix_identity(self, sts: dict, pod: dict) -> None:
         """updateIdentity: the pod-name and pod-index labels (hostname is immutable)."""

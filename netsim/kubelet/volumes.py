@@ -65,7 +65,7 @@ class MountError(Exception):
 
 
 def source_type(vol: dict) -> str | None:
-    for t in (*PLUGINS, "hostPath"):
+    for t in (*PLUGINS, "hostPath", "persistentVolumeClaim"):
         if vol.get(t) is not None:
             return t
     return None
@@ -498,10 +498,13 @@ def plan(pod: dict, pdir: str, payloads: dict[str, Payload | None]) -> dict:
     return out
 
 
-def container_binds(pod: dict, c: dict, pdir: str, record: Callable[[str], None]) -> list[Bind]:
+def container_binds(pod: dict, c: dict, pdir: str, record: Callable[[str], None],
+                    claims: dict[str, str] | None = None) -> list[Bind]:
     """The container's bind mounts, parents first (as containerd sorts them). A hostPath
-    whose path is missing is not mounted (`record` gets the FailedMount message)."""
+    whose path is missing is not mounted (`record` gets the FailedMount message).
+    `claims`: the folder of each persistentVolumeClaim volume's bound PersistentVolume."""
     vols = _vols(pod)
+    claims = claims or {}
     out = []
     for m in c.get("volumeMounts") or []:
         v = vols.get(m.get("name"))
@@ -519,6 +522,15 @@ def container_binds(pod: dict, c: dict, pdir: str, record: Callable[[str], None]
             src = volume_dir(pdir, v)
             if sub:
                 src = os.path.join(src, sub)
+        elif t == "persistentVolumeClaim" and m.get("name") in claims:
+            src = claims[m["name"]]
+            if sub:
+                src = os.path.join(src, sub)
+                with contextlib.suppress(OSError):
+                    os.makedirs(src, exist_ok=True)  # a subPath is made in the volume
+            ro = bool(m.get("readOnly")) or bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
+            out.append(Bind(src, dst, ro))
+            continue
         else:
             continue
         out.append(Bind(src, dst, bool(m.get("readOnly")) or t in READ_ONLY))
@@ -667,6 +679,7 @@ class PodVolumes:
         self.backoff: dict[str, tuple[float, int]] = {}
         self.ready: set[str] = set()  # uids whose volumes were all set up once
         self.starting: dict[str, tuple[int, int, float]] = {}  # uid -> holder coming up
+        self.claims: dict[str, dict[str, str]] = {}  # uid -> volume name -> the PV's folder
 
     def event(self, pod: dict, etype: str, reason: str, msg: str) -> None:
         events.record(self.client, pod, etype, reason, msg, "kubelet", self.node_name)
@@ -722,6 +735,12 @@ class PodVolumes:
         if uid not in self.ready and time.monotonic() < self.backoff.get(uid, (0.0, 0))[0]:
             return False
         vols = _vols(pod)
+        if uid not in self.ready:
+            try:
+                self.claims[uid] = claim_folders(pod, self.client)
+            except MountError as e:
+                self.event(pod, "Warning", "FailedMount", str(e))
+                return self._failed(uid)
         src = Sources(self.get, self._token, self.allocatable)
         payloads: dict[str, Payload | None] = {}
         failed: dict[str, str] = {}
@@ -821,7 +840,7 @@ class PodVolumes:
 
     def binds_file(self, pod: dict, c: dict, pdir: str) -> str:
         binds = container_binds(pod, c, pdir, lambda msg: self.event(
-            pod, "Warning", "FailedMount", msg))
+            pod, "Warning", "FailedMount", msg), self.claims.get(pod["metadata"]["uid"]))
         return write_binds(binds, os.path.join(pdir, c["name"], "binds"))
 
     def teardown(self, uid: str, pdir: str) -> None:
@@ -833,6 +852,7 @@ class PodVolumes:
             stop_holder(st[0], st[1])
         self.ready.discard(uid)
         self.backoff.pop(uid, None)
+        self.claims.pop(uid, None)
         for k in [k for k in self.tokens if k[0] == uid]:
             self.tokens.pop(k, None)
 
@@ -848,6 +868,64 @@ class PodVolumes:
                 if (s.get(key) or {}).get("name") == name:
                     return True
         return False
+
+
+# ---- persistentVolumeClaim volumes ---------------------------------------------------------------
+
+LOCAL_STATE = "/var/lib/netsim/"
+
+
+def claim_folders(pod: dict, client) -> dict[str, str]:
+    """Volume name -> the folder of the PersistentVolume each persistentVolumeClaim volume's
+    claim is bound to (hostPath or local). MountError in the kubelet's words while a claim
+    is missing or not bound: the pod stays ContainerCreating."""
+    ns = pod["metadata"].get("namespace", "default")
+    out: dict[str, str] = {}
+    pending: list[tuple[str, str]] = []
+    for name, v in _vols(pod).items():
+        src = v.get("persistentVolumeClaim")
+        if not isinstance(src, dict):
+            continue
+        claim = src.get("claimName", "")
+        try:
+            pvc = client.get("persistentvolumeclaims", claim, ns)
+        except errors.NotFound:
+            pending.append((name, f"error processing PVC {ns}/{claim}: failed to fetch PVC from "
+                                  f'API server: persistentvolumeclaims "{claim}" not found'))
+            continue
+        vol = (pvc.get("spec") or {}).get("volumeName")
+        if not vol or (pvc.get("status") or {}).get("phase") != "Bound":
+            pending.append((name, f"error processing PVC {ns}/{claim}: PVC is not bound"))
+            continue
+        try:
+            pv = client.get("persistentvolumes", vol)
+        except errors.NotFound:
+            pending.append((name, f"error processing PVC {ns}/{claim}: failed to fetch PV {vol} "
+                                  f'from API server: persistentvolumes "{vol}" not found'))
+            continue
+        spec = pv.get("spec") or {}
+        hp = spec.get("hostPath") or spec.get("local") or {}
+        path = hp.get("path") or ""
+        if not path:
+            pending.append((name, f'MountVolume.SetUp failed for volume "{vol}" : netsim mounts '
+                                  "only hostPath and local PersistentVolumes"))
+            continue
+        if not os.path.isdir(path):
+            if (spec.get("hostPath") or {}).get("type") == "DirectoryOrCreate" and \
+                    path.startswith(LOCAL_STATE):
+                os.makedirs(path, mode=0o777, exist_ok=True)  # only netsim's own folders
+            else:
+                pending.append((name, f'MountVolume.SetUp failed for volume "{vol}" : '
+                                      f"hostPath type check failed: {path} is not a directory"))
+                continue
+        out[name] = path
+    if pending:
+        names = " ".join(n for n, _ in pending)
+        why = ", ".join(m for _, m in pending)
+        raise MountError(f"Unable to attach or mount volumes: unmounted volumes=[{names}], "
+                         f"unattached volumes=[{names}], failed to process volumes=[{names}]: "
+                         f"{why}")
+    return out
 
 
 # ---- the objects pods reference --------------------------------------------------------------

@@ -151,13 +151,20 @@ def test_ordered_creation_identity_and_status(cl: Cluster) -> None:
     assert st["replicas"] == 3 and st["readyReplicas"] == 3
     assert st["currentReplicas"] == 3 and st["updatedReplicas"] == 3
     assert st["availableReplicas"] == 3 and st["observedGeneration"] == 1
-    # volumeClaimTemplates: the pod names its claim (the claim objects are not made yet)
+    # volumeClaimTemplates: the pod names its claim, made just before the pod
     assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-1"}} in \
         p["spec"]["volumes"]
     assert cl.events("SuccessfulCreate") == [
+        "create Claim www-web-0 Pod web-0 in StatefulSet web success",
         "create Pod web-0 in StatefulSet web successful",
+        "create Claim www-web-1 Pod web-1 in StatefulSet web success",
         "create Pod web-1 in StatefulSet web successful",
+        "create Claim www-web-2 Pod web-2 in StatefulSet web success",
         "create Pod web-2 in StatefulSet web successful"]
+    claim = cl.client.get("persistentvolumeclaims", "www-web-1", NS)
+    assert claim["metadata"]["labels"] == {"app": "nginx"}
+    assert "ownerReferences" not in claim["metadata"]  # Retain: nobody owns it
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     spec = cl.sts()["spec"]
     assert spec["podManagementPolicy"] == "OrderedReady"
     assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}

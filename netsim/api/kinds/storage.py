@@ -309,6 +309,8 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[str]:
                 req["storage"] = old_req["storage"]
             res["requests"] = req
             nspec["resources"] = res
+    ospec = {k: val for k, val in ospec.items() if val is not None}
+    nspec = {k: val for k, val in nspec.items() if val is not None}
     if nspec != ospec:
         errs.append(v.forbidden("spec", _IMMUTABLE_MSG + "\n" + _spec_diff(ospec, nspec)))
     new_size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
