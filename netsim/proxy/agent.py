@@ -582,7 +582,9 @@ class KubeProxy:
                     self.failures += 1
                     retry_at = time.monotonic() + self.retry_delay()
                 if getattr(self.syncer, "stale_pending", False):
-                    cleanup_at = time.monotonic() + STALE_CHAIN_DELAY + 0.1
+                    # nftables: stale chains to delete; IPVS: real servers draining at weight 0
+                    cleanup_at = time.monotonic() + getattr(self.syncer, "pending_delay",
+                                                            STALE_CHAIN_DELAY) + 0.1
         finally:
             if self.ports:
                 self.ports.stop()

@@ -13,6 +13,11 @@ One sync (upstream `syncProxyRules`, in the same order):
 5. one `iptables-restore --noflush --counters` (the constant rules);
 6. IPVS: `ipvsadm -Sn` read, diffed with the render, the difference (-A/-E/-D, -a/-e/-d)
    fed to one `ipvsadm -R`; a failed diff falls back to `ipvsadm -C` + the full state;
+   a TCP real server that leaves while IPVS counts connections to it is set to weight 0
+   instead of deleted, and deleted by a later sync once they are gone (graceful
+   termination, netsim.proxy.ipvs_graceful; `ipvsadm -Ln` read only when the diff deletes a
+   TCP real server). While one drains, the agent syncs again every few seconds; a sync
+   with nothing changed then only re-checks the IPVS table;
 7. addresses no longer wanted removed from kube-ipvs0.
 
 Every command runs in the current netns (the node agent lives in its node's netns) or in a
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 
 from netsim.proxy import ipvs
 from netsim.proxy.apply import Iptables, RestoreError, check_not_root
+from netsim.proxy.ipvs_graceful import CHECK_INTERVAL, GracefulTermination, parse_ipvsadm_list
 from netsim.proxy.model import ProxySnapshot
 
 log = logging.getLogger("netsim.proxy")
@@ -216,6 +222,10 @@ class IpvsKernel:
     def ipvs_save(self) -> str:
         return self.run("ipvsadm", "-Sn").stdout
 
+    def ipvs_list(self) -> str:
+        """`ipvsadm -Ln`: the table with each real server's connection counts."""
+        return self.run("ipvsadm", "-Ln").stdout
+
     def ipvs_restore(self, lines: list[str]) -> None:
         if not lines:
             return
@@ -248,6 +258,14 @@ class IpvsSyncer:
     last: ipvs.IpvsRender | None = None
     last_text: str = ""
     _jumps: dict[str, list[str]] = field(default_factory=dict)  # table -> `-I` lines to add
+    graceful: GracefulTermination = field(default_factory=GracefulTermination)
+
+    @property
+    def stale_pending(self) -> bool:
+        """Real servers drain at weight 0: the agent syncs again in `pending_delay` s."""
+        return bool(self.graceful.pending)
+
+    pending_delay = CHECK_INTERVAL
 
     def setup(self) -> None:
         failed = self.kernel.set_sysctls()
@@ -277,9 +295,30 @@ class IpvsSyncer:
             out.append(line)
         return "\n".join(out) + "\n"
 
+    def _ipvs_changes(self, desired: list[ipvs.VirtualServer]) -> list[str]:
+        """The `ipvsadm -R` lines from the kernel's table to `desired`, graceful termination
+        applied."""
+        lines = ipvs_diff(parse_ipvsadm_save(self.kernel.ipvs_save()), desired)
+        if self.graceful.needs_stats(lines) or self.graceful.pending:
+            stats = parse_ipvsadm_list(self.kernel.ipvs_list()) \
+                if self.graceful.needs_stats(lines) else {}
+            lines = self.graceful.apply(lines, stats, time.monotonic())
+        return lines
+
     def sync(self, snapshot: ProxySnapshot, changed: set[str] | None = None) -> IpvsSyncResult:
-        """A full sync (IPVS mode has no partial one upstream: the kernel diff is cheap)."""
+        """A full sync (IPVS mode has no partial one upstream: the kernel diff is cheap);
+        with nothing `changed` while real servers drain, only the IPVS table is re-checked."""
         t0 = time.perf_counter()
+        if changed is not None and not changed and self.graceful.pending \
+                and self.last is not None and not self.need_setup:
+            try:
+                lines = self._ipvs_changes(self.last.virtual_servers)
+                self.kernel.ipvs_restore(lines)
+            except IpvsError:
+                self.need_setup = True
+                self.graceful.clear()
+                raise
+            return IpvsSyncResult(False, time.perf_counter() - t0, 0.0, 0, False, len(lines))
         try:
             if self.need_setup:
                 self.setup()
@@ -296,8 +335,7 @@ class IpvsSyncer:
             restore_s = self.ipt.restore(self._with_jumps(r.iptables))
             self.need_setup = False
             self._jumps = {}
-            current = parse_ipvsadm_save(self.kernel.ipvs_save())
-            lines = ipvs_diff(current, r.virtual_servers)
+            lines = self._ipvs_changes(r.virtual_servers)
             fell_back = False
             try:
                 self.kernel.ipvs_restore(lines)
@@ -305,6 +343,7 @@ class IpvsSyncer:
                 log.warning("ipvsadm -R of %d changes failed (%s); reloading the whole table",
                             len(lines), e)
                 self.kernel.ipvs_clear()
+                self.graceful.clear()
                 lines = ipvs_diff({}, r.virtual_servers)
                 self.kernel.ipvs_restore(lines)
                 fell_back = True

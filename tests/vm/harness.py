@@ -53,7 +53,7 @@ MODULES = (
     "ip_set_hash_ipportnet", "ip_set_bitmap_port", "xt_set",
     "ip_tables", "iptable_nat", "iptable_filter", "xt_comment", "xt_mark", "xt_addrtype",
     "xt_conntrack", "xt_MASQUERADE", "ipt_REJECT", "xt_physdev", "xt_ipvs",
-    "sch_netem", "sch_tbf",  # netsim link impair
+    "sch_prio", "sch_netem", "sch_tbf", "cls_u32",  # netsim link impair
 )
 
 INIT = r"""#!/bin/busybox sh

@@ -10,7 +10,9 @@ Each pod runs netsim's HTTP echo on :8080. The node runs netsim's IPVS applier
 (netsim.proxy.ipvs_apply.IpvsSyncer) for Service default/echo: ClusterIP 10.96.50.50:80,
 NodePort 30080, 2 endpoints. The client curls the ClusterIP and the NodePort; both
 endpoints must answer each. Then: a second sync changes nothing, removing an endpoint
-removes exactly that real server, and ClientIP affinity pins a client to one pod.
+gives it no new connections (its real server stays at weight 0 while IPVS counts its
+TIME_WAIT connections: graceful termination), and ClientIP affinity pins a client to one pod
+(the drained real server gets its weight back).
 
 Prints `NSIM key=value` lines for the test to read; exit 0 when every check passed.
 """
@@ -184,6 +186,15 @@ def main() -> int:
         after = hits(CLIENT, f"http://{CLUSTER_IP}:{PORT}/", 4)
         report("clusterip_hits_after_removal", json.dumps(after, sort_keys=True))
         check(set(after) == {PODS["h13-pod2"]}, "a removed endpoint gets no new connections")
+        # graceful termination: the curls' connections to pod1 are in TIME_WAIT (InActConn),
+        # so its real server stays at weight 0 instead of going at once
+        rs1 = f"{PODS['h13-pod1']}:8080"
+        listed = [ln.split() for ln in ns(NODE, "ipvsadm", "-Ln").stdout.splitlines()
+                  if rs1 in ln]
+        report("removed_rs_lines", json.dumps([" ".join(x) for x in listed]))
+        check(bool(listed) and all(x[3] == "0" and int(x[4]) + int(x[5]) > 0 for x in listed)
+              and syncer.stale_pending,
+              "a removed real server with connections stays at weight 0 (graceful termination)")
 
         res4 = syncer.sync(snapshot(list(PODS.values()), affinity=True))
         save = ns(NODE, "ipvsadm", "-Sn").stdout

@@ -1,0 +1,196 @@
+"""IPVS graceful termination (netsim.proxy.ipvs_graceful, in netsim.proxy.ipvs_apply's syncer),
+against a fake ipvsadm that keeps the table and its connection counts in memory.
+
+As upstream's graceful_termination.go: a TCP real server that leaves with connections goes
+to weight 0 (new connections avoid it, established ones keep flowing) and is deleted when
+they are gone (or after the timeout); UDP goes at once; one wanted again gets its weight
+back."""
+
+from __future__ import annotations
+
+import subprocess
+
+from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer
+from netsim.proxy.ipvs_graceful import GracefulTermination, RealServerStats, parse_ipvsadm_list
+from tests.proxy_fixtures import ep, eps, port, svc
+from tests.proxy_fixtures import snap as fixtures_snap
+
+VIP = "10.96.0.20"
+FLAG = {"TCP": "-t", "UDP": "-u"}
+
+
+class FakeIpvsadm(IpvsKernel):
+    """ipvsadm -Sn / -Ln / -R / -C, ip and ipset as a node netns would answer them."""
+
+    def __post_init__(self) -> None:  # no netns: nothing real is touched
+        self.table: dict[tuple[str, str], tuple[str, dict[str, list[int]]]] = {}
+        self.addrs: set[str] = set()
+        self.restores: list[list[str]] = []
+        self.calls: list[str] = []
+
+    def run(self, *argv, input=None, check=True, timeout=120):
+        self.calls.append(" ".join(argv[:2]))
+        out = ""
+        if argv[:2] == ("ipvsadm", "-Sn"):
+            for (flag, addr), (args, rss) in self.table.items():
+                out += f"-A {flag} {addr} {args}\n"
+                out += "".join(f"-a {flag} {addr} -r {rs} -m -w {w}\n" for rs, (w, _, _) in rss.items())
+        elif argv[:2] == ("ipvsadm", "-Ln"):
+            out = ("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler "
+                   "Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+            for (flag, addr), (args, rss) in self.table.items():
+                proto = {"-t": "TCP", "-u": "UDP"}[flag]
+                out += f"{proto}  {addr} {args.split()[1]}\n"
+                out += "".join(f"  -> {rs:<28} Masq    {w:<6} {a:<10} {i}\n"
+                               for rs, (w, a, i) in rss.items())
+        elif argv[:2] == ("ipvsadm", "-R"):
+            lines = input.splitlines()
+            self.restores.append(lines)
+            for line in lines:
+                self._apply(line.split())
+        elif argv[:2] == ("ipvsadm", "-C"):
+            self.table.clear()
+        elif argv[0] == "ip" and "addr" in argv and "show" in argv:
+            out = "".join(f"9: kube-ipvs0    inet {a}/32 scope global kube-ipvs0\n"
+                          for a in sorted(self.addrs))
+            if "dev" not in argv:
+                out += "2: eth0    inet 192.168.3.171/24 scope global eth0\n"
+        elif argv[0] == "ip" and "-batch" in argv:
+            for line in input.splitlines():
+                verb, addr = line.split()[1], line.split()[2].split("/")[0]
+                (self.addrs.add if verb == "add" else self.addrs.discard)(addr)
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    def _apply(self, p: list[str]) -> None:
+        key = (p[1], p[2])
+        if p[0] in ("-A", "-E"):
+            self.table[key] = (" ".join(p[3:]), self.table.get(key, ("", {}))[1])
+        elif p[0] == "-D":
+            del self.table[key]
+        elif p[0] == "-a":
+            self.table[key][1][p[4]] = [int(p[7]), 0, 0]
+        elif p[0] == "-e":
+            self.table[key][1][p[4]][0] = int(p[7])
+        elif p[0] == "-d":
+            del self.table[key][1][p[4]]
+
+    def connections(self, proto: str, rs: str, active: int, inactive: int = 0) -> None:
+        for (flag, _), (_, rss) in self.table.items():
+            if flag == FLAG[proto] and rs in rss:
+                rss[rs][1:] = [active, inactive]
+
+    def weights(self, proto: str = "TCP") -> dict[str, int]:
+        return {rs: w for rs, (w, _, _) in self.table[(FLAG[proto], f"{VIP}:80")][1].items()}
+
+
+class FakeIptables:
+    def save(self) -> str:
+        return ""
+
+    def restore(self, text: str) -> float:
+        return 0.0
+
+
+def snapshot(ips: list[str], proto: str = "TCP"):
+    s = svc("default", "web", clusterIP=VIP, ports=[port("http", 80, proto)])
+    return fixtures_snap([s], [eps("default", "web", [ep(ip) for ip in ips],
+                                   [port("http", 8080, proto)])],
+                         node_name="n1", node_ips=["192.168.3.171"], cluster_cidr="10.244.0.0/16")
+
+
+def syncer(timeout: float = 900.0) -> tuple[IpvsSyncer, FakeIpvsadm]:
+    k = FakeIpvsadm()
+    return IpvsSyncer(k, FakeIptables(), graceful=GracefulTermination(timeout=timeout)), k
+
+
+A, B = "10.244.1.2:8080", "10.244.1.3:8080"
+
+
+def test_a_removed_tcp_real_server_with_connections_drains_at_weight_0_then_goes():
+    s, k = syncer()
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    assert k.weights() == {A: 1, B: 1}
+    k.connections("TCP", A, active=1)
+    s.sync(snapshot(["10.244.1.3"]))
+    assert k.weights() == {A: 0, B: 1}  # no new connection picks A; its own keeps flowing
+    assert f"-e -t {VIP}:80 -r {A} -m -w 0" in k.restores[-1]
+    assert s.stale_pending and s.pending_delay > 0  # the agent comes back for it
+    # nothing changed, still connected: the agent's re-check leaves it, without a full sync
+    k.calls.clear()
+    s.sync(snapshot(["10.244.1.3"]), changed=set())
+    assert k.weights() == {A: 0, B: 1}
+    assert not any(c.startswith(("ipset", "ip ")) for c in k.calls)  # only ipvsadm ran
+    k.connections("TCP", A, active=0, inactive=1)  # FIN_WAIT / TIME_WAIT counts too
+    s.sync(snapshot(["10.244.1.3"]), changed=set())
+    assert k.weights() == {A: 0, B: 1}
+    k.connections("TCP", A, active=0, inactive=0)
+    s.sync(snapshot(["10.244.1.3"]), changed=set())
+    assert k.weights() == {B: 1}
+    assert not s.stale_pending
+
+
+def test_without_connections_a_tcp_real_server_is_deleted_at_once():
+    s, k = syncer()
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    s.sync(snapshot(["10.244.1.3"]))
+    assert k.weights() == {B: 1} and not s.stale_pending
+
+
+def test_udp_real_servers_are_deleted_at_once_even_with_connections():
+    s, k = syncer()
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"], "UDP"))
+    k.connections("UDP", A, active=0, inactive=5)
+    s.sync(snapshot(["10.244.1.3"], "UDP"))
+    assert k.weights("UDP") == {B: 1} and not s.stale_pending
+
+
+def test_a_draining_real_server_wanted_again_gets_its_weight_back():
+    s, k = syncer()
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    k.connections("TCP", A, active=2)
+    s.sync(snapshot(["10.244.1.3"]))
+    assert k.weights()[A] == 0
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]), changed={"default/web"})
+    assert k.weights() == {A: 1, B: 1} and not s.stale_pending
+
+
+def test_after_the_timeout_a_real_server_goes_with_its_connections(monkeypatch):
+    s, k = syncer(timeout=30)
+    clock = [1000.0]
+    monkeypatch.setattr("netsim.proxy.ipvs_apply.time.monotonic", lambda: clock[0])
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    k.connections("TCP", A, active=1)
+    s.sync(snapshot(["10.244.1.3"]))
+    clock[0] += 29
+    s.sync(snapshot(["10.244.1.3"]), changed=set())
+    assert k.weights()[A] == 0
+    clock[0] += 2
+    s.sync(snapshot(["10.244.1.3"]), changed=set())
+    assert k.weights() == {B: 1} and not s.stale_pending
+
+
+def test_a_deleted_service_takes_its_draining_real_servers_with_it():
+    s, k = syncer()
+    s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    k.connections("TCP", A, active=1)
+    s.sync(snapshot(["10.244.1.3"]))
+    s.sync(fixtures_snap([], [], node_name="n1", node_ips=["192.168.3.171"],
+                         cluster_cidr="10.244.0.0/16"))
+    assert k.table == {} and not s.stale_pending
+
+
+def test_parse_ipvsadm_list():
+    text = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  10.96.0.1:443 rr
+  -> 192.168.3.171:6443           Masq    1      3          1
+UDP  10.96.0.10:53 rr persistent 10800
+  -> 10.244.1.5:53                Masq    0      0          7
+FWM  12 rr
+  -> 10.244.1.9:80                Masq    1      0          0
+"""
+    assert parse_ipvsadm_list(text) == {
+        ("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
+        ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)},
+    }
