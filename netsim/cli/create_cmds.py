@@ -188,6 +188,9 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
                 "type": "kubernetes.io/tls",
                 "data": {"tls.crt": base64.b64encode(cert).decode(),
                          "tls.key": base64.b64encode(key).decode()}}
+    if what == "secret docker-registry":
+        from netsim.cli.create_docker import build_docker_registry
+        return build_docker_registry(ctx, name, p)
     if what in ("namespace", "ns"):
         return {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "creationTimestamp": None},
@@ -299,7 +302,9 @@ def _parsed_from_namespace(args) -> Parsed:
                        ("port", "port"), ("output", "output"), ("dry_run", "dry-run"),
                        ("from_", "from"), ("schedule", "schedule"), ("restart", "restart"),
                        ("tcp", "tcp"), ("clusterip", "clusterip"), ("node_port", "node-port"),
-                       ("external_name", "external-name")):
+                       ("external_name", "external-name"),
+                       ("docker_server", "docker-server"), ("docker_username", "docker-username"),
+                       ("docker_password", "docker-password"), ("docker_email", "docker-email")):
         put(name, getattr(args, attr, None))
     p.positional = list(getattr(args, "args", []) or [])
     # The words after `--` are the container's command (create job/cronjob).

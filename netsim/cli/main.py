@@ -20,7 +20,8 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--node", "--mode", "--image", "--port", "--target-port", "--field-selector",
                "--current-replicas", "--output-directory", "--node-label", "--from",
                "--schedule", "--restart", "--max-pods", "--tcp", "--clusterip", "--node-port",
-               "--external-name"}
+               "--external-name", "--docker-server", "--docker-username", "--docker-password",
+               "--docker-email"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -105,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--clusterip")
         p.add_argument("--node-port")
         p.add_argument("--external-name")
+        p.add_argument("--docker-server")              # create secret docker-registry
+        p.add_argument("--docker-username")
+        p.add_argument("--docker-password")
+        p.add_argument("--docker-email")
         p.add_argument("-o", "--output")
         p.add_argument("--dry-run", nargs="?", const="client")
         p.add_argument("args", nargs="*")

@@ -106,6 +106,9 @@ def set_cmd(ctx: Ctx, args: list[str]) -> int:
         raise CliError("error: Unknown command: use one of 'set image', 'set env'\n"
                        "See 'netsim set -h' for help and examples")
     sub, rest = args[0], args[1:]
+    if sub == "env":
+        from netsim.cli.set_env import set_env_cmd
+        return set_env_cmd(ctx, rest)
     if sub != "image":
         # `-n uit set image ...` arrives as `set -n uit image ...` only via reorder edge cases
         raise CliError(f'error: unknown command "{sub}" for "netsim set"')

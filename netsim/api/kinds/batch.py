@@ -204,6 +204,10 @@ def _validate_job(obj: dict, old: dict | None) -> list[str]:
         if spec.get("completions") != ospec.get("completions"):
             causes.append(v.invalid("spec.completions", spec.get("completions"),
                                     "field is immutable"))
+        if spec.get("template") != ospec.get("template"):
+            # ValidateImmutableField(spec.Template, ...): Go's %#v of the whole template
+            causes.append("spec.template: Invalid value: core.PodTemplateSpec{...}: "
+                          "field is immutable")
     return causes
 
 
