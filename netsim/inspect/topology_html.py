@@ -57,12 +57,6 @@ SCRIPT = r"""
     e.textContent = s;
     return e;
   }
-  function center(el) {
-    var r = el.querySelector("rect");
-    var x = +r.getAttribute("x"), y = +r.getAttribute("y");
-    return [x + (+r.getAttribute("width")) / 2, y + (+r.getAttribute("height")) / 2];
-  }
-
   var tr = model.trace;
   var summary = document.getElementById("trace-summary");
   var list = document.getElementById("trace-hops");
@@ -91,16 +85,13 @@ SCRIPT = r"""
       li.addEventListener("mouseleave", function () { focus(h.at, false); });
       list.appendChild(li);
     });
-    var pts = [];
     (tr.path || []).concat(tr.services || []).forEach(function (ref) {
       var el = elemFor(ref);
       if (el) { el.classList.add("on-path"); marked++; }
     });
-    (tr.path || []).forEach(function (ref) {
-      var el = elemFor(ref);
-      if (el) { pts.push(center(el).join(",")); }
-    });
-    document.getElementById("trace-path").setAttribute("points", pts.length > 1 ? pts.join(" ") : "");
+    var line = document.getElementById("trace-path");  // drawn by the renderer, hidden
+    line.setAttribute("points", line.getAttribute("data-points") || "");
+    document.getElementById("trace-badges").style.display = "";
   }
   function focus(ref, on) {
     var el = ref && elemFor(ref);
@@ -108,6 +99,7 @@ SCRIPT = r"""
   }
   document.getElementById("show-trace").addEventListener("change", function (ev) {
     document.getElementById("trace-path").style.display = ev.target.checked ? "" : "none";
+    document.getElementById("trace-badges").style.display = ev.target.checked ? "" : "none";
     document.querySelectorAll(".on-path").forEach(function (el) {
       el.classList.toggle("on-path-off", !ev.target.checked);
     });

@@ -306,8 +306,9 @@ svg.topology .edge {{ fill: none; stroke-width: 1.2; opacity: 0.55; }}
 svg.topology .edge.selects {{ stroke-dasharray: 4 3; }}
 svg.topology .edge.lan {{ stroke-width: 2; opacity: 0.8; }}
 svg.topology .on-path > rect {{ stroke: {TRACE_COLOR}; stroke-width: 4; }}
-svg.topology #trace-path {{ fill: none; stroke: {TRACE_COLOR}; stroke-width: 3; opacity: 0.85; }}
+svg.topology #trace-path {{ fill: none; stroke: {TRACE_COLOR}; stroke-width: 3; opacity: 0.7; }}
 svg.topology g[data-ref]:hover > rect {{ stroke-width: 3; }}
+svg.topology .hop-badge text {{ fill: #ffffff; font-weight: bold; }}
 """
 
 
@@ -340,8 +341,23 @@ def _box_svg(b: Box, on_path: bool) -> str:
     return "".join(out)
 
 
-def _points(path: list[Box]) -> str:
-    return " ".join(f"{b.cx},{b.cy}" for b in path)
+def _points(path: list[Box], lan: Box | None) -> str:
+    """The trace's line: through each pod's middle; into a node at the top of its box (where
+    its eth0 meets the LAN); from one node to another along the LAN bridge."""
+    pts: list[tuple[int, int]] = []
+    for i, b in enumerate(path):
+        prev = path[i - 1] if i else None
+        if b.kind in ("node", "pending"):
+            if prev is not None and prev.kind == "node" and lan is not None:
+                pts += [(prev.cx, lan.cy), (b.cx, lan.cy)]
+            pts.append((b.cx, b.y))
+        elif b.kind == "host" and prev is not None and prev.kind == "node" and lan is not None:
+            pts += [(prev.cx, lan.cy), (b.x + b.w, lan.cy)]
+        elif prev is not None and prev.kind == "host" and b.kind == "node" and lan is not None:
+            pts += [(prev.x + prev.w, lan.cy), (b.cx, lan.cy), (b.cx, b.y)]
+        else:
+            pts.append((b.cx, b.cy))
+    return " ".join(f"{x},{y}" for x, y in pts)
 
 
 def render_svg(model: dict, highlight: bool = True, standalone: bool = True) -> str:
@@ -383,16 +399,45 @@ def render_svg(model: dict, highlight: bool = True, standalone: bool = True) -> 
                    f'stroke="{EDGE_COLORS[e.kind]}" data-from={quoteattr(e.src)} '
                    f'data-to={quoteattr(e.dst)}/>\n')
     out.append("</g>\n")
-    path = [lay.boxes[r] for r in tr.get("path") or [] if r in lay.boxes] if highlight else []
-    if len(path) > 1:
-        out.append(f'<polyline id="trace-path" points="{_points(path)}"/>\n')
-    else:
-        out.append('<polyline id="trace-path" points=""/>\n')
+    # The trace's line and step badges are always drawn; without `highlight` they wait
+    # hidden (points in data-points, badges display:none) for the page's script to show.
+    path = [lay.boxes[r] for r in tr.get("path") or [] if r in lay.boxes]
+    pts = _points(path, lay.boxes.get("lan")) if len(path) > 1 else ""
+    out.append(f'<polyline id="trace-path" points="{pts if highlight else ""}" '
+               f'data-points="{pts}"/>\n')
     for ref in lay.order:
         if ref not in back:
             out.append(_box_svg(lay.boxes[ref], ref in on_path) + "\n")
-    out.append("</svg>\n")
+    hidden = "" if highlight else ' style="display:none"'
+    out.append(f'<g id="trace-badges"{hidden}>')
+    for b, steps in _badges(path):
+        out.append(_badge_svg(b, steps))
+    out.append("</g>\n</svg>\n")
     return "".join(out)
+
+
+def _badges(path: list[Box]) -> list[tuple[Box, str]]:
+    """The step numbers of the trace's path, one badge per element ("2,4" when the path
+    comes back to it)."""
+    steps: dict[str, list[int]] = {}
+    boxes: dict[str, Box] = {}
+    for i, b in enumerate(path, 1):
+        steps.setdefault(b.ref, []).append(i)
+        boxes[b.ref] = b
+    return [(boxes[r], ",".join(map(str, n))) for r, n in steps.items()]
+
+
+BADGE_R = 9
+
+
+def _badge_svg(b: Box, steps: str) -> str:
+    """A numbered disc on the element's top-right corner (the same the page's script draws)."""
+    w = max(2 * BADGE_R, int(len(steps) * 7) + 8)
+    x, y = b.x + b.w - w + 4, b.y - BADGE_R + 4
+    return (f'<g class="hop-badge" data-ref={quoteattr(b.ref)}>'
+            f'<rect x="{x}" y="{y}" width="{w}" height="{2 * BADGE_R}" rx="{BADGE_R}" '
+            f'fill="{TRACE_COLOR}"/><text x="{x + w // 2}" y="{y + BADGE_R + 4}" '
+            f'text-anchor="middle" fill="#ffffff" font-weight="bold">{steps}</text></g>')
 
 
 # --- JSON and DOT ----------------------------------------------------------------------------

@@ -203,11 +203,21 @@ def live(cluster):
 def page(cluster, live, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("topology")
     html = tmp / "topology.html"
+    before = cluster.client.list("pods")
     p = cluster.netsim("topology", "-w", str(html))
     assert f"written to {html}" in p.stderr
-    model = json.loads(cluster.netsim("topology", "-o", "json").stdout)
-    return {"tmp": tmp, "html": html, "model": model,
-            "pods": cluster.client.list("pods"), **live}
+    after = {(x["metadata"]["namespace"], x["metadata"]["name"]): x
+             for x in cluster.client.list("pods")}
+    # the pods there before and after the page was made, unchanged (a shared cluster's other
+    # tests may still be removing theirs)
+    stable = [x for x in before if (key := (x["metadata"]["namespace"], x["metadata"]["name"]))
+              in after and (after[key].get("status") or {}).get("podIP")
+              == (x.get("status") or {}).get("podIP")]
+    # what the page drew: the model it embeds (the layout of the screenshot test is its)
+    text = html.read_text()
+    start = text.index('<script type="application/json" id="model-data">')
+    model = json.loads(text[text.index(">", start) + 1:text.index("</script>", start)])
+    return {"tmp": tmp, "html": html, "model": model, "pods": stable, **live}
 
 
 def test_dom_after_scripts_lists_nodes_pods_and_the_trace(cluster, page):
@@ -228,7 +238,7 @@ def test_dom_after_scripts_lists_nodes_pods_and_the_trace(cluster, page):
         assert el["attrs"]["data-ip"] == (st.get("podIP") or "")
         assert el["attrs"]["data-node"] == (pod["spec"].get("nodeName") or "")
         assert md["name"] in el["text"]
-    assert dom.count("g", "pod") == len(page["pods"])
+    assert dom.count("g", "pod") == len(page["model"]["pods"]) >= len(page["pods"]) > 3
     svc = cluster.client.get("services", "topo-web", NS)
     el = dom.by_id[f"svc_{NS}_topo-web"]
     assert el["attrs"]["data-ip"] == svc["spec"]["clusterIP"]
