@@ -585,6 +585,7 @@ _NFT_OPS: list[tuple[re.Pattern, str]] = [(re.compile(p), k) for p, k in (
     (r"^dnat to (\S+)", "dnat"),
     (r"^masquerade(?: fully-random| random| persistent)*(?=\s|$)", "masquerade"),
     (r"^(jump|goto) (\S+)", "verdict"),
+    (r"^reject with (?:tcp reset|icmpx? (?:type )?[\w-]+)(?=\s|$)", "reject_with"),
     (r"^(accept|drop|reject|return)(?=\s|$)", "verdict"),
     (r"^counter(?=\s|$)", "counter"),
 )]
@@ -634,6 +635,8 @@ def _parse_nft_rule(raw: str) -> list[tuple]:
             ops.append(("masquerade",))
         elif kind == "verdict":
             ops.append(_parse_verdict(m.group(0), raw))
+        elif kind == "reject_with":  # how it is refused does not change the verdict
+            ops.append(("verdict", "reject", None))
         rest = rest[m.end():].strip()
     return ops
 
