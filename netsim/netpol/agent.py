@@ -40,6 +40,23 @@ RESYNC_SECONDS = 30.0  # re-check the jumps now and then, even with no event
 REJECTED_REASON = "Rejected"  # the Warning event on a policy left out of the rules
 
 
+# The node's ICMP errors are not rate-limited: a default deny REJECTs UDP (and other
+# non-TCP) with ICMP port unreachable, and Linux's default (a burst of 6, then one a second
+# per peer) turns most of a client's refused probes into timeouts. Per netns: only this
+# node's. (TCP gets a reset, which is never rate-limited.)
+NODE_SYSCTLS = (("net/ipv4/icmp_ratelimit", "0"),)
+
+
+def set_node_sysctls() -> None:
+    """Write NODE_SYSCTLS in this process' netns (the node's: start() checked)."""
+    for key, value in NODE_SYSCTLS:
+        try:
+            with open(f"/proc/sys/{key}", "w") as f:
+                f.write(value)
+        except OSError as e:
+            log.warning("could not set %s=%s: %s", key, value, e)
+
+
 def backend_for(proxy_mode: str | None) -> str:
     """"nftables" when kube-proxy runs in nftables mode, else "iptables" (iptables and
     IPVS mode: their kube-proxy writes iptables rules, with the binary Iptables() picks)."""
@@ -202,6 +219,8 @@ class PolicyAgent:
         if self.check_netns and self.netns is None:
             check_in_node_netns(self.cfg.node_netns(self.node.name))
         self.syncer = make_syncer(self.backend, self.netns)
+        if self.netns is None:
+            set_node_sysctls()
         log.info("network policies (%s) on node %s", self.backend, self.node.name)
         self.factory.retain()
         self.factory.start()

@@ -13,8 +13,8 @@ kube-proxy table beside it). Same semantics, same comments:
     egress-pods      ip saddr <pod> jump egress-<H>-<ns>/<pod>     each isolated local pod
     ingress-pods     ip daddr <pod> jump ingress-<H>-<ns>/<pod>
     ingress-<H>-ns/pod   jump policy-ingress-<H>-<ns>/<policy> for each selecting policy
-                         (comment "policy ns/name"), then counter reject
-                         (comment "default deny ingress to ns/pod")
+                         (comment "policy ns/name"), then counter reject (TCP
+                         with a reset; comment "default deny ingress to ns/pod")
     policy-ingress-<H>-ns/name  one rule per (peer, port): ... counter accept
                          (comment "ns/name ingress[i]")
     pods-<H>         a set of pod IPs per peer selector (namespace x podSelector x
@@ -206,7 +206,9 @@ def build(snap: Snapshot, errors: list[tuple[dict, str]] | None = None) -> NftMo
                 f"ip {'daddr' if ingress else 'saddr'} {pod.ip} jump {chain} {_c(f'{word} {key}')}")
             m.chains[chain] = [f"jump {pchain} {_c(f'policy {pname}')}"
                                for pname, pchain in pols if pchain]
-            m.chains[chain].append(f"counter reject {_c(f'default deny {direction.lower()} {word.split()[1]} {key}')}")
+            deny = _c(f"default deny {direction.lower()} {word.split()[1]} {key}")
+            m.chains[chain] += [f"meta l4proto tcp counter reject with tcp reset {deny}",
+                                f"counter reject {deny}"]
     for name, hook, prio, dispatch in BASE_CHAINS:
         m.base[name] = f"{{ type filter hook {hook} priority {prio} ; policy accept ; }}"
         m.chains[name] = [f"ct state established,related accept "

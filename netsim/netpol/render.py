@@ -15,7 +15,10 @@ always pass, as with upstream CNIs.
                     -s <pod> -j NETSIM-EG-<pod>     egress of each isolated local pod
                     -d <pod> -j NETSIM-IN-<pod>     ingress of each isolated local pod
     NETSIM-IN-<pod> clear the allow mark, -j NETSIM-NPI-<policy> for each selecting
-                    policy, RETURN when one set the mark, else REJECT ("default deny")
+                    policy, RETURN when one set the mark, else REJECT ("default deny":
+                    TCP with a reset, the rest with ICMP port unreachable — the kernel
+                    rate-limits ICMP errors per peer, so a client trying many refused
+                    TCP connections would otherwise wait for timeouts)
     NETSIM-NPI-<policy> / NETSIM-NPE-<policy>: one rule per (peer, port) of each rule
                     setting the allow mark; an ipBlock with `except` gets its own
                     NETSIM-NPX-<hash> chain (RETURN for the excepts first)
@@ -331,9 +334,9 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = (),
                 lines = [f"-j MARK --set-xmark 0x0/{ALLOW_MARK}", *jumps,
                          f"-m mark --mark {ALLOW_MARK}/{ALLOW_MARK} -m comment --comment "
                          f"{_q('allowed by a policy')} -j RETURN"]
-            lines.append(f"-m comment --comment "
-                         f"{_q(f'default deny {direction.lower()} {word.split()[1]} {key}')} "
-                         f"-j REJECT")
+            deny = _q(f"default deny {direction.lower()} {word.split()[1]} {key}")
+            lines += [f"-p tcp -m comment --comment {deny} -j REJECT --reject-with tcp-reset",
+                      f"-m comment --comment {deny} -j REJECT"]
             pod_rules.append((chain, direction, lines))
     for chain, _, lines in pod_rules:
         w.chain(chain)
