@@ -391,11 +391,12 @@ def run_probe(src: Source, dst: Dest, timeout: float = 3.0, *, sport: int = 0,
                 "src": "", "sport": 0}
 
 
-_CT_FIELD = re.compile(r"\b(src|dst|sport|dport)=(\S+)")
+_CT_FIELD = re.compile(r"\b(src|dst|sport|dport|packets|bytes)=(\S+)")
 
 
 def parse_conntrack(text: str) -> list[dict]:
-    """`conntrack -L` lines as {"orig": {...}, "reply": {...}, "line"} (first/second tuple)."""
+    """`conntrack -L` lines as {"orig": {...}, "reply": {...}, "line"} (first/second tuple;
+    packets= and bytes= too when nf_conntrack_acct is on)."""
     out = []
     for line in text.splitlines():
         orig: dict[str, str] = {}

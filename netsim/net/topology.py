@@ -263,6 +263,8 @@ def build_node(cfg: ClusterConfig, node: NodeSpec, ledger: Ledger) -> None:
             nl.set_sysctl("net.ipv4.ip_forward", "1")
             nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
             nl.set_sysctl("net.ipv4.conf.all.route_localnet", "1")
+            # packets/bytes per conntrack entry: `netsim proxy stats` in nftables mode
+            nl.set_sysctl("net.netfilter.nf_conntrack_acct", "1")
     finally:
         sock.close()
         os.close(fd)

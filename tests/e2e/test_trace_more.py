@@ -211,3 +211,27 @@ def test_interrupted_trace_leaves_nothing(cluster, trm):
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=30)
     wait_for(lambda: _node_state(cluster) == before, 10, what="no trace table, no monitor")
+
+
+def test_proxy_stats_counts_connections_in_both_modes(cluster, trm):
+    cip = cluster.client.get("services", "tm-web", NS)["spec"]["clusterIP"]
+    web_ip = trm["pods"]["tm-web"]["status"]["podIP"]
+    for _ in range(5):
+        r = cluster.pod_exec("tm-client", "curl", "-s", "-o", "/dev/null", "-m", "3",
+                             f"http://{cip}/", namespace=NS)
+        assert r.returncode == 0, r.stderr
+    p = cluster.netsim("-n", NS, "proxy", "stats", "tm-web")
+    lines = p.stdout.splitlines()
+    header = next(ln.split() for ln in lines if ln.startswith("PORT"))
+    row = next(ln.split() for ln in lines if f"{web_ip}:8080" in ln)
+    cells = dict(zip(header[:3] + ["POD NODE"] + header[5:], row, strict=True))
+    assert cells["POD"] == "tm-web" and int(cells[W1]) >= 5, p.stdout
+    if trm["mode"] == "nftables":
+        assert lines[0].startswith("Counted from: each node's conntrack table")
+        assert header[-3:] == ["PACKETS", "BYTES", "SHARE"]
+        assert int(cells["PACKETS"]) >= 5 * 4 and int(cells["BYTES"]) > 0, p.stdout
+    else:
+        assert header[-2:] == ["TOTAL", "SHARE"]
+    # without a Service: every one of the namespace with endpoints
+    p = cluster.netsim("-n", NS, "proxy", "stats")
+    assert f"service/tm-web in {NS}:" in p.stdout and f"service/tm-locked in {NS}:" in p.stdout
