@@ -406,7 +406,8 @@ class Cluster:
     `down()` or the end of the `with` block (also on an exception or ^C).
 
     name: a cluster name (at most 10 characters); None: a unique one (`t` + hex).
-    nodes, proxy_mode ("iptables", "nftables", "ipvs"): as `netsim cluster up`.
+    nodes, proxy_mode ("iptables", "nftables", "ipvs"): as `netsim cluster up` (nodes=1
+        is the control-plane node alone, tainted as kubeadm does: pods need a toleration).
     lan: the LAN /24 (`192.168.90.0/24`); a bigger network is a pool whose first free /24
         is taken; None: the first free /24 of 192.168.208.0/20. "Free": no host route and
         no other cluster's networks overlap it.
@@ -444,6 +445,7 @@ class Cluster:
         if not lifecycle.is_up(name):
             raise NetsimError(f'error: cluster "{name}" is not up')
         c._owned, c._up, c.keep = False, True, True
+        c.nodes, c.proxy_mode = len(c.config.nodes), c.config.proxy_mode
         led = [r for r in lifecycle.Ledger(name).records() if r["kind"] == "kubeconfig"]
         c._kubeconfig = led[-1]["path"] if led else None
         return c

@@ -13,9 +13,11 @@ for a test suite.
   192.168.208.0/20; `--netsim-lan` a /24 or a pool), brought up on first use and taken down
   at the end, also when tests fail or the run is interrupted (^C, SIGTERM).
 - `@pytest.mark.netsim(nodes=..., proxy_mode=...)` on a test, class or module asks for
-  another cluster; tests asking for the same one are run together (pytest's grouping of a
-  parametrized fixture) and share it, and each is taken down when its group is done.
-  Options `--netsim-nodes`, `--netsim-proxy-mode` set the defaults.
+  another cluster; tests asking for the same one are run together (the cluster is the
+  fixture's parameter, and pytest groups the tests by parameter) and share it, and each is
+  taken down when its group is done. Options `--netsim-nodes`, `--netsim-proxy-mode` set
+  the defaults. `nodes=1` is the control-plane node alone: tainted as kubeadm taints it,
+  so pods need a toleration for node-role.kubernetes.io/control-plane.
 - `--netsim-keep`: leave the clusters up; the summary says how to reach and remove them.
 - Without root the tests using the fixture are skipped, saying why.
 
@@ -77,16 +79,13 @@ def _marker_kwargs(marker) -> dict:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test whose netsim marker asks for another cluster than the default gets it as the
-    fixture's parameter: pytest then groups the tests by cluster and sets each up once."""
+    """The cluster a test asks for (its netsim marker over the options) is the fixture's
+    parameter: pytest then groups the tests by cluster, brings each up once and takes it
+    down when its group is done (the ids say which: `test_x[netsim-3-iptables]`)."""
     if "netsim_cluster" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("netsim")
-    if marker is None:
-        return
-    want = {**_defaults(metafunc.config), **_marker_kwargs(marker)}
-    if want == _defaults(metafunc.config):
-        return
+    want = {**_defaults(metafunc.config), **(_marker_kwargs(marker) if marker else {})}
     key = (want["nodes"], want["proxy_mode"])
     metafunc.parametrize("netsim_cluster", [key], indirect=True,
                          ids=[f"netsim-{key[0]}-{key[1]}"],
