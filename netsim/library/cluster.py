@@ -51,6 +51,7 @@ MAX_NAME = 10  # a cluster name: a DNS-1123 label of at most 10 characters (nsim
 _DEFAULT_CONDITION = {"Pod": "Ready", "Deployment": "Available", "Job": "Complete"}
 
 _SERVER_ERROR = re.compile(r"^Error from server \((\w+)\)")
+_INVALID = re.compile(r'^The \S+ "[^"]*" is invalid')  # field errors: kubectl prints no prefix
 
 Packet = Any  # a scapy packet (scapy is imported only where packets are made or read)
 
@@ -99,7 +100,7 @@ def _cli_failure(p: subprocess.CompletedProcess, what: str) -> NetsimError:
     """The error a failed `netsim` verb printed, as an exception of the right kind."""
     msg = (p.stderr or "").strip() or (p.stdout or "").strip() or f"{what} exited {p.returncode}"
     m = _SERVER_ERROR.match(msg)
-    reason = m.group(1) if m else None
+    reason = m.group(1) if m else ("Invalid" if _INVALID.match(msg) else None)
     cls = NotFoundError if reason == "NotFound" else NetsimError
     return cls(msg, reason=reason)
 

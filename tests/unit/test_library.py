@@ -108,3 +108,15 @@ def test_readme_shows_the_example_ci_runs():
     example = open(os.path.join(REPO, "examples", "pytest", "test_echo_service.py")).read()
     assert "## Testing your network code with netsim" in readme
     assert "```python\n" + example + "```" in readme
+
+
+def test_cli_errors_keep_kubectls_words_and_reason():
+    def failed(stderr):
+        return subprocess.CompletedProcess(["netsim"], 1, "", stderr + "\n")
+    e = lib._cli_failure(failed('Error from server (NotFound): pods "x" not found'), "get")
+    assert isinstance(e, lib.NotFoundError) and e.reason == "NotFound"
+    assert str(e) == 'Error from server (NotFound): pods "x" not found'
+    e = lib._cli_failure(failed('The Service "bad" is invalid: spec.ports[0].nodePort: '
+                                'Invalid value: 85: provided port is not in the valid range'), "apply")
+    assert e.reason == "Invalid" and not isinstance(e, lib.NotFoundError)
+    assert lib._cli_failure(failed('error: the path "x.yaml" does not exist'), "apply").reason is None
