@@ -735,12 +735,13 @@ class PodVolumes:
         if uid not in self.ready and time.monotonic() < self.backoff.get(uid, (0.0, 0))[0]:
             return False
         vols = _vols(pod)
-        if uid not in self.ready:
+        if uid not in self.claims:  # resolved once (also after an agent restart)
             try:
                 self.claims[uid] = claim_folders(pod, self.client)
             except MountError as e:
                 self.event(pod, "Warning", "FailedMount", str(e))
-                return self._failed(uid)
+                if uid not in self.ready:
+                    return self._failed(uid)
         src = Sources(self.get, self._token, self.allocatable)
         payloads: dict[str, Payload | None] = {}
         failed: dict[str, str] = {}
