@@ -32,7 +32,7 @@ from netsim.api.client import Client
 from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import cgroups, hooks, runtime, sandbox, volumes
+from netsim.kubelet import apireach, cgroups, hooks, runtime, sandbox, volumes
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
@@ -85,11 +85,13 @@ class Kubelet:
         self.pods = self.informers.informer("pods", {NODE_INDEX: node_name_index},
                                             field_selector=f"spec.nodeName={node.name}")
         self.services = self.informers.informer("services")
-        self.configmaps = self.informers.informer("configmaps")
-        # Secrets: only those the node's pods reference, one watch each (as upstream)
+        # ConfigMaps and Secrets: only those the node's pods reference, one watch each (the
+        # kubelet's watch-based configmap and secret managers), never the cluster's whole lot
+        self.configmaps = volumes.ObjectWatches(client, "configmaps",
+                                                lambda o: self._config_event("configmaps", o))
         self.secrets = volumes.ObjectWatches(client, "secrets",
                                              lambda o: self._config_event("secrets", o))
-        self._reads = ("pods", "services", "configmaps")
+        self._reads = ("pods", "services")
         # pod key -> the pod as our last status write returned it, until the cache has it
         self._written: dict[str, dict] = {}
         self._lock = threading.Lock()  # guards _written and _retained
@@ -181,6 +183,8 @@ class Kubelet:
 
     def heartbeat(self) -> None:
         while not self.stopped.wait(10.0):
+            if not apireach.api_reachable(self.cfg, self.node):
+                continue  # partitioned from the API server's node (netsim link partition)
             with contextlib.suppress(Exception):
                 cur = self.client.get("nodes", self.node.name)
                 cur["status"]["conditions"] = self._node_conditions(
@@ -220,16 +224,13 @@ class Kubelet:
         if retained:
             self.informers.release()  # the last user of the factory stops its informers
         self.secrets.stop()
+        self.configmaps.stop()
 
     def serve(self) -> None:
         """The informers, then the sync loop (once every cache has synced)."""
         self.pods.add_handler(on_add=self._pod_event,
                               on_update=lambda old, new: self._pod_event(new),
                               on_delete=self._pod_event)
-        self.configmaps.add_handler(
-            on_add=lambda o: self._config_event("configmaps", o),
-            on_update=lambda old, new: self._config_event("configmaps", new),
-            on_delete=lambda o: self._config_event("configmaps", o))
         with self._lock:
             if self.stopped.is_set():
                 return
@@ -276,6 +277,7 @@ class Kubelet:
         while not self.stopped.wait(RESYNC_SECONDS):
             pods = self.pods.indexer.by_index(NODE_INDEX, self.node.name)
             self.secrets.keep(volumes.referenced(pods, "secrets"))  # no pod here names it
+            self.configmaps.keep(volumes.referenced(pods, "configmaps"))
             keys = {key_of(p) for p in pods}
             keys.update(f"{r.namespace}/{r.name}" for r in list(self.records.values()))
             for key in sorted(keys):
@@ -453,14 +455,11 @@ class Kubelet:
         return None
 
     def _config_object(self, resource: str, name: str, namespace: str) -> dict | None:
-        """A ConfigMap or Secret for a container's env, from the cache. One not cached is
-        asked of the API: made just before the pod, its event may still be on its way."""
+        """A ConfigMap or Secret for a container's env or a volume, from the watch this node
+        keeps on that one object (started on first use, dropped when no pod here names it)."""
         if resource == "secrets":
             return self.secrets.get(namespace, name)
-        obj = self.configmaps.indexer.get(f"{namespace}/{name}")
-        if obj is None:
-            obj = self.client.get_or_none(resource, name, namespace)
-        return obj
+        return self.configmaps.get(namespace, name)
 
     def _run_pod(self, pod: dict) -> float | None:
         md, spec = pod["metadata"], pod["spec"]

@@ -161,8 +161,6 @@ def test_env_sources_come_from_the_caches_and_the_api_only_when_not_cached(
         kubelet, client, monkeypatch):
     client.create({"apiVersion": "v1", "kind": "ConfigMap",
                    "metadata": {"name": "cfg", "namespace": "default"}, "data": {"MODE": "fast"}})
-    items, rv = client.list_rv("configmaps")
-    kubelet.configmaps.replace(items, rv)
     calls = []
     real_get = client.get
 
@@ -175,8 +173,10 @@ def test_env_sources_come_from_the_caches_and_the_api_only_when_not_cached(
     p = pod("web", ME)
     with pytest.raises(ConfigError, match='secret "tok" not found'):
         container_env(kubelet._config_object, p, c)
-    # the cached ConfigMap was not asked for; the Secret is watched alone (metadata.name)
+    # neither was asked for by a GET: each is watched alone (metadata.name), ConfigMaps as
+    # Secrets (the node holds no other object of the cluster)
     assert calls == [] and kubelet.secrets.watched() == {("default", "tok")}
+    assert kubelet.configmaps.watched() == {("default", "cfg")}
     client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tok", "namespace": "default"},
                    "data": {"t": base64.b64encode(b"s3cret").decode()}})
     # made just now: the Secret's own watch brings it
@@ -185,6 +185,8 @@ def test_env_sources_come_from_the_caches_and_the_api_only_when_not_cached(
     assert calls == []
     kubelet.secrets.keep(set())
     assert kubelet.secrets.watched() == set()
+    kubelet.configmaps.keep(set())
+    assert kubelet.configmaps.watched() == set()
 
 
 def _getter(objs: dict):
