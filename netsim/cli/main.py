@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "expose"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
-    for name in ("capture", "trace", "topology", "link"):  # -h: their own parsers (cli/*_cmd.py)
+    for name in ("capture", "trace", "topology", "link", "netpol"):  # -h: their own parsers
         p = verb(name, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return ap
@@ -196,7 +196,7 @@ def run(argv: list[str]) -> int:
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
                                    "expose", "drain",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
-                                   "capture", "trace", "topology", "link"):
+                                   "capture", "trace", "topology", "link", "netpol"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")
     ctx = Ctx(cluster=getattr(args, "cluster", "netsim"), namespace=getattr(args, "namespace", None),
               all_namespaces=getattr(args, "all_namespaces", False), argv=argv)
@@ -272,6 +272,9 @@ def run(argv: list[str]) -> int:
     if v == "proxy":
         from netsim.cli import proxy_cmd
         return proxy_cmd.run(ctx, _after_verb(argv, v))
+    if v == "netpol":
+        from netsim.cli import netpol_cmd
+        return netpol_cmd.run(ctx, _after_verb(argv, v))
     if v == "capture":
         from netsim.cli import capture_cmd
         return capture_cmd.run(ctx, _after_verb(argv, v))

@@ -593,3 +593,42 @@ def test_a_policy_change_reaches_every_node_within_a_second(cluster, model, mode
     print(f"\n{mode}: policy created -> enforced on every node {applied * 1000:.0f} ms, "
           f"deleted -> lifted {removed * 1000:.0f} ms (each includes one matrix probe)")
     assert applied < 1.5 and removed < 1.5, (applied, removed)
+
+
+def test_netpol_stats_counts_what_each_policy_allowed_and_what_was_denied(cluster, model, mode):
+    """`netsim netpol stats`: the counters of every node's policy rules, per policy and per
+    isolated pod, as a user reads them after some traffic."""
+    c = cluster.client
+    pols = [netpol("allow-y", podSelector={"matchLabels": {"pod": "a"}},
+                   ingress=[{"from": [ns_sel(ns="y")]}]),
+            netpol("port-80", ingress=[{"ports": [{"port": 80}]}])]
+    allow = only_to("x", lambda s, d, port, proto: (port, proto) == (80, "tcp")
+                    or (d == "x/a" and nsof(s) == "y"))
+    try:
+        for p in pols:
+            c.create(p)
+        assert_matrix(model, allow, f"{mode}: stats policies")
+        # one more matrix on top: y's 3 pods x 4 ports reach x/a (allow-y), every other
+        # pod's tcp/80 to x (port-80); the rest to x is refused
+        got = probe_matrix(model)
+        assert got == expected(model, allow)
+        text = cluster.netsim("netpol", "stats", "-n", "x").stdout
+    finally:
+        for p in pols:
+            c.delete("networkpolicies", p["metadata"]["name"], "x")
+    lines = text.splitlines()
+    assert lines[0].split() == ["NAME", "POLICY-TYPES", "PODS", "ALLOWED-PACKETS",
+                                "ALLOWED-BYTES", "DENIED-PACKETS", "DENIED-BYTES"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:3]}
+    assert rows["allow-y"][1:3] == ["Ingress", "1"] and rows["port-80"][1:3] == ["Ingress", "3"]
+    # at least this probe's share (counters only grow; the matrix waits probed before):
+    # allow-y: y's 3 pods x 4 ports to x/a; port-80: tcp/80 to x/a from its 5 other
+    # sources, to x/b and x/c from 8 each (iptables also counts y's tcp/80 to x/a there:
+    # every selecting policy's rules are walked; nft stops at the first accept); refused:
+    # x/a from 5 sources on 3 ports, x/b from 8 on 3
+    assert int(rows["allow-y"][3]) >= 12 and int(rows["port-80"][3]) >= 21
+    assert int(rows["allow-y"][5]) >= 15
+    pod_rows = {ln.split()[0]: ln.split() for ln in lines[lines.index("") + 2:]}
+    assert set(pod_rows) == {"a", "b", "c"}
+    assert pod_rows["a"][1:3] == ["Ingress", "allow-y,port-80"]
+    assert int(pod_rows["a"][3]) >= 15 and int(pod_rows["b"][3]) >= 24
