@@ -38,6 +38,10 @@ _FIELDS = re.compile(r"\b(iif|oif) \"([^\"]+)\"|\bip (saddr|daddr) (\S+)|\b(?:tc
                      r"(sport|dport) (\d+)|\btcp flags == (\S+)|\bip id (\d+)")
 
 
+class TraceSetupError(RuntimeError):
+    """The trace table could not be added (the trace goes on without the kernel's view)."""
+
+
 @dataclass
 class Event:
     """One line of `nft monitor trace`."""
@@ -229,7 +233,7 @@ class Session:
                 r = subprocess.run(_ns(ns, "nft", "-f", "-"), input=table_text(self.table, match),
                                    capture_output=True, text=True, timeout=20)
                 if r.returncode != 0:
-                    raise RuntimeError(f"nft: {r.stderr.strip()}")
+                    raise TraceSetupError(f"nft: {r.stderr.strip()}")
                 self.tables.append(ns)
         except BaseException:
             self.__exit__(None, None, None)

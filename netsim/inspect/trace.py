@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from netsim.inspect import nftrace, policy, ruleflow
+from netsim.inspect import ipvstrace, nftrace, policy, ruleflow
 from netsim.inspect.capture import pod_netns
 from netsim.net.topology import ClusterConfig
 
@@ -244,6 +244,9 @@ def rule_action(rule: str) -> str:
     """What a matched rule does, in a few words: `jump KUBE-SVC-X`, `DNAT to ip:port`,
     `REJECT`, `MARK --or-mark 0x4000`, `MASQUERADE`, nft's `dnat to`, `goto`, vmaps."""
     text = re.sub(r'\s*comment "[^"]*"', "", rule).strip()
+    ipvs_action = ipvstrace.rule_action(text)
+    if ipvs_action is not None:
+        return ipvs_action
     if text.startswith(("-A ", "-I ")):
         m = _IPT_JUMP.search(text)
         if not m:
@@ -292,6 +295,9 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
     really reached, drop the branches to the others (iptables: the rules jumping to their
     KUBE-SEP chains; nftables: their numgen/vmap entries), so that the walk, its marks and
     its masquerade verdict are that one connection's. Changes `rules` in place."""
+    if isinstance(rules, ipvstrace.IpvsRules):
+        rules.only(endpoint)
+        return
     if isinstance(rules, ruleflow.NftRules):
         dnats = [(c.name, op[1]) for c in rules.chains.values() for _, ops in c.rules
                  for op in ops if op[0] == "dnat"]
@@ -360,7 +366,8 @@ def routing_hop(nodes: list[NodeInfo], here: str, dst: str) -> tuple[Hop, NodeIn
 # --- the live part -------------------------------------------------------------------------
 
 def node_rules(cfg: ClusterConfig, node: str):
-    """The node's kube-proxy rules as ruleflow reads them."""
+    """The node's kube-proxy rules as ruleflow reads them (IPVS mode: its virtual servers,
+    netsim.inspect.ipvstrace)."""
     from netsim.proxy.apply import Iptables, Nft  # noqa: PLC0415
     ns = cfg.node_netns(node)
     if cfg.proxy_mode == "nftables":
@@ -368,8 +375,8 @@ def node_rules(cfg: ClusterConfig, node: str):
         if text is None:
             raise TraceUsageError(f"error: node {node} has no table ip kube-proxy yet")
         return ruleflow.NftRules.from_listing(text)
-    if cfg.proxy_mode == "ipvs":
-        raise TraceUsageError("error: trace does not read IPVS mode yet (iptables and nftables)")
+    if cfg.proxy_mode == "ipvs":  # the load balancing is IPVS's, not netfilter's
+        return ipvstrace.node_rules(ns)
     return ruleflow.IptablesRules(Iptables(netns=ns).save())
 
 
@@ -577,11 +584,14 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             if owner is not None and cfg.node_netns(owner.name) not in matches:
                 matches[cfg.node_netns(owner.name)] = nftrace.match_expr(
                     dst.proto, [src.ip, via], None, candidates)
-        with nftrace.Session(matches) as session:
-            probe = run_probe(src, dst, sport=sport, http=http)
-            traced = session.collect()
-            session_table = session.table
-    elif probe is None:
+        try:
+            with nftrace.Session(matches) as session:
+                probe = run_probe(src, dst, sport=sport, http=http)
+                traced = session.collect()
+                session_table = session.table
+        except nftrace.TraceSetupError:  # the rules read and walked instead
+            probe, traced = None, None
+    if probe is None:
         probe = run_probe(src, dst, http=http)
     endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
     entry = None
@@ -590,6 +600,9 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
         ct_line = entry["line"] if entry else ""
     if dnat_node is not None and probe.get("sport"):
         endpoint = f"{entry['reply']['src']}:{entry['reply']['sport']}" if entry else None
+        if cfg.proxy_mode == "ipvs":  # IPVS's own connection entry says it first-hand
+            endpoint = ipvstrace.chosen_real_server(cfg.node_netns(dnat_node), dst.proto,
+                                                    src.ip, int(probe["sport"])) or endpoint
         if endpoint is None and len(walks[-1][2].endpoints) == 1:
             endpoint = walks[-1][2].endpoints[0]
         if endpoint is not None and traced is None:  # walk again on that one branch
