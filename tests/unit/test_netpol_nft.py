@@ -217,3 +217,37 @@ def test_the_kernel_takes_the_goldens_and_a_run_of_partial_transactions(tmp_path
     assert p.returncode == 0, p.stderr
     listed = NftRules.from_listing(p.stdout)
     assert set(listed.chains) == set(kernel.rules.chains)
+
+
+def test_a_bad_policy_gets_one_warning_event_and_the_agent_goes_on():
+    from netsim.api.admission import Admission
+    from netsim.api.client import LocalClient
+    from netsim.api.store import Store
+
+    class Factory:
+        def informer(self, resource):
+            return SimpleNamespace(add_handler=lambda **kw: None, indexer=None)
+    store = Store(":memory:", admission=Admission())
+    store.bootstrap()
+    client = LocalClient(store)
+    try:
+        client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})
+        bad = client.create(netpol("allow-80", ingress=[{"ports": [{"port": 80}]}]))
+        bad["spec"]["ingress"] = [{"ports": [{"port": 80, "endPort": "x"}]}]  # as if stored so
+        good = admitted(netpol("deny", policyTypes=["Ingress"]))[0]
+        agent = PolicyAgent(client, SimpleNamespace(proxy_mode="nftables"),
+                            SimpleNamespace(name=NODE), factory=Factory())  # type: ignore[arg-type]
+        kernel = FakeNft()
+        agent.syncer = NftPolicySyncer(kernel)  # type: ignore[arg-type]
+        for _ in range(3):  # every sync meets it; one event
+            errors: list = []
+            agent.syncer.sync(snap([bad, good]), errors=errors)
+            agent._report(errors)
+        events = client.list("events", "x")
+        assert [(e["type"], e["reason"], e["involvedObject"]["name"], e.get("count", 1))
+                for e in events] == [("Warning", "Rejected", "allow-80", 1)]
+        assert events[0]["message"].startswith(
+            "the network policy agent left it out of the rules: TypeError")
+        assert verdict(kernel.rules, "y/a", "x/a") == "REJECT"  # the good one is served
+    finally:
+        store.close()
