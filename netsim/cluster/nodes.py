@@ -6,7 +6,8 @@ lifecycle.start_agent): a netns on the LAN bridge with the next LAN address, the
 agent (kubelet, kube-proxy in the cluster's mode, the NetworkPolicy agent). Everything is
 written to the ledger before it is made, so `cluster down` removes it even after a
 SIGKILL; an add that fails midway takes back what it made; a remove drains the node
-first (its pods are deleted, their controllers make them again elsewhere).
+first as `kubectl drain --ignore-daemonsets --force --delete-emptydir-data` does (evictions
+that honour PodDisruptionBudgets; their controllers make the pods again elsewhere).
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def add(cluster: str, name: str | None = None, *, quiet: bool = False,
 # ---- remove --------------------------------------------------------------------------------
 
 def remove(cluster: str, name: str, *, quiet: bool = False, timeout: float = 60.0) -> None:
-    """Drain the node (its pods are deleted: their controllers make them again on the
+    """Drain the node (its pods are evicted: their controllers make them again on the
     other nodes), delete its Node, stop its agent and remove its network and records."""
     _running(cluster)
     client = HttpClient(cluster)
@@ -227,23 +228,19 @@ def remove(cluster: str, name: str, *, quiet: bool = False, timeout: float = 60.
 
 
 def _drain(client: HttpClient, name: str, node: dict, quiet: bool, timeout: float) -> None:
-    """Cordon, delete the pods (the DaemonSets' after the Node, as their controller would
-    make them again on a node that exists), delete the Node. Until the Node is deleted a
-    failure uncordons it again (nothing else was changed but the deleted pods, which
-    their controllers make again)."""
+    """`kubectl drain NODE --ignore-daemonsets --force --delete-emptydir-data` (netsim.cli.
+    drain: evictions, so PodDisruptionBudgets are honoured, with kubectl's lines), then the
+    Node is deleted and the DaemonSets' pods after it (their controller would make them again
+    on a node that exists). A drain that fails within `timeout` uncordons the node again
+    and stops the remove (what it evicted, their controllers made again elsewhere)."""
+    from netsim.cli.drain import Drainer, DrainOptions
     was_cordoned = bool((node.get("spec") or {}).get("unschedulable"))
-    if not was_cordoned:
-        client.patch("nodes", name, None, {"spec": {"unschedulable": True}})
-    _say(f"node/{name} {'already cordoned' if was_cordoned else 'cordoned'}", quiet)
+    opts = DrainOptions(ignore_daemonsets=True, force=True, delete_emptydir_data=True,
+                        timeout=timeout)
+    drainer = Drainer(client, opts, *([lambda s: None] * 2 if quiet else []))
     try:
-        pods = [p for p in _pods_on(client, name) if not _daemon_pod(p)]
-        n = _delete_pods(client, pods, quiet)
-        uids = {p["metadata"]["uid"] for p in pods}
-        if not _wait(lambda: _gone(client, name, uids), _grace(pods) + timeout / 2):
-            _delete_pods(client, [p for p in _pods_on(client, name)
-                                  if p["metadata"]["uid"] in uids], True, grace=0)
-        _say(f" ✓ Pods: {n} deleted (their controllers make them again on the other nodes)",
-             quiet)
+        if not drainer.drain([name]):
+            raise NodeError(f"error: {drainer.failure} (node {name} was not removed)")
         client.delete("nodes", name)
     except BaseException:
         if not was_cordoned:
