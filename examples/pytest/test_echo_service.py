@@ -84,8 +84,9 @@ def test_raw_syn_to_the_cluster_ip_is_answered_by_a_pod_after_dnat(echo):
     svc_ip = echo.get("svc", "echo")["spec"]["clusterIP"]
     client = echo.pod("client")
     pods = backends(echo)
+    only_ours = f"host {client.ip} and tcp port 43210"  # not the kubelet's readiness probes
     with contextlib.ExitStack() as stack:  # tcpdump on each backend's eth0 meanwhile
-        caps = {ip: stack.enter_context(p.capture(count=3, timeout=2, filter="tcp port 8080"))
+        caps = {ip: stack.enter_context(p.capture(count=3, timeout=2, filter=only_ours))
                 for ip, p in pods.items()}
         answers = client.send(IP(dst=svc_ip) / TCP(sport=43210, dport=80, flags="S"))
 

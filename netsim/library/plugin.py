@@ -19,6 +19,9 @@ for a test suite.
   the defaults. `nodes=1` is the control-plane node alone: tainted as kubeadm taints it,
   so pods need a toleration for node-role.kubernetes.io/control-plane.
 - `--netsim-keep`: leave the clusters up; the summary says how to reach and remove them.
+- A run that could not tear down (SIGKILL, the machine's OOM killer) leaves its clusters;
+  the next run with the same name prefix removes them before it brings up its own (each
+  cluster records the pytest process it belongs to; a kept cluster is left alone).
 - Without root the tests using the fixture are skipped, saying why.
 
 Nothing of netsim is imported until a test asks for a cluster: the plugin costs nothing in
@@ -27,6 +30,7 @@ a run that does not use it (netsim's own tests included).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -34,6 +38,8 @@ import pytest
 
 PROXY_MODES = ("iptables", "nftables", "ipvs")
 _KEY_ATTR = "_netsim_kept"
+_REAPED_ATTR = "_netsim_reaped"
+OWNER_FILE = "pytest-owner.json"  # in /run/netsim/<cluster>/, removed with the cluster
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "netsim(nodes=3, proxy_mode='iptables'): the cluster netsim_cluster gives "
                    "these tests")
     setattr(config, _KEY_ATTR, [])
+    setattr(config, _REAPED_ATTR, None)
 
 
 def _defaults(config: pytest.Config) -> dict:
@@ -106,16 +113,56 @@ def netsim_cluster(request: pytest.FixtureRequest):
     nodes, proxy_mode = getattr(request, "param", None) or tuple(_defaults(config).values())
     from netsim.library import Cluster  # noqa: PLC0415 - only when a test wants a cluster
     keep = config.getoption("netsim_keep")
+    prefix = config.getoption("netsim_name_prefix")
+    if getattr(config, _REAPED_ATTR) is None:
+        setattr(config, _REAPED_ATTR, reap_orphans(prefix))
     cluster = Cluster(nodes=nodes, proxy_mode=proxy_mode, lan=config.getoption("netsim_lan"),
-                      keep=keep, name_prefix=config.getoption("netsim_name_prefix"))
+                      keep=keep, name_prefix=prefix)
     restore = _sigterm_as_interrupt()
     try:
         with cluster:
+            _record_owner(cluster.name, keep)
             yield cluster
     finally:
         restore()
         if keep and cluster.is_up:
             getattr(config, _KEY_ATTR).append(cluster)
+
+
+def _record_owner(name: str, keep: bool) -> None:
+    from netsim.kubelet.runtime import proc_starttime  # noqa: PLC0415
+    from netsim.net.ledger import run_dir  # noqa: PLC0415
+    path = os.path.join(run_dir(name), OWNER_FILE)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump({"pid": os.getpid(), "starttime": proc_starttime(os.getpid()),
+                   "keep": keep}, f)
+
+
+def reap_orphans(prefix: str) -> list[str]:
+    """Take down the clusters named PREFIX... whose pytest run is gone without taking them
+    down (not kept ones, not ones still being made: those have no owner record yet).
+    Returns their names."""
+    from netsim.kubelet.runtime import proc_starttime  # noqa: PLC0415
+    from netsim.net.ledger import RUN_ROOT  # noqa: PLC0415
+    reaped = []
+    names = sorted(os.listdir(RUN_ROOT)) if os.path.isdir(RUN_ROOT) else []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        try:
+            with open(os.path.join(RUN_ROOT, name, OWNER_FILE)) as f:
+                owner = json.load(f)
+        except (OSError, ValueError):
+            continue  # not a plugin's cluster, or one being brought up now
+        if owner.get("keep") or proc_starttime(int(owner.get("pid", 0))) == owner.get("starttime"):
+            continue
+        from netsim.cluster import lifecycle  # noqa: PLC0415
+        try:
+            lifecycle.down(name, quiet=True)
+        except lifecycle.ClusterError:
+            continue
+        reaped.append(name)
+    return reaped
 
 
 def _sigterm_as_interrupt():
@@ -134,10 +181,15 @@ def _sigterm_as_interrupt():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    tr = terminalreporter
+    reaped = getattr(config, _REAPED_ATTR, None)
+    if reaped:
+        tr.section("netsim")
+        tr.write_line("removed clusters an earlier run left up when it was killed: "
+                      + ", ".join(reaped))
     kept = getattr(config, _KEY_ATTR, [])
     if not kept:
         return
-    tr = terminalreporter
     tr.section("netsim clusters kept (--netsim-keep)")
     for c in kept:
         tr.write_line(f"cluster {c.name}: LAN {c.lan}, {c.nodes} nodes, {c.proxy_mode}")

@@ -166,3 +166,37 @@ def test_interrupted_run_leaves_nothing(tmp_path):
     assert "KeyboardInterrupt" in out, out
     _gone(prefix, marker)
 
+
+
+def test_a_killed_run_is_cleaned_up_by_the_next_run(tmp_path):
+    """SIGKILL cannot be caught: the cluster stays, and the next run with the same prefix
+    takes it down before it brings up its own."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    marker = str(3000000 + secrets.randbelow(10**6))
+    ready = str(tmp_path / "ready")
+    (folder / "test_interrupted.py").write_text(INTERRUPTED % {"marker": marker,
+                                                               "ready": ready})
+    prefix = _prefix()
+    p = _pytest(str(folder), prefix)
+    try:
+        wait_for(lambda: os.path.exists(ready) or p.poll() is not None, timeout=180,
+                 what="the cluster up and the test waiting")
+        assert p.poll() is None, p.communicate()[0]
+        p.kill()
+        p.communicate()
+        killed = open(ready).read()
+        assert any(killed in line for line in _leftovers(prefix, marker))
+        (folder / "test_interrupted.py").unlink()
+        (folder / "test_next.py").write_text(
+            "import pytest\n\n\n@pytest.mark.netsim(nodes=1)\n"
+            "def test_up(netsim_cluster):\n    assert netsim_cluster.is_up\n")
+        nxt = _pytest(str(folder), prefix)
+        out, _ = nxt.communicate(timeout=300)
+        assert nxt.returncode == 0, out
+        assert f"removed clusters an earlier run left up when it was killed: {killed}" in out
+        _gone(prefix, marker)
+    finally:
+        if os.path.exists(ready):
+            subprocess.run([sys.executable, "-m", "netsim.cli.main", "cluster", "down",
+                            "--name", open(ready).read()], capture_output=True)
