@@ -32,7 +32,7 @@ from netsim.api.client import Client
 from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import apireach, cgroups, hooks, runtime, sandbox, volumes
+from netsim.kubelet import apireach, cgroups, hooks, localstorage, runtime, sandbox, volumes
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
@@ -212,6 +212,7 @@ class Kubelet:
         self.register()
         threading.Thread(target=self.heartbeat, daemon=True, name="heartbeat").start()
         threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
+        threading.Thread(target=self._local_storage, daemon=True, name="eviction").start()
         self.probes.start()
         self.serve()
 
@@ -313,6 +314,63 @@ class Kubelet:
                 if c.pid in codes or (c.pid in foreign and not c.alive()):
                     self.queue.add(f"{rec.namespace}/{rec.name}")
 
+    def _local_storage(self) -> None:
+        """The eviction manager's local-storage pass: a pod whose disk emptyDir holds more
+        than its sizeLimit is evicted (netsim.kubelet.localstorage)."""
+        while not self.stopped.wait(localstorage.INTERVAL):
+            for rec in list(self.records.values()):
+                key = f"{rec.namespace}/{rec.name}"
+                pod = self.pod(key)
+                if pod is None or pod["metadata"].get("uid") != rec.uid or \
+                        pod["metadata"].get("deletionTimestamp") or \
+                        (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    continue
+                try:
+                    msg = localstorage.over_limit(pod, self.pod_dir(rec.namespace, rec.name,
+                                                                    rec.uid))
+                    if msg:
+                        self._evict(pod, msg)
+                except Exception:  # noqa: BLE001 - one pod must not stop the pass
+                    log.exception("local storage check of %s", key)
+
+    def _evict(self, pod: dict, message: str) -> None:
+        """evictPod: the Failed/Evicted status first (the API is the truth: a restarted
+        agent sees it too), the event, then the sync kills the containers for good."""
+        try:
+            out = self.client.update_status(
+                {**pod, "status": localstorage.evicted_status(pod.get("status") or {},
+                                                              message, now_rfc3339())})
+        except (errors.NotFound, errors.Conflict):
+            return
+        with self._lock:
+            self._written[key_of(pod)] = out
+        events.record(self.client, pod, "Warning", localstorage.EVICTED, message, "kubelet",
+                      self.node.name)
+        self.queue.add(key_of(pod))
+
+    def _run_evicted(self, pod: dict, rec: runtime.PodRecord) -> float | None:
+        """An evicted pod: its containers killed at once, never restarted; their statuses
+        terminated, the Failed/Evicted status kept."""
+        live = [c for c in rec.containers.values() if c.alive()]
+        for crec in live:
+            crec.killed_by_us = True
+            runtime.stop(crec, 0)
+        for crec in rec.containers.values():
+            if not crec.alive() and crec.exit_code is None and crec.pid:
+                self._record_exit(pod, crec)
+        old = pod.get("status") or {}
+        statuses = [st.container_status(
+            c, rec.containers.get(c["name"]), image_error=None, config_error=None,
+            backoff=False, ready=False, started=None, image_id=f"netsim://{c.get('image', '')}")
+            for c in pod["spec"].get("containers") or []]
+        if old.get("containerStatuses") != statuses:
+            with contextlib.suppress(errors.NotFound, errors.Conflict):
+                out = self.client.update_status({**pod, "status": {**old,
+                                                                   "containerStatuses": statuses}})
+                with self._lock:
+                    self._written[key_of(pod)] = out
+        return None
+
     # ---- sync ------------------------------------------------------------------------
     def sync(self, key: str) -> float | None:
         ns, name = key.split("/", 1)
@@ -340,6 +398,7 @@ class Kubelet:
                         events.record(self.client, pod, "Normal", "Killing",
                                       f"Stopping container {c.name}", "kubelet", self.node.name)
                 threading.Thread(target=self._stop_all, args=(pod, rec, grace), daemon=True).start()
+            self._write_terminating_status(pod, rec)
             return 0.5
         if rec:
             self._cleanup(rec)
@@ -347,6 +406,28 @@ class Kubelet:
         with contextlib.suppress(errors.NotFound):
             self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"], 0)
         return None
+
+    def _write_terminating_status(self, pod: dict, rec: runtime.PodRecord) -> None:
+        """While a pod terminates its Ready condition still follows its probes, as upstream's
+        SyncTerminatingPod: readiness probes go on (a server that fails /ready in its lame
+        duck turns the pod's endpoints `serving: false`, so kube-proxy moves its UDP flows
+        while it still answers)."""
+        specs = pod["spec"].get("containers") or []
+        if (pod.get("status") or {}).get("phase") != "Running" or not all(
+                rec.containers.get(c["name"]) and rec.containers[c["name"]].alive()
+                for c in specs):
+            return  # stopped during its init phase, or going: the pod is deleted next
+        uid = pod["metadata"]["uid"]
+        statuses = []
+        for c in specs:
+            crec = rec.containers[c["name"]]
+            statuses.append(st.container_status(
+                c, crec, image_error=None, config_error=None, backoff=False,
+                ready=self.probes.ready(uid, c["name"], c, crec),
+                started=self.probes.started(uid, c["name"], c, crec),
+                image_id=f"netsim://{c.get('image', '')}"))
+        self._write_status(pod, rec, statuses, pod["spec"].get("restartPolicy", "Always"),
+                           apps_started=True)
 
     def _stop_all(self, pod: dict, rec: runtime.PodRecord, grace: float) -> None:
         """The termination sequence, per container at once: its preStop hook, then SIGTERM,
@@ -467,6 +548,8 @@ class Kubelet:
         rec = self.records.get(uid)
         if rec is None:
             rec = self.records[uid] = runtime.PodRecord(uid=uid, namespace=md["namespace"], name=md["name"])
+        if localstorage.is_evicted(pod):
+            return self._run_evicted(pod, rec)
         pdir = self.pod_dir(md["namespace"], md["name"], uid)
         err = self._ensure_sandbox(pod, rec)
         if err:
