@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
                     help="format (default: from -w's extension, else json)")
     ap.add_argument("-w", "--write", metavar="FILE", help="write to FILE instead of stdout")
     ap.add_argument("-n", "--namespace")
+    ap.add_argument("-A", "--all-namespaces", action="store_true",
+                    help="all namespaces (the default)")
     ap.add_argument("--trace", metavar="FILE",
                     help="the trace JSON to show (default: the cluster's last `netsim trace`)")
     ap.add_argument("--no-trace", action="store_true", help="show no trace")
@@ -49,7 +51,7 @@ def render(model: dict, fmt: str) -> str:
 
 def run(ctx: Ctx, argv: list[str]) -> int:
     a = parser().parse_args(argv)
-    namespace = a.namespace or ctx.namespace
+    namespace = None if a.all_namespaces else a.namespace or ctx.namespace
     fmt = a.output
     if fmt is None:
         ext = os.path.splitext(a.write or "")[1].lstrip(".").lower()

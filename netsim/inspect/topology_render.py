@@ -133,6 +133,8 @@ def layout(model: dict) -> Layout:
 
     def pod_lines(p: dict) -> list[str]:
         state = "Ready" if p["ready"] else p["phase"] if p["phase"] != "Running" else "NotReady"
+        if p["phase"] == "Terminating":
+            state = "Terminating"
         net = " hostNetwork" if p["hostNetwork"] else ""
         return [f"{p['namespace']}/{p['name']}", f"{p['ip'] or '<none>'}  {state}{net}"]
 
