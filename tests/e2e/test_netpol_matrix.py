@@ -14,8 +14,8 @@ probed. After a case its policies are deleted and the matrix must be open again.
 The module runs once per kube-proxy mode on one cluster each (the nftables run recreates
 the session's cluster in nftables mode, then gives it back in iptables mode): the node
 agents enforce with iptables chains in the first and with `table ip netsim-netpol` in the
-second. The cases' expectations are the ones tests/unit/test_netpol_render.py checks
-offline through the packet-flow interpreter.
+second. The cases are tests/netpol_cases.py, which tests/unit/test_netpol_cases.py also
+walks offline through the packet-flow interpreter, for both renderers.
 """
 
 from __future__ import annotations
@@ -29,19 +29,28 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from netsim.inspect.capture import pod_netns
 from netsim.net.rtnl import in_netns
 from tests.conftest import requires_root, wait_for
+from tests.netpol_cases import (
+    ALL,
+    CASES,
+    NAMESPACES,
+    PODS,
+    PORTS,
+    netpol,
+    ns_sel,
+    nsof,
+    only_from,
+    only_to,
+    podof,
+)
 
 pytestmark = [requires_root, pytest.mark.e2e]
 PYTHON = sys.executable  # pods share the host's filesystem: the venv is there too
-NAMESPACES = ("x", "y", "z")
-PODS = ("a", "b", "c")
-PORTS = [(80, "tcp"), (81, "tcp"), (80, "udp"), (81, "udp")]
 PROBE_TIMEOUT = 1.0
 TIMINGS: dict[str, float] = {}
 
@@ -241,201 +250,6 @@ def assert_matrix(m: Model, allow, what: str, sources=None, timeout: float = 15)
     except AssertionError:
         raise AssertionError(f"{what}:\n{table(last['got'], want)}") from None
     return time.monotonic() - t0
-
-
-# ---- cases: steps of (actions, expectation) ------------------------------------------------
-def netpol(name: str, ns: str = "x", **spec) -> dict:
-    spec.setdefault("podSelector", {})
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
-
-
-def nsof(k: str) -> str:
-    return k.split("/")[0]
-
-
-def podof(k: str) -> str:
-    return k.split("/")[1]
-
-
-def ns_sel(**labels) -> dict:
-    return {"namespaceSelector": {"matchLabels": labels}}
-
-
-def pod_sel(**labels) -> dict:
-    return {"podSelector": {"matchLabels": labels}}
-
-
-A = Callable[[str, str, int, str], bool]
-ALL: A = lambda s, d, port, proto: True  # noqa: E731
-
-
-def only_to(target: str, allow_in: A) -> A:
-    """Everything, except that `target` ("x/a" or "x") accepts only what `allow_in` says."""
-    def f(s, d, port, proto):
-        hit = d == target or nsof(d) == target
-        return allow_in(s, d, port, proto) if hit else True
-    return f
-
-
-def only_from(source: str, allow_out: A) -> A:
-    def f(s, d, port, proto):
-        hit = s == source or nsof(s) == source
-        return allow_out(s, d, port, proto) if hit else True
-    return f
-
-
-# Each case: a list of steps; a step is ([actions], expectation). An action is
-# ("create"|"update", policy) | ("delete", "ns/name") | ("label-pod"|"label-ns", key, labels)
-# (labels: the object's whole new label set). `ips` cases get the model first.
-CASES: dict[str, Callable] = {
-    "default-deny-ingress": lambda m: [
-        ([("create", netpol("deny-ingress", policyTypes=["Ingress"]))],
-         lambda s, d, port, proto: nsof(d) != "x")],
-    "default-deny-all": lambda m: [
-        ([("create", netpol("deny-all", policyTypes=["Ingress", "Egress"]))],
-         lambda s, d, port, proto: nsof(d) != "x" and nsof(s) != "x")],
-    "pod-selector-in-own-namespace": lambda m: [
-        ([("create", netpol("x-a-allows-x-b", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"from": [pod_sel(pod="b")]}]))],
-         only_to("x/a", lambda s, d, port, proto: s == "x/b"))],
-    "allow-ingress-to-one-target-beside-deny": lambda m: [
-        ([("create", netpol("deny-all", policyTypes=["Ingress"])),
-          ("create", netpol("allow-all-to-a", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"from": [{"podSelector": {}, "namespaceSelector": {}}]}]))],
-         lambda s, d, port, proto: nsof(d) != "x" or podof(d) == "a")],
-    "namespace-selector-default-label": lambda m: [
-        ([("create", netpol("from-y", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [ns_sel(**{"kubernetes.io/metadata.name": "y"})]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) == "y"))],
-    "pod-and-namespace-selector-in-one-peer-is-an-and": lambda m: [
-        ([("create", netpol("ns-and-pod", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [{"namespaceSelector": {"matchExpressions": [
-                {"key": "ns", "operator": "NotIn", "values": ["x"]}]},
-                "podSelector": {"matchExpressions": [
-                    {"key": "pod", "operator": "In", "values": ["b", "c"]}]}}]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) != "x" and podof(s) in ("b", "c")))],
-    "pod-or-namespace-selector-as-two-peers-is-an-or": lambda m: [
-        ([("create", netpol("ns-or-pod", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [{"namespaceSelector": {"matchExpressions": [
-                {"key": "ns", "operator": "NotIn", "values": ["x"]}]}},
-                pod_sel(pod="b")]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) != "x" or s == "x/b"))],
-    "ports-81-tcp-from-y": lambda m: [
-        ([("create", netpol("y-on-81", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [ns_sel(ns="y")], "ports": [{"port": 81, "protocol": "TCP"}]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) == "y" and (port, proto) == (81, "tcp")))],
-    "protocol-only-tcp": lambda m: [
-        ([("create", netpol("tcp-only", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"ports": [{"protocol": "TCP"}]}]))],
-         only_to("x/a", lambda s, d, port, proto: proto == "tcp"))],
-    "end-port-range-udp": lambda m: [
-        ([("create", netpol("range", ingress=[{"ports": [
-            {"port": 81, "endPort": 90, "protocol": "UDP"}]}]))],
-         only_to("x", lambda s, d, port, proto: (port, proto) == (81, "udp")))],
-    "named-port-ingress-from-namespace": lambda m: [
-        ([("create", netpol("named", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [ns_sel(ns="y")], "ports": [{"port": "serve-80-tcp"}]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) == "y" and (port, proto) == (80, "tcp")))],
-    "named-port-udp-81": lambda m: [
-        ([("create", netpol("named", ingress=[{"ports": [
-            {"port": "serve-81-udp", "protocol": "UDP"}]}]))],
-         only_to("x", lambda s, d, port, proto: (port, proto) == (81, "udp")))],
-    "named-port-egress": lambda m: [
-        ([("create", netpol("egress-named", policyTypes=["Egress"], egress=[
-            {"ports": [{"port": "serve-80-tcp"}]}]))],
-         only_from("x", lambda s, d, port, proto: (port, proto) == (80, "tcp")))],
-    "stacked-policies-and-one-more-unblocks-80": lambda m: [
-        ([("create", netpol("y-on-81", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-            {"from": [ns_sel(ns="y")], "ports": [{"port": 81}]}]))],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) == "y" and (port, proto) == (81, "tcp"))),
-         ([("create", netpol("y-on-80", podSelector={"matchLabels": {"pod": "a"}}, ingress=[
-             {"from": [ns_sel(ns="y")], "ports": [{"port": 80}]}]))],
-          only_to("x/a", lambda s, d, port, proto: nsof(s) == "y" and proto == "tcp"))],
-    "allow-all-ingress-takes-precedence": lambda m: [
-        ([("create", netpol("port-80", ingress=[{"ports": [{"port": 80}]}]))],
-         only_to("x", lambda s, d, port, proto: (port, proto) == (80, "tcp"))),
-        ([("create", netpol("allow-all", ingress=[{}]))], ALL)],
-    "allow-all-egress-takes-precedence": lambda m: [
-        ([("create", netpol("egress-80", policyTypes=["Egress"], egress=[{"ports": [{"port": 80}]}]))],
-         only_from("x", lambda s, d, port, proto: (port, proto) == (80, "tcp"))),
-        ([("create", netpol("egress-all", policyTypes=["Egress"], egress=[{}]))], ALL)],
-    "updated-policy-allow-all-to-deny-all": lambda m: [
-        ([("create", netpol("mutate", ingress=[{}]))], ALL),
-        ([("update", netpol("mutate", ingress=[]))], lambda s, d, port, proto: nsof(d) != "x")],
-    "updated-namespace-labels": lambda m: [
-        ([("create", netpol("from-ns2", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"from": [ns_sel(ns2="updated")]}]))],
-         only_to("x/a", lambda s, d, port, proto: False)),
-        ([("label-ns", "y", {"ns": "y", "ns2": "updated"})],
-         only_to("x/a", lambda s, d, port, proto: nsof(s) == "y"))],
-    "updated-pod-labels-allow-then-isolate": lambda m: [
-        ([("create", netpol("from-b-updated", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"from": [pod_sel(pod="b", pod2="updated")]}])),
-          ("create", netpol("isolate-target", podSelector={"matchLabels": {"target": "isolated"}},
-                            policyTypes=["Ingress"]))],
-         only_to("x/a", lambda s, d, port, proto: False)),
-        ([("label-pod", "x/b", {"pod": "b", "pod2": "updated"}),
-          ("label-pod", "x/c", {"pod": "c", "target": "isolated"})],
-         lambda s, d, port, proto: (s == "x/b" if d == "x/a" else d != "x/c"))],
-    "deny-ingress-from-other-namespaces": lambda m: [
-        ([("create", netpol("same-ns", ingress=[{"from": [{"podSelector": {}}]}]))],
-         only_to("x", lambda s, d, port, proto: nsof(s) == "x"))],
-    "deny-egress-pod-a-and-whole-namespace-x": lambda m: [
-        ([("create", netpol("deny-a", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"]))],
-         only_from("x/a", lambda s, d, port, proto: False)),
-        ([("create", netpol("deny-x", policyTypes=["Egress"]))],
-         only_from("x", lambda s, d, port, proto: False))],
-    "ingress-and-egress-together": lambda m: [
-        ([("create", netpol("both", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress", "Ingress"],
-                            ingress=[{"from": [pod_sel(pod="b")]}],
-                            egress=[{"ports": [{"port": 80}]}]))],
-         lambda s, d, port, proto: (s == "x/b" if d == "x/a" else
-                                    (port, proto) == (80, "tcp") if s == "x/a" else True))],
-    "egress-denied-on-the-client-though-the-server-allows": lambda m: [
-        ([("create", netpol("to-y-a", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"],
-                            egress=[{"to": [{**ns_sel(ns="y"), **pod_sel(pod="a")}]}])),
-          ("create", netpol("from-x-a", ns="y", podSelector={"matchExpressions": [
-              {"key": "pod", "operator": "In", "values": ["a", "b"]}]},
-              ingress=[{"from": [{**ns_sel(ns="x"), **pod_sel(pod="a")}]}]))],
-         # x/a may send only to y/a; y/a and y/b accept only x/a
-         lambda s, d, port, proto: (d == "y/a" if s == "x/a" else d not in ("y/a", "y/b")))],
-    "egress-namespace-not-in-y": lambda m: [
-        ([("create", netpol("not-y", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"], egress=[{"to": [{"namespaceSelector": {
-                                "matchExpressions": [{"key": "kubernetes.io/metadata.name",
-                                                      "operator": "NotIn", "values": ["y"]}]}}]}]))],
-         only_from("x/a", lambda s, d, port, proto: nsof(d) != "y"))],
-    "egress-cidr-then-except-then-both": lambda m: [
-        ([("create", netpol("cidr", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"],
-                            egress=[{"to": [{"ipBlock": {"cidr": f"{m.ips['y/b']}/32"}}]}]))],
-         only_from("x/a", lambda s, d, port, proto: d == "y/b")),
-        ([("update", netpol("cidr", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"], egress=[{"to": [{"ipBlock": {
-                                "cidr": "10.244.0.0/16", "except": [f"{m.ips['x/b']}/32"]}}]}]))],
-         only_from("x/a", lambda s, d, port, proto: d != "x/b")),
-        ([("create", netpol("cidr-b", podSelector={"matchLabels": {"pod": "a"}},
-                            policyTypes=["Egress"],
-                            egress=[{"to": [{"ipBlock": {"cidr": f"{m.ips['x/b']}/32"}}]}]))],
-         ALL)],
-    "sctp-only-policies-isolate-tcp-and-udp": lambda m: [
-        ([("create", netpol("deny-ingress", policyTypes=["Ingress"])),
-          ("create", netpol("sctp-81", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"ports": [{"port": 81, "protocol": "SCTP"}]}]))],
-         lambda s, d, port, proto: nsof(d) != "x")],
-    "udp-only-policy-does-not-allow-tcp": lambda m: [
-        ([("create", netpol("udp-81", podSelector={"matchLabels": {"pod": "a"}},
-                            ingress=[{"ports": [{"port": 81, "protocol": "UDP"}]}]))],
-         only_to("x/a", lambda s, d, port, proto: (port, proto) == (81, "udp")))],
-    "policy-deleted-mid-test": lambda m: [
-        ([("create", netpol("deny-all", policyTypes=["Ingress", "Egress"]))],
-         lambda s, d, port, proto: nsof(d) != "x" and nsof(s) != "x"),
-        ([("delete", "x/deny-all")], ALL)],
-}
 
 
 def _act(cluster, action: tuple, created: set[tuple[str, str]], relabelled: dict) -> None:

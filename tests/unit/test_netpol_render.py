@@ -90,10 +90,13 @@ class Cluster:
     """Every node's restored policy rules (iptables chains, or the nftables table), and
     the two-node verdict of a connection."""
 
-    def __init__(self, policies: list[dict], backend: str = "iptables"):
+    def __init__(self, policies: list[dict], backend: str = "iptables", pods=None,
+                 namespaces=None):
         self.rules: dict[str, IptablesRules | NftRules] = {}
         for node in NODES:
-            snap = Snapshot.from_objects(policies, PODS, NAMESPACE_OBJS, node)
+            snap = Snapshot.from_objects(policies, PODS if pods is None else pods,
+                                         NAMESPACE_OBJS if namespaces is None else namespaces,
+                                         node)
             if backend == "nftables":
                 text = nft.render(snap)
                 rules = NftRules(text)
