@@ -179,6 +179,8 @@ class ProbeManager:
                 due = [(k, s) for k, s in self.states.items() if not s.running and s.next_at <= now]
             for key, s in due:
                 uid, cname, kind = key
+                if kind != "readinessProbe" and uid in getattr(self.kubelet, "terminating", ()):
+                    continue  # upstream: pod deletion requested, liveness and startup stop
                 if kind != "startupProbe":
                     st = self.states.get((uid, cname, "startupProbe"))
                     if st and not st.result:
