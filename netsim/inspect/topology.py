@@ -180,9 +180,29 @@ def _policy(obj: dict, pods: list[dict]) -> dict:
             "egressRules": len(spec.get("egress") or []), "selects": selected}
 
 
-def _trace(trace: dict, known: set[str]) -> dict:
+def _targets(to: str, ingresses: list[dict]) -> list[str]:
+    """What a trace's TO names that its hops do not cross: the Service of `svc/NS/NAME`; for
+    `ingress/HOST[/path]`, the Ingresses with a rule for HOST (else the catch-all ones) and
+    the Service of their longest matching path."""
+    if to.startswith("svc/"):
+        return [to]
+    if not to.startswith("ingress/"):
+        return []
+    host, _, path = to[len("ingress/"):].partition("/")
+    path = "/" + path
+    routes = [(i["id"], r) for i in ingresses for r in i["routes"] if r["host"] == host] or \
+        [(i["id"], r) for i in ingresses for r in i["routes"] if r["host"] == "*"]
+    out = sorted({ing for ing, _ in routes})
+    match = [r for _, r in routes if r["service"] and path.startswith(r["path"].rstrip("/") or "/")]
+    if match:
+        out.append(max(match, key=lambda r: len(r["path"]))["service"])
+    return out
+
+
+def _trace(trace: dict, known: set[str], ingresses: list[dict]) -> dict:
     """The trace document as `netsim trace -o json` wrote it, plus `path`: the picture's
-    elements it crossed, in order (repeats of one element in a row folded)."""
+    elements it crossed, in order (repeats of one element in a row folded), and `targets`:
+    the Service or Ingress its TO named (see _targets)."""
     path: list[str] = []
 
     def add(ref: str | None) -> None:
@@ -197,8 +217,8 @@ def _trace(trace: dict, known: set[str]) -> dict:
     d = trace.get("delivered_to") or {}
     if d.get("pod"):
         add(f"pod/{d['pod']}")
-    services = [trace.get("to")] if str(trace.get("to") or "").startswith("svc/") else []
-    return {**trace, "path": path, "services": [s for s in services if s in known]}
+    targets = _targets(str(trace.get("to") or ""), ingresses)
+    return {**trace, "path": path, "targets": [t for t in targets if t in known]}
 
 
 def build_model(cfg: ClusterConfig, nodes: list[dict], pods: list[dict], services: list[dict],
@@ -230,7 +250,7 @@ def build_model(cfg: ClusterConfig, nodes: list[dict], pods: list[dict], service
                       key=lambda i: (i["namespace"], i["name"]))
     pol_list = sorted((_policy(p, pod_list) for p in policies if keep(p)),
                       key=lambda p: (p["namespace"], p["name"]))
-    known = {"host"} | {x["id"] for x in (*node_list, *pod_list, *svc_list)}
+    known = {"host"} | {x["id"] for x in (*node_list, *pod_list, *svc_list, *ing_list)}
     for n in node_list:
         n["pods"] = [p["id"] for p in pod_list if p["node"] == n["name"]]
     return {
@@ -241,7 +261,7 @@ def build_model(cfg: ClusterConfig, nodes: list[dict], pods: list[dict], service
                     "proxyMode": cfg.proxy_mode, "namespace": namespace},
         "nodes": node_list, "pods": pod_list, "services": svc_list,
         "ingresses": ing_list, "networkPolicies": pol_list,
-        "trace": _trace(trace, known) if trace else None,
+        "trace": _trace(trace, known, ing_list) if trace else None,
     }
 
 

@@ -85,7 +85,7 @@ SCRIPT = r"""
       li.addEventListener("mouseleave", function () { focus(h.at, false); });
       list.appendChild(li);
     });
-    (tr.path || []).concat(tr.services || []).forEach(function (ref) {
+    (tr.path || []).concat(tr.targets || []).forEach(function (ref) {
       var el = elemFor(ref);
       if (el) { el.classList.add("on-path"); marked++; }
     });

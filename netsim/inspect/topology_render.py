@@ -367,7 +367,7 @@ def render_svg(model: dict, highlight: bool = True, standalone: bool = True) -> 
     leaves that to its script); `standalone`: an .svg file (xmlns, XML prolog)."""
     lay = layout(model)
     tr = model.get("trace") or {}
-    on_path = set(tr.get("path") or []) | set(tr.get("services") or []) if highlight else set()
+    on_path = set(tr.get("path") or []) | set(tr.get("targets") or []) if highlight else set()
     out = []
     if standalone:
         out.append('<?xml version="1.0" encoding="UTF-8"?>\n')
@@ -458,7 +458,7 @@ def render_dot(model: dict) -> str:
     trace's path as bold blue edges."""
     cl = model["cluster"]
     tr = model.get("trace") or {}
-    on_path = set(tr.get("path") or []) | set(tr.get("services") or [])
+    on_path = set(tr.get("path") or []) | set(tr.get("targets") or [])
 
     def node(ref: str, kind: str, label: str, extra: str = "") -> str:
         fill, stroke = COLORS[kind]

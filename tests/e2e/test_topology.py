@@ -341,3 +341,19 @@ def test_topology_outputs_from_the_cli(cluster, page):
     assert open(out).read().startswith("<?xml")  # the format from -w's extension
     p = cluster.netsim("topology", "--trace", "/nonexistent.json", check=False)
     assert p.returncode == 1 and 'the path "/nonexistent.json" does not exist' in p.stderr
+
+
+def test_an_ingress_trace_marks_the_ingress_and_its_service(cluster, page):
+    """Last in the file: its trace becomes the cluster's last one."""
+    def traced():
+        p = cluster.netsim("-n", NS, "trace", "pod/topo-client", "ingress/topo.example.test",
+                           "-o", "json", check=False, timeout=60)
+        doc = json.loads(p.stdout) if p.returncode == 0 else {}
+        return doc if doc.get("verdict") == "delivered" else None
+    doc = wait_for(traced, 60, interval=1, what="a delivered trace through the ingress")
+    tr = json.loads(cluster.netsim("topology", "-n", NS, "-o", "json").stdout)["trace"]
+    assert (tr["from"], tr["to"]) == (doc["from"], doc["to"])
+    assert tr["targets"] == [f"ing/{NS}/topo-web", f"svc/{NS}/topo-web"]
+    assert tr["path"][0] == f"pod/{NS}/topo-client"
+    assert tr["path"][-1] == f"pod/{doc['delivered_to']['pod']}"
+    assert any(r.startswith("node/") for r in tr["path"])

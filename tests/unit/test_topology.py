@@ -58,8 +58,17 @@ def test_trace_path_follows_hops():
     m = topology_golden.fixture()
     assert m["trace"]["path"] == ["pod/default/client", "node/k8s-slave-172",
                                   "node/k8s-slave-173", "pod/default/web-5d8f7c9b6-fghij"]
-    assert m["trace"]["services"] == ["svc/default/web"]
+    assert m["trace"]["targets"] == ["svc/default/web"]
     assert m["trace"]["verdict"] == "delivered"
+
+
+def test_an_ingress_trace_targets_the_ingress_and_its_service():
+    m = topology_golden.fixture()
+    ings = m["ingresses"]
+    assert topology._targets("ingress/web.example.com/blog/x", ings) == [
+        "ing/default/web", "svc/default/web"]
+    assert topology._targets("ingress/other.example.com", ings) == []
+    assert topology._targets("pod/default/client", ings) == []
 
 
 def test_old_ingress_backend_and_namespace_filter():
