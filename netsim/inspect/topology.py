@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import time
 from collections.abc import Iterable
 
 from netsim.api import selectors
@@ -266,13 +267,19 @@ def build_model(cfg: ClusterConfig, nodes: list[dict], pods: list[dict], service
 
 
 def read_trace(path: str) -> dict | None:
-    """The last trace's JSON, or None when there is none (or it is not a trace document)."""
+    """The last trace's JSON, or None when there is none (or it is not a trace document);
+    `traced_at`, when the document has none, is the file's time (the page says how old the
+    trace it shows is)."""
     try:
         with open(path) as f:
             doc = json.load(f)
+            mtime = os.fstat(f.fileno()).st_mtime
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and "hops" in doc else None
+    if not isinstance(doc, dict) or "hops" not in doc:
+        return None
+    doc.setdefault("traced_at", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(mtime)))
+    return doc
 
 
 def collect(client, cfg: ClusterConfig, namespace: str | None = None,

@@ -27,6 +27,7 @@ aside {{ flex: 0 0 380px; width: 380px; padding: 8px 12px; border-left: 1px soli
         font-size: 12px; }}
 aside h2 {{ font-size: 14px; margin: 8px 0 4px; }}
 #trace-summary {{ margin: 0 0 6px; }}
+#trace-summary .when {{ color: #64748b; }}
 #trace-summary .verdict {{ font-weight: bold; padding: 1px 6px; border-radius: 3px; }}
 .verdict.delivered {{ background: {COLORS['pod'][0]}; }}
 .verdict.rejected, .verdict.dropped, .verdict.no-route {{ background: {COLORS['netpol'][0]}; }}
@@ -66,6 +67,7 @@ SCRIPT = r"""
   } else {
     summary.appendChild(text("span", "", tr.from + " \u2192 " + tr.to + "  "));
     summary.appendChild(text("span", "verdict " + tr.verdict, tr.verdict));
+    if (tr.traced_at) { summary.appendChild(text("div", "when", "traced " + tr.traced_at)); }
     if (tr.delivered_to) {
       var d = tr.delivered_to;
       summary.appendChild(text("div", "", "delivered to pod/" + d.pod + " " + d.ip + ":" + d.port));

@@ -126,3 +126,14 @@ def test_html_script_data_cannot_close_the_script():
     m["pods"][0]["labels"]["evil"] = "</script><script>alert(1)</script>"
     page = render_html(m)
     assert page.count("</script>") == 2
+
+
+def test_read_trace_dates_the_document(tmp_path):
+    f = tmp_path / "last-trace.json"
+    f.write_text(json.dumps({"from": "host", "to": "1.2.3.4", "verdict": "no-route",
+                             "delivered_to": None, "hops": []}))
+    doc = topology.read_trace(str(f))
+    assert doc["verdict"] == "no-route" and doc["traced_at"].endswith(" UTC")
+    f.write_text("[1]")
+    assert topology.read_trace(str(f)) is None
+    assert topology.read_trace(str(tmp_path / "missing.json")) is None
