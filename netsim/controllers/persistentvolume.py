@@ -345,6 +345,8 @@ class PersistentVolumeController(Controller):
         if claim is None or ref.get("uid"):  # the claim is gone (or a new one by that name)
             if ref.get("uid") or phase == "Bound":
                 return self._reclaim(pv, phase)
+        if phase not in ("Available", "Released", "Failed"):  # pre-bound to a claim to come
+            self._phase(pv, "Available")
         return None
 
     def _phase(self, pv: dict, phase: str) -> dict:

@@ -206,3 +206,19 @@ def test_kubelet_binds_the_bound_volume_folder(c, tmp_path):
                                     lambda m: None, folders)
     assert [(b.src, b.dst, b.read_only) for b in binds] == [(path, "/data", False),
                                                             (path, "/ro", True)]
+
+
+def test_a_volume_pre_bound_to_a_claim_waits_for_it(c):
+    for name, ref in (("any", None), ("mine", {"name": "data", "namespace": NS})):
+        spec = {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+                "storageClassName": "manual", "hostPath": {"path": f"/tmp/{name}"}}
+        if ref:
+            spec["claimRef"] = ref
+        c.client.create({"apiVersion": "v1", "kind": "PersistentVolume",
+                         "metadata": {"name": name}, "spec": spec})
+    c.sync()
+    assert c.client.get("persistentvolumes", "mine")["status"]["phase"] == "Available"
+    c.client.create(claim(storageClassName="manual"))
+    c.sync()
+    assert c.pvc()["spec"]["volumeName"] == "mine"
+    assert c.client.get("persistentvolumes", "any")["status"]["phase"] == "Available"
