@@ -352,11 +352,13 @@ def _points(path: list[Box], lan: Box | None) -> str:
         if b.kind in ("node", "pending"):
             if prev is not None and prev.kind == "node" and lan is not None:
                 pts += [(prev.cx, lan.cy), (b.cx, lan.cy)]
+            elif prev is not None and prev.kind == "host" and lan is not None:
+                pts += [(prev.x + prev.w, prev.cy), (b.cx, prev.cy)]
             pts.append((b.cx, b.y))
-        elif b.kind == "host" and prev is not None and prev.kind == "node" and lan is not None:
-            pts += [(prev.cx, lan.cy), (b.x + b.w, lan.cy)]
-        elif prev is not None and prev.kind == "host" and b.kind == "node" and lan is not None:
-            pts += [(prev.x + prev.w, lan.cy), (b.cx, lan.cy), (b.cx, b.y)]
+        elif b.kind == "host":  # the host's veth is at the right end of its box
+            if prev is not None and prev.kind == "node":
+                pts.append((prev.cx, b.cy))
+            pts.append((b.x + b.w, b.cy))
         else:
             pts.append((b.cx, b.cy))
     return " ".join(f"{x},{y}" for x, y in pts)
