@@ -8,7 +8,9 @@ Propagation: a `web` pod on every node (nodeName, so the control-plane node too)
 policy selecting them all; from the API's answer to the create until every node's policy
 rules hold it (the filter table read with iptables-save, or `nft list table ip
 netsim-netpol`, in each node's netns every 10 ms, all nodes at once), likewise for the
-delete; ROUNDS creates and deletes, the median and the worst. Latency: ROUNDS x CONNECTS
+delete; ROUNDS creates and deletes, the median and the worst; then the client pod
+relabelled out of the policy's peers and back (its address leaves and re-enters every
+node's rules: a partial update). Latency: ROUNDS x CONNECTS
 sequential TCP connects (connect + close) from a client pod's netns to a web pod on
 another node, with no policy, then with 100 policies selecting the server (each allowing
 the client on one of 100 ports, 8080 last), so an allowed SYN walks every policy's rules.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import statistics
 import threading
@@ -57,14 +60,20 @@ def _rules(netns: str, backend: str) -> str:
 
 def _until_every_node(netnss: list[str], backend: str, present: bool, text: str,
                       t0: float, timeout: float = 10) -> list[float]:
-    """Seconds from t0 until each node's rules hold `text` (or no longer do)."""
+    """Seconds from t0 until each node's rules hold `text` (or no longer do): a plain
+    string, or an address (`ip:` prefix: not part of a longer one)."""
+    if text.startswith("ip:"):
+        pat = re.compile(rf"(?<![\d.]){re.escape(text[3:])}(?![\d])")
+        holds = lambda rules: bool(pat.search(rules))  # noqa: E731
+    else:
+        holds = lambda rules: text in rules  # noqa: E731
     out = [0.0] * len(netnss)
     errors: list[str] = []
 
     def watch(i: int, ns: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (text in _rules(ns, backend)) == present:
+            if holds(_rules(ns, backend)) == present:
                 out[i] = time.monotonic() - t0
                 return
             time.sleep(0.01)
@@ -148,6 +157,22 @@ def test_bench_netpol(cluster, mode):
         slowest_create = [max(r) for r in creates]
         slowest_delete = [max(r) for r in deletes]
 
+        # a pod's labels: the client relabelled out of the policy's peers and back (a set's
+        # elements in nftables mode, the policy chain's lines in iptables mode), every node
+        c.create(_policy(0, 8080))
+        cip = client["status"]["podIP"]
+        _until_every_node(netnss, backend, True, f"ip:{cip}", time.monotonic())
+        relabels = []
+        for _ in range(ROUNDS):
+            for labels, present in (({"app": "client-x"}, False), ({"app": "client"}, True)):
+                cur = c.get("pods", "client", NS)
+                t0 = time.monotonic()
+                c.update({**cur, "metadata": {**cur["metadata"], "labels": labels}})
+                relabels.append(max(_until_every_node(netnss, backend, present, f"ip:{cip}",
+                                                      t0)))
+        c.delete("networkpolicies", "p000", NS)
+        _until_every_node(netnss, backend, False, marker, time.monotonic())
+
         base = []
         for _ in range(ROUNDS):
             base += _connect_times(cns, ip, 8080, CONNECTS // ROUNDS)
@@ -163,11 +188,14 @@ def test_bench_netpol(cluster, mode):
             "create_max_ms": max(slowest_create) * 1000,
             "delete_ms": statistics.median(slowest_delete) * 1000,
             "delete_max_ms": max(slowest_delete) * 1000,
+            "relabel_ms": statistics.median(relabels) * 1000,
+            "relabel_max_ms": max(relabels) * 1000,
             "base": (_ms(base), _ms(base, 0.99)), "loaded": (_ms(loaded), _ms(loaded, 0.99))}
         print(f"\nnetpol {mode}: policy create -> on all {len(nodes)} nodes: median "
               f"{r['create_ms']:.0f} ms, worst {r['create_max_ms']:.0f} ms; delete -> gone "
               f"everywhere: median {r['delete_ms']:.0f} ms, worst {r['delete_max_ms']:.0f} ms "
-              f"({ROUNDS} rounds)")
+              f"({ROUNDS} rounds); a peer pod relabelled -> every node: median "
+              f"{r['relabel_ms']:.0f} ms, worst {r['relabel_max_ms']:.0f} ms")
         print(f"netpol {mode}: TCP connect to a pod on another node, median/p99 of {CONNECTS}: "
               f"0 policies {r['base'][0]:.3f}/{r['base'][1]:.3f} ms, 100 policies selecting it "
               f"{r['loaded'][0]:.3f}/{r['loaded'][1]:.3f} ms")
