@@ -361,6 +361,7 @@ def _points(path: list[Box], lan: Box | None) -> str:
             pts.append((b.x + b.w, b.cy))
         else:
             pts.append((b.cx, b.cy))
+    pts = [p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]]
     return " ".join(f"{x},{y}" for x, y in pts)
 
 

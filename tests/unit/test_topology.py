@@ -137,3 +137,19 @@ def test_read_trace_dates_the_document(tmp_path):
     f.write_text("[1]")
     assert topology.read_trace(str(f)) is None
     assert topology.read_trace(str(tmp_path / "missing.json")) is None
+
+
+def test_a_trace_between_nodes_runs_along_the_lan():
+    from netsim.inspect.topology_render import _points, layout
+    m = topology_golden.fixture()
+    lay = layout(m)
+    lan = lay.boxes["lan"]
+    path = [lay.boxes[r] for r in m["trace"]["path"]]
+    pts = [tuple(map(int, p.split(","))) for p in _points(path, lan).split()]
+    w1, w2 = lay.boxes["node/k8s-slave-172"], lay.boxes["node/k8s-slave-173"]
+    # client's middle, into its node at the top, along the bridge, down into the other node
+    assert pts[:5] == [(path[0].cx, path[0].cy), (w1.cx, w1.y), (w1.cx, lan.cy), (w2.cx, lan.cy),
+                       (w2.cx, w2.y)]
+    host = lay.boxes["host"]
+    pts = [tuple(map(int, p.split(","))) for p in _points([host, w2], lan).split()]
+    assert pts == [(host.x + host.w, host.cy), (w2.cx, host.cy), (w2.cx, w2.y)]
