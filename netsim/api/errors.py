@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ApiError(Exception):
     """A failed API call: HTTP-like code, Kubernetes reason, human message."""
@@ -71,6 +73,25 @@ def already_exists(resource: str, name: str, group: str = "") -> AlreadyExists:
     return AlreadyExists(f'{qual} "{name}" already exists')
 
 
+# field.ErrorType's words -> the StatusCause type the apiserver sends with each
+_CAUSE_TYPES = {"Required value": "FieldValueRequired", "Invalid value": "FieldValueInvalid",
+                "Unsupported value": "FieldValueNotSupported", "Forbidden": "FieldValueForbidden",
+                "Duplicate value": "FieldValueDuplicate", "Too long": "FieldValueTooLong",
+                "Too many": "FieldValueTooMany", "Not found": "FieldValueNotFound",
+                "Internal error": "InternalError"}
+_CAUSE = re.compile(r"(.*?): (" + "|".join(map(re.escape, _CAUSE_TYPES)) + r")(.*)", re.S)
+
+
+def status_cause(cause: str) -> dict:
+    """A `field: Type: detail` cause as the apiserver's StatusCause ({reason, message: the
+    ErrorBody, field}): kubectl prints `* <field>: <message>` for each."""
+    m = _CAUSE.fullmatch(cause)
+    if not m:
+        return {"message": cause}
+    return {"reason": _CAUSE_TYPES[m.group(2)], "message": m.group(2) + m.group(3),
+            "field": m.group(1)}
+
+
 def invalid(kind: str, name: str, causes: list[str]) -> Invalid:
     """`The Service "x" is invalid: spec.ports[0].port: Required value` (kubectl's format)."""
     if len(causes) == 1:
@@ -79,4 +100,4 @@ def invalid(kind: str, name: str, causes: list[str]) -> Invalid:
         detail = "[" + ", ".join(causes) + "]"
     return Invalid(f'The {kind} "{name}" is invalid: {detail}',
                    details={"kind": kind, "name": name,
-                            "causes": [{"message": c} for c in causes]})
+                            "causes": [status_cause(c) for c in causes]})

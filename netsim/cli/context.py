@@ -73,7 +73,8 @@ def server_error(e: errors.ApiError, action: str | None = None, source: str | No
     """`Error from server (NotFound): pods "x" not found` (with kubectl's 'when creating "f"')."""
     if e.code == 503 and e.reason == "ServiceUnavailable":
         return e.message
-    causes = [c.get("message", "") for c in (e.details or {}).get("causes") or []]
+    causes = [(f"{c['field']}: " if c.get("field") else "") + c.get("message", "")
+              for c in (e.details or {}).get("causes") or []]
     if e.reason == "Invalid" and causes:
         # kubectl prints field errors without "Error from server" (cmdutil.checkErr).
         prefix = f'The {e.details.get("kind")} "{e.details.get("name")}" is invalid: '

@@ -36,7 +36,8 @@ def test_named_refuses_what_is_no_string_and_checks_what_is():
 def _admission_causes(client, obj: dict) -> list[str]:
     with pytest.raises(errors.ApiError) as e:
         client.create(copy.deepcopy(obj))
-    return [c["message"] for c in (e.value.details or {}).get("causes") or []]
+    return [(f"{c['field']}: " if c.get("field") else "") + c["message"]
+            for c in (e.value.details or {}).get("causes") or []]
 
 
 SVC = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
