@@ -271,3 +271,50 @@ def test_cluster_down_removes_the_folders(cluster):
     """The local-path root is a `dir` record of the ledger: `cluster down` rmtree's it."""
     root = f"/var/lib/netsim/{cluster.name}/local-path"
     assert {"kind": "dir", "path": root} in Ledger(cluster.name).records()
+
+
+def test_a_volume_made_by_hand_binds_and_is_retained(cluster, ns, tmp_path):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    cluster.netsim("apply", "-f", "-", input=f"""apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: pvols-static}}
+spec:
+  capacity: {{storage: 2Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {{path: {folder}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: manual, namespace: {NS}}}
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: static-user, namespace: {NS}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "echo kept > /vol/note; sleep 3600"]
+    volumeMounts: [{{name: v, mountPath: /vol}}]
+  volumes:
+  - {{name: v, persistentVolumeClaim: {{claimName: manual}}}}
+""")
+    claim = wait_for(lambda: _bound(cluster, "manual"), 30, what="claim manual Bound")
+    assert claim["spec"]["volumeName"] == "pvols-static"
+    assert claim["status"]["capacity"] == {"storage": "2Gi"}  # the volume's size
+    wait_for(lambda: (folder / "note").exists(), 30, what="the pod's file in the folder")
+    cluster.netsim("delete", "pod", "static-user", "-n", NS)
+    cluster.netsim("delete", "pvc", "manual", "-n", NS)
+    wait_for(lambda: cluster.client.get("persistentvolumes", "pvols-static")["status"]["phase"]
+             == "Released", 30, what="the volume Released")
+    assert (folder / "note").read_text() == "kept\n"  # Retain: nothing deleted
+    cluster.netsim("delete", "pv", "pvols-static")
+    wait_for(lambda: _gone(cluster, "persistentvolumes", "pvols-static", None), 30,
+             what="volume gone")
