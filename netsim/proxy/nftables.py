@@ -144,11 +144,17 @@ class NftState:
     chains: set[str] = field(default_factory=set)
     sets: set[str] = field(default_factory=set)
     elements: dict[str, dict[str, str]] | None = None
+    # service/endpoint chain -> the rules this process last wrote into it (None: unknown).
+    # A sync leaves a chain whose rules would not change alone: every chain rewritten costs
+    # the kernel an anonymous numgen map, and binding one walks the whole transaction
+    # (__nft_set_trans_bind), which made a full sync quadratic in the number of services.
+    chain_rules: dict[str, str] | None = None
 
     def copy(self) -> NftState:
         return NftState(set(self.chains), set(self.sets),
                         None if self.elements is None
-                        else {k: dict(v) for k, v in self.elements.items()})
+                        else {k: dict(v) for k, v in self.elements.items()},
+                        None if self.chain_rules is None else dict(self.chain_rules))
 
 
 @dataclass
@@ -531,14 +537,32 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
 
     active_chains: set[str] = set()
     active_sets: set[str] = set()
+    known_rules = prev.chain_rules
+    # what the service chains hold once this sync succeeded (None: unknown, as before)
+    rules_after: dict[str, str] = {}
     for sp in snapshot.service_ports:
         write = full or sp.service_name in changed  # type: ignore[operator]
         o = _service_objects(sp, snapshot, opts, with_rules=write)
+        skip: set[str] = set()
+        if write:
+            texts: dict[str, list[str]] = {c: [] for c in o.chains}
+            for chain, rule in o.rules:
+                texts.setdefault(chain, []).append(rule)
+            for chain, rules in texts.items():
+                text = "\n".join(rules)
+                rules_after[chain] = text
+                if known_rules is not None and chain in prev.chains \
+                        and known_rules.get(chain) == text:
+                    skip.add(chain)
+        elif known_rules is not None:
+            for chain in o.chains:
+                if chain in known_rules:
+                    rules_after[chain] = known_rules[chain]
         for chain in o.chains:
             if chain in active_chains:
                 continue
             active_chains.add(chain)
-            if write:
+            if write and chain not in skip:
                 out.append(f"add chain {T} {chain}")
                 out.append(f"flush chain {T} {chain}")
         for s, _ in o.affinity_sets:
@@ -560,7 +584,8 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
             out.append(f"add set {T} {s} {{ type ipv4_addr ; flags dynamic,timeout ; "
                        f"timeout {timeout}s ; }}")
         for chain, rule in o.rules:
-            out.append(f"add rule {T} {chain} {rule}")
+            if chain not in skip:
+                out.append(f"add rule {T} {chain} {rule}")
 
     stale: set[str] = set()
     for chain in sorted(prev.chains):
@@ -581,7 +606,8 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
                                                           if not is_service_chain_name(c)})
     state = NftState(chains=chains, sets=active_sets | {s for s in prev.sets
                                                         if not is_affinity_set_name(s)},
-                     elements=current)
+                     elements=current,
+                     chain_rules=rules_after if (known_rules is not None or full) else None)
     text = "\n".join(out) + "\n" if out else ""
     return NftRender(text, state, stale, full)
 

@@ -42,8 +42,8 @@ def objects(n: int, shift: int = 0):
                 "conditions": {"ready": True}, "nodeName": "n1"} for j in range(EPS)]
         if i in (0, n - 1):
             eps = [{"addresses": [BACKEND], "conditions": {"ready": True}, "nodeName": "n1"}]
-        if shift and i == n - 1:
-            eps.append({"addresses": ["10.250.0.99"], "conditions": {"ready": False},
+        if shift and i == n - 1:  # a new ready endpoint: the service's rules change
+            eps.append({"addresses": ["10.250.0.99"], "conditions": {"ready": True},
                         "nodeName": "n1"})
         slices.append({"metadata": {"namespace": "bench", "name": name + "-x",
                                     "labels": {"kubernetes.io/service-name": name}},
