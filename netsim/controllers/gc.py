@@ -12,7 +12,8 @@ from netsim.api.resources import BY_KIND, BY_PLURAL, RESOURCES
 from netsim.controllers.periodic import PeriodicController
 from netsim.machinery import InformerFactory
 
-DEPENDENT_KINDS = ("pods", "replicasets", "endpointslices", "controllerrevisions", "jobs")
+DEPENDENT_KINDS = ("pods", "replicasets", "endpointslices", "controllerrevisions", "jobs",
+                   "persistentvolumeclaims")  # a StatefulSet's claims (retention Delete)
 OWNER_KINDS = OWNERS
 
 

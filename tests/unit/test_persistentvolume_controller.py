@@ -222,3 +222,22 @@ def test_a_volume_pre_bound_to_a_claim_waits_for_it(c):
     c.sync()
     assert c.pvc()["spec"]["volumeName"] == "mine"
     assert c.client.get("persistentvolumes", "any")["status"]["phase"] == "Available"
+
+
+def test_statefulset_retention_delete_claims_go_with_the_set(c):
+    from netsim.controllers.gc import GarbageCollector
+    from netsim.controllers.statefulset import StatefulSetController
+    from tests.unit.test_statefulset_controller import web
+    sts = web(replicas=1, persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete",
+                                                                 "whenScaled": "Retain"})
+    c.client.create(sts)
+    ssc = StatefulSetController(c.client)
+    ssc.reconcile(f"{NS}/web")
+    claim_ = c.pvc("www-web-0")
+    assert [r["kind"] for r in claim_["metadata"]["ownerReferences"]] == ["StatefulSet"]
+    c.client.delete("pods", "web-0", NS, grace_period_seconds=0)
+    c.client.delete("statefulsets", "web", NS)
+    gc = GarbageCollector(c.client)
+    gc.sweep()
+    c.sync()
+    assert c.client.get_or_none("persistentvolumeclaims", "www-web-0", NS) is None
