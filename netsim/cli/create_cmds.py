@@ -188,6 +188,9 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
                 "type": "kubernetes.io/tls",
                 "data": {"tls.crt": base64.b64encode(cert).decode(),
                          "tls.key": base64.b64encode(key).decode()}}
+    if what in ("poddisruptionbudget", "pdb"):
+        from netsim.cli.create_pdb import build_pdb
+        return build_pdb(ctx, name, p)
     if what == "secret docker-registry":
         from netsim.cli.create_docker import build_docker_registry
         return build_docker_registry(ctx, name, p)
@@ -304,7 +307,9 @@ def _parsed_from_namespace(args) -> Parsed:
                        ("tcp", "tcp"), ("clusterip", "clusterip"), ("node_port", "node-port"),
                        ("external_name", "external-name"),
                        ("docker_server", "docker-server"), ("docker_username", "docker-username"),
-                       ("docker_password", "docker-password"), ("docker_email", "docker-email")):
+                       ("docker_password", "docker-password"), ("docker_email", "docker-email"),
+                       ("selector", "selector"), ("min_available", "min-available"),
+                       ("max_unavailable", "max-unavailable")):
         put(name, getattr(args, attr, None))
     p.positional = list(getattr(args, "args", []) or [])
     # The words after `--` are the container's command (create job/cronjob).
@@ -315,6 +320,17 @@ def _parsed_from_namespace(args) -> Parsed:
         if p.command and p.positional[-len(p.command):] == p.command:
             p.positional = p.positional[:-len(p.command)]
     return p
+
+
+# what each `kubectl create X` puts before the server's message (pkg/cmd/create/*.go);
+# namespace does not wrap it
+_FAILED_TO_CREATE = {"configmap": "failed to create configmap: ", "cm": "failed to create "
+                     "configmap: ", "secret": "failed to create secret ",
+                     "deployment": "failed to create deployment: ",
+                     "deploy": "failed to create deployment: ", "job": "failed to create job: ",
+                     "cronjob": "failed to create cronjob: ", "cj": "failed to create cronjob: ",
+                     "poddisruptionbudget": "failed to create poddisruptionbudgets: ",
+                     "pdb": "failed to create poddisruptionbudgets: "}
 
 
 def create_generic(ctx: Ctx, args) -> int:
@@ -367,6 +383,9 @@ def create_generic(ctx: Ctx, args) -> int:
     try:
         created = ctx.client.create(send, dry_run=dry == "server")
     except errors.ApiError as e:
+        wrap = _FAILED_TO_CREATE.get(what.split()[0])
+        if wrap:  # kubectl's create verbs wrap the server's message (its plain %v)
+            raise CliError(f"error: {wrap}{e.message}") from e
         raise CliError(server_error(e)) from e
     return _print_result(created, res, output,
                          "created (server dry run)" if dry == "server" else "created")

@@ -21,7 +21,7 @@ VALUE_FLAGS = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--clu
                "--current-replicas", "--output-directory", "--node-label", "--from",
                "--schedule", "--restart", "--max-pods", "--tcp", "--clusterip", "--node-port",
                "--external-name", "--docker-server", "--docker-username", "--docker-password",
-               "--docker-email"}
+               "--docker-email", "--min-available", "--max-unavailable"}
 
 
 # Flags whose value is optional (`--record`, `--record=true`): written bare they get their
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--docker-username")
         p.add_argument("--docker-password")
         p.add_argument("--docker-email")
+        p.add_argument("--min-available")              # create poddisruptionbudget
+        p.add_argument("--max-unavailable")
         p.add_argument("-o", "--output")
         p.add_argument("--dry-run", nargs="?", const="client")
         p.add_argument("args", nargs="*")

@@ -233,7 +233,7 @@ def _drain(client: HttpClient, name: str, node: dict, quiet: bool, timeout: floa
     Node is deleted and the DaemonSets' pods after it (their controller would make them again
     on a node that exists). A drain that fails within `timeout` uncordons the node again
     and stops the remove (what it evicted, their controllers made again elsewhere)."""
-    from netsim.cli.drain import Drainer, DrainOptions
+    from netsim.cluster.drain import Drainer, DrainOptions
     was_cordoned = bool((node.get("spec") or {}).get("unschedulable"))
     opts = DrainOptions(ignore_daemonsets=True, force=True, delete_emptydir_data=True,
                         timeout=timeout)

@@ -1,4 +1,4 @@
-"""`netsim drain` (netsim.cli.drain) on the in-process API, and the real kubectl's drain
+"""`netsim drain` (netsim.cluster.drain) on the in-process API, and the real kubectl's drain
 against the same API: kubectl's filters and refusals, its lines, PDB retries, dry runs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from netsim.api.client import LocalClient
-from netsim.cli.drain import (
+from netsim.cluster.drain import (
     DAEMONSET_FATAL,
     LOCAL_STORAGE_FATAL,
     UNMANAGED_FATAL,

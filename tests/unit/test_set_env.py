@@ -88,3 +88,29 @@ def test_docker_registry_from_file_keys_it_dockerconfigjson(tmp_path):
     obj = build_docker_registry(_Ctx(), "f", Parsed(flags={"from-file": [str(f)]}))
     assert list(obj["data"]) == [".dockerconfigjson"]
     assert base64.b64decode(obj["data"][".dockerconfigjson"]) == b'{"auths":{}}'
+
+
+def test_create_pdb_builds_kubectls_object():
+    from netsim.cli.create_pdb import build_pdb, parse_to_label_selector
+    assert parse_to_label_selector("app=web,tier!=db,env in (b,a),!legacy,gpu") == {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "env", "operator": "In", "values": ["a", "b"]},
+                             {"key": "gpu", "operator": "Exists"},
+                             {"key": "legacy", "operator": "DoesNotExist"},
+                             {"key": "tier", "operator": "NotIn", "values": ["db"]}]}
+    obj = build_pdb(_Ctx(), "web", Parsed(flags={"selector": ["app=web"],
+                                                "min-available": ["50%"]}))
+    assert obj["spec"] == {"minAvailable": "50%", "selector": {"matchLabels": {"app": "web"}}}
+    obj = build_pdb(_Ctx(), "web", Parsed(flags={"selector": ["app=web"],
+                                                "max-unavailable": ["1"]}))
+    assert obj["spec"]["maxUnavailable"] == 1
+    for flags, msg in (({"min-available": ["1"]}, "error: a selector must be specified"),
+                       ({"selector": ["a=b"]},
+                        "error: one of min-available or max-unavailable must be specified"),
+                       ({"selector": ["a=b"], "min-available": ["1"], "max-unavailable": ["1"]},
+                        "error: min-available and max-unavailable cannot be both specified"),
+                       ({"selector": ["a=b"], "min-available": ["x"]},
+                        "error: invalid format specified for min-available")):
+        with pytest.raises(CliError) as e:
+            build_pdb(_Ctx(), "web", Parsed(flags=flags))
+        assert str(e.value) == msg
