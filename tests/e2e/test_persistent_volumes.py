@@ -318,3 +318,36 @@ spec:
     cluster.netsim("delete", "pv", "pvols-static")
     wait_for(lambda: _gone(cluster, "persistentvolumes", "pvols-static", None), 30,
              what="volume gone")
+
+
+def test_a_pod_placed_by_hand_waits_for_its_claim(cluster, ns):
+    """nodeName set by hand skips the scheduler, so nobody picks a node for a
+    WaitForFirstConsumer claim: the kubelet keeps the pod ContainerCreating, in its words."""
+    cluster.netsim("apply", "-f", "-", input=f"""apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: unbound, namespace: {NS}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: placed, namespace: {NS}}}
+spec:
+  nodeName: k8s-slave-172
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: main, image: busybox, command: [sleep, "3600"],
+     volumeMounts: [{{name: d, mountPath: /data}}]}}
+  volumes:
+  - {{name: d, persistentVolumeClaim: {{claimName: unbound}}}}
+""")
+    want = ("Unable to attach or mount volumes: unmounted volumes=[d], unattached volumes=[d], "
+            f"failed to process volumes=[d]: error processing PVC {NS}/unbound: PVC is not bound")
+    wait_for(lambda: want in cluster.netsim("describe", "pod", "placed", "-n", NS).stdout, 30,
+             what="FailedMount")
+    row = cluster.netsim("get", "po", "placed", "-n", NS).stdout.splitlines()[1].split()
+    assert row[1:3] == ["0/1", "ContainerCreating"]
+    assert _claim(cluster, "unbound")["status"]["phase"] == "Pending"
+    cluster.netsim("delete", "pod", "placed", "-n", NS)
+    cluster.netsim("delete", "pvc", "unbound", "-n", NS)
