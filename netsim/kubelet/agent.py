@@ -32,7 +32,7 @@ from netsim.api.client import Client
 from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import cgroups, hooks, localstorage, runtime, sandbox, volumes
+from netsim.kubelet import apireach, cgroups, hooks, localstorage, runtime, sandbox, volumes
 from netsim.kubelet import status as st
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
@@ -183,6 +183,8 @@ class Kubelet:
 
     def heartbeat(self) -> None:
         while not self.stopped.wait(10.0):
+            if not apireach.api_reachable(self.cfg, self.node):
+                continue  # partitioned from the API server's node (netsim link partition)
             with contextlib.suppress(Exception):
                 cur = self.client.get("nodes", self.node.name)
                 cur["status"]["conditions"] = self._node_conditions(
