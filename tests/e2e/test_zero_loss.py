@@ -112,7 +112,7 @@ def test_a_fixed_port_dns_client_follows_a_deleted_coredns_pod(env):
     node = client["spec"]["nodeName"]
     wait_for(lambda: zero_loss.settled(env.cluster, "kube-system", "k8s-app=kube-dns", 2), 120,
              0.2, what="2 coredns pods Ready")
-    load = zero_loss.Load(env, rate=5)
+    load = zero_loss.Load(env, rate=5, timeout=1)
     cmd = [sys.executable, "-m", "netsim.cli.main", "exec", "-n", zero_loss.NS, "client", "--",
            *load._args("pod"), "--dns-fixed",
            f"fixed={env.dns_ip}:kubernetes.default.svc.cluster.local@{sport}"]

@@ -1,0 +1,95 @@
+"""Issue #18 benchmark: failed requests while endpoints change under continuous load, with and
+without the mitigations (tests/zero_loss.py: web pods with a preStop sleep of 2 s, coredns's
+readiness probe failing within its lame duck; without: no preStop, kubeadm's coredns probe).
+
+Scenarios: rolling update of 3 and of 30 replicas, scale 10 -> 1, a coredns pod deleted, a
+drain of the worker holding most endpoints (when `netsim drain` exists). Each runs until it
+has sent its requests over the four kinds of load (ClusterIP, NodePort, ingress, DNS),
+repeating its change back to back (scale up again, uncordon) so every request meets one.
+Prints requests/s and failures per scenario, both variants side by side; the last line is
+the headline. Small in CI (1,000 requests a scenario, 10 replicas instead of 30);
+`NETSIM_BENCH_FULL=1` for 10,000 and 30. Own cluster: `$NETSIM_BENCH_CLUSTER` (nszero) on
+`$NETSIM_BENCH_LAN` (192.168.75.0/24), proxy mode `$NETSIM_BENCH_PROXY_MODE` (iptables).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import zero_loss
+from tests.conftest import Cluster, is_root
+
+FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
+NAME = os.environ.get("NETSIM_BENCH_CLUSTER", "nszero")
+LAN = os.environ.get("NETSIM_BENCH_LAN", "192.168.75.0/24")
+MODE = os.environ.get("NETSIM_BENCH_PROXY_MODE", "iptables")
+REQUESTS = 10000 if FULL else 1000
+BIG = 30 if FULL else 10
+RATE = 80.0  # requests/s per kind of load
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "netsim.cli.main", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def scenarios(cluster) -> list[zero_loss.Scenario]:
+    out = [zero_loss.rolling_update(3), zero_loss.rolling_update(BIG),
+           zero_loss.scale_down(10, 1), zero_loss.delete_coredns()]
+    if zero_loss.drain_available(cluster):
+        out.append(zero_loss.drain(6))
+    return out
+
+
+def measure() -> list[tuple[zero_loss.Result, zero_loss.Result]]:
+    _cli("cluster", "down", "--name", NAME)
+    up = _cli("cluster", "up", "--name", NAME, "--lan", LAN, "--proxy-mode", MODE)
+    assert up.returncode == 0, up.stdout + up.stderr
+    cluster = Cluster(NAME, LAN)
+    try:
+        env = zero_loss.setup(cluster)
+        pairs = []
+        for sc in scenarios(cluster):
+            row = []
+            for prestop in (True, False):
+                env.prestop = prestop
+                r = zero_loss.run(env, sc, REQUESTS, RATE, max_seconds=600, repeat=True)
+                print(r.line(), flush=True)
+                for e in r.errors()[:5]:  # when (time.time()) and what, a sample
+                    print(f"    {e}", flush=True)
+                row.append(r)
+            pairs.append((row[0], row[1]))
+        return pairs
+    finally:
+        _cli("cluster", "down", "--name", NAME)
+
+
+def report(pairs: list[tuple[zero_loss.Result, zero_loss.Result]]) -> None:
+    print()
+    print(f"zero-loss ({MODE} mode, 3 nodes, {REQUESTS:,} requests a scenario, "
+          f"preStop sleep {zero_loss.PRESTOP_SECONDS} s)")
+    print(f"{'scenario':<46} {'with preStop':>26}   {'without':>26}")
+    for w, wo in pairs:
+        def cell(r: zero_loss.Result) -> str:
+            return (f"{r.failures} of {r.requests:,} failed"
+                    f" ({r.requests / r.seconds:.0f}/s, {r.events}x)")
+        print(f"{w.scenario:<46} {cell(w):>26}   {cell(wo):>26}")
+    sent_w = sum(w.requests for w, _ in pairs)
+    fail_w = sum(w.failures for w, _ in pairs)
+    sent_wo = sum(wo.requests for _, wo in pairs)
+    fail_wo = sum(wo.failures for _, wo in pairs)
+    print(f"headline: {fail_w} of {sent_w:,} requests failed with preStop, {fail_wo} of "
+          f"{sent_wo:,} without, over {len(pairs)} scenarios")
+
+
+@pytest.mark.skipif(not is_root(), reason="needs root (network namespaces)")
+def test_bench_zero_loss():
+    report(measure())
+
+
+if __name__ == "__main__":
+    report(measure())
