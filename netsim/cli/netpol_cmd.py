@@ -14,16 +14,11 @@ import argparse
 
 from netsim.api import errors
 from netsim.cli.context import CliError, Ctx, out, server_error
+from netsim.cli.proxy_cmd import _table
 from netsim.net.topology import ClusterConfig
 from netsim.netpol.agent import backend_for
 from netsim.netpol.counters import node_counts, summarize
 from netsim.netpol.render import Snapshot
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
 
 
 def stats(ctx: Ctx, name: str | None) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from netsim.netpol import nft
 from netsim.netpol.explain import explain
-from netsim.netpol.render import Snapshot, _types, is_policy_chain, selected
+from netsim.netpol.render import Snapshot, directions, is_policy_chain, selected
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def summarize(counts: Iterable[RuleCount], snap: Snapshot
         md = pol["metadata"]
         ns, name = md.get("namespace") or "default", md["name"]
         try:
-            dirs = tuple(d for d in _types(pol) if d in ("Ingress", "Egress"))
+            dirs = tuple(directions(pol))
             targets = selected(pol, snap.pods)
         except Exception:  # a malformed object: the agents left it out too
             continue

@@ -43,9 +43,9 @@ from netsim.netpol.render import (
     Snapshot,
     _port_matches,
     _PortMatch,
-    _types,
+    directions,
+    isolation,
     peer_pods,
-    selected,
 )
 from netsim.proxy.model import safe_comment
 
@@ -174,25 +174,16 @@ def build(snap: Snapshot, errors: list[tuple[dict, str]] | None = None) -> NftMo
     m.chains[INGRESS_PODS] = []
     local = [p for p in snap.pods if p.node == snap.node]
     by_key = {p.key: p for p in local}
-    isolated: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
-    for policy in snap.policies:
-        try:
-            targets = selected(policy, local)
-            if not targets:
-                continue
-            pname = f"{policy['metadata'].get('namespace') or 'default'}/{policy['metadata']['name']}"
-            trial = NftModel(sets=dict(m.sets))
-            chains = [(d, _policy_chain(trial, policy, d, targets, snap))
-                      for d in _types(policy) if d in ("Ingress", "Egress")]
-        except Exception as e:  # a malformed object: skip it, serve the others
-            if errors is not None:
-                errors.append((policy, f"{type(e).__name__}: {e}"))
-            continue
-        m.chains.update(trial.chains)
-        m.sets.update(trial.sets)
-        for direction, chain in chains:
-            for pod in targets:
-                isolated.setdefault(pod.key, {}).setdefault(direction, []).append((pname, chain))
+
+    def one(policy: dict, targets: list):
+        trial = NftModel(sets=dict(m.sets))
+        chains = [(d, _policy_chain(trial, policy, d, targets, snap)) for d in directions(policy)]
+
+        def commit() -> None:
+            m.chains.update(trial.chains)
+            m.sets.update(trial.sets)
+        return chains, commit
+    isolated = isolation(snap, local, one, errors)
     for key in sorted(isolated):
         pod = by_key[key]
         for direction in ("Egress", "Ingress"):

@@ -280,6 +280,38 @@ def _policy_chain(w: _Writer, policy: dict, direction: str, targets: list[Pod],
     return chain
 
 
+def directions(policy: dict) -> list[str]:
+    """The policy's policyTypes this dataplane knows (Ingress, Egress)."""
+    return [d for d in _types(policy) if d in ("Ingress", "Egress")]
+
+
+def isolation(snap: Snapshot, local: list[Pod], render_policy,
+              errors: list[tuple[dict, str]] | None) -> dict[str, dict[str, list]]:
+    """{pod key: {direction: [(policy "ns/name", its chain or None)]}} for every local pod
+    a policy selects, both backends' loop: `render_policy(policy, targets)` writes the
+    policy's rules aside and returns ([(direction, chain or None)], commit); a policy
+    that raises (a malformed object) is left out, listed in `errors`, and the others are
+    served."""
+    out: dict[str, dict[str, list]] = {}
+    for policy in snap.policies:
+        try:
+            targets = selected(policy, local)
+            if not targets:
+                continue
+            md = policy["metadata"]
+            pname = f"{md.get('namespace') or 'default'}/{md['name']}"
+            chains, commit = render_policy(policy, targets)
+        except Exception as e:  # a malformed object: skip it, serve the others
+            if errors is not None:
+                errors.append((policy, f"{type(e).__name__}: {e}"))
+            continue
+        commit()
+        for direction, chain in chains:
+            for pod in targets:
+                out.setdefault(pod.key, {}).setdefault(direction, []).append((pname, chain))
+    return out
+
+
 def render(snap: Snapshot, existing_chains: Iterable[str] = (),
            errors: list[tuple[dict, str]] | None = None) -> str:
     """The iptables-restore text (for `--noflush`) of this node's policy chains: every
@@ -291,29 +323,18 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = (),
     w.rule(TOP_CHAIN, "-m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "
                       '"replies and established connections" -j RETURN')
     local = [p for p in snap.pods if p.node == snap.node]
-    # pod key -> {direction: [(policy name, policy chain or None)]}
-    isolated: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
     pod_by_key = {p.key: p for p in local}
-    for policy in snap.policies:
-        try:
-            targets = selected(policy, local)
-            if not targets:
-                continue
-            pname = (f"{policy['metadata'].get('namespace') or 'default'}/"
-                     f"{policy['metadata']['name']}")
-            trial = _Writer()
-            chains = [(d, _policy_chain(trial, policy, d, targets, snap))
-                      for d in _types(policy) if d in ("Ingress", "Egress")]
-        except Exception as e:  # a malformed object: skip it, serve the others
-            if errors is not None:
-                errors.append((policy, f"{type(e).__name__}: {e}"))
-            continue
-        for c in trial.chains:
-            w.chain(c)
-        w.rules += trial.rules
-        for direction, chain in chains:
-            for pod in targets:
-                isolated.setdefault(pod.key, {}).setdefault(direction, []).append((pname, chain))
+
+    def one(policy: dict, targets: list[Pod]):
+        trial = _Writer()
+        chains = [(d, _policy_chain(trial, policy, d, targets, snap)) for d in directions(policy)]
+
+        def commit() -> None:
+            for c in trial.chains:
+                w.chain(c)
+            w.rules += trial.rules
+        return chains, commit
+    isolated = isolation(snap, local, one, errors)
     pod_rules: list[tuple[str, str, list[str]]] = []
     for key in sorted(isolated):
         pod = pod_by_key[key]
