@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true")
     for name in ("scale", "label", "annotate", "taint", "edit", "rollout", "set", "render",
                  "proxy", "cordon", "uncordon", "drain", "api-resources", "version",
-                 "expose"):
+                 "expose", "run"):
         p = verb(name)
         p.add_argument("args", nargs=argparse.REMAINDER)
     for name in ("capture", "trace", "topology", "link", "netpol"):  # -h: their own parsers
@@ -196,7 +196,7 @@ def run(argv: list[str]) -> int:
         return 0
     args, extra = ap.parse_known_args(ordered)
     if extra and args.verb not in ("exec", "node", "scale", "label", "annotate", "taint", "edit",
-                                   "expose", "drain",
+                                   "expose", "drain", "run",
                                    "rollout", "set", "render", "proxy", "cordon", "uncordon",
                                    "capture", "trace", "topology", "link", "netpol"):
         raise CliError(f"error: unknown flag: {extra[0]}\nSee 'netsim {args.verb} --help' for usage.")

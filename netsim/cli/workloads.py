@@ -200,6 +200,9 @@ def run(verb: str, ctx: Ctx, args: list[str], argv: list[str]) -> int:
     if verb == "expose":
         from netsim.cli import expose
         return expose.run(ctx, args)
+    if verb == "run":
+        from netsim.cli import run_cmd
+        return run_cmd.run(ctx, args)
     raise CliError(f"error: {verb} is not implemented yet")
 
 

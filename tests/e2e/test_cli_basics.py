@@ -187,3 +187,25 @@ def test_expose_a_deployment_and_reach_it(cluster, ns):
     sp = cluster.client.get("services", "exp", NS)["spec"]["ports"][0]
     assert (sp["name"], sp["port"], sp["targetPort"]) == ("81-8080", 81, 8080)
     wait_for(lambda: answers(f"http://{lan_ip}:{sp['nodePort']}/"), 30, what="exp's NodePort")
+
+
+def test_run_a_pod_expose_it_and_run_a_client_that_is_removed(cluster, ns):
+    """`kubectl run` as tutorials use it: a server with --port --expose, then a one-off
+    client with --rm --restart=Never whose output and exit code come back."""
+    r = cluster.netsim("run", "srv", "--image=netsim/echo", "--port", "8080", "--expose",
+                       "-n", NS)
+    assert r.stdout == "pod/srv created\nservice/srv created\n"
+    assert cluster.client.get("pods", "srv", NS)["metadata"]["labels"] == {"run": "srv"}
+    wait_for(lambda: cluster.client.get("endpoints", "srv", NS).get("subsets"), 30,
+             what="srv's endpoints")
+    r = cluster.netsim("run", "cli", "--rm", "-i", "--restart=Never", "--image=curlimages/curl",
+                       "-n", NS, "--", "curl", "-s", "-m", "5", "srv:8080/hi", timeout=90)
+    assert '"path": "/hi"' in r.stdout and '"pod": "srv"' in r.stdout
+    assert r.stdout.rstrip().endswith(f'pod "cli" deleted from {NS} namespace')
+    r = cluster.netsim("run", "bad", "--rm", "--attach", "--restart=Never", "--image=busybox",
+                       "-n", NS, "--", "sh", "-c", "echo bye; exit 3", check=False, timeout=90)
+    assert r.returncode == 3 and r.stdout.startswith("bye\n")
+    wait_for(lambda: not any(p["metadata"]["name"] in ("cli", "bad")
+                             for p in cluster.client.list("pods", NS)), 30, what="clients gone")
+    r = cluster.netsim("run", "x", "--rm", "--image=busybox", "-n", NS, check=False)
+    assert r.stderr == "error: --rm should only be used for attached containers\n"
