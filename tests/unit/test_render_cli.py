@@ -270,7 +270,9 @@ def test_a_service_ip_does_not_depend_on_the_other_files(capsys):
 def test_no_component_imports_the_cli():
     import pathlib
     root = pathlib.Path(render_cli.REPO) / "netsim"
+    # netsim/library is a front end beside the CLI (netsim.Cluster says what kubectl says,
+    # with the CLI's own words and pickers): it may use the CLI; nothing below them may.
     bad = [str(p.relative_to(root.parent)) for p in root.rglob("*.py")
-           if "cli" not in p.relative_to(root).parts[:1]
+           if p.relative_to(root).parts[0] not in ("cli", "library")
            and re.search(r"^\s*(from|import) netsim\.cli\b", p.read_text(), re.M)]
     assert bad == []
