@@ -12,7 +12,8 @@ IPVS mode (whose kube-proxy writes iptables rules too) they are NETSIM-* chains 
 filter table (netsim/netpol/render.py) written with one `iptables-restore --noflush` of
 the same iptables binary kube-proxy uses. The iptables jumps are inserted out of band at
 the top of FORWARD (above kube-proxy's KUBE-FORWARD, which ACCEPTs masquerade-marked
-packets) and INPUT, checked on every sync so a flushed chain gets them back; the nft table
+packets) and INPUT (and, in IPVS mode, OUTPUT for what IPVS forwards: render.py's
+IPVS_JUMP_RULES), checked on every sync so a flushed chain gets them back; the nft table
 is checked for on every sync and rewritten whole when someone deleted it.
 
 A policy the renderer cannot handle (a malformed object that got into the store) is left
@@ -27,7 +28,7 @@ import time
 
 from netsim.machinery import InformerFactory
 from netsim.netpol import nft
-from netsim.netpol.render import JUMP_RULES, Snapshot, is_policy_chain, render
+from netsim.netpol.render import Snapshot, is_policy_chain, jump_rules, render
 from netsim.proxy.apply import Iptables, Nft, NftError, RestoreError, check_in_node_netns
 from netsim.proxy.iptables import parse_chains
 
@@ -98,8 +99,10 @@ class PolicySyncer:
     deletes the stale ones found with iptables-save; later ones write only the chains that
     changed (one policy's, one pod's), so a label change costs a restore of a few lines."""
 
-    def __init__(self, ipt: Iptables):
+    def __init__(self, ipt: Iptables, ipvs: bool = False):
         self.ipt = ipt
+        self.ipvs = ipvs  # IPVS mode: Service traffic is judged after IPVS (render.py)
+        self.jumps = jump_rules(ipvs)
         self.applied: dict[str, list[str]] | None = None  # what the kernel holds, as we wrote it
         self.last_text = ""
 
@@ -107,7 +110,7 @@ class PolicySyncer:
         """Insert the jumps that are missing; True when one was (the tables were flushed or
         this is the first sync: what we wrote before cannot be trusted)."""
         inserted = False
-        for table, chain, args in JUMP_RULES:
+        for table, chain, args in self.jumps:
             self.ipt.ensure_chain(table, args[-1])
             if self.ipt.run("-w", "-t", table, "-C", chain, *args).returncode != 0:
                 p = self.ipt.run("-w", "-t", table, "-I", chain, "1", *args)
@@ -126,9 +129,10 @@ class PolicySyncer:
         if force or self.applied is None:
             known = {c for c in parse_chains(self.ipt.save("filter"), "filter")
                      if is_policy_chain(c)}
-            text = render(snap, known, errors=errors)
+            text = render(snap, known, errors=errors, ipvs=self.ipvs)
         else:
-            text = partial_text(chains_of(render(snap, errors=errors)), self.applied)
+            text = partial_text(chains_of(render(snap, errors=errors, ipvs=self.ipvs)),
+                                self.applied)
             if not text:
                 return False
         try:
@@ -218,7 +222,8 @@ class PolicyAgent:
     def start(self) -> None:
         if self.check_netns and self.netns is None:
             check_in_node_netns(self.cfg.node_netns(self.node.name))
-        self.syncer = make_syncer(self.backend, self.netns)
+        self.syncer = make_syncer(self.backend, self.netns,
+                                  ipvs=(getattr(self.cfg, "proxy_mode", None) or "") == "ipvs")
         if self.netns is None:
             set_node_sysctls()
         log.info("network policies (%s) on node %s", self.backend, self.node.name)
@@ -293,8 +298,10 @@ class PolicyAgent:
                 self._wake.clear()
 
 
-def make_syncer(backend: str, netns: str | None = None) -> PolicySyncer | NftPolicySyncer:
-    """The syncer of `backend_for(mode)`, for the current netns (None) or a named one."""
+def make_syncer(backend: str, netns: str | None = None,
+                ipvs: bool = False) -> PolicySyncer | NftPolicySyncer:
+    """The syncer of `backend_for(mode)`, for the current netns (None) or a named one;
+    `ipvs`: kube-proxy runs in IPVS mode (iptables rules with IPVS_JUMP_RULES)."""
     if backend == "nftables":
         return NftPolicySyncer(Nft(netns=netns))
-    return PolicySyncer(Iptables(netns=netns))
+    return PolicySyncer(Iptables(netns=netns), ipvs=ipvs)

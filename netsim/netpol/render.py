@@ -64,13 +64,37 @@ JUMP_RULES = (
 )
 
 
+# IPVS mode: a pod's packets to a Service's ClusterIP reach INPUT before IPVS picks the
+# real server (its LOCAL_IN hook runs after the filter table), and IPVS sends them on
+# through OUTPUT, not FORWARD. So there INPUT skips what goes to a ClusterIP (kube-proxy's
+# KUBE-CLUSTER-IP ipset) and the IPVS-forwarded packets are judged in OUTPUT, with the
+# real server as destination: egress of the local client, ingress of a local backend (a
+# backend on another node is judged in that node's FORWARD, as in every mode). As
+# kube-router does with its OUTPUT rules for "traffic routed back by the service proxy".
+IPVS_INPUT_CHAIN = "NETSIM-NWPLCY-INPUT"
+IPVS_JUMP_RULES = (
+    JUMP_RULES[0],
+    ("filter", "INPUT", ["-m", "comment", "--comment",
+                         "netsim network policies (pod to this node)", "-j", IPVS_INPUT_CHAIN]),
+    ("filter", "OUTPUT", ["-m", "ipvs", "--ipvs", "--vdir", "ORIGINAL", "-m", "comment",
+                          "--comment", "netsim network policies (forwarded by IPVS)",
+                          "-j", TOP_CHAIN]),
+)
+IPVS_CLUSTER_IP_SET = "KUBE-CLUSTER-IP"
+
+
+def jump_rules(ipvs: bool = False) -> tuple:
+    """What the agent inserts out of band: JUMP_RULES, or IPVS_JUMP_RULES in IPVS mode."""
+    return IPVS_JUMP_RULES if ipvs else JUMP_RULES
+
+
 def _hash16(s: str) -> str:
     return base64.b32encode(hashlib.sha256(s.encode()).digest()).decode()[:16]
 
 
 def is_policy_chain(name: str) -> bool:
     """A chain this renderer owns (the agent deletes stale ones of these only)."""
-    return name == TOP_CHAIN or name.startswith(PREFIXES)
+    return name in (TOP_CHAIN, IPVS_INPUT_CHAIN) or name.startswith(PREFIXES)
 
 
 # --- the snapshot ----------------------------------------------------------------------------
@@ -313,11 +337,12 @@ def isolation(snap: Snapshot, local: list[Pod], render_policy,
 
 
 def render(snap: Snapshot, existing_chains: Iterable[str] = (),
-           errors: list[tuple[dict, str]] | None = None) -> str:
+           errors: list[tuple[dict, str]] | None = None, ipvs: bool = False) -> str:
     """The iptables-restore text (for `--noflush`) of this node's policy chains: every
     chain declared (so flushed) and filled; `existing_chains` this renderer owns that are
     no longer needed are flushed and deleted (-X). A policy that cannot be rendered (a
-    malformed object) is left out and listed in `errors` as (policy, message)."""
+    malformed object) is left out and listed in `errors` as (policy, message). `ipvs`: the
+    INPUT side chain of IPVS mode is written too (IPVS_JUMP_RULES)."""
     w = _Writer()
     w.chain(TOP_CHAIN)
     w.rule(TOP_CHAIN, "-m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "
@@ -363,6 +388,11 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = (),
         w.chain(chain)
         for line in lines:
             w.rule(chain, line)
+    if ipvs:
+        w.chain(IPVS_INPUT_CHAIN)
+        w.rule(IPVS_INPUT_CHAIN, f"-m set --match-set {IPVS_CLUSTER_IP_SET} dst,dst -m comment "
+                                 '--comment "to a Service: judged after IPVS, in OUTPUT" -j RETURN')
+        w.rule(IPVS_INPUT_CHAIN, f"-j {TOP_CHAIN}")
     stale = sorted(c for c in existing_chains if is_policy_chain(c) and c not in w.chains)
     # declaration order: the top chain, then sorted, as kube-proxy writes its chains
     chains = [TOP_CHAIN] + sorted(c for c in w.chains if c != TOP_CHAIN)

@@ -251,3 +251,26 @@ def test_a_bad_policy_gets_one_warning_event_and_the_agent_goes_on():
         assert verdict(kernel.rules, "y/a", "x/a") == "REJECT"  # the good one is served
     finally:
         store.close()
+
+
+def test_ipvs_mode_judges_service_traffic_after_ipvs():
+    """IPVS mode (the VM runs it; this kernel has no IP_VS): kube-proxy still writes
+    iptables, so the policies are iptables chains, entered from FORWARD, from INPUT through
+    a side chain that leaves ClusterIP-bound packets to IPVS, and from OUTPUT for the
+    packets IPVS forwards (judged there with the real server as destination)."""
+    from netsim.netpol.agent import PolicySyncer
+    from netsim.netpol.render import IPVS_INPUT_CHAIN, JUMP_RULES, TOP_CHAIN, jump_rules
+    assert jump_rules(False) == JUMP_RULES
+    ipvs = {chain: args for _, chain, args in jump_rules(True)}
+    assert ipvs["FORWARD"][-1] == TOP_CHAIN and ipvs["INPUT"][-1] == IPVS_INPUT_CHAIN
+    assert ipvs["OUTPUT"][:5] == ["-m", "ipvs", "--ipvs", "--vdir", "ORIGINAL"]
+    deny = admitted(netpol("deny", policyTypes=["Ingress"]))
+    text = render(snap(deny), ipvs=True)
+    assert (f"-A {IPVS_INPUT_CHAIN} -m set --match-set KUBE-CLUSTER-IP dst,dst" in text
+            and f"-A {IPVS_INPUT_CHAIN} -j {TOP_CHAIN}" in text)
+    assert IPVS_INPUT_CHAIN not in render(snap(deny))
+    syncer = PolicySyncer(SimpleNamespace(), ipvs=True)  # type: ignore[arg-type]
+    assert syncer.jumps == jump_rules(True)
+    # and the rest of the rules are the iptables mode's
+    plain = render(snap(deny)).splitlines()
+    assert [ln for ln in text.splitlines() if IPVS_INPUT_CHAIN not in ln] == plain
