@@ -281,3 +281,24 @@ def test_real_kubectl_reads_and_creates_pdbs(api):
     r = api.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     assert r.returncode == 0, r.stderr
     assert r.stdout == "poddisruptionbudget.policy/min created\n"
+
+
+def test_concurrent_evictions_spend_one_allowed_disruption_once(api):
+    import threading
+    rs = make_rs(api.store, replicas=4)
+    for i in range(4):
+        make_pod(api.store, f"web-{i}", {"app": "web"}, owner=rs)
+    make_pdb(api.store, minAvailable=3)
+    assert sync(api.store)["status"]["disruptionsAllowed"] == 1
+    codes: list[int] = []
+
+    def evict(name):
+        codes.append(api.call("POST", evict_url(name), eviction(name))[0])
+    threads = [threading.Thread(target=evict, args=(f"web-{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201, 429, 429, 429]
+    st = api.store.get("poddisruptionbudgets", "web-pdb", NS)["status"]
+    assert st["disruptionsAllowed"] == 0 and len(st["disruptedPods"]) == 1
