@@ -302,3 +302,20 @@ def test_concurrent_evictions_spend_one_allowed_disruption_once(api):
     assert sorted(codes) == [201, 429, 429, 429]
     st = api.store.get("poddisruptionbudgets", "web-pdb", NS)["status"]
     assert st["disruptionsAllowed"] == 0 and len(st["disruptedPods"]) == 1
+
+
+def test_protobuf_eviction_and_budget_bodies(api):
+    from netsim.api import protobuf
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": "pb", "namespace": NS},
+           "spec": {"minAvailable": 0, "selector": {"matchLabels": {"app": "x"}}}}
+    assert protobuf.decode(protobuf.encode(pdb)) == pdb  # a pointer set to 0 is kept
+    code, out = api.call("POST", f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets",
+                         protobuf.encode(pdb), protobuf.CONTENT_TYPE)
+    assert code == 201, out
+    assert out["spec"]["minAvailable"] == 0
+    make_pod(api.store, "px", {"app": "y"})
+    body = protobuf.encode({**eviction("px", gracePeriodSeconds=0)})
+    code, out = api.call("POST", evict_url("px"), body, protobuf.CONTENT_TYPE)
+    assert (code, out["status"]) == (201, "Success")
+    assert api.call("GET", f"/api/v1/namespaces/{NS}/pods/px")[0] == 404
