@@ -39,6 +39,7 @@ import pytest
 PROXY_MODES = ("iptables", "nftables", "ipvs")
 _KEY_ATTR = "_netsim_kept"
 _REAPED_ATTR = "_netsim_reaped"
+_RESTORE_ATTR = "_netsim_restore_sigterm"
 OWNER_FILE = "pytest-owner.json"  # in /run/netsim/<cluster>/, removed with the cluster
 
 
@@ -66,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    "these tests")
     setattr(config, _KEY_ATTR, [])
     setattr(config, _REAPED_ATTR, None)
+    setattr(config, _RESTORE_ATTR, None)
 
 
 def _defaults(config: pytest.Config) -> dict:
@@ -118,15 +120,21 @@ def netsim_cluster(request: pytest.FixtureRequest):
         setattr(config, _REAPED_ATTR, reap_orphans(prefix))
     cluster = Cluster(nodes=nodes, proxy_mode=proxy_mode, lan=config.getoption("netsim_lan"),
                       keep=keep, name_prefix=prefix)
-    restore = _sigterm_as_interrupt()
+    if getattr(config, _RESTORE_ATTR) is None:  # from the first cluster to the run's end
+        setattr(config, _RESTORE_ATTR, _sigterm_as_interrupt())
     try:
         with cluster:
             _record_owner(cluster.name, keep)
             yield cluster
     finally:
-        restore()
         if keep and cluster.is_up:
             getattr(config, _KEY_ATTR).append(cluster)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = getattr(config, _RESTORE_ATTR, None)
+    if restore is not None:
+        restore()
 
 
 def _record_owner(name: str, keep: bool) -> None:
