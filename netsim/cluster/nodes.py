@@ -235,8 +235,11 @@ def _drain(client: HttpClient, name: str, node: dict, quiet: bool, timeout: floa
     and stops the remove (what it evicted, their controllers made again elsewhere)."""
     from netsim.cluster.drain import Drainer, DrainOptions
     was_cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+    # a node whose agent is not running (`node stop`) would never finish a graceful
+    # delete: its pods go at once, as `kubectl drain --grace-period=0` sends them
+    running = any(procs.alive(r) for r in lifecycle.agent_records(client.cluster, name))
     opts = DrainOptions(ignore_daemonsets=True, force=True, delete_emptydir_data=True,
-                        timeout=timeout)
+                        timeout=timeout, grace_period=-1 if running else 0)
     drainer = Drainer(client, opts, *([lambda s: None] * 2 if quiet else []))
     try:
         if not drainer.drain([name]):
