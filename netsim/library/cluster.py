@@ -294,8 +294,12 @@ def _read_pcap(data: bytes) -> list[Packet]:
     if len(data) < 24:
         return []
     import io  # noqa: PLC0415
-
-    from scapy.utils import rdpcap  # noqa: PLC0415 - heavy import
+    try:
+        from scapy.utils import rdpcap  # noqa: PLC0415 - heavy import
+    except ImportError as e:
+        raise NetsimError("error: Capture.packets are scapy packets: install scapy "
+                          "(pip install scapy, or netsim[test]); Capture.pcap holds the "
+                          "bytes") from e
     return list(rdpcap(io.BytesIO(data)))
 
 
