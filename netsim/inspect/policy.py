@@ -43,3 +43,20 @@ def explain(hops: list, index: int) -> Denial | None:
             if p is not None and p.kind == "policy" and p.policy not in policies:
                 policies.append(p.policy)
     return Denial(e.direction, f"{e.namespace}/{e.name}", tuple(policies))
+
+
+def with_selecting(denial: Denial, policies: list[dict], pods: list[dict]) -> Denial:
+    """The Denial naming the policies that isolate its pod in its direction, from the API
+    objects, when the rules did not (a policy whose rules allow nothing renders no jump)."""
+    from netsim.netpol.render import _types, pod_info, selected  # noqa: PLC0415
+    if denial.policies:
+        return denial
+    ns, _, name = denial.pod.partition("/")
+    pod = next((pod_info(p) for p in pods if p["metadata"].get("namespace") == ns
+                and p["metadata"]["name"] == name), None)
+    if pod is None:
+        return denial
+    found = [f"{p['metadata'].get('namespace') or 'default'}/{p['metadata']['name']}"
+             for p in policies if denial.direction.capitalize() in _types(p)
+             and selected(p, [pod])]
+    return Denial(denial.direction, denial.pod, tuple(sorted(found)))

@@ -641,10 +641,27 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
         walks.append((owner.name, "eth0", got))
     pods = client.list("pods")
     res = assemble(src, dst, nodes, walks, probe, endpoint, pods, host_route, frozenset(after))
+    _name_isolating_policies(client, res, pods)
     if ct_line:
         res.conntrack = f"node/{ct_node}: {ct_line}"
     res.probe = probe
     return res
+
+
+def _name_isolating_policies(client, res: Result, pods: list[dict]) -> None:
+    """A default deny whose pod chain jumped to no policy (the policies selecting the pod
+    allow nothing): name them from the API instead of "no policy"."""
+    for i in range(len(res.hops) - 1, -1, -1):
+        h = res.hops[i]
+        if not h.table:
+            continue
+        d = policy.explain(res.hops, i)
+        if d is not None and not d.policies:
+            full = policy.with_selecting(d, client.list("networkpolicies"), pods)
+            if full.policies:
+                res.hops[i] = Hop(h.at, h.interface, h.table, h.chain, h.rule,
+                                  h.action.replace(d.text(), full.text()))
+        return
 
 
 def _nft_walk(text: str, table: str, match: dict, src_ip: str, dst: Dest

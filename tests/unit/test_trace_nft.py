@@ -124,3 +124,18 @@ def test_trace_table_matches_the_probe_alone():
     assert "type filter hook prerouting priority -400; policy accept; " + m + \
         " meta nftrace set 1;" in text
     assert "hook output priority -400" in text
+
+
+def test_policies_that_allow_nothing_are_named_from_the_api():
+    pods = [{"metadata": {"name": "web", "namespace": "h6", "labels": {"app": "web"}},
+             "spec": {"nodeName": "n"}, "status": {"podIP": "10.244.1.3", "phase": "Running"}}]
+    pols = [{"metadata": {"name": n, "namespace": ns},
+             "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": types}}
+            for n, ns, app, types in (("deny", "h6", "web", ["Ingress"]),
+                                      ("other", "h6", "db", ["Ingress"]),
+                                      ("eg", "h6", "web", ["Egress"]),
+                                      ("elsewhere", "x", "web", ["Ingress"]))]
+    d = policy.with_selecting(policy.Denial("ingress", "h6/web", ()), pols, pods)
+    assert d.policies == ("h6/deny",)
+    kept = policy.Denial("ingress", "h6/web", ("h6/a",))
+    assert policy.with_selecting(kept, pols, pods) is kept
