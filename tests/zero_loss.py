@@ -19,9 +19,9 @@ pod, drain), waits until the change is complete — every old pod gone — and k
 on until each target has sent its share of the requests asked for.
 
 With the mitigations — a preStop sleep of PRESTOP_SECONDS on the web pods (longer than
-kube-proxy needs to take a terminating endpoint out on every node) and a coredns readiness
-probe that fails within CoreDNS's 5 s lame duck (see COREDNS_PROBE_MITIGATED) — no request
-may fail. Without them a web pod gets SIGTERM while some node still sends it new
+kube-proxy needs to take a terminating endpoint out on every node), a coredns readiness
+probe that fails within CoreDNS's 5 s lame duck (see COREDNS_PROBE_MITIGATED) and, for the
+drain, a PodDisruptionBudget (maxUnavailable 1) — no request may fail. Without them a web pod gets SIGTERM while some node still sends it new
 connections, and a DNS query whose random source port meets an old conntrack entry of the
 deleted coredns pod is lost; upstream behaves the same (hence the advice to add a preStop
 sleep, and coredns/helm#204).
@@ -384,8 +384,32 @@ def drain(replicas: int) -> Scenario:
         for n in env.cluster.client.list("nodes"):
             if n.get("spec", {}).get("unschedulable"):
                 env.netsim("uncordon", n["metadata"]["name"], check=False)
+    def prepare_drain(env: Env) -> None:
+        prepare(env, replicas)
+        set_budget(env, env.prestop)
     return Scenario(f"drain of the node holding most of {replicas} endpoints",
-                    lambda env: prepare(env, replicas), act, done, after, reset=after)
+                    prepare_drain, act, done, after, reset=after)
+
+
+# A drain evicts every pod of the node at once: when they are all the Service's endpoints,
+# it has none until their replacements are Ready, preStop or not. A PodDisruptionBudget is
+# the mitigation (the eviction API refuses with 429 and the drain retries every 5 s).
+def budget() -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": APP, "namespace": NS},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": APP}}}}
+
+
+def set_budget(env: Env, on: bool) -> None:
+    if not on:
+        env.netsim("delete", "pdb", APP, "-n", NS, "--ignore-not-found", check=False)
+        return
+    env.apply([budget()])
+
+    def allowed() -> bool:
+        st = env.cluster.client.get("poddisruptionbudgets", APP, NS).get("status", {})
+        return st.get("disruptionsAllowed") == 1
+    wait_for(allowed, 60, 0.2, what="the web PodDisruptionBudget allowing 1 disruption")
 
 
 @dataclass

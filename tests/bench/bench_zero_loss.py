@@ -1,6 +1,7 @@
 """Issue #18 benchmark: failed requests while endpoints change under continuous load, with and
 without the mitigations (tests/zero_loss.py: web pods with a preStop sleep of 2 s, coredns's
-readiness probe failing within its lame duck; without: no preStop, kubeadm's coredns probe).
+readiness probe failing within its lame duck, a PodDisruptionBudget for the drain; without:
+no preStop, kubeadm's coredns probe, no budget).
 
 Scenarios: rolling update of 3 and of 30 replicas, scale 10 -> 1, a coredns pod deleted, a
 drain of the worker holding most endpoints (when `netsim drain` exists). Each runs until it
