@@ -511,6 +511,10 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 1.0
     procs.signal_all(daemons)
     procs.terminate(agents, grace=grace)
+    # An agent stopped mid-sync may have recorded (and made) a pod's netns or its
+    # /etc/netns folder after the first read: read again now that no agent writes.
+    recs = ledger.records()
+    inodes |= {i for r in recs if r["kind"] == "netns" for i in [nl.netns_inode(r["name"])] if i}
     rest = [d for d in daemons if d not in agents]
     # With the agents gone nobody reads or writes the per-pod records and logs: remove
     # them (thousands of small files and directories) while the containers get their grace.
