@@ -316,9 +316,15 @@ def test_logs_previous_after_a_restart(cluster, pods):
     v1 = cluster.client
     wait_for(lambda: (v1.get("pods", "crash", pods)["status"].get("containerStatuses") or
                       [{}])[0].get("restartCount", 0) >= 1, timeout=90, what="crash restarted")
-    prev = k(cluster, pods, "logs", "crash", "--previous").stdout
+    def same_previous():
+        # the container keeps restarting: compare while no restart came in between
+        before = k(cluster, pods, "logs", "crash", "--previous").stdout
+        mine = cluster.netsim("logs", "-n", pods, "crash", "--previous").stdout
+        after = k(cluster, pods, "logs", "crash", "--previous").stdout
+        return (before, mine) if before == after else None
+    prev, mine = wait_for(same_previous, 90, what="no restart between the two reads")
     assert prev.startswith("run at ") and len(prev.splitlines()) == 1
-    assert cluster.netsim("logs", "-n", pods, "crash", "--previous").stdout == prev
+    assert mine == prev
 
 
 def test_netsim_and_kubectl_print_the_same(cluster, pods):
