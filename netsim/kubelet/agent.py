@@ -398,6 +398,7 @@ class Kubelet:
                         events.record(self.client, pod, "Normal", "Killing",
                                       f"Stopping container {c.name}", "kubelet", self.node.name)
                 threading.Thread(target=self._stop_all, args=(pod, rec, grace), daemon=True).start()
+            self._write_terminating_status(pod, rec)
             return 0.5
         if rec:
             self._cleanup(rec)
@@ -405,6 +406,28 @@ class Kubelet:
         with contextlib.suppress(errors.NotFound):
             self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"], 0)
         return None
+
+    def _write_terminating_status(self, pod: dict, rec: runtime.PodRecord) -> None:
+        """While a pod terminates its Ready condition still follows its probes, as upstream's
+        SyncTerminatingPod: readiness probes go on (a server that fails /ready in its lame
+        duck turns the pod's endpoints `serving: false`, so kube-proxy moves its UDP flows
+        while it still answers)."""
+        specs = pod["spec"].get("containers") or []
+        if (pod.get("status") or {}).get("phase") != "Running" or not all(
+                rec.containers.get(c["name"]) and rec.containers[c["name"]].alive()
+                for c in specs):
+            return  # stopped during its init phase, or going: the pod is deleted next
+        uid = pod["metadata"]["uid"]
+        statuses = []
+        for c in specs:
+            crec = rec.containers[c["name"]]
+            statuses.append(st.container_status(
+                c, crec, image_error=None, config_error=None, backoff=False,
+                ready=self.probes.ready(uid, c["name"], c, crec),
+                started=self.probes.started(uid, c["name"], c, crec),
+                image_id=f"netsim://{c.get('image', '')}"))
+        self._write_status(pod, rec, statuses, pod["spec"].get("restartPolicy", "Always"),
+                           apps_started=True)
 
     def _stop_all(self, pod: dict, rec: runtime.PodRecord, grace: float) -> None:
         """The termination sequence, per container at once: its preStop hook, then SIGTERM,
