@@ -106,7 +106,7 @@ def protocols_for(obj: dict) -> dict[str, list[str]]:
     return out_
 
 
-def _parse_labels(spec: str) -> dict[str, str]:
+def parse_labels(spec: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     for item in spec.split(","):
         kv = item.split("=")
@@ -138,8 +138,8 @@ def expose_service(obj: dict, p: Parsed) -> dict:
             ports = ",".join(found)
     proto_map = protocols_for(obj)
     labels_spec = p.get("labels") or _join(md.get("labels") or {})
-    sel = _parse_labels(selector)
-    labels = _parse_labels(labels_spec) if labels_spec else None
+    sel = parse_labels(selector)
+    labels = parse_labels(labels_spec) if labels_spec else None
     name = p.get("name") or md.get("name", "")[:63]
     words = (ports or port).split(",") if (ports or port) else []
     out_ports: list[dict] = []

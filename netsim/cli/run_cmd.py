@@ -32,15 +32,12 @@ class RunError(ValueError):
 
 
 def _labels(spec: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for item in spec.split(","):
-        kv = item.split("=")
-        if len(kv) != 2:
-            raise RunError(f"unexpected label spec: {item}")
-        if not kv[0]:
-            raise RunError("unexpected empty label key")
-        labels[kv[0]] = kv[1]
-    return labels
+    """kubectl's parseLabels (the same as expose's), in run's error type."""
+    from netsim.cli.expose import ExposeError, parse_labels
+    try:
+        return parse_labels(spec)
+    except ExposeError as e:
+        raise RunError(str(e)) from e
 
 
 def _envs(items: list[str]) -> list[dict]:
