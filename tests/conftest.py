@@ -73,6 +73,17 @@ class Cluster:
         from netsim.net.topology import ClusterConfig
         return ClusterConfig.load(self.name)
 
+    def recreate(self, proxy_mode: str) -> None:
+        """Down, then up again with the same name and LAN in `proxy_mode` (module fixtures
+        that run their tests once per kube-proxy mode)."""
+        for args in (("cluster", "down", "--name", self.name),
+                     ("cluster", "up", "--name", self.name, "--lan", self.lan,
+                      "--proxy-mode", proxy_mode)):
+            p = subprocess.run([sys.executable, "-m", "netsim.cli.main", *args],
+                               capture_output=True, text=True, timeout=180)
+            assert p.returncode == 0 or args[1] == "down", p.stdout + p.stderr
+        assert self.cfg.proxy_mode == proxy_mode
+
     def node_netns(self, node: str) -> str:
         return f"{self.name}-{node}"
 

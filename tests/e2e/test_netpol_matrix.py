@@ -25,7 +25,6 @@ import ipaddress
 import json
 import selectors
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -71,25 +70,15 @@ ts = [threading.Thread(target=f, args=(p,)) for f in (tcp, udp) for p in (80, 81
 
 
 # ---- the cluster, in each mode -------------------------------------------------------------
-def _up(cluster, mode: str) -> None:
-    for args in (("cluster", "down", "--name", cluster.name),
-                 ("cluster", "up", "--name", cluster.name, "--lan", cluster.lan,
-                  "--proxy-mode", mode)):
-        p = subprocess.run([sys.executable, "-m", "netsim.cli.main", *args],
-                           capture_output=True, text=True, timeout=180)
-        assert p.returncode == 0 or args[1] == "down", p.stdout + p.stderr
-    assert cluster.cfg.proxy_mode == mode
-
-
 @pytest.fixture(scope="module", params=["iptables", "nftables"])
 def mode(request, cluster):
     """The session's cluster in iptables mode, then the same cluster in nftables mode."""
     t0 = time.monotonic()
     if (cluster.cfg.proxy_mode or "iptables") != request.param:
-        _up(cluster, request.param)
+        cluster.recreate(request.param)
     yield request.param
     if request.param != "iptables":
-        _up(cluster, "iptables")
+        cluster.recreate("iptables")
     TIMINGS[request.param] = time.monotonic() - t0
     print(f"\nnetpol matrix, {request.param} mode: {TIMINGS[request.param]:.0f} s "
           "(cluster up, model pods, every case)")

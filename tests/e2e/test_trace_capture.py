@@ -45,24 +45,14 @@ def _svc(name: str, app: str, node_port: int | None = None) -> dict:
                      "ports": [port]}}
 
 
-def _up(cluster, mode: str) -> None:
-    for args in (("cluster", "down", "--name", cluster.name),
-                 ("cluster", "up", "--name", cluster.name, "--lan", cluster.lan,
-                  "--proxy-mode", mode)):
-        p = subprocess.run([sys.executable, "-m", "netsim.cli.main", *args],
-                           capture_output=True, text=True, timeout=180)
-        assert p.returncode == 0 or args[1] == "down", p.stdout + p.stderr
-    assert cluster.cfg.proxy_mode == mode
-
-
 @pytest.fixture(scope="module", params=["iptables", "nftables"])
 def mode(request, cluster):
     """The session's cluster in iptables mode, then the same cluster in nftables mode."""
     if request.param == "nftables":
-        _up(cluster, "nftables")
+        cluster.recreate("nftables")
     yield request.param
     if request.param == "nftables":
-        _up(cluster, "iptables")
+        cluster.recreate("iptables")
 
 
 @pytest.fixture(scope="module")
