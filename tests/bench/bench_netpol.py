@@ -34,7 +34,6 @@ from netsim.netpol import nft
 from netsim.netpol.agent import backend_for
 from netsim.proxy.apply import Iptables, Nft
 from tests.conftest import requires_root, wait_for
-from tests.e2e.test_netpol_matrix import _up
 
 pytestmark = [requires_root, pytest.mark.e2e]
 NS = "netpol-bench"
@@ -112,10 +111,10 @@ def _ms(xs: list[float], q: float = 0.5) -> float:
 @pytest.fixture(scope="module", params=["iptables", "nftables"])
 def mode(request, cluster):
     if (cluster.cfg.proxy_mode or "iptables") != request.param:
-        _up(cluster, request.param)
+        cluster.recreate(request.param)
     yield request.param
     if request.param != "iptables":
-        _up(cluster, "iptables")
+        cluster.recreate("iptables")
 
 
 def test_bench_netpol(cluster, mode):
