@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -48,11 +49,17 @@ def bench(n: int, netns: str) -> dict:
         partials.append(r.seconds)
         partial_bytes.append(r.text_bytes)
     assert f"bench/svc-{n - 1}/" in syncer.last_text
+    canary = []
+    for _ in range(5):  # the agent's every-2-s check that its table is still there
+        t0 = time.perf_counter()
+        assert nftc.table_exists()
+        canary.append(time.perf_counter() - t0)
     table = nftc.list_table() or ""
     assert f"{base.service_ports[0].cluster_ip} . tcp . 80 : goto service-" in table
     return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
             "apply": first.restore_seconds, "partial": statistics.median(partials),
-            "bytes": first.text_bytes, "pbytes": statistics.median(partial_bytes)}
+            "bytes": first.text_bytes, "pbytes": statistics.median(partial_bytes),
+            "canary": statistics.median(canary)}
 
 
 def run() -> list[dict]:
@@ -66,7 +73,7 @@ def run() -> list[dict]:
             print(f"N={n:5d} x {EPS} eps: transaction {r['bytes'] / 1024:8.0f} KiB  first sync "
                   f"{r['first'] * 1e3:8.1f} ms (nft -f {r['apply'] * 1e3:8.1f} ms)  full "
                   f"{r['full'] * 1e3:8.1f} ms  partial (1 service) {r['partial'] * 1e3:6.1f} ms "
-                  f"({r['pbytes'] / 1024:.1f} KiB)", flush=True)
+                  f"({r['pbytes'] / 1024:.1f} KiB)  table check {r['canary'] * 1e3:.1f} ms", flush=True)
             for name, key in (("nftables full sync", "full"), ("nftables partial sync", "partial")):
                 series.point("proxy_nftables", name, n, r[key] * 1e3, x_label="services",
                              y_label="ms")

@@ -25,6 +25,7 @@ import yaml
 from netsim.cluster import pki
 from netsim.cluster.lifecycle import api_endpoint
 from netsim.net.ledger import state_dir
+from netsim.proxy.apply import backend_prefix
 from tests.conftest import wait_for
 from tests.e2e.kubectl_helpers import KUBECTL, kubectl, requires_kubectl
 
@@ -188,6 +189,31 @@ def test_pods_reach_the_api_with_their_service_account(cluster, mode):
         assert out.splitlines()[1:] == ["ok", "namespace=default"], (mode, out)
     listed = [line.split()[1] for line in logs["lister"].splitlines() if line.startswith("pod ")]
     assert {"lister", f"curl-{cp.name[-3:]}"} <= set(listed), (mode, logs["lister"])
+
+
+def test_kube_proxy_rewrites_rules_someone_deleted(cluster, mode):
+    """`nft delete table ip kube-proxy` (nftables) or a flush of the canary chain and the
+    nat table (iptables) on a node: kube-proxy notices (its canary check) and rewrites
+    everything, so the kubernetes Service answers from that node again."""
+    worker = next(n for n in cluster.cfg.nodes if not n.control_plane)
+    ns = cluster.node_netns(worker.name)
+    if mode == "nftables":
+        wipe = [["nft", "delete", "table", "ip", "kube-proxy"]]
+        def back():
+            return "table ip kube-proxy" in cluster.in_netns(ns, "nft", "list", "tables").stdout
+    else:
+        ipt = backend_prefix()  # the backend kube-proxy writes with
+        wipe = [[ipt, "-t", "nat", "-F"], [ipt, "-t", "mangle", "-F"],
+                [ipt, "-t", "mangle", "-X", "KUBE-PROXY-CANARY"]]
+        def back():
+            return "-A KUBE-SERVICES" in cluster.in_netns(ns, f"{ipt}-save", "-t", "nat").stdout
+    assert back()
+    for argv in wipe:
+        cluster.in_netns(ns, *argv, check=True)
+    assert not back()
+    wait_for(back, 30, what=f"kube-proxy on {worker.name} to rewrite its {mode} rules")
+    logs = _run_pods(cluster, [_pod("curl-again", worker.name, ["sh", "-c", CURL])])
+    assert logs["curl-again"].splitlines()[1:] == ["ok", "namespace=default"], logs
 
 
 def test_a_long_lived_token_from_a_secret(cluster):
