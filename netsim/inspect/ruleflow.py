@@ -25,6 +25,11 @@ POSTROUTING rules masquerade the packet. Random load balancing (`-m statistic`,
 upstream's tracer does ("10.180.0.1:80, 10.180.0.2:80"). Session-affinity lookups
 (`-m recent --rcheck`, `ip saddr @affinity-...`) never match: the client is new.
 
+`-m set --match-set NAME dst,dst` (kube-proxy's IPVS mode, NetworkPolicy agents) tests the
+sets given as `ipsets=` (netsim.inspect.ipsets: the renderer's `ipset restore` text or a
+node's `ipset save`); `-m ipvs` matches what IPVS forwarded. The IPVS mode's whole walk
+(netfilter, then the IPVS virtual servers' DNAT at LOCAL_IN) is netsim.inspect.ipvsflow.
+
 Only the syntax netsim's renderers (and kube-proxy) emit is understood; anything else
 raises `RuleSyntaxError` naming the rule, so an unknown match can never silently pass.
 IPv4 only.
@@ -147,6 +152,7 @@ class _Walk:
     proto: str
     mark: int = 0
     dnat_done: bool = False
+    ipvs: tuple[str, str, int] | None = None  # the IPVS virtual server that forwarded it
 
     def is_local(self, ip: str) -> bool:
         return _in(ip, self.local)
@@ -161,7 +167,12 @@ class _Walk:
     def apply_dnat(self) -> None:
         if self.trace.endpoints and not self.dnat_done:
             self.dnat_done = True
-            self.dst = self.trace.endpoints[0].rsplit(":", 1)[0]
+            self.to(self.trace.endpoints[0])
+
+    def to(self, endpoint: str) -> None:
+        """The destination rewritten to "ip[:port]" (a DNAT, or IPVS's real server)."""
+        ip, colon, port = endpoint.rpartition(":")
+        self.dst, self.port = (ip, int(port)) if colon else (endpoint, self.port)
 
 
 def _local_nets(local_ips: Iterable[str]) -> list[ipaddress.IPv4Network]:
@@ -208,7 +219,13 @@ KUBE_FIXED_CHAINS = frozenset({
     "KUBE-FORWARD", "KUBE-MARK-MASQ", "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL",
 })
 _IPT_MODULES = {"comment", "tcp", "udp", "sctp", "addrtype", "statistic", "recent", "mark",
-                "conntrack", "nfacct"}
+                "conntrack", "nfacct", "set", "ipvs", "physdev"}
+# the negatable options (`! --opt`), as iptables-save prints them
+_IPT_NEGATABLE = {"-s", "--source", "-d", "--destination", "-p", "--protocol", "--dport",
+                  "--destination-port", "--dst-type", "--src-type", "--mark", "--ctstate",
+                  "--match-set", "--ipvs", "--vdir", "--vaddr", "--vproto", "--vport",
+                  "--physdev-is-in"}
+_IPVS_OPTS = {"--vdir", "--vaddr", "--vproto", "--vport"}
 
 
 @dataclass
@@ -278,6 +295,23 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> IptRule:
             rule.matches.append(("mark", neg, (_int(v, raw), _int(m or "0xffffffff", raw))))
         elif w == "--ctstate":
             rule.matches.append(("ctstate", neg, set(value().upper().split(","))))
+        elif w == "--match-set":  # -m set: NAME and the direction flags (dst,dst)
+            flags = value(2).split(",")
+            if not 1 <= len(flags) <= 6 or set(flags) - {"src", "dst"}:
+                raise RuleSyntaxError(f"bad --match-set flags {value(2)!r} in {raw!r}")
+            rule.matches.append(("set", neg, (value(), flags)))
+            step = 3
+        elif w in ("--ipvs", "--physdev-is-in"):  # -m ipvs / -m physdev flags
+            rule.matches.append((w[2:], neg, None))
+            step = 1
+        elif w in _IPVS_OPTS:
+            v = value()
+            if w == "--vdir" and v not in ("ORIGINAL", "REPLY"):
+                raise RuleSyntaxError(f"--vdir {v} in {raw!r}")
+            rule.matches.append(("ipvs-" + w[3:], neg,
+                                 _net(v, raw) if w == "--vaddr" else
+                                 _int(v, raw) if w == "--vport" else
+                                 v.lower() if w == "--vproto" else v))
         elif w in ("-j", "--jump", "-g", "--goto"):
             rule.target, rule.goto = value(), w in ("-g", "--goto")
             i += 2
@@ -285,9 +319,7 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> IptRule:
             break
         else:
             raise RuleSyntaxError(f"unknown option {w!r} in {raw!r}")
-        if neg and w not in ("-s", "--source", "-d", "--destination", "-p", "--protocol",
-                             "--dport", "--destination-port", "--dst-type", "--src-type",
-                             "--mark", "--ctstate"):
+        if neg and w not in _IPT_NEGATABLE:
             raise RuleSyntaxError(f"'!' before {w} in {raw!r}")
         neg = False
         i += step
@@ -332,7 +364,15 @@ class _IptChain:
 class IptablesRules:
     """Tables of chains, built by restoring texts in order (`iptables-restore --noflush`)."""
 
-    def __init__(self, *texts: str, inserted: Iterable[tuple[str, str, list[str]]] = ()) -> None:
+    def __init__(self, *texts: str, inserted: Iterable[tuple[str, str, list[str]]] = (),
+                 ipsets=None) -> None:
+        """`ipsets`: the sets `-m set` rules test (netsim.inspect.ipsets.IpSets, or its
+        `ipset restore` / `ipset save` text); a rule naming a set not in them is refused,
+        as iptables-restore refuses it."""
+        if isinstance(ipsets, str):
+            from netsim.inspect.ipsets import IpSets  # noqa: PLC0415 (it imports this module)
+            ipsets = IpSets(ipsets)
+        self.ipsets = ipsets
         self.tables: dict[str, dict[str, _IptChain]] = {}
         for t in texts:
             self.restore(t)
@@ -376,7 +416,7 @@ class IptablesRules:
                 words = shlex.split(line)
                 if len(words) < 2 or words[1] not in chains:
                     raise RuleSyntaxError(f"line {n}: rule for a chain not declared: {line!r}")
-                rule = _parse_ipt_rule(line, words[2:])
+                rule = self._checked(_parse_ipt_rule(line, words[2:]))
                 if words[0] == "-A":
                     chains[words[1]].rules.append(rule)
                 else:
@@ -398,10 +438,16 @@ class IptablesRules:
         if chain not in chains:
             raise RuleSyntaxError(f"-I into a missing chain {table}/{chain}")
         raw = f"-I {chain} " + " ".join(shlex.quote(a) for a in args)
-        rule = _parse_ipt_rule(raw, list(args))
+        rule = self._checked(_parse_ipt_rule(raw, list(args)))
         if rule.target and rule.target not in _IPT_TARGETS:
             chains.setdefault(rule.target, _IptChain())
         chains[chain].rules.insert(0, rule)
+
+    def _checked(self, rule: IptRule) -> IptRule:
+        for kind, _, v in rule.matches:
+            if kind == "set" and (self.ipsets is None or v[0] not in self.ipsets):
+                raise RuleSyntaxError(f"Set {v[0]} doesn't exist: {rule.raw!r}")
+        return rule
 
     def _check_targets(self, table: str) -> None:
         chains = self.tables[table]
@@ -454,16 +500,19 @@ class IptablesRules:
                 return
             if table == "filter" and hook == "output":
                 walk.apply_dnat()  # nat OUTPUT ran first
-            chains = self.tables.get(table)
-            name = hook.upper()
-            if chains is None or name not in chains:
-                raise TraceError(f"no {table} table with a {name} chain in the rules")
-            done = self._run(walk, table, name, 0)
-            if not done and chains[name].policy in ("DROP", "REJECT") and table == "filter":
-                walk.trace.verdict = chains[name].policy
+            self.run_builtin(walk, table, hook.upper())
 
-    @staticmethod
-    def _matches(walk: _Walk, r: IptRule) -> bool:
+    def run_builtin(self, walk: _Walk, table: str, name: str) -> None:
+        """One built-in chain of one table, its policy applied (filter) when nothing
+        decided."""
+        chains = self.tables.get(table)
+        if chains is None or name not in chains:
+            raise TraceError(f"no {table} table with a {name} chain in the rules")
+        done = self._run(walk, table, name, 0)
+        if not done and chains[name].policy in ("DROP", "REJECT") and table == "filter":
+            walk.trace.verdict = chains[name].policy
+
+    def _matches(self, walk: _Walk, r: IptRule) -> bool:
         for kind, neg, v in r.matches:
             if kind in ("src", "dst"):
                 ok = _in(walk.src if kind == "src" else walk.dst, v)  # type: ignore[arg-type]
@@ -485,6 +534,14 @@ class IptablesRules:
             elif kind == "ctstate":
                 states = {"NEW"} | ({"DNAT"} if walk.dnat_done else set())
                 ok = bool(states & v)  # type: ignore[operator]
+            elif kind == "set":
+                name, flags = v  # type: ignore[misc]
+                ok = self.ipsets.match(name, flags, walk.src, walk.dst, walk.proto, walk.port,
+                                       r.raw)
+            elif kind.startswith("ipvs"):
+                ok = _ipvs_match(walk, kind, v)
+            elif kind == "physdev-is-in":
+                raise TraceError(f"bridge ports (physdev) are not modelled: {r.raw!r}")
             else:
                 raise TraceError(f"cannot evaluate {kind} in {r.raw!r}")
             if ok == neg:
@@ -525,6 +582,23 @@ class IptablesRules:
                 if done and not r.probabilistic:
                     return True
         return False
+
+
+def _ipvs_match(walk: _Walk, kind: str, v) -> bool:
+    """-m ipvs: the packet was forwarded by IPVS (`--ipvs`), in the original direction (a
+    new connection's first packet is), to that virtual address / protocol / port."""
+    if walk.ipvs is None:
+        return False
+    proto, vip, vport = walk.ipvs
+    if kind == "ipvs-dir":
+        return v == "ORIGINAL"
+    if kind == "ipvs-addr":
+        return ipaddress.IPv4Address(vip) in v
+    if kind == "ipvs-proto":
+        return v == proto
+    if kind == "ipvs-port":
+        return v == vport
+    return True  # --ipvs
 
 
 def _mark(mark: int, args: dict[str, str]) -> int:
