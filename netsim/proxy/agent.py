@@ -26,9 +26,10 @@ run anywhere else, so the machine's own firewall is never touched). Like upstrea
 - every NodePort held open (TCP listen / UDP bind on 0.0.0.0) by a small child process
   named `kube-proxy`, so nothing else on the node can take the port and `netstat -ntpl`
   shows who owns it, as in the seed;
-- after each sync, UDP conntrack entries that point at no serving endpoint deleted
-  (`netsim/proxy/conntrack.py`: a client sending from one source port would otherwise keep
-  going to a dead pod for as long as it keeps sending).
+- after each sync that changed a UDP service's serving endpoints, UDP conntrack entries
+  that point at no serving endpoint deleted (`netsim/proxy/conntrack.py`: a client sending
+  from one source port would otherwise keep going to a dead pod for as long as it keeps
+  sending).
 """
 
 from __future__ import annotations
@@ -405,6 +406,7 @@ class KubeProxy:
         self.failures = 0  # consecutive failed syncs (the retry backs off with it)
         # (resource, "ns/name") -> message already logged and reported as an event
         self._reported: dict[tuple[str, str], str] = {}
+        self._udp_cleaner = conntrack.StaleEntryCleaner()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -671,6 +673,6 @@ class KubeProxy:
         """conntrack -D for UDP entries pointing at no serving endpoint (removed endpoints,
         and entries made while a Service had none), as upstream's CleanStaleEntries."""
         try:
-            conntrack.clean_stale_entries(snap, netns=self.netns)
+            self._udp_cleaner.clean(snap, netns=self.netns)
         except Exception as e:  # a stuck or missing tool must not fail the sync
             log.warning("conntrack cleanup: %s", e)

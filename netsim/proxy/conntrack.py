@@ -94,9 +94,10 @@ def parse_entries(text: str) -> list[Entry]:
     return out
 
 
-def stale_filters(snapshot: ProxySnapshot, entries: Iterable[Entry]) -> list[Filter]:
-    """The filters that delete every UDP entry pointing at no serving endpoint (sorted,
-    one per distinct target)."""
+def _allowed(snapshot: ProxySnapshot) -> tuple[dict[tuple[str, int], set[str]],
+                                                dict[int, set[str]]]:
+    """The serving endpoints (ip:port) each UDP frontend (ip, port) and NodePort may reply
+    from; ports without a serving endpoint are left out (nothing better to send to)."""
     by_frontend: dict[tuple[str, int], set[str]] = {}
     by_node_port: dict[int, set[str]] = {}
     for sp in snapshot.service_ports:
@@ -109,6 +110,22 @@ def stale_filters(snapshot: ProxySnapshot, entries: Iterable[Entry]) -> list[Fil
             by_frontend.setdefault((ip, sp.port), set()).update(serving)
         if sp.node_port:
             by_node_port.setdefault(sp.node_port, set()).update(serving)
+    return by_frontend, by_node_port
+
+
+def cleanup_key(snapshot: ProxySnapshot) -> tuple[frozenset, frozenset]:
+    """Everything the cleanup's verdicts depend on. While it stays the same no entry can
+    turn stale: the rules only send new flows to these endpoints (upstream likewise cleans
+    only for the services and endpoints a sync changed)."""
+    by_frontend, by_node_port = _allowed(snapshot)
+    return (frozenset((k, frozenset(v)) for k, v in by_frontend.items()),
+            frozenset((k, frozenset(v)) for k, v in by_node_port.items()))
+
+
+def stale_filters(snapshot: ProxySnapshot, entries: Iterable[Entry]) -> list[Filter]:
+    """The filters that delete every UDP entry pointing at no serving endpoint (sorted,
+    one per distinct target)."""
+    by_frontend, by_node_port = _allowed(snapshot)
     if not by_frontend and not by_node_port:
         return []
     found: set[Filter] = set()
@@ -143,12 +160,19 @@ def clean_stale_entries(snapshot: ProxySnapshot, netns: str | None = None) -> li
     """List the node's UDP entries, delete the stale ones; returns the filters applied.
     Without the conntrack tool (or when listing fails) nothing is done: the next sync tries
     again, as upstream logs and carries on."""
-    if not wants_cleanup(snapshot) or not shutil.which("conntrack"):
+    return _clean(snapshot, netns) or []
+
+
+def _clean(snapshot: ProxySnapshot, netns: str | None) -> list[Filter] | None:
+    """As clean_stale_entries; None when the entries could not be listed."""
+    if not wants_cleanup(snapshot):
         return []
+    if not shutil.which("conntrack"):
+        return None
     p = _run(["-L", "-p", "udp"], netns)
     if p.returncode != 0:
         log.warning("conntrack -L failed: %s", (p.stderr or "").strip().splitlines()[-1:])
-        return []
+        return None
     filters = stale_filters(snapshot, parse_entries(p.stdout))
     for f in filters:
         # exit status 1 with "0 flow entries" when another sync got there first: fine
@@ -158,3 +182,22 @@ def clean_stale_entries(snapshot: ProxySnapshot, netns: str | None = None) -> li
                  ", ".join(f"{f.orig_dst or '*'}:{f.orig_dport} -> {f.reply_src}:{f.reply_sport}"
                            for f in filters))
     return filters
+
+
+class StaleEntryCleaner:
+    """The agent's cleanup after each sync: clean_stale_entries, but only when
+    `cleanup_key` differs from that of the last cleanup that could list the table. A sync
+    that changed no UDP endpoint (most syncs: TCP services, readiness of other pods) then
+    starts no `conntrack` process, which under emulation costs a second or more."""
+
+    def __init__(self) -> None:
+        self.last: tuple[frozenset, frozenset] | None = None
+
+    def clean(self, snapshot: ProxySnapshot, netns: str | None = None) -> list[Filter]:
+        key = cleanup_key(snapshot)
+        if key == self.last:
+            return []
+        done = _clean(snapshot, netns)
+        if done is not None:
+            self.last = key
+        return done or []

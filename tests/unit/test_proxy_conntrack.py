@@ -130,3 +130,35 @@ def test_parse_conntrack_list_output():
         Entry("udp", "10.244.1.2", "10.96.0.10", 5000, 53, "10.244.2.4", 53),
         Entry("tcp", "10.244.1.1", "10.244.1.9", 49414, 8080, "10.244.1.9", 8080),
     ]
+
+
+def test_the_agent_lists_conntrack_again_only_when_a_udp_service_s_endpoints_changed(
+        monkeypatch):
+    """StaleEntryCleaner: a sync that changed no UDP serving endpoint starts no `conntrack`
+    (a process start costs ~1 s under emulation); one that did cleans as before; a failed
+    listing is retried by the next sync."""
+    from netsim.proxy import conntrack
+
+    calls: list[list[str]] = []
+    rc = [0]
+
+    def fake_run(args, netns):
+        calls.append(args)
+        out = f"udp 17 29 src=10.0.0.2 dst={CLUSTER_IP} sport=40000 dport={SVC_PORT} " \
+              f"src={DELETED} dst=10.0.0.2 sport={EP_PORT} dport=40000 mark=0 use=1\n"
+        return conntrack.subprocess.CompletedProcess(args, rc[0], out, "")
+    monkeypatch.setattr(conntrack, "_run", fake_run)
+    monkeypatch.setattr(conntrack.shutil, "which", lambda tool: "/usr/sbin/" + tool)
+    c = conntrack.StaleEntryCleaner()
+    s = snap(*cleanup_objects())
+    assert c.clean(s) == [Filter(CLUSTER_IP, SVC_PORT, DELETED, EP_PORT)]
+    assert [a[0] for a in calls] == ["-L", "-D"]
+    calls.clear()
+    assert c.clean(snap(*cleanup_objects())) == [] and calls == []  # nothing changed
+    services, slices = cleanup_objects()
+    slices[0]["endpoints"].append(ep("10.240.3.7", serving=True))
+    rc[0] = 1  # listing fails: tried again next time
+    assert c.clean(snap(services, slices)) == [] and len(calls) == 1
+    rc[0] = 0
+    c.clean(snap(services, slices))
+    assert [a[0] for a in calls] == ["-L", "-L", "-D"]
