@@ -65,8 +65,14 @@ class Stats:
 
 def http_once(ip: str, port: int, host: str, timeout: float) -> str:
     """One GET over a new connection; the serving pod's name (from the echo body)."""
-    with socket.create_connection((ip, port), timeout=timeout) as s:
-        s.settimeout(timeout)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("0.0.0.0", 0))  # the source port is known before connect, for the error
+        try:
+            s.settimeout(timeout)
+            s.connect((ip, port))
+        except OSError as e:
+            why = f"{e.strerror or e} (connect from port {s.getsockname()[1]})"
+            raise type(e)(*((e.errno, why) if e.errno else (why,))) from e
         s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
                   "User-Agent: zero-loss\r\n\r\n".encode())
         data = b""
@@ -114,7 +120,10 @@ def dns_once(sock: socket.socket | None, server: str, port: int, qname: str,
         deadline = time.monotonic() + timeout
         while True:
             s.settimeout(max(deadline - time.monotonic(), 0.001))
-            reply, _ = s.recvfrom(4096)  # socket.timeout ends the query
+            try:
+                reply, _ = s.recvfrom(4096)
+            except TimeoutError as e:  # the query is lost
+                raise TimeoutError(f"no answer (from port {s.getsockname()[1]})") from e
             if struct.unpack("!H", reply[:2])[0] == qid:  # a late answer to an older query
                 break
         dns_check(reply, qid)
@@ -147,10 +156,11 @@ def worker(kind: str, spec: str, stats: Stats, stop: threading.Event, rate: floa
             return dns_once(fixed, server, port, qname, timeout)
     next_at = time.monotonic()
     while not stop.is_set():
+        t0 = time.monotonic()
         try:
             stats.ok(once())
         except Exception as e:  # noqa: BLE001 - every failure is counted, whatever it is
-            stats.fail(f"{type(e).__name__}: {e}")
+            stats.fail(f"{type(e).__name__}: {e} after {time.monotonic() - t0:.2f} s")
         if interval:
             next_at += interval
             delay = next_at - time.monotonic()
