@@ -29,7 +29,9 @@ run anywhere else, so the machine's own firewall is never touched). Like upstrea
 - after each sync that changed a UDP service's serving endpoints, UDP conntrack entries
   that point at no serving endpoint deleted (`netsim/proxy/conntrack.py`: a client sending
   from one source port would otherwise keep going to a dead pod for as long as it keeps
-  sending).
+  sending). The cleanup runs on a thread of its own (`UdpCleanup`), never in the sync loop:
+  it lists the table with a `conntrack` process, which on a loaded machine takes seconds,
+  and the next sync (an endpoint taken out) must not wait for it.
 """
 
 from __future__ import annotations
@@ -244,7 +246,10 @@ class NftSyncer:
             opts = dataclasses.replace(opts, recreate_base_chains=self.need_setup)
         r = nftables.render(snapshot, opts, changed=changed, existing=self.state)
         try:
-            apply_s = self.nft.apply(r.text)
+            # a first sync may come in stages (nftables.STAGE_SERVICES); a failed stage
+            # leaves state None, so the next sync is one full transaction over what is there
+            apply_s = sum(self.nft.apply(t) for t in r.stages) if r.stages \
+                else self.nft.apply(r.text)
         except NftError:
             self.state = None
             raise
@@ -351,6 +356,74 @@ class PortHolder:
             self.proc = None
 
 
+# --- stale UDP conntrack entries ---------------------------------------------------------------
+
+class UdpCleanup:
+    """The stale UDP conntrack cleanup of every sync, on its own thread, on the latest
+    snapshot offered (older ones are skipped: the cleanup is level-triggered).
+
+    Upstream runs it at the end of each sync, in process over netlink (milliseconds).
+    Here it starts `conntrack -L`, which under load takes one to three seconds: in the sync
+    loop that held back the next sync, so an endpoint taken out of the Service (a pod
+    terminating) stayed in the rules of that node past a 2 s preStop sleep and its new
+    connections were refused (issue #18)."""
+
+    def __init__(self, netns: str | None, cleaner: conntrack.StaleEntryCleaner | None = None):
+        self.netns = netns
+        self.cleaner = cleaner or conntrack.StaleEntryCleaner()
+        self._cv = threading.Condition()
+        self._pending: ProxySnapshot | None = None
+        self._stopped = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def offer(self, snapshot: ProxySnapshot) -> None:
+        with self._cv:
+            if self._stopped:
+                return
+            self._pending = snapshot
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="kube-proxy-conntrack")
+                self._thread.start()
+            self._cv.notify()
+
+    def idle(self, timeout: float) -> bool:
+        """True once every offered snapshot has been cleaned (tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self._pending is not None or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._pending = None
+            self._cv.notify_all()
+
+    def _loop(self) -> None:
+        set_thread_name("kube-proxy-ct")
+        while True:
+            with self._cv:
+                while self._pending is None and not self._stopped:
+                    self._cv.wait()
+                if self._stopped:
+                    return
+                snap, self._pending, self._busy = self._pending, None, True
+            try:
+                self.cleaner.clean(snap, netns=self.netns)
+            except Exception as e:  # a stuck or missing tool must not end the cleanup
+                log.warning("conntrack cleanup: %s", e)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+
 # --- the agent ---------------------------------------------------------------------------------
 
 class _Stopped(threading.Event):
@@ -406,7 +479,7 @@ class KubeProxy:
         self.failures = 0  # consecutive failed syncs (the retry backs off with it)
         # (resource, "ns/name") -> message already logged and reported as an event
         self._reported: dict[tuple[str, str], str] = {}
-        self._udp_cleaner = conntrack.StaleEntryCleaner()
+        self.udp_cleanup = UdpCleanup(netns)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -478,6 +551,7 @@ class KubeProxy:
 
     def _on_stop(self) -> None:
         self._wake.set()
+        self.udp_cleanup.stop()
         with self._lock:
             retained, self._retained = self._retained, False
         self.factory.detach(self._handlers, release=retained)
@@ -671,8 +745,6 @@ class KubeProxy:
 
     def _flush_udp(self, snap: ProxySnapshot) -> None:
         """conntrack -D for UDP entries pointing at no serving endpoint (removed endpoints,
-        and entries made while a Service had none), as upstream's CleanStaleEntries."""
-        try:
-            self._udp_cleaner.clean(snap, netns=self.netns)
-        except Exception as e:  # a stuck or missing tool must not fail the sync
-            log.warning("conntrack cleanup: %s", e)
+        and entries made while a Service had none), as upstream's CleanStaleEntries: handed
+        to the cleanup thread, so the sync loop never waits for `conntrack`."""
+        self.udp_cleanup.offer(snap)
