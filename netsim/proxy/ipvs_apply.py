@@ -6,19 +6,25 @@ One sync (upstream `syncProxyRules`, in the same order):
    call), the dummy device `kube-ipvs0`, and the jump rules from the built-in chains that
    `iptables-save` does not show (inserted by the restore of step 5, `-I CHAIN 1`);
 2. render with the node's own addresses (every local IPv4 address not on kube-ipvs0, not
-   loopback) as NodePort addresses, like upstream;
-3. `ipset restore`: every set is created (-exist), filled as a temporary set and swapped in
-   (`swap` is atomic; a set referenced by iptables can't be destroyed, but can be swapped);
-4. missing ClusterIPs bound on kube-ipvs0 (`ip -batch`);
-5. one `iptables-restore --noflush --counters` (the constant rules);
-6. IPVS: `ipvsadm -Sn` read, diffed with the render, the difference (-A/-E/-D, -a/-e/-d)
-   fed to one `ipvsadm -R`; a failed diff falls back to `ipvsadm -C` + the full state;
-   a TCP real server that leaves while IPVS counts connections to it is set to weight 0
-   instead of deleted, and deleted by a later sync once they are gone (graceful
-   termination, netsim.proxy.ipvs_graceful; `ipvsadm -Ln` read only when the diff deletes a
-   TCP real server). While one drains, the agent syncs again every few seconds; a sync
-   with nothing changed then only re-checks the IPVS table;
+   loopback) as NodePort addresses, like upstream (one rtnetlink address dump);
+3. `ipset restore` of the sets whose entries changed: each is created (-exist), filled as
+   a temporary set and swapped in (`swap` is atomic; a set referenced by iptables can't be
+   destroyed, but can be swapped);
+4. missing ClusterIPs bound on kube-ipvs0 (rtnetlink);
+5. one `iptables-restore --noflush --counters` (the constant rules) when they changed;
+6. IPVS: the table as the last sync left it (read with `ipvsadm -Sn` on the first sync,
+   after a failure and every RECHECK_SECONDS) diffed with the render, the difference
+   (-A/-E/-D, -a/-e/-d) fed to one `ipvsadm -R`; a failed diff falls back to `ipvsadm -C` +
+   the full state; a TCP real server that leaves while IPVS counts connections to it is
+   set to weight 0 instead of deleted, and deleted by a later sync once they are gone
+   (graceful termination, netsim.proxy.ipvs_graceful; the counts read from /proc/net/ip_vs
+   only when the diff deletes a TCP real server). While one drains, the agent syncs again
+   every few seconds; a sync with nothing changed then only re-checks the IPVS table;
 7. addresses no longer wanted removed from kube-ipvs0.
+
+So a sync with nothing changed starts no process, and one endpoint change starts two
+(`ipset restore` of KUBE-LOOP-BACK when the endpoint is local, `ipvsadm -R`): under
+emulation each start costs about a second, and upstream does these steps over netlink.
 
 Every command runs in the current netns (the node agent lives in its node's netns) or in a
 named one via `ip netns exec`; both refuse the root netns (`check_not_root`), so neither
@@ -28,16 +34,23 @@ the machine's IPVS table, its ipsets nor its firewall are ever touched.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 
 from netsim.proxy import ipvs
 from netsim.proxy.apply import Iptables, RestoreError, check_not_root
-from netsim.proxy.ipvs_graceful import CHECK_INTERVAL, GracefulTermination, parse_ipvsadm_list
+from netsim.proxy.ipvs_graceful import (
+    CHECK_INTERVAL,
+    GracefulTermination,
+    parse_ipvsadm_list,
+    parse_proc_ip_vs,
+)
 from netsim.proxy.model import ProxySnapshot
 
 log = logging.getLogger("netsim.proxy")
@@ -123,13 +136,25 @@ def ipvs_diff(current: dict[tuple[str, str, int], tuple[str, dict[str, int]]],
 
 @dataclass
 class IpvsKernel:
-    """ip / ipset / ipvsadm / sysctl in one netns (None: the current one), never the root."""
+    """ip / ipset / ipvsadm / sysctl in one netns (None: the current one), never the root.
+
+    In the current netns (`native`: the node agent's case) the reads and the address
+    changes are done in-process (an interface index, one rtnetlink address dump,
+    /proc/net/ip_vs): under emulation every process start costs about a second, and upstream
+    kube-proxy uses netlink for these as well. ipset and IPVS changes stay one
+    `ipset restore` / one `ipvsadm -R` each (batched, only when something changed)."""
 
     netns: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    native: bool | None = None  # None: in-process when netns is None
+    starts: int = 0  # processes started (for the sync log and the VM measurement)
 
     def __post_init__(self) -> None:
         check_not_root(self.netns, "ipvsadm")
+
+    @property
+    def in_process(self) -> bool:
+        return self.netns is None if self.native is None else self.native
 
     def run(self, *argv: str, input: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess:
@@ -138,10 +163,18 @@ class IpvsKernel:
             full = ["ip", "-n", self.netns, *full[1:]]  # one exec instead of two
         elif self.netns:
             full = ["ip", "netns", "exec", self.netns, *full]
+        self.starts += 1
         p = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise IpvsError(f"{' '.join(argv[:3])}: {(p.stderr or p.stdout).strip()[:2000]}")
         return p
+
+    def _rtnl(self):
+        """pyroute2's IPRoute, opened once in this netns (the agent's sync thread's)."""
+        if getattr(self, "_ipr", None) is None:
+            from pyroute2 import IPRoute  # noqa: PLC0415 - ~0.3 s import, IPVS mode only
+            self._ipr = IPRoute()
+        return self._ipr
 
     # ---- sysctls ---------------------------------------------------------------------------
     def set_sysctls(self) -> list[str]:
@@ -164,6 +197,12 @@ class IpvsKernel:
 
     # ---- kube-ipvs0 ------------------------------------------------------------------------
     def dummy_exists(self) -> bool:
+        if self.in_process:
+            try:
+                socket.if_nametoindex(ipvs.DUMMY_DEVICE)  # an ioctl in this netns
+                return True
+            except OSError:
+                return False
         return self.run("ip", "link", "show", ipvs.DUMMY_DEVICE, check=False).returncode == 0
 
     def ensure_dummy(self) -> bool:
@@ -182,6 +221,14 @@ class IpvsKernel:
 
     def addresses(self, dev: str | None = None) -> list[tuple[str, str]]:
         """(device, IPv4 address) of every address, or of one device."""
+        if self.in_process:
+            try:
+                msgs = self._rtnl().get_addr(family=socket.AF_INET)
+            except Exception as e:  # noqa: BLE001 - pyroute2 raises its own and OSError
+                raise IpvsError(f"rtnetlink address dump: {e}") from e
+            out = [(m.get("IFA_LABEL") or "", m.get("IFA_ADDRESS") or "") for m in msgs]
+            return [(d.split(":")[0], ip) for d, ip in out if ip and (dev is None or
+                                                                     d.split(":")[0] == dev)]
         argv = ["ip", "-4", "-o", "addr", "show"]
         if dev:
             argv += ["dev", dev]
@@ -193,15 +240,19 @@ class IpvsKernel:
                 out.append((parts[1].split("@")[0], parts[parts.index("inet") + 1].split("/")[0]))
         return out
 
-    def node_addresses(self) -> list[str]:
+    @staticmethod
+    def node_addresses_of(addrs: list[tuple[str, str]]) -> list[str]:
         """upstream GetAllLocalAddressesExcept(kube-ipvs0), minus loopback / link-local."""
         seen: list[str] = []
-        for dev, ip in self.addresses():
+        for dev, ip in addrs:
             if dev == ipvs.DUMMY_DEVICE or ip.startswith("127.") or ip.startswith("169.254."):
                 continue
             if ip not in seen:
                 seen.append(ip)
         return seen
+
+    def node_addresses(self) -> list[str]:
+        return self.node_addresses_of(self.addresses())
 
     def bound_addresses(self) -> set[str]:
         return {ip for _, ip in self.addresses(ipvs.DUMMY_DEVICE)}
@@ -209,9 +260,28 @@ class IpvsKernel:
     def change_addresses(self, add: list[str], remove: list[str]) -> None:
         if not add and not remove:
             return
+        if self.in_process:
+            self._change_addresses_netlink(add, remove)
+            return
         batch = [f"addr add {a}/32 dev {ipvs.DUMMY_DEVICE}" for a in add]
         batch += [f"addr del {a}/32 dev {ipvs.DUMMY_DEVICE}" for a in remove]
         self.run("ip", "-force", "-batch", "-", input="\n".join(batch) + "\n")
+
+    def _change_addresses_netlink(self, add: list[str], remove: list[str]) -> None:
+        """As `ip -force -batch`: an address already there (or already gone) is fine."""
+        try:
+            index = socket.if_nametoindex(ipvs.DUMMY_DEVICE)
+        except OSError as e:
+            raise IpvsError(f"{ipvs.DUMMY_DEVICE} is gone: {e}") from e
+        ipr = self._rtnl()
+        for verb, addrs, fine in (("add", add, errno.EEXIST), ("del", remove, errno.EADDRNOTAVAIL)):
+            for a in addrs:
+                try:
+                    ipr.addr(verb, index=index, address=a, prefixlen=32)
+                except Exception as e:  # noqa: BLE001 - NetlinkError carries the errno
+                    if getattr(e, "code", None) != fine:
+                        raise IpvsError(f"address {verb} {a}/32 dev {ipvs.DUMMY_DEVICE}: {e}") \
+                            from e
 
     # ---- ipset / ipvsadm -------------------------------------------------------------------
     def ipset_restore(self, text: str) -> None:
@@ -225,6 +295,17 @@ class IpvsKernel:
     def ipvs_list(self) -> str:
         """`ipvsadm -Ln`: the table with each real server's connection counts."""
         return self.run("ipvsadm", "-Ln").stdout
+
+    def ipvs_stats(self) -> dict:
+        """Each real server's weight and connection counts: /proc/net/ip_vs in-process (this
+        thread's netns), else `ipvsadm -Ln`."""
+        if self.in_process:
+            try:
+                with open("/proc/thread-self/net/ip_vs") as f:
+                    return parse_proc_ip_vs(f.read())
+            except OSError:
+                pass
+        return parse_ipvsadm_list(self.ipvs_list())
 
     def ipvs_restore(self, lines: list[str]) -> None:
         if not lines:
@@ -245,11 +326,47 @@ class IpvsSyncResult:
     text_bytes: int
     fell_back: bool = False
     ipvs_changes: int = 0
+    processes: int = 0  # processes the sync started (ipset, iptables-restore, ipvsadm)
+
+
+RECHECK_SECONDS = 30.0  # the kernel's IPVS table re-read, ipsets and rules re-applied (upstream
+# re-applies everything every syncPeriod, 30 s by default)
+
+
+def apply_lines(table: dict[tuple[str, str, int], tuple[str, dict[str, int]]],
+                lines: list[str]) -> dict[tuple[str, str, int], tuple[str, dict[str, int]]]:
+    """The table (as `parse_ipvsadm_save` reads it) after `ipvsadm -R` of `lines` succeeded:
+    what the kernel holds now, without reading it back."""
+    out = {k: (args, dict(rss)) for k, (args, rss) in table.items()}
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3 or parts[1] not in _FLAG_PROTO:
+            continue
+        host, _, port = parts[2].rpartition(":")
+        key = (_FLAG_PROTO[parts[1]], host.strip("[]"), int(port))
+        op, rest = parts[0], parts[3:]
+        if op in ("-A", "-E"):
+            out[key] = (" ".join(rest), out.get(key, ("", {}))[1])
+        elif op == "-D":
+            out.pop(key, None)
+        elif op in ("-a", "-e") and key in out and "-r" in rest:
+            w = int(rest[rest.index("-w") + 1]) if "-w" in rest else 1
+            out[key][1][rest[rest.index("-r") + 1]] = w
+        elif op == "-d" and key in out and "-r" in rest:
+            out[key][1].pop(rest[rest.index("-r") + 1], None)
+    return out
 
 
 @dataclass
 class IpvsSyncer:
-    """kube-proxy IPVS mode for one node netns (the agent's `syncer` for mode ipvs)."""
+    """kube-proxy IPVS mode for one node netns (the agent's `syncer` for mode ipvs).
+
+    What the kernel holds is remembered from the last good sync (the IPVS table as the
+    `ipvsadm -R` left it, the ipsets and iptables text last restored), so a sync starts a
+    process only for what changed: `ipset restore` of the changed sets, `iptables-restore`
+    when the rules differ, one `ipvsadm -R` of the difference. The kernel's own state is
+    read again (and everything re-applied) on the first sync, after a failure and at least
+    every RECHECK_SECONDS."""
 
     kernel: IpvsKernel
     ipt: Iptables
@@ -259,6 +376,10 @@ class IpvsSyncer:
     last_text: str = ""
     _jumps: dict[str, list[str]] = field(default_factory=dict)  # table -> `-I` lines to add
     graceful: GracefulTermination = field(default_factory=GracefulTermination)
+    _table: dict | None = None  # the IPVS table as the last good sync left it
+    _sets: dict[str, ipvs.IPSet] = field(default_factory=dict)  # as last restored
+    _iptables: str = ""  # as last restored
+    _checked_at: float = 0.0  # when the kernel's state was last read / re-applied
 
     @property
     def stale_pending(self) -> bool:
@@ -267,7 +388,14 @@ class IpvsSyncer:
 
     pending_delay = CHECK_INTERVAL
 
+    def _forget(self) -> None:
+        """Trust nothing remembered: the next sync reads the kernel and re-applies all."""
+        self._table = None
+        self._sets = {}
+        self._iptables = ""
+
     def setup(self) -> None:
+        self._forget()
         failed = self.kernel.set_sysctls()
         if failed:
             log.warning("ipvs: could not set sysctls %s", ", ".join(failed))
@@ -295,57 +423,82 @@ class IpvsSyncer:
             out.append(line)
         return "\n".join(out) + "\n"
 
-    def _ipvs_changes(self, desired: list[ipvs.VirtualServer]) -> list[str]:
-        """The `ipvsadm -R` lines from the kernel's table to `desired`, graceful termination
-        applied."""
-        lines = ipvs_diff(parse_ipvsadm_save(self.kernel.ipvs_save()), desired)
-        if self.graceful.needs_stats(lines) or self.graceful.pending:
-            stats = parse_ipvsadm_list(self.kernel.ipvs_list()) \
-                if self.graceful.needs_stats(lines) else {}
-            lines = self.graceful.apply(lines, stats, time.monotonic())
-        return lines
+    def _recheck_due(self) -> bool:
+        return time.monotonic() - self._checked_at >= RECHECK_SECONDS
+
+    def _apply_ipvs(self, desired: list[ipvs.VirtualServer]) -> int:
+        """The kernel's table (remembered, or read) turned into `desired` by one
+        `ipvsadm -R`, graceful termination applied; returns the number of changes."""
+        if self._table is None:
+            self._table = parse_ipvsadm_save(self.kernel.ipvs_save())
+        lines = ipvs_diff(self._table, desired)
+        needs = self.graceful.needs_stats(lines)
+        if needs or self.graceful.pending:
+            lines = self.graceful.apply(lines, self.kernel.ipvs_stats() if needs else {},
+                                        time.monotonic())
+        try:
+            self.kernel.ipvs_restore(lines)
+        except IpvsError:
+            self._table = None
+            raise
+        self._table = apply_lines(self._table, lines)
+        return len(lines)
 
     def sync(self, snapshot: ProxySnapshot, changed: set[str] | None = None) -> IpvsSyncResult:
         """A full sync (IPVS mode has no partial one upstream: the kernel diff is cheap);
         with nothing `changed` while real servers drain, only the IPVS table is re-checked."""
         t0 = time.perf_counter()
+        starts0 = self.kernel.starts
         if changed is not None and not changed and self.graceful.pending \
                 and self.last is not None and not self.need_setup:
             try:
-                lines = self._ipvs_changes(self.last.virtual_servers)
-                self.kernel.ipvs_restore(lines)
+                n = self._apply_ipvs(self.last.virtual_servers)
             except IpvsError:
                 self.need_setup = True
                 self.graceful.clear()
                 raise
-            return IpvsSyncResult(False, time.perf_counter() - t0, 0.0, 0, False, len(lines))
+            return IpvsSyncResult(False, time.perf_counter() - t0, 0.0, 0, False, n,
+                                  self.kernel.starts - starts0)
+        restore_s = 0.0
+        ipt_runs = 0
         try:
             if self.need_setup:
                 self.setup()
+                ipt_runs += 1  # iptables-save
             else:
                 self.kernel.ensure_dummy()
+            if self._recheck_due():
+                self._forget()
+                self._checked_at = time.monotonic()
+            addrs = self.kernel.addresses()
+            bound = {ip for dev, ip in addrs if dev == ipvs.DUMMY_DEVICE}
             node_ips = self.options.node_ips
             if node_ips is None and any(sp.node_port for sp in snapshot.service_ports):
-                node_ips = tuple(self.kernel.node_addresses())
+                node_ips = tuple(self.kernel.node_addresses_of(addrs))
             opts = self.options if node_ips is None else _with_node_ips(self.options, node_ips)
             r = ipvs.render(snapshot, opts)
-            self.kernel.ipset_restore(r.ipset_text(swap=True))
-            bound = self.kernel.bound_addresses()
+            sets = [st for st in r.ipsets.values() if self._sets.get(st.name) != st]
+            if sets:
+                self._sets = {}  # unknown until the restore succeeded
+                self.kernel.ipset_restore(ipvs.ipset_text(sets, swap=True))
+            self._sets = dict(r.ipsets)
             self.kernel.change_addresses([a for a in r.bind_addresses if a not in bound], [])
-            restore_s = self.ipt.restore(self._with_jumps(r.iptables))
+            if r.iptables != self._iptables:
+                self._iptables = ""
+                ipt_runs += 1
+                restore_s = self.ipt.restore(self._with_jumps(r.iptables))
+                self._iptables = r.iptables
             self.need_setup = False
             self._jumps = {}
-            lines = self._ipvs_changes(r.virtual_servers)
             fell_back = False
             try:
-                self.kernel.ipvs_restore(lines)
+                n = self._apply_ipvs(r.virtual_servers)
             except IpvsError as e:
-                log.warning("ipvsadm -R of %d changes failed (%s); reloading the whole table",
-                            len(lines), e)
+                log.warning("ipvsadm -R failed (%s); reloading the whole table", e)
                 self.kernel.ipvs_clear()
                 self.graceful.clear()
-                lines = ipvs_diff({}, r.virtual_servers)
-                self.kernel.ipvs_restore(lines)
+                self._table = {}
+                n = self._apply_ipvs(r.virtual_servers)
                 fell_back = True
             want = set(r.bind_addresses)
             self.kernel.change_addresses([], sorted(bound - want))
@@ -356,7 +509,8 @@ class IpvsSyncer:
         text = r.ipvsadm_text()
         self.last_text = text
         return IpvsSyncResult(True, time.perf_counter() - t0, restore_s,
-                              len(text) + len(r.iptables), fell_back, len(lines))
+                              len(text) + len(r.iptables), fell_back, n,
+                              self.kernel.starts - starts0 + ipt_runs)
 
     def lost_state(self) -> bool:
         """True when kube-ipvs0 is gone (someone deleted it): resync fully."""

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import subprocess
 
-from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer
-from netsim.proxy.ipvs_graceful import GracefulTermination, RealServerStats, parse_ipvsadm_list
+from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, apply_lines, parse_ipvsadm_save
+from netsim.proxy.ipvs_graceful import (
+    GracefulTermination,
+    RealServerStats,
+    parse_ipvsadm_list,
+    parse_proc_ip_vs,
+)
 from tests.proxy_fixtures import ep, eps, port, svc
 from tests.proxy_fixtures import snap as fixtures_snap
 
@@ -23,6 +28,7 @@ class FakeIpvsadm(IpvsKernel):
     """ipvsadm -Sn / -Ln / -R / -C, ip and ipset as a node netns would answer them."""
 
     def __post_init__(self) -> None:  # no netns: nothing real is touched
+        self.native = False  # every read through run(), below
         self.table: dict[tuple[str, str], tuple[str, dict[str, list[int]]]] = {}
         self.addrs: set[str] = set()
         self.restores: list[list[str]] = []
@@ -30,6 +36,8 @@ class FakeIpvsadm(IpvsKernel):
 
     def run(self, *argv, input=None, check=True, timeout=120):
         self.calls.append(" ".join(argv[:2]))
+        if argv[:2] not in (("ip", "-4"), ("ipvsadm", "-Ln")):
+            self.starts += 1  # those two are read in-process by the agent (rtnetlink, /proc)
         out = ""
         if argv[:2] == ("ipvsadm", "-Sn"):
             for (flag, addr), (args, rss) in self.table.items():
@@ -60,6 +68,12 @@ class FakeIpvsadm(IpvsKernel):
                 verb, addr = line.split()[1], line.split()[2].split("/")[0]
                 (self.addrs.add if verb == "add" else self.addrs.discard)(addr)
         return subprocess.CompletedProcess(argv, 0, out, "")
+
+    def set_sysctls(self) -> list[str]:
+        return []  # never this machine's /proc/sys
+
+    def dummy_exists(self) -> bool:
+        return True
 
     def _apply(self, p: list[str]) -> None:
         key = (p[1], p[2])
@@ -194,3 +208,51 @@ FWM  12 rr
         ("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
         ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)},
     }
+
+
+def test_parse_proc_net_ip_vs_reads_what_ipvsadm_ln_shows():
+    """/proc/net/ip_vs (the kernel's hex addresses; its lines end in blanks, cut here) read
+    in-process instead of ipvsadm -Ln."""
+    text = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  0A600001:01BB rr
+  -> C0A803AB:192B      Masq    1      3          1
+UDP  0A60000A:0035 rr persistent 2700000 FFFFFFFF
+  -> 0AF40105:0035      Masq    0      0          7
+FWM  0000000C rr
+  -> 0AF40109:0050      Masq    1      0          0
+"""
+    assert parse_proc_ip_vs(text) == {
+        ("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
+        ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)},
+    }
+
+
+def test_apply_lines_is_the_table_ipvsadm_restore_leaves():
+    table = parse_ipvsadm_save(f"-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {A} -m -w 1\n"
+                               f"-A -u 10.96.0.10:53 -s rr\n")
+    after = apply_lines(table, [f"-a -t {VIP}:80 -r {B} -m -w 1", f"-e -t {VIP}:80 -r {A} -m -w 0",
+                                "-D -u 10.96.0.10:53", "-A -t 10.96.0.30:80 -s rr -p 10800"])
+    assert after == {("TCP", VIP, 80): ("-s rr", {A: 0, B: 1}),
+                     ("TCP", "10.96.0.30", 80): ("-s rr -p 10800", {})}
+    assert table[("TCP", VIP, 80)][1] == {A: 1}  # the input is left as it was
+
+
+def test_a_sync_starts_a_process_only_for_what_changed():
+    """Under emulation every process start costs ~1 s: with nothing changed a sync starts
+    none; an endpoint change is one `ipvsadm -R` (and one `ipset restore` of the sets that
+    changed); the kernel's table is not read back after each restore."""
+    s, k = syncer()
+    first = s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    assert "ipvsadm -Sn" in k.calls and first.processes >= 3
+    # (`ip -4 addr show` is the fake's stand-in for the in-process rtnetlink dump, and
+    # `ipvsadm -Ln` for reading /proc/net/ip_vs)
+    k.calls.clear()
+    again = s.sync(snapshot(["10.244.1.2", "10.244.1.3"]))
+    assert k.calls == ["ip -4"] and again.processes == 0
+    k.calls.clear()
+    one = s.sync(snapshot(["10.244.1.3"]))
+    assert one.processes == 1
+    # the connection counts: `ipvsadm -Ln` here, /proc/net/ip_vs in the agent's own netns
+    assert k.calls == ["ip -4", "ipvsadm -Ln", "ipvsadm -R"] and k.weights() == {B: 1}
