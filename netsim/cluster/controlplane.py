@@ -32,6 +32,7 @@ from netsim.controllers.gc import GarbageCollector
 from netsim.controllers.job import JobController
 from netsim.controllers.nodelifecycle import NodeLifecycleController
 from netsim.controllers.persistentvolume import PersistentVolumeController
+from netsim.controllers.podgc import PodGCController
 from netsim.controllers.replicaset import ReplicaSetController
 from netsim.controllers.scheduler import Scheduler
 from netsim.controllers.serviceaccount import ServiceAccountController
@@ -59,6 +60,7 @@ CONTROLLERS = [
     CronJobController,
     EndpointsController,
     NodeLifecycleController,
+    PodGCController,
     DisruptionController,
     ServiceAccountController,
     PersistentVolumeController,

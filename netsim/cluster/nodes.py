@@ -24,6 +24,7 @@ from netsim.api import errors
 from netsim.api.client import HttpClient
 from netsim.api.validation import is_dns1123_subdomain
 from netsim.cluster import lifecycle, procs
+from netsim.controllers import podgc
 from netsim.kubelet import cgroups, runtime, sandbox
 from netsim.net import netlink as nl
 from netsim.net import topology
@@ -144,6 +145,17 @@ def _delete_pods(client: HttpClient, pods: list[dict], quiet: bool,
     return n
 
 
+def _gc_orphans(client: HttpClient, pods: list[dict], quiet: bool) -> None:
+    """The pod GC controller's orphan sweep (netsim.controllers.podgc: Failed,
+    DisruptionTarget DeletionByPodGC, grace period 0) for the pods of the Node just deleted,
+    without its 40 s quarantine: the remove deleted that Node itself."""
+    for p in pods:
+        md = p["metadata"]
+        with contextlib.suppress(errors.NotFound):
+            podgc.mark_failed_and_delete(client, p, podgc.ORPHANED)
+            _say(f'pod "{md["name"]}" force deleted from {md["namespace"]} namespace', quiet)
+
+
 def _gone(client: HttpClient, node: str, uids: set[str]) -> bool:
     return not uids & {p["metadata"].get("uid") for p in _pods_on(client, node)}
 
@@ -251,9 +263,12 @@ def _drain(client: HttpClient, name: str, node: dict, quiet: bool, timeout: floa
                 client.patch("nodes", name, None, {"spec": {"unschedulable": None}})
         raise
     _say(f'node "{name}" deleted', quiet)
+    rest = _pods_on(client, name)
+    if not running:  # no kubelet to finish a graceful delete: what the pod GC does
+        _gc_orphans(client, rest, quiet)
+        return
     # What is left is the DaemonSets' (their controller deletes pods of a Node that is
     # gone): deleted now, the kubelet still stops them gracefully.
-    rest = _pods_on(client, name)
     _delete_pods(client, rest, quiet)
     uids = {p["metadata"]["uid"] for p in rest}
     if not _wait(lambda: _gone(client, name, uids), _grace(rest) + timeout / 2):

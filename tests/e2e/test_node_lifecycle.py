@@ -256,6 +256,51 @@ def test_node_add_brings_a_daemonset_pod_and_remove_leaves_nothing(lc):
     _delete(lc, "ds", "agent")
 
 
+def test_remove_of_a_stopped_node_takes_its_pods_away_at_once(lc):
+    """`node stop X` then `node remove X`: no kubelet is left to finish a graceful delete,
+    so the drain evicts with grace period 0 and, once the Node is deleted, the DaemonSet's
+    pod goes as the pod GC controller takes an orphan (Failed, DisruptionTarget
+    DeletionByPodGC, force-deleted), without the 40 s quarantine: when the command returns
+    nothing is bound to the node, and the Deployment's pod runs again elsewhere."""
+    _apply(lc, {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "gc-agent", "namespace": "default"},
+                "spec": {"selector": {"matchLabels": {"app": "gc-agent"}},
+                         "template": {"metadata": {"labels": {"app": "gc-agent"}},
+                                      "spec": {"containers": [{"name": "c", "image": "echo"}]}}}})
+    new = lc.netsim("node", "add", timeout=120).stdout.splitlines()[-1].removeprefix(
+        "node/").removesuffix(" created")
+    others = [w for w in _workers(lc) if w != new]
+    for w in others:
+        lc.netsim("cordon", w)
+    try:
+        _apply(lc, _deployment("onnew", 1))
+        (web,) = lc.wait_pods_ready("default", "app=onnew", 1, timeout=60)
+    finally:
+        for w in others:
+            lc.netsim("uncordon", w)
+    assert web["spec"]["nodeName"] == new
+    ds = next(p for p in lc.wait_pods_ready("default", "app=gc-agent", len(_workers(lc)),
+                                            timeout=60) if p["spec"]["nodeName"] == new)
+    lc.netsim("node", "stop", new)
+    t0 = time.monotonic()
+    r = lc.netsim("node", "remove", new, timeout=120)
+    print(f"node remove of a stopped node: {time.monotonic() - t0:.1f}s")
+    name = web["metadata"]["name"]
+    assert f"evicting pod default/{name}" in r.stdout and f"pod/{name} evicted" in r.stdout
+    assert f'node "{new}" deleted' in r.stdout
+    assert f'pod "{ds["metadata"]["name"]}" force deleted from default namespace' in r.stdout
+    # at once: no pod of it left, not even Terminating
+    assert lc.client.list("pods", None, field_selector=f"spec.nodeName={new}") == []
+    assert lc.client.get_or_none("nodes", new) is None
+    assert new not in lc.netsim("get", "pods", "-o", "wide").stdout
+    (again,) = lc.wait_pods_ready("default", "app=onnew", 1, timeout=60)
+    assert again["spec"]["nodeName"] in others
+    assert sorted(p["spec"]["nodeName"] for p in lc.wait_pods_ready(
+        "default", "app=gc-agent", len(others), timeout=60)) == sorted(others)
+    _delete(lc, "deploy", "onnew")
+    _delete(lc, "ds", "gc-agent")
+
+
 # ---- taint-based eviction --------------------------------------------------------------------
 
 def _event(cluster, reason: str, pod: str) -> dict | None:
