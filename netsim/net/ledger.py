@@ -57,10 +57,14 @@ class Ledger:
         self.add("forget", what={"kind": kind, **fields})
 
     def records(self) -> list[dict]:
-        """Live records in creation order (forgotten ones dropped, duplicates merged)."""
+        """Live records in creation order (forgotten ones dropped, duplicates merged).
+
+        One pass keyed by each record's canonical JSON: a cluster of thousands of pods
+        writes tens of thousands of lines (netns, dirs, cgroups and their forgets), and a
+        list scan per line made every `down` and agent restart quadratic in them."""
         if not os.path.exists(self.path):
             return []
-        out: list[dict] = []
+        live: dict[str, dict] = {}
         with open(self.path) as f:
             for line in f:
                 line = line.strip()
@@ -71,11 +75,10 @@ class Ledger:
                 except json.JSONDecodeError:
                     continue  # a torn last line after a crash
                 if rec["kind"] == "forget":
-                    what = rec["what"]
-                    out = [r for r in out if r != what]
-                elif rec not in out:
-                    out.append(rec)
-        return out
+                    live.pop(json.dumps(rec["what"], sort_keys=True), None)
+                else:
+                    live.setdefault(json.dumps(rec, sort_keys=True), rec)
+        return list(live.values())
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self.records())
