@@ -190,7 +190,8 @@ class Load:
     env: Env
     rate: float
     # a request unanswered this long is lost (a dropped SYN is resent after 1 s and 3 s; a
-    # loaded machine answers late, not never)
+    # loaded machine answers late, not never); a DNS lookup gets two tries of this long
+    # (glibc's resolver with resolv.conf's defaults, timeout:5 attempts:2)
     timeout: float = 5.0
     workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="zero-loss-"))
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -429,14 +430,22 @@ class Result:
     def failures(self) -> int:
         return sum(c["failures"] for c in self.counts.values())
 
+    @property
+    def retried(self) -> int:
+        """Lookups answered only by the resolver's second try (late, not lost)."""
+        return sum(n for c in self.counts.values() for who, n in c["served_by"].items()
+                   if who.endswith("(retried)"))
+
     def line(self) -> str:
         per = ", ".join(f"{k} {self.counts[k]['failures']}/{self.counts[k]['requests']}"
                         for k in KINDS if k in self.counts)
+        slowest = max((c.get("slowest", 0.0) for c in self.counts.values()), default=0.0)
         return (f"{self.scenario:<46} preStop {'yes' if self.prestop else 'no ':<3} "
                 f"{self.failures:>4} failed of {self.requests:>6} "
                 f"({self.requests / self.seconds:.0f} req/s, "
                 f"{self.events} x {self.event_seconds / self.events:.1f} s; "
-                f"failed/sent: {per})")
+                f"failed/sent: {per}; {self.retried} DNS lookups retried, "
+                f"slowest answer {slowest:.1f} s)")
 
     def errors(self) -> list[str]:
         return [f"{k}: {t:.3f} {what}" for k, c in self.counts.items() for t, what in c["errors"]]

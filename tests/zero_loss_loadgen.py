@@ -3,19 +3,24 @@
 Standalone (stdlib only), so a test starts it in a client pod (`netsim exec client --
 python zero_loss_loadgen.py ...`) or in a LAN client's netns (`ip netns exec ...`). Each
 target gets its own thread sending one request after the other (a new TCP connection per
-HTTP request, a new UDP socket — a new source port — per DNS query, as curl and a stub
-resolver do), at most --rate a second. Every --progress seconds the counts are written to
---progress-file (atomically); when --stop-file appears the threads finish their request
+HTTP request, a new UDP socket — a new source port — per DNS lookup, as curl and glibc's
+stub resolver do), at most --rate a second. Every --progress seconds the counts are written
+to --progress-file (atomically); when --stop-file appears the threads finish their request
 and the final report goes to stdout as one JSON object:
 
   {"kind": {"requests": n, "failures": n, "served_by": {pod: n}, "errors": [[t, what], ...],
-            "seconds": s}}
+            "seconds": s, "slowest": s}}
 
 Targets:
   --http NAME=IP:PORT[,HOST]     GET / (Host: HOST), success = status 200 within --timeout
-  --dns NAME=SERVER:QNAME        A query, success = NOERROR with an answer within --timeout
-  --dns-fixed NAME=SERVER:QNAME[@PORT]  the same from one UDP socket (one source port,
-                                 PORT when given) for the whole run: the stale-conntrack case
+  --dns NAME=SERVER:QNAME        an A lookup as glibc's resolver makes it with one nameserver
+                                 (resolv.conf's defaults timeout:5 attempts:2, see
+                                 `lookup`): success = NOERROR with an answer within
+                                 --dns-attempts tries of --timeout each; a lookup answered
+                                 only by its second try counts as `dns (retried)` in served_by
+  --dns-fixed NAME=SERVER:QNAME[@PORT]  one query per lookup, one try, all from one UDP
+                                 socket (one source port, PORT when given) for the whole run:
+                                 the stale-conntrack case (a client that never changes port)
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ class Stats:
         self.errors: list[tuple[float, str]] = []
         self.started = time.time()
         self.ended = 0.0
+        self.slowest = 0.0  # the longest a successful request took
         self.lock = threading.Lock()
 
-    def ok(self, who: str) -> None:
+    def ok(self, who: str, seconds: float = 0.0) -> None:
         with self.lock:
             self.requests += 1
             self.served_by[who] = self.served_by.get(who, 0) + 1
+            self.slowest = max(self.slowest, seconds)
 
     def fail(self, what: str) -> None:
         with self.lock:
@@ -60,7 +67,7 @@ class Stats:
             end = self.ended or time.time()
             return {"requests": self.requests, "failures": self.failures,
                     "served_by": dict(self.served_by), "errors": list(self.errors),
-                    "seconds": round(end - self.started, 3)}
+                    "seconds": round(end - self.started, 3), "slowest": round(self.slowest, 3)}
 
 
 def http_once(ip: str, port: int, host: str, timeout: float) -> str:
@@ -109,32 +116,67 @@ def dns_check(reply: bytes, qid: int) -> None:
         raise RuntimeError(f"rcode {rcode}, {an} answers")
 
 
-def dns_once(sock: socket.socket | None, server: str, port: int, qname: str,
-             timeout: float) -> str:
-    own = sock is None
-    s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def dns_once(s: socket.socket, server: str, port: int, qname: str, timeout: float) -> str:
+    """One query, one try, from the caller's (unconnected) socket: --dns-fixed."""
+    qid = random.randrange(1, 65535)
+    s.sendto(dns_query(qname, qid), (server, port))
+    deadline = time.monotonic() + timeout
+    while True:
+        s.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            reply, _ = s.recvfrom(4096)
+        except TimeoutError as e:  # the query is lost
+            raise TimeoutError(f"no answer (from port {s.getsockname()[1]})") from e
+        if struct.unpack("!H", reply[:2])[0] == qid:  # a late answer to an older query
+            break
+    dns_check(reply, qid)
+    return "dns"
+
+
+def lookup(server: str, port: int, qname: str, timeout: float, attempts: int) -> str:
+    """One lookup as glibc's res_send makes it with a single nameserver: a new UDP socket
+    connect()ed to the server (so only its replies count and an ICMP error is seen), the
+    query sent, `timeout` seconds to answer, then sent again on the same socket (the same
+    source port), `attempts` tries in all. An ICMP error (port or host unreachable: nothing
+    listens there any more) ends the try at once and the socket is closed, so the next try
+    comes from a new one (a new source port). A reply with an error rcode is an answer: no
+    retry."""
+    qid = random.randrange(1, 65535)
+    query = dns_query(qname, qid)
+    tries: list[str] = []
+    s: socket.socket | None = None
     try:
-        s.settimeout(timeout)
-        qid = random.randrange(1, 65535)
-        s.sendto(dns_query(qname, qid), (server, port))
-        deadline = time.monotonic() + timeout
-        while True:
-            s.settimeout(max(deadline - time.monotonic(), 0.001))
+        for n in range(attempts):
+            if s is None:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.connect((server, port))
+            sport = s.getsockname()[1]
             try:
-                reply, _ = s.recvfrom(4096)
-            except TimeoutError as e:  # the query is lost
-                raise TimeoutError(f"no answer (from port {s.getsockname()[1]})") from e
-            if struct.unpack("!H", reply[:2])[0] == qid:  # a late answer to an older query
-                break
-        dns_check(reply, qid)
-        return "dns"
+                s.send(query)
+                deadline = time.monotonic() + timeout
+                while True:
+                    s.settimeout(max(deadline - time.monotonic(), 0.001))
+                    reply = s.recv(4096)
+                    if reply[:2] == query[:2]:  # a late answer to an earlier try is fine too
+                        break
+            except TimeoutError:
+                tries.append(f"no answer in {timeout:g} s (port {sport})")
+                continue
+            except OSError as e:  # ECONNREFUSED, EHOSTUNREACH: a new socket next time
+                tries.append(f"{e.strerror or e} (port {sport})")
+                s.close()
+                s = None
+                continue
+            dns_check(reply, qid)
+            return "dns" if n == 0 else "dns (retried)"
     finally:
-        if own:
+        if s is not None:
             s.close()
+    raise TimeoutError("; ".join(f"try {i + 1}: {t}" for i, t in enumerate(tries)))
 
 
 def worker(kind: str, spec: str, stats: Stats, stop: threading.Event, rate: float,
-           timeout: float) -> None:
+           timeout: float, attempts: int = 2) -> None:
     interval = 1.0 / rate if rate > 0 else 0.0
     fixed = None
     if kind == "http":
@@ -153,12 +195,15 @@ def worker(kind: str, spec: str, stats: Stats, stop: threading.Event, rate: floa
             fixed.bind(("0.0.0.0", int(sport or 0)))
 
         def once() -> str:
+            if fixed is None:
+                return lookup(server, port, qname, timeout, attempts)
             return dns_once(fixed, server, port, qname, timeout)
     next_at = time.monotonic()
     while not stop.is_set():
         t0 = time.monotonic()
         try:
-            stats.ok(once())
+            who = once()
+            stats.ok(who, time.monotonic() - t0)
         except Exception as e:  # noqa: BLE001 - every failure is counted, whatever it is
             stats.fail(f"{type(e).__name__}: {e} after {time.monotonic() - t0:.2f} s")
         if interval:
@@ -185,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dns-fixed", action="append", default=[])
     ap.add_argument("--rate", type=float, default=100.0, help="requests/s per target (0: no cap)")
     ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--dns-attempts", type=int, default=2,
+                    help="tries per --dns lookup (resolv.conf's attempts, glibc's default 2)")
     ap.add_argument("--stop-file", required=True)
     ap.add_argument("--progress-file")
     ap.add_argument("--progress", type=float, default=0.5)
@@ -197,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             name, _, spec = item.partition("=")
             stats[name] = Stats()
             t = threading.Thread(target=worker, args=(kind, spec, stats[name], stop, a.rate,
-                                                      a.timeout), daemon=True)
+                                                      a.timeout, a.dns_attempts), daemon=True)
             threads.append(t)
     for t in threads:
         t.start()
@@ -207,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(a.progress)
     stop.set()
     for t in threads:
-        t.join(a.timeout + 5)
+        t.join(a.timeout * max(a.dns_attempts, 1) + 5)
     report = {n: s.report() for n, s in stats.items()}
     if a.progress_file:
         write_atomic(a.progress_file, report)
