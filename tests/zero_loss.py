@@ -450,6 +450,11 @@ class Result:
     def errors(self) -> list[str]:
         return [f"{k}: {t:.3f} {what}" for k, c in self.counts.items() for t, what in c["errors"]]
 
+    def retry_reasons(self) -> list[str]:
+        """Why the first try of a retried lookup failed (a sample)."""
+        return [f"{k}: {t:.3f} retried: {what}" for k, c in self.counts.items()
+                for t, what in c.get("retries", [])]
+
 
 def run(env: Env, scenario: Scenario, min_requests: int, rate: float = 60.0,
         max_seconds: float = 120.0, repeat: bool = False) -> Result:

@@ -9,7 +9,7 @@ to --progress-file (atomically); when --stop-file appears the threads finish the
 and the final report goes to stdout as one JSON object:
 
   {"kind": {"requests": n, "failures": n, "served_by": {pod: n}, "errors": [[t, what], ...],
-            "seconds": s, "slowest": s}}
+            "retries": [[t, why the first try failed], ...], "seconds": s, "slowest": s}}
 
 Targets:
   --http NAME=IP:PORT[,HOST]     GET / (Host: HOST), success = status 200 within --timeout
@@ -44,6 +44,7 @@ class Stats:
         self.failures = 0
         self.served_by: dict[str, int] = {}
         self.errors: list[tuple[float, str]] = []
+        self.retries: list[tuple[float, str]] = []  # why a first try failed (a sample)
         self.started = time.time()
         self.ended = 0.0
         self.slowest = 0.0  # the longest a successful request took
@@ -62,11 +63,17 @@ class Stats:
             if len(self.errors) < MAX_ERRORS:
                 self.errors.append((round(time.time(), 3), what))
 
+    def retry(self, what: str) -> None:
+        with self.lock:
+            if len(self.retries) < MAX_ERRORS:
+                self.retries.append((round(time.time(), 3), what))
+
     def report(self) -> dict:
         with self.lock:
             end = self.ended or time.time()
             return {"requests": self.requests, "failures": self.failures,
                     "served_by": dict(self.served_by), "errors": list(self.errors),
+                    "retries": list(self.retries),
                     "seconds": round(end - self.started, 3), "slowest": round(self.slowest, 3)}
 
 
@@ -133,14 +140,15 @@ def dns_once(s: socket.socket, server: str, port: int, qname: str, timeout: floa
     return "dns"
 
 
-def lookup(server: str, port: int, qname: str, timeout: float, attempts: int) -> str:
+def lookup(server: str, port: int, qname: str, timeout: float, attempts: int,
+           on_retry=None) -> str:
     """One lookup as glibc's res_send makes it with a single nameserver: a new UDP socket
     connect()ed to the server (so only its replies count and an ICMP error is seen), the
     query sent, `timeout` seconds to answer, then sent again on the same socket (the same
     source port), `attempts` tries in all. An ICMP error (port or host unreachable: nothing
     listens there any more) ends the try at once and the socket is closed, so the next try
     comes from a new one (a new source port). A reply with an error rcode is an answer: no
-    retry."""
+    retry. `on_retry(why)` hears why a try failed when another one follows."""
     qid = random.randrange(1, 65535)
     query = dns_query(qname, qid)
     tries: list[str] = []
@@ -161,14 +169,15 @@ def lookup(server: str, port: int, qname: str, timeout: float, attempts: int) ->
                         break
             except TimeoutError:
                 tries.append(f"no answer in {timeout:g} s (port {sport})")
-                continue
             except OSError as e:  # ECONNREFUSED, EHOSTUNREACH: a new socket next time
                 tries.append(f"{e.strerror or e} (port {sport})")
                 s.close()
                 s = None
-                continue
-            dns_check(reply, qid)
-            return "dns" if n == 0 else "dns (retried)"
+            else:
+                dns_check(reply, qid)
+                return "dns" if n == 0 else "dns (retried)"
+            if on_retry is not None and n + 1 < attempts:
+                on_retry(f"try {n + 1}: {tries[-1]}")
     finally:
         if s is not None:
             s.close()
@@ -196,7 +205,7 @@ def worker(kind: str, spec: str, stats: Stats, stop: threading.Event, rate: floa
 
         def once() -> str:
             if fixed is None:
-                return lookup(server, port, qname, timeout, attempts)
+                return lookup(server, port, qname, timeout, attempts, stats.retry)
             return dns_once(fixed, server, port, qname, timeout)
     next_at = time.monotonic()
     while not stop.is_set():

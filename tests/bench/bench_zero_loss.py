@@ -60,7 +60,7 @@ def measure() -> list[tuple[zero_loss.Result, zero_loss.Result]]:
                 env.prestop = prestop
                 r = zero_loss.run(env, sc, REQUESTS, RATE, max_seconds=600, repeat=True)
                 print(r.line(), flush=True)
-                for e in r.errors()[:5]:  # when (time.time()) and what, a sample
+                for e in (r.errors()[:5] + r.retry_reasons()[:3]):  # when (time.time()), what
                     print(f"    {e}", flush=True)
                 row.append(r)
             pairs.append((row[0], row[1]))
