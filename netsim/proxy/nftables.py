@@ -32,6 +32,7 @@ import base64
 import functools
 import hashlib
 import ipaddress
+import itertools
 from dataclasses import dataclass, field
 
 from netsim.proxy.model import (
@@ -159,12 +160,26 @@ class NftState:
 
 @dataclass
 class NftRender:
-    """One sync's transaction and what the table will hold once it succeeded."""
+    """One sync's transaction and what the table will hold once it succeeded.
+
+    `stages`: for the first sync into a table without service chains, the same text cut
+    into several transactions (see STAGE_SERVICES); empty otherwise (one transaction)."""
 
     text: str
     state: NftState
     stale_chains: set[str]  # flushed now, to delete later (render_delete_chains)
     full: bool
+    stages: list[str] = field(default_factory=list)
+
+
+# A first sync into a table that holds no service chains yet goes in stages: the base
+# chains and maps, then the service and endpoint chains STAGE_SERVICES services at a time,
+# then every map element in one last transaction. Binding each chain's anonymous numgen map
+# walks the whole transaction in the kernel (__nft_set_trans_bind), so one transaction is
+# quadratic in the number of services (5,000: ~20 s); stages make it linear. Nothing is
+# reachable before the last stage (traffic enters service chains only through the maps),
+# so every Service still appears at once, as with one transaction.
+STAGE_SERVICES = 250
 
 
 # --- names --------------------------------------------------------------------------------
@@ -529,6 +544,11 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
     if full:
         _setup(out, snapshot, opts, flush_elements=known_elements is None,
                recreate_base_chains=opts.recreate_base_chains)
+    staged = full and len(snapshot.service_ports) > STAGE_SERVICES and not any(
+        is_service_chain_name(c) for c in prev.chains)
+    # staged: chain lines stay in `out` (cut every STAGE_SERVICES services), elements wait
+    elements_out: list[str] = [] if staged else out
+    cuts: list[int] = [len(out)]
     current: dict[str, dict[str, str]] = {n: {} for _, n in ELEMENT_CONTAINERS}
     if known_elements is not None:
         for n in current:
@@ -540,7 +560,9 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
     known_rules = prev.chain_rules
     # what the service chains hold once this sync succeeded (None: unknown, as before)
     rules_after: dict[str, str] = {}
-    for sp in snapshot.service_ports:
+    for i, sp in enumerate(snapshot.service_ports):
+        if staged and i and i % STAGE_SERVICES == 0:
+            cuts.append(len(out))
         write = full or sp.service_name in changed  # type: ignore[operator]
         o = _service_objects(sp, snapshot, opts, with_rules=write)
         skip: set[str] = set()
@@ -571,12 +593,12 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
             have = current[container]
             if e.key in have:
                 if have[e.key] != e.value:
-                    out.append(f"delete element {T} {container} {{ {e.key} }}")
-                    out.append(_element_text(container, e))
+                    elements_out.append(f"delete element {T} {container} {{ {e.key} }}")
+                    elements_out.append(_element_text(container, e))
                     have[e.key] = e.value
                 leftover[container].discard(e.key)
             else:
-                out.append(_element_text(container, e))
+                elements_out.append(_element_text(container, e))
                 have[e.key] = e.value
         if not write:
             continue
@@ -587,6 +609,13 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
             if chain not in skip:
                 out.append(f"add rule {T} {chain} {rule}")
 
+    stages: list[str] = []
+    if staged:
+        cuts.append(len(out))
+        stages = ["\n".join(out[a:b]) + "\n" for a, b in itertools.pairwise([0, *cuts])
+                  if b > a]
+        out.extend(elements_out)
+        last = len(out) - len(elements_out)
     stale: set[str] = set()
     for chain in sorted(prev.chains):
         if is_service_chain_name(chain) and chain not in active_chains:
@@ -609,7 +638,9 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
                      elements=current,
                      chain_rules=rules_after if (known_rules is not None or full) else None)
     text = "\n".join(out) + "\n" if out else ""
-    return NftRender(text, state, stale, full)
+    if staged:
+        stages.append("\n".join(out[last:]) + "\n")
+    return NftRender(text, state, stale, full, stages)
 
 
 def render_full(snapshot: ProxySnapshot, options: NftOptions | None = None, *,

@@ -696,3 +696,38 @@ def test_iptables_and_nftables_renders_send_every_packet_to_the_same_place(scena
                     f"{src} -> {dst}:{p}/{sp.proto}\n{a.describe()}\n{b.describe()}"
                 checked += 1
     assert checked >= 6
+
+
+# --- the first sync into an empty table, in stages ------------------------------------------
+
+def test_first_sync_of_many_services_goes_in_stages_with_every_element_last():
+    from tests.bench.bench_proxy_sync import snap  # noqa: PLC0415
+    n = 2 * _nft.STAGE_SERVICES + 10
+    r = _nft.render(snap(n), _nft.NftOptions(service_cidrs=("10.96.0.0/12",)))
+    # setup, three chunks of service chains, then the elements
+    assert len(r.stages) == 5
+    assert "".join(r.stages) == r.text  # the same commands, cut into transactions
+    assert r.stages[0].startswith(f"add table {_nft.T}")
+    assert all("add element" not in t for t in r.stages[:-1])
+    assert all(line.startswith(("add element", "delete element"))
+               for line in r.stages[-1].splitlines())
+    # a chunk holds whole services: each chain is created in the stage that fills it
+    for t in r.stages[1:-1]:
+        made = {ln.split()[4] for ln in t.splitlines() if ln.startswith("add chain")}
+        filled = {ln.split()[4] for ln in t.splitlines() if ln.startswith("add rule")}
+        assert filled <= made
+    assert r.stages[1].count("add chain") > 0
+
+
+def test_no_stages_when_few_services_or_service_chains_exist():
+    from tests.bench.bench_proxy_sync import snap  # noqa: PLC0415
+    opts = _nft.NftOptions(service_cidrs=("10.96.0.0/12",))
+    assert _nft.render(snap(_nft.STAGE_SERVICES), opts).stages == []
+    big = snap(_nft.STAGE_SERVICES + 1)
+    first = _nft.render(big, opts)
+    assert first.stages
+    # the next full sync (elements known) and a restarted agent's (names only) are one
+    # transaction: the table already holds service chains that traffic may be using
+    assert _nft.render(big, opts, existing=first.state).stages == []
+    names_only = _nft.NftState(chains=set(first.state.chains), sets=set(first.state.sets))
+    assert _nft.render(big, opts, existing=names_only).stages == []
