@@ -27,7 +27,8 @@ from netsim.proxy.apply import Nft  # noqa: E402
 from tests.bench import series  # noqa: E402
 from tests.bench.bench_proxy_sync import EPS, snap  # noqa: E402
 
-SIZES = series.sizes((100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1" else (50,))
+SIZES = series.sizes((100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1"
+                     else (50, 300))  # 300 > STAGE_SERVICES: a first sync in stages
 OPTS = nftables.NftOptions(service_cidrs=("10.96.0.0/12",))
 
 
