@@ -34,6 +34,7 @@ from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
 from netsim.kubelet import apireach, cgroups, hooks, localstorage, runtime, sandbox, volumes
 from netsim.kubelet import status as st
+from netsim.kubelet import zygote as zyg
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
 from netsim.machinery import InformerFactory, ItemBackoff, WorkQueue, key_of, node_name_index
@@ -105,6 +106,10 @@ class Kubelet:
                                           allocatable=_allocatable())
         self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
         self.cgroup_error = ""
+        # built-in images are forked by the node's image server (None: all exec'd)
+        self.zygote = zyg.Zygote(cfg.name, node.name, self.ledger,
+                                 os.path.join(state_dir(cfg.name), "logs")) \
+            if zyg.enabled() else None
 
     def _setup_cgroups(self) -> None:
         try:
@@ -209,6 +214,8 @@ class Kubelet:
         """Register the node, then sync pods until stop()."""
         self._load_records()
         self._setup_cgroups()
+        if self.zygote is not None:  # started (or adopted) while the node registers
+            threading.Thread(target=self.zygote.ensure, daemon=True, name="zygote").start()
         self.register()
         threading.Thread(target=self.heartbeat, daemon=True, name="heartbeat").start()
         threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
@@ -723,7 +730,10 @@ class Kubelet:
         # processes die with its init).
         cgroups.kill(crec.cgroup)
         code = self.exit_codes.pop(crec.pid, None)
-        if code is None:
+        if code is None and crec.exit_file:  # the image server's child: it wrote the code
+            code = zyg.read_exit(crec.exit_file,
+                                 self.zygote.alive if self.zygote else lambda: False)
+        elif code is None:
             # Seen gone (a zombie) before the monitor reaped it: reap it here, or take
             # the code the monitor is just filing (an init container's 3 is no 0).
             code = runtime.reap([crec.pid]).get(crec.pid)
@@ -761,10 +771,13 @@ class Kubelet:
             etc_dir = ""
         binds_file = self.volumes.binds_file(pod, c, pdir)
         crec.cgroup = cgroups.container_path(rec.cgroup, cname) if rec.cgroup else ""
-        pid, start = runtime.start(argv, netns=rec.netns, hostname=hostname,
-                                   etc_dir=etc_dir, env=env, binds_file=binds_file,
-                                   log_path=crec.log_path, cwd=c.get("workingDir") or "/",
-                                   cgroup=crec.cgroup, mount_ns=self.volumes.mount_ns(rec.uid))
+        how = dict(netns=rec.netns, hostname=hostname, etc_dir=etc_dir, env=env,
+                   binds_file=binds_file, log_path=crec.log_path,
+                   cwd=c.get("workingDir") or "/", cgroup=crec.cgroup,
+                   mount_ns=self.volumes.mount_ns(rec.uid))
+        forked = self.zygote.start(argv, **how) if self.zygote is not None else None
+        crec.exit_file = zyg.exit_file(crec.log_path) if forked else ""
+        pid, start = forked or runtime.start(argv, **how)
         crec.pid, crec.starttime = pid, start
         crec.started_at = now_rfc3339()
         crec.exit_code = None

@@ -70,7 +70,9 @@ def launched(pid: int, argv: list[str]) -> bool:
     cl = cmdline(pid)
     if not cl:
         return False
-    return cl == argv or (cl[0] not in ("ip", "unshare", "nsenter") and _LAUNCH not in cl)
+    # (a child of the image server shows the server's argv until it is in its namespaces)
+    return cl == argv or (cl[0] not in ("ip", "unshare", "nsenter") and _LAUNCH not in cl
+                          and not any(a.endswith("/images/zygote.py") for a in cl[1:3]))
 
 
 @dataclass
@@ -89,6 +91,7 @@ class ContainerRecord:
     cgroup: str = ""  # every process of the container, "" without cgroup v2
     finished_mono: float = 0.0  # time.monotonic() when its exit was noticed (the back-off)
     backoff_noted: int = -1  # the restart count whose BackOff event was recorded
+    exit_file: str = ""  # forked by the image server: it writes the exit code here
 
     def alive(self) -> bool:
         return bool(self.pid) and self.exit_code is None and proc_starttime(self.pid) == self.starttime

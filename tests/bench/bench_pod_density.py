@@ -116,12 +116,19 @@ def _daemons() -> dict[str, list[int]]:
     return out
 
 
-def _pod_pids() -> list[int]:
-    """Every process in the cluster's pod cgroups (containers and pause/holder processes)."""
+def _pod_pids(uids: set[str]) -> list[int]:
+    """Every process in these pods' cgroups (containers and pause/holder processes; not the
+    add-ons' pods)."""
     from netsim.kubelet import cgroups
 
     top = cgroups.cluster_path(NAME)
-    return cgroups.pids(top) if top else []
+    out: list[int] = []
+    for node in os.listdir(top) if top and os.path.isdir(top) else ():
+        for uid in uids:
+            path = os.path.join(top, node, f"pod{uid}")
+            if os.path.isdir(path):
+                out += cgroups.pids(path)
+    return out
 
 
 def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
@@ -142,12 +149,12 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
         c.create(deployment(n))
 
         def ready():
-            ps = c.list("pods", "default", "app=density")
-            ips = [p["status"].get("podIP") for p in ps
-                   if any(x.get("type") == "Ready" and x.get("status") == "True"
-                          for x in p["status"].get("conditions") or [])]
-            return ips if len(ips) == n else None
-        ips = wait_for(ready, 600, 0.2, what=f"{n} pods Ready")
+            ps = [p for p in c.list("pods", "default", "app=density")
+                  if any(x.get("type") == "Ready" and x.get("status") == "True"
+                         for x in p["status"].get("conditions") or [])]
+            return ps if len(ps) == n else None
+        ready_pods = wait_for(ready, 600, 0.2, what=f"{n} pods Ready")
+        ips = [p["status"].get("podIP") for p in ready_pods]
         ready_s = time.monotonic() - t
         answered = subprocess.run(["ip", "netns", "exec", cfg.node_netns(cfg.nodes[0].name),
                                    sys.executable, "-c", _PROBE, *ips],
@@ -156,7 +163,7 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
         assert answered == str(n), answered
         daemons = _daemons()  # an image server started meanwhile counts from zero
         after = {k: sum(_stat_ticks(p) for p in v) for k, v in daemons.items()}
-        pods = _pod_pids()
+        pods = _pod_pids({p["metadata"]["uid"] for p in ready_pods})
         cpu = {k: (after[k] - before.get(k, 0)) / TICK for k in after}
         cpu["containers"] = sum(_stat_ticks(p) for p in pods) / TICK
         mem = [_rollup(p) for p in pods + daemons["zygotes"]]

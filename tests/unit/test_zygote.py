@@ -1,0 +1,81 @@
+"""The image server's plan for a container (netsim/images/zygote.py, no root): the same
+namespaces, mounts, environment and argv the exec launcher (netsim.kubelet.runtime) gives
+it, and which containers the kubelet hands to the server at all."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from netsim.images import catalog
+from netsim.images import zygote as server
+from netsim.kubelet import zygote
+
+
+@pytest.fixture(autouse=True)
+def _room(monkeypatch):
+    """The room the kubelet gives the server (this process's own blocks are pytest's)."""
+    monkeypatch.setattr(server, "ARGS_ROOM", zygote.ARGV_ROOM)
+    monkeypatch.setattr(server, "ENVS_ROOM", zygote.ENV_ROOM)
+
+
+def _req(tmp_path, **kw) -> dict:
+    argv = catalog.resolve("netsim/echo", {"name": "c"}).argv
+    return {"argv": argv, "env": {"POD": "p", "EMPTY": ""}, "cwd": "/data", "log": "/x/0.log",
+            "exit_file": "/x/0.exit", "cgroup": "/cg/ctr-c", "hostname": "web-0", **kw}
+
+
+def test_builtin_images_are_forked_and_commands_exec_d():
+    for image in ("netsim/echo", "tcp-echo", "mysql", "myblog", "busybox", "pause"):
+        argv = catalog.resolve(image, {"name": "c"}).argv
+        assert zygote.serves(argv), image
+        assert server.program(argv) is not None, image
+    for argv in (catalog.resolve("python:3.12", {"name": "c", "command": ["python3"]}).argv,
+                 catalog.resolve("busybox", {"name": "c", "args": ["sh", "-c", "true"]}).argv,
+                 [sys.executable, "-S", "/elsewhere/echo.py"], [sys.executable]):
+        assert not zygote.serves(argv), argv
+        assert server.program(argv) is None, argv
+
+
+def test_plan_mounts_like_ip_netns_exec_and_the_volume_binds(tmp_path, monkeypatch):
+    binds = tmp_path / "binds"
+    binds.write_text("/src/a\t/etc/a\n/src/b\t/etc/b\tro\n")
+    p = server.plan(_req(tmp_path, netns="nsx", binds=str(binds), etc_dir=""))
+    mounts = [(m[0], m[1], m[3]) for m in p["mounts"]]
+    assert mounts[0] == (b"none", b"/", server.MS_REC | server.MS_PRIVATE)
+    assert mounts[1] == (b"nsx", b"/sys", -1)  # the netns's own sysfs, as `ip netns exec`
+    assert mounts[-3:] == [(b"/src/a", b"/etc/a", server.MS_BIND),
+                           (b"/src/b", b"/etc/b", server.MS_BIND),
+                           (b"none", b"/etc/b", server.MS_REMOUNT | server.MS_BIND | server.MS_RDONLY)]
+    assert p["net"] == b"/var/run/netns/nsx" and p["mnt"] == b""
+    assert p["hostname"] == b"web-0" and p["cwd"] == b"/data"
+    assert p["env"] == {b"POD": b"p", b"EMPTY": b""}
+    assert p["argv"][0].endswith("/images/echo.py") and "--port" in p["argv"]
+    assert p["program"] == "echo.py" and p["exit"] == b"/x/0.exit"
+
+
+def test_plan_enters_the_pods_mount_namespace_through_its_holder(tmp_path):
+    p = server.plan(_req(tmp_path, netns="", mount_ns="/proc/42/ns/mnt"))
+    assert p["mnt"] == b"/proc/42/ns/mnt" and p["root"] == b"/proc/42/root"
+    assert p["net"] == b"" and len(p["mounts"]) == 1  # hostNetwork: the node's own /sys
+
+
+def test_argv_and_environment_blocks_are_the_containers(tmp_path, monkeypatch):
+    req = _req(tmp_path)
+    p = server.plan(req)
+    assert p["title"] == b"".join(a.encode() + b"\0" for a in req["argv"])  # /proc/<pid>/cmdline
+    assert p["environ"] == b"POD=p\0EMPTY=\0"  # /proc/<pid>/environ, read by `netsim exec`
+    monkeypatch.setattr(server, "ENVS_ROOM", 8)  # does not fit: the kubelet execs it
+    with pytest.raises(server.NoRoom):
+        server.plan(req)
+
+
+def test_exit_file_sits_beside_the_log_and_is_read_back(tmp_path):
+    log = str(tmp_path / "c" / "2.log")
+    assert zygote.exit_file(log) == str(tmp_path / "c" / "2.exit")
+    os.makedirs(tmp_path / "c")
+    assert zygote.read_exit(zygote.exit_file(log), lambda: False) is None
+    (tmp_path / "c" / "2.exit").write_text("137\n")
+    assert zygote.read_exit(zygote.exit_file(log), lambda: True) == 137
