@@ -19,8 +19,8 @@ from netsim.api import errors
 from netsim.api.client import HttpClient, socket_path
 from netsim.cluster import kubeconfig, pki, procs
 from netsim.kubelet import cgroups
+from netsim.net import batch, tc, topology
 from netsim.net import netlink as nl
-from netsim.net import tc, topology
 from netsim.net.ledger import RUN_ROOT, STATE_ROOT, Ledger, private_dir, run_dir, state_dir
 from netsim.net.topology import ClusterConfig
 
@@ -483,6 +483,17 @@ def _remove_state_dir(path: str, quiet: bool, keep: tuple[str, ...] = ()) -> Non
         os.rmdir(path)
 
 
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _rmtrees(paths: list[str]) -> None:
+    batch.each(lambda p: shutil.rmtree(p, ignore_errors=True), paths)
+
+
 def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     """Remove everything the ledger lists. Returns False when there was nothing.
 
@@ -510,7 +521,7 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     # daemons get time to write their stats.
     grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 1.0
     procs.signal_all(daemons)
-    procs.terminate(agents, grace=grace)
+    procs.stop_all(agents, grace=grace)
     # An agent stopped mid-sync may have recorded (and made) a pod's netns or its
     # /etc/netns folder after the first read: read again now that no agent writes.
     recs = ledger.records()
@@ -518,23 +529,25 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     rest = [d for d in daemons if d not in agents]
     # With the agents gone nobody reads or writes the per-pod records and logs: remove
     # them (thousands of small files and directories) while the containers get their grace.
-    sweeper = threading.Thread(target=shutil.rmtree, args=(os.path.join(path, "nodes"),),
-                               kwargs={"ignore_errors": True}, daemon=True)
+    nodes_dir = os.path.join(path, "nodes")
+    sweeper = threading.Thread(target=_rmtrees, args=([os.path.join(nodes_dir, d)
+                                                       for d in _listdir(nodes_dir)],),
+                               daemon=True)
     sweeper.start()
-    procs.terminate(rest + procs.processes_in_netns(inodes) + procs.processes_in_cgroups(recs),
-                    grace=30.0 if grace > 1 else 0.3)
+    procs.stop_all(rest + procs.processes_in_netns(inodes) + procs.processes_in_cgroups(recs),
+                   grace=30.0 if grace > 1 else 0.3)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
-    sweeper.join()
     tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
-    topology.teardown(ledger)
+    topology.teardown(ledger)  # the namespaces, all at once
+    sweeper.join()
+    # the pods' /etc/netns/<netns> folders and the rest, all at once too
+    _rmtrees([r["path"] for r in reversed(recs) if r["kind"] == "dir" and r["path"] != path])
     for r in recs:
         if r["kind"] == "kubeconfig":  # exactly netsim-<name>'s entries; the rest stays
             with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
                 kubeconfig.remove(r["path"], name)
     for r in reversed(recs):
-        if r["kind"] == "dir" and r["path"] not in (path,):
-            shutil.rmtree(r["path"], ignore_errors=True)
-        elif r["kind"] == "file":
+        if r["kind"] == "file":
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(r["path"])
     for r in recs:

@@ -185,9 +185,11 @@ def teardown(records: list[dict]) -> None:
     """`cluster down`: kill every process in the recorded cgroups, then remove them (the
     deepest first). A shared directory is only removed when no other cluster uses it."""
     recs = [r for r in records if r.get("kind") == "cgroup"]
-    for r in recs:
-        if not r.get("shared"):
+    killed: list[str] = []  # cgroup.kill takes the subtree: the pods under a node need none
+    for r in sorted(recs, key=lambda r: r["path"]):
+        if not r.get("shared") and not any(r["path"].startswith(k + "/") for k in killed):
             kill(r["path"])
+            killed.append(r["path"].rstrip("/"))
     for r in sorted(recs, key=lambda r: r["path"].count("/"), reverse=True):
         if r.get("shared"):
             with contextlib.suppress(OSError):

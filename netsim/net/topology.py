@@ -15,8 +15,8 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 
+from netsim.net import batch, rtnl
 from netsim.net import netlink as nl
-from netsim.net import rtnl
 from netsim.net.ledger import Ledger, state_dir
 
 DEFAULT_LAN = "192.168.3.0/24"
@@ -335,10 +335,10 @@ def teardown(ledger: Ledger) -> list[str]:
                     with contextlib.suppress(OSError):
                         root.del_link(idx)
                 done.append(f"link {rec['name']}")
-    for rec in reversed(recs):
-        if rec["kind"] == "netns":
-            nl.remove_netns(rec["name"])
-            done.append(f"netns {rec['name']}")
+    # every namespace at once: each unmount waits for an RCU grace period (netsim.net.batch)
+    names = list(dict.fromkeys(r["name"] for r in reversed(recs) if r["kind"] == "netns"))
+    batch.each(nl.remove_netns, names)
+    done.extend(f"netns {n}" for n in names)
     return done
 
 

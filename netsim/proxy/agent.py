@@ -41,6 +41,7 @@ import ctypes
 import dataclasses
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -153,7 +154,7 @@ class Syncer:
         except RestoreError:
             self.known_chains = None
             raise
-        deleted = {ln[3:].strip() for ln in text.splitlines() if ln.startswith("-X ")}
+        deleted = set(_DELETED_CHAIN.findall(text))
         declared = parse_chains(text, "nat")
         if changed is None:
             self.known_chains = declared - deleted
@@ -172,6 +173,7 @@ class Syncer:
         self.known_chains = None
 
 
+_DELETED_CHAIN = re.compile(r"^-X (\S+)", re.M)
 STALE_CHAIN_DELAY = 1.0  # upstream: stale chains are deleted once they are >1 s old
 
 

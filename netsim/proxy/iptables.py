@@ -21,6 +21,7 @@ What is *not* in the restore text, because upstream does it out of band:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -108,7 +109,10 @@ class RenderOptions:
 
 # --- chain names --------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1 << 17)
 def _hash16(s: str) -> str:
+    """Cached: upstream computes a service port's chain names once, when it changes
+    (servicePortInfo), not on every sync; here they were a third of a full sync's CPU."""
     return base64.b32encode(hashlib.sha256(s.encode()).digest()).decode()[:16]
 
 
@@ -523,14 +527,18 @@ def render_partial(snapshot: ProxySnapshot, changed: set[str], existing_chains: 
     return _render(snapshot, options or RenderOptions(), set(changed), existing_chains)
 
 
+_TABLE_HEADER = re.compile(r"^\*(\S+)", re.M)
+_CHAIN_DECL = re.compile(r"^:(\S+)", re.M)
+
+
 def parse_chains(restore_or_save_text: str, table: str = "nat") -> set[str]:
     """Chain names declared (`:NAME ...`) in one table of iptables-save/restore text — what
-    upstream's GetChainsFromTable reads to find stale chains."""
+    upstream's GetChainsFromTable reads to find stale chains. (Regexes over the text: a
+    line-by-line loop was a fifth of a full sync's own CPU at 1,000 services.)"""
     chains: set[str] = set()
-    current = None
-    for line in restore_or_save_text.splitlines():
-        if line.startswith("*"):
-            current = line[1:].strip()
-        elif line.startswith(":") and current == table:
-            chains.add(line[1:].split(" ", 1)[0])
+    heads = list(_TABLE_HEADER.finditer(restore_or_save_text))
+    for i, m in enumerate(heads):
+        if m.group(1) == table:
+            end = heads[i + 1].start() if i + 1 < len(heads) else len(restore_or_save_text)
+            chains.update(_CHAIN_DECL.findall(restore_or_save_text, m.end(), end))
     return chains

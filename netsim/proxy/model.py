@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -451,8 +452,13 @@ def safe_comment(text: str, limit: int) -> str:
     """Comment text that cannot end a quoted string or a line in iptables-restore / nft input:
     printable ASCII without `"` and `\\` (others become `?`), at most `limit` bytes. Names are
     validated before they get here; this is the second fence."""
-    out = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(text))
-    return out[:limit]
+    text = str(text)
+    if not _SAFE_COMMENT.fullmatch(text):  # the usual case needs no per-character pass
+        text = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+    return text[:limit]
+
+
+_SAFE_COMMENT = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but `"` and `\`
 
 
 def _externally_accessible_service(spec: dict) -> bool:

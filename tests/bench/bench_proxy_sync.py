@@ -9,6 +9,7 @@ after one endpoint change. Small N by default (pytest and CI); NETSIM_BENCH_FULL
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,12 +64,15 @@ def bench(n: int, netns: str) -> dict:
     syncer = Syncer(ipt)
     base = snap(n)
     first = syncer.sync(base, None)  # includes jump rules, canaries, one iptables-save
-    fulls, bares, partials = [], [], []
+    fulls, bares, partials, full_cpu, bare_cpu = [], [], [], [], []
     for _ in range(3):
+        c0 = _cpu()
         fulls.append(syncer.sync(base, None).seconds)
-        t0 = time.perf_counter()
+        full_cpu.append(_cpu() - c0)
+        t0, c0 = time.perf_counter(), _cpu()
         ipt.restore(syncer.last_text)
         bares.append(time.perf_counter() - t0)
+        bare_cpu.append(_cpu() - c0)
     changed = snap(n, shift=1)
     for k in range(3):
         s = changed if k % 2 == 0 else base
@@ -80,7 +84,16 @@ def bench(n: int, netns: str) -> dict:
     lat_last = connect_latency(netns, f"10.96.{last // 250}.{last % 250 + 2}")
     return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
             "bare": statistics.median(bares), "partial": statistics.median(partials),
-            "bytes": first.text_bytes, "lat_first": lat_first, "lat_last": lat_last}
+            "bytes": first.text_bytes, "lat_first": lat_first, "lat_last": lat_last,
+            "cpu_ratio": statistics.median(full_cpu) / statistics.median(bare_cpu)}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (render + iptables-restore):
+    unlike wall time, not inflated by whatever else the machine runs."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 _CONNECT = r"""
@@ -147,7 +160,8 @@ def run() -> list[dict]:
             results.append(r)
             print(f"N={n:5d} x {EPS} eps: text {r['bytes'] / 1024:8.0f} KiB  first sync "
                   f"{r['first'] * 1e3:7.1f} ms  full {r['full'] * 1e3:7.1f} ms  bare restore "
-                  f"{r['bare'] * 1e3:7.1f} ms  ratio {r['full'] / r['bare']:.2f}x  partial "
+                  f"{r['bare'] * 1e3:7.1f} ms  ratio {r['full'] / r['bare']:.2f}x (CPU "
+                  f"{r['cpu_ratio']:.2f}x)  partial "
                   f"(1 endpoint) {r['partial'] * 1e3:6.1f} ms  first-packet connect p50/p99: "
                   f"first service {r['lat_first'][0] * 1e3:.3f}/{r['lat_first'][1] * 1e3:.3f} ms, "
                   f"last {r['lat_last'][0] * 1e3:.3f}/{r['lat_last'][1] * 1e3:.3f} ms", flush=True)
@@ -157,7 +171,7 @@ def run() -> list[dict]:
                              y_label="ms")
         last = results[-1]
         print(f"headline: N={last['n']} full sync {last['full'] / last['bare']:.2f}x bare "
-              f"iptables-restore, partial sync {last['partial'] * 1e3:.1f} ms, connect to the "
+              f"iptables-restore (CPU {last['cpu_ratio']:.2f}x), partial sync {last['partial'] * 1e3:.1f} ms, connect to the "
               f"last service p50 {last['lat_last'][0] * 1e3:.3f} ms")
         return results
     finally:
