@@ -315,8 +315,6 @@ class Template:
         self.rfd, self.wfd = rfd, wfd
         self.exits: dict[int, bytes] = {}  # child pid -> its exit file
         self.wake_r, self.wake_w = _wakeup_pipe()
-        if ENVS:  # children write their environment here: the rest must read as nothing
-            ctypes.memset(ENVS, 0, ENVS_ROOM)
 
     def reap(self) -> None:
         while True:
@@ -446,10 +444,23 @@ class Server:
                     pass
 
 
+def _clear_blocks() -> None:
+    """The server's own argv without the room (`ps` trims the NULs after it), and an empty
+    environment block: the children write theirs over it, and the rest must read as nothing."""
+    if not ARGS:
+        return
+    with open("/proc/self/cmdline", "rb") as f:
+        title = b"".join(a + b"\0" for a in f.read().split(b"\0")[:4])
+    ctypes.memmove(ARGS, title, len(title))
+    ctypes.memset(ARGS + len(title), 0, ARGS_ROOM - len(title))
+    ctypes.memset(ENVS, 0, ENVS_ROOM)
+
+
 def main() -> None:
     if len(sys.argv) not in (2, 3):
         _common.warn("usage: zygote.py SOCKET [ROOM]")
         sys.exit(2)
+    _clear_blocks()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     Server(sys.argv[1]).serve()
 

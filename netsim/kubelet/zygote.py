@@ -40,7 +40,7 @@ RETRY_AFTER = 10.0  # after a failed start, containers are exec'd for this long
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "0") == "1"  # TEMP: opt-in while under test
+    return os.environ.get(ENV, "1") != "0"
 
 
 def serves(argv: list[str]) -> bool:

@@ -59,6 +59,14 @@ def _procs(cluster: str, pod: str | None = None) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _daemonized(pids: list[int]) -> list[int]:
     """The pids among `pids` that left the container's session (setsid)."""
     sids = {}
@@ -170,6 +178,12 @@ def test_down_after_sigkill_of_every_daemon_kills_every_container_process(cluste
     from netsim.net.ledger import Ledger
     _start(cluster, "orphan-net")
     _start(cluster, "orphan-host", hostNetwork=True)
+    # a built-in image: forked by the node's image server (netsim.kubelet.zygote), not exec'd
+    cluster.client.create({"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": "orphan-image", "namespace": NS},
+                           "spec": {"nodeName": NODE, "containers": [
+                               {"name": "main", "image": "netsim/echo"}]}})
+    wait_for(lambda: _procs(cluster.name, "orphan-image"), 30, what="the echo container")
     recs = Ledger(cluster.name).records()
     cgroups = [r["path"] for r in recs if r["kind"] == "cgroup" and not r.get("shared")]
     for r in recs:
@@ -182,6 +196,9 @@ def test_down_after_sigkill_of_every_daemon_kills_every_container_process(cluste
         cluster.netsim("cluster", "down", "--name", cluster.name, timeout=120)
         left = _procs(cluster.name)
         assert not left, f"processes left after cluster down: {left}"
+        servers = [d for d in os.listdir("/proc") if d.isdigit() and
+                   f"/run/netsim/{cluster.name}/zygote-".encode() in _cmdline(int(d))]
+        assert not servers, f"image servers left after cluster down: {servers}"
         assert cgroups and not [p for p in cgroups if os.path.exists(p)]
     finally:
         subprocess.run([sys.executable, "-m", "netsim.cli.main", "cluster", "down", "--name",
