@@ -10,10 +10,13 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from netsim.api import errors
 from netsim.api.resources import ACCEPTED_VERSIONS, BY_PLURAL, for_object
-from netsim.api.store import Store
+
+if TYPE_CHECKING:  # LocalClient's store: every CLI command and agent imports this module,
+    from netsim.api.store import Store  # few need the store's (sqlite, uuid, kinds) imports
 
 RUN_DIR = "/run/netsim"
 

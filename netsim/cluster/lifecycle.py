@@ -17,7 +17,7 @@ import yaml
 
 from netsim.api import errors
 from netsim.api.client import HttpClient, socket_path
-from netsim.cluster import kubeconfig, pki, procs
+from netsim.cluster import agents, kubeconfig, procs
 from netsim.kubelet import cgroups
 from netsim.net import batch, tc, topology
 from netsim.net import netlink as nl
@@ -32,7 +32,7 @@ class ClusterError(Exception):
 LEDGER = "ledger.jsonl"
 # What netsim itself writes in /var/lib/netsim/<cluster>: `down` removes these and nothing else.
 OWN_ENTRIES = {"cluster.json", "cluster.json.tmp", "logs", "nodes", "ipam", "ingress", "store.db", "store.db-wal",
-               "store.db-shm", "store.db-journal", pki.PKI_DIR}
+               "store.db-shm", "store.db-journal", "pki"}  # pki.PKI_DIR
 # Where pods and LAN hosts reach the API: the host's LAN address on kube-apiserver's port
 # (the `kubernetes` Service's targetPort); another port when something already holds it.
 LAN_API_PORT = 6443
@@ -211,6 +211,7 @@ def _setup_https(cfg: ClusterConfig, ledger: Ledger) -> list[str]:
     if cfg.host_access:
         lan = f"{cfg.host_ip}:{_free_port(cfg.host_ip, LAN_API_PORT)}"
     ledger.add("apiserver", host="127.0.0.1", port=port, lan=lan)
+    from netsim.cluster import pki  # cryptography: ~0.1 s that `down` and `status` never need
     pki.create(state_dir(cfg.name), ["127.0.0.1", cfg.host_ip, cfg.kubernetes_ip])
     return ["--https-port", str(port)] + (["--lan-address", lan] if lan else [])
 
@@ -220,6 +221,7 @@ def kubeconfig_entries(name: str) -> tuple[str, bytes, bytes, bytes]:
     ep = api_endpoint(name)
     if ep is None:
         raise ClusterError(f'cluster "{name}" is not up')
+    from netsim.cluster import pki
     p = pki.paths(state_dir(name))
     return (f"https://{ep['host']}:{ep['port']}", pki.read(p.ca_crt), pki.read(p.admin_crt),
             pki.read(p.admin_key))
@@ -293,11 +295,18 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = UP_IDLE_SECO
         write_node_tools(cfg.name)
         _say(f" ✓ Network: LAN {cfg.lan} bridge, {len(cfg.nodes)} nodes "
              f"({', '.join(n.name + ' ' + n.ip for n in cfg.nodes)})", quiet)
+        # The agents' launcher imports them once while the control plane boots, waits for
+        # the API, then forks one agent per node into its netns (netsim.cluster.agents).
+        agent_logs = [_private_file(os.path.join(logs, f"agent-{n.name}.log")) for n in cfg.nodes]
+        launcher_log = _private_file(os.path.join(logs, agents.LOG))
+        launcher = procs.spawn(ledger, agents.ROLE,
+                               agents.argv(cfg.name, [n.name for n in cfg.nodes]), launcher_log)
         client = HttpClient(cfg.name)
         cp_log = os.path.join(logs, "controlplane.log")
 
         def api_step():
             _check_alive(ledger, ("controlplane",), logs)
+            _check_launcher(ledger, launcher, logs)
             done = os.path.exists(socket_path(cfg.name)) and bool(client.list("namespaces"))
             return done, _activity(ledger, ("controlplane",), [cp_log])
         _wait_progress(api_step, timeout, "the API server did not come up", logs)
@@ -307,25 +316,22 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = UP_IDLE_SECO
         _say(f" ✓ kubectl: context {kubeconfig.entry_name(cfg.name)} in {kc} "
              f"(https://127.0.0.1:{ep['port']}" + (f", {ep['lan']} on the LAN)" if ep["lan"] else ")"),
              quiet)
-        for node in cfg.nodes:
-            procs.spawn(ledger, f"agent/{node.name}",
-                        procs.python_module("netsim.kubelet", "--cluster", cfg.name, "--node", node.name),
-                        _private_file(os.path.join(logs, f"agent-{node.name}.log")),
-                        netns=cfg.node_netns(node.name))
-
         roles = ("controlplane", *(f"agent/{n.name}" for n in cfg.nodes))
-        agent_logs = [os.path.join(logs, f"agent-{n.name}.log") for n in cfg.nodes]
 
         def nodes_step():
             _check_alive(ledger, roles, logs)
+            _check_launcher(ledger, launcher, logs)
             nodes = client.list("nodes")
             ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
                                               for c in n.get("status", {}).get("conditions", []))]
             counts = f"{len(ready)} of {len(cfg.nodes)} Ready, {len(nodes)} registered"
             # the agents' own activity: the control plane's idle loops are no progress of theirs
             return (len(ready) == len(cfg.nodes),
-                    (len(nodes), len(ready), _activity(ledger, roles[1:], agent_logs)), counts)
+                    (len(nodes), len(ready),
+                     _activity(ledger, (*roles[1:], agents.ROLE), [*agent_logs, launcher_log])),
+                    counts)
         _wait_progress(nodes_step, timeout, "node agents did not register", logs)
+        procs.reap([launcher])
         _say(f" ✓ Nodes Ready: {len(cfg.nodes)} (kubelet + kube-proxy {cfg.proxy_mode})", quiet)
     except BaseException as e:
         # what was made goes, the logs stay (they say why); `down` or the next `up` ends them
@@ -416,6 +422,17 @@ def _check_alive(ledger: Ledger, roles: tuple[str, ...], logs: str) -> None:
                 f"the node agent of {role.split('/', 1)[1]}"
             raise ClusterError(f"{what} exited during start-up; "
                                f"logs kept in {logs} (see {log})")
+
+
+def _check_launcher(ledger: Ledger, pid: int, logs: str) -> None:
+    """The agents' launcher forgets its own record once every agent is forked: a record
+    whose process is gone means it failed (its log says why)."""
+    procs.reap([pid])  # our child: a zombie would still look alive
+    for r in ledger.records():
+        if r["kind"] == "process" and r.get("role") == agents.ROLE and r["pid"] == pid \
+                and not procs.alive(r):
+            raise ClusterError(f"the node agents' launcher exited during start-up; "
+                               f"logs kept in {logs} (see {agents.LOG})")
 
 
 def _wait_progress(step, idle: float, what: str, logs: str, limit: float | None = None) -> None:

@@ -63,15 +63,15 @@ def test_a_daemon_that_exited_is_named_at_once(tmp_path):
                             f"in {tmp_path} (see agent-k8s-slave-172.log)")
 
 
-# A real `up` whose agents never start (each is a `sleep`: no CPU, no log line, no Node), in a
-# private mount namespace with tmpfs over /var/lib and /run (its netns and state are invisible
-# to everything else), without host access and on CIDRs no cluster uses.
+# A real `up` whose agents never start (their launcher is a `sleep`: no CPU, no log line, no
+# Node), in a private mount namespace with tmpfs over /var/lib and /run (its netns and state
+# are invisible to everything else), without host access and on CIDRs no cluster uses.
 FAILING_UP = textwrap.dedent("""
     import sys
     from netsim.cluster import lifecycle, procs
     from netsim.net.topology import ClusterConfig
     real = procs.python_module
-    procs.python_module = lambda m, *a: ["sleep", "600"] if m == "netsim.kubelet" else real(m, *a)
+    procs.python_module = lambda m, *a: ["sleep", "600"] if m == "netsim.cluster.agents" else real(m, *a)
     cfg = ClusterConfig.make("upfail", lan="192.168.251.0/24", pod_cidr="10.250.0.0/16",
                              service_cidr="10.251.0.0/16", host_access=False)
     try:
@@ -100,6 +100,6 @@ def test_a_failed_up_keeps_its_logs_until_down():
         f"logs kept in {state}/logs"), out + p.stderr
     assert kept.split() == [
         f"{state}:", "ledger.jsonl", "logs", f"{state}/logs:", "agent-k8s-master-171.log",
-        "agent-k8s-slave-172.log", "agent-k8s-slave-173.log", "controlplane.log",
+        "agent-k8s-slave-172.log", "agent-k8s-slave-173.log", "agents.log", "controlplane.log",
         '{"kind":', '"dir",', '"path":', f'"{state}/logs"}}'], out  # and no namespace left
     assert "Deleted cluster \"upfail\"" in after and "No such file" in after, out + p.stderr
