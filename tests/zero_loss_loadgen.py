@@ -26,9 +26,11 @@ Targets:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -77,16 +79,30 @@ class Stats:
                     "seconds": round(end - self.started, 3), "slowest": round(self.slowest, 3)}
 
 
+def connect(s: socket.socket, ip: str, port: int, timeout: float) -> None:
+    """connect() as curl does it (the kernel picks the source port, the next free one for
+    this destination, so a port comes back only after the whole range; a bind() first
+    would draw it at random and could meet a recent attempt's conntrack entry), but
+    non-blocking, so the port is known once the SYN is out and a failure can name it."""
+    s.setblocking(False)
+    err = s.connect_ex((ip, port))
+    sport = s.getsockname()[1]
+    if err not in (0, errno.EINPROGRESS):
+        raise OSError(err, f"{os.strerror(err)} (connect from port {sport})")
+    if err:
+        _, writable, _ = select.select([], [s], [], timeout)
+        if not writable:
+            raise TimeoutError(f"timed out (connect from port {sport})")
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, f"{os.strerror(err)} (connect from port {sport})")
+
+
 def http_once(ip: str, port: int, host: str, timeout: float) -> str:
     """One GET over a new connection; the serving pod's name (from the echo body)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("0.0.0.0", 0))  # the source port is known before connect, for the error
-        try:
-            s.settimeout(timeout)
-            s.connect((ip, port))
-        except OSError as e:
-            why = f"{e.strerror or e} (connect from port {s.getsockname()[1]})"
-            raise type(e)(*((e.errno, why) if e.errno else (why,))) from e
+        connect(s, ip, port, timeout)
+        s.settimeout(timeout)
         s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
                   "User-Agent: zero-loss\r\n\r\n".encode())
         data = b""

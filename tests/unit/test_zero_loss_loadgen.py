@@ -75,3 +75,29 @@ def test_nothing_listening_ends_each_try_at_once_and_the_next_comes_from_a_new_p
     assert text.count("Connection refused") == 2, text
     ports = [w.rstrip(")") for w in text.split() if w.rstrip(");").isdigit()]
     assert len(set(ports)) == 2, text
+
+
+def test_http_connect_errors_name_the_source_port_the_kernel_chose():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: RST
+    with pytest.raises(ConnectionRefusedError, match=r"connect from port \d+"):
+        lg.http_once("127.0.0.1", port, "web", 2)
+
+
+def test_http_once_reads_the_serving_pod_from_the_echo_body():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"pod": "web-1"}')
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        assert lg.http_once("127.0.0.1", srv.getsockname()[1], "web", 2) == "web-1"
+    finally:
+        srv.close()
