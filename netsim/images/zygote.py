@@ -40,11 +40,16 @@ import sys  # noqa: E402
 import traceback  # noqa: E402
 
 try:  # preloaded: shared by every child
+    from netsim.kubelet import mounter
+
     from . import _common, blog, echo, mysql, sleep, tcp_echo
 except ImportError:  # run as a script: python -S .../netsim/images/zygote.py
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "kubelet"))
     import _common
     import blog
     import echo
+    import mounter  # the pods' holders (netsim.kubelet.volumes) are forked here too
     import mysql
     import sleep
     import tcp_echo
@@ -55,7 +60,7 @@ PROGRAMS = {"echo.py": echo, "tcp_echo.py": tcp_echo, "mysql.py": mysql, "blog.p
 MAX_REQUEST = 1 << 20
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
-MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 1, 32, 4096, 16384, 1 << 18, 1 << 19
 MNT_DETACH = 2
 ST_RDONLY = 1
 PR_SET_PDEATHSIG, PR_SET_MM, PR_SET_MM_ARG_END, PR_SET_MM_ENV_END = 1, 35, 9, 11
@@ -124,6 +129,9 @@ class NoRoom(Exception):
 def plan(req: dict) -> dict:
     """Everything the child does, worked out here before the fork: the child runs as little
     Python as it can, since every page it touches (refcounts, bytecode caches) is copied."""
+    if req.get("holder"):  # a pod's mount namespace holder (netsim.kubelet.mounter's plan)
+        return {"holder": _b(req["holder"]), "log": _b(req["log"]),
+                "cgroup": _b(req.get("cgroup") or ""), "exit": b""}
     netns, mount_ns = req.get("netns") or "", req.get("mount_ns") or ""
     mounts = [(b"none", b"/", None, MS_REC | MS_PRIVATE, "")]  # unshare --propagation private
     if netns:  # ip netns exec: the netns's own /sys, /etc/netns/<netns>/* over /etc
@@ -224,6 +232,22 @@ def _become(p: dict) -> None:
         _libc.prctl(PR_SET_MM, PR_SET_MM_ARG_END, ARGS + len(title), 0, 0)
 
 
+def _hold(p: dict) -> None:
+    """Become a pod's holder, as `unshare --mount --propagation slave python mounter.py
+    PLAN` does: the pod's mounts in a namespace of its own, then `sleep infinity`."""
+    try:
+        if _libc.unshare(CLONE_NEWNS):
+            _fail("unshare")
+        if _libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None):
+            _fail("mount --make-rslave /")
+        with open(p["holder"]) as f:
+            mounter.apply(mounter.read_plan(f.read()))
+        os.execvp("sleep", ["sleep", "infinity"])
+    except (OSError, ValueError, IndexError, SetupError) as e:
+        _common.warn(f"netsim: cannot make the pod's mounts: {e}")
+    os._exit(1)
+
+
 def _child(p: dict, go: int) -> None:
     """Become the container (never returns)."""
     code = 125
@@ -241,6 +265,8 @@ def _child(p: dict, go: int) -> None:
         if os.read(go, 1) != b"1":  # the server could not put us in our cgroup
             os._exit(125)
         os.close(go)
+        if p.get("holder"):
+            _hold(p)
         _enter(p)
         _become(p)
         gc.enable()
@@ -414,7 +440,7 @@ class Server:
                 return {"error": "incomplete request"}
             data += chunk
         req = json.loads(data)
-        if program(req.get("argv") or []) is None:
+        if not req.get("holder") and program(req.get("argv") or []) is None:
             return {"error": "not a built-in image"}
         try:
             p = plan(req)

@@ -110,6 +110,8 @@ class Kubelet:
         self.zygote = zyg.Zygote(cfg.name, node.name, self.ledger,
                                  os.path.join(state_dir(cfg.name), "logs")) \
             if zyg.enabled() else None
+        if self.zygote is not None:
+            self.volumes.fork_holder = self.zygote.start_holder
 
     def _setup_cgroups(self) -> None:
         try:

@@ -564,8 +564,11 @@ def holder_alive(pid: int, start: int) -> bool:
     return bool(pid) and runtime.proc_starttime(pid) == start
 
 
-def spawn_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
-    """Start the holder (holder_ready says when it holds the mounts)."""
+def spawn_holder(pdir: str, the_plan: dict, cgroup: str,
+                 fork=None) -> tuple[int, int]:
+    """Start the holder (holder_ready says when it holds the mounts); `fork(plan, log,
+    cgroup)`: the node's image server (netsim.kubelet.zygote), which forks it from a warm
+    interpreter instead of starting a fresh one (None when it cannot)."""
     for d, _ in the_plan["tmpfs"]:
         os.makedirs(d, exist_ok=True)
     for d in the_plan["selfbind"]:
@@ -577,6 +580,9 @@ def spawn_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
     logp = os.path.join(pdir, "volumes", "holder.log")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(logp)
+    forked = fork(path, logp, os.path.join(cgroup, "pause") if cgroup else "") if fork else None
+    if forked:
+        return forked
     fd = -1
     if cgroup:
         with contextlib.suppress(OSError):
@@ -608,9 +614,9 @@ def holder_ready(pdir: str, pid: int, start: int) -> bool:
     raise MountError(why.removeprefix("netsim: "))
 
 
-def start_holder(pdir: str, the_plan: dict, cgroup: str) -> tuple[int, int]:
+def start_holder(pdir: str, the_plan: dict, cgroup: str, fork=None) -> tuple[int, int]:
     """Start the holder and wait until it holds the mounts."""
-    pid, start = spawn_holder(pdir, the_plan, cgroup)
+    pid, start = spawn_holder(pdir, the_plan, cgroup, fork)
     deadline = time.monotonic() + HOLDER_START_TIMEOUT
     while not holder_ready(pdir, pid, start):
         if time.monotonic() > deadline:
@@ -680,6 +686,7 @@ class PodVolumes:
         self.ready: set[str] = set()  # uids whose volumes were all set up once
         self.starting: dict[str, tuple[int, int, float]] = {}  # uid -> holder coming up
         self.claims: dict[str, dict[str, str]] = {}  # uid -> volume name -> the PV's folder
+        self.fork_holder = None  # the image server's start_holder (spawn_holder's `fork`)
 
     def event(self, pod: dict, etype: str, reason: str, msg: str) -> None:
         events.record(self.client, pod, etype, reason, msg, "kubelet", self.node_name)
@@ -766,7 +773,7 @@ class PodVolumes:
                 runtime.reap([h[0]])  # a holder that died (killed by hand): not left a zombie
             try:
                 if uid in self.ready:  # containers may need it now: wait for it
-                    h = start_holder(pdir, plan(pod, pdir, payloads), cgroup)
+                    h = start_holder(pdir, plan(pod, pdir, payloads), cgroup, self.fork_holder)
                 else:  # a new pod: the sync thread goes on with other pods meanwhile
                     got = self._holder_started(uid, pdir, plan(pod, pdir, payloads), cgroup)
                     if got is None:
@@ -812,7 +819,7 @@ class PodVolumes:
         """The new pod's holder once it is up (None while it starts; MountError)."""
         st = self.starting.get(uid)
         if st is None:
-            pid, start = spawn_holder(pdir, the_plan, cgroup)
+            pid, start = spawn_holder(pdir, the_plan, cgroup, self.fork_holder)
             st = self.starting[uid] = (pid, start, time.monotonic())
         pid, start, t0 = st
         if not holder_ready(pdir, pid, start):

@@ -131,6 +131,14 @@ class Zygote:
             raise
         return s
 
+    def start_holder(self, plan_path: str, log_path: str, cgroup: str) -> tuple[int, int] | None:
+        """Fork a pod's holder (netsim.kubelet.volumes.spawn_holder's; None: not here)."""
+        if not self.ensure():
+            return None
+        if cgroup:
+            os.makedirs(cgroup, exist_ok=True)
+        return self._request({"holder": plan_path, "log": log_path, "cgroup": cgroup})
+
     def start(self, argv: list[str], *, netns: str, hostname: str, etc_dir: str,
               env: dict[str, str], log_path: str, cwd: str, binds_file: str, cgroup: str,
               mount_ns: str) -> tuple[int, int] | None:
@@ -144,10 +152,12 @@ class Zygote:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(exit_file(log_path))
-        req = {"argv": argv, "env": env, "cwd": cwd, "log": log_path,
-               "exit_file": exit_file(log_path), "cgroup": cgroup, "netns": netns,
-               "hostname": hostname, "etc_dir": etc_dir, "binds": binds_file,
-               "mount_ns": mount_ns}
+        return self._request({"argv": argv, "env": env, "cwd": cwd, "log": log_path,
+                              "exit_file": exit_file(log_path), "cgroup": cgroup,
+                              "netns": netns, "hostname": hostname, "etc_dir": etc_dir,
+                              "binds": binds_file, "mount_ns": mount_ns})
+
+    def _request(self, req: dict) -> tuple[int, int] | None:
         try:
             with self._connect(10.0) as s:
                 s.sendall(json.dumps(req).encode() + b"\n")

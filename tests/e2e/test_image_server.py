@@ -1,5 +1,5 @@
-"""Containers of built-in images forked by the node's image server (issue #16; root, a real
-cluster): each is still a process of its own that `ps` shows with the image's argv, in the
+"""Containers of built-in images (and the pods' holders) forked by the node's image server
+(issue #16; root, a real cluster): each is still a process of its own that `ps` shows with the image's argv, in the
 pod's namespaces and cgroup, answering HTTP, with its logs and `exec`; its exit code reaches
 the pod's status; a killed image server is replaced and the containers it forked live on.
 Skipped when the cluster runs without it (NETSIM_ZYGOTE=0: every container is exec'd).
@@ -97,6 +97,16 @@ def test_a_forked_container_is_a_process_users_see_enter_and_read(servers):
     resolv = cluster.pod_exec("web", "cat", "/etc/resolv.conf", namespace=NS).stdout
     assert f"search {NS}.svc.cluster.local" in resolv
     assert "listening on 0.0.0.0:8080" in cluster.netsim("-n", NS, "logs", "web").stdout
+    from netsim.kubelet import cgroups
+    mount = cgroups.cgroup2_mount()
+    with open(f"/proc/{pid}/cgroup") as f:
+        ctr = next((line.split("::", 1)[1].strip() for line in f if line.startswith("0::")), "")
+    if mount and ctr.endswith("/ctr-c"):  # the pod's holder (pause) is forked there too
+        with open(f"{mount}{os.path.dirname(ctr)}/pause/cgroup.procs") as f:
+            holders = [int(x) for x in f.read().split()]
+        assert holders and all(_ppid(h) == _ppid(pid) for h in holders), holders
+        with open(f"/proc/{holders[0]}/cmdline", "rb") as f:
+            assert f.read() == b"sleep\0infinity\0"
     with open(f"/proc/{pid}/environ", "rb") as f:  # the pod's environment, not the server's
         env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
     assert env.get(b"HOSTNAME") == b"web" and b"NETSIM_ZYGOTE" not in env
