@@ -193,8 +193,7 @@ def test_a_deleted_service_takes_its_draining_real_servers_with_it():
     assert k.table == {} and not s.stale_pending
 
 
-def test_parse_ipvsadm_list():
-    text = """IP Virtual Server version 1.2.1 (size=4096)
+IPVSADM_LN = """IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
 TCP  10.96.0.1:443 rr
@@ -204,29 +203,25 @@ UDP  10.96.0.10:53 rr persistent 10800
 FWM  12 rr
   -> 10.244.1.9:80                Masq    1      0          0
 """
-    assert parse_ipvsadm_list(text) == {
-        ("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
-        ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)},
-    }
+# the same table as the kernel's /proc/net/ip_vs has it (hex; its lines end in blanks)
+PROC_NET_IP_VS = "\n".join(
+    ["IP Virtual Server version 1.2.1 (size=4096)", "Prot LocalAddress:Port Scheduler Flags",
+     "  -> RemoteAddress:Port Forward Weight ActiveConn InActConn",
+     "TCP  0A600001:01BB rr ", "  -> C0A803AB:192B      Masq    1      3          1         ",
+     "UDP  0A60000A:0035 rr persistent 2700000 FFFFFFFF",
+     "  -> 0AF40105:0035      Masq    0      0          7         ",
+     "FWM  0000000C rr ", "  -> 0AF40109:0050      Masq    1      0          0         "])
+TABLE_STATS = {("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
+               ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)}}
+
+
+def test_parse_ipvsadm_list():
+    assert parse_ipvsadm_list(IPVSADM_LN) == TABLE_STATS
 
 
 def test_parse_proc_net_ip_vs_reads_what_ipvsadm_ln_shows():
-    """/proc/net/ip_vs (the kernel's hex addresses; its lines end in blanks, cut here) read
-    in-process instead of ipvsadm -Ln."""
-    text = """IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
-TCP  0A600001:01BB rr
-  -> C0A803AB:192B      Masq    1      3          1
-UDP  0A60000A:0035 rr persistent 2700000 FFFFFFFF
-  -> 0AF40105:0035      Masq    0      0          7
-FWM  0000000C rr
-  -> 0AF40109:0050      Masq    1      0          0
-"""
-    assert parse_proc_ip_vs(text) == {
-        ("TCP", "10.96.0.1", 443): {"192.168.3.171:6443": RealServerStats(1, 3, 1)},
-        ("UDP", "10.96.0.10", 53): {"10.244.1.5:53": RealServerStats(0, 0, 7)},
-    }
+    """read in-process by the agent instead of starting ipvsadm -Ln"""
+    assert parse_proc_ip_vs(PROC_NET_IP_VS) == TABLE_STATS
 
 
 def test_apply_lines_is_the_table_ipvsadm_restore_leaves():
