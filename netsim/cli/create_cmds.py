@@ -160,7 +160,7 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
     if what in ("configmap", "cm"):
         data, binary = collect_data(p, "configmap", name)
         obj = {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None})}
+               "metadata": _namespace_md(ctx, {"name": name})}
         if binary:
             obj["binaryData"] = {k: base64.b64encode(v).decode() for k, v in binary.items()}
         if data:
@@ -171,7 +171,7 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
         allb = {k: v.encode() for k, v in data.items()}
         allb.update(binary)
         obj = {"apiVersion": "v1", "kind": "Secret",
-               "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None})}
+               "metadata": _namespace_md(ctx, {"name": name})}
         if allb:
             obj["data"] = {k: base64.b64encode(allb[k]).decode() for k in sorted(allb)}
         if p.get("type"):
@@ -184,7 +184,7 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
         cert, key = _read_source(p.get("cert")), _read_source(p.get("key"))
         _check_pem(cert, key)
         return {"apiVersion": "v1", "kind": "Secret",
-                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
+                "metadata": _namespace_md(ctx, {"name": name}),
                 "type": "kubernetes.io/tls",
                 "data": {"tls.crt": base64.b64encode(cert).decode(),
                          "tls.key": base64.b64encode(key).decode()}}
@@ -196,7 +196,7 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
         return build_docker_registry(ctx, name, p)
     if what in ("namespace", "ns"):
         return {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "creationTimestamp": None},
+                "metadata": {"name": name},
                 "spec": {}, "status": {}}
     if what in ("deployment", "deploy"):
         images = p.all("image")
@@ -210,13 +210,12 @@ def build_generic(ctx: Ctx, what: str, name: str, p: Parsed) -> dict:
             containers[0]["ports"] = [{"containerPort": int(p.get("port"))}]
         labels = {"app": name}
         return {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None,
+                "metadata": _namespace_md(ctx, {"name": name,
                                                 "labels": dict(labels)}),
                 "spec": {"replicas": int(p.get("replicas") or 1),
                          "selector": {"matchLabels": dict(labels)},
                          "strategy": {},
-                         "template": {"metadata": {"creationTimestamp": None,
-                                                   "labels": dict(labels)},
+                         "template": {"metadata": {"labels": dict(labels)},
                                       "spec": {"containers": containers}}},
                 "status": {}}
     if what == "job":
@@ -244,8 +243,8 @@ def build_job(ctx: Ctx, name: str, p: Parsed) -> dict:
         if command:
             c["command"] = command
         return {"apiVersion": "batch/v1", "kind": "Job",
-                "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
-                "spec": {"template": {"metadata": {"creationTimestamp": None},
+                "metadata": _namespace_md(ctx, {"name": name}),
+                "spec": {"template": {"metadata": {},
                                       "spec": {"containers": [c], "restartPolicy": "Never"}}},
                 "status": {}}
     kind, _, src_name = src.partition("/")
@@ -258,14 +257,20 @@ def build_job(ctx: Ctx, name: str, p: Parsed) -> dict:
     jt = (cj.get("spec") or {}).get("jobTemplate") or {}
     jtmd = jt.get("metadata") or {}
     ann = {"cronjob.kubernetes.io/instantiate": "manual", **(jtmd.get("annotations") or {})}
-    md = {"name": name, "creationTimestamp": None, "annotations": ann,
+    # not metav1.NewControllerRef: kubectl leaves blockOwnerDeletion out (it would need
+    # the cronjobs/finalizers permission)
+    md = {"name": name, "annotations": ann,
           "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
                                "name": cj["metadata"]["name"], "uid": cj["metadata"]["uid"],
-                               "controller": True, "blockOwnerDeletion": True}]}
+                               "controller": True}]}
     if jtmd.get("labels"):
         md["labels"] = dict(jtmd["labels"])
+    spec = copy.deepcopy(jt.get("spec") or {})
+    tmd = (spec.get("template") or {}).get("metadata")
+    if isinstance(tmd, dict) and tmd.get("creationTimestamp", "") is None:
+        del tmd["creationTimestamp"]  # kubectl's typed copy: a null time is the zero time
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _namespace_md(ctx, md),
-            "spec": copy.deepcopy(jt.get("spec") or {}), "status": {}}
+            "spec": spec, "status": {}}
 
 
 def build_cronjob(ctx: Ctx, name: str, p: Parsed) -> dict:
@@ -278,11 +283,11 @@ def build_cronjob(ctx: Ctx, name: str, p: Parsed) -> dict:
     if command:
         c["command"] = command
     return {"apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": _namespace_md(ctx, {"name": name, "creationTimestamp": None}),
+            "metadata": _namespace_md(ctx, {"name": name}),
             "spec": {"schedule": p.get("schedule"),
-                     "jobTemplate": {"metadata": {"name": name, "creationTimestamp": None},
+                     "jobTemplate": {"metadata": {"name": name},
                                      "spec": {"template": {
-                                         "metadata": {"creationTimestamp": None},
+                                         "metadata": {},
                                          "spec": {"containers": [c],
                                                   "restartPolicy": p.get("restart") or "OnFailure"}}}}},
             "status": {}}
@@ -378,7 +383,6 @@ def create_generic(ctx: Ctx, args) -> int:
             shown["metadata"].pop("namespace", None)
         return _print_result(shown, res, output, "created (dry run)")
     send = copy.deepcopy(obj)
-    send["metadata"].pop("creationTimestamp", None)
     send.pop("status", None)
     try:
         created = ctx.client.create(send, dry_run=dry == "server")
@@ -393,10 +397,9 @@ def create_generic(ctx: Ctx, args) -> int:
 
 def _print_result(obj: dict, res: Resource, output: str | None, verb: str) -> int:
     if output in ("yaml", "json"):
-        import json
-
         from netsim.cli.get import to_yaml
-        out(to_yaml(obj) if output == "yaml" else json.dumps(obj, indent=4))
+        from netsim.cli.goorder import go_json
+        out(to_yaml(obj) if output == "yaml" else go_json(obj))
     elif output == "name":
         out(f"{res.type_name}/{obj['metadata']['name']}")
     elif output:

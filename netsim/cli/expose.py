@@ -178,7 +178,7 @@ def expose_service(obj: dict, p: Parsed) -> dict:
         spec["sessionAffinity"] = aff
     if p.get("cluster-ip"):
         spec["clusterIP"] = p.get("cluster-ip")
-    meta: dict = {"name": name, "creationTimestamp": None}
+    meta: dict = {"name": name}
     if labels:
         meta["labels"] = labels
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec,
@@ -227,7 +227,7 @@ def create_service(kind: str, name: str, tcp: list[str], *, cluster_ip: str = ""
     if cluster_ip:
         spec["clusterIP"] = cluster_ip
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": {"app": name}, "creationTimestamp": None},
+            "metadata": {"name": name, "labels": {"app": name}},
             "spec": spec, "status": {"loadBalancer": {}}}
 
 
@@ -243,7 +243,6 @@ def _send(ctx: Ctx, svc: dict, res: Resource, output: str | None, dry: str | Non
         _print_result(svc, res, output, f"{verb} (dry run)")
         return
     send = copy.deepcopy(svc)
-    send["metadata"].pop("creationTimestamp", None)
     send["metadata"]["namespace"] = ctx.ns
     send.pop("status", None)
     try:

@@ -12,7 +12,7 @@ from netsim.api import events as ev
 from netsim.api.printing import printers
 from netsim.api.resources import UnknownResource, lookup
 from netsim.cli import describe as describer
-from netsim.cli import jsonpath
+from netsim.cli import goyaml, jsonpath
 from netsim.cli.context import CliError, Ctx, err, out, server_error
 
 
@@ -34,17 +34,23 @@ def _split_targets(args: list[str]) -> list[tuple[str, list[str]]]:
 def to_yaml(obj: dict) -> str:
     """`-o yaml` as kubectl writes it (go-yaml: sorted keys, block strings, quoted look-alikes)."""
     class Dumper(yaml.SafeDumper):
-        pass
+        def resolve(self, kind, value, implicit):
+            # plain scalars read as go-yaml reads them (netsim.cli.goyaml), not as PyYAML:
+            # `=` and `<<` may stay plain, `y` may not
+            if kind is yaml.ScalarNode and implicit[0]:
+                return "tag:yaml.org,2002:" + goyaml.resolve(value)
+            return super().resolve(kind, value, implicit)
 
     def str_presenter(dumper, data):
         if "\n" in data:
             return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
         # kubectl (go-yaml) double-quotes strings that would read as another type: "3", "true"
-        if dumper.resolve(yaml.ScalarNode, data, (True, False)) != "tag:yaml.org,2002:str":
+        if goyaml.needs_quotes(data):
             return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
         return dumper.represent_scalar("tag:yaml.org,2002:str", data)
     Dumper.add_representer(str, str_presenter)
-    return yaml.dump(obj, Dumper=Dumper, default_flow_style=False, sort_keys=True,
+    return yaml.dump(goyaml.sorted_keys(obj), Dumper=Dumper, default_flow_style=False,
+                     sort_keys=False,
                      allow_unicode=True, width=1 << 20)
 
 

@@ -9,7 +9,6 @@ kubectl's attach shows it, and the command gets an empty stdin (said once on std
 from __future__ import annotations
 
 import copy
-import json
 import re
 import time
 
@@ -99,7 +98,7 @@ def build(name: str, p: Parsed, args: list[str]) -> list[dict]:
         c["tty"] = True
     if p.bool("privileged"):
         c["securityContext"] = {"privileged": True}
-    md: dict = {"name": name, "labels": labels, "creationTimestamp": None}
+    md: dict = {"name": name, "labels": labels}
     if annotations:
         md["annotations"] = annotations
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": md,
@@ -107,7 +106,7 @@ def build(name: str, p: Parsed, args: list[str]) -> list[dict]:
            "status": {}}
     objs = [pod]
     if p.bool("expose"):
-        smd: dict = {"name": name, "creationTimestamp": None}
+        smd: dict = {"name": name}
         if user_labels:
             smd["labels"] = dict(user_labels)
         objs.append({"apiVersion": "v1", "kind": "Service", "metadata": smd,
@@ -121,7 +120,8 @@ def build(name: str, p: Parsed, args: list[str]) -> list[dict]:
 def _print(objs: list[dict], output: str | None, verb: str) -> None:
     if output in ("yaml", "json"):
         from netsim.cli.get import to_yaml
-        texts = [to_yaml(o) if output == "yaml" else json.dumps(o, indent=4) for o in objs]
+        from netsim.cli.goorder import go_json
+        texts = [to_yaml(o) if output == "yaml" else go_json(o) for o in objs]
         out(("---\n" if output == "yaml" else "").join(texts) if output == "yaml"
             else "\n".join(texts))
         return
@@ -203,7 +203,6 @@ def run(ctx: Ctx, args: list[str]) -> int:
     made = []
     for o in objs:
         send = copy.deepcopy(o)
-        send["metadata"].pop("creationTimestamp", None)
         send["metadata"]["namespace"] = ctx.ns
         send.pop("status", None)
         try:

@@ -23,7 +23,7 @@ def _deploy(ports=((8080, "TCP"),), labels=None, selector=None) -> dict:
 
 def test_deployment_with_one_port_and_port_flags():
     svc = expose_service(_deploy(), _p(port="80", target_port="8080"))
-    assert svc["metadata"] == {"name": "web", "creationTimestamp": None, "labels": {"app": "web"}}
+    assert svc["metadata"] == {"name": "web", "labels": {"app": "web"}}
     assert svc["spec"] == {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}],
                            "selector": {"app": "web"}}
 
@@ -72,7 +72,7 @@ def test_pod_service_and_refusals():
 
 def test_create_service_kinds_as_kubectl():
     svc = create_service("clusterip", "echo", ["80:8080", "443:https"])
-    assert svc["metadata"] == {"name": "echo", "labels": {"app": "echo"}, "creationTimestamp": None}
+    assert svc["metadata"] == {"name": "echo", "labels": {"app": "echo"}}
     assert svc["spec"] == {"type": "ClusterIP", "selector": {"app": "echo"}, "ports": [
         {"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080},
         {"name": "443-https", "port": 443, "protocol": "TCP", "targetPort": "https"}]}

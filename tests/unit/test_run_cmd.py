@@ -18,8 +18,7 @@ def _p(**flags) -> Parsed:
 def test_pod_as_kubectl_run_makes_it():
     (pod,) = build("nginx", _p(image="nginx"), [])
     assert pod == {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": "nginx", "labels": {"run": "nginx"},
-                                "creationTimestamp": None},
+                   "metadata": {"name": "nginx", "labels": {"run": "nginx"}},
                    "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}],
                             "dnsPolicy": "ClusterFirst", "restartPolicy": "Always"},
                    "status": {}}
@@ -35,8 +34,7 @@ def test_args_command_env_labels_port_and_expose():
     assert c["ports"] == [{"containerPort": 8080}]
     assert pod["metadata"]["labels"] == {"app": "web", "tier": "f"}
     assert pod["spec"]["restartPolicy"] == "Never"
-    assert svc["metadata"] == {"name": "web", "creationTimestamp": None,
-                               "labels": {"app": "web", "tier": "f"}}
+    assert svc["metadata"] == {"name": "web", "labels": {"app": "web", "tier": "f"}}
     assert svc["spec"] == {"ports": [{"port": 8080, "protocol": "TCP", "targetPort": 8080}],
                            "selector": {"app": "web", "tier": "f"}}
     (pod,) = build("sh", _p(image="busybox", command="true", stdin="true", tty="true"),
