@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 
@@ -59,16 +60,37 @@ def _as_list(items: list[dict]) -> dict:
             "metadata": {"resourceVersion": ""}}
 
 
+def _no_names_with_selectors(names, selector: str | None, field_selector: str | None) -> None:
+    if names and (selector or field_selector):  # cli-runtime's resource builder
+        raise CliError("error: name cannot be provided when a selector is specified")
+
+
+def _list_error(e: errors.ApiError, res, selector: str | None,
+                field_selector: str | None) -> CliError:
+    """A refused list as kubectl says it: cli-runtime's Selector.Visit rewrites a
+    BadRequest / NotFound's message with the resource and both selectors."""
+    if e.code in (400, 404) and (selector or field_selector):
+        gvr = f"{res.group}/{res.version}, Resource={res.plural}"
+        e = copy.copy(e)
+        e.message = (f'Unable to find "{gvr}" that match label selector "{selector or ""}", '
+                     f'field selector "{field_selector or ""}": {e.message}')
+    return CliError(server_error(e))
+
+
 def watch(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
-          show_labels: bool) -> int:
+          show_labels: bool, field_selector: str | None = None) -> int:
     """`get -w`: the table, then one row per change, as kubectl prints them."""
     kind, names = _split_targets(args)[0]
+    _no_names_with_selectors(names, selector, field_selector)
     try:
         res = lookup(kind)
     except UnknownResource as e:
         raise CliError(f"error: {e}") from e
     ns = None if ctx.all_namespaces or not res.namespaced else ctx.ns
-    objs, rv = ctx.client.list_rv(res.plural, ns, selector)
+    try:
+        objs, rv = ctx.client.list_rv(res.plural, ns, selector, field_selector=field_selector)
+    except errors.ApiError as e:
+        raise _list_error(e, res, selector, field_selector) from e
     objs = [o for o in objs if not names or o["metadata"]["name"] in names]
     opts = {"now": None, "wide": output == "wide", "show_labels": show_labels,
             "all_namespaces": ctx.all_namespaces and res.namespaced}
@@ -78,7 +100,8 @@ def watch(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
     try:
         while True:
             for etype, obj in ctx.client.watch(res.plural, ns, rv, timeout=300,
-                                               label_selector=selector):
+                                               label_selector=selector,
+                                               field_selector=field_selector):
                 if etype == "BOOKMARK":
                     rv = int(obj["metadata"]["resourceVersion"])
                     continue
@@ -94,8 +117,11 @@ def watch(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
 
 
 def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
-        show_labels: bool, no_headers: bool = False, label_columns: list[str] | None = None) -> int:
+        show_labels: bool, no_headers: bool = False, label_columns: list[str] | None = None,
+        field_selector: str | None = None) -> int:
     targets = _split_targets(args)
+    for _, names in targets:
+        _no_names_with_selectors(names, selector, field_selector)
     rc = 0
     sections = []
     all_items = []
@@ -117,9 +143,9 @@ def get(ctx: Ctx, args: list[str], output: str | None, selector: str | None,
                         err(server_error(e))
                         rc = 1
             else:
-                objs = ctx.client.list(res.plural, ns, selector)
+                objs = ctx.client.list(res.plural, ns, selector, field_selector)
         except errors.ApiError as e:
-            raise CliError(server_error(e)) from e
+            raise _list_error(e, res, selector, field_selector) from e
         if res.plural == "events":
             objs.sort(key=ev.order_key)
         all_items.extend(objs)

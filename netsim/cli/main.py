@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-headers", action="store_true")
         p.add_argument("-L", "--label-columns", action="append", default=[])
         p.add_argument("-w", "--watch", action="store_true")
+        if name == "get":
+            p.add_argument("--field-selector")
         p.add_argument("args", nargs="*")
     p = verb("exec")
     p.add_argument("-c", "--container")
@@ -229,11 +231,13 @@ def run(argv: list[str]) -> int:
         return _crud(ctx, args)
     if v == "get" and args.watch:
         from netsim.cli import get
-        return get.watch(ctx, args.args, args.output, args.selector, args.show_labels)
+        return get.watch(ctx, args.args, args.output, args.selector, args.show_labels,
+                         args.field_selector)
     if v == "get":
         from netsim.cli import get
         return get.get(ctx, args.args, args.output, args.selector, args.show_labels,
-                       args.no_headers, [c for x in args.label_columns for c in x.split(",")])
+                       args.no_headers, [c for x in args.label_columns for c in x.split(",")],
+                       args.field_selector)
     if v == "describe":
         from netsim.cli import get
         return get.describe(ctx, args.args, args.selector)
