@@ -127,11 +127,15 @@ def launch(cluster: str, nodes: list[str], api_timeout: float = 600.0) -> int:
     logs = os.path.join(state_dir(cluster), "logs")
     sys.stdout.flush()
     sys.stderr.flush()
+    # every child first, then their records in one write (one fsync), then they go on
+    children: list[tuple[str, int, int]] = []
     for node in nodes:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(w)
+            for _, _, other in children:
+                os.close(other)
             os.setsid()
             code = 1
             try:
@@ -145,8 +149,10 @@ def launch(cluster: str, nodes: list[str], api_timeout: float = 600.0) -> int:
                 sys.stderr.flush()
                 os._exit(code if isinstance(code, int) else 1)
         os.close(r)
-        st = procs.proc_starttime(pid)
-        ledger.add("process", role=f"agent/{node}", pid=pid, starttime=st)
+        children.append((node, pid, w))
+    ledger.add_all([{"kind": "process", "role": f"agent/{node}", "pid": pid,
+                     "starttime": procs.proc_starttime(pid)} for node, pid, _ in children])
+    for _, _, w in children:
         os.write(w, b"1")
         os.close(w)
     me = os.getpid()
