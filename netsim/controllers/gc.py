@@ -4,6 +4,7 @@ namespace deletion."""
 from __future__ import annotations
 
 import contextlib
+import time
 
 from netsim.api import errors
 from netsim.api.client import Client
@@ -48,10 +49,42 @@ class GarbageCollector(PeriodicController):
 
     name = "garbage-collector"
     watches = tuple(dict.fromkeys(OWNER_KINDS + DEPENDENT_KINDS + ("namespaces",)))
+    # A sweep reads every owner and dependent in the caches: once a second, on a quiet
+    # cluster too, its CPU growing with the cluster (the Deployment rollout's profile:
+    # ~20 ms a sweep at 200 pods, profiler included). It runs when one of them
+    # changed since the last sweep (upstream's collector is driven by the same events),
+    # and at least this often regardless (a write that failed is tried again).
+    full_sweep_every = 30.0
 
     def __init__(self, client: Client, period: float = 1.0,
                  informers: InformerFactory | None = None):
         super().__init__(client, period, informers)
+        self._changed = True
+        self._last_sweep = float("-inf")
+        self._handlers: list = []
+
+    def start(self):
+        def changed(*_):
+            self._changed = True
+        for res in self.watches:
+            inf = self.informer(res)
+            self._handlers.append((inf, inf.add_handler(on_add=changed, on_update=changed,
+                                                        on_delete=changed)))
+        return super().start()
+
+    def stop(self) -> None:
+        for inf, h in self._handlers:
+            inf.remove_handler(h)
+        self._handlers = []
+        super().stop()
+
+    def needs_sweep(self) -> bool:
+        now = time.monotonic()
+        if not self._changed and now < self._last_sweep + self.full_sweep_every:
+            return False
+        self._changed = False  # before the sweep: a change during it brings the next one
+        self._last_sweep = now
+        return True
 
     def sweep(self) -> int:
         """One pass; returns how many objects it deleted."""

@@ -35,10 +35,17 @@ class PeriodicController(Informed):
         if not self.wait_synced():
             return
         while not self.stopped.wait(self.period):
+            if not self.needs_sweep():
+                continue
             try:
                 self.sweep()
             except Exception:
                 log.exception("%s: sweep failed", self.name)
+
+    def needs_sweep(self) -> bool:
+        """Whether this period's sweep has anything to do (always, unless a controller
+        knows better: see GarbageCollector)."""
+        return True
 
     def sweep(self):
         raise NotImplementedError

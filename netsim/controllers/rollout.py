@@ -62,9 +62,12 @@ def safe_encode(s: str) -> str:
 
 
 def canonical_template(template: dict) -> dict:
-    """The template as compared and hashed: without the pod-template-hash label."""
-    t = copy.deepcopy(template or {})
-    md = t.setdefault("metadata", {})
+    """The template as compared and hashed: without the pod-template-hash label. Copies
+    only what it changes (the top level, metadata, labels): the Deployment controller
+    compares every ReplicaSet's template on each of its syncs, one per pod status change
+    in a rollout, and a deep copy of each was most of a sync's CPU. Read-only."""
+    t = dict(template or {})
+    md = t["metadata"] = dict(t.get("metadata") or {})
     labels = dict(md.get("labels") or {})
     labels.pop(HASH_LABEL, None)
     if labels:
