@@ -48,7 +48,7 @@ MEMORY_MB = 2048
 MODULES = (
     "virtio_pci", "9pnet_virtio", "9p", "overlay",
     "veth", "dummy", "bridge", "br_netfilter",
-    "nf_conntrack", "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh",
+    "nf_conntrack", "nf_conntrack_netlink", "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh",
     "ip_set", "ip_set_hash_ip", "ip_set_hash_ipport", "ip_set_hash_ipportip",
     "ip_set_hash_ipportnet", "ip_set_bitmap_port", "xt_set",
     "ip_tables", "iptable_nat", "iptable_filter", "xt_comment", "xt_mark", "xt_addrtype",
