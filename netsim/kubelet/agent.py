@@ -311,16 +311,24 @@ class Kubelet:
         return cached
 
     def _monitor(self) -> None:
-        """Notice container exits: our children by waitpid (one syscall each), adopted
-        ones (or ones another thread reaped) by their /proc entry."""
+        """Notice container exits: our children by waitpid (one syscall each), the image
+        server's by their pidfds (one epoll for all), adopted ones (or ones another thread
+        reaped) by their /proc entry."""
+        watch = zyg.ExitWatch()
         while not self.stopped.wait(0.1):
             live = [(r, c) for r in list(self.records.values())
                     for c in list(r.containers.values()) if c.pid and c.exit_code is None]
+            forked = [(r, c) for r, c in live if c.exit_file]
+            gone = watch.exited([(c.pid, c.starttime) for _, c in forked])
+            live = [(r, c) for r, c in live if not c.exit_file]
             foreign: set[int] = set()
             codes = runtime.reap([c.pid for _, c in live], foreign)
             self.exit_codes.update(codes)
             for rec, c in live:
                 if c.pid in codes or (c.pid in foreign and not c.alive()):
+                    self.queue.add(f"{rec.namespace}/{rec.name}")
+            for rec, c in forked:
+                if (c.pid, c.starttime) in gone:
                     self.queue.add(f"{rec.namespace}/{rec.name}")
 
     def _local_storage(self) -> None:

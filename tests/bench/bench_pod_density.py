@@ -31,6 +31,7 @@ import time
 import pytest
 
 from tests.bench import series
+from tests.bench.bench_cluster import _PROBE  # every pod IP answers HTTP
 from tests.conftest import is_root, wait_for
 
 NAME = os.environ.get("NETSIM_BENCH_CLUSTER", "nsdensity")
@@ -41,21 +42,6 @@ PODS = int(os.environ.get("NETSIM_BENCH_PODS") or (1000 if FULL else 20 * NODES)
 MODES = tuple(m for m in os.environ.get("NETSIM_BENCH_MODES", "exec,zygote").split(",") if m)
 TICK = os.sysconf("SC_CLK_TCK")
 
-_PROBE = r"""
-import socket, sys, time
-ips = sys.argv[1:]
-left = set(ips)
-deadline = time.monotonic() + 120
-while left and time.monotonic() < deadline:
-    for ip in list(left):
-        s = socket.socket(); s.settimeout(0.5)
-        try:
-            s.connect((ip, 8080)); s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            if s.recv(12).startswith(b"HTTP/1."): left.discard(ip)
-        except OSError: pass
-        finally: s.close()
-print(len(ips) - len(left))
-"""
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

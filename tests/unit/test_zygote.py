@@ -79,3 +79,36 @@ def test_exit_file_sits_beside_the_log_and_is_read_back(tmp_path):
     assert zygote.read_exit(zygote.exit_file(log), lambda: False) is None
     (tmp_path / "c" / "2.exit").write_text("137\n")
     assert zygote.read_exit(zygote.exit_file(log), lambda: True) == 137
+
+
+def test_exit_watch_sees_a_process_end_and_a_stale_record():
+    import subprocess
+
+    from netsim.kubelet import runtime
+
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        key = (p.pid, wait_starttime(runtime, p.pid))
+        watch = zygote.ExitWatch()
+        assert watch.exited([key]) == set()
+        assert watch.exited([key, (p.pid, key[1] + 1)]) == {(p.pid, key[1] + 1)}  # pid reused
+        p.kill()
+        p.wait()
+        assert watch.exited([key]) == {key}
+        assert watch.exited([]) == set() and not watch.fds  # forgotten: its pidfd closed
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def wait_starttime(runtime, pid: int) -> int:
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        st = runtime.proc_starttime(pid)
+        if st is not None:
+            return st
+        time.sleep(0.01)
+    raise AssertionError(f"no /proc entry for {pid}")
