@@ -105,6 +105,24 @@ class PolicySyncer:
         self.jumps = jump_rules(ipvs)
         self.applied: dict[str, list[str]] | None = None  # what the kernel holds, as we wrote it
         self.last_text = ""
+        self._cluster_ip_set = False
+
+    def _ensure_cluster_ip_set(self) -> None:
+        """IPVS mode: the rules match kube-proxy's KUBE-CLUSTER-IP ipset, which exists only
+        once kube-proxy synced; until then every restore failed and was retried each second
+        (seen in the VM: minutes of it, a process start each under emulation). Created
+        here as kube-proxy creates it (same type and options, so its `create -exist` and
+        `swap` still work)."""
+        import subprocess  # noqa: PLC0415 - IPVS mode only
+
+        from netsim.proxy import ipvs as kp_ipvs  # noqa: PLC0415
+        line = kp_ipvs.IPSet(kp_ipvs.CLUSTER_IP, kp_ipvs.HASH_IP_PORT, "").create_line()
+        argv = ["ipset", *line.split(), "-exist"]
+        netns = getattr(self.ipt, "netns", None)
+        if netns:
+            argv = ["ip", "netns", "exec", netns, *argv]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self._cluster_ip_set = p.returncode == 0
 
     def ensure_jump(self) -> bool:
         """Insert the jumps that are missing; True when one was (the tables were flushed or
@@ -135,6 +153,8 @@ class PolicySyncer:
                                 self.applied)
             if not text:
                 return False
+        if self.ipvs and not self._cluster_ip_set:
+            self._ensure_cluster_ip_set()
         try:
             self.ipt.restore(text)
         except RestoreError:
