@@ -63,12 +63,12 @@ class Loop(threading.Thread):
         self.ok = 0
         self.failed: list[str] = []
         self.versions: dict[str, int] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         t0 = time.monotonic()
         with netns_of(self.netns):
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 r = _get(self.url, self.timeout)
                 if isinstance(r, dict):
                     self.ok += 1
@@ -78,7 +78,7 @@ class Loop(threading.Thread):
                     self.failed.append(f"{time.monotonic() - t0:.1f}s {r}")
 
     def stop(self) -> dict:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=60)
         return {"ok": self.ok, "failed": self.failed, "versions": self.versions}
 
