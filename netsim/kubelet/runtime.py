@@ -153,7 +153,9 @@ def spawn(argv: list[str], log_path: str, *, env: dict[str, str] | None = None,
     """Start a detached process (own session, stdout+stderr appended to `log_path`);
     returns (pid, kernel start time). Daemons and containers both start here."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
+    # 0600 like every log and state file of a cluster (they may hold Secrets' values)
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                           0o600), "ab") as log:
         p = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
                              env=env, cwd=cwd if os.path.isdir(cwd) else "/",
                              start_new_session=True, close_fds=True)
