@@ -23,6 +23,7 @@ out, logged, and reported once as a Warning event on it; the others are served.
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
 import time
 
@@ -37,7 +38,15 @@ log = logging.getLogger("netsim.netpol")
 RESOURCES = ("networkpolicies", "pods", "namespaces")
 DEBOUNCE_SECONDS = 0.05
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0  # failed syncs back off 1, 2, 4 ... 30 s, as kube-proxy's do
 RESYNC_SECONDS = 30.0  # re-check the jumps now and then, even with no event
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next attempt after `failures` failed syncs in a row (a restore
+    that keeps failing, e.g. on a set that does not exist yet, is not retried every second
+    with its iptables processes: under emulation each costs a second of a busy CPU)."""
+    return min(RETRY_SECONDS * 2 ** max(failures - 1, 0), MAX_RETRY_SECONDS)
 REJECTED_REASON = "Rejected"  # the Warning event on a policy left out of the rules
 
 
@@ -124,12 +133,19 @@ class PolicySyncer:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         self._cluster_ip_set = p.returncode == 0
 
-    def ensure_jump(self) -> bool:
-        """Insert the jumps that are missing; True when one was (the tables were flushed or
-        this is the first sync: what we wrote before cannot be trusted)."""
+    def ensure_jump(self, saved: str) -> bool:
+        """Insert the jumps that are missing from `saved` (the filter table's iptables-save);
+        True when one was (the tables were flushed or this is the first sync: what we wrote
+        before cannot be trusted). A jump the save seems to lack is checked with `-C` before
+        it is inserted, so a rule printed in another form is never doubled."""
+        chains = parse_chains(saved, "filter")
+        rules = {tuple(shlex.split(ln)) for ln in saved.splitlines() if ln.startswith("-A ")}
         inserted = False
         for table, chain, args in self.jumps:
-            self.ipt.ensure_chain(table, args[-1])
+            if table == "filter" and ("-A", chain, *args) in rules:
+                continue
+            if table != "filter" or args[-1] not in chains:
+                self.ipt.ensure_chain(table, args[-1])
             if self.ipt.run("-w", "-t", table, "-C", chain, *args).returncode != 0:
                 p = self.ipt.run("-w", "-t", table, "-I", chain, "1", *args)
                 if p.returncode != 0:
@@ -140,19 +156,28 @@ class PolicySyncer:
     backend = "iptables"
 
     def sync(self, snap: Snapshot, force: bool = False,
-             errors: list[tuple[dict, str]] | None = None) -> bool:
+             errors: list[tuple[dict, str]] | None = None, check: bool = True) -> bool:
         """Apply `snap`; False when nothing had to be written. Policies left out are
-        appended to `errors` as (policy, message)."""
-        force = self.ensure_jump() or force
-        if force or self.applied is None:
-            known = {c for c in parse_chains(self.ipt.save("filter"), "filter")
-                     if is_policy_chain(c)}
-            text = render(snap, known, errors=errors, ipvs=self.ipvs)
-        else:
+        appended to `errors` as (policy, message). The kernel is looked at (one
+        iptables-save: the jumps, the policy chains there) only when something is to be
+        written or `check` says so (the agent's periodic resync): an event that changes
+        nothing here (most pod updates) starts no process."""
+        full = force or self.applied is None
+        text = ""
+        if not full:
             text = partial_text(chains_of(render(snap, errors=errors, ipvs=self.ipvs)),
                                 self.applied)
-            if not text:
+            if not text and not check:
                 return False
+            errors = None  # the render above reported them
+        saved = self.ipt.save("filter")
+        if self.ensure_jump(saved):
+            full = True
+        if full:
+            known = {c for c in parse_chains(saved, "filter") if is_policy_chain(c)}
+            text = render(snap, known, errors=errors, ipvs=self.ipvs)
+        elif not text:
+            return False
         if self.ipvs and not self._cluster_ip_set:
             self._ensure_cluster_ip_set()
         try:
@@ -160,7 +185,7 @@ class PolicySyncer:
         except RestoreError:
             self.applied = None
             raise
-        if force or self.applied is None:
+        if full:
             self.applied = {}
         deleted = {ln[3:].strip() for ln in text.splitlines() if ln.startswith("-X ")}
         self.applied.update(chains_of(text))
@@ -185,7 +210,7 @@ class NftPolicySyncer:
         self.last_text = ""
 
     def sync(self, snap: Snapshot, force: bool = False,
-             errors: list[tuple[dict, str]] | None = None) -> bool:
+             errors: list[tuple[dict, str]] | None = None, check: bool = True) -> bool:
         want = nft.build(snap, errors)
         if self.applied is not None and not force and not self.nft.table_exists(
                 nft.FAMILY, nft.TABLE):
@@ -292,28 +317,35 @@ class PolicyAgent:
             self._wake.wait(0.1)
             self._wake.clear()
         next_resync = 0.0
-        retry = False
+        failures = 0
         while not self.stopped.is_set():
             now = time.monotonic()
-            if now >= next_resync:  # re-check the jumps (a flush means a full rewrite)
+            check = now >= next_resync
+            if check:  # re-check the jumps (a flush means a full rewrite)
                 next_resync = now + RESYNC_SECONDS
             try:
                 t0 = time.perf_counter()
                 assert self.syncer is not None
                 errors: list[tuple[dict, str]] = []
-                changed = self.syncer.sync(self.snapshot(), force=retry, errors=errors)
+                changed = self.syncer.sync(self.snapshot(), force=failures > 0, errors=errors,
+                                           check=check or failures > 0)
                 self._report(errors)
                 if changed:
                     self.syncs += 1
                     self.last_sync_seconds = time.perf_counter() - t0
                     log.info("network policies applied on %s in %.0f ms", self.node.name,
                              self.last_sync_seconds * 1000)
-                retry = False
+                failures = 0
             except Exception:  # a bad object or a failed restore: retry, never die
-                log.exception("network policy sync failed")
-                retry = True
-            timeout = RETRY_SECONDS if retry else max(next_resync - time.monotonic(), 0.0)
-            if self._wake.wait(timeout):
+                failures += 1
+                log.exception("network policy sync failed (%d in a row; next try in %.0f s)",
+                              failures, retry_delay(failures))
+            if failures:  # events meanwhile are served by the retry, not before it
+                retry_at = time.monotonic() + retry_delay(failures)
+                while not self.stopped.is_set() and time.monotonic() < retry_at:
+                    self._wake.wait(retry_at - time.monotonic())
+                    self._wake.clear()
+            elif self._wake.wait(max(next_resync - time.monotonic(), 0.0)):
                 time.sleep(DEBOUNCE_SECONDS)  # a burst of events collapses into one sync
                 self._wake.clear()
 

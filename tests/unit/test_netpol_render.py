@@ -358,8 +358,10 @@ class FakeIptables:
         self.rules.tables[table].setdefault(chain, type(self.rules.tables[table]["FORWARD"])())
 
     def save(self, table):
-        return "*filter\n" + "".join(f":{c} - [0:0]\n" for c in self.rules.chains(table)) + \
-            "COMMIT\n"
+        self.saves = getattr(self, "saves", 0) + 1
+        chains = self.rules.tables[table]
+        return "*filter\n" + "".join(f":{c} - [0:0]\n" for c in chains) + "".join(
+            "-A" + r.raw[2:] + "\n" for c in chains.values() for r in c.rules) + "COMMIT\n"
 
     def restore(self, text):
         self.restores.append(text)
@@ -387,6 +389,34 @@ def test_syncer_applies_once_per_change_and_cleans_up():
     assert syncer.sync(open_) and verdict() == "ACCEPT"
     assert ipt.rules.chains("filter") == {"INPUT", "FORWARD", "OUTPUT", "NETSIM-NWPLCY"}
     assert ipt.inserted == 2  # the jumps are checked, not re-inserted
+
+
+def test_an_event_that_changes_nothing_starts_no_process_and_a_flush_is_repaired():
+    """Most events (pod status updates) change no rule of the node: no iptables process
+    then (each costs a second under emulation); the periodic check (one iptables-save)
+    puts back a jump someone flushed, and only it."""
+    from netsim.netpol.agent import PolicySyncer
+    ipt = FakeIptables()
+    syncer = PolicySyncer(ipt)  # type: ignore[arg-type]
+    deny = Snapshot.from_objects(admitted(netpol("deny-ingress")), PODS, NAMESPACE_OBJS, "node-1")
+    assert syncer.sync(deny, check=False)  # the first sync always looks
+    runs = []
+    ipt.run = lambda *a, _run=ipt.run: (runs.append(a), _run(*a))[1]
+    saves = ipt.saves
+    assert not syncer.sync(deny, check=False)
+    assert (runs, ipt.saves) == ([], saves)
+    assert not syncer.sync(deny, check=True)  # the check: one save, the jumps are there
+    assert (runs, ipt.saves) == ([], saves + 1)
+    ipt.rules.tables["filter"]["FORWARD"].rules.clear()  # `iptables -F FORWARD`
+    assert syncer.sync(deny, check=True)  # put back (-C, -I) and everything rewritten
+    assert [a[a.index("-C") if "-C" in a else a.index("-I")] for a in runs] == ["-C", "-I"]
+    assert ipt.inserted == 3 and len(ipt.restores) == 2
+
+
+def test_failed_syncs_back_off_to_thirty_seconds():
+    from netsim.netpol.agent import MAX_RETRY_SECONDS, retry_delay
+    assert [retry_delay(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, 30]
+    assert MAX_RETRY_SECONDS == 30
 
 
 def test_kubelet_probes_from_the_node_pass_and_egress_to_the_node_is_policed():
