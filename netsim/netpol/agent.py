@@ -1,9 +1,10 @@
 """The node's NetworkPolicy agent: informers -> snapshot -> render -> one atomic apply.
 
 Runs beside kube-proxy in the node agent (the node's netns), as a CNI's policy daemon
-runs on every node. Level-triggered: any NetworkPolicy, Pod or Namespace event wakes the
-loop, which renders the whole policy state of this node from the informers' caches and,
-when it differs from what was applied last, writes the difference in one step.
+runs on every node. Level-triggered: any NetworkPolicy or Namespace event, and a Pod event
+that changes what the rules read of the pod (its IP, node, labels, named ports: PodTable),
+wakes the loop, which renders the whole policy state of this node from the informers'
+caches and, when it differs from what was applied last, writes the difference in one step.
 
 The backend follows kube-proxy's, so a node never holds rules of two firewall backends
 (`backend_for`): in nftables mode the policies are `table ip netsim-netpol`
@@ -22,14 +23,15 @@ out, logged, and reported once as a Warning event on it; the others are served.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shlex
 import threading
 import time
 
-from netsim.machinery import InformerFactory
+from netsim.machinery import InformerFactory, key_of
 from netsim.netpol import nft
-from netsim.netpol.render import Snapshot, is_policy_chain, jump_rules, render
+from netsim.netpol.render import Snapshot, is_policy_chain, jump_rules, pod_info, render
 from netsim.proxy.apply import Iptables, Nft, NftError, RestoreError, check_in_node_netns
 from netsim.proxy.iptables import parse_chains
 
@@ -231,6 +233,51 @@ class NftPolicySyncer:
         return True
 
 
+class PodTable:
+    """The pods as policies see them (render.pod_info), by `ns/name`, kept by the pods
+    informer's handlers: O(1) per event; `sorted()` is the Snapshot's pods tuple, rebuilt
+    only after a change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, tuple] = {}  # key -> (Pod, labels, named ports)
+        self._sorted: tuple | None = ()
+
+    def put(self, obj: dict) -> bool:
+        """Record a pod's current state; True when what the rules read of it changed."""
+        key = key_of(obj)
+        try:
+            pod = pod_info(obj)
+        except (AttributeError, TypeError):  # written around admission: no endpoint of ours
+            pod = None
+        if pod is None:
+            return self._drop(key)
+        entry = (pod, pod.labels, pod.named_ports)  # Pod's own == leaves these two out
+        with self._lock:
+            if self._by_key.get(key) == entry:
+                return False
+            self._by_key[key] = entry
+            self._sorted = None
+        return True
+
+    def remove(self, obj: dict) -> bool:
+        return self._drop(key_of(obj))
+
+    def _drop(self, key: str) -> bool:
+        with self._lock:
+            if self._by_key.pop(key, None) is None:
+                return False
+            self._sorted = None
+        return True
+
+    def sorted(self) -> tuple:
+        with self._lock:
+            if self._sorted is None:
+                self._sorted = tuple(sorted((e[0] for e in self._by_key.values()),
+                                            key=lambda p: p.key))
+            return self._sorted
+
+
 class _Stopped(threading.Event):
     """`stopped.set()` (the node agent's shutdown) also wakes the loop."""
 
@@ -253,9 +300,21 @@ class PolicyAgent:
         self.factory = factory or InformerFactory(client)
         self.informers = {r: self.factory.informer(r) for r in RESOURCES}
         self._wake = threading.Event()
-        self._handlers = [(inf, inf.add_handler(
-            on_add=lambda o: self._wake.set(), on_update=lambda a, b: self._wake.set(),
-            on_delete=lambda o: self._wake.set())) for inf in self.informers.values()]
+        # Every pod of the cluster reaches every node's agent: a pod's policy view is kept
+        # per event (PodTable), so a sync reads it instead of re-reading every pod, and a
+        # pod update that changes nothing the rules read (most status writes) wakes nothing.
+        self._pods = PodTable()
+        self._handlers = []
+        for res, inf in self.informers.items():
+            if res == "pods":
+                h = inf.add_handler(on_add=self._pod_changed,
+                                    on_update=lambda a, b: self._pod_changed(b),
+                                    on_delete=self._pod_gone)
+            else:
+                h = inf.add_handler(on_add=lambda o: self._wake.set(),
+                                    on_update=lambda a, b: self._wake.set(),
+                                    on_delete=lambda o: self._wake.set())
+            self._handlers.append((inf, h))
         self.stopped = _Stopped(self._wake)
         self.client = client
         self.backend = backend_for(getattr(cfg, "proxy_mode", None))
@@ -283,11 +342,20 @@ class PolicyAgent:
             inf.remove_handler(h)
         self.factory.release()
 
+    def _pod_changed(self, obj: dict) -> None:
+        if self._pods.put(obj):
+            self._wake.set()
+
+    def _pod_gone(self, obj: dict) -> None:
+        if self._pods.remove(obj):
+            self._wake.set()
+
     def snapshot(self) -> Snapshot:
-        return Snapshot.from_objects(self.informers["networkpolicies"].indexer.list(),
-                                     self.informers["pods"].indexer.list(),
+        """What Snapshot.from_objects makes of the caches, with the pods from PodTable."""
+        base = Snapshot.from_objects(self.informers["networkpolicies"].indexer.list(), (),
                                      self.informers["namespaces"].indexer.list(),
                                      self.node.name)
+        return dataclasses.replace(base, pods=self._pods.sorted())
 
     def _report(self, errors: list[tuple[dict, str]]) -> None:
         """One log line and one Warning event per policy left out, when its problem first
