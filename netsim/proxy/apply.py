@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
 
+from netsim.proxy import nftnl
 from netsim.proxy.iptables import CANARY_CHAINS, jump_rules, parse_chains
 
 NETNS_DIR = "/var/run/netns"
@@ -217,6 +221,87 @@ class NftError(RuntimeError):
     """`nft -f` rejected a transaction (nothing of it was applied: nft is atomic)."""
 
 
+NETLINK_NETFILTER = 12
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+NLMSG_ERROR = 2
+NLM_F_ACK_TLVS = 0x200
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+# texts above this go to `nft -f` (a full sync: its cache is the smaller part of its cost)
+NETLINK_TEXT_MAX = 256 * 1024
+
+
+def send_nft_batch(batch: nftnl.Batch, netns: str | None = None) -> None:
+    """One nf_tables batch (one transaction, as `nft -f` sends it) on a netlink socket of
+    `netns` (None: this one). The last message asks for an ack, which the kernel queues
+    (after any errors) once it committed or aborted the whole batch, inside sendmsg().
+    Raises NftError (nothing applied) with nft's kind of message when it was refused."""
+    from netsim.net.rtnl import in_netns  # noqa: PLC0415
+
+    check_not_root(netns, "nft")
+    with contextlib.ExitStack() as stack:
+        if netns:
+            stack.enter_context(in_netns(os.path.join(NETNS_DIR, netns)))
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                             NETLINK_NETFILTER)
+    with sock:
+        sock.bind((0, 0))
+        sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        seq = int(time.time()) & 0x3FFFFFFF
+        data = batch.encode(seq)
+        if len(data) > 128 * 1024:
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 2 * len(data))
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20)  # room for many errors
+        sock.sendto(data, (0, 0))
+        first, last = seq + 1, seq + len(batch.messages)
+        pending = {last}
+        errors: list[str] = []
+        sock.setblocking(False)
+        while pending:
+            try:
+                buf = sock.recv(1 << 20)
+            except BlockingIOError:
+                # sendmsg() returned after the kernel handled the batch; wait a little
+                # anyway rather than misread a slow reply as a lost one
+                if not select.select([sock], [], [], 5.0)[0]:
+                    break
+                continue
+            i = 0
+            while i + 16 <= len(buf):
+                ln, typ, flags, mseq, _pid = struct.unpack_from("<IHHII", buf, i)
+                if typ == NLMSG_ERROR and ln >= 20:
+                    err = -struct.unpack_from("<i", buf, i + 16)[0]
+                    pending.discard(mseq)
+                    if err:
+                        errors.append(_batch_error(batch, mseq - first, err,
+                                                   buf[i + 36:i + ln] if flags & NLM_F_ACK_TLVS
+                                                   else b""))
+                i += max((ln + 3) & ~3, 16)
+            if errors:
+                break
+        if errors:
+            raise NftError("\n".join(errors)[:2000])
+        if pending:
+            raise NftError(f"no answer from the kernel to a batch of {len(batch.messages)} "
+                           "nf_tables messages")
+
+
+def _batch_error(batch: nftnl.Batch, k: int, err: int, tlvs: bytes) -> str:
+    """nft's words: "Error: Could not process rule: No such file or directory" + the line."""
+    what = os.strerror(err)
+    i = 0
+    while i + 4 <= len(tlvs):
+        ln, typ = struct.unpack_from("<HH", tlvs, i)
+        if typ == 1 and ln > 4:  # NLMSGERR_ATTR_MSG
+            what += f" ({tlvs[i + 4:i + ln].rstrip(bytes(1)).decode(errors='replace')})"
+        i += max((ln + 3) & ~3, 4)
+    line = batch.lines[k] if 0 <= k < len(batch.lines) else "(the transaction)"
+    return f"Error: Could not process rule: {what}\n{line}"
+
+
 @dataclass
 class Nft:
     """`nft` for the kube-proxy table in one netns (None: the current one); never the root
@@ -225,6 +310,11 @@ class Nft:
 
     netns: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # small transactions nftnl can encode go to the kernel as one netlink batch (see
+    # netsim/proxy/nftnl.py: nft 1.0.6 dumps the whole ruleset's chains first);
+    # NETSIM_NFT_NETLINK=0 sends every transaction through `nft -f`
+    netlink: bool = field(default_factory=lambda: os.environ.get("NETSIM_NFT_NETLINK") != "0")
+    last_via: str = ""  # "netlink" or "nft -f": how the last transaction went in
 
     def __post_init__(self) -> None:
         check_not_root(self.netns, "nft")
@@ -244,6 +334,25 @@ class Nft:
         if not text:
             return 0.0
         t0 = time.perf_counter()
+        batch = None
+        if self.netlink and len(text) <= NETLINK_TEXT_MAX:
+            try:
+                batch = nftnl.encode(text)
+            except nftnl.Unsupported:
+                batch = None
+        if batch is not None:
+            self.last_via = "netlink"
+            send_nft_batch(batch, self.netns)
+            dt = time.perf_counter() - t0
+            self.timings["apply"] = dt
+            return dt
+        return self.apply_nft(text, t0)
+
+    def apply_nft(self, text: str, t0: float | None = None) -> float:
+        """One transaction through `nft -f -`, whatever it holds."""
+        if t0 is None:
+            t0 = time.perf_counter()
+        self.last_via = "nft -f"
         p = self.run("-f", "-", input=text)
         dt = time.perf_counter() - t0
         self.timings["apply"] = dt

@@ -2,10 +2,14 @@
 
 For N services x 5 endpoints: the agent's first full sync (read table + render + one
 `nft -f`), a steady full sync, and a partial sync after one service's endpoint changed
-(render the element diff and that service's chains + one small `nft -f`). Small N by
-default (pytest and CI); NETSIM_BENCH_FULL=1 runs 100 / 1,000 / 5,000. Run as a script or
-with pytest; the last line is the headline. (Upstream anchor, PR #126013: one new service
-among 10k went from ~8 min to ~141 ms with partial syncs.)
+(render the element diff and that service's chains + one small transaction, sent as our
+own netlink batch: netsim/proxy/nftnl.py). The partial sync's anchor is a bare `nft -f` of
+the same transactions in the same table; both in CPU seconds (this process and its
+children, the kernel's share included), which other load on the machine does not inflate
+as it does wall time. Small N by default (pytest and CI); NETSIM_BENCH_FULL=1 runs 100 /
+1,000 / 5,000 / 10,000. Run as a script or with pytest; the last line is the headline.
+(Upstream anchor, PR #126013: one new service among 10k went from ~8 min to ~141 ms with
+partial syncs.)
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from netsim.proxy import nftables  # noqa: E402
 from netsim.proxy.agent import NftSyncer  # noqa: E402
 from netsim.proxy.apply import Nft  # noqa: E402
 from tests.bench import series  # noqa: E402
-from tests.bench.bench_proxy_sync import EPS, snap  # noqa: E402
+from tests.bench.bench_proxy_sync import EPS, _cpu, snap  # noqa: E402
 
-SIZES = series.sizes((100, 1000, 5000) if os.environ.get("NETSIM_BENCH_FULL") == "1"
+SIZES = series.sizes((100, 1000, 5000, 10000) if os.environ.get("NETSIM_BENCH_FULL") == "1"
                      else (50, 300))  # 300 > STAGE_SERVICES: a first sync in stages
 OPTS = nftables.NftOptions(service_cidrs=("10.96.0.0/12",))
 
@@ -43,13 +47,23 @@ def bench(n: int, netns: str) -> dict:
         syncer.force_full = True
         fulls.append(syncer.sync(base, None).seconds)
     changed = snap(n, shift=1)
+    texts, partial_cpu, bare_cpu = [], [], []
     for k in range(4):
         s = changed if k % 2 == 0 else base
+        c0 = _cpu()
         r = syncer.sync(s, {f"bench/svc-{n - 1}"})
-        assert not r.full
+        partial_cpu.append(_cpu() - c0)
+        assert not r.full and nftc.last_via == "netlink"
         partials.append(r.seconds)
         partial_bytes.append(r.text_bytes)
+        texts.append(syncer.last_text)
     assert f"bench/svc-{n - 1}/" in syncer.last_text
+    bares = []
+    for text in texts:  # the same four transitions again, through nft -f
+        t0, c0 = time.perf_counter(), _cpu()
+        nftc.apply_nft(text)
+        bares.append(time.perf_counter() - t0)
+        bare_cpu.append(_cpu() - c0)
     canary = []
     for _ in range(5):  # the agent's every-2-s check that its table is still there
         t0 = time.perf_counter()
@@ -59,6 +73,8 @@ def bench(n: int, netns: str) -> dict:
     assert f"{base.service_ports[0].cluster_ip} . tcp . 80 : goto service-" in table
     return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
             "apply": first.restore_seconds, "partial": statistics.median(partials),
+            "partial_cpu": statistics.median(partial_cpu), "bare": statistics.median(bares),
+            "bare_cpu": statistics.median(bare_cpu),
             "bytes": first.text_bytes, "pbytes": statistics.median(partial_bytes),
             "canary": statistics.median(canary)}
 
@@ -73,14 +89,20 @@ def run() -> list[dict]:
             results.append(r)
             print(f"N={n:5d} x {EPS} eps: transaction {r['bytes'] / 1024:8.0f} KiB  first sync "
                   f"{r['first'] * 1e3:8.1f} ms (nft -f {r['apply'] * 1e3:8.1f} ms)  full "
-                  f"{r['full'] * 1e3:8.1f} ms  partial (1 service) {r['partial'] * 1e3:6.1f} ms "
-                  f"({r['pbytes'] / 1024:.1f} KiB)  table check {r['canary'] * 1e3:.1f} ms", flush=True)
-            for name, key in (("nftables full sync", "full"), ("nftables partial sync", "partial")):
+                  f"{r['full'] * 1e3:8.1f} ms  table check {r['canary'] * 1e3:.1f} ms", flush=True)
+            print(f"         partial (1 service, {r['pbytes'] / 1024:.1f} KiB): CPU "
+                  f"{r['partial_cpu'] * 1e3:6.1f} ms, wall {r['partial'] * 1e3:6.1f} ms  "
+                  f"(bare nft -f of the same text: CPU {r['bare_cpu'] * 1e3:6.1f} ms, wall "
+                  f"{r['bare'] * 1e3:6.1f} ms)", flush=True)
+            for name, key in (("nftables full sync", "full"), ("nftables partial sync", "partial"),
+                              ("nftables partial sync CPU", "partial_cpu"),
+                              ("bare nft -f of the partial sync, CPU", "bare_cpu")):
                 series.point("proxy_nftables", name, n, r[key] * 1e3, x_label="services",
                              y_label="ms")
         last = results[-1]
         print(f"headline: nftables N={last['n']} services full sync {last['full'] * 1e3:.0f} ms, "
-              f"one-service partial sync {last['partial'] * 1e3:.1f} ms")
+              f"one-service partial sync {last['partial_cpu'] * 1e3:.1f} ms CPU "
+              f"(bare nft -f {last['bare_cpu'] * 1e3:.1f} ms CPU)")
         return results
     finally:
         subprocess.run(["ip", "netns", "del", netns])
