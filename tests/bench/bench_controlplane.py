@@ -1,0 +1,265 @@
+"""Issue #16: the control plane's CPU per pod, alone, at several sizes (no root).
+
+The control plane as `cluster up` runs it (the Store with admission, the API on a unix
+socket, every controller on one informer factory) in this process; NODES fake kubelets in
+a child process, each as a node agent talks to the API over the socket: it watches its
+node's pods (as the kubelet), every pod (as the NetworkPolicy agent) and the Services and
+EndpointSlices (as kube-proxy), posts its Node's heartbeat every 10 s, and for each pod
+bound to it records the kubelet's events (Pulled, Created, Started) and writes its status
+twice (Pending with an IP, then Running and Ready), as the real kubelet does for a pod
+without probes. A Deployment of PODS pods behind a Service is created; the run ends when
+the Deployment is available and the Service's EndpointSlices hold every pod, ready.
+
+Printed per size: this process's CPU (user + system: the control plane's, less its idle
+rate) per pod, the API requests per pod, and the seconds it took. A per-pod figure that
+grows with the size is an O(n^2) somewhere; flat is the goal. The child's CPU is not in
+the figure (the real agents are measured by bench_cluster).
+
+Small in CI (3 nodes, 100 and 300 pods); NETSIM_BENCH_FULL=1 for 10 nodes and 300, 1000
+(NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override). Run alone:
+`python -m tests.bench.bench_controlplane`. The last line is the headline figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from tests.bench import series
+
+FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
+NODES = int(os.environ.get("NETSIM_BENCH_NODES") or (10 if FULL else 3))
+SIZES = series.sizes((300, 1000) if FULL else (100, 300))
+MAX_PODS = 110
+
+
+def _node(name: str, i: int) -> dict:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                                  "kubernetes.io/os": "linux"}},
+            "spec": {"podCIDR": f"10.244.{i}.0/24"},
+            "status": {"capacity": {"cpu": "8", "memory": "32Gi", "pods": str(MAX_PODS)},
+                       "allocatable": {"cpu": "8", "memory": "32Gi", "pods": str(MAX_PODS)},
+                       "conditions": [_ready_condition()],
+                       "addresses": [{"type": "InternalIP", "address": f"192.168.200.{10 + i}"}]}}
+
+
+def _ready_condition() -> dict:
+    from netsim.api.timeutil import now_rfc3339
+    now = now_rfc3339()
+    return {"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "kubelet is posting ready status", "lastHeartbeatTime": now,
+            "lastTransitionTime": now}
+
+
+# ---- the fake node agents (the child process) ---------------------------------------------
+def _kubelets(sock: str, nodes: list[str]) -> None:
+    from netsim.api import errors, events
+    from netsim.api.client import HttpClient
+    from netsim.api.timeutil import now_rfc3339
+    from netsim.machinery import InformerFactory, WorkQueue, key_of
+
+    client = HttpClient(path=sock)
+    factory = InformerFactory(client)
+    for res in ("pods", "services", "endpointslices"):  # netpol agents and kube-proxies
+        for _ in nodes:
+            InformerFactory(client).informer(res).start()
+    queue = WorkQueue()
+    ips: dict[str, str] = {}
+    used = [0] * len(nodes)  # addresses handed out per node
+    for node in nodes:
+        inf = factory.informer("pods", field_selector=f"spec.nodeName={node}")
+        inf.add_handler(on_add=lambda o: queue.add(key_of(o)),
+                        on_update=lambda a, b: queue.add(key_of(b)))
+    factory.start()
+
+    def heartbeat() -> None:
+        while True:
+            time.sleep(10)
+            for node in nodes:
+                try:
+                    cur = client.get("nodes", node)
+                    cur["status"]["conditions"] = [_ready_condition()]
+                    client.update_status(cur)
+                except errors.ApiError:
+                    pass
+    threading.Thread(target=heartbeat, daemon=True).start()
+    print("ready", flush=True)
+
+    def work() -> None:
+        while (key := queue.get(timeout=None)) is not None:
+            try:
+                ns, name = key.split("/", 1)
+                pod = client.get_or_none("pods", name, ns)
+                if pod is None or (pod.get("status") or {}).get("phase") == "Running":
+                    continue
+                node = pod["spec"]["nodeName"]
+                n = nodes.index(node)
+                if key not in ips:
+                    used[n] += 1
+                    ips[key] = f"10.244.{n}.{1 + used[n]}"
+                ip = ips[key]
+                now = now_rfc3339()
+                cname = pod["spec"]["containers"][0]["name"]
+                base = {"hostIP": f"192.168.200.{10 + n}", "podIP": ip, "podIPs": [{"ip": ip}],
+                        "startTime": now, "qosClass": "BestEffort"}
+                cond = [{"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": now}
+                        for t, s in (("PodReadyToStartContainers", "True"), ("Initialized", "True"),
+                                     ("Ready", "False"), ("ContainersReady", "False"),
+                                     ("PodScheduled", "True"))]
+                pod["status"] = {**base, "phase": "Pending", "conditions": cond,
+                                 "containerStatuses": [{"name": cname, "ready": False,
+                                                        "restartCount": 0, "image": "netsim/echo",
+                                                        "imageID": "", "started": False, "state": {
+                                                            "waiting": {"reason": "ContainerCreating"}}}]}
+                pod = client.update_status(pod)
+                for reason, msg in (("Pulled", 'Container image "netsim/echo" already present on machine'),
+                                    ("Created", f"Created container {cname}"),
+                                    ("Started", f"Started container {cname}")):
+                    events.record(client, pod, "Normal", reason, msg, "kubelet", node)
+                for c in cond:
+                    c["status"] = "True"
+                pod["status"] = {**base, "phase": "Running", "conditions": cond,
+                                 "containerStatuses": [{"name": cname, "ready": True,
+                                                        "restartCount": 0, "image": "netsim/echo",
+                                                        "imageID": "", "started": True,
+                                                        "state": {"running": {"startedAt": now}}}]}
+                client.update_status(pod)
+            except errors.ApiError:
+                queue.add_rate_limited(key)
+            finally:
+                queue.done(key)
+    threads = [threading.Thread(target=work, daemon=True) for _ in nodes]
+    for t in threads:
+        t.start()
+    sys.stdin.read()  # until the parent is done
+
+
+# ---- the control plane (this process) -----------------------------------------------------
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class _Counting:
+    """Counts the API's requests (the server's handler calls)."""
+
+    def __init__(self, srv):
+        self.n = 0
+        orig = srv.RequestHandlerClass.handle_one_request
+
+        def counted(handler, _orig=orig):
+            self.n += 1
+            return _orig(handler)
+        srv.RequestHandlerClass.handle_one_request = counted
+        self._restore = lambda: setattr(srv.RequestHandlerClass, "handle_one_request", orig)
+
+
+def measure(n_pods: int, n_nodes: int = NODES) -> dict:
+    from netsim.api.admission import Admission, ClusterSettings
+    from netsim.api.client import LocalClient
+    from netsim.api.kinds import DEFAULT_KINDS
+    from netsim.api.kinds import serviceaccount as sa_admission
+    from netsim.api.server import serve
+    from netsim.api.store import Store
+    from netsim.cluster.controlplane import start_controllers, stop_controllers
+    from netsim.machinery import InformerFactory
+    from tests.conftest import wait_for
+
+    tmp = tempfile.mkdtemp(prefix="netsim-bench-cp-")
+    sock = os.path.join(tmp, "api.sock")
+    store = Store(os.path.join(tmp, "store.db"), admission=Admission(
+        ClusterSettings.parse("10.96.0.0/12", "30000-32767"), kinds=(*DEFAULT_KINDS, sa_admission)))
+    store.bootstrap()
+    srv = serve(store, sock)
+    counter = _Counting(srv)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    client = LocalClient(store)
+    nodes = [f"node-{i}" for i in range(n_nodes)]
+    for i, name in enumerate(nodes):
+        client.create(_node(name, i))
+    informers = InformerFactory(client)
+    controllers = start_controllers(client, informers)
+    child = subprocess.Popen([sys.executable, "-m", "tests.bench.bench_controlplane",
+                              "--kubelets", sock, *nodes],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    m: dict = {"pods": n_pods, "nodes": n_nodes}
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        t, c = time.monotonic(), _cpu()
+        time.sleep(2.0)
+        idle = (_cpu() - c) / (time.monotonic() - t)
+        requests0 = counter.n
+        t, c = time.monotonic(), _cpu()
+        client.create({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": "bench", "namespace": "default"},
+                       "spec": {"selector": {"app": "bench"},
+                                "ports": [{"port": 80, "targetPort": 8080}]}})
+        client.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "bench", "namespace": "default"},
+                       "spec": {"replicas": n_pods, "selector": {"matchLabels": {"app": "bench"}},
+                                "template": {"metadata": {"labels": {"app": "bench"}},
+                                             "spec": {"containers": [{
+                                                 "name": "echo", "image": "netsim/echo",
+                                                 "ports": [{"containerPort": 8080}]}]}}}})
+
+        def done() -> bool:
+            d = client.get("deployments", "bench", "default")
+            if (d.get("status") or {}).get("availableReplicas", 0) < n_pods:
+                return False
+            slices = client.list("endpointslices", "default",
+                                 "kubernetes.io/service-name=bench")
+            return sum(1 for s in slices for e in s.get("endpoints") or []
+                       if (e.get("conditions") or {}).get("ready")) == n_pods
+        wait_for(done, 60 + n_pods, 0.2, what=f"{n_pods} pods available and in the slices")
+        spent = time.monotonic() - t
+        m["seconds"] = spent
+        m["cpu_ms_per_pod"] = 1000 * (_cpu() - c - idle * spent) / n_pods
+        m["requests_per_pod"] = (counter.n - requests0) / n_pods
+        m["slices"] = len(client.list("endpointslices", "default",
+                                      "kubernetes.io/service-name=bench"))
+    finally:
+        child.stdin.close()
+        child.kill()
+        child.wait()
+        stop_controllers(controllers, informers)
+        srv.shutdown()
+        counter._restore()
+        store.close()
+        informers.join(1.0)
+    return m
+
+
+def report(results: list[dict]) -> None:
+    for m in results:
+        series.point("controlplane", "CPU per pod", m["pods"], m["cpu_ms_per_pod"],
+                     x_label="pods", y_label="ms CPU per pod")
+        print(f"{m['pods']:5d} pods on {m['nodes']} nodes: control plane {m['cpu_ms_per_pod']:.1f} ms "
+              f"CPU/pod, {m['requests_per_pod']:.1f} API requests/pod (over the socket), "
+              f"{m['slices']} EndpointSlices, {m['seconds']:.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+    first, last = results[0], results[-1]
+    print(f"headline: control plane {last['cpu_ms_per_pod']:.1f} ms CPU/pod at {last['pods']} pods "
+          f"({first['cpu_ms_per_pod']:.1f} at {first['pods']}: x"
+          f"{last['cpu_ms_per_pod'] / max(first['cpu_ms_per_pod'], 1e-9):.2f} per pod for "
+          f"x{last['pods'] / first['pods']:.1f} the pods)")
+
+
+def test_bench_controlplane():
+    report([measure(n) for n in SIZES])
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kubelets", nargs="+", metavar=("SOCKET", "NODE"))
+    args = ap.parse_args()
+    if args.kubelets:
+        _kubelets(args.kubelets[0], args.kubelets[1:])
+    else:
+        report([measure(n) for n in SIZES])
