@@ -58,10 +58,13 @@ class IpSet:
 
     def test(self, values: list) -> bool:
         """Is the packet (one value per dimension: an IPv4Address or (proto, port)) in it?"""
-        for entry in self.entries:
-            if all(_component_has(c, v) for c, v in zip(entry, values, strict=True)):
-                return True
-        return False
+        return self.find(values) is not None
+
+    def find(self, values: list) -> _Elem | None:
+        """The entry holding the packet (the first in a stable order: sets are unordered)."""
+        hits = [e for e in self.entries
+                if all(_component_has(c, v) for c, v in zip(e, values, strict=True))]
+        return min(hits, key=repr) if hits else None
 
 
 def _component(kind: str, text: str, where: str):
@@ -86,6 +89,19 @@ def _component(kind: str, text: str, where: str):
         raise
     except ValueError as e:  # int() / IPv4Network()
         raise RuleSyntaxError(f"bad ipset entry part {text!r} in {where!r}") from e
+
+
+def _entry_text(entry: _Elem) -> str:
+    """An entry as `ipset save` writes it (`10.96.0.10,udp:53`, `10.244.0.0/16`, `30080`)."""
+    parts = []
+    for comp in entry:
+        if isinstance(comp, ipaddress.IPv4Network):
+            parts.append(str(comp.network_address) if comp.prefixlen == 32 else str(comp))
+        else:
+            proto, lo, hi = comp
+            ports = str(lo) if lo == hi else f"{lo}-{hi}"
+            parts.append(ports if proto is None else f"{proto}:{ports}")
+    return ",".join(parts)
 
 
 def _component_has(comp, value) -> bool:
@@ -160,17 +176,27 @@ class IpSets:
     def match(self, name: str, flags: list[str], src: str, dst: str, proto: str,
               port: int, where: str) -> bool:
         """xt_set's test of one packet against set `name` with its direction flags."""
+        return self.lookup(name, flags, src, dst, proto, port, where)[1] is not None
+
+    def lookup(self, name: str, flags: list[str], src: str, dst: str, proto: str,
+               port: int, where: str) -> tuple[str, str | None]:
+        """(what the packet is looked up as, `ipset test NAME <it>`'s argument; the entry
+        holding it as `ipset save` writes it, None when the packet is not in the set)."""
         s = self.sets.get(name)
         if s is None:
             raise TraceError(f"the set {name} does not exist: {where!r}")
-        if len(flags) < len(s.dims):
-            return False
         values = []
-        for kind, flag in zip(s.dims, flags[:len(s.dims)], strict=True):
+        for kind, flag in zip(s.dims, flags[:len(s.dims)], strict=False):
             if kind in ("ip", "net"):
                 values.append(ipaddress.IPv4Address(src if flag == "src" else dst))
             elif flag == "src":
                 raise TraceError(f"source ports are not modelled: {where!r}")
             else:
                 values.append((proto, port))
-        return s.test(values)
+        key = ",".join(str(v) if isinstance(v, ipaddress.IPv4Address)
+                       else (str(v[1]) if kind == "bport" else f"{v[0]}:{v[1]}")
+                       for kind, v in zip(s.dims, values, strict=False))
+        if len(flags) < len(s.dims):  # ip_set_test: fewer flags than dimensions never match
+            return key, None
+        entry = s.find(values)
+        return key, None if entry is None else _entry_text(entry)

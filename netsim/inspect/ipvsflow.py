@@ -63,6 +63,12 @@ class IpvsModeRules:
             inserted=jump_rules() if inserted is None else inserted, ipsets=self.ipsets)
         self.services = parse_ipvsadm_save(ipvsadm)
         self.bound = [b.split("/")[0] for b in bound]
+        self.only_endpoint: str | None = None
+
+    def only(self, endpoint: str) -> None:
+        """Walk only this real server's branch (the one IPVS chose for a live probe: its
+        connection entry says so), whatever the virtual server's other real servers."""
+        self.only_endpoint = endpoint
 
     @classmethod
     def from_render_text(cls, text: str, **kw) -> IpvsModeRules:
@@ -117,6 +123,8 @@ class IpvsModeRules:
         vaddr = f"{walk.dst}:{walk.port}"
         walk.hop(TABLE, chain, f"-A {flag} {vaddr} {args}".strip())
         live = [r for r, w in reals.items() if w > 0]
+        if self.only_endpoint in reals:  # chosen (a draining one, weight 0, is still used
+            live = [self.only_endpoint]  # by its established connections)
         if not live:
             walk.trace.verdict = "REJECT"  # ip_vs_leave: ICMP port unreachable
             return

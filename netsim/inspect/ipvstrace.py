@@ -69,10 +69,57 @@ def rule_action(rule: str) -> str | None:
     return f"DNAT to {real} (IPVS real server, {how}, weight {weight})"
 
 
-def node_rules(netns: str) -> IpvsRules:
-    p = subprocess.run(["ip", "netns", "exec", netns, "ipvsadm", "-Sn"], capture_output=True,
-                       text=True, timeout=30)
-    return IpvsRules(p.stdout)
+class NodeIpvsRules:
+    """A node's whole IPVS-mode dataplane for the live trace: its iptables rules and ipsets
+    walked with its virtual servers (netsim.inspect.ipvsflow.IpvsModeRules: the iptables
+    hops, the ipset lookups, the virtual server, the real server, then OUTPUT and
+    POSTROUTING), or, when something in them is not modelled, the virtual server and real
+    server alone (IpvsRules), so a trace still says where the packet went."""
+
+    def __init__(self, ipvsadm: str, ipsets: str, iptables: str, bound: list[str]) -> None:
+        from netsim.inspect.ipvsflow import IpvsModeRules  # noqa: PLC0415 (imports ruleflow)
+        self.simple = IpvsRules(ipvsadm)
+        self.full = None
+        self.why = ""
+        try:  # the live iptables-save already holds the jumps from the built-in chains
+            self.full = IpvsModeRules(ipvsadm, ipsets, iptables, bound, inserted=())
+        except (ruleflow.RuleSyntaxError, ruleflow.TraceError) as e:
+            self.why = str(e)
+
+    def only(self, endpoint: str) -> None:
+        self.simple.only(endpoint)
+        if self.full is not None:
+            self.full.only(endpoint)
+
+    def trace(self, src: str, dst: str, port: int, proto: str = "tcp", *,
+              local_ips=()) -> ruleflow.Trace:
+        if self.full is not None:
+            try:
+                return self.full.trace(src, dst, port, proto, local_ips=local_ips)
+            except ruleflow.TraceError as e:
+                self.why = str(e)
+        return self.simple.trace(src, dst, port, proto, local_ips=local_ips)
+
+
+_PART = "@@netsim-trace-part@@"
+NODE_DUMP = (f"ipvsadm -Sn; echo {_PART}; ipset save; echo {_PART}; iptables-save; "
+             f"echo {_PART}; ip -4 -o addr show dev kube-ipvs0")
+
+
+def parse_node_dump(text: str) -> NodeIpvsRules:
+    """NODE_DUMP's output (four parts) -> the node's rules."""
+    parts = (text.split(_PART + "\n") + ["", "", "", ""])[:4]
+    bound = [w[i + 1] for line in parts[3].splitlines()
+             if "inet" in (w := line.split()) and (i := w.index("inet")) + 1 < len(w)]
+    return NodeIpvsRules(parts[0], parts[1], parts[2], bound)
+
+
+def node_rules(netns: str) -> NodeIpvsRules:
+    """Read in one process (under emulation each start costs seconds): `ipvsadm -Sn`,
+    `ipset save`, `iptables-save` and kube-ipvs0's addresses."""
+    p = subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", NODE_DUMP],
+                       capture_output=True, text=True, timeout=60)
+    return parse_node_dump(p.stdout)
 
 
 def chosen_real_server(netns: str, proto: str, src: str, sport: int) -> str | None:

@@ -75,12 +75,24 @@ class Packet:
 
 
 @dataclass(frozen=True)
+class SetLookup:
+    """One `-m set` match of a rule that matched: the packet looked up in an ipset."""
+
+    name: str
+    flags: str  # "dst,dst"
+    key: str  # what was looked up: `ipset test NAME KEY`
+    entry: str  # the set's entry holding it ("": not in the set, a `!` match)
+
+
+@dataclass(frozen=True)
 class Hop:
-    """One rule that matched on the way (in the order they matched)."""
+    """One rule that matched on the way (in the order they matched); `sets`: the ipset
+    lookups its matches made."""
 
     table: str
     chain: str
     rule: str
+    sets: tuple[SetLookup, ...] = ()
 
 
 @dataclass
@@ -157,8 +169,8 @@ class _Walk:
     def is_local(self, ip: str) -> bool:
         return _in(ip, self.local)
 
-    def hop(self, table: str, chain: str, rule: str) -> None:
-        self.trace.hops.append(Hop(table, chain, rule))
+    def hop(self, table: str, chain: str, rule: str, sets=()) -> None:
+        self.trace.hops.append(Hop(table, chain, rule, tuple(sets)))
 
     @property
     def stopped(self) -> bool:
@@ -512,7 +524,8 @@ class IptablesRules:
         if not done and chains[name].policy in ("DROP", "REJECT") and table == "filter":
             walk.trace.verdict = chains[name].policy
 
-    def _matches(self, walk: _Walk, r: IptRule) -> bool:
+    def _matches(self, walk: _Walk, r: IptRule, sets: list | None = None) -> bool:
+        """Whether `r` matches the packet; the set lookups that decided it go to `sets`."""
         for kind, neg, v in r.matches:
             if kind in ("src", "dst"):
                 ok = _in(walk.src if kind == "src" else walk.dst, v)  # type: ignore[arg-type]
@@ -536,8 +549,11 @@ class IptablesRules:
                 ok = bool(states & v)  # type: ignore[operator]
             elif kind == "set":
                 name, flags = v  # type: ignore[misc]
-                ok = self.ipsets.match(name, flags, walk.src, walk.dst, walk.proto, walk.port,
-                                       r.raw)
+                key, entry = self.ipsets.lookup(name, flags, walk.src, walk.dst, walk.proto,
+                                                walk.port, r.raw)
+                ok = entry is not None
+                if sets is not None:
+                    sets.append(SetLookup(name, ",".join(flags), key, entry or ""))
             elif kind.startswith("ipvs"):
                 ok = _ipvs_match(walk, kind, v)
             elif kind == "physdev-is-in":
@@ -553,9 +569,10 @@ class IptablesRules:
         if depth > MAX_DEPTH:
             raise TraceError(f"chains nest deeper than {MAX_DEPTH} at {table}/{chain}: a loop?")
         for r in self.tables[table][chain].rules:
-            if not self._matches(walk, r):
+            sets: list = []
+            if not self._matches(walk, r, sets):
                 continue
-            walk.hop(table, chain, r.raw)
+            walk.hop(table, chain, r.raw, sets)
             t = r.target
             if t is None:
                 continue

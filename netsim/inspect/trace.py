@@ -295,7 +295,7 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
     really reached, drop the branches to the others (iptables: the rules jumping to their
     KUBE-SEP chains; nftables: their numgen/vmap entries), so that the walk, its marks and
     its masquerade verdict are that one connection's. Changes `rules` in place."""
-    if isinstance(rules, ipvstrace.IpvsRules):
+    if isinstance(rules, (ipvstrace.IpvsRules, ipvstrace.NodeIpvsRules)):
         rules.only(endpoint)
         return
     if isinstance(rules, ruleflow.NftRules):
@@ -327,11 +327,22 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
             ch.rules = [r for r in ch.rules if r.target not in other]
 
 
+def set_hop(at: str, interface: str, s: ruleflow.SetLookup) -> Hop:
+    """An ipset lookup a matched rule made (IPVS mode's Services, NetworkPolicy sets), as
+    its own hop just before that rule: the `ipset test` a user would run, and its answer."""
+    found = (f"{s.key} is in {s.name} (entry {s.entry})" if s.entry != s.key
+             else f"{s.key} is in {s.name}") if s.entry else f"{s.key} is not in {s.name}"
+    return Hop(at, interface, "ipset", s.name, f"ipset test {s.name} {s.key}",
+               f"{found}, looked up by {s.flags}")
+
+
 def netfilter_hops(trace: ruleflow.Trace, at: str, interface: str) -> list[Hop]:
-    """One Hop per matched rule. A verdict map or numgen rule names the branch taken (the
-    chain the next hop is in), not every element it holds."""
+    """One Hop per matched rule (after the ipset lookups it made, set_hop). A verdict map
+    or numgen rule names the branch taken (the chain the next hop is in), not every
+    element it holds."""
     out = []
     for i, h in enumerate(trace.hops):
+        out += [set_hop(at, interface, s) for s in h.sets]
         action = rule_action(h.rule)
         nxt = trace.hops[i + 1].chain if i + 1 < len(trace.hops) else None
         if action.startswith(("numgen random", "verdict map")) and nxt and nxt != h.chain:
@@ -366,8 +377,8 @@ def routing_hop(nodes: list[NodeInfo], here: str, dst: str) -> tuple[Hop, NodeIn
 # --- the live part -------------------------------------------------------------------------
 
 def node_rules(cfg: ClusterConfig, node: str):
-    """The node's kube-proxy rules as ruleflow reads them (IPVS mode: its virtual servers,
-    netsim.inspect.ipvstrace)."""
+    """The node's kube-proxy rules as ruleflow reads them (IPVS mode: its iptables rules,
+    ipsets and virtual servers walked together, netsim.inspect.ipvstrace.NodeIpvsRules)."""
     from netsim.proxy.apply import Iptables, Nft  # noqa: PLC0415
     ns = cfg.node_netns(node)
     if cfg.proxy_mode == "nftables":
@@ -466,7 +477,15 @@ def assemble(src: Source, dst: Dest, nodes: list[NodeInfo], walks: list[tuple[st
         if tr.endpoints:
             final_dst = (endpoint or tr.endpoints[0]).rsplit(":", 1)[0]
         hop, _nxt, kind = routing_hop(nodes, node, final_dst)
-        cut = next((i for i, h in enumerate(nf) if h.chain in after_routing), len(nf))
+        reals = [i for i, h in enumerate(nf) if h.table == ipvstrace.TABLE
+                 and h.rule.startswith("-a ")]
+        if reals:  # IPVS routes the packet to its real server itself (ip_vs_nat_xmit),
+            cut = reals[-1] + 1  # then sends it through OUTPUT and POSTROUTING
+        else:
+            cut = next((i for i, h in enumerate(nf) if h.chain in after_routing
+                        and h.table != "ipset"), len(nf))
+            while cut > 0 and nf[cut - 1].table == "ipset":  # its rule's lookups go with it
+                cut -= 1
         out_if = [Hop(h.at, hop.interface, h.table, h.chain, h.rule, h.action) for h in nf[cut:]]
         if tr.verdict in ("REJECT", "DROP"):
             if nf:  # a NetworkPolicy's default deny says so, with the policies
@@ -550,10 +569,18 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
     visited: set[str] = set()
     dnat_node = None
     after = {"FORWARD", "INPUT", "POSTROUTING"}
+    read: dict[str, object] = {}
+
+    def rules_of(name: str):
+        """Each node's rules read once per trace (a read is a few processes: seconds
+        under emulation); a pruned node's walk is over by the time it is reused."""
+        if name not in read:
+            read[name] = node_rules(cfg, name)
+        return read[name]
     while node is not None and node not in visited:
         visited.add(node)
         info = next(n for n in nodes if n.name == node)
-        rules = node_rules(cfg, node)
+        rules = rules_of(node)
         if isinstance(rules, ruleflow.NftRules):
             after |= {c.name for c in rules.chains.values()
                       if c.hook in ("forward", "input", "postrouting")}
@@ -607,7 +634,7 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             endpoint = walks[-1][2].endpoints[0]
         if endpoint is not None and traced is None:  # walk again on that one branch
             node, iface, _ = walks[-1]
-            rules = node_rules(cfg, node)
+            rules = rules_of(node)
             prune_to_endpoint(rules, endpoint)
             info = next(n for n in nodes if n.name == node)
             walks[-1] = (node, iface, rules.trace(src.ip, dst.ip, dst.port, dst.proto,
@@ -635,7 +662,7 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
                              "daddr": ep_ip, "dport": int(ep_port)}, seen_src[0], fdst)
             after |= _after_routing_chains(cfg.node_netns(owner.name))
         if got is None:
-            rules = node_rules(cfg, owner.name)
+            rules = rules_of(owner.name)
             got = rules.trace(seen_src[0], ep_ip, int(ep_port), dst.proto,
                               local_ips=[owner.ip, _gateway(owner)])
         walks.append((owner.name, "eth0", got))

@@ -59,3 +59,71 @@ def test_a_clusterip_through_ipvs_to_another_node():
     actions = [h["action"] for h in j["hops"]]
     assert "forward to node/k8s-slave-173 (192.168.0.173)" in actions
     assert actions.count("bridge to the pod 10.244.2.3 on cni0") == 1  # walked there, once
+
+
+def _save_text(restore: str) -> str:
+    """What a node's iptables-save shows for kube-proxy's restore text in IPVS mode: the
+    jumps from the built-in chains are there too (inserted out of band)."""
+    from netsim.proxy.ipvs import IPTABLES_JUMP_CHAINS
+    out, table = [], None
+    for line in restore.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line == "COMMIT":
+            out += [f'-A {chain} -m comment --comment "{c}" -j {to}'
+                    for t, chain, to, c in IPTABLES_JUMP_CHAINS if t == table]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_live_node_rules_walk_iptables_ipsets_and_ipvs():
+    """A node's dump (ipvsadm -Sn, ipset save, iptables-save, kube-ipvs0's addresses, one
+    process) walked whole: the iptables hops with the ipset lookups they made, the virtual
+    server, the real server IPVS chose, the routing, the pod."""
+    from tests.unit.test_ruleflow_ipvs import IPT, IPVSADM, SETS
+    dump = ipvstrace._PART.join([IPVSADM, SETS, _save_text(IPT),
+                                 "9: kube-ipvs0    inet 10.96.0.5/32 scope global kube-ipvs0\\"
+                                 "       valid_lft forever preferred_lft forever\n"])
+    rules = ipvstrace.parse_node_dump(dump.replace(ipvstrace._PART, ipvstrace._PART + "\n"))
+    assert rules.full is not None, rules.why
+    assert rules.full.bound == ["10.96.0.5"]
+    tr.prune_to_endpoint(rules, "10.244.1.3:8080")
+    walk = rules.trace("10.244.1.9", "10.96.0.5", 80, "tcp",
+                       local_ips=["192.168.0.172", "10.244.1.1"])
+    assert walk.endpoints == ["10.244.1.3:8080"] and walk.verdict == "ACCEPT"
+    dst = tr.Dest("svc/default/web", "10.96.0.5", 80, "tcp")
+    res = tr.assemble(client_source(), dst, NODES, [("k8s-slave-172", "cni0", walk)],
+                      {"result": "connected", "sport": 40000}, "10.244.1.3:8080", PODS)
+    j = res.to_json()
+    assert (j["verdict"], j["delivered_to"]) == (
+        "delivered", {"pod": "default/web-1", "ip": "10.244.1.3", "port": 8080})
+    hops = [(h["table"], h["chain"], h["action"]) for h in j["hops"] if h["table"]]
+    member = "10.96.0.5,tcp:80 is in KUBE-CLUSTER-IP, looked up by dst,dst"
+    assert hops[:4] == [
+        ("nat", "PREROUTING", "jump KUBE-SERVICES"),
+        ("nat", "KUBE-SERVICES", "jump KUBE-NODE-PORT"),  # a local address: no NodePort
+        ("ipset", "KUBE-CLUSTER-IP", member), ("nat", "KUBE-SERVICES", "ACCEPT")]
+    i = hops.index(("filter", "KUBE-IPVS-FILTER", "RETURN"))  # a Service port: on to IPVS
+    assert hops[i - 1] == ("ipset", "KUBE-CLUSTER-IP", member)
+    ipvs_hops = [h for h in hops if h[0] == "ipvs"]
+    assert ipvs_hops == [
+        ("ipvs", "TCP 10.96.0.5:80", "IPVS virtual server 10.96.0.5:80 (scheduler rr)"),
+        ("ipvs", "TCP 10.96.0.5:80", "DNAT to 10.244.1.3:8080 (IPVS real server, masq, "
+                                     "weight 1)")]
+    actions = [h["action"] for h in j["hops"]]
+    # IPVS routes to the real server (after its hop), then the pod gets it
+    i = actions.index(ipvs_hops[-1][2])
+    assert actions[i + 1] == "bridge to the pod 10.244.1.3 on cni0"
+    assert actions[-1] == "delivered to 10.244.1.3:8080 on node/k8s-slave-172"
+    ipset_hop = next(h for h in j["hops"] if h["table"] == "ipset")
+    assert ipset_hop["rule"] == "ipset test KUBE-CLUSTER-IP 10.96.0.5,tcp:80"
+
+
+def test_live_node_rules_fall_back_to_the_virtual_server_alone():
+    """Something the walk does not model (here: a set type it does not know) leaves the
+    virtual and real servers, still enough to say where the packet went."""
+    dump = ipvstrace._PART.join([SAVE, "create X list:set size 8\n", "", ""])
+    rules = ipvstrace.parse_node_dump(dump.replace(ipvstrace._PART, ipvstrace._PART + "\n"))
+    assert rules.full is None and "list:set" in rules.why
+    t = rules.trace("10.244.1.9", "10.96.0.20", 80, "tcp")
+    assert t.endpoints == ["10.244.1.3:8080", "10.244.2.3:8080"]
