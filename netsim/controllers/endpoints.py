@@ -292,6 +292,102 @@ def mirror_endpoints(subsets: list[dict]) -> list[tuple[list[dict], list[dict]]]
     return out
 
 
+def _endpoint_view(pod: dict) -> tuple | object:
+    """What of a pod its endpoints show (upstream's podEndpointsChanged: labels, hostname
+    and subdomain, deletion, readiness, IPs; here also the node and a finished phase); a
+    pod whose fields cannot be read compares unequal to everything."""
+    try:
+        md, spec, st = (pod.get(k) or {} for k in ("metadata", "spec", "status"))
+        return (md.get("labels"), md.get("deletionTimestamp"), spec.get("hostname"),
+                spec.get("subdomain"), spec.get("nodeName"), st.get("podIP"), st.get("podIPs"),
+                st.get("phase") in ("Succeeded", "Failed"), pod_ready(pod))
+    except (AttributeError, TypeError):
+        return object()
+
+
+def _endpoint_key(ep: dict) -> tuple:
+    """An endpoint's identity in its slices (upstream's endpointHash: the addresses, the
+    hostname, the target's namespace and name); the rest of it may change in place."""
+    ref = ep.get("targetRef") or {}
+    return (tuple(ep.get("addresses") or ()), ep.get("hostname"), ref.get("namespace"),
+            ref.get("name"))
+
+
+def plan_slices(existing: list[dict], desired: list[tuple[list[dict], list[dict]]],
+                unchanged_meta, max_per_slice: int = MAX_ENDPOINTS_PER_SLICE
+                ) -> tuple[list[tuple[dict | None, list[dict], list[dict]]], list[dict]]:
+    """Upstream's reconcileByPortMapping: which slices to write and which to delete so the
+    Service's slices hold `desired` ((ports, endpoints) groups), moving as few endpoints
+    as possible. An endpoint stays in the slice that holds it (updated there when it
+    changed, its slot kept); one that is gone leaves its slice (deleted when empty); new
+    ones first fill the slices written anyway (fullest first), then the unchanged slice
+    that fits them all (when they are fewer than a slice holds), then new slices.
+    So one pod more or less rewrites one slice, not every slice after it in address order.
+
+    Returns ([(slice or None for a new one, ports, endpoints)], [slices to delete]);
+    `unchanged_meta(slice)` says whether a slice's labels and owner are already right."""
+    want: dict[tuple, tuple[list[dict], dict[tuple, dict]]] = {}
+    for ports, eps in desired:
+        entry = want.setdefault(_ports_key(ports), (ports, {}))
+        for ep in eps:
+            entry[1].setdefault(_endpoint_key(ep), ep)
+    by_ports: dict[tuple, list[dict]] = {}
+    for s in existing:
+        by_ports.setdefault(_ports_key(s.get("ports") or []), []).append(s)
+    deletes = [s for key, slices in by_ports.items() if key not in want for s in slices]
+    writes: list[tuple[dict | None, list[dict], list[dict]]] = []
+    creates: list[tuple[list[dict], list[dict]]] = []
+    for key, (ports, left) in want.items():
+        update: list[tuple[dict, list[dict]]] = []
+        unchanged: list[dict] = []
+        for s in by_ports.get(key, []):
+            have = s.get("endpoints") or []
+            kept, changed = [], False
+            for ep in have:
+                got = left.pop(_endpoint_key(ep), None)
+                if got is not None:
+                    kept.append(got)
+                    changed = changed or got != ep
+            if changed or len(kept) != len(have):
+                if kept:
+                    update.append((s, kept))
+                else:
+                    deletes.append(s)
+            elif not unchanged_meta(s):
+                update.append((s, kept))
+            else:
+                unchanged.append(s)
+        rest = list(left.values())
+        i = 0
+        for _, eps in sorted(update, key=lambda u: -len(u[1])):  # the fullest first
+            take = max(0, min(max_per_slice - len(eps), len(rest) - i))
+            eps.extend(rest[i:i + take])
+            i += take
+        while i < len(rest):
+            n = len(rest) - i
+            fill = None
+            if n < max_per_slice:
+                for s in unchanged:  # getSliceToFill: the fullest one that has room
+                    size = len(s.get("endpoints") or [])
+                    if size + n <= max_per_slice and (
+                            fill is None or size > len(fill.get("endpoints") or [])):
+                        fill = s
+            if fill is not None:
+                unchanged.remove(fill)
+                update.append((fill, list(fill.get("endpoints") or []) + rest[i:]))
+                i = len(rest)
+                continue
+            creates.append((ports, rest[i:i + max_per_slice]))
+            i += max_per_slice
+        writes.extend((s, ports, eps) for s, eps in update)
+    # A slice to create takes the place of one to delete (upstream's finalize).
+    while creates and deletes:
+        ports, eps = creates.pop()
+        writes.append((deletes.pop(0), ports, eps))
+    writes.extend((None, ports, eps) for ports, eps in creates)
+    return writes, deletes
+
+
 def _ports_key(ports: list[dict]) -> tuple:
     return tuple((p.get("name", ""), p.get("port"), p.get("protocol")) for p in ports or [])
 
@@ -314,14 +410,25 @@ class EndpointsController(Controller):
         self._bad_pods: dict[tuple[str, str], str] = {}
 
     # -- keys ----------------------------------------------------------------------------
+    def _enqueue(self, resource: str, *objs: dict) -> None:
+        # A pod update that changes nothing an endpoint shows (the binding, a container's
+        # state) queues nothing: upstream's GetServicesToUpdateOnPodChange.
+        if resource == "pods" and len(objs) == 2 and \
+                _endpoint_view(objs[0]) == _endpoint_view(objs[1]):
+            return
+        super()._enqueue(resource, *objs)
+
     def keys_for(self, resource: str, obj: dict) -> Iterable[str]:
         md = obj.get("metadata") or {}
         ns = md.get("namespace") or "default"
         if resource == "pods":
-            # Every Service with a selector in the namespace: a pod that *left* a Service's
-            # selector must also re-queue it, and this stays correct without old objects.
+            # The Services whose selector matches the pod (GetPodServiceMemberships); an
+            # update queues those of the old and of the new pod, so a pod that *left* a
+            # Service's selector re-queues it too.
+            labels = md.get("labels")
             return [f"{ns}/{s['metadata']['name']}" for s in self.cache("services").list(ns)
-                    if (s.get("spec") or {}).get("selector") is not None]
+                    if isinstance((s.get("spec") or {}).get("selector"), dict)
+                    and selector_matches(s["spec"]["selector"], labels)]
         if resource == "endpointslices":
             svc = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
             return [f"{ns}/{svc}"] if svc else []
@@ -460,6 +567,25 @@ class EndpointsController(Controller):
                     and s["metadata"].get("ownerReferences") == owner
                     and s.get("addressType") == "IPv4")
 
+        if any(eps for _, eps in groups):
+            writes, gone = plan_slices(existing, groups,
+                                       lambda s: same(s, s.get("ports") or [],
+                                                      s.get("endpoints") or []))
+            for s, ports, eps in writes:
+                if s is not None:
+                    self._update_slice(s, (ports, eps), labels, owner)
+                    continue
+                self.client.create({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
+                                 "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
+                                 "ownerReferences": owner},
+                    "addressType": "IPv4", "endpoints": eps, "ports": ports})
+            for s in gone:
+                with contextlib.suppress(errors.NotFound):
+                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+            return
+        # No endpoints (the placeholder, or none at all): one empty slice at most.
         pending = list(groups)
         # 1. exact matches stay untouched; 2. same ports get updated in place.
         for want in list(pending):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.controllers.endpoints import MANAGED_BY, EndpointsController
+from netsim.controllers.endpoints import MANAGED_BY, EndpointsController, plan_slices, pod_ready
 from netsim.controllers.gc import GarbageCollector
 
 
@@ -266,12 +266,34 @@ def test_pod_label_change_requeues_service(client, ctl):
     make_svc(client)
     make_pod(client, "web-1", "10.244.1.5")
     ctl.reconcile("default/web")
-    pod = client.get("pods", "web-1")
-    pod["metadata"]["labels"] = {"app": "moved"}
+    old = client.get("pods", "web-1")
+    pod = dict(old, metadata={**old["metadata"], "labels": {"app": "moved"}})
     pod = client.update(pod)
-    assert "default/web" in list(ctl.keys_for("pods", pod))
+    assert list(ctl.keys_for("pods", pod)) == []  # it no longer matches...
+    ctl._enqueue("pods", old, pod)  # ...but the update queues the Service it left
+    assert ctl.queue.get(timeout=0) == "default/web"
     ctl.reconcile("default/web")
     assert "subsets" not in endpoints(client)
+
+
+def test_pod_update_that_changes_no_endpoint_queues_nothing(client, ctl):
+    """Upstream's GetServicesToUpdateOnPodChange: a write an endpoint does not show
+    (a container's state) queues no Service; readiness does, and only the pod's own."""
+    make_svc(client)
+    client.create({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "other", "namespace": "default"},
+                   "spec": {"selector": {"app": "other"}, "ports": [{"port": 80}]}})
+    make_pod(client, "web-1", "10.244.1.5")
+    old = client.get("pods", "web-1")
+    new = dict(old, status={**old["status"], "containerStatuses": [{"name": "c", "ready": False,
+                                                                    "restartCount": 1}]})
+    ctl._enqueue("pods", old, new)
+    assert len(ctl.queue) == 0
+    ready = dict(new, status={**new["status"], "conditions": [
+        {"type": "Ready", "status": "False" if pod_ready(old) else "True"}]})
+    ctl._enqueue("pods", new, ready)
+    assert ctl.queue.get(timeout=0) == "default/web"
+    assert len(ctl.queue) == 0
 
 
 def test_static_endpoints_hook(client):
@@ -288,3 +310,55 @@ def test_static_endpoints_hook(client):
     sl = client.get("endpointslices", "kubernetes", "default")
     assert sl["endpoints"] == [{"addresses": ["192.168.3.171"], "conditions": {"ready": True}}]
     assert sl["ports"] == [{"name": "https", "port": 6443, "protocol": "TCP"}]
+
+
+def _ep(i: int, ready: bool = True) -> dict:
+    return {"addresses": [f"10.244.{1 + i % 3}.{2 + i // 3}"],
+            "conditions": {"ready": ready, "serving": ready, "terminating": False},
+            "targetRef": {"kind": "Pod", "namespace": "default", "name": f"web-{i}"}}
+
+
+def _apply(existing: list[dict], desired, n=[0]) -> tuple[list[dict], int]:  # noqa: B006
+    """plan_slices' writes applied to `existing` (a create gets a name): (slices, writes)."""
+    writes, gone = plan_slices(existing, desired, lambda s: True)
+    out = {s["metadata"]["name"]: s for s in existing}
+    for s, ports, eps in writes:
+        if s is None:
+            n[0] += 1
+            s = {"metadata": {"name": f"web-{n[0]}"}}
+        out[s["metadata"]["name"]] = {**s, "ports": ports, "endpoints": eps}
+    for s in gone:
+        out.pop(s["metadata"]["name"])
+    return list(out.values()), len(writes) + len(gone)
+
+
+def test_slices_keep_their_endpoints_one_pod_change_writes_one_slice():
+    """Upstream's reconciler: an endpoint stays in its slice, so adding, removing or
+    changing one pod rewrites one slice (kube-proxy on every node then reads one slice),
+    where re-sorting every endpoint by address shifted every slice after it."""
+    ports = [{"name": "", "port": 8080, "protocol": "TCP"}]
+    eps = sorted((_ep(i) for i in range(250)), key=lambda e: [int(x) for x in
+                                                              e["addresses"][0].split(".")])
+    slices, writes = _apply([], [(ports, eps[:100]), (ports, eps[100:200]), (ports, eps[200:])])
+    assert sorted(len(s["endpoints"]) for s in slices) == [50, 100, 100] and writes == 3
+    # a new pod whose address sorts first: into the slice with room, nothing else moves
+    new = {"addresses": ["10.244.0.2"], "conditions": {"ready": True, "serving": True,
+                                                       "terminating": False},
+           "targetRef": {"kind": "Pod", "namespace": "default", "name": "web-new"}}
+    slices2, writes = _apply(slices, [(ports, [new, *eps])])
+    assert writes == 1
+    assert sorted(len(s["endpoints"]) for s in slices2) == [51, 100, 100]
+    # one pod not ready any more: its slice only, in the same slot
+    flipped = [_ep(int(e["targetRef"]["name"][4:]), ready=e is not eps[150]) for e in eps]
+    slices3, writes = _apply(slices2, [(ports, [new, *flipped])])
+    assert writes == 1
+    where = {e["targetRef"]["name"]: (s["metadata"]["name"], j)
+             for s in slices3 for j, e in enumerate(s["endpoints"])}
+    assert where == {e["targetRef"]["name"]: (s["metadata"]["name"], j)
+                     for s in slices2 for j, e in enumerate(s["endpoints"])}
+    # one pod gone: its slice only; every endpoint gone from a slice: that slice deleted
+    slices4, writes = _apply(slices3, [(ports, [new, *flipped[1:]])])
+    assert writes == 1 and sum(len(s["endpoints"]) for s in slices4) == 250
+    keep = next(s["endpoints"] for s in slices4 if new in s["endpoints"])
+    slices5, writes = _apply(slices4, [(ports, keep)])
+    assert writes == 2 and len(slices5) == 1
