@@ -8,6 +8,7 @@ re.fullmatch: `re.match(...$)` would accept a trailing newline, which Go's `$` d
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -235,10 +236,20 @@ def parse_ip(value) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """netutils.ParseIPSloppy: a plain address, nothing around it (no zone, no spaces)."""
     if not isinstance(value, str) or value != value.strip() or "%" in value:
         return None
+    return _parse_ip_text(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_ip_text(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The parse, remembered: every write of an Endpoints or EndpointSlice re-checks each
+    of its addresses (hundreds for a large Service, on every pod change)."""
     try:
         return ipaddress.ip_address(value)
     except ValueError:
         return None
+
+
+_LINK_LOCAL_MCAST = {4: ipaddress.ip_network("224.0.0.0/24"), 6: ipaddress.ip_network("ff02::/16")}
 
 
 _IPV4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -324,9 +335,7 @@ def non_special_ip(value, path: str) -> list[str]:
     if ip.is_link_local:
         errs.append(invalid(path, value,
                             "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
-    link_local_mcast = (ipaddress.ip_network("224.0.0.0/24") if ip.version == 4
-                        else ipaddress.ip_network("ff02::/16"))
-    if ip in link_local_mcast:
+    if ip in _LINK_LOCAL_MCAST[ip.version]:
         errs.append(invalid(path, value, "may not be in the link-local multicast range "
                                          "(224.0.0.0/24, ff02::/10)"))
     return errs

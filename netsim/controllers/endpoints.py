@@ -20,7 +20,6 @@ content changes. `static_endpoints` lets the control plane publish fixed endpoin
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339
+from netsim.api.validation import parse_ip
 from netsim.controllers.base import Controller, split_key
 from netsim.controllers.fields import obj_at
 from netsim.machinery import InformerFactory, clone, label_index
@@ -56,13 +56,7 @@ def _is_port(value) -> bool:
 
 
 def _is_ip(value) -> bool:
-    if not isinstance(value, str) or "%" in value:
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return parse_ip(value) is not None  # remembered: every pod, every reconcile
 
 
 def _objects(value) -> bool:
@@ -521,12 +515,13 @@ class EndpointsController(Controller):
     def _write_endpoints(self, svc: dict, subsets: list[dict], extra_labels: dict | None = None) -> None:
         ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
         labels = self._labels(svc, extra_labels)
-        cur = clone(self.lister("endpoints").get_by_name(name, ns))
+        cur = self.lister("endpoints").get_by_name(name, ns)
         if cur is not None:
             ann = cur["metadata"].get("annotations") or {}
             if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
                     and TRIGGER_ANNOTATION in ann:
                 return
+            cur = clone(cur)  # cached objects are shared: only a write copies
             cur["metadata"]["labels"] = labels
             cur["metadata"]["annotations"] = {**ann, TRIGGER_ANNOTATION: now_rfc3339()}
             if subsets:
