@@ -234,7 +234,7 @@ class NftSyncer:
             self.force_full = True
             return
         if self.state is not None:
-            self.state.chains -= due
+            self.state.forget_chains(due)
 
     def _sync(self, snapshot: ProxySnapshot, changed: set[str] | None, t0: float) -> SyncResult:
         self._delete_stale()
@@ -258,7 +258,7 @@ class NftSyncer:
         now = time.monotonic()
         # still-stale chains keep their first time; a chain in use again is not stale
         self.stale = {c: self.stale.get(c, now) for c in r.stale_chains}
-        self.state = r.state
+        self.state = r.advance(self.state)  # a partial sync updates it in place
         self.need_setup = False
         self.force_full = False
         self.last_text = r.text

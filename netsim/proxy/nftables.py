@@ -29,10 +29,13 @@ map order); topology hints are not modelled; IPv4 only; no health-check-node-por
 from __future__ import annotations
 
 import base64
+import collections
+import dataclasses
 import functools
 import hashlib
 import ipaddress
 import itertools
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
 from netsim.proxy.model import (
@@ -150,12 +153,31 @@ class NftState:
     # the kernel an anonymous numgen map, and binding one walks the whole transaction
     # (__nft_set_trans_bind), which made a full sync quadratic in the number of services.
     chain_rules: dict[str, str] | None = None
+    # What a render learnt and the next partial sync reuses, so that it visits only the
+    # changed services (None: unknown, e.g. read from a listing): each service's chains,
+    # affinity sets and elements ("ns/name" -> one _Contribution per port), which service
+    # holds each map key, the service chains no service claims (flushed, to be deleted), and
+    # the options and node all of it was rendered for.
+    services: dict[str, list[_Contribution]] | None = None
+    owner: dict[tuple[str, str], str] | None = None
+    unclaimed: set[str] | None = None
+    context: tuple | None = None
 
     def copy(self) -> NftState:
         return NftState(set(self.chains), set(self.sets),
                         None if self.elements is None
                         else {k: dict(v) for k, v in self.elements.items()},
-                        None if self.chain_rules is None else dict(self.chain_rules))
+                        None if self.chain_rules is None else dict(self.chain_rules),
+                        None if self.services is None else dict(self.services),
+                        None if self.owner is None else dict(self.owner),
+                        None if self.unclaimed is None else set(self.unclaimed),
+                        self.context)
+
+    def forget_chains(self, gone: set[str]) -> None:
+        """Chains deleted from the table (the stale ones, a second after their flush)."""
+        self.chains -= gone
+        if self.unclaimed is not None:
+            self.unclaimed -= gone
 
 
 @dataclass
@@ -166,10 +188,34 @@ class NftRender:
     into several transactions (see STAGE_SERVICES); empty otherwise (one transaction)."""
 
     text: str
-    state: NftState
+    _state: NftState | None  # None: base + advance_fn (see `state`)
     stale_chains: set[str]  # flushed now, to delete later (render_delete_chains)
     full: bool
     stages: list[str] = field(default_factory=list)
+    # an incremental partial sync: the state it was rendered from and how this sync changes
+    # it (copying a table of 10,000 services would cost more than the sync itself)
+    base: NftState | None = None
+    advance_fn: Callable[[NftState], None] | None = None
+
+    @property
+    def state(self) -> NftState:
+        """What the table holds once this sync succeeded."""
+        if self._state is None:
+            assert self.base is not None and self.advance_fn is not None
+            st = self.base.copy()
+            self.advance_fn(st)
+            self._state = st
+        return self._state
+
+    def advance(self, current: NftState | None) -> NftState:
+        """The syncer's state after this sync succeeded: `current` itself, updated in place,
+        when it is the state this sync was rendered from; else `state`."""
+        if self._state is None and current is not None and current is self.base:
+            assert self.advance_fn is not None
+            self.advance_fn(current)
+            self._state = current
+            return current
+        return self.state
 
 
 # A first sync into a table that holds no service chains yet goes in stages: the base
@@ -530,41 +576,49 @@ def _setup(out: list[str], snapshot: ProxySnapshot, opts: NftOptions, flush_elem
             out.append(f"flush {kind} {T} {name}")
 
 
-def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
-           changed: set[str] | None = None, existing: NftState | None = None) -> NftRender:
-    """One sync. `changed` None = full sync; else the "ns/name" of services whose Service or
-    endpoints changed (partial sync, needs `existing` with known elements)."""
-    opts = options or NftOptions()
-    full = changed is None
-    prev = existing.copy() if existing is not None else NftState()
-    known_elements = prev.elements
-    if not full and known_elements is None:
-        raise ValueError("a partial sync needs the current elements (existing.elements)")
-    out: list[str] = []
-    if full:
-        _setup(out, snapshot, opts, flush_elements=known_elements is None,
-               recreate_base_chains=opts.recreate_base_chains)
-    staged = full and len(snapshot.service_ports) > STAGE_SERVICES and not any(
-        is_service_chain_name(c) for c in prev.chains)
-    # staged: chain lines stay in `out` (cut every STAGE_SERVICES services), elements wait
-    elements_out: list[str] = [] if staged else out
-    cuts: list[int] = [len(out)]
-    current: dict[str, dict[str, str]] = {n: {} for _, n in ELEMENT_CONTAINERS}
-    if known_elements is not None:
-        for n in current:
-            current[n] = dict(known_elements.get(n) or {})
-    leftover: dict[str, set[str]] = {n: set(v) for n, v in current.items()}
+# (container, key, value) of one element; a service port's part of the table
+_Elem = tuple[str, str, str]
 
-    active_chains: set[str] = set()
-    active_sets: set[str] = set()
-    known_rules = prev.chain_rules
-    # what the service chains hold once this sync succeeded (None: unknown, as before)
-    rules_after: dict[str, str] = {}
-    for i, sp in enumerate(snapshot.service_ports):
-        if staged and i and i % STAGE_SERVICES == 0:
-            cuts.append(len(out))
-        write = full or sp.service_name in changed  # type: ignore[operator]
-        o = _service_objects(sp, snapshot, opts, with_rules=write)
+
+@dataclass(frozen=True)
+class _Contribution:
+    """What one service port put into the table: its chains, affinity sets and elements."""
+
+    chains: tuple[str, ...]
+    sets: tuple[str, ...]
+    elements: tuple[_Elem, ...]
+
+
+def _context(snapshot: ProxySnapshot, opts: NftOptions) -> tuple:
+    """Everything besides a service's own objects that its chains and elements depend on: a
+    contribution recorded under another context cannot be reused."""
+    return (dataclasses.replace(opts, recreate_base_chains=False), snapshot.node_name,
+            snapshot.node_ips, snapshot.cluster_cidr)
+
+
+class _Sync:
+    """One render's output and bookkeeping, shared by the scan over every service and the
+    incremental partial sync (which visits only the changed ones)."""
+
+    def __init__(self, prev: NftState, have: dict[str, MutableMapping[str, str]],
+                 elements_out: list[str] | None = None) -> None:
+        self.prev = prev
+        self.out: list[str] = []
+        self.elements_out = self.out if elements_out is None else elements_out
+        self.have = have  # container -> key -> value, as the table holds it during the sync
+        self.claimed: dict[str, set[str]] = {n: set() for _, n in ELEMENT_CONTAINERS}
+        self.active_chains: set[str] = set()
+        self.active_sets: set[str] = set()
+        self.rules_after: dict[str, str] = {}
+        self.contributions: dict[str, list[_Contribution]] = {}
+        self.owner: dict[tuple[str, str], str] = {}  # (container, key) -> "ns/name"
+        self.conflict = False  # a key claimed by two services: no incremental syncs then
+
+    def service(self, o: _ServiceObjects, write: bool) -> None:
+        """Emit one service port (chains, elements, affinity sets, rules: upstream's order);
+        `write` False: only its elements are checked against the table."""
+        prev, out = self.prev, self.out
+        known_rules = prev.chain_rules
         skip: set[str] = set()
         if write:
             texts: dict[str, list[str]] = {c: [] for c in o.chains}
@@ -572,36 +626,42 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
                 texts.setdefault(chain, []).append(rule)
             for chain, rules in texts.items():
                 text = "\n".join(rules)
-                rules_after[chain] = text
+                self.rules_after[chain] = text
                 if known_rules is not None and chain in prev.chains \
                         and known_rules.get(chain) == text:
                     skip.add(chain)
         elif known_rules is not None:
             for chain in o.chains:
                 if chain in known_rules:
-                    rules_after[chain] = known_rules[chain]
+                    self.rules_after[chain] = known_rules[chain]
         for chain in o.chains:
-            if chain in active_chains:
+            if chain in self.active_chains:
                 continue
-            active_chains.add(chain)
+            self.active_chains.add(chain)
             if write and chain not in skip:
                 out.append(f"add chain {T} {chain}")
                 out.append(f"flush chain {T} {chain}")
         for s, _ in o.affinity_sets:
-            active_sets.add(s)
+            self.active_sets.add(s)
+        name = o.sp.service_name
         for container, e in o.elements:
-            have = current[container]
+            have = self.have[container]
+            if self.owner.setdefault((container, e.key), name) != name:
+                self.conflict = True
             if e.key in have:
                 if have[e.key] != e.value:
-                    elements_out.append(f"delete element {T} {container} {{ {e.key} }}")
-                    elements_out.append(_element_text(container, e))
+                    self.elements_out.append(f"delete element {T} {container} {{ {e.key} }}")
+                    self.elements_out.append(_element_text(container, e))
                     have[e.key] = e.value
-                leftover[container].discard(e.key)
             else:
-                elements_out.append(_element_text(container, e))
+                self.elements_out.append(_element_text(container, e))
                 have[e.key] = e.value
+            self.claimed[container].add(e.key)
+        self.contributions.setdefault(name, []).append(_Contribution(
+            tuple(o.chains), tuple(s for s, _ in o.affinity_sets),
+            tuple((c, e.key, e.value) for c, e in o.elements)))
         if not write:
-            continue
+            return
         for s, timeout in o.affinity_sets:
             out.append(f"add set {T} {s} {{ type ipv4_addr ; flags dynamic,timeout ; "
                        f"timeout {timeout}s ; }}")
@@ -609,34 +669,157 @@ def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
             if chain not in skip:
                 out.append(f"add rule {T} {chain} {rule}")
 
+    def tail(self, stale: Iterable[str], gone_sets: Iterable[str],
+             leftover: dict[str, Iterable[str]]) -> None:
+        """Stale chains flushed, stale affinity sets and leftover elements deleted."""
+        for chain in sorted(stale):
+            self.out.append(f"flush chain {T} {chain}")
+        for s in sorted(gone_sets):
+            self.out.append(f"delete set {T} {s}")
+        for _, container in ELEMENT_CONTAINERS:
+            for key in sorted(leftover.get(container, ())):
+                self.out.append(f"delete element {T} {container} {{ {key} }}")
+
+
+def render(snapshot: ProxySnapshot, options: NftOptions | None = None, *,
+           changed: set[str] | None = None, existing: NftState | None = None) -> NftRender:
+    """One sync. `changed` None = full sync; else the "ns/name" of services whose Service or
+    endpoints changed (partial sync, needs `existing` with known elements).
+
+    A partial sync whose `existing` came from an earlier render (it knows each service's
+    chains and elements) visits only the changed services: the others' part of the table is
+    the same by definition of `changed`. Otherwise (and after a conflict: one map key from
+    two services) every service is looked at, as a full sync does."""
+    opts = options or NftOptions()
+    if changed is not None:
+        if existing is None or existing.elements is None:
+            raise ValueError("a partial sync needs the current elements (existing.elements)")
+        if existing.services is not None and existing.context == _context(snapshot, opts):
+            r = _render_changed(snapshot, opts, set(changed), existing)
+            if r is not None:
+                return r
+    return _render_scan(snapshot, opts, changed, existing)
+
+
+def _render_changed(snapshot: ProxySnapshot, opts: NftOptions, changed: set[str],
+                    prev: NftState) -> NftRender | None:
+    """The partial sync over the changed services only (None: a key conflict; scan)."""
+    assert prev.services is not None and prev.elements is not None
+    assert prev.owner is not None and prev.unclaimed is not None
+    names = {c.partition("/")[2] for c in changed}
+    ports = [sp for sp in snapshot.service_ports
+             if sp.name in names and sp.service_name in changed]
+    overlay: dict[str, dict[str, str]] = {n: {} for _, n in ELEMENT_CONTAINERS}
+    have: dict[str, MutableMapping[str, str]] = {
+        n: collections.ChainMap(overlay[n], prev.elements.get(n) or {})
+        for _, n in ELEMENT_CONTAINERS}
+    sync = _Sync(prev, have)
+    for sp in ports:
+        o = _service_objects(sp, snapshot, opts, with_rules=True)
+        for container, e in o.elements:  # a key an unchanged service holds: scan instead
+            holder = prev.owner.get((container, e.key))
+            if holder is not None and holder not in changed:
+                return None
+        sync.service(o, write=True)
+    if sync.conflict:
+        return None
+    old = [c for name in changed for c in prev.services.get(name, ())]
+    old_chains = {ch for c in old for ch in c.chains}
+    stale = (prev.unclaimed | old_chains) - sync.active_chains
+    gone_sets = {s for c in old for s in c.sets} - sync.active_sets
+    leftover: dict[str, set[str]] = {n: set() for _, n in ELEMENT_CONTAINERS}
+    for c in old:
+        for container, key, _ in c.elements:
+            if key not in sync.claimed[container]:
+                leftover[container].add(key)
+    sync.tail(stale, gone_sets, leftover)
+    text = "\n".join(sync.out) + "\n" if sync.out else ""
+
+    def advance(st: NftState) -> None:
+        """`st` (a copy of prev, or prev itself) becomes the table after this sync."""
+        assert st.elements is not None and st.services is not None and st.owner is not None
+        for n, values in overlay.items():
+            st.elements.setdefault(n, {}).update(values)
+        for n, keys in leftover.items():
+            for key in keys:
+                st.elements[n].pop(key, None)
+                st.owner.pop((n, key), None)
+        st.owner.update(sync.owner)
+        st.chains |= sync.active_chains
+        st.sets -= gone_sets
+        st.sets |= sync.active_sets
+        st.unclaimed = set(stale)
+        if st.chain_rules is not None:
+            for ch in stale:
+                st.chain_rules.pop(ch, None)
+            st.chain_rules.update(sync.rules_after)
+        for name in changed:
+            st.services.pop(name, None)
+        st.services.update(sync.contributions)
+
+    return NftRender(text, None, set(stale), False, base=prev, advance_fn=advance)
+
+
+def _render_scan(snapshot: ProxySnapshot, opts: NftOptions, changed: set[str] | None,
+                 existing: NftState | None) -> NftRender:
+    """Every service looked at: a full sync, or a partial one without a known table."""
+    full = changed is None
+    prev = existing.copy() if existing is not None else NftState()
+    known_elements = prev.elements
+    setup: list[str] = []
+    if full:
+        _setup(setup, snapshot, opts, flush_elements=known_elements is None,
+               recreate_base_chains=opts.recreate_base_chains)
+    staged = full and len(snapshot.service_ports) > STAGE_SERVICES and not any(
+        is_service_chain_name(c) for c in prev.chains)
+    current: dict[str, dict[str, str]] = {n: {} for _, n in ELEMENT_CONTAINERS}
+    if known_elements is not None:
+        for n in current:
+            current[n] = dict(known_elements.get(n) or {})
+    initial = {n: set(v) for n, v in current.items()}
+    # staged: chain lines stay in `out` (cut every STAGE_SERVICES services), elements wait
+    sync = _Sync(prev, dict(current), [] if staged else None)
+    out = sync.out
+    out.extend(setup)
+    cuts: list[int] = [len(out)]
+    for i, sp in enumerate(snapshot.service_ports):
+        if staged and i and i % STAGE_SERVICES == 0:
+            cuts.append(len(out))
+        write = full or sp.service_name in changed  # type: ignore[operator]
+        sync.service(_service_objects(sp, snapshot, opts, with_rules=write), write)
+
     stages: list[str] = []
+    last = 0
     if staged:
         cuts.append(len(out))
         stages = ["\n".join(out[a:b]) + "\n" for a, b in itertools.pairwise([0, *cuts])
                   if b > a]
-        out.extend(elements_out)
-        last = len(out) - len(elements_out)
-    stale: set[str] = set()
-    for chain in sorted(prev.chains):
-        if is_service_chain_name(chain) and chain not in active_chains:
-            out.append(f"flush chain {T} {chain}")
-            stale.add(chain)
-    for s in sorted(prev.sets):
-        if is_affinity_set_name(s) and s not in active_sets:
-            out.append(f"delete set {T} {s}")
-    for _, container in ELEMENT_CONTAINERS:
-        for key in sorted(leftover[container]):
-            out.append(f"delete element {T} {container} {{ {key} }}")
-            del current[container][key]
+        out.extend(sync.elements_out)
+        last = len(out) - len(sync.elements_out)
+    stale = {c for c in prev.chains
+             if is_service_chain_name(c) and c not in sync.active_chains}
+    gone_sets = {s for s in prev.sets if is_affinity_set_name(s) and s not in sync.active_sets}
+    leftover = {n: initial[n] - sync.claimed[n] for n in initial}
+    sync.tail(stale, gone_sets, leftover)
+    for n, keys in leftover.items():
+        for key in keys:
+            del current[n][key]
 
     fixed = {n for n, _, _, _ in BASE_CHAINS} | {d for d, _, _ in JUMP_CHAINS} | {
         SERVICES_CHAIN, CLUSTER_IPS_CHECK, MASQUERADING_CHAIN, MARK_MASQ_CHAIN, REJECT_CHAIN}
-    chains = active_chains | stale | (fixed if full else {c for c in prev.chains
-                                                          if not is_service_chain_name(c)})
-    state = NftState(chains=chains, sets=active_sets | {s for s in prev.sets
-                                                        if not is_affinity_set_name(s)},
+    chains = sync.active_chains | stale | (fixed if full else {c for c in prev.chains
+                                                               if not is_service_chain_name(c)})
+    known_rules = prev.chain_rules
+    state = NftState(chains=chains, sets=sync.active_sets | {s for s in prev.sets
+                                                             if not is_affinity_set_name(s)},
                      elements=current,
-                     chain_rules=rules_after if (known_rules is not None or full) else None)
+                     chain_rules=sync.rules_after if (known_rules is not None or full) else None)
+    if not sync.conflict and state.chain_rules is not None:
+        # what the incremental partial syncs need (a conflict: they scan instead)
+        state.services = sync.contributions
+        state.owner = sync.owner
+        state.unclaimed = set(stale)
+        state.context = _context(snapshot, opts)
     text = "\n".join(out) + "\n" if out else ""
     if staged:
         stages.append("\n".join(out[last:]) + "\n")
