@@ -80,7 +80,30 @@ def netns_dir_ready() -> bool:
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
-_MS_BIND = 4096
+_MS_BIND, _MS_REC, _MS_SHARED = 4096, 16384, 1 << 20
+
+
+def prepare_netns_dir() -> None:
+    """Make /run/netns a shared mount point, as `ip netns add` does the first time
+    (iproute2's netns_add: mkdir 0755, MS_SHARED|MS_REC, and when that says EINVAL (not a
+    mount point yet) a bind mount of the folder onto itself first), so a netns unmounted
+    in one mount namespace is unmounted in all. Done here, not by pyroute2's
+    netns.create, whose forked helper must answer within 2 s: on a slow or emulated
+    machine the first `cluster up` failed on its TimeoutError."""
+    if netns_dir_ready():
+        return
+    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
+    path = NETNS_DIR.encode()
+    made = False
+    while _libc.mount(b"", path, b"none", ctypes.c_ulong(_MS_SHARED | _MS_REC), None) != 0:
+        err = ctypes.get_errno()
+        if err != errno.EINVAL or made:
+            raise OSError(err, f"mount --make-rshared {NETNS_DIR}: {os.strerror(err)}")
+        if _libc.mount(path, path, b"none", ctypes.c_ulong(_MS_BIND | _MS_REC), None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount --rbind {NETNS_DIR} {NETNS_DIR}: {os.strerror(err)}")
+        made = True
+    _NETNS_DIR_READY.set()
 
 
 def _bind_new_netns(path: str, result: list) -> None:
@@ -97,13 +120,11 @@ def _bind_new_netns(path: str, result: list) -> None:
 
 
 def create_netns(name: str) -> None:
-    """`ip netns add`, ~20x faster than pyroute2's forking netns.create once /run/netns
-    is set up (the first call lets pyroute2 make it a shared mount point, as ip does)."""
+    """`ip netns add`, ~20x faster than pyroute2's forking netns.create (and
+    prepare_netns_dir makes /run/netns a shared mount point first, as ip does)."""
     if netns_exists(name):
         return
-    if not netns_dir_ready():
-        netns.create(name)
-        return
+    prepare_netns_dir()
     path = os.path.join(NETNS_DIR, name)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
     os.close(fd)
@@ -126,8 +147,7 @@ def remove_netns(name: str) -> None:
 def open_netns(name: str) -> tuple[int, rtnl.Rtnl]:
     """Make netns `name` unless it exists; returns an fd of it and an rtnetlink socket
     living in it (both the caller's to close). Only the calling thread switches."""
-    if not netns_dir_ready():
-        create_netns(name)  # the first netns ever: let pyroute2 set up /run/netns
+    prepare_netns_dir()  # the first netns ever: /run/netns a shared mount point first
     path = os.path.join(NETNS_DIR, name)
     if not netns_exists(name):
         return rtnl.new_netns(name)
