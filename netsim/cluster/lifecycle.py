@@ -40,6 +40,8 @@ _IP_FREEBIND = 15
 # used, log lines, Nodes registering or turning Ready) and gives up after this many
 # seconds without any: a loaded machine is slow, not broken.
 UP_IDLE_SECONDS = 60.0
+# its polls: every 50 ms, or 4x what one poll cost when that is more (at most 1 s)
+POLL_SECONDS, POLL_COST_FACTOR, MAX_POLL_SECONDS = 0.05, 4.0, 1.0
 
 
 def _check_name(name: str) -> None:
@@ -438,17 +440,23 @@ def _wait_progress(step, idle: float, what: str, logs: str, limit: float | None 
     """Poll `step()` -> (done, progress[, detail]) until done. The deadline is `idle` seconds
     after the last change of `progress`, so a slow start on a busy machine goes on as long
     as something moves (up to `limit`, 10 x idle by default: a daemon retrying forever
-    also uses CPU); an API or OSError in a step is "not yet"."""
+    also uses CPU); an API or OSError in a step is "not yet". Between polls it sleeps
+    POLL_SECONDS or, when a step itself takes longer (a slow or emulated machine, where a
+    look at the ledger, /proc and the API costs a tenth of a second), a few times what
+    it took: `up` never spends more than a fraction of a CPU watching the daemons it is
+    waiting for, who need that CPU to start."""
     last: object = None
     detail = ""
     start = time.monotonic()
     deadline = start + idle
     end = start + (limit if limit is not None else 10 * idle)
     while True:
+        t0 = time.monotonic()
         try:
             out = step()
         except (errors.ApiError, OSError):
             out = (False, last)
+        cost = time.monotonic() - t0
         done, progress = out[0], out[1]
         if len(out) > 2:
             detail = out[2]
@@ -462,7 +470,7 @@ def _wait_progress(step, idle: float, what: str, logs: str, limit: float | None 
                 f"not done after {now - start:.0f}s"
             raise ClusterError(f"{what}: {why}" + (f" ({detail})" if detail else "")
                                + f"; logs kept in {logs}")
-        time.sleep(0.05)
+        time.sleep(min(max(POLL_SECONDS, POLL_COST_FACTOR * cost), MAX_POLL_SECONDS))
 
 
 def _remove_state_dir(path: str, quiet: bool, keep: tuple[str, ...] = ()) -> None:
