@@ -22,6 +22,7 @@ from netsim.api import errors
 from netsim.api import validation as v
 from netsim.api.admission import Admission
 from netsim.api.client import LocalClient
+from netsim.api.kinds.core import DEFAULT_TOLERATIONS
 from netsim.api.resources import BY_KIND
 from netsim.api.server import serve
 from netsim.api.store import Store
@@ -589,6 +590,19 @@ def test_pod_updates_may_only_add_tolerations(client):
         client.update(p)
     assert ei.value.message == ('The Pod "web" is invalid: spec.tolerations: Forbidden: existing '
                                 "toleration can not be modified except its tolerationSeconds")
+
+
+def test_an_update_without_the_default_tolerations_gets_them_again(client):
+    """DefaultTolerationSeconds admits updates too: `apply` of the unchanged manifest sends
+    the user's tolerations alone (the list is atomic) and must not read as removing the
+    defaults the create added."""
+    mine = {"key": "k", "operator": "Exists", "effect": "NoSchedule"}
+    p = client.create(pod(tolerations=[dict(mine)]))
+    assert [t["key"] for t in p["spec"]["tolerations"]] == [
+        "k", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
+    p["spec"]["tolerations"] = [dict(mine)]
+    assert client.update(p)["spec"]["tolerations"] == client.get("pods", "web", "default")[
+        "spec"]["tolerations"] == [mine] + DEFAULT_TOLERATIONS
 
 
 @pytest.mark.parametrize("schedule, want", [

@@ -34,14 +34,17 @@ def _tolerates_key(tolerations: list, key: str) -> bool:
 def _default_pod(obj: dict, old: dict | None) -> None:
     spec = obj.setdefault("spec", {})
     default_pod_spec(spec)
+    # DefaultTolerationSeconds admits creates and updates alike: an update that leaves the
+    # defaults out (`apply` of the unchanged manifest, which replaces the atomic list) gets
+    # them again, so it does not read as removing them
+    tol = spec.setdefault("tolerations", [])
+    for t in DEFAULT_TOLERATIONS:
+        if not _tolerates_key(tol, t["key"]):
+            tol.append(dict(t))
     if old is None:
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
         spec.setdefault("priority", 0)
-        tol = spec.setdefault("tolerations", [])
-        for t in DEFAULT_TOLERATIONS:
-            if not _tolerates_key(tol, t["key"]):
-                tol.append(dict(t))
         status = obj.setdefault("status", {})
         status.setdefault("phase", "Pending")
         status.setdefault("qosClass", _qos(spec))
