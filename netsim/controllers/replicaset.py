@@ -184,12 +184,20 @@ def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None
     """calculateStatus: counts over the RS's active pods (zero counts omitted, as upstream)."""
     spec = rs.get("spec") or {}
     tmpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    tmpl_items = tmpl_labels.items()
     mrs = int(spec.get("minReadySeconds") or 0)
-    labeled = sum(1 for p in pods if all(
-        ((p.get("metadata") or {}).get("labels") or {}).get(k) == v
-        for k, v in tmpl_labels.items()))
-    ready = sum(1 for p in pods if is_ready(p))
-    avail = sum(1 for p in pods if is_available(p, mrs, now))
+    labeled = ready = avail = 0
+    for p in pods:  # one pass, each pod's Ready condition found once (every pod, every sync)
+        if tmpl_items <= (((p.get("metadata") or {}).get("labels") or {}).items()):
+            labeled += 1
+        c = ready_condition(p)
+        if c is not None and c.get("status") == "True":
+            ready += 1
+            if not mrs:
+                avail += 1
+            else:
+                since = parse_time(c.get("lastTransitionTime"))
+                avail += since is not None and since + mrs <= now
     status: dict = {"replicas": len(pods)}
     if labeled:
         status["fullyLabeledReplicas"] = labeled
@@ -210,6 +218,21 @@ def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None
     if old_conds:
         status["conditions"] = old_conds
     return status
+
+
+OWNER_INDEX = "replicaset-controller/owner"
+
+
+def _owner_or_orphan(pod: dict) -> list[str]:
+    """Pods by their controller's uid; those without one under ORPHANS + namespace: what a
+    ReplicaSet may claim, without reading the namespace's other pods on every sync."""
+    ref = controller_ref(pod)
+    if ref is not None:
+        return [str(ref.get("uid"))]
+    return [ORPHANS + ((pod.get("metadata") or {}).get("namespace") or "default")]
+
+
+ORPHANS = "\0orphans/"
 
 
 class OwnerController(Controller):
@@ -270,6 +293,7 @@ class ReplicaSetController(OwnerController):
     name = COMPONENT
     kind = "ReplicaSet"
     watches = ("replicasets", "pods")
+    indexers = {"pods": {OWNER_INDEX: _owner_or_orphan}}
 
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
@@ -282,10 +306,12 @@ class ReplicaSetController(OwnerController):
         active = [p for p in pods if is_active(p)]
         failure = None
         if not rs["metadata"].get("deletionTimestamp"):
+            want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
             failure = self.manage_replicas(rs, active, pods)
-            # The cache read waits for the pods just created or deleted.
-            pods = self._owned(rs, self.lister("pods").list(ns))
-            active = [p for p in pods if is_active(p)]
+            if len(active) != want:  # pods created or deleted: count them in the status
+                # The cache read waits for the pods just created or deleted.
+                pods = self._owned(rs, self._candidates(rs))
+                active = [p for p in pods if is_active(p)]
         now = self.clock()
         status = rs_status(rs, active, now, failure)
         if status != (rs.get("status") or {}):
@@ -302,8 +328,18 @@ class ReplicaSetController(OwnerController):
 
     def claim_pods(self, rs: dict) -> list[dict]:
         """PodControllerRefManager.ClaimPods: adopt matching orphans, release strays."""
+        return claim(self.client, rs, "pods", self._candidates(rs))
+
+    def _candidates(self, rs: dict) -> list[dict]:
+        """The namespace's pods claim() may keep or adopt (the ReplicaSet's own and the
+        orphans), in the API's order: the pods other controllers own are never read."""
         ns = rs["metadata"].get("namespace") or "default"
-        return claim(self.client, rs, "pods", self.lister("pods").list(ns))
+        lister = self.lister("pods")
+        pods = [p for p in lister.by_index(OWNER_INDEX, str(rs["metadata"]["uid"]))
+                if (p["metadata"].get("namespace") or "default") == ns]
+        pods += lister.by_index(OWNER_INDEX, ORPHANS + ns)
+        pods.sort(key=lambda p: p["metadata"].get("name") or "")
+        return pods
 
     def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
         """Create or delete pods towards spec.replicas; returns a create failure message."""

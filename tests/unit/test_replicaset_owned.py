@@ -1,0 +1,93 @@
+"""A running ReplicaSet controller reads only the pods it may claim (its own and the
+namespace's orphans, by an index) instead of every pod of the namespace on each sync,
+twice (issue #16): what it adopts, releases and counts must stay what it was."""
+
+from __future__ import annotations
+
+from netsim.api.client import LocalClient
+from netsim.api.store import Store
+from netsim.controllers.replicaset import ReplicaSetController, rs_status
+from netsim.machinery import InformerFactory
+from tests.conftest import wait_for
+
+
+def _rs(name: str, replicas: int, app: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
+                     "template": {"metadata": {"labels": {"app": app}},
+                                  "spec": {"containers": [{"name": "c", "image": "echo"}]}}}}
+
+
+def _pod(name: str, labels: dict, owner: dict | None = None) -> dict:
+    md: dict = {"name": name, "namespace": "default", "labels": labels}
+    if owner:
+        md["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                  "name": owner["metadata"]["name"],
+                                  "uid": owner["metadata"]["uid"], "controller": True}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md,
+            "spec": {"containers": [{"name": "c", "image": "echo"}]}}
+
+
+def test_running_controller_adopts_orphans_counts_its_own_and_leaves_others():
+    store = Store(":memory:")
+    store.bootstrap()
+    client = LocalClient(store)
+    factory = InformerFactory(client)
+    ctl = ReplicaSetController(client, informers=factory)
+    try:
+        other = _rs("other", 1, "web")
+        other["spec"]["selector"]["matchLabels"]["tier"] = "x"
+        other["spec"]["template"]["metadata"]["labels"]["tier"] = "x"
+        other = client.create(other)
+        theirs = {"app": "web", "tier": "x"}
+        client.create(_pod("theirs", theirs, owner=other))           # matches, owned elsewhere
+        client.create(_pod("orphan", {"app": "web"}))                # matches, no owner
+        client.create(_pod("stranger", {"app": "db"}))               # matches nothing
+        ctl.start()
+        factory.start()
+        web = client.create(_rs("web", 3, "web"))
+
+        def owners() -> dict[str, str | None]:
+            return {p["metadata"]["name"]: next(
+                (r["name"] for r in p["metadata"].get("ownerReferences") or []), None)
+                for p in client.list("pods", "default")}
+        wait_for(lambda: list(owners().values()).count("web") == 3, 10, 0.02,
+                 what="3 pods of web")
+        got = owners()
+        assert got["orphan"] == "web" and got["theirs"] == "other" and got["stranger"] is None
+        wait_for(lambda: (client.get("replicasets", "web", "default").get("status") or {})
+                 .get("replicas") == 3, 10, 0.02, what="web's status counts 3")
+        # one of its own relabelled: released, and a new one made in its place
+        mine = client.get("pods", "orphan", "default")
+        mine["metadata"]["labels"] = {"app": "moved"}
+        client.update(mine)
+        wait_for(lambda: owners().get("orphan") is None and
+                 list(owners().values()).count("web") == 3, 10, 0.02,
+                 what="orphan released, replaced")
+        assert web["metadata"]["uid"]
+    finally:
+        ctl.stop()
+        factory.stop()
+        store.close()
+
+
+def test_status_counts_ready_available_and_labelled_in_one_pass():
+    rs = _rs("web", 3, "web")
+    rs["spec"]["minReadySeconds"] = 10
+    rs["metadata"]["generation"] = 2
+
+    def pod(ready: str | None, since: str, labels: dict) -> dict:
+        p = _pod("p", labels)
+        if ready is not None:
+            p["status"] = {"conditions": [{"type": "Ready", "status": ready,
+                                           "lastTransitionTime": since}]}
+        return p
+    t0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    pods = [pod("True", "2027-01-15T08:00:00Z", {"app": "web", "x": "1"}),   # available
+            pod("True", "2027-01-15T08:00:15Z", {"app": "web"}),             # ready, too new
+            pod("False", "2027-01-15T07:00:00Z", {"app": "web"}),
+            pod(None, "", {"app": "other"})]
+    assert rs_status(rs, pods, t0 + 20) == {
+        "replicas": 4, "fullyLabeledReplicas": 3, "readyReplicas": 2, "availableReplicas": 1,
+        "observedGeneration": 2}
