@@ -63,6 +63,7 @@ from netsim.proxy.model import (
     SERVICE_NAME_LABEL,
     ProxySnapshot,
     Rejected,
+    SnapshotCache,
     go_quote,
 )
 
@@ -476,6 +477,8 @@ class KubeProxy:
         self.syncer: Syncer | NftSyncer | IpvsSyncer | None = None
         self.mode = (getattr(cfg, "proxy_mode", None) or "iptables").lower()
         self.last_snapshot: ProxySnapshot | None = None
+        # each Service's part of the last snapshot: an unchanged one is not read again
+        self._snapshot_cache = SnapshotCache()
         self.syncs = 0
         self.last_result: SyncResult | None = None
         self.failures = 0  # consecutive failed syncs (the retry backs off with it)
@@ -689,7 +692,8 @@ class KubeProxy:
             versions, dirty = self._changes(objs)
             snap = ProxySnapshot.from_objects(services, slices, node_name=self.node.name,
                                               node_ips=[self.node.ip],
-                                              cluster_cidr=self.cfg.pod_cidr)
+                                              cluster_cidr=self.cfg.pod_cidr,
+                                              cache=self._snapshot_cache)
             self._report_rejected(snap.rejected)
             res = self.syncer.sync(snap, None if full else dirty)
         except Exception as e:

@@ -503,6 +503,7 @@ class ProxySnapshot:
         node_ips: list[str],
         cluster_cidr: str,
         legacy_unnamed_port_colon: bool = False,
+        cache: SnapshotCache | None = None,
     ) -> ProxySnapshot:
         """Build the snapshot from Kubernetes JSON (v1 Service, discovery.k8s.io/v1 EndpointSlice).
 
@@ -511,34 +512,25 @@ class ProxySnapshot:
         Skipped and listed in `rejected`: objects the apiserver's validation would refuse
         (written around admission, or by an older version), so they cannot break the rules
         of every other Service.
-        """
-        rejected: list[Rejected] = []
-        # (ns, name, portName, PROTOCOL) -> {endpoint string: Endpoint}
-        eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
-        for es in endpoint_slices:
-            if not _slice_for_proxy(es):
-                continue
-            causes = endpoint_slice_errors(es)
-            if not causes:
-                try:
-                    _add_slice(es, node_name, eps_by_port)
-                    continue
-                except Exception as e:  # noqa: BLE001 - validation missed something: skip it
-                    causes = [f"could not be read: {e!r}"]
-            rejected.append(_rejected("endpointslices", "EndpointSlice", es, causes))
 
-        ports: list[ServicePort] = []
-        for svc in services:
-            if not _service_for_proxy(svc):
-                continue
-            causes = service_errors(svc)
-            if not causes:
-                try:
-                    ports.extend(_service_ports(svc, eps_by_port, legacy_unnamed_port_colon))
-                    continue
-                except Exception as e:  # noqa: BLE001 - validation missed something: skip it
-                    causes = [f"could not be read: {e!r}"]
-            rejected.append(_rejected("services", "Service", svc, causes))
+        `cache`: the previous build's per-Service results, reused for every Service whose
+        own and whose slices' resourceVersions are unchanged (validating and reading 10,000
+        Services and their slices took ~3 s of CPU, every sync).
+        """
+        if cache is not None:
+            ports, rejected = cache.build(services, endpoint_slices, node_name,
+                                          legacy_unnamed_port_colon)
+        else:
+            rejected = []
+            # (ns, name, portName, PROTOCOL) -> {endpoint string: Endpoint}
+            eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
+            for es in endpoint_slices:
+                if _slice_for_proxy(es):
+                    _take_slice(es, node_name, eps_by_port, rejected)
+            ports = []
+            for svc in services:
+                if _service_for_proxy(svc):
+                    _take_service(svc, eps_by_port, legacy_unnamed_port_colon, ports, rejected)
         ports.sort(key=lambda sp: (sp.name_string, sp.proto))
         return cls(
             node_name=node_name,
@@ -547,6 +539,123 @@ class ProxySnapshot:
             service_ports=tuple(ports),
             rejected=tuple(sorted(rejected, key=lambda r: (r.resource, r.key))),
         )
+
+
+def _take_slice(es: Any, node_name: str,
+                eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
+                rejected: list[Rejected]) -> None:
+    """A slice kube-proxy looks at: its endpoints into `eps_by_port`, or a rejection."""
+    causes = endpoint_slice_errors(es)
+    if not causes:
+        try:
+            _add_slice(es, node_name, eps_by_port)
+            return
+        except Exception as e:  # noqa: BLE001 - validation missed something: skip it
+            causes = [f"could not be read: {e!r}"]
+    rejected.append(_rejected("endpointslices", "EndpointSlice", es, causes))
+
+
+def _take_service(svc: Any, eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
+                  legacy_unnamed_port_colon: bool, ports: list[ServicePort],
+                  rejected: list[Rejected]) -> None:
+    """A Service kube-proxy programs: its ports into `ports`, or a rejection."""
+    causes = service_errors(svc)
+    if not causes:
+        try:
+            ports.extend(_service_ports(svc, eps_by_port, legacy_unnamed_port_colon))
+            return
+        except Exception as e:  # noqa: BLE001 - validation missed something: skip it
+            causes = [f"could not be read: {e!r}"]
+    rejected.append(_rejected("services", "Service", svc, causes))
+
+
+def _object_key(obj: Any, owner_label: bool = False) -> tuple[str, str] | None:
+    """(namespace, name) of an object, or of a slice's Service (`owner_label`), as
+    _add_slice / _service_ports read them; None when unreadable."""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(md, dict):
+        return None
+    ns = md.get("namespace") or "default"
+    if owner_label:
+        labels = md.get("labels")
+        name = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, dict) else None
+    else:
+        name = md.get("name") or ""
+    return (ns, name) if isinstance(ns, str) and isinstance(name, str) else None
+
+
+def _version(obj: Any) -> object:
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    return md.get("resourceVersion") if isinstance(md, dict) else None
+
+
+class SnapshotCache:
+    """What ProxySnapshot.from_objects made of each Service and its slices last time.
+
+    Per Service (namespace/name): the resourceVersions of the Service and of its slices (in
+    the order given), with the ServicePorts and rejections built from them. A Service whose
+    versions are unchanged is not validated or read again; objects without a
+    resourceVersion (hand-made ones) are always. Slices are grouped by their
+    kubernetes.io/service-name label, which is all that ties them to a Service, so the
+    result is the same as building from scratch."""
+
+    def __init__(self) -> None:
+        self._by_service: dict[tuple[str, str], tuple[tuple, list, list]] = {}
+        self.reused = 0  # Services taken from the cache by the last build
+
+    def build(self, services: Iterable[dict], endpoint_slices: Iterable[dict], node_name: str,
+              legacy: bool) -> tuple[list[ServicePort], list[Rejected]]:
+        groups: dict[tuple[str, str], list[dict]] = {}
+        loose: list[dict] = []  # slices no readable Service name ties to a group
+        for es in endpoint_slices:
+            if not _slice_for_proxy(es):
+                continue
+            owner = _object_key(es, owner_label=True)
+            if owner is None:
+                loose.append(es)
+            else:
+                groups.setdefault(owner, []).append(es)
+        ports: list[ServicePort] = []
+        rejected: list[Rejected] = []
+        used: set[tuple[str, str]] = set()
+        fresh: dict[tuple[str, str], tuple[tuple, list, list]] = {}
+        self.reused = 0
+        for svc in services:
+            if not _service_for_proxy(svc):
+                continue
+            key = _object_key(svc)
+            slices = groups.get(key, []) if key is not None else []
+            if key is not None:
+                used.add(key)
+            svc_version = _version(svc)
+            slice_versions = tuple((_object_key(es), _version(es)) for es in slices)
+            versions = (node_name, legacy, svc_version, slice_versions)
+            cacheable = key is not None and key not in fresh and svc_version is not None \
+                and all(ver is not None for _, ver in slice_versions)
+            hit = self._by_service.get(key) if cacheable else None  # type: ignore[arg-type]
+            if hit is not None and hit[0] == versions:
+                p, r = hit[1], hit[2]
+                self.reused += 1
+            else:
+                p, r = [], []
+                eps: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
+                for es in slices:
+                    _take_slice(es, node_name, eps, r)
+                _take_service(svc, eps, legacy, p, r)
+            if cacheable:
+                fresh[key] = (versions, p, r)  # type: ignore[index]
+            ports.extend(p)
+            rejected.extend(r)
+        # slices of no Service kube-proxy programs: only whether they are valid matters
+        scratch: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
+        for owner, slices in groups.items():
+            if owner not in used:
+                for es in slices:
+                    _take_slice(es, node_name, scratch, rejected)
+        for es in loose:
+            _take_slice(es, node_name, scratch, rejected)
+        self._by_service = fresh
+        return ports, rejected
 
 
 def _labels_of(obj: Any) -> dict | None:
