@@ -15,8 +15,10 @@ run anywhere else, so the machine's own firewall is never touched). Like upstrea
   informers' caches. Nothing is written before both caches have synced (upstream waits for
   its service and endpointslice configs too), so a ruleset with every Service missing is
   never restored;
-- debounce bursts of changes (50 ms), then sync: the first sync, and any sync after a
-  failed restore or a vanished KUBE-PROXY-CANARY chain, is full; the others are partial
+- debounce bursts of changes (50 ms), then sync, at most as often as upstream's
+  BoundedFrequencyRunner lets it (minSyncPeriod 1 s, a burst of 2; IPVS 0 s, SyncLimiter):
+  the first sync, and any sync after a failed restore or a vanished KUBE-PROXY-CANARY
+  chain, is full; the others are partial
   (KEP-3453: only the per-service chains of services whose Service or slices changed are
   rewritten, the top-level chains every time, stale chains deleted); what changed is found
   by comparing the caches' resourceVersions with those of the last good sync, so a change
@@ -70,6 +72,11 @@ from netsim.proxy.model import (
 log = logging.getLogger("netsim.proxy")
 
 DEBOUNCE_SECONDS = 0.05
+# Upstream's minSyncPeriod (iptables and nftables: 1 s; IPVS: 0) with its
+# BoundedFrequencyRunner's burst of 2: a change after a quiet spell syncs at once, a stream
+# of changes (a large rollout's EndpointSlice writes) syncs at most once a second.
+MIN_SYNC_SECONDS = {"iptables": 1.0, "nftables": 1.0, "ipvs": 0.0}
+BURST_SYNCS = 2
 CANARY_INTERVAL = 2.0
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0  # failed syncs back off 1, 2, 4 ... 30 s (upstream: minSyncPeriod..)
@@ -429,6 +436,32 @@ class UdpCleanup:
 
 # --- the agent ---------------------------------------------------------------------------------
 
+class SyncLimiter:
+    """The token bucket upstream's BoundedFrequencyRunner runs syncs through: `burst`
+    syncs at once, then one per `period` seconds."""
+
+    def __init__(self, period: float, burst: int = BURST_SYNCS, clock=time.monotonic):
+        self.period, self.burst, self.clock = period, burst, clock
+        self._tokens, self._last = float(burst), clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        if self.period <= 0:
+            self._tokens = float(self.burst)
+        else:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) / self.period)
+        self._last = now
+
+    def wait_time(self) -> float:
+        """Seconds until a sync may run (0: now)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) * self.period
+
+    def take(self) -> None:
+        self._refill()
+        self._tokens = max(0.0, self._tokens - 1)
+
+
 class _Stopped(threading.Event):
     """`stopped.set()` is how the node agent ends kube-proxy; it also wakes the sync loop
     and stops the informers, so a stop is honoured at once, not at the next timeout."""
@@ -479,6 +512,7 @@ class KubeProxy:
         self.last_snapshot: ProxySnapshot | None = None
         # each Service's part of the last snapshot: an unchanged one is not read again
         self._snapshot_cache = SnapshotCache()
+        self.limiter = SyncLimiter(MIN_SYNC_SECONDS.get(self.mode, 1.0))
         self.syncs = 0
         self.last_result: SyncResult | None = None
         self.failures = 0  # consecutive failed syncs (the retry backs off with it)
@@ -614,23 +648,29 @@ class KubeProxy:
         next_canary = time.monotonic() + CANARY_INTERVAL
         retry_at: float | None = None
         cleanup_at: float | None = None  # nftables: when the flushed stale chains may go
+        due: float | None = None  # a change waits for the limiter until then
         try:
             if not self._wait_for_sync():
                 return
             while not self.stopped.is_set():
                 now = time.monotonic()
                 timeout = next_canary - now
-                if retry_at is not None:
-                    timeout = min(timeout, retry_at - now)
-                if cleanup_at is not None:
-                    timeout = min(timeout, cleanup_at - now)
+                for at in (retry_at, cleanup_at, due):
+                    if at is not None:
+                        timeout = min(timeout, at - now)
                 woke = self._wake.wait(max(timeout, 0.0))
                 if self.stopped.is_set():
                     break
                 if woke:
                     time.sleep(DEBOUNCE_SECONDS)  # let a burst of events collapse into one sync
                     self._wake.clear()
+                    wait = self.limiter.wait_time()
+                    if wait > 0:  # synced `burst` times just now: this change waits its turn
+                        due = time.monotonic() + wait if due is None else due
+                        woke = False
                 now = time.monotonic()
+                if due is not None and now >= due:
+                    due, woke = None, True
                 if now >= next_canary:
                     next_canary = now + CANARY_INTERVAL
                     if self.syncer and self._lost_state():
@@ -650,6 +690,8 @@ class KubeProxy:
                     cleanup_at, woke = None, True  # the sync deletes the stale chains first
                 if not woke:
                     continue
+                self.limiter.take()
+                due = None  # this sync reads every change so far
                 try:
                     ok = self.sync_once()
                 except Exception:  # a bug or a bad object must not end kube-proxy for good
