@@ -102,9 +102,12 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
-        # One condition per resource: a write wakes only the watchers of its resource
-        # (with a dozen watchers, waking all of them on every write cost more than the write).
-        self._conds: dict[str, threading.Condition] = {}
+        # Each watch has its own condition, and a write wakes only the watches its object
+        # can reach (resource, namespace, selectors: the apiserver's watch cache dispatches
+        # each event to the watchers it matches). Waking every watcher of a resource on
+        # every write (each node's kubelet for every pod of every node) was most of a
+        # write's cost.
+        self._watchers: dict[str, set[_Watcher]] = {}
         # The watch log is capped by count and by the bytes of its texts (20000 large
         # objects would otherwise be gigabytes); a watcher older than its start gets 410.
         # Each entry: (rv, type, plural, namespace, labels, text, fields, prev) where
@@ -158,9 +161,10 @@ class Store:
             old = self._events.popleft()
             self._event_bytes -= len(old[5]) + (len(old[7][2] or "") if old[7] else 0)
             self._oldest_rv = old[0]
-        cond = self._conds.get(res.plural)
-        if cond is not None:
-            cond.notify_all()
+        ns = obj["metadata"].get("namespace", "")
+        for w in self._watchers.get(res.plural, ()):
+            if w.wants(ns, labels, fields, prev):
+                w.cond.notify()
 
     def _row(self, res: Resource, ns: str, name: str) -> dict | None:
         row = self._db.execute(
@@ -574,12 +578,26 @@ class Store:
         def passes(labels: dict, fields: dict) -> bool:
             return (match is None or match(labels)) and (fmatch is None or fmatch(fields))
 
+        me = _Watcher(threading.Condition(self._lock),
+                      namespace if namespace and res.namespaced else None,
+                      passes if match is not None or fmatch is not None else None, raw)
+        with self._lock:
+            self._watchers.setdefault(res.plural, set()).add(me)
+        try:
+            yield from self._watch_loop(res, namespace, rv, me, deadline, last_sent, match,
+                                        fmatch, passes)
+        finally:
+            with self._lock:
+                self._watchers.get(res.plural, set()).discard(me)
+
+    def _watch_loop(self, res: Resource, namespace: str | None, rv: int, me: _Watcher,
+                    deadline: float, last_sent: float, match, fmatch, passes
+                    ) -> Iterator[tuple[str, dict | str]]:
+        raw = me.raw
+        cond = me.cond
         while not self.closed:
             batch = []
             with self._lock:
-                cond = self._conds.get(res.plural)
-                if cond is None:
-                    cond = self._conds[res.plural] = threading.Condition(self._lock)
                 if not self._events or self._events[-1][0] <= rv:
                     now = time.monotonic()
                     cond.wait(timeout=max(0.0, min(last_sent + self.BOOKMARK_AFTER,
@@ -637,11 +655,32 @@ class Store:
     def close(self) -> None:
         self.closed = True
         with self._lock:
-            for cond in self._conds.values():
-                cond.notify_all()
+            for watchers in self._watchers.values():
+                for w in watchers:
+                    w.cond.notify()
             # Under the lock: closing SQLite while another thread runs a statement on the
             # same connection can crash the process (it did at shutdown, under load).
             self._db.close()
+
+
+class _Watcher:
+    """One watch: its condition, and what it can see (a write notifies it only then)."""
+
+    __slots__ = ("cond", "namespace", "passes", "raw")
+
+    def __init__(self, cond: threading.Condition, namespace: str | None, passes,
+                 raw: bool = False):
+        self.cond, self.namespace, self.passes, self.raw = cond, namespace, passes, raw
+
+    def wants(self, ns: str, labels: dict, fields: dict, prev: tuple | None) -> bool:
+        """Whether an event on an object (now with `labels`/`fields`, before with `prev`'s)
+        can reach this watch: ADDED, MODIFIED or DELETED as it started, stayed or stopped
+        matching. Conservative: the watch loop decides what it sends."""
+        if self.namespace is not None and ns != self.namespace:
+            return False
+        if self.passes is None:
+            return True
+        return self.passes(labels, fields) or (prev is not None and self.passes(prev[0], prev[1]))
 
 
 def merge_patch(target, patch):
