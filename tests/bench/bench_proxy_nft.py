@@ -29,7 +29,14 @@ from netsim.proxy import nftables  # noqa: E402
 from netsim.proxy.agent import NftSyncer  # noqa: E402
 from netsim.proxy.apply import Nft  # noqa: E402
 from tests.bench import series  # noqa: E402
-from tests.bench.bench_proxy_sync import EPS, _cpu, snap  # noqa: E402
+from tests.bench.bench_proxy_sync import (  # noqa: E402
+    BACKEND,
+    EPS,
+    _cpu,
+    backend,
+    connect_latency,
+    snap,
+)
 
 SIZES = series.sizes((100, 1000, 5000, 10000) if os.environ.get("NETSIM_BENCH_FULL") == "1"
                      else (50, 300))  # 300 > STAGE_SERVICES: a first sync in stages
@@ -41,11 +48,19 @@ def bench(n: int, netns: str) -> dict:
     nftc.apply(nftables.render_cleanup())
     syncer = NftSyncer(nftc, OPTS)
     base = snap(n)
+    c0 = _cpu()
     first = syncer.sync(base, None)
-    fulls, partials, partial_bytes = [], [], []
+    first_cpu = _cpu() - c0
+    fulls, partials, partial_bytes, full_cpu = [], [], [], []
     for _ in range(3):
         syncer.force_full = True
+        c0 = _cpu()
         fulls.append(syncer.sync(base, None).seconds)
+        full_cpu.append(_cpu() - c0)
+    # a restarted kube-proxy: the table is full, what it holds unknown (names only)
+    c0 = _cpu()
+    restart = NftSyncer(nftc, OPTS).sync(base, None)
+    restart_cpu = _cpu() - c0
     changed = snap(n, shift=1)
     texts, partial_cpu, bare_cpu = [], [], []
     for k in range(4):
@@ -71,7 +86,15 @@ def bench(n: int, netns: str) -> dict:
         canary.append(time.perf_counter() - t0)
     table = nftc.list_table() or ""
     assert f"{base.service_ports[0].cluster_ip} . tcp . 80 : goto service-" in table
-    return {"n": n, "first": first.seconds, "full": statistics.median(fulls),
+    # first-packet latency: a new connection to the first / last service (DNAT to
+    # BACKEND), beside one straight to BACKEND (no rule matches it)
+    ips = {sp.name: sp.cluster_ip for sp in base.service_ports}
+    lat = {"lat_first": connect_latency(netns, ips["svc-0"]),
+           "lat_last": connect_latency(netns, ips[f"svc-{n - 1}"]),
+           "lat_direct": connect_latency(netns, BACKEND, port=8080)}
+    return {**lat, "n": n, "first": first.seconds, "full": statistics.median(fulls),
+            "first_cpu": first_cpu, "full_cpu": statistics.median(full_cpu),
+            "restart": restart.seconds, "restart_cpu": restart_cpu,
             "apply": first.restore_seconds, "partial": statistics.median(partials),
             "partial_cpu": statistics.median(partial_cpu), "bare": statistics.median(bares),
             "bare_cpu": statistics.median(bare_cpu),
@@ -82,29 +105,45 @@ def bench(n: int, netns: str) -> dict:
 def run() -> list[dict]:
     netns = f"bench-kpn-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
+    server = backend(netns)
     try:
         results = []
         for n in SIZES:
             r = bench(n, netns)
             results.append(r)
             print(f"N={n:5d} x {EPS} eps: transaction {r['bytes'] / 1024:8.0f} KiB  first sync "
-                  f"{r['first'] * 1e3:8.1f} ms (nft -f {r['apply'] * 1e3:8.1f} ms)  full "
-                  f"{r['full'] * 1e3:8.1f} ms  table check {r['canary'] * 1e3:.1f} ms", flush=True)
+                  f"{r['first'] * 1e3:8.1f} ms, CPU {r['first_cpu'] * 1e3:8.1f} ms (applying "
+                  f"{r['apply'] * 1e3:8.1f} ms)  steady full {r['full'] * 1e3:7.1f} ms, CPU "
+                  f"{r['full_cpu'] * 1e3:7.1f} ms  restarted agent's full resync "
+                  f"{r['restart'] * 1e3:8.1f} ms, CPU {r['restart_cpu'] * 1e3:8.1f} ms  "
+                  f"table check {r['canary'] * 1e3:.1f} ms", flush=True)
             print(f"         partial (1 service, {r['pbytes'] / 1024:.1f} KiB): CPU "
                   f"{r['partial_cpu'] * 1e3:6.1f} ms, wall {r['partial'] * 1e3:6.1f} ms  "
                   f"(bare nft -f of the same text: CPU {r['bare_cpu'] * 1e3:6.1f} ms, wall "
                   f"{r['bare'] * 1e3:6.1f} ms)", flush=True)
+            lf, ll, ld = r["lat_first"], r["lat_last"], r["lat_direct"]
+            print(f"         first-packet connect p50/p99: first service {lf[0] * 1e3:.3f}/"
+                  f"{lf[1] * 1e3:.3f} ms, last {ll[0] * 1e3:.3f}/{ll[1] * 1e3:.3f} ms "
+                  f"(straight to the backend {ld[0] * 1e3:.3f}/{ld[1] * 1e3:.3f} ms)", flush=True)
             for name, key in (("nftables full sync", "full"), ("nftables partial sync", "partial"),
                               ("nftables partial sync CPU", "partial_cpu"),
-                              ("bare nft -f of the partial sync, CPU", "bare_cpu")):
+                              ("bare nft -f of the partial sync, CPU", "bare_cpu"),
+                              ("restarted agent's full resync", "restart")):
                 series.point("proxy_nftables", name, n, r[key] * 1e3, x_label="services",
                              y_label="ms")
-        last = results[-1]
-        print(f"headline: nftables N={last['n']} services full sync {last['full'] * 1e3:.0f} ms, "
-              f"one-service partial sync {last['partial_cpu'] * 1e3:.1f} ms CPU "
-              f"(bare nft -f {last['bare_cpu'] * 1e3:.1f} ms CPU)")
+        last, small = results[-1], results[0]
+        flat = last["lat_last"][0] / small["lat_last"][0]
+        print(f"headline: nftables N={last['n']} services full sync {last['full'] * 1e3:.0f} ms "
+              f"(restarted agent {last['restart'] * 1e3:.0f} ms, first sync "
+              f"{last['first'] * 1e3:.0f} ms), one-service partial sync "
+              f"{last['partial_cpu'] * 1e3:.1f} ms CPU (bare nft -f "
+              f"{last['bare_cpu'] * 1e3:.1f} ms CPU), first-packet p50 at N={last['n']} "
+              f"{flat:.2f}x N={small['n']}")
         return results
     finally:
+        server.terminate()
+        server.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", netns + "-be"])
         subprocess.run(["ip", "netns", "del", netns])
 
 

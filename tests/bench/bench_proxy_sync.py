@@ -98,12 +98,12 @@ def _cpu() -> float:
 
 _CONNECT = r"""
 import socket, statistics, sys, time
-ip, n = sys.argv[1], int(sys.argv[2])
+ip, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 out = []
 for _ in range(n):
     s = socket.socket()
     t = time.perf_counter()
-    s.connect((ip, 80))
+    s.connect((ip, port))
     out.append(time.perf_counter() - t)
     s.close()
 out.sort()
@@ -111,10 +111,11 @@ print(statistics.median(out), out[int(len(out) * 0.99) - 1])
 """
 
 
-def connect_latency(netns: str, ip: str, count: int = 300) -> tuple[float, float]:
+def connect_latency(netns: str, ip: str, count: int = 300, port: int = 80) -> tuple[float, float]:
     """(p50, p99) seconds of a TCP connect to a ClusterIP: the first packet walks the rules."""
     r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _CONNECT, ip,
-                        str(count)], capture_output=True, text=True, timeout=120, check=True)
+                        str(count), str(port)], capture_output=True, text=True, timeout=120,
+                       check=True)
     p50, p99 = (float(x) for x in r.stdout.split())
     return p50, p99
 
