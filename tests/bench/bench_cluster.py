@@ -14,7 +14,9 @@ What is measured, in the order printed:
 - `cluster down` with those pods.
 
 Small in CI (3 nodes, 30 pods); `NETSIM_BENCH_FULL=1` for 10 nodes and 300 pods
-(NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override). Run alone:
+(NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override). NETSIM_BENCH_SERVICE=1 puts a Service in
+front of the Deployment: the EndpointSlice controller's writes and every node's kube-proxy
+syncs count in the CPU per pod. Run alone:
 `sudo python -m tests.bench.bench_cluster`. The last line is the headline figure.
 """
 
@@ -36,6 +38,7 @@ LAN = os.environ.get("NETSIM_BENCH_LAN", "192.168.79.0/24")
 FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
 NODES = int(os.environ.get("NETSIM_BENCH_NODES") or (10 if FULL else 3))
 SIZES = series.sizes((300,) if FULL else (30,))  # pods; several for the chart (tests/bench/plots)
+SERVICE = os.environ.get("NETSIM_BENCH_SERVICE") == "1"
 TICK = os.sysconf("SC_CLK_TCK")
 
 _PROBE = r"""
@@ -137,6 +140,11 @@ def measure(N: int = SIZES[0]) -> dict:
         idle_rate = (_cpu(cp) - cpu0) / (time.monotonic() - t)
         t, cpu0 = time.monotonic(), _cpu(cp)
         agents0 = sum(_cpu(p) for p in agents)
+        if SERVICE:
+            c.create({"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": "bench", "namespace": "default"},
+                      "spec": {"selector": {"app": "bench"},
+                               "ports": [{"port": 80, "targetPort": 8080}]}})
         c.create({"apiVersion": "apps/v1", "kind": "Deployment",
                   "metadata": {"name": "bench", "namespace": "default"},
                   "spec": {"replicas": N, "selector": {"matchLabels": {"app": "bench"}},
@@ -210,7 +218,8 @@ def report(m: dict) -> None:
     print(f"control plane CPU per pod:        {m['cp_ms_per_pod']:.1f} ms "
           f"(agents {m['agents_ms_per_pod']:.1f} ms)")
     print(f"cluster down ({p} pods):         {m['down_s']:.2f} s   (target <= 2 s)")
-    print(f"headline: up {m['up_s']:.2f} s ({n} nodes), down {m['down_s']:.2f} s ({p} pods), "
+    behind = " behind a Service" if SERVICE else ""
+    print(f"headline: up {m['up_s']:.2f} s ({n} nodes), down {m['down_s']:.2f} s ({p} pods{behind}), "
           f"control plane {m['cp_ms_per_pod']:.1f} ms CPU/pod, "
           f"{m['e2e_pods_per_s']:.1f} pods/s end to end")
 
