@@ -402,6 +402,8 @@ class EndpointsController(Controller):
         self.static_endpoints: dict[tuple[str, str], list] = dict(static_endpoints or {})
         # (pod uid, Service key) -> problem already logged and reported as an event
         self._bad_pods: dict[tuple[str, str], str] = {}
+        # pod uid -> (resourceVersion, pod_problem of that version)
+        self._problems: dict[object, tuple[object, str | None]] = {}
 
     # -- keys ----------------------------------------------------------------------------
     def _enqueue(self, resource: str, *objs: dict) -> None:
@@ -465,8 +467,15 @@ class EndpointsController(Controller):
     def _unusable(self, pod: dict, svc_key: str) -> bool:
         """True (after one log line and one Warning event) for a pod that cannot be an
         endpoint; reported again only when its problem changes."""
-        why = pod_problem(pod)
         md = pod.get("metadata") or {}
+        seen = self._problems.get(md.get("uid"))
+        if seen is not None and md.get("resourceVersion") and seen[0] == md["resourceVersion"]:
+            why = seen[1]  # this version was read already (every pod, every reconcile)
+        else:
+            why = pod_problem(pod)
+            if len(self._problems) > 100_000:  # pods come and go: forget the old ones now and then
+                self._problems.clear()
+            self._problems[md.get("uid")] = (md.get("resourceVersion"), why)
         k = (str(md.get("uid")), svc_key)
         if why is None:
             self._bad_pods.pop(k, None)
