@@ -20,6 +20,7 @@ content changes. `static_endpoints` lets the control plane publish fixed endpoin
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -160,7 +161,9 @@ def _endpoint_port(svc_port: dict, port: int) -> dict:
     return ep
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _ip_key(ip: str) -> tuple:
+    """An address's sort key (remembered: every endpoint is sorted on every reconcile)."""
     try:
         return (0, tuple(int(x) for x in ip.split(".")))
     except ValueError:
@@ -530,14 +533,14 @@ class EndpointsController(Controller):
             if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
                     and TRIGGER_ANNOTATION in ann:
                 return
-            cur = clone(cur)  # cached objects are shared: only a write copies
-            cur["metadata"]["labels"] = labels
-            cur["metadata"]["annotations"] = {**ann, TRIGGER_ANNOTATION: now_rfc3339()}
-            if subsets:
-                cur["subsets"] = subsets
-            else:
-                cur.pop("subsets", None)
-            self.client.update(cur)
+            # A new object over the cached one (shared: never changed): its old subsets,
+            # replaced anyway, are not deep-copied first; the store copies what it is given.
+            new = {**cur, "metadata": {**cur["metadata"], "labels": labels,
+                                       "annotations": {**ann, TRIGGER_ANNOTATION: now_rfc3339()}},
+                   "subsets": subsets}  # in its place, as assigning it kept it
+            if not subsets:
+                del new["subsets"]
+            self.client.update(new)
             return
         obj = {"apiVersion": "v1", "kind": "Endpoints",
                "metadata": {"name": name, "namespace": ns, "labels": labels,
@@ -620,14 +623,14 @@ class EndpointsController(Controller):
                 self.client.delete("endpointslices", s["metadata"]["name"], ns)
 
     def _update_slice(self, s: dict, want: tuple[list, list], labels: dict, owner: list) -> None:
-        s = clone(s)  # a cached object: shared
-        s["metadata"]["labels"] = labels
-        s["metadata"]["ownerReferences"] = owner
-        s["metadata"]["annotations"] = {**(s["metadata"].get("annotations") or {}),
-                                        TRIGGER_ANNOTATION: now_rfc3339()}
-        s["addressType"] = "IPv4"
-        s["ports"], s["endpoints"] = want
-        self.client.update(s)
+        # A new object over the cached one (shared: never changed), not a deep copy of its
+        # endpoints, which are replaced anyway; the store copies what it is given.
+        md = {**s["metadata"], "labels": labels, "ownerReferences": owner,
+              "annotations": {**(s["metadata"].get("annotations") or {}),
+                              TRIGGER_ANNOTATION: now_rfc3339()}}
+        ports, eps = want
+        self.client.update({**s, "metadata": md, "addressType": "IPv4", "ports": ports,
+                            "endpoints": eps})
 
     def _mirror(self, svc: dict) -> None:
         """Selectorless Service: mirror the user's Endpoints into slices, never edit them."""
