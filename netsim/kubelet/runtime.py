@@ -54,6 +54,46 @@ def proc_starttime(pid: int) -> int | None:
     return int(rest[19])
 
 
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process in clock ticks (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return int(rest[11]) + int(rest[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# kubelet's --runtime-request-timeout (default 2m0s): how long a runtime operation (here:
+# a pod's holder or the image server coming up) may take in all, however busy the machine
+START_LIMIT_SECONDS = 120.0
+
+
+class StartWatch:
+    """How long to wait for a process we started to get somewhere: `idle` s after it last
+    used CPU (a process starting on a slow or emulated machine, importing for seconds, is
+    slow, not stuck), at most `limit` s in all; and how long to sleep between looks (5 ms
+    at first, then a quarter of the time waited so far, at most 0.5 s: no busy polling of
+    /proc while the process needs the CPU itself)."""
+
+    def __init__(self, pid: int, idle: float, limit: float = START_LIMIT_SECONDS) -> None:
+        self.pid, self.idle = pid, idle
+        self.t0 = time.monotonic()
+        self.deadline, self.end = self.t0 + idle, self.t0 + limit
+        self.ticks = cpu_ticks(pid)
+
+    def expired(self) -> bool:
+        now = time.monotonic()
+        ticks = cpu_ticks(self.pid)
+        if ticks is not None and ticks != self.ticks:
+            self.ticks, self.deadline = ticks, now + self.idle
+        return now >= self.deadline or now >= self.end
+
+    def poll(self) -> float:
+        """Seconds to the next look."""
+        return min(max(0.005, (time.monotonic() - self.t0) / 4), 0.5)
+
+
 def cmdline(pid: int) -> list[str] | None:
     """The argv a process runs now (None once it is gone)."""
     try:

@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 
 ENV = "NETSIM_ZYGOTE"
 SERVER = os.path.join(os.path.dirname(os.path.abspath(catalog.__file__)), "zygote.py")
+# how long the server may go without using CPU before it is taken for broken (its imports
+# take 0.1 s here, minutes on an emulated machine: runtime.StartWatch; 2 min in all)
 START_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 30.0  # for a reply to a fork: past it the container is exec'd instead
 # Room for the children's argv and environment in the server's own blocks (what
 # /proc/<pid>/cmdline and environ show; netsim.images.zygote._blocks); larger ones are exec'd.
 ARGV_ROOM, ENV_ROOM = 2048, 65536
@@ -159,12 +162,12 @@ class Zygote:
                 env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                      "NETSIM_ENV_ROOM": " " * ENV_ROOM})
             self.ledger.add("process", role=self.role, pid=self.pid, starttime=self.starttime)
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and self.alive():
+            watch = runtime.StartWatch(self.pid, START_TIMEOUT)
+            while not watch.expired() and self.alive():
                 if os.path.exists(self.path):
                     with contextlib.suppress(OSError), self._connect(0.5):
                         return True
-                time.sleep(0.005)
+                time.sleep(watch.poll())
             log.warning("image server %s did not start (see %s): containers are exec'd",
                         self.role, self.log_path)
             runtime.terminate([(self.pid, self.starttime)], 0.5)
@@ -209,7 +212,7 @@ class Zygote:
 
     def _request(self, req: dict) -> tuple[int, int] | None:
         try:
-            with self._connect(10.0) as s:
+            with self._connect(REQUEST_TIMEOUT) as s:
                 s.sendall(json.dumps(req).encode() + b"\n")
                 data = b""
                 while not data.endswith(b"\n"):
