@@ -173,6 +173,25 @@ class Kubelet:
         return out
 
     def register(self) -> None:
+        """Create (or update) this node's Node, retrying as upstream's registerWithAPIServer
+        does (100 ms doubling to 7 s, until it works): an API server too busy to answer
+        within the client's timeout, as on a slow or emulated machine while the control
+        plane starts, or one that restarts, is waited for, not the end of the agent."""
+        delay = 0.1
+        while True:
+            try:
+                self._register()
+                return
+            except (errors.ApiError, OSError) as e:
+                code = getattr(e, "code", 0)
+                if code and code < 500 and code != 429:
+                    raise  # the API refused the object itself: no retry makes it right
+                log.warning("Unable to register node %s with API server: %s", self.node.name, e)
+                if self.stopped.wait(delay):
+                    raise
+                delay = min(delay * 2, 7.0)
+
+    def _register(self) -> None:
         obj = self.node_object()
         try:
             self.client.create(obj)
