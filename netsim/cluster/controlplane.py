@@ -157,7 +157,7 @@ def _serve_in_cluster(store: Store, cfg: ClusterConfig, ctx, servers: list,
             return
         servers.append(srv)
         log.info("API for pods on %s:%d (netns %s)", node.ip, IN_CLUSTER_PORT, path)
-        srv.serve_forever(poll_interval=0.05)
+        srv.serve_forever()
 
     threading.Thread(target=bind, daemon=True, name="api-in-cluster").start()
     return node.ip, IN_CLUSTER_PORT
@@ -202,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(serve_tls(store, host, int(port), ctx))
         in_cluster = _serve_in_cluster(store, cfg, ctx, servers)
     servers.append(serve(store, socket_path(cfg.name)))
-    # A short poll: shutdown() waits for it, and `cluster down` waits for the shutdown.
+    # shutdown() wakes their loops at once (_Server.serve_forever), `cluster down` waits for it.
     for i, srv in enumerate(servers):
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+        threading.Thread(target=srv.serve_forever, daemon=True,
                          name=f"api-{i}").start()
     bootstrap_objects(client, cfg)
     informers = InformerFactory(client)
