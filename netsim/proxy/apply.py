@@ -237,10 +237,18 @@ def send_nft_batch(batch: nftnl.Batch, netns: str | None = None) -> None:
     """One nf_tables batch (one transaction, as `nft -f` sends it) on a netlink socket of
     `netns` (None: this one). The last message asks for an ack, which the kernel queues
     (after any errors) once it committed or aborted the whole batch, inside sendmsg().
-    Raises NftError (nothing applied) with nft's kind of message when it was refused."""
+    Raises NftError (nothing applied) with nft's kind of message when it was refused, and
+    when the socket failed (applied or not: unknown, so the syncer resyncs fully)."""
+    check_not_root(netns, "nft")
+    try:
+        _send_nft_batch(batch, netns)
+    except OSError as e:  # the socket itself failed: whether the kernel took it is unknown
+        raise NftError(f"netlink: {e}") from e
+
+
+def _send_nft_batch(batch: nftnl.Batch, netns: str | None) -> None:
     from netsim.net.rtnl import in_netns  # noqa: PLC0415
 
-    check_not_root(netns, "nft")
     with contextlib.ExitStack() as stack:
         if netns:
             stack.enter_context(in_netns(os.path.join(NETNS_DIR, netns)))

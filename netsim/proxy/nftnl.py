@@ -174,7 +174,10 @@ def encode(text: str) -> Batch:
     b = Batch()
     for line in text.splitlines():
         if line:
-            _line(b, line)
+            try:
+                _line(b, line)
+            except (IndexError, KeyError, struct.error) as e:  # a form cut short
+                raise Unsupported(line) from e
     return b
 
 
@@ -255,10 +258,9 @@ def _rule(b: Batch, chain: str, rule: str, line: str) -> None:
         w = words[i:]
         if w[0] == "ip" and len(w) >= 3 and w[1] in ("saddr", "daddr"):
             neg = w[2] == "!="
-            addr = w[3] if neg else w[2]
             if neg and len(w) < 4:
                 raise Unsupported(line)
-            exprs += _addr_match(w[1], neg, addr)
+            exprs += _addr_match(w[1], neg, w[3] if neg else w[2])
             i += 4 if neg else 3
         elif w[:4] == ["fib", "saddr", "type", "local"]:
             # fib flags saddr, result addrtype, into reg 1; == RTN_LOCAL (host order)

@@ -81,6 +81,9 @@ def test_ack_flag_on_the_last_message():
     "add element ip kube-proxy cluster-ips { 10.96.0.1 , 10.96.0.2 }",
     "flush map ip kube-proxy service-ips",
     "add rule ip kube-proxy service-X ip daddr 10.96.0.0/0 drop",
+    "add rule ip kube-proxy service-X ip saddr !=",
+    "add rule ip kube-proxy service-X meta l4proto tcp dnat to 10.1.1.1:99999",
+    "add element ip kube-proxy service-ips { 10.96.0.1 . tcp . 80 : accept }",
 ])
 def test_unknown_lines_go_to_nft(line):
     with pytest.raises(nftnl.Unsupported):
