@@ -1,7 +1,7 @@
 """Runs *inside* the VM (tests/vm/harness.py), as root: a whole netsim cluster in IPVS mode,
 driven as a user would, then link impairment on it. One boot, one cluster, for all of it.
 
-    python3 ipvs_cluster_scenario.py REPO_ROOT VENV_PYTHON
+    python3 ipvs_cluster_scenario.py REPO_ROOT VENV_PYTHON [--profile]
 
 1. `netsim cluster up --proxy-mode ipvs --nodes 2` (DNS and ingress add-ons); Deployments
    web (2 echo pods, a preStop sleep) and solo (1, on the control-plane node), pods client
@@ -50,18 +50,18 @@ PY = sys.argv[2] if len(sys.argv) > 2 else sys.executable
 if os.path.exists(PY) and not os.environ.get("NSIM_REEXEC"):
     # the venv's python (dnslib, pyroute2, ...): the harness starts the guest's python3
     os.environ["NSIM_REEXEC"] = "1"
-    os.execv(PY, [PY, os.path.abspath(__file__), REPO, PY])
+    os.execv(PY, [PY, os.path.abspath(__file__), REPO, PY, *sys.argv[3:]])
 sys.path.insert(0, REPO)
 os.environ["PYTHONPATH"] = REPO  # the tree under test, for every netsim process
 # node-monitor-grace-period (upstream 40 s; 60: a busy emulated kubelet posts late) (inherited by the control plane; the
 # kubelet posts its status every 10 s); the pod that is to be evicted tolerates the
 # unreachable taint for 10 s, every other pod for the default 300 s
 os.environ.setdefault("NETSIM_NODE_MONITOR_GRACE", "60")
-# the kubelet's image server (netsim.kubelet.zygote, on by default since 8d6f50a) is not yet
-# seen working in the VM: two runs with it left every pod Pending for 10 minutes
-os.environ.setdefault("NETSIM_ZYGOTE", "0")
+# the kubelet's image server (netsim.kubelet.zygote) is on, as by default: pods stayed
+# Pending with it until the kubelet waited for a slow holder/server while it used CPU
+# (runtime.StartWatch) instead of killing it after a fixed 5-10 s
 
-from tests.vm import vm_client  # noqa: E402
+from tests.vm import guestmon, vm_client  # noqa: E402
 
 # a name and LAN no cluster of the host uses: the guest sees the host's /var/lib/netsim
 # (read-only, overlaid), a host cluster's state of the same name would look like one up
@@ -70,6 +70,7 @@ CLIENT_IP = "192.168.120.50"
 CLIENT_NS = f"{CLUSTER}-lanclient"
 LOGS = f"/var/lib/netsim/{CLUSTER}/logs"
 T0 = time.monotonic()
+PROFILE = "--profile" in sys.argv[3:]  # py-spy samples of the hottest process, cProfile of up
 failures: list[str] = []
 
 
@@ -97,13 +98,26 @@ def netsim(*args: str, check_rc: bool = True, timeout: float = 600,
     a busy machine a CLI process spends minutes importing netsim before it does anything."""
     argv = list(args) if args[0] == "cluster" else ["--cluster", CLUSTER, *args]
     if args[0] == "exec" or args[:2] in (("cluster", "up"), ("cluster", "down")):
-        p = subprocess.run([PY, "-m", "netsim.cli.main", *argv], capture_output=True,
+        prof = PROFILE and args[:2] == ("cluster", "up")
+        p = subprocess.run([PY, *(("-m", "cProfile", "-o", "/tmp/up.prof") if prof else ()),
+                            "-m", "netsim.cli.main", *argv], capture_output=True,
                            text=True, timeout=timeout, input=input)
+        if prof:
+            print_profile("/tmp/up.prof", "cluster up")
     else:
         p = _in_process(argv, input)
     if check_rc and p.returncode != 0:
         raise RuntimeError(f"netsim {' '.join(args)} ({p.returncode}): {p.stdout}{p.stderr}")
     return p
+
+
+def print_profile(path: str, what: str, top: int = 40) -> None:
+    """--profile: where a command's time went (cProfile, by cumulative time)."""
+    import io
+    import pstats
+    out = io.StringIO()
+    pstats.Stats(path, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"NSIM profile of {what}:\n{out.getvalue()}", flush=True)
 
 
 def _in_process(argv: list[str], input: str | None) -> subprocess.CompletedProcess:
@@ -387,6 +401,10 @@ def main() -> int:
     from netsim.net.topology import ClusterConfig
 
     report("kernel", os.uname().release)
+    guestmon.start(float(os.environ.get("NSIM_MON_INTERVAL", "30")), T0)
+    pyspy = os.path.join(os.path.dirname(PY), "py-spy")
+    if PROFILE and os.path.exists(pyspy):  # where py-spy is installed
+        guestmon.profile_hottest(pyspy, t0=T0)
     up = netsim("cluster", "up", "--name", CLUSTER, "--lan", LAN, "--nodes", "2",
                 "--proxy-mode", "ipvs", check_rc=False, timeout=1200)
     stamp("cluster_up")
@@ -621,10 +639,21 @@ def stats_and_trace(client, cfg) -> None:
         tr = {}
     print(json.dumps(tr)[:3000], flush=True)
     to = tr.get("delivered_to") or {}
+    hops = tr.get("hops", [])
+    vip = client.get("services", "web", "default")["spec"]["clusterIP"]
+    # issue 14's path in IPVS mode: iptables hops -> ipset -> virtual server -> the real
+    # server chosen -> delivered
+    kinds = [(h.get("table"), h.get("chain")) for h in hops if h.get("table")]
+    want = [("nat", "PREROUTING"), ("ipset", "KUBE-CLUSTER-IP"), ("ipvs", f"TCP {vip}:80")]
+    order = [next((i for i, k in enumerate(kinds) if k == w), -1) for w in want]
+    real = [h for h in hops if h.get("table") == "ipvs" and h.get("rule", "").startswith("-a ")]
     check(tr.get("verdict") == "delivered" and to.get("ip") in eps
-          and any(h.get("table") == "ipvs" for h in tr.get("hops", [])),
-          "netsim trace pod/client svc/web in IPVS mode: delivered to a web pod, the IPVS "
-          "virtual and real server named", (t.stdout + t.stderr)[-600:])
+          and -1 not in order and order == sorted(order)
+          and len(real) == 1 and f"-r {to.get('ip')}:8080" in real[0]["rule"]
+          and hops[-1].get("at") == f"pod/{to.get('pod')}",
+          "netsim trace pod/client svc/web in IPVS mode: nat PREROUTING, the KUBE-CLUSTER-IP "
+          "ipset, the virtual server, the real server chosen, delivered to that web pod",
+          json.dumps({"order": order, "kinds": kinds})[:600] + (t.stdout + t.stderr)[-600:])
     stamp("trace")
 
 

@@ -104,8 +104,8 @@ def test_graceful_termination_keeps_an_established_connection(vm):
 
 def test_proxy_stats_and_trace_in_ipvs_mode(vm):
     _expect(vm, "netsim proxy stats web in IPVS mode names ipvsadm and the web pods",
-            "netsim trace pod/client svc/web in IPVS mode: delivered to a web pod, the IPVS "
-            "virtual and real server named")
+            "netsim trace pod/client svc/web in IPVS mode: nat PREROUTING, the KUBE-CLUSTER-IP "
+            "ipset, the virtual server, the real server chosen, delivered to that web pod")
 
 
 def test_network_policy_in_ipvs_mode_same_node_and_cross_node(vm):
