@@ -22,6 +22,11 @@ Strategy, as upstream:
   notices a deleted map element's chain reference only a bit later;
 - stale affinity sets are deleted at once.
 
+Beyond upstream (issue #16, costs that grow with the table): a service chain whose rules
+would not change is not rewritten, also by a restarted process (its rules are read from the
+listing); a partial sync computes only the changed services (`NftState.services`); small
+transactions reach the kernel as our own netlink batch (netsim/proxy/nftnl.py), not nft.
+
 Deliberate differences: services are written in sorted svcPortName order (upstream: Go
 map order); topology hints are not modelled; IPv4 only; no health-check-node-port server.
 """
