@@ -282,8 +282,10 @@ def test_kube_proxy_sync_loop_survives_exceptions_and_backs_off(client, monkeypa
     _fill(kp, client)
     t = _run_loop(kp)
     try:
-        wait_for(lambda: kp.syncs >= 1, timeout=5, what="a sync after three failures")
-        assert t.is_alive() and kp.failures == 0
+        # the loop resets `failures` after sync_once counted the sync: wait for both
+        wait_for(lambda: kp.syncs >= 1 and kp.failures == 0, timeout=5,
+                 what="a sync after three failures")
+        assert t.is_alive()
         assert {sp.name for sp in kp.last_snapshot.service_ports} == {"web", "api"}
     finally:
         kp.stopped.set()
