@@ -57,10 +57,12 @@ def test_running_scheduler_spreads_counts_ports_and_frees_room(client):  # noqa:
         client.update_status(done)
         wait_for(lambda: _bound(client)["hp-2"], 10, 0.02, what="hp-2 bound after room freed")
         assert _bound(client)["hp-2"] == "n1"
-        # the cache is what a recount of the pods gives
-        usage, pending, _ = sched._cache.snapshot()
-        assert pending == []
-        assert _same(usage, NodeUsage(client.list("pods", "default")))
+        # the cache is what a recount of the pods gives, once the informer has the binding
+
+        def caught_up() -> bool:
+            usage, pending, _ = sched._cache.snapshot()
+            return pending == [] and _same(usage, NodeUsage(client.list("pods", "default")))
+        wait_for(caught_up, 10, 0.02, what="the cache to equal a recount")
     finally:
         sched.stop()
         factory.stop()
