@@ -5,9 +5,14 @@ and each test here reads its part of what the scenario printed.
 When it runs: where the other VM tests run (tests/vm/test_kube_proxy_ipvs.py: after
 vagrant/provision.sh, which installs qemu and caches the kernel, or with NETSIM_VM_TESTS=1;
 skipped, saying why, where the VM can't boot) *and* NETSIM_VM_CLUSTER=1: not yet by
-default, because it has not yet been seen to finish within CI's budget (on this 2-core
-machine shared with other work, load average 15-80, the guest got ~0.4 of a core: cluster
-up 77-380 s, and pods came Ready at about one a minute). NETSIM_VM_CLUSTER_TIMEOUT bounds
+default, because it has not yet been seen to pass, nor so within CI's budget. On this
+2-core machine shared with other work (host load 10-35, the VM booting in 11-43 s instead
+of ~6) the last run (2026-12-02) got cluster up in 64-266 s and the pods on the worker
+Running with the image server on (before that every pod stayed Pending: the kubelet killed
+slow pod holders after 10 s), but the control plane then used ~2/3 of a vCPU, answered
+some requests only after the clients' 60 s, and the control-plane node's pods were never
+Ready in 15 minutes. `harness.py ... ipvs_cluster_scenario.py REPO VENV_PYTHON --profile`
+prints where the guest's CPU goes (tests/vm/guestmon.py). NETSIM_VM_CLUSTER_TIMEOUT bounds
 the VM (default 1200 s; the scenario itself follows the cluster's progress, not fixed
 waits).
 """
