@@ -53,6 +53,7 @@ MODULES = (
     "ip_set_hash_ipportnet", "ip_set_bitmap_port", "xt_set",
     "ip_tables", "iptable_nat", "iptable_filter", "xt_comment", "xt_mark", "xt_addrtype",
     "xt_conntrack", "xt_MASQUERADE", "ipt_REJECT", "xt_physdev", "xt_ipvs",
+    "iptable_mangle", "xt_nat", "xt_statistic", "xt_recent", "xt_multiport", "xt_tcpudp",  # iptables mode
     "sch_prio", "sch_netem", "sch_tbf", "cls_u32",  # netsim link impair
 )
 
