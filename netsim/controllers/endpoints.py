@@ -582,12 +582,7 @@ class EndpointsController(Controller):
                 if s is not None:
                     self._update_slice(s, (ports, eps), labels, owner)
                     continue
-                self.client.create({
-                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                    "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
-                                 "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
-                                 "ownerReferences": owner},
-                    "addressType": "IPv4", "endpoints": eps, "ports": ports})
+                self._create_slice(name, ns, labels, owner, ports, eps)
             for s in gone:
                 with contextlib.suppress(errors.NotFound):
                     self.client.delete("endpointslices", s["metadata"]["name"], ns)
@@ -612,15 +607,19 @@ class EndpointsController(Controller):
             if existing:
                 self._update_slice(existing.pop(0), want, labels, owner)
                 continue
-            self.client.create({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
-                             "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
-                             "ownerReferences": owner},
-                "addressType": "IPv4", "endpoints": want[1], "ports": want[0]})
+            self._create_slice(name, ns, labels, owner, want[0], want[1])
         for s in existing:
             with contextlib.suppress(errors.NotFound):
                 self.client.delete("endpointslices", s["metadata"]["name"], ns)
+
+    def _create_slice(self, name: str, ns: str, labels: dict, owner: list, ports: list,
+                      eps: list) -> None:
+        self.client.create({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
+                         "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
+                         "ownerReferences": owner},
+            "addressType": "IPv4", "endpoints": eps, "ports": ports})
 
     def _update_slice(self, s: dict, want: tuple[list, list], labels: dict, owner: list) -> None:
         # A new object over the cached one (shared: never changed), not a deep copy of its
