@@ -198,6 +198,14 @@ def test_run_a_pod_expose_it_and_run_a_client_that_is_removed(cluster, ns):
     assert cluster.client.get("pods", "srv", NS)["metadata"]["labels"] == {"run": "srv"}
     wait_for(lambda: cluster.client.get("endpoints", "srv", NS).get("subsets"), 30,
              what="srv's endpoints")
+    # and programmed on every worker, where the client may land: kube-proxy syncs at most
+    # once a second in a stream of changes (minSyncPeriod), and an image-server container
+    # can start within that second (CI once saw curl exit 7)
+    url = f"http://{cluster.client.get('services', 'srv', NS)['spec']['clusterIP']}:8080/"
+    for node in ("k8s-slave-172", "k8s-slave-173"):
+        wait_for(lambda n=node: cluster.in_netns(cluster.node_netns(n), "curl", "-s", "-m", "2",
+                                                 url).returncode == 0, 30,
+                 what=f"srv's ClusterIP from {node}")
     r = cluster.netsim("run", "cli", "--rm", "-i", "--restart=Never", "--image=curlimages/curl",
                        "-n", NS, "--", "curl", "-s", "-m", "5", "srv:8080/hi", timeout=90)
     assert '"path": "/hi"' in r.stdout and '"pod": "srv"' in r.stdout
