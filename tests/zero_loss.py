@@ -357,11 +357,6 @@ def delete_coredns() -> Scenario:
     return Scenario("delete a coredns pod", lambda env: prepare(env, 3), act, done)
 
 
-def drain_available(env_or_cluster) -> bool:
-    cluster = getattr(env_or_cluster, "cluster", env_or_cluster)
-    return cluster.netsim("drain", "--help", check=False).returncode == 0
-
-
 def drain(replicas: int) -> Scenario:
     def busiest(env: Env) -> str:
         by_node: dict[str, int] = {}

@@ -4,7 +4,7 @@ readiness probe failing within its lame duck, a PodDisruptionBudget for the drai
 no preStop, kubeadm's coredns probe, no budget).
 
 Scenarios: rolling update of 3 and of 30 replicas, scale 10 -> 1, a coredns pod deleted, a
-drain of the worker holding most endpoints (when `netsim drain` exists). Each runs until it
+drain of the worker holding most endpoints. Each runs until it
 has sent its requests over the four kinds of load (ClusterIP, NodePort, ingress, DNS),
 repeating its change back to back (scale up again, uncordon) so every request meets one.
 Prints requests/s and failures per scenario, both variants side by side (a DNS lookup is
@@ -39,12 +39,9 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def scenarios(cluster) -> list[zero_loss.Scenario]:
-    out = [zero_loss.rolling_update(3), zero_loss.rolling_update(BIG),
-           zero_loss.scale_down(10, 1), zero_loss.delete_coredns()]
-    if zero_loss.drain_available(cluster):
-        out.append(zero_loss.drain(6))
-    return out
+def scenarios() -> list[zero_loss.Scenario]:
+    return [zero_loss.rolling_update(3), zero_loss.rolling_update(BIG),
+            zero_loss.scale_down(10, 1), zero_loss.delete_coredns(), zero_loss.drain(6)]
 
 
 def measure() -> list[tuple[zero_loss.Result, zero_loss.Result]]:
@@ -55,7 +52,7 @@ def measure() -> list[tuple[zero_loss.Result, zero_loss.Result]]:
     try:
         env = zero_loss.setup(cluster)
         pairs = []
-        for sc in scenarios(cluster):
+        for sc in scenarios():
             row = []
             for prestop in (True, False):
                 env.prestop = prestop
