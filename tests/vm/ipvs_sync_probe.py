@@ -26,15 +26,20 @@ SERVICES = 20
 ROUNDS = 5
 
 
+def node_netns(ns: str, address: str) -> None:
+    """A throw-away node netns: lo up, a dummy eth0 with `address` (the node's LAN link)."""
+    for cmd in (["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+                ["ip", "-n", ns, "link", "add", "eth0", "type", "dummy"],
+                ["ip", "-n", ns, "addr", "add", address, "dev", "eth0"],
+                ["ip", "-n", ns, "link", "set", "eth0", "up"]):
+        subprocess.run(cmd, check=True)
+
+
 def outer(py: str, trees: list[str]) -> int:
     rc = 0
     for i, tree in enumerate(trees):
         ns = f"vmp{i}"
-        for cmd in (["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-                    ["ip", "-n", ns, "link", "add", "eth0", "type", "dummy"],
-                    ["ip", "-n", ns, "addr", "add", "192.168.120.2/24", "dev", "eth0"],
-                    ["ip", "-n", ns, "link", "set", "eth0", "up"]):
-            subprocess.run(cmd, check=True)
+        node_netns(ns, "192.168.120.2/24")
         p = subprocess.run(["ip", "netns", "exec", ns, py, os.path.abspath(__file__), "--inner",
                             tree], capture_output=True, text=True, timeout=1800)
         sys.stdout.write(p.stdout)

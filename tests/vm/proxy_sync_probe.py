@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from ipvs_sync_probe import node_netns  # its sibling in tests/vm: the script's own folder
+
 ROUNDS = 3
 
 
@@ -29,11 +31,7 @@ def outer(py: str, tree: str, sizes: list[int]) -> int:
     for n in sizes:
         for mode in ("iptables", "ipvs"):
             ns = f"psp-{mode}-{n}"
-            for cmd in (["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
-                        ["ip", "-n", ns, "link", "add", "eth0", "type", "dummy"],
-                        ["ip", "-n", ns, "addr", "add", "192.168.3.171/24", "dev", "eth0"],
-                        ["ip", "-n", ns, "link", "set", "eth0", "up"]):
-                subprocess.run(cmd, check=True)
+            node_netns(ns, "192.168.3.171/24")
             p = subprocess.run(["ip", "netns", "exec", ns, py, os.path.abspath(__file__),
                                 "--inner", tree, mode, str(n)],
                                capture_output=True, text=True, timeout=3600)
