@@ -282,7 +282,16 @@ def _old_pods(env: Env) -> set[str]:
 def rolling_update(replicas: int) -> Scenario:
     def act(env: Env):
         old = _old_pods(env)
-        env.netsim("rollout", "restart", f"deployment/{APP}", "-n", NS)
+
+        def restarted() -> bool:
+            # kubectl refuses a second restart within the same second (its annotation has a
+            # second's resolution, the patch would be empty), and a quick rollout is done
+            # within one: as a user would, try again a moment later
+            p = env.netsim("rollout", "restart", f"deployment/{APP}", "-n", NS, check=False)
+            if p.returncode and "within the past second" not in p.stderr:
+                raise AssertionError(f"rollout restart: {p.stdout}{p.stderr}")
+            return p.returncode == 0
+        wait_for(restarted, 10, 0.2, what="rollout restart accepted")
         return old
 
     def done(env: Env, old) -> bool:

@@ -192,6 +192,13 @@ def _toggle(ctx: Ctx, args: list[str], sub: str) -> int:
                          "resume first)")
             continue
         now = datetime.now().astimezone().isoformat(timespec="seconds")
+        tmeta = ((d.get("spec") or {}).get("template") or {}).get("metadata") or {}
+        if sub == "restart" and (tmeta.get("annotations") or {}).get(ro.RESTARTED_AT) == now:
+            # kubectl's patch would be empty (the annotation has a second's resolution)
+            errs_.append(f"error: failed to create patch for {name}: if restart has already "
+                         "been triggered within the past second, please wait before "
+                         "attempting to trigger another")
+            continue
 
         def mutate(o: dict, now: str = now) -> None:
             spec = o.setdefault("spec", {})

@@ -408,6 +408,31 @@ def test_rollout_restart_ds_replaces_every_pod(cl: Cluster, capsys) -> None:
                for p in pods)
 
 
+def test_a_second_restart_within_the_same_second_is_refused_as_kubectl_does(
+        cl: Cluster, capsys, monkeypatch) -> None:
+    # kubectl's restartedAt has a second's resolution: the same second makes an empty patch,
+    # which kubectl refuses rather than print "restarted" for a restart that did not happen
+    from datetime import datetime, timezone
+
+    from netsim.cli import rollout_cmds
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 12, 2, 19, 11, 36, 400000, tzinfo=timezone.utc)
+    monkeypatch.setattr(rollout_cmds, "datetime", Frozen)
+    cl.client.create(fluentd())
+    assert rollout_cmds.run(_ctx(cl), ["restart", "ds/fluentd-elasticsearch"]) == 0
+    rv = cl.client.get("daemonsets", "fluentd-elasticsearch", NS)["metadata"]["resourceVersion"]
+    capsys.readouterr()
+    assert rollout_cmds.run(_ctx(cl), ["restart", "ds/fluentd-elasticsearch"]) == 1
+    assert capsys.readouterr().err == (
+        "error: failed to create patch for fluentd-elasticsearch: if restart has already been "
+        "triggered within the past second, please wait before attempting to trigger another\n")
+    assert cl.client.get("daemonsets", "fluentd-elasticsearch",
+                         NS)["metadata"]["resourceVersion"] == rv
+
+
 def test_node_heartbeats_do_not_queue_daemonsets(cl: Cluster) -> None:
     cl.client.create(fluentd())
     old = cl.client.get("nodes", "k8s-slave-172")
