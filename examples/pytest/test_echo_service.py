@@ -58,6 +58,7 @@ def echo(netsim_cluster):
     """The echo Deployment, its Service and a client pod, ready."""
     netsim_cluster.apply(MANIFESTS)
     netsim_cluster.wait("deploy/echo", timeout=60)
+    netsim_cluster.wait("svc/echo", timeout=60)  # every node's kube-proxy sends it on
     netsim_cluster.wait("pod/client", timeout=60)
     yield netsim_cluster
     netsim_cluster.delete(MANIFESTS)

@@ -48,7 +48,8 @@ DEFAULT_NAME_PREFIX = "t"
 MAX_NAME = 10  # a cluster name: a DNS-1123 label of at most 10 characters (nsim-<name>)
 
 # What `wait` waits for when no condition is given, per kind (kubectl wait --for=condition=...)
-_DEFAULT_CONDITION = {"Pod": "Ready", "Deployment": "Available", "Job": "Complete"}
+_DEFAULT_CONDITION = {"Pod": "Ready", "Deployment": "Available", "Job": "Complete",
+                      "Service": "Serving"}
 
 _SERVER_ERROR = re.compile(r"^Error from server \((\w+)\)")
 _INVALID = re.compile(r'^The \S+ "[^"]*" is invalid')  # field errors: kubectl prints no prefix
@@ -469,8 +470,8 @@ class Cluster:
             self.down()
 
     def up(self) -> Cluster:
-        """Bring the cluster up (`netsim cluster up`): nodes Ready when it returns. Whatever
-        fails or interrupts it, nothing is left behind."""
+        """Bring the cluster up (`netsim cluster up`): nodes Ready and the cluster DNS
+        answering when it returns. Whatever fails or interrupts it, nothing is left behind."""
         if self._up:
             return self
         from netsim.cluster import lifecycle  # noqa: PLC0415
@@ -511,6 +512,7 @@ class Cluster:
                         continue
                     raise NetsimError(f"error: {e}") from e
                 self._kubeconfig = kubeconfig
+                self._wait_dns()
                 self._up = True
                 return self
         except BaseException:
@@ -529,6 +531,12 @@ class Cluster:
         if net.prefixlen >= 24:
             return [str(net)]
         return [str(s) for s in net.subnets(new_prefix=24)]
+
+    def _wait_dns(self) -> None:
+        # `cluster up` returns at nodes Ready, as kubeadm's init; coredns starts after that.
+        # A test's first lookup of a Service's name must not race it.
+        self.wait("deploy/coredns", namespace="kube-system", timeout=self.timeout)
+        self.wait("svc/kube-dns", namespace="kube-system", timeout=self.timeout)
 
     def down(self) -> None:
         """Take the cluster down (`netsim cluster down`): every netns, link, route, process
@@ -661,7 +669,10 @@ class Cluster:
         """`kubectl wait --for=condition=C TYPE/NAME`: until the object's condition C is
         True; returns the object. C defaults to Ready for a pod, Available for a
         Deployment, Complete for a Job (Ready otherwise); "delete" waits until it is gone
-        (returns {}). Raises NotFoundError when it is not there (unless waiting for its
+        (returns {}). A Service (`svc/NAME`) has no condition in Kubernetes; here it waits
+        until the Service works as a test means it: a ready endpoint, and a connection to
+        its ClusterIP from every node gets through (kube-proxy programs a change within its
+        sync period, up to a second after the endpoint turned ready). Raises NotFoundError when it is not there (unless waiting for its
         deletion) and WaitTimeout (`error: timed out waiting for the condition on
         pods/x`) after `timeout` seconds."""
         from netsim.api import errors as api_errors  # noqa: PLC0415
@@ -680,12 +691,33 @@ class Cluster:
                 if e.reason == "NotFound" and cond.lower() == "delete":
                     return {}
                 raise from_api(e) from e
-            if cond.lower() != "delete" and _condition_true(obj, cond):
+            if cond.lower() == "serving" and res.kind == "Service":
+                if self._serving(obj):
+                    return obj
+            elif cond.lower() != "delete" and _condition_true(obj, cond):
                 return obj
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"error: timed out waiting for the condition on "
                                   f"{res.plural}/{name}", reason="Timeout")
             time.sleep(0.1)
+
+    def _serving(self, svc: dict) -> bool:
+        """A ready endpoint in the Service's EndpointSlices and, for a ClusterIP with a TCP
+        port, a connection to it from every node's netns (through kube-proxy's rules)."""
+        spec, meta = svc.get("spec") or {}, svc["metadata"]
+        if spec.get("type") == "ExternalName":
+            return True
+        slices = self.client.list("endpointslices", meta.get("namespace", "default"),
+                                  f"kubernetes.io/service-name={meta['name']}")
+        if not any((e.get("conditions") or {}).get("ready") is not False
+                   for s in slices for e in s.get("endpoints") or []):
+            return False
+        ip = spec.get("clusterIP")
+        tcp = [p["port"] for p in spec.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
+        if not ip or ip == "None" or not tcp:
+            return True
+        return all(_connects(self.config.node_netns(n.name), ip, tcp[0])
+                   for n in self.config.nodes)
 
     def pod(self, name: str, namespace: str = "default") -> Pod:
         """The pod `name` (NotFoundError when there is none)."""
@@ -757,6 +789,16 @@ class Cluster:
         if protocol:
             args += ["--protocol", protocol]
         return json.loads(self.netsim(*args).stdout)
+
+
+def _connects(netns: str, ip: str, port: int) -> bool:
+    """A TCP connection from `netns` to ip:port is accepted within a second."""
+    code = f"import socket; socket.create_connection(({ip!r}, {port}), 1).close()"
+    try:
+        return subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-S", "-c", code],
+                              capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _condition_true(obj: dict, cond: str) -> bool:

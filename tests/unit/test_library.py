@@ -76,6 +76,33 @@ def test_condition_match_is_kubectls():
         {"type": "Ready", "status": "False"}]}}, "Ready")
 
 
+def test_a_service_is_serving_with_a_ready_endpoint_and_its_cluster_ip_open_on_every_node(
+        monkeypatch):
+    from types import SimpleNamespace as NS
+    slices: list[dict] = []
+    c = Cluster("svct")
+    c._client = NS(list=lambda plural, ns, sel: slices if
+                   sel == "kubernetes.io/service-name=web" else [])
+    c._config = NS(nodes=[NS(name="a"), NS(name="b")], node_netns=lambda n: f"svct-{n}")
+    tried: list[tuple] = []
+    open_on = {"svct-a"}
+    monkeypatch.setattr(lib, "_connects", lambda ns, ip, port: tried.append((ns, ip, port))
+                        or ns in open_on)
+    svc = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"clusterIP": "10.96.0.7", "ports": [{"port": 53, "protocol": "UDP"},
+                                                          {"port": 80, "protocol": "TCP"}]}}
+    assert not c._serving(svc) and not tried  # no endpoint yet: no connection tried
+    slices.append({"endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": False}}]})
+    assert not c._serving(svc)
+    slices.append({"endpoints": [{"addresses": ["10.244.2.2"], "conditions": {"ready": True}}]})
+    assert not c._serving(svc)  # node b's kube-proxy has not programmed it yet
+    assert tried[-1] == ("svct-b", "10.96.0.7", 80)
+    open_on.add("svct-b")
+    assert c._serving(svc)
+    assert c._serving({**svc, "spec": {"clusterIP": "None", "ports": svc["spec"]["ports"]}})
+    assert c._serving({"metadata": svc["metadata"], "spec": {"type": "ExternalName"}})
+
+
 def test_a_packet_travels_unbuilt_so_the_pod_fills_in_its_own_source():
     from scapy.all import IP, TCP, Raw
 
