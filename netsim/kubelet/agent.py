@@ -46,6 +46,7 @@ from netsim.net.topology import ClusterConfig, NodeSpec
 log = logging.getLogger("netsim.kubelet")
 KUBELET_VERSION = KUBERNETES_VERSION  # the nodes report the version the API serves
 NODE_INDEX = "node"
+SLOW_SYNC = 2.0  # s: a pod sync that took longer is logged (pods sync one at a time)
 MIN_GRACE = 2.0  # seconds a container gets after its preStop hook, at least (as upstream)
 POST_START_TIMEOUT = 300.0  # a postStart hook that never returns is given up after this
 RESYNC_SECONDS = 60.0  # every pod of the node is synced again (the kubelet's syncFrequency)
@@ -277,6 +278,7 @@ class Kubelet:
                 if self.queue.shutting_down:
                     return
                 continue
+            began = time.monotonic()
             try:
                 again = self.sync(key)
                 self.queue.forget(key)
@@ -287,6 +289,9 @@ class Kubelet:
                 self.queue.add_rate_limited(key)
             finally:
                 self.queue.done(key)
+                took = time.monotonic() - began
+                if took > SLOW_SYNC:  # every other pod of this node waited meanwhile
+                    log.warning("sync of pod %s took %.1f s", key, took)
 
     def _pod_event(self, pod: dict) -> None:
         """An informer handler: queue the pods bound to this node (a delete too)."""

@@ -41,6 +41,24 @@ def _status_col(cluster, name: str) -> str:
     return out[2] if len(out) > 2 else ""
 
 
+def _proc_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "container process: " + " ".join(
+                ln.strip() for ln in f if ln.startswith(("State:", "PPid:")))
+    except OSError:
+        return "container process: gone"
+
+
+def _log_tail(cluster, node: str, lines: int = 40) -> str:
+    path = f"/var/lib/netsim/{cluster.name}/logs/agent-{node}.log"
+    try:
+        with open(path) as f:
+            return f"{path}, last lines:\n" + "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return f"{path}: {e}"
+
+
 def _events(cluster, name: str) -> list[dict]:
     return [e for e in cluster.client.list("events", NS)
             if e["involvedObject"].get("name") == name]
@@ -207,9 +225,15 @@ def test_grace_period_kills_a_container_ignoring_sigterm(cluster, ns, tmp_path):
              and pidfile.read_text(), 30, what="stubborn Running")
     pid = int(pidfile.read_text())
     t0 = time.monotonic()
+    node = cluster.client.get("pods", "stubborn", NS)["spec"]["nodeName"]
     cluster.netsim("-n", NS, "delete", "pod", "stubborn", "--wait=false")
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 20, interval=0.05,
-             what="the container killed")
+    try:
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 20, interval=0.05,
+                 what="the container killed")
+    except AssertionError as e:  # what the kubelet was doing meanwhile (CI shows no logs)
+        raise AssertionError(f"{e}\n{_proc_state(pid)}\nevents: "
+                             f"{[(x['reason'], x['message']) for x in _events(cluster, 'stubborn')]}"
+                             f"\n{_log_tail(cluster, node)}") from None
     took = time.monotonic() - t0
     assert 2.5 <= took < 8, f"killed {took:.1f}s after the delete (grace 3 s)"
     wait_for(lambda: cluster.client.get_or_none("pods", "stubborn", NS) is None, 20,
