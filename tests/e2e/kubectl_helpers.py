@@ -68,5 +68,6 @@ def assert_same(cluster, *args: str) -> str:
     try:
         wait_for(same, timeout=10, what=f"kubectl {' '.join(args)} to print what netsim prints")
     except AssertionError:
-        assert seen[0] == seen[1]  # shows the difference
+        assert seen[0] == seen[1], (  # which command, and both tables
+            f"`{' '.join(args)}` for 10 s:\nkubectl:\n{seen[0]}\nnetsim:\n{seen[1]}")
     return seen[0]
