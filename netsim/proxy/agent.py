@@ -43,7 +43,6 @@ import ctypes
 import dataclasses
 import logging
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -59,7 +58,7 @@ from netsim.proxy.apply import (
     RestoreError,
     check_in_node_netns,
 )
-from netsim.proxy.iptables import RenderOptions, parse_chains, render_full, render_partial
+from netsim.proxy.iptables import RenderedChains, RenderOptions, render_full, render_partial
 from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, unsupported_reason
 from netsim.proxy.model import (
     SERVICE_NAME_LABEL,
@@ -154,16 +153,19 @@ class Syncer:
                 self.need_setup = False
             if self.known_chains is None:
                 self.known_chains = self.ipt.nat_chains()
-            text = render_full(snapshot, self.options, existing_chains=self.known_chains)
+            chains = RenderedChains()
+            text = render_full(snapshot, self.options, existing_chains=self.known_chains,
+                               chains=chains)
         else:
-            text = render_partial(snapshot, changed, self.known_chains or set(), self.options)
+            chains = RenderedChains()
+            text = render_partial(snapshot, changed, self.known_chains or set(), self.options,
+                                  chains=chains)
         try:
             restore_s = self.ipt.restore(text)
         except RestoreError:
             self.known_chains = None
             raise
-        deleted = set(_DELETED_CHAIN.findall(text))
-        declared = parse_chains(text, "nat")
+        deleted, declared = chains.deleted, chains.declared
         if changed is None:
             self.known_chains = declared - deleted
         else:
@@ -181,7 +183,6 @@ class Syncer:
         self.known_chains = None
 
 
-_DELETED_CHAIN = re.compile(r"^-X (\S+)", re.M)
 STALE_CHAIN_DELAY = 1.0  # upstream: stale chains are deleted once they are >1 s old
 
 

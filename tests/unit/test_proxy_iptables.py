@@ -64,17 +64,28 @@ def assert_consistent(*texts: str) -> IptablesRules:
     return rules
 
 
+def assert_chains_reported(text: str, chains: iptables.RenderedChains) -> None:
+    """The chains the renderer reports are those its text declares and deletes (the syncer
+    keeps them instead of parsing the text)."""
+    assert chains.declared == iptables.parse_chains(text, "nat")
+    assert chains.deleted == set(re.findall(r"^-X (\S+)", text, re.M))
+
+
 def render_full(snapshot: ProxySnapshot, options: RenderOptions | None = None, **kw) -> str:
-    text = iptables.render_full(snapshot, options, **kw)
+    chains = iptables.RenderedChains()
+    text = iptables.render_full(snapshot, options, chains=chains, **kw)
     assert_consistent(text)
+    assert_chains_reported(text, chains)
     return text
 
 
 def render_partial(snapshot: ProxySnapshot, changed: set[str], existing_chains: set[str],
                    options: RenderOptions | None = None) -> str:
     """A partial sync, checked on top of a node holding the full sync of the same state."""
-    text = iptables.render_partial(snapshot, changed, existing_chains, options)
+    chains = iptables.RenderedChains()
+    text = iptables.render_partial(snapshot, changed, existing_chains, options, chains=chains)
     assert_consistent(iptables.render_full(snapshot, options), text)
+    assert_chains_reported(text, chains)
     return text
 
 
