@@ -58,7 +58,13 @@ from netsim.proxy.apply import (
     RestoreError,
     check_in_node_netns,
 )
-from netsim.proxy.iptables import RenderedChains, RenderOptions, render_full, render_partial
+from netsim.proxy.iptables import (
+    RenderCache,
+    RenderedChains,
+    RenderOptions,
+    render_full,
+    render_partial,
+)
 from netsim.proxy.ipvs_apply import IpvsKernel, IpvsSyncer, unsupported_reason
 from netsim.proxy.model import (
     SERVICE_NAME_LABEL,
@@ -129,6 +135,7 @@ class Syncer:
     need_setup: bool = True  # jump rules + canaries
     force_full: bool = True
     last_text: str = ""
+    cache: RenderCache = field(default_factory=RenderCache)  # each service's lines
 
     def sync(self, snapshot: ProxySnapshot, changed: set[str] | None) -> SyncResult:
         t0 = time.perf_counter()
@@ -155,7 +162,7 @@ class Syncer:
                 self.known_chains = self.ipt.nat_chains()
             chains = RenderedChains()
             text = render_full(snapshot, self.options, existing_chains=self.known_chains,
-                               chains=chains)
+                               chains=chains, cache=self.cache)
         else:
             chains = RenderedChains()
             text = render_partial(snapshot, changed, self.known_chains or set(), self.options,

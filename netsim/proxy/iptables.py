@@ -196,6 +196,30 @@ class _Buffers:
         self.nat_rules: list[str] = []
 
 
+class RenderCache:
+    """What a full render wrote for each service port, for the next full render: a periodic
+    or forced full sync of a snapshot whose Services did not change renders each of them
+    again to the same lines (the snapshot reuses unchanged ServicePort objects, and they are
+    frozen). Keyed by the object and everything else its lines depend on; each render keeps
+    only the entries it used. Owned by one syncer (not shared between threads)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple] = {}
+        self._ctx: tuple | None = None
+
+    def begin(self, ctx: tuple) -> None:
+        """A render in context `ctx` (options, cluster CIDR, ...): other contexts' lines go."""
+        if ctx != self._ctx:
+            self._entries, self._ctx = {}, ctx
+
+    def get(self, sp: ServicePort) -> tuple | None:
+        hit = self._entries.get(id(sp))
+        return hit[1] if hit is not None and hit[0] is sp else None
+
+    def keep(self, used: dict[int, tuple]) -> None:
+        self._entries = used
+
+
 def _chain_line(chain: str) -> str:
     return f":{chain} - [0:0]"
 
@@ -216,6 +240,7 @@ def _render(
     changed: set[str] | None,
     existing_chains: set[str] | None,
     chains: RenderedChains | None = None,
+    cache: RenderCache | None = None,
 ) -> str:
     b = _Buffers()
     mark = opts.masquerade_mark
@@ -244,8 +269,11 @@ def _render(
     large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
     cidr = snapshot.cluster_cidr
 
-    for sp in snapshot.service_ports:
-        _render_service_port(b, sp, snapshot, opts, cidr, large, changed, active_nat)
+    if cache is None or changed is not None:
+        for sp in snapshot.service_ports:
+            _render_service_port(b, sp, snapshot, opts, cidr, large, changed, active_nat)
+    else:
+        _render_service_ports_cached(b, snapshot, opts, cidr, large, active_nat, cache)
 
     if existing_chains:
         for chain in sorted(existing_chains - active_nat):
@@ -291,6 +319,28 @@ def _render(
     lines = ["*filter", *b.filter_chains, *b.filter_rules, "COMMIT",
              "*nat", *b.nat_chains, *b.nat_rules, "COMMIT"]
     return "\n".join(lines) + "\n"
+
+
+def _render_service_ports_cached(b: _Buffers, snapshot: ProxySnapshot, opts: RenderOptions,
+                                 cidr: str, large: bool, active_nat: set[str],
+                                 cache: RenderCache) -> None:
+    """A full render's service ports, each one's lines taken from `cache` when the same
+    object was rendered in the same context before: the same text as rendering it again."""
+    cache.begin((opts, cidr, large, snapshot.node_ip))
+    used: dict[int, tuple] = {}
+    for sp in snapshot.service_ports:
+        out = cache.get(sp)
+        if out is None:
+            one, act = _Buffers(), set()
+            _render_service_port(one, sp, snapshot, opts, cidr, large, None, act)
+            out = (one.filter_chains, one.filter_rules, one.nat_chains, one.nat_rules, act)
+        used[id(sp)] = (sp, out)
+        b.filter_chains += out[0]
+        b.filter_rules += out[1]
+        b.nat_chains += out[2]
+        b.nat_rules += out[3]
+        active_nat |= out[4]
+    cache.keep(used)
 
 
 def _render_service_port(
@@ -526,13 +576,15 @@ def _write_service_to_endpoint_rules(nat_rules: list[str], sp: ServicePort, chai
 
 def render_full(snapshot: ProxySnapshot, options: RenderOptions | None = None, *,
                 existing_chains: set[str] | None = None,
-                chains: RenderedChains | None = None) -> str:
+                chains: RenderedChains | None = None,
+                cache: RenderCache | None = None) -> str:
     """The complete restore text of a full sync (`iptables-restore --noflush --counters`).
 
     `existing_chains`: nat chains found by iptables-save; stale KUBE-SVC/SVL/EXT/FW/SEP ones
     among them are flushed and deleted, as upstream does on every (full or partial) sync.
-    `chains` (optional) is filled with the nat chains the text declares and deletes."""
-    return _render(snapshot, options or RenderOptions(), None, existing_chains, chains)
+    `chains` (optional) is filled with the nat chains the text declares and deletes;
+    `cache` (optional) holds each service port's lines from the previous full render."""
+    return _render(snapshot, options or RenderOptions(), None, existing_chains, chains, cache)
 
 
 def render_partial(snapshot: ProxySnapshot, changed: set[str], existing_chains: set[str],

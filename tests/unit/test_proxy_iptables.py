@@ -76,7 +76,31 @@ def render_full(snapshot: ProxySnapshot, options: RenderOptions | None = None, *
     text = iptables.render_full(snapshot, options, chains=chains, **kw)
     assert_consistent(text)
     assert_chains_reported(text, chains)
+    cache = iptables.RenderCache()  # filled, then used: the same text both times
+    for _ in range(2):
+        assert iptables.render_full(snapshot, options, cache=cache, **kw) == text
     return text
+
+
+def test_a_render_cache_gives_the_text_of_a_fresh_render_as_services_and_options_change():
+    from tests.proxy_fixtures import snap as fixtures_snap
+    from tests.unit.test_bad_objects import eps as slice_of
+    from tests.unit.test_bad_objects import svc as service
+
+    def snapshot(svcs, slices):
+        return fixtures_snap(svcs, slices, node_name="n1", node_ips=["192.168.3.171"],
+                             cluster_cidr="10.244.0.0/16")
+    svcs = [service("a", cip="10.96.0.10"), service("b", cip="10.96.0.11")]
+    slices = [slice_of("a", ["10.244.1.2"]), slice_of("b", ["10.244.1.3"])]
+    cache = iptables.RenderCache()
+    one = snapshot(svcs, slices)
+    assert iptables.render_full(one, cache=cache) == iptables.render_full(one)
+    two = snapshot(svcs, [slices[0], slice_of("b", ["10.244.1.3", "10.244.2.9"])])
+    assert iptables.render_full(two, cache=cache) == iptables.render_full(two)
+    assert "10.244.2.9" in iptables.render_full(two, cache=cache)
+    opts = RenderOptions(masquerade_all=True)
+    assert iptables.render_full(two, opts, cache=cache) == iptables.render_full(two, opts)
+    assert iptables.render_full(one, cache=cache) == iptables.render_full(one)
 
 
 def render_partial(snapshot: ProxySnapshot, changed: set[str], existing_chains: set[str],
