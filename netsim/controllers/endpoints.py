@@ -23,6 +23,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from netsim.api import errors, events
@@ -397,6 +398,12 @@ class EndpointsController(Controller):
     watches = ("services", "pods", "endpoints", "endpointslices")
     reads = ("nodes",)
     indexers = {"endpointslices": {SERVICE_NAME_LABEL: label_index(SERVICE_NAME_LABEL)}}
+    # Pod changes reach a Service's endpoints at most once per this many seconds (upstream's
+    # --endpoint-updates-batch-period / --endpointslice-updates-batch-period): each sync
+    # reads every pod of the Service and rewrites its Endpoints, so a rollout of P pods
+    # synced on every pod change cost O(P^2). A change after a quiet spell is synced at
+    # once (upstream waits the period even then); Service changes never wait.
+    batch_seconds = 0.5
 
     def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None,
                  informers: InformerFactory | None = None):
@@ -407,15 +414,42 @@ class EndpointsController(Controller):
         self._bad_pods: dict[tuple[str, str], str] = {}
         # pod uid -> (resourceVersion, pod_problem of that version)
         self._problems: dict[object, tuple[object, str | None]] = {}
+        # Service key -> when its last sync began (monotonic), for batch_seconds
+        self._synced_at: dict[str, float] = {}
+        # (resource, namespace, name) -> resourceVersion of this controller's last write of
+        # that Endpoints/EndpointSlice: its own write coming back by watch queues nothing
+        # (upstream's endpointSliceTracker), another writer's change does.
+        self._mine: dict[tuple[str, str, str], str] = {}
 
     # -- keys ----------------------------------------------------------------------------
     def _enqueue(self, resource: str, *objs: dict) -> None:
         # A pod update that changes nothing an endpoint shows (the binding, a container's
         # state) queues nothing: upstream's GetServicesToUpdateOnPodChange.
-        if resource == "pods" and len(objs) == 2 and \
-                _endpoint_view(objs[0]) == _endpoint_view(objs[1]):
+        if resource == "pods":
+            if len(objs) == 2 and _endpoint_view(objs[0]) == _endpoint_view(objs[1]):
+                return
+            keys = {k for o in objs for k in self.keys_for(resource, o)}
+            now = time.monotonic()
+            for k in keys:
+                last = self._synced_at.get(k)
+                self.queue.add_after(k, 0.0 if last is None else last + self.batch_seconds - now)
             return
+        if resource in ("endpoints", "endpointslices"):
+            md = objs[-1].get("metadata") or {}
+            ident = (resource, md.get("namespace") or "default", md.get("name"))
+            if md.get("resourceVersion") and self._mine.get(ident) == md["resourceVersion"]:
+                return  # our own create, update or delete
         super()._enqueue(resource, *objs)
+
+    def _wrote(self, resource: str, out) -> None:
+        """Remember the version of an object this controller just wrote (see _mine)."""
+        if isinstance(out, dict):
+            md = out.get("metadata") or {}
+            if md.get("resourceVersion"):
+                if len(self._mine) > 100_000:
+                    self._mine.clear()
+                self._mine[(resource, md.get("namespace") or "default", md.get("name"))] = \
+                    md["resourceVersion"]
 
     def keys_for(self, resource: str, obj: dict) -> Iterable[str]:
         md = obj.get("metadata") or {}
@@ -442,10 +476,13 @@ class EndpointsController(Controller):
 
     # -- reconcile -----------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
+        if self._running:
+            self._synced_at[key] = time.monotonic()
         ns, name = split_key(key)
         ns = ns or "default"
         svc = self.lister("services").get_by_name(name, ns)
         if svc is None or svc["metadata"].get("deletionTimestamp"):
+            self._synced_at.pop(key, None)
             self._service_gone(ns, name)
             return None
         spec = svc.get("spec") or {}
@@ -503,11 +540,12 @@ class EndpointsController(Controller):
         # Only ours (they carry the trigger-time annotation); user-written ones stay.
         if ep and TRIGGER_ANNOTATION in ((ep["metadata"].get("annotations")) or {}):
             with contextlib.suppress(errors.NotFound):
-                self.client.delete("endpoints", name, ns)
+                self._wrote("endpoints", self.client.delete("endpoints", name, ns))
         for s in self._slices(ns, name):
             if (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) in (MANAGED_BY, MIRROR_MANAGED_BY):
                 with contextlib.suppress(errors.NotFound):
-                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+                    self._wrote("endpointslices",
+                                self.client.delete("endpointslices", s["metadata"]["name"], ns))
 
     def _slices(self, ns: str, svc_name: str) -> list[dict]:
         """The Service's slices, from the cache (shared: _update_slice copies)."""
@@ -540,7 +578,7 @@ class EndpointsController(Controller):
                    "subsets": subsets}  # in its place, as assigning it kept it
             if not subsets:
                 del new["subsets"]
-            self.client.update(new)
+            self._wrote("endpoints", self.client.update(new))
             return
         obj = {"apiVersion": "v1", "kind": "Endpoints",
                "metadata": {"name": name, "namespace": ns, "labels": labels,
@@ -548,7 +586,7 @@ class EndpointsController(Controller):
         if subsets:
             obj["subsets"] = subsets
         with contextlib.suppress(errors.AlreadyExists):  # raced: the next pass converges
-            self.client.create(obj)
+            self._wrote("endpoints", self.client.create(obj))
 
     def _sync_slices(self, svc: dict, groups: list[tuple[list[dict], list[dict]]],
                      managed_by: str, placeholder: bool = True) -> None:
@@ -561,7 +599,8 @@ class EndpointsController(Controller):
         for s in self._slices(ns, name):
             if (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == other:
                 with contextlib.suppress(errors.NotFound):
-                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+                    self._wrote("endpointslices",
+                                self.client.delete("endpointslices", s["metadata"]["name"], ns))
         if not groups and placeholder:
             groups = [([], [])]
         labels = self._labels(svc, {SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: managed_by})
@@ -585,7 +624,8 @@ class EndpointsController(Controller):
                 self._create_slice(name, ns, labels, owner, ports, eps)
             for s in gone:
                 with contextlib.suppress(errors.NotFound):
-                    self.client.delete("endpointslices", s["metadata"]["name"], ns)
+                    self._wrote("endpointslices",
+                                self.client.delete("endpointslices", s["metadata"]["name"], ns))
             return
         # No endpoints (the placeholder, or none at all): one empty slice at most.
         pending = list(groups)
@@ -610,16 +650,17 @@ class EndpointsController(Controller):
             self._create_slice(name, ns, labels, owner, want[0], want[1])
         for s in existing:
             with contextlib.suppress(errors.NotFound):
-                self.client.delete("endpointslices", s["metadata"]["name"], ns)
+                self._wrote("endpointslices",
+                            self.client.delete("endpointslices", s["metadata"]["name"], ns))
 
     def _create_slice(self, name: str, ns: str, labels: dict, owner: list, ports: list,
                       eps: list) -> None:
-        self.client.create({
+        self._wrote("endpointslices", self.client.create({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
                          "annotations": {TRIGGER_ANNOTATION: now_rfc3339()},
                          "ownerReferences": owner},
-            "addressType": "IPv4", "endpoints": eps, "ports": ports})
+            "addressType": "IPv4", "endpoints": eps, "ports": ports}))
 
     def _update_slice(self, s: dict, want: tuple[list, list], labels: dict, owner: list) -> None:
         # A new object over the cached one (shared: never changed), not a deep copy of its
@@ -628,8 +669,8 @@ class EndpointsController(Controller):
               "annotations": {**(s["metadata"].get("annotations") or {}),
                               TRIGGER_ANNOTATION: now_rfc3339()}}
         ports, eps = want
-        self.client.update({**s, "metadata": md, "addressType": "IPv4", "ports": ports,
-                            "endpoints": eps})
+        self._wrote("endpointslices", self.client.update({
+            **s, "metadata": md, "addressType": "IPv4", "ports": ports, "endpoints": eps}))
 
     def _mirror(self, svc: dict) -> None:
         """Selectorless Service: mirror the user's Endpoints into slices, never edit them."""
@@ -650,15 +691,15 @@ class EndpointsController(Controller):
         cur = clone(self.lister("endpointslices").get_by_name(name, ns))
         if cur is None:
             with contextlib.suppress(errors.AlreadyExists):
-                self.client.create({
+                self._wrote("endpointslices", self.client.create({
                     "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                     "metadata": {"name": name, "namespace": ns, "labels": labels},
-                    "addressType": "IPv4", "endpoints": eps, "ports": ports})
+                    "addressType": "IPv4", "endpoints": eps, "ports": ports}))
         elif (cur.get("endpoints") or []) != eps or (cur.get("ports") or []) != ports \
                 or (cur["metadata"].get("labels") or {}) != labels:
             cur["metadata"]["labels"] = labels
             cur["endpoints"], cur["ports"] = eps, ports
-            self.client.update(cur)
+            self._wrote("endpointslices", self.client.update(cur))
 
 
 __all__ = ["EndpointsController", "endpoints_subsets", "slice_endpoints", "mirror_endpoints",
