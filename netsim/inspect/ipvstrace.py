@@ -102,12 +102,23 @@ class NodeIpvsRules:
 
 
 _PART = "@@netsim-trace-part@@"
-NODE_DUMP = (f"ipvsadm -Sn; echo {_PART}; ipset save; echo {_PART}; iptables-save; "
-             f"echo {_PART}; ip -4 -o addr show dev kube-ipvs0")
+
+
+def node_dump(iptables: str | None = None) -> str:
+    """The shell script node_rules runs in the node. Its iptables-save is that of the
+    backend kube-proxy writes with (netsim.proxy.apply.backend_prefix: iptables-legacy
+    where installed): plain `iptables-save` is the nf_tables one on Debian, which shows
+    none of kube-proxy's legacy rules (in the qemu VM, whose kernel can't load nf_tables,
+    it printed nothing, and every IPVS trace lost its iptables and ipset hops)."""
+    if iptables is None:
+        from netsim.proxy.apply import backend_prefix  # noqa: PLC0415
+        iptables = backend_prefix()
+    return (f"ipvsadm -Sn; echo {_PART}; ipset save; echo {_PART}; {iptables}-save; "
+            f"echo {_PART}; ip -4 -o addr show dev kube-ipvs0")
 
 
 def parse_node_dump(text: str) -> NodeIpvsRules:
-    """NODE_DUMP's output (four parts) -> the node's rules."""
+    """node_dump()'s output (four parts) -> the node's rules."""
     parts = (text.split(_PART + "\n") + ["", "", "", ""])[:4]
     bound = [w[i + 1] for line in parts[3].splitlines()
              if "inet" in (w := line.split()) and (i := w.index("inet")) + 1 < len(w)]
@@ -117,7 +128,7 @@ def parse_node_dump(text: str) -> NodeIpvsRules:
 def node_rules(netns: str) -> NodeIpvsRules:
     """Read in one process (under emulation each start costs seconds): `ipvsadm -Sn`,
     `ipset save`, `iptables-save` and kube-ipvs0's addresses."""
-    p = subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", NODE_DUMP],
+    p = subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", node_dump()],
                        capture_output=True, text=True, timeout=60)
     return parse_node_dump(p.stdout)
 

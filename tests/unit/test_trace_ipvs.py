@@ -127,3 +127,13 @@ def test_live_node_rules_fall_back_to_the_virtual_server_alone():
     assert rules.full is None and "list:set" in rules.why
     t = rules.trace("10.244.1.9", "10.96.0.20", 80, "tcp")
     assert t.endpoints == ["10.244.1.3:8080", "10.244.2.3:8080"]
+
+
+def test_node_dump_reads_the_rules_of_kube_proxys_iptables_backend(monkeypatch):
+    """The live trace reads the iptables rules with the save tool of the backend kube-proxy
+    wrote them with: plain iptables-save (nf_tables on Debian) shows none of the legacy
+    rules, and in the qemu VM the trace of pod/client svc/web lost every iptables hop."""
+    from netsim.proxy import apply
+    monkeypatch.setattr(apply, "backend_prefix", lambda: "iptables-legacy")
+    assert "; iptables-legacy-save;" in ipvstrace.node_dump()
+    assert "; iptables-save;" in ipvstrace.node_dump("iptables")
