@@ -4,7 +4,9 @@ readiness probe failing within its lame duck, a PodDisruptionBudget for the drai
 no preStop, kubeadm's coredns probe, no budget).
 
 Scenarios: rolling update of 3 and of 30 replicas, scale 10 -> 1, a coredns pod deleted, a
-drain of the worker holding most endpoints. Each runs until it
+drain of the worker holding most endpoints; all with the mitigations, then all without (the
+SYN_SENT conntrack entries a run without leaves would fail a later run's connections). Each
+runs until it
 has sent its requests over the four kinds of load (ClusterIP, NodePort, ingress, DNS),
 repeating its change back to back (scale up again, uncordon) so every request meets one.
 Prints requests/s and failures per scenario, both variants side by side (a DNS lookup is
