@@ -91,6 +91,11 @@ class Indexer:
         self.indexers: dict[str, IndexFunc] = {NAMESPACE: namespace_index}
         # index name -> value -> keys
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE: {}}
+        # (index name, value), or None for every object -> its keys in the API's order,
+        # kept until a key joins or leaves: a controller lists the same namespace's pods on
+        # every sync, and sorting them each time (a key function per object) was most of
+        # a list's cost; most writes change an object, not which objects there are.
+        self._order: dict[tuple[str, str] | None, list[str]] = {}
         self.add_indexers(indexers or {})
 
     def add_indexers(self, indexers: dict[str, IndexFunc]) -> None:
@@ -113,17 +118,24 @@ class Indexer:
         key = key_of(obj)
         with self._lock:
             old = self._items.get(key)
-            if old is not None:
-                self._unfile_all(key, old)
             self._items[key] = obj
-            for name in self.indexers:
-                self._file(name, key, obj)
+            if old is None:
+                self._order.pop(None, None)
+                for name in self.indexers:
+                    self._file(name, key, obj)
+                return None
+            for name, fn in self.indexers.items():
+                before, after = fn(old), fn(obj)
+                if before != after:  # filed elsewhere now
+                    self._unfile(name, key, before)
+                    self._file(name, key, obj, after)
             return old
 
     def delete(self, key: str) -> dict | None:
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
+                self._order.pop(None, None)
                 self._unfile_all(key, old)
             return old
 
@@ -144,17 +156,24 @@ class Indexer:
         if namespace:
             return self.by_index(NAMESPACE, namespace)
         with self._lock:
-            objs = list(self._items.values())
-        return sorted(objs, key=_sort_key)
+            return self._in_order(None, self._items)
 
     def by_index(self, index: str, value: str) -> list[dict]:
         """The objects filed under `value` in index `index`, in the API's order."""
         with self._lock:
             if index not in self._indices:
                 raise KeyError(f"no index {index!r}")
-            keys = self._indices[index].get(value, ())
-            objs = [self._items[k] for k in keys]
-        return sorted(objs, key=_sort_key)
+            return self._in_order((index, value), self._indices[index].get(value, ()))
+
+    def _in_order(self, which: tuple[str, str] | None, keys) -> list[dict]:
+        """The objects of `keys` (held under `which` in _order) in the API's order."""
+        items = self._items
+        order = self._order.get(which)
+        if order is None:
+            order = sorted(keys, key=lambda k: _sort_key(items[k]))
+            if order:
+                self._order[which] = order
+        return [items[k] for k in order]
 
     def index_values(self, index: str) -> list[str]:
         with self._lock:
@@ -169,19 +188,25 @@ class Indexer:
             return key in self._items
 
     # -- internals -------------------------------------------------------------------------
-    def _file(self, name: str, key: str, obj: dict) -> None:
-        for value in self.indexers[name](obj):
-            self._indices[name].setdefault(value, set()).add(key)
+    def _file(self, name: str, key: str, obj: dict, values: list[str] | None = None) -> None:
+        idx = self._indices[name]
+        for value in self.indexers[name](obj) if values is None else values:
+            idx.setdefault(value, set()).add(key)
+            self._order.pop((name, value), None)
+
+    def _unfile(self, name: str, key: str, values: list[str]) -> None:
+        idx = self._indices[name]
+        for value in values:
+            keys = idx.get(value)
+            if keys is not None:
+                keys.discard(key)
+                self._order.pop((name, value), None)
+                if not keys:
+                    del idx[value]
 
     def _unfile_all(self, key: str, obj: dict) -> None:
         for name, fn in self.indexers.items():
-            idx = self._indices[name]
-            for value in fn(obj):
-                keys = idx.get(value)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del idx[value]
+            self._unfile(name, key, fn(obj))
 
 
 class ApiLister:
