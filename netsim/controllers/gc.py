@@ -97,10 +97,12 @@ class GarbageCollector(PeriodicController):
                     owners.append((plural, o))
         # owner uid -> its dependents, with the reference naming it
         dependents: dict[str, list[tuple[str, dict, dict]]] = {}
+        owned: list[tuple[str, dict, list]] = []  # read once: every dependent, every sweep
         for plural in DEPENDENT_KINDS:
             for o in self.lister(plural).list():
                 refs = o["metadata"].get("ownerReferences") or []
                 if _readable(refs):
+                    owned.append((plural, o, refs))
                     for r in refs:
                         dependents.setdefault(r.get("uid", ""), []).append((plural, o, r))
         foreground = set()
@@ -113,22 +115,19 @@ class GarbageCollector(PeriodicController):
                 if not any(r.get("blockOwnerDeletion") is True for _, _, r in deps):
                     self._finish(plural, owner, FOREGROUND_FINALIZER)
         deleted = 0
-        for plural in DEPENDENT_KINDS:
-            for o in self.lister(plural).list():
-                refs = o["metadata"].get("ownerReferences") or []
-                if not _readable(refs):
-                    continue  # written around admission: never delete on a guess
-                if refs and not any(r.get("uid") in uids for r in refs) \
-                        and not o["metadata"].get("deletionTimestamp") \
-                        and not self._an_owner_exists(o):
-                    # a dependent of a foreground deletion that has dependents itself goes
-                    # in the foreground too (upstream's attemptToDeleteItem)
-                    kw = {"propagation_policy": FOREGROUND} if o["metadata"]["uid"] in \
-                        dependents and any(r.get("uid") in foreground for r in refs) else {}
-                    with contextlib.suppress(errors.NotFound):
-                        self.client.delete(plural, o["metadata"]["name"],
-                                           o["metadata"].get("namespace"), **kw)
-                        deleted += 1
+        # (the unreadable ones, written around admission, are never deleted on a guess)
+        for plural, o, refs in owned:
+            if refs and not any(r.get("uid") in uids for r in refs) \
+                    and not o["metadata"].get("deletionTimestamp") \
+                    and not self._an_owner_exists(o):
+                # a dependent of a foreground deletion that has dependents itself goes
+                # in the foreground too (upstream's attemptToDeleteItem)
+                kw = {"propagation_policy": FOREGROUND} if o["metadata"]["uid"] in \
+                    dependents and any(r.get("uid") in foreground for r in refs) else {}
+                with contextlib.suppress(errors.NotFound):
+                    self.client.delete(plural, o["metadata"]["name"],
+                                       o["metadata"].get("namespace"), **kw)
+                    deleted += 1
         for ns in self.lister("namespaces").list():
             if ns["metadata"].get("deletionTimestamp"):
                 deleted += self._empty_namespace(ns)
