@@ -55,7 +55,17 @@ def claim(client: Client, owner: dict, plural: str, objs: list[dict]) -> list[di
     deleting = bool(owner["metadata"].get("deletionTimestamp"))
     out = []
     for obj in objs:
-        refs = obj["metadata"].get("ownerReferences") or []
+        md = obj["metadata"]
+        refs = md.get("ownerReferences") or []
+        # The usual case first, without the general checks below (every pod the owner
+        # has, on every sync): one readable controller reference to this owner.
+        if type(refs) is list and len(refs) == 1 and type(refs[0]) is dict:
+            r = refs[0]
+            if r.get("controller") and r.get("uid") == uid and isinstance(r.get("name"), str):
+                labels = md.get("labels")
+                if deleting or match(labels if isinstance(labels, dict) else {}):
+                    out.append(obj)
+                    continue
         if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
             continue  # unreadable (written around admission): never adopt or release on a guess
         ref = controller_ref(obj)
