@@ -63,6 +63,12 @@ def from_label_selector(sel: dict | None) -> Matcher:
     an empty selector matches everything, as in the API."""
     if sel is None:
         return lambda labels: False
+    if not sel.get("matchExpressions"):  # the usual selector: one closure, no test list
+        items = tuple((sel.get("matchLabels") or {}).items())
+        if len(items) == 1:
+            (key, value), = items
+            return lambda labels: (labels or {}).get(key) == value
+        return lambda labels: all((labels or {}).get(k) == v for k, v in items)
     tests: list[Matcher] = []
     for k, v in (sel.get("matchLabels") or {}).items():
         tests.append(lambda lb, k=k, v=v: lb.get(k) == v)
