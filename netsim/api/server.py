@@ -612,7 +612,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                 "match the namespace sent on the request")
                     md["namespace"] = ns
                 obj = _patches.record_create(obj, self._request(method, query, res, url_api, ns))
-                return self._send(201, store.create(obj, dry_run=dry_run), warn)
+                return self._send(201, store.create(obj, dry_run=dry_run, owned=True), warn)
             if method == "PUT" and name:
                 dry_run = _dry_run(query, "UpdateOptions")
                 fv = fieldval.directive(query, "UpdateOptions")
@@ -624,7 +624,8 @@ class _Handler(BaseHTTPRequestHandler):
                     md["namespace"] = ns
                 obj = _patches.record_update(obj, self._request(method, query, res, url_api, ns,
                                                                 name, sub))
-                return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run), warn)
+                return self._send(200, store.update(obj, subresource=sub, dry_run=dry_run,
+                                                    owned=True), warn)
             if method == "PATCH" and name:
                 dry_run = _dry_run(query, "PatchOptions")
                 fv, warns = fieldval.directive(query, "PatchOptions"), []

@@ -46,19 +46,22 @@ def _copy(obj: dict) -> dict:
     return json.loads(json.dumps(obj, separators=(",", ":")))
 
 
-def _decoded(obj, decode: bool = True) -> tuple[dict, Resource]:
+def _decoded(obj, decode: bool = True, owned: bool = False) -> tuple[dict, Resource]:
     """A private copy of a write's body and its Resource, after the decoder's checks: the
     apiserver decodes a body into its Go type before anything reads a field, so a
     `metadata` that is no object or a `generateName` that is no string is a 400 in the
     decoder's words, not an exception in the store. A Store without admission stands for
     writes around the apiserver (what an older version may have stored; tests inject bad
-    objects that way), so it skips the decoder as it skips admission."""
+    objects that way), so it skips the decoder as it skips admission. `owned`: the caller
+    hands the object over (the HTTP API's body, parsed for this request alone), so it is
+    not copied again."""
     if not isinstance(obj, dict):
         raise errors.BadRequest(
             "couldn't get version/kind; json parse error: json: cannot unmarshal "
             f"{json_kind(obj)} into Go value of type struct {{ APIVersion string "
             '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }')
-    obj = _copy(obj)
+    if not owned:
+        obj = _copy(obj)
     res = for_object(obj)
     if decode:
         check_decodes(obj, str(obj.get("apiVersion") or res.version).rsplit("/", 1)[-1])
@@ -333,8 +336,9 @@ class Store:
             self._next_event_sweep = now + min(60.0, max(1.0, self.event_ttl / 10))
             self.expire_events()
 
-    def create(self, obj: dict, dry_run: bool = False) -> dict:
-        obj, res = _decoded(obj, self.admission is not None)
+    def create(self, obj: dict, dry_run: bool = False, *, owned: bool = False) -> dict:
+        """POST. `owned`: `obj` is handed over (not copied first; it becomes the result)."""
+        obj, res = _decoded(obj, self.admission is not None, owned)
         if res.plural == "events" and not dry_run:
             self._maybe_expire_events()
         md = obj.setdefault("metadata", {})
@@ -389,9 +393,11 @@ class Store:
                 return name
         raise errors.ApiError("could not generate a unique name")
 
-    def update(self, obj: dict, subresource: str | None = None, dry_run: bool = False) -> dict:
-        """PUT: replace the object (or only its status with subresource='status')."""
-        obj, res = _decoded(obj, self.admission is not None)
+    def update(self, obj: dict, subresource: str | None = None, dry_run: bool = False, *,
+               owned: bool = False) -> dict:
+        """PUT: replace the object (or only its status with subresource='status').
+        `owned`: `obj` is handed over (not copied first)."""
+        obj, res = _decoded(obj, self.admission is not None, owned)
         md = obj.setdefault("metadata", {})
         ns = self._ns(res, md.get("namespace"))
         with self._lock:
