@@ -75,6 +75,8 @@ def _labels(obj: dict) -> dict:
     return dict(labels) if isinstance(labels, dict) else {}
 
 
+_UNREAD = object()  # create(): the namespace not read yet
+
 # Kinds whose create ignores a posted status (upstream's PrepareForCreate empties it; pods,
 # namespaces and nodes keep or rebuild theirs, and a controller writes it through /status).
 STATUS_RESET_ON_CREATE = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs",
@@ -348,16 +350,19 @@ class Store:
             md.pop("namespace", None)
         with self._lock:
             # A dry run skips this: kubectl checks namespaces made earlier in the same apply.
-            if res.namespaced and not dry_run and \
-                    self._row(BY_PLURAL["namespaces"], "", md["namespace"]) is None:
-                raise errors.NotFound(f'namespaces "{md["namespace"]}" not found')
+            nsobj = _UNREAD
+            if res.namespaced and not dry_run:
+                nsobj = self._row(BY_PLURAL["namespaces"], "", md["namespace"])
+                if nsobj is None:
+                    raise errors.NotFound(f'namespaces "{md["namespace"]}" not found')
             if not md.get("name") and md.get("generateName"):
                 md["name"] = self._generate_name(res, md)
             if not md.get("name"):
                 raise errors.invalid(res.kind, "", ["metadata.name: Required value: name or generateName is required"])
             ns = md.get("namespace", "")
             if ns and res.plural != "namespaces":
-                nsobj = self._row(BY_PLURAL["namespaces"], "", ns)
+                if nsobj is _UNREAD:  # else read just above (the same namespace, same lock)
+                    nsobj = self._row(BY_PLURAL["namespaces"], "", ns)
                 if nsobj and (nsobj.get("metadata") or {}).get("deletionTimestamp"):
                     raise errors.ApiError(
                         f'{res.plural} "{md["name"]}" is forbidden: unable to create new content in namespace {ns} because it is being terminated',
