@@ -64,10 +64,12 @@ def from_label_selector(sel: dict | None) -> Matcher:
     if sel is None:
         return lambda labels: False
     if not sel.get("matchExpressions"):  # the usual selector: one closure, no test list
-        items = tuple((sel.get("matchLabels") or {}).items())
-        if len(items) == 1:
-            (key, value), = items
-            return lambda labels: (labels or {}).get(key) == value
+        wanted = dict(sel.get("matchLabels") or {})
+        if all(isinstance(v, str) for v in wanted.values()):
+            # a subset test of the label pairs, in C (a missing label never equals a string)
+            pairs = wanted.items()
+            return lambda labels: pairs <= (labels or {}).items()
+        items = tuple(wanted.items())
         return lambda labels: all((labels or {}).get(k) == v for k, v in items)
     tests: list[Matcher] = []
     for k, v in (sel.get("matchLabels") or {}).items():
