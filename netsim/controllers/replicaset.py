@@ -200,7 +200,11 @@ def rs_status(rs: dict, pods: list[dict], now: float, failure: str | None = None
     for p in pods:  # one pass, each pod's Ready condition found once (every pod, every sync)
         if tmpl_items <= (((p.get("metadata") or {}).get("labels") or {}).items()):
             labeled += 1
-        c = ready_condition(p)
+        c = None  # ready_condition(p), inline: every pod of the RS, every sync
+        for cond in (p.get("status") or {}).get("conditions") or ():
+            if cond.get("type") == "Ready":
+                c = cond
+                break
         if c is not None and c.get("status") == "True":
             ready += 1
             if not mrs:
