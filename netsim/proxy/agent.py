@@ -755,10 +755,11 @@ class KubeProxy:
         self.syncs += 1
         self.last_result = res
         self.last_snapshot = snap
-        log.info("%s sync #%d (%d changed): %d service ports, %d bytes, %.1f ms (restore %.1f ms)",
+        slow = res.slow_steps() if hasattr(res, "slow_steps") else ""
+        log.info("%s sync #%d (%d changed): %d service ports, %d bytes, %.1f ms (restore %.1f ms)%s",
                  "full" if res.full else "partial", self.syncs, len(dirty),
                  len(snap.service_ports), res.text_bytes, res.seconds * 1e3,
-                 res.restore_seconds * 1e3)
+                 res.restore_seconds * 1e3, f"; {slow}" if slow else "")
         if self.ports is not None:
             try:
                 self.ports.update({(sp.proto, sp.node_port) for sp in snap.service_ports

@@ -327,6 +327,14 @@ class IpvsSyncResult:
     fell_back: bool = False
     ipvs_changes: int = 0
     processes: int = 0  # processes the sync started (ipset, iptables-restore, ipvsadm)
+    steps: dict[str, float] = field(default_factory=dict)  # s per step of a full sync
+
+    def slow_steps(self, over: float = 1.0) -> str:
+        """The steps of a sync slower than `over` s, for its log line ("" otherwise): where
+        a slow machine's time went."""
+        if self.seconds < over or not self.steps:
+            return ""
+        return ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in self.steps.items() if v >= 0.05)
 
 
 RECHECK_SECONDS = 30.0  # the kernel's IPVS table re-read, ipsets and rules re-applied (upstream
@@ -461,33 +469,47 @@ class IpvsSyncer:
                                   self.kernel.starts - starts0)
         restore_s = 0.0
         ipt_runs = 0
+        steps: dict[str, float] = {}
+        at = [t0]
+
+        def step(name: str) -> None:
+            now = time.perf_counter()
+            steps[name] = steps.get(name, 0.0) + now - at[0]
+            at[0] = now
         try:
             if self.need_setup:
                 self.setup()
                 ipt_runs += 1  # iptables-save
+                step("setup")
             else:
                 self.kernel.ensure_dummy()
+                step("kube-ipvs0")
             if self._recheck_due():
                 self._forget()
                 self._checked_at = time.monotonic()
             addrs = self.kernel.addresses()
+            step("addresses")
             bound = {ip for dev, ip in addrs if dev == ipvs.DUMMY_DEVICE}
             node_ips = self.options.node_ips
             if node_ips is None and any(sp.node_port for sp in snapshot.service_ports):
                 node_ips = tuple(self.kernel.node_addresses_of(addrs))
             opts = self.options if node_ips is None else _with_node_ips(self.options, node_ips)
             r = ipvs.render(snapshot, opts)
+            step("render")
             sets = [st for st in r.ipsets.values() if self._sets.get(st.name) != st]
             if sets:
                 self._sets = {}  # unknown until the restore succeeded
                 self.kernel.ipset_restore(ipvs.ipset_text(sets, swap=True))
             self._sets = dict(r.ipsets)
+            step("ipset")
             self.kernel.change_addresses([a for a in r.bind_addresses if a not in bound], [])
+            step("addresses")
             if r.iptables != self._iptables:
                 self._iptables = ""
                 ipt_runs += 1
                 restore_s = self.ipt.restore(self._with_jumps(r.iptables))
                 self._iptables = r.iptables
+            step("iptables-restore")
             self.need_setup = False
             self._jumps = {}
             fell_back = False
@@ -500,8 +522,10 @@ class IpvsSyncer:
                 self._table = {}
                 n = self._apply_ipvs(r.virtual_servers)
                 fell_back = True
+            step("ipvsadm")
             want = set(r.bind_addresses)
             self.kernel.change_addresses([], sorted(bound - want))
+            step("addresses")
         except (IpvsError, RestoreError):
             self.need_setup = True
             raise
@@ -510,7 +534,7 @@ class IpvsSyncer:
         self.last_text = text
         return IpvsSyncResult(True, time.perf_counter() - t0, restore_s,
                               len(text) + len(r.iptables), fell_back, n,
-                              self.kernel.starts - starts0 + ipt_runs)
+                              self.kernel.starts - starts0 + ipt_runs, steps)
 
     def lost_state(self) -> bool:
         """True when kube-ipvs0 is gone (someone deleted it): resync fully."""
