@@ -26,11 +26,12 @@ NETNS_DIR = "/var/run/netns"
 
 # message types / flags
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
-RTM_NEWADDR = 20
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
-NLMSG_ERROR = 2
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
+NLM_F_DUMP = 0x300
 NLA_F_NESTED = 0x8000
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD = \
@@ -40,7 +41,7 @@ VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
 IFF_UP = 0x1
 # address / route attributes
-IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL = 1, 2, 3
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 4, 5, 6, 7
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 254, 4, 0, 255
 RTN_TYPES = {"unicast": 1, "unreachable": 7}
@@ -192,6 +193,43 @@ class Rtnl:
             if e.errno != errno.EEXIST:
                 raise
 
+    def del_addr(self, index: int, address: str, prefixlen: int) -> None:
+        """`ip addr del A/P dev X` (an address already gone is fine)."""
+        a = ipaddress.IPv4Address(address)
+        body = _IFADDR.pack(socket.AF_INET, prefixlen, 0, 0, index) + _attr(IFA_LOCAL, a.packed) \
+            + _attr(IFA_ADDRESS, a.packed)
+        try:
+            self.request(RTM_DELADDR, body)
+        except OSError as e:
+            if e.errno != errno.EADDRNOTAVAIL:
+                raise
+
+    def addresses(self) -> list[tuple[str, str]]:
+        """(label, address) of every IPv4 address in this netns, as `ip -4 -o addr show`
+        lists them (the label is the device's name, or its alias "eth0:1"): one dump."""
+        self.seq += 1
+        seq = self.seq
+        body = _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)
+        self.sock.send(_NLMSG.pack(_NLMSG.size + len(body), RTM_GETADDR,
+                                   NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+        out: list[tuple[str, str]] = []
+        while True:
+            data = self.sock.recv(1 << 16)
+            off = 0
+            while off + _NLMSG.size <= len(data):
+                length, t, _, s, _ = _NLMSG.unpack_from(data, off)
+                if length < _NLMSG.size:
+                    break
+                if s == seq:
+                    if t == NLMSG_DONE:
+                        return out
+                    if t == NLMSG_ERROR:
+                        code = struct.unpack_from("=i", data, off + _NLMSG.size)[0]
+                        raise OSError(-code, f"netlink: {os.strerror(-code)}")
+                    if t == RTM_NEWADDR:
+                        out.append(_addr_entry(data[off + _NLMSG.size:off + length]))
+                off += (length + 3) & ~3
+
     @staticmethod
     def _route(dst: str, gateway: str | None, oif: int | None, prefsrc: str | None,
                rtype: str, priority: int | None) -> bytes:
@@ -251,6 +289,21 @@ class Rtnl:
         except OSError as e:
             if e.errno not in (errno.ENOENT, errno.ESRCH):
                 raise
+
+
+def _addr_entry(msg: bytes) -> tuple[str, str]:
+    """(label, local address) of one RTM_NEWADDR message (ifaddrmsg, then attributes)."""
+    attrs: dict[int, bytes] = {}
+    off = _IFADDR.size
+    while off + 4 <= len(msg):
+        n, kind = struct.unpack_from("=HH", msg, off)
+        if n < 4:
+            break
+        attrs[kind & ~NLA_F_NESTED] = msg[off + 4:off + n]
+        off += (n + 3) & ~3
+    ip = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS) or b""
+    label = attrs.get(IFA_LABEL, b"").split(b"\0", 1)[0].decode(errors="replace")
+    return label, str(ipaddress.IPv4Address(ip)) if len(ip) == 4 else ""
 
 
 def index(name: str) -> int | None:

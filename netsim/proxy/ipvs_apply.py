@@ -34,7 +34,6 @@ the machine's IPVS table, its ipsets nor its firewall are ever touched.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import os
 import shutil
@@ -170,10 +169,13 @@ class IpvsKernel:
         return p
 
     def _rtnl(self):
-        """pyroute2's IPRoute, opened once in this netns (the agent's sync thread's)."""
+        """netsim's own rtnetlink socket (netsim.net.rtnl), opened once in this netns (the
+        agent's sync thread's). Not pyroute2's IPRoute: in the qemu VM its first use (the
+        import and its asyncio machinery) took 100-110 s of kube-proxy's first sync, and
+        each address dump after that 0.4-2.9 s of every sync."""
         if getattr(self, "_ipr", None) is None:
-            from pyroute2 import IPRoute  # noqa: PLC0415 - ~0.3 s import, IPVS mode only
-            self._ipr = IPRoute()
+            from netsim.net.rtnl import Rtnl  # noqa: PLC0415
+            self._ipr = Rtnl()
         return self._ipr
 
     # ---- sysctls ---------------------------------------------------------------------------
@@ -223,10 +225,9 @@ class IpvsKernel:
         """(device, IPv4 address) of every address, or of one device."""
         if self.in_process:
             try:
-                msgs = self._rtnl().get_addr(family=socket.AF_INET)
-            except Exception as e:  # noqa: BLE001 - pyroute2 raises its own and OSError
+                out = self._rtnl().addresses()
+            except OSError as e:
                 raise IpvsError(f"rtnetlink address dump: {e}") from e
-            out = [(m.get("IFA_LABEL") or "", m.get("IFA_ADDRESS") or "") for m in msgs]
             return [(d.split(":")[0], ip) for d, ip in out if ip and (dev is None or
                                                                      d.split(":")[0] == dev)]
         argv = ["ip", "-4", "-o", "addr", "show"]
@@ -273,15 +274,13 @@ class IpvsKernel:
             index = socket.if_nametoindex(ipvs.DUMMY_DEVICE)
         except OSError as e:
             raise IpvsError(f"{ipvs.DUMMY_DEVICE} is gone: {e}") from e
-        ipr = self._rtnl()
-        for verb, addrs, fine in (("add", add, errno.EEXIST), ("del", remove, errno.EADDRNOTAVAIL)):
+        nl = self._rtnl()
+        for verb, addrs, do in (("add", add, nl.add_addr), ("del", remove, nl.del_addr)):
             for a in addrs:
                 try:
-                    ipr.addr(verb, index=index, address=a, prefixlen=32)
-                except Exception as e:  # noqa: BLE001 - NetlinkError carries the errno
-                    if getattr(e, "code", None) != fine:
-                        raise IpvsError(f"address {verb} {a}/32 dev {ipvs.DUMMY_DEVICE}: {e}") \
-                            from e
+                    do(index, a, 32)  # EEXIST / EADDRNOTAVAIL are fine there
+                except OSError as e:
+                    raise IpvsError(f"address {verb} {a}/32 dev {ipvs.DUMMY_DEVICE}: {e}") from e
 
     # ---- ipset / ipvsadm -------------------------------------------------------------------
     def ipset_restore(self, text: str) -> None:
