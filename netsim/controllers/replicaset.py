@@ -317,7 +317,8 @@ class ReplicaSetController(OwnerController):
             return None
         rs = clone(rs)  # cached objects are shared: this one gets a new status
         pods = self.claim_pods(rs)
-        active = [p for p in pods if is_active(p)]
+        active = [p for p in pods if not p["metadata"].get("deletionTimestamp")  # is_active
+                  and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         failure = None
         if not rs["metadata"].get("deletionTimestamp"):
             want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
@@ -351,8 +352,10 @@ class ReplicaSetController(OwnerController):
         lister = self.lister("pods")
         pods = [p for p in lister.by_index(OWNER_INDEX, str(rs["metadata"]["uid"]))
                 if (p["metadata"].get("namespace") or "default") == ns]
-        pods += lister.by_index(OWNER_INDEX, ORPHANS + ns)
-        pods.sort(key=lambda p: p["metadata"].get("name") or "")
+        orphans = lister.by_index(OWNER_INDEX, ORPHANS + ns)
+        if orphans:  # else already in the API's order (by name, in one namespace)
+            pods += orphans
+            pods.sort(key=lambda p: p["metadata"].get("name") or "")
         return pods
 
     def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
