@@ -362,3 +362,69 @@ def test_slices_keep_their_endpoints_one_pod_change_writes_one_slice():
     keep = next(s["endpoints"] for s in slices4 if new in s["endpoints"])
     slices5, writes = _apply(slices4, [(ports, keep)])
     assert writes == 2 and len(slices5) == 1
+
+
+def test_pod_changes_within_the_batch_period_are_synced_once_it_ends(client, ctl):
+    """Upstream's endpoint(slice)-updates-batch-period: after a sync, pod changes wait
+    until batch_seconds have passed since it began; after a quiet spell, none waits."""
+    import time
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    old = client.get("pods", "web-1")
+    ready = dict(old, status={**old["status"], "conditions": [
+        {"type": "Ready", "status": "False"}]})
+    ctl._enqueue("pods", old, ready)  # never synced: at once
+    assert ctl.queue.get(timeout=0) == "default/web"
+    ctl.queue.done("default/web")
+    ctl._synced_at["default/web"] = time.monotonic()  # a sync (of a started controller) began
+    ctl._enqueue("pods", ready, old)
+    assert ctl.queue.get(timeout=0) is None  # held back...
+    t = time.monotonic()
+    assert ctl.queue.get(timeout=5) == "default/web"  # ...until the period is over
+    assert time.monotonic() - t <= ctl.batch_seconds + 0.5
+
+
+def test_own_writes_coming_back_queue_nothing_other_writers_do(client, ctl):
+    """upstream's endpointSliceTracker: the controller's own Endpoints/EndpointSlice
+    writes do not queue their Service again; a change by anyone else does."""
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    ctl.reconcile("default/web")
+    ep, (sl,) = endpoints(client), slices(client)
+    ctl._enqueue("endpoints", ep)
+    ctl._enqueue("endpointslices", sl, sl)
+    assert len(ctl.queue) == 0
+    edited = client.update({**sl, "metadata": {**sl["metadata"], "labels": {
+        **sl["metadata"]["labels"], "extra": "x"}}})
+    ctl._enqueue("endpointslices", sl, edited)
+    assert ctl.queue.get(timeout=0) == "default/web"
+    ctl.reconcile("default/web")
+    assert "extra" not in slices(client)[0]["metadata"]["labels"]  # put back
+
+
+def test_remembered_entries_follow_pod_and_service_changes(client, ctl):
+    """Each pod's entries are remembered per pod and Service version: what a sync writes
+    is what a fresh controller writes, after pod, readiness and Service port changes."""
+    make_svc(client)
+    for i in range(3):
+        make_pod(client, f"web-{i}", f"10.244.1.{5 + i}")
+    ctl.reconcile("default/web")
+    set_status(client, "web-1", "10.244.1.6", False)
+    make_pod(client, "web-3", "10.244.1.9")
+    client.delete("pods", "web-0", grace_period_seconds=0)
+    ctl.reconcile("default/web")
+    svc = client.get("services", "web")
+    svc["spec"]["ports"] = [{"name": "http", "port": 80, "targetPort": 9090}]
+    client.update(svc)
+    ctl.reconcile("default/web")
+    got = (endpoints(client).get("subsets"), [s.get("endpoints") for s in slices(client)],
+           [s.get("ports") for s in slices(client)])
+    fresh = EndpointsController(client)
+    for s in slices(client):
+        client.delete("endpointslices", s["metadata"]["name"])
+    client.delete("endpoints", "web")
+    fresh.reconcile("default/web")
+    assert got == (endpoints(client).get("subsets"), [s.get("endpoints") for s in slices(client)],
+                   [s.get("ports") for s in slices(client)])
+    assert got[0][0]["ports"][0]["port"] == 9090
+    assert [a["ip"] for a in got[0][0]["notReadyAddresses"]] == ["10.244.1.6"]

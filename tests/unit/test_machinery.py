@@ -392,6 +392,32 @@ def test_indexer_keys_indexes_and_moves():
         idx.by_index("nope", "x")
 
 
+def test_indexer_lists_stay_in_api_order_through_adds_moves_and_deletes():
+    """The cache keeps each index bucket's order between changes of its members: every
+    list still comes back in the API's order (namespace, then name), as a fresh sort."""
+    import random
+    rnd = random.Random(3)
+    idx = Indexer({"app": label_index("app")})
+    model: dict[str, dict] = {}
+    for step in range(3000):
+        ns = rnd.choice(["a", "a-b", "b"])
+        obj = pod(f"p{rnd.randint(0, 30)}", ns=ns, labels={"app": rnd.choice("xy")})
+        key = f"{ns}/{obj['metadata']['name']}"
+        if rnd.random() < 0.7:
+            idx.upsert(obj)
+            model[key] = obj
+        else:
+            idx.delete(key)
+            model.pop(key, None)
+        if step % 5 == 0:
+            want = sorted(model.values(), key=lambda o: (o["metadata"]["namespace"],
+                                                         o["metadata"]["name"]))
+            assert idx.list() == want
+            assert idx.list("a") == [o for o in want if o["metadata"]["namespace"] == "a"]
+            assert idx.by_index("app", "x") == [o for o in want
+                                                if o["metadata"]["labels"]["app"] == "x"]
+
+
 def test_fresh_lister_sees_own_writes(client):
     """A cache read right after the reader's own write reflects it."""
     tracking = TrackingClient(client)
