@@ -426,12 +426,17 @@ class EndpointsController(Controller):
     watches = ("services", "pods", "endpoints", "endpointslices")
     reads = ("nodes",)
     indexers = {"endpointslices": {SERVICE_NAME_LABEL: label_index(SERVICE_NAME_LABEL)}}
-    # Pod changes reach a Service's endpoints at most once per this many seconds (upstream's
-    # --endpoint-updates-batch-period / --endpointslice-updates-batch-period): each sync
-    # reads every pod of the Service and rewrites its Endpoints, so a rollout of P pods
-    # synced on every pod change cost O(P^2). A change after a quiet spell is synced at
-    # once (upstream waits the period even then); Service changes never wait.
+    # Pod changes reach a Service's endpoints at most once per batch period, as with
+    # upstream's --endpoint-updates-batch-period / --endpointslice-updates-batch-period:
+    # each sync reads every pod of the Service and rewrites its Endpoints, so a rollout of
+    # P pods synced on every pod change cost O(P^2). Upstream's default period is 0 (no
+    # batching), and endpoint removal is on the zero-loss path (a terminating pod's preStop
+    # must outlast it), so here the period follows what the Service's last sync cost:
+    # batch_cost_factor times its CPU, at most batch_seconds (a few ms for a Service of a
+    # few pods, the whole 0.5 s for one of 1,000). A change after a quiet spell is synced
+    # at once; Service changes never wait.
     batch_seconds = 0.5
+    batch_cost_factor = 10.0
 
     def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None,
                  informers: InformerFactory | None = None):
@@ -445,8 +450,10 @@ class EndpointsController(Controller):
         # Service key -> ((uid, resourceVersion, zones), {pod uid: (resourceVersion,
         # its entries)}): see _entries
         self._memo: dict[str, tuple[tuple, dict]] = {}
-        # Service key -> when its last sync began (monotonic), for batch_seconds
+        # Service key -> when its last sync began (monotonic), and its CPU seconds: the
+        # batch period (batch_seconds, batch_cost_factor)
         self._synced_at: dict[str, float] = {}
+        self._sync_cost: dict[str, float] = {}
         # (resource, namespace, name) -> resourceVersion of this controller's last write of
         # that Endpoints/EndpointSlice: its own write coming back by watch queues nothing
         # (upstream's endpointSliceTracker), another writer's change does.
@@ -463,7 +470,9 @@ class EndpointsController(Controller):
             now = time.monotonic()
             for k in keys:
                 last = self._synced_at.get(k)
-                self.queue.add_after(k, 0.0 if last is None else last + self.batch_seconds - now)
+                period = min(self.batch_seconds,
+                             self.batch_cost_factor * self._sync_cost.get(k, 0.0))
+                self.queue.add_after(k, 0.0 if last is None else last + period - now)
             return
         if resource in ("endpoints", "endpointslices"):
             md = objs[-1].get("metadata") or {}
@@ -507,6 +516,16 @@ class EndpointsController(Controller):
 
     # -- reconcile -----------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
+        cpu = time.thread_time()
+        try:
+            return self._reconcile(key)
+        finally:
+            if key in self._synced_at:
+                self._sync_cost[key] = time.thread_time() - cpu
+            else:
+                self._sync_cost.pop(key, None)
+
+    def _reconcile(self, key: str) -> float | None:
         if self._running:
             self._synced_at[key] = time.monotonic()
         ns, name = split_key(key)

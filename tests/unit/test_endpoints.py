@@ -366,7 +366,8 @@ def test_slices_keep_their_endpoints_one_pod_change_writes_one_slice():
 
 def test_pod_changes_within_the_batch_period_are_synced_once_it_ends(client, ctl):
     """Upstream's endpoint(slice)-updates-batch-period: after a sync, pod changes wait
-    until batch_seconds have passed since it began; after a quiet spell, none waits."""
+    until the period has passed since it began (here batch_cost_factor times what the
+    last sync cost, at most batch_seconds); after a quiet spell, none waits."""
     import time
     make_svc(client)
     make_pod(client, "web-1", "10.244.1.5")
@@ -377,11 +378,33 @@ def test_pod_changes_within_the_batch_period_are_synced_once_it_ends(client, ctl
     assert ctl.queue.get(timeout=0) == "default/web"
     ctl.queue.done("default/web")
     ctl._synced_at["default/web"] = time.monotonic()  # a sync (of a started controller) began
+    ctl._sync_cost["default/web"] = 1.0  # an expensive one: the whole batch_seconds
     ctl._enqueue("pods", ready, old)
     assert ctl.queue.get(timeout=0) is None  # held back...
     t = time.monotonic()
     assert ctl.queue.get(timeout=5) == "default/web"  # ...until the period is over
     assert time.monotonic() - t <= ctl.batch_seconds + 0.5
+    ctl.queue.done("default/web")
+    ctl._synced_at["default/web"] = time.monotonic()
+    ctl._sync_cost["default/web"] = 0.001  # a Service of a few pods: 10 ms
+    ctl._enqueue("pods", old, ready)
+    t = time.monotonic()
+    assert ctl.queue.get(timeout=5) == "default/web"
+    assert time.monotonic() - t < 0.2
+
+
+def test_a_sync_records_its_cost_for_the_next_batch_period(client, ctl):
+    make_svc(client)
+    make_pod(client, "web-1", "10.244.1.5")
+    ctl._running = True
+    try:
+        ctl.reconcile("default/web")
+    finally:
+        ctl._running = False
+    assert 0 < ctl._sync_cost["default/web"] < 1.0
+    client.delete("services", "web")
+    ctl.reconcile("default/web")  # gone: nothing kept for it
+    assert "default/web" not in ctl._sync_cost and "default/web" not in ctl._synced_at
 
 
 def test_own_writes_coming_back_queue_nothing_other_writers_do(client, ctl):
