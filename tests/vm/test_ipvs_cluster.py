@@ -6,8 +6,8 @@ When it runs: where the other VM tests run (tests/vm/test_kube_proxy_ipvs.py: af
 vagrant/provision.sh, which installs qemu and caches the kernel, or with NETSIM_VM_TESTS=1;
 skipped, saying why, where the VM can't boot) *and* NETSIM_VM_CLUSTER=1: not by default,
 because it does not fit CI's time target. On this 2-core machine shared with other work
-(2026-12-02) it passed, every check ok, at host load 2-4 in 414 s (this file: 11 passed)
-and 452 s of VM wall, 521-552 s before kube-proxy's address dumps left pyroute2 (guest ~80%
+(2026-12-02) it passed, every check ok, at host load 2-4 in 414 s (this file: 11 passed),
+444 and 452 s of VM wall, 521-552 s before kube-proxy's address dumps left pyroute2 (guest ~80%
 busy, the control plane ~40% of a vCPU); at host load 10-19 it took 894 s and
 the rolling update lost 8 of 419 requests (refused, then no route to host: an old pod
 gone while still a real server of the node's NodePort, so under that load the node's
