@@ -196,8 +196,11 @@ def _tcpdumps_in(netns: str) -> list[str]:
 
 def _start_capture(cluster, *args: str) -> subprocess.Popen:
     env = {**os.environ, "NETSIM_CLUSTER": cluster.name}
+    # SIGINT as a terminal sends it: a run started in the background by a shell without job
+    # control inherits SIGINT ignored, and the Ctrl-C below would then never end the capture
     p = subprocess.Popen([sys.executable, "-m", "netsim.cli.main", "-n", NS, "capture", *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     deadline = time.monotonic() + 20
     while b"listening on" not in seen and time.monotonic() < deadline:
@@ -243,8 +246,7 @@ def test_capture_of_a_service_to_stdout_and_ctrl_c(cluster, trc):
                          namespace=NS)
     assert r.returncode == 0, r.stderr
     p.send_signal(signal.SIGINT)  # Ctrl-C
-    data = p.stdout.read()  # type: ignore[union-attr]
-    p.wait(10)
+    data, _ = p.communicate(timeout=30)
     from io import BytesIO
     pkts = list(PcapReader(BytesIO(data)))
     assert any(pk.haslayer(TCP) and pk[TCP].flags == "S" and pk[TCP].dport == 8080
