@@ -79,9 +79,13 @@ def _user_env(prefix: str) -> dict:
 
 
 def _pytest(folder: str, prefix: str, *args: str, **kw) -> subprocess.Popen:
+    # SIGINT at its default, as a terminal's ^C finds it: a run started in the background by
+    # a shell without job control inherits it ignored, and the interrupted run never ended
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                              "-rA", *args], cwd=folder, env=_user_env(prefix),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
 
 
 def _leftovers(prefix: str, marker: str) -> list[str]:

@@ -71,10 +71,17 @@ def echo(nft_cluster):
 def test_clusterip_from_a_pod_on_another_node_keeps_the_pod_ip(nft_cluster, echo):
     client = pod_on(echo, W1)
     me = client["metadata"]["name"]
-    answers = pod_many(nft_cluster, me, f"http://{echo['cip']['cip']}/", 20)
-    assert len(answers) >= 10
-    remote = [a for a in answers if echo["pods"][a["pod"]]["spec"]["nodeName"] == W2]
-    assert remote, "no answer from the pods on the other worker"
+    seen: list[dict] = []
+
+    def remote_answers() -> list[dict]:
+        answers = pod_many(nft_cluster, me, f"http://{echo['cip']['cip']}/", 20)
+        seen[:] = answers
+        return [a for a in answers if echo["pods"][a["pod"]]["spec"]["nodeName"] == W2]
+    # kube-proxy syncs at most once a second (minSyncPeriod): endpoints that became ready
+    # one after the other may reach this node's rules a second apart
+    remote = wait_for(remote_answers, 20, 0.5,
+                      what="an answer from the pods on the other worker")
+    assert len(seen) >= 10
     for a in remote:
         assert a["client"].rsplit(":", 1)[0] == client["status"]["podIP"]
 
