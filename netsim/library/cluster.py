@@ -672,8 +672,8 @@ class Cluster:
         (returns {}). A Service (`svc/NAME`) has no condition in Kubernetes; here it waits
         until the Service works as a test means it: a ready endpoint, and a connection to
         its ClusterIP from every node gets through (kube-proxy programs a change within its
-        sync period, up to a second after the endpoint turned ready). Raises NotFoundError when it is not there (unless waiting for its
-        deletion) and WaitTimeout (`error: timed out waiting for the condition on
+        sync period, up to a second after the endpoint turned ready). Raises NotFoundError
+        when it is not there (unless waiting for its deletion) and WaitTimeout (`error: timed out waiting for the condition on
         pods/x`) after `timeout` seconds."""
         from netsim.api import errors as api_errors  # noqa: PLC0415
         kind, sep, name = ref.partition("/")
@@ -792,12 +792,20 @@ class Cluster:
 
 
 def _connects(netns: str, ip: str, port: int) -> bool:
-    """A TCP connection from `netns` to ip:port is accepted within a second."""
-    code = f"import socket; socket.create_connection(({ip!r}, {port}), 1).close()"
+    """A TCP connection from `netns` to ip:port is accepted within a second (the socket is
+    made with this thread in the netns: rtnl.in_netns switches the calling thread only)."""
+    import socket  # noqa: PLC0415
+
+    from netsim.net import netlink as nl  # noqa: PLC0415
+    from netsim.net import rtnl  # noqa: PLC0415
     try:
-        return subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-S", "-c", code],
-                              capture_output=True, timeout=10).returncode == 0
-    except subprocess.TimeoutExpired:
+        with rtnl.in_netns(os.path.join(nl.NETNS_DIR, netns)):
+            sock = socket.socket()
+        with sock:
+            sock.settimeout(1)
+            sock.connect((ip, port))
+        return True
+    except OSError:
         return False
 
 
