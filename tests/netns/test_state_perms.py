@@ -97,6 +97,19 @@ def test_the_ingress_still_buffers_to_its_private_state(cluster, tmp_path):
     www = tmp_path / "www"
     www.mkdir()
     (www / "big.txt").write_bytes(b"a" * 2_000_000)
+    # a POST handler that reads the whole body before it answers: http.server's own 501
+    # came before the body was read, and closing on unread data resets nginx's upload (502)
+    server = tmp_path / "server.py"
+    server.write_text(
+        "import http.server, sys\n"
+        "class H(http.server.SimpleHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        got = str(len(self.rfile.read(int(self.headers['Content-Length'])))).encode()\n"
+        "        self.send_response(200)\n"
+        "        self.send_header('Content-Length', str(len(got)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(got)\n"
+        "http.server.ThreadingHTTPServer(('', 8080), lambda *a: H(*a, directory=sys.argv[1])).serve_forever()\n")
     cluster.netsim("label", "node", "k8s-slave-172", "ingress=true", "--overwrite")
     cluster.netsim("apply", "-f", "-", input=f"""apiVersion: v1
 kind: Pod
@@ -105,7 +118,7 @@ spec:
   containers:
   - name: web
     image: busybox
-    command: ["{sys.executable}", "-m", "http.server", "8080", "-d", "{www}"]
+    command: ["{sys.executable}", "{server}", "{www}"]
 ---
 apiVersion: v1
 kind: Service
@@ -128,16 +141,18 @@ spec:
     body = tmp_path / "body"
     body.write_bytes(b"b" * 500_000)
 
-    def fetch(*args: str) -> list[str]:
-        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+    def fetch(*args: str, out: str = "/dev/null") -> list[str]:
+        p = subprocess.run(["curl", "-s", "-o", out, "-w", "%{http_code} %{size_download}",
                             "--max-time", "10", "-H", "Host: perms-big.test", *args,
                             f"http://{node_ip}/big.txt"], capture_output=True, text=True, timeout=20)
         return p.stdout.split()
     try:
         wait_for(lambda: fetch()[0] == "200", 90, what="the ingress serving perms-big.test")
         assert fetch() == ["200", "2000000"]
-        # http.server has no POST (501): the body went through nginx's temp file to it
-        assert fetch("--data-binary", f"@{body}")[0] == "501"
+        # the body went through nginx's temp file to the pod, whole
+        answer = tmp_path / "answer"
+        assert fetch("--data-binary", f"@{body}", out=str(answer))[0] == "200"
+        assert answer.read_text() == "500000"
     finally:
         cluster.netsim("delete", "ingress,service,pod", "perms-big", "--grace-period=0", "--force",
                        check=False)
