@@ -7,6 +7,7 @@ test run never touches a cluster a user has up, and two runs can share a machine
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,10 +18,26 @@ import pytest
 
 TEST_CLUSTER = os.environ.get("NETSIM_TEST_CLUSTER", "nstest")
 TEST_LAN = os.environ.get("NETSIM_TEST_LAN", "192.168.77.0/24")
-# `cluster up` merges its context into the kubeconfig kubectl reads: a test run writes a
-# file of its own (per test cluster), never the user's ~/.kube/config.
-os.environ["KUBECONFIG"] = os.path.join(tempfile.gettempdir(),
-                                        f"netsim-test-{TEST_CLUSTER}.kubeconfig")
+_RUN_TMP: str | None = None
+
+
+def pytest_configure(config) -> None:
+    """A test run's temporary files (servers' sockets, scenario folders, real kubectl's
+    edit files, the kubeconfig) go to one folder of its own, removed when the run ends:
+    runs left hundreds of folders in /tmp. pytest's tmp_path stays where users look."""
+    global _RUN_TMP
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    _RUN_TMP = tempfile.mkdtemp(prefix="netsim-tests-")
+    tempfile.tempdir = _RUN_TMP
+    os.environ["TMPDIR"] = _RUN_TMP
+    # `cluster up` merges its context into the kubeconfig kubectl reads: a test run writes
+    # a file of its own (per test cluster), never the user's ~/.kube/config.
+    os.environ["KUBECONFIG"] = os.path.join(_RUN_TMP, f"netsim-test-{TEST_CLUSTER}.kubeconfig")
+
+
+def pytest_unconfigure(config) -> None:
+    if _RUN_TMP:
+        shutil.rmtree(_RUN_TMP, ignore_errors=True)
 
 
 def is_root() -> bool:
