@@ -250,7 +250,10 @@ def related(ctx: Ctx, plural: str, obj: dict) -> dict:
         rel["new_rs"] = new
         rel["old_rs"] = list(old)  # kubectl 1.37 lists every old one, 0/0 ones too
     elif plural == "services":
-        rel["endpoints"] = c.get_or_none("endpoints", obj["metadata"]["name"], ns)
+        # kubectl 1.37's request: the Service's EndpointSlices, whose endpoints it prints in
+        # slice order (the Endpoints object sorts addresses by IP, so it showed another order)
+        rel["endpointslices"] = c.list("endpointslices", ns,
+                                       f"kubernetes.io/service-name={obj['metadata']['name']}")
     elif plural in ("replicasets", "daemonsets", "statefulsets"):
         rel["pods"] = [p for p in c.list("pods", ns)
                        if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
