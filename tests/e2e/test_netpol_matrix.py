@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import itertools
 import json
+import random
 import selectors
 import socket
 import sys
@@ -129,6 +131,25 @@ def pod_manifest(ns: str, name: str, labels: dict | None = None) -> dict:
 Matrix = dict[tuple[str, str, int, str], bool]
 
 
+# UDP probes' source ports, in turn through 40,000 (a matrix takes 144): a UDP "flow" is
+# conntrack's until 30-120 s after its last packet, and a probe that drew a kernel-random
+# port an allowed probe of the last seconds had used was that flow's next packet, let
+# through by the policy's established rule (CI: one cell of y/a -> x/b udp/80 allowed)
+_UDP_PORTS = itertools.cycle(range(20000, 60000))
+for _ in range(random.randrange(40000)):
+    next(_UDP_PORTS)
+
+
+def _bind_fresh_udp_port(s: socket.socket) -> None:
+    for _ in range(100):
+        try:
+            s.bind(("0.0.0.0", next(_UDP_PORTS)))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+
+
 def probe(sources: dict[str, str], targets: dict[str, str], ports=PORTS) -> Matrix:
     """{(source, target, port, proto): connected} for every source (name -> netns path or
     name under /run/netns) to every other target (name -> IP), all at once: the sockets
@@ -159,6 +180,7 @@ def probe(sources: dict[str, str], targets: dict[str, str], ports=PORTS) -> Matr
                         else:
                             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                             s.setblocking(False)
+                            _bind_fresh_udp_port(s)
                             s.connect((ip, port))
                             try:
                                 s.send(b"netpol-probe")
