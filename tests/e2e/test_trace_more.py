@@ -206,8 +206,18 @@ def test_interrupted_trace_leaves_nothing(cluster, trm):
                          stderr=subprocess.PIPE)
 
     def tracing() -> bool:
+        if p.poll() is not None:  # it ended before the poll saw its table: say how
+            out, err = p.communicate()
+            pytest.fail(f"the trace ended (exit {p.returncode}) before its table was seen:\n"
+                        f"{out.decode()}\n{err.decode()}")
         return any("netsim-trace" in t for t in _node_state(cluster))
-    wait_for(tracing, 20, what="the trace table in place")
+    try:
+        wait_for(tracing, 30, what="the trace table in place")
+    except AssertionError as e:  # say what the trace was doing (CI: 20 s without a table)
+        p.kill()
+        out, err = p.communicate(timeout=30)
+        raise AssertionError(f"{e}; the trace printed:\n{out.decode()}\n{err.decode()}\n"
+                             f"nodes: {_node_state(cluster)}") from None
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=30)
     wait_for(lambda: _node_state(cluster) == before, 10, what="no trace table, no monitor")

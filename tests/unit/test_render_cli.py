@@ -252,17 +252,46 @@ spec:
         "is 30000-32767\n")
 
 
-def test_a_service_ip_does_not_depend_on_the_other_files(capsys):
+def test_a_service_ip_does_not_depend_on_the_other_files(capsys, monkeypatch):
     """The allocator runs seeded from the Service's own name: echo alone or with its
-    neighbours gets the same ClusterIP, and the process' random state is left alone."""
+    neighbours gets the same ClusterIP, and the process' random state is left alone: each
+    seed of the render's thread comes after saving the state and is undone by restoring
+    that state. (Comparing random.getstate() before and after also counted the draws of
+    other tests' threads still running, as in one CI run.)"""
     import random
     import re
-    state = random.getstate()
+    import threading
+    me = threading.get_ident()
+    calls: list[tuple[str, object]] = []
+    real_get, real_set, real_seed = random.getstate, random.setstate, random.seed
+
+    def getstate():
+        st = real_get()
+        if threading.get_ident() == me:
+            calls.append(("get", st))
+        return st
+
+    def setstate(st):
+        if threading.get_ident() == me:
+            calls.append(("set", st))
+        real_set(st)
+
+    def seed(*a, **kw):
+        if threading.get_ident() == me:
+            calls.append(("seed", None))
+        real_seed(*a, **kw)
+    monkeypatch.setattr(random, "getstate", getstate)
+    monkeypatch.setattr(random, "setstate", setstate)
+    monkeypatch.setattr(random, "seed", seed)
     render_cli.run(["-f", os.path.join(SERVICES, "echo.yaml")])
     alone = capsys.readouterr().out
     render_cli.run(["-f", SERVICES])
     together = capsys.readouterr().out
-    assert random.getstate() == state
+    monkeypatch.undo()
+    assert calls and len(calls) % 3 == 0
+    for i in range(0, len(calls), 3):  # save, seed, restore what was saved
+        (g, saved), (s_, _), (r, restored) = calls[i:i + 3]
+        assert (g, s_, r) == ("get", "seed", "set") and restored is saved
     ip = re.compile(r'"default/echo:http cluster IP" -m tcp -p tcp -d (\S+)')
     assert ip.search(alone).group(1) == ip.search(together).group(1)
 
