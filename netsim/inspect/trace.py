@@ -616,7 +616,9 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
                 probe = run_probe(src, dst, sport=sport, http=http)
                 traced = session.collect()
                 session_table = session.table
-        except nftrace.TraceSetupError:  # the rules read and walked instead
+        except nftrace.TraceSetupError as e:  # the rules read and walked instead: say so
+            print(f"warning: no kernel trace ({e}); the rules are read and walked instead",
+                  file=sys.stderr)
             probe, traced = None, None
     if probe is None:
         probe = run_probe(src, dst, http=http)
