@@ -15,7 +15,8 @@ driven as a user would, then link impairment on it. One boot, one cluster, for a
 3. `netsim set image` under a request loop from the LAN: no request may fail;
 4. graceful termination: a keep-alive connection survives its pod leaving the endpoints
    (real server at weight 0), new connections go elsewhere, the real server goes once the
-   connection is closed;
+   connection is closed; the DNS black hole: a client querying from one UDP port is
+   answered by another coredns pod once its own is deleted;
 5. `netsim proxy stats web` and `netsim trace pod/client svc/web` in IPVS mode;
 6. NetworkPolicy in IPVS mode: solo only from pods labelled access=yes, same-node and
    cross-node, to the pod IP and to the ClusterIP, checked once solo's node (the one that
@@ -446,8 +447,8 @@ def main() -> int:
     try:
         client = HttpClient(CLUSTER)
         cfg = ClusterConfig.load(CLUSTER)
-        for step in (services, rolling_update, graceful_termination, stats_and_trace,
-                     network_policy, links):
+        for step in (services, rolling_update, graceful_termination, dns_black_hole,
+                     stats_and_trace, network_policy, links):
             try:
                 step(client, cfg)
             except Exception as e:  # noqa: BLE001 - the next steps still tell something
@@ -665,6 +666,62 @@ def graceful_termination(client, cfg) -> None:
     stamp("graceful_termination")
 
 
+# ---- 4b: the DNS black hole -------------------------------------------------------------------
+def dns_black_hole(client, cfg) -> None:
+    """Issue 18's classic DNS black hole, in IPVS mode: a client sending every query from one
+    UDP source port stays on the coredns pod its first query went to (IPVS's connection
+    entry); once that pod is gone its queries must reach another coredns pod (kube-proxy
+    deletes a UDP real server at once, expire_nodest_conn ends the entry, the stale conntrack
+    entries go) instead of timing out for as long as the client keeps sending."""
+    sport = 40053
+    me = client.get("pods", "client", "default")
+    node = me["spec"]["nodeName"]
+    dns_ip = client.get("services", "kube-dns", "kube-system")["spec"]["clusterIP"]
+
+    def coredns() -> list[dict]:
+        return [p for p in client.list("pods", "kube-system", "k8s-app=kube-dns")
+                if not p["metadata"].get("deletionTimestamp") and ready(p)]
+    wait(lambda: len(coredns()) >= 2, "2 coredns pods Ready", progress=lambda: pod_state(client))
+    dns = vm_client.DnsFixedPort(pod_ns(me), dns_ip, sport)
+    try:
+        wait(dns.ask, f"an answer to port {sport}'s query", progress=proxy_progress)
+        old_ip = wait(lambda: vm_client.ipvs_udp_dest(node_ns(node), sport, dns_ip),
+                      "the query's IPVS connection entry")
+        old = next(p for p in client.list("pods", "kube-system", "k8s-app=kube-dns")
+                   if p["status"].get("podIP") == old_ip)["metadata"]["name"]
+        report("dns_black_hole_pod", f"{old} {old_ip}")
+        client.delete("pods", old, "kube-system")
+        t0 = time.monotonic()
+
+        def gone() -> bool:
+            dns.ask(1.0)  # the client keeps sending while the pod terminates
+            names = {p["metadata"]["name"]
+                     for p in client.list("pods", "kube-system", "k8s-app=kube-dns")}
+            return old not in names
+        wait(gone, f"coredns pod {old} gone", progress=lambda: pod_state(client))
+        report("dns_black_hole_gone_after_s", f"{time.monotonic() - t0:.1f}")
+        lost = [0]
+
+        def answered_elsewhere() -> bool:
+            if dns.ask(2.0):
+                dest = vm_client.ipvs_udp_dest(node_ns(node), sport, dns_ip)
+                return dest is not None and dest != old_ip
+            lost[0] += 1
+            return False
+        try:
+            wait(answered_elsewhere, "port 40053's queries answered by another coredns pod",
+                 idle=60, interval=0.5, progress=proxy_progress)
+            report("dns_black_hole_lost_after_gone", lost[0])
+            check(True, "the DNS black hole: a fixed-port client's queries reach another "
+                  "coredns pod once its pod is gone")
+        except TimeoutError as e:
+            check(False, "the DNS black hole: a fixed-port client's queries reach another "
+                  "coredns pod once its pod is gone", f"{e}; {lost[0]} queries unanswered")
+    finally:
+        dns.close()
+    stamp("dns_black_hole")
+
+
 # ---- 5: proxy stats, trace -------------------------------------------------------------------
 def stats_and_trace(client, cfg) -> None:
     s = netsim("proxy", "stats", "web", check_rc=False)
@@ -773,14 +830,16 @@ def links(client, cfg) -> None:
     d = ping(m_ns, ips[b])
     report("ping_delay50", json.dumps(d))
     # both directions of b's link: +100 ms a round trip, as TCLink(delay='50ms')
-    check(d["avg_ms"] is not None and 95 <= d["avg_ms"] - (base["avg_ms"] or 0) <= 160,
-          "--delay 50 adds ~100 ms to a round trip through the node's link", json.dumps(d))
+    # the smallest RTTs: the mean failed once in CI (the guest busy, some echoes read late)
+    check(d["min_ms"] is not None and 95 <= d["min_ms"] - (base["min_ms"] or 0) <= 160,
+          "--delay 50 adds ~100 ms to a round trip through the node's link",
+          json.dumps({"base": base, "delay50": d}))
     netsim("link", "impair", b, "--to", master, "--delay", "150")
     dm, dc = ping(m_ns, ips[b]), ping(CLIENT_NS, ips[b])
     report("ping_to_master_150", json.dumps(dm))
     report("ping_lan_client_50", json.dumps(dc))
-    check(dm["avg_ms"] is not None and dc["avg_ms"] is not None and dm["avg_ms"] >= 290
-          and dc["avg_ms"] < 200, "--to NODE: that peer's traffic has its own delay",
+    check(dm["min_ms"] is not None and dc["min_ms"] is not None and dm["min_ms"] >= 290
+          and dc["min_ms"] < 200, "--to NODE: that peer's traffic has its own delay",
           f"{dm} {dc}")
     netsim("link", "impair", b, "--loss", "30")
     # the all-traffic rule is now loss 30 (it replaced --delay 50); the master's traffic
@@ -797,7 +856,7 @@ def links(client, cfg) -> None:
           and f"delay 150ms to {master}" in st, "cluster status shows what is set")
     netsim("link", "clear", b)
     c = ping(m_ns, ips[b])
-    check(c["loss"] == 0 and c["avg_ms"] is not None and c["avg_ms"] < 50 + (base["avg_ms"] or 0),
+    check(c["loss"] == 0 and c["min_ms"] is not None and c["min_ms"] < 50 + (base["min_ms"] or 0),
           "link clear: the link is as before", json.dumps(c))
     stamp("link_impair")
 

@@ -71,7 +71,8 @@ def _expect(vm, *names: str) -> None:
     failed = [n for n in names if vm.checks.get(n) is False]
     assert not missing and not failed, (
         f"failed: {failed}, not reached: {missing}\n"
-        + "\n".join(ln for ln in vm.output.splitlines() if "check=FAIL" in ln)
+        + "\n".join(ln for ln in vm.output.splitlines()
+                    if "check=FAIL" in ln or "check_detail=" in ln)
         + "\n" + vm.output[-3000:])
 
 
@@ -111,6 +112,14 @@ def test_graceful_termination_keeps_an_established_connection(vm):
             "new connections go to the other endpoints",
             "the established connection still reaches its pod after the removal",
             "the real server is deleted once its connection is gone")
+
+
+def test_a_fixed_port_dns_client_follows_a_deleted_coredns_pod(vm):
+    _expect(vm, "the DNS black hole: a fixed-port client's queries reach another coredns pod "
+                "once its pod is gone")
+    print("pod:", vm.values.get("dns_black_hole_pod"), "gone after",
+          vm.values.get("dns_black_hole_gone_after_s"), "s; unanswered after:",
+          vm.values.get("dns_black_hole_lost_after_gone"))
 
 
 def test_proxy_stats_and_trace_in_ipvs_mode(vm):

@@ -10,7 +10,10 @@ socket belongs to the netns it was created in, whichever thread uses it later.
   a RST by `close()` (IPVS then forgets the connection in seconds, not TIME_WAIT's 2 min);
 - `ping(netns, ip, ...)`: ICMP echo over a raw socket, as `ping -q` sums it up;
 - `ipvs_table(netns)`: each virtual server's real servers with weight and connection
-  counts, from that netns' /proc/net/ip_vs (what `ipvsadm -Ln` shows).
+  counts, from that netns' /proc/net/ip_vs (what `ipvsadm -Ln` shows);
+- `DnsFixedPort(netns, server, sport)`: A queries from one UDP source port, as a client
+  that keeps its socket (the DNS black hole's client); `ipvs_udp_dest(netns, sport, vip)`:
+  the real server IPVS's connection entry of that port sends to (/proc/net/ip_vs_conn).
 """
 
 from __future__ import annotations
@@ -123,7 +126,9 @@ def _checksum(data: bytes) -> int:
 def ping(netns: str, ip: str, count: int = 5, interval: float = 0.2,
          wait: float = 2.0) -> dict:
     """`count` echo requests `interval` s apart, replies awaited until `wait` s after the
-    last: {"loss": percent (float), "avg_ms": mean RTT or None}."""
+    last: {"loss": percent (float), "avg_ms": mean RTT, "min_ms": the smallest (None
+    without answers)}. The smallest is what a delay shows: under emulation a busy guest
+    wakes this loop late now and then, which adds to some RTTs and so to the mean."""
     ident = (os.getpid() ^ threading.get_ident()) & 0xFFFF
     with netns_of(netns):
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -161,7 +166,8 @@ def ping(netns: str, ip: str, count: int = 5, interval: float = 0.2,
         s.close()
     loss = 100.0 * (count - len(rtts)) / count
     avg = sum(rtts.values()) / len(rtts) if rtts else None
-    return {"loss": round(loss, 1), "avg_ms": round(avg, 1) if avg is not None else None}
+    return {"loss": round(loss, 1), "avg_ms": round(avg, 1) if avg is not None else None,
+            "min_ms": round(min(rtts.values()), 1) if rtts else None}
 
 
 def ipvs_table(netns: str) -> dict:
@@ -169,3 +175,49 @@ def ipvs_table(netns: str) -> dict:
     with netns_of(netns):
         with open("/proc/thread-self/net/ip_vs") as f:
             return parse_proc_ip_vs(f.read())
+
+
+class DnsFixedPort:
+    """A queries for `name` to server:53, every one from source port `sport`."""
+
+    def __init__(self, netns: str, server: str, sport: int,
+                 name: str = "kubernetes.default.svc.cluster.local") -> None:
+        import dnslib
+        self._dnslib, self.name = dnslib, name
+        with netns_of(netns):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", sport))
+        self.sock.connect((server, 53))
+
+    def ask(self, timeout: float = 2.0) -> bool:
+        """One query; True when its answer came within `timeout`."""
+        q = self._dnslib.DNSRecord.question(self.name)
+        try:
+            self.sock.send(q.pack())
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([self.sock], [], [], left)[0]:
+                    return False
+                r = self._dnslib.DNSRecord.parse(self.sock.recv(4096))
+                if r.header.id == q.header.id:
+                    return bool(r.rr)
+        except (OSError, self._dnslib.DNSError):  # ECONNREFUSED: an ICMP error came back
+            return False
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def ipvs_udp_dest(netns: str, sport: int, vip: str) -> str | None:
+    """The real server's IP of IPVS's UDP connection from port `sport` to vip:53."""
+    want_vip = socket.inet_aton(vip).hex().upper()
+    with netns_of(netns):
+        with open("/proc/thread-self/net/ip_vs_conn") as f:
+            lines = f.read().splitlines()[1:]
+    for ln in lines:
+        w = ln.split()
+        if len(w) >= 7 and w[0] == "UDP" and int(w[2], 16) == sport and w[3] == want_vip:
+            return socket.inet_ntoa(bytes.fromhex(w[5]))
+    return None
