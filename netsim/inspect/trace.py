@@ -653,6 +653,12 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             if got is not None:
                 walks[i] = (node, iface, got)
                 after |= _after_routing_chains(cfg.node_netns(node))
+        if endpoint is None and walks and len(walks[-1][2].endpoints) == 1:
+            # the kernel's trace names the DNAT the probe took: a SYN answered by a RST
+            # (a NetworkPolicy's reject on the endpoint's node) leaves no conntrack entry
+            # to ask, and the trace then ended at the first node
+            endpoint = final = walks[-1][2].endpoints[0]
+            owner = node_for_ip(nodes, final.rsplit(":", 1)[0])
     if owner is not None and final is not None and last_node not in (None, owner.name) and \
             walks and walks[-1][2].verdict not in ("DROP", "REJECT"):
         ep_ip, ep_port = final.rsplit(":", 1)

@@ -151,6 +151,47 @@ def test_a_network_policy_reject_names_the_policy(cluster, trm):
         p.stdout.rstrip().endswith("verdict: rejected")
 
 
+def test_a_reject_on_the_endpoint_node_of_a_two_node_service_is_named(cluster, trm):
+    """A Service with a locked endpoint on each node: whichever one the probe's DNAT picks,
+    the trace follows it to that pod's node and names the policy's reject there. (With
+    two endpoints the walk cannot say which one the packet took, and a SYN answered by a
+    RST leaves no conntrack entry: the trace stopped at the first node and blamed "nothing
+    listens" when the remote pod was picked.)"""
+    if trm["mode"] != "nftables":
+        pytest.skip("nftables mode only: iptables mode still reports the first node's walk "
+                    "for a rejected connection of a multi-endpoint Service (see #14's note)")
+    c = cluster.client
+    twin = _pod("tm-locked-w1", W1)
+    twin["metadata"]["labels"] = {"app": "tm-locked", "pair": "locked"}
+    c.create(twin)
+    c.patch("pods", "tm-locked", NS, {"metadata": {"labels": {"pair": "locked"}}})
+    svc = _svc("tm-pair")
+    svc["spec"]["selector"] = {"pair": "locked"}
+    c.create(svc)
+    try:
+        wait_for(lambda: len([e for s in c.list("endpointslices", NS,
+                                                "kubernetes.io/service-name=tm-pair")
+                              for e in s.get("endpoints") or []
+                              if (e.get("conditions") or {}).get("ready")]) == 2, 60,
+                 what="tm-pair's two endpoints ready")
+        seen = set()
+        for _ in range(16):
+            j = trace(cluster, "pod/tm-client", "svc/tm-pair")
+            assert j["verdict"] == "rejected", j["hops"]
+            last = j["hops"][-1]
+            pod = re.search(rf"default deny ingress to pod/{NS}/(\S+) ", last["action"])
+            assert pod and "isolated by NetworkPolicy " + NS + "/only-9999" in last["action"], \
+                last
+            assert last["at"] == f"node/{W1 if pod.group(1) == 'tm-locked-w1' else W2}", last
+            seen.add(last["at"])
+            if len(seen) == 2:
+                break
+        assert seen == {f"node/{W1}", f"node/{W2}"}  # 2**-15 to see one node only
+    finally:
+        c.delete("services", "tm-pair", NS)
+        c.delete("pods", "tm-locked-w1", NS, grace_period_seconds=0)
+
+
 def _node_state(cluster) -> list[str]:
     """Every node's tables (names only) and the nft monitors running there."""
     out = []
