@@ -147,8 +147,13 @@ spec:
                             f"http://{node_ip}/big.txt"], capture_output=True, text=True, timeout=20)
         return p.stdout.split()
     try:
-        wait_for(lambda: fetch()[0] == "200", 90, what="the ingress serving perms-big.test")
-        assert fetch() == ["200", "2000000"]
+        # every ingress pod routing it: the node's label starts one more, and until its
+        # config has the endpoint it answers 503 where another pod answered 200 (CI)
+        wait_for(lambda: all(fetch()[0] == "200" for _ in range(5)), 90,
+                 what="the ingress serving perms-big.test, 5 answers in a row")
+        big = wait_for(lambda: (r := fetch())[0] != "503" and r, 30, 0.5,
+                       what="an ingress pod routing perms-big.test")
+        assert big == ["200", "2000000"]
         # the body went through nginx's temp file to the pod, whole
         answer = tmp_path / "answer"
         # 503 is an ingress pod whose config has no ready endpoint for the Service yet (CI:
