@@ -135,9 +135,9 @@ Matrix = dict[tuple[str, str, int, str], bool]
 # conntrack's until 30-120 s after its last packet, and a probe that drew a kernel-random
 # port an allowed probe of the last seconds had used was that flow's next packet, let
 # through by the policy's established rule (CI: one cell of y/a -> x/b udp/80 allowed)
-_UDP_PORTS = itertools.cycle(range(20000, 60000))
-for _ in range(random.randrange(40000)):
-    next(_UDP_PORTS)
+_FIRST_UDP_PORT = random.randrange(20000, 60000)
+_UDP_PORTS = itertools.cycle(itertools.chain(range(_FIRST_UDP_PORT, 60000),
+                                             range(20000, _FIRST_UDP_PORT)))
 
 
 def _bind_fresh_udp_port(s: socket.socket) -> None:

@@ -146,21 +146,19 @@ spec:
                             "--max-time", "10", "-H", "Host: perms-big.test", *args,
                             f"http://{node_ip}/big.txt"], capture_output=True, text=True, timeout=20)
         return p.stdout.split()
+    def routed(*args: str, out: str = "/dev/null") -> list[str]:
+        """fetch, asked again while it is 503: an ingress pod whose config has no ready
+        endpoint for the Service yet (CI: the node's label had just started one, and
+        the request before had met another pod)."""
+        return wait_for(lambda: (r := fetch(*args, out=out))[0] != "503" and r, 30, 0.5,
+                        what="an ingress pod routing perms-big.test")
     try:
-        # every ingress pod routing it: the node's label starts one more, and until its
-        # config has the endpoint it answers 503 where another pod answered 200 (CI)
         wait_for(lambda: all(fetch()[0] == "200" for _ in range(5)), 90,
                  what="the ingress serving perms-big.test, 5 answers in a row")
-        big = wait_for(lambda: (r := fetch())[0] != "503" and r, 30, 0.5,
-                       what="an ingress pod routing perms-big.test")
-        assert big == ["200", "2000000"]
+        assert routed() == ["200", "2000000"]
         # the body went through nginx's temp file to the pod, whole
         answer = tmp_path / "answer"
-        # 503 is an ingress pod whose config has no ready endpoint for the Service yet (CI:
-        # the node's label had just started one; the GETs had met another): asked again
-        code = wait_for(lambda: (c := fetch("--data-binary", f"@{body}", out=str(answer))[0]) != "503"
-                        and c, 30, 0.5, what="an ingress pod routing perms-big.test")
-        assert code == "200"
+        assert routed("--data-binary", f"@{body}", out=str(answer))[0] == "200"
         assert answer.read_text() == "500000"
     finally:
         cluster.netsim("delete", "ingress,service,pod", "perms-big", "--grace-period=0", "--force",
