@@ -288,6 +288,11 @@ class IpvsKernel:
         self.run("ipset", "restore", input=text)
         self.timings["ipset"] = time.perf_counter() - t0
 
+    def ipset_sets(self) -> dict[str, ipvs.IPSet]:
+        """kube-proxy's sets as the kernel holds them (`ipset save`; {} if unreadable)."""
+        p = self.run("ipset", "save", check=False)
+        return ipvs.parse_ipset_save(p.stdout) if p.returncode == 0 else {}
+
     def ipvs_save(self) -> str:
         return self.run("ipvsadm", "-Sn").stdout
 
@@ -370,10 +375,10 @@ class IpvsSyncer:
 
     What the kernel holds is remembered from the last good sync (the IPVS table as the
     `ipvsadm -R` left it, the ipsets and iptables text last restored), so a sync starts a
-    process only for what changed: `ipset restore` of the changed sets, `iptables-restore`
+    process only for what changed: `ipset restore` of the changed entries, `iptables-restore`
     when the rules differ, one `ipvsadm -R` of the difference. The kernel's own state is
-    read again (and everything re-applied) on the first sync, after a failure and at least
-    every RECHECK_SECONDS."""
+    read again (and the difference re-applied, the rules restored) on the first sync, after
+    a failure and at least every RECHECK_SECONDS."""
 
     kernel: IpvsKernel
     ipt: Iptables
@@ -431,6 +436,9 @@ class IpvsSyncer:
         return "\n".join(out) + "\n"
 
     def _recheck_due(self) -> bool:
+        """Counted from the end of the last check, as upstream's sync timer: on a machine where
+        one check outlasts RECHECK_SECONDS (1,000 services under emulation: ~40 s) a count
+        from its start made every sync a check, a one-endpoint change as dear as a full one."""
         return time.monotonic() - self._checked_at >= RECHECK_SECONDS
 
     def _apply_ipvs(self, desired: list[ipvs.VirtualServer]) -> int:
@@ -483,9 +491,9 @@ class IpvsSyncer:
             else:
                 self.kernel.ensure_dummy()
                 step("kube-ipvs0")
-            if self._recheck_due():
+            rechecked = self._recheck_due()
+            if rechecked:
                 self._forget()
-                self._checked_at = time.monotonic()
             addrs = self.kernel.addresses()
             step("addresses")
             bound = {ip for dev, ip in addrs if dev == ipvs.DUMMY_DEVICE}
@@ -495,10 +503,13 @@ class IpvsSyncer:
             opts = self.options if node_ips is None else _with_node_ips(self.options, node_ips)
             r = ipvs.render(snapshot, opts)
             step("render")
-            sets = [st for st in r.ipsets.values() if self._sets.get(st.name) != st]
+            if not self._sets:  # a check, a restart or a failure: diff against the kernel's
+                self._sets = self.kernel.ipset_sets()
+            sets = [(self._sets.get(st.name), st) for st in r.ipsets.values()
+                    if self._sets.get(st.name) != st]
             if sets:
                 self._sets = {}  # unknown until the restore succeeded
-                self.kernel.ipset_restore(ipvs.ipset_text(sets, swap=True))
+                self.kernel.ipset_restore(ipvs.ipset_update_text(sets))
             self._sets = dict(r.ipsets)
             step("ipset")
             self.kernel.change_addresses([a for a in r.bind_addresses if a not in bound], [])
@@ -528,6 +539,8 @@ class IpvsSyncer:
         except (IpvsError, RestoreError):
             self.need_setup = True
             raise
+        if rechecked:
+            self._checked_at = time.monotonic()
         self.last = r
         text = r.ipvsadm_text()
         self.last_text = text

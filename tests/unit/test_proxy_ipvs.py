@@ -364,3 +364,25 @@ def test_terminating_endpoints_are_destinations_only_without_ready_ones():
                     for ip in ("172.30.1.1", "1.2.3.4"))
         want = tuple([f"10.0.1.{i}:80" for i in w] for w in TERMINATING_DESTINATIONS[name])
         assert got == want, name
+
+
+def test_ipset_save_reads_back_as_the_rendered_sets():
+    """What the kernel prints (`ipset save`, a /32 net without its prefix) is the renderer's
+    entry text, so a periodic check finds nothing to change in a set nobody touched."""
+    text = ("create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536 "
+            "bucketsize 12 initval 0xa3b4dd4d\n"
+            "add KUBE-LOOP-BACK 10.244.1.2,udp:53,10.244.1.2\n"
+            "add KUBE-LOOP-BACK 10.244.1.2,tcp:8080,10.244.1.2\n"
+            "create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet hashsize 1024 "
+            "maxelem 65536\nadd KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,10.0.0.1\n"
+            "add KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,10.0.0.0/24\n"
+            "create KUBE-NODE-PORT-TCP bitmap:port range 0-65535\nadd KUBE-NODE-PORT-TCP 30080\n"
+            "create someone-elses hash:ip\nadd someone-elses 1.1.1.1\n")
+    got = ipvs.parse_ipset_save(text)
+    assert set(got) == {ipvs.LOOP_BACK, ipvs.LOAD_BALANCER_SOURCE_CIDR, ipvs.NODE_PORT_TCP}
+    assert got[ipvs.LOOP_BACK].entries == ("10.244.1.2,tcp:8080,10.244.1.2",
+                                           "10.244.1.2,udp:53,10.244.1.2")
+    assert set(got[ipvs.LOAD_BALANCER_SOURCE_CIDR].entries) == {"1.2.3.4,tcp:80,10.0.0.1/32",
+                                                                 "1.2.3.4,tcp:80,10.0.0.0/24"}
+    assert got[ipvs.NODE_PORT_TCP] == ipvs.IPSet(ipvs.NODE_PORT_TCP, ipvs.BITMAP_PORT,
+                                                 got[ipvs.NODE_PORT_TCP].comment, ("30080",))

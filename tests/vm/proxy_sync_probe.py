@@ -62,11 +62,19 @@ def inner(tree: str, mode: str, n: int) -> None:
 
     def timed(s, changed) -> tuple[float, float]:
         t0, c0 = time.perf_counter(), _cpu()
-        syncer.sync(s, changed)
+        r = syncer.sync(s, changed)
+        kind = "first" if "first" not in out else "full" if changed is None else "partial"
+        if getattr(r, "steps", None):  # where the last sync of each kind spent its time
+            out[kind + "_steps"] = {k: round(v, 2) for k, v in r.steps.items()}
         return time.perf_counter() - t0, _cpu() - c0
 
     out["first"], out["first_cpu"] = timed(base, None)
-    fulls = [timed(base, None) for _ in range(ROUNDS)]
+    def full() -> tuple[float, float]:
+        if mode == "ipvs":  # IPVS's full resync is its periodic check: everything re-read
+            syncer._checked_at = float("-inf")  # and re-applied (upstream: every syncPeriod)
+        return timed(base, None)
+
+    fulls = [full() for _ in range(ROUNDS)]
     partials = [timed(moved if k % 2 == 0 else base, {f"bench/svc-{n - 1}"})
                 for k in range(ROUNDS)]
     out["full"] = statistics.median(w for w, _ in fulls)
