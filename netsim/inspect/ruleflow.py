@@ -667,6 +667,7 @@ _NFT_OPS: list[tuple[re.Pattern, str]] = [(re.compile(p), k) for p, k in (
     (r"^ip (saddr|daddr) (!= )?([0-9./]+)(?=\s|$)", "addr"),
     (r"^fib (saddr|daddr) type (!= )?local", "fib_local"),
     (r"^ct state (\S+)", "ct_state"),
+    (r"^ct status (! |!= )?dnat(?=\s|$)", "ct_dnat"),
     (r"^meta l4proto (!= )?(tcp|udp|sctp)(?=\s|$)", "l4proto"),
     (r"^(tcp|udp|sctp) dport (!= )?(\d+)(?:-(\d+))?", "dport"),
     (r"^(?:meta )?mark (?:and|&) (\S+) (==|!=) (\S+)", "mark_cmp"),
@@ -703,6 +704,8 @@ def _parse_nft_rule(raw: str) -> list[tuple]:
             ops.append(("fib_local", g[0], bool(g[1])))
         elif kind == "ct_state":
             ops.append(("ct_state", set(g[0].split(","))))
+        elif kind == "ct_dnat":
+            ops.append(("ct_dnat", bool(g[0])))
         elif kind == "l4proto":
             ops.append(("l4proto", bool(g[0]), g[1]))
         elif kind == "dport":
@@ -949,8 +952,8 @@ class NftRules:
 
         for op in ops:
             kind = op[0]
-            if kind in ("lookup", "in_set", "addr", "fib_local", "ct_state", "l4proto",
-                        "dport", "mark_cmp"):
+            if kind in ("lookup", "in_set", "addr", "fib_local", "ct_state", "ct_dnat",
+                        "l4proto", "dport", "mark_cmp"):
                 if kind == "lookup" and op[3]:  # a vmap: its element is the verdict
                     verdict = self._lookup(walk, op)
                     if verdict is None:
@@ -1031,6 +1034,8 @@ class NftRules:
             return walk.is_local(walk.src if fld == "saddr" else walk.dst) != neg
         if kind == "ct_state":
             return "new" in op[1]
+        if kind == "ct_dnat":  # the connection's destination was rewritten
+            return walk.dnat_done != op[1]
         if kind == "l4proto":
             _, neg, proto = op
             return (walk.proto == proto) != neg

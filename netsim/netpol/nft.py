@@ -14,7 +14,8 @@ kube-proxy table beside it). Same semantics, same comments:
     ingress-pods     ip daddr <pod> jump ingress-<H>-<ns>/<pod>
     ingress-<H>-ns/pod   jump policy-ingress-<H>-<ns>/<policy> for each selecting policy
                          (comment "policy ns/name"), then counter reject (TCP
-                         with a reset; comment "default deny ingress to ns/pod")
+                         with a reset unless a Service's DNAT packet; comment
+                         "default deny ingress to ns/pod")
     policy-ingress-<H>-ns/name  one rule per (peer, port): ... counter accept
                          (comment "ns/name ingress[i]")
     pods-<H>         a set of pod IPs per peer selector (namespace x podSelector x
@@ -198,7 +199,8 @@ def build(snap: Snapshot, errors: list[tuple[dict, str]] | None = None) -> NftMo
             m.chains[chain] = [f"jump {pchain} {_c(f'policy {pname}')}"
                                for pname, pchain in pols if pchain]
             deny = _c(f"default deny {direction.lower()} {word.split()[1]} {key}")
-            m.chains[chain] += [f"meta l4proto tcp counter reject with tcp reset {deny}",
+            m.chains[chain] += [f"meta l4proto tcp ct status ! dnat counter reject with tcp reset "
+                                f"{deny}",  # a Service's packet: ICMP (why: render.py's default deny)
                                 f"counter reject {deny}"]
     for name, hook, prio, dispatch in BASE_CHAINS:
         m.base[name] = f"{{ type filter hook {hook} priority {prio} ; policy accept ; }}"

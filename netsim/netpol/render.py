@@ -18,7 +18,8 @@ always pass, as with upstream CNIs.
                     policy, RETURN when one set the mark, else REJECT ("default deny":
                     TCP with a reset, the rest with ICMP port unreachable — the kernel
                     rate-limits ICMP errors per peer, so a client trying many refused
-                    TCP connections would otherwise wait for timeouts)
+                    TCP connections would otherwise wait for timeouts; a Service's
+                    TCP packet: ICMP too, see the default deny's rules below)
     NETSIM-NPI-<policy> / NETSIM-NPE-<policy>: one rule per (peer, port) of each rule
                     setting the allow mark; an ipBlock with `except` gets its own
                     NETSIM-NPX-<hash> chain (RETURN for the excepts first)
@@ -381,7 +382,14 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = (),
                          f"-m mark --mark {ALLOW_MARK}/{ALLOW_MARK} -m comment --comment "
                          f"{_q('allowed by a policy')} -j RETURN"]
             deny = _q(f"default deny {direction.lower()} {word.split()[1]} {key}")
-            lines += [f"-p tcp -m comment --comment {deny} -j REJECT --reject-with tcp-reset",
+            # A Service's packet (ctstate DNAT) is refused with ICMP port unreachable, TCP
+            # too: the kernel sends the reset for a packet that came in through a bridge
+            # port (a client pod on the endpoint's node) straight out of that port, past the
+            # NAT hooks, so the client got a reset from the pod's address, not the
+            # ClusterIP's, ignored it and retried its SYN (the connection hung 3 s or, on a
+            # retry, went to another endpoint). ICMP errors pass the NAT hooks: un-DNATed.
+            lines += [f"-p tcp -m conntrack ! --ctstate DNAT -m comment --comment {deny} "
+                      "-j REJECT --reject-with tcp-reset",
                       f"-m comment --comment {deny} -j REJECT"]
             pod_rules.append((chain, direction, lines))
     for chain, _, lines in pod_rules:

@@ -227,6 +227,16 @@ def test_nft_vmaps_numgen_affinity_and_masquerading():
     assert rules.trace("127.0.0.1", "127.0.0.1", 30080, local_ips=NODE).output == ""
 
 
+def test_nft_ct_status_dnat_tells_a_services_packet():
+    """`ct status ! dnat` (the policy default deny's TCP reset rule) passes over a packet
+    kube-proxy DNATed and matches one sent to the pod's own address."""
+    rules = NftRules(NFT + "add rule ip t fwd meta l4proto tcp ct status ! dnat drop\n"
+                           "add rule ip t fwd ct status dnat reject\n")
+    assert rules.trace("10.244.9.9", "10.244.2.3", 8080, local_ips=NODE).output == "DROP"
+    t = rules.trace("10.244.9.9", "10.96.0.5", 80, local_ips=NODE)
+    assert (t.verdict, t.hops[-1].rule) == ("REJECT", "ct status dnat reject")
+
+
 def test_nft_elements_and_chains_come_and_go():
     rules = NftRules(NFT)
     rules.run("delete element ip t service-ips { 10.96.0.5 . tcp . 80 }\n")
