@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from netsim.inspect import ipvstrace, nftrace, policy, ruleflow
 from netsim.inspect.capture import pod_netns
 from netsim.net.topology import ClusterConfig
+from netsim.proxy.counters import node_counters
 
 VERDICTS = ("delivered", "rejected", "dropped", "no-route")
 
@@ -327,6 +328,22 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
             ch.rules = [r for r in ch.rules if r.target not in other]
 
 
+def endpoint_by_counters(before: dict[str, int], after: dict[str, int], rules,
+                         endpoints: list[str]) -> str | None:
+    """iptables mode: the endpoint whose KUBE-SEP chain's DNAT counted the probe (the node's
+    per-chain counters before and after it, netsim.proxy.counters), of the `endpoints` the
+    walk found; None when none or several of them moved (other traffic, or kube-proxy
+    rewrote the chains meanwhile). A SYN rejected on the endpoint's node leaves no conntrack
+    entry to ask, so without this a trace to a two-endpoint Service could not say which pod
+    the packet went to."""
+    dest = {name: r.target_args.get("--to-destination", "")
+            for chains in rules.tables.values() for name, ch in chains.items()
+            for r in ch.rules if r.target == "DNAT"}
+    moved = {dest.get(chain) for chain, n in after.items() if n > before.get(chain, 0)}
+    moved &= set(endpoints)
+    return moved.pop() if len(moved) == 1 else None
+
+
 def set_hop(at: str, interface: str, s: ruleflow.SetLookup) -> Hop:
     """An ipset lookup a matched rule made (IPVS mode's Services, NetworkPolicy sets), as
     its own hop just before that rule: the `ipset test` a user would run, and its answer."""
@@ -620,6 +637,13 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             print(f"warning: no kernel trace ({e}); the rules are read and walked instead",
                   file=sys.stderr)
             probe, traced = None, None
+    counted = None
+    if probe is None and cfg.proxy_mode == "iptables" and dnat_node is not None and \
+            len(walks[-1][2].endpoints) > 1:
+        before = node_counters(cfg.node_netns(dnat_node))
+        probe = run_probe(src, dst, http=http)
+        counted = endpoint_by_counters(before, node_counters(cfg.node_netns(dnat_node)),
+                                       rules_of(dnat_node), walks[-1][2].endpoints)
     if probe is None:
         probe = run_probe(src, dst, http=http)
     endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
@@ -634,6 +658,7 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
                                                     src.ip, int(probe["sport"])) or endpoint
         if endpoint is None and len(walks[-1][2].endpoints) == 1:
             endpoint = walks[-1][2].endpoints[0]
+        endpoint = endpoint or counted
         if endpoint is not None and traced is None:  # walk again on that one branch
             node, iface, _ = walks[-1]
             rules = rules_of(node)

@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from netsim.inspect.capture import pod_netns
 from tests.conftest import requires_root, wait_for
 
 # the cluster in iptables mode, then brought up again in nftables mode (and back after)
@@ -156,10 +157,8 @@ def test_a_reject_on_the_endpoint_node_of_a_two_node_service_is_named(cluster, t
     the trace follows it to that pod's node and names the policy's reject there. (With
     two endpoints the walk cannot say which one the packet took, and a SYN answered by a
     RST leaves no conntrack entry: the trace stopped at the first node and blamed "nothing
-    listens" when the remote pod was picked.)"""
-    if trm["mode"] != "nftables":
-        pytest.skip("nftables mode only: iptables mode still reports the first node's walk "
-                    "for a rejected connection of a multi-endpoint Service (see #14's note)")
+    listens" when the remote pod was picked. nftables mode reads the DNAT taken from the
+    kernel's trace, iptables mode from the KUBE-SEP chain counter the probe moved.)"""
     c = cluster.client
     twin = _pod("tm-locked-w1", W1)
     twin["metadata"]["labels"] = {"app": "tm-locked", "pair": "locked"}
@@ -174,10 +173,19 @@ def test_a_reject_on_the_endpoint_node_of_a_two_node_service_is_named(cluster, t
                               for e in s.get("endpoints") or []
                               if (e.get("conditions") or {}).get("ready")]) == 2, 60,
                  what="tm-pair's two endpoints ready")
+
+        def programmed() -> bool:  # kube-proxy on W1 (the DNAT node) has both endpoints
+            argv = (["iptables-legacy-save", "-t", "nat"] if trm["mode"] == "iptables"
+                    else ["nft", "list", "ruleset"])
+            lines = [ln for ln in cluster.in_netns(cluster.node_netns(W1), *argv).stdout
+                     .splitlines() if f"{NS}/tm-pair" in ln]  # its SEP / endpoint chains
+            return all(any(p["status"]["podIP"] in ln for ln in lines) for p in
+                       (c.get("pods", "tm-locked", NS), c.get("pods", "tm-locked-w1", NS)))
+        wait_for(programmed, 30, what="kube-proxy on W1 programming tm-pair's endpoints")
         seen = set()
         for _ in range(16):
             j = trace(cluster, "pod/tm-client", "svc/tm-pair")
-            assert j["verdict"] == "rejected", j["hops"]
+            assert j["verdict"] == "rejected", json.dumps(j, indent=1)
             last = j["hops"][-1]
             pod = re.search(rf"default deny ingress to pod/{NS}/(\S+) ", last["action"])
             assert pod and "isolated by NetworkPolicy " + NS + "/only-9999" in last["action"], \
@@ -187,6 +195,15 @@ def test_a_reject_on_the_endpoint_node_of_a_two_node_service_is_named(cluster, t
             if len(seen) == 2:
                 break
         assert seen == {f"node/{W1}", f"node/{W2}"}  # 2**-15 to see one node only
+        # the client itself: every connection refused at once, whichever endpoint it met.
+        # A reset for the endpoint on the client's own node left the kernel un-DNATed
+        # (from the pod's address): ignored, the SYN was sent again 1 s later
+        netns = pod_netns(cluster.cfg, c.get("pods", "tm-client", NS))
+        vip = c.get("services", "tm-pair", NS)["spec"]["clusterIP"]
+        outcomes = [json.loads(cluster.in_netns(
+            netns, sys.executable, "-m", "netsim.inspect.probe", "tcp", vip, "80", "0.8"
+        ).stdout)["result"] for _ in range(12)]
+        assert outcomes == ["refused"] * 12, outcomes
     finally:
         c.delete("services", "tm-pair", NS)
         c.delete("pods", "tm-locked-w1", NS, grace_period_seconds=0)

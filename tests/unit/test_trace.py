@@ -128,6 +128,21 @@ def test_iptables_walk_pruned_to_the_endpoint_conntrack_named():
     assert (t.output, t.masquerade) == ("10.244.2.3:8080", True)
 
 
+def test_iptables_endpoint_named_by_the_sep_chain_counter_that_moved():
+    """A rejected SYN leaves no conntrack entry: the KUBE-SEP chain whose DNAT counted the
+    probe says which endpoint it took; none or several moved: unknown."""
+    rules = IptablesRules(SAVE)
+    eps = ["10.244.1.3:8080", "10.244.2.3:8080", "10.244.2.4:8080"]
+    before = {"KUBE-SEP-1": 4, "KUBE-SEP-2": 7, "KUBE-SEP-3": 0}
+    assert tr.endpoint_by_counters(before, {**before, "KUBE-SEP-2": 8}, rules, eps) == \
+        "10.244.2.3:8080"
+    assert tr.endpoint_by_counters(before, before, rules, eps) is None
+    assert tr.endpoint_by_counters(before, {"KUBE-SEP-1": 5, "KUBE-SEP-2": 8, "KUBE-SEP-3": 0},
+                                   rules, eps) is None
+    # kube-proxy rewrote the chains between the reads: counters restart from zero
+    assert tr.endpoint_by_counters(before, {"KUBE-SEP-1": 0, "KUBE-SEP-2": 0}, rules, eps) is None
+
+
 def test_nft_walk_pruned_to_the_endpoint():
     rules = NftRules(NFT)
     tr.prune_to_endpoint(rules, "10.244.2.3:8080")
