@@ -388,7 +388,9 @@ def render(snap: Snapshot, existing_chains: Iterable[str] = (),
             # NAT hooks, so the client got a reset from the pod's address, not the
             # ClusterIP's, ignored it and retried its SYN (the connection hung 3 s or, on a
             # retry, went to another endpoint). ICMP errors pass the NAT hooks: un-DNATed.
-            lines += [f"-p tcp -m conntrack ! --ctstate DNAT -m comment --comment {deny} "
+            # IPVS mode: what IPVS forwarded (its DNAT is not conntrack's) likewise.
+            not_nat = "-m conntrack ! --ctstate DNAT" + (" -m ipvs ! --ipvs" if ipvs else "")
+            lines += [f"-p tcp {not_nat} -m comment --comment {deny} "
                       "-j REJECT --reject-with tcp-reset",
                       f"-m comment --comment {deny} -j REJECT"]
             pod_rules.append((chain, direction, lines))

@@ -520,6 +520,21 @@ def services(client, cfg) -> None:
     except TimeoutError as e:
         check(False, "IPVS on a node lists every web pod as a real server", str(e))
 
+    # by name: once a coredns pod is Ready and the client's node has it as a real server of
+    # kube-dns (the cluster came up faster than its DNS add-on once: no name answered)
+    dns_ip = client.get("services", "kube-dns", "kube-system")["spec"]["clusterIP"]
+    client_node = client.get("pods", "client", "default")["spec"]["nodeName"]
+
+    def dns_served():
+        ips = {p["status"]["podIP"] for p in client.list("pods", "kube-system", "k8s-app=kube-dns")
+               if ready(p) and not p["metadata"].get("deletionTimestamp")}
+        rs = real_servers(client_node, "UDP", dns_ip, 53)
+        return ips and any(f"{ip}:53" in rs for ip in ips)
+    try:
+        wait(dns_served, "a Ready coredns pod, a real server of kube-dns on the client's node",
+             progress=lambda: pod_state(client))
+    except TimeoutError as e:
+        report("dns_not_served", json.dumps(str(e)))
     # pod -> ClusterIP, by name (cluster DNS) and with ClientIP affinity: one exec, as a user
     p = netsim("exec", "client", "--", "sh", "-c", curl_script([
         ("clusterip", f"http://{svc['web']}/", 6),
@@ -533,7 +548,8 @@ def services(client, cfg) -> None:
     check(len(ci) == 6 and len({h["pod_ip"] for h in ci}) == 2,
           "netsim exec client -- curl ClusterIP: every request answered, by both pods",
           f"{len(ci)} answers; {p.stderr[-200:]}")
-    check(len(got.get("name", [])) == 2, "curl by service name (cluster DNS) from a pod")
+    check(len(got.get("name", [])) == 2, "curl by service name (cluster DNS) from a pod",
+          f"{len(got.get('name', []))} answers of 2; {p.stderr[-300:]}")
     aff = {h["pod_ip"] for h in got.get("affinity", [])}
     report("affinity_pods", json.dumps(sorted(aff)))
     check(len(got.get("affinity", [])) == 6 and len(aff) == 1,
@@ -768,12 +784,17 @@ def network_policy(client, cfg) -> None:
     def applied() -> dict[str, int]:
         return {n: len(v) for n, v in agent_log_lines("network policies applied").items()}
 
+    refusals: dict[str, str] = {}  # a denied connection's error, by client and target
+
     def matrix() -> dict[str, bool]:
         out = {}
         for n, pod in who.items():
             for what, url in (("pod", f"http://{solo_ip}:8080/"), ("clusterip",
                                                                   f"http://{solo_vip}/")):
-                out[f"{n}->{what}"] = isinstance(vm_client.get(pod_ns(pod), url, 2.0), dict)
+                r = vm_client.get(pod_ns(pod), url, 2.0)
+                out[f"{n}->{what}"] = isinstance(r, dict)
+                if not isinstance(r, dict):
+                    refusals[f"{n}->{what}"] = r
         return out
 
     node = solo["spec"]["nodeName"]
@@ -797,6 +818,13 @@ def network_policy(client, cfg) -> None:
         except TimeoutError:
             got = matrix()
         report(f"netpol_{allowed}_allowed", json.dumps(got))
+        refusals.clear()
+        matrix()
+        denied_how = {k: v for k, v in refusals.items() if k.startswith(denied)}
+        report(f"netpol_{denied}_denied_as", json.dumps(denied_how))
+        check(len(denied_how) == 2 and all("refused" in v for v in denied_how.values()),
+              f"NetworkPolicy in IPVS mode: {denied}'s denied connections are refused at once "
+              "(the default deny's reject reaches the client un-NATed)", json.dumps(denied_how))
         where = {"client": "same node", "remote": "other node"}
         check(got == want, f"NetworkPolicy in IPVS mode: {allowed} ({where[allowed]}, "
               f"access=yes) reaches solo's pod IP and ClusterIP, {denied} ({where[denied]}) "

@@ -132,7 +132,11 @@ def test_network_policy_in_ipvs_mode_same_node_and_cross_node(vm):
     _expect(vm, "NetworkPolicy in IPVS mode: remote (other node, access=yes) reaches solo's pod "
                 "IP and ClusterIP, client (same node) does not",
             "NetworkPolicy in IPVS mode: client (same node, access=yes) reaches solo's pod "
-            "IP and ClusterIP, remote (other node) does not")
+            "IP and ClusterIP, remote (other node) does not",
+            "NetworkPolicy in IPVS mode: client's denied connections are refused at once "
+            "(the default deny's reject reaches the client un-NATed)",
+            "NetworkPolicy in IPVS mode: remote's denied connections are refused at once "
+            "(the default deny's reject reaches the client un-NATed)")
 
 
 def test_link_impairment_delay_loss_and_status(vm):
