@@ -321,11 +321,15 @@ def prune_to_endpoint(rules, endpoint: str) -> None:
             st.elements = {k: v for k, v in st.elements.items() if not (v and v[2] in other)}
         return
     for chains in rules.tables.values():
-        dnats = [(name, r.target_args.get("--to-destination", "")) for name, ch in chains.items()
-                 for r in ch.rules if r.target == "DNAT"]
-        other = _other_endpoint_chains(dnats, endpoint)
+        other = _other_endpoint_chains(_dnat_chains(chains), endpoint)
         for ch in chains.values():
             ch.rules = [r for r in ch.rules if r.target not in other]
+
+
+def _dnat_chains(chains: dict) -> list[tuple[str, str]]:
+    """(chain, "ip:port") of each DNAT rule in one iptables table's chains."""
+    return [(name, r.target_args.get("--to-destination", "")) for name, ch in chains.items()
+            for r in ch.rules if r.target == "DNAT"]
 
 
 def endpoint_by_counters(before: dict[str, int], after: dict[str, int], rules,
@@ -336,9 +340,7 @@ def endpoint_by_counters(before: dict[str, int], after: dict[str, int], rules,
     rewrote the chains meanwhile). A SYN rejected on the endpoint's node leaves no conntrack
     entry to ask, so without this a trace to a two-endpoint Service could not say which pod
     the packet went to."""
-    dest = {name: r.target_args.get("--to-destination", "")
-            for chains in rules.tables.values() for name, ch in chains.items()
-            for r in ch.rules if r.target == "DNAT"}
+    dest = dict(d for chains in rules.tables.values() for d in _dnat_chains(chains))
     moved = {dest.get(chain) for chain, n in after.items() if n > before.get(chain, 0)}
     moved &= set(endpoints)
     return moved.pop() if len(moved) == 1 else None
@@ -637,15 +639,15 @@ def run_trace(client, cfg: ClusterConfig, from_spec: str, to_spec: str, namespac
             print(f"warning: no kernel trace ({e}); the rules are read and walked instead",
                   file=sys.stderr)
             probe, traced = None, None
-    counted = None
+    before = None  # iptables mode, several endpoints: which one the probe took, by counters
     if probe is None and cfg.proxy_mode == "iptables" and dnat_node is not None and \
             len(walks[-1][2].endpoints) > 1:
         before = node_counters(cfg.node_netns(dnat_node))
-        probe = run_probe(src, dst, http=http)
-        counted = endpoint_by_counters(before, node_counters(cfg.node_netns(dnat_node)),
-                                       rules_of(dnat_node), walks[-1][2].endpoints)
     if probe is None:
         probe = run_probe(src, dst, http=http)
+    counted = None if before is None else endpoint_by_counters(
+        before, node_counters(cfg.node_netns(dnat_node)), rules_of(dnat_node),
+        walks[-1][2].endpoints)
     endpoint, ct_line, ct_node = None, "", dnat_node or (walks[0][0] if walks else None)
     entry = None
     if ct_node is not None and probe.get("sport"):

@@ -500,10 +500,11 @@ def ipset_update_text(pairs: list[tuple[IPSet | None, IPSet]]) -> str:
     one-endpoint change touches one entry, not the 5,000 of KUBE-LOOP-BACK (refilling it by
     swap took 18-23 s of every sync at 1,000 services in the emulated VM). A set never
     restored, or whose type changed, is filled and swapped in whole (`ipset_text`)."""
-    whole = [new for old, new in pairs if old is None or old.type != new.type]
+    whole: list[IPSet] = []
     out: list[str] = []
     for old, new in pairs:
         if old is None or old.type != new.type:
+            whole.append(new)
             continue
         have, want = set(old.entries), set(new.entries)
         out += [f"del {new.name} {e} -exist" for e in old.entries if e not in want]

@@ -437,7 +437,7 @@ class IpvsSyncer:
 
     def _recheck_due(self) -> bool:
         """Counted from the end of the last check, as upstream's sync timer: on a machine where
-        one check outlasts RECHECK_SECONDS (1,000 services under emulation: ~40 s) a count
+        one check outlasts RECHECK_SECONDS (1,000 services under emulation: 20-45 s) a count
         from its start made every sync a check, a one-endpoint change as dear as a full one."""
         return time.monotonic() - self._checked_at >= RECHECK_SECONDS
 
