@@ -98,7 +98,6 @@ class Kubelet:
         self._written: dict[str, dict] = {}
         self._lock = threading.Lock()  # guards _written and _retained
         self._retained = False  # we hold the factory (retain) until stop()
-        self.exit_codes: dict[int, int] = {}
         self.backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (uid, c) -> (delay, last restart)
         self.image_failures: dict[tuple[str, str], int] = {}
         self.terminating: set[str] = set()
@@ -346,8 +345,7 @@ class Kubelet:
             gone = watch.exited([(c.pid, c.starttime) for _, c in forked])
             live = [(r, c) for r, c in live if not c.exit_file]
             foreign: set[int] = set()
-            codes = runtime.reap([c.pid for _, c in live], foreign)
-            self.exit_codes.update(codes)
+            codes = runtime.reap([c.pid for _, c in live], foreign)  # kept for take_exit
             for rec, c in live:
                 if c.pid in codes or (c.pid in foreign and not c.alive()):
                     self.queue.add(f"{rec.namespace}/{rec.name}")
@@ -514,6 +512,11 @@ class Kubelet:
 
     def _cleanup(self, rec: runtime.PodRecord) -> None:
         self._kill_rest(rec)
+        # Killed, not yet reaped (a stop's wait saw it a zombie): once the record is gone
+        # nothing would reap it, and a zombie stays in `ps` for as long as the agent lives.
+        runtime.collect([(c.pid, c.starttime) for c in rec.containers.values()])
+        for c in rec.containers.values():
+            runtime.take_exit(c.pid)
         if not rec.host_network and rec.netns:
             sandbox.destroy(self.cfg.name, rec.uid, self.ledger, rec.ip)
         self.ipam.release(rec.uid)
@@ -763,18 +766,19 @@ class Kubelet:
         # The leader is gone: the rest of the container goes with it (a pid namespace's
         # processes die with its init).
         cgroups.kill(crec.cgroup)
-        code = self.exit_codes.pop(crec.pid, None)
+        code = runtime.take_exit(crec.pid)  # reaped by the monitor or by a stop's wait
         if code is None and crec.exit_file:  # the image server's child: it wrote the code
             code = zyg.read_exit(crec.exit_file,
                                  self.zygote.alive if self.zygote else lambda: False)
         elif code is None:
-            # Seen gone (a zombie) before the monitor reaped it: reap it here, or take
-            # the code the monitor is just filing (an init container's 3 is no 0).
-            code = runtime.reap([crec.pid]).get(crec.pid)
+            # Seen gone (a zombie) before anyone reaped it: reap it here, or take the code
+            # another thread is just filing (an init container's 3 is no 0).
+            runtime.reap([crec.pid])
+            code = runtime.take_exit(crec.pid)
             deadline = time.monotonic() + 0.5
             while code is None and time.monotonic() < deadline and \
                     os.path.exists(f"/proc/{crec.pid}") is False:
-                code = self.exit_codes.pop(crec.pid, None)
+                code = runtime.take_exit(crec.pid)
                 if code is None:
                     time.sleep(0.02)
         if code is None:

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -42,16 +43,25 @@ _LAUNCH = ('if [ -n "$4" ]; then echo $$ >&0 || exit 125; exec </dev/null; fi; '
 
 
 def proc_starttime(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat: identifies a process beyond pid reuse."""
+    """Field 22 of /proc/<pid>/stat: identifies a process beyond pid reuse (None once it
+    is gone or a zombie)."""
+    rest = _stat(pid)
+    return None if rest is None or rest[0] == "Z" else int(rest[19])
+
+
+def _started(pid: int) -> int | None:
+    """The start time of `pid`, a zombie's too."""
+    rest = _stat(pid)
+    return None if rest is None else int(rest[19])
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state first)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    rest = data.rsplit(")", 1)[1].split()
-    if rest[0] == "Z":
-        return None
-    return int(rest[19])
 
 
 def cpu_ticks(pid: int) -> int | None:
@@ -258,8 +268,18 @@ def processes_in_netns(inodes: set[int]) -> list[tuple[int, int]]:
     return out
 
 
+# Exit codes reap() collected and nobody has claimed yet (take_exit), by pid: whichever
+# thread reaps a container (the monitor, a stop's wait, a cleanup) files its code here, so
+# the status shows the container's own code (143 for a SIGTERM it did not handle), not a
+# guess. Bounded: codes of processes nobody asks about (holders, servers) are dropped.
+_EXITED: dict[int, int] = {}
+_EXITED_MAX = 4096
+_EXITED_LOCK = threading.Lock()
+
+
 def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
-    """Collect exit codes of the given children that exited (non-blocking).
+    """Collect exit codes of the given children that exited (non-blocking); each is also
+    kept for take_exit().
 
     Only these pids: a waitpid(-1) would steal the exit status of subprocesses other
     threads are waiting for (iptables-restore, probes), which then look successful.
@@ -279,7 +299,35 @@ def reap(pids, not_children: set[int] | None = None) -> dict[int, int]:
         code = os.waitstatus_to_exitcode(status)
         out[pid] = 128 - code if code < 0 else code  # killed by signal N -> 128+N
         _forget_child(pid, out[pid])
+    if out:
+        with _EXITED_LOCK:
+            _EXITED.update(out)
+            while len(_EXITED) > _EXITED_MAX:
+                del _EXITED[next(iter(_EXITED))]
     return out
+
+
+def take_exit(pid: int) -> int | None:
+    """The exit code reap() collected for `pid` (once: the next process with that pid has
+    its own), or None when it has not been reaped here."""
+    with _EXITED_LOCK:
+        return _EXITED.pop(pid, None)
+
+
+def collect(procs: list[tuple[int, int]], timeout: float = 1.0) -> None:
+    """Reap these (pid, starttime) children once they are dead (killed, their cgroup
+    empty), waiting up to `timeout` s for any still dying. A zombie nobody reaps stays in
+    `ps` for as long as the agent lives, so a pod's record is never dropped before its
+    processes are reaped. The start time keeps a reused pid (another child's) untouched."""
+    pending = [(p, s) for p, s in procs if p and s and _started(p) == s]
+    deadline = time.monotonic() + timeout
+    while pending:
+        gone: set[int] = set()
+        got = reap([p for p, _ in pending], gone)
+        pending = [(p, s) for p, s in pending if p not in got and p not in gone]
+        if not pending or time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
 
 
 def _forget_child(pid: int, code: int) -> None:
@@ -316,6 +364,7 @@ def terminate(procs: list[tuple[int, int]], grace: float = 1.0, *, group: bool =
     whatever outlives `grace`. Reaps only these pids: a waitpid(-1) would steal the exit
     status of subprocesses other threads wait for (iptables-restore, probes)."""
     me = os.getpid()
+    reap([p for p, s in procs if p != me and _started(p) == s])  # those already zombies
     live = list(dict.fromkeys((p, s) for p, s in procs if p != me and proc_starttime(p) == s))
     send = signal_group if group else _signal_one
     for p, _ in live:
@@ -332,11 +381,14 @@ def _signal_one(pid: int, sig: int) -> None:
 
 
 def _wait_gone(live: list[tuple[int, int]], timeout: float, poll: float) -> list[tuple[int, int]]:
-    """Wait up to `timeout` s for these processes to exit; returns those still alive."""
+    """Wait up to `timeout` s for these processes to exit; returns those still alive.
+    What exited is reaped when it is ours: one seen a zombie (proc_starttime is None) after
+    the last reap would otherwise stay one once its record is dropped."""
     deadline = time.monotonic() + timeout
     while live:
+        still = [(p, s) for p, s in live if proc_starttime(p) == s]
         reap([p for p, _ in live])
-        live = [(p, s) for p, s in live if proc_starttime(p) == s]
+        live = still
         if not live or time.monotonic() >= deadline:
             break
         time.sleep(poll)

@@ -270,8 +270,11 @@ def test_crash_loop_back_off(cluster, ns):
              what="back-off 20s")
     cs = cluster.client.get("pods", "crashy", NS)["status"]["containerStatuses"][0]
     assert cs["restartCount"] == 2
+    # (between two back-offs it runs for a moment: its state is running, then terminated)
+    wait_for(lambda: cluster.client.get("pods", "crashinit", NS)["status"]
+             ["initContainerStatuses"][0]["state"].get("waiting", {}).get("reason")
+             == "CrashLoopBackOff", 30, what="crashinit's init container waiting in back-off")
     ics = cluster.client.get("pods", "crashinit", NS)["status"]["initContainerStatuses"][0]
-    assert ics["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert ics["lastState"]["terminated"]["exitCode"] == 2
     cluster.netsim("-n", NS, "delete", "pod", "crashy", "crashinit", "--grace-period=1",
                    check=False)

@@ -8,6 +8,7 @@ pkg/kubelet/lifecycle/handlers.go, and flowcontrol.Backoff as kuberuntime's doBa
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -208,3 +209,56 @@ def test_apps_done_stops_the_sidecars(policy, codes, done):
     from types import SimpleNamespace
     recs = [None if c == "absent" else SimpleNamespace(exit_code=c) for c in codes]
     assert st.apps_done(policy, recs) is done
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def test_a_stop_reaps_a_container_it_sees_a_zombie(tmp_path):
+    """A container that is already a zombie when the stop looks (killed between two looks)
+    is reaped by that stop, its own code kept: once its pod's record is dropped nobody
+    else would, and `ps` would show it <defunct> for as long as the agent lives."""
+    import signal
+    import sys
+
+    from netsim.kubelet import runtime
+
+    pid, start = runtime.spawn([sys.executable, "-c", "import time; time.sleep(60)"],
+                               str(tmp_path / "log"))
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while not _zombie(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _zombie(pid)
+    runtime.terminate([(pid, start)], grace=1.0)  # it sees no live process
+    assert not os.path.exists(f"/proc/{pid}")
+    assert runtime.take_exit(pid) == 143  # killed by its SIGTERM, as the status shows it
+    assert runtime.take_exit(pid) is None
+
+
+def test_collect_reaps_dead_children_and_leaves_a_reused_pid_alone(tmp_path):
+    import signal
+    import sys
+
+    from netsim.kubelet import runtime
+
+    dead, dstart = runtime.spawn([sys.executable, "-c", "pass"], str(tmp_path / "a"))
+    live, lstart = runtime.spawn([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 str(tmp_path / "b"))
+    try:
+        deadline = time.monotonic() + 10
+        while not _zombie(dead) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runtime.collect([(dead, dstart), (live, lstart + 1), (0, 0)], timeout=0.2)
+        assert not os.path.exists(f"/proc/{dead}")
+        assert runtime.take_exit(dead) == 0
+        assert runtime.proc_starttime(live) == lstart  # another start time: not touched
+    finally:
+        os.kill(live, signal.SIGKILL)
+        runtime.collect([(live, lstart)])
+    assert not os.path.exists(f"/proc/{live}")
