@@ -139,11 +139,27 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
             except OSError:  # EMFILE and friends: back off instead of spinning
                 time.sleep(0.05)
                 continue
+            if _closed_already(conn):  # a tcpSocket probe: connected, closed, said nothing
+                conn.close()
+                continue
             conn.settimeout(timeout)
             try:
                 threading.Thread(target=run, args=(conn, peer), daemon=True).start()
             except RuntimeError:
                 conn.close()
+
+
+def _closed_already(conn: socket.socket) -> bool:
+    """Whether the peer has already closed (or reset) an accepted connection without
+    sending a byte: the kubelet's tcpSocket probe, once a second per pod. Handled in the
+    accept loop, with no thread started for it (a thread per probe was most of what an
+    idle pod cost)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # open, nothing sent yet: an ordinary client
+    except OSError:
+        return True  # reset
 
 
 def addr(sockaddr) -> str:

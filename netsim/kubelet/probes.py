@@ -6,8 +6,11 @@ results change readiness (-> Ready condition -> endpoints) or restart the contai
 
 from __future__ import annotations
 
+import errno
 import http.client
+import ipaddress
 import os
+import selectors
 import socket
 import ssl
 import subprocess
@@ -119,6 +122,59 @@ def run_probe(spec: dict, container: dict, pod_ip: str, pid: int,
     return True, ""
 
 
+class TcpDials:
+    """tcpSocket probes in flight: non-blocking connects watched by one selector (what
+    net.DialTimeout does for the kubelet), each with its deadline."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+
+    def start(self, key, s, host: str, port: int, timeout: float):
+        """Dial host:port; returns (ok, message) when that is known at once, else None
+        (wait() reports it)."""
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                             socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        err = sock.connect_ex((host, port))
+        if err == errno.EINPROGRESS:
+            self.sel.register(sock, selectors.EVENT_WRITE,
+                              (key, s, host, port, time.monotonic() + timeout))
+            return None
+        sock.close()
+        return _dialled(err, host, port)
+
+    def wait(self, timeout: float, stopped: threading.Event) -> list[tuple]:
+        """Up to `timeout` s for dials to end; the (key, state, ok, message) of those that
+        did (connected, refused, or past their deadline: i/o timeout)."""
+        if not self.sel.get_map():
+            stopped.wait(timeout)
+            return []
+        out = []
+        for sk, _ in self.sel.select(timeout):
+            key, s, host, port, _deadline = sk.data
+            err = sk.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            self.sel.unregister(sk.fileobj)
+            sk.fileobj.close()
+            out.append((key, s, *_dialled(err, host, port)))
+        now = time.monotonic()
+        for sk in list(self.sel.get_map().values()):
+            key, s, host, port, deadline = sk.data
+            if now >= deadline:
+                self.sel.unregister(sk.fileobj)
+                sk.fileobj.close()
+                out.append((key, s, False, f"dial tcp {host}:{port}: i/o timeout"))
+        return out
+
+
+def _dialled(err: int, host: str, port: int) -> tuple[bool, str]:
+    if err == 0:
+        return True, ""
+    return False, f"dial tcp {_hostport(host, port)}: connect: {os.strerror(err).lower()}"
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class ProbeManager:
     def __init__(self, kubelet):
         self.kubelet = kubelet
@@ -173,7 +229,10 @@ class ProbeManager:
         return True if s is None else s.result
 
     def _loop(self) -> None:
-        while not self.kubelet.stopped.wait(0.1):
+        dials = TcpDials()
+        while not self.kubelet.stopped.is_set():
+            for key, s, ok, msg in dials.wait(0.1, self.kubelet.stopped):
+                self._done(key, s, ok, msg)
             now = time.monotonic()
             with self.lock:
                 due = [(k, s) for k, s in self.states.items() if not s.running and s.next_at <= now]
@@ -186,16 +245,65 @@ class ProbeManager:
                     if st and not st.result:
                         continue
                 s.running = True
-                self.pool.submit(self._probe, key, s)
+                target = self._tcp_target(key, s)
+                if target is None:
+                    self.pool.submit(self._probe, key, s)
+                elif target:
+                    done = dials.start(key, s, *target)
+                    if done is not None:
+                        self._done(key, s, *done)
+
+    def _tcp_target(self, key, s: ProbeState) -> tuple[str, int, float] | None | bool:
+        """(host, port, timeout) of a tcpSocket probe to an address, dialled from this
+        thread without blocking (no pool thread per probe: a thousand pods probed every
+        second cost a core that way); None for the pool; False when its container is gone
+        (rescheduled here)."""
+        t = s.spec.get("tcpSocket")
+        if t is None or "exec" in s.spec or "httpGet" in s.spec or "grpc" in s.spec:
+            return None
+        rec = self.kubelet.records.get(key[0])
+        crec = rec.containers.get(key[1]) if rec else None
+        if rec is None or crec is None or not crec.alive():
+            self._reschedule(key, s)
+            return False
+        host = t.get("host") or rec.ip
+        try:
+            ipaddress.ip_address(host)
+            port = _port(t.get("port"), s.container)
+        except ValueError:
+            return None  # a name to resolve, a port not found: the pool's run_probe says so
+        return host, port, float(s.spec.get("timeoutSeconds", 1))
+
+    def _done(self, key, s: ProbeState, ok: bool, msg: str) -> None:
+        """A success is recorded here (counters, at most a queued sync); a failure may
+        record events or restart the container, so it goes to the pool."""
+        if ok:
+            self._record(key, s, ok, msg)
+        else:
+            self.pool.submit(self._record, key, s, ok, msg)
 
     def _probe(self, key, s: ProbeState) -> None:
+        uid, cname, _ = key
+        rec = self.kubelet.records.get(uid)
+        crec = rec.containers.get(cname) if rec else None
+        if rec is None or crec is None or not crec.alive():
+            self._reschedule(key, s)
+            return
+        try:
+            ok, msg = run_probe(s.spec, s.container, rec.ip, crec.pid, crec.cgroup)
+        except Exception:
+            self._reschedule(key, s)
+            raise
+        self._record(key, s, ok, msg)
+
+    def _record(self, key, s: ProbeState, ok: bool, msg: str) -> None:
+        """A probe's result: thresholds, events, a restart for a failed liveness probe."""
         uid, cname, kind = key
         rec = self.kubelet.records.get(uid)
         crec = rec.containers.get(cname) if rec else None
         try:
-            if rec is None or crec is None or not crec.alive():
+            if rec is None or crec is None:
                 return
-            ok, msg = run_probe(s.spec, s.container, rec.ip, crec.pid, crec.cgroup)
             success_needed = int(s.spec.get("successThreshold", 1))
             failure_needed = int(s.spec.get("failureThreshold", 3))
             before = s.result
@@ -229,11 +337,15 @@ class ProbeManager:
             if s.result != before:
                 self.kubelet.queue.add(f"{rec.namespace}/{rec.name}")
         finally:
-            period = float(s.spec.get("periodSeconds", 10))
-            now = time.monotonic()
-            if kind == "readinessProbe" and not s.result and now - s.started < period:
-                # Not ready yet in the first period: look again soon rather than a whole
-                # period later, so a pod is Ready as soon as it answers.
-                period = min(period, 0.5)
-            s.next_at = now + period
-            s.running = False
+            self._reschedule(key, s)
+
+    @staticmethod
+    def _reschedule(key, s: ProbeState) -> None:
+        period = float(s.spec.get("periodSeconds", 10))
+        now = time.monotonic()
+        if key[2] == "readinessProbe" and not s.result and now - s.started < period:
+            # Not ready yet in the first period: look again soon rather than a whole
+            # period later, so a pod is Ready as soon as it answers.
+            period = min(period, 0.5)
+        s.next_at = now + period
+        s.running = False
