@@ -516,7 +516,7 @@ class Kubelet:
         # nothing would reap it, and a zombie stays in `ps` for as long as the agent lives.
         runtime.collect([(c.pid, c.starttime) for c in rec.containers.values()])
         for c in rec.containers.values():
-            runtime.take_exit(c.pid)
+            runtime.take_exit(c.pid)  # nobody asks for these codes now: not kept
         if not rec.host_network and rec.netns:
             sandbox.destroy(self.cfg.name, rec.uid, self.ledger, rec.ip)
         self.ipam.release(rec.uid)

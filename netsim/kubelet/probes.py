@@ -90,9 +90,9 @@ def run_probe(spec: dict, container: dict, pod_ip: str, pid: int,
             with socket.create_connection((host, port), timeout=timeout):
                 return True, ""
         except ConnectionRefusedError:
-            return False, f"dial tcp {host}:{port}: connect: connection refused"
+            return _dialled(errno.ECONNREFUSED, host, port)
         except TimeoutError:
-            return False, f"dial tcp {host}:{port}: i/o timeout"
+            return False, _timed_out(host, port)
         except (OSError, ValueError) as e:
             return False, str(e)
     if "exec" in spec:
@@ -161,7 +161,7 @@ class TcpDials:
             if now >= deadline:
                 self.sel.unregister(sk.fileobj)
                 sk.fileobj.close()
-                out.append((key, s, False, f"dial tcp {host}:{port}: i/o timeout"))
+                out.append((key, s, False, _timed_out(host, port)))
         return out
 
 
@@ -169,6 +169,10 @@ def _dialled(err: int, host: str, port: int) -> tuple[bool, str]:
     if err == 0:
         return True, ""
     return False, f"dial tcp {_hostport(host, port)}: connect: {os.strerror(err).lower()}"
+
+
+def _timed_out(host: str, port: int) -> str:
+    return f"dial tcp {_hostport(host, port)}: i/o timeout"
 
 
 def _hostport(host: str, port: int) -> str:
