@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from netsim.api import errors
@@ -34,7 +35,7 @@ from netsim.machinery.cache import IndexFunc
 
 log = logging.getLogger("netsim.controllers")
 
-__all__ = ["Controller", "Informed", "split_key", "write_apps_status"]
+__all__ = ["BatchPeriod", "Controller", "Informed", "split_key", "write_apps_status"]
 
 
 class Informed:
@@ -99,6 +100,42 @@ class Informed:
         self.stopped.set()
         if self._running:
             self.informers.release()
+
+
+class BatchPeriod:
+    """Per-key batching of the syncs an owned object's events queue: once a key's sync
+    began, further events for it wait until `factor` times that sync's CPU has passed (at
+    most `cap` seconds). A sync that reads every pod of its owner (a Service's endpoints, a
+    ReplicaSet's claim and status) run on each pod event costs O(P^2) over a rollout of P
+    pods; this bounds it to a tenth of a core whatever P is, while an owner of a few pods
+    waits a few ms. A change after a quiet spell is synced at once."""
+
+    def __init__(self, cap: float, factor: float = 10.0):
+        self.cap, self.factor = cap, factor
+        self.began: dict[str, float] = {}   # key -> when its last sync began (monotonic)
+        self.cost: dict[str, float] = {}    # key -> that sync's CPU seconds
+
+    def delay(self, key: str, now: float | None = None) -> float:
+        """Seconds an event for `key` waits now (<= 0: none)."""
+        last = self.began.get(key)
+        if last is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return last + min(self.cap, self.factor * self.cost.get(key, 0.0)) - now
+
+    def start(self, key: str) -> float:
+        """A sync of `key` begins; returns the thread's CPU clock for done()."""
+        self.began[key] = time.monotonic()
+        return time.thread_time()
+
+    def done(self, key: str, cpu: float) -> None:
+        if key in self.began:
+            self.cost[key] = time.thread_time() - cpu
+
+    def forget(self, key: str) -> None:
+        """The owner is gone: nothing kept for it."""
+        self.began.pop(key, None)
+        self.cost.pop(key, None)
 
 
 class Controller(Informed):

@@ -30,7 +30,7 @@ from netsim.api import errors, events
 from netsim.api.client import Client
 from netsim.api.timeutil import now_rfc3339
 from netsim.api.validation import parse_ip
-from netsim.controllers.base import Controller, split_key
+from netsim.controllers.base import BatchPeriod, Controller, split_key
 from netsim.controllers.fields import obj_at
 from netsim.machinery import InformerFactory, clone, label_index
 
@@ -450,10 +450,8 @@ class EndpointsController(Controller):
         # Service key -> ((uid, resourceVersion, zones), {pod uid: (resourceVersion,
         # its entries)}): see _entries
         self._memo: dict[str, tuple[tuple, dict]] = {}
-        # Service key -> when its last sync began (monotonic), and its CPU seconds: the
-        # batch period (batch_seconds, batch_cost_factor)
-        self._synced_at: dict[str, float] = {}
-        self._sync_cost: dict[str, float] = {}
+        # Service key -> its last sync's start and CPU: the batch period
+        self.batch = BatchPeriod(self.batch_seconds, self.batch_cost_factor)
         # (resource, namespace, name) -> resourceVersion of this controller's last write of
         # that Endpoints/EndpointSlice: its own write coming back by watch queues nothing
         # (upstream's endpointSliceTracker), another writer's change does.
@@ -469,10 +467,7 @@ class EndpointsController(Controller):
             keys = {k for o in objs for k in self.keys_for(resource, o)}
             now = time.monotonic()
             for k in keys:
-                last = self._synced_at.get(k)
-                period = min(self.batch_seconds,
-                             self.batch_cost_factor * self._sync_cost.get(k, 0.0))
-                self.queue.add_after(k, 0.0 if last is None else last + period - now)
+                self.queue.add_after(k, self.batch.delay(k, now))
             return
         if resource in ("endpoints", "endpointslices"):
             md = objs[-1].get("metadata") or {}
@@ -516,23 +511,18 @@ class EndpointsController(Controller):
 
     # -- reconcile -----------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
-        cpu = time.thread_time()
+        cpu = self.batch.start(key) if self._running else 0.0
         try:
             return self._reconcile(key)
         finally:
-            if key in self._synced_at:
-                self._sync_cost[key] = time.thread_time() - cpu
-            else:
-                self._sync_cost.pop(key, None)
+            self.batch.done(key, cpu)
 
     def _reconcile(self, key: str) -> float | None:
-        if self._running:
-            self._synced_at[key] = time.monotonic()
         ns, name = split_key(key)
         ns = ns or "default"
         svc = self.lister("services").get_by_name(name, ns)
         if svc is None or svc["metadata"].get("deletionTimestamp"):
-            self._synced_at.pop(key, None)
+            self.batch.forget(key)
             self._memo.pop(key, None)
             self._service_gone(ns, name)
             return None

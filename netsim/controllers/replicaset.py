@@ -19,7 +19,7 @@ from netsim.api.client import Client
 from netsim.api.selectors import from_label_selector
 from netsim.api.timeutil import format_rfc3339
 from netsim.api.timeutil import rfc3339_seconds as parse_time
-from netsim.controllers.base import Controller, split_key
+from netsim.controllers.base import BatchPeriod, Controller, split_key
 from netsim.controllers.fields import obj_at
 from netsim.machinery import InformerFactory, clone
 
@@ -301,6 +301,18 @@ class OwnerController(Controller):
                           f"Deleted pod: {pname}", self.name)
 
 
+def _replicaset_view(pod: dict) -> tuple | object:
+    """What a ReplicaSet's sync reads of a pod to claim and count it (labels, owners,
+    deletion, phase, its Ready condition); what it reads only to pick pods to delete (node,
+    restarts, cost) is read from the cache when it deletes. Unreadable: unequal to all."""
+    try:
+        md, st = pod.get("metadata") or {}, pod.get("status") or {}
+        return (md.get("labels"), md.get("ownerReferences"), md.get("deletionTimestamp"),
+                st.get("phase"), ready_condition(pod))
+    except (AttributeError, TypeError):
+        return object()
+
+
 class ReplicaSetController(OwnerController):
     """Reconciles one ReplicaSet per key `namespace/name`."""
 
@@ -308,12 +320,41 @@ class ReplicaSetController(OwnerController):
     kind = "ReplicaSet"
     watches = ("replicasets", "pods")
     indexers = {"pods": {OWNER_INDEX: _owner_or_orphan}}
+    # A sync reads every pod of the ReplicaSet (claim, status): pod events queue it at most
+    # once per BatchPeriod (10x its last sync's CPU, at most 0.5 s: ~10 ms for a few pods),
+    # and a pod update that changes nothing the sync reads (a container's state, the
+    # binding, the pod's IP) queues nothing. Upstream queues the ReplicaSet on every pod
+    # update; its Go sync of 1,000 pods is cheap enough, a Python one is ~20 ms.
+    batch_seconds = 0.5
+    batch_cost_factor = 10.0
+
+    def __init__(self, client: Client, clock: Callable[[], float] = time.time,
+                 informers: InformerFactory | None = None):
+        super().__init__(client, clock, informers)
+        self.batch = BatchPeriod(self.batch_seconds, self.batch_cost_factor)
+
+    def _enqueue(self, resource: str, *objs: dict) -> None:
+        if resource != "pods":
+            return super()._enqueue(resource, *objs)
+        if len(objs) == 2 and _replicaset_view(objs[0]) == _replicaset_view(objs[1]):
+            return
+        now = time.monotonic()
+        for k in {k for o in objs for k in self.keys_for(resource, o)}:
+            self.queue.add_after(k, self.batch.delay(k, now))
 
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
+        cpu = self.batch.start(key) if self._running else 0.0
+        try:
+            return self._reconcile(key)
+        finally:
+            self.batch.done(key, cpu)
+
+    def _reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
         rs = self.lister("replicasets").get_by_name(name, ns)
         if rs is None:
+            self.batch.forget(key)
             return None
         rs = clone(rs)  # cached objects are shared: this one gets a new status
         pods = self.claim_pods(rs)

@@ -377,16 +377,16 @@ def test_pod_changes_within_the_batch_period_are_synced_once_it_ends(client, ctl
     ctl._enqueue("pods", old, ready)  # never synced: at once
     assert ctl.queue.get(timeout=0) == "default/web"
     ctl.queue.done("default/web")
-    ctl._synced_at["default/web"] = time.monotonic()  # a sync (of a started controller) began
-    ctl._sync_cost["default/web"] = 1.0  # an expensive one: the whole batch_seconds
+    ctl.batch.began["default/web"] = time.monotonic()  # a sync (of a started controller) began
+    ctl.batch.cost["default/web"] = 1.0  # an expensive one: the whole batch_seconds
     ctl._enqueue("pods", ready, old)
     assert ctl.queue.get(timeout=0) is None  # held back...
     t = time.monotonic()
     assert ctl.queue.get(timeout=5) == "default/web"  # ...until the period is over
     assert time.monotonic() - t <= ctl.batch_seconds + 0.5
     ctl.queue.done("default/web")
-    ctl._synced_at["default/web"] = time.monotonic()
-    ctl._sync_cost["default/web"] = 0.001  # a Service of a few pods: 10 ms
+    ctl.batch.began["default/web"] = time.monotonic()
+    ctl.batch.cost["default/web"] = 0.001  # a Service of a few pods: 10 ms
     ctl._enqueue("pods", old, ready)
     t = time.monotonic()
     assert ctl.queue.get(timeout=5) == "default/web"
@@ -401,10 +401,10 @@ def test_a_sync_records_its_cost_for_the_next_batch_period(client, ctl):
         ctl.reconcile("default/web")
     finally:
         ctl._running = False
-    assert 0 < ctl._sync_cost["default/web"] < 1.0
+    assert 0 < ctl.batch.cost["default/web"] < 1.0
     client.delete("services", "web")
     ctl.reconcile("default/web")  # gone: nothing kept for it
-    assert "default/web" not in ctl._sync_cost and "default/web" not in ctl._synced_at
+    assert "default/web" not in ctl.batch.cost and "default/web" not in ctl.batch.began
 
 
 def test_own_writes_coming_back_queue_nothing_other_writers_do(client, ctl):

@@ -91,3 +91,42 @@ def test_status_counts_ready_available_and_labelled_in_one_pass():
     assert rs_status(rs, pods, t0 + 20) == {
         "replicas": 4, "fullyLabeledReplicas": 3, "readyReplicas": 2, "availableReplicas": 1,
         "observedGeneration": 2}
+
+
+def test_pod_events_queue_the_replicaset_once_per_batch_period():
+    """A sync reads every pod of the ReplicaSet: a pod update that changes nothing it reads
+    (a container's state, the binding) queues nothing, and after a sync other pod events
+    wait until 10x its CPU has passed (at most 0.5 s), so a rollout of P pods is not P^2."""
+    import copy
+    import time
+
+    store = Store(":memory:")
+    store.bootstrap()
+    client = LocalClient(store)
+    ctl = ReplicaSetController(client)
+    web = client.create(_rs("web", 1, "web"))
+    pod = client.create(_pod("web-1", {"app": "web"}, owner=web))
+    bound = copy.deepcopy(pod)
+    bound["spec"]["nodeName"] = "node-1"
+    bound["status"] = {"containerStatuses": [{"name": "c", "state": {"running": {}}}]}
+    ctl._enqueue("pods", pod, bound)
+    assert ctl.queue.get(timeout=0) is None  # nothing the sync reads changed
+    ready = copy.deepcopy(bound)
+    ready["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    ctl._enqueue("pods", bound, ready)  # never synced: at once
+    assert ctl.queue.get(timeout=0) == "default/web"
+    ctl.queue.done("default/web")
+    ctl.batch.began["default/web"] = time.monotonic()  # a sync began...
+    ctl.batch.cost["default/web"] = 1.0  # ...an expensive one: the whole batch_seconds
+    ctl._enqueue("pods", ready, bound)
+    assert ctl.queue.get(timeout=0) is None  # held back...
+    t = time.monotonic()
+    assert ctl.queue.get(timeout=5) == "default/web"  # ...until the period is over
+    assert time.monotonic() - t <= ctl.batch_seconds + 0.5
+    ctl.queue.done("default/web")
+    ctl._enqueue("replicasets", web)  # the ReplicaSet's own changes never wait
+    assert ctl.queue.get(timeout=0) == "default/web"
+    ctl.queue.done("default/web")
+    client.delete("replicasets", "web")
+    ctl.reconcile("default/web")  # gone: nothing kept for it
+    assert "default/web" not in ctl.batch.began
