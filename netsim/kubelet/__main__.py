@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     proxy = KubeProxy(client, cfg, node, factory=informers)
     proxy.start()
     agents.append(proxy)
-    # NetworkPolicy enforcement, as a CNI's policy daemon on every node (shares the pods watch).
+    # NetworkPolicy enforcement, as a CNI's policy daemon on every node (its pods watch starts
+    # with the first NetworkPolicy).
     from netsim.netpol.agent import PolicyAgent
     policies = PolicyAgent(client, cfg, node, factory=informers)
     policies.start()
