@@ -117,8 +117,15 @@ def listen(bind: str, ports: list[int]) -> list[socket.socket]:
     return socks
 
 
-def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEOUT) -> None:
-    """Accept forever; one daemon thread per connection runs handle(conn, peer)."""
+def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEOUT,
+          client_first: bool = False) -> None:
+    """Accept forever; one daemon thread per connection runs handle(conn, peer).
+
+    `client_first` (HTTP: the client speaks first): a connection gets its thread
+    only once it has sent something; until then it waits in the accept loop's poll, and one
+    closed without a byte (the kubelet's tcpSocket probe, once a second per pod, mostly
+    still open when accepted) is closed there. A thread per probe was most of an idle
+    pod's CPU. A waiting connection idle for `timeout` is closed, as its handler would."""
 
     def run(conn: socket.socket, peer) -> None:
         try:
@@ -131,22 +138,65 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
             except OSError:
                 pass
 
+    def start(conn: socket.socket, peer) -> None:
+        conn.settimeout(timeout)
+        try:
+            threading.Thread(target=run, args=(conn, peer), daemon=True).start()
+        except RuntimeError:
+            conn.close()
+
+    def accept(s: socket.socket):
+        try:
+            conn, peer = s.accept()
+        except OSError:  # EMFILE and friends: back off instead of spinning
+            time.sleep(0.05)
+            return None
+        if _closed_already(conn):  # connected, closed, said nothing
+            conn.close()
+            return None
+        return conn, peer
+
+    if not client_first:
+        while True:
+            ready = select.select(socks, [], [])[0] if len(socks) > 1 else socks
+            for s in ready:
+                got = accept(s)
+                if got is not None:
+                    start(*got)
+
+    poller = select.poll()
+    listeners = {s.fileno(): s for s in socks}
+    for fd in listeners:
+        poller.register(fd, select.POLLIN)
+    waiting: dict[int, tuple] = {}  # fd -> (conn, peer, deadline or None)
     while True:
-        ready = select.select(socks, [], [])[0] if len(socks) > 1 else socks
-        for s in ready:
-            try:
-                conn, peer = s.accept()
-            except OSError:  # EMFILE and friends: back off instead of spinning
-                time.sleep(0.05)
+        wait_ms = None
+        if timeout is not None and waiting:
+            first = min(w[2] for w in waiting.values())
+            wait_ms = max(0.0, first - time.monotonic()) * 1000
+        for fd, _ in poller.poll(wait_ms):
+            s = listeners.get(fd)
+            if s is not None:
+                got = accept(s)
+                if got is not None:
+                    conn, peer = got
+                    waiting[conn.fileno()] = (conn, peer, None if timeout is None
+                                              else time.monotonic() + timeout)
+                    poller.register(conn.fileno(), select.POLLIN)
                 continue
-            if _closed_already(conn):  # a tcpSocket probe: connected, closed, said nothing
+            conn, peer, _ = waiting.pop(fd)
+            poller.unregister(fd)
+            if _closed_already(conn):
                 conn.close()
-                continue
-            conn.settimeout(timeout)
-            try:
-                threading.Thread(target=run, args=(conn, peer), daemon=True).start()
-            except RuntimeError:
-                conn.close()
+            else:
+                start(conn, peer)
+        if timeout is not None and waiting:
+            now = time.monotonic()
+            for fd, (conn, _, deadline) in list(waiting.items()):
+                if deadline <= now:
+                    poller.unregister(fd)
+                    del waiting[fd]
+                    conn.close()
 
 
 def _closed_already(conn: socket.socket) -> bool:

@@ -607,3 +607,36 @@ def test_resolve_command_runs_whatever_the_image(image):
 
 def test_resolve_command_with_bad_reference_is_none():
     assert _res("bad image", {"command": ["true"]}) is None
+
+
+def test_http_images_answer_clients_and_close_probes_in_the_accept_loop():
+    """serve(client_first=True): a connection closed without a byte (a tcpSocket probe)
+    never reaches a handler thread, however soon it was accepted; one that sends gets its
+    thread; one that waits longer than the idle timeout is closed."""
+    import threading
+
+    from netsim.images import _common
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    handled: list[bytes] = []
+
+    def handle(conn, peer):
+        handled.append(conn.recv(100))
+        conn.sendall(b"ok")
+
+    threading.Thread(target=_common.serve, args=([lsock], handle, 0.5),
+                     kwargs={"client_first": True}, daemon=True).start()
+    for _ in range(20):  # probes: connect, then close at once or a moment later
+        with socket.create_connection(("127.0.0.1", port)):
+            time.sleep(0.005)
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(b"GET")
+        assert c.recv(10) == b"ok"
+    assert handled == [b"GET"]
+    with socket.create_connection(("127.0.0.1", port)) as idle:
+        idle.settimeout(5)
+        assert idle.recv(10) == b""  # closed by the server after its 0.5 s idle timeout
+    assert handled == [b"GET"]
