@@ -618,7 +618,8 @@ class Kubelet:
         init_statuses: list[dict] = []
         blocked = False
         apps = spec.get("containers", [])
-        if not self.volumes.setup(pod, pdir, rec.cgroup, started=bool(rec.containers)):
+        if not self.volumes.setup(pod, pdir, rec.cgroup, started=bool(rec.containers),
+                                  netns=rec.netns):
             # upstream's volume manager: no container starts before the volumes are up
             self._write_status(pod, rec, [st.container_status(
                 c, rec.containers.get(c["name"]), image_error=None, config_error=None,

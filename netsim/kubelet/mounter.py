@@ -19,17 +19,19 @@ own private copy where their volumes are bind-mounted at their mountPaths; the k
 writes the tmpfs volumes through /proc/<holder>/root.
 
 Plan: lines of tab-separated fields, `tmpfs DIR OPTIONS`, `selfbind DIR`, `scratch DIR`,
-`mimic DIR`, `placeholder PATH dir|file` (no json, re or platform import: every pod's start
+`mimic DIR`, `placeholder PATH dir|file`, `netns NAME` (the pod's network namespace: the
+only one its /run/netns keeps, own_netns_only) (no json, re or platform import: every pod's start
 waits for this interpreter).
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import sys
 
-MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # asm/unistd_64.h, asm-generic/unistd.h
@@ -138,7 +140,8 @@ def placeholder(path: str, kind: str) -> None:
 
 
 def read_plan(text: str) -> dict:
-    plan: dict = {"tmpfs": [], "selfbind": [], "mimic": [], "placeholders": [], "scratch": ""}
+    plan: dict = {"tmpfs": [], "selfbind": [], "mimic": [], "placeholders": [], "scratch": "",
+                  "netns": ""}
     for line in text.splitlines():
         kind, *args = line.split("\t")
         if kind == "tmpfs":
@@ -151,6 +154,8 @@ def read_plan(text: str) -> dict:
             plan["placeholders"].append([args[0], args[1]])
         elif kind == "scratch":
             plan["scratch"] = args[0]
+        elif kind == "netns":
+            plan["netns"] = args[0]
     return plan
 
 
@@ -159,10 +164,41 @@ def write_plan(plan: dict) -> str:
     lines += [f"selfbind\t{d}" for d in plan["selfbind"]]
     lines += [f"scratch\t{plan['scratch']}"] + [f"mimic\t{d}" for d in plan["mimic"]]
     lines += [f"placeholder\t{p}\t{k}" for p, k in plan["placeholders"]]
+    lines += [f"netns\t{plan['netns']}"] if plan.get("netns") else []
     return "\n".join(lines) + "\n"
 
 
+NETNS_DIR = "/run/netns"
+
+
+def own_netns_only(netns: str) -> None:
+    """/run/netns of the pod's namespace holds the pod's own network namespace only (a
+    tmpfs over the host's folder; `ip netns exec` of the containers' launcher finds it).
+
+    A copy of the host's /run/netns in every pod's mount namespace would receive every
+    `ip netns add` and delete of the node (slave propagation: each new pod's netns mount
+    went to every other pod's namespace, O(pods) per pod), and each container's private
+    copy of it would pin every network namespace that existed when it started."""
+    if not netns:
+        return
+    fd = os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # (os.path.ismount cannot tell: the host's /run/netns is a bind mount of a folder
+        # on the same filesystem)
+        if _libc.umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
+            if ctypes.get_errno() == errno.EINVAL:
+                return  # not a mount point here: nothing propagates into it
+            _check(-1, f"umount {NETNS_DIR}")
+        mount("tmpfs", NETNS_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k")
+        own = os.path.join(NETNS_DIR, netns)
+        os.close(os.open(own, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
+        mount(f"/proc/self/fd/{fd}", own, None, MS_BIND)
+    finally:
+        os.close(fd)
+
+
 def apply(plan: dict) -> None:
+    own_netns_only(plan.get("netns") or "")
     for d, opts in plan.get("tmpfs", []):
         mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts or "")
     for d in plan.get("selfbind", []):

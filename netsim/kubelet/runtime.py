@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 from netsim.kubelet import cgroups
 from netsim.net.ledger import state_dir
 
-# $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv.
+# $1 hostname, $2 dir with resolv.conf/hosts to bind (may be empty), then argv. The
+# container's mount namespace keeps no copy of the node's /run/netns (it would pin every
+# netns listed there: netsim.kubelet.mounter.own_netns_only).
 # $3: a file of "source<TAB>target[<TAB>ro]" lines to bind-mount (the container's volumes,
 # netsim.kubelet.volumes), may be empty; the shell then re-enters its working directory
 # (a volume may now be mounted there).
@@ -32,7 +34,7 @@ from netsim.net.ledger import state_dir
 # anything else runs, or the container fails with 125 (a runtime error); then stdin is
 # /dev/null again.
 _LAUNCH = ('if [ -n "$4" ]; then echo $$ >&0 || exit 125; exec </dev/null; fi; '
-           'hostname "$1" 2>/dev/null; d="$2"; b="$3"; shift 4; '
+           'umount -l /run/netns 2>/dev/null; hostname "$1" 2>/dev/null; d="$2"; b="$3"; shift 4; '
            'if [ -n "$d" ]; then for f in resolv.conf hosts; do '
            '[ -f "$d/$f" ] && mount --bind "$d/$f" "/etc/$f"; done; fi; '
            'if [ -n "$b" ] && [ -f "$b" ]; then tab=$(printf "\\t"); '

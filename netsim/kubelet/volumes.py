@@ -468,12 +468,13 @@ def deepest_existing(path: str) -> str:
     return p
 
 
-def plan(pod: dict, pdir: str, payloads: dict[str, Payload | None]) -> dict:
+def plan(pod: dict, pdir: str, payloads: dict[str, Payload | None], netns: str = "") -> dict:
     """What the holder mounts (netsim.kubelet.mounter): tmpfs volumes, self-binds of the
-    disk ones, the folders to mimic and the missing mountPaths to make."""
+    disk ones, the folders to mimic and the missing mountPaths to make; `netns`: the pod's
+    network namespace, the one its /run/netns keeps."""
     vols = _vols(pod)
     out: dict = {"tmpfs": [], "selfbind": [], "scratch": os.path.join(pdir, "volumes", ".scratch"),
-                 "mimic": [], "placeholders": []}
+                 "mimic": [], "placeholders": [], "netns": netns}
     for v in vols.values():
         if source_type(v) not in PLUGINS:
             continue
@@ -731,10 +732,12 @@ class PodVolumes:
         h = self.holders.get(uid)
         return f"/proc/{h[0]}/ns/mnt" if h and holder_alive(*h) else ""
 
-    def setup(self, pod: dict, pdir: str, cgroup: str, started: bool = False) -> bool:
+    def setup(self, pod: dict, pdir: str, cgroup: str, started: bool = False,
+              netns: str = "") -> bool:
         """Set up or refresh every volume of the pod. Returns False while a volume
         cannot be set up and no container has started (the pod stays ContainerCreating;
-        `started`: some container ran already, e.g. before the agent restarted)."""
+        `started`: some container ran already, e.g. before the agent restarted; `netns`:
+        the pod's network namespace)."""
         md = pod["metadata"]
         uid = md["uid"]
         if started:
@@ -773,9 +776,9 @@ class PodVolumes:
                 runtime.reap([h[0]])  # a holder that died (killed by hand): not left a zombie
             try:
                 if uid in self.ready:  # containers may need it now: wait for it
-                    h = start_holder(pdir, plan(pod, pdir, payloads), cgroup, self.fork_holder)
+                    h = start_holder(pdir, plan(pod, pdir, payloads, netns), cgroup, self.fork_holder)
                 else:  # a new pod: the sync thread goes on with other pods meanwhile
-                    got = self._holder_started(uid, pdir, plan(pod, pdir, payloads), cgroup)
+                    got = self._holder_started(uid, pdir, plan(pod, pdir, payloads, netns), cgroup)
                     if got is None:
                         return False
                     h = got

@@ -79,3 +79,38 @@ def test_holder_namespace(tmp_path):
     for p in MISSING:
         assert not os.path.lexists(p)
     assert _mountinfo() == before
+
+
+def test_the_pods_namespace_keeps_only_its_own_netns(tmp_path):
+    """/run/netns in a pod's mount namespace: a tmpfs with the pod's own netns, so later
+    `ip netns add`s of the node do not propagate into every pod (O(pods) each) and no copy
+    of the folder pins another pod's netns after it was deleted."""
+    from netsim.net import netlink as nl
+    from netsim.net import rtnl
+
+    names = ["netsim-holder-test-own", "netsim-holder-test-other"]
+    for n in names:
+        fd, sock = rtnl.new_netns(n)
+        os.close(fd)
+        sock.close()
+    pod, pdir = _pod(), str(tmp_path)
+    plan = v.plan(pod, pdir, {}, netns=names[0])
+    assert mounter.read_plan(mounter.write_plan(plan)) == plan
+    pid, start = v.start_holder(pdir, plan, "")
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            nsfs = [line.split()[4] for line in f if " - nsfs " in line]
+        assert set(nsfs) == {f"/run/netns/{names[0]}"}, nsfs  # (seen under a mimic, too)
+        later = "netsim-holder-test-later"
+        fd, sock = rtnl.new_netns(later)  # a new pod's netns on the node
+        os.close(fd)
+        sock.close()
+        names.append(later)
+        with open(f"/proc/{pid}/mountinfo") as f:
+            assert later not in f.read()
+        r = _in_copy(pid, "ls /run/netns")  # what `ip netns exec` of the launcher finds
+        assert r.stdout.split() == [names[0]], r.stdout + r.stderr
+    finally:
+        v.stop_holder(pid, start)
+        for n in names:
+            nl.remove_netns(n)
