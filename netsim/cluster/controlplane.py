@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from netsim.api import errors, satoken
+from netsim.api import errors, events, satoken
 from netsim.api.admission import Admission, ClusterSettings
 from netsim.api.client import LocalClient, socket_path
 from netsim.api.kinds import DEFAULT_KINDS
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(os.path.join(state_dir(cfg.name), "store.db"), admission=admission)
     store.bootstrap()
     client = LocalClient(store)
+    client.event_sink = events.Sink(client)  # the controllers' events, off their threads
     # pods/log and pods/exec read the nodes' kubelet records on this machine
     streams_backend.install(NodeStreams(cfg.name))
     servers = []

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     node = cfg.node(args.node)
     client = HttpClient(args.cluster)
+    from netsim.api import events
+    client.event_sink = events.Sink(client)  # events are written off the sync thread
     from netsim.kubelet.agent import Kubelet
     from netsim.machinery import InformerFactory
     # One informer per resource for the whole agent: the kubelet and kube-proxy share the
