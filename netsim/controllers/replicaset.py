@@ -313,6 +313,13 @@ def _replicaset_view(pod: dict) -> tuple | object:
         return object()
 
 
+def _without_status(obj: dict) -> tuple:
+    """An object's spec and metadata, without what a status write changes."""
+    md = {k: v for k, v in (obj.get("metadata") or {}).items()
+          if k not in ("resourceVersion", "managedFields")}
+    return md, obj.get("spec")
+
+
 class ReplicaSetController(OwnerController):
     """Reconciles one ReplicaSet per key `namespace/name`."""
 
@@ -335,6 +342,12 @@ class ReplicaSetController(OwnerController):
 
     def _enqueue(self, resource: str, *objs: dict) -> None:
         if resource != "pods":
+            if len(objs) == 2 and _without_status(objs[0]) == _without_status(objs[1]):
+                # a status write (this controller's own, coming back): batched as pod events
+                # are, or each sync's write queued the next one at once
+                for k in {k for o in objs for k in self.keys_for(resource, o)}:
+                    self.queue.add_after(k, self.batch.delay(k))
+                return
             return super()._enqueue(resource, *objs)
         if len(objs) == 2 and _replicaset_view(objs[0]) == _replicaset_view(objs[1]):
             return

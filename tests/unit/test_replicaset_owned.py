@@ -127,6 +127,19 @@ def test_pod_events_queue_the_replicaset_once_per_batch_period():
     ctl._enqueue("replicasets", web)  # the ReplicaSet's own changes never wait
     assert ctl.queue.get(timeout=0) == "default/web"
     ctl.queue.done("default/web")
+    ctl.batch.began["default/web"] = time.monotonic()
+    counted = copy.deepcopy(web)
+    counted["status"] = {"replicas": 1, "readyReplicas": 1}
+    counted["metadata"]["resourceVersion"] = "999"
+    ctl._enqueue("replicasets", web, counted)  # a status write (its own) waits as pods do
+    assert ctl.queue.get(timeout=0) is None
+    assert ctl.queue.get(timeout=5) == "default/web"
+    ctl.queue.done("default/web")
+    scaled = copy.deepcopy(counted)
+    scaled["spec"]["replicas"] = 3
+    ctl._enqueue("replicasets", counted, scaled)  # a spec change: at once
+    assert ctl.queue.get(timeout=0) == "default/web"
+    ctl.queue.done("default/web")
     client.delete("replicasets", "web")
     ctl.reconcile("default/web")  # gone: nothing kept for it
     assert "default/web" not in ctl.batch.began
