@@ -14,10 +14,11 @@ reconcile() and all_keys() by hand) reads the API through the same calls.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from netsim.api import errors
 from netsim.api.client import Client
@@ -131,6 +132,17 @@ class BatchPeriod:
     def done(self, key: str, cpu: float) -> None:
         if key in self.began:
             self.cost[key] = time.thread_time() - cpu
+
+    @contextlib.contextmanager
+    def syncing(self, key: str, measure: bool = True) -> Iterator[None]:
+        """A sync of `key`, timed for the next period (`measure`: a started controller;
+        one never started has no events to batch)."""
+        cpu = self.start(key) if measure else None
+        try:
+            yield
+        finally:
+            if cpu is not None:
+                self.done(key, cpu)
 
     def forget(self, key: str) -> None:
         """The owner is gone: nothing kept for it."""

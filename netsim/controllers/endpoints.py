@@ -511,11 +511,8 @@ class EndpointsController(Controller):
 
     # -- reconcile -----------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:
-        cpu = self.batch.start(key) if self._running else 0.0
-        try:
+        with self.batch.syncing(key, self._running):
             return self._reconcile(key)
-        finally:
-            self.batch.done(key, cpu)
 
     def _reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
