@@ -21,7 +21,7 @@ from netsim.api.timeutil import format_rfc3339
 from netsim.api.timeutil import rfc3339_seconds as parse_time
 from netsim.controllers.base import BatchPeriod, Controller, split_key
 from netsim.controllers.fields import obj_at
-from netsim.machinery import InformerFactory, clone
+from netsim.machinery import InformerFactory, clone, status_only_change
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -313,13 +313,6 @@ def _replicaset_view(pod: dict) -> tuple | object:
         return object()
 
 
-def _without_status(obj: dict) -> tuple:
-    """An object's spec and metadata, without what a status write changes."""
-    md = {k: v for k, v in (obj.get("metadata") or {}).items()
-          if k not in ("resourceVersion", "managedFields")}
-    return md, obj.get("spec")
-
-
 class ReplicaSetController(OwnerController):
     """Reconciles one ReplicaSet per key `namespace/name`."""
 
@@ -342,7 +335,7 @@ class ReplicaSetController(OwnerController):
 
     def _enqueue(self, resource: str, *objs: dict) -> None:
         if resource != "pods":
-            if len(objs) == 2 and _without_status(objs[0]) == _without_status(objs[1]):
+            if len(objs) == 2 and status_only_change(*objs):
                 # a status write (this controller's own, coming back): batched as pod events
                 # are, or each sync's write queued the next one at once
                 for k in {k for o in objs for k in self.keys_for(resource, o)}:

@@ -37,7 +37,14 @@ from netsim.kubelet import status as st
 from netsim.kubelet import zygote as zyg
 from netsim.kubelet.env import ConfigError, container_env, service_env
 from netsim.kubelet.probes import ProbeManager
-from netsim.machinery import InformerFactory, ItemBackoff, WorkQueue, key_of, node_name_index
+from netsim.machinery import (
+    InformerFactory,
+    ItemBackoff,
+    WorkQueue,
+    key_of,
+    node_name_index,
+    status_only_change,
+)
 from netsim.net import netlink as nl
 from netsim.net.ipam import Ipam, IpamExhausted
 from netsim.net.ledger import Ledger, state_dir
@@ -257,8 +264,7 @@ class Kubelet:
 
     def serve(self) -> None:
         """The informers, then the sync loop (once every cache has synced)."""
-        self.pods.add_handler(on_add=self._pod_event,
-                              on_update=lambda old, new: self._pod_event(new),
+        self.pods.add_handler(on_add=self._pod_event, on_update=self._pod_update,
                               on_delete=self._pod_event)
         with self._lock:
             if self.stopped.is_set():
@@ -296,6 +302,16 @@ class Kubelet:
         """An informer handler: queue the pods bound to this node (a delete too)."""
         if (pod.get("spec") or {}).get("nodeName") == self.node.name:
             self.queue.add(key_of(pod))
+
+    def _pod_update(self, old: dict, new: dict) -> None:
+        """A pod's update, unless it changed only the status: the kubelet owns a pod's
+        status, and its own status writes coming back queued another whole sync of the pod
+        each (upstream's pod config passes on only updates that differ semantically:
+        podsDifferSemantically). A pod with readinessGates is synced for its conditions;
+        a status someone else wrote is put right by the periodic resync."""
+        if status_only_change(old, new) and not (new.get("spec") or {}).get("readinessGates"):
+            return
+        self._pod_event(new)
 
     def _config_event(self, resource: str, obj: dict) -> None:
         """A ConfigMap or Secret changed: sync the pods here whose volumes show it."""

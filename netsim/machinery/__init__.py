@@ -63,6 +63,7 @@ from netsim.machinery.cache import (
     namespace_index,
     node_name_index,
     split_key,
+    status_only_change,
 )
 from netsim.machinery.informer import (
     FreshLister,
@@ -78,6 +79,6 @@ from netsim.machinery.workqueue import WorkQueue
 __all__ = [
     "NAMESPACE", "ApiLister", "Backoff", "DeletedFinalStateUnknown", "FreshLister", "Handler",
     "Indexer", "InformerFactory", "ItemBackoff", "Reflector", "SharedInformer", "StaleCache",
-    "TrackingClient", "WorkQueue", "clone", "controller_uid_index", "is_gone", "key_of", "label_index",
+    "TrackingClient", "WorkQueue", "clone", "controller_uid_index", "is_gone", "key_of", "label_index", "status_only_change",
     "namespace_index", "node_name_index", "split_key",
 ]

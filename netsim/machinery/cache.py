@@ -26,6 +26,16 @@ def key_of(obj: dict) -> str:
     return f"{ns}/{md.get('name', '')}" if ns else md.get("name", "")
 
 
+def status_only_change(old: dict, new: dict) -> bool:
+    """Whether an update changed nothing but the object's status (and its resourceVersion
+    and managedFields): a status write, which its owner's own handlers need not act on."""
+    def rest(obj: dict) -> tuple:
+        md = obj.get("metadata") or {}
+        return ({k: v for k, v in md.items() if k not in ("resourceVersion", "managedFields")},
+                {k: v for k, v in obj.items() if k not in ("metadata", "status")})
+    return rest(old) == rest(new)
+
+
 def split_key(key: str) -> tuple[str | None, str]:
     """`ns/name` -> (ns, name); `name` -> (None, name)."""
     if "/" in key:

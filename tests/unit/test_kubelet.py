@@ -94,6 +94,41 @@ def test_syncs_this_nodes_pods_and_left_records_only_after_the_caches_synced(
     assert not t.is_alive()
 
 
+def test_a_status_write_coming_back_syncs_nothing(kubelet, client, monkeypatch):
+    """The kubelet owns a pod's status: an update that changed only the status (its own
+    write, by watch) queues no sync, as upstream's podsDifferSemantically; a change of
+    spec or metadata does, and a pod with readinessGates is synced for its conditions."""
+    queued: list[str] = []
+    queue = kubelet._pod_event
+    monkeypatch.setattr(kubelet, "_pod_event",
+                        lambda p: (queued.append(p["metadata"]["name"]), queue(p)))
+    client.create(pod("mine", ME))
+    gated = pod("gated", ME)
+    gated["spec"]["readinessGates"] = [{"conditionType": "example.com/ready"}]
+    client.create(gated)
+    syncs, t = serve(kubelet, monkeypatch)
+
+    def seen(out: dict) -> None:  # the handlers have run for this write
+        assert kubelet.pods.wait_for_resource_version(int(out["metadata"]["resourceVersion"]), 5)
+    try:
+        wait_for(lambda: syncs.count("default/mine") and syncs.count("default/gated"), 5,
+                 what="the first syncs")
+        queued.clear()
+        seen(client.update_status({**client.get("pods", "mine", "default"),
+                                   "status": {"phase": "Running"}}))
+        assert queued == []
+        cur = client.get("pods", "mine", "default")
+        cur["metadata"]["labels"] = {"app": "web"}
+        seen(client.update(cur))
+        assert queued == ["mine"]
+        seen(client.update_status({**client.get("pods", "gated", "default"), "status": {
+            "conditions": [{"type": "example.com/ready", "status": "True"}]}}))
+        assert queued == ["mine", "gated"]
+    finally:
+        kubelet.stop()
+        t.join(2)
+
+
 def test_stop_while_the_api_is_away_returns_at_once_and_syncs_nothing(kubelet, monkeypatch):
     def refuse(*a, **kw):
         raise errors.ApiError("The connection to the netsim API server was refused", code=503)
