@@ -1,5 +1,8 @@
 """Opt-in profiling of netsim's daemons: NETSIM_PROFILE=/dir makes the control plane and
-node agents write yappi (all threads, wall clock) stats there when they stop."""
+node agents write yappi (all threads, CPU clock) stats there when they stop. Set it for
+`cluster down` too: without it the daemons are stopped before yappi has written its stats.
+(Under a loaded machine, py-spy's --gil samples count a GIL holder the OS has descheduled:
+the CPU clock is the figure to trust.)"""
 
 from __future__ import annotations
 
