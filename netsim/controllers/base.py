@@ -124,25 +124,26 @@ class BatchPeriod:
         now = time.monotonic() if now is None else now
         return last + min(self.cap, self.factor * self.cost.get(key, 0.0)) - now
 
-    def start(self, key: str) -> float:
-        """A sync of `key` begins; returns the thread's CPU clock for done()."""
-        self.began[key] = time.monotonic()
-        return time.thread_time()
-
-    def done(self, key: str, cpu: float) -> None:
-        if key in self.began:
-            self.cost[key] = time.thread_time() - cpu
+    def queue(self, queue: WorkQueue, keys: Iterable[str]) -> None:
+        """Queue each key once its period allows (at once after a quiet spell)."""
+        now = time.monotonic()
+        for k in keys:
+            queue.add_after(k, self.delay(k, now))
 
     @contextlib.contextmanager
     def syncing(self, key: str, measure: bool = True) -> Iterator[None]:
         """A sync of `key`, timed for the next period (`measure`: a started controller;
         one never started has no events to batch)."""
-        cpu = self.start(key) if measure else None
+        if not measure:
+            yield
+            return
+        self.began[key] = time.monotonic()
+        cpu = time.thread_time()
         try:
             yield
         finally:
-            if cpu is not None:
-                self.done(key, cpu)
+            if key in self.began:  # (not forgotten meanwhile: the owner is gone)
+                self.cost[key] = time.thread_time() - cpu
 
     def forget(self, key: str) -> None:
         """The owner is gone: nothing kept for it."""

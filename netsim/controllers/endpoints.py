@@ -23,7 +23,6 @@ import contextlib
 import functools
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 
 from netsim.api import errors, events
@@ -464,10 +463,7 @@ class EndpointsController(Controller):
         if resource == "pods":
             if len(objs) == 2 and _endpoint_view(objs[0]) == _endpoint_view(objs[1]):
                 return
-            keys = {k for o in objs for k in self.keys_for(resource, o)}
-            now = time.monotonic()
-            for k in keys:
-                self.queue.add_after(k, self.batch.delay(k, now))
+            self.batch.queue(self.queue, {k for o in objs for k in self.keys_for(resource, o)})
             return
         if resource in ("endpoints", "endpointslices"):
             md = objs[-1].get("metadata") or {}

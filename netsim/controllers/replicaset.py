@@ -338,15 +338,13 @@ class ReplicaSetController(OwnerController):
             if len(objs) == 2 and status_only_change(*objs):
                 # a status write (this controller's own, coming back): batched as pod events
                 # are, or each sync's write queued the next one at once
-                for k in {k for o in objs for k in self.keys_for(resource, o)}:
-                    self.queue.add_after(k, self.batch.delay(k))
+                self.batch.queue(self.queue, {k for o in objs
+                                              for k in self.keys_for(resource, o)})
                 return
             return super()._enqueue(resource, *objs)
         if len(objs) == 2 and _replicaset_view(objs[0]) == _replicaset_view(objs[1]):
             return
-        now = time.monotonic()
-        for k in {k for o in objs for k in self.keys_for(resource, o)}:
-            self.queue.add_after(k, self.batch.delay(k, now))
+        self.batch.queue(self.queue, {k for o in objs for k in self.keys_for(resource, o)})
 
     # -- reconcile ------------------------------------------------------------------------
     def reconcile(self, key: str) -> float | None:

@@ -199,7 +199,7 @@ def _enter(p: dict) -> None:
         _fail("unshare")
     # no copy of the node's /run/netns (it would pin every netns it lists: netsim.kubelet.
     # mounter.own_netns_only); the container is in its netns already
-    libc.umount2(b"/run/netns", MNT_DETACH)
+    libc.umount2(mounter.NETNS_DIR.encode(), MNT_DETACH)
     for src, dst, fstype, flags, why in p["mounts"]:
         if flags == -1:  # sysfs; ip's rule: a read-only /sys is shadowed by a read-only one
             flags = 0

@@ -37,7 +37,7 @@ from netsim.proxy.iptables import parse_chains
 
 log = logging.getLogger("netsim.netpol")
 
-RESOURCES = ("networkpolicies", "pods", "namespaces")
+RESOURCES = ("networkpolicies", "namespaces")  # and "pods" from the first policy: watch_pods
 DEBOUNCE_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0  # failed syncs back off 1, 2, 4 ... 30 s, as kube-proxy's do
@@ -302,7 +302,7 @@ class PolicyAgent:
         # the cluster has none no pod is isolated and the rules do not depend on pods, and
         # every pod event of the cluster decoded by every node's agent was ~40% of an
         # agent's CPU while 300 pods started (issue #16).
-        self.informers = {r: self.factory.informer(r) for r in RESOURCES if r != "pods"}
+        self.informers = {r: self.factory.informer(r) for r in RESOURCES}
         self._wake = threading.Event()
         # Every pod of the cluster reaches every node's agent: a pod's policy view is kept
         # per event (PodTable), so a sync reads it instead of re-reading every pod, and a

@@ -110,7 +110,6 @@ def test_the_pods_watch_starts_with_the_first_policy():
     agent's CPU while 300 pods started); the first policy starts the watch, and its first
     sync with that policy waits until the pods are listed."""
     import threading
-    import time
 
     pols: list[dict] = []
     synced = threading.Event()
@@ -126,6 +125,8 @@ def test_the_pods_watch_starts_with_the_first_policy():
             self.handlers.append(kw)
 
         def has_synced(self):
+            if self.resource == "pods":
+                self.asked = getattr(self, "asked", 0) + 1
             return self.resource != "pods" or synced.is_set()
 
     class Fac:
@@ -159,7 +160,8 @@ def test_the_pods_watch_starts_with_the_first_policy():
         agent._wake.set()
         wait_for(lambda: "pods" in f.made, 5, what="the pods informer")
         assert f.starts == 1 and f.made["pods"].handlers  # made, handled and started
-        time.sleep(0.2)
+        wait_for(lambda: getattr(f.made["pods"], "asked", 0) >= 3, 5,
+                 what="the loop waiting for the pods list")
         assert seen[-1][0] == 0  # no sync with the policy before the pods are listed
         for p in PODS:
             f.made["pods"].handlers[0]["on_add"](p)
