@@ -108,6 +108,12 @@ class PodGCController(PeriodicController):
                    for p in ended[:extra])
 
     def _orphaned(self, pods: list[dict], existing: set[str], now: float) -> int:
+        # A quarantined name whose node exists again ends its quarantine: should a node of
+        # that name go later, its pods get a whole quarantine of their own (upstream's
+        # delaying queue keeps the name until it is due, so a node removed, added again and
+        # removed soon after could have its pods taken at once, before `node remove` does)
+        for node in existing & self._missing.keys():
+            del self._missing[node]
         for pod in pods:
             node = (pod.get("spec") or {}).get("nodeName")
             if node and node not in existing:

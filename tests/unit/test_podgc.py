@@ -69,6 +69,23 @@ def test_orphans_go_after_the_quarantine_marked_failed_by_podgc(client):
     assert [c["type"] for c in status["conditions"]] == ["Ready", "DisruptionTarget"]
 
 
+def test_a_node_seen_again_ends_its_quarantine(client):
+    """A node removed, added again (seen by a sweep) and removed once more: its pods get a
+    whole quarantine from the second removal, not what was left of the first."""
+    pod(client, "old", "n1")
+    gc = PodGCController(client, quarantine=40)
+    assert gc.sweep(now=0) == 0  # n1 missing: quarantined until 40
+    client.delete("pods", "old", "default", grace_period_seconds=0)
+    node(client, "n1")
+    pod(client, "new", "n1")
+    assert gc.sweep(now=20) == 0  # n1 exists again
+    client.delete("nodes", "n1")
+    assert gc.sweep(now=41) == 0  # gone again at 41: quarantined until 81
+    assert names(client) == {"new"}
+    assert gc.sweep(now=82) == 1
+    assert names(client) == set()
+
+
 def test_terminating_pods_of_an_out_of_service_node_are_force_deleted(client):
     taint = [{"key": OUT_OF_SERVICE, "value": "nodeshutdown", "effect": "NoExecute"}]
     node(client, "down", ready="False", taints=taint)
