@@ -33,7 +33,8 @@ def private_dir(path: str) -> str:
 
 # Kinds of records whose objects a reboot removes (kernel objects, processes), and undo marks
 # (undoing a removed object again is a no-op): not fsynced.
-VOLATILE = frozenset({"netns", "cgroup", "process", "link", "route", "mount", "qdisc", "forget"})
+VOLATILE = frozenset({"netns", "cgroup", "process", "link", "route", "mount", "tmpfs", "qdisc",
+                      "forget"})
 
 
 class Ledger:

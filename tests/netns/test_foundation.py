@@ -286,6 +286,14 @@ def test_down_after_sigkill_of_everything_leaves_nothing(tmp_path):
                   "spec": {"containers": [{"name": "c", "image": "netsim/echo"}]}})
     wait_for(lambda: [p["status"].get("phase") for p in c.list("pods", "default")]
              == ["Running"] * 3, 30, what="pods running")
+    # the pods' records, logs and IP leases live on the cluster's tmpfs mounts, which the
+    # down below must unmount (the snapshot's mounts)
+    state = f"/var/lib/netsim/{name}"
+    assert sorted(x.split()[1] for x in open("/proc/mounts").read().splitlines()
+                  if x.split()[:1] == [f"netsim-{name}"] and x.split()[2] == "tmpfs") == [
+        f"{state}/ipam", f"{state}/nodes"]
+    assert any(d.startswith("default_k0_") for node in os.listdir(f"{state}/nodes")
+               for d in os.listdir(f"{state}/nodes/{node}/pods"))
     from netsim.net.ledger import Ledger
     recs = Ledger(name).records()
     pids = [r["pid"] for r in recs if r["kind"] == "process"]
