@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import os
 
+_dumps: list = []
+
 
 def maybe_start(role: str) -> None:
     out = os.environ.get("NETSIM_PROFILE")
@@ -27,4 +29,12 @@ def maybe_start(role: str) -> None:
         with open(os.path.join(out, f"{role}.txt"), "w") as f:
             yappi.get_func_stats().sort("ttot").print_all(
                 out=f, columns={0: ("name", 90), 1: ("ncall", 10), 2: ("tsub", 8), 3: ("ttot", 8)})
-    atexit.register(dump)
+    _dumps.append(dump)
+    atexit.register(dump_now)
+
+
+def dump_now() -> None:
+    """Write the stats now (once): for a daemon that leaves with os._exit, which runs no
+    atexit hook."""
+    while _dumps:
+        _dumps.pop()()

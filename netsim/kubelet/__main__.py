@@ -55,15 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     kubelet.run()
-    if not os.environ.get("NETSIM_PROFILE"):
-        # Leave now: a normal exit joins the probe pool's workers, so one probe in flight
-        # (up to its timeoutSeconds) held `cluster down` for its whole grace period.
-        # Everything the agent keeps is already on disk (ledger, pod records, IPAM).
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
+    # Leave now: a normal exit joins the probe pool's workers, so one probe in flight
+    # (up to its timeoutSeconds) held `cluster down` for its whole grace period.
+    # Everything the agent keeps is already on disk (ledger, pod records, IPAM).
+    profiling.dump_now()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
