@@ -162,7 +162,7 @@ def plan(req: dict) -> dict:
     if len(title) > ARGS_ROOM or len(environ) > ENVS_ROOM:
         raise NoRoom(f"argv of {len(title)} bytes or environment of {len(environ)} bytes does "
                      f"not fit the server's {ARGS_ROOM} and {ENVS_ROOM}")
-    return {"log": _b(req["log"]), "net": _b(f"/var/run/netns/{netns}") if netns else b"",
+    return {"log": _b(req["log"]), "net": netns,
             "mnt": _b(mount_ns), "root": _b(os.path.dirname(os.path.dirname(mount_ns)) + "/root")
             if mount_ns else b"", "mounts": mounts, "hostname": _b(req.get("hostname") or ""),
             "cwd": _b(req.get("cwd") or "/"), "env": env, "argv": argv[2:], "title": title,
@@ -181,7 +181,7 @@ def _enter(p: dict) -> None:
     pivoted tmpfs), ip netns exec, unshare --uts --mount --propagation private (one new
     namespace for both), the bind mounts of its volumes."""
     libc = _libc
-    net_fd = os.open(p["net"], os.O_RDONLY) if p["net"] else -1
+    net_fd = mounter.open_netns(p["net"]) if p["net"] else -1
     if p["mnt"]:
         mnt_fd = os.open(p["mnt"], os.O_RDONLY)
         root_fd = os.open(p["root"], os.O_RDONLY)
@@ -271,6 +271,8 @@ def _child(p: dict, go: int) -> None:
         if p.get("holder"):
             _hold(p)
         _enter(p)
+        if mounter.HOST_NETNS is not None:  # the container keeps no handle on the node's
+            os.close(mounter.HOST_NETNS)
         _become(p)
         gc.enable()
         code = 1
@@ -343,6 +345,7 @@ class Template:
     def __init__(self, rfd: int, wfd: int) -> None:
         self.rfd, self.wfd = rfd, wfd
         self.exits: dict[int, bytes] = {}  # child pid -> its exit file
+        _leave_node_netns_dir()
         self.wake_r, self.wake_w = _wakeup_pipe()
 
     def reap(self) -> None:
@@ -407,6 +410,25 @@ class Template:
                 if p is None:
                     os._exit(0)
                 _write_msg(self.wfd, self.fork(p))
+
+
+def _leave_node_netns_dir() -> None:
+    """Move the template into a mount namespace of its own (a slave of the node's) without
+    the node's /run/netns, kept open as mounter.HOST_NETNS. Each pod's holder and container
+    makes a new mount namespace, a copy of its parent's: a copy of the node's held a mount
+    per pod of the node (their network namespaces), O(pods) per pod; the holder detached
+    them again at once (mounter.own_netns_only). When this cannot be done, the template
+    stays where it is, as before."""
+    try:
+        fd = os.open(mounter.NETNS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    if _libc.unshare(CLONE_NEWNS):
+        os.close(fd)
+        return
+    _libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None)  # the node's new mounts reach it
+    _libc.umount2(mounter.NETNS_DIR.encode(), MNT_DETACH)
+    mounter.HOST_NETNS = fd
 
 
 class Server:

@@ -169,6 +169,17 @@ def write_plan(plan: dict) -> str:
 
 
 NETNS_DIR = "/run/netns"
+# The node's /run/netns, opened before a process left the node's mount namespace for one
+# without it (netsim.images.zygote's template): the pods' network namespaces are opened
+# through it. None: the node's own /run/netns is in this namespace.
+HOST_NETNS: int | None = None
+
+
+def open_netns(netns: str) -> int:
+    """A pod's network namespace (an fd for setns or a bind mount)."""
+    if HOST_NETNS is not None:
+        return os.open(netns, os.O_RDONLY | os.O_CLOEXEC, dir_fd=HOST_NETNS)
+    return os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
 
 
 def own_netns_only(netns: str) -> None:
@@ -181,14 +192,17 @@ def own_netns_only(netns: str) -> None:
     copy of it would pin every network namespace that existed when it started."""
     if not netns:
         return
-    fd = os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
+    fd = open_netns(netns)
     try:
         # (os.path.ismount cannot tell: the host's /run/netns is a bind mount of a folder
         # on the same filesystem)
         if _libc.umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
-            if ctypes.get_errno() == errno.EINVAL:
+            if ctypes.get_errno() != errno.EINVAL:
+                _check(-1, f"umount {NETNS_DIR}")
+            if HOST_NETNS is None:
                 return  # not a mount point here: nothing propagates into it
-            _check(-1, f"umount {NETNS_DIR}")
+            # (detached already, by the template this holder was forked from: the folder
+            # below shows every pod's name, none of them mounted)
         mount("tmpfs", NETNS_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k")
         own = os.path.join(NETNS_DIR, netns)
         os.close(os.open(own, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))

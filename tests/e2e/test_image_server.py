@@ -107,6 +107,17 @@ def test_a_forked_container_is_a_process_users_see_enter_and_read(servers):
         assert holders and all(_ppid(h) == _ppid(pid) for h in holders), holders
         with open(f"/proc/{holders[0]}/cmdline", "rb") as f:
             assert f.read() == b"sleep\0infinity\0"
+        # the holder's namespace holds the pod's own netns only, for the launcher's
+        # `ip netns exec` (twice when a mimic of /run hides the first)
+        with open(f"/proc/{holders[0]}/mountinfo") as f:
+            nsfs = [line.split()[4] for line in f if " - nsfs " in line]
+        assert len(set(nsfs)) == 1 and os.stat(f"/proc/{holders[0]}/root{nsfs[0]}").st_ino == \
+            os.stat(f"/proc/{pid}/ns/net").st_ino, nsfs
+    # the template forks holders and containers in a mount namespace without the node's
+    # /run/netns: each new namespace is a copy of its parent's, and the node's held a
+    # mount per pod (O(pods) per pod)
+    with open(f"/proc/{_ppid(pid)}/mountinfo") as f:
+        assert " - nsfs " not in f.read()
     with open(f"/proc/{pid}/environ", "rb") as f:  # the pod's environment, not the server's
         env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
     assert env.get(b"HOSTNAME") == b"web" and b"NETSIM_ZYGOTE" not in env

@@ -49,7 +49,8 @@ def test_plan_mounts_like_ip_netns_exec_and_the_volume_binds(tmp_path, monkeypat
     assert mounts[-3:] == [(b"/src/a", b"/etc/a", server.MS_BIND),
                            (b"/src/b", b"/etc/b", server.MS_BIND),
                            (b"none", b"/etc/b", server.MS_REMOUNT | server.MS_BIND | server.MS_RDONLY)]
-    assert p["net"] == b"/var/run/netns/nsx" and p["mnt"] == b""
+    assert p["net"] == "nsx"  # opened through mounter.open_netns
+    assert p["mnt"] == b""
     assert p["hostname"] == b"web-0" and p["cwd"] == b"/data"
     assert p["env"] == {b"POD": b"p", b"EMPTY": b""}
     assert p["argv"][0].endswith("/images/echo.py") and "--port" in p["argv"]
@@ -59,7 +60,7 @@ def test_plan_mounts_like_ip_netns_exec_and_the_volume_binds(tmp_path, monkeypat
 def test_plan_enters_the_pods_mount_namespace_through_its_holder(tmp_path):
     p = server.plan(_req(tmp_path, netns="", mount_ns="/proc/42/ns/mnt"))
     assert p["mnt"] == b"/proc/42/ns/mnt" and p["root"] == b"/proc/42/root"
-    assert p["net"] == b"" and len(p["mounts"]) == 1  # hostNetwork: the node's own /sys
+    assert p["net"] == "" and len(p["mounts"]) == 1  # hostNetwork: the node's own /sys
 
 
 def test_argv_and_environment_blocks_are_the_containers(tmp_path, monkeypatch):
