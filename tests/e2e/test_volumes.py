@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -83,10 +84,12 @@ HOST_PATHS = ["/etc/netsim-cfg", "/etc/netsim-one.conf", "/netsim-work", "/etc/n
 
 def _our_mounts() -> list[str]:
     """The host's mounts on a pod's folders or mountPaths (other clusters may come and go
-    meanwhile): there must never be any."""
+    meanwhile): there must never be any. (A cluster's own tmpfs for its pods' state,
+    `/var/lib/netsim/<cluster>/nodes` and `ipam`, holds them.)"""
     with open("/proc/self/mountinfo") as f:
         return [line for line in f.read().splitlines()
-                if "/var/lib/netsim/" in line or any(p in line for p in HOST_PATHS)]
+                if ("/var/lib/netsim/" in line or any(p in line for p in HOST_PATHS))
+                and not re.fullmatch(r"/var/lib/netsim/[^/]+/(nodes|ipam)", line.split()[4])]
 
 
 @pytest.fixture(scope="module")
