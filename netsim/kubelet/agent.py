@@ -32,7 +32,16 @@ from netsim.api.client import Client
 from netsim.api.discovery import KUBERNETES_VERSION
 from netsim.api.timeutil import now_rfc3339
 from netsim.images import catalog
-from netsim.kubelet import apireach, cgroups, hooks, localstorage, runtime, sandbox, volumes
+from netsim.kubelet import (
+    apireach,
+    cgroups,
+    hooks,
+    localstorage,
+    logrotate,
+    runtime,
+    sandbox,
+    volumes,
+)
 from netsim.kubelet import status as st
 from netsim.kubelet import zygote as zyg
 from netsim.kubelet.env import ConfigError, container_env, service_env
@@ -371,10 +380,17 @@ class Kubelet:
 
     def _local_storage(self) -> None:
         """The eviction manager's local-storage pass: a pod whose disk emptyDir holds more
-        than its sizeLimit is evicted (netsim.kubelet.localstorage)."""
+        than its sizeLimit is evicted (netsim.kubelet.localstorage); running containers'
+        logs past containerLogMaxSize are rotated (netsim.kubelet.logrotate)."""
         while not self.stopped.wait(localstorage.INTERVAL):
             for rec in list(self.records.values()):
                 key = f"{rec.namespace}/{rec.name}"
+                for crec in list(rec.containers.values()):
+                    if crec.log_path and crec.pid and crec.exit_code is None:
+                        try:
+                            logrotate.rotate(crec.log_path)
+                        except OSError as e:
+                            log.warning("rotating %s: %s", crec.log_path, e)
                 pod = self.pod(key)
                 if pod is None or pod["metadata"].get("uid") != rec.uid or \
                         pod["metadata"].get("deletionTimestamp") or \

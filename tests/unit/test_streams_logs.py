@@ -210,6 +210,27 @@ def test_read_log_follows_until_the_container_ends(tmp_path):
     assert not t.is_alive() and b"".join(got) == b"a\nb\nlast\n"
 
 
+def test_follow_goes_on_after_the_log_is_rotated(tmp_path):
+    """copytruncate (netsim.kubelet.logrotate): a follower reads on from the new start."""
+    from netsim.kubelet import logrotate
+    path = tmp_path / "0.log"
+    path.write_bytes(b"x" * 100 + b"\n")
+    alive = Alive()
+    got: list[bytes] = []
+    lf = backend.LogFile(str(path), alive)
+    t = threading.Thread(target=lambda: got.extend(logs.read_log(
+        lf, logs.LogOptions(follow=True))))
+    t.start()
+    wait_for(lambda: len(b"".join(got)) == 101, what="history")
+    assert logrotate.rotate(str(path), max_size=50)
+    with open(path, "ab") as f:
+        f.write(b"after\n")
+    wait_for(lambda: b"".join(got).endswith(b"\nafter\n"), what="output after the rotation")
+    alive.on = False
+    t.join(5)
+    assert not t.is_alive()
+
+
 def test_follow_is_chunked_and_ends_when_the_client_leaves(api):
     p = _pod(api, "web", statuses=[_running()])
     _record(api, p, logs_by_restart={0: "hello\n"})

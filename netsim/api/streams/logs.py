@@ -172,6 +172,9 @@ def read_log(log: backend.LogFile, o: LogOptions,
                 alive = log.running()
                 chunk = f.read(65536)  # written just before it ended
                 if not chunk:
+                    if os.fstat(f.fileno()).st_size < f.tell():
+                        f.seek(0)  # rotated (copied and truncated): go on from its start
+                        continue
                     if not alive or gone(POLL):
                         return
                     continue
