@@ -790,11 +790,13 @@ class PodVolumes:
         self.holders[uid] = h
         errs = {}
         for name, files in payloads.items():
+            if files is None:  # an emptyDir: nothing to write (no ..data in it)
+                continue
             v = vols[name]
             d = volume_dir(pdir, v)
             target = in_holder(h[0], d) if on_tmpfs(v) else d
             try:
-                atomic_write(target, files or {})
+                atomic_write(target, files)
             except (MountError, OSError) as e:
                 errs[name] = str(e)
         for v in vols.values():  # the emptyDir upstream wraps them in is 0777
