@@ -349,6 +349,7 @@ def teardown(cluster: str, name: str) -> list[str]:
                               grace_period_seconds=0)
     # 5. its files and its place in cluster.json
     shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(runtime.node_disk_root(cluster, name), ignore_errors=True)
     for suffix in ("", ".lock", ".tmp"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(state_dir(cluster), "ipam", f"{name}.json{suffix}"))

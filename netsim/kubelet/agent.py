@@ -120,6 +120,7 @@ class Kubelet:
         self.probes = ProbeManager(self)
         self.volumes = volumes.PodVolumes(client, self._config_object, node.name,
                                           allocatable=_allocatable())
+        self.volumes.disk_root = runtime.node_disk_root(cfg.name, node.name)
         self.cgroup = ""  # this node's cgroup ("" when cgroup v2 is unusable)
         self.cgroup_error = ""
         # built-in images are forked by the node's image server (None: all exec'd)

@@ -186,6 +186,11 @@ def node_root(cluster: str, node: str) -> str:
     return os.path.join(state_dir(cluster), "nodes", node)
 
 
+def node_disk_root(cluster: str, node: str) -> str:
+    """The node's pods' disk volumes (node_root is on a tmpfs; this on the disk)."""
+    return os.path.join(state_dir(cluster), "disk", node)
+
+
 def pod_dir(node_dir: str, namespace: str, name: str, uid: str) -> str:
     return os.path.join(node_dir, "pods", f"{namespace}_{name}_{uid}")
 

@@ -4,7 +4,7 @@ projected (with ServiceAccount tokens) and hostPath, in the pod's own mount name
 Layout (upstream's /var/lib/kubelet/pods/<uid>/volumes/<plugin>/<name>, under the pod's
 state folder):  <pod dir>/volumes/kubernetes.io~{empty-dir,configmap,secret,downward-api,
 projected}/<volume>. configMap and downwardAPI volumes and disk emptyDirs are folders on
-disk; secret and projected volumes and emptyDirs with medium Memory are tmpfs that exist
+disk (in a cluster, under PodVolumes.disk_root, the pod's volume path a symlink there); secret and projected volumes and emptyDirs with medium Memory are tmpfs that exist
 only in the pod's mount namespace (netsim.kubelet.mounter makes it, held by the pod's pause
 process; the kubelet writes them through /proc/<holder>/root). Files are written as
 upstream's AtomicWriter does (pkg/volume/util/atomic_writer.go): a `..data` symlink to a
@@ -688,6 +688,10 @@ class PodVolumes:
         self.starting: dict[str, tuple[int, int, float]] = {}  # uid -> holder coming up
         self.claims: dict[str, dict[str, str]] = {}  # uid -> volume name -> the PV's folder
         self.fork_holder = None  # the image server's start_holder (spawn_holder's `fork`)
+        # Where the disk volumes of this node's pods live (None: in the pod's folder):
+        # the pods' folders are on a tmpfs of the cluster (netsim.cluster.lifecycle), and a
+        # disk emptyDir must show the node's disk in the pod (`df`), as upstream's does.
+        self.disk_root: str | None = None
 
     def event(self, pod: dict, etype: str, reason: str, msg: str) -> None:
         events.record(self.client, pod, etype, reason, msg, "kubelet", self.node_name)
@@ -770,6 +774,7 @@ class PodVolumes:
         if not needs_namespace(pod):
             self.ready.add(uid)
             return True
+        self._disk_folders(uid, pdir, vols)
         h = self.holders.get(uid) or load_holder(pdir)
         if not holder_alive(*h):
             if h[0]:
@@ -819,6 +824,22 @@ class PodVolumes:
         self.backoff.pop(uid, None)
         return True
 
+    def _disk_folders(self, uid: str, pdir: str, vols: dict[str, dict]) -> None:
+        """Each disk volume's folder (disk emptyDir, configMap, downwardAPI) made under
+        disk_root/<uid>, with the pod's volume path a symlink to it (mounts follow it)."""
+        if not self.disk_root:
+            return
+        for v in vols.values():
+            if source_type(v) not in PLUGINS or on_tmpfs(v):
+                continue
+            d = volume_dir(pdir, v)
+            if os.path.lexists(d):
+                continue
+            real = os.path.join(self.disk_root, uid, PLUGINS[source_type(v)], v["name"])
+            os.makedirs(real, exist_ok=True)
+            os.makedirs(os.path.dirname(d), exist_ok=True)
+            os.symlink(real, d)
+
     def _holder_started(self, uid: str, pdir: str, the_plan: dict,
                         cgroup: str) -> tuple[int, int] | None:
         """The new pod's holder once it is up (None while it starts; MountError)."""
@@ -866,6 +887,8 @@ class PodVolumes:
         self.ready.discard(uid)
         self.backoff.pop(uid, None)
         self.claims.pop(uid, None)
+        if self.disk_root:
+            shutil.rmtree(os.path.join(self.disk_root, uid), ignore_errors=True)
         for k in [k for k in self.tokens if k[0] == uid]:
             self.tokens.pop(k, None)
 

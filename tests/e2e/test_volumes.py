@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 
 from netsim.kubelet import runtime
 from netsim.net import netlink as nl
-from netsim.net.ledger import Ledger
+from netsim.net.ledger import Ledger, state_dir
 from tests.conftest import namespace_fixture, requires_root, wait_for
 
 pytestmark = [requires_root, pytest.mark.e2e]
@@ -145,6 +146,19 @@ def test_secret_volume_is_tmpfs_mode_0644(cluster, reader):
     assert os.path.isdir(d) and os.listdir(d) == []
 
 
+def test_disk_volumes_are_on_the_nodes_disk(cluster, reader):
+    """A disk emptyDir (and a configMap's folder) is on the node's disk, as upstream's, not
+    on the tmpfs the cluster keeps its pods' records on: `df` in the pod says so."""
+    disk = subprocess.run(["stat", "-f", "-c", "%T", state_dir(cluster.name)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    r = _exec(cluster, "stat", "-f", "-c", "%T", "/netsim-work", "/etc/netsim-cfg")
+    assert r.stdout.split() == [disk, disk], r.stdout + r.stderr
+    pod = cluster.client.get("pods", "reader", NS)
+    on_disk = os.path.join(runtime.node_disk_root(cluster.name, pod["spec"]["nodeName"]),
+                           pod["metadata"]["uid"], "kubernetes.io~empty-dir", "work")
+    assert sorted(os.listdir(on_disk)) == ["hello"]
+
+
 def test_service_account_files(cluster, reader):
     """The projected kube-api-access-* volume the ServiceAccount admission adds (issue 11):
     token, ca.crt and namespace where client libraries look for them."""
@@ -224,7 +238,12 @@ def test_holders_are_what_cluster_down_kills(cluster, reader):
 
 def test_deleting_the_pods_leaves_no_holder_and_no_mount(cluster, reader, host_mounts):
     assert _our_mounts() == host_mounts  # nothing was ever mounted on the host
+    uids = [p["metadata"]["uid"] for p in cluster.client.list("pods", NS)]
     cluster.netsim("delete", "pod", "reader", "nocm", "-n", NS)
     wait_for(lambda: not cluster.client.list("pods", NS), 30, what="pods gone")
     wait_for(lambda: not _holders(cluster), 10, what="holders gone")
     assert _our_mounts() == host_mounts
+    for node in cluster.cfg.nodes:  # their disk volumes went with them
+        for uid in uids:
+            assert not os.path.lexists(os.path.join(
+                runtime.node_disk_root(cluster.name, node.name), uid))
