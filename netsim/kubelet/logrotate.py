@@ -40,6 +40,7 @@ def rotate(path: str, now: float | None = None, max_size: int = MAX_SIZE,
         n += 1
         rotated = f"{path}.{stamp}.{n}"
     shutil.copyfile(path, rotated)
+    shutil.copymode(path, rotated)  # as private as the log
     os.truncate(path, 0)
     old = sorted(glob.glob(glob.escape(path) + ".*"), key=_age)
     for p in old[:max(0, len(old) - (max_files - 1))]:

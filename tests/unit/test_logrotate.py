@@ -11,6 +11,7 @@ from netsim.kubelet import logrotate
 def test_a_log_past_the_size_is_copied_aside_and_truncated(tmp_path):
     log = tmp_path / "0.log"
     log.write_bytes(b"a" * 10)
+    log.chmod(0o600)
     assert not logrotate.rotate(str(log), now=0, max_size=10)  # not larger: stays
     with open(log, "ab", buffering=0) as f:  # as the container writes it: O_APPEND
         f.write(b"b")
@@ -18,6 +19,7 @@ def test_a_log_past_the_size_is_copied_aside_and_truncated(tmp_path):
         f.write(b"new")
     assert log.read_bytes() == b"new"
     assert (tmp_path / "0.log.19700101-000000").read_bytes() == b"a" * 10 + b"b"
+    assert (tmp_path / "0.log.19700101-000000").stat().st_mode & 0o777 == 0o600
 
 
 def test_at_most_max_files_are_kept_the_oldest_go(tmp_path):
