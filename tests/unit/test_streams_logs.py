@@ -190,15 +190,21 @@ def test_an_unscheduled_pod_has_an_empty_log(api):
     assert _get(api, URL.format("pending")) == (200, "text/plain", b"")
 
 
-def test_read_log_follows_until_the_container_ends(tmp_path):
-    path = tmp_path / "0.log"
-    path.write_bytes(b"a\n")
+def _follower(path, content: bytes) -> tuple[Alive, list[bytes], threading.Thread]:
+    """A log file with `content`, followed by read_log in a thread collecting the chunks."""
+    path.write_bytes(content)
     alive = Alive()
     got: list[bytes] = []
     lf = backend.LogFile(str(path), alive)
     t = threading.Thread(target=lambda: got.extend(logs.read_log(
         lf, logs.LogOptions(follow=True))))
     t.start()
+    return alive, got, t
+
+
+def test_read_log_follows_until_the_container_ends(tmp_path):
+    path = tmp_path / "0.log"
+    alive, got, t = _follower(path, b"a\n")
     wait_for(lambda: got == [b"a\n"], what="history")
     with open(path, "ab") as f:
         f.write(b"b\n")
@@ -214,13 +220,7 @@ def test_follow_goes_on_after_the_log_is_rotated(tmp_path):
     """copytruncate (netsim.kubelet.logrotate): a follower reads on from the new start."""
     from netsim.kubelet import logrotate
     path = tmp_path / "0.log"
-    path.write_bytes(b"x" * 100 + b"\n")
-    alive = Alive()
-    got: list[bytes] = []
-    lf = backend.LogFile(str(path), alive)
-    t = threading.Thread(target=lambda: got.extend(logs.read_log(
-        lf, logs.LogOptions(follow=True))))
-    t.start()
+    alive, got, t = _follower(path, b"x" * 100 + b"\n")
     wait_for(lambda: len(b"".join(got)) == 101, what="history")
     assert logrotate.rotate(str(path), max_size=50)
     with open(path, "ab") as f:
