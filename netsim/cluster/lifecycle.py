@@ -30,8 +30,9 @@ class ClusterError(Exception):
 
 LEDGER = "ledger.jsonl"
 POD_STATE = ("nodes", "ipam")  # state folders on a tmpfs of their own (_pod_state_tmpfs)
+POD_DISK = "disk"  # the pods' disk volumes (runtime.node_disk_root), on the disk
 # What netsim itself writes in /var/lib/netsim/<cluster>: `down` removes these and nothing else.
-OWN_ENTRIES = {"cluster.json", "cluster.json.tmp", "logs", "nodes", "ipam", "disk", "ingress", "store.db", "store.db-wal",
+OWN_ENTRIES = {"cluster.json", "cluster.json.tmp", "logs", "nodes", "ipam", POD_DISK, "ingress", "store.db", "store.db-wal",
                "store.db-shm", "store.db-journal", "pki"}  # pki.PKI_DIR
 # Where pods and LAN hosts reach the API: the host's LAN address on kube-apiserver's port
 # (the `kubernetes` Service's targetPort); another port when something already holds it.
@@ -282,7 +283,7 @@ def up(cfg: ClusterConfig, *, quiet: bool = False, timeout: float = UP_IDLE_SECO
         logs = private_dir(os.path.join(path, "logs"))
         for d in POD_STATE:  # the agents' pod records, container logs, IP leases
             _pod_state_tmpfs(cfg.name, private_dir(os.path.join(path, d)), ledger)
-        private_dir(os.path.join(path, "disk"))  # the pods' disk volumes
+        private_dir(os.path.join(path, POD_DISK))
         https = _setup_https(cfg, ledger)
         procs.spawn(ledger, "controlplane",
                     procs.python_module("netsim.cluster.controlplane", "--cluster", cfg.name,
@@ -580,7 +581,7 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     # tmpfs goes, and what a netsim before it left on disk (thousands of small files and
     # directories) is removed while the containers get their grace.
     _unmount_pod_state(recs)
-    sweeper = _rmtrees([os.path.join(path, "nodes"), os.path.join(path, "disk")])
+    sweeper = _rmtrees([os.path.join(path, "nodes"), os.path.join(path, POD_DISK)])
     procs.stop_all(victims, grace=30.0 if grace > 1 else 0.3)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
