@@ -92,7 +92,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.netsim-installed"
 want=$(cat "$HERE/pyproject.toml" | sha256sum | cut -c1-16)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want:$HERE" ]; then
+# The stamp alone is not enough: another checkout's `pip install -e` re-points the venv
+# without touching it, and this tree's tests would then run that tree's netsim.
+where=$(cd / && "$VENV/bin/python" -I -c 'import netsim, os; print(os.path.dirname(os.path.dirname(netsim.__file__)))' 2>/dev/null || true)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want:$HERE" ] || [ "$where" != "$HERE" ]; then
   echo "==> pip install -e $HERE[test]"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q -e "$HERE[test]"
