@@ -25,6 +25,10 @@ from netsim.machinery import InformerFactory, clone, status_only_change
 
 COMPONENT = "replicaset-controller"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+# At most this many pods created or deleted per sync (upstream's BurstReplicas): the status
+# is written after each sync, so `get rs` counts a 5,000-replica scale-up in steps of 500
+# instead of showing CURRENT 0 until the last pod exists; the pods' events queue the next.
+BURST_REPLICAS = 500
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
@@ -362,8 +366,10 @@ class ReplicaSetController(OwnerController):
         active = [p for p in pods if not p["metadata"].get("deletionTimestamp")  # is_active
                   and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         failure = None
+        more = False  # more pods to create or delete than one sync's burst
         if not rs["metadata"].get("deletionTimestamp"):
             want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
+            more = abs(len(active) - want) > BURST_REPLICAS
             failure = self.manage_replicas(rs, active, pods)
             if len(active) != want:  # pods created or deleted: count them in the status
                 # The cache read waits for the pods just created or deleted.
@@ -377,7 +383,8 @@ class ReplicaSetController(OwnerController):
                 self.client.update_status(rs)
             except errors.NotFound:
                 return None
-        return self._requeue_after(rs, active, now, failure)
+        after = self._requeue_after(rs, active, now, failure)
+        return 0.0 if more and not failure else after
 
     def _owned(self, rs: dict, pods: list[dict]) -> list[dict]:
         uid = rs["metadata"]["uid"]
@@ -403,7 +410,7 @@ class ReplicaSetController(OwnerController):
     def manage_replicas(self, rs: dict, active: list[dict], related: list[dict]) -> str | None:
         """Create or delete pods towards spec.replicas; returns a create failure message."""
         want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
-        diff = len(active) - want
+        diff = max(-BURST_REPLICAS, min(BURST_REPLICAS, len(active) - want))
         if diff < 0:
             for _ in range(-diff):
                 try:

@@ -143,3 +143,41 @@ def test_pod_events_queue_the_replicaset_once_per_batch_period():
     client.delete("replicasets", "web")
     ctl.reconcile("default/web")  # gone: nothing kept for it
     assert "default/web" not in ctl.batch.began
+
+
+def test_a_sync_creates_and_deletes_at_most_a_burst_and_counts_them(monkeypatch):
+    """Upstream's BurstReplicas: a scale from 0 to 12 with a burst of 5 is three syncs, and
+    the status counts 5, 10, 12 as they go (at 5,000 replicas `get rs` showed CURRENT 0 for
+    minutes, the one sync creating every pod before writing any status); down likewise."""
+    from netsim.controllers import replicaset
+
+    monkeypatch.setattr(replicaset, "BURST_REPLICAS", 5)
+    store = Store(":memory:")
+    store.bootstrap()
+    client = LocalClient(store)
+    factory = InformerFactory(client)
+    ctl = ReplicaSetController(client, informers=factory)
+    counted: list[int] = []
+    write = client.update_status
+
+    def update_status(obj: dict) -> dict:
+        counted.append(obj["status"].get("replicas", 0))
+        return write(obj)
+    monkeypatch.setattr(client, "update_status", update_status)
+    try:
+        ctl.start()
+        factory.start()
+        client.create(_rs("web", 12, "web"))
+        wait_for(lambda: counted[-1:] == [12], 10, 0.02, what="web's status counts 12")
+        assert counted == [5, 10, 12]
+        assert len(client.list("pods", "default")) == 12
+        counted.clear()
+        rs = client.get("replicasets", "web", "default")
+        rs["spec"]["replicas"] = 1
+        client.update(rs)
+        wait_for(lambda: counted[-1:] == [1], 10, 0.02, what="web's status counts 1")
+        assert counted == [7, 2, 1]
+    finally:
+        ctl.stop()
+        factory.stop()
+        store.close()
