@@ -44,7 +44,10 @@ def machine(tmp_path):
     (tmp_path / "state").mkdir()
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)
+    # a wrapper, not a symlink: a symlinked python finds no pyvenv.cfg beside it, cannot
+    # import netsim, and provision.sh would take the venv for another checkout's
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (venv / "bin" / "python").chmod(0o755)
     want = hashlib.sha256(open(os.path.join(REPO, "pyproject.toml"), "rb").read()).hexdigest()[:16]
     (venv / ".netsim-installed").write_text(f"{want}:{REPO}\n")  # pip install already done
 
