@@ -185,8 +185,10 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
         mem = [_rollup(p) for p in pods + daemons["zygotes"]]
         ctr = [_rollup(p) for p in pods if "echo" in (_comm_line(p) or "")]
     finally:
+        t = time.monotonic()
         _cli("cluster", "down", "--name", NAME)
-    return {"mode": mode, "pods": n, "nodes": nodes, "ready_s": ready_s,
+        down_s = time.monotonic() - t
+    return {"mode": mode, "pods": n, "nodes": nodes, "ready_s": ready_s, "down_s": down_s,
             "answering_s": answering_s, "pods_per_s": n / ready_s,
             "pss_mb": sum(m[0] for m in mem) / 1024 / n, "rss_mb": sum(m[1] for m in mem) / 1024 / n,
             "echo_pss_mb": sum(m[0] for m in ctr) / 1024 / max(1, len(ctr)),
@@ -218,6 +220,8 @@ def report(results: list[dict]) -> None:
               f"the echo process alone {m['echo_pss_mb']:.2f} MB)   (target <= 2 MB)")
         print(f"[{m['mode']:6}] CPU per pod {total:.0f} ms: "
               + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+        print(f"[{m['mode']:6}] cluster down with {m['pods']} pods running: "
+              f"{m['down_s']:.1f} s   (target <= 2 s)")
     last = results[-1]
     print(f"headline: {last['pss_mb']:.2f} MB PSS and {sum(last['cpu_ms'].values()):.0f} ms CPU "
           f"per echo pod, {last['pods']} pods Ready in {last['ready_s']:.1f} s ({last['mode']}"
