@@ -48,6 +48,7 @@ MAX_GENERATED_NAME = 58   # names.MaxGeneratedNameLength: 63 less the 5 random c
 BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"
 SUCCESS_MESSAGE = "Reached expected number of succeeded pods"
+MAX_POD_CREATE_DELETE_PER_SYNC = 500  # upstream's MaxPodCreateDeletePerSync: the rest next sync
 
 
 # ---- pure helpers --------------------------------------------------------------------------
@@ -402,11 +403,18 @@ class JobController(OwnerController):
                 want_active = max(0, min(completions - succeeded, parallelism))
             if len(act) > want_active:
                 extra = deletion_order(act)[:len(act) - want_active]
+                if len(extra) > MAX_POD_CREATE_DELETE_PER_SYNC:
+                    extra = extra[:MAX_POD_CREATE_DELETE_PER_SYNC]
+                    requeue.append(0.0)
                 self.delete_pods(job, extra)
-                act = [p for p in act if p not in extra]
+                gone = {id(p) for p in extra}
+                act = [p for p in act if id(p) not in gone]
             todo = [None] * max(0, want_active - len(act))
         if not todo:
             return act
+        if len(todo) > MAX_POD_CREATE_DELETE_PER_SYNC:  # a parallelism of 5,000: in steps,
+            todo = todo[:MAX_POD_CREATE_DELETE_PER_SYNC]  # the status counting each one
+            requeue.append(0.0)
         wait = failure_backoff(pods, now)
         if wait > 0:
             requeue.append(wait)

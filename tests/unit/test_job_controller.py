@@ -150,6 +150,31 @@ def test_completions_and_parallelism(c):
     assert ("Complete", "True") == conds(job)[-1][:2]
 
 
+def test_a_sync_creates_and_deletes_at_most_a_burst_and_counts_them(c, monkeypatch):
+    """Upstream's MaxPodCreateDeletePerSync: a parallelism of 12 with a cap of 5 is three
+    syncs, each coming back at once and `get job` counting 5, 10, 12 active as they go;
+    parallelism cut to 1 deletes in steps likewise."""
+    from netsim.controllers import job as jobctl
+
+    monkeypatch.setattr(jobctl, "MAX_POD_CREATE_DELETE_PER_SYNC", 5)
+    c.client.create(pi_job(parallelism=12, completions=20))
+    seen = []
+    for _ in range(3):
+        seen.append((c.sync(), c.job()["status"]["active"]))
+    assert seen == [(0.1, 5), (0.1, 10), (None, 12)]
+    job = c.job()
+    job["spec"]["parallelism"] = 1
+    c.client.update(job)
+    assert c.sync() == 0.1
+    c.kubelet_removes_terminating()
+    assert len(c.active()) == 7
+    c.sync()
+    c.kubelet_removes_terminating()
+    c.sync()
+    c.kubelet_removes_terminating()
+    assert len(c.active()) == 1
+
+
 def test_never_failures_make_new_pods_with_backoff_then_backoff_limit_exceeded(c):
     c.client.create(pi_job(backoffLimit=2))
     c.sync()
