@@ -564,10 +564,10 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
               and str(r.get("role", "")).startswith("agent/")]
     # Every daemon gets SIGTERM at once; the agents must be gone before the containers
     # are stopped (so nothing restarts them), then whatever still runs inside the
-    # cluster's namespaces (containers, nginx, user shells) and the control plane stop
-    # together. Containers get a short grace: the cluster is going away (CoreDNS's lame
-    # duck would otherwise hold every `down` for the whole grace). A profiled cluster's
-    # daemons get time to write their stats.
+    # cluster's cgroups and namespaces and the control plane stop. Containers get no
+    # grace: the cluster is going away (CoreDNS's lame duck would otherwise hold every
+    # `down` for the whole grace). A profiled cluster's daemons get time to write their
+    # stats.
     grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 1.0
     procs.signal_all(daemons)
     procs.stop_all(agents, grace=grace)
@@ -576,16 +576,23 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     recs = ledger.records()
     inodes |= {i for r in recs if r["kind"] == "netns" for i in [nl.netns_inode(r["name"])] if i}
     rest = [d for d in daemons if d not in agents]
-    victims = rest + procs.processes_in_netns(inodes) + procs.processes_in_cgroups(recs)
     # With the agents gone nobody reads or writes the per-pod records and logs: their
     # tmpfs goes, and what a netsim before it left on disk (thousands of small files and
-    # directories) is removed while the containers get their grace.
+    # directories) is removed meanwhile.
     _unmount_pod_state(recs)
     sweeper = _rmtrees([os.path.join(path, "nodes"), os.path.join(path, POD_DISK)])
+    # Then every process in the cluster's cgroups (containers, pods' holders, `netsim
+    # exec` shells) at once, as `kind delete cluster` removes its containers; what runs in
+    # the cluster's namespaces outside them (nginx, user shells) and the control plane get
+    # a short grace, and by pid whatever the cgroups could not end.
+    emptied = cgroups.kill_all(recs)
+    victims = rest + procs.processes_in_netns(inodes)
+    if not emptied:
+        victims += procs.processes_in_cgroups(recs)
     procs.stop_all(victims, grace=30.0 if grace > 1 else 0.3)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
-    topology.teardown(ledger)  # the namespaces, all at once
+    topology.teardown(ledger, recs)  # the namespaces, all at once
     # the pods' /etc/netns/<netns> folders and the rest, all at once too
     rest_dirs = _rmtrees([r["path"] for r in reversed(recs)
                           if r["kind"] == "dir" and r["path"] != path])

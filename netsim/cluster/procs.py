@@ -39,15 +39,9 @@ def alive(rec: dict) -> bool:
 def processes_in_cgroups(records: list[dict]) -> list[tuple[int, int]]:
     """(pid, starttime) of every process in the cgroups the ledger records (not shared ones).
 
-    Only the topmost recorded cgroups are walked (their subtrees hold the rest): the
-    cluster's, the nodes' and every pod's cgroup are all recorded, and walking each
-    read every pod's cgroup.procs three times over."""
-    paths = sorted({r["path"].rstrip("/") for r in records
-                    if r.get("kind") == "cgroup" and not r.get("shared")})
-    tops: list[str] = []
-    for path in paths:  # sorted: an ancestor comes before its descendants
-        if not tops or not path.startswith(tops[-1] + "/"):
-            tops.append(path)
+    Only the topmost recorded cgroups are walked (their subtrees hold the rest): walking
+    each recorded one read every pod's cgroup.procs three times over."""
+    tops = cgroups.top_paths(records)
     out = []
     for top in tops:
         for pid in cgroups.pids(top):

@@ -318,10 +318,12 @@ def build_unreachable_only(cfg: ClusterConfig, ledger: Ledger) -> None:
     _root_routes(cfg, ledger)
 
 
-def teardown(ledger: Ledger) -> list[str]:
-    """Remove every recorded link, route and netns (reverse order). Returns what it removed."""
+def teardown(ledger: Ledger, recs: list[dict] | None = None) -> list[str]:
+    """Remove every recorded link, route and netns (reverse order). Returns what it removed.
+    `recs`: the ledger's records when the caller has just read them (thousands of pods'
+    lines: one read fewer)."""
     done = []
-    recs = ledger.records()
+    recs = ledger.records() if recs is None else recs
     with rtnl.Rtnl() as root:
         for rec in reversed(recs):
             if rec["kind"] == "route":
