@@ -566,9 +566,11 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     # are stopped (so nothing restarts them), then whatever still runs inside the
     # cluster's cgroups and namespaces and the control plane stop. Containers get no
     # grace: the cluster is going away (CoreDNS's lame duck would otherwise hold every
-    # `down` for the whole grace). A profiled cluster's daemons get time to write their
-    # stats.
-    grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 1.0
+    # `down` for the whole grace). The agents get as little: one busy with a pod under
+    # load took more than a second to come back to its loop, and what a SIGKILL leaves
+    # half made is recorded before it is made, as after any crash. A profiled cluster's
+    # daemons get time to write their stats.
+    grace = 30.0 if os.environ.get("NETSIM_PROFILE") else 0.3
     procs.signal_all(daemons)
     procs.stop_all(agents, grace=grace)
     # An agent stopped mid-sync may have recorded (and made) a pod's netns or its
@@ -589,7 +591,7 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     victims = rest + procs.processes_in_netns(inodes)
     if not emptied:
         victims += procs.processes_in_cgroups(recs)
-    procs.stop_all(victims, grace=30.0 if grace > 1 else 0.3)
+    procs.stop_all(victims, grace=grace)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
     tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
     topology.teardown(ledger, recs)  # the namespaces, all at once

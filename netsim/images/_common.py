@@ -118,14 +118,16 @@ def listen(bind: str, ports: list[int]) -> list[socket.socket]:
 
 
 def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEOUT,
-          client_first: bool = False) -> None:
+          client_first: bool = False, until=None) -> None:
     """Accept forever; one daemon thread per connection runs handle(conn, peer).
 
     `client_first` (HTTP: the client speaks first): a connection gets its thread
     only once it has sent something; until then it waits in the accept loop's poll, and one
     closed without a byte (the kubelet's tcpSocket probe, once a second per pod, mostly
     still open when accepted) is closed there. A thread per probe was most of an idle
-    pod's CPU. A waiting connection idle for `timeout` is closed, as its handler would."""
+    pod's CPU. A waiting connection idle for `timeout` is closed, as its handler would.
+    `until` (client_first only): a callable; serve returns once it is true, looked at every
+    10 ms (the image server runs this very loop once before it forks: zygote.warm_up)."""
 
     def run(conn: socket.socket, peer) -> None:
         try:
@@ -169,11 +171,13 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
     for fd in listeners:
         poller.register(fd, select.POLLIN)
     waiting: dict[int, tuple] = {}  # fd -> (conn, peer, deadline or None)
-    while True:
+    while until is None or not until():
         wait_ms = None
         if timeout is not None and waiting:
             first = min(w[2] for w in waiting.values())
             wait_ms = max(0.0, first - time.monotonic()) * 1000
+        if until is not None:
+            wait_ms = 10.0 if wait_ms is None else min(wait_ms, 10.0)
         for fd, _ in poller.poll(wait_ms):
             s = listeners.get(fd)
             if s is not None:
