@@ -587,14 +587,17 @@ def down(name: str, *, quiet: bool = False, keep_logs: bool = False) -> bool:
     # exec` shells) at once, as `kind delete cluster` removes its containers; what runs in
     # the cluster's namespaces outside them (nginx, user shells) and the control plane get
     # a short grace, and by pid whatever the cgroups could not end.
-    emptied = cgroups.kill_all(recs)
+    # While the kernel ends them, the namespaces go (each unmount waits for an RCU grace
+    # period; a namespace lives on until its last process has left).
+    killing = cgroups.kill_all(recs)
+    tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
+    topology.teardown(ledger, recs)  # the namespaces, all at once
+    emptied = killing is not None and cgroups.wait_empty(killing)
     victims = rest + procs.processes_in_netns(inodes)
     if not emptied:
         victims += procs.processes_in_cgroups(recs)
     procs.stop_all(victims, grace=grace)
     cgroups.teardown(recs)  # what escaped the grace (forks in flight), then the directories
-    tc.teardown(recs)  # `netsim link` qdiscs (gone with their netns anyway: said, not guessed)
-    topology.teardown(ledger, recs)  # the namespaces, all at once
     # the pods' /etc/netns/<netns> folders and the rest, all at once too
     rest_dirs = _rmtrees([r["path"] for r in reversed(recs)
                           if r["kind"] == "dir" and r["path"] != path])

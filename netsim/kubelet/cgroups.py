@@ -184,25 +184,30 @@ def top_paths(records: list[dict]) -> list[str]:
     return tops
 
 
-def kill_all(records: list[dict], timeout: float = 5.0) -> bool:
+def kill_all(records: list[dict]) -> list[str] | None:
     """`cluster down`: SIGKILL every process of the recorded cgroups with one cgroup.kill
     write per topmost cgroup, all of them before waiting for any: the kernel ends a
     thousand pods' processes at once, where a signal per process (pidfd, a SIGTERM and a
-    grace first) took a second of signalling and polling. True when every one is empty;
-    False when cgroup.kill is missing (Linux < 5.14) or something outlived `timeout`
-    (the caller then stops them by pid)."""
+    grace first) took a second of signalling and polling. Returns the cgroups to wait
+    for (wait_empty), or None when cgroup.kill is missing (Linux < 5.14: the caller stops
+    them by pid)."""
     tops = [t for t in top_paths(records) if os.path.isdir(t)]
     for top in tops:
         try:
             with open(os.path.join(top, "cgroup.kill"), "w") as f:
                 f.write("1")
         except FileNotFoundError:
-            return False
+            return None
         except OSError:
             continue  # removed meanwhile
+    return tops
+
+
+def wait_empty(paths: list[str], timeout: float = 5.0) -> bool:
+    """Wait until no process is left in these cgroups; False when one outlived `timeout`."""
     deadline = time.monotonic() + timeout
     wait = 0.0005
-    while any(populated(t) for t in tops):
+    while any(populated(t) for t in paths):
         if time.monotonic() > deadline:
             return False
         time.sleep(wait)
@@ -223,14 +228,12 @@ def teardown(records: list[dict]) -> None:
     """`cluster down`: kill every process in the recorded cgroups, then remove them (the
     deepest first). A shared directory is only removed when no other cluster uses it."""
     recs = [r for r in records if r.get("kind") == "cgroup"]
-    killed: list[str] = []  # cgroup.kill takes the subtree: the pods under a node need none
-    for r in sorted(recs, key=lambda r: r["path"]):
-        if not r.get("shared") and not any(r["path"].startswith(k + "/") for k in killed):
-            kill(r["path"])
-            killed.append(r["path"].rstrip("/"))
+    tops = top_paths(recs)  # cgroup.kill and one walk take a subtree: the pods need none
+    for top in tops:
+        kill(top)
+    for top in sorted(tops, key=lambda p: p.count("/"), reverse=True):
+        remove(top)
     for r in sorted(recs, key=lambda r: r["path"].count("/"), reverse=True):
         if r.get("shared"):
             with contextlib.suppress(OSError):
                 os.rmdir(r["path"])
-        else:
-            remove(r["path"])
