@@ -509,7 +509,7 @@ def warm_up(rounds: int = WARM_ROUNDS, deadline: float = 2.0) -> None:
     CPython 3.11 writes to a function's code object on each of its first calls (then
     rewrites its bytecode, specialised) and fills the interpreter's type-attribute cache
     on first lookups: done here, those pages are shared by every container instead of
-    copied into each (measured: 33 pages, 130 kB of private memory less per echo pod).
+    copied into each (measured on 200 idle echo pods: 422 -> 396 private pages each).
     Nothing stays: the listener, the connections and the handler threads are gone when it
     returns, the access log lines went to /dev/null. A failure only means a colder start."""
     try:

@@ -143,33 +143,36 @@ def populated(path: str) -> bool:
         return bool(pids(path))
 
 
-def kill(path: str, timeout: float = 5.0) -> bool:
-    """SIGKILL every process in the cgroup subtree and wait until it is empty.
-
-    cgroup.kill (Linux 5.14+) kills atomically, forks in flight included; older kernels
-    get SIGKILL per process until the subtree stays empty."""
-    if not path or not os.path.isdir(path):
-        return True
-    deadline = time.monotonic() + timeout
+def _cgroup_kill(path: str) -> bool | None:
+    """Write cgroup.kill (Linux 5.14+: kills the subtree atomically, forks in flight
+    included). True when written, False when the kernel has no cgroup.kill, None when the
+    cgroup could not be written (removed meanwhile)."""
     try:
         with open(os.path.join(path, "cgroup.kill"), "w") as f:
             f.write("1")
-        has_kill = True
     except FileNotFoundError:
-        has_kill = False
+        return False
     except OSError:
-        return not populated(path)
-    wait = 0.0005
-    while populated(path):
-        if not has_kill:
-            for pid in pids(path):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(wait)
-        wait = min(wait * 2, 0.02)
+        return None
     return True
+
+
+def kill(path: str, timeout: float = 5.0) -> bool:
+    """SIGKILL every process in the cgroup subtree and wait until it is empty.
+
+    Older kernels without cgroup.kill get SIGKILL per process until the subtree stays
+    empty."""
+    if not path or not os.path.isdir(path):
+        return True
+    written = _cgroup_kill(path)
+    if written is None:
+        return not populated(path)
+
+    def each_pid() -> None:
+        for pid in pids(path):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return wait_empty([path], timeout, each_round=None if written else each_pid)
 
 
 def top_paths(records: list[dict]) -> list[str]:
@@ -193,21 +196,20 @@ def kill_all(records: list[dict]) -> list[str] | None:
     them by pid)."""
     tops = [t for t in top_paths(records) if os.path.isdir(t)]
     for top in tops:
-        try:
-            with open(os.path.join(top, "cgroup.kill"), "w") as f:
-                f.write("1")
-        except FileNotFoundError:
+        if _cgroup_kill(top) is False:
             return None
-        except OSError:
-            continue  # removed meanwhile
     return tops
 
 
-def wait_empty(paths: list[str], timeout: float = 5.0) -> bool:
-    """Wait until no process is left in these cgroups; False when one outlived `timeout`."""
+def wait_empty(paths: list[str], timeout: float = 5.0, each_round=None) -> bool:
+    """Wait until no process is left in these cgroups; False when one outlived `timeout`.
+    `each_round` (optional) runs each time one is still populated, before the sleep
+    (kill's SIGKILL per process on kernels without cgroup.kill)."""
     deadline = time.monotonic() + timeout
     wait = 0.0005
     while any(populated(t) for t in paths):
+        if each_round is not None:
+            each_round()
         if time.monotonic() > deadline:
             return False
         time.sleep(wait)

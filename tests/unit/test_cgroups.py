@@ -68,3 +68,27 @@ def test_teardown_never_kills_through_the_shared_top(tmp_path, monkeypatch):
     assert killed == [str(top / "c")]
     assert removed == [str(top / "c")]  # one walk of its subtree (deepest first in it)
     assert top.exists()  # the shared top goes only when empty: here it still holds c/
+
+
+def test_kill_all_writes_cgroup_kill_of_each_top_only_and_waits_for_empty(tmp_path, monkeypatch):
+    """`cluster down`'s kill: one cgroup.kill write per topmost cgroup (the pods under a
+    node need none), never the shared top; None on a kernel without cgroup.kill."""
+    shared = tmp_path / "netsim"
+    node, pod, other = shared / "c" / "n", shared / "c" / "n" / "pod", shared / "d"
+    for d in (pod, other):
+        d.mkdir(parents=True)
+    for d in (shared, shared / "c", node, pod, other):
+        (d / "cgroup.kill").write_text("")
+        (d / "cgroup.events").write_text("populated 0\nfrozen 0\n")
+    recs = [{"kind": "cgroup", "path": str(shared), "shared": True},
+            {"kind": "cgroup", "path": str(node)}, {"kind": "cgroup", "path": str(pod)},
+            {"kind": "cgroup", "path": str(other)}, {"kind": "netns", "name": "x"}]
+    tops = cgroups.kill_all(recs)
+    assert tops == [str(node), str(other)]
+    written = sorted(str(p.parent) for p in shared.rglob("cgroup.kill") if p.read_text() == "1")
+    assert written == [str(node), str(other)]
+    assert cgroups.wait_empty(tops, timeout=1.0)
+    (other / "cgroup.events").write_text("populated 1\nfrozen 0\n")
+    assert not cgroups.wait_empty(tops, timeout=0.05)
+    monkeypatch.setattr(cgroups, "_cgroup_kill", lambda path: False)  # Linux < 5.14
+    assert cgroups.kill_all(recs) is None  # the caller stops them by pid

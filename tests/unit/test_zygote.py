@@ -113,3 +113,35 @@ def wait_starttime(runtime, pid: int) -> int:
             return st
         time.sleep(0.01)
     raise AssertionError(f"no /proc entry for {pid}")
+
+
+def test_warm_up_answers_its_requests_and_leaves_nothing_behind():
+    """The image server's warm-up runs echo's real accept loop (serve's `until`) over its own
+    loopback listener: afterwards no thread, socket or descriptor of it is left, stdout is
+    the server's own again, and echo's app is ready as its main() leaves it."""
+    import threading
+
+    from netsim.images import _common, echo
+
+    def fds() -> set[str]:
+        return set(os.listdir("/proc/self/fd"))
+
+    answered = []
+    real = _common.http_loop
+
+    def counting(conn, peer, app, server="netsim"):
+        answered.append(server)
+        return real(conn, peer, app, server=server)
+
+    before, out = fds(), os.fstat(1)
+    threads = threading.active_count()
+    _common.http_loop = counting
+    try:
+        server.warm_up()
+    finally:
+        _common.http_loop = real
+    assert answered == ["netsim-echo"] * server.WARM_ROUNDS
+    assert threading.active_count() == threads
+    assert fds() == before
+    assert os.fstat(1) == out
+    assert echo.json is not None
