@@ -61,7 +61,9 @@ def parse_nft_json(text: str) -> list[RuleCount]:
 
 
 def _iptc_counts(netns: str) -> list[RuleCount]:
-    import iptc  # noqa: PLC0415 - optional
+    from netsim.net import pyiptables  # noqa: PLC0415 - optional
+
+    iptc = pyiptables.load()
     from pyroute2 import netns as pnetns  # noqa: PLC0415
 
     pnetns.pushns(netns)

@@ -192,7 +192,9 @@ class Iptables:
 
 
 def _canaries_iptc() -> bool:
-    import iptc  # noqa: PLC0415 - optional (netsim.proxy.counters reads with it too)
+    from netsim.net import pyiptables  # noqa: PLC0415 - optional
+
+    iptc = pyiptables.load()
     for table, chain in CANARY_CHAINS:
         t = iptc.Table(table, autocommit=False)
         t.refresh()

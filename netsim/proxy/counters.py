@@ -20,7 +20,9 @@ _SAVE_RULE = re.compile(r"^\[(\d+):(\d+)\] -A (KUBE-SEP-\S+) .*-j DNAT --to-dest
 
 def _counters_iptc(netns: str) -> dict[str, int]:
     """{SEP chain: packets of its DNAT rule} via python-iptables inside `netns`."""
-    import iptc  # noqa: PLC0415 - optional
+    from netsim.net import pyiptables  # noqa: PLC0415 - optional
+
+    iptc = pyiptables.load()
     from pyroute2 import netns as pnetns  # noqa: PLC0415
 
     pnetns.pushns(netns)
