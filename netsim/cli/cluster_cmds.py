@@ -33,7 +33,7 @@ def run(args) -> int:
         cfg = ClusterConfig.make(name=name, nodes=args.nodes, lan=args.lan, pod_cidr=args.pod_cidr,
                                  service_cidr=args.service_cidr, proxy_mode=args.proxy_mode,
                                  host_access=not args.no_host_access,
-                                 max_pods=args.max_pods)
+                                 max_pods=args.max_pods, addons=not args.no_addons)
         lifecycle.up(cfg)
     except (ValueError, lifecycle.ClusterError) as e:
         raise CliError(f"error: {e}") from e

@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--proxy-mode", default="iptables", choices=["iptables", "nftables", "ipvs"])
     p.add_argument("--no-host-access", action="store_true")
-    p.add_argument("--no-addons", action="store_true")
+    p.add_argument("--no-addons", action="store_true",
+                   help="no CoreDNS, ingress-nginx or default StorageClass")
     p.add_argument("--max-pods", type=int, default=110)  # the kubelet's maxPods
     p = verb("node", help="node exec NODE -- CMD | node stop|start NODE | node add [NAME] | "
                           "node remove NAME")

@@ -71,7 +71,8 @@ IN_CLUSTER_PORT = 6443
 
 
 def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
-    """What kubeadm creates: the `kubernetes` Service, add-ons come from netsim.addons."""
+    """What kubeadm creates: the `kubernetes` Service; the add-ons (netsim.cluster.addons)
+    unless the cluster was made with `--no-addons`."""
     with contextlib.suppress(errors.AlreadyExists):
         client.create({"apiVersion": "v1", "kind": "Service",
                        "metadata": {"name": "kubernetes", "namespace": "default",
@@ -79,7 +80,8 @@ def bootstrap_objects(client: LocalClient, cfg: ClusterConfig) -> None:
                        "spec": {"clusterIP": cfg.kubernetes_ip, "type": "ClusterIP",
                                 "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                            "targetPort": 6443}]}})
-    addons.install(client, cfg)
+    if cfg.addons:
+        addons.install(client, cfg)
 
 
 def start_controllers(client: LocalClient, informers: InformerFactory,

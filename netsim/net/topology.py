@@ -82,6 +82,7 @@ class ClusterConfig:
     cluster_domain: str = "cluster.local"
     max_pods: int = DEFAULT_MAX_PODS
     nodes: list[NodeSpec] = field(default_factory=list)
+    addons: bool = True  # CoreDNS, ingress-nginx, the default StorageClass (`--no-addons`)
 
     # ---- derived names -----------------------------------------------------------------
     @property
@@ -151,7 +152,7 @@ class ClusterConfig:
     def make(cls, name: str = "netsim", nodes: int = 3, lan: str = DEFAULT_LAN,
              pod_cidr: str = DEFAULT_POD_CIDR, service_cidr: str = DEFAULT_SERVICE_CIDR,
              proxy_mode: str = "iptables", host_access: bool = True,
-             max_pods: int = DEFAULT_MAX_PODS) -> ClusterConfig:
+             max_pods: int = DEFAULT_MAX_PODS, addons: bool = True) -> ClusterConfig:
         """kubeadm-like defaults: k8s-master-171 (control plane), k8s-slave-172, -173 ..."""
         check_cluster_name(name)
         net = ipaddress.ip_network(lan, strict=False)
@@ -172,7 +173,7 @@ class ClusterConfig:
         return cls(name=name, lan=str(net), pod_cidr=str(pods),
                    service_cidr=str(ipaddress.ip_network(service_cidr, strict=False)),
                    proxy_mode=proxy_mode, host_access=host_access, max_pods=max_pods,
-                   nodes=specs)
+                   nodes=specs, addons=addons)
 
 
 def pod_addresses_per_node() -> int:
