@@ -219,6 +219,37 @@ def _usable(objs: list[dict], check, skipped: list[tuple[dict, str]]) -> list[di
     return out
 
 
+def pod_view(pod: dict) -> tuple | None:
+    """What of a pod the zone needs rebuilt when it changes; None when nothing.
+
+    Zone.build reads a pod's addresses and, for a hostname.subdomain record, its readiness.
+    An IPv4 pod's own `a-b-c-d.<ns>.pod` record is the same A that `pods insecure` answers
+    for any such name in a known namespace (Zone._insecure_pod), so only a pod with a
+    hostname and subdomain, or with an address of another family, needs a rebuild: the
+    others' changes (created, scheduled, given an address, started, probed) none. CoreDNS,
+    under `pods insecure`, does not watch pods at all. Anything malformed reads as its own
+    value, so that it is always looked at."""
+    try:
+        md, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, \
+            pod.get("status") or {}
+        ips = tuple(p.get("ip") for p in status.get("podIPs") or ()) or (status.get("podIP"),)
+        if not any(ips) or spec.get("hostNetwork"):
+            return None
+        host, sub = spec.get("hostname"), spec.get("subdomain")
+        if not (host and sub) and all(_insecure_answers(ip) for ip in ips if ip):
+            return None
+        ready = _pod_ready(pod) if host and sub else None
+        return (md.get("namespace"), md.get("name"), ips, host, sub, ready)
+    except (AttributeError, TypeError):
+        return ("malformed", object())  # equal to nothing, itself included
+
+
+def _insecure_answers(ip) -> bool:
+    """Whether `pods insecure` answers this address's pod name without a record of it."""
+    a = v.parse_ip(ip) if isinstance(ip, str) else None
+    return a is not None and a.version == 4 and str(a) == ip
+
+
 def _pod_ready(pod: dict) -> bool:
     status = pod.get("status") or {}
     if status.get("phase") in ("Succeeded", "Failed") or pod.get("metadata", {}).get(

@@ -6,7 +6,7 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from netsim.api.validation import DNS1035_MSG, IP_MSG, LABEL_MSG, PORT_RANGE_MSG
-from netsim.dns.records import Zone, dashed, reverse_name
+from netsim.dns.records import Zone, dashed, pod_view, reverse_name
 
 SOA_RE = "ns.dns.cluster.local. hostmaster.cluster.local. {serial} 7200 1800 86400 5"
 
@@ -440,3 +440,33 @@ def test_an_external_name_is_checked_as_admission_checks_it():
                             "alphanumeric character (e.g. 'example.com', regex used for "
                             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]"
                             "([-a-z0-9]*[a-z0-9])?)*')"}
+
+
+def test_pod_view_changes_only_with_what_the_zone_reads_of_a_pod():
+    """The DNS server rebuilds its zone for a pod's change only when pod_view differs. An
+    IPv4 pod's own record is what `pods insecure` answers without it; a hostname.subdomain
+    record (and its readiness) is not."""
+    pending = pod("p", None)
+    pending["status"] = {"phase": "Pending"}
+    running, moved = pod("p", "10.244.1.5"), pod("p", "10.244.1.6")
+    assert pod_view(pending) is None and pod_view(running) is None and pod_view(moved) is None
+    for p in (running, moved):  # the answer is the same with the record or without it
+        name = f"{dashed(p['status']['podIP'])}.default.pod.cluster.local"
+        default = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}]
+        with_it = Zone.build([], [], [p], namespaces=default)
+        without = Zone.build([], [], [], namespaces=default)
+        assert str(ask(with_it, name).rr[0]) == str(ask(without, name).rr[0])
+    named = pod("p", "10.244.1.5", hostname="h", subdomain="s")
+    named_unready = pod("p", "10.244.1.5", hostname="h", subdomain="s", ready=False)
+    named_moved = pod("p", "10.244.1.6", hostname="h", subdomain="s")
+    assert None not in {pod_view(named), pod_view(named_unready), pod_view(named_moved)}
+    assert pod_view(named) != pod_view(named_unready) and pod_view(named) != pod_view(named_moved)
+    assert pod_view(named) == pod_view(pod("p", "10.244.1.5", hostname="h", subdomain="s"))
+    v6 = pod("p", "fd00::5")
+    assert pod_view(v6) is not None and pod_view(v6) != pod_view(pod("p", "fd00::6"))
+    host = pod("p", "10.0.0.3", hostname="h", subdomain="s")
+    host["spec"]["hostNetwork"] = True
+    assert pod_view(host) is None
+    broken = pod("p", "10.244.1.5")
+    broken["status"]["podIPs"] = "10.244.1.5"  # not a list: always looked at
+    assert pod_view(broken) != pod_view(broken)
