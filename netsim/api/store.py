@@ -120,6 +120,10 @@ class Store:
         # labels or fields, is (labels, fields, text) of the object before it: a watch with
         # a selector sends ADDED / DELETED when an object starts / stops matching.
         self._events: deque[tuple] = deque()
+        # The same entries by resource: a watch reads only its own resource's changes (it
+        # read the whole log since its last wake before: with 30 watches and a pod burst,
+        # every watch walked every other resource's events too).
+        self._events_by: dict[str, deque[tuple]] = {}
         self._history, self._history_bytes, self._event_bytes = history, history_bytes, 0
         # Events expire event_ttl seconds after their last write (kube-apiserver --event-ttl).
         self.event_ttl = event_ttl
@@ -158,12 +162,15 @@ class Store:
                 if old_text is None and isinstance(old, dict):
                     old_text = json.dumps(old, separators=(",", ":"))
                 prev = (old_labels, old_fields, old_text)
-        self._events.append((rv, etype, res.plural, obj["metadata"].get("namespace", ""),
-                             labels, text, fields, prev))
+        entry = (rv, etype, res.plural, obj["metadata"].get("namespace", ""), labels, text,
+                 fields, prev)
+        self._events.append(entry)
+        self._events_by.setdefault(res.plural, deque()).append(entry)
         self._event_bytes += len(text) + (len(prev[2] or "") if prev else 0)
         while len(self._events) > self._history or (
                 self._event_bytes > self._history_bytes and len(self._events) > 1):
             old = self._events.popleft()
+            self._events_by[old[2]].popleft()  # its resource's oldest, in the same order
             self._event_bytes -= len(old[5]) + (len(old[7][2] or "") if old[7] else 0)
             self._oldest_rv = old[0]
         ns = obj["metadata"].get("namespace", "")
@@ -606,23 +613,26 @@ class Store:
                     ) -> Iterator[tuple[str, dict | str]]:
         raw = me.raw
         cond = me.cond
+        with self._lock:
+            log = self._events_by.setdefault(res.plural, deque())
         while not self.closed:
             batch = []
             with self._lock:
-                if not self._events or self._events[-1][0] <= rv:
+                if not log or log[-1][0] <= rv:
                     now = time.monotonic()
                     cond.wait(timeout=max(0.0, min(last_sent + self.BOOKMARK_AFTER,
                                                    deadline) - now))
                 if rv < self._oldest_rv:
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
-                for ev in reversed(self._events):
+                for ev in reversed(log):
                     if ev[0] <= rv:
                         break
                     batch.append(ev)
+                seen = self._rv  # this resource has no change after its batch up to here
             batch.reverse()
-            for erv, etype, eres, ens, labels, text, fields, prev in batch:
+            for erv, etype, _, ens, labels, text, fields, prev in batch:
                 rv = erv
-                if eres != res.plural or (namespace and res.namespaced and ens != namespace):
+                if namespace and res.namespaced and ens != namespace:
                     continue
                 if match is not None or fmatch is not None:
                     now_ok = passes(labels, fields)
@@ -645,6 +655,7 @@ class Store:
                             text = json.dumps(gone, separators=(",", ":"))
                 yield etype, (text if raw else json.loads(text))
                 last_sent = time.monotonic()
+            rv = max(rv, seen)
             if time.monotonic() - last_sent >= self.BOOKMARK_AFTER:
                 mark = {"kind": res.kind, "apiVersion": res.api_version,
                         "metadata": {"resourceVersion": str(rv)}}

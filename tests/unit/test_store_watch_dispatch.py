@@ -85,3 +85,24 @@ def test_a_pod_write_wakes_its_nodes_watch_and_the_unfiltered_ones_only():
     assert wakes.counts["a"] == 4  # p1, p2, p3 and p2 leaving; not its deletion on node-b
     assert wakes.counts["b"] == 2  # p2 arriving and going; none of node-a's pods
     store.close()
+
+
+def test_a_watch_reads_only_its_resources_log_and_its_bookmark_follows_the_store():
+    """Each resource has its own watch log: a pods watch woken after 300 ConfigMap writes
+    reads its one pod event, not the 300 others; its BOOKMARK carries the store's version
+    (it has seen everything up to there), so it resumes rather than gets 410."""
+    store = Store(":memory:")
+    store.bootstrap()
+    start = store.resource_version
+    store.BOOKMARK_AFTER = 0.05
+    for i in range(300):
+        store.create({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": f"cm{i}", "namespace": "default"}})
+    store.create(_pod("p1"))
+    stream = store.watch("pods", "default", start, timeout=5)
+    assert [(t, o["metadata"]["name"]) for t, o in [next(stream)]] == [("ADDED", "p1")]
+    assert len(store._events_by["pods"]) == 1 and len(store._events_by["configmaps"]) == 300
+    etype, mark = next(stream)
+    assert etype == "BOOKMARK"
+    assert mark["metadata"]["resourceVersion"] == str(store.resource_version)
+    stream.close()
