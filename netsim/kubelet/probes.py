@@ -7,6 +7,7 @@ results change readiness (-> Ready condition -> endpoints) or restart the contai
 from __future__ import annotations
 
 import errno
+import functools
 import http.client
 import ipaddress
 import os
@@ -34,6 +35,16 @@ class ProbeState:
     successes: int = 0
     failures: int = 0
     running: bool = False
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_address(host: str) -> bool:
+    """Whether a probe's host is an IP address (asked once a second per probe: cached)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _port(port, container: dict) -> int:
@@ -271,11 +282,12 @@ class ProbeManager:
             self._reschedule(key, s)
             return False
         host = t.get("host") or rec.ip
+        if not isinstance(host, str) or not _is_address(host):
+            return None  # a name to resolve: the pool's run_probe says so
         try:
-            ipaddress.ip_address(host)
             port = _port(t.get("port"), s.container)
         except ValueError:
-            return None  # a name to resolve, a port not found: the pool's run_probe says so
+            return None  # a port not found: the pool's run_probe says so
         return host, port, float(s.spec.get("timeoutSeconds", 1))
 
     def _done(self, key, s: ProbeState, ok: bool, msg: str) -> None:

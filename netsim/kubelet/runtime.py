@@ -107,13 +107,16 @@ class StartWatch:
 
 
 def cmdline(pid: int) -> list[str] | None:
-    """The argv a process runs now (None once it is gone)."""
+    """The argv a process runs now (None once it is gone), without trailing empty
+    arguments, as `ps` shows it: a child of the image server shows the server's argv until
+    it writes its own, with 2 KiB of NULs after it (thousands of empty strings, decoded on
+    each look at a starting pod)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            data = f.read()
+            data = f.read().rstrip(b"\0")
     except OSError:
         return None
-    return [a.decode(errors="replace") for a in data.split(b"\0")[:-1]]
+    return [a.decode(errors="replace") for a in data.split(b"\0")] if data else []
 
 
 def launched(pid: int, argv: list[str]) -> bool:
