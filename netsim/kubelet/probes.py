@@ -7,9 +7,7 @@ results change readiness (-> Ready condition -> endpoints) or restart the contai
 from __future__ import annotations
 
 import errno
-import functools
 import http.client
-import ipaddress
 import os
 import selectors
 import socket
@@ -21,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from netsim.api import events
+from netsim.api.validation import parse_ip  # cached: asked once a second per probe
 
 KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
 
@@ -35,16 +34,6 @@ class ProbeState:
     successes: int = 0
     failures: int = 0
     running: bool = False
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_address(host: str) -> bool:
-    """Whether a probe's host is an IP address (asked once a second per probe: cached)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _port(port, container: dict) -> int:
@@ -282,7 +271,7 @@ class ProbeManager:
             self._reschedule(key, s)
             return False
         host = t.get("host") or rec.ip
-        if not isinstance(host, str) or not _is_address(host):
+        if parse_ip(host) is None:
             return None  # a name to resolve: the pool's run_probe says so
         try:
             port = _port(t.get("port"), s.container)
