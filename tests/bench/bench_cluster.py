@@ -42,18 +42,41 @@ SERVICE = os.environ.get("NETSIM_BENCH_SERVICE") == "1"
 TICK = os.sysconf("SC_CLK_TCK")
 
 _PROBE = r"""
-import socket, sys, time
+import errno, selectors, socket, sys, time
+# Every pod at once (non-blocking, up to 256 in flight): one by one, 1,000 pods took ~2 s
+# of the measurement itself.
 ips = sys.argv[1:]
 left = set(ips)
 deadline = time.monotonic() + 120
 while left and time.monotonic() < deadline:
-    for ip in list(left):
-        s = socket.socket(); s.settimeout(0.2)
-        try:
-            s.connect((ip, 8080)); s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            if s.recv(12).startswith(b"HTTP/1."): left.discard(ip)
-        except OSError: pass
-        finally: s.close()
+    for batch in [sorted(left)[i:i + 256] for i in range(0, len(left), 256)]:
+        sel, until = selectors.DefaultSelector(), time.monotonic() + 1.0
+        for ip in batch:
+            s = socket.socket(); s.setblocking(False)
+            if s.connect_ex((ip, 8080)) in (0, errno.EINPROGRESS):
+                sel.register(s, selectors.EVENT_WRITE, ip)
+            else:
+                s.close()
+        while sel.get_map() and time.monotonic() < until:
+            for key, ev in sel.select(until - time.monotonic()):
+                s, ip = key.fileobj, key.data
+                try:
+                    if ev & selectors.EVENT_WRITE:
+                        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                            raise OSError
+                        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                        sel.modify(s, selectors.EVENT_READ, ip)
+                        continue
+                    if s.recv(12).startswith(b"HTTP/1."):
+                        left.discard(ip)
+                except OSError:
+                    pass
+                sel.unregister(s); s.close()
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fileobj); key.fileobj.close()
+        sel.close()
+    if left:
+        time.sleep(0.2)
 print(len(ips) - len(left))
 """
 
