@@ -63,17 +63,19 @@ def bind(src: str, dst: str) -> None:
     mount(src, dst, None, MS_BIND | MS_REC)
 
 
-def _copy_entry(src: str, dst: str) -> None:
-    """One entry of a mimicked folder: a symlink copied, anything else bind-mounted."""
-    if os.path.islink(src):
-        os.symlink(os.readlink(src), dst)
+def _copy_entry(entry: os.DirEntry, dst: str) -> None:
+    """One entry of a mimicked folder: a symlink copied, anything else bind-mounted. Its
+    kind comes from the directory listing (no stat per entry: two of them for each of the
+    ~15 entries of /run were a tenth of a pod holder's CPU)."""
+    if entry.is_symlink():
+        os.symlink(os.readlink(entry.path), dst)
         return
-    if os.path.isdir(src):
+    if entry.is_dir():
         os.mkdir(dst)
     else:
         with open(dst, "w"):
             pass
-    bind(src, dst)
+    bind(entry.path, dst)
 
 
 def _tmpfs_like(path: str, dst: str) -> None:
@@ -90,8 +92,9 @@ def mimic(folder: str, scratch: str, n: int) -> str | None:
         root = os.path.join(scratch, "root")
         os.mkdir(root)
         _tmpfs_like("/", root)
-        for e in os.listdir("/"):
-            _copy_entry(os.path.join("/", e), os.path.join(root, e))
+        with os.scandir("/") as entries:
+            for e in entries:
+                _copy_entry(e, os.path.join(root, e.name))
         return root
     stash = os.path.join(scratch, f"stash{n}")
     os.mkdir(stash)
@@ -102,8 +105,9 @@ def mimic(folder: str, scratch: str, n: int) -> str | None:
     try:
         here = f"/proc/self/fd/{fd}"
         _tmpfs_like(folder, folder)
-        for e in os.listdir(here):
-            _copy_entry(os.path.join(here, e), os.path.join(folder, e))
+        with os.scandir(here) as entries:
+            for e in entries:
+                _copy_entry(e, os.path.join(folder, e.name))
         umount(here)
     finally:
         os.close(fd)
