@@ -267,8 +267,8 @@ def _drain(client: HttpClient, name: str, node: dict, quiet: bool, timeout: floa
     if not running:  # no kubelet to finish a graceful delete: what the pod GC does
         _gc_orphans(client, rest, quiet)
         return
-    # What is left is the DaemonSets' (their controller deletes pods of a Node that is
-    # gone): deleted now, the kubelet still stops them gracefully.
+    # What is left is the DaemonSets' (orphans the pod GC would take 40 s after the Node's
+    # deletion): deleted now, while the kubelet is there to stop them gracefully.
     _delete_pods(client, rest, quiet)
     uids = {p["metadata"]["uid"] for p in rest}
     if not _wait(lambda: _gone(client, name, uids), _grace(rest) + timeout / 2):

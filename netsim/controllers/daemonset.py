@@ -258,10 +258,15 @@ class DaemonSetController(OwnerController):
                         delete += self._surge_extras(running, hash_)
             else:
                 delete += mine
-        # Pods bound to nodes that no longer exist go too.
+        # Unscheduled pods meant for a node that no longer exists go too (upstream's
+        # getUnscheduledPodsWithoutNode: the scheduler would never place them). A pod bound
+        # to a deleted Node is the pod GC's orphan (40 s later, marked Failed first), as
+        # upstream: deleted here as well, it raced `node remove`'s own sweep of a stopped
+        # node's pods (the Failed mark made it this controller's, deleted at once).
         for nname, ps in per_node.items():
             if nname not in node_names:
-                delete += [p for p in ps if not p["metadata"].get("deletionTimestamp")]
+                delete += [p for p in ps if not p["metadata"].get("deletionTimestamp")
+                           and not (p.get("spec") or {}).get("nodeName")]
         self.sync_nodes(ds, delete, create, hash_)
         return None
 

@@ -443,3 +443,22 @@ def test_node_heartbeats_do_not_queue_daemonsets(cl: Cluster) -> None:
     tainted = {**old, "spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}}
     cl.dsc._enqueue("nodes", old, tainted)
     assert len(cl.dsc.queue) == 1
+
+
+def test_a_deleted_nodes_pod_is_left_to_the_pod_gc_an_unscheduled_one_goes(cl: Cluster) -> None:
+    # upstream: the DaemonSet controller deletes only the unscheduled pods of a node that is
+    # gone; the bound ones are the pod GC's orphans
+    key = f"{NS}/fluentd-elasticsearch"
+    cl.client.create(fluentd())
+    cl.run()
+    bound = next(p for p in cl.pods() if p["spec"]["nodeName"] == "k8s-slave-173")
+    cl.client.create(node("k8s-slave-174"))
+    cl.dsc.reconcile(key)  # its pod is made, not yet scheduled
+    (waiting,) = [p for p in cl.pods() if not p["spec"].get("nodeName")]
+    assert target_node(waiting) == "k8s-slave-174"
+    cl.client.delete("nodes", "k8s-slave-173")
+    cl.client.delete("nodes", "k8s-slave-174")
+    cl.dsc.reconcile(key)
+    left = {p["metadata"]["name"]: p for p in cl.client.list("pods", NS)}
+    assert waiting["metadata"]["name"] not in left
+    assert not left[bound["metadata"]["name"]]["metadata"].get("deletionTimestamp")
