@@ -34,6 +34,7 @@ import json  # noqa: E402
 import marshal  # noqa: E402
 import os  # noqa: E402
 import select  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
@@ -62,18 +63,9 @@ PROGRAMS = {"echo.py": echo, "tcp_echo.py": tcp_echo, "mysql.py": mysql, "blog.p
 MAX_REQUEST = 1 << 20
 
 
-def _which(name: str) -> str:
-    """The program `name` as execvp finds it on the server's PATH, looked up once ("" when
-    it is not there): each holder then execs it at once instead of trying every folder of
-    PATH before it (0.1-0.3 ms of a holder's ~3 ms here)."""
-    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = os.path.join(d or ".", name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return os.path.abspath(path)
-    return ""
-
-
-SLEEP = _which("sleep")
+# sleep by its path, looked up once: each holder then execs it at once instead of trying
+# every folder of PATH before it (0.1-0.3 ms of a holder's ~3 ms here)
+SLEEP = shutil.which("sleep") or ""
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 1, 32, 4096, 16384, 1 << 18, 1 << 19
