@@ -125,6 +125,8 @@ def test_init_containers_wait_for_their_services(cluster, ns, tmp_path):
     assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Initialized"] == "True"
     assert [s["state"]["terminated"]["reason"] for s in pod["status"]["initContainerStatuses"]] \
         == ["Completed", "Completed"]
+    # Running says the app container started, not that its shell has run its first line yet
+    wait_for(lambda: len(order.read_text().split()) >= 3, 10, what="the app's line")
     assert order.read_text().split() == ["init-myservice", "init-mydb", "app"]
     cluster.netsim("-n", NS, "delete", "pod", "myapp-pod", "--grace-period=1", check=False)
 
