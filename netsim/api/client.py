@@ -57,6 +57,12 @@ class Client:
               subresource: str | None = None) -> dict:
         raise NotImplementedError
 
+    def bind(self, namespace: str, name: str, node: str, uid: str | None = None) -> dict:
+        """POST pods/<name>/binding: the scheduler's assignment of a pod to a node (a
+        Conflict when it has one already or is being deleted, or its uid is not `uid`).
+        The in-process client returns the bound pod, the HTTP one the Status."""
+        raise NotImplementedError
+
     def delete(self, resource: str, name: str, namespace: str | None = None,
                grace_period_seconds: int | None = None,
                propagation_policy: str | None = "Background") -> dict | None:
@@ -100,6 +106,10 @@ class LocalClient(Client):
 
     def patch(self, resource, name, namespace, merge_patch, subresource=None):
         return self.store.patch(resource, name, namespace, merge_patch, subresource)
+
+    def bind(self, namespace, name, node, uid=None):
+        from netsim.api import binding  # the server's side: not in an HTTP client's imports
+        return binding.bind(self.store, namespace, name, node, uid=uid)
 
     def delete(self, resource, name, namespace=None, grace_period_seconds=None,
                propagation_policy="Background"):
@@ -311,6 +321,12 @@ class HttpClient(Client):
     def patch(self, resource, name, namespace, merge_patch, subresource=None):
         return self._request("PATCH", self._url(resource, namespace or "default", name, subresource),
                              merge_patch, "application/merge-patch+json")
+
+    def bind(self, namespace, name, node, uid=None):
+        md = {"name": name, "namespace": namespace, **({"uid": uid} if uid else {})}
+        return self._request("POST", self._url("pods", namespace, name, "binding"),
+                             {"kind": "Binding", "apiVersion": "v1", "metadata": md,
+                              "target": {"kind": "Node", "apiVersion": "v1", "name": node}})
 
     def delete(self, resource, name, namespace=None, grace_period_seconds=None,
                propagation_policy="Background"):

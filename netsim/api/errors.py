@@ -25,6 +25,8 @@ class ApiError(Exception):
         """The `Status` object the HTTP API returns for this error."""
         out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:  # StatusReasonUnknown is "" (omitempty): a plain error's 500
+            del out["reason"]
         if self.details:
             out["details"] = self.details
         return out

@@ -328,7 +328,8 @@ def _summary(raw: bytes, n: int = 30) -> str:
 # The kind a subresource's body is (the URL's resource is the parent's).
 _SUBRESOURCE_KINDS = {"token": ("authentication.k8s.io/v1", "TokenRequest"),
                       "scale": ("autoscaling/v1", "Scale"),
-                      "eviction": ("policy/v1", "Eviction")}
+                      "eviction": ("policy/v1", "Eviction"),
+                      "binding": ("v1", "Binding")}
 
 
 def decode_body(raw: bytes, req: routes.Request) -> dict:

@@ -200,6 +200,7 @@ MESSAGES: dict[str, str] = {
         "diskName=1:s diskURI=2:s cachingMode=3:s? fsType=4:s? readOnly=5:bool? kind=6:s?"
     ),
     "core.AzureFileVolumeSource": "secretName=1:s shareName=2:s readOnly=3:bool",
+    "core.Binding": "metadata=1:meta.ObjectMeta target=2:core.ObjectReference",
     "core.CSIVolumeSource": (
         "driver=1:s readOnly=2:bool? fsType=3:s? volumeAttributes=4:s{} "
         "nodePublishSecretRef=5:core.LocalObjectReference?"

@@ -48,6 +48,7 @@ RESOURCES: list[Resource] = [
     Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
     Resource("secrets", "Secret", "", "v1", True, ()),
     Resource("events", "Event", "", "v1", True, ("ev",)),
+    Resource("bindings", "Binding", "", "v1", True, ()),  # create-only (netsim.api.binding)
     Resource("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
     Resource("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",)),
     Resource("persistentvolumes", "PersistentVolume", "", "v1", False, ("pv",)),

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 from netsim.api import authn, discovery, errors, listopts, routes, satoken, tables  # noqa: F401 (satoken: registers)
 from netsim.api import authz as _authz  # noqa: F401  (auth can-i reviews)
+from netsim.api import binding as _binding  # noqa: F401  (pods/binding, bindings)
 from netsim.api import eviction as _eviction  # noqa: F401  (pods/eviction)
 from netsim.api import fieldvalidation as fieldval  # fieldValidation=Strict|Warn|Ignore
 from netsim.api import patch as _patches  # strategic/JSON patch, server-side apply, managedFields

@@ -457,6 +457,29 @@ class Store:
             self._emit("MODIFIED", res, new, self._write(res, new), old)
             return new
 
+    def guaranteed_update(self, resource: str, name: str, namespace: str | None,
+                          mutate: Callable[[dict], None], dry_run: bool = False) -> dict:
+        """A storage-level read-modify-write, as etcd's GuaranteedUpdate serves the
+        registry's own subresources (pods/binding): `mutate` changes a fresh copy of the
+        stored object in place, or raises to refuse. No admission, no validation and no
+        generation bump: upstream's BindingREST writes storage directly, past the pod's
+        update strategy (its bind is one small write, not a whole-pod PUT)."""
+        res = BY_PLURAL[resource]
+        ns = self._ns(res, namespace)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM objects WHERE resource=? AND namespace=? AND name=?",
+                (res.plural, ns, name)).fetchone()
+            if row is None:
+                raise errors.not_found(res.plural, name, res.group)
+            old, new = json.loads(row[0]), json.loads(row[0])
+            mutate(new)
+            if new == old or dry_run:
+                return new
+            new["metadata"]["resourceVersion"] = str(self._next_rv())
+            self._emit("MODIFIED", res, new, self._write(res, new), old)
+            return new
+
     def patch(self, resource: str, name: str, namespace: str | None,
               patch: dict | Callable[[dict], dict], subresource: str | None = None,
               dry_run: bool = False) -> dict:

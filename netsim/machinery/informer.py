@@ -370,6 +370,11 @@ class TrackingClient(Client):
         self._note(resource, out)
         return out
 
+    def bind(self, namespace, name, node, uid=None):
+        out = self.inner.bind(namespace, name, node, uid)
+        self._note("pods", out)
+        return out
+
     def delete(self, resource, name, namespace=None, grace_period_seconds=None,
                propagation_policy="Background"):
         out = self.inner.delete(resource, name, namespace, grace_period_seconds,
