@@ -48,6 +48,8 @@ def _prepare(ctx: Ctx, docs: list[Doc]) -> None:
 
 
 def _label(obj: dict) -> str:
+    if obj.get("kind") == "Status":  # what a Binding's create answers: kubectl's name
+        return "status/<unknown>"    # printer finds neither a resource nor a name in it
     res = for_object(obj)
     return f"{res.type_name}/{obj['metadata'].get('name') or obj['metadata'].get('generateName')}"
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.api.client import LocalClient
+from netsim.api.client import HttpClient, LocalClient
+from netsim.cli import apply as apply_cmd
+from netsim.cli.context import CliError, Ctx
 from tests.unit.kubectl_api import requires_kubectl, running_api
 
 NS = "default"
@@ -159,3 +161,20 @@ def test_kubectl_create_of_a_binding_binds_the_pod(api):
     assert again.stderr.strip() == (
         'Error from server (Conflict): error when creating "STDIN": Operation cannot be '
         'fulfilled on pods/binding "p": pod p is already assigned to node "node1"')
+
+
+def test_netsim_create_of_a_binding_says_what_kubectl_says(api, tmp_path, capsys):
+    make_pod(api.store, "p")
+    f = tmp_path / "binding.yaml"
+    f.write_text("apiVersion: v1\nkind: Binding\nmetadata:\n  name: p\n"
+                 "target:\n  kind: Node\n  name: node2\n")
+    ctx = Ctx(cluster="unit", namespace=None, all_namespaces=False, argv=["create"])
+    ctx._client = HttpClient(path=api.sock)
+    assert apply_cmd.create(ctx, [str(f)], False, None) == 0
+    assert capsys.readouterr().out == "status/<unknown> created\n"
+    assert pod(api, "p")["spec"]["nodeName"] == "node2"
+    with pytest.raises(CliError) as e:
+        apply_cmd.create(ctx, [str(f)], False, None)
+    assert str(e.value) == (
+        f'Error from server (Conflict): error when creating "{f}": Operation cannot be '
+        'fulfilled on pods/binding "p": pod p is already assigned to node "node2"')
