@@ -556,8 +556,10 @@ class Scheduler(Controller):
         if vols is not None and vols.delayed:  # PreBind: bound once its claims are
             persistentvolume.select_node(self.client, vols.delayed, node)
             return True
+        # Bound through pods/binding as kube-scheduler binds (DefaultBinder): one small
+        # storage write with a uid precondition, not a whole-pod update through admission.
+        self.client.bind(ns, name, node, pod["metadata"].get("uid"))
         pod["spec"]["nodeName"] = node
-        self.client.update(pod)
         usage.add(pod)  # counts for spreading the next pods of this pass
         events.record(self.client, pod, "Normal", "Scheduled",
                       f"Successfully assigned {ns}/{name} to {node}", "default-scheduler")
