@@ -3,8 +3,9 @@
 The control plane as `cluster up` runs it (the Store with admission, the API on a unix
 socket, every controller on one informer factory) in this process; NODES fake kubelets in
 a child process, each as a node agent talks to the API over the socket: it watches its
-node's pods (as the kubelet), every pod (as the NetworkPolicy agent) and the Services and
-EndpointSlices (as kube-proxy), posts its Node's heartbeat every 10 s, and for each pod
+node's pods (as the kubelet), the Services and EndpointSlices (as kube-proxy) and the
+NetworkPolicies and Namespaces (as the NetworkPolicy agent, which watches every pod only
+once a policy exists: this cluster has none), posts its Node's heartbeat every 10 s, and for each pod
 bound to it records the kubelet's events (Pulled, Created, Started) and writes its status
 twice (Pending with an IP, then Running and Ready), as the real kubelet does for a pod
 without probes. A Deployment of PODS pods behind a Service is created; the run ends when
@@ -66,7 +67,7 @@ def _kubelets(sock: str, nodes: list[str]) -> None:
 
     client = HttpClient(path=sock)
     factory = InformerFactory(client)
-    for res in ("pods", "services", "endpointslices"):  # netpol agents and kube-proxies
+    for res in ("services", "endpointslices", "networkpolicies", "namespaces"):  # kube-proxies, netpol agents
         for _ in nodes:
             InformerFactory(client).informer(res).start()
     queue = WorkQueue()
