@@ -112,9 +112,7 @@ def _body(req: routes.Request) -> dict:
         raise errors.BadRequest("the object provided is unrecognized (must be of type Binding)")
     kind, api = obj.get("kind") or KIND, obj.get("apiVersion") or API_VERSION
     if kind != KIND or api != API_VERSION:
-        raise errors.BadRequest(f'{kind} in version "{str(api).rsplit("/", 1)[-1]}" cannot be '
-                                f'handled as a Binding: no kind "{kind}" is registered for '
-                                f'version "{api}" in scheme "pkg/api/legacyscheme/scheme.go:30"')
+        raise errors.unregistered_kind(kind, api, KIND)
     md = obj.get("metadata")
     if md is not None and not isinstance(md, dict):
         raise errors.BadRequest('Binding in version "v1" cannot be handled as a Binding: json: '
@@ -143,16 +141,11 @@ def _create(req: routes.Request, name: str, obj: dict) -> None:
     req.handler._send(201, dict(_SUCCESS))
 
 
-def _post_only(req: routes.Request) -> None:
-    if req.method != "POST":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
-
-
 @routes.subresource("pods", "binding")
 def serve_pod_binding(req: routes.Request) -> None:
     """POST .../pods/<name>/binding (BindingREST)."""
-    _post_only(req)
+    if req.method != "POST":
+        raise errors.method_not_allowed()
     obj = _body(req)
     if (obj.get("metadata") or {}).get("name") != req.name:
         raise errors.BadRequest("name in URL does not match name in Binding object")
@@ -160,8 +153,8 @@ def serve_pod_binding(req: routes.Request) -> None:
 
 
 def serve_bindings(req: routes.Request) -> None:
-    """POST .../namespaces/<ns>/bindings (LegacyBindingREST: the name is the body's)."""
-    _post_only(req)
+    """POST .../namespaces/<ns>/bindings (LegacyBindingREST: the name is the body's; the
+    server answers any other verb on a routes.VIRTUAL resource with 405)."""
     obj = _body(req)
     _create(req, str((obj.get("metadata") or {}).get("name") or ""), obj)
 

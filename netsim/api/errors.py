@@ -84,6 +84,19 @@ _CAUSE_TYPES = {"Required value": "FieldValueRequired", "Invalid value": "FieldV
 _CAUSE = re.compile(r"(.*?): (" + "|".join(map(re.escape, _CAUSE_TYPES)) + r")(.*)", re.S)
 
 
+def method_not_allowed() -> ApiError:
+    """405: a verb the path does not serve (a create-only subresource, a GET-only path)."""
+    return ApiError("the server does not allow this method on the requested resource",
+                    code=405, reason="MethodNotAllowed")
+
+
+def unregistered_kind(kind: str, api_version: str, want: str) -> BadRequest:
+    """400: a body of another kind than the subresource takes (the decoder's words)."""
+    return BadRequest(f'{kind} in version "{str(api_version).rsplit("/", 1)[-1]}" cannot be '
+                      f'handled as a {want}: no kind "{kind}" is registered for version '
+                      f'"{api_version}" in scheme "pkg/api/legacyscheme/scheme.go:30"')
+
+
 def status_cause(cause: str) -> dict:
     """A `field: Type: detail` cause as the apiserver's StatusCause ({reason, message: the
     ErrorBody, field}): kubectl prints `* <field>: <message>` for each."""

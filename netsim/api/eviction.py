@@ -149,18 +149,14 @@ def _conflict(name: str) -> errors.ApiError:
 
 def serve_eviction(req: routes.Request) -> None:
     if req.method != "POST":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     body = req.handler._json_body(req.res)
     if not isinstance(body, dict):
         raise errors.BadRequest("the object provided is unrecognized (must be of type "
                                 "Eviction)")
     kind, api = body.get("kind") or "Eviction", body.get("apiVersion") or "policy/v1"
     if kind != "Eviction" or api not in EVICTION_API_VERSIONS:
-        v = str(api).rsplit("/", 1)[-1]
-        raise errors.BadRequest(f'{kind} in version "{v}" cannot be handled as a Eviction: '
-                                f'no kind "{kind}" is registered for version "{api}" in '
-                                'scheme "pkg/api/legacyscheme/scheme.go:30"')
+        raise errors.unregistered_kind(kind, api, "Eviction")
     md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     if md.get("name") != req.name:
         raise errors.BadRequest("name in URL does not match name in Eviction object")

@@ -374,8 +374,7 @@ def _body(req: routes.Request) -> dict:
 def token_subresource(req: routes.Request) -> None:
     """POST .../serviceaccounts/<name>/token: 201 with the TokenRequest and its token."""
     if req.method != "POST" or not req.name:
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     out = request_token(req.store, req.namespace or "default", req.name, _body(req))
     req.handler._send(201, out)
 
@@ -397,8 +396,7 @@ def review(req: routes.Request) -> None:
 # ---- ServiceAccount issuer discovery (OIDC): verify tokens without asking the API ------
 def _get_only(req: routes.Request) -> None:
     if req.method != "GET":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     if _issuer is None:
         raise errors.NotFound("the server could not find the requested resource")
 

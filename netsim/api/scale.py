@@ -122,8 +122,7 @@ def serve_scale(req: routes.Request) -> None:
             cur.setdefault("spec", {})["replicas"] = _checked(req, scale, cur)
             return cur
     else:
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     obj = store.patch(res.plural, req.name, req.namespace, write, None, dry_run)
     req.handler._send(200, to_scale(obj))
 

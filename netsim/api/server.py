@@ -567,9 +567,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._deprecation = fieldval.warning_headers([DEPRECATED[(url_api, res.kind)]])
             if isinstance(special, dict):  # /version and discovery
                 if method != "GET":
-                    raise errors.ApiError("the server does not allow this method on the "
-                                          "requested resource", code=405,
-                                          reason="MethodNotAllowed")
+                    raise errors.method_not_allowed()
                 return self._send(200, special)
             if callable(special):  # a path another module serves (routes.PATHS)
                 return special(self._request(method, query))
@@ -578,9 +576,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._request(method, query, res, url_api, ns, name, sub))
             if res is not None and res.plural in routes.VIRTUAL:  # created and answered, never stored
                 if method != "POST" or name is not None:
-                    raise errors.ApiError("the server does not allow this method on the "
-                                          "requested resource", code=405,
-                                          reason="MethodNotAllowed")
+                    raise errors.method_not_allowed()
                 return routes.VIRTUAL[res.plural](
                     self._request(method, query, res, url_api, ns, name, sub))
             if special:
@@ -688,8 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if dry_run:  # the object that would go, still there
                     return self._send_raw(200, store.get_raw(res.plural, name, ns).encode())
                 return self._send(200, store.delete(res.plural, name, ns, grace, policy))
-            raise errors.ApiError("the server does not allow this method on the requested "
-                                  "resource", code=405, reason="MethodNotAllowed")
+            raise errors.method_not_allowed()
         except errors.ApiError as e:
             self._send(e.code, e.status())
         except (BrokenPipeError, ConnectionResetError):

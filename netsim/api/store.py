@@ -467,12 +467,10 @@ class Store:
         res = BY_PLURAL[resource]
         ns = self._ns(res, namespace)
         with self._lock:
-            row = self._db.execute(
-                "SELECT data FROM objects WHERE resource=? AND namespace=? AND name=?",
-                (res.plural, ns, name)).fetchone()
-            if row is None:
+            old = self._row(res, ns, name)
+            if old is None:
                 raise errors.not_found(res.plural, name, res.group)
-            old, new = json.loads(row[0]), json.loads(row[0])
+            new = _copy(old)
             mutate(new)
             if new == old or dry_run:
                 return new

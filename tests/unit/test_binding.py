@@ -119,6 +119,12 @@ def test_bad_bindings_are_refused_and_change_nothing(api):
                               '"Node", "<empty>"')
     code, _ = api.call("GET", bind_url("p"))
     assert code == 405
+    code, _ = api.call("GET", f"/api/v1/namespaces/{NS}/bindings")
+    assert code == 405
+    code, out = api.call("POST", bind_url("p"), {**binding("p"), "kind": "Pod"})
+    assert (code, out["message"]) == (400, 'Pod in version "v1" cannot be handled as a Binding: '
+                                      'no kind "Pod" is registered for version "v1" in scheme '
+                                      '"pkg/api/legacyscheme/scheme.go:30"')
     assert not pod(api, "p")["spec"].get("nodeName")
 
 

@@ -235,8 +235,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 def serve_v3(req: routes.Request) -> None:
     if req.method != "GET":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     path = urllib.parse.urlsplit(req.path).path.rstrip("/")
     index, docs = CACHE.get()
     if path == "/openapi/v3":
@@ -283,8 +282,7 @@ def v2_document(protobuf: bool) -> bytes:
 
 def serve_v2(req: routes.Request) -> None:
     if req.method != "GET":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     if urllib.parse.urlsplit(req.path).path.rstrip("/") != "/openapi/v2":
         raise errors.NotFound("the server could not find the requested resource")
     protobuf = "com.github.proto-openapi.spec.v2" in (req.headers.get("accept") or "")

@@ -59,8 +59,7 @@ def _checked(req: routes.Request, verb: str) -> tuple[dict, dict, str, dict[str,
     """The checks exec and attach share, before any upgrade, in the apiserver's words:
     (query, pod, container, {stdin, stdout, stderr, tty})."""
     if req.method not in ("GET", "POST"):
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     params = _params(req)
     want = {k: _flag(params, k) for k in ("stdin", "stdout", "stderr", "tty")}
     pod = get_pod(req)

@@ -199,8 +199,7 @@ def _client_gone(sock) -> Callable[[float], bool]:
 @routes.subresource("pods", "log")
 def serve_log(req: routes.Request) -> None:
     if req.method != "GET":
-        raise errors.ApiError("the server does not allow this method on the requested "
-                              "resource", code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     query: dict[str, str] = {}
     for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(req.path).query,
                                        keep_blank_values=True):

@@ -67,8 +67,7 @@ def _dial(pod: dict, port: int) -> socket.socket:
 @routes.subresource("pods", "portforward")
 def portforward(req: routes.Request) -> None:
     if req.method not in ("GET", "POST"):
-        raise errors.ApiError("the server does not allow this method on the requested resource",
-                              code=405, reason="MethodNotAllowed")
+        raise errors.method_not_allowed()
     pod = req.store.get("pods", req.name, req.namespace)
     h = req.headers
     upgrade = (h.get("upgrade") or "").lower()
