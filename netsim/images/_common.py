@@ -118,7 +118,7 @@ def listen(bind: str, ports: list[int]) -> list[socket.socket]:
 
 
 def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEOUT,
-          client_first: bool = False, until=None) -> None:
+          client_first: bool = False, until=None, answer=None) -> None:
     """Accept forever; one daemon thread per connection runs handle(conn, peer).
 
     `client_first` (HTTP: the client speaks first): a connection gets its thread
@@ -127,11 +127,15 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
     still open when accepted) is closed there. A thread per probe was most of an idle
     pod's CPU. A waiting connection idle for `timeout` is closed, as its handler would.
     `until` (client_first only): a callable; serve returns once it is true, looked at every
-    10 ms (the image server runs this very loop once before it forks: zygote.warm_up)."""
+    10 ms (the image server runs this very loop once before it forks: zygote.warm_up).
+    `answer` (client_first only): answer(conn, peer), tried in this loop when a connection
+    has sent something, before any thread: True when it answered and the connection waits
+    for its next request here, False when it answered and closed it, None when the
+    connection needs a thread after all (handle), or a callable to run in a thread instead."""
 
-    def run(conn: socket.socket, peer) -> None:
+    def run(conn: socket.socket, peer, fn) -> None:
         try:
-            handle(conn, peer)
+            fn(conn, peer)
         except Exception:  # noqa: BLE001 - garbage from a client never kills the server
             pass
         finally:
@@ -140,10 +144,10 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
             except OSError:
                 pass
 
-    def start(conn: socket.socket, peer) -> None:
+    def start(conn: socket.socket, peer, fn=handle) -> None:
         conn.settimeout(timeout)
         try:
-            threading.Thread(target=run, args=(conn, peer), daemon=True).start()
+            threading.Thread(target=run, args=(conn, peer, fn), daemon=True).start()
         except RuntimeError:
             conn.close()
 
@@ -171,6 +175,12 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
     for fd in listeners:
         poller.register(fd, select.POLLIN)
     waiting: dict[int, tuple] = {}  # fd -> (conn, peer, deadline or None)
+
+    def wait(conn: socket.socket, peer) -> None:
+        waiting[conn.fileno()] = (conn, peer, None if timeout is None
+                                  else time.monotonic() + timeout)
+        poller.register(conn.fileno(), select.POLLIN)
+
     while until is None or not until():
         wait_ms = None
         if timeout is not None and waiting:
@@ -183,17 +193,20 @@ def serve(socks: list[socket.socket], handle, timeout: float | None = IDLE_TIMEO
             if s is not None:
                 got = accept(s)
                 if got is not None:
-                    conn, peer = got
-                    waiting[conn.fileno()] = (conn, peer, None if timeout is None
-                                              else time.monotonic() + timeout)
-                    poller.register(conn.fileno(), select.POLLIN)
+                    wait(*got)
                 continue
             conn, peer, _ = waiting.pop(fd)
             poller.unregister(fd)
             if _closed_already(conn):
                 conn.close()
-            else:
+                continue
+            done = None if answer is None else answer(conn, peer)
+            if done is True:
+                wait(conn, peer)
+            elif done is None:
                 start(conn, peer)
+            elif done is not False:
+                start(conn, peer, done)
         if timeout is not None and waiting:
             now = time.monotonic()
             for fd, (conn, _, deadline) in list(waiting.items()):
@@ -394,6 +407,13 @@ class HttpConn:
 def send_response(sock: socket.socket, req: Request | None, status: int, body: bytes,
                   ctype: str = "text/plain; charset=utf-8", extra: list | None = None,
                   server: str = "netsim") -> None:
+    sock.sendall(response(req, status, body, ctype, extra, server))
+
+
+def response(req: Request | None, status: int, body: bytes,
+             ctype: str = "text/plain; charset=utf-8", extra: list | None = None,
+             server: str = "netsim") -> bytes:
+    """The bytes of one answer: status line, headers, body (none to a HEAD)."""
     keep = req is not None and req.keep_alive and status != 400
     lines = [
         f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
@@ -407,7 +427,7 @@ def send_response(sock: socket.socket, req: Request | None, status: int, body: b
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
     if req is not None and req.method == "HEAD":
         body = b""
-    sock.sendall(head + body)
+    return head + body
 
 
 def access_log(peer, req: Request | None, status: int, size: int) -> None:
@@ -440,14 +460,89 @@ def http_loop(conn: socket.socket, peer, app, server: str = "netsim") -> None:
             return
         except (OSError, UnicodeError):
             return
-        try:
-            status, body, ctype, extra = app(conn, req)
-        except Exception as e:  # noqa: BLE001 - a bug in one answer must not kill the server
-            status, body, ctype, extra = 500, f"internal error: {e!r}\n".encode(), "text/plain", None
+        status, body, ctype, extra = _call(app, conn, req)
         send_response(conn, req, status, body, ctype, extra, server=server)
         access_log(peer, req, status, len(body))
         if not req.keep_alive:
             return
+
+
+def _call(app, conn: socket.socket, req: Request) -> tuple:
+    try:
+        return app(conn, req)
+    except Exception as e:  # noqa: BLE001 - a bug in one answer must not kill the server
+        return 500, f"internal error: {e!r}\n".encode(), "text/plain", None
+
+
+class _Incomplete(Exception):
+    """answer_at_once: the request is not all there yet."""
+
+
+class _Peeked:
+    """What a connection has sent so far, read without taking it (MSG_PEEK), as a socket
+    whose next recv would have to wait."""
+
+    def recv(self, _n: int) -> bytes:
+        raise _Incomplete
+
+
+def answer_at_once(conn: socket.socket, peer, app, server: str = "netsim"):
+    """serve's `answer` for an app that answers at once (echo's): one request that has
+    arrived whole, without a body, is answered in the accept loop; no thread starts for it
+    nor waits for the keep-alive's next request. What a thread per request left behind in
+    every pod (its stack, thread state, malloc arena, ~100 KB after the first request) was
+    a twentieth of an idle pod's memory. Anything else (a request still arriving, a body,
+    garbage) is for http_loop in a thread, which then reads the connection from the start:
+    nothing is taken from it here unless it is answered here."""
+    try:
+        data = conn.recv(MAX_HEAD + 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        hc = HttpConn(_Peeked())  # type: ignore[arg-type]
+        hc.buf = data
+        req = hc.read_request()
+    except (_Incomplete, BadRequest, OSError, UnicodeError):
+        return None
+    if req is None or "transfer-encoding" in req.hdr or req.hdr.get("content-length", "0") != "0":
+        return None
+    try:
+        left = len(data) - len(hc.buf)  # the request's bytes: now taken from the socket
+        while left > 0:
+            got = conn.recv(left, socket.MSG_DONTWAIT)
+            if not got:
+                raise ConnectionResetError
+            left -= len(got)
+        status, body, ctype, extra = _call(app, conn, req)
+        out = response(req, status, body, ctype, extra, server)
+        try:
+            sent = conn.send(out, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+    except OSError:
+        conn.close()
+        return False
+    access_log(peer, req, status, len(body))
+    if sent < len(out):  # a client slow to read a large answer: a thread waits for it
+        return lambda conn, peer: _finish(conn, peer, out[sent:], req.keep_alive, app, server)
+    if not req.keep_alive:
+        conn.close()
+        return False
+    return True
+
+
+def _finish(conn: socket.socket, peer, rest: bytes, keep: bool, app, server: str) -> None:
+    conn.sendall(rest)
+    if keep:
+        http_loop(conn, peer, app, server=server)
+
+
+def serve_http(socks: list[socket.socket], app, server: str, at_once: bool = False,
+               until=None) -> None:
+    """serve() for HTTP/1.1: a thread per connection runs http_loop, or with `at_once`
+    (an app that never waits) most requests are answered in the accept loop itself."""
+    def answer(conn: socket.socket, peer):
+        return answer_at_once(conn, peer, app, server)
+
+    serve(socks, lambda conn, peer: http_loop(conn, peer, app, server=server),
+          client_first=True, until=until, answer=answer if at_once else None)
 
 
 def health_failing() -> bool:

@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     app = make_app(opts["version"])
     c.log(f"myblog {opts['version']}: starting development server at "
           + ", ".join(f"http://{opts['bind']}:{p}/" for p in opts["ports"]))
-    c.serve(socks, lambda conn, peer: c.http_loop(conn, peer, app, server="WSGIServer/0.2"),
-            client_first=True)
+    c.serve_http(socks, app, "WSGIServer/0.2")  # not at_once: a page waits for MySQL
 
 
 if __name__ == "__main__":

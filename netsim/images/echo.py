@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     app = make_app(opts)
     c.log(f"echo {opts['version']} listening on "
           + ", ".join(f"{opts['bind']}:{p}" for p in opts["ports"]))
-    c.serve(socks, lambda conn, peer: c.http_loop(conn, peer, app, server="netsim-echo"),
-            client_first=True)
+    c.serve_http(socks, app, "netsim-echo", at_once=True)
 
 
 if __name__ == "__main__":

@@ -512,13 +512,14 @@ WARM_REQUEST = b"GET /warm-up HTTP/1.1\r\nHost: localhost\r\nConnection: close\r
 def warm_up(rounds: int = WARM_ROUNDS, deadline: float = 2.0) -> None:
     """Run echo's serving code here once, before anything is forked: its flags, its app,
     and the real accept loop on a loopback listener of its own, given probes (connect,
-    close) and HTTP requests as a pod's first minutes bring.
+    close) and HTTP requests as a pod's first minutes bring (answered in the loop, as
+    echo answers them: _common.answer_at_once).
 
     CPython 3.11 writes to a function's code object on each of its first calls (then
     rewrites its bytecode, specialised) and fills the interpreter's type-attribute cache
     on first lookups: done here, those pages are shared by every container instead of
     copied into each (measured on 200 idle echo pods: 422 -> 396 private pages each).
-    Nothing stays: the listener, the connections and the handler threads are gone when it
+    Nothing stays: the listener, the connections and any handler thread are gone when it
     returns, the access log lines went to /dev/null. A failure only means a colder start."""
     try:
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -545,15 +546,13 @@ def warm_up(rounds: int = WARM_ROUNDS, deadline: float = 2.0) -> None:
             cl.sendall(WARM_REQUEST)
             clients.append(cl)
 
-        def handle(conn: socket.socket, peer) -> None:
-            try:
-                _common.http_loop(conn, peer, app, server="netsim-echo")
-            finally:
-                done.append(1)
+        def counted(conn: socket.socket, req):
+            done.append(1)
+            return app(conn, req)
 
         end = time_now() + deadline
-        _common.serve([lsock], handle, client_first=True,
-                      until=lambda: len(done) >= len(clients) or time_now() > end)
+        _common.serve_http([lsock], counted, "netsim-echo", at_once=True,
+                           until=lambda: len(done) >= len(clients) or time_now() > end)
     except Exception:  # noqa: BLE001 - a colder start, never a broken server
         pass
     finally:

@@ -640,3 +640,82 @@ def test_http_images_answer_clients_and_close_probes_in_the_accept_loop():
         idle.settimeout(5)
         assert idle.recv(10) == b""  # closed by the server after its 0.5 s idle timeout
     assert handled == [b"GET"]
+
+
+def _read_answers(s: socket.socket, n: int) -> list[bytes]:
+    """n HTTP answers (each with a Content-Length) read off one connection."""
+    data, out = b"", []
+    while len(out) < n:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            if len(rest) >= length:
+                out.append(head + sep + rest[:length])
+                data = rest[length:]
+                continue
+        chunk = s.recv(1 << 20)
+        assert chunk, f"closed after {len(out)} answers"
+        data += chunk
+    return out
+
+
+def test_at_once_answers_whole_requests_in_the_accept_loop(monkeypatch):
+    """serve_http(at_once=True), as echo serves: a request that has arrived whole and has no
+    body is answered without a thread, keep-alive and pipelined ones too; one still
+    arriving, one with a body, and an answer the client is slow to read get a thread
+    (http_loop), and every client gets the same answers as before."""
+    import threading
+
+    from netsim.images import _common
+
+    threads: list[str] = []
+    real = _common.http_loop
+
+    def counting(conn, peer, app, server="netsim"):
+        threads.append("http_loop")
+        return real(conn, peer, app, server=server)
+
+    monkeypatch.setattr(_common, "http_loop", counting)
+    monkeypatch.setattr(_common, "access_log", lambda *a: None)
+
+    def app(conn, req):
+        if req.path == "/big":
+            return 200, b"x" * (16 << 20), "text/plain", None
+        return 200, f"{req.method} {req.path} {req.body_length}".encode(), "text/plain", None
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    threading.Thread(target=_common.serve_http, args=([lsock], app, "t"),
+                     kwargs={"at_once": True}, daemon=True).start()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_answers(s, 1)[0].endswith(b"GET /a 0")
+        s.sendall(b"GET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                  b"GET /d HTTP/1.1\r\n"
+                  b"Connection: close\r\n\r\n")
+        b, c, d = _read_answers(s, 3)
+        assert b.endswith(b"GET /b 0") and c.endswith(b"GET /c 0") and d.endswith(b"GET /d 0")
+        assert b"Connection: close" in d and s.recv(10) == b""
+    assert threads == []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /split HTTP/1.1\r\n")
+        time.sleep(0.05)  # the rest comes later: the accept loop does not wait for it
+        s.sendall(b"Host: x\r\n\r\n")
+        assert _read_answers(s, 1)[0].endswith(b"GET /split 0")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+        assert _read_answers(s, 1)[0].endswith(b"POST /p 3")
+    assert threads == ["http_loop", "http_loop"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        time.sleep(0.05)  # not reading: the rest of the answer waits in a thread
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+            other.sendall(b"GET /meanwhile HTTP/1.1\r\n\r\n")
+            assert _read_answers(other, 1)[0].endswith(b"GET /meanwhile 0")
+        big = _read_answers(s, 1)[0]
+        assert big.endswith(b"x" * 1000) and len(big.split(b"\r\n\r\n", 1)[1]) == 16 << 20
+        s.sendall(b"GET /after HTTP/1.1\r\n\r\n")  # keep-alive goes on, in that thread
+        assert _read_answers(s, 1)[0].endswith(b"GET /after 0")
+    assert threads == ["http_loop"] * 3

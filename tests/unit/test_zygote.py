@@ -117,8 +117,9 @@ def wait_starttime(runtime, pid: int) -> int:
 
 def test_warm_up_answers_its_requests_and_leaves_nothing_behind():
     """The image server's warm-up runs echo's real accept loop (serve's `until`) over its own
-    loopback listener: afterwards no thread, socket or descriptor of it is left, stdout is
-    the server's own again, and echo's app is ready as its main() leaves it."""
+    loopback listener, its requests answered in the loop as echo answers them: afterwards
+    no thread, socket or descriptor of it is left, stdout is the server's own again, and
+    echo's app is ready as its main() leaves it."""
     import threading
 
     from netsim.images import _common, echo
@@ -127,22 +128,23 @@ def test_warm_up_answers_its_requests_and_leaves_nothing_behind():
         return set(os.listdir("/proc/self/fd"))
 
     answered = []
-    real = _common.http_loop
+    real = _common.answer_at_once
 
     def counting(conn, peer, app, server="netsim"):
-        answered.append(server)
-        return real(conn, peer, app, server=server)
+        done = real(conn, peer, app, server=server)
+        answered.append((server, done))
+        return done
 
     # Other tests' threads may end meanwhile in a full run: what matters is that none of
     # warm_up's own threads or descriptors is left, not the totals.
     before, out = fds(), os.fstat(1)
     threads = set(threading.enumerate())
-    _common.http_loop = counting
+    _common.answer_at_once = counting
     try:
         server.warm_up()
     finally:
-        _common.http_loop = real
-    assert answered == ["netsim-echo"] * server.WARM_ROUNDS
+        _common.answer_at_once = real
+    assert answered == [("netsim-echo", False)] * server.WARM_ROUNDS  # answered, closed
     assert set(threading.enumerate()) - threads == set()
     assert fds() - before == set()
     assert os.fstat(1) == out
