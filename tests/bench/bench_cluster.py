@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from tests.bench import series
+from tests.bench import series, stop_on_sigterm
 from tests.conftest import is_root, wait_for
 
 NAME = os.environ.get("NETSIM_BENCH_CLUSTER", "nsbench")
@@ -258,5 +258,6 @@ def test_bench_cluster():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     for n in SIZES:
         report(measure(n))

@@ -25,6 +25,7 @@ import time
 
 import pytest
 
+from tests.bench import stop_on_sigterm
 from tests.conftest import is_root, wait_for
 
 NAME, LAN = "nsbenchi", "192.168.81.0/24"
@@ -250,4 +251,5 @@ def test_bench_ingress():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     report(measure())

@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from tests.bench import series
+from tests.bench import series, stop_on_sigterm
 from tests.bench.bench_cluster import _PROBE  # every pod IP answers HTTP
 from tests.conftest import is_root, wait_for
 
@@ -235,4 +235,5 @@ def test_bench_pod_density():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     report([measure(m) for m in MODES])

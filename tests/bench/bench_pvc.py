@@ -23,6 +23,7 @@ import time
 import pytest
 
 from netsim.api.timeutil import rfc3339_seconds
+from tests.bench import stop_on_sigterm
 from tests.conftest import is_root
 
 NAME = os.environ.get("NETSIM_BENCH_CLUSTER", "nsbench")
@@ -121,4 +122,5 @@ def test_bench_pvc():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     report(measure())

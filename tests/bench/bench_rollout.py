@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests.bench import stop_on_sigterm
 from tests.conftest import is_root, wait_for
 
 NAME, LAN = "nsroll", "192.168.70.0/24"
@@ -86,4 +87,5 @@ def test_bench_rollout():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     report(measure())

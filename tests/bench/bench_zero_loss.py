@@ -26,6 +26,7 @@ import sys
 import pytest
 
 from tests import zero_loss
+from tests.bench import stop_on_sigterm
 from tests.conftest import Cluster, is_root
 
 FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
@@ -108,4 +109,5 @@ def test_bench_zero_loss():
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     report(measure())
