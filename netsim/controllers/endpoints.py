@@ -5,7 +5,9 @@ One reconcile per Service computes both objects from the pods its selector match
 
 - v1 Endpoints (same name as the Service): Ready pods in `addresses`, the others in
   `notReadyAddresses`; terminating pods (deletionTimestamp) and terminal pods are left out;
-  a named targetPort is resolved per pod, and a pod lacking it is skipped for that port.
+  a named targetPort is resolved per pod, and a pod lacking it is skipped for that port;
+  at most 1,000 addresses, then annotated `endpoints.kubernetes.io/over-capacity:
+  truncated` (the slices hold every endpoint).
 - discovery.k8s.io/v1 EndpointSlices (`<svc>-xxxxx`): every non-terminal pod with an IP,
   terminating ones included with ready=false, serving=<pod Ready>, terminating=true, so
   kube-proxy can drain them as upstream does; one slice per distinct port list.
@@ -40,6 +42,8 @@ MIRROR_MANAGED_BY = "endpointslicemirroring-controller.k8s.io"
 SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
+MAX_ENDPOINTS_CAPACITY = 1000  # addresses in one v1 Endpoints (upstream's maxCapacity)
 ZONE_LABEL = "topology.kubernetes.io/zone"
 MAX_ENDPOINTS_PER_SLICE = 100
 
@@ -225,6 +229,38 @@ def group_subsets(entries: Iterable[tuple | None]) -> list[dict]:
         subsets.append(sub)
     subsets.sort(key=lambda s: _ip_key(((s.get("addresses") or s.get("notReadyAddresses"))[0])["ip"]))
     return subsets
+
+
+def truncate_subsets(subsets: list[dict], capacity: int = MAX_ENDPOINTS_CAPACITY
+                     ) -> tuple[list[dict], bool]:
+    """Upstream's truncateEndpoints: a v1 Endpoints holds at most `capacity` addresses
+    (EndpointSlices hold them all). Ready addresses come first: when they alone are too
+    many, each subset keeps its share of them, rounded up, and no not-ready ones;
+    otherwise the not-ready ones are cut the same way. Returns (subsets, whether cut);
+    the controller then annotates the object over-capacity=truncated."""
+    ready = sum(len(s.get("addresses") or ()) for s in subsets)
+    not_ready = sum(len(s.get("notReadyAddresses") or ()) for s in subsets)
+    if ready + not_ready <= capacity:
+        return subsets, False
+    cut_ready = ready > capacity
+    room = capacity if cut_ready else capacity - ready
+    total = ready if cut_ready else not_ready
+    left = room
+    out = []
+    for sub in subsets:
+        field = "addresses" if cut_ready else "notReadyAddresses"
+        have = sub.get(field) or []
+        take = min(-(-len(have) * room // total), left)  # ceil(len/total * room)
+        sub = dict(sub)
+        if have:
+            sub[field] = have[:take]
+            if not sub[field]:
+                del sub[field]
+        if cut_ready:
+            sub.pop("notReadyAddresses", None)
+        left -= len(sub.get(field) or ())
+        out.append(sub)
+    return out, True
 
 
 def endpoints_subsets(svc: dict, pods: Iterable[dict]) -> list[dict]:
@@ -436,6 +472,9 @@ class EndpointsController(Controller):
     # at once; Service changes never wait.
     batch_seconds = 0.5
     batch_cost_factor = 10.0
+    # Addresses a v1 Endpoints keeps (a 5,000-pod Service's: 1,000 of them, each write of
+    # the whole object was half of the sync); its EndpointSlices keep all.
+    endpoints_capacity = MAX_ENDPOINTS_CAPACITY
 
     def __init__(self, client: Client, static_endpoints: StaticEndpoints | None = None,
                  informers: InformerFactory | None = None):
@@ -629,24 +668,32 @@ class EndpointsController(Controller):
     def _write_endpoints(self, svc: dict, subsets: list[dict], extra_labels: dict | None = None) -> None:
         ns, name = svc["metadata"].get("namespace") or "default", svc["metadata"]["name"]
         labels = self._labels(svc, extra_labels)
+        subsets, over = truncate_subsets(subsets, self.endpoints_capacity)
         cur = self.lister("endpoints").get_by_name(name, ns)
         if cur is not None:
             ann = cur["metadata"].get("annotations") or {}
             if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
-                    and TRIGGER_ANNOTATION in ann:
+                    and TRIGGER_ANNOTATION in ann and (OVER_CAPACITY_ANNOTATION in ann) == over:
                 return
+            ann = {**ann, TRIGGER_ANNOTATION: now_rfc3339()}
+            if over:
+                ann[OVER_CAPACITY_ANNOTATION] = "truncated"
+            else:
+                ann.pop(OVER_CAPACITY_ANNOTATION, None)
             # A new object over the cached one (shared: never changed): its old subsets,
             # replaced anyway, are not deep-copied first; the store copies what it is given.
-            new = {**cur, "metadata": {**cur["metadata"], "labels": labels,
-                                       "annotations": {**ann, TRIGGER_ANNOTATION: now_rfc3339()}},
+            new = {**cur, "metadata": {**cur["metadata"], "labels": labels, "annotations": ann},
                    "subsets": subsets}  # in its place, as assigning it kept it
             if not subsets:
                 del new["subsets"]
             self._wrote("endpoints", self.client.update(new))
             return
+        ann = {TRIGGER_ANNOTATION: now_rfc3339()}
+        if over:
+            ann[OVER_CAPACITY_ANNOTATION] = "truncated"
         obj = {"apiVersion": "v1", "kind": "Endpoints",
                "metadata": {"name": name, "namespace": ns, "labels": labels,
-                            "annotations": {TRIGGER_ANNOTATION: now_rfc3339()}}}
+                            "annotations": ann}}
         if subsets:
             obj["subsets"] = subsets
         with contextlib.suppress(errors.AlreadyExists):  # raced: the next pass converges

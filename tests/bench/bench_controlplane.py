@@ -17,8 +17,11 @@ grows with the size is an O(n^2) somewhere; flat is the goal. The child's CPU is
 the figure (the real agents are measured by bench_cluster).
 
 Small in CI (3 nodes, 100 and 300 pods); NETSIM_BENCH_FULL=1 for 10 nodes and 300, 1000
-(NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override). Run alone:
-`python -m tests.bench.bench_controlplane`. The last line is the headline figure.
+(NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override; NETSIM_BENCH_PODS_PER_NODE=100 gives
+each size its own node count instead, so that a series grows the cluster, not the nodes).
+Each node takes the size's share of pods. Run alone:
+`python -m tests.bench.bench_controlplane`. Each size prints its line when done; the last
+line is the headline figure.
 """
 
 from __future__ import annotations
@@ -36,16 +39,21 @@ from tests.bench import series
 FULL = os.environ.get("NETSIM_BENCH_FULL") == "1"
 NODES = int(os.environ.get("NETSIM_BENCH_NODES") or (10 if FULL else 3))
 SIZES = series.sizes((300, 1000) if FULL else (100, 300))
+PODS_PER_NODE = int(os.environ.get("NETSIM_BENCH_PODS_PER_NODE") or 0)  # 0: NODES nodes
 MAX_PODS = 110
 
 
-def _node(name: str, i: int) -> dict:
+def nodes_for(n_pods: int) -> int:
+    return -(-n_pods // PODS_PER_NODE) if PODS_PER_NODE else NODES
+
+
+def _node(name: str, i: int, max_pods: int = MAX_PODS) -> dict:
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
                                                   "kubernetes.io/os": "linux"}},
             "spec": {"podCIDR": f"10.244.{i}.0/24"},
-            "status": {"capacity": {"cpu": "8", "memory": "32Gi", "pods": str(MAX_PODS)},
-                       "allocatable": {"cpu": "8", "memory": "32Gi", "pods": str(MAX_PODS)},
+            "status": {"capacity": {"cpu": "8", "memory": "32Gi", "pods": str(max_pods)},
+                       "allocatable": {"cpu": "8", "memory": "32Gi", "pods": str(max_pods)},
                        "conditions": [_ready_condition()],
                        "addresses": [{"type": "InternalIP", "address": f"192.168.200.{10 + i}"}]}}
 
@@ -161,7 +169,7 @@ class _Counting:
         self._restore = lambda: setattr(srv.RequestHandlerClass, "handle_one_request", orig)
 
 
-def measure(n_pods: int, n_nodes: int = NODES) -> dict:
+def measure(n_pods: int, n_nodes: int | None = None) -> dict:
     from netsim.api.admission import Admission, ClusterSettings
     from netsim.api.client import LocalClient
     from netsim.api.kinds import DEFAULT_KINDS
@@ -172,6 +180,7 @@ def measure(n_pods: int, n_nodes: int = NODES) -> dict:
     from netsim.machinery import InformerFactory
     from tests.conftest import wait_for
 
+    n_nodes = n_nodes or nodes_for(n_pods)
     tmp = tempfile.mkdtemp(prefix="netsim-bench-cp-")
     sock = os.path.join(tmp, "api.sock")
     store = Store(os.path.join(tmp, "store.db"), admission=Admission(
@@ -182,8 +191,8 @@ def measure(n_pods: int, n_nodes: int = NODES) -> dict:
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     client = LocalClient(store)
     nodes = [f"node-{i}" for i in range(n_nodes)]
-    for i, name in enumerate(nodes):
-        client.create(_node(name, i))
+    for i, name in enumerate(nodes):  # room for the size's share, as bench_pod_density
+        client.create(_node(name, i, max(MAX_PODS, -(-n_pods // n_nodes) + 10)))
     informers = InformerFactory(client)
     controllers = start_controllers(client, informers)
     child = subprocess.Popen([sys.executable, "-m", "tests.bench.bench_controlplane",
@@ -237,13 +246,18 @@ def measure(n_pods: int, n_nodes: int = NODES) -> dict:
     return m
 
 
+def line(m: dict) -> dict:
+    """One size's figures, printed as soon as it is measured (a long series shows what it
+    has so far)."""
+    series.point("controlplane", "CPU per pod", m["pods"], m["cpu_ms_per_pod"],
+                 x_label="pods", y_label="ms CPU per pod")
+    print(f"{m['pods']:5d} pods on {m['nodes']} nodes: control plane {m['cpu_ms_per_pod']:.1f} ms "
+          f"CPU/pod, {m['requests_per_pod']:.1f} API requests/pod (over the socket), "
+          f"{m['slices']} EndpointSlices, {m['seconds']:.1f} s", flush=True)
+    return m
+
+
 def report(results: list[dict]) -> None:
-    for m in results:
-        series.point("controlplane", "CPU per pod", m["pods"], m["cpu_ms_per_pod"],
-                     x_label="pods", y_label="ms CPU per pod")
-        print(f"{m['pods']:5d} pods on {m['nodes']} nodes: control plane {m['cpu_ms_per_pod']:.1f} ms "
-              f"CPU/pod, {m['requests_per_pod']:.1f} API requests/pod (over the socket), "
-              f"{m['slices']} EndpointSlices, {m['seconds']:.1f} s")
     print(f"load average: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
     first, last = results[0], results[-1]
     print(f"headline: control plane {last['cpu_ms_per_pod']:.1f} ms CPU/pod at {last['pods']} pods "
@@ -253,7 +267,7 @@ def report(results: list[dict]) -> None:
 
 
 def test_bench_controlplane():
-    report([measure(n) for n in SIZES])
+    report([line(measure(n)) for n in SIZES])
 
 
 if __name__ == "__main__":
@@ -263,4 +277,4 @@ if __name__ == "__main__":
     if args.kubelets:
         _kubelets(args.kubelets[0], args.kubelets[1:])
     else:
-        report([measure(n) for n in SIZES])
+        report([line(measure(n)) for n in SIZES])

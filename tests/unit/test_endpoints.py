@@ -451,3 +451,52 @@ def test_remembered_entries_follow_pod_and_service_changes(client, ctl):
                    [s.get("ports") for s in slices(client)])
     assert got[0][0]["ports"][0]["port"] == 9090
     assert [a["ip"] for a in got[0][0]["notReadyAddresses"]] == ["10.244.1.6"]
+
+
+def _addrs(n: int, first: int = 1) -> list[dict]:
+    return [{"ip": f"10.244.1.{i}"} for i in range(first, first + n)]
+
+
+def test_truncate_subsets_as_upstreams_truncate_endpoints():
+    """Upstream's truncateEndpoints cases: at capacity nothing changes; too many ready ones
+    are cut per subset in proportion (rounded up) and the not-ready ones dropped; otherwise
+    only the not-ready ones are cut."""
+    from netsim.controllers.endpoints import truncate_subsets
+
+    subsets = [{"addresses": _addrs(2), "notReadyAddresses": _addrs(1, 50), "ports": [{"port": 1}]}]
+    assert truncate_subsets(subsets, 3) == (subsets, False)
+    two = [{"addresses": _addrs(6), "notReadyAddresses": _addrs(2, 50), "ports": [{"port": 1}]},
+           {"addresses": _addrs(3, 100), "ports": [{"port": 2}]}]
+    got, cut = truncate_subsets(two, 4)  # 9 ready > 4: 6/9*4 -> 3, then 3/9*4 -> 2, 1 left
+    assert cut and got == [{"addresses": _addrs(3), "ports": [{"port": 1}]},
+                           {"addresses": _addrs(1, 100), "ports": [{"port": 2}]}]
+    assert two[0]["notReadyAddresses"] == _addrs(2, 50)  # what it was given is not changed
+    got, cut = truncate_subsets(two, 10)  # 9 ready fit: 1 of the not-ready ones
+    assert cut and got == [{"addresses": _addrs(6), "notReadyAddresses": _addrs(1, 50),
+                            "ports": [{"port": 1}]}, two[1]]
+
+
+def test_endpoints_over_capacity_are_truncated_and_annotated(client, ctl):
+    """A Service with more pods than a v1 Endpoints holds: the Endpoints keeps the first
+    (by IP) and says `over-capacity: truncated`; its slices keep every pod; back under
+    capacity the annotation goes."""
+    from netsim.controllers.endpoints import OVER_CAPACITY_ANNOTATION
+
+    ctl.endpoints_capacity = 3
+    make_svc(client)
+    for i in range(1, 5):
+        make_pod(client, f"web-{i}", f"10.244.1.{i}")
+    ctl.reconcile("default/web")
+    ep = endpoints(client)
+    assert [a["ip"] for a in ep["subsets"][0]["addresses"]] == ["10.244.1.1", "10.244.1.2",
+                                                                "10.244.1.3"]
+    assert ep["metadata"]["annotations"][OVER_CAPACITY_ANNOTATION] == "truncated"
+    assert len(slice_conditions(client)) == 4
+    rv = ep["metadata"]["resourceVersion"]
+    ctl.reconcile("default/web")  # nothing changed: no write
+    assert endpoints(client)["metadata"]["resourceVersion"] == rv
+    client.delete("pods", "web-4", grace_period_seconds=0)
+    ctl.reconcile("default/web")
+    ep = endpoints(client)
+    assert len(ep["subsets"][0]["addresses"]) == 3
+    assert OVER_CAPACITY_ANNOTATION not in ep["metadata"]["annotations"]
