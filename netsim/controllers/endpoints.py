@@ -468,9 +468,10 @@ class EndpointsController(Controller):
     # batching), and endpoint removal is on the zero-loss path (a terminating pod's preStop
     # must outlast it), so here the period follows what the Service's last sync cost:
     # batch_cost_factor times its CPU, at most batch_seconds (a few ms for a Service of a
-    # few pods, the whole 0.5 s for one of 1,000). A change after a quiet spell is synced
-    # at once; Service changes never wait.
-    batch_seconds = 0.5
+    # few pods, ~0.25 s for one of 1,000, ~0.7 s for one of 5,000: the cap was 0.5 s, and
+    # above it the syncs' share of a core grew with the Service, bench_controlplane's
+    # O(n^2)). A change after a quiet spell is synced at once; Service changes never wait.
+    batch_seconds = 2.0
     batch_cost_factor = 10.0
     # Addresses a v1 Endpoints keeps (a 5,000-pod Service's: 1,000 of them, each write of
     # the whole object was half of the sync); its EndpointSlices keep all.

@@ -325,11 +325,12 @@ class ReplicaSetController(OwnerController):
     watches = ("replicasets", "pods")
     indexers = {"pods": {OWNER_INDEX: _owner_or_orphan}}
     # A sync reads every pod of the ReplicaSet (claim, status): pod events queue it at most
-    # once per BatchPeriod (10x its last sync's CPU, at most 0.5 s: ~10 ms for a few pods),
+    # once per BatchPeriod (10x its last sync's CPU, at most 2 s: ~10 ms for a few pods,
+    # ~0.5 s for 5,000, a tenth of a core whatever the size),
     # and a pod update that changes nothing the sync reads (a container's state, the
     # binding, the pod's IP) queues nothing. Upstream queues the ReplicaSet on every pod
     # update; its Go sync of 1,000 pods is cheap enough, a Python one is ~20 ms.
-    batch_seconds = 0.5
+    batch_seconds = 2.0
     batch_cost_factor = 10.0
 
     def __init__(self, client: Client, clock: Callable[[], float] = time.time,

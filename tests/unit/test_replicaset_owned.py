@@ -96,7 +96,7 @@ def test_status_counts_ready_available_and_labelled_in_one_pass():
 def test_pod_events_queue_the_replicaset_once_per_batch_period():
     """A sync reads every pod of the ReplicaSet: a pod update that changes nothing it reads
     (a container's state, the binding) queues nothing, and after a sync other pod events
-    wait until 10x its CPU has passed (at most 0.5 s), so a rollout of P pods is not P^2."""
+    wait until 10x its CPU has passed (at most batch_seconds), so a rollout of P pods is not P^2."""
     import copy
     import time
 
