@@ -23,6 +23,7 @@ from netsim.api.discovery import WITH_STATUS
 from netsim.api.kinds.types import check_decodes, json_kind
 from netsim.api.resources import BY_PLURAL, Resource, for_object
 from netsim.api.selectors import parse as parse_selector
+from netsim.api.timeutil import format_rfc3339, parse_rfc3339
 
 # admit(store, operation, new_obj, old_obj) -> new_obj  (may raise errors.Invalid)
 Admission = Callable[["Store", str, dict, "dict | None"], dict]
@@ -39,6 +40,38 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 def now_rfc3339(offset_s: float = 0) -> str:
     t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod_deletion(pod: dict, grace: int | None) -> bool | None:
+    """A pod's DELETE as upstream's pod strategy and rest.BeforeDelete decide it, marking
+    `pod` (deletionTimestamp, deletionGracePeriodSeconds, generation): True when it stays
+    to terminate on its node (a grace period left), False when it goes now unless
+    finalizers keep it, None when it is already terminating and this asks no sooner."""
+    md = pod["metadata"]
+    if grace is None:
+        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    if grace < 0:
+        grace = 1  # a negative grace period means 1 s
+    if not (pod.get("spec") or {}).get("nodeName") or \
+            (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        grace = 0  # not scheduled, or finished: nothing to wait for
+    if md.get("deletionTimestamp"):
+        current = md.get("deletionGracePeriodSeconds")
+        if not current:
+            md["deletionGracePeriodSeconds"] = 0
+            return False
+        if grace >= current:
+            return None
+        # only shortened: counted from when the deletion was asked for
+        asked = parse_rfc3339(md["deletionTimestamp"]) - timedelta(seconds=current)
+        md["deletionTimestamp"] = format_rfc3339(asked + timedelta(seconds=grace))
+        md["deletionGracePeriodSeconds"] = grace
+        return grace > 0
+    md["deletionTimestamp"] = now_rfc3339(grace)
+    md["deletionGracePeriodSeconds"] = grace
+    if md.get("generation"):
+        md["generation"] += 1  # the first graceful deletion bumps it
+    return grace > 0
 
 
 def _copy(obj: dict) -> dict:
@@ -450,9 +483,12 @@ class Store:
             if new == old or dry_run:
                 return new  # private: built from a copy of `obj` or a fresh parse
             new["metadata"]["resourceVersion"] = str(self._next_rv())
-            # An object whose last finalizer went away while it was being deleted is gone.
-            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
-                    and res.plural != "pods":
+            # An object whose last finalizer went away while it was being deleted is gone
+            # (upstream's shouldDeleteDuringUpdate: a pod only once its grace period is 0,
+            # one still terminating on its node waits for the kubelet's final delete).
+            nmd = new["metadata"]
+            if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and (
+                    res.plural != "pods" or old["metadata"].get("deletionGracePeriodSeconds") == 0):
                 return self._remove(res, new)
             self._emit("MODIFIED", res, new, self._write(res, new), old)
             return new
@@ -531,24 +567,12 @@ class Store:
                     md.pop("finalizers", None)
             graceful = False
             before = None
+            was_deleting = bool(md.get("deletionTimestamp"))
             if res.plural == "pods":
-                grace = grace_period_seconds
-                if grace is None:
-                    grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-                if grace < 0:
-                    grace = 1  # the pod strategy: a negative grace period means 1 s
-                phase = (obj.get("status") or {}).get("phase")
-                on_node = bool((obj.get("spec") or {}).get("nodeName"))
-                if on_node and grace > 0 and phase not in ("Succeeded", "Failed"):
-                    if md.get("deletionTimestamp"):
-                        # Already terminating: only shorten the grace period.
-                        if grace >= md.get("deletionGracePeriodSeconds", grace):
-                            return obj
-                    md["deletionTimestamp"] = now_rfc3339(grace)
-                    md["deletionGracePeriodSeconds"] = grace
-                    graceful = True
-                elif on_node and grace > 0 and md.get("deletionTimestamp"):
-                    graceful = True
+                keep = _pod_deletion(obj, grace_period_seconds)
+                if keep is None:  # already terminating, not sooner than asked: as it is
+                    return obj
+                graceful = keep or bool(md.get("finalizers"))
             elif res.plural == "namespaces":
                 if md.get("deletionTimestamp"):
                     return obj
@@ -558,10 +582,15 @@ class Store:
                 md.setdefault("finalizers", ["kubernetes"])
                 graceful = True
             elif md.get("finalizers"):
-                if not md.get("deletionTimestamp"):
+                if not md.get("deletionTimestamp"):  # markAsDeleting
                     md["deletionTimestamp"] = now_rfc3339()
+                    if md.get("generation"):
+                        md["generation"] += 1
+                md["deletionGracePeriodSeconds"] = 0
                 graceful = True
             if graceful:
+                if was_deleting and before is None and obj == self._row(res, ns, name):
+                    return obj  # deleted again while its finalizers wait: nothing changes
                 md["resourceVersion"] = str(self._next_rv())
                 self._emit("MODIFIED", res, obj, self._write(res, obj), before)
                 return obj

@@ -15,8 +15,9 @@ deleted while the Job is suspended. ttlSecondsAfterFinished deletes a finished J
 TTL-after-finished controller's part), its pods following through the garbage collector.
 
 Left out: pod finalizers (`batch.kubernetes.io/job-tracking`, uncountedTerminatedPods as
-a write-ahead: netsim's store does not hold pods for finalizers), podFailurePolicy,
-successPolicy, backoffLimitPerIndex, podReplacementPolicy Failed.
+a write-ahead; the store holds a deleted pod for its finalizers, as upstream's does, but
+this controller puts none on its pods), podFailurePolicy, successPolicy,
+backoffLimitPerIndex, podReplacementPolicy Failed.
 """
 
 from __future__ import annotations
