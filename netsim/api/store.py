@@ -67,11 +67,19 @@ def _pod_deletion(pod: dict, grace: int | None) -> bool | None:
         md["deletionTimestamp"] = format_rfc3339(asked + timedelta(seconds=grace))
         md["deletionGracePeriodSeconds"] = grace
         return grace > 0
-    md["deletionTimestamp"] = now_rfc3339(grace)
-    md["deletionGracePeriodSeconds"] = grace
-    if md.get("generation"):
-        md["generation"] += 1  # the first graceful deletion bumps it
+    _mark_deleting(md, grace)
     return grace > 0
+
+
+def _mark_deleting(md: dict, grace: int) -> None:
+    """The marks of a deletion that waits (a grace period, finalizers): deletionTimestamp
+    (`grace` s from now, kept when already set), deletionGracePeriodSeconds, and the
+    generation bump of its first deletion (rest.BeforeDelete, markAsDeleting)."""
+    if not md.get("deletionTimestamp"):
+        md["deletionTimestamp"] = now_rfc3339(grace)
+        if md.get("generation"):
+            md["generation"] += 1
+    md["deletionGracePeriodSeconds"] = grace
 
 
 def _copy(obj: dict) -> dict:
@@ -582,11 +590,7 @@ class Store:
                 md.setdefault("finalizers", ["kubernetes"])
                 graceful = True
             elif md.get("finalizers"):
-                if not md.get("deletionTimestamp"):  # markAsDeleting
-                    md["deletionTimestamp"] = now_rfc3339()
-                    if md.get("generation"):
-                        md["generation"] += 1
-                md["deletionGracePeriodSeconds"] = 0
+                _mark_deleting(md, 0)
                 graceful = True
             if graceful:
                 if was_deleting and before is None and obj == self._row(res, ns, name):

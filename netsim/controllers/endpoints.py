@@ -671,16 +671,17 @@ class EndpointsController(Controller):
         labels = self._labels(svc, extra_labels)
         subsets, over = truncate_subsets(subsets, self.endpoints_capacity)
         cur = self.lister("endpoints").get_by_name(name, ns)
+        ann = dict((cur or {}).get("metadata", {}).get("annotations") or {})
+        if cur is not None and (cur.get("subsets") or []) == subsets \
+                and (cur["metadata"].get("labels") or {}) == labels \
+                and TRIGGER_ANNOTATION in ann and (OVER_CAPACITY_ANNOTATION in ann) == over:
+            return
+        ann[TRIGGER_ANNOTATION] = now_rfc3339()
+        if over:
+            ann[OVER_CAPACITY_ANNOTATION] = "truncated"
+        else:
+            ann.pop(OVER_CAPACITY_ANNOTATION, None)
         if cur is not None:
-            ann = cur["metadata"].get("annotations") or {}
-            if (cur.get("subsets") or []) == subsets and (cur["metadata"].get("labels") or {}) == labels \
-                    and TRIGGER_ANNOTATION in ann and (OVER_CAPACITY_ANNOTATION in ann) == over:
-                return
-            ann = {**ann, TRIGGER_ANNOTATION: now_rfc3339()}
-            if over:
-                ann[OVER_CAPACITY_ANNOTATION] = "truncated"
-            else:
-                ann.pop(OVER_CAPACITY_ANNOTATION, None)
             # A new object over the cached one (shared: never changed): its old subsets,
             # replaced anyway, are not deep-copied first; the store copies what it is given.
             new = {**cur, "metadata": {**cur["metadata"], "labels": labels, "annotations": ann},
@@ -689,9 +690,6 @@ class EndpointsController(Controller):
                 del new["subsets"]
             self._wrote("endpoints", self.client.update(new))
             return
-        ann = {TRIGGER_ANNOTATION: now_rfc3339()}
-        if over:
-            ann[OVER_CAPACITY_ANNOTATION] = "truncated"
         obj = {"apiVersion": "v1", "kind": "Endpoints",
                "metadata": {"name": name, "namespace": ns, "labels": labels,
                             "annotations": ann}}

@@ -59,8 +59,8 @@ def _started(pid: int) -> int | None:
 
 def _stat(pid: int) -> list[str] | None:
     """/proc/<pid>/stat's fields after the command name (state first). Read with os.read,
-    not open(): a tcpSocket probe reads it each time (alive()), and a buffered text file
-    cost 11 us of the 15."""
+    not open(): a tcpSocket probe reads it each time (alive()), and through a buffered
+    text file a read cost 11 us instead of 4.5."""
     try:
         fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -76,11 +76,10 @@ def _stat(pid: int) -> list[str] | None:
 
 def cpu_ticks(pid: int) -> int | None:
     """utime + stime of a process in clock ticks (None once it is gone)."""
+    rest = _stat(pid)
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])
-    except (OSError, IndexError, ValueError):
+        return None if rest is None else int(rest[11]) + int(rest[12])
+    except (IndexError, ValueError):
         return None
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from netsim.images import catalog
 from netsim.images.catalog import ImageSpec, expand, known, parse_ref, resolve
+from tests.conftest import wait_for
 
 # --- catalog --------------------------------------------------------------------------------
 
@@ -700,8 +701,8 @@ def test_at_once_answers_whole_requests_in_the_accept_loop(monkeypatch):
         assert b"Connection: close" in d and s.recv(10) == b""
     assert threads == []
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET /split HTTP/1.1\r\n")
-        time.sleep(0.05)  # the rest comes later: the accept loop does not wait for it
+        s.sendall(b"GET /split HTTP/1.1\r\n")  # the accept loop does not wait for the rest:
+        wait_for(lambda: threads == ["http_loop"], 5, what="a thread for the half request")
         s.sendall(b"Host: x\r\n\r\n")
         assert _read_answers(s, 1)[0].endswith(b"GET /split 0")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -709,10 +710,9 @@ def test_at_once_answers_whole_requests_in_the_accept_loop(monkeypatch):
         assert _read_answers(s, 1)[0].endswith(b"POST /p 3")
     assert threads == ["http_loop", "http_loop"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET /big HTTP/1.1\r\n\r\n")
-        time.sleep(0.05)  # not reading: the rest of the answer waits in a thread
+        s.sendall(b"GET /big HTTP/1.1\r\n\r\n")  # 16 MB, not read yet: its rest waits in a
         with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
-            other.sendall(b"GET /meanwhile HTTP/1.1\r\n\r\n")
+            other.sendall(b"GET /meanwhile HTTP/1.1\r\n\r\n")  # thread, the loop answers
             assert _read_answers(other, 1)[0].endswith(b"GET /meanwhile 0")
         big = _read_answers(s, 1)[0]
         assert big.endswith(b"x" * 1000) and len(big.split(b"\r\n\r\n", 1)[1]) == 16 << 20
