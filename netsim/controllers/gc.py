@@ -4,6 +4,8 @@ namespace deletion."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 
 from netsim.api import errors
@@ -11,7 +13,9 @@ from netsim.api.client import Client
 from netsim.api.propagation import FOREGROUND, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, OWNERS
 from netsim.api.resources import BY_KIND, BY_PLURAL, RESOURCES
 from netsim.controllers.periodic import PeriodicController
-from netsim.machinery import InformerFactory
+from netsim.machinery import InformerFactory, key_of
+
+log = logging.getLogger("netsim.controllers")
 
 DEPENDENT_KINDS = ("pods", "replicasets", "endpointslices", "controllerrevisions", "jobs",
                    "persistentvolumeclaims")  # a StatefulSet's claims (retention Delete)
@@ -33,13 +37,35 @@ def _alive(plural: str, obj: dict) -> bool:
         ORPHAN_FINALIZER in (md.get("finalizers") or [])
 
 
+def _md(obj: dict) -> dict:
+    return obj.get("metadata") or {}
+
+
 def _finalizers(obj: dict) -> list:
     f = obj["metadata"].get("finalizers")
     return f if isinstance(f, list) else []
 
 
+def owner_uids_index(obj: dict) -> list[str]:
+    """Dependents by the uid of each owner they name (readable ownerReferences only)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return [r["uid"] for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)
+            and r["uid"]] if _readable(refs) else []
+
+
+OWNER_UIDS = "gc-owner-uids"
+
+
 class GarbageCollector(PeriodicController):
     """Deletes objects whose owners are all gone; empties and removes terminating namespaces.
+
+    Driven by events, as upstream's graph builder: an owner deleted or being deleted
+    brings its dependents (an index by owner uid) to be looked at, a new dependent or one
+    whose ownerReferences changed is looked at, a dependent gone brings its owners (a
+    foreground deletion may now finish). A pass costs what changed, not the cluster: a
+    sweep of every owner and dependent each second made a 5,000-pod rollout O(n) per
+    change. A full sweep still runs every `full_sweep_every` seconds (a write that failed
+    is tried again sooner: its object stays pending).
 
     Owners and dependents come from the informers' caches; before a dependent is deleted
     its owners are looked up in the API (upstream's attemptToDeleteItem does the same),
@@ -49,27 +75,38 @@ class GarbageCollector(PeriodicController):
 
     name = "garbage-collector"
     watches = tuple(dict.fromkeys(OWNER_KINDS + DEPENDENT_KINDS + ("namespaces",)))
-    # A sweep reads every owner and dependent in the caches: once a second, on a quiet
-    # cluster too, its CPU growing with the cluster (the Deployment rollout's profile:
-    # ~20 ms a sweep at 200 pods, profiler included). It runs when one of them
-    # changed since the last sweep (upstream's collector is driven by the same events),
-    # and at least this often regardless (a write that failed is tried again).
+    indexers = {plural: {OWNER_UIDS: owner_uids_index} for plural in DEPENDENT_KINDS}
     full_sweep_every = 30.0
 
     def __init__(self, client: Client, period: float = 1.0,
                  informers: InformerFactory | None = None):
         super().__init__(client, period, informers)
-        self._changed = True
         self._last_sweep = float("-inf")
         self._handlers: list = []
+        self._lock = threading.Lock()
+        self._owners: dict[str, tuple[str, str]] = {}  # owner uid -> (plural, key) to look at
+        self._dependents: set[tuple[str, str]] = set()  # (plural, key) to look at
+        self._terminating: set[str] = set()            # namespaces being emptied
+        self.checked = 0  # dependents looked at by the last pass (tests, profiles)
 
+    # -- events -----------------------------------------------------------------------------
     def start(self):
-        def changed(*_):
-            self._changed = True
-        for res in self.watches:
-            inf = self.informer(res)
-            self._handlers.append((inf, inf.add_handler(on_add=changed, on_update=changed,
-                                                        on_delete=changed)))
+        for plural in OWNER_KINDS:
+            inf = self.informer(plural)
+            self._handlers.append((inf, inf.add_handler(
+                on_add=lambda o, p=plural: self._owner_event(p, None, o),
+                on_update=lambda old, new, p=plural: self._owner_event(p, old, new),
+                on_delete=lambda o, p=plural: self._owner_gone(p, o))))
+        for plural in DEPENDENT_KINDS:
+            inf = self.informer(plural)
+            self._handlers.append((inf, inf.add_handler(
+                on_add=lambda o, p=plural: self._dependent_event(p, None, o),
+                on_update=lambda old, new, p=plural: self._dependent_event(p, old, new),
+                on_delete=self._dependent_gone)))
+        inf = self.informer("namespaces")
+        self._handlers.append((inf, inf.add_handler(
+            on_add=self._namespace_event, on_update=lambda _, new: self._namespace_event(new),
+            on_delete=self._namespace_gone)))
         return super().start()
 
     def stop(self) -> None:
@@ -78,64 +115,188 @@ class GarbageCollector(PeriodicController):
         self._handlers = []
         super().stop()
 
+    def _owner_event(self, plural: str, old: dict | None, new: dict) -> None:
+        """An owner being deleted, or whose finalizers changed while it is."""
+        md = _md(new)
+        if md.get("deletionTimestamp") and (old is None or not _md(old).get("deletionTimestamp")
+                                            or _md(old).get("finalizers") != md.get("finalizers")):
+            self._owner_pending(plural, new)
+
+    def _owner_gone(self, plural: str, obj: dict) -> None:
+        self._owner_pending(plural, obj)
+
+    def _owner_pending(self, plural: str, obj: dict) -> None:
+        md = _md(obj)
+        if md.get("uid"):
+            with self._lock:
+                self._owners[md["uid"]] = (plural, key_of(obj))
+
+    def _dependent_event(self, plural: str, old: dict | None, new: dict) -> None:
+        refs = _md(new).get("ownerReferences")
+        before = None if old is None else _md(old).get("ownerReferences")
+        if old is not None and refs == before:
+            return
+        with self._lock:
+            if refs:
+                self._dependents.add((plural, key_of(new)))
+        if before:  # an owner it left may be waiting in the foreground for it
+            self._refs_pending(_md(old).get("namespace"), before)
+
+    def _dependent_gone(self, obj: dict) -> None:
+        self._refs_pending(_md(obj).get("namespace"), _md(obj).get("ownerReferences"))
+
+    def _refs_pending(self, ns: str | None, refs) -> None:
+        """The owners `refs` name, to look at (one in the foreground may finish)."""
+        if not _readable(refs):
+            return
+        with self._lock:
+            for r in refs:
+                res = BY_KIND.get(r.get("kind", ""))
+                if res is not None and res.plural in OWNER_KINDS and r.get("uid") \
+                        and r.get("name"):
+                    self._owners[r["uid"]] = (
+                        res.plural, f"{ns}/{r['name']}" if res.namespaced and ns else r["name"])
+
+    def _namespace_event(self, ns: dict) -> None:
+        if _md(ns).get("deletionTimestamp"):
+            with self._lock:
+                self._terminating.add(_md(ns).get("name", ""))
+
+    def _namespace_gone(self, ns: dict) -> None:
+        with self._lock:
+            self._terminating.discard(_md(ns).get("name", ""))
+
+    # -- passes -----------------------------------------------------------------------------
     def needs_sweep(self) -> bool:
-        now = time.monotonic()
-        if not self._changed and now < self._last_sweep + self.full_sweep_every:
-            return False
-        self._changed = False  # before the sweep: a change during it brings the next one
-        self._last_sweep = now
-        return True
+        """Whether the next pass has work: something pending, a terminating namespace, or
+        the full sweep's time."""
+        with self._lock:
+            return bool(self._owners or self._dependents or self._terminating) or \
+                time.monotonic() >= self._last_sweep + self.full_sweep_every
+
+    def tick(self) -> None:
+        if time.monotonic() >= self._last_sweep + self.full_sweep_every:
+            self.sweep()
+        else:
+            self.sweep_changes()
 
     def sweep(self) -> int:
-        """One pass; returns how many objects it deleted."""
-        uids, owners = set(), []
+        """A full pass over every owner being deleted and every dependent; returns how many
+        objects it deleted."""
+        self._last_sweep = time.monotonic()
+        with self._lock:  # taken before the reads: what changes during them stays pending
+            self._owners.clear()
+            self._dependents.clear()
+        owners: dict[str, tuple[str, str]] = {}
         for plural in OWNER_KINDS:
             for o in self.lister(plural).list():
-                if _alive(plural, o):
-                    uids.add(o["metadata"]["uid"])
-                if o["metadata"].get("deletionTimestamp"):
-                    owners.append((plural, o))
-        # owner uid -> its dependents, with the reference naming it
-        dependents: dict[str, list[tuple[str, dict, dict]]] = {}
-        owned: list[tuple[str, dict, list]] = []  # read once: every dependent, every sweep
+                if _md(o).get("deletionTimestamp"):
+                    owners[_md(o)["uid"]] = (plural, key_of(o))
+        deps, by_owner = set(), {}
         for plural in DEPENDENT_KINDS:
             for o in self.lister(plural).list():
-                refs = o["metadata"].get("ownerReferences") or []
-                if _readable(refs):
-                    owned.append((plural, o, refs))
-                    for r in refs:
-                        dependents.setdefault(r.get("uid", ""), []).append((plural, o, r))
-        foreground = set()
-        for plural, owner in owners:
-            uid, deps = owner["metadata"]["uid"], dependents.get(owner["metadata"]["uid"], [])
-            if ORPHAN_FINALIZER in _finalizers(owner):
-                self._orphan(plural, owner, deps)
-            elif FOREGROUND_FINALIZER in _finalizers(owner):
-                foreground.add(uid)
-                if not any(r.get("blockOwnerDeletion") is True for _, _, r in deps):
+                for uid in owner_uids_index(o):
+                    by_owner.setdefault(uid, []).append((plural, o))
+                    deps.add((plural, key_of(o)))
+        terminating = {_md(n)["name"] for n in self.lister("namespaces").list()
+                       if _md(n).get("deletionTimestamp")}
+        with self._lock:
+            self._terminating |= terminating
+        return self._collect(owners, deps, lambda uid: by_owner.get(uid, []))
+
+    def sweep_changes(self) -> int:
+        """A pass over what changed since the last one."""
+        with self._lock:
+            owners, self._owners = self._owners, {}
+            deps, self._dependents = self._dependents, set()
+
+        def dependents_of(uid: str) -> list[tuple[str, dict]]:
+            return [(p, o) for p in DEPENDENT_KINDS
+                    for o in self.lister(p).by_index(OWNER_UIDS, uid)]
+        return self._collect(owners, deps, dependents_of)
+
+    def _collect(self, owners: dict[str, tuple[str, str]], deps: set[tuple[str, str]],
+                 dependents_of) -> int:
+        """Owners being deleted or gone: orphan, finish or look at their dependents; then
+        delete each dependent none of whose owners is alive. Whatever fails stays pending
+        for the next pass."""
+        for uid, (plural, key) in owners.items():
+            owner = self.lister(plural).get(key)
+            if owner is not None and _md(owner).get("uid") != uid:
+                owner = None  # gone, and another of that name made since
+            mine = dependents_of(uid)
+            if owner is None or not _alive(plural, owner):
+                deps.update((p, key_of(o)) for p, o in mine)
+            if owner is None or not _md(owner).get("deletionTimestamp"):
+                continue
+            refs = [(p, o, r) for p, o in mine for r in _md(o)["ownerReferences"]
+                    if r.get("uid") == uid]
+            try:
+                if ORPHAN_FINALIZER in _finalizers(owner):
+                    self._orphan(plural, owner, refs)
+                elif FOREGROUND_FINALIZER in _finalizers(owner) and \
+                        not any(r.get("blockOwnerDeletion") is True for _, _, r in refs):
                     self._finish(plural, owner, FOREGROUND_FINALIZER)
+            except errors.ApiError:
+                self._owner_pending(plural, owner)
         deleted = 0
-        # (the unreadable ones, written around admission, are never deleted on a guess)
-        for plural, o, refs in owned:
-            if refs and not any(r.get("uid") in uids for r in refs) \
-                    and not o["metadata"].get("deletionTimestamp") \
-                    and not self._an_owner_exists(o):
-                # a dependent of a foreground deletion that has dependents itself goes
-                # in the foreground too (upstream's attemptToDeleteItem)
-                kw = {"propagation_policy": FOREGROUND} if o["metadata"]["uid"] in \
-                    dependents and any(r.get("uid") in foreground for r in refs) else {}
-                with contextlib.suppress(errors.NotFound):
-                    self.client.delete(plural, o["metadata"]["name"],
-                                       o["metadata"].get("namespace"), **kw)
-                    deleted += 1
-        for ns in self.lister("namespaces").list():
-            if ns["metadata"].get("deletionTimestamp"):
+        self.checked = len(deps)
+        for plural, key in sorted(deps):
+            try:
+                deleted += self._maybe_delete(plural, key, dependents_of)
+            except errors.ApiError as e:
+                log.info("garbage collector: %s %s: %s", plural, key, e)
+                with self._lock:
+                    self._dependents.add((plural, key))
+        with self._lock:
+            terminating = sorted(self._terminating)
+        for name in terminating:
+            ns = self.lister("namespaces").get(name)
+            if ns is None or not _md(ns).get("deletionTimestamp"):
+                self._namespace_gone({"metadata": {"name": name}})
+            else:
                 deleted += self._empty_namespace(ns)
         return deleted
 
+    def _maybe_delete(self, plural: str, key: str, dependents_of) -> int:
+        """Delete the dependent under `key` if none of its owners is alive (1 if so). The
+        unreadable ones, written around admission, are never deleted on a guess."""
+        o = self.lister(plural).get(key)
+        if o is None or _md(o).get("deletionTimestamp"):
+            return 0
+        refs = _md(o).get("ownerReferences") or []
+        if not refs or not _readable(refs):
+            return 0
+        ns = _md(o).get("namespace")
+        found = [self._cached_owner(ns, r) for r in refs]
+        if any(p and _alive(p, own) for p, own in found) or self._an_owner_exists(o):
+            return 0
+        # a dependent of a foreground deletion that has dependents itself goes in the
+        # foreground too (upstream's attemptToDeleteItem)
+        foreground = any(own and FOREGROUND_FINALIZER in _finalizers(own) for _, own in found)
+        kw = {"propagation_policy": FOREGROUND} \
+            if foreground and dependents_of(_md(o)["uid"]) else {}
+        try:
+            self.client.delete(plural, _md(o)["name"], ns, **kw)
+        except errors.NotFound:
+            return 0
+        return 1
+
+    def _cached_owner(self, ns: str | None, ref: dict) -> tuple[str | None, dict | None]:
+        """(plural, owner) as the cache has the owner `ref` names (same uid), else
+        (None, None): a kind the collector does not watch is looked up in the API."""
+        res = BY_KIND.get(ref.get("kind", ""))
+        if res is None or res.plural not in OWNER_KINDS or not ref.get("name"):
+            return None, None
+        own = self.lister(res.plural).get_by_name(ref["name"], ns if res.namespaced else None)
+        if own is None or _md(own).get("uid") != ref.get("uid"):
+            return None, None
+        return res.plural, own
+
     def _orphan(self, plural: str, owner: dict, deps: list[tuple[str, dict, dict]]) -> None:
         """Orphan propagation: drop the owner from its dependents' ownerReferences, then
-        its orphan finalizer (the owner goes once none is left)."""
+        its orphan finalizer (the owner goes once none is left). A failed patch raises: the
+        owner stays pending, with its finalizer."""
         uid = owner["metadata"]["uid"]
         for dplural, dep, _ in deps:
             refs = [r for r in dep["metadata"].get("ownerReferences") or []
@@ -146,8 +307,6 @@ class GarbageCollector(PeriodicController):
                                   {"metadata": {"ownerReferences": refs or None}})
             except errors.NotFound:
                 continue
-            except errors.ApiError:
-                return  # retried next sweep; the finalizer stays until all are orphaned
         self._finish(plural, owner, ORPHAN_FINALIZER)
 
     def _finish(self, plural: str, owner: dict, finalizer: str) -> None:

@@ -38,7 +38,7 @@ class PeriodicController(Informed):
             if not self.needs_sweep():
                 continue
             try:
-                self.sweep()
+                self.tick()
             except Exception:
                 log.exception("%s: sweep failed", self.name)
 
@@ -46,6 +46,11 @@ class PeriodicController(Informed):
         """Whether this period's sweep has anything to do (always, unless a controller
         knows better: see GarbageCollector)."""
         return True
+
+    def tick(self) -> None:
+        """This period's pass: the whole sweep, unless a controller can do less (see
+        GarbageCollector)."""
+        self.sweep()
 
     def sweep(self):
         raise NotImplementedError
