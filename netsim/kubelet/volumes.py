@@ -680,7 +680,9 @@ class PodVolumes:
         self.request = token_requester or (lambda ns, sa, body: request_token(client, ns, sa, body))
         self.allocatable = allocatable or {}
         self.holders: dict[str, tuple[int, int]] = {}  # pod uid -> holder (pid, starttime)
-        self.tokens: dict[tuple, _Token] = {}
+        # pod uid -> (audience, expirationSeconds, path) -> token: one pod's sync looks at
+        # its own tokens only (scanning the node's for each sync was O(pods) a sync)
+        self.tokens: dict[str, dict[tuple, _Token]] = {}
         # uid -> (monotonic time of the next try, failures so far): the volume manager's
         # back-off, 0.5 s doubling to 2m2s (a change of a referenced object: at once)
         self.backoff: dict[str, tuple[float, int]] = {}
@@ -700,8 +702,9 @@ class PodVolumes:
         md, spec = pod["metadata"], pod.get("spec") or {}
         exp = int(tp.get("expirationSeconds") or TOKEN_DEFAULT_SECONDS)
         aud = tp.get("audience") or ""
-        key = (md.get("uid"), aud, exp, tp.get("path"))
-        cur = self.tokens.get(key)
+        mine = self.tokens.setdefault(md.get("uid") or "", {})
+        key = (aud, exp, tp.get("path"))
+        cur = mine.get(key)
         now = time.time()
         if cur and now < cur.refresh_at:
             return cur.token
@@ -724,12 +727,12 @@ class PodVolumes:
         at = rfc3339_seconds(expires) if expires else None
         if at is not None:
             life = max(1.0, at - now)
-        self.tokens[key] = _Token(tok.encode(), now + 0.8 * life, now + life)
-        return self.tokens[key].token
+        mine[key] = _Token(tok.encode(), now + 0.8 * life, now + life)
+        return mine[key].token
 
     def refresh_in(self, uid: str) -> float | None:
         """Seconds until a token of this pod must be asked for again."""
-        times = [t.refresh_at for k, t in self.tokens.items() if k[0] == uid]
+        times = [t.refresh_at for t in self.tokens.get(uid, {}).values()]
         return max(0.5, min(times) - time.time()) if times else None
 
     def mount_ns(self, uid: str) -> str:
@@ -889,8 +892,7 @@ class PodVolumes:
         self.claims.pop(uid, None)
         if self.disk_root:
             shutil.rmtree(os.path.join(self.disk_root, uid), ignore_errors=True)
-        for k in [k for k in self.tokens if k[0] == uid]:
-            self.tokens.pop(k, None)
+        self.tokens.pop(uid, None)
 
     def references(self, pod: dict, resource: str, name: str) -> bool:
         """Whether the pod's volumes name this ConfigMap or Secret."""
