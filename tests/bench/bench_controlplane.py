@@ -8,11 +8,14 @@ NetworkPolicies and Namespaces (as the NetworkPolicy agent, which watches every 
 once a policy exists: this cluster has none), posts its Node's heartbeat every 10 s, and for each pod
 bound to it records the kubelet's events (Pulled, Created, Started) and writes its status
 twice (Pending with an IP, then Running and Ready), as the real kubelet does for a pod
-without probes. A Deployment of PODS pods behind a Service is created; the run ends when
-the Deployment is available and the Service's EndpointSlices hold every pod, ready.
+without probes; a pod being deleted it deletes for good (the kubelet's final delete). A
+Deployment of PODS pods behind a Service is created, until the Deployment is available
+and the Service's EndpointSlices hold every pod, ready; then rolled out again (its
+template changed, as `kubectl rollout restart`) until every pod is a new one, ready; then
+deleted, until its ReplicaSets and pods are gone (the garbage collector's work).
 
-Printed per size: this process's CPU (user + system: the control plane's, less its idle
-rate) per pod, the API requests per pod, and the seconds it took. A per-pod figure that
+Printed per size and step: this process's CPU (user + system: the control plane's, less
+its idle rate) per pod, the API requests per pod, and the seconds it took. A per-pod figure that
 grows with the size is an O(n^2) somewhere; flat is the goal. The child's CPU is not in
 the figure (the real agents are measured by bench_cluster).
 
@@ -105,6 +108,9 @@ def _kubelets(sock: str, nodes: list[str]) -> None:
             try:
                 ns, name = key.split("/", 1)
                 pod = client.get_or_none("pods", name, ns)
+                if pod is not None and pod["metadata"].get("deletionTimestamp"):
+                    client.delete("pods", name, ns, grace_period_seconds=0)  # its final delete
+                    continue
                 if pod is None or (pod.get("status") or {}).get("phase") == "Running":
                     continue
                 node = pod["spec"]["nodeName"]
@@ -169,6 +175,24 @@ class _Counting:
         self._restore = lambda: setattr(srv.RequestHandlerClass, "handle_one_request", orig)
 
 
+class _Phase:
+    """One step of the run measured alone: its seconds from the action until `done`, this
+    process's CPU per pod over them (less its idle rate) and the API requests per pod."""
+
+    def __init__(self, n_pods: int, idle: float, counter: _Counting):
+        self.n_pods, self.idle, self.counter = n_pods, idle, counter
+
+    def __call__(self, act, done, timeout: float, what: str) -> dict:
+        from tests.conftest import wait_for
+        t, c, r = time.monotonic(), _cpu(), self.counter.n
+        act()
+        wait_for(done, timeout, 0.2, what=what)
+        spent = time.monotonic() - t
+        return {"seconds": spent,
+                "cpu_ms_per_pod": 1000 * (_cpu() - c - self.idle * spent) / self.n_pods,
+                "requests_per_pod": (self.counter.n - r) / self.n_pods}
+
+
 def measure(n_pods: int, n_nodes: int | None = None) -> dict:
     from netsim.api.admission import Admission, ClusterSettings
     from netsim.api.client import LocalClient
@@ -178,7 +202,6 @@ def measure(n_pods: int, n_nodes: int | None = None) -> dict:
     from netsim.api.store import Store
     from netsim.cluster.controlplane import start_controllers, stop_controllers
     from netsim.machinery import InformerFactory
-    from tests.conftest import wait_for
 
     n_nodes = n_nodes or nodes_for(n_pods)
     tmp = tempfile.mkdtemp(prefix="netsim-bench-cp-")
@@ -205,35 +228,52 @@ def measure(n_pods: int, n_nodes: int | None = None) -> dict:
         t, c = time.monotonic(), _cpu()
         time.sleep(2.0)
         idle = (_cpu() - c) / (time.monotonic() - t)
-        requests0 = counter.n
-        t, c = time.monotonic(), _cpu()
         client.create({"apiVersion": "v1", "kind": "Service",
                        "metadata": {"name": "bench", "namespace": "default"},
                        "spec": {"selector": {"app": "bench"},
                                 "ports": [{"port": 80, "targetPort": 8080}]}})
-        client.create({"apiVersion": "apps/v1", "kind": "Deployment",
-                       "metadata": {"name": "bench", "namespace": "default"},
-                       "spec": {"replicas": n_pods, "selector": {"matchLabels": {"app": "bench"}},
-                                "template": {"metadata": {"labels": {"app": "bench"}},
-                                             "spec": {"containers": [{
-                                                 "name": "echo", "image": "netsim/echo",
-                                                 "ports": [{"containerPort": 8080}]}]}}}})
 
-        def done() -> bool:
+        def create() -> None:
+            client.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "bench", "namespace": "default"},
+                           "spec": {"replicas": n_pods,
+                                    "selector": {"matchLabels": {"app": "bench"}},
+                                    "template": {"metadata": {"labels": {"app": "bench"}},
+                                                 "spec": {"containers": [{
+                                                     "name": "echo", "image": "netsim/echo",
+                                                     "ports": [{"containerPort": 8080}]}]}}}})
+
+        def roll() -> None:  # as `kubectl rollout restart` changes the template
             d = client.get("deployments", "bench", "default")
-            if (d.get("status") or {}).get("availableReplicas", 0) < n_pods:
+            d["spec"]["template"]["metadata"]["annotations"] = {
+                "kubectl.kubernetes.io/restartedAt": "bench"}
+            client.update(d)
+
+        def rolled_out() -> bool:
+            d = client.get("deployments", "bench", "default")
+            st = d.get("status") or {}
+            if st.get("observedGeneration", 0) < d["metadata"]["generation"] or any(
+                    st.get(k, 0) != n_pods for k in ("replicas", "updatedReplicas",
+                                                       "availableReplicas")):
                 return False
             slices = client.list("endpointslices", "default",
                                  "kubernetes.io/service-name=bench")
-            return sum(1 for s in slices for e in s.get("endpoints") or []
-                       if (e.get("conditions") or {}).get("ready")) == n_pods
-        wait_for(done, 60 + n_pods, 0.2, what=f"{n_pods} pods available and in the slices")
-        spent = time.monotonic() - t
-        m["seconds"] = spent
-        m["cpu_ms_per_pod"] = 1000 * (_cpu() - c - idle * spent) / n_pods
-        m["requests_per_pod"] = (counter.n - requests0) / n_pods
+            eps = [e for s in slices for e in s.get("endpoints") or []]
+            return len(eps) == n_pods and all((e.get("conditions") or {}).get("ready")
+                                              for e in eps)
+
+        def gone() -> bool:  # counted, not decoded: 5,000 pods listed each 0.2 s would cost
+            items, _, _, left = store.list_page("pods", "default", limit=1)
+            return not items and not left and not client.list("replicasets", "default")
+
+        timeout = 60 + n_pods
+        phase = _Phase(n_pods, idle, counter)
+        m.update(phase(create, rolled_out, timeout, f"{n_pods} pods available and in the slices"))
         m["slices"] = len(client.list("endpointslices", "default",
                                       "kubernetes.io/service-name=bench"))
+        m["rollout"] = phase(roll, rolled_out, timeout, f"{n_pods} pods replaced")
+        m["delete"] = phase(lambda: client.delete("deployments", "bench", "default"), gone,
+                            timeout, f"{n_pods} pods and their ReplicaSets gone")
     finally:
         child.stdin.close()
         child.kill()
@@ -251,18 +291,30 @@ def line(m: dict) -> dict:
     has so far)."""
     series.point("controlplane", "CPU per pod", m["pods"], m["cpu_ms_per_pod"],
                  x_label="pods", y_label="ms CPU per pod")
+    for step in ("rollout", "delete"):
+        series.point("controlplane", f"CPU per pod ({step})", m["pods"],
+                     m[step]["cpu_ms_per_pod"], x_label="pods", y_label="ms CPU per pod")
     print(f"{m['pods']:5d} pods on {m['nodes']} nodes: control plane {m['cpu_ms_per_pod']:.1f} ms "
           f"CPU/pod, {m['requests_per_pod']:.1f} API requests/pod (over the socket), "
-          f"{m['slices']} EndpointSlices, {m['seconds']:.1f} s", flush=True)
+          f"{m['slices']} EndpointSlices, {m['seconds']:.1f} s; "
+          + "; ".join(f"{step} {m[step]['cpu_ms_per_pod']:.1f} ms/pod, "
+                      f"{m[step]['requests_per_pod']:.1f} requests/pod, {m[step]['seconds']:.1f} s"
+                      for step in ("rollout", "delete")), flush=True)
     return m
 
 
 def report(results: list[dict]) -> None:
     print(f"load average: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
     first, last = results[0], results[-1]
+
+    def growth(a: dict, b: dict) -> str:
+        return f"x{b['cpu_ms_per_pod'] / max(a['cpu_ms_per_pod'], 1e-9):.2f}"
+    print(f"rollout {last['rollout']['cpu_ms_per_pod']:.1f}, delete "
+          f"{last['delete']['cpu_ms_per_pod']:.1f} ms CPU/pod at {last['pods']} pods "
+          f"({growth(first['rollout'], last['rollout'])} and "
+          f"{growth(first['delete'], last['delete'])} per pod from {first['pods']})")
     print(f"headline: control plane {last['cpu_ms_per_pod']:.1f} ms CPU/pod at {last['pods']} pods "
-          f"({first['cpu_ms_per_pod']:.1f} at {first['pods']}: x"
-          f"{last['cpu_ms_per_pod'] / max(first['cpu_ms_per_pod'], 1e-9):.2f} per pod for "
+          f"({first['cpu_ms_per_pod']:.1f} at {first['pods']}: {growth(first, last)} per pod for "
           f"x{last['pods'] / first['pods']:.1f} the pods)")
 
 
