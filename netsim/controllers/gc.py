@@ -107,6 +107,7 @@ class GarbageCollector(PeriodicController):
         self._handlers.append((inf, inf.add_handler(
             on_add=self._namespace_event, on_update=lambda _, new: self._namespace_event(new),
             on_delete=self._namespace_gone)))
+        self.wake()  # the first pass, the full sweep, once the caches are synced
         return super().start()
 
     def stop(self) -> None:
@@ -130,15 +131,17 @@ class GarbageCollector(PeriodicController):
         if md.get("uid"):
             with self._lock:
                 self._owners[md["uid"]] = (plural, key_of(obj))
+            self.wake()
 
     def _dependent_event(self, plural: str, old: dict | None, new: dict) -> None:
         refs = _md(new).get("ownerReferences")
         before = None if old is None else _md(old).get("ownerReferences")
         if old is not None and refs == before:
             return
-        with self._lock:
-            if refs:
+        if refs:
+            with self._lock:
                 self._dependents.add((plural, key_of(new)))
+            self.wake()
         if before:  # an owner it left may be waiting in the foreground for it
             self._refs_pending(_md(old).get("namespace"), before)
 
@@ -156,11 +159,16 @@ class GarbageCollector(PeriodicController):
                         and r.get("name"):
                     self._owners[r["uid"]] = (
                         res.plural, f"{ns}/{r['name']}" if res.namespaced and ns else r["name"])
+                    self.wake()
 
     def _namespace_event(self, ns: dict) -> None:
         if _md(ns).get("deletionTimestamp"):
+            name = _md(ns).get("name", "")
             with self._lock:
-                self._terminating.add(_md(ns).get("name", ""))
+                new = name not in self._terminating
+                self._terminating.add(name)
+            if new:  # then each period while it empties (its pods' grace periods)
+                self.wake()
 
     def _namespace_gone(self, ns: dict) -> None:
         with self._lock:
