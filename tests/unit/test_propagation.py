@@ -226,21 +226,29 @@ def test_netsim_delete_cascade_flag(api, capsys):
         ["orphan"]
 
 
+def _started_collector(**settings):
+    """A store and a started collector on it whose timer waits an hour (`settings` set
+    before it starts), its caches synced."""
+    from netsim.api.store import Store
+    store = Store()
+    store.bootstrap()
+    gc = GarbageCollector(LocalClient(store), period=3600)
+    for k, v in settings.items():
+        setattr(gc, k, v)
+    gc.start()
+    assert gc.wait_synced(10)
+    return store, gc
+
+
 def test_the_collector_looks_at_what_changed_not_at_the_whole_cluster():
     """A quiet cluster costs the collector nothing, and a change costs what it touches
     (issue #16: a sweep of every owner and dependent on each change made a 5,000-pod
     rollout O(n) per change): new dependents are looked at once, an owner's deletion
     brings its own dependents only; the full sweep still comes at its interval. The loop
     is held off (woken, it would gather events for an hour): passes by hand."""
-    from netsim.api.store import Store
     from tests.conftest import wait_for
-    store = Store()
-    store.bootstrap()
-    gc = GarbageCollector(LocalClient(store), period=3600)
-    gc.batch = 3600
-    gc.start()
+    store, gc = _started_collector(batch=3600)
     try:
-        assert gc.wait_synced(10)
         assert gc.needs_sweep()  # the first full sweep
         gc.tick()
         assert not gc.needs_sweep()
@@ -280,15 +288,9 @@ def test_the_started_collector_follows_a_deletion_by_events_alone(policy):
     (as `kubectl delete` shows, the pods go at once, not at the next period): Background
     and Foreground take the ReplicaSet and its pods, the Deployment staying until they are
     gone in the Foreground; Orphan leaves them, unowned."""
-    from netsim.api.store import Store
     from tests.conftest import wait_for
-    store = Store()
-    store.bootstrap()
-    gc = GarbageCollector(LocalClient(store), period=3600)
-    gc.full_sweep_every = 3600
-    gc.start()
+    store, gc = _started_collector(full_sweep_every=3600)
     try:
-        assert gc.wait_synced(10)
         wait_for(lambda: not gc.needs_sweep(), 10, what="the first sweep")
         _tree(store, node=None)
         wait_for(lambda: len(gc.cache("pods").list()) == 2 and not gc.needs_sweep(), 10,
