@@ -153,13 +153,16 @@ class GarbageCollector(PeriodicController):
         if not _readable(refs):
             return
         with self._lock:
+            before = len(self._owners)
             for r in refs:
                 res = BY_KIND.get(r.get("kind", ""))
                 if res is not None and res.plural in OWNER_KINDS and r.get("uid") \
                         and r.get("name"):
                     self._owners[r["uid"]] = (
                         res.plural, f"{ns}/{r['name']}" if res.namespaced and ns else r["name"])
-                    self.wake()
+            added = len(self._owners) > before
+        if added:
+            self.wake()
 
     def _namespace_event(self, ns: dict) -> None:
         if _md(ns).get("deletionTimestamp"):
