@@ -750,6 +750,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        # named while it serves the watch: py-spy dump and per-thread CPU (bench_controlplane)
+        # tell the watches' fan-out from the requests
+        thread = threading.current_thread()
+        thread_name, thread.name = thread.name, f"api-watch-{plural}"
         try:
             try:
                 for etype, obj in stream:
@@ -765,6 +769,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+        finally:
+            thread.name = thread_name
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

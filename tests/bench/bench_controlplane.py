@@ -16,8 +16,10 @@ deleted, until its ReplicaSets and pods are gone (the garbage collector's work).
 
 Printed per size and step: this process's CPU (user + system: the control plane's, less
 its idle rate) per pod, the API requests per pod, and the seconds it took. A per-pod figure that
-grows with the size is an O(n^2) somewhere; flat is the goal. The child's CPU is not in
-the figure (the real agents are measured by bench_cluster).
+grows with the size is an O(n^2) somewhere; flat is the goal. Each step's CPU is also split
+by thread (from /proc/self/task: a controller's workers as one, the API's request threads
+as one), the clock's answer to which loop grows. The child's CPU is not in the figure (the
+real agents are measured by bench_cluster).
 
 Small in CI (3 nodes, 100 and 300 pods); NETSIM_BENCH_FULL=1 for 10 nodes and 300, 1000
 (NETSIM_BENCH_NODES / NETSIM_BENCH_SIZES override; NETSIM_BENCH_PODS_PER_NODE=100 gives
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -161,6 +164,35 @@ def _cpu() -> float:
     return t.user + t.system
 
 
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each live thread of this process, by its kernel id,
+    with its Python name: which loop of the control plane costs what, by the clock (a
+    sampling profiler attributes lock waits and idle GIL holders)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # the name may hold spaces
+        except OSError:  # it ended meanwhile
+            continue
+        out[int(tid)] = (names.get(int(tid), "main?"), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _by_thread(before: dict, after: dict, total: float, n_pods: int, top: int = 8) -> str:
+    """The phase's CPU per pod by thread group (a controller's workers together, the API's
+    request threads together); threads that ended during the phase are the remainder."""
+    groups: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        key = re.sub(r"\d+", "", name).replace("Thread- (process_request_thread)", "api-requests")
+        groups[key] = groups.get(key, 0.0) + cpu - before.get(tid, (name, 0.0))[1]
+    groups["(threads ended)"] = max(0.0, total - sum(groups.values()))
+    ranked = sorted(groups.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{k} {1000 * v / n_pods:.2f}" for k, v in ranked)
+
+
 class _Counting:
     """Counts the API's requests (the server's handler calls)."""
 
@@ -184,13 +216,14 @@ class _Phase:
 
     def __call__(self, act, done, timeout: float, what: str) -> dict:
         from tests.conftest import wait_for
-        t, c, r = time.monotonic(), _cpu(), self.counter.n
+        t, c, r, threads = time.monotonic(), _cpu(), self.counter.n, _thread_cpu()
         act()
         wait_for(done, timeout, 0.2, what=what)
-        spent = time.monotonic() - t
+        spent, used = time.monotonic() - t, _cpu() - c
         return {"seconds": spent,
-                "cpu_ms_per_pod": 1000 * (_cpu() - c - self.idle * spent) / self.n_pods,
-                "requests_per_pod": (self.counter.n - r) / self.n_pods}
+                "cpu_ms_per_pod": 1000 * (used - self.idle * spent) / self.n_pods,
+                "requests_per_pod": (self.counter.n - r) / self.n_pods,
+                "threads": _by_thread(threads, _thread_cpu(), used, self.n_pods)}
 
 
 def measure(n_pods: int, n_nodes: int | None = None) -> dict:
@@ -300,6 +333,8 @@ def line(m: dict) -> dict:
           + "; ".join(f"{step} {m[step]['cpu_ms_per_pod']:.1f} ms/pod, "
                       f"{m[step]['requests_per_pod']:.1f} requests/pod, {m[step]['seconds']:.1f} s"
                       for step in ("rollout", "delete")), flush=True)
+    for step, figures in (("create", m), ("rollout", m["rollout"]), ("delete", m["delete"])):
+        print(f"  {step}, ms CPU/pod by thread: {figures['threads']}", flush=True)
     return m
 
 
