@@ -70,6 +70,13 @@ def _host_ports(pod: dict) -> set[tuple[str, int]]:
     return out
 
 
+def _selects_nodes(pod: dict) -> bool:
+    """Whether the pod has a nodeSelector or required node affinity (else every node
+    matches, and _match_affinity need not be asked node by node)."""
+    spec = _spec(pod)
+    return bool(spec.get("nodeSelector") or (spec.get("affinity") or {}).get("nodeAffinity"))
+
+
 def _match_affinity(pod: dict, labels: dict, name: str = "") -> bool:
     spec = pod.get("spec", {})
     for k, v in (spec.get("nodeSelector") or {}).items():
@@ -120,6 +127,51 @@ UNSCHEDULABLE = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedul
 
 def _taint_str(t: dict) -> str:
     return "{" + f"{t['key']}: {t.get('value', '')}" + "}"
+
+
+class NodeFacts:
+    """What the filters and scores read of one version of a Node, read once (upstream's
+    NodeInfo in the scheduler's snapshot): every pod of a pass tried every node, and at 50
+    nodes re-reading each node's taints, conditions and allocatable for each pod was most
+    of a placement."""
+
+    __slots__ = ("name", "labels", "unschedulable", "hard_taints", "soft_taints",
+                 "cpu", "memory", "pods", "signature")
+
+    def __init__(self, node: dict):
+        self.name = node["metadata"]["name"]
+        self.labels = obj_at(node, "metadata", "labels")
+        self.unschedulable = bool(obj_at(node, "spec").get("unschedulable"))
+        taints = dicts_at(node, "spec", "taints")
+        self.hard_taints = [t for t in taints + _condition_taints(node)
+                            if t.get("effect") in ("NoSchedule", "NoExecute")]
+        self.soft_taints = [t for t in taints if t.get("effect") == "PreferNoSchedule"]
+        alloc = obj_at(node, "status", "allocatable")
+        self.cpu = _capacity(alloc.get("cpu"), parse_cpu)
+        self.memory = _capacity(alloc.get("memory"), parse_memory)
+        self.pods = _capacity(alloc.get("pods"), int)
+        self.signature = _node_signature(node)
+
+
+_facts: dict[int, tuple[dict, str, NodeFacts]] = {}
+
+
+def node_facts(node: dict) -> NodeFacts:
+    """The NodeFacts of `node`, kept for that very object at that resourceVersion (a
+    cache's objects are replaced, not changed, by an update; names, uids and versions
+    repeat across the offline renderer's clusters). A node without a resourceVersion
+    (not from the API) is read each time."""
+    rv = node["metadata"].get("resourceVersion")
+    if not rv:
+        return NodeFacts(node)
+    hit = _facts.get(id(node))
+    if hit is not None and hit[0] is node and hit[1] == rv:
+        return hit[2]
+    if len(_facts) > 10_000:  # heartbeats make new versions: forget the old ones
+        _facts.clear()
+    facts = NodeFacts(node)
+    _facts[id(node)] = (node, rv, facts)
+    return facts
 
 
 class NodeUsage:
@@ -282,36 +334,33 @@ def filter_nodes(pod: dict, nodes: list[dict], pods: list[dict],
     want_ports = _host_ports(pod)
     want_cpu, want_mem = pod_requests(pod)
     tolerations = pod.get("spec", {}).get("tolerations") or []
+    selects = _selects_nodes(pod)
     for node in nodes:
-        name = node["metadata"]["name"]
-        labels = obj_at(node, "metadata", "labels")
+        facts = node_facts(node)
+        name = facts.name
         # In the order of kube-scheduler's filter plugins; the first that fails is the reason.
-        if obj_at(node, "spec").get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE):
+        if facts.unschedulable and not tolerates(tolerations, UNSCHEDULABLE):
             reasons["node(s) were unschedulable"] += 1
             continue
-        bad = [t for t in dicts_at(node, "spec", "taints") + _condition_taints(node)
-               if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)]
+        bad = [t for t in facts.hard_taints if not tolerates(tolerations, t)]
         if bad:
             reasons[f"node(s) had untolerated taint {_taint_str(bad[0])}"] += 1
             continue
-        if not _match_affinity(pod, labels, name):
+        if selects and not _match_affinity(pod, facts.labels, name):
             reasons["node(s) didn't match Pod's node affinity/selector"] += 1
             continue
         why = volumes.node_reason(node) if volumes is not None else None
         if why:
             reasons[why] += 1
             continue
-        if want_ports & usage.ports.get(name, set()):
+        if want_ports and want_ports & usage.ports.get(name, set()):
             reasons["node(s) didn't have free ports for the requested pod ports"] += 1
             resolvable += 1
             continue
-        alloc = obj_at(node, "status", "allocatable")
-        cap_cpu = _capacity(alloc.get("cpu"), parse_cpu)
-        cap_mem = _capacity(alloc.get("memory"), parse_memory)
+        cap_cpu, cap_mem, max_pods = facts.cpu, facts.memory, facts.pods
         used_cpu = usage.cpu[name]
         used_mem = usage.mem[name]
         insufficient = []
-        max_pods = _capacity(alloc.get("pods"), int)
         if max_pods is not None and usage.live[name] + 1 > max_pods:
             insufficient.append("Too many pods")  # fitsRequest's first check
         if cap_cpu is not None and want_cpu and used_cpu + want_cpu > cap_cpu:
@@ -358,16 +407,25 @@ def score(pod: dict, node: dict, pods: list[dict], usage: NodeUsage | None = Non
     """Lowest wins. Prefer the node matching the heaviest preferred node affinity, then
     one with fewer untolerated PreferNoSchedule taints (upstream's NodeAffinity and
     TaintToleration scores), then fewer pods of the same owner, then fewer pods (spread)."""
-    name = node["metadata"]["name"]
-    if usage is None:
-        usage = NodeUsage(pods)
+    return scorer(pod, NodeUsage(pods) if usage is None else usage)(node)
+
+
+def scorer(pod: dict, usage: NodeUsage):
+    """score() for one pod against many nodes: what it reads of the pod, read once."""
     owner = tuple(r.get("uid") for r in pod["metadata"].get("ownerReferences") or [])
-    same = usage.owners.get(name, Counter())[owner] if owner else 0
     tolerations = _spec(pod).get("tolerations") or []
-    soft = sum(1 for t in dicts_at(node, "spec", "taints")
-               if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t))
-    weight = _preferred_weight(pod, obj_at(node, "metadata", "labels"), name)
-    return (-weight, soft, same, usage.total[name], name)
+    selects = _selects_nodes(pod)
+    none: Counter = Counter()
+
+    def key(node: dict) -> tuple:
+        facts = node_facts(node)
+        name = facts.name
+        same = usage.owners.get(name, none)[owner] if owner else 0
+        soft = sum(1 for t in facts.soft_taints if not tolerates(tolerations, t)) \
+            if facts.soft_taints else 0
+        weight = _preferred_weight(pod, facts.labels, name) if selects else 0
+        return (-weight, soft, same, usage.total[name], name)
+    return key
 
 
 def _node_signature(node: dict) -> tuple:
@@ -497,7 +555,7 @@ class Scheduler(Controller):
 
     def _note_changes(self, nodes: list[dict], pods: list[dict]) -> None:
         """Count a relevant cluster change (see __init__) since the last pass."""
-        seen = frozenset(_node_signature(n) for n in nodes)
+        seen = frozenset(node_facts(n).signature for n in nodes)
         bound = {p["metadata"].get("uid") for p in pods if _spec(p).get("nodeName")
                  and obj_at(p, "status").get("phase") not in ("Succeeded", "Failed")}
         if seen != self._nodes_seen or self._bound_seen - bound:
@@ -506,7 +564,7 @@ class Scheduler(Controller):
 
     def _note_node_changes(self, nodes: list[dict], freed: int) -> None:
         """_note_changes from the cache: its count of freed pods, not every pod."""
-        seen = frozenset(_node_signature(n) for n in nodes)
+        seen = frozenset(node_facts(n).signature for n in nodes)
         if seen != self._nodes_seen or freed != self._freed_seen:
             self._epoch += 1
         self._nodes_seen, self._freed_seen = seen, freed
@@ -551,7 +609,7 @@ class Scheduler(Controller):
                     pass
             events.record(self.client, pod, "Warning", "FailedScheduling", why, "default-scheduler")
             return False
-        best = min(feasible, key=lambda n: score(pod, n, pods, usage))
+        best = min(feasible, key=scorer(pod, usage))
         node = best["metadata"]["name"]
         if vols is not None and vols.delayed:  # PreBind: bound once its claims are
             persistentvolume.select_node(self.client, vols.delayed, node)

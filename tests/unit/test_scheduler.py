@@ -250,6 +250,26 @@ def test_cordoned_node_is_unschedulable_unless_the_pod_tolerates_it(client):
     assert node_of(client, "tolerant") == "w1"
 
 
+def test_a_cordon_is_seen_by_the_next_pass_though_each_nodes_facts_are_read_once(client):
+    """What the filters read of a Node is kept per version of it (each pod of a pass
+    tried each node's taints and allocatable again); a cordon is a new version, so the
+    next pass sees it, and another cluster's node of the same name, uid and version (the
+    offline renderer makes several in one process) is not taken for it."""
+    seed_nodes(client, node("w1"))
+    schedule(client, pod("before"))
+    assert node_of(client, "before") == "w1"
+    w1 = client.get("nodes", "w1")
+    w1["spec"]["unschedulable"] = True
+    client.update(w1)
+    schedule(client, pod("after"))
+    assert node_of(client, "after") is None
+    same = client.get("nodes", "w1")
+    twin = {**same, "spec": {}}  # same metadata: name, uid, resourceVersion
+    assert sched_mod.node_facts(same).unschedulable
+    assert not sched_mod.node_facts(twin).unschedulable
+    assert sched_mod.node_facts(same) is sched_mod.node_facts(same)
+
+
 def test_not_ready_and_unreachable_nodes_are_their_taints(client):
     seed_nodes(client, node("down", ready="False"),
                node("gone", ready="Unknown",
