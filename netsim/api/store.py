@@ -217,7 +217,7 @@ class Store:
         ns = obj["metadata"].get("namespace", "")
         for w in self._watchers.get(res.plural, ()):
             if w.wants(ns, labels, fields, prev):
-                w.cond.notify()
+                w.push(entry, self._history)
 
     def _row(self, res: Resource, ns: str, name: str) -> dict | None:
         row = self._db.execute(
@@ -654,6 +654,15 @@ class Store:
                       namespace if namespace and res.namespaced else None,
                       passes if match is not None or fmatch is not None else None, raw)
         with self._lock:
+            if rv < self._oldest_rv:
+                raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
+            backlog = []  # the changes after rv it can see, that came before it registered
+            for ev in reversed(self._events_by.get(res.plural, ())):
+                if ev[0] <= rv:
+                    break
+                if me.wants(ev[3], ev[4], ev[6], ev[7]):
+                    backlog.append(ev)
+            me.pending.extend(reversed(backlog))
             self._watchers.setdefault(res.plural, set()).add(me)
         try:
             yield from self._watch_loop(res, namespace, rv, me, deadline, last_sent, match,
@@ -667,23 +676,16 @@ class Store:
                     ) -> Iterator[tuple[str, dict | str]]:
         raw = me.raw
         cond = me.cond
-        with self._lock:
-            log = self._events_by.setdefault(res.plural, deque())
         while not self.closed:
-            batch = []
             with self._lock:
-                if not log or log[-1][0] <= rv:
+                if not me.pending and not me.overflowed:
                     now = time.monotonic()
                     cond.wait(timeout=max(0.0, min(last_sent + self.BOOKMARK_AFTER,
                                                    deadline) - now))
-                if rv < self._oldest_rv:
+                if me.overflowed:  # it fell a whole event log behind: relist, as after 410
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
-                for ev in reversed(log):
-                    if ev[0] <= rv:
-                        break
-                    batch.append(ev)
-                seen = self._rv  # this resource has no change after its batch up to here
-            batch.reverse()
+                batch, me.pending = me.pending, deque()
+                seen = self._rv  # it has every change it can see up to here
             for erv, etype, _, ens, labels, text, fields, prev in batch:
                 rv = erv
                 if namespace and res.namespaced and ens != namespace:
@@ -740,13 +742,30 @@ class Store:
 
 
 class _Watcher:
-    """One watch: its condition, and what it can see (a write notifies it only then)."""
+    """One watch: its condition, what it can see, and the changes it can see that it has
+    not taken yet. A write hands each watch only what it can see (the apiserver's cacher
+    sends each watcher its own events): when every watch scanned the resource's whole log,
+    the kubelets' 50 pod watches (one node each) each read every pod's change, O(nodes) per
+    change."""
 
-    __slots__ = ("cond", "namespace", "passes", "raw")
+    __slots__ = ("cond", "namespace", "passes", "raw", "pending", "overflowed")
 
     def __init__(self, cond: threading.Condition, namespace: str | None, passes,
                  raw: bool = False):
         self.cond, self.namespace, self.passes, self.raw = cond, namespace, passes, raw
+        self.pending: deque = deque()
+        self.overflowed = False
+
+    def push(self, entry: tuple, limit: int) -> None:
+        """Hand it a change (under the store's lock). One that has not taken `limit`
+        changes is ended with 410 Gone instead of holding them all (upstream's cacher
+        ends a watcher too slow to take its events)."""
+        if len(self.pending) >= limit:
+            self.pending.clear()
+            self.overflowed = True
+        elif not self.overflowed:
+            self.pending.append(entry)
+        self.cond.notify()
 
     def wants(self, ns: str, labels: dict, fields: dict, prev: tuple | None) -> bool:
         """Whether an event on an object (now with `labels`/`fields`, before with `prev`'s)

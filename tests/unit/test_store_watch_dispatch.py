@@ -106,3 +106,44 @@ def test_a_watch_reads_only_its_resources_log_and_its_bookmark_follows_the_store
     assert etype == "BOOKMARK"
     assert mark["metadata"]["resourceVersion"] == str(store.resource_version)
     stream.close()
+
+
+def test_a_watch_is_handed_only_the_changes_it_can_see():
+    """A node's pod watch takes its own node's changes only, not every pod's (each of 50
+    kubelet watches read every pod change when woken: O(nodes) per change); what it was
+    handed before it registered comes from the log, in order."""
+    store = Store(":memory:")
+    store.bootstrap()
+    start = store.resource_version
+    store.create(_pod("early", "node-a"))
+    store.create(_pod("other", "node-b"))
+    stream = store.watch("pods", "default", start, timeout=5,
+                         field_selector="spec.nodeName=node-a")
+    assert next(stream)[1]["metadata"]["name"] == "early"  # the backlog, from the log
+    (w,) = store._watchers["pods"]
+    for i in range(20):
+        store.create(_pod(f"b{i}", "node-b"))
+    store.create(_pod("late", "node-a"))
+    assert [e[0] for e in w.pending] == [store.resource_version]  # one: its own
+    assert next(stream)[1]["metadata"]["name"] == "late"
+    stream.close()
+    store.close()
+
+
+def test_a_watch_that_falls_a_whole_log_behind_ends_with_gone():
+    """A watch that has not taken as many changes as the log holds is ended with 410
+    (its client relists), as upstream's cacher ends a watcher too slow for its events,
+    instead of holding its changes without bound."""
+    import pytest
+
+    from netsim.api import errors
+    store = Store(":memory:", history=10)
+    store.bootstrap()
+    stream = store.watch("pods", "default", store.resource_version, timeout=5)
+    store.create(_pod("p0"))
+    assert next(stream)[0] == "ADDED"
+    for i in range(1, 15):
+        store.create(_pod(f"p{i}"))
+    with pytest.raises(errors.Gone):
+        list(stream)
+    store.close()
