@@ -640,8 +640,6 @@ class Store:
                 yield "BOOKMARK", (json.dumps(mark, separators=(",", ":")) if raw else mark)
         else:
             rv = self._rv if resource_version is None else int(resource_version)
-        if rv < self._oldest_rv:
-            raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
         if not timeout >= 0:  # nan: end at once rather than spin
             timeout = 0.0
         deadline = last_sent = time.monotonic()
@@ -665,13 +663,13 @@ class Store:
             me.pending.extend(reversed(backlog))
             self._watchers.setdefault(res.plural, set()).add(me)
         try:
-            yield from self._watch_loop(res, namespace, rv, me, deadline, last_sent, match,
+            yield from self._watch_loop(res, rv, me, deadline, last_sent, match,
                                         fmatch, passes)
         finally:
             with self._lock:
                 self._watchers.get(res.plural, set()).discard(me)
 
-    def _watch_loop(self, res: Resource, namespace: str | None, rv: int, me: _Watcher,
+    def _watch_loop(self, res: Resource, rv: int, me: _Watcher,
                     deadline: float, last_sent: float, match, fmatch, passes
                     ) -> Iterator[tuple[str, dict | str]]:
         raw = me.raw
@@ -686,10 +684,8 @@ class Store:
                     raise errors.Gone(f"too old resource version: {rv} ({self._oldest_rv})")
                 batch, me.pending = me.pending, deque()
                 seen = self._rv  # it has every change it can see up to here
-            for erv, etype, _, ens, labels, text, fields, prev in batch:
+            for erv, etype, _, _, labels, text, fields, prev in batch:  # its namespace's only
                 rv = erv
-                if namespace and res.namespaced and ens != namespace:
-                    continue
                 if match is not None or fmatch is not None:
                     now_ok = passes(labels, fields)
                     if etype == "DELETED":
