@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     # root's only (etcd keeps its data dir 0700); the API socket is made 0600 by serve().
     os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from netsim import profiling
+    from netsim import gcpolicy, profiling
     profiling.maybe_start("controlplane")
     cfg = ClusterConfig.load(args.cluster)
     if cfg is None:
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     informers = InformerFactory(client)
     controllers = start_controllers(client, informers,
                                     lambda c: _configure(c, root_ca, in_cluster, cfg.name))
+    gcpolicy.for_daemon()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

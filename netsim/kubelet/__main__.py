@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         kubelet.stop()  # the sync loop returns at once instead of after its poll
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    from netsim import gcpolicy
+    gcpolicy.for_daemon()
     kubelet.run()
     # Leave now: a normal exit joins the probe pool's workers, so one probe in flight
     # (up to its timeoutSeconds) held `cluster down` for its whole grace period.

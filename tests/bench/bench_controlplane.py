@@ -227,6 +227,7 @@ class _Phase:
 
 
 def measure(n_pods: int, n_nodes: int | None = None) -> dict:
+    from netsim import gcpolicy
     from netsim.api.admission import Admission, ClusterSettings
     from netsim.api.client import LocalClient
     from netsim.api.kinds import DEFAULT_KINDS
@@ -251,6 +252,7 @@ def measure(n_pods: int, n_nodes: int | None = None) -> dict:
         client.create(_node(name, i, max(MAX_PODS, -(-n_pods // n_nodes) + 10)))
     informers = InformerFactory(client)
     controllers = start_controllers(client, informers)
+    gcpolicy.for_daemon()  # as the control plane daemon does once it is up
     child = subprocess.Popen([sys.executable, "-m", "tests.bench.bench_controlplane",
                               "--kubelets", sock, *nodes],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
