@@ -80,6 +80,16 @@ def has_repeated_keys(raw: bytes | str) -> bool:
     return False
 
 
+def parse_noting_repeats(raw: bytes | str) -> tuple[Any, bool]:
+    """A JSON body decoded once, and whether some object in it names a key twice (the
+    value then as json.loads gives it: the last one wins). The API parses every write's
+    body this way, so its field validation need not parse it a second time to ask."""
+    try:
+        return json.loads(raw, object_pairs_hook=_no_repeats), False
+    except _Repeated:
+        return json.loads(raw), True
+
+
 def _pairs(raw: bytes | str) -> Any:
     return json.loads(raw, object_pairs_hook=_Pairs)
 
@@ -159,6 +169,34 @@ def _walk(value: Any, node: Node | None, path: str, out: _Errors | None, ordered
 _CONTAINERS = frozenset((dict, list, _Pairs))
 
 
+def _has_unknown(value: Any, node: Node | None) -> bool:
+    """Whether decoding `value` (dicts and lists, no repeats) into `node`'s type meets a
+    field the type does not have: _walk's question without its paths, for the clean
+    object nearly every write is."""
+    if node is None:
+        return False
+    t = type(value)
+    if t is list:
+        if node.type == "array":
+            item = node.items
+            return any(type(v) in _CONTAINERS and _has_unknown(v, item) for v in value)
+        return False
+    if t is not dict:
+        return t is _Pairs  # (not expected here: the full walk answers)
+    if node.is_struct:
+        fields = node.fields
+        for k, v in value.items():
+            sub = fields.get(k)
+            if sub is None:
+                return True
+            if type(v) in _CONTAINERS and _has_unknown(v, sub):
+                return True
+    elif node.is_map:
+        item = node.items
+        return any(type(v) in _CONTAINERS and _has_unknown(v, item) for v in value.values())
+    return False
+
+
 def _free_repeats(value: Any, path: str, out: _Errors) -> None:
     """Repeated keys in a map[string]any (a merge or strategic patch, an apply body)."""
     if isinstance(value, _Pairs):
@@ -174,16 +212,22 @@ def _free_repeats(value: Any, path: str, out: _Errors) -> None:
 
 
 def errors_for(obj: Any, api_version: str, kind: str, raw: bytes | str | None = None,
-               ordered: bool = False, prune: bool = False) -> list[str]:
+               ordered: bool = False, prune: bool = False, repeats: bool | None = None
+               ) -> list[str]:
     """The strict decoding errors of `obj` as `kind` (none for a kind without a schema here,
     such as an old version netsim converts). `raw`: the JSON text it was parsed from, for
-    repeated keys. `ordered`: walk keys sorted (a patched object, as Go re-encodes it).
-    `prune`: drop the unknown fields from `obj`, as the apiserver's decoding does."""
+    repeated keys (`repeats`: whether it has some, when the caller knows already).
+    `ordered`: walk keys sorted (a patched object, as Go re-encodes it). `prune`: drop the
+    unknown fields from `obj`, as the apiserver's decoding does."""
     node = schema.resolve(api_version, kind)
     if node is None:
         return []
+    if raw is not None and repeats is None:
+        repeats = has_repeated_keys(raw)
+    if not (raw is not None and repeats) and not _has_unknown(obj, node):
+        return []  # the common case, told without building a path for every field
     out = _Errors()
-    if raw is not None and has_repeated_keys(raw):
+    if raw is not None and repeats:
         _walk(_pairs(raw), node, "", out, ordered, False)
         if prune:
             _walk(obj, node, "", None, ordered, True)
@@ -209,17 +253,19 @@ def _strict(errs: list[str]) -> str:
 
 
 # ---- POST / PUT ------------------------------------------------------------------------
-def check_body(raw: bytes, headers: Any, obj: dict, url_kind: str, directive_: str) -> bytes:
+def check_body(raw: bytes, headers: Any, obj: dict, url_kind: str, directive_: str,
+               repeats: bool | None = None) -> bytes:
     """A create or update body: raises for Strict (the apiserver's decode error), returns
     the Warning header lines for Warn (b"" when clean or Ignore). `headers`: the request's
-    (its Content-Type says whether `raw` is the JSON `obj` came from)."""
+    (its Content-Type says whether `raw` is the JSON `obj` came from); `repeats`: whether
+    `raw` names a key twice in some object, when its parse told (parse_noting_repeats)."""
     if directive_ == IGNORE:
         prune(obj)
         return b""
     content_type = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     api, kind = obj.get("apiVersion") or "", obj.get("kind") or url_kind
     errs = errors_for(obj, api, kind, raw if content_type in _JSON_TYPES else None,
-                      prune=directive_ == WARN)
+                      prune=directive_ == WARN, repeats=repeats)
     if not errs:
         return b""
     if directive_ == STRICT:

@@ -273,6 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         self._served = False
         self._body_raw = b""
+        self._body_repeats: bool | None = None  # (known once a JSON body is parsed)
         self._deprecation = b""
 
     def _reaped(self) -> bool:
@@ -352,6 +353,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Read the whole body (Content-Length or chunked) up to the server's limit. Answers
         and returns False for a bad or too large body."""
         self._body_raw = b""
+        self._body_repeats: bool | None = None  # (known once a JSON body is parsed)
         h = self.headers
         get = dict.get if type(h) is _Headers else type(h).get  # keys already lower-cased
         te, cl = get(h, "transfer-encoding"), get(h, "content-length")
@@ -483,7 +485,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
                 "get version/kind; json parse error: unexpected end of JSON input (<empty>)")
         try:
-            return json.loads(raw)
+            obj, self._body_repeats = fieldval.parse_noting_repeats(raw)
+            return obj
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise errors.BadRequest(
                 f"the object provided is unrecognized (must be of type {res.kind}): couldn't "
@@ -601,7 +604,8 @@ class _Handler(BaseHTTPRequestHandler):
                 dry_run = _dry_run(query, "CreateOptions")
                 fv = fieldval.directive(query, "CreateOptions")
                 obj = self._object(res, url_api)
-                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv)
+                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv,
+                                            self._body_repeats)
                 md = obj["metadata"]
                 if res.namespaced and ns:
                     if md.get("namespace") and md["namespace"] != ns:
@@ -614,7 +618,8 @@ class _Handler(BaseHTTPRequestHandler):
                 dry_run = _dry_run(query, "UpdateOptions")
                 fv = fieldval.directive(query, "UpdateOptions")
                 obj = self._object(res, url_api)
-                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv)
+                warn = fieldval.check_body(self._body_raw, self.headers, obj, res.kind, fv,
+                                            self._body_repeats)
                 md = obj["metadata"]
                 _check_name(md, name, ns if res.namespaced else None)
                 if res.namespaced:

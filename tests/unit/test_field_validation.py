@@ -80,6 +80,39 @@ def test_duplicate_keys_are_found_in_the_raw_body_in_document_order(api):
         '"metadata.name", unknown field "bogus", duplicate field "data"')
 
 
+def test_a_repeated_key_alone_is_found_on_create_and_update(api):
+    # No unknown field: the body's parse alone tells that a key came twice.
+    cms = "/api/v1/namespaces/default/configmaps"
+    status, _, warnings = api("POST", cms, '{"metadata":{"name":"c"},"data":{"k":"v","k":"w"}}')
+    assert status == 201 and warnings == ['299 - "duplicate field \\"data.k\\""']
+    cur = api("GET", cms + "/c")[1]
+    assert cur["data"] == {"k": "w"}  # the last one wins, as Go's decoder has it
+    body = json.dumps(cur)[:-1] + ',"data":{"k":"x"}}'
+    status, body, _ = api("PUT", cms + "/c?fieldValidation=Strict", body)
+    assert status == 400 and body["message"].endswith('strict decoding error: duplicate field "data"')
+    status, _, warnings = api("PUT", cms + "/c", json.dumps(cur))
+    assert status == 200 and warnings == []
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+     "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+     "spec": {"containers": [{"name": "c", "image": "i", "portz": []}]}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"x": "y"}},
+     "spec": {"containers": [], "nodeSelector": {"k": "v"}}, "statuss": {}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labelz": {}},
+     "data": {"a": "b"}},
+])
+def test_the_quick_unknown_check_agrees_with_the_walk(obj):
+    from netsim.api.openapi import schema
+    node = schema.resolve(obj["apiVersion"], obj["kind"])
+    walked = fv._Errors()
+    fv._walk(obj, node, "", walked, False, False)
+    assert fv._has_unknown(obj, node) == bool(walked)
+    assert fv.errors_for(obj, obj["apiVersion"], obj["kind"], repeats=False) == list(walked)
+
+
 def test_warn_is_the_default_and_drops_the_unknown_fields(api):
     status, body, warnings = api("POST", DEPLOYS, deployment(replicass=2))
     assert status == 201
