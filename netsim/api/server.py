@@ -447,7 +447,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- helpers ---------------------------------------------------------------------
     def _send(self, code: int, body: dict, extra: bytes = b"") -> None:
-        self._send_raw(code, json.dumps(body, separators=(",", ":")).encode(), extra)
+        """`body` as JSON: the text the store just wrote when it is the object written."""
+        text = self.server.store.text_of(body)
+        if text is None:
+            text = json.dumps(body, separators=(",", ":"))
+        self._send_raw(code, text.encode(), extra)
 
     def _send_raw(self, code: int, data: bytes, extra: bytes = b"",
                   content_type: bytes = b"application/json") -> None:

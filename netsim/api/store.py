@@ -148,6 +148,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
+        self._written = threading.local()  # (object, text) of each thread's last write
         # Each watch has its own condition, and a write wakes only the watches its object
         # can reach (resource, namespace, selectors: the apiserver's watch cache dispatches
         # each event to the watchers it matches). Waking every watcher of a resource on
@@ -236,7 +237,16 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
                          (res.plural, md.get("namespace", ""), md["name"],
                           int(md["resourceVersion"]), text))
+        self._written.last = (obj, text)
         return text
+
+    def text_of(self, obj: dict) -> str | None:
+        """The JSON text this thread's last write stored, when `obj` is the object that
+        write returned (and so holds): the API answers a write with it instead of encoding
+        the object a second time. None otherwise. (The reference kept to the object keeps
+        its identity from being reused.)"""
+        last = getattr(self._written, "last", None)
+        return last[1] if last is not None and last[0] is obj else None
 
     @staticmethod
     def _ns(res: Resource, namespace: str | None) -> str:
