@@ -232,7 +232,10 @@ class Controller(Informed):
             except (errors.Conflict, StaleCache) as e:
                 log.debug("%s: %s: %s; retrying", self.name, key, e)
                 self.queue.add_rate_limited(key)
-            except Exception:
+            except Exception as e:
+                if self.stopped.is_set():  # stopping: the store may close under a reconcile
+                    log.debug("%s: %s: stopped mid-reconcile: %s", self.name, key, e)
+                    continue
                 log.exception("%s: reconcile %s failed", self.name, key)
                 self.queue.add_rate_limited(key)
             finally:
