@@ -21,7 +21,8 @@ YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
 
 def for_daemon() -> None:
     """Call once a daemon has started up, before it serves: set the young generation's
-    threshold and freeze what is alive now (never freed, never scanned again)."""
+    threshold and freeze what is alive now (the collector never scans it again; what of it
+    dies later is still freed by its reference count, a cycle among it is not)."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
     gc.freeze()

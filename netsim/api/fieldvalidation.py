@@ -181,8 +181,10 @@ def _has_unknown(value: Any, node: Node | None) -> bool:
             item = node.items
             return any(type(v) in _CONTAINERS and _has_unknown(v, item) for v in value)
         return False
+    if t is _Pairs:
+        return True  # repeats kept: the full walk answers
     if t is not dict:
-        return t is _Pairs  # (not expected here: the full walk answers)
+        return False
     if node.is_struct:
         fields = node.fields
         for k, v in value.items():

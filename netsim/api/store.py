@@ -181,7 +181,8 @@ class Store:
     def _next_rv(self, persist: bool = False) -> int:
         """The next resourceVersion. Only a delete (`persist`) records it in meta: every
         other write stores it in its object's row, and opening the store takes the larger
-        of the two (a second SQLite commit per write was a tenth of its cost)."""
+        of the two (a second SQLite commit per write: a status update's request went 422 ->
+        369 us of server CPU without it)."""
         self._rv += 1
         if persist:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
+from netsim.api import errors
 from netsim.api.store import Store
 from tests.conftest import wait_for
 
@@ -134,9 +137,6 @@ def test_a_watch_that_falls_a_whole_log_behind_ends_with_gone():
     """A watch that has not taken as many changes as the log holds is ended with 410
     (its client relists), as upstream's cacher ends a watcher too slow for its events,
     instead of holding its changes without bound."""
-    import pytest
-
-    from netsim.api import errors
     store = Store(":memory:", history=10)
     store.bootstrap()
     stream = store.watch("pods", "default", store.resource_version, timeout=5)
