@@ -545,14 +545,35 @@ def _take_slice(es: Any, node_name: str,
                 eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
                 rejected: list[Rejected]) -> None:
     """A slice kube-proxy looks at: its endpoints into `eps_by_port`, or a rejection."""
+    _merge_slice(*_read_slice(es, node_name), eps_by_port, rejected)
+
+
+_Found = list[tuple[tuple[str, str, str, str], Endpoint]]
+
+
+def _read_slice(es: Any, node_name: str) -> tuple[_Found, Rejected | None]:
+    """What a slice gives kube-proxy: its endpoints by service port, or its rejection
+    (all or nothing). Depends on the slice and the node only: SnapshotCache keeps it per
+    slice version."""
     causes = endpoint_slice_errors(es)
     if not causes:
         try:
-            _add_slice(es, node_name, eps_by_port)
-            return
+            return _slice_endpoints(es, node_name), None
         except Exception as e:  # noqa: BLE001 - validation missed something: skip it
             causes = [f"could not be read: {e!r}"]
-    rejected.append(_rejected("endpointslices", "EndpointSlice", es, causes))
+    return [], _rejected("endpointslices", "EndpointSlice", es, causes)
+
+
+def _merge_slice(found: _Found, rejection: Rejected | None,
+                 eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
+                 rejected: list[Rejected]) -> None:
+    if rejection is not None:
+        rejected.append(rejection)
+    for key, e in found:
+        bucket = eps_by_port.setdefault(key, {})
+        # dedupe by ip:port; a local copy wins (as upstream)
+        if e.endpoint not in bucket or e.is_local:
+            bucket[e.endpoint] = e
 
 
 def _take_service(svc: Any, eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
@@ -571,7 +592,7 @@ def _take_service(svc: Any, eps_by_port: dict[tuple[str, str, str, str], dict[st
 
 def _object_key(obj: Any, owner_label: bool = False) -> tuple[str, str] | None:
     """(namespace, name) of an object, or of a slice's Service (`owner_label`), as
-    _add_slice / _service_ports read them; None when unreadable."""
+    _slice_endpoints / _service_ports read them; None when unreadable."""
     md = obj.get("metadata") if isinstance(obj, dict) else None
     if not isinstance(md, dict):
         return None
@@ -597,11 +618,33 @@ class SnapshotCache:
     versions are unchanged is not validated or read again; objects without a
     resourceVersion (hand-made ones) are always. Slices are grouped by their
     kubernetes.io/service-name label, which is all that ties them to a Service, so the
-    result is the same as building from scratch."""
+    result is the same as building from scratch.
+
+    Per slice, too: what it gave (its endpoints or its rejection) at its resourceVersion.
+    A Service whose one slice changed reads that slice only: a Service of 5,000 endpoints
+    in 50 slices took 26 ms of every sync on every node to validate and read them all."""
 
     def __init__(self) -> None:
         self._by_service: dict[tuple[str, str], tuple[tuple, list, list]] = {}
+        self._by_slice: dict[tuple[str, str], tuple[tuple, _Found, Rejected | None]] = {}
         self.reused = 0  # Services taken from the cache by the last build
+        self.slices_read = 0  # slices validated and read by the last build
+
+    def _slice(self, es: Any, node_name: str, fresh: dict,
+               eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
+               rejected: list[Rejected]) -> None:
+        """_take_slice, from the cache when this slice version was read before."""
+        key, version = _object_key(es), _version(es)
+        cacheable = key is not None and version is not None and key not in fresh
+        hit = self._by_slice.get(key) if cacheable else None  # type: ignore[arg-type]
+        if hit is not None and hit[0] == (version, node_name):
+            found, rejection = hit[1], hit[2]
+        else:
+            found, rejection = _read_slice(es, node_name)
+            self.slices_read += 1
+        if cacheable:
+            fresh[key] = ((version, node_name), found, rejection)
+        _merge_slice(found, rejection, eps_by_port, rejected)
 
     def build(self, services: Iterable[dict], endpoint_slices: Iterable[dict], node_name: str,
               legacy: bool) -> tuple[list[ServicePort], list[Rejected]]:
@@ -619,7 +662,8 @@ class SnapshotCache:
         rejected: list[Rejected] = []
         used: set[tuple[str, str]] = set()
         fresh: dict[tuple[str, str], tuple[tuple, list, list]] = {}
-        self.reused = 0
+        fresh_slices: dict[tuple[str, str], tuple[tuple, _Found, Rejected | None]] = {}
+        self.reused = self.slices_read = 0
         for svc in services:
             if not _service_for_proxy(svc):
                 continue
@@ -636,11 +680,14 @@ class SnapshotCache:
             if hit is not None and hit[0] == versions:
                 p, r = hit[1], hit[2]
                 self.reused += 1
+                for skey, ver in slice_versions:  # still current: kept for the next build
+                    if skey is not None and ver is not None and skey in self._by_slice:
+                        fresh_slices.setdefault(skey, self._by_slice[skey])
             else:
                 p, r = [], []
                 eps: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
                 for es in slices:
-                    _take_slice(es, node_name, eps, r)
+                    self._slice(es, node_name, fresh_slices, eps, r)
                 _take_service(svc, eps, legacy, p, r)
             if cacheable:
                 fresh[key] = (versions, p, r)  # type: ignore[index]
@@ -651,10 +698,10 @@ class SnapshotCache:
         for owner, slices in groups.items():
             if owner not in used:
                 for es in slices:
-                    _take_slice(es, node_name, scratch, rejected)
+                    self._slice(es, node_name, fresh_slices, scratch, rejected)
         for es in loose:
             _take_slice(es, node_name, scratch, rejected)
-        self._by_service = fresh
+        self._by_service, self._by_slice = fresh, fresh_slices
         return ports, rejected
 
 
@@ -693,9 +740,8 @@ def _service_for_proxy(svc: Any) -> bool:
     return not (isinstance(cip, str) and parse_ip(cip, 6) is not None)
 
 
-def _add_slice(es: dict, node_name: str,
-               eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]]) -> None:
-    """A validated slice's endpoints into the per-service-port buckets (all or nothing)."""
+def _slice_endpoints(es: dict, node_name: str) -> _Found:
+    """A validated slice's endpoints, each with its service port's bucket key."""
     ns, _, labels = _meta(es)
     svc = labels[SERVICE_NAME_LABEL]
     found: list[tuple[tuple[str, str, str, str], Endpoint]] = []
@@ -726,11 +772,7 @@ def _add_slice(es: dict, node_name: str,
                 zone=ep.get("zone"),
             )
             found.append(((ns, svc, pname, proto), e))
-    for key, e in found:
-        bucket = eps_by_port.setdefault(key, {})
-        # dedupe by ip:port; a local copy wins (as upstream)
-        if e.endpoint not in bucket or e.is_local:
-            bucket[e.endpoint] = e
+    return found
 
 
 def _service_ports(svc: dict, eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],

@@ -81,3 +81,60 @@ def test_objects_without_resource_versions_are_always_read():
     _same(services, slices, cache)
     _same(services, slices, cache)
     assert cache.reused == 0
+
+
+def _big_service(n_slices: int) -> tuple[list[dict], list[dict]]:
+    """One Service whose endpoints are spread over many slices (the controller's 100 each),
+    one of them on this node (n1): its endpoints are local."""
+    slices = []
+    for i in range(n_slices):
+        es = eps("web", [f"10.244.{i}.{j + 2}" for j in range(3)], name=f"web-{i:05d}")
+        for ep in es["endpoints"]:
+            ep["nodeName"] = "n1" if i == 0 else f"n{i + 1}"
+        slices.append(es)
+    return _versioned([svc("web", cip="10.96.0.10")]), _versioned(slices, start=100)
+
+
+def test_a_changed_slice_alone_is_read_again():
+    services, slices = _big_service(20)
+    cache = SnapshotCache()
+    _same(services, slices, cache)
+    assert cache.slices_read == 20
+    slices[5] = copy.deepcopy(slices[5])
+    slices[5]["endpoints"][0]["conditions"] = {"ready": False}
+    slices[5]["metadata"]["resourceVersion"] = "999"
+    snap = _same(services, slices, cache)
+    assert cache.slices_read == 1 and cache.reused == 0
+    eps_ = {e.endpoint: e for sp in snap.service_ports for e in sp.endpoints}
+    assert not eps_["10.244.5.2:8080"].ready and eps_["10.244.5.3:8080"].ready
+    assert eps_["10.244.0.2:8080"].is_local and not eps_["10.244.1.2:8080"].is_local
+    # a slice gone, one added: the others still come from the cache
+    del slices[7]
+    slices += _versioned([eps("web", ["10.244.99.2"], name="web-new")], start=2000)
+    _same(services, slices, cache)
+    assert cache.slices_read == 1
+
+
+def test_a_bad_slice_stays_rejected_while_another_slice_changes():
+    services, slices = _big_service(3)
+    bad = _versioned([{**BAD_SLICES["address is nginx text"],
+                       "metadata": {**slices[0]["metadata"], "name": "web-bad"}}], start=500)
+    slices += bad
+    cache = SnapshotCache()
+    first = _same(services, slices, cache)
+    assert [r.name for r in first.rejected] == ["web-bad"]
+    slices[1] = copy.deepcopy(slices[1])
+    slices[1]["metadata"]["resourceVersion"] = "999"
+    again = _same(services, slices, cache)
+    assert cache.slices_read == 1 and again.rejected == first.rejected
+
+
+def test_the_cache_is_per_node():
+    services, slices = _big_service(2)
+    cache = SnapshotCache()
+    ProxySnapshot.from_objects(services, slices, cache=cache, **NODE)
+    other = {**NODE, "node_name": "n2"}
+    got = ProxySnapshot.from_objects(services, slices, cache=cache, **other)
+    assert got == ProxySnapshot.from_objects(services, slices, **other)
+    local = {e.endpoint for sp in got.service_ports for e in sp.endpoints if e.is_local}
+    assert local == {"10.244.1.2:8080", "10.244.1.3:8080", "10.244.1.4:8080"}
