@@ -13,6 +13,7 @@ Ordering (upstream iterates Go maps, so its order is random; its tests sort):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -48,9 +49,10 @@ class Endpoint:
     terminating: bool = False
     zone: str | None = None
 
-    @property
+    @functools.cached_property
     def endpoint(self) -> str:
-        """`ip:port` (net.JoinHostPort), the string upstream hashes, sorts and DNATs to."""
+        """`ip:port` (net.JoinHostPort), the string upstream hashes, sorts and DNATs to
+        (kept: a render reads it about six times an endpoint, every sync)."""
         if ":" in self.ip:
             return f"[{self.ip}]:{self.port}"
         return f"{self.ip}:{self.port}"
