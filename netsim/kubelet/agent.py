@@ -118,6 +118,7 @@ class Kubelet:
         self.image_failures: dict[tuple[str, str], int] = {}
         self.terminating: set[str] = set()
         self.probes = ProbeManager(self)
+        self._exit_watch: zyg.ExitWatch | None = None  # the monitor's, while it runs
         self.volumes = volumes.PodVolumes(client, self._config_object, node.name,
                                           allocatable=_allocatable())
         self.volumes.disk_root = runtime.node_disk_root(cfg.name, node.name)
@@ -264,6 +265,7 @@ class Kubelet:
     def stop(self) -> None:
         """Stop at once (SIGTERM): the sync loop returns; containers keep running."""
         self.stopped.set()
+        self._wake_monitor()
         self.queue.shutdown()
         with self._lock:
             retained, self._retained = self._retained, False
@@ -362,9 +364,18 @@ class Kubelet:
     def _monitor(self) -> None:
         """Notice container exits: our children by waitpid (one syscall each), the image
         server's by their pidfds (one epoll for all), adopted ones (or ones another thread
-        reaped) by their /proc entry."""
-        watch = zyg.ExitWatch()
-        while not self.stopped.wait(0.1):
+        reaped) by their /proc entry. Between looks it sleeps on the pidfds: an exit, a
+        container started (_start wakes it) or stop() ends the sleep; our own children are
+        looked at every 0.1 s, the rest once a second (upstream's PLEG relists every 1 s)."""
+        watch = self._exit_watch = zyg.ExitWatch()
+        try:
+            self._watch_exits(watch)
+        finally:
+            self._exit_watch = None
+            watch.close()
+
+    def _watch_exits(self, watch: zyg.ExitWatch) -> None:
+        while not self.stopped.is_set():
             live = [(r, c) for r in list(self.records.values())
                     for c in list(r.containers.values()) if c.pid and c.exit_code is None]
             forked = [(r, c) for r, c in live if c.exit_file]
@@ -378,6 +389,12 @@ class Kubelet:
             for rec, c in forked:
                 if (c.pid, c.starttime) in gone:
                     self.queue.add(f"{rec.namespace}/{rec.name}")
+            watch.wait(0.1 if live else 1.0)
+
+    def _wake_monitor(self) -> None:
+        watch = self._exit_watch
+        if watch is not None:
+            watch.wake()
 
     def _local_storage(self) -> None:
         """The eviction manager's local-storage pass: a pod whose disk emptyDir holds more
@@ -851,6 +868,7 @@ class Kubelet:
         crec.exit_file = zyg.exit_file(crec.log_path) if forked else ""
         pid, start = forked or runtime.start(argv, **how)
         crec.pid, crec.starttime = pid, start
+        self._wake_monitor()  # watched from now on (a quick exit: seen at once)
         crec.started_at = now_rfc3339()
         crec.exit_code = None
         crec.reason = ""

@@ -149,3 +149,43 @@ def test_warm_up_answers_its_requests_and_leaves_nothing_behind():
     assert fds() - before == set()
     assert os.fstat(1) == out
     assert echo.json is not None
+
+
+def test_exit_watch_waits_until_a_process_ends_or_a_wake():
+    """The kubelet's monitor sleeps in wait(): an exit ends the sleep at once, so does
+    wake() (a container just started); an exit already reported keeps being reported while
+    it is asked about, without keeping wait() from sleeping."""
+    import subprocess
+    import threading
+    import time
+
+    from netsim.kubelet import runtime
+
+    p = subprocess.Popen(["sleep", "30"])
+    watch = zygote.ExitWatch()
+    try:
+        key = (p.pid, wait_starttime(runtime, p.pid))
+        assert watch.exited([key]) == set()
+        t = time.monotonic()
+        watch.wait(0.2)  # nothing happens: the whole timeout
+        assert time.monotonic() - t >= 0.15
+        threading.Timer(0.1, watch.wake).start()
+        t = time.monotonic()
+        watch.wait(10)
+        assert time.monotonic() - t < 5
+        threading.Timer(0.1, p.kill).start()
+        t = time.monotonic()
+        watch.wait(10)
+        assert time.monotonic() - t < 5
+        assert watch.exited([key]) == {key}
+        t = time.monotonic()
+        watch.wait(0.2)  # reported: its pidfd no longer wakes the sleep
+        assert time.monotonic() - t >= 0.15
+        assert watch.exited([key]) == {key}  # still asked about: still reported
+        assert watch.exited([]) == set() and not watch.fds
+    finally:
+        watch.close()
+        watch.wake()  # after close: does nothing
+        if p.poll() is None:
+            p.kill()
+        p.wait()
