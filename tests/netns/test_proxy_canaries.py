@@ -45,3 +45,26 @@ def test_in_process_and_exec_agree_on_each_lost_canary(ns):
             pnetns.popns()
         assert not outside.canaries_present(), table
         outside.ensure_canaries()
+
+
+@pytest.mark.skipif(backend_prefix() != "iptables-legacy",
+                    reason="in-process reading is for legacy tables only")
+def test_an_unchanged_table_is_not_read_again(ns, monkeypatch):
+    """A table whose header (entry count, size, hook offsets) is what it was when its
+    canary was last seen is not copied again (the nat table of 5,000 endpoints: ~11 ms
+    every 2 s); once a rule is added anywhere in it, it is."""
+    from netsim.net import pyiptables
+    from netsim.proxy import apply
+
+    outside = Iptables(netns=ns)
+    outside.ensure_canaries()
+    pnetns.pushns(ns)
+    try:
+        assert Iptables().canaries_present()
+        real, loads = pyiptables.load, []
+        monkeypatch.setattr(pyiptables, "load", lambda: loads.append(1) or real())
+        assert apply._canaries_iptc() and loads == []
+        outside.run("-w", "-t", "nat", "-N", "SOMEONE-ELSES")
+        assert apply._canaries_iptc() and loads == [1]
+    finally:
+        pnetns.popns()
