@@ -18,7 +18,9 @@ stands beside its anchor measured in the same run.
 Small in CI (2 nodes x 20 pods); NETSIM_BENCH_FULL=1 for 10 nodes x 100 pods;
 NETSIM_BENCH_NODES / NETSIM_BENCH_PODS override either (5,000 pods: 25 nodes and
 NETSIM_BENCH_PROBE_PERIOD=10). NETSIM_BENCH_MODES=zygote (or exec)
-runs one mode only. Run alone: `sudo python -m tests.bench.bench_pod_density`.
+runs one mode only. NETSIM_BENCH_SERVICE=1 puts a Service in front of the pods (every
+node's kube-proxy then follows their endpoints as they come). Once all answer, the cluster
+is left alone for NETSIM_BENCH_IDLE_SECONDS (5): what it costs doing nothing, in cores. Run alone: `sudo python -m tests.bench.bench_pod_density`.
 The last line is the headline figure.
 """
 
@@ -46,6 +48,8 @@ PODS = int(os.environ.get("NETSIM_BENCH_PODS") or (1000 if FULL else 20 * NODES)
 # upstream's default of 10 s (NETSIM_BENCH_PROBE_PERIOD=10).
 PROBE_PERIOD = int(os.environ.get("NETSIM_BENCH_PROBE_PERIOD") or 1)
 MODES = tuple(m for m in os.environ.get("NETSIM_BENCH_MODES", "exec,zygote").split(",") if m)
+SERVICE = os.environ.get("NETSIM_BENCH_SERVICE") == "1"
+IDLE_SECONDS = float(os.environ.get("NETSIM_BENCH_IDLE_SECONDS") or 5)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -67,6 +71,12 @@ def deployment(n: int) -> dict:
                              "ports": [{"containerPort": 8080}],
                              "readinessProbe": {"tcpSocket": {"port": 8080},
                                                 "periodSeconds": PROBE_PERIOD}}]}}}}
+
+
+SERVICE_OBJ = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "density", "namespace": "default"},
+               "spec": {"selector": {"app": "density"},
+                        "ports": [{"port": 80, "targetPort": 8080}]}}
 
 
 def _stat_ticks(pid: int, children: bool = True) -> int:
@@ -148,6 +158,8 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
         daemons = _daemons()
         before = {k: sum(_stat_ticks(p) for p in v) for k, v in daemons.items()}
         t = time.monotonic()
+        if SERVICE:
+            c.create(SERVICE_OBJ)
         c.create(deployment(n))
 
         def rolled_out():  # as `kubectl rollout status` watches it: the Deployment's status
@@ -184,6 +196,7 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
                           for path in pod_cgroups)
         mem = [_rollup(p) for p in pods + daemons["zygotes"]]
         ctr = [_rollup(p) for p in pods if "echo" in (_comm_line(p) or "")]
+        idle = _idle_cores(daemons, pod_cgroups)
     finally:
         t = time.monotonic()
         _cli("cluster", "down", "--name", NAME)
@@ -193,7 +206,20 @@ def measure(mode: str, n: int = PODS, nodes: int = NODES) -> dict:
             "pss_mb": sum(m[0] for m in mem) / 1024 / n, "rss_mb": sum(m[1] for m in mem) / 1024 / n,
             "echo_pss_mb": sum(m[0] for m in ctr) / 1024 / max(1, len(ctr)),
             "cpu_ms": {k: v * 1000 / n for k, v in cpu.items()},
-            "load": os.getloadavg()[0]}
+            "idle_cores": idle, "load": os.getloadavg()[0]}
+
+
+def _idle_cores(daemons: dict[str, list[int]], pod_cgroups: list[str]) -> dict[str, float]:
+    """Cores the cluster uses while nothing happens (probes, relists, resyncs), by part,
+    over IDLE_SECONDS: what a user's machine pays for keeping the pods."""
+    def ticks() -> dict[str, float]:
+        out = {k: sum(_stat_ticks(p) for p in v) / TICK for k, v in daemons.items()}
+        out["pods"] = sum(_cgroup_cpu(path) for path in pod_cgroups)
+        return out
+    before, t = ticks(), time.monotonic()
+    time.sleep(IDLE_SECONDS)  # a window to measure over, not a wait for something
+    after, dt = ticks(), time.monotonic() - t
+    return {k: (after[k] - before[k]) / dt for k in after}
 
 
 def _comm_line(pid: int) -> str | None:
@@ -215,11 +241,14 @@ def report(results: list[dict]) -> None:
         print(f"[{m['mode']:6}] {m['pods']} pods on {m['nodes']} nodes: all Ready in "
               f"{m['ready_s']:.1f} s ({m['pods_per_s']:.1f} pods/s), answering HTTP after "
               f"{m['answering_s']:.1f} s (load {m['load']:.1f}; readiness probe every "
-              f"{PROBE_PERIOD} s)")
+              f"{PROBE_PERIOD} s{'; behind a Service' if SERVICE else ''})")
         print(f"[{m['mode']:6}] PSS per pod {m['pss_mb']:.2f} MB (RSS {m['rss_mb']:.2f} MB; "
               f"the echo process alone {m['echo_pss_mb']:.2f} MB)   (target <= 2 MB)")
         print(f"[{m['mode']:6}] CPU per pod {total:.0f} ms: "
               + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+        idle = m["idle_cores"]
+        print(f"[{m['mode']:6}] idle, {IDLE_SECONDS:.0f} s: {sum(idle.values()):.2f} cores: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in idle.items()))
         print(f"[{m['mode']:6}] cluster down with {m['pods']} pods running: "
               f"{m['down_s']:.1f} s   (target <= 2 s)")
     last = results[-1]
