@@ -13,6 +13,7 @@ netns) or in a named one via `ip netns exec`. Both paths refuse to touch the roo
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import shutil
@@ -219,6 +220,7 @@ def _canaries_iptc() -> bool:
     return True
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
 _IPT_SO_GET_INFO = 64  # IPT_BASE_CTL: struct ipt_getinfo in, filled in by the kernel
 _GETINFO_SIZE = 84  # name[32], valid_hooks, hook_entry[5], underflow[5], num_entries, size
 
@@ -228,35 +230,16 @@ def table_fingerprint(table: str) -> bytes | None:
     offsets, entry count and size, without copying its rules), or None when it cannot be
     read. getsockopt is called through libc: this one reads the table's name from the
     buffer it fills, which Python's socket.getsockopt cannot pass."""
-    import ctypes  # noqa: PLC0415 - only here
-
-    libc = _libc()
-    if libc is None:
-        return None
     buf = ctypes.create_string_buffer(table.encode()[:31], _GETINFO_SIZE)
     size = ctypes.c_uint(_GETINFO_SIZE)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
-            if libc.getsockopt(s.fileno(), socket.IPPROTO_IP, _IPT_SO_GET_INFO, buf,
+            if _libc.getsockopt(s.fileno(), socket.IPPROTO_IP, _IPT_SO_GET_INFO, buf,
                                ctypes.byref(size)) != 0:
                 return None
     except OSError:
         return None
     return buf.raw[32:_GETINFO_SIZE]
-
-
-_LIBC: list = []
-
-
-def _libc():
-    if not _LIBC:
-        import ctypes  # noqa: PLC0415 - only here
-
-        try:
-            _LIBC.append(ctypes.CDLL(None, use_errno=True))
-        except OSError:
-            _LIBC.append(None)
-    return _LIBC[0]
 
 
 def conntrack_delete(*args: str, netns: str | None = None) -> bool:

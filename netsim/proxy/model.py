@@ -569,6 +569,7 @@ def _read_slice(es: Any, node_name: str) -> tuple[_Found, Rejected | None]:
 def _merge_slice(found: _Found, rejection: Rejected | None,
                  eps_by_port: dict[tuple[str, str, str, str], dict[str, Endpoint]],
                  rejected: list[Rejected]) -> None:
+    """One slice's _read_slice result into the buckets (or its rejection into `rejected`)."""
     if rejection is not None:
         rejected.append(rejection)
     for key, e in found:

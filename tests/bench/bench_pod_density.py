@@ -20,7 +20,8 @@ NETSIM_BENCH_NODES / NETSIM_BENCH_PODS override either (5,000 pods: 25 nodes and
 NETSIM_BENCH_PROBE_PERIOD=10). NETSIM_BENCH_MODES=zygote (or exec)
 runs one mode only. NETSIM_BENCH_SERVICE=1 puts a Service in front of the pods (every
 node's kube-proxy then follows their endpoints as they come). Once all answer, the cluster
-is left alone for NETSIM_BENCH_IDLE_SECONDS (5): what it costs doing nothing, in cores. Run alone: `sudo python -m tests.bench.bench_pod_density`.
+is left alone for NETSIM_BENCH_IDLE_SECONDS (5): what it costs doing nothing, in cores.
+Run alone: `sudo python -m tests.bench.bench_pod_density`.
 The last line is the headline figure.
 """
 

@@ -200,12 +200,15 @@ def test_kube_proxy_rewrites_rules_someone_deleted(cluster, mode):
     ns = cluster.node_netns(worker.name)
     if mode == "nftables":
         wipe = [["nft", "delete", "table", "ip", "kube-proxy"]]
+        look, wiped = "nft list tables", lambda out: "table ip kube-proxy" not in out
         def back():
             return "table ip kube-proxy" in cluster.in_netns(ns, "nft", "list", "tables").stdout
     else:
         ipt = backend_prefix()  # the backend kube-proxy writes with
         wipe = [[ipt, "-t", "nat", "-F"], [ipt, "-t", "mangle", "-F"],
                 [ipt, "-t", "mangle", "-X", "KUBE-PROXY-CANARY"]]
+        look = f"{ipt}-save -t nat | grep -c '^-A KUBE-SERVICES' || true"  # grep exits 1 on a count of 0
+        wiped = lambda out: out.strip() == "0"  # noqa: E731
         def back():  # the canary too: only the full resync makes it again
             return "-A KUBE-SERVICES" in cluster.in_netns(ns, f"{ipt}-save", "-t", "nat").stdout \
                 and "KUBE-PROXY-CANARY" in cluster.in_netns(ns, f"{ipt}-save", "-t", "mangle").stdout
@@ -214,12 +217,9 @@ def test_kube_proxy_rewrites_rules_someone_deleted(cluster, mode):
     # still change (CoreDNS getting Ready), and a partial sync in between writes
     # KUBE-SERVICES again (not the canaries, nor the flushed service chains: only the
     # full resync the lost canary brings mends those, which the curl below needs).
-    look = ("nft list tables" if mode == "nftables"
-            else f"{backend_prefix()}-save -t nat | grep -c '^-A KUBE-SERVICES' || true")
     after = cluster.in_netns(ns, "sh", "-c", " && ".join(shlex.join(a) for a in wipe)
                              + f" && {look}", check=True).stdout
-    assert ("table ip kube-proxy" not in after) if mode == "nftables" \
-        else after.strip() == "0", after
+    assert wiped(after), after
     wait_for(back, 30, what=f"kube-proxy on {worker.name} to rewrite its {mode} rules")
     logs = _run_pods(cluster, [_pod("curl-again", worker.name, ["sh", "-c", CURL])])
     assert logs["curl-again"].splitlines()[1:] == ["ok", "namespace=default"], logs
